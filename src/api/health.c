@@ -1,0 +1,97 @@
+/*
+ * health.c: liveness (/healthz: the loop turns), readiness (/readyz: the
+ * dependencies answer) and the test-only /debug/sleep, which holds a
+ * request on a timer without blocking the loop.
+ */
+#include "api/api.h"
+#include "worker/worker.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+void
+api_healthz(struct http_req *r)
+{
+	struct worker *w = http_req_worker(r);
+
+	http_reply_json(r, 200, json_pack("{s:s, s:i, s:i}", "status", "ok",
+	    "worker", (int)w->args->slot, "generation", (int)w->args->gen));
+}
+
+void
+api_readyz(struct http_req *r)
+{
+	struct worker *w = http_req_worker(r);
+	json_t *err;
+
+	if (worker_ranker_up(w)) {
+		http_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+		return;
+	}
+	err = json_pack("{s:s, s:s, s:[s]}", "code", "unavailable",
+	    "message", "not ready: ranker", "missing", "ranker");
+	http_reply_json(r, 503, json_pack("{s:o}", "error", err));
+}
+
+/* ---- /debug/sleep?ms=N ---------------------------------------------------- */
+
+struct sleeper {
+	struct http_req *r;
+	struct event *ev;
+	uint64_t ms;
+};
+
+static void
+sleeper_free(void *arg)
+{
+	struct sleeper *s = arg;
+
+	event_free(s->ev);
+	free(s);
+}
+
+static void
+sleeper_done(evutil_socket_t fd, short ev, void *arg)
+{
+	struct sleeper *s = arg;
+	struct http_req *r = s->r;
+	uint64_t ms = s->ms;
+
+	(void)fd;
+	(void)ev;
+	sleeper_free(s);    /* answered below: cancel will not run */
+	http_reply_json(r, 200, json_pack("{s:I}", "slept_ms", (json_int_t)ms));
+}
+
+void
+api_debug_sleep(struct http_req *r)
+{
+	struct worker *w = http_req_worker(r);
+	const char *v = http_req_query(r, "ms");
+	struct sleeper *s;
+	struct timeval tv;
+	char err[64];
+	uint64_t ms;
+
+	if (v == NULL || util_parse_uint(v, &ms, err, sizeof(err)) != 0 ||
+	    ms < 1 || ms > 60000) {
+		http_reply_error(r, 400, "invalid_argument",
+		    "ms must be an integer between 1 and 60000", "ms");
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->ev = evtimer_new(w->base, sleeper_done, s)) == NULL) {
+		free(s);
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	s->r = r;
+	s->ms = ms;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	evtimer_add(s->ev, &tv);
+	http_req_defer(r, sleeper_free, s);
+}

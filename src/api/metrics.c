@@ -1,0 +1,125 @@
+/*
+ * metrics.c: GET /metrics in the Prometheus text format 0.0.4, summed over
+ * every process's block of the shared stats area at the time of the scrape,
+ * so any worker answers for all of them.
+ */
+#include "api/api.h"
+#include "worker/worker.h"
+#include "common/stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void
+counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help,
+	    name, name, (unsigned long long)v);
+}
+
+static void
+gauge(FILE *f, const char *name, const char *help, int64_t v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help,
+	    name, name, (long long)v);
+}
+
+static void
+render_http(FILE *f, const struct stats_totals *t)
+{
+	static const char *classes[STATS_CLASSES] = { "other", "1xx", "2xx",
+	    "3xx", "4xx", "5xx" };
+	uint64_t cum = 0;
+	unsigned i;
+
+	fprintf(f, "# HELP placesd_http_requests_total HTTP requests answered, "
+	    "by status class.\n# TYPE placesd_http_requests_total counter\n");
+	for (i = 1; i < STATS_CLASSES; i++)
+		fprintf(f, "placesd_http_requests_total{code_class=\"%s\"} "
+		    "%llu\n", classes[i],
+		    (unsigned long long)t->http_requests[i]);
+	fprintf(f, "# HELP placesd_worker_http_requests_total HTTP requests "
+	    "answered, by worker slot.\n"
+	    "# TYPE placesd_worker_http_requests_total counter\n");
+	for (i = 0; i < t->nslots; i++)
+		fprintf(f, "placesd_worker_http_requests_total{slot=\"%u\"} "
+		    "%llu\n", i, (unsigned long long)t->slot_requests[i]);
+	fprintf(f, "# HELP placesd_http_request_duration_seconds Time from "
+	    "dispatch to reply.\n"
+	    "# TYPE placesd_http_request_duration_seconds histogram\n");
+	for (i = 0; i < STATS_LAT_BUCKETS - 1; i++) {
+		cum += t->lat_buckets[i];
+		fprintf(f, "placesd_http_request_duration_seconds_bucket"
+		    "{le=\"%g\"} %llu\n", stats_lat_bounds[i],
+		    (unsigned long long)cum);
+	}
+	fprintf(f, "placesd_http_request_duration_seconds_bucket{le=\"+Inf\"} "
+	    "%llu\n", (unsigned long long)t->lat_count);
+	fprintf(f, "placesd_http_request_duration_seconds_sum %.6f\n",
+	    (double)t->lat_sum_us / 1e6);
+	fprintf(f, "placesd_http_request_duration_seconds_count %llu\n",
+	    (unsigned long long)t->lat_count);
+	gauge(f, "placesd_http_connections_open", "Open client connections.",
+	    t->conns_open);
+	fprintf(f, "# HELP placesd_worker_http_connections_open Open client "
+	    "connections, by worker slot.\n"
+	    "# TYPE placesd_worker_http_connections_open gauge\n");
+	for (i = 0; i < t->nslots; i++)
+		fprintf(f, "placesd_worker_http_connections_open{slot=\"%u\"} "
+		    "%lld\n", i, (long long)t->slot_conns[i]);
+}
+
+static void
+render_process(FILE *f, const struct stats_totals *t)
+{
+	fprintf(f, "# HELP placesd_worker_restarts_total Children respawned "
+	    "after an unexpected exit.\n"
+	    "# TYPE placesd_worker_restarts_total counter\n"
+	    "placesd_worker_restarts_total{role=\"worker\"} %llu\n"
+	    "placesd_worker_restarts_total{role=\"ranker\"} %llu\n",
+	    (unsigned long long)t->restarts_worker,
+	    (unsigned long long)t->restarts_ranker);
+	fprintf(f, "# HELP placesd_reloads_total Configuration reloads, by "
+	    "result.\n# TYPE placesd_reloads_total counter\n"
+	    "placesd_reloads_total{result=\"ok\"} %llu\n"
+	    "placesd_reloads_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)t->reloads_ok,
+	    (unsigned long long)t->reloads_failed);
+	gauge(f, "placesd_config_last_reload_successful",
+	    "1 if the last reload succeeded (or none was tried).",
+	    t->last_reload_ok);
+	gauge(f, "placesd_generation", "Generation of the serving workers.",
+	    t->generation);
+	gauge(f, "placesd_workers", "Configured worker slots.", t->workers);
+	gauge(f, "placesd_ranker_up", "Worker processes that see the ranker "
+	    "answering.", t->ranker_up);
+	counter(f, "placesd_ranker_calls_total", "Calls sent to the ranker.",
+	    t->ranker_calls);
+	counter(f, "placesd_ranker_failures_total", "Ranker connections lost "
+	    "or refused.", t->ranker_failures);
+}
+
+void
+api_metrics(struct http_req *r)
+{
+	struct worker *w = http_req_worker(r);
+	struct stats_totals t;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	stats_sum(w->stats, &t);
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	render_http(f, &t);
+	render_process(f, &t);
+	if (fclose(f) != 0 || buf == NULL) {
+		free(buf);
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+	free(buf);
+}

@@ -1,0 +1,14 @@
+/*
+ * routes.c: every path the worker answers, matched exactly. A path that
+ * is not here is a 404; a method a route does not list is a 405 with Allow.
+ */
+#include "api/api.h"
+
+const struct http_route api_routes[] = {
+	{ "/healthz", HTTP_GET, api_healthz, false },
+	{ "/readyz", HTTP_GET, api_readyz, false },
+	{ "/metrics", HTTP_GET, api_metrics, false },
+	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true },
+};
+
+const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,87 @@
+/*
+ * config.h: the immutable configuration of one generation. The master
+ * parses a complete file into a new struct config, validates it, and only
+ * then uses it; a child receives a const pointer to its generation's copy.
+ * Nothing here is global: modules take the config they need as a parameter.
+ */
+#ifndef PLACESD_CONFIG_H
+#define PLACESD_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define CONFIG_MAX_WORKERS 64
+
+enum crash_at_start { CRASH_NONE, CRASH_WORKER, CRASH_RANKER };
+
+struct config {
+	char path[PATH_MAX];
+
+	/* [server] */
+	char listen[128];                  /* as written, for logs */
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_addrlen;
+	uint64_t workers;                  /* resolved: auto = cores */
+	uint64_t backlog;
+	uint64_t max_connections;
+	uint64_t keepalive_timeout_ms;
+	uint64_t read_timeout_ms;
+	uint64_t request_deadline_ms;
+	uint64_t max_header_size;
+	uint64_t max_body_size;
+	uint64_t shutdown_timeout_ms;
+	char user[64];
+
+	/* [log] */
+	int log_level;
+	char log_file[PATH_MAX];
+	char access_log[PATH_MAX];
+
+	/* [ranker] */
+	char ranker_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint64_t ranker_threads;           /* resolved: auto = cores */
+	uint64_t ranker_queue_size;
+	uint64_t ranker_timeout_ms;
+
+	/* [debug] */
+	bool debug_routes;
+	int crash_at_start;
+};
+
+/* Errors found while loading: "file:line: section.key: problem" each. */
+struct config_errors {
+	char **msg;
+	size_t n;
+};
+
+/* Returns a new config, or NULL with every problem listed in errs. */
+struct config *config_load(const char *path, struct config_errors *errs);
+/* The built-in defaults alone (used by tests and as the base of a load). */
+struct config *config_defaults(void);
+void config_free(struct config *cfg);
+void config_errors_free(struct config_errors *errs);
+
+/*
+ * Keys that a reload cannot change (sockets bound by the master). Writes
+ * "section.key" of the first difference into name and returns 1 if any.
+ */
+int config_restart_only_changed(const struct config *old,
+    const struct config *new, char *name, size_t namelen);
+/* Copies the restart-only keys of old into new. */
+void config_keep_restart_only(const struct config *old, struct config *new);
+
+/* The key table, for documentation checks and tests. */
+struct config_key_info {
+	const char *section;
+	const char *key;
+	const char *def;
+	bool restart_only;
+};
+size_t config_key_count(void);
+const struct config_key_info *config_key_at(size_t i);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * stats.c: layout, updates and summing of the shared stats area (see
+ * stats.h). Summing reads each counter once with a relaxed load: totals
+ * are a consistent-enough snapshot for Prometheus, never torn.
+ */
+#include "common/stats.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+const double stats_lat_bounds[STATS_LAT_BUCKETS - 1] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+size_t
+stats_area_size(unsigned nworkers)
+{
+	unsigned nblocks = 1 + STATS_GENS + nworkers * STATS_GENS;
+
+	return sizeof(struct stats_area) + nblocks * sizeof(struct stats_block);
+}
+
+void
+stats_area_init(struct stats_area *a, unsigned nworkers)
+{
+	unsigned i, k;
+
+	memset(a, 0, stats_area_size(nworkers));
+	a->nworkers = nworkers;
+	a->nblocks = 1 + STATS_GENS + nworkers * STATS_GENS;
+	a->blocks[stats_master_index()].role = STATS_MASTER;
+	for (k = 0; k < STATS_GENS; k++)
+		a->blocks[stats_ranker_index(k)].role = STATS_RANKER;
+	for (i = 0; i < nworkers; i++) {
+		for (k = 0; k < STATS_GENS; k++) {
+			struct stats_block *b =
+			    &a->blocks[stats_worker_index(nworkers, i, k)];
+			b->role = STATS_WORKER;
+			b->slot = i;
+		}
+	}
+}
+
+struct stats_area *
+stats_area_create(unsigned nworkers)
+{
+	size_t size = stats_area_size(nworkers);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	stats_area_init(p, nworkers);
+	return p;
+}
+
+void
+stats_area_destroy(struct stats_area *a)
+{
+	if (a != NULL)
+		munmap(a, stats_area_size(a->nworkers));
+}
+
+unsigned
+stats_master_index(void)
+{
+	return 0;
+}
+
+unsigned
+stats_ranker_index(unsigned k)
+{
+	return 1 + k;
+}
+
+unsigned
+stats_worker_index(unsigned nworkers, unsigned slot, unsigned k)
+{
+	(void)nworkers;
+	return 1 + STATS_GENS + slot * STATS_GENS + k;
+}
+
+struct stats_block *
+stats_block(struct stats_area *a, unsigned idx)
+{
+	return idx < a->nblocks ? &a->blocks[idx] : NULL;
+}
+
+void
+stats_reset_gauges(struct stats_block *b)
+{
+	stats_gauge_set(&b->conns_open, 0);
+	stats_gauge_set(&b->ranker_up, 0);
+}
+
+static int
+class_of(int status)
+{
+	return status >= 100 && status <= 599 ? status / 100 : 0;
+}
+
+void
+stats_observe_request(struct stats_block *b, int status, uint64_t us)
+{
+	double secs = (double)us / 1e6;
+	unsigned i;
+
+	stats_add(&b->http_requests[class_of(status)], 1);
+	for (i = 0; i < STATS_LAT_BUCKETS - 1; i++)
+		if (secs <= stats_lat_bounds[i])
+			break;
+	stats_add(&b->lat_buckets[i], 1);
+	stats_add(&b->lat_sum_us, us);
+}
+
+#define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+void
+stats_sum(const struct stats_area *a, struct stats_totals *t)
+{
+	unsigned i, j;
+
+	memset(t, 0, sizeof(*t));
+	t->nslots = a->nworkers < 64 ? a->nworkers : 64;
+	for (i = 0; i < a->nblocks; i++) {
+		const struct stats_block *b = &a->blocks[i];
+		uint64_t n = 0;
+
+		for (j = 0; j < STATS_CLASSES; j++) {
+			uint64_t v = LD(b->http_requests[j]);
+			t->http_requests[j] += v;
+			n += v;
+		}
+		for (j = 0; j < STATS_LAT_BUCKETS; j++) {
+			uint64_t v = LD(b->lat_buckets[j]);
+			t->lat_buckets[j] += v;
+			t->lat_count += v;
+		}
+		t->lat_sum_us += LD(b->lat_sum_us);
+		t->conns_open += LD(b->conns_open);
+		t->ranker_up += LD(b->ranker_up);
+		t->ranker_calls += LD(b->ranker_calls);
+		t->ranker_failures += LD(b->ranker_failures);
+		t->restarts_worker += LD(b->restarts_worker);
+		t->restarts_ranker += LD(b->restarts_ranker);
+		t->reloads_ok += LD(b->reloads_ok);
+		t->reloads_failed += LD(b->reloads_failed);
+		if (b->role == STATS_MASTER) {
+			t->last_reload_ok = LD(b->last_reload_ok);
+			t->generation = LD(b->generation);
+			t->workers = LD(b->workers);
+		}
+		if (b->role == STATS_WORKER && b->slot < t->nslots) {
+			t->slot_requests[b->slot] += n;
+			t->slot_conns[b->slot] += LD(b->conns_open);
+		}
+	}
+}

@@ -1,0 +1,113 @@
+/*
+ * stats.h: the shared-memory counters behind /metrics. The master maps one
+ * anonymous shared area before the first fork: one cache-line-aligned block
+ * per process instance (the master, the ranker and each worker slot, with
+ * room for the generations that run side by side during a reload). Every
+ * block has exactly one writer at a time; any worker sums them to answer
+ * /metrics. Counters are never zeroed, so totals stay monotonic across
+ * crashes and reloads; the master resets a block's gauges when it reaps
+ * the process that wrote it.
+ */
+#ifndef PLACESD_STATS_H
+#define PLACESD_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATS_GENS        4     /* a slot's instances alive at once: 1 + draining cap */
+#define STATS_MAX_DRAINING (STATS_GENS - 1)
+#define STATS_LAT_BUCKETS 14    /* 13 bounds + the overflow bucket */
+#define STATS_CLASSES     6     /* 1xx..5xx at 1..5, 0 = anything else */
+
+extern const double stats_lat_bounds[STATS_LAT_BUCKETS - 1];
+
+enum stats_role { STATS_FREE, STATS_MASTER, STATS_WORKER, STATS_RANKER };
+
+struct stats_block {
+	/* identity, written by the master when it hands the block out */
+	uint32_t role;
+	uint32_t slot;
+	/* worker: HTTP */
+	uint64_t http_requests[STATS_CLASSES];
+	uint64_t lat_buckets[STATS_LAT_BUCKETS];
+	uint64_t lat_sum_us;
+	int64_t conns_open;                 /* gauge */
+	int64_t ranker_up;                  /* gauge: 0/1 */
+	uint64_t ranker_calls;
+	uint64_t ranker_failures;
+	/* master */
+	uint64_t restarts_worker;
+	uint64_t restarts_ranker;
+	uint64_t reloads_ok;
+	uint64_t reloads_failed;
+	int64_t last_reload_ok;             /* gauge */
+	int64_t generation;                 /* gauge */
+	int64_t workers;                    /* gauge */
+} __attribute__((aligned(64)));
+
+struct stats_area {
+	uint32_t nworkers;
+	uint32_t nblocks;
+	struct stats_block blocks[];
+};
+
+/* Totals over every block; per-slot request counts for workers. */
+struct stats_totals {
+	uint64_t http_requests[STATS_CLASSES];
+	uint64_t lat_buckets[STATS_LAT_BUCKETS];
+	uint64_t lat_count;
+	uint64_t lat_sum_us;
+	int64_t conns_open;
+	int64_t ranker_up;
+	uint64_t ranker_calls;
+	uint64_t ranker_failures;
+	uint64_t restarts_worker;
+	uint64_t restarts_ranker;
+	uint64_t reloads_ok;
+	uint64_t reloads_failed;
+	int64_t last_reload_ok;
+	int64_t generation;
+	int64_t workers;
+	uint32_t nslots;
+	uint64_t slot_requests[64];
+	int64_t slot_conns[64];
+};
+
+size_t stats_area_size(unsigned nworkers);
+/* Maps and initialises the area (MAP_SHARED|MAP_ANONYMOUS). NULL on error. */
+struct stats_area *stats_area_create(unsigned nworkers);
+/* Initialises an area in caller-provided memory of stats_area_size() bytes. */
+void stats_area_init(struct stats_area *a, unsigned nworkers);
+void stats_area_destroy(struct stats_area *a);
+
+/* Block indexes: the master's, the ranker instance k's, worker slot s's k. */
+unsigned stats_master_index(void);
+unsigned stats_ranker_index(unsigned k);
+unsigned stats_worker_index(unsigned nworkers, unsigned slot, unsigned k);
+struct stats_block *stats_block(struct stats_area *a, unsigned idx);
+/* Gauges of a block whose writer is gone. */
+void stats_reset_gauges(struct stats_block *b);
+
+/* Single-writer updates: relaxed atomics, readers never see torn values. */
+static inline void
+stats_add(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+static inline void
+stats_gauge_add(int64_t *g, int64_t n)
+{
+	__atomic_fetch_add(g, n, __ATOMIC_RELAXED);
+}
+
+static inline void
+stats_gauge_set(int64_t *g, int64_t v)
+{
+	__atomic_store_n(g, v, __ATOMIC_RELAXED);
+}
+
+void stats_observe_request(struct stats_block *b, int status, uint64_t us);
+void stats_sum(const struct stats_area *a, struct stats_totals *t);
+
+#endif

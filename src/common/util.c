@@ -1,0 +1,167 @@
+/*
+ * util.c: clocks, configuration value parsers and fd helpers shared by every
+ * process role. Nothing here allocates or logs.
+ */
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t
+util_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t
+util_now_ms(void)
+{
+	return util_now_us() / 1000u;
+}
+
+/* Digits only, no sign, no blanks, no overflow. */
+static int
+parse_digits(const char **sp, uint64_t *out)
+{
+	const char *s = *sp;
+	uint64_t v = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	while (isdigit((unsigned char)*s)) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+		s++;
+	}
+	*sp = s;
+	*out = v;
+	return 0;
+}
+
+int
+util_parse_uint(const char *s, uint64_t *out, char *err, size_t errlen)
+{
+	if (parse_digits(&s, out) != 0 || *s != '\0') {
+		snprintf(err, errlen, "not a non-negative integer");
+		return -1;
+	}
+	return 0;
+}
+
+int
+util_parse_duration_ms(const char *s, uint64_t *ms, char *err, size_t errlen)
+{
+	static const struct { const char *unit; uint64_t mult; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	uint64_t v;
+	size_t i;
+
+	if (parse_digits(&s, &v) != 0) {
+		snprintf(err, errlen, "not a duration (use e.g. 250ms, 5s, 2m)");
+		return -1;
+	}
+	if (*s == '\0') {
+		snprintf(err, errlen, "duration needs a unit (ms, s, m or h)");
+		return -1;
+	}
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(s, units[i].unit) == 0) {
+			if (v > UINT64_MAX / units[i].mult / 1000) {
+				snprintf(err, errlen, "duration too large");
+				return -1;
+			}
+			*ms = v * units[i].mult;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "unknown duration unit \"%s\" (use ms, s, m or h)", s);
+	return -1;
+}
+
+int
+util_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen)
+{
+	uint64_t v, mult = 1;
+
+	if (parse_digits(&s, &v) != 0) {
+		snprintf(err, errlen, "not a size (use e.g. 8192, 8k, 1m)");
+		return -1;
+	}
+	if (strcasecmp(s, "k") == 0)
+		mult = 1024;
+	else if (strcasecmp(s, "m") == 0)
+		mult = 1024 * 1024;
+	else if (*s != '\0') {
+		snprintf(err, errlen, "unknown size unit \"%s\" (use k or m)", s);
+		return -1;
+	}
+	if (v > UINT64_MAX / mult) {
+		snprintf(err, errlen, "size too large");
+		return -1;
+	}
+	*bytes = v * mult;
+	return 0;
+}
+
+int
+util_parse_bool(const char *s, bool *out, char *err, size_t errlen)
+{
+	static const char *yes[] = { "on", "yes", "true", "1" };
+	static const char *no[] = { "off", "no", "false", "0" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "not a boolean (use on or off)");
+	return -1;
+}
+
+int
+util_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1)
+		return -1;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int
+util_set_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	if (fl == -1)
+		return -1;
+	return fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
+unsigned
+util_cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1u : (unsigned)n;
+}

@@ -1,0 +1,27 @@
+/*
+ * util.h: small helpers every role uses: clocks, value parsers for the
+ * configuration (durations, sizes, booleans, integers) and fd flags.
+ */
+#ifndef PLACESD_UTIL_H
+#define PLACESD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+uint64_t util_now_ms(void);
+uint64_t util_now_us(void);
+
+/* Parsers return 0 on success, -1 with a short reason in err. */
+int util_parse_duration_ms(const char *s, uint64_t *ms, char *err, size_t errlen);
+int util_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen);
+int util_parse_bool(const char *s, bool *out, char *err, size_t errlen);
+int util_parse_uint(const char *s, uint64_t *out, char *err, size_t errlen);
+
+int util_set_nonblock(int fd);
+int util_set_cloexec(int fd);
+unsigned util_cpu_count(void);
+
+#endif

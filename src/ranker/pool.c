@@ -1,0 +1,195 @@
+/*
+ * pool.c: a fixed set of threads over one bounded FIFO (mutex + condition
+ * variable). The loop thread never waits on the mutex for long: submit and
+ * collect only move pointers.
+ */
+#include "ranker/pool.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t *threads;
+	unsigned nthreads;
+	unsigned queue_size;
+	unsigned queued;
+	struct pool_job *head, *tail;       /* waiting */
+	struct pool_job *done_head, *done_tail;
+	struct pool_stats stats;
+	bool stop;
+	int wake_fd;
+};
+
+static void
+compute(struct pool_job *job)
+{
+	switch (job->type) {
+	case WIRE_PING:
+		job->reply = WIRE_PONG;
+		break;
+	default:
+		job->reply = WIRE_ERROR;
+		break;
+	}
+}
+
+static void
+finish(struct pool *p, struct pool_job *job)
+{
+	bool was_empty;
+
+	pthread_mutex_lock(&p->mu);
+	was_empty = p->done_head == NULL;
+	job->next = NULL;
+	if (p->done_tail != NULL)
+		p->done_tail->next = job;
+	else
+		p->done_head = job;
+	p->done_tail = job;
+	p->stats.done++;
+	pthread_mutex_unlock(&p->mu);
+	if (was_empty && write(p->wake_fd, "", 1) == -1 && errno != EAGAIN)
+		log_warn("write() to the pool's wake pipe");
+}
+
+static void *
+run(void *arg)
+{
+	struct pool *p = arg;
+	struct pool_job *job;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (p->head == NULL && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop) {
+			pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		job = p->head;
+		if ((p->head = job->next) == NULL)
+			p->tail = NULL;
+		p->queued--;
+		pthread_mutex_unlock(&p->mu);
+		if (util_now_us() > job->deadline_us) {
+			job->reply = 0;         /* too late: nobody waits */
+			pthread_mutex_lock(&p->mu);
+			p->stats.expired++;
+			pthread_mutex_unlock(&p->mu);
+		} else {
+			compute(job);
+		}
+		finish(p, job);
+	}
+}
+
+struct pool *
+pool_new(unsigned threads, unsigned queue_size, int wake_fd)
+{
+	struct pool *p;
+	unsigned i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((p->threads = calloc(threads, sizeof(*p->threads))) == NULL) {
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->queue_size = queue_size;
+	p->wake_fd = wake_fd;
+	for (i = 0; i < threads; i++) {
+		int rc = pthread_create(&p->threads[i], NULL, run, p);
+
+		if (rc != 0) {
+			errno = rc;
+			log_error("pthread_create() of ranker thread %u", i);
+			break;
+		}
+		p->nthreads++;
+	}
+	if (p->nthreads == 0) {
+		pool_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+int
+pool_submit(struct pool *p, struct pool_job *job)
+{
+	pthread_mutex_lock(&p->mu);
+	if (p->queued >= p->queue_size) {
+		pthread_mutex_unlock(&p->mu);
+		return -1;
+	}
+	job->next = NULL;
+	if (p->tail != NULL)
+		p->tail->next = job;
+	else
+		p->head = job;
+	p->tail = job;
+	p->queued++;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+struct pool_job *
+pool_collect(struct pool *p)
+{
+	struct pool_job *list;
+
+	pthread_mutex_lock(&p->mu);
+	list = p->done_head;
+	p->done_head = p->done_tail = NULL;
+	pthread_mutex_unlock(&p->mu);
+	return list;
+}
+
+void
+pool_get_stats(struct pool *p, struct pool_stats *st)
+{
+	pthread_mutex_lock(&p->mu);
+	*st = p->stats;
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void
+free_list(struct pool_job *j)
+{
+	while (j != NULL) {
+		struct pool_job *next = j->next;
+		free(j);
+		j = next;
+	}
+}
+
+void
+pool_free(struct pool *p)
+{
+	unsigned i;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	free_list(p->head);
+	free_list(p->done_head);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p->threads);
+	free(p);
+}

@@ -1,0 +1,388 @@
+/*
+ * ranker.c: the ranker's accept loop (libevent, one thread) in front of
+ * the pool (pool.c). A frame with a bad version, an unknown type or an
+ * oversized payload closes that connection. A full queue answers BUSY at
+ * once. Draining (reload or stop): stop accepting, close each connection
+ * as soon as nothing of it is in flight (its worker reconnects to the new
+ * ranker), and exit when none is left or at shutdown_timeout.
+ */
+#include "ranker/ranker.h"
+#include "ranker/pool.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#define RANKER_MAX_PAYLOAD  (64u * 1024)
+#define DRAIN_TICK_MS       20
+
+struct client {
+	uint32_t id;
+	struct bufferevent *bev;
+	struct ranker *rk;
+	unsigned inflight;
+	bool closing;               /* close once output is flushed */
+	TAILQ_ENTRY(client) link;
+};
+
+struct ranker {
+	const struct child_args *args;
+	const struct config *cfg;
+	struct stats_block *st;
+	struct event_base *base;
+	struct evconnlistener *lev;
+	struct pool *pool;
+	int wake[2];
+	struct event *wake_ev, *chan_ev, *sig_term, *sig_quit, *drain_tick;
+	TAILQ_HEAD(, client) clients;
+	unsigned nclients;
+	uint32_t next_client;
+	bool draining;
+	uint64_t drain_started_ms;
+};
+
+static void
+client_free(struct client *c)
+{
+	struct ranker *rk = c->rk;
+
+	TAILQ_REMOVE(&rk->clients, c, link);
+	rk->nclients--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Frees now if nothing is left to send, else once the output drained. */
+static void
+client_close(struct client *c)
+{
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		client_free(c);
+}
+
+static struct client *
+client_find(struct ranker *rk, uint32_t id)
+{
+	struct client *c;
+
+	TAILQ_FOREACH(c, &rk->clients, link)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static void
+reply(struct client *c, unsigned type, uint32_t id)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+
+	wire_encode(hdr, type, id, 0);
+	bufferevent_write(c->bev, hdr, sizeof(hdr));
+}
+
+static int
+submit(struct client *c, const struct wire_hdr *h)
+{
+	struct ranker *rk = c->rk;
+	struct pool_job *job;
+
+	if (h->type != WIRE_PING || h->len != 0)
+		return -1;              /* nothing else is a request yet */
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		reply(c, WIRE_BUSY, h->id);
+		return 0;
+	}
+	job->client = c->id;
+	job->id = h->id;
+	job->type = h->type;
+	job->deadline_us = util_now_us() + rk->cfg->ranker_timeout_ms * 1000;
+	if (pool_submit(rk->pool, job) != 0) {
+		free(job);
+		reply(c, WIRE_BUSY, h->id);
+		return 0;
+	}
+	c->inflight++;
+	return 0;
+}
+
+static void
+on_client_read(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t raw[WIRE_HDR_LEN];
+	struct wire_hdr h;
+	int st;
+
+	while (!c->closing &&
+	    evbuffer_copyout(in, raw, sizeof(raw)) == (ssize_t)sizeof(raw)) {
+		st = wire_decode(raw, sizeof(raw), RANKER_MAX_PAYLOAD, &h);
+		if (st != WIRE_OK) {
+			log_warnx("closing connection %u: %s", c->id,
+			    wire_strerror(st));
+			client_free(c);
+			return;
+		}
+		if (evbuffer_get_length(in) < WIRE_HDR_LEN + (size_t)h.len)
+			return;
+		evbuffer_drain(in, WIRE_HDR_LEN + (size_t)h.len);
+		if (submit(c, &h) != 0) {
+			log_warnx("closing connection %u: unexpected message "
+			    "type %u", c->id, h.type);
+			client_free(c);
+			return;
+		}
+	}
+}
+
+static void
+on_client_write(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	if (c->closing)
+		client_free(c);
+}
+
+static void
+on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		client_free(c);
+}
+
+static void
+on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct ranker *rk = arg;
+	struct client *c;
+
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->bev = bufferevent_socket_new(rk->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warn("cannot take a worker connection");
+		free(c);
+		close(fd);
+		return;
+	}
+	if (++rk->next_client == 0)
+		rk->next_client = 1;
+	c->id = rk->next_client;
+	c->rk = rk;
+	TAILQ_INSERT_TAIL(&rk->clients, c, link);
+	rk->nclients++;
+	bufferevent_setcb(c->bev, on_client_read, on_client_write,
+	    on_client_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* A pool thread finished jobs: answer them on their connections. */
+static void
+on_wake(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ranker *rk = arg;
+	struct pool_job *job, *next;
+	struct client *c;
+	char buf[64];
+
+	(void)ev;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	for (job = pool_collect(rk->pool); job != NULL; job = next) {
+		next = job->next;
+		if ((c = client_find(rk, job->client)) != NULL) {
+			c->inflight--;
+			if (job->reply != 0 && !c->closing)
+				reply(c, job->reply, job->id);
+			if (rk->draining && c->inflight == 0 && !c->closing)
+				client_close(c);
+		}
+		free(job);
+	}
+}
+
+static void
+drain_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ranker *rk = arg;
+
+	(void)fd;
+	(void)ev;
+	if (rk->nclients == 0 ||
+	    util_now_ms() - rk->drain_started_ms >= rk->cfg->shutdown_timeout_ms)
+		event_base_loopbreak(rk->base);
+}
+
+static void
+ranker_drain(struct ranker *rk, const char *why)
+{
+	struct timeval tv = { 0, DRAIN_TICK_MS * 1000 };
+	struct client *c, *next;
+
+	if (rk->draining)
+		return;
+	rk->draining = true;
+	rk->drain_started_ms = util_now_ms();
+	log_info("draining (%s): %u connections", why, rk->nclients);
+	if (rk->lev != NULL) {
+		evconnlistener_free(rk->lev);   /* this process's copy only */
+		rk->lev = NULL;
+	}
+	for (c = TAILQ_FIRST(&rk->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->inflight == 0 && !c->closing)
+			client_close(c);
+	}
+	rk->drain_tick = event_new(rk->base, -1, EV_PERSIST, drain_tick, rk);
+	if (rk->drain_tick == NULL || event_add(rk->drain_tick, &tv) == -1)
+		event_base_loopbreak(rk->base);
+}
+
+static void
+on_channel(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ranker *rk = arg;
+	uint8_t buf[WIRE_HDR_LEN + 64];
+	struct wire_hdr h;
+	ssize_t n;
+
+	(void)ev;
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		if (wire_decode(buf, (size_t)n, 0, &h) != WIRE_OK)
+			continue;
+		if (h.type == WIRE_CTL_DRAIN)
+			ranker_drain(rk, "told by the master");
+		else if (h.type == WIRE_CTL_REOPEN && log_reopen() == -1)
+			log_warn("cannot reopen the log file");
+	}
+	if (n == 0) {
+		event_del(rk->chan_ev);
+		ranker_drain(rk, "the master is gone");
+	}
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct ranker *rk = arg;
+
+	(void)ev;
+	if (sig == SIGTERM) {
+		ranker_drain(rk, "SIGTERM");
+		return;
+	}
+	log_info("SIGQUIT: exiting now");
+	event_base_loopbreak(rk->base);
+}
+
+static int
+ranker_setup(struct ranker *rk)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+
+	if ((rk->base = event_base_new()) == NULL)
+		return -1;
+	if (pipe2(rk->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_error("pipe2()");
+		return -1;
+	}
+	rk->pool = pool_new((unsigned)rk->cfg->ranker_threads,
+	    (unsigned)rk->cfg->ranker_queue_size, rk->wake[1]);
+	if (rk->pool == NULL)
+		return -1;
+	rk->wake_ev = event_new(rk->base, rk->wake[0], EV_READ | EV_PERSIST,
+	    on_wake, rk);
+	rk->chan_ev = event_new(rk->base, rk->args->chan_fd,
+	    EV_READ | EV_PERSIST, on_channel, rk);
+	rk->sig_term = evsignal_new(rk->base, SIGTERM, on_signal, rk);
+	rk->sig_quit = evsignal_new(rk->base, SIGQUIT, on_signal, rk);
+	rk->lev = evconnlistener_new(rk->base, on_accept, rk,
+	    LEV_OPT_CLOSE_ON_FREE, -1, rk->args->ranker_listen_fd);
+	if (rk->wake_ev == NULL || rk->chan_ev == NULL ||
+	    rk->sig_term == NULL || rk->sig_quit == NULL || rk->lev == NULL ||
+	    event_add(rk->wake_ev, NULL) == -1 ||
+	    event_add(rk->chan_ev, NULL) == -1 ||
+	    event_add(rk->sig_term, NULL) == -1 ||
+	    event_add(rk->sig_quit, NULL) == -1) {
+		log_errorx("cannot set up the ranker's events");
+		return -1;
+	}
+	util_set_nonblock(rk->args->chan_fd);
+	wire_encode(hdr, WIRE_CTL_READY, 0, 0);
+	if (send(rk->args->chan_fd, hdr, sizeof(hdr), MSG_NOSIGNAL) == -1)
+		log_warn("cannot tell the master we are ready");
+	log_info("ready: %llu threads, queue of %llu",
+	    (unsigned long long)rk->cfg->ranker_threads,
+	    (unsigned long long)rk->cfg->ranker_queue_size);
+	return 0;
+}
+
+static void
+ranker_teardown(struct ranker *rk)
+{
+	while (!TAILQ_EMPTY(&rk->clients))
+		client_free(TAILQ_FIRST(&rk->clients));
+	pool_free(rk->pool);
+	if (rk->lev != NULL)
+		evconnlistener_free(rk->lev);
+	if (rk->wake_ev != NULL)
+		event_free(rk->wake_ev);
+	if (rk->chan_ev != NULL)
+		event_free(rk->chan_ev);
+	if (rk->sig_term != NULL)
+		event_free(rk->sig_term);
+	if (rk->sig_quit != NULL)
+		event_free(rk->sig_quit);
+	if (rk->drain_tick != NULL)
+		event_free(rk->drain_tick);
+	if (rk->base != NULL)
+		event_base_free(rk->base);
+	if (rk->wake[0] >= 0)
+		close(rk->wake[0]);
+	if (rk->wake[1] >= 0)
+		close(rk->wake[1]);
+	close(rk->args->chan_fd);
+}
+
+int
+ranker_main(const struct child_args *a)
+{
+	struct ranker rk;
+	int rc = EXIT_OK;
+
+	memset(&rk, 0, sizeof(rk));
+	rk.args = a;
+	rk.cfg = a->cfg;
+	rk.st = a->st;
+	rk.wake[0] = rk.wake[1] = -1;
+	TAILQ_INIT(&rk.clients);
+	if (ranker_setup(&rk) != 0)
+		rc = EXIT_FATAL;
+	else
+		event_base_dispatch(rk.base);
+	ranker_teardown(&rk);
+	return rc;
+}

@@ -1,0 +1,484 @@
+/*
+ * http.c: the worker's HTTP edge (see http.h). Lifetime rules from
+ * notes/libevhtp.md that this file keeps:
+ *  - one generic callback; routes match exactly here (evhtp's own routing
+ *    is prefix-based, first registration wins: #129);
+ *  - pause on arrival, reply, then resume as the last touch of the
+ *    request (pipelined requests stall otherwise);
+ *  - evhtp frees the connection before the request (connection_fini runs
+ *    before request_fini), so a request context never points at its
+ *    connection's tracking entry;
+ *  - connections are freed only from timers, never from inside a hook.
+ */
+#include "worker/http.h"
+#include "worker/worker.h"
+#include "common/log.h"
+#include "common/stats.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <evhtp.h>
+
+struct conn {
+	evhtp_connection_t *c;
+	struct http *h;
+	TAILQ_ENTRY(conn) link;
+};
+
+struct http {
+	struct worker *w;
+	const struct config *cfg;
+	struct stats_block *st;
+	struct event_base *base;
+	evhtp_t *htp;
+	const struct http_route *routes;
+	size_t nroutes;
+	TAILQ_HEAD(, conn) conns;
+	unsigned nconns;
+	bool draining;
+	int access_fd;
+	struct timeval read_tv, keepalive_tv, write_tv;
+};
+
+struct http_req {
+	evhtp_request_t *req;
+	struct http *h;
+	uint64_t start_us;
+	unsigned method;
+	bool replied;
+	struct event *deadline;
+	http_cancel_fn cancel;
+	void *data;
+};
+
+static void
+ms_to_tv(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+/* ---- access log ---------------------------------------------------------- */
+
+static int
+open_access_log(struct http *h)
+{
+	int fd;
+
+	if (h->cfg->access_log[0] == '\0')
+		return 0;
+	fd = open(h->cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640);
+	if (fd == -1) {
+		log_warn("cannot open access log %s", h->cfg->access_log);
+		return -1;
+	}
+	if (h->access_fd >= 0)
+		close(h->access_fd);
+	h->access_fd = fd;
+	return 0;
+}
+
+int
+http_reopen_access_log(struct http *h)
+{
+	return open_access_log(h);
+}
+
+static const char *
+method_name(unsigned m)
+{
+	return m == HTTP_GET ? "GET" : m == HTTP_HEAD ? "HEAD" :
+	    m == HTTP_POST ? "POST" : "OTHER";
+}
+
+static void
+access_log(struct http_req *r, int status, size_t bytes, uint64_t us)
+{
+	char line[1024], when[32];
+	const char *path = r->req->uri && r->req->uri->path &&
+	    r->req->uri->path->full ? r->req->uri->path->full : "-";
+	struct tm tm;
+	time_t now;
+	int n;
+
+	if (r->h->access_fd < 0)
+		return;
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "%s \"%s %.512s\" %d %zu %.3f\n",
+	    when, method_name(r->method), path, status, bytes, (double)us / 1e3);
+	if (n > 0 && (size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (n > 0 && write(r->h->access_fd, line, (size_t)n) < 0)
+		log_debug("access log write failed");
+}
+
+/* ---- replies -------------------------------------------------------------- */
+
+struct worker *
+http_req_worker(struct http_req *r)
+{
+	return r->h->w;
+}
+
+const char *
+http_req_query(struct http_req *r, const char *key)
+{
+	if (r->req->uri == NULL || r->req->uri->query == NULL)
+		return NULL;
+	return evhtp_kv_find(r->req->uri->query, key);
+}
+
+void
+http_reply(struct http_req *r, int status, const char *ctype,
+    const char *body, size_t len)
+{
+	evhtp_request_t *req = r->req;
+	struct http *h = r->h;
+	uint64_t us;
+	char clen[32];
+
+	if (r->replied)
+		return;
+	r->replied = true;
+	if (r->deadline != NULL)
+		evtimer_del(r->deadline);
+	evhtp_headers_add_header(req->headers_out,
+	    evhtp_header_new("Content-Type", ctype, 0, 1));
+	if (r->method == HTTP_HEAD) {
+		snprintf(clen, sizeof(clen), "%zu", len);
+		evhtp_headers_add_header(req->headers_out,
+		    evhtp_header_new("Content-Length", clen, 0, 1));
+	} else {
+		evbuffer_add(req->buffer_out, body, len);
+	}
+	if (h->draining)
+		evhtp_request_disable_flag(req, EVHTP_REQ_FLAG_KEEPALIVE);
+	evhtp_send_reply(req, (evhtp_res)status);
+	if (req->conn != NULL)
+		evhtp_connection_set_timeouts(req->conn, &h->keepalive_tv,
+		    &h->write_tv);
+	us = util_now_us() - r->start_us;
+	stats_observe_request(h->st, status, us);
+	access_log(r, status, len, us);
+	evhtp_request_resume(req);      /* last touch: req may go any time */
+}
+
+void
+http_reply_json(struct http_req *r, int status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+
+	json_decref(body);
+	if (s == NULL) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\","
+		    "\"message\":\"cannot encode the answer\"}}";
+		http_reply(r, 500, "application/json; charset=utf-8", oom,
+		    sizeof(oom) - 1);
+		return;
+	}
+	http_reply(r, status, "application/json; charset=utf-8", s, strlen(s));
+	free(s);
+}
+
+void
+http_reply_error(struct http_req *r, int status, const char *code,
+    const char *message, const char *field)
+{
+	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+
+	if (err != NULL && field != NULL)
+		json_object_set_new(err, "field", json_string(field));
+	http_reply_json(r, status, json_pack("{s:o}", "error", err));
+}
+
+/* ---- deferred requests ---------------------------------------------------- */
+
+static void
+on_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_req *r = arg;
+	http_cancel_fn cancel = r->cancel;
+
+	(void)fd;
+	(void)ev;
+	r->cancel = NULL;
+	if (cancel != NULL)
+		cancel(r->data);
+	http_reply_error(r, 504, "deadline_exceeded",
+	    "the request's deadline passed before it could be answered", NULL);
+}
+
+void
+http_req_defer(struct http_req *r, http_cancel_fn cancel, void *data)
+{
+	struct timeval tv;
+
+	r->cancel = cancel;
+	r->data = data;
+	if (r->deadline == NULL &&
+	    (r->deadline = evtimer_new(r->h->base, on_deadline, r)) == NULL) {
+		log_warn("evtimer_new() for a request deadline");
+		return;
+	}
+	ms_to_tv(r->h->cfg->request_deadline_ms, &tv);
+	evtimer_add(r->deadline, &tv);
+}
+
+static evhtp_res
+on_request_fini(evhtp_request_t *req, void *arg)
+{
+	struct http_req *r = arg;
+
+	(void)req;
+	if (!r->replied && r->cancel != NULL)
+		r->cancel(r->data);         /* the client went away */
+	if (r->deadline != NULL)
+		event_free(r->deadline);
+	free(r);
+	return EVHTP_RES_OK;
+}
+
+/* ---- routing -------------------------------------------------------------- */
+
+static unsigned
+method_of(evhtp_request_t *req)
+{
+	switch (evhtp_request_get_method(req)) {
+	case htp_method_GET:
+		return HTTP_GET;
+	case htp_method_HEAD:
+		return HTTP_HEAD;
+	case htp_method_POST:
+		return HTTP_POST;
+	default:
+		return 0;
+	}
+}
+
+static void
+allow_header(struct http_req *r, unsigned methods)
+{
+	char buf[64] = "";
+
+	if (methods & HTTP_GET)
+		strcat(buf, "GET, HEAD");
+	if (methods & HTTP_POST)
+		strcat(buf, buf[0] ? ", POST" : "POST");
+	evhtp_headers_add_header(r->req->headers_out,
+	    evhtp_header_new("Allow", buf, 0, 1));
+}
+
+static const struct http_route *
+route_find(struct http *h, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < h->nroutes; i++) {
+		const struct http_route *rt = &h->routes[i];
+
+		if (rt->debug && !h->cfg->debug_routes)
+			continue;
+		if (strcmp(rt->path, path) == 0)
+			return rt;
+	}
+	return NULL;
+}
+
+static void
+dispatch(evhtp_request_t *req, void *arg)
+{
+	struct http *h = arg;
+	const struct http_route *rt;
+	struct http_req *r;
+	const char *path;
+	char msg[160];
+	unsigned allowed;
+
+	evhtp_request_pause(req);
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_warn("calloc() for a request");
+		evhtp_send_reply(req, EVHTP_RES_SERVUNAVAIL);
+		evhtp_request_resume(req);
+		return;
+	}
+	r->req = req;
+	r->h = h;
+	r->start_us = util_now_us();
+	r->method = method_of(req);
+	evhtp_request_set_hook(req, evhtp_hook_on_request_fini,
+	    (evhtp_hook)on_request_fini, r);
+	path = req->uri && req->uri->path && req->uri->path->full ?
+	    req->uri->path->full : "";
+	if ((rt = route_find(h, path)) == NULL) {
+		snprintf(msg, sizeof(msg), "no such path: %.100s", path);
+		http_reply_error(r, 404, "not_found", msg, NULL);
+		return;
+	}
+	allowed = rt->methods | ((rt->methods & HTTP_GET) ? HTTP_HEAD : 0);
+	if ((r->method & allowed) == 0) {
+		allow_header(r, rt->methods);
+		snprintf(msg, sizeof(msg), "%.40s does not accept this method",
+		    rt->path);
+		http_reply_error(r, 405, "method_not_allowed", msg, NULL);
+		return;
+	}
+	rt->handler(r);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static evhtp_res
+on_headers_start(evhtp_request_t *req, void *arg)
+{
+	struct http *h = arg;
+
+	/* a request began: from now on it must arrive within read_timeout */
+	evhtp_connection_set_timeouts(req->conn, &h->read_tv, &h->write_tv);
+	return EVHTP_RES_OK;
+}
+
+static evhtp_res
+on_connection_fini(evhtp_connection_t *c, void *arg)
+{
+	struct conn *cn = arg;
+	struct http *h = cn->h;
+
+	(void)c;
+	TAILQ_REMOVE(&h->conns, cn, link);
+	h->nconns--;
+	stats_gauge_add(&h->st->conns_open, -1);
+	free(cn);
+	return EVHTP_RES_OK;
+}
+
+static evhtp_res
+on_accept(evhtp_connection_t *c, void *arg)
+{
+	struct http *h = arg;
+	struct conn *cn;
+
+	if (h->nconns >= h->cfg->max_connections) {
+		log_debug("max_connections (%llu) reached: closing a new "
+		    "connection", (unsigned long long)h->cfg->max_connections);
+		return EVHTP_RES_ERROR;
+	}
+	if ((cn = calloc(1, sizeof(*cn))) == NULL) {
+		log_warn("calloc() for a connection");
+		return EVHTP_RES_ERROR;
+	}
+	cn->c = c;
+	cn->h = h;
+	TAILQ_INSERT_TAIL(&h->conns, cn, link);
+	h->nconns++;
+	stats_gauge_add(&h->st->conns_open, 1);
+	evhtp_connection_set_hook(c, evhtp_hook_on_connection_fini,
+	    (evhtp_hook)on_connection_fini, cn);
+	evhtp_connection_set_hook(c, evhtp_hook_on_headers_start,
+	    (evhtp_hook)on_headers_start, h);
+	return EVHTP_RES_OK;
+}
+
+/* ---- the server ----------------------------------------------------------- */
+
+struct http *
+http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
+{
+	struct http *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->w = w;
+	h->cfg = w->cfg;
+	h->st = w->st;
+	h->base = w->base;
+	h->routes = routes;
+	h->nroutes = nroutes;
+	h->access_fd = -1;
+	TAILQ_INIT(&h->conns);
+	ms_to_tv(h->cfg->read_timeout_ms, &h->read_tv);
+	ms_to_tv(h->cfg->keepalive_timeout_ms, &h->keepalive_tv);
+	ms_to_tv(h->cfg->read_timeout_ms, &h->write_tv);
+	if ((h->htp = evhtp_new(h->base, NULL)) == NULL) {
+		free(h);
+		return NULL;
+	}
+	evhtp_set_gencb(h->htp, dispatch, h);
+	evhtp_set_post_accept_cb(h->htp, on_accept, h);
+	evhtp_set_timeouts(h->htp, &h->read_tv, &h->write_tv);
+	/* evhtp refuses a body of exactly its limit (>=): allow one more */
+	evhtp_set_max_body_size(h->htp, h->cfg->max_body_size + 1);
+	open_access_log(h);
+	return h;
+}
+
+int
+http_start(struct http *h, int listen_fd)
+{
+	/* backlog 0: the master already listens; evhtp must not re-listen */
+	if (evhtp_accept_socket(h->htp, listen_fd, 0) != 0) {
+		log_errorx("evhtp_accept_socket() failed on the inherited "
+		    "listener");
+		return -1;
+	}
+	return 0;
+}
+
+void
+http_drain(struct http *h)
+{
+	h->draining = true;
+	/* closes this worker's copy only: the master keeps the queue */
+	evhtp_unbind_socket(h->htp);
+}
+
+void
+http_close_idle(struct http *h)
+{
+	struct conn *cn, *next;
+
+	for (cn = TAILQ_FIRST(&h->conns); cn != NULL; cn = next) {
+		next = TAILQ_NEXT(cn, link);
+		if (cn->c->request == NULL)
+			evhtp_connection_free(cn->c);
+	}
+}
+
+void
+http_close_all(struct http *h)
+{
+	while (!TAILQ_EMPTY(&h->conns))
+		evhtp_connection_free(TAILQ_FIRST(&h->conns)->c);
+}
+
+unsigned
+http_connections(const struct http *h)
+{
+	return h->nconns;
+}
+
+void
+http_free(struct http *h)
+{
+	if (h == NULL)
+		return;
+	http_close_all(h);
+	evhtp_unbind_socket(h->htp);
+	evhtp_free(h->htp);
+	if (h->access_fd >= 0)
+		close(h->access_fd);
+	free(h);
+}

@@ -1,0 +1,56 @@
+/*
+ * http.h: the worker's HTTP edge on libevhtp: the server on the inherited
+ * listener, connection tracking, exact-match routing, JSON errors, and the
+ * request object that handlers answer through. Every request is paused on
+ * arrival and resumed right after its reply (libevhtp answers pipelined
+ * requests only that way); a request answered later keeps a deadline.
+ */
+#ifndef PLACESD_HTTP_H
+#define PLACESD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct worker;
+struct http;
+struct http_req;
+
+enum http_method_bits { HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4 };
+
+typedef void (*http_handler)(struct http_req *r);
+/* Called when a deferred request ends unanswered (client gone, deadline). */
+typedef void (*http_cancel_fn)(void *data);
+
+struct http_route {
+	const char *path;           /* matched exactly */
+	unsigned methods;           /* HTTP_GET | ... ; GET implies HEAD */
+	http_handler handler;
+	bool debug;                 /* only with [debug] routes = on */
+};
+
+struct http *http_new(struct worker *w, const struct http_route *routes,
+    size_t nroutes);
+int http_start(struct http *h, int listen_fd);
+void http_drain(struct http *h);
+void http_close_idle(struct http *h);
+void http_close_all(struct http *h);
+unsigned http_connections(const struct http *h);
+void http_free(struct http *h);
+int http_reopen_access_log(struct http *h);
+
+/* For handlers. */
+struct worker *http_req_worker(struct http_req *r);
+const char *http_req_query(struct http_req *r, const char *key);
+void http_reply(struct http_req *r, int status, const char *ctype,
+    const char *body, size_t len);
+/* Takes the reference to body. */
+void http_reply_json(struct http_req *r, int status, json_t *body);
+void http_reply_error(struct http_req *r, int status, const char *code,
+    const char *message, const char *field);
+/* The handler answers later; until then cancel(data) runs if it ends. */
+void http_req_defer(struct http_req *r, http_cancel_fn cancel, void *data);
+
+#endif

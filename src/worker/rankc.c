@@ -1,0 +1,280 @@
+/*
+ * rankc.c: worker -> ranker connection. The master holds the ranker's
+ * listening socket, so connect() succeeds even while no ranker runs (the
+ * connection waits in the backlog until a respawned ranker accepts it):
+ * the ranker counts as up only once it answers a ping, and as down when a
+ * ping stays unanswered past ranker.timeout or the connection breaks.
+ * The first reconnect is immediate, later ones back off from 50ms to 2s.
+ */
+#include "worker/rankc.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/stats.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#define PING_INTERVAL_MS   500
+#define BACKOFF_FIRST_MS   50
+#define BACKOFF_MAX_MS     2000
+#define DOWN_WARN_MS       1000
+
+struct rankc {
+	struct event_base *base;
+	const struct config *cfg;
+	struct stats_block *st;
+	struct bufferevent *bev;
+	struct event *timer;        /* ping tick or reconnect delay */
+	bool connected;
+	bool up;
+	uint32_t next_id;
+	uint32_t ping_id;           /* outstanding ping, 0 if none */
+	uint64_t ping_sent_ms;
+	uint64_t backoff_ms;
+	uint64_t down_since_ms;     /* 0 while up */
+	bool warned;                /* "unreachable" was logged */
+};
+
+static void rankc_connect(struct rankc *rc);
+
+/*
+ * A reload's ranker hand-over breaks the connection for a moment: only a
+ * ranker missing for longer than DOWN_WARN_MS is worth a warning.
+ */
+static void
+set_up(struct rankc *rc, bool up)
+{
+	if (rc->up == up)
+		return;
+	rc->up = up;
+	stats_gauge_set(&rc->st->ranker_up, up ? 1 : 0);
+	if (!up) {
+		rc->down_since_ms = util_now_ms();
+		return;
+	}
+	if (rc->warned)
+		log_info("ranker answers again after %llums",
+		    (unsigned long long)(util_now_ms() - rc->down_since_ms));
+	rc->warned = false;
+	rc->down_since_ms = 0;
+}
+
+static void
+warn_if_down_long(struct rankc *rc, uint64_t now)
+{
+	if (rc->up || rc->warned || rc->down_since_ms == 0 ||
+	    now - rc->down_since_ms < DOWN_WARN_MS)
+		return;
+	rc->warned = true;
+	log_warnx("ranker unreachable on %s for %llums; /readyz answers 503",
+	    rc->cfg->ranker_socket,
+	    (unsigned long long)(now - rc->down_since_ms));
+}
+
+static void
+arm_timer(struct rankc *rc, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(rc->timer, &tv);
+}
+
+static void
+disconnect(struct rankc *rc, const char *why)
+{
+	if (rc->bev != NULL) {
+		log_debug("ranker connection closed: %s", why);
+		bufferevent_free(rc->bev);
+		rc->bev = NULL;
+	}
+	rc->connected = false;
+	rc->ping_id = 0;
+	set_up(rc, false);
+	stats_add(&rc->st->ranker_failures, 1);
+	/* the first retry is immediate: a drained ranker's successor is there */
+	arm_timer(rc, rc->backoff_ms);
+	if (rc->backoff_ms == 0)
+		rc->backoff_ms = BACKOFF_FIRST_MS;
+	else if ((rc->backoff_ms *= 2) > BACKOFF_MAX_MS)
+		rc->backoff_ms = BACKOFF_MAX_MS;
+}
+
+static uint32_t
+new_id(struct rankc *rc)
+{
+	if (++rc->next_id == 0)
+		rc->next_id = 1;
+	return rc->next_id;
+}
+
+static void
+send_ping(struct rankc *rc)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+
+	rc->ping_id = new_id(rc);
+	rc->ping_sent_ms = util_now_ms();
+	wire_encode(hdr, WIRE_PING, rc->ping_id, 0);
+	bufferevent_write(rc->bev, hdr, sizeof(hdr));
+	stats_add(&rc->st->ranker_calls, 1);
+}
+
+static void
+handle_frame(struct rankc *rc, const struct wire_hdr *h)
+{
+	switch (h->type) {
+	case WIRE_PONG:
+		if (h->id == rc->ping_id) {
+			rc->ping_id = 0;
+			rc->backoff_ms = 0;
+			set_up(rc, true);
+		}
+		break;
+	case WIRE_BUSY:
+	case WIRE_ERROR:
+		log_debug("ranker answered request %u with type %u", h->id,
+		    h->type);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct rankc *rc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t raw[WIRE_HDR_LEN];
+	struct wire_hdr h;
+	int st;
+
+	for (;;) {
+		if (evbuffer_copyout(in, raw, sizeof(raw)) < (ssize_t)sizeof(raw))
+			return;
+		st = wire_decode(raw, sizeof(raw), WIRE_MAX_PAYLOAD, &h);
+		if (st != WIRE_OK) {
+			log_warnx("bad frame from the ranker (%s); reconnecting",
+			    wire_strerror(st));
+			disconnect(rc, "protocol error");
+			return;
+		}
+		if (evbuffer_get_length(in) < WIRE_HDR_LEN + (size_t)h.len)
+			return;
+		evbuffer_drain(in, WIRE_HDR_LEN + (size_t)h.len);
+		handle_frame(rc, &h);
+	}
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct rankc *rc = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		rc->connected = true;
+		send_ping(rc);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		disconnect(rc, (what & BEV_EVENT_EOF) ? "end of file" :
+		    strerror(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+on_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct rankc *rc = arg;
+	uint64_t now = util_now_ms();
+
+	(void)fd;
+	(void)ev;
+	warn_if_down_long(rc, now);
+	if (rc->bev == NULL) {
+		rankc_connect(rc);
+		return;
+	}
+	if (rc->connected) {
+		if (rc->ping_id != 0 &&
+		    now - rc->ping_sent_ms > rc->cfg->ranker_timeout_ms +
+		    PING_INTERVAL_MS)
+			set_up(rc, false);  /* no answer: down, keep waiting */
+		if (rc->ping_id == 0)
+			send_ping(rc);
+	}
+	arm_timer(rc, PING_INTERVAL_MS);
+}
+
+static void
+rankc_connect(struct rankc *rc)
+{
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, rc->cfg->ranker_socket,
+	    strlen(rc->cfg->ranker_socket) + 1);
+	rc->bev = bufferevent_socket_new(rc->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (rc->bev == NULL) {
+		disconnect(rc, "bufferevent_socket_new() failed");
+		return;
+	}
+	bufferevent_setcb(rc->bev, on_read, NULL, on_event, rc);
+	bufferevent_enable(rc->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(rc->bev, (struct sockaddr *)&sun,
+	    sizeof(sun)) == -1) {
+		disconnect(rc, strerror(errno));
+		return;
+	}
+	arm_timer(rc, PING_INTERVAL_MS);
+}
+
+struct rankc *
+rankc_new(struct event_base *base, const struct config *cfg,
+    struct stats_block *st)
+{
+	struct rankc *rc;
+
+	if ((rc = calloc(1, sizeof(*rc))) == NULL)
+		return NULL;
+	rc->base = base;
+	rc->cfg = cfg;
+	rc->st = st;
+	rc->down_since_ms = util_now_ms();
+	if ((rc->timer = evtimer_new(base, on_timer, rc)) == NULL) {
+		free(rc);
+		return NULL;
+	}
+	rankc_connect(rc);
+	return rc;
+}
+
+bool
+rankc_up(const struct rankc *rc)
+{
+	return rc->up;
+}
+
+void
+rankc_free(struct rankc *rc)
+{
+	if (rc == NULL)
+		return;
+	if (rc->bev != NULL)
+		bufferevent_free(rc->bev);
+	event_free(rc->timer);
+	set_up(rc, false);
+	free(rc);
+}

@@ -1,0 +1,208 @@
+/*
+ * worker.c: a worker's life: set up the loop, the HTTP server and the
+ * ranker client, tell the master it is ready, serve, and drain on request.
+ *
+ * Draining (a reload's old generation, or a stop): stop accepting at once
+ * (the master keeps the listener, so queued connections go to the new
+ * worker of this slot); answer in-flight and newly arriving requests on
+ * open connections with "Connection: close"; after a short grace period
+ * close the connections that stayed idle (closing them at once races with
+ * a client's next request); exit when none is left, or at
+ * shutdown_timeout with whatever remains cut.
+ */
+#include "worker/worker.h"
+#include "worker/http.h"
+#include "worker/rankc.h"
+#include "api/api.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#define DRAIN_TICK_MS   20
+#define IDLE_GRACE_MS   1000
+
+bool
+worker_ranker_up(const struct worker *w)
+{
+	return w->rankc != NULL && rankc_up(w->rankc);
+}
+
+static void
+drain_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t elapsed = util_now_ms() - w->drain_started_ms;
+	uint64_t grace = w->cfg->keepalive_timeout_ms < IDLE_GRACE_MS ?
+	    w->cfg->keepalive_timeout_ms : IDLE_GRACE_MS;
+
+	(void)fd;
+	(void)ev;
+	if (elapsed >= grace)
+		http_close_idle(w->http);
+	if (http_connections(w->http) == 0) {
+		log_debug("drained");
+		event_base_loopbreak(w->base);
+		return;
+	}
+	if (elapsed >= w->cfg->shutdown_timeout_ms) {
+		log_warnx("shutdown_timeout reached with %u connections open; "
+		    "closing them", http_connections(w->http));
+		event_base_loopbreak(w->base);
+	}
+}
+
+static void
+worker_drain(struct worker *w, const char *why)
+{
+	struct timeval tv = { 0, DRAIN_TICK_MS * 1000 };
+
+	if (w->draining)
+		return;
+	w->draining = true;
+	w->drain_started_ms = util_now_ms();
+	log_info("draining (%s): %u connections open", why,
+	    http_connections(w->http));
+	http_drain(w->http);
+	w->drain_tick = event_new(w->base, -1, EV_PERSIST, drain_tick, w);
+	if (w->drain_tick == NULL || event_add(w->drain_tick, &tv) == -1) {
+		log_warnx("cannot arm the drain timer; stopping now");
+		event_base_loopbreak(w->base);
+	}
+}
+
+static void
+on_channel(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker *w = arg;
+	uint8_t buf[WIRE_HDR_LEN + 64];
+	struct wire_hdr h;
+	ssize_t n;
+
+	(void)ev;
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		if (wire_decode(buf, (size_t)n, 0, &h) != WIRE_OK) {
+			log_warnx("bad control message from the master");
+			continue;
+		}
+		if (h.type == WIRE_CTL_DRAIN) {
+			worker_drain(w, "told by the master");
+		} else if (h.type == WIRE_CTL_REOPEN) {
+			if (log_reopen() == -1)
+				log_warn("cannot reopen the log file");
+			http_reopen_access_log(w->http);
+		}
+	}
+	if (n == 0) {
+		event_del(w->chan_ev);
+		worker_drain(w, "the master is gone");
+	}
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)ev;
+	if (sig == SIGTERM) {
+		worker_drain(w, "SIGTERM");
+	} else {
+		log_info("SIGQUIT: exiting now");
+		w->exit_code = EXIT_OK;
+		w->draining = true;
+		event_base_loopbreak(w->base);
+	}
+}
+
+static int
+send_ready(struct worker *w)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+
+	wire_encode(hdr, WIRE_CTL_READY, 0, 0);
+	if (send(w->args->chan_fd, hdr, sizeof(hdr), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(hdr)) {
+		log_warn("cannot tell the master we are ready");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+worker_setup(struct worker *w)
+{
+	if ((w->base = event_base_new()) == NULL) {
+		log_errorx("event_base_new() failed");
+		return -1;
+	}
+	w->chan_ev = event_new(w->base, w->args->chan_fd, EV_READ | EV_PERSIST,
+	    on_channel, w);
+	w->sig_term = evsignal_new(w->base, SIGTERM, on_signal, w);
+	w->sig_quit = evsignal_new(w->base, SIGQUIT, on_signal, w);
+	if (w->chan_ev == NULL || w->sig_term == NULL || w->sig_quit == NULL ||
+	    event_add(w->chan_ev, NULL) == -1 ||
+	    event_add(w->sig_term, NULL) == -1 ||
+	    event_add(w->sig_quit, NULL) == -1) {
+		log_errorx("cannot set up the control events");
+		return -1;
+	}
+	if (util_set_nonblock(w->args->chan_fd) == -1)
+		log_warn("fcntl(O_NONBLOCK) on the control channel");
+	w->rankc = rankc_new(w->base, w->cfg, w->st);
+	if (w->rankc == NULL)
+		return -1;
+	w->http = http_new(w, api_routes, api_nroutes);
+	if (w->http == NULL || http_start(w->http, w->args->listen_fd) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+worker_teardown(struct worker *w)
+{
+	http_free(w->http);
+	rankc_free(w->rankc);
+	if (w->drain_tick != NULL)
+		event_free(w->drain_tick);
+	if (w->chan_ev != NULL)
+		event_free(w->chan_ev);
+	if (w->sig_term != NULL)
+		event_free(w->sig_term);
+	if (w->sig_quit != NULL)
+		event_free(w->sig_quit);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	close(w->args->chan_fd);
+}
+
+int
+worker_main(const struct child_args *a)
+{
+	struct worker w;
+
+	memset(&w, 0, sizeof(w));
+	w.args = a;
+	w.cfg = a->cfg;
+	w.stats = a->stats;
+	w.st = a->st;
+	w.exit_code = EXIT_OK;
+	if (worker_setup(&w) != 0) {
+		worker_teardown(&w);
+		return EXIT_FATAL;
+	}
+	if (send_ready(&w) != 0)
+		worker_drain(&w, "no control channel");
+	log_debug("serving");
+	event_base_dispatch(w.base);
+	worker_teardown(&w);
+	return w.exit_code;
+}

@@ -1,0 +1,752 @@
+"""placesd integration test harness (Python 3 standard library only).
+
+Used by the tests/integration/test_*.py scripts, which automake runs as
+`/usr/bin/python3 tests/integration/test_X.py` with PLACESD, top_srcdir and
+top_builddir in the environment.  Exit codes follow automake: 0 pass,
+1 fail, 77 skip, 99 hard error.
+
+Rules the tests follow (CI is a busy 2-core machine, maybe under ASan):
+  * assert on counts, states and answers, never on speed;
+  * every wait is a poll loop with a generous deadline (wait_until);
+  * everything started is stopped, even on failure: each Daemon runs in its
+    own session (process group) and is killed as a group in stop(), at the
+    end of each test, at exit and on SIGTERM/SIGINT/SIGALRM of the test.
+"""
+
+import atexit
+import errno
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+EXIT_PASS, EXIT_FAIL, EXIT_SKIP, EXIT_ERROR = 0, 1, 77, 99
+
+# How long a test may take at most before it is aborted (seconds); the runner
+# arms SIGALRM with it so that a hung daemon can never hang `make check`.
+DEFAULT_TEST_TIMEOUT = 120
+START_TIMEOUT = 60      # ASan + busy machine: startup can be slow
+STOP_TIMEOUT = 40       # SIGTERM -> exit; then SIGKILL of the group
+
+WORKER_RE = re.compile(r"^placesd: worker (\d+) \(gen (\d+)\)")
+RANKER_RE = re.compile(r"^placesd: ranker \(gen (\d+)\)")
+MASTER_RE = re.compile(r"^placesd: master")
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+class TestSkip(Exception):
+    pass
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def fail(msg):
+    raise TestFailure(msg)
+
+
+def skip(msg):
+    raise TestSkip(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def check_eq(got, want, what):
+    if got != want:
+        raise TestFailure("%s: got %r, want %r" % (what, got, want))
+
+
+def log(msg):
+    sys.stdout.write("# %s\n" % msg)
+    sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------
+# environment
+
+def placesd_path():
+    """Absolute path of the daemon under test, or skip/hard error."""
+    p = os.environ.get("PLACESD")
+    if not p:
+        bd = os.environ.get("top_builddir")
+        if bd and os.path.exists(os.path.join(bd, "src", "placesd")):
+            p = os.path.join(bd, "src", "placesd")
+    if not p:
+        sys.stdout.write("SKIP: PLACESD is not set\n")
+        sys.exit(EXIT_SKIP)
+    p = os.path.abspath(p)
+    if not os.access(p, os.X_OK):
+        sys.stdout.write("ERROR: PLACESD=%s is not an executable file\n" % p)
+        sys.exit(EXIT_ERROR)
+    return p
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that nothing uses right now.  Taken below the ephemeral
+    range when possible: load generators in parallel tests churn through
+    ephemeral ports, and a client socket on our port would make the
+    daemon's bind fail."""
+    import random
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    lo, _ = _ephemeral_range()
+    if lo > 12000:
+        for _ in range(200):
+            port = random.randint(10000, lo - 1)
+            with socket.socket(fam, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port, host="127.0.0.1"):
+    """True if a plain (no SO_REUSEPORT) bind+listen on the port works."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        s.listen(1)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def wait_until(pred, timeout, what="condition", interval=0.05):
+    """Poll pred() until it returns a true value; return that value.
+    Raise TestFailure naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            last_exc = e
+        if time.monotonic() >= deadline:
+            extra = " (last error: %r)" % (last_exc,) if last_exc else ""
+            raise TestFailure("timed out after %ss waiting for %s%s"
+                              % (timeout, what, extra))
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.25)
+
+
+def run(argv, timeout=60, **kw):
+    """Run a short command; returns CompletedProcess with text output."""
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=timeout, **kw)
+
+
+# --------------------------------------------------------------------------
+# /proc helpers
+
+def proc_stat(pid):
+    """(state, ppid, pgrp) of pid, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read().decode("latin-1")
+    except OSError:
+        return None
+    # comm may contain spaces and parentheses: split at the last ')'
+    rest = data[data.rfind(")") + 2:].split()
+    return rest[0], int(rest[1]), int(rest[2])
+
+
+def proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of strings, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    d = {}
+    for ln in lines:
+        k, _, v = ln.partition(":")
+        d[k] = v.strip()
+    return d
+
+
+def all_pids():
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            out.append(int(name))
+    return out
+
+
+def pid_alive(pid):
+    st = proc_stat(pid)
+    return st is not None and st[0] != "Z"
+
+
+def group_members(pgid):
+    """Live (non-zombie) processes of process group pgid."""
+    out = []
+    for pid in all_pids():
+        st = proc_stat(pid)
+        if st and st[2] == pgid and st[0] != "Z":
+            out.append(pid)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Prometheus text parsing
+
+_LABEL_RE = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def _unescape(v):
+    return v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+
+def parse_metrics(text):
+    """Prometheus text format 0.0.4 -> {(name, frozenset(labels)): float}."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "{" in line:
+            name, _, rest = line.partition("{")
+            lbl, _, val = rest.rpartition("}")
+            labels = {}
+            pos = 0
+            while pos < len(lbl):
+                m = _LABEL_RE.match(lbl, pos)
+                if not m:
+                    raise ValueError("bad label set in metrics line %r" % line)
+                labels[m.group(1)] = _unescape(m.group(2))
+                pos = m.end()
+        else:
+            name, _, val = line.partition(" ")
+            labels = {}
+        fields = val.split()
+        if not fields:
+            raise ValueError("no value in metrics line %r" % line)
+        out[(name.strip(), frozenset(labels.items()))] = float(fields[0])
+    return out
+
+
+def metric(metrics, name, default=None, **labels):
+    return metrics.get((name, frozenset(labels.items())), default)
+
+
+# --------------------------------------------------------------------------
+# daemon control
+
+_DAEMONS = []           # every Daemon ever created (for cleanup)
+
+
+def _ini(conf):
+    lines = []
+    for section, keys in conf.items():
+        lines.append("[%s]" % section)
+        for k, v in keys.items():
+            if v is None:
+                continue
+            if isinstance(v, bool):
+                v = "on" if v else "off"
+            lines.append("%s = %s" % (k, v))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def merge_conf(base, extra):
+    out = {s: dict(k) for s, k in base.items()}
+    for s, keys in (extra or {}).items():
+        out.setdefault(s, {}).update(keys)
+    return out
+
+
+def _no_core_dumps():
+    # crash tests abort children on purpose: keep cores out of CI
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+class Daemon:
+    """One placesd master in its own temp dir and process group."""
+
+    def __init__(self, conf=None, workers=2, name="placesd", persistent=False):
+        self.bin = placesd_path()
+        # persistent: shared by several tests, cleaned up only at exit
+        self.persistent = persistent
+        self.dir = tempfile.mkdtemp(prefix="placesd-it-")
+        # workers may run as another user and must reach the ranker socket
+        os.chmod(self.dir, 0o755)
+        self.name = name
+        self.host = "127.0.0.1"
+        self.port = free_port(self.host)
+        self.conf_path = os.path.join(self.dir, "placesd.conf")
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.proc = None
+        self.pid = None
+        self.seen_pids = set()      # every child pid children() has seen
+        self.rc = None
+        self._logf = None
+        self.base_conf = {
+            "server": {
+                "listen": "%s:%d" % (self.host, self.port),
+                "workers": workers,
+                "shutdown_timeout": "5s",
+            },
+            "log": {"level": "info"},
+            "ranker": {
+                "socket": os.path.join(self.dir, "ranker.sock"),
+                "threads": 1,
+            },
+        }
+        self.conf = merge_conf(self.base_conf, conf)
+        self.write_config(self.conf)
+        _DAEMONS.append(self)
+
+    # ---- configuration
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write_config(self, conf=None, text=None):
+        """Write the config file atomically (a dict, or raw text)."""
+        if text is None:
+            text = _ini(conf if conf is not None else self.conf)
+        tmp = self.conf_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, self.conf_path)
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    @property
+    def workers_configured(self):
+        return int(self.conf["server"]["workers"])
+
+    # ---- lifecycle
+    def start(self, wait_ready=True, timeout=START_TIMEOUT, env=None):
+        self._logf = open(self.log_path, "ab")
+        penv = dict(os.environ)
+        penv.pop("NOTIFY_SOCKET", None)
+        penv.update(env or {})
+        self.proc = subprocess.Popen(
+            [self.bin, "-c", self.conf_path], env=penv,
+            stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
+            cwd=self.dir, start_new_session=True, close_fds=True,
+            preexec_fn=_no_core_dumps)
+        self.pid = self.proc.pid
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        def ready():
+            if self.proc.poll() is not None:
+                fail("placesd exited with code %s during startup"
+                     % self.proc.returncode)
+            st, _, _ = self.get("/healthz", timeout=5)
+            if st != 200:
+                return False
+            st, _, _ = self.get("/readyz", timeout=5)
+            return st == 200
+        wait_until(ready, timeout, "/healthz and /readyz to answer 200")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if not self.alive():
+            fail("cannot send %s: placesd is not running (exit code %s)"
+                 % (signal.Signals(sig).name, self.proc.returncode))
+        os.kill(self.pid, sig)
+
+    def wait_exit(self, timeout):
+        """Wait for the master to exit; return its code or None on timeout."""
+        try:
+            self.rc = self.proc.wait(timeout=timeout)
+            return self.rc
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill_group(self):
+        """SIGKILL the whole process group and anything we know of."""
+        if self.pid is None:
+            return
+        for pid in {p for p, _ in self.children()} | self.seen_pids:
+            if not pid_alive(pid) or not (proc_cmdline(pid) or "").startswith(
+                    "placesd:"):
+                continue
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stop(self, sig=None, timeout=STOP_TIMEOUT):
+        """Graceful stop (SIGTERM unless sig); returns the exit code (None
+        if it had to be killed).  Always leaves nothing of the group behind."""
+        if sig is None:
+            sig = signal.SIGTERM
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            self.children()         # remember them for leftovers()
+            try:
+                os.kill(self.pid, sig)
+            except OSError:
+                pass
+            rc = self.wait_exit(timeout)
+        if rc is None:
+            log("placesd did not exit %ss after %s; killing the group"
+                % (timeout, signal.Signals(sig).name))
+        self.rc = rc
+        self.kill_group()
+        return rc
+
+    def leftovers(self, timeout=15):
+        """Processes of the daemon's group still alive after the master
+        exited (children must go with it); waits up to timeout."""
+        if self.pid is None:
+            return []
+        end = time.monotonic() + timeout
+        while True:
+            left = set(group_members(self.pid))
+            # children that left the process group (setsid) still count
+            for p in self.seen_pids:
+                if pid_alive(p) and (proc_cmdline(p) or "").startswith(
+                        "placesd:"):
+                    left.add(p)
+            if not left or time.monotonic() >= end:
+                return [(p, proc_cmdline(p)) for p in sorted(left)]
+            time.sleep(0.1)
+
+    def cleanup(self):
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.kill_group()
+            elif self.pid is not None:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        finally:
+            if self._logf:
+                self._logf.close()
+                self._logf = None
+            if os.environ.get("PLACESD_KEEP_TMP"):
+                log("kept %s" % self.dir)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- HTTP
+    def request(self, method, path, headers=None, body=None, timeout=10):
+        """One request over a fresh connection: (status, headers, body)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, r.headers, data
+        finally:
+            conn.close()
+
+    def get(self, path, timeout=10, headers=None):
+        return self.request("GET", path, headers=headers, timeout=timeout)
+
+    def get_json(self, path, timeout=10):
+        st, hdrs, body = self.get(path, timeout=timeout)
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except ValueError:
+            fail("GET %s: %d with a body that is not JSON: %r"
+                 % (path, st, body[:300]))
+        return st, hdrs, doc
+
+    def metrics(self, timeout=10):
+        st, hdrs, body = self.get("/metrics", timeout=timeout)
+        if st != 200:
+            fail("GET /metrics answered %d: %r" % (st, body[:300]))
+        return parse_metrics(body.decode("utf-8"))
+
+    def metric(self, name, default=None, **labels):
+        return metric(self.metrics(), name, default, **labels)
+
+    # ---- processes
+    def children(self):
+        """[(pid, title)] of the master's live children."""
+        if self.pid is None:
+            return []
+        out = []
+        for pid in all_pids():
+            st = proc_stat(pid)
+            if st and st[1] == self.pid and st[0] != "Z":
+                out.append((pid, proc_cmdline(pid) or ""))
+        self.seen_pids.update(p for p, _ in out)
+        return out
+
+    def workers(self):
+        """[(pid, slot, gen)] of children titled as workers."""
+        out = []
+        for pid, title in self.children():
+            m = WORKER_RE.match(title)
+            if m:
+                out.append((pid, int(m.group(1)), int(m.group(2))))
+        return sorted(out, key=lambda t: (t[2], t[1]))
+
+    def rankers(self):
+        """[(pid, gen)] of children titled as rankers."""
+        out = []
+        for pid, title in self.children():
+            m = RANKER_RE.match(title)
+            if m:
+                out.append((pid, int(m.group(1))))
+        return out
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def extra_logs(self):
+        paths = []
+        for key in ("file", "access_log"):
+            p = self.conf.get("log", {}).get(key)
+            if p:
+                paths.append(p)
+        return paths
+
+    SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|"
+                              r"ThreadSanitizer)|runtime error: |"
+                              r"WARNING: AddressSanitizer")
+
+    def sanitizer_report(self):
+        """The first sanitizer report line in the daemon's logs, if any."""
+        for p in [self.log_path] + self.extra_logs():
+            try:
+                with open(p, "rb") as f:
+                    txt = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            m = self.SANITIZER_RE.search(txt)
+            if m:
+                start = txt.rfind("\n", 0, m.start()) + 1
+                end = txt.find("\n", m.end())
+                return txt[start:end if end >= 0 else None]
+        return None
+
+    def dump_log(self, lines=150):
+        def tail(path, label):
+            try:
+                with open(path, "rb") as f:
+                    txt = f.read().decode("utf-8", "replace").splitlines()
+            except OSError:
+                return
+            sys.stdout.write("# ---- %s: %s (last %d of %d lines)\n"
+                             % (self.name, label, min(lines, len(txt)), len(txt)))
+            for ln in txt[-lines:]:
+                sys.stdout.write("#   %s\n" % ln)
+        tail(self.log_path, "stderr")
+        for p in self.extra_logs():
+            tail(p, p)
+        sys.stdout.flush()
+
+
+def cleanup_all():
+    while _DAEMONS:
+        d = _DAEMONS.pop()
+        try:
+            d.cleanup()
+        except Exception:           # noqa: cleanup must go on
+            traceback.print_exc()
+
+
+atexit.register(cleanup_all)
+
+
+def _on_term(signum, frame):
+    # make automake's timeout or ^C run the finally blocks and atexit
+    raise SystemExit(EXIT_ERROR)
+
+
+def _on_alarm(signum, frame):
+    raise TestTimeout("test exceeded its time limit")
+
+
+# --------------------------------------------------------------------------
+# runner
+
+def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None):
+    """Run each test function in order; print PASS/FAIL/SKIP per test.
+    A test may carry a `timeout` attribute (seconds).  `setup` runs first:
+    raising TestSkip there skips the whole file."""
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, _on_term)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    only = set(sys.argv[1:])
+    placesd_path()
+    if setup is not None:
+        try:
+            setup()
+        except TestSkip as e:
+            sys.stdout.write("SKIP: %s\n" % e)
+            return EXIT_SKIP
+    results = []
+    for t in tests:
+        name = t.__name__
+        if only and name not in only:
+            continue
+        start_idx = len(_DAEMONS)
+        shared_alive = [d for d in _DAEMONS if d.persistent and d.alive()]
+        t0 = time.monotonic()
+        status, reason = "PASS", ""
+        signal.alarm(int(getattr(t, "timeout", timeout)))
+        try:
+            t()
+        except TestSkip as e:
+            status, reason = "SKIP", str(e)
+        except (TestFailure, AssertionError, TestTimeout) as e:
+            status, reason = "FAIL", str(e) or type(e).__name__
+        except SystemExit:
+            signal.alarm(0)
+            raise
+        except Exception as e:      # a bug in the test or an odd answer
+            status = "FAIL"
+            reason = "%s: %s\n%s" % (type(e).__name__, e,
+                                     traceback.format_exc())
+        finally:
+            signal.alarm(0)
+        mine = [d for d in _DAEMONS[start_idx:] if not d.persistent]
+        if status != "FAIL":
+            for d in mine + shared_alive:
+                rep = d.sanitizer_report()
+                if rep:
+                    status, reason = "FAIL", "sanitizer report: %s" % rep
+                    break
+        if status == "FAIL":
+            for d in shared_alive + [d for d in _DAEMONS[start_idx:]
+                                     if d.persistent] + mine:
+                d.dump_log()
+        for d in mine:
+            try:
+                d.cleanup()
+            except Exception:
+                traceback.print_exc()
+            if d in _DAEMONS:
+                _DAEMONS.remove(d)
+        dt = time.monotonic() - t0
+        line = "%s: %s (%.1fs)" % (status, name, dt)
+        if reason:
+            line += ": " + reason
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        results.append(status)
+    if not results:
+        sys.stdout.write("ERROR: no test selected\n")
+        return EXIT_ERROR
+    if "FAIL" in results:
+        return EXIT_FAIL
+    if all(r == "SKIP" for r in results):
+        return EXIT_SKIP
+    return EXIT_PASS
+
+
+def run_main(tests, **kw):
+    try:
+        rc = main(tests, **kw)
+    except SystemExit as e:
+        cleanup_all()
+        raise
+    except BaseException:
+        traceback.print_exc()
+        cleanup_all()
+        sys.exit(EXIT_ERROR)
+    cleanup_all()
+    sys.exit(rc)
+
+
+# --------------------------------------------------------------------------
+# helpers shared by tests
+
+def assert_clean_exit(d, rc, what="stop"):
+    check(rc is not None, "%s: placesd did not exit in time" % what)
+    check_eq(rc, 0, "%s: master exit code" % what)
+    left = d.leftovers()
+    check(not left, "%s: processes left behind after the master exited: %r"
+          % (what, left))
+
+
+def start_sleeper(d, ms, timeout=120):
+    """GET /debug/sleep?ms=N in a thread; returns (thread, result dict)."""
+    import threading
+    res = {}
+
+    def go():
+        try:
+            res["answer"] = d.get("/debug/sleep?ms=%d" % ms, timeout=timeout)
+        except Exception as e:      # noqa: reported by the test
+            res["error"] = e
+    th = threading.Thread(target=go, daemon=True)
+    th.start()
+    return th, res
+
+
+def wait_connections_open(d, n, timeout=30):
+    """Wait until the connections gauge shows at least n (the /metrics
+    request itself counts as one)."""
+    def ok():
+        v = d.metric("placesd_http_connections_open")
+        if v is None or v < n:
+            return False
+        # twice in a row: a just-closed earlier connection may still count
+        time.sleep(0.1)
+        v = d.metric("placesd_http_connections_open")
+        return v is not None and v >= n
+    wait_until(ok, timeout, "placesd_http_connections_open >= %d" % n)
