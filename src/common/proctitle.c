@@ -17,13 +17,14 @@ extern char **environ;
 static struct {
 	char *start;
 	size_t len;
+	char *env_block;    /* the environment's strings, moved off the stack */
 } title;
 
 int
 proctitle_init(int argc, char **argv)
 {
-	char *end, **env;
-	size_t n, i;
+	char *end, **env, *p;
+	size_t n, i, total = 0;
 
 	if (argc < 1 || argv[0] == NULL)
 		return -1;
@@ -31,14 +32,22 @@ proctitle_init(int argc, char **argv)
 	for (i = 1; i < (size_t)argc && argv[i] == end; i++)
 		end = argv[i] + strlen(argv[i]) + 1;
 	for (n = 0; environ[n] != NULL; n++)
-		;
+		total += strlen(environ[n]) + 1;
+	/* one block, kept referenced: unsetenv() may drop entries later */
 	if ((env = calloc(n + 1, sizeof(*env))) == NULL)
 		return -1;
+	if ((title.env_block = p = malloc(total + 1)) == NULL) {
+		free(env);
+		return -1;
+	}
 	for (i = 0; i < n; i++) {
+		size_t len = strlen(environ[i]) + 1;
+
 		if (environ[i] == end)
-			end = environ[i] + strlen(environ[i]) + 1;
-		if ((env[i] = strdup(environ[i])) == NULL)
-			return -1;
+			end = environ[i] + len;
+		memcpy(p, environ[i], len);
+		env[i] = p;
+		p += len;
 	}
 	environ = env;
 	/* argv[1..] still point into the area: callers parse options first */

@@ -261,6 +261,84 @@ def test_log_line_format():
     T.check("master" in roles, "no master lines in the log")
 
 
+def test_reload_restart_only_keys():
+    """listen and workers change only on restart: a reload keeps the old
+    values (and logs a warning) but still succeeds."""
+    d = T.Daemon(workers=2)
+    d.start()
+    newport = T.free_port()
+    conf = T.merge_conf(d.conf, {"server": {
+        "listen": "127.0.0.1:%d" % newport, "workers": 3}})
+    d.write_config(conf)
+    d.signal(signal.SIGHUP)
+    T.wait_until(lambda: d.metric("placesd_generation") == 2.0, 60,
+                 "placesd_generation == 2")
+    T.check_eq(d.metric("placesd_reloads_total", 0, result="ok"), 1.0,
+               'reloads_total{result="ok"}')
+    T.check_eq(d.metric("placesd_config_last_reload_successful"), 1.0,
+               "config_last_reload_successful")
+
+    def gen2():
+        ws = d.workers()
+        return sorted((s, g) for _, s, g in ws) == [(0, 2), (1, 2)]
+    T.wait_until(gen2, 40, "exactly slots 0 and 1 in generation 2")
+    st, _, _ = d.get("/healthz")
+    T.check_eq(st, 200, "/healthz on the old port after the reload")
+    T.check(T.port_is_free(newport), "the reload bound the new port %d"
+            % newport)
+    text = d.log_text()
+    warn = [ln for ln in text.splitlines()
+            if " warn " in ln and ("listen" in ln or "restart" in ln)]
+    T.check(warn, "no warning that server.listen needs a restart")
+    rc = d.stop()
+    T.assert_clean_exit(d, rc, "SIGTERM")
+
+
+def test_reload_caps_draining_generations():
+    """At most 3 generations drain at once: the oldest is killed to make
+    room, even if it still has a request in flight."""
+    d = T.Daemon(workers=1, conf=merge(DEBUG, {
+        "server": {"shutdown_timeout": "120s"}}))
+    d.start()
+    sleepers = []
+    for i in range(5):
+        gen = i + 1
+        th, res = T.start_sleeper(d, 60000, timeout=120)
+        sleepers.append((gen, th, res))
+        # every earlier sleeper still holds a connection open (the oldest
+        # ones may have been cut already): wait for this one to be accepted
+        T.wait_until(lambda: d.metric("placesd_http_connections_open", 0)
+                     >= 1 + sum(1 for _, t, _ in sleepers if t.is_alive())
+                     and not d.workers() == [], 30,
+                     "the sleeper of generation %d to be accepted" % gen)
+        d.signal(signal.SIGHUP)
+        T.wait_until(lambda: d.metric("placesd_generation") == gen + 1, 60,
+                     "placesd_generation == %d" % (gen + 1))
+        T.wait_until(lambda: any(g == gen + 1 for _, _, g in d.workers()),
+                     30, "a worker of generation %d" % (gen + 1))
+    # 6 generations started, 5 of them hold a 60 s request: current + 3
+    # draining may remain
+    def capped():
+        gens = sorted({g for _, _, g in d.workers()})
+        return gens if len(gens) <= 4 else None
+    gens = T.wait_until(capped, 30, "at most 4 generations of workers")
+    T.log("worker generations alive: %r" % gens)
+    T.check(6 in gens, "the newest generation is not running: %r" % gens)
+    T.check(1 not in gens and 2 not in gens,
+            "the oldest draining generations were not killed: %r" % gens)
+    for gen, th, res in sleepers[:2]:
+        th.join(30)
+        T.check(not th.is_alive(), "the sleeper of killed generation %d "
+                "still waits" % gen)
+    for gen, th, res in sleepers[2:]:
+        T.check(th.is_alive(), "the sleeper of draining generation %d ended: "
+                "%r" % (gen, res))
+    d.signal(signal.SIGQUIT)
+    rc = d.wait_exit(30)
+    T.check(rc is not None, "no exit within 30 s of SIGQUIT")
+    T.check(not d.leftovers(), "processes left behind")
+
+
 def test_sd_notify():
     """READY=1 once serving; RELOADING=1 + MONOTONIC_USEC, then READY=1
     around a reload; STOPPING=1 on SIGTERM (one datagram to NOTIFY_SOCKET)."""
@@ -324,6 +402,8 @@ TESTS = [
     test_reload_invalid_then_valid,
     test_sigusr1_reopens_logs,
     test_log_line_format,
+    test_reload_restart_only_keys,
+    test_reload_caps_draining_generations,
     test_sd_notify,
 ]
 
