@@ -33,6 +33,7 @@
 struct conn {
 	evhtp_connection_t *c;
 	struct http *h;
+	uint64_t header_bytes;      /* of the request being parsed */
 	TAILQ_ENTRY(conn) link;
 };
 
@@ -344,10 +345,32 @@ dispatch(evhtp_request_t *req, void *arg)
 static evhtp_res
 on_headers_start(evhtp_request_t *req, void *arg)
 {
-	struct http *h = arg;
+	struct conn *cn = arg;
+	struct http *h = cn->h;
 
 	/* a request began: from now on it must arrive within read_timeout */
 	evhtp_connection_set_timeouts(req->conn, &h->read_tv, &h->write_tv);
+	cn->header_bytes = 0;
+	return EVHTP_RES_OK;
+}
+
+/*
+ * libevhtp has no limit on the total size of a request's headers (10 MB
+ * of them were accepted): count them here. Over max_header_size the
+ * parser stops and the connection is closed.
+ */
+static evhtp_res
+on_header(evhtp_request_t *req, evhtp_header_t *hdr, void *arg)
+{
+	struct conn *cn = arg;
+
+	(void)req;
+	cn->header_bytes += hdr->klen + hdr->vlen + 4;  /* ": " and CRLF */
+	if (cn->header_bytes > cn->h->cfg->max_header_size) {
+		log_debug("request headers over max_header_size (%llu bytes)",
+		    (unsigned long long)cn->h->cfg->max_header_size);
+		return EVHTP_RES_ERROR;
+	}
 	return EVHTP_RES_OK;
 }
 
@@ -388,7 +411,9 @@ on_accept(evhtp_connection_t *c, void *arg)
 	evhtp_connection_set_hook(c, evhtp_hook_on_connection_fini,
 	    (evhtp_hook)on_connection_fini, cn);
 	evhtp_connection_set_hook(c, evhtp_hook_on_headers_start,
-	    (evhtp_hook)on_headers_start, h);
+	    (evhtp_hook)on_headers_start, cn);
+	evhtp_connection_set_hook(c, evhtp_hook_on_header,
+	    (evhtp_hook)on_header, cn);
 	return EVHTP_RES_OK;
 }
 
