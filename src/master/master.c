@@ -229,7 +229,6 @@ reload_start(struct master *m)
 {
 	struct config_errors errs = { NULL, 0 };
 	struct config *cfg;
-	unsigned oldest;
 	char key[64];
 	size_t i;
 	struct timespec ts;
@@ -252,12 +251,6 @@ reload_start(struct master *m)
 		    "value until a restart", key);
 		config_keep_restart_only(m->cfg, cfg);
 	}
-	/* cap the generations draining at once: the oldest makes room */
-	while (draining_generations(m, &oldest) >= STATS_MAX_DRAINING) {
-		log_warnx("%u generations already draining; killing generation "
-		    "%u", STATS_MAX_DRAINING, oldest);
-		kill_generation(m, oldest, SIGKILL);
-	}
 	m->next_gen = m->gen + 1;
 	while (gen_add(m, m->next_gen, cfg) != 0) {
 		/* every entry is held by a live generation: should not happen */
@@ -276,15 +269,26 @@ reload_start(struct master *m)
 		reload_abort(m, "cannot start the new generation");
 }
 
-/* Killed processes of the oldest generation must be reaped first. */
+/*
+ * A reload waits while killed processes are not reaped yet (their stats
+ * blocks are still taken). At most STATS_MAX_DRAINING generations drain at
+ * once: when the reload would make one more, the oldest is killed first
+ * and the reload starts once it is gone.
+ */
 static bool
 reload_can_start(struct master *m)
 {
-	unsigned i;
+	unsigned i, oldest;
 
 	for (i = 0; i < MASTER_MAX_PROCS; i++)
 		if (m->procs[i].pid != 0 && m->procs[i].killed)
 			return false;
+	if (draining_generations(m, &oldest) >= STATS_MAX_DRAINING) {
+		log_warnx("%u generations already draining; killing generation "
+		    "%u to make room for the reload", STATS_MAX_DRAINING, oldest);
+		kill_generation(m, oldest, SIGKILL);
+		return false;
+	}
 	return true;
 }
 

@@ -252,14 +252,55 @@ median() {
 		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+# ticks_of_group PGID: CPU clock ticks used by the processes of a group
+# (and by children they have reaped)
+ticks_of_group() {
+	local p st sum=0 fld
+	for p in $(pgrep -g "$1" 2>/dev/null); do
+		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		read -r -a fld <<<"${st##*) }"
+		# after "comm)": state=0 ... utime=11 stime=12 cutime=13 cstime=14
+		sum=$((sum + fld[11] + fld[12] + fld[13] + fld[14]))
+	done
+	echo "$sum"
+}
+
+# children_ticks: CPU ticks of this shell's reaped children (wrk, curl), from `times`
+children_ticks() {
+	times | awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { v = $i; m = v; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", v); sub(/s$/, "", v); t += m * 60 + v }
+		printf "%.0f", t * hz }'
+}
+
+# cpu_snapshot -> "TOTAL BUSY OURS" in clock ticks
+cpu_snapshot() {
+	local total busy ours
+	read -r total busy < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
+		print t, t - $5 - $6; exit }' /proc/stat)
+	ours=$(( $(ticks_of_group "$placesd_pid") + $(ticks_of_group "$nginx_pid") + $(children_ticks) ))
+	echo "$total $busy $ours"
+}
+
 # run_wrk NAME PORT CONNS DURATION OUTFILE: wrk in the background so that a
 # signal to this script is handled at once.
+# Sets $other_pct: the share of the machine's CPU time that processes other
+# than placesd, nginx and wrk used during the run (another build or test
+# running meanwhile makes the figures noisy).
+other_pct=
 run_wrk() {
-	local name=$1 port=$2 conns=$3 dur=$4 out=$5
+	local name=$1 port=$2 conns=$3 dur=$4 out=$5 t0 t1
+	t0=$(cpu_snapshot)
 	wrk -t"$threads" -c"$conns" -d"$dur" --latency "http://127.0.0.1:$port/healthz" >"$out" 2>&1 &
 	wrk_pid=$!
 	wait "$wrk_pid"; local rc=$?
 	wrk_pid=
+	t1=$(cpu_snapshot)
+	other_pct=$(awk -v a="$t0" -v b="$t1" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		total = y[1] - x[1]; busy = y[2] - x[2]; ours = y[3] - x[3]
+		o = total > 0 ? 100 * (busy - ours) / total : 0
+		printf "%.0f", (o < 0 ? 0 : o) }')
 	[ $rc -eq 0 ] || { note "wrk against $name failed (status $rc):"; cat "$out" >&2; return 1; }
 	grep -q '^Requests/sec:' "$out" || { note "no Requests/sec in wrk output for $name:"; cat "$out" >&2; return 1; }
 }
@@ -432,9 +473,10 @@ parse_wrk() {
 declare -A RPS P99 RATIO P99RATIO
 problems=()
 order=(placesd nginx)
-printf '%-5s %5s  %-8s %12s %10s   %-8s %12s %10s   %8s\n' \
-	conns round first "req/s" "p99 ms" second "req/s" "p99 ms" "pd/ngx"
-printf '%s\n' "-------------------------------------------------------------------------------------------"
+printf '%-5s %5s  %-8s %9s %8s %5s   %-8s %9s %8s %5s   %7s\n' \
+	conns round first "req/s" "p99 ms" "oth%" second "req/s" "p99 ms" "oth%" "pd/ngx"
+printf '%s\n' "-----------------------------------------------------------------------------------------"
+noisy=0
 for c in "${conn_list[@]}"; do
 	for r in $(seq 1 "$rounds"); do
 		if [ $((r % 2)) -eq 1 ]; then order=(placesd nginx); else order=(nginx placesd); fi
@@ -448,7 +490,8 @@ for c in "${conn_list[@]}"; do
 			read -r rps p99 reqs non2xx sock <<<"$(parse_wrk "$out")"
 			RPS[$s,$c,$r]=$rps
 			P99[$s,$c,$r]=$p99
-			line+=$(printf '  %-8s %12s %10.3f ' "$s" "$(fmt_rps "$rps")" "$p99")
+			line+=$(printf '  %-8s %9s %8.3f %5s ' "$s" "$(fmt_rps "$rps")" "$p99" "$other_pct")
+			[ "${other_pct:-0}" -gt 10 ] && noisy=$((noisy + 1))
 			if [ "${non2xx:-0}" != 0 ]; then
 				problems+=("$s c=$c round $r: $non2xx non-2xx/3xx responses of $reqs requests")
 			fi
@@ -458,7 +501,7 @@ for c in "${conn_list[@]}"; do
 		done
 		RATIO[$c,$r]=$(awk -v a="${RPS[placesd,$c,$r]}" -v b="${RPS[nginx,$c,$r]}" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
 		P99RATIO[$c,$r]=$(awk -v a="${P99[placesd,$c,$r]}" -v b="${P99[nginx,$c,$r]}" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-		printf '%s  %8s\n' "$line" "${RATIO[$c,$r]}"
+		printf '%s  %7s\n' "$line" "${RATIO[$c,$r]}"
 	done
 done
 
@@ -479,7 +522,7 @@ for c in "${conn_list[@]}"; do
 		"$(median "${rr[@]}")" "$(median "${lr[@]}")"
 done
 
-echo "(load average at the end: $(cut -d" " -f1-3 /proc/loadavg 2>/dev/null))"
+echo "oth% = share of all CPU time used by processes other than placesd, nginx and wrk during that run"
 
 # placesd's own counters: per-slot share of the requests, status classes
 if curl -s --max-time 2 -o "$tmp/metrics.txt" "http://127.0.0.1:$placesd_port/metrics" &&
@@ -495,6 +538,8 @@ if curl -s --max-time 2 -o "$tmp/metrics.txt" "http://127.0.0.1:$placesd_port/me
 else
 	problems+=("GET /metrics of placesd gave no placesd_* series")
 fi
+
+[ "$noisy" -gt 0 ] && problems+=("$noisy run(s) shared the machine with other busy processes (oth% > 10): those figures are noisy, rerun on a quiet machine")
 
 # what placesd logged at level warn or above during the run
 if [ -s "$tmp/placesd.log" ]; then

@@ -373,6 +373,150 @@ def test_drop_privileges():
     T.assert_clean_exit(d, rc, "SIGTERM")
 
 
+# --------------------------------------------------------------------------
+# limits and hostile clients (a daemon with small limits)
+
+def _raw(d, data, timeout=30):
+    """Send raw bytes; return everything read until EOF (or timeout)."""
+    c = socket.create_connection((d.host, d.port), timeout=timeout)
+    try:
+        if data:
+            c.sendall(data)
+        out = b""
+        while True:
+            try:
+                b = c.recv(65536)
+            except socket.timeout:
+                return out, "timeout"
+            except ConnectionResetError:
+                return out, "reset"
+            if not b:
+                return out, "eof"
+            out += b
+    finally:
+        c.close()
+
+
+def _status(raw):
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", raw)
+    return int(m.group(1)) if m else None
+
+
+def _limits_daemon():
+    d = T.Daemon(workers=1, conf={"server": {
+        "max_header_size": "1k", "read_timeout": "1s",
+        "keepalive_timeout": "1s"}})
+    d.start()
+    return d
+
+
+def _still_fine(d):
+    st, _, _ = d.get("/healthz")
+    T.check_eq(st, 200, "/healthz afterwards")
+    T.check_eq(d.metric("placesd_worker_restarts_total", role="worker"), 0.0,
+               "worker restarts")
+    T.wait_until(lambda: d.metric("placesd_http_connections_open") == 1.0,
+                 30, "placesd_http_connections_open back to 1")
+    rc = d.stop()
+    T.assert_clean_exit(d, rc, "SIGTERM")
+
+
+def test_header_limit():
+    d = _limits_daemon()
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4096 + \
+        b"\r\nConnection: close\r\n\r\n"
+    out, how = _raw(d, big)
+    T.check_eq(_status(out), 431, "status for 4k of headers with "
+               "max_header_size = 1k (got %r, %s)" % (out[:200], how))
+    # many small headers add up too
+    many = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-H%d: %s\r\n" % (i, b"b" * 40) for i in range(100)) + \
+        b"Connection: close\r\n\r\n"
+    out, how = _raw(d, many)
+    T.check_eq(_status(out), 431, "status for 100 headers (5k) with "
+               "max_header_size = 1k (got %r, %s)" % (out[:200], how))
+    _still_fine(d)
+
+
+def test_read_timeout():
+    d = _limits_daemon()
+    # a request that never completes: cut after read_timeout, with 408
+    t0 = time.monotonic()
+    out, how = _raw(d, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", timeout=30)
+    T.check(how in ("eof", "reset"), "a partial request was not cut after "
+            "read_timeout = 1s (waited %.0fs)" % (time.monotonic() - t0))
+    T.check_eq(_status(out), 408, "status for a request not received in "
+               "time (got %r)" % out[:200])
+    # a connection that sends nothing at all is cut too
+    out, how = _raw(d, b"", timeout=30)
+    T.check(how in ("eof", "reset"), "a silent connection was not cut")
+    _still_fine(d)
+
+
+def test_keepalive_timeout():
+    d = _limits_daemon()
+    out, how = _raw(d, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                    timeout=30)
+    T.check_eq(_status(out), 200, "keep-alive request status")
+    T.check(how == "eof", "an idle keep-alive connection was not closed "
+            "after keepalive_timeout = 1s (%s)" % how)
+    _still_fine(d)
+
+
+def test_malformed_input():
+    d = _limits_daemon()
+    for junk in (b"\x00\x01\x02garbage\r\n\r\n",
+                 b"GET / HTTP/9.9\r\n\r\n",
+                 b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5"
+                 b"\r\n\r\n",
+                 b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                 b"chunked\r\n\r\nzz\r\n",
+                 b"GET /%%%%/../../etc/passwd HTTP/1.1\r\nHost: x\r\n"
+                 b"Connection: close\r\n\r\n",
+                 b"\r\n" * 2000):
+        out, how = _raw(d, junk)
+        st = _status(out)
+        T.check(st is None or 400 <= st < 500,
+                "malformed request %r answered %r" % (junk[:40], out[:200]))
+    # clients that go away at once, or right after sending a request
+    for _ in range(50):
+        c = socket.create_connection((d.host, d.port), timeout=10)
+        c.close()
+    for _ in range(20):
+        c = socket.create_connection((d.host, d.port), timeout=10)
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.close()
+    _still_fine(d)
+
+
+def test_ipv6_listen():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        T.skip("no IPv6 loopback")
+    port = T.free_port("::1")
+    d = T.Daemon(workers=2, conf={"server": {"listen": "[::1]:%d" % port}})
+    d.host, d.port = "::1", port
+    d.start()
+    st, _, body = d.get("/healthz")
+    T.check_eq(st, 200, "/healthz over IPv6")
+    rc = d.stop()
+    T.assert_clean_exit(d, rc, "SIGTERM")
+
+
+def test_unknown_user_exits_2():
+    if os.geteuid() != 0:
+        T.skip("not root")
+    d = T.Daemon(workers=1, conf={"server": {"user": "no-such-user-xyz"}})
+    d.start(wait_ready=False)
+    rc = d.wait_exit(60)
+    T.check(rc is not None, "placesd kept running with an unknown user")
+    T.check_eq(rc, 2, "exit code with an unknown [server] user")
+    T.check("no-such-user-xyz" in d.log_text(), "log does not name the user")
+    T.check(not d.leftovers(), "processes left behind")
+
+
 TESTS = [
     test_version,
     test_help_and_bad_options,
@@ -389,6 +533,12 @@ TESTS = [
     test_shared_daemon_stops_cleanly,
     test_busy_port_exits_2,
     test_drop_privileges,
+    test_unknown_user_exits_2,
+    test_header_limit,
+    test_read_timeout,
+    test_keepalive_timeout,
+    test_malformed_input,
+    test_ipv6_listen,
 ]
 
 if __name__ == "__main__":
