@@ -61,6 +61,7 @@ static const struct conf_key keys[] = {
 	CONF_KEY("server", "keepalive_timeout", "60s", parse_duration, keepalive_timeout_ms, MS(100), S(3600), false),
 	CONF_KEY("server", "read_timeout", "10s", parse_duration, read_timeout_ms, MS(100), S(3600), false),
 	CONF_KEY("server", "request_deadline", "10s", parse_duration, request_deadline_ms, MS(10), S(3600), false),
+	CONF_KEY("server", "max_uri_size", "4k", parse_size, max_uri_size, 256, 8000, false),
 	CONF_KEY("server", "max_header_size", "8k", parse_size, max_header_size, 1024, 1024 * 1024, false),
 	CONF_KEY("server", "max_body_size", "1m", parse_size, max_body_size, 1, 1024 * 1024, false),
 	CONF_KEY("server", "shutdown_timeout", "30s", parse_duration, shutdown_timeout_ms, MS(100), S(3600), false),

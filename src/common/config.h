@@ -31,6 +31,7 @@ struct config {
 	uint64_t keepalive_timeout_ms;
 	uint64_t read_timeout_ms;
 	uint64_t request_deadline_ms;
+	uint64_t max_uri_size;
 	uint64_t max_header_size;
 	uint64_t max_body_size;
 	uint64_t shutdown_timeout_ms;

@@ -61,11 +61,43 @@ fail:
 	return -1;
 }
 
+/*
+ * SO_REUSEPORT lets a second process of the same user bind the port too,
+ * and the kernel would then split the connections between two servers
+ * without a word. A plain bind first (no SO_REUSEPORT, never listening, so
+ * closing it resets nothing) fails with EADDRINUSE if anything holds the
+ * address, placesd included.
+ */
+static int
+probe_free(const struct config *cfg)
+{
+	int fd, on = 1, rc = 0;
+
+	fd = socket(cfg->listen_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_error("socket() for %s", cfg->listen);
+		return -1;
+	}
+	if (cfg->listen_addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (bind(fd, (const struct sockaddr *)&cfg->listen_addr,
+	    cfg->listen_addrlen) == -1) {
+		log_error("cannot bind %s (server.listen); is another server "
+		    "running there?", cfg->listen);
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
 int
 listen_open_tcp(const struct config *cfg, unsigned n, int *fds)
 {
 	unsigned i;
 
+	if (probe_free(cfg) != 0)
+		return -1;
 	for (i = 0; i < n; i++) {
 		if ((fds[i] = open_one(cfg)) == -1) {
 			listen_close_all(fds, i);

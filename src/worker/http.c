@@ -11,6 +11,7 @@
  *  - connections are freed only from timers, never from inside a hook.
  */
 #include "worker/http.h"
+#include "worker/edge.h"
 #include "worker/worker.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -33,7 +34,7 @@
 struct conn {
 	evhtp_connection_t *c;
 	struct http *h;
-	uint64_t header_bytes;      /* of the request being parsed */
+	struct edge *edge;
 	TAILQ_ENTRY(conn) link;
 };
 
@@ -49,7 +50,8 @@ struct http {
 	unsigned nconns;
 	bool draining;
 	int access_fd;
-	struct timeval read_tv, keepalive_tv, write_tv;
+	struct edge_config edge_cfg;
+	struct edge_list edges;
 };
 
 struct http_req {
@@ -57,6 +59,7 @@ struct http_req {
 	struct http *h;
 	uint64_t start_us;
 	unsigned method;
+	struct edge *edge;          /* outlives the connection's fini hook */
 	bool replied;
 	struct event *deadline;
 	http_cancel_fn cancel;
@@ -68,6 +71,14 @@ ms_to_tv(uint64_t ms, struct timeval *tv)
 {
 	tv->tv_sec = (time_t)(ms / 1000);
 	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+/* The tracking entry of a connection: the arg of its fini hook. */
+static struct conn *
+conn_of(evhtp_connection_t *c)
+{
+	return c != NULL && c->hooks != NULL ?
+	    c->hooks->on_connection_fini_arg : NULL;
 }
 
 /* ---- access log ---------------------------------------------------------- */
@@ -169,9 +180,6 @@ http_reply(struct http_req *r, int status, const char *ctype,
 	if (h->draining)
 		evhtp_request_disable_flag(req, EVHTP_REQ_FLAG_KEEPALIVE);
 	evhtp_send_reply(req, (evhtp_res)status);
-	if (req->conn != NULL)
-		evhtp_connection_set_timeouts(req->conn, &h->keepalive_tv,
-		    &h->write_tv);
 	us = util_now_us() - r->start_us;
 	stats_observe_request(h->st, status, us);
 	access_log(r, status, len, us);
@@ -247,6 +255,7 @@ on_request_fini(evhtp_request_t *req, void *arg)
 	(void)req;
 	if (!r->replied && r->cancel != NULL)
 		r->cancel(r->data);         /* the client went away */
+	edge_request_done(r->edge);
 	if (r->deadline != NULL)
 		event_free(r->deadline);
 	free(r);
@@ -320,6 +329,7 @@ dispatch(evhtp_request_t *req, void *arg)
 	r->h = h;
 	r->start_us = util_now_us();
 	r->method = method_of(req);
+	r->edge = conn_of(req->conn) != NULL ? conn_of(req->conn)->edge : NULL;
 	evhtp_request_set_hook(req, evhtp_hook_on_request_fini,
 	    (evhtp_hook)on_request_fini, r);
 	path = req->uri && req->uri->path && req->uri->path->full ?
@@ -342,49 +352,41 @@ dispatch(evhtp_request_t *req, void *arg)
 
 /* ---- connections ---------------------------------------------------------- */
 
+/* A request that never reached dispatch() still ends the edge's turn. */
 static evhtp_res
-on_headers_start(evhtp_request_t *req, void *arg)
+on_conn_request_fini(evhtp_request_t *req, void *arg)
 {
-	struct conn *cn = arg;
-	struct http *h = cn->h;
-
-	/* a request began: from now on it must arrive within read_timeout */
-	evhtp_connection_set_timeouts(req->conn, &h->read_tv, &h->write_tv);
-	cn->header_bytes = 0;
+	(void)req;
+	edge_request_done(arg);
 	return EVHTP_RES_OK;
 }
 
-/*
- * libevhtp has no limit on the total size of a request's headers (10 MB
- * of them were accepted): count them here. Over max_header_size the
- * parser stops and the connection is closed.
- */
-static evhtp_res
-on_header(evhtp_request_t *req, evhtp_header_t *hdr, void *arg)
+static void
+untrack(struct conn *cn)
 {
-	struct conn *cn = arg;
+	struct http *h = cn->h;
 
-	(void)req;
-	cn->header_bytes += hdr->klen + hdr->vlen + 4;  /* ": " and CRLF */
-	if (cn->header_bytes > cn->h->cfg->max_header_size) {
-		log_debug("request headers over max_header_size (%llu bytes)",
-		    (unsigned long long)cn->h->cfg->max_header_size);
-		return EVHTP_RES_ERROR;
-	}
-	return EVHTP_RES_OK;
+	TAILQ_REMOVE(&h->conns, cn, link);
+	h->nconns--;
+	stats_gauge_add(&h->st->conns_open, -1);
+	free(cn);
+}
+
+/* The edge took the socket back to answer on it itself. */
+static void
+on_edge_detach(void *arg)
+{
+	untrack(arg);
 }
 
 static evhtp_res
 on_connection_fini(evhtp_connection_t *c, void *arg)
 {
 	struct conn *cn = arg;
-	struct http *h = cn->h;
 
 	(void)c;
-	TAILQ_REMOVE(&h->conns, cn, link);
-	h->nconns--;
-	stats_gauge_add(&h->st->conns_open, -1);
-	free(cn);
+	edge_detached(cn->edge);
+	untrack(cn);
 	return EVHTP_RES_OK;
 }
 
@@ -394,26 +396,28 @@ on_accept(evhtp_connection_t *c, void *arg)
 	struct http *h = arg;
 	struct conn *cn;
 
-	if (h->nconns >= h->cfg->max_connections) {
-		log_debug("max_connections (%llu) reached: closing a new "
-		    "connection", (unsigned long long)h->cfg->max_connections);
-		return EVHTP_RES_ERROR;
-	}
 	if ((cn = calloc(1, sizeof(*cn))) == NULL) {
 		log_warn("calloc() for a connection");
 		return EVHTP_RES_ERROR;
 	}
 	cn->c = c;
 	cn->h = h;
+	cn->edge = edge_attach(c, h->base, &h->edge_cfg, on_edge_detach, cn);
+	if (cn->edge == NULL) {
+		log_warnx("cannot set up a connection's edge; closing it");
+		free(cn);
+		return EVHTP_RES_ERROR;
+	}
 	TAILQ_INSERT_TAIL(&h->conns, cn, link);
 	h->nconns++;
 	stats_gauge_add(&h->st->conns_open, 1);
 	evhtp_connection_set_hook(c, evhtp_hook_on_connection_fini,
 	    (evhtp_hook)on_connection_fini, cn);
-	evhtp_connection_set_hook(c, evhtp_hook_on_headers_start,
-	    (evhtp_hook)on_headers_start, cn);
-	evhtp_connection_set_hook(c, evhtp_hook_on_header,
-	    (evhtp_hook)on_header, cn);
+	evhtp_connection_set_hook(c, evhtp_hook_on_request_fini,
+	    (evhtp_hook)on_conn_request_fini, cn->edge);
+	if (h->nconns > h->cfg->max_connections)
+		edge_reject(cn->edge, 503, "overloaded", "too many connections; "
+		    "retry later");
 	return EVHTP_RES_OK;
 }
 
@@ -434,16 +438,22 @@ http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
 	h->nroutes = nroutes;
 	h->access_fd = -1;
 	TAILQ_INIT(&h->conns);
-	ms_to_tv(h->cfg->read_timeout_ms, &h->read_tv);
-	ms_to_tv(h->cfg->keepalive_timeout_ms, &h->keepalive_tv);
-	ms_to_tv(h->cfg->read_timeout_ms, &h->write_tv);
+	TAILQ_INIT(&h->edges);
+	h->edge_cfg.all = &h->edges;
+	h->edge_cfg.st = h->st;
+	h->edge_cfg.lim.max_uri = h->cfg->max_uri_size;
+	h->edge_cfg.lim.max_header = h->cfg->max_header_size;
+	h->edge_cfg.lim.max_body = h->cfg->max_body_size;
+	h->edge_cfg.read_timeout_ms = h->cfg->read_timeout_ms;
+	h->edge_cfg.keepalive_timeout_ms = h->cfg->keepalive_timeout_ms;
+	h->edge_cfg.write_timeout_ms = h->cfg->read_timeout_ms;
 	if ((h->htp = evhtp_new(h->base, NULL)) == NULL) {
 		free(h);
 		return NULL;
 	}
 	evhtp_set_gencb(h->htp, dispatch, h);
 	evhtp_set_post_accept_cb(h->htp, on_accept, h);
-	evhtp_set_timeouts(h->htp, &h->read_tv, &h->write_tv);
+	/* no evhtp timeouts: the edge keeps each connection's clocks */
 	/* evhtp refuses a body of exactly its limit (>=): allow one more */
 	evhtp_set_max_body_size(h->htp, h->cfg->max_body_size + 1);
 	open_access_log(h);
@@ -470,14 +480,19 @@ http_drain(struct http *h)
 	evhtp_unbind_socket(h->htp);
 }
 
+/*
+ * Closes the connections idle for at least min_ms. A connection that just
+ * got its answer is not idle in that sense: its client may be sending the
+ * next request right now, and closing over it would lose that request.
+ */
 void
-http_close_idle(struct http *h)
+http_close_idle(struct http *h, uint64_t min_ms)
 {
 	struct conn *cn, *next;
 
 	for (cn = TAILQ_FIRST(&h->conns); cn != NULL; cn = next) {
 		next = TAILQ_NEXT(cn, link);
-		if (cn->c->request == NULL)
+		if (cn->c->request == NULL && edge_idle_ms(cn->edge) > min_ms)
 			evhtp_connection_free(cn->c);
 	}
 }
@@ -489,21 +504,31 @@ http_close_all(struct http *h)
 		evhtp_connection_free(TAILQ_FIRST(&h->conns)->c);
 }
 
+/* Open connections, those closing on their own included. */
 unsigned
 http_connections(const struct http *h)
 {
-	return h->nconns;
+	return h->nconns + h->edge_cfg.lingering;
+}
+
+void
+http_shutdown(struct http *h)
+{
+	if (h == NULL)
+		return;
+	h->edge_cfg.closing = true;
+	http_close_all(h);
+	edge_free_all(&h->edges);
+	evhtp_unbind_socket(h->htp);
+	evhtp_free(h->htp);
+	h->htp = NULL;
+	if (h->access_fd >= 0)
+		close(h->access_fd);
+	h->access_fd = -1;
 }
 
 void
 http_free(struct http *h)
 {
-	if (h == NULL)
-		return;
-	http_close_all(h);
-	evhtp_unbind_socket(h->htp);
-	evhtp_free(h->htp);
-	if (h->access_fd >= 0)
-		close(h->access_fd);
 	free(h);
 }

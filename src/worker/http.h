@@ -35,9 +35,11 @@ struct http *http_new(struct worker *w, const struct http_route *routes,
     size_t nroutes);
 int http_start(struct http *h, int listen_fd);
 void http_drain(struct http *h);
-void http_close_idle(struct http *h);
+void http_close_idle(struct http *h, uint64_t min_ms);
 void http_close_all(struct http *h);
 unsigned http_connections(const struct http *h);
+/* Closes everything; http_free() after the event base is gone. */
+void http_shutdown(struct http *h);
 void http_free(struct http *h);
 int http_reopen_access_log(struct http *h);
 

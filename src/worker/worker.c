@@ -5,9 +5,9 @@
  * Draining (a reload's old generation, or a stop): stop accepting at once
  * (the master keeps the listener, so queued connections go to the new
  * worker of this slot); answer in-flight and newly arriving requests on
- * open connections with "Connection: close"; after a short grace period
- * close the connections that stayed idle (closing them at once races with
- * a client's next request); exit when none is left, or at
+ * open connections with "Connection: close"; close a connection only once
+ * it has been idle for a grace period (closing one that just got its answer
+ * races with the client's next request); exit when none is left, or at
  * shutdown_timeout with whatever remains cut.
  */
 #include "worker/worker.h"
@@ -47,7 +47,7 @@ drain_tick(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	if (elapsed >= grace)
-		http_close_idle(w->http);
+		http_close_idle(w->http, grace);
 	if (http_connections(w->http) == 0) {
 		log_debug("drained");
 		event_base_loopbreak(w->base);
@@ -169,7 +169,7 @@ worker_setup(struct worker *w)
 static void
 worker_teardown(struct worker *w)
 {
-	http_free(w->http);
+	http_shutdown(w->http);
 	rankc_free(w->rankc);
 	if (w->drain_tick != NULL)
 		event_free(w->drain_tick);
@@ -180,7 +180,8 @@ worker_teardown(struct worker *w)
 	if (w->sig_quit != NULL)
 		event_free(w->sig_quit);
 	if (w->base != NULL)
-		event_base_free(w->base);
+		event_base_free(w->base);   /* runs pending bufferevent frees */
+	http_free(w->http);
 	close(w->args->chan_fd);
 }
 

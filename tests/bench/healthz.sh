@@ -13,8 +13,22 @@
 # Everything it starts (placesd, nginx, wrk) is stopped and its temporary
 # directory removed on exit, on failure and on Ctrl-C.
 #
-# Needs: wrk, nginx (apt-get install wrk nginx-light), curl.
-# Only loopback addresses are used.
+# Each run's table line also shows oth%: the share of the machine's CPU time
+# that other processes used meanwhile (a build or test suite running at the
+# same time makes the figures noisy; rerun then).  After the tables come
+# placesd's /metrics request counters, and notes on any non-2xx answers or
+# socket errors wrk saw, on what either server logged, and on other load.
+#
+# nginx is set up to be comparable, not tuned: access_log off, the same
+# number of worker processes, one SO_REUSEPORT socket per worker, and
+# keepalive_requests raised so that it, like placesd, keeps a keep-alive
+# connection open for the whole run.
+#
+# Exit status: 0 when every run completed (problems are listed under
+# "Notes"), 1 when placesd, nginx or wrk failed, 2 on a usage or setup error.
+#
+# Needs: wrk, nginx (apt-get install wrk nginx-light), curl; python3 is used
+# to find free ports if present.  Only loopback addresses are used.
 
 set -u
 set -o pipefail
@@ -42,9 +56,9 @@ Options:
   --keep DIR         copy the configs, logs and raw wrk outputs to DIR
   -h, --help         this text
 
-Example, from a build directory:
-  $prog --rounds 5 --duration 15s
-  PLACESD=/tmp/build/src/placesd tests/bench/healthz.sh --workers 2
+Examples, from a build directory (SRCDIR = the source tree):
+  SRCDIR/tests/bench/healthz.sh --rounds 5 --duration 15s
+  PLACESD=\$PWD/src/placesd SRCDIR/tests/bench/healthz.sh --workers 1 --connections 64
 EOF
 }
 
@@ -265,21 +279,22 @@ ticks_of_group() {
 	echo "$sum"
 }
 
-# children_ticks: CPU ticks of this shell's reaped children (wrk, curl), from `times`
-children_ticks() {
-	times | awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'NR == 2 {
-		t = 0
-		for (i = 1; i <= 2; i++) { v = $i; m = v; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", v); sub(/s$/, "", v); t += m * 60 + v }
-		printf "%.0f", t * hz }'
-}
-
-# cpu_snapshot -> "TOTAL BUSY OURS" in clock ticks
+# cpu_snapshot: sets $snap to "TOTAL BUSY OURS" in clock ticks: the whole
+# machine from /proc/stat, and placesd + nginx + this shell's reaped children
+# (wrk).  Must run in this shell, not in $(...): `times` reports the reaped
+# children of the shell it runs in.
+snap=
 cpu_snapshot() {
-	local total busy ours
+	local total busy ours kids
 	read -r total busy < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
 		print t, t - $5 - $6; exit }' /proc/stat)
-	ours=$(( $(ticks_of_group "$placesd_pid") + $(ticks_of_group "$nginx_pid") + $(children_ticks) ))
-	echo "$total $busy $ours"
+	times >"$tmp/times"
+	kids=$(awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { v = $i; m = v; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", v); sub(/s$/, "", v); t += m * 60 + v }
+		printf "%.0f", t * hz }' "$tmp/times")
+	ours=$(( $(ticks_of_group "$placesd_pid") + $(ticks_of_group "$nginx_pid") + ${kids:-0} ))
+	snap="$total $busy $ours"
 }
 
 # run_wrk NAME PORT CONNS DURATION OUTFILE: wrk in the background so that a
@@ -290,12 +305,12 @@ cpu_snapshot() {
 other_pct=
 run_wrk() {
 	local name=$1 port=$2 conns=$3 dur=$4 out=$5 t0 t1
-	t0=$(cpu_snapshot)
+	cpu_snapshot; t0=$snap
 	wrk -t"$threads" -c"$conns" -d"$dur" --latency "http://127.0.0.1:$port/healthz" >"$out" 2>&1 &
 	wrk_pid=$!
 	wait "$wrk_pid"; local rc=$?
 	wrk_pid=
-	t1=$(cpu_snapshot)
+	cpu_snapshot; t1=$snap
 	other_pct=$(awk -v a="$t0" -v b="$t1" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
 		total = y[1] - x[1]; busy = y[2] - x[2]; ours = y[3] - x[3]
@@ -524,7 +539,9 @@ done
 
 echo "oth% = share of all CPU time used by processes other than placesd, nginx and wrk during that run"
 
-# placesd's own counters: per-slot share of the requests, status classes
+# placesd's own counters: per-slot share of the requests, status classes.
+# Every wrk connection is closed by now: give placesd a second to notice.
+sleep 1
 if curl -s --max-time 2 -o "$tmp/metrics.txt" "http://127.0.0.1:$placesd_port/metrics" &&
 	grep -q '^placesd_' "$tmp/metrics.txt"; then
 	echo
@@ -533,6 +550,12 @@ if curl -s --max-time 2 -o "$tmp/metrics.txt" "http://127.0.0.1:$placesd_port/me
 		"$tmp/metrics.txt" | sed 's/^/  /'
 	bad=$(awk '/^placesd_http_requests_total\{code_class="[1345]xx"\}/ && $2 + 0 > 0' "$tmp/metrics.txt")
 	[ -n "$bad" ] && problems+=("placesd counted non-2xx answers: $(tr '\n' ' ' <<<"$bad")")
+	open_conns=$(awk '/^placesd_http_connections_open / { print $2 + 0 }' "$tmp/metrics.txt")
+	# 1 = the connection that fetched /metrics
+	if [ -n "$open_conns" ] && [ "$open_conns" -gt 1 ]; then
+		cw=$(ss -Htan "sport = :$placesd_port" 2>/dev/null | grep -c '^CLOSE-WAIT')
+		problems+=("placesd_http_connections_open is $open_conns 1 s after wrk closed all its connections (1 expected; $cw socket(s) in CLOSE-WAIT on its port): closed client connections are still held")
+	fi
 	restarts=$(awk '/^placesd_worker_restarts_total/ && $2 + 0 > 0' "$tmp/metrics.txt")
 	[ -n "$restarts" ] && problems+=("placesd restarted children during the run: $(tr '\n' ' ' <<<"$restarts")")
 else

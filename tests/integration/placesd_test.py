@@ -14,7 +14,6 @@ Rules the tests follow (CI is a busy 2-core machine, maybe under ASan):
 """
 
 import atexit
-import errno
 import http.client
 import json
 import os
@@ -230,7 +229,8 @@ def group_members(pgid):
 # --------------------------------------------------------------------------
 # Prometheus text parsing
 
-_LABEL_RE = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+_LABEL_RE = re.compile(
+    r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 
 
 def _unescape(v):
@@ -487,7 +487,8 @@ class Daemon:
     # ---- HTTP
     def request(self, method, path, headers=None, body=None, timeout=10):
         """One request over a fresh connection: (status, headers, body)."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.port,
+                                          timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
@@ -590,7 +591,8 @@ class Daemon:
             except OSError:
                 return
             sys.stdout.write("# ---- %s: %s (last %d of %d lines)\n"
-                             % (self.name, label, min(lines, len(txt)), len(txt)))
+                             % (self.name, label, min(lines, len(txt)),
+                                len(txt)))
             for ln in txt[-lines:]:
                 sys.stdout.write("#   %s\n" % ln)
         tail(self.log_path, "stderr")
@@ -701,7 +703,7 @@ def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None):
 def run_main(tests, **kw):
     try:
         rc = main(tests, **kw)
-    except SystemExit as e:
+    except SystemExit:
         cleanup_all()
         raise
     except BaseException:

@@ -33,6 +33,7 @@ PACE = 0.2              # seconds between SIGHUPs (at least)
 CLIENTS = 32
 SHUTDOWN_TIMEOUT = 5    # [server] shutdown_timeout, seconds
 RUN_SECONDS = 3.0       # target length of one h2load run
+RUN_LIMIT = 90          # a run taking longer than this has hung
 
 REQ_RE = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, "
                     r"(\d+) succeeded, (\d+) failed, (\d+) errored, "
@@ -75,11 +76,12 @@ class Loader(threading.Thread):
                                      start_new_session=True)
         self.started.set()
         try:
-            out, _ = self.proc.communicate(timeout=120)
+            out, _ = self.proc.communicate(timeout=RUN_LIMIT)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             out, _ = self.proc.communicate()
-            raise RuntimeError("h2load run hung for 120 s:\n" + out[-3000:])
+            raise RuntimeError("h2load run of %d requests hung for %d s:\n%s"
+                               % (n, RUN_LIMIT, out[-3000:]))
         dt = time.monotonic() - t0
         m, c = REQ_RE.search(out), CODES_RE.search(out)
         if not m or not c:
@@ -92,15 +94,16 @@ class Loader(threading.Thread):
                 or r["4xx"] or r["5xx"] or r["done"] != r["total"]
                 or r["succeeded"] != r["total"]):
             self.bad.append((len(self.runs), out[-3000:]))
-        return dt
+        return r
 
     def run(self):
         n = 2000
         try:
             while not self.halt.is_set():
-                dt = self.one_run(n)
-                rate = n / max(dt, 0.05)
-                n = int(min(max(rate * RUN_SECONDS, 500), 200000))
+                r = self.one_run(n)
+                # size the next run from what succeeded (failures are quick)
+                rate = r["succeeded"] / max(r["seconds"], 0.05)
+                n = int(min(max(rate * RUN_SECONDS, 500), 100000))
         except Exception as e:          # noqa: reported by the test
             self.error = e
             self.started.set()
@@ -134,7 +137,8 @@ def reload_under_load(extra_args, label):
     ok0 = d.metric("placesd_http_requests_total", 0, code_class="2xx")
     loader = Loader(d.url + "/healthz", extra_args)
     loader.start()
-    max_gens, max_workers = 0, 0
+    max_gens, max_workers, done = 0, 0, 0
+    t_start = time.monotonic()
     try:
         T.check(loader.started.wait(30), "h2load did not start")
         T.check(loader.error is None, "h2load: %s" % loader.error)
@@ -143,8 +147,17 @@ def reload_under_load(extra_args, label):
             t0 = time.monotonic()
             d.signal(signal.SIGHUP)
             want = gen0 + i
-            T.wait_until(lambda: d.metric("placesd_generation", 0) >= want, 60,
-                         "placesd_generation == %d (reload %d)" % (want, i))
+
+            def took():
+                m = d.metrics()
+                if T.metric(m, "placesd_reloads_total", 0,
+                            result="failed") > 0:
+                    return "failed"
+                return T.metric(m, "placesd_generation", 0) >= want and "ok"
+            r = T.wait_until(took, 60, "placesd_generation == %d (reload %d)"
+                             % (want, i))
+            T.check(r == "ok", "%s: reload %d failed" % (label, i))
+            done = i
             ws = d.workers()
             max_gens = max(max_gens, len({g for _, _, g in ws}))
             max_workers = max(max_workers, len(ws))
@@ -152,13 +165,36 @@ def reload_under_load(extra_args, label):
                 T.fail("h2load: %s" % loader.error)
             if not loader.is_alive():
                 T.fail("h2load loop ended early")
+            if loader.bad:
+                T.log("%s: requests lost by reload %d; stopping early"
+                      % (label, i))
+                break
             rest = PACE - (time.monotonic() - t0)
             if rest > 0:
                 time.sleep(rest)
-        t_reloads = time.monotonic() - t_start
     finally:
+        t_reloads = time.monotonic() - t_start
         loader.stop()
+        tot = loader.totals()
+        ok1 = d.metric("placesd_http_requests_total", 0, code_class="2xx")
+        T.log("%s: %d reloads in %.1fs; %d h2load runs: %d total, %d "
+              "succeeded, %d failed, %d errored, %d timeout; codes 2xx %d "
+              "3xx %d 4xx %d 5xx %d; server 2xx delta %d; at most %d "
+              "generations / %d workers alive at once"
+              % (label, done, t_reloads, len(loader.runs), tot["total"],
+                 tot["succeeded"], tot["failed"], tot["errored"],
+                 tot["timeout"], tot["2xx"], tot["3xx"], tot["4xx"],
+                 tot["5xx"], ok1 - ok0, max_gens, max_workers))
     T.check(loader.error is None, "h2load: %s" % loader.error)
+    for idx, out in loader.bad[:3]:
+        T.log("h2load run %d:\n%s" % (idx, out))
+    T.check(not loader.bad,
+            "%s: %d of %d h2load runs lost requests: %d of %d failed, %d "
+            "errored, %d timeout, %d not done, non-2xx %d"
+            % (label, len(loader.bad), len(loader.runs), tot["failed"],
+               tot["total"], tot["errored"], tot["timeout"],
+               tot["total"] - tot["done"],
+               tot["3xx"] + tot["4xx"] + tot["5xx"]))
     gen = int(d.metric("placesd_generation", 0))
     T.check_eq(gen, gen0 + RELOADS, "placesd_generation after the reloads")
     T.check_eq(d.metric("placesd_reloads_total", 0, result="ok"),
@@ -166,25 +202,7 @@ def reload_under_load(extra_args, label):
     T.check_eq(d.metric("placesd_reloads_total", 0, result="failed"), 0.0,
                'placesd_reloads_total{result="failed"}')
 
-    tot = loader.totals()
-    ok1 = d.metric("placesd_http_requests_total", 0, code_class="2xx")
-    T.log("%s: %d reloads in %.1fs; %d h2load runs: %d total, %d succeeded, "
-          "%d failed, %d errored, %d timeout; codes 2xx %d 3xx %d 4xx %d "
-          "5xx %d; server 2xx delta %d; at most %d generations / %d workers "
-          "alive at once"
-          % (label, RELOADS, t_reloads, len(loader.runs), tot["total"],
-             tot["succeeded"], tot["failed"], tot["errored"], tot["timeout"],
-             tot["2xx"], tot["3xx"], tot["4xx"], tot["5xx"], ok1 - ok0,
-             max_gens, max_workers))
-    for idx, out in loader.bad[:3]:
-        T.log("h2load run %d:\n%s" % (idx, out))
     T.check(tot["total"] > 0, "no requests were made")
-    T.check(not loader.bad,
-            "%s: %d of %d h2load runs lost requests: %d failed, %d errored, "
-            "%d timeout, %d not done, non-2xx %d"
-            % (label, len(loader.bad), len(loader.runs), tot["failed"],
-               tot["errored"], tot["timeout"], tot["total"] - tot["done"],
-               tot["3xx"] + tot["4xx"] + tot["5xx"]))
     T.check(ok1 - ok0 >= tot["succeeded"],
             "server counted %d 2xx, clients got %d" % (ok1 - ok0,
                                                        tot["succeeded"]))

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,6 +25,22 @@ def test_kill_worker():
     T.check_eq(sorted(s for _, s, _ in ws), [0, 1], "worker slots")
     victim = [p for p, s, _ in ws if s == 0][0]
     other = [p for p, s, _ in ws if s == 1][0]
+    # idle keep-alive connections, some on the victim: its share of the
+    # connections gauge must go when it dies
+    held = []
+    for _ in range(20):
+        c = socket.create_connection((d.host, d.port), timeout=30)
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        held.append(c)
+    for c in held:
+        T.check(c.recv(4096).startswith(b"HTTP/1.1 200"), "held request")
+    m = d.metrics()
+    before = {k: v for k, v in m.items()
+              if k[0] in ("placesd_http_requests_total",
+                          "placesd_worker_http_requests_total")}
+    T.check(T.metric(m, "placesd_http_connections_open") >= 21,
+            "connections gauge %r with 20 held + 1"
+            % T.metric(m, "placesd_http_connections_open"))
     os.kill(victim, signal.SIGKILL)
     # Requests sent right away land on slot 0's queue too (it stays open in
     # the master): they must wait for the new worker, not be reset.
@@ -50,6 +67,16 @@ def test_kill_worker():
                1.0, 'restarts_total{role="worker"}')
     T.check_eq(T.metric(m, "placesd_worker_restarts_total", role="ranker"),
                0.0, 'restarts_total{role="ranker"}')
+    # counters never go back, even for the slot whose worker died
+    m = d.metrics()
+    for k, v in before.items():
+        T.check(m.get(k, -1) >= v, "counter %s%r went back from %r to %r "
+                "across the crash" % (k[0], dict(k[1]), v, m.get(k)))
+    for c in held:
+        c.close()
+    T.wait_until(lambda: d.metric("placesd_http_connections_open") == 1.0,
+                 30, "placesd_http_connections_open back to 1 once the "
+                 "held connections are closed")
     # both slots serve again
     seen = set()
     for _ in range(400):

@@ -41,7 +41,8 @@ def signal_taken(d, sig, log_size_before, timeout=10):
 
 
 def test_sigterm_finishes_inflight_request():
-    d = T.Daemon(workers=2, conf=merge(DEBUG, {"server": {"shutdown_timeout": "30s"}}))
+    d = T.Daemon(workers=2, conf=merge(DEBUG, {
+        "server": {"shutdown_timeout": "30s"}}))
     d.start()
     th, res = T.start_sleeper(d, 1500)
     # the sleeping connection is accepted once the gauge counts it next to
@@ -349,6 +350,71 @@ def test_reload_caps_draining_generations():
     T.check(not d.leftovers(), "processes left behind")
 
 
+def test_hup_burst():
+    """20 SIGHUPs back to back (reloads during reloads): the daemon settles
+    on one generation, counts every reload it did, keeps serving."""
+    d = T.Daemon(workers=2)
+    d.start()
+    for _ in range(20):
+        d.signal(signal.SIGHUP)
+        time.sleep(0.01)
+    last = [None, 0]
+
+    def settled():
+        m = d.metrics()
+        g = T.metric(m, "placesd_generation")
+        ws = d.workers()
+        stable = (g == last[0] and len(ws) == 2
+                  and all(w[2] == g for w in ws))
+        if g != last[0]:
+            last[0], last[1] = g, 0
+        else:
+            last[1] += 1
+        return stable and last[1] >= 5 and (g, m)
+    g, m = T.wait_until(settled, 90, "one settled generation of workers",
+                        interval=0.2)
+    T.log("20 SIGHUPs gave generation %d" % g)
+    T.check(g >= 2, "no reload happened")
+    T.check_eq(T.metric(m, "placesd_reloads_total", 0, result="ok"), g - 1,
+               'reloads_total{result="ok"} vs generation')
+    T.check_eq(T.metric(m, "placesd_reloads_total", 0, result="failed"), 0.0,
+               'reloads_total{result="failed"}')
+    T.check_eq(T.metric(m, "placesd_worker_restarts_total", 0, role="worker"),
+               0.0, "worker restarts")
+    T.check_eq(len(d.rankers()), 1, "rankers")
+    for _ in range(20):
+        T.check_eq(d.get("/healthz")[0], 200, "/healthz after the burst")
+    T.check_eq(d.get("/readyz")[0], 200, "/readyz after the burst")
+    rc = d.stop()
+    T.assert_clean_exit(d, rc, "SIGTERM")
+
+
+def test_term_during_reload():
+    d = T.Daemon(workers=2)
+    d.start()
+    d.signal(signal.SIGHUP)
+    d.signal(signal.SIGTERM)
+    rc = d.wait_exit(40)
+    T.assert_clean_exit(d, rc, "SIGTERM right after SIGHUP")
+
+
+def test_hup_during_stop_is_ignored():
+    d = T.Daemon(workers=1, conf=LONG)
+    d.start()
+    th, res = T.start_sleeper(d, 3000, timeout=60)
+    T.wait_connections_open(d, 2)
+    size = len(d.log_text())
+    d.signal(signal.SIGTERM)
+    signal_taken(d, signal.SIGTERM, size)
+    d.signal(signal.SIGHUP)
+    th.join(60)
+    T.check("answer" in res and res["answer"][0] == 200,
+            "in-flight request during stop + SIGHUP: %r" % res)
+    rc = d.wait_exit(40)
+    T.assert_clean_exit(d, rc, "SIGTERM then SIGHUP")
+    T.check(not d.workers(), "workers remain")
+
+
 def test_sd_notify():
     """READY=1 once serving; RELOADING=1 + MONOTONIC_USEC, then READY=1
     around a reload; STOPPING=1 on SIGTERM (one datagram to NOTIFY_SOCKET)."""
@@ -414,6 +480,9 @@ TESTS = [
     test_log_line_format,
     test_reload_restart_only_keys,
     test_reload_caps_draining_generations,
+    test_hup_burst,
+    test_term_during_reload,
+    test_hup_during_stop_is_ignored,
     test_sd_notify,
 ]
 

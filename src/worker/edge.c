@@ -1,0 +1,516 @@
+/*
+ * edge.c: the per-connection guard of edge.h, a libevent filter between
+ * the socket bufferevent ("under") and the one evhtp reads ("filter").
+ *
+ * One request at a time: the filter passes a complete, valid head and then
+ * its body, and nothing more until evhtp has finished that request
+ * (edge_request_done, from the request_fini hook); then a deferred "kick"
+ * re-runs the filter over bytes a pipelining client already sent. This is
+ * what makes pipelined requests work at all with libevhtp 1.2.18 and keeps
+ * its parser from ever seeing a split request line.
+ *
+ * End of file is the edge's too: libevhtp drops an EOF when a stale errno
+ * says EAGAIN (pitfall 11 of the notes) and would keep such connections
+ * forever. A client that half-closes after its request still gets the
+ * answer; the connection closes once nothing is in flight.
+ *
+ * A rejection waits for nothing in flight, takes the bufferevent back from
+ * evhtp (evhtp_connection_take_ownership), writes the JSON answer on the
+ * socket and closes it lingering: shutdown(SHUT_WR) once sent, the rest of
+ * the client's bytes read and dropped for up to LINGER_MS, so the client
+ * reads the answer instead of a reset.
+ */
+#include "worker/edge.h"
+#include "common/log.h"
+#include "common/stats.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <evhtp.h>
+
+#define LINGER_MS 2000
+
+enum edge_mode { EM_SERVING, EM_REJECTING, EM_LINGER };
+enum edge_timer { ET_NONE, ET_IDLE, ET_REQUEST, ET_LINGER };
+
+struct edge {
+	evhtp_connection_t *c;      /* NULL once evhtp let go */
+	struct bufferevent *under;
+	struct bufferevent *filter;
+	struct edge_config *cfg;
+	struct edge_parser p;
+	enum edge_mode mode;
+	enum edge_timer timer_kind;
+	struct event *timer;
+	struct event *defer;        /* kick or reject, outside any callback */
+	bool in_flight;             /* a request went to evhtp, not done yet */
+	bool receiving;             /* bytes of a request arrived */
+	bool reject_pending;
+	bool eof;                   /* the client sent FIN */
+	uint64_t idle_since_ms;     /* when the last request ended */
+	/* libevent's filter callbacks on "under", which edge wraps */
+	bufferevent_data_cb filter_readcb;
+	bufferevent_data_cb filter_writecb;
+	bufferevent_event_cb filter_eventcb;
+	void *filter_arg;
+	int status;
+	const char *code;
+	const char *message;
+	edge_detach_fn detach;
+	void *detach_arg;
+	TAILQ_ENTRY(edge) link;
+};
+
+static void
+arm(struct edge *e, enum edge_timer kind, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)((ms % 1000) * 1000) };
+
+	e->timer_kind = kind;
+	evtimer_add(e->timer, &tv);
+}
+
+static void
+disarm(struct edge *e)
+{
+	e->timer_kind = ET_NONE;
+	evtimer_del(e->timer);
+}
+
+static void
+edge_free(struct edge *e)
+{
+	TAILQ_REMOVE(e->cfg->all, e, link);
+	if (e->mode == EM_LINGER)
+		e->cfg->lingering--;
+	if (e->timer != NULL)
+		event_free(e->timer);
+	if (e->defer != NULL)
+		event_free(e->defer);
+	if (e->under != NULL)
+		bufferevent_free(e->under);
+	free(e);
+}
+
+static void linger(struct edge *e);
+
+/*
+ * The filter is being destroyed: by evhtp, or by us when rejecting. evhtp
+ * frees a connection as soon as its answer reached the socket's buffer,
+ * not the socket: close lingering if bytes are still going out, or if the
+ * client sent bytes we never read (closing over them sends a reset).
+ */
+static void
+filter_ctx_free(void *arg)
+{
+	struct edge *e = arg;
+
+	if (e->mode == EM_LINGER)
+		return;                 /* the linger path owns e and under */
+	e->filter = NULL;
+	if (e->under != NULL && !e->cfg->closing &&
+	    (evbuffer_get_length(bufferevent_get_output(e->under)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(e->under)) > 0)) {
+		e->mode = EM_LINGER;
+		linger(e);
+		return;
+	}
+	edge_free(e);
+}
+
+/* ---- rejection and lingering close ---------------------------------------- */
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static void
+linger_end(struct edge *e)
+{
+	disarm(e);
+	edge_free(e);
+}
+
+static void
+linger_read(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void
+linger_write(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	/* the answer is out: tell the client we are done sending */
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+static void
+linger_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		linger_end(arg);
+}
+
+static void
+write_answer(struct edge *e)
+{
+	char body[256], head[320];
+	int blen, hlen;
+
+	blen = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\","
+	    "\"message\":\"%s\"}}", e->code, e->message);
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		blen = 0;
+	hlen = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Content-Length: %d\r\n%sConnection: close\r\n\r\n", e->status,
+	    reason(e->status), blen,
+	    e->status == 503 ? "Retry-After: 1\r\n" : "");
+	if (hlen < 0 || (size_t)hlen >= sizeof(head))
+		return;
+	bufferevent_write(e->under, head, (size_t)hlen);
+	bufferevent_write(e->under, body, (size_t)blen);
+	stats_observe_request(e->cfg->st, e->status, 0);
+}
+
+/* Sends what is queued, then half-closes and drops input until EOF. */
+static void
+linger(struct edge *e)
+{
+	struct timeval wt;
+
+	e->cfg->lingering++;
+	wt.tv_sec = (time_t)(e->cfg->write_timeout_ms / 1000);
+	wt.tv_usec = (suseconds_t)((e->cfg->write_timeout_ms % 1000) * 1000);
+	evtimer_del(e->defer);
+	bufferevent_setcb(e->under, linger_read, linger_write, linger_event, e);
+	bufferevent_set_timeouts(e->under, NULL, &wt);
+	bufferevent_enable(e->under, EV_READ | EV_WRITE);
+	linger_read(e->under, e);
+	if (evbuffer_get_length(bufferevent_get_output(e->under)) == 0)
+		linger_write(e->under, e);
+	arm(e, ET_LINGER, LINGER_MS);
+}
+
+/* Takes the socket back from evhtp and answers on it. */
+static void
+do_reject(struct edge *e)
+{
+	if (e->c != NULL) {
+		evhtp_connection_t *c = e->c;
+
+		e->detach(e->detach_arg);
+		e->c = NULL;
+		e->mode = EM_LINGER;    /* from here on the filter's free is ours */
+		evhtp_connection_take_ownership(c);
+		evhtp_connection_free(c);
+	}
+	e->mode = EM_LINGER;
+	bufferevent_setcb(e->under, NULL, NULL, NULL, NULL);
+	if (e->filter != NULL) {
+		bufferevent_free(e->filter);
+		e->filter = NULL;
+	}
+	log_debug("answering %d %s: %s", e->status, e->code, e->message);
+	write_answer(e);
+	linger(e);
+}
+
+void
+edge_reject(struct edge *e, int status, const char *code, const char *message)
+{
+	if (e->mode != EM_SERVING)
+		return;
+	e->mode = EM_REJECTING;
+	e->status = status;
+	e->code = code;
+	e->message = message;
+	e->reject_pending = true;
+	event_active(e->defer, EV_TIMEOUT, 1);
+}
+
+/* ---- the filter ------------------------------------------------------------ */
+
+static size_t
+head_window(const struct edge *e)
+{
+	/* enough for the parser to see a limit crossed */
+	return e->cfg->lim.max_uri + e->cfg->lim.max_header + 64;
+}
+
+static enum bufferevent_filter_result
+filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct edge *e = arg;
+	size_t moved = 0;
+
+	(void)limit;
+	(void)mode;
+	if (e->mode != EM_SERVING) {
+		evbuffer_drain(src, evbuffer_get_length(src));
+		return BEV_NEED_MORE;
+	}
+	while (!e->in_flight || e->p.state != EDGE_HEAD) {
+		size_t avail = evbuffer_get_length(src), want, n;
+		const char *data;
+
+		if (avail == 0 || e->p.state == EDGE_DONE)
+			break;
+		if (!e->receiving) {
+			e->receiving = true;
+			e->idle_since_ms = 0;
+			arm(e, ET_REQUEST, e->cfg->read_timeout_ms);
+		}
+		want = avail;
+		if (e->p.state == EDGE_HEAD && want > head_window(e))
+			want = head_window(e);
+		if (e->p.state == EDGE_BODY)
+			data = NULL;    /* only counted: no need to copy */
+		else if ((data = (const char *)evbuffer_pullup(src,
+		    (ev_ssize_t)want)) == NULL)
+			break;
+		n = edge_parse(&e->p, data, want);
+		if (e->p.state == EDGE_REJECTED) {
+			edge_reject(e, e->p.status, e->p.code, e->p.message);
+			break;
+		}
+		if (n == 0)
+			break;
+		evbuffer_remove_buffer(src, dst, n);
+		moved += n;
+		e->in_flight = true;
+	}
+	if (e->p.state == EDGE_DONE && e->receiving) {
+		e->receiving = false;   /* received whole: the handler's turn */
+		disarm(e);
+	}
+	return moved > 0 ? BEV_OK : BEV_NEED_MORE;
+}
+
+/* ---- timers and the deferred kick ----------------------------------------- */
+
+static void
+on_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct edge *e = arg;
+	enum edge_timer kind = e->timer_kind;
+
+	(void)fd;
+	(void)ev;
+	e->timer_kind = ET_NONE;
+	switch (kind) {
+	case ET_IDLE:
+		if (e->c != NULL && edge_idle(e))
+			evhtp_connection_free(e->c);    /* frees e too */
+		break;
+	case ET_REQUEST:
+		edge_reject(e, 408, "request_timeout", "the request was not "
+		    "received in time");
+		break;
+	case ET_LINGER:
+		linger_end(e);
+		break;
+	case ET_NONE:
+		break;
+	}
+}
+
+static void
+on_defer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct edge *e = arg;
+
+	(void)fd;
+	(void)ev;
+	if (e->reject_pending) {
+		/* a body-phase rejection may leave evhtp a partial request:
+		 * it never reached a handler, so nothing else is in flight */
+		if (e->in_flight && e->p.state == EDGE_DONE)
+			return;         /* edge_request_done re-schedules */
+		e->reject_pending = false;
+		do_reject(e);
+		return;
+	}
+	if (e->mode != EM_SERVING || e->filter == NULL || e->c == NULL ||
+	    e->in_flight)
+		return;
+	if (evbuffer_get_length(bufferevent_get_input(e->under)) > 0) {
+		if ((bufferevent_get_enabled(e->filter) & EV_READ) == 0) {
+			/* evhtp has not turned reading back on: look again soon */
+			struct timeval soon = { 0, 1000 };
+
+			event_add(e->defer, &soon);
+			return;
+		}
+		/* pipelined bytes wait in the socket's buffer: frame them */
+		bufferevent_trigger(e->under, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS);
+	}
+	if (e->eof && !e->in_flight && e->mode == EM_SERVING && e->c != NULL)
+		evhtp_connection_free(e->c);    /* frees e too */
+}
+
+static void
+under_read(struct bufferevent *under, void *arg)
+{
+	struct edge *e = arg;
+
+	e->filter_readcb(under, e->filter_arg);
+}
+
+static void
+under_write(struct bufferevent *under, void *arg)
+{
+	struct edge *e = arg;
+
+	e->filter_writecb(under, e->filter_arg);
+}
+
+/* Events of the socket, before libevent's filter passes them on. */
+static void
+under_event(struct bufferevent *under, short what, void *arg)
+{
+	struct edge *e = arg;
+
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		e->eof = true;
+		if (!e->in_flight)
+			event_active(e->defer, EV_TIMEOUT, 1);
+		return;                 /* after the request in flight, if any */
+	}
+	e->filter_eventcb(under, what, e->filter_arg);
+}
+
+void
+edge_request_done(struct edge *e)
+{
+	if (e == NULL || e->c == NULL || e->mode == EM_LINGER)
+		return;
+	e->in_flight = false;
+	e->idle_since_ms = util_now_ms();
+	edge_parser_next(&e->p);
+	if (e->reject_pending || e->eof || evbuffer_get_length(
+	    bufferevent_get_input(e->under)) > 0) {
+		event_active(e->defer, EV_TIMEOUT, 1);
+		return;
+	}
+	arm(e, ET_IDLE, e->cfg->keepalive_timeout_ms);
+}
+
+void
+edge_detached(struct edge *e)
+{
+	if (e == NULL)
+		return;
+	e->c = NULL;
+	disarm(e);
+	event_del(e->defer);
+	/* cut the socket from the filter evhtp is about to free */
+	if (e->under != NULL && e->mode != EM_LINGER)
+		bufferevent_setcb(e->under, NULL, NULL, NULL, NULL);
+}
+
+uint64_t
+edge_idle_ms(const struct edge *e)
+{
+	uint64_t now = util_now_ms();
+
+	if (e->in_flight || e->receiving || e->mode != EM_SERVING ||
+	    e->idle_since_ms == 0 || e->idle_since_ms > now)
+		return 0;
+	return now - e->idle_since_ms + 1;
+}
+
+bool
+edge_idle(const struct edge *e)
+{
+	return edge_idle_ms(e) > 0;
+}
+
+struct edge *
+edge_attach(struct evhtp_connection *c, struct event_base *base,
+    struct edge_config *cfg, edge_detach_fn detach, void *arg)
+{
+	bufferevent_data_cb rcb, wcb;
+	bufferevent_event_cb ecb;
+	struct timeval wt;
+	void *cbarg;
+	struct edge *e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	e->c = c;
+	e->cfg = cfg;
+	e->detach = detach;
+	e->detach_arg = arg;
+	edge_parser_init(&e->p, &cfg->lim);
+	e->idle_since_ms = util_now_ms();
+	TAILQ_INSERT_TAIL(cfg->all, e, link);
+	e->timer = evtimer_new(base, on_timer, e);
+	e->defer = event_new(base, -1, 0, on_defer, e);
+	if (e->timer == NULL || e->defer == NULL) {
+		edge_free(e);
+		return NULL;
+	}
+	e->under = evhtp_connection_get_bev(c);
+	bufferevent_getcb(e->under, &rcb, &wcb, &ecb, &cbarg);
+	e->filter = bufferevent_filter_new(e->under, filter_in, NULL,
+	    BEV_OPT_DEFER_CALLBACKS, filter_ctx_free, e);
+	if (e->filter == NULL) {
+		e->under = NULL;        /* still evhtp's */
+		edge_free(e);
+		return NULL;
+	}
+	bufferevent_setcb(e->filter, rcb, wcb, ecb, cbarg);
+	bufferevent_getcb(e->under, &e->filter_readcb, &e->filter_writecb,
+	    &e->filter_eventcb, &e->filter_arg);
+	bufferevent_setcb(e->under, under_read, under_write, under_event, e);
+	bufferevent_enable(e->filter, EV_READ | EV_WRITE);
+	evhtp_connection_set_bev(c, e->filter);
+	wt.tv_sec = (time_t)(cfg->write_timeout_ms / 1000);
+	wt.tv_usec = (suseconds_t)((cfg->write_timeout_ms % 1000) * 1000);
+	bufferevent_set_timeouts(e->under, NULL, &wt);
+	arm(e, ET_IDLE, cfg->keepalive_timeout_ms);
+	return e;
+}
+
+void
+edge_free_all(struct edge_list *all)
+{
+	struct edge *e, *next;
+
+	for (e = TAILQ_FIRST(all); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, link);
+		if (e->filter == NULL)
+			edge_free(e);   /* lingering: ours alone */
+		/* the others go with their evhtp connection's bufferevent */
+	}
+}

@@ -1,0 +1,58 @@
+/*
+ * edge.h: the guard between a client's socket and libevhtp. A bufferevent
+ * filter under each evhtp connection passes a request on only once its
+ * head is complete and valid (edge_parse.h), one request at a time, and
+ * answers everything else itself: 400/408/413/414/415/417/431/501/503/505
+ * as JSON, with "Connection: close" and a lingering close, never a reset.
+ * It also keeps the connection's clocks: read_timeout for a request being
+ * received (408), keepalive_timeout between requests (quiet close).
+ */
+#ifndef PLACESD_EDGE_H
+#define PLACESD_EDGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "worker/edge_parse.h"
+
+struct event_base;
+struct evhtp_connection;
+struct stats_block;
+struct edge;
+
+/* Every edge of a worker, lingering ones included, for teardown. */
+TAILQ_HEAD(edge_list, edge);
+
+struct edge_config {
+	struct stats_block *st;     /* its answers count in /metrics */
+	struct edge_list *all;
+	unsigned lingering;         /* edges closing on their own */
+	bool closing;               /* the worker exits: no lingering */
+	struct edge_limits lim;
+	uint64_t read_timeout_ms;
+	uint64_t keepalive_timeout_ms;
+	uint64_t write_timeout_ms;
+};
+
+/* Called once when the edge takes the connection away from evhtp. */
+typedef void (*edge_detach_fn)(void *arg);
+
+/* Puts the guard under a freshly accepted evhtp connection. */
+struct edge *edge_attach(struct evhtp_connection *c, struct event_base *base,
+    struct edge_config *cfg, edge_detach_fn detach, void *arg);
+/* evhtp finished the request in flight: frame the next one. */
+void edge_request_done(struct edge *e);
+/* evhtp is freeing the connection (its connection_fini hook). */
+void edge_detached(struct edge *e);
+/* True when no request is in flight or partly received. */
+bool edge_idle(const struct edge *e);
+/* For how long it has been idle, in ms (0: busy). */
+uint64_t edge_idle_ms(const struct edge *e);
+/* Frees every edge left at exit, lingering ones included. */
+void edge_free_all(struct edge_list *all);
+/* Answer status now (when no request is in flight) and close. */
+void edge_reject(struct edge *e, int status, const char *code,
+    const char *message);
+
+#endif
