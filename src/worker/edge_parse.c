@@ -61,6 +61,16 @@ is_value_char(unsigned char c)
 	return c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f);
 }
 
+/* RFC 3986 pchar, "/" and "?": what an origin-form target may hold raw. */
+static int
+is_target_char(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'))
+		return 1;
+	return c != '\0' && strchr("-._~!$&'()*+,;=:@/?", c) != NULL;
+}
+
 static int
 hex_value(unsigned char c)
 {
@@ -98,10 +108,21 @@ parse_request_line(struct edge_parser *p, const char *s, size_t len)
 	if (tlen == 0 || s[t0] != '/')
 		return reject(p, 400, "bad_request", "the request target must "
 		    "be an absolute path starting with /");
-	for (size_t k = t0; k < t0 + tlen; k++)
-		if ((unsigned char)s[k] < 0x21 || (unsigned char)s[k] > 0x7e)
+	for (size_t k = t0; k < t0 + tlen; k++) {
+		unsigned char c = (unsigned char)s[k];
+
+		if (c == '%') {
+			if (k + 2 >= t0 + tlen || hex_value((unsigned char)s[k + 1])
+			    < 0 || hex_value((unsigned char)s[k + 2]) < 0)
+				return reject(p, 400, "bad_request", "a % in the "
+				    "request target is not followed by two hex "
+				    "digits");
+			k += 2;
+		} else if (!is_target_char(c)) {
 			return reject(p, 400, "bad_request", "the request "
 			    "target holds a byte that must be percent-encoded");
+		}
+	}
 	if (i >= len || len - i - 1 != VERSION_LEN)
 		return reject(p, 400, "bad_request", "malformed request line: "
 		    "expected METHOD SP target SP HTTP/1.1");
@@ -292,9 +313,19 @@ static size_t
 parse_head(struct edge_parser *p, const char *buf, size_t len)
 {
 	size_t i, line1 = 0, end = 0;
+	size_t line_max = p->lim.max_uri + MAX_METHOD + VERSION_LEN + 4;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)buf[i];
+
+		/* limits by position, so the verdict never depends on how
+		 * the bytes were split into reads */
+		if (line1 == 0 && i >= line_max)
+			return reject(p, 414, "uri_too_long", "the request "
+			    "line is longer than the server accepts");
+		if (line1 != 0 && i - line1 >= p->lim.max_header + 2)
+			return reject(p, 431, "headers_too_large", "the request "
+			    "headers are larger than the server accepts");
 
 		if (c == '\n') {
 			if (i == 0 || buf[i - 1] != '\r')
@@ -317,18 +348,8 @@ parse_head(struct edge_parser *p, const char *buf, size_t len)
 			    "in the request head");
 		}
 	}
-	if (line1 == 0) {
-		if (len > p->lim.max_uri + MAX_METHOD + VERSION_LEN + 4)
-			return reject(p, 414, "uri_too_long", "the request "
-			    "line is longer than the server accepts");
-		return 0;
-	}
-	if (end == 0) {
-		if (len - line1 > p->lim.max_header + 2)
-			return reject(p, 431, "headers_too_large", "the request "
-			    "headers are larger than the server accepts");
-		return 0;
-	}
+	if (line1 == 0 || end == 0)
+		return 0;           /* within the limits so far: need more */
 	if (parse_fields(p, buf + line1, end - line1) == 0)
 		return 0;
 	return end;
