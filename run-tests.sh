@@ -14,7 +14,7 @@ jobs=${JOBS:-$(nproc)}
 packages=(build-essential autoconf automake libtool pkg-config
 	libevent-dev libevhtp-dev libpq-dev libjansson-dev check libinih-dev
 	postgresql-15 nghttp2-client wrk mandoc systemd curl python3
-	procps iproute2 clang libclang-rt-14-dev)
+	procps iproute2 clang libclang-rt-14-dev valgrind)
 
 install_missing() {
 	local missing=() p

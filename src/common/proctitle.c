@@ -17,7 +17,8 @@ extern char **environ;
 static struct {
 	char *start;
 	size_t len;
-	char *env_block;    /* the environment's strings, moved off the stack */
+	char **env;         /* the environment, moved off the stack */
+	char *env_block;    /* its strings */
 } title;
 
 int
@@ -49,6 +50,7 @@ proctitle_init(int argc, char **argv)
 		env[i] = p;
 		p += len;
 	}
+	title.env = env;
 	environ = env;
 	/* argv[1..] still point into the area: callers parse options first */
 	title.start = argv[0];

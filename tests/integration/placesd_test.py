@@ -361,13 +361,15 @@ class Daemon:
         return int(self.conf["server"]["workers"])
 
     # ---- lifecycle
-    def start(self, wait_ready=True, timeout=START_TIMEOUT, env=None):
+    def start(self, wait_ready=True, timeout=START_TIMEOUT, env=None,
+              wrapper=None):
+        """wrapper: argv to run placesd under (valgrind, say)."""
         self._logf = open(self.log_path, "ab")
         penv = dict(os.environ)
         penv.pop("NOTIFY_SOCKET", None)
         penv.update(env or {})
         self.proc = subprocess.Popen(
-            [self.bin, "-c", self.conf_path], env=penv,
+            list(wrapper or []) + [self.bin, "-c", self.conf_path], env=penv,
             stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
             cwd=self.dir, start_new_session=True, close_fds=True,
             preexec_fn=_no_core_dumps)

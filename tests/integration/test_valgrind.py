@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""The integration paths under valgrind (memcheck): every process of the
+daemon (master, ranker, workers of two generations) must end with
+"ERROR SUMMARY: 0 errors" and nothing definitely or indirectly lost, after
+serving plain, pipelined, half-closed and refused requests, a deferred
+request cut by a stop, a reload and a graceful stop.
+
+Skipped when valgrind is missing or the binary is built with
+AddressSanitizer (the two cannot run together)."""
+
+import glob
+import os
+import re
+import shutil
+import signal
+import socket
+import time
+
+import placesd_test as T
+
+SUMMARY_RE = re.compile(r"ERROR SUMMARY: (\d+) errors")
+
+
+def setup():
+    if not shutil.which("valgrind"):
+        T.skip("valgrind is not installed")
+    with open(T.placesd_path(), "rb") as f:
+        if b"__asan_init" in f.read():
+            T.skip("an AddressSanitizer build cannot run under valgrind")
+
+
+def raw(d, data, half_close=False, timeout=30):
+    """Send bytes on a fresh connection; return everything read until close."""
+    s = socket.create_connection((d.host, d.port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return out
+            out += b
+    finally:
+        s.close()
+
+
+def test_valgrind_clean():
+    d = T.Daemon(workers=2, conf={"server": {"shutdown_timeout": "20s",
+                                             "keepalive_timeout": "2s"},
+                                  "debug": {"routes": "on"}})
+    logs = d.path("vg.%p")
+    d.start(timeout=180, wrapper=[
+        "valgrind", "--leak-check=full",
+        "--show-leak-kinds=definite,indirect",
+        "--errors-for-leak-kinds=definite,indirect",
+        "--log-file=" + logs])
+    for path in ("/healthz", "/readyz", "/metrics", "/nope"):
+        st, _, _ = d.get(path, timeout=30)
+        T.check(st in (200, 404), "%s answered %s" % (path, st))
+    out = raw(d, b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n" * 3 +
+              b"GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    T.check_eq(out.count(b"HTTP/1.1 200 OK"), 4, "pipelined answers")
+    out = raw(d, b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", half_close=True)
+    T.check(out.startswith(b"HTTP/1.1 200"), "half-closed client: %r" % out[:40])
+    for req, status in (
+            (b"GET / HTTP/2.0\r\n\r\n", b"505"),
+            (b"POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Type: "
+             b"application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b",
+             b"415"),
+            (b"POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Type: "
+             b"application/json\r\nContent-Length: 99999999\r\n\r\n", b"413"),
+            (b"POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Type: "
+             b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"2\r\n{}\r\n0\r\n\r\n", b"405")):
+        out = raw(d, req)
+        T.check(out.startswith(b"HTTP/1.1 " + status),
+                "%r answered %r" % (req[:30], out[:40]))
+    d.signal(signal.SIGHUP)
+    T.wait_until(lambda: d.metric("placesd_generation") == 2, 120,
+                 "generation 2 under valgrind")
+    sleeper, res = T.start_sleeper(d, 3000, timeout=120)
+    T.wait_until(lambda: d.metric("placesd_http_connections_open", 0) >= 2,
+                 60, "the sleeper to be accepted")
+    d.signal(signal.SIGTERM)
+    sleeper.join(120)
+    rc = d.wait_exit(120)
+    T.check_eq(rc, 0, "exit status after SIGTERM")
+    files = glob.glob(d.path("vg.*"))
+    # master, 2 rankers and 4 workers (two generations)
+    T.check(len(files) >= 7, "valgrind logs: %d, want 7 or more" % len(files))
+    bad = []
+    for f in files:
+        text = open(f, errors="replace").read()
+        m = SUMMARY_RE.findall(text)
+        if not m or any(int(x) != 0 for x in m):
+            bad.append("%s:\n%s" % (os.path.basename(f), text[-3000:]))
+    T.check(not bad, "valgrind found errors:\n" + "\n".join(bad))
+    T.log("%d processes, all valgrind-clean" % len(files))
+
+
+test_valgrind_clean.timeout = 600
+
+if __name__ == "__main__":
+    T.run_main([test_valgrind_clean], setup=setup)
