@@ -42,6 +42,16 @@ struct config {
 	char log_file[PATH_MAX];
 	char access_log[PATH_MAX];
 
+	/* [database] */
+	char db_conninfo[1024];
+	uint64_t db_pool_size;             /* per worker */
+	uint64_t db_query_timeout_ms;
+	uint64_t db_queue_size;            /* waiting queries per worker */
+
+	/* [cache] */
+	uint64_t cache_ttl_ms;             /* 0: off */
+	uint64_t cache_max_entries;        /* 0: off */
+
 	/* [ranker] */
 	char ranker_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t ranker_threads;           /* resolved: auto = cores */
