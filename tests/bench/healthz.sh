@@ -112,6 +112,7 @@ fi
 is_uint "$rounds" || die "--rounds: a positive integer, not '$rounds'"
 is_uint "$threads" || die "--threads: a positive integer, not '$threads'"
 is_duration "$duration" && [ "${duration%[smh]}" -gt 0 ] || die "--duration: e.g. 10s or 1m, not '$duration'"
+[[ $warmup =~ ^0+[smh]?$ ]] && warmup=0
 [ "$warmup" = 0 ] || is_duration "$warmup" || die "--warmup: e.g. 2s or 0, not '$warmup'"
 connections=${connections//,/ }
 read -r -a conn_list <<<"$connections"
