@@ -6,12 +6,49 @@
 #ifndef PLACESD_API_H
 #define PLACESD_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "worker/http.h"
+#include "worker/pg.h"
 
 extern const struct http_route api_routes[];
 extern const size_t api_nroutes;
+
+/* queries.c: the prepared statements, by index */
+enum api_stmt { STMT_CITIES, STMT_CITY_PLACES, STMT_PLACE, API_NSTMTS };
+extern const struct pg_statement api_statements[API_NSTMTS];
+
+/* dbreq.c: run a statement for a request; errors are answered here */
+struct api_job {
+	struct http_req *r;
+	struct pg_query *q;
+	void (*on_result)(struct api_job *job, const PGresult *res);
+	uint64_t n;                 /* handler's own: a limit, an id */
+	char key[96];               /* handler's own: a cache key */
+};
+bool api_query(struct http_req *r, int stmt, int nparams,
+    const char *const *params,
+    void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
+    const char *key);
+void api_reply_raw_json(struct http_req *r, const char *prefix,
+    const char *json, size_t len, const char *suffix);
+
+/* params.c: query parameter checks; false = answered 400 already */
+bool api_param_list(struct http_req *r, const char *name, char *out,
+    size_t outlen);
+bool api_param_number(struct http_req *r, const char *name, double min,
+    double max, char *out, size_t outlen);
+bool api_param_int(struct http_req *r, const char *name, long min, long max,
+    long def, long *out);
+bool api_is_slug(const char *s);
+bool api_is_id(const char *s);
+
+/* cities.c, places.c */
+void api_cities(struct http_req *r);
+void api_city_places(struct http_req *r);
+void api_place(struct http_req *r);
 
 /* health.c */
 void api_healthz(struct http_req *r);

@@ -9,6 +9,7 @@
 #include "common/util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -21,18 +22,29 @@ api_healthz(struct http_req *r)
 	    "worker", (int)w->args->slot, "generation", (int)w->args->gen));
 }
 
+/* 200 while the ranker and the database answer; else 503 naming them. */
 void
 api_readyz(struct http_req *r)
 {
 	struct worker *w = http_req_worker(r);
-	json_t *err;
+	json_t *missing = json_array(), *err;
+	char msg[64] = "not ready:";
 
-	if (worker_ranker_up(w)) {
+	if (!worker_db_up(w)) {
+		json_array_append_new(missing, json_string("database"));
+		strcat(msg, " database");
+	}
+	if (!worker_ranker_up(w)) {
+		json_array_append_new(missing, json_string("ranker"));
+		strcat(msg, json_array_size(missing) > 1 ? ", ranker" : " ranker");
+	}
+	if (json_array_size(missing) == 0) {
+		json_decref(missing);
 		http_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
 		return;
 	}
-	err = json_pack("{s:s, s:s, s:[s]}", "code", "unavailable",
-	    "message", "not ready: ranker", "missing", "ranker");
+	err = json_pack("{s:s, s:s, s:o}", "code", "unavailable", "message",
+	    msg, "missing", missing);
 	http_reply_json(r, 503, json_pack("{s:o}", "error", err));
 }
 

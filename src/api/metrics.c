@@ -97,6 +97,18 @@ render_process(FILE *f, const struct stats_totals *t)
 	    t->ranker_calls);
 	counter(f, "placesd_ranker_failures_total", "Ranker connections lost "
 	    "or refused.", t->ranker_failures);
+	counter(f, "placesd_pg_queries_total", "Database queries answered "
+	    "(any outcome).", t->pg_queries);
+	counter(f, "placesd_pg_errors_total", "Database queries that failed "
+	    "or found the database unavailable.", t->pg_errors);
+	counter(f, "placesd_pg_timeouts_total", "Database queries past "
+	    "query_timeout.", t->pg_timeouts);
+	gauge(f, "placesd_pg_up", "Worker processes with a usable database "
+	    "connection.", t->pg_up);
+	counter(f, "placesd_cache_hits_total", "Reads served from a worker's "
+	    "cache.", t->cache_hits);
+	counter(f, "placesd_cache_misses_total", "Reads the cache did not "
+	    "have.", t->cache_misses);
 }
 
 void

@@ -8,6 +8,9 @@ const struct http_route api_routes[] = {
 	{ "/healthz", HTTP_GET, api_healthz, false },
 	{ "/readyz", HTTP_GET, api_readyz, false },
 	{ "/metrics", HTTP_GET, api_metrics, false },
+	{ "/v1/cities", HTTP_GET, api_cities, false },
+	{ "/v1/cities/*/places", HTTP_GET, api_city_places, false },
+	{ "/v1/places/*", HTTP_GET, api_place, false },
 	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true },
 };
 

@@ -91,6 +91,7 @@ stats_reset_gauges(struct stats_block *b)
 {
 	stats_gauge_set(&b->conns_open, 0);
 	stats_gauge_set(&b->ranker_up, 0);
+	stats_gauge_set(&b->pg_up, 0);
 }
 
 static int
@@ -141,6 +142,12 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->ranker_up += LD(b->ranker_up);
 		t->ranker_calls += LD(b->ranker_calls);
 		t->ranker_failures += LD(b->ranker_failures);
+		t->pg_queries += LD(b->pg_queries);
+		t->pg_errors += LD(b->pg_errors);
+		t->pg_timeouts += LD(b->pg_timeouts);
+		t->pg_up += LD(b->pg_up);
+		t->cache_hits += LD(b->cache_hits);
+		t->cache_misses += LD(b->cache_misses);
 		t->restarts_worker += LD(b->restarts_worker);
 		t->restarts_ranker += LD(b->restarts_ranker);
 		t->reloads_ok += LD(b->reloads_ok);

@@ -35,6 +35,13 @@ struct stats_block {
 	int64_t ranker_up;                  /* gauge: 0/1 */
 	uint64_t ranker_calls;
 	uint64_t ranker_failures;
+	/* worker: database and cache */
+	uint64_t pg_queries;
+	uint64_t pg_errors;
+	uint64_t pg_timeouts;
+	int64_t pg_up;                      /* gauge: 0/1 */
+	uint64_t cache_hits;
+	uint64_t cache_misses;
 	/* master */
 	uint64_t restarts_worker;
 	uint64_t restarts_ranker;
@@ -61,6 +68,12 @@ struct stats_totals {
 	int64_t ranker_up;
 	uint64_t ranker_calls;
 	uint64_t ranker_failures;
+	uint64_t pg_queries;
+	uint64_t pg_errors;
+	uint64_t pg_timeouts;
+	int64_t pg_up;
+	uint64_t cache_hits;
+	uint64_t cache_misses;
 	uint64_t restarts_worker;
 	uint64_t restarts_ranker;
 	uint64_t reloads_ok;

@@ -64,6 +64,7 @@ struct http_req {
 	struct event *deadline;
 	http_cancel_fn cancel;
 	void *data;
+	char params[HTTP_MAX_PARAMS][HTTP_MAX_PARAM];  /* the route's '*'s */
 };
 
 static void
@@ -152,6 +153,13 @@ http_req_query(struct http_req *r, const char *key)
 	if (r->req->uri == NULL || r->req->uri->query == NULL)
 		return NULL;
 	return evhtp_kv_find(r->req->uri->query, key);
+}
+
+void
+http_add_header(struct http_req *r, const char *key, const char *val)
+{
+	evhtp_headers_add_header(r->req->headers_out,
+	    evhtp_header_new(key, val, 1, 1));
 }
 
 void
@@ -292,8 +300,36 @@ allow_header(struct http_req *r, unsigned methods)
 	    evhtp_header_new("Allow", buf, 0, 1));
 }
 
+/*
+ * A route's path matches exactly, but for '*' segments, which match one
+ * non-empty path segment each and are kept as the request's parameters.
+ */
+static bool
+route_match(const char *pat, const char *path, struct http_req *r)
+{
+	unsigned n = 0;
+
+	while (*pat != '\0') {
+		if (*pat == '*') {
+			size_t len = strcspn(path, "/");
+
+			if (len == 0 || len >= HTTP_MAX_PARAM ||
+			    n >= HTTP_MAX_PARAMS)
+				return false;
+			memcpy(r->params[n], path, len);
+			r->params[n++][len] = '\0';
+			path += len;
+			pat++;
+			continue;
+		}
+		if (*pat++ != *path++)
+			return false;
+	}
+	return *path == '\0';
+}
+
 static const struct http_route *
-route_find(struct http *h, const char *path)
+route_find(struct http *h, const char *path, struct http_req *r)
 {
 	size_t i;
 
@@ -302,10 +338,16 @@ route_find(struct http *h, const char *path)
 
 		if (rt->debug && !h->cfg->debug_routes)
 			continue;
-		if (strcmp(rt->path, path) == 0)
+		if (route_match(rt->path, path, r))
 			return rt;
 	}
 	return NULL;
+}
+
+const char *
+http_req_param(struct http_req *r, unsigned i)
+{
+	return i < HTTP_MAX_PARAMS ? r->params[i] : "";
 }
 
 static void
@@ -334,7 +376,7 @@ dispatch(evhtp_request_t *req, void *arg)
 	    (evhtp_hook)on_request_fini, r);
 	path = req->uri && req->uri->path && req->uri->path->full ?
 	    req->uri->path->full : "";
-	if ((rt = route_find(h, path)) == NULL) {
+	if ((rt = route_find(h, path, r)) == NULL) {
 		snprintf(msg, sizeof(msg), "no such path: %.100s", path);
 		http_reply_error(r, 404, "not_found", msg, NULL);
 		return;

@@ -20,12 +20,15 @@ struct http_req;
 
 enum http_method_bits { HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4 };
 
+#define HTTP_MAX_PARAMS 2       /* '*' segments in one route */
+#define HTTP_MAX_PARAM  128     /* bytes of one, with its NUL */
+
 typedef void (*http_handler)(struct http_req *r);
 /* Called when a deferred request ends unanswered (client gone, deadline). */
 typedef void (*http_cancel_fn)(void *data);
 
 struct http_route {
-	const char *path;           /* matched exactly */
+	const char *path;           /* exact, but '*' matches one segment */
 	unsigned methods;           /* HTTP_GET | ... ; GET implies HEAD */
 	http_handler handler;
 	bool debug;                 /* only with [debug] routes = on */
@@ -46,6 +49,10 @@ int http_reopen_access_log(struct http *h);
 /* For handlers. */
 struct worker *http_req_worker(struct http_req *r);
 const char *http_req_query(struct http_req *r, const char *key);
+/* The path segment that matched the route's i-th '*'. */
+const char *http_req_param(struct http_req *r, unsigned i);
+/* A header of the answer (copied). */
+void http_add_header(struct http_req *r, const char *key, const char *val);
 void http_reply(struct http_req *r, int status, const char *ctype,
     const char *body, size_t len);
 /* Takes the reference to body. */

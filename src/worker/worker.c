@@ -13,12 +13,15 @@
 #include "worker/worker.h"
 #include "worker/http.h"
 #include "worker/rankc.h"
+#include "worker/pg.h"
+#include "worker/cache.h"
 #include "api/api.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/wire.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,12 @@ bool
 worker_ranker_up(const struct worker *w)
 {
 	return w->rankc != NULL && rankc_up(w->rankc);
+}
+
+bool
+worker_db_up(const struct worker *w)
+{
+	return w->pg != NULL && pg_pool_up(w->pg);
 }
 
 static void
@@ -140,6 +149,8 @@ send_ready(struct worker *w)
 static int
 worker_setup(struct worker *w)
 {
+	char name[64];
+
 	if ((w->base = event_base_new()) == NULL) {
 		log_errorx("event_base_new() failed");
 		return -1;
@@ -160,6 +171,15 @@ worker_setup(struct worker *w)
 	w->rankc = rankc_new(w->base, w->cfg, w->st);
 	if (w->rankc == NULL)
 		return -1;
+	snprintf(name, sizeof(name), "placesd worker %u", w->args->slot);
+	w->pg = pg_pool_new(w->base, w->cfg, w->st, api_statements, API_NSTMTS,
+	    name);
+	w->cache = cache_new(w->cfg->cache_max_entries, w->cfg->cache_ttl_ms,
+	    w->st);
+	if (w->pg == NULL || w->cache == NULL) {
+		log_errorx("cannot set up the database pool or the cache");
+		return -1;
+	}
 	w->http = http_new(w, api_routes, api_nroutes);
 	if (w->http == NULL || http_start(w->http, w->args->listen_fd) != 0)
 		return -1;
@@ -170,6 +190,8 @@ static void
 worker_teardown(struct worker *w)
 {
 	http_shutdown(w->http);
+	pg_pool_free(w->pg);
+	cache_free(w->cache);
 	rankc_free(w->rankc);
 	if (w->drain_tick != NULL)
 		event_free(w->drain_tick);

@@ -15,6 +15,8 @@ struct event_base;
 struct event;
 struct http;
 struct rankc;
+struct pg_pool;
+struct cache;
 
 struct worker {
 	const struct child_args *args;
@@ -24,6 +26,8 @@ struct worker {
 	struct event_base *base;
 	struct http *http;
 	struct rankc *rankc;
+	struct pg_pool *pg;
+	struct cache *cache;
 	struct event *chan_ev;
 	struct event *sig_term;
 	struct event *sig_quit;
@@ -35,5 +39,6 @@ struct worker {
 
 int worker_main(const struct child_args *a);
 bool worker_ranker_up(const struct worker *w);
+bool worker_db_up(const struct worker *w);
 
 #endif

@@ -1,0 +1,107 @@
+/*
+ * dbreq.c: the plumbing between a handler and the worker's database pool:
+ * queue the statement, keep the request deferred until the result, map
+ * every failure to its answer (503 unavailable or overloaded, 504, 500),
+ * and drop the query if the client goes away or the deadline passes.
+ */
+#include "api/api.h"
+#include "worker/worker.h"
+#include "common/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+reply_db_error(struct http_req *r, enum pg_status st)
+{
+	switch (st) {
+	case PG_DOWN:
+		http_reply_error(r, 503, "unavailable", "the database is "
+		    "unavailable; retry later", NULL);
+		break;
+	case PG_OVERLOADED:
+		http_add_header(r, "Retry-After", "1");
+		http_reply_error(r, 503, "overloaded", "too many requests wait "
+		    "for the database; retry later", NULL);
+		break;
+	case PG_TIMEOUT:
+		http_reply_error(r, 504, "deadline_exceeded", "the database did "
+		    "not answer before the query deadline", NULL);
+		break;
+	default:
+		http_reply_error(r, 500, "internal", "the database query failed",
+		    NULL);
+		break;
+	}
+}
+
+static void
+job_cancel(void *arg)
+{
+	struct api_job *job = arg;
+
+	pg_cancel(job->q);
+	free(job);
+}
+
+static void
+job_done(void *arg, enum pg_status st, const PGresult *res, const char *msg)
+{
+	struct api_job *job = arg;
+
+	(void)msg;
+	if (st != PG_OK)
+		reply_db_error(job->r, st);
+	else
+		job->on_result(job, res);
+	free(job);
+}
+
+bool
+api_query(struct http_req *r, int stmt, int nparams, const char *const *params,
+    void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
+    const char *key)
+{
+	struct worker *w = http_req_worker(r);
+	struct api_job *job;
+	enum pg_status st;
+
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		reply_db_error(r, PG_OVERLOADED);
+		return false;
+	}
+	job->r = r;
+	job->on_result = on_result;
+	job->n = n;
+	if (key != NULL)
+		snprintf(job->key, sizeof(job->key), "%s", key);
+	job->q = pg_query(w->pg, stmt, nparams, params, job_done, job, &st);
+	if (job->q == NULL) {
+		free(job);
+		reply_db_error(r, st);
+		return false;
+	}
+	http_req_defer(r, job_cancel, job);
+	return true;
+}
+
+/* prefix + json + suffix, without re-encoding the JSON PostgreSQL made */
+void
+api_reply_raw_json(struct http_req *r, const char *prefix, const char *json,
+    size_t len, const char *suffix)
+{
+	size_t pl = strlen(prefix), sl = strlen(suffix);
+	char *buf;
+
+	if ((buf = malloc(pl + len + sl)) == NULL) {
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	memcpy(buf, prefix, pl);
+	memcpy(buf + pl, json, len);
+	memcpy(buf + pl + len, suffix, sl);
+	http_reply(r, 200, "application/json; charset=utf-8", buf,
+	    pl + len + sl);
+	free(buf);
+}

@@ -1,0 +1,221 @@
+/*
+ * places.c: GET /v1/cities/{city}/places (filters, keyset pagination in
+ * the stable order rating desc, unknown ratings last, then id) and
+ * GET /v1/places/{id} (with its menu and active offers, cached).
+ *
+ * The cursor is opaque to clients: base64url of "v1:<rating>:<id>" of the
+ * last place of a page (an empty rating for an unknown one).
+ */
+#include "api/api.h"
+#include "worker/cache.h"
+#include "worker/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void
+b64url_encode(const char *in, size_t len, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (unsigned char)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= (unsigned char)in[i + 2];
+		out[o++] = b64[(v >> 18) & 63];
+		out[o++] = b64[(v >> 12) & 63];
+		if (i + 1 < len)
+			out[o++] = b64[(v >> 6) & 63];
+		if (i + 2 < len)
+			out[o++] = b64[v & 63];
+	}
+	out[o] = '\0';
+}
+
+static int
+b64url_decode(const char *in, char *out, size_t outlen)
+{
+	size_t i, o = 0, n = strlen(in);
+	unsigned v = 0, bits = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *p = strchr(b64, in[i]);
+
+		if (p == NULL || in[i] == '\0')
+			return -1;
+		v = (v << 6) | (unsigned)(p - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = (char)((v >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* "v1:<rating>:<id>": rating "" or d or d.d within 0..5, id a place id. */
+static bool
+cursor_decode(const char *c, char *rating, size_t rlen, char *id, size_t idlen)
+{
+	char buf[64], *r, *i;
+
+	if (strlen(c) > 60 || b64url_decode(c, buf, sizeof(buf)) < 0 ||
+	    strncmp(buf, "v1:", 3) != 0)
+		return false;
+	r = buf + 3;
+	if ((i = strchr(r, ':')) == NULL)
+		return false;
+	*i++ = '\0';
+	if (!api_is_id(i) || strlen(i) >= idlen || strlen(r) >= rlen)
+		return false;
+	if (*r != '\0' && !((r[0] >= '0' && r[0] <= '5') && (r[1] == '\0' ||
+	    (r[1] == '.' && r[2] >= '0' && r[2] <= '9' && r[3] == '\0'))))
+		return false;
+	snprintf(rating, rlen, "%s", r);
+	snprintf(id, idlen, "%s", i);
+	return true;
+}
+
+static void
+cursor_encode(const char *rating, const char *id, char *out)
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "v1:%s:%s", rating ? rating : "", id);
+
+	b64url_encode(buf, (size_t)n, out);
+}
+
+/* ---- GET /v1/cities/{city}/places ----------------------------------------- */
+
+static void
+list_result(struct api_job *job, const PGresult *res)
+{
+	int rows = pg_nrows(res), shown, i;
+	char *buf = NULL, cursor[100];
+	size_t len = 0;
+	FILE *f;
+
+	if (rows == 0) {
+		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
+		return;
+	}
+	if (pg_value(res, 0, 0) == NULL)
+		rows = 0;               /* the city, without matching places */
+	shown = rows > (int)job->n ? (int)job->n : rows;
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		http_reply_error(job->r, 503, "overloaded", "out of memory",
+		    NULL);
+		return;
+	}
+	fputs("{\"places\":[", f);
+	for (i = 0; i < shown; i++) {
+		if (i > 0)
+			fputc(',', f);
+		fwrite(pg_value(res, i, 0), 1, (size_t)pg_length(res, i, 0), f);
+	}
+	if (rows > shown) {
+		cursor_encode(pg_value(res, shown - 1, 1),
+		    pg_value(res, shown - 1, 2), cursor);
+		fprintf(f, "],\"next\":\"%s\"}", cursor);
+	} else {
+		fputs("],\"next\":null}", f);
+	}
+	if (fclose(f) != 0 || buf == NULL) {
+		free(buf);
+		http_reply_error(job->r, 503, "overloaded", "out of memory",
+		    NULL);
+		return;
+	}
+	http_reply(job->r, 200, "application/json; charset=utf-8", buf, len);
+	free(buf);
+}
+
+void
+api_city_places(struct http_req *r)
+{
+	const char *city = http_req_param(r, 0), *after;
+	char cats[600], cuis[600], minr[32], crating[8], cid[24], lim[24];
+	const char *params[8];
+	long limit, maxp;
+	char maxps[24];
+
+	if (!api_is_slug(city)) {
+		http_reply_error(r, 404, "not_found", "no such city", NULL);
+		return;
+	}
+	if (!api_param_list(r, "category", cats, sizeof(cats)) ||
+	    !api_param_list(r, "cuisine", cuis, sizeof(cuis)) ||
+	    !api_param_number(r, "min_rating", 0, 5, minr, sizeof(minr)) ||
+	    !api_param_int(r, "max_price", 1, 4, 0, &maxp) ||
+	    !api_param_int(r, "limit", 1, 100, 20, &limit))
+		return;
+	crating[0] = cid[0] = '\0';
+	if ((after = http_req_query(r, "after")) != NULL &&
+	    !cursor_decode(after, crating, sizeof(crating), cid, sizeof(cid))) {
+		http_reply_error(r, 400, "invalid_argument", "after is not a "
+		    "cursor this server gave out", "after");
+		return;
+	}
+	snprintf(maxps, sizeof(maxps), "%ld", maxp);
+	snprintf(lim, sizeof(lim), "%ld", limit + 1);
+	params[0] = city;
+	params[1] = cats[0] ? cats : NULL;
+	params[2] = cuis[0] ? cuis : NULL;
+	params[3] = minr[0] ? minr : NULL;
+	params[4] = maxp > 0 ? maxps : NULL;
+	params[5] = crating[0] ? crating : NULL;
+	params[6] = cid[0] ? cid : NULL;
+	params[7] = lim;
+	api_query(r, STMT_CITY_PLACES, 8, params, list_result, (uint64_t)limit,
+	    NULL);
+}
+
+/* ---- GET /v1/places/{id} ----------------------------------------------------- */
+
+static void
+place_result(struct api_job *job, const PGresult *res)
+{
+	struct worker *w = http_req_worker(job->r);
+	const char *json = pg_value(res, 0, 0);
+	size_t len;
+
+	if (json == NULL) {
+		http_reply_error(job->r, 404, "not_found", "no such place", NULL);
+		return;
+	}
+	len = (size_t)pg_length(res, 0, 0);
+	cache_put(w->cache, job->key, json, len);
+	http_reply(job->r, 200, "application/json; charset=utf-8", json, len);
+}
+
+void
+api_place(struct http_req *r)
+{
+	struct worker *w = http_req_worker(r);
+	const char *id = http_req_param(r, 0), *hit, *params[1];
+	char key[48];
+	size_t len;
+
+	if (!api_is_id(id)) {
+		http_reply_error(r, 400, "invalid_argument", "id must be a "
+		    "positive integer", "id");
+		return;
+	}
+	snprintf(key, sizeof(key), "place:%s", id);
+	if ((hit = cache_get(w->cache, key, &len)) != NULL) {
+		http_reply(r, 200, "application/json; charset=utf-8", hit, len);
+		return;
+	}
+	params[0] = id;
+	api_query(r, STMT_PLACE, 1, params, place_result, 0, key);
+}

@@ -1,0 +1,60 @@
+/*
+ * queries.c: every SQL statement the API runs, prepared once on each of a
+ * worker's database connections. Values are always parameters; the JSON
+ * of a resource is built by PostgreSQL (json_build_object), which gets
+ * UTF-8, numbers and nulls right and spares the worker a re-encoding.
+ */
+#include "api/api.h"
+
+#define PLACE_FIELDS \
+	"'id', p.id, 'city', p.city_id, 'name', p.name, " \
+	"'categories', p.categories, 'cuisines', p.cuisines, 'lat', p.lat, " \
+	"'lon', p.lon, 'rating', p.rating, 'price_level', p.price_level, " \
+	"'address', p.address, 'description', p.description, " \
+	"'hours', p.hours"
+#define PLACE_JSON "json_build_object(" PLACE_FIELDS ")"
+
+#define UTC(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+const struct pg_statement api_statements[API_NSTMTS] = {
+	[STMT_CITIES] = { "cities",
+	    "SELECT coalesce(json_agg(json_build_object('id', c.id, "
+	    "'name', c.name, 'lat', c.lat, 'lon', c.lon, 'places', "
+	    "(SELECT count(*) FROM places p WHERE p.city_id = c.id)) "
+	    "ORDER BY c.name, c.id), '[]')::text FROM cities c", 0 },
+
+	/* $1 city, $2 categories, $3 cuisines, $4 min_rating, $5 max_price,
+	 * $6 cursor rating (NULL: the cursor row had none), $7 cursor id
+	 * (NULL: first page), $8 rows to fetch. No row: no such city; one
+	 * row of NULLs: a city without matching places. */
+	[STMT_CITY_PLACES] = { "city_places",
+	    "SELECT p.j, p.rating::text, p.id::text FROM cities c "
+	    "LEFT JOIN LATERAL (SELECT " PLACE_JSON "::text AS j, p.rating, "
+	    "p.id FROM places p WHERE p.city_id = c.id "
+	    "AND ($2::text[] IS NULL OR p.categories && $2::text[]) "
+	    "AND ($3::text[] IS NULL OR p.cuisines && $3::text[]) "
+	    "AND ($4::numeric IS NULL OR p.rating >= $4::numeric) "
+	    "AND ($5::int IS NULL OR p.price_level <= $5::int) "
+	    "AND ($7::bigint IS NULL OR CASE WHEN $6::numeric IS NULL "
+	    "THEN p.rating IS NULL AND p.id > $7::bigint "
+	    "ELSE p.rating < $6::numeric OR (p.rating = $6::numeric AND "
+	    "p.id > $7::bigint) OR p.rating IS NULL END) "
+	    "ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $8::int) p ON true "
+	    "WHERE c.id = $1 ORDER BY p.rating DESC NULLS LAST, p.id", 8 },
+
+	[STMT_PLACE] = { "place",
+	    "SELECT json_build_object(" PLACE_FIELDS ", 'menu', coalesce(("
+	    "SELECT json_agg(json_build_object('id', m.id, 'place_id', "
+	    "m.place_id, 'name', m.name, 'price_cents', m.price_cents, "
+	    "'currency', m.currency) ORDER BY m.id) FROM menu_items m "
+	    "WHERE m.place_id = p.id), '[]'), 'offers', coalesce((SELECT "
+	    "json_agg(json_build_object('id', o.id, 'place_id', o.place_id, "
+	    "'city', p.city_id, 'title', o.title, 'description', "
+	    "o.description, 'discount_pct', o.discount_pct, 'starts_at', "
+	    UTC("o.starts_at") ", 'ends_at', " UTC("o.ends_at") ", "
+	    "'created_at', " UTC("o.created_at") ") ORDER BY o.id) "
+	    "FROM offers o WHERE o.place_id = p.id AND o.starts_at <= now() "
+	    "AND o.ends_at > now()), '[]'))::text "
+	    "FROM places p WHERE p.id = $1::bigint", 1 },
+};

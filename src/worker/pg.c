@@ -1,0 +1,700 @@
+/*
+ * pg.c: the worker's PostgreSQL pool (pg.h), after notes/libpq.md:
+ *  - one event per connection, always on the current PQsocket(): one-shot
+ *    while connecting (libpq may change the socket inside PQconnectPoll),
+ *    then EV_READ|EV_PERSIST, plus EV_WRITE only while PQflush() has more;
+ *  - PQconnectPoll applies no connect_timeout: a timer does;
+ *  - PQgetResult only when !PQisBusy(): it blocks otherwise;
+ *  - a query past its deadline is answered 504 at once and its connection
+ *    dropped and reopened (PQcancel would block), with the server's own
+ *    statement_timeout and client_connection_check_interval ending the
+ *    orphaned statement;
+ *  - a lost connection is reopened at once, then with a jittered back-off
+ *    from 50 ms to 2 s; when the pool has no usable connection it is DOWN
+ *    and queries fail at once; the first connection back kicks the others.
+ */
+#include "worker/pg.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/stats.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+
+#define CONNECT_TIMEOUT_MS  2000
+#define BACKOFF_FIRST_MS    50
+#define BACKOFF_MAX_MS      2000
+
+enum conn_state { CS_DOWN, CS_CONNECTING, CS_PREPARING, CS_IDLE, CS_BUSY };
+
+struct pg_conn;
+
+struct pg_query {
+	struct pg_pool *pool;
+	struct pg_conn *conn;       /* running on, or NULL while queued */
+	int stmt;
+	int nparams;
+	char **params;
+	pg_done_fn done;
+	void *arg;
+	bool cancelled;
+	PGresult *res;              /* the first result */
+	struct event *deadline;
+	TAILQ_ENTRY(pg_query) link;
+};
+
+struct pg_conn {
+	struct pg_pool *pool;
+	unsigned idx;
+	PGconn *pg;
+	enum conn_state state;
+	struct event *ev;           /* on PQsocket() */
+	short armed;
+	struct event *timer;        /* connect deadline or reconnect delay */
+	int preparing;              /* next statement to prepare */
+	struct pg_query *q;         /* in flight */
+	uint64_t backoff_ms;
+};
+
+TAILQ_HEAD(pg_queue, pg_query);
+
+struct pg_pool {
+	struct event_base *base;
+	const struct config *cfg;
+	struct stats_block *st;
+	const struct pg_statement *stmts;
+	size_t nstmts;
+	char options[128];
+	char app_name[64];
+	struct pg_conn *conns;
+	unsigned nconns;
+	struct pg_queue queue;
+	unsigned queued;
+	bool down;                  /* failed and nothing usable since */
+	bool freeing;
+};
+
+static void conn_start(struct pg_conn *c);
+static void conn_io(evutil_socket_t fd, short ev, void *arg);
+static void dispatch(struct pg_pool *p);
+
+const char *
+pg_status_name(enum pg_status st)
+{
+	switch (st) {
+	case PG_OK: return "ok";
+	case PG_DOWN: return "unavailable";
+	case PG_OVERLOADED: return "overloaded";
+	case PG_TIMEOUT: return "deadline_exceeded";
+	default: return "failed";
+	}
+}
+
+/* ---- queries -------------------------------------------------------------- */
+
+static void
+query_free(struct pg_query *q)
+{
+	int i;
+
+	if (q->deadline != NULL)
+		event_free(q->deadline);
+	for (i = 0; i < q->nparams; i++)
+		free(q->params[i]);
+	free(q->params);
+	if (q->res != NULL)
+		PQclear(q->res);
+	free(q);
+}
+
+/* Answers the caller (unless it cancelled) and frees the query. */
+static void
+query_finish(struct pg_query *q, enum pg_status st, const char *msg)
+{
+	struct stats_block *sb = q->pool->st;
+
+	stats_add(&sb->pg_queries, 1);
+	if (st == PG_TIMEOUT)
+		stats_add(&sb->pg_timeouts, 1);
+	else if (st != PG_OK)
+		stats_add(&sb->pg_errors, 1);
+	if (!q->cancelled)
+		q->done(q->arg, st, st == PG_OK ? q->res : NULL, msg);
+	query_free(q);
+}
+
+static void
+queue_remove(struct pg_pool *p, struct pg_query *q)
+{
+	TAILQ_REMOVE(&p->queue, q, link);
+	p->queued--;
+}
+
+static void
+fail_queue(struct pg_pool *p, enum pg_status st, const char *msg)
+{
+	struct pg_query *q;
+
+	while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
+		queue_remove(p, q);
+		query_finish(q, st, msg);
+	}
+}
+
+/* ---- connection events ----------------------------------------------------- */
+
+static void
+arm(struct pg_conn *c, short what, event_callback_fn cb)
+{
+	int fd;
+
+	/* free first: libpq may have closed the old fd, and its number
+	 * may already belong to the new socket */
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	c->armed = 0;
+	if ((fd = PQsocket(c->pg)) < 0)
+		return;
+	c->ev = event_new(c->pool->base, fd, what, cb, c);
+	if (c->ev != NULL && event_add(c->ev, NULL) == 0)
+		c->armed = what;
+}
+
+static void
+timer_in(struct pg_conn *c, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(c->timer, &tv);
+}
+
+static bool
+pool_any_usable(const struct pg_pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nconns; i++)
+		if (p->conns[i].state == CS_IDLE || p->conns[i].state == CS_BUSY)
+			return true;
+	return false;
+}
+
+static void
+update_up_gauge(struct pg_pool *p)
+{
+	stats_gauge_set(&p->st->pg_up, pool_any_usable(p) ? 1 : 0);
+}
+
+/*
+ * The connection is gone: fail what ran on it, reopen it later. When no
+ * connection is left usable the pool is DOWN: queued queries fail now.
+ */
+static void
+conn_lost(struct pg_conn *c, const char *reason)
+{
+	struct pg_pool *p = c->pool;
+	struct pg_query *q = c->q;
+	uint64_t delay;
+	char why[256];
+	size_t len;
+
+	/* reason may be libpq's own message, gone with PQfinish() */
+	snprintf(why, sizeof(why), "%s", reason);
+	len = strlen(why);
+	while (len > 0 && (why[len - 1] == '\n' || why[len - 1] == ' '))
+		why[--len] = '\0';
+
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	evtimer_del(c->timer);
+	if (c->pg != NULL) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	c->q = NULL;
+	c->state = CS_DOWN;
+	if (q != NULL) {
+		q->conn = NULL;
+		query_finish(q, PG_DOWN, "the database connection was lost");
+	}
+	if (p->freeing)
+		return;
+	if (!pool_any_usable(p)) {
+		if (!p->down)
+			log_warnx("database unavailable: %s", why);
+		p->down = true;
+		fail_queue(p, PG_DOWN, "the database is unavailable");
+	} else {
+		log_debug("database connection %u lost: %s", c->idx, why);
+	}
+	update_up_gauge(p);
+	/* the first retry is immediate, then back off with +-20% jitter */
+	delay = c->backoff_ms;
+	if (delay > 0)
+		delay = delay * (80 + (uint64_t)(random() % 41)) / 100;
+	c->backoff_ms = c->backoff_ms == 0 ? BACKOFF_FIRST_MS :
+	    c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+	    c->backoff_ms * 2;
+	timer_in(c, delay);
+}
+
+/* Reopen the others at once when one connection succeeded after DOWN. */
+static void
+kick_others(struct pg_pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nconns; i++) {
+		struct pg_conn *o = &p->conns[i];
+
+		if (o->state == CS_DOWN) {
+			evtimer_del(o->timer);
+			o->backoff_ms = 0;
+			conn_start(o);
+		}
+	}
+}
+
+static void
+conn_ready(struct pg_conn *c)
+{
+	struct pg_pool *p = c->pool;
+	bool was_down = p->down;
+
+	c->state = CS_IDLE;
+	c->backoff_ms = 0;
+	if (p->down) {
+		p->down = false;
+		log_info("database available again");
+	}
+	update_up_gauge(p);
+	arm(c, EV_READ | EV_PERSIST, conn_io);
+	if (was_down)
+		kick_others(p);
+	dispatch(p);
+}
+
+/* Prepares the statements one by one, then the connection is usable. */
+static void
+prepare_next(struct pg_conn *c)
+{
+	struct pg_pool *p = c->pool;
+	const struct pg_statement *s;
+
+	if ((size_t)c->preparing >= p->nstmts) {
+		conn_ready(c);
+		return;
+	}
+	s = &p->stmts[c->preparing];
+	if (!PQsendPrepare(c->pg, s->name, s->sql, s->nparams, NULL)) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	c->preparing++;
+}
+
+static void
+notice(void *arg, const PGresult *res)
+{
+	(void)arg;
+	log_debug("database notice: %s", PQresultErrorMessage(res));
+}
+
+static void
+connect_poll(evutil_socket_t fd, short ev, void *arg)
+{
+	struct pg_conn *c = arg;
+
+	(void)fd;
+	(void)ev;
+	switch (PQconnectPoll(c->pg)) {
+	case PGRES_POLLING_READING:
+		arm(c, EV_READ, connect_poll);
+		break;
+	case PGRES_POLLING_WRITING:
+		arm(c, EV_WRITE, connect_poll);
+		break;
+	case PGRES_POLLING_OK:
+		evtimer_del(c->timer);
+		if (PQsetnonblocking(c->pg, 1) != 0) {
+			conn_lost(c, "PQsetnonblocking() failed");
+			return;
+		}
+		PQsetNoticeReceiver(c->pg, notice, c);
+		c->state = CS_PREPARING;
+		c->preparing = 0;
+		arm(c, EV_READ | EV_PERSIST, conn_io);
+		prepare_next(c);
+		break;
+	default:
+		conn_lost(c, PQerrorMessage(c->pg));
+		break;
+	}
+}
+
+static void
+conn_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct pg_conn *c = arg;
+
+	(void)fd;
+	(void)ev;
+	if (c->state == CS_CONNECTING)
+		conn_lost(c, "connect timed out");
+	else if (c->state == CS_DOWN)
+		conn_start(c);
+}
+
+static void
+conn_start(struct pg_conn *c)
+{
+	struct pg_pool *p = c->pool;
+	const char *keys[] = { "dbname", "options", "application_name", NULL };
+	const char *vals[] = { p->cfg->db_conninfo, p->options, p->app_name,
+	    NULL };
+
+	c->pg = PQconnectStartParams(keys, vals, 1);
+	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
+		conn_lost(c, c->pg != NULL ? PQerrorMessage(c->pg) :
+		    "out of memory");
+		return;
+	}
+	c->state = CS_CONNECTING;
+	timer_in(c, CONNECT_TIMEOUT_MS);
+	arm(c, EV_WRITE, connect_poll);     /* "as if it returned WRITING" */
+}
+
+/* ---- running queries -------------------------------------------------------- */
+
+static void
+update_io(struct pg_conn *c)
+{
+	int f = PQflush(c->pg);
+	short want;
+
+	if (f < 0) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	want = EV_READ | EV_PERSIST | (f == 1 ? EV_WRITE : 0);
+	if (want != c->armed)
+		arm(c, want, conn_io);
+}
+
+static enum pg_status
+result_status(const PGresult *r, const char **msg)
+{
+	const char *state;
+
+	switch (PQresultStatus(r)) {
+	case PGRES_TUPLES_OK:
+	case PGRES_COMMAND_OK:
+		return PG_OK;
+	default:
+		break;
+	}
+	*msg = PQresultErrorMessage(r);
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, "57014") == 0)
+		return PG_TIMEOUT;  /* statement_timeout */
+	return PG_FAILED;
+}
+
+/* A query's whole answer arrived: hand it over, take the next one. */
+static void
+query_complete(struct pg_conn *c)
+{
+	struct pg_query *q = c->q;
+	const char *msg = "no result";
+	enum pg_status st;
+
+	c->q = NULL;
+	c->state = CS_IDLE;
+	if (q == NULL)
+		return;
+	q->conn = NULL;
+	if (q->deadline != NULL)
+		evtimer_del(q->deadline);
+	st = q->res != NULL ? result_status(q->res, &msg) : PG_FAILED;
+	if (st == PG_FAILED)
+		log_warnx("query %s failed: %s", c->pool->stmts[q->stmt].name,
+		    msg);
+	query_finish(q, st, msg);
+}
+
+static void
+conn_io(evutil_socket_t fd, short ev, void *arg)
+{
+	struct pg_conn *c = arg;
+	PGnotify *n;
+
+	(void)fd;
+	if ((ev & EV_READ) && !PQconsumeInput(c->pg)) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	while ((n = PQnotifies(c->pg)) != NULL)
+		PQfreemem(n);       /* the pool does not LISTEN */
+	while (c->state == CS_PREPARING || c->state == CS_BUSY) {
+		PGresult *r;
+
+		if (PQisBusy(c->pg))
+			break;          /* never PQgetResult while busy */
+		if ((r = PQgetResult(c->pg)) == NULL) {
+			if (c->state == CS_PREPARING) {
+				prepare_next(c);
+				if (c->state != CS_PREPARING)
+					break;
+				continue;
+			}
+			query_complete(c);
+			dispatch(c->pool);
+			break;
+		}
+		if (c->state == CS_PREPARING) {
+			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+				log_errorx("cannot prepare %s: %s",
+				    c->pool->stmts[c->preparing - 1].name,
+				    PQresultErrorMessage(r));
+				PQclear(r);
+				conn_lost(c, "a statement did not prepare");
+				return;
+			}
+			PQclear(r);
+		} else if (c->q != NULL && c->q->res == NULL) {
+			c->q->res = r;
+		} else {
+			PQclear(r);
+		}
+	}
+	if (c->pg == NULL)
+		return;
+	if (PQstatus(c->pg) == CONNECTION_BAD) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	update_io(c);
+}
+
+static void
+run_on(struct pg_conn *c, struct pg_query *q)
+{
+	struct pg_pool *p = c->pool;
+
+	c->q = q;
+	q->conn = c;
+	c->state = CS_BUSY;
+	if (!PQsendQueryPrepared(c->pg, p->stmts[q->stmt].name, q->nparams,
+	    (const char *const *)q->params, NULL, NULL, 0)) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	update_io(c);
+}
+
+static void
+dispatch(struct pg_pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nconns && !TAILQ_EMPTY(&p->queue); i++) {
+		struct pg_conn *c = &p->conns[i];
+		struct pg_query *q;
+
+		if (c->state != CS_IDLE)
+			continue;
+		q = TAILQ_FIRST(&p->queue);
+		queue_remove(p, q);
+		run_on(c, q);
+	}
+}
+
+/* The client-side deadline: answer now, drop the connection under it. */
+static void
+query_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct pg_query *q = arg;
+	struct pg_conn *c = q->conn;
+
+	(void)fd;
+	(void)ev;
+	if (c == NULL) {
+		queue_remove(q->pool, q);
+		query_finish(q, PG_TIMEOUT, "no database connection was free "
+		    "before the query deadline");
+		return;
+	}
+	/* answer first, then reconnect: PQcancel() would block */
+	c->q = NULL;
+	q->conn = NULL;
+	query_finish(q, PG_TIMEOUT, "the query did not finish before its "
+	    "deadline");
+	c->backoff_ms = 0;
+	conn_lost(c, "query deadline passed");
+}
+
+struct pg_query *
+pg_query(struct pg_pool *p, int stmt, int nparams, const char *const *params,
+    pg_done_fn done, void *arg, enum pg_status *st)
+{
+	struct timeval tv;
+	struct pg_query *q;
+	int i;
+
+	if (p->down) {
+		*st = PG_DOWN;
+		return NULL;
+	}
+	if (p->queued >= p->cfg->db_queue_size) {
+		*st = PG_OVERLOADED;
+		return NULL;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL ||
+	    (q->params = calloc((size_t)nparams + 1, sizeof(char *))) == NULL) {
+		free(q);
+		*st = PG_OVERLOADED;
+		return NULL;
+	}
+	q->pool = p;
+	q->stmt = stmt;
+	q->done = done;
+	q->arg = arg;
+	for (i = 0; i < nparams; i++) {
+		q->nparams++;
+		if (params[i] != NULL && (q->params[i] = strdup(params[i])) ==
+		    NULL) {
+			query_free(q);
+			*st = PG_OVERLOADED;
+			return NULL;
+		}
+	}
+	if ((q->deadline = evtimer_new(p->base, query_deadline, q)) == NULL) {
+		query_free(q);
+		*st = PG_OVERLOADED;
+		return NULL;
+	}
+	tv.tv_sec = (time_t)(p->cfg->db_query_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)((p->cfg->db_query_timeout_ms % 1000) * 1000);
+	evtimer_add(q->deadline, &tv);
+	TAILQ_INSERT_TAIL(&p->queue, q, link);
+	p->queued++;
+	dispatch(p);
+	*st = PG_OK;
+	return q;
+}
+
+void
+pg_cancel(struct pg_query *q)
+{
+	if (q == NULL)
+		return;
+	q->cancelled = true;
+	if (q->conn == NULL) {
+		queue_remove(q->pool, q);
+		query_free(q);
+	}
+	/* running: its result is read and dropped, then the connection
+	 * serves the next query */
+}
+
+bool
+pg_pool_up(const struct pg_pool *p)
+{
+	return pool_any_usable(p);
+}
+
+struct pg_pool *
+pg_pool_new(struct event_base *base, const struct config *cfg,
+    struct stats_block *st, const struct pg_statement *stmts, size_t nstmts,
+    const char *app_name)
+{
+	struct pg_pool *p;
+	unsigned i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->base = base;
+	p->cfg = cfg;
+	p->st = st;
+	p->stmts = stmts;
+	p->nstmts = nstmts;
+	TAILQ_INIT(&p->queue);
+	/* the server ends a statement at the deadline, and notices a client
+	 * that dropped its connection within 100 ms */
+	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%llu "
+	    "-c client_connection_check_interval=100",
+	    (unsigned long long)cfg->db_query_timeout_ms);
+	snprintf(p->app_name, sizeof(p->app_name), "%s", app_name);
+	p->nconns = (unsigned)cfg->db_pool_size;
+	if ((p->conns = calloc(p->nconns, sizeof(*p->conns))) == NULL) {
+		free(p);
+		return NULL;
+	}
+	for (i = 0; i < p->nconns; i++) {
+		struct pg_conn *c = &p->conns[i];
+
+		c->pool = p;
+		c->idx = i;
+		c->state = CS_DOWN;
+		if ((c->timer = evtimer_new(base, conn_timer, c)) == NULL) {
+			pg_pool_free(p);
+			return NULL;
+		}
+	}
+	for (i = 0; i < p->nconns; i++)
+		conn_start(&p->conns[i]);
+	return p;
+}
+
+void
+pg_pool_free(struct pg_pool *p)
+{
+	unsigned i;
+
+	if (p == NULL)
+		return;
+	p->freeing = true;
+	fail_queue(p, PG_DOWN, "the worker is stopping");
+	for (i = 0; i < p->nconns; i++) {
+		struct pg_conn *c = &p->conns[i];
+
+		if (c->pg != NULL || c->ev != NULL)
+			conn_lost(c, "the worker is stopping");
+		if (c->timer != NULL)
+			event_free(c->timer);
+	}
+	free(p->conns);
+	free(p);
+}
+
+int
+pg_nrows(const PGresult *res)
+{
+	return PQntuples(res);
+}
+
+const char *
+pg_value(const PGresult *res, int row, int col)
+{
+	if (row >= PQntuples(res) || col >= PQnfields(res) ||
+	    PQgetisnull(res, row, col))
+		return NULL;
+	return PQgetvalue(res, row, col);
+}
+
+int
+pg_length(const PGresult *res, int row, int col)
+{
+	return PQgetlength(res, row, col);
+}

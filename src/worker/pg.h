@@ -1,0 +1,70 @@
+/*
+ * pg.h: a worker's pool of PostgreSQL connections, driven by its event loop
+ * through libpq's asynchronous API: non-blocking connects, prepared
+ * statements, one query in flight per connection, a bounded queue of
+ * waiting queries, a deadline per query on both sides (statement_timeout
+ * on the server, a timer here), reconnects with back-off. While no
+ * connection works the pool is DOWN and every query fails at once.
+ * Nothing here ever blocks the loop.
+ */
+#ifndef PLACESD_PG_H
+#define PLACESD_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+struct event_base;
+struct config;
+struct stats_block;
+struct pg_pool;
+struct pg_query;
+
+/* A statement every connection prepares once. */
+struct pg_statement {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+
+enum pg_status {
+	PG_OK,
+	PG_DOWN,            /* no usable connection: 503 unavailable */
+	PG_OVERLOADED,      /* the queue is full: 503 overloaded */
+	PG_TIMEOUT,         /* past query_timeout: 504 */
+	PG_FAILED,          /* the query failed: 500 */
+};
+
+/*
+ * Called once per query that was not cancelled: with the result on PG_OK
+ * (the pool frees it after the call), or with res NULL and a message.
+ */
+typedef void (*pg_done_fn)(void *arg, enum pg_status st, const PGresult *res,
+    const char *message);
+
+struct pg_pool *pg_pool_new(struct event_base *base, const struct config *cfg,
+    struct stats_block *st, const struct pg_statement *stmts, size_t nstmts,
+    const char *app_name);
+/*
+ * Queues statement stmt (an index into the table) with text parameters
+ * (NULL = SQL NULL; they are copied). Returns the query, or NULL with
+ * *st set to PG_DOWN or PG_OVERLOADED when it cannot even be queued.
+ */
+struct pg_query *pg_query(struct pg_pool *p, int stmt, int nparams,
+    const char *const *params, pg_done_fn done, void *arg,
+    enum pg_status *st);
+/* The caller no longer wants the answer: done() will not be called. */
+void pg_cancel(struct pg_query *q);
+/* True while at least one connection is usable. */
+bool pg_pool_up(const struct pg_pool *p);
+void pg_pool_free(struct pg_pool *p);
+const char *pg_status_name(enum pg_status st);
+
+/* Reading a result without libpq in the caller. */
+int pg_nrows(const PGresult *res);
+/* The text of a value, or NULL for SQL NULL. */
+const char *pg_value(const PGresult *res, int row, int col);
+int pg_length(const PGresult *res, int row, int col);
+
+#endif
