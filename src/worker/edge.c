@@ -39,7 +39,7 @@
 #define LINGER_MS 2000
 
 enum edge_mode { EM_SERVING, EM_REJECTING, EM_LINGER };
-enum edge_timer { ET_NONE, ET_IDLE, ET_REQUEST, ET_LINGER };
+enum edge_timer { ET_NONE, ET_IDLE, ET_REQUEST, ET_STUCK, ET_LINGER };
 
 struct edge {
 	evhtp_connection_t *c;      /* NULL once evhtp let go */
@@ -55,6 +55,7 @@ struct edge {
 	bool receiving;             /* bytes of a request arrived */
 	bool reject_pending;
 	bool eof;                   /* the client sent FIN */
+	bool doomed;                /* framing lost: close after the answer */
 	uint64_t idle_since_ms;     /* when the last request ended */
 	/* libevent's filter callbacks on "under", which edge wraps */
 	bufferevent_data_cb filter_readcb;
@@ -309,8 +310,9 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		e->in_flight = true;
 	}
 	if (e->p.state == EDGE_DONE && e->receiving) {
-		e->receiving = false;   /* received whole: the handler's turn */
-		disarm(e);
+		/* received whole: the handler's turn, within its deadline */
+		e->receiving = false;
+		arm(e, ET_STUCK, e->cfg->stuck_timeout_ms);
 	}
 	return moved > 0 ? BEV_OK : BEV_NEED_MORE;
 }
@@ -335,6 +337,16 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 		edge_reject(e, 408, "request_timeout", "the request was not "
 		    "received in time");
 		break;
+	case ET_STUCK:
+		/* a request handed over whole got no answer at all: evhtp
+		 * and the edge disagree about it; free the slot */
+		if (e->c != NULL && e->in_flight) {
+			log_warnx("a request got no answer within %llums; "
+			    "closing its connection", (unsigned long long)
+			    e->cfg->stuck_timeout_ms);
+			evhtp_connection_free(e->c);    /* frees e too */
+		}
+		break;
 	case ET_LINGER:
 		linger_end(e);
 		break;
@@ -357,6 +369,11 @@ on_defer(evutil_socket_t fd, short ev, void *arg)
 			return;         /* edge_request_done re-schedules */
 		e->reject_pending = false;
 		do_reject(e);
+		return;
+	}
+	if (e->doomed) {
+		if (e->c != NULL && !e->in_flight)
+			evhtp_connection_free(e->c);    /* frees e too */
 		return;
 	}
 	if (e->mode != EM_SERVING || e->filter == NULL || e->c == NULL ||
@@ -416,6 +433,16 @@ edge_request_done(struct edge *e)
 		return;
 	e->in_flight = false;
 	e->idle_since_ms = util_now_ms();
+	if (e->p.state != EDGE_DONE) {
+		/* evhtp ended a request the edge is still framing: they
+		 * disagree on where it ends, so nothing after it can be read
+		 * safely on this connection */
+		log_warnx("request framing disagreement with libevhtp; closing "
+		    "the connection after the answer");
+		e->doomed = true;
+		event_active(e->defer, EV_TIMEOUT, 1);
+		return;
+	}
 	edge_parser_next(&e->p);
 	if (e->reject_pending || e->eof || evbuffer_get_length(
 	    bufferevent_get_input(e->under)) > 0) {

@@ -33,6 +33,7 @@ struct edge_config {
 	uint64_t read_timeout_ms;
 	uint64_t keepalive_timeout_ms;
 	uint64_t write_timeout_ms;
+	uint64_t stuck_timeout_ms;  /* a request handed over, unanswered */
 };
 
 /* Called once when the edge takes the connection away from evhtp. */

@@ -12,12 +12,12 @@
 
 #define MAX_METHOD      15
 #define MAX_HEADERS     100
-#define MAX_CHUNK_LINE  4096
+#define MAX_FIELD_LINE  8000    /* libevhtp's parser holds 8 KB a token */
 #define VERSION_LEN     8       /* HTTP/1.1 */
 
 enum chunk_state {
-	CS_SIZE, CS_EXT, CS_SIZE_LF, CS_DATA, CS_DATA_CR, CS_DATA_LF,
-	CS_TRAILER_START, CS_TRAILER, CS_TRAILER_LF, CS_END_LF,
+	CS_SIZE, CS_SIZE_LF, CS_DATA, CS_DATA_CR, CS_DATA_LF,
+	CS_TRAILER_START, CS_END_LF,
 };
 
 void
@@ -198,6 +198,9 @@ parse_field(struct edge_parser *p, struct head_info *hi, const char *s,
 	if (len > 0 && (s[0] == ' ' || s[0] == '\t'))
 		return reject(p, 400, "bad_request", "obsolete header line "
 		    "folding is not accepted");
+	if (len > MAX_FIELD_LINE)
+		return reject(p, 431, "headers_too_large", "a header line is "
+		    "longer than the server accepts");
 	while (colon < len && s[colon] != ':') {
 		if (!is_tchar((unsigned char)s[colon]))
 			return reject(p, 400, "bad_request", "malformed header "
@@ -376,22 +379,15 @@ parse_chunked(struct edge_parser *p, const char *buf, size_t len)
 				p->chunk_left = p->chunk_left * 16 + (uint64_t)h;
 			} else if (p->chunk_digits > 0 &&
 			    (c == ';' || c == ' ' || c == '\t')) {
-				p->chunk_state = CS_EXT;
-				p->line_len = 0;
+				/* libevhtp drops the connection on them */
+				return reject(p, 400, "bad_request", "chunk "
+				    "extensions are not supported");
 			} else if (p->chunk_digits > 0 && c == '\r') {
 				p->chunk_state = CS_SIZE_LF;
 			} else {
 				return reject(p, 400, "bad_request",
 				    "malformed chunk size");
 			}
-			break;
-		case CS_EXT:
-			if (c == '\r')
-				p->chunk_state = CS_SIZE_LF;
-			else if ((c < 0x20 && c != '\t') || c == 0x7f ||
-			    ++p->line_len > MAX_CHUNK_LINE)
-				return reject(p, 400, "bad_request",
-				    "malformed chunk extension");
 			break;
 		case CS_SIZE_LF:
 			if (c != '\n')
@@ -437,25 +433,10 @@ parse_chunked(struct edge_parser *p, const char *buf, size_t len)
 				p->chunk_state = CS_END_LF;
 				break;
 			}
-			p->chunk_state = CS_TRAILER;
-			/* FALLTHROUGH */
-		case CS_TRAILER:
-			if (c == '\r')
-				p->chunk_state = CS_TRAILER_LF;
-			else if ((c < 0x20 && c != '\t') || c == 0x7f)
-				return reject(p, 400, "bad_request",
-				    "malformed trailer");
-			else if (++p->trailer_bytes > p->lim.max_header)
-				return reject(p, 431, "headers_too_large",
-				    "the trailers are larger than the server "
-				    "accepts");
-			break;
-		case CS_TRAILER_LF:
-			if (c != '\n')
-				return reject(p, 400, "bad_request",
-				    "malformed trailer");
-			p->chunk_state = CS_TRAILER_START;
-			break;
+			/* libevhtp ends the message inside the trailer section
+			 * and then misreads what follows */
+			return reject(p, 400, "bad_request", "trailer fields "
+			    "are not supported");
 		case CS_END_LF:
 			if (c != '\n')
 				return reject(p, 400, "bad_request",

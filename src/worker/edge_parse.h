@@ -44,8 +44,6 @@ struct edge_parser {
 	uint64_t chunk_left;
 	uint64_t body_total;
 	unsigned chunk_digits;
-	size_t line_len;
-	size_t trailer_bytes;
 	/* EDGE_REJECTED */
 	int status;
 	const char *code;

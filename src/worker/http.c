@@ -489,6 +489,9 @@ http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
 	h->edge_cfg.read_timeout_ms = h->cfg->read_timeout_ms;
 	h->edge_cfg.keepalive_timeout_ms = h->cfg->keepalive_timeout_ms;
 	h->edge_cfg.write_timeout_ms = h->cfg->read_timeout_ms;
+	/* the handler answers by request_deadline (504 at worst) */
+	h->edge_cfg.stuck_timeout_ms = h->cfg->request_deadline_ms +
+	    h->cfg->read_timeout_ms;
 	if ((h->htp = evhtp_new(h->base, NULL)) == NULL) {
 		free(h);
 		return NULL;
