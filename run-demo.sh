@@ -1,40 +1,93 @@
 #!/bin/bash
-# run-demo.sh: runs placesd on this machine with a throwaway configuration
-# under ./demo: installs what is missing, builds, starts the master (which
-# starts the ranker and the workers) in the foreground on 127.0.0.1:8080
-# (PORT=... to change), and prints a few requests to try. Ctrl-C stops
-# everything it started.
+# run-demo.sh: the whole service on this machine, from nothing:
+#   installs what is missing (Debian packages), builds placesd, starts a
+#   throwaway PostgreSQL cluster under ./demo/pg (as the postgres user when
+#   run as root: PostgreSQL refuses to run as root), applies the
+#   migrations, generates the demo data once (100,000 places; a second run
+#   reuses them), and runs placesd in the foreground on 127.0.0.1:8080.
+# PORT=..., PLACES=... change the port and the size of the data set.
+# Ctrl-C stops placesd, then the cluster: nothing is left running.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 port=${PORT:-8080}
+places=${PLACES:-100000}
 demo=$here/demo
 build=$here/build/demo
+pgbin=/usr/lib/postgresql/15/bin
+pgdir=$demo/pg
 
 packages=(build-essential autoconf automake libtool pkg-config
-	libevent-dev libevhtp-dev libpq-dev libjansson-dev libinih-dev curl)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-		grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	sudo=
+	libevent-dev libevhtp-dev libpq-dev libjansson-dev libinih-dev
+	postgresql-15 curl)
+
+install_missing() {
+	local missing=() p sudo=
+	for p in "${packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		--no-install-recommends "${missing[@]}"
-fi
+}
 
-if [ ! -x "$build/src/placesd" ] || [ -n "$(find "$here/src" "$here/configure.ac" \
-	"$here/Makefile.am" -newer "$build/src/placesd" -print -quit)" ]; then
+build_placesd() {
+	if [ -x "$build/src/placesd" ] && [ -x "$build/src/placesctl" ] &&
+		[ -z "$(find "$here/src" "$here/configure.ac" "$here/Makefile.am" \
+		-newer "$build/src/placesd" -print -quit)" ]; then
+		return 0
+	fi
 	echo "==> building placesd"
 	(cd "$here" && autoreconf -fi)
 	mkdir -p "$build"
 	(cd "$build" && "$here/configure" -q && make -j"$(nproc)" >/dev/null)
-fi
+}
 
+# PostgreSQL runs as the postgres user when we are root.
+as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+start_cluster() {
+	mkdir -p "$pgdir"
+	[ "$(id -u)" -eq 0 ] && chown postgres: "$pgdir" && chmod 755 "$pgdir"
+	if [ ! -s "$pgdir/data/PG_VERSION" ]; then
+		echo "==> creating a PostgreSQL cluster in $pgdir"
+		as_pg "$pgbin/initdb" -D "$pgdir/data" -U placesd --auth=trust \
+			-E UTF8 --locale=C.UTF-8 >/dev/null
+	fi
+	as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w -t 60 \
+		-o "-c listen_addresses='' -c unix_socket_directories=$pgdir" \
+		start >/dev/null
+	as_pg "$pgbin/psql" -h "$pgdir" -U placesd -d postgres -qAt \
+		-c "SELECT 1 FROM pg_database WHERE datname = 'placesd'" |
+		grep -q 1 || as_pg "$pgbin/createdb" -h "$pgdir" -U placesd placesd
+}
+
+stop_all() {
+	trap - EXIT INT TERM
+	if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 ||
+		true
+	echo "==> stopped placesd and the demo's PostgreSQL"
+}
+
+install_missing
+build_placesd
 mkdir -p "$demo"
+trap stop_all EXIT INT TERM
+start_cluster
+
 cat > "$demo/placesd.conf" <<CONF
 ; written by run-demo.sh; see placesd.conf(5)
 [server]
@@ -42,21 +95,28 @@ listen = 127.0.0.1:$port
 workers = auto
 shutdown_timeout = 5s
 
-[log]
-level = info
+[database]
+conninfo = host=$pgdir user=placesd dbname=placesd
 
 [ranker]
 socket = $demo/ranker.sock
 CONF
 
+"$build/src/placesctl" -c "$demo/placesd.conf" migrate --dir "$here/src/sql"
+"$build/src/placesctl" -c "$demo/placesd.conf" seed --places "$places" \
+	--if-empty
+
 cat <<MSG
 
-placesd is starting on http://127.0.0.1:$port (Ctrl-C stops it). Try:
+placesd is starting on http://127.0.0.1:$port (Ctrl-C stops everything). Try:
 
-  curl -s http://127.0.0.1:$port/healthz
+  curl -s http://127.0.0.1:$port/v1/cities
+  curl -s 'http://127.0.0.1:$port/v1/cities/moscow/places?cuisine=georgian&limit=3'
+  curl -s http://127.0.0.1:$port/v1/places/1
   curl -s http://127.0.0.1:$port/readyz
   curl -s http://127.0.0.1:$port/metrics | grep '^placesd_'
-  kill -HUP \$(pgrep -f 'placesd: master')   # reload without losing a request
 
 MSG
-exec "$build/src/placesd" -c "$demo/placesd.conf"
+"$build/src/placesd" -c "$demo/placesd.conf" &
+pid=$!
+wait "$pid"

@@ -17,6 +17,7 @@ reply_db_error(struct http_req *r, enum pg_status st)
 {
 	switch (st) {
 	case PG_DOWN:
+		http_add_header(r, "Retry-After", "1");
 		http_reply_error(r, 503, "unavailable", "the database is "
 		    "unavailable; retry later", NULL);
 		break;

@@ -26,6 +26,29 @@ db_notice(void *arg, const char *msg)
 	fprintf(stderr, "placesctl: %.*s\n", (int)n, msg);
 }
 
+int
+db_check_conninfo(const char *conninfo)
+{
+	PQconninfoOption *opts;
+	char *err = NULL;
+	size_t n;
+
+	if ((opts = PQconninfoParse(conninfo, &err)) != NULL) {
+		PQconninfoFree(opts);
+		return 0;
+	}
+	if (err == NULL) {
+		ctl_warnx("database.conninfo: out of memory");
+		return -1;
+	}
+	n = strlen(err);
+	while (n > 0 && err[n - 1] == '\n')
+		n--;
+	ctl_warnx("database.conninfo: %.*s", (int)n, err);
+	PQfreemem(err);
+	return -1;
+}
+
 PGconn *
 db_connect(const char *conninfo)
 {
@@ -290,7 +313,7 @@ db_copy_flush(struct db_copy *c)
 	if (c->len == 0 || c->failed)
 		return c->failed ? -1 : 0;
 	if (PQputCopyData(c->conn, c->buf, (int)c->len) != 1) {
-		ctl_warnx("%s: %s", c->what, PQerrorMessage(c->conn));
+		db_report(c->conn, c->what, NULL, NULL);
 		c->failed = 1;
 		return -1;
 	}
@@ -316,7 +339,7 @@ db_copy_end(struct db_copy *c)
 	db_copy_flush(c);
 	if (PQputCopyEnd(c->conn, c->failed ? "placesctl gave up" : NULL)
 	    != 1) {
-		ctl_warnx("%s: %s", c->what, PQerrorMessage(c->conn));
+		db_report(c->conn, c->what, NULL, NULL);
 		rc = -1;
 	}
 	/* the result of the COPY, then NULL */

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 0 if conninfo is a valid key=value list or URI; -1 reported. */
+int db_check_conninfo(const char *conninfo);
 /* Connects with a conninfo string (PG* variables fill in the rest). */
 PGconn *db_connect(const char *conninfo);
 

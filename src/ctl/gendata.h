@@ -21,6 +21,13 @@ enum gd_cuisine_id {
 	GD_COFFEE, GD_GERMAN, GD_SPANISH, GD_NCUISINE
 };
 
+enum gd_addr {
+	GD_ADDR_COMMA,          /* ул. Тверская, 12 */
+	GD_ADDR_SPACE,          /* Friedrichstraße 12 */
+	GD_ADDR_NUMBER_FIRST,   /* 12 Brick Lane */
+	GD_ADDR_NO              /* İstiklal Cd. No:12 */
+};
+
 struct gd_currency {
 	const char *code;       /* ISO 4217 */
 	double per_eur;         /* rough exchange rate */
@@ -43,8 +50,7 @@ struct gd_city {
 	unsigned weight;        /* share of the places (about the population) */
 	double cost;            /* price level, 1.0 = western Europe */
 	int lang;               /* enum gd_lang of local names */
-	const char *addr_fmt;   /* printf: street (%s) and number (%d) */
-	int number_first;       /* addr_fmt takes the number first */
+	int addr_style;         /* enum gd_addr */
 	const char *const *streets;
 	struct gd_boost boost[4];
 };
@@ -84,7 +90,7 @@ extern const char *const gendata_openers_en[];
 extern const char *const gendata_openers_ru[];
 extern const char *const gendata_tails_en[];
 extern const char *const gendata_tails_ru[];
-extern const char *const gendata_offer_titles[];
+extern const char *const gendata_offer_titles[][2];
 
 /* Number of entries of a NULL-terminated list. */
 size_t gendata_count(const char *const *list);

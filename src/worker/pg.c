@@ -198,8 +198,21 @@ update_up_gauge(struct pg_pool *p)
  * The connection is gone: fail what ran on it, reopen it later. When no
  * connection is left usable the pool is DOWN: queued queries fail now.
  */
+static void conn_drop(struct pg_conn *c, const char *reason, bool failed);
+
 static void
 conn_lost(struct pg_conn *c, const char *reason)
+{
+	conn_drop(c, reason, true);
+}
+
+/*
+ * failed: the connection broke or could not be made, which counts toward
+ * DOWN; a connection the pool closes itself (a query past its deadline)
+ * does not: the database may be fine.
+ */
+static void
+conn_drop(struct pg_conn *c, const char *reason, bool failed)
 {
 	struct pg_pool *p = c->pool;
 	struct pg_query *q = c->q;
@@ -230,7 +243,7 @@ conn_lost(struct pg_conn *c, const char *reason)
 	}
 	if (p->freeing)
 		return;
-	if (!pool_any_usable(p)) {
+	if (failed && !pool_any_usable(p)) {
 		if (!p->down)
 			log_warnx("database unavailable: %s", why);
 		p->down = true;
@@ -541,7 +554,7 @@ query_deadline(evutil_socket_t fd, short ev, void *arg)
 	query_finish(q, PG_TIMEOUT, "the query did not finish before its "
 	    "deadline");
 	c->backoff_ms = 0;
-	conn_lost(c, "query deadline passed");
+	conn_drop(c, "query deadline passed", false);
 }
 
 struct pg_query *

@@ -334,6 +334,10 @@ class Daemon:
                 "threads": 1,
             },
         }
+        if not (conf or {}).get("database", {}).get("conninfo"):
+            # /readyz needs a database: a shared, migrated throwaway one
+            self.base_conf["database"] = {
+                "conninfo": shared_postgres().conninfo}
         self.conf = merge_conf(self.base_conf, conf)
         self.write_config(self.conf)
         _DAEMONS.append(self)
@@ -603,11 +607,269 @@ class Daemon:
         sys.stdout.flush()
 
 
+# --------------------------------------------------------------------------
+# PostgreSQL: a throwaway cluster per test file
+
+_POSTGRES = []          # every Postgres ever created (for cleanup)
+
+
+def placesctl_path():
+    """Absolute path of placesctl ($PLACESCTL, else
+    $top_builddir/src/placesctl), or skip/hard error."""
+    p = os.environ.get("PLACESCTL")
+    if not p:
+        bd = os.environ.get("top_builddir")
+        if bd and os.path.exists(os.path.join(bd, "src", "placesctl")):
+            p = os.path.join(bd, "src", "placesctl")
+    if not p:
+        sys.stdout.write("SKIP: PLACESCTL is not set\n")
+        sys.exit(EXIT_SKIP)
+    p = os.path.abspath(p)
+    if not os.access(p, os.X_OK):
+        sys.stdout.write("ERROR: PLACESCTL=%s is not an executable file\n"
+                         % p)
+        sys.exit(EXIT_ERROR)
+    return p
+
+
+def pg_bindir():
+    """Directory of initdb/pg_ctl/postgres: $PG_BINDIR, the newest
+    /usr/lib/postgresql/N/bin, pg_config --bindir, or the PATH; None if
+    PostgreSQL is not installed."""
+    cands = []
+    if os.environ.get("PG_BINDIR"):
+        cands.append(os.environ["PG_BINDIR"])
+    try:
+        vers = sorted((int(v) for v in os.listdir("/usr/lib/postgresql")
+                       if v.isdigit()), reverse=True)
+        cands += ["/usr/lib/postgresql/%d/bin" % v for v in vers]
+    except OSError:
+        pass
+    if shutil.which("pg_config"):
+        try:
+            cands.append(subprocess.run(
+                ["pg_config", "--bindir"], stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, text=True,
+                timeout=10).stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    if shutil.which("initdb"):
+        cands.append(os.path.dirname(shutil.which("initdb")))
+    for d in cands:
+        if d and all(os.access(os.path.join(d, b), os.X_OK)
+                     for b in ("initdb", "pg_ctl", "postgres")):
+            return d
+    return None
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster in a temp dir: trust auth on a Unix
+    socket in a private directory, no TCP, fsync off.  As root, initdb and
+    pg_ctl run as the postgres user (runuser), as libpq.md section 11 says.
+    Raises TestSkip when PostgreSQL is not installed.  Nothing runs until
+    start(); everything is stopped and removed at exit."""
+
+    USER = "app"
+    DB = "postgres"
+
+    def __init__(self, name="pg"):
+        self.bindir = pg_bindir()
+        if self.bindir is None:
+            skip("PostgreSQL binaries (initdb, pg_ctl, postgres) not found")
+        self.as_user = None
+        if os.geteuid() == 0:
+            import pwd
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                skip("running as root and there is no postgres user")
+            if not shutil.which("runuser"):
+                skip("running as root and runuser is missing")
+            self.as_user = "postgres"
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="placesd-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.log_path = os.path.join(self.dir, "postgres.log")
+        if self.as_user:
+            shutil.chown(self.dir, self.as_user, self.as_user)
+        os.chmod(self.dir, 0o700 if not self.as_user else 0o755)
+        self.initialized = False
+        self.frozen = []
+        _POSTGRES.append(self)
+
+    @property
+    def conninfo(self):
+        return "host=%s user=%s dbname=%s" % (self.dir, self.USER, self.DB)
+
+    def _pg(self, argv, timeout=60, check_rc=True):
+        prog = argv[0]
+        argv = [os.path.join(self.bindir, prog)] + list(argv[1:])
+        if self.as_user:
+            argv = ["runuser", "-u", self.as_user, "--"] + argv
+        r = run(argv, timeout=timeout, cwd=self.dir)
+        if check_rc and r.returncode != 0:
+            fail("%s failed (exit %d): %s%s\n%s" % (
+                prog, r.returncode, r.stdout, r.stderr,
+                self.log_text()[-2000:]))
+        return r
+
+    def init(self):
+        self._pg(["initdb", "-D", self.data, "-U", self.USER,
+                  "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+                  "--no-sync"], timeout=120)
+        self.initialized = True
+
+    def start(self, timeout=60):
+        """initdb on first use, then pg_ctl start -w."""
+        if not self.initialized:
+            self.init()
+        opts = ("-c listen_addresses='' -c unix_socket_directories=%s "
+                "-c fsync=off -c synchronous_commit=off "
+                "-c full_page_writes=off" % self.dir)
+        self._pg(["pg_ctl", "-D", self.data, "-l", self.log_path, "-w",
+                  "-t", str(timeout), "-o", opts, "start"],
+                 timeout=timeout + 10)
+        return self
+
+    def stop(self, mode="fast", timeout=60):
+        """pg_ctl stop (a frozen cluster is thawed first)."""
+        self.thaw()
+        if self.running():
+            self._pg(["pg_ctl", "-D", self.data, "-m", mode, "-w", "-t",
+                      str(timeout), "stop"], timeout=timeout + 10)
+
+    def restart(self, mode="fast", timeout=60):
+        self.thaw()
+        # -l again: pg_ctl restart does not remember it, and a postmaster
+        # writing to our pipes would keep run() waiting for their EOF
+        self._pg(["pg_ctl", "-D", self.data, "-l", self.log_path, "-m",
+                  mode, "-w", "-t", str(timeout), "restart"],
+                 timeout=timeout + 10)
+
+    def postmaster_pid(self):
+        try:
+            with open(os.path.join(self.data, "postmaster.pid")) as f:
+                pid = int(f.readline().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def running(self):
+        return self.postmaster_pid() is not None
+
+    def pids(self):
+        """The postmaster and every process it started."""
+        pm = self.postmaster_pid()
+        if pm is None:
+            return []
+        out = [pm]
+        for pid in all_pids():
+            st = proc_stat(pid)
+            if st and st[1] == pm and st[0] != "Z":
+                out.append(pid)
+        return out
+
+    def freeze(self):
+        """SIGSTOP every process of the cluster (a hung server)."""
+        pids = self.pids()
+        check(pids, "freeze: PostgreSQL is not running")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+                self.frozen.append(pid)
+            except OSError:
+                pass
+
+    def thaw(self):
+        """SIGCONT what freeze() stopped."""
+        while self.frozen:
+            try:
+                os.kill(self.frozen.pop(), signal.SIGCONT)
+            except OSError:
+                pass
+
+    def psql_bin(self):
+        p = os.path.join(self.bindir, "psql")
+        return p if os.access(p, os.X_OK) else (shutil.which("psql") or p)
+
+    def psql(self, sql, timeout=60):
+        """Runs sql (stopping at the first error); returns the rows of the
+        last statement as lists of strings, None for NULL."""
+        r = run([self.psql_bin(), "-X", "-q", "-A", "-t", "-v",
+                 "ON_ERROR_STOP=1", "-F", "\x1f", "-R", "\x1e",
+                 "-P", "null=\x1d", "-d", self.conninfo, "-c", sql],
+                timeout=timeout)
+        if r.returncode != 0:
+            fail("psql: %s: %s" % (sql[:200], r.stderr.strip()))
+        out = r.stdout
+        if out.endswith("\n"):
+            out = out[:-1]
+        rows = []
+        for rec in out.split("\x1e"):
+            if rec == "":
+                continue
+            rows.append([None if v == "\x1d" else v
+                         for v in rec.split("\x1f")])
+        return rows
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        try:
+            self.thaw()
+            if self.running():
+                self._pg(["pg_ctl", "-D", self.data, "-m", "immediate",
+                          "-w", "stop"], check_rc=False)
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        finally:
+            if os.environ.get("PLACESD_KEEP_TMP"):
+                log("kept %s" % self.dir)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_SHARED_PG = []
+
+
+def shared_postgres():
+    """One cluster per test process, with the schema applied (the worker's
+    prepared statements need the tables): what a Daemon uses unless its
+    configuration names a database.  Skips the test file when PostgreSQL
+    is not installed."""
+    if not _SHARED_PG:
+        pg = Postgres(name="shared-pg")
+        pg.start()
+        sql_dir = os.environ.get("SQL_DIR") or os.path.join(
+            os.environ.get("top_srcdir", "."), "src", "sql")
+        for f in sorted(os.listdir(sql_dir)):
+            if f.endswith(".sql"):
+                with open(os.path.join(sql_dir, f)) as fh:
+                    pg.psql(fh.read())
+        _SHARED_PG.append(pg)
+    return _SHARED_PG[0]
+
+
 def cleanup_all():
     while _DAEMONS:
         d = _DAEMONS.pop()
         try:
             d.cleanup()
+        except Exception:           # noqa: cleanup must go on
+            traceback.print_exc()
+    # after the daemons: they hold connections to the clusters
+    while _POSTGRES:
+        pg = _POSTGRES.pop()
+        try:
+            pg.cleanup()
         except Exception:           # noqa: cleanup must go on
             traceback.print_exc()
 
