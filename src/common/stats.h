@@ -14,8 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATS_GENS        4     /* a slot's instances alive at once: 1 + draining cap */
-#define STATS_MAX_DRAINING (STATS_GENS - 1)
+/*
+ * Generations draining at once. Reloads in quick succession under load
+ * leave several old generations finishing their last requests; past the
+ * cap the oldest is killed. A slot then has at most this many draining
+ * instances, plus the serving one, plus one starting (a reload waits
+ * while the cap is reached, so those two never coincide with a full cap).
+ */
+#define STATS_MAX_DRAINING 8
+#define STATS_GENS        (STATS_MAX_DRAINING + 1)
 #define STATS_LAT_BUCKETS 14    /* 13 bounds + the overflow bucket */
 #define STATS_CLASSES     6     /* 1xx..5xx at 1..5, 0 = anything else */
 

@@ -91,8 +91,7 @@ static void
 edge_free(struct edge *e)
 {
 	TAILQ_REMOVE(e->cfg->all, e, link);
-	if (e->mode == EM_LINGER)
-		e->cfg->lingering--;
+	e->cfg->count--;
 	if (e->timer != NULL)
 		event_free(e->timer);
 	if (e->defer != NULL)
@@ -207,7 +206,6 @@ linger(struct edge *e)
 {
 	struct timeval wt;
 
-	e->cfg->lingering++;
 	wt.tv_sec = (time_t)(e->cfg->write_timeout_ms / 1000);
 	wt.tv_usec = (suseconds_t)((e->cfg->write_timeout_ms % 1000) * 1000);
 	evtimer_del(e->defer);
@@ -455,8 +453,15 @@ edge_request_done(struct edge *e)
 void
 edge_detached(struct edge *e)
 {
+	char buf[300];
+
 	if (e == NULL)
 		return;
+	if (e->in_flight) {
+		edge_describe(e, buf, sizeof(buf));
+		log_info("libevhtp closes a connection with a request in "
+		    "flight: %s", buf);
+	}
 	e->c = NULL;
 	disarm(e);
 	event_del(e->defer);
@@ -501,6 +506,7 @@ edge_attach(struct evhtp_connection *c, struct event_base *base,
 	edge_parser_init(&e->p, &cfg->lim);
 	e->idle_since_ms = util_now_ms();
 	TAILQ_INSERT_TAIL(cfg->all, e, link);
+	cfg->count++;
 	e->timer = evtimer_new(base, on_timer, e);
 	e->defer = event_new(base, -1, 0, on_defer, e);
 	if (e->timer == NULL || e->defer == NULL) {
@@ -539,5 +545,35 @@ edge_free_all(struct edge_list *all)
 		if (e->filter == NULL)
 			edge_free(e);   /* lingering: ours alone */
 		/* the others go with their evhtp connection's bufferevent */
+	}
+}
+
+/* One line on the state of a connection, for the logs. */
+void
+edge_describe(const struct edge *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "mode %d, parser %d, in_flight %d, receiving %d, "
+	    "eof %d, doomed %d, timer %d, evhtp %s%s, socket in %zu out %zu, "
+	    "filter in %zu out %zu", e->mode, e->p.state, e->in_flight,
+	    e->receiving, e->eof, e->doomed, e->timer_kind,
+	    e->c == NULL ? "gone" : e->c->request != NULL ? "busy" : "idle",
+	    e->c != NULL && (e->c->flags & EVHTP_CONN_FLAG_PAUSED) ?
+	    " paused" : "",
+	    e->under ? evbuffer_get_length(bufferevent_get_input(e->under)) : 0,
+	    e->under ? evbuffer_get_length(bufferevent_get_output(e->under)) : 0,
+	    e->filter ? evbuffer_get_length(bufferevent_get_input(e->filter)) : 0,
+	    e->filter ? evbuffer_get_length(bufferevent_get_output(e->filter)) :
+	    0);
+}
+
+void
+edge_log_all(const struct edge_list *all)
+{
+	const struct edge *e;
+	char buf[300];
+
+	TAILQ_FOREACH(e, all, link) {
+		edge_describe(e, buf, sizeof(buf));
+		log_warnx("open connection: %s", buf);
 	}
 }

@@ -11,6 +11,7 @@
 #define PLACESD_EDGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
@@ -27,7 +28,7 @@ TAILQ_HEAD(edge_list, edge);
 struct edge_config {
 	struct stats_block *st;     /* its answers count in /metrics */
 	struct edge_list *all;
-	unsigned lingering;         /* edges closing on their own */
+	unsigned count;             /* sockets open: every edge not freed */
 	bool closing;               /* the worker exits: no lingering */
 	struct edge_limits lim;
 	uint64_t read_timeout_ms;
@@ -50,6 +51,9 @@ void edge_detached(struct edge *e);
 bool edge_idle(const struct edge *e);
 /* For how long it has been idle, in ms (0: busy). */
 uint64_t edge_idle_ms(const struct edge *e);
+/* A line on a connection's state, for the logs. */
+void edge_describe(const struct edge *e, char *buf, size_t len);
+void edge_log_all(const struct edge_list *all);
 /* Frees every edge left at exit, lingering ones included. */
 void edge_free_all(struct edge_list *all);
 /* Answer status now (when no request is in flight) and close. */

@@ -542,6 +542,13 @@ http_close_idle(struct http *h, uint64_t min_ms)
 	}
 }
 
+/* Logs what each open connection is doing (at a drain timeout). */
+void
+http_log_connections(struct http *h)
+{
+	edge_log_all(&h->edges);
+}
+
 void
 http_close_all(struct http *h)
 {
@@ -549,11 +556,15 @@ http_close_all(struct http *h)
 		evhtp_connection_free(TAILQ_FIRST(&h->conns)->c);
 }
 
-/* Open connections, those closing on their own included. */
+/*
+ * Open sockets: evhtp's connections, and those it let go of whose answer
+ * may still be on its way out (closing lingering, or their bufferevent not
+ * yet destroyed): a worker that exits before them loses that answer.
+ */
 unsigned
 http_connections(const struct http *h)
 {
-	return h->nconns + h->edge_cfg.lingering;
+	return h->edge_cfg.count > h->nconns ? h->edge_cfg.count : h->nconns;
 }
 
 void

@@ -40,6 +40,7 @@ int http_start(struct http *h, int listen_fd);
 void http_drain(struct http *h);
 void http_close_idle(struct http *h, uint64_t min_ms);
 void http_close_all(struct http *h);
+void http_log_connections(struct http *h);
 unsigned http_connections(const struct http *h);
 /* Closes everything; http_free() after the event base is gone. */
 void http_shutdown(struct http *h);

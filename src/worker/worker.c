@@ -65,6 +65,7 @@ drain_tick(evutil_socket_t fd, short ev, void *arg)
 	if (elapsed >= w->cfg->shutdown_timeout_ms) {
 		log_warnx("shutdown_timeout reached with %u connections open; "
 		    "closing them", http_connections(w->http));
+		http_log_connections(w->http);
 		event_base_loopbreak(w->base);
 	}
 }

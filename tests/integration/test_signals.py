@@ -299,13 +299,16 @@ def test_reload_restart_only_keys():
     T.assert_clean_exit(d, rc, "SIGTERM")
 
 
+CAP = 8     # STATS_MAX_DRAINING: generations draining at once
+
+
 def test_reload_caps_draining_generations():
-    """At most 3 generations drain at once: the oldest is killed to make
+    """At most CAP generations drain at once: the oldest is killed to make
     room, even if it still has a request in flight."""
     d = T.Daemon(workers=1, conf=LONG)
     d.start()
     sleepers = []
-    for i in range(5):
+    for i in range(CAP + 2):
         gen = i + 1
         th, res = T.start_sleeper(d, 60000, timeout=120)
         sleepers.append((gen, th, res))
@@ -324,17 +327,19 @@ def test_reload_caps_draining_generations():
             return T.metric(m, "placesd_generation") == gen + 1 and "ok"
         r = T.wait_until(took, 60, "placesd_generation == %d" % (gen + 1))
         T.check(r == "ok", "reload %d (with %d generations draining) failed"
-                % (gen, min(gen - 1, 3)))
+                % (gen, min(gen - 1, CAP)))
         T.wait_until(lambda: any(g == gen + 1 for _, _, g in d.workers()),
                      30, "a worker of generation %d" % (gen + 1))
-    # 6 generations started, 5 of them hold a 60 s request: current + 3
-    # draining may remain
+    # CAP + 3 generations started, CAP + 2 of them hold a 60 s request:
+    # the current one and CAP draining may remain
     def capped():
         gens = sorted({g for _, _, g in d.workers()})
-        return gens if len(gens) <= 4 else None
-    gens = T.wait_until(capped, 30, "at most 4 generations of workers")
+        return gens if len(gens) <= CAP + 1 else None
+    gens = T.wait_until(capped, 30, "at most %d generations of workers"
+                        % (CAP + 1))
     T.log("worker generations alive: %r" % gens)
-    T.check(6 in gens, "the newest generation is not running: %r" % gens)
+    T.check(CAP + 3 in gens, "the newest generation is not running: %r"
+            % gens)
     T.check(1 not in gens and 2 not in gens,
             "the oldest draining generations were not killed: %r" % gens)
     for gen, th, res in sleepers[:2]:
