@@ -34,6 +34,8 @@ bool api_query(struct http_req *r, int stmt, int nparams,
     const char *key);
 void api_reply_raw_json(struct http_req *r, const char *prefix,
     const char *json, size_t len, const char *suffix);
+void api_reply_json_row(struct api_job *job, const PGresult *res,
+    const char *prefix, const char *suffix, const char *notfound);
 
 /* params.c: query parameter checks; false = answered 400 already */
 bool api_param_list(struct http_req *r, const char *name, char *out,

@@ -13,17 +13,7 @@
 static void
 cities_result(struct api_job *job, const PGresult *res)
 {
-	struct worker *w = http_req_worker(job->r);
-	const char *json = pg_value(res, 0, 0);
-	size_t len;
-
-	if (json == NULL) {
-		http_reply_error(job->r, 500, "internal", "no city list", NULL);
-		return;
-	}
-	len = (size_t)pg_length(res, 0, 0);
-	cache_put(w->cache, CITIES_KEY, json, len);
-	api_reply_raw_json(job->r, "{\"cities\":", json, len, "}");
+	api_reply_json_row(job, res, "{\"cities\":", "}", "no city list");
 }
 
 void
@@ -37,5 +27,5 @@ api_cities(struct http_req *r)
 		api_reply_raw_json(r, "{\"cities\":", hit, len, "}");
 		return;
 	}
-	api_query(r, STMT_CITIES, 0, NULL, cities_result, 0, NULL);
+	api_query(r, STMT_CITIES, 0, NULL, cities_result, 0, CITIES_KEY);
 }

@@ -5,6 +5,7 @@
  * and drop the query if the client goes away or the deadline passes.
  */
 #include "api/api.h"
+#include "worker/cache.h"
 #include "worker/worker.h"
 #include "common/log.h"
 
@@ -105,4 +106,27 @@ api_reply_raw_json(struct http_req *r, const char *prefix, const char *json,
 	http_reply(r, 200, "application/json; charset=utf-8", buf,
 	    pl + len + sl);
 	free(buf);
+}
+
+/*
+ * The one JSON text of a result's first row, cached under the job's key
+ * (if any) and answered wrapped in prefix and suffix; no row, or NULL,
+ * is a 404 with notfound as its message.
+ */
+void
+api_reply_json_row(struct api_job *job, const PGresult *res,
+    const char *prefix, const char *suffix, const char *notfound)
+{
+	struct worker *w = http_req_worker(job->r);
+	const char *json = pg_value(res, 0, 0);
+	size_t len;
+
+	if (json == NULL) {
+		http_reply_error(job->r, 404, "not_found", notfound, NULL);
+		return;
+	}
+	len = (size_t)pg_length(res, 0, 0);
+	if (job->key[0] != '\0')
+		cache_put(w->cache, job->key, json, len);
+	api_reply_raw_json(job->r, prefix, json, len, suffix);
 }

@@ -185,17 +185,7 @@ api_city_places(struct http_req *r)
 static void
 place_result(struct api_job *job, const PGresult *res)
 {
-	struct worker *w = http_req_worker(job->r);
-	const char *json = pg_value(res, 0, 0);
-	size_t len;
-
-	if (json == NULL) {
-		http_reply_error(job->r, 404, "not_found", "no such place", NULL);
-		return;
-	}
-	len = (size_t)pg_length(res, 0, 0);
-	cache_put(w->cache, job->key, json, len);
-	http_reply(job->r, 200, "application/json; charset=utf-8", json, len);
+	api_reply_json_row(job, res, "", "", "no such place");
 }
 
 void

@@ -78,21 +78,28 @@ def log(msg):
 # --------------------------------------------------------------------------
 # environment
 
-def placesd_path():
-    """Absolute path of the daemon under test, or skip/hard error."""
-    p = os.environ.get("PLACESD")
+def program_path(var, name):
+    """Absolute path of a built program: $var, else $top_builddir/src/name;
+    skip when neither is set, hard error when it is not executable."""
+    p = os.environ.get(var)
     if not p:
         bd = os.environ.get("top_builddir")
-        if bd and os.path.exists(os.path.join(bd, "src", "placesd")):
-            p = os.path.join(bd, "src", "placesd")
+        if bd and os.path.exists(os.path.join(bd, "src", name)):
+            p = os.path.join(bd, "src", name)
     if not p:
-        sys.stdout.write("SKIP: PLACESD is not set\n")
+        sys.stdout.write("SKIP: %s is not set\n" % var)
         sys.exit(EXIT_SKIP)
     p = os.path.abspath(p)
     if not os.access(p, os.X_OK):
-        sys.stdout.write("ERROR: PLACESD=%s is not an executable file\n" % p)
+        sys.stdout.write("ERROR: %s=%s is not an executable file\n"
+                         % (var, p))
         sys.exit(EXIT_ERROR)
     return p
+
+
+def placesd_path():
+    """Absolute path of the daemon under test, or skip/hard error."""
+    return program_path("PLACESD", "placesd")
 
 
 def _ephemeral_range():
@@ -614,22 +621,8 @@ _POSTGRES = []          # every Postgres ever created (for cleanup)
 
 
 def placesctl_path():
-    """Absolute path of placesctl ($PLACESCTL, else
-    $top_builddir/src/placesctl), or skip/hard error."""
-    p = os.environ.get("PLACESCTL")
-    if not p:
-        bd = os.environ.get("top_builddir")
-        if bd and os.path.exists(os.path.join(bd, "src", "placesctl")):
-            p = os.path.join(bd, "src", "placesctl")
-    if not p:
-        sys.stdout.write("SKIP: PLACESCTL is not set\n")
-        sys.exit(EXIT_SKIP)
-    p = os.path.abspath(p)
-    if not os.access(p, os.X_OK):
-        sys.stdout.write("ERROR: PLACESCTL=%s is not an executable file\n"
-                         % p)
-        sys.exit(EXIT_ERROR)
-    return p
+    """Absolute path of placesctl, or skip/hard error."""
+    return program_path("PLACESCTL", "placesctl")
 
 
 def pg_bindir():
