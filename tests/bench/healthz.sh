@@ -34,6 +34,8 @@ set -u
 set -o pipefail
 
 prog=${0##*/}
+# shared helpers: die, note, is_running, stop_proc, free_port, median, ...
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 
 usage() {
 	cat <<EOF
@@ -62,9 +64,6 @@ Examples, from a build directory (SRCDIR = the source tree):
 EOF
 }
 
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 2; }
-note() { printf '%s: %s\n' "$prog" "$*" >&2; }
-
 # ---------------------------------------------------------------- options ---
 placesd_bin=${PLACESD:-}
 workers=auto
@@ -75,7 +74,6 @@ threads=2
 warmup=2s
 keep_dir=
 
-need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--placesd)     need_arg "$@"; placesd_bin=$2; shift 2 ;;
@@ -99,9 +97,6 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-is_uint() { [[ $1 =~ ^[0-9]+$ ]] && [ "$((10#$1))" -ge 1 ]; }
-is_duration() { [[ $1 =~ ^[0-9]+[smh]?$ ]]; }
-
 if [ "$workers" = auto ]; then
 	nworkers=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) || die "cannot count the cores; use --workers N"
 else
@@ -124,13 +119,11 @@ done
 
 # placesd binary
 if [ -z "$placesd_bin" ]; then
-	for cand in ${top_builddir:+"$top_builddir/src/placesd"} ./src/placesd ../../src/placesd; do
-		if [ -x "$cand" ] && [ -f "$cand" ]; then placesd_bin=$cand; break; fi
-	done
+	placesd_bin=$(find_build_bin placesd)
 	[ -n "$placesd_bin" ] || die "placesd not found: use --placesd PATH or PLACESD=PATH, or run from the build directory"
 fi
 [ -x "$placesd_bin" ] && [ -f "$placesd_bin" ] || die "not an executable file: $placesd_bin"
-case $placesd_bin in /*) ;; *) placesd_bin=$(cd "$(dirname "$placesd_bin")" && pwd)/$(basename "$placesd_bin") ;; esac
+placesd_bin=$(abs_path "$placesd_bin")
 
 # tools
 find_nginx() {
@@ -162,43 +155,6 @@ placesd_pid=
 nginx_pid=
 wrk_pid=
 cleaned=
-
-# is_running PID: true while PID exists and is not a zombie.
-is_running() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	s=${s##*) }
-	[ "${s%% *}" != Z ]
-}
-
-# stop_proc NAME PID SIGNAL TIMEOUT_S: signal, wait, SIGKILL its process group
-# (it was started with setsid) after TIMEOUT_S, reap. Exit status -> $stop_rc.
-# Not to be called in $(...): only this shell can reap its children.
-stop_rc=
-stop_proc() {
-	local name=$1 pid=$2 sig=$3 limit=$4 i=0 rc
-	kill "-$sig" "$pid" 2>/dev/null
-	while is_running "$pid" && [ $i -lt $((limit * 10)) ]; do
-		sleep 0.1; i=$((i + 1))
-	done
-	if is_running "$pid"; then
-		note "$name (pid $pid) still running ${limit}s after SIG$sig: SIGKILL"
-		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null; rc=$?
-	stop_rc=$rc
-	# children left behind in its process group?
-	local left
-	left=$(pgrep -g "$pid" 2>/dev/null | tr '\n' ' ')
-	if [ -n "$left" ]; then
-		sleep 1
-		left=$(pgrep -g "$pid" 2>/dev/null | tr '\n' ' ')
-		if [ -n "$left" ]; then
-			note "$name left processes behind after it exited: $left- SIGKILL"
-			kill -KILL -- "-$pid" 2>/dev/null
-		fi
-	fi
-}
 
 cleanup() {
 	[ -n "$cleaned" ] && return
@@ -233,71 +189,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/placesd-bench.XXXXXX") || die "mktemp failed"
 [ ${#tmp} -le 80 ] || die "temporary directory path too long for a Unix socket: $tmp (set TMPDIR=/tmp)"
 
 # ------------------------------------------------------------------ helpers ---
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
-free_port() {
-	local p i
-	if command -v python3 >/dev/null 2>&1; then
-		p=$(python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()' 2>/dev/null) &&
-			[ -n "$p" ] && { echo "$p"; return 0; }
-	fi
-	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
-		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
-	done
-	return 1
-}
-
-# fmt_num N: thousands separators for an integer-ish req/s figure
-fmt_rps() { printf "%'.0f" "$1" 2>/dev/null || printf '%.0f' "$1"; }
-
-# to_ms VALUE_WITH_UNIT (wrk: 512.00us, 1.23ms, 2.00s, 1.00m)
-to_ms() {
-	awk -v v="$1" 'BEGIN {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000;
-		else if (u == "m") n *= 60000; else if (u == "h") n *= 3600000;
-		printf "%.3f", n }'
-}
-
-# median of the arguments
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
-		if (NR == 0) { print "nan"; exit }
-		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
-# ticks_of_group PGID: CPU clock ticks used by the processes of a group
-# (and by children they have reaped)
-ticks_of_group() {
-	local p st sum=0 fld
-	for p in $(pgrep -g "$1" 2>/dev/null); do
-		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		read -r -a fld <<<"${st##*) }"
-		# after "comm)": state=0 ... utime=11 stime=12 cutime=13 cstime=14
-		sum=$((sum + fld[11] + fld[12] + fld[13] + fld[14]))
-	done
-	echo "$sum"
-}
-
-# cpu_snapshot: sets $snap to "TOTAL BUSY OURS" in clock ticks: the whole
-# machine from /proc/stat, and placesd + nginx + this shell's reaped children
-# (wrk).  Must run in this shell, not in $(...): `times` reports the reaped
-# children of the shell it runs in.
-snap=
-cpu_snapshot() {
-	local total busy ours kids
-	read -r total busy < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
-		print t, t - $5 - $6; exit }' /proc/stat)
-	times >"$tmp/times"
-	kids=$(awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'NR == 2 {
-		t = 0
-		for (i = 1; i <= 2; i++) { v = $i; m = v; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", v); sub(/s$/, "", v); t += m * 60 + v }
-		printf "%.0f", t * hz }' "$tmp/times")
-	ours=$(( $(ticks_of_group "$placesd_pid") + $(ticks_of_group "$nginx_pid") + ${kids:-0} ))
-	snap="$total $busy $ours"
-}
-
 # run_wrk NAME PORT CONNS DURATION OUTFILE: wrk in the background so that a
 # signal to this script is handled at once.
 # Sets $other_pct: the share of the machine's CPU time that processes other
@@ -306,17 +197,13 @@ cpu_snapshot() {
 other_pct=
 run_wrk() {
 	local name=$1 port=$2 conns=$3 dur=$4 out=$5 t0 t1
-	cpu_snapshot; t0=$snap
+	cpu_snapshot "$placesd_pid" "$nginx_pid"; t0=$snap
 	wrk -t"$threads" -c"$conns" -d"$dur" --latency "http://127.0.0.1:$port/healthz" >"$out" 2>&1 &
 	wrk_pid=$!
 	wait "$wrk_pid"; local rc=$?
 	wrk_pid=
-	cpu_snapshot; t1=$snap
-	other_pct=$(awk -v a="$t0" -v b="$t1" 'BEGIN {
-		split(a, x, " "); split(b, y, " ")
-		total = y[1] - x[1]; busy = y[2] - x[2]; ours = y[3] - x[3]
-		o = total > 0 ? 100 * (busy - ours) / total : 0
-		printf "%.0f", (o < 0 ? 0 : o) }')
+	cpu_snapshot "$placesd_pid" "$nginx_pid"; t1=$snap
+	other_pct=$(other_pct "$t0" "$t1")
 	[ $rc -eq 0 ] || { note "wrk against $name failed (status $rc):"; cat "$out" >&2; return 1; }
 	grep -q '^Requests/sec:' "$out" || { note "no Requests/sec in wrk output for $name:"; cat "$out" >&2; return 1; }
 }
@@ -386,15 +273,7 @@ ctype=$(tr -d '\r' <"$tmp/placesd.headers" | awk -F': *' 'tolower($1) == "conten
 # SO_REUSEPORT socket per slot, so a slot whose worker is not up yet would
 # queue its share of the connections.  New connections land on the slots by
 # the kernel's hash; look for every slot number in /healthz bodies (5 s).
-slots_seen=
-for i in $(seq 1 100); do
-	s=$(curl -s --max-time 1 "http://127.0.0.1:$placesd_port/healthz" 2>/dev/null |
-		sed -n 's/.*"worker"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p')
-	[ -n "$s" ] && case " $slots_seen " in *" $s "*) ;; *) slots_seen="$slots_seen $s" ;; esac
-	[ "$(wc -w <<<"$slots_seen")" -ge "$nworkers" ] && break
-	[ "$i" -ge 20 ] && sleep 0.05
-done
-slots_seen=$(tr ' ' '\n' <<<"$slots_seen" | sed '/^$/d' | sort -n | tr '\n' ' ')
+slots_seen=$(slots_serving "$placesd_port" "$nworkers")
 if [ "$(wc -w <<<"$slots_seen")" -lt "$nworkers" ]; then
 	note "odd: /healthz bodies named worker slot(s) ${slots_seen:-none} only, expected $nworkers different ones"
 fi
@@ -474,17 +353,6 @@ if [ "$warmup" != 0 ]; then
 	run_wrk placesd "$placesd_port" "${conn_list[0]}" "$warmup" "$tmp/warmup-placesd.txt" || exit 1
 	run_wrk nginx "$nginx_port" "${conn_list[0]}" "$warmup" "$tmp/warmup-nginx.txt" || exit 1
 fi
-
-# parse_wrk FILE -> "RPS P99MS REQUESTS NON2XX SOCKERRS"
-parse_wrk() {
-	local f=$1 rps p99 reqs non2xx sock
-	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$f")
-	p99=$(awk '$1 == "99%" { print $2 }' "$f")
-	reqs=$(awk '/requests in/ { print $1 }' "$f")
-	non2xx=$(awk -F': *' '/Non-2xx or 3xx responses/ { print $2 }' "$f")
-	sock=$(sed -n 's/^ *Socket errors: *//p' "$f")
-	printf '%s %s %s %s %s\n' "${rps:-0}" "$(to_ms "${p99:-0}")" "${reqs:-0}" "${non2xx:-0}" "${sock// /_}"
-}
 
 declare -A RPS P99 RATIO P99RATIO
 problems=()

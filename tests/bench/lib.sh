@@ -1,0 +1,214 @@
+# tests/bench/lib.sh -- shell helpers shared by the benchmark scripts.
+#
+# Sourced (not run) by healthz.sh and places.sh, after they set $prog; the
+# CPU accounting helpers write a scratch file under $tmp.  Nothing here
+# starts a process or installs a trap: each script owns its cleanup.
+# bash only (arrays, [[ ]], read -a).
+
+# ----------------------------------------------------------- messages ---
+die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 2; }
+note() { printf '%s: %s\n' "$prog" "$*" >&2; }
+
+# ------------------------------------------------------------ options ---
+need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs a value (see --help)"; }
+is_uint() { [[ $1 =~ ^[0-9]+$ ]] && [ "$((10#$1))" -ge 1 ]; }
+is_duration() { [[ $1 =~ ^[0-9]+[smh]?$ ]]; }
+
+# duration_s D: seconds in a wrk-style duration (10s, 2m, 1h, 30)
+duration_s() {
+	local n=${1%[smh]}
+	case $1 in
+	*m) echo $((10#$n * 60)) ;;
+	*h) echo $((10#$n * 3600)) ;;
+	*) echo $((10#$n)) ;;
+	esac
+}
+
+# find_build_bin NAME: the first executable NAME under src/ of the build
+# directory: $top_builddir/src, ./src or ../../src relative to the current
+# directory.  Prints it; false if none.
+find_build_bin() {
+	local cand
+	for cand in ${top_builddir:+"$top_builddir/src/$1"} "./src/$1" "../../src/$1"; do
+		if [ -x "$cand" ] && [ -f "$cand" ]; then echo "$cand"; return 0; fi
+	done
+	return 1
+}
+
+# abs_path FILE: FILE with an absolute directory part
+abs_path() {
+	case $1 in
+	/*) echo "$1" ;;
+	*) echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")" ;;
+	esac
+}
+
+# ---------------------------------------------------------- processes ---
+# is_running PID: true while PID exists and is not a zombie.
+is_running() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	[ "${s%% *}" != Z ]
+}
+
+# stop_proc NAME PID SIGNAL TIMEOUT_S: signal, wait, SIGKILL its process group
+# (it was started with setsid) after TIMEOUT_S, reap. Exit status -> $stop_rc.
+# Not to be called in $(...): only this shell can reap its children.
+stop_rc=
+stop_proc() {
+	local name=$1 pid=$2 sig=$3 limit=$4 i=0 rc
+	kill "-$sig" "$pid" 2>/dev/null
+	while is_running "$pid" && [ $i -lt $((limit * 10)) ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	if is_running "$pid"; then
+		note "$name (pid $pid) still running ${limit}s after SIG$sig: SIGKILL"
+		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null; rc=$?
+	stop_rc=$rc
+	# children left behind in its process group?
+	local left
+	left=$(pgrep -g "$pid" 2>/dev/null | tr '\n' ' ')
+	if [ -n "$left" ]; then
+		sleep 1
+		left=$(pgrep -g "$pid" 2>/dev/null | tr '\n' ' ')
+		if [ -n "$left" ]; then
+			note "$name left processes behind after it exited: $left- SIGKILL"
+			kill -KILL -- "-$pid" 2>/dev/null
+		fi
+	fi
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	local p i
+	if command -v python3 >/dev/null 2>&1; then
+		p=$(python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()' 2>/dev/null) &&
+			[ -n "$p" ] && { echo "$p"; return 0; }
+	fi
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 40000))
+		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+	done
+	return 1
+}
+
+# ------------------------------------------------------------ figures ---
+# fmt_rps N: thousands separators for an integer-ish req/s figure
+fmt_rps() { printf "%'.0f" "$1" 2>/dev/null || printf '%.0f' "$1"; }
+
+# to_ms VALUE_WITH_UNIT (wrk: 512.00us, 1.23ms, 2.00s, 1.00m)
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000;
+		else if (u == "m") n *= 60000; else if (u == "h") n *= 3600000;
+		printf "%.3f", n }'
+}
+
+# median of the arguments
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# ratio A B: A / B with 3 decimals (0 when B is 0)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+
+# parse_wrk FILE -> "RPS P99MS REQUESTS NON2XX SOCKERRS"
+# (SOCKERRS: wrk's "Socket errors" line with _ for blanks, empty if none)
+parse_wrk() {
+	local f=$1 rps p99 reqs non2xx sock
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$f")
+	p99=$(awk '$1 == "99%" { print $2 }' "$f")
+	reqs=$(awk '/requests in/ { print $1 }' "$f")
+	non2xx=$(awk -F': *' '/Non-2xx or 3xx responses/ { print $2 }' "$f")
+	sock=$(sed -n 's/^ *Socket errors: *//p' "$f")
+	printf '%s %s %s %s %s\n' "${rps:-0}" "$(to_ms "${p99:-0}")" "${reqs:-0}" "${non2xx:-0}" "${sock// /_}"
+}
+
+# ------------------------------------------------------- CPU accounting ---
+# ticks_of_group PGID: CPU clock ticks used by the processes of a group
+# (and by children they have reaped)
+ticks_of_group() {
+	local p st sum=0 fld
+	for p in $(pgrep -g "$1" 2>/dev/null); do
+		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		read -r -a fld <<<"${st##*) }"
+		# after "comm)": state=0 ... utime=11 stime=12 cutime=13 cstime=14
+		sum=$((sum + fld[11] + fld[12] + fld[13] + fld[14]))
+	done
+	echo "$sum"
+}
+
+# ticks_of_family PID: the same for PID and its children: a PostgreSQL
+# postmaster and its backends, which each call setsid() and so are process
+# groups of their own
+ticks_of_family() {
+	local p st sum=0 fld
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		read -r -a fld <<<"${st##*) }"
+		sum=$((sum + fld[11] + fld[12] + fld[13] + fld[14]))
+	done
+	echo "$sum"
+}
+
+# cpu_snapshot PGID...: sets $snap to "TOTAL BUSY OURS" in clock ticks: the
+# whole machine from /proc/stat, and the process groups named (empty
+# arguments are skipped; +PID: PID and its children, see ticks_of_family)
+# + this shell's reaped children (wrk, pgbench).
+# Must run in this shell, not in $(...): `times` reports the reaped children
+# of the shell it runs in.  Uses $tmp/times as scratch.
+snap=
+cpu_snapshot() {
+	local total busy ours=0 kids g
+	read -r total busy < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
+		print t, t - $5 - $6; exit }' /proc/stat)
+	times >"$tmp/times"
+	kids=$(awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { v = $i; m = v; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", v); sub(/s$/, "", v); t += m * 60 + v }
+		printf "%.0f", t * hz }' "$tmp/times")
+	for g in "$@"; do
+		case $g in
+		'') ;;
+		+*) ours=$((ours + $(ticks_of_family "${g#+}"))) ;;
+		*) ours=$((ours + $(ticks_of_group "$g"))) ;;
+		esac
+	done
+	ours=$((ours + ${kids:-0}))
+	snap="$total $busy $ours"
+}
+
+# other_pct SNAP0 SNAP1: the share (%) of the machine's CPU time between two
+# cpu_snapshot results that went to processes other than "ours"
+other_pct() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		total = y[1] - x[1]; busy = y[2] - x[2]; ours = y[3] - x[3]
+		o = total > 0 ? 100 * (busy - ours) / total : 0
+		printf "%.0f", (o < 0 ? 0 : o) }'
+}
+
+# ------------------------------------------------------------- placesd ---
+# slots_serving PORT NWORKERS: the worker slots that answered GET /healthz on
+# 127.0.0.1:PORT, sorted, space separated; stops once NWORKERS different ones
+# were seen (5 s at most).  New connections land on the master's
+# SO_REUSEPORT sockets by the kernel's hash, so many short connections reach
+# every slot whose worker is up.
+slots_serving() {
+	local port=$1 want=$2 seen= i s
+	for i in $(seq 1 100); do
+		s=$(curl -s --max-time 1 "http://127.0.0.1:$port/healthz" 2>/dev/null |
+			sed -n 's/.*"worker"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p')
+		[ -n "$s" ] && case " $seen " in *" $s "*) ;; *) seen="$seen $s" ;; esac
+		[ "$(wc -w <<<"$seen")" -ge "$want" ] && break
+		[ "$i" -ge 20 ] && sleep 0.05
+	done
+	tr ' ' '\n' <<<"$seen" | sed '/^$/d' | sort -n | tr '\n' ' '
+}

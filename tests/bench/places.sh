@@ -1,0 +1,966 @@
+#!/bin/bash
+# tests/bench/places.sh -- the read API against PostgreSQL itself: wrk on
+# GET /v1/places/{id} and GET /v1/cities/{city}/places, cache off and on,
+# beside pgbench running the same SQL at the same concurrency, in one run.
+#
+# Run on demand; this is not part of `make check`, and it builds nothing.
+# It starts a throw-away PostgreSQL cluster in a temporary directory (Unix
+# socket only; as root, initdb and pg_ctl run as the postgres user through
+# runuser), migrates it and seeds it with placesctl, and then, for several
+# rounds whose order alternates, measures:
+#
+#   place/off  wrk, GET /v1/places/{id}, ids uniform in 1..N, [cache] ttl=0
+#   city/off   wrk, GET /v1/cities/{city}/places?limit=20, the biggest
+#              cities in turn, same placesd (cache off)
+#   pgb/place  pgbench -M prepared, the statement placesd runs for a place,
+#              \set id random(1, N)
+#   pgb/city   pgbench -M prepared, the statement placesd runs for a city's
+#              first page, fixed parameters, the same cities
+#   place/on   as place/off with [cache] ttl=60s, max_entries >= N, after a
+#              warm-up pass that puts every place in every worker's cache
+#   city/on    as city/off on the cache-on placesd (the list is not
+#              cached: this shows that the cache costs it nothing)
+#   healthz    wrk, GET /healthz on the cache-on placesd
+#
+# placesd is started afresh for each configuration in each round (so a
+# round's cache-off and cache-on figures come from different processes and
+# the cache-on one is warmed just before it is measured: entries live for
+# the TTL only).  pgbench runs while no placesd is up.  Every wrk run goes
+# through a Lua script that returns a ready request string, /healthz too,
+# so that the client does the same work per request in every case.
+#
+# It prints each run as it ends, then the medians over the rounds with the
+# ratios the read API aims at (median of the per-round ratios):
+#   place/off / pgb/place >= 0.8   (cache off: at least 0.8x pgbench)
+#   place/on  / healthz   >= 0.8   (cache on: at least 0.8x /healthz)
+# and city/off / pgb/city for information.  oth% is the share of the
+# machine's CPU time that processes other than placesd, PostgreSQL, wrk and
+# pgbench used during a run: a build or test running meanwhile makes the
+# figures noisy.  Non-2xx answers, socket errors, failed pgbench
+# transactions, database errors and timeouts counted in placesd's /metrics,
+# and what placesd logged are listed at the end; failed requests also in a
+# banner.
+#
+# The SQL pgbench runs is not copied by hand: it is read out of the placesd
+# binary under test (the statement texts of src/api/queries.c are string
+# constants in it) and turned into pgbench scripts: $1 of the place
+# statement becomes :id; for the city statement $1 becomes the city (a
+# literal, one script per city, equal weights), $8 (rows: limit + 1, as
+# placesd sends) becomes :lim and the filter and cursor parameters $2..$7,
+# which placesd sends as NULL for a first page without filters, become
+# NULL literals (pgbench cannot send a NULL parameter).  String literals
+# that contain a colon followed by a letter (to_char's 'HH24:MI:SS') are
+# written as E'...\x3a...', the same constant, because pgbench would take
+# :MI for a variable.
+#
+# Everything it starts (placesd, PostgreSQL, wrk, pgbench) is stopped and
+# its temporary directory removed on exit, on failure and on Ctrl-C.
+#
+# Exit status: 0 when every run completed and no request failed, 3 when
+# every run completed but some requests failed (non-2xx, socket errors,
+# failed transactions), 1 when placesd, PostgreSQL, placesctl, wrk or
+# pgbench failed, 2 on a usage or setup error.
+#
+# Needs: PostgreSQL server binaries (initdb, pg_ctl, postgres, pgbench,
+# psql; postgresql-15), wrk, curl; runuser when run as root; python3 is
+# used to find free ports if present.  Only loopback and Unix sockets.
+
+set -u
+set -o pipefail
+
+prog=${0##*/}
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shared helpers: die, note, is_running, stop_proc, free_port, median, ...
+. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+
+usage() {
+	cat <<EOF
+Usage: $prog [OPTIONS]
+
+Benchmark placesd's place and city-list reads, cache off and on, against
+pgbench running the same SQL, and against placesd's own /healthz.
+
+Options:
+  --placesd PATH     placesd binary (default: \$PLACESD, else src/placesd of the
+                     build directory: \$top_builddir/src, ./src or ../../src)
+  --placesctl PATH   placesctl binary (default: \$PLACESCTL, else placesctl
+                     beside placesd, else src/placesctl of the build directory)
+  --sql-dir DIR      migrations (default: src/sql of this source tree:
+                     $bench_dir/../../src/sql)
+  --places N         places to seed (default: 100000; 20000 for quick runs)
+  --seed S           seed of the generator (default: 1)
+  --workers N|auto   placesd workers (default: auto = $(nproc 2>/dev/null || echo '?') online cores)
+  --pool-size N      [database] pool_size per worker (default: 4)
+  --query-timeout D  [database] query_timeout (default: 2s)
+  --cache-ttl D      [cache] ttl of the cache-on runs (default: 60s)
+  --cities K|LIST    the K biggest cities, or a comma separated list of city
+                     ids, for the list requests (default: 4)
+  --rounds R         rounds (default: 3)
+  --duration D       length of one wrk or pgbench run, 10s, 1m (default: 10s)
+  --connections C    wrk connections = pgbench clients (default: 64)
+  --threads T        wrk threads = pgbench -j (default: 2)
+  --warmup D         untimed wrk runs on the places and the lists after each
+                     placesd start, and one pgbench run of each script
+                     before the first round; 0 = none (default: 2s); the
+                     cache-on warm-up pass is done in any case
+  --pg-bindir DIR    PostgreSQL binaries (default: \$PG_BINDIR, else the
+                     newest /usr/lib/postgresql/N/bin, else pg_config --bindir)
+  --keep DIR         copy the configs, logs, scripts and raw outputs to DIR
+  -h, --help         this text
+
+Examples, from a build directory (SRCDIR = the source tree):
+  SRCDIR/tests/bench/places.sh --places 20000 --rounds 1 --duration 5s
+  SRCDIR/tests/bench/places.sh --keep /tmp/places-bench
+EOF
+}
+
+# ---------------------------------------------------------------- options ---
+placesd_bin=${PLACESD:-}
+placesctl_bin=${PLACESCTL:-}
+sql_dir=
+nplaces=100000
+seed=1
+workers=auto
+pool_size=4
+query_timeout=2s
+cache_ttl=60s
+cities_opt=4
+rounds=3
+duration=10s
+conns=64
+threads=2
+warmup=2s
+pg_bindir=${PG_BINDIR:-}
+keep_dir=
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--placesd)       need_arg "$@"; placesd_bin=$2; shift 2 ;;
+	--placesd=*)     placesd_bin=${1#*=}; shift ;;
+	--placesctl)     need_arg "$@"; placesctl_bin=$2; shift 2 ;;
+	--placesctl=*)   placesctl_bin=${1#*=}; shift ;;
+	--sql-dir)       need_arg "$@"; sql_dir=$2; shift 2 ;;
+	--sql-dir=*)     sql_dir=${1#*=}; shift ;;
+	--places)        need_arg "$@"; nplaces=$2; shift 2 ;;
+	--places=*)      nplaces=${1#*=}; shift ;;
+	--seed)          need_arg "$@"; seed=$2; shift 2 ;;
+	--seed=*)        seed=${1#*=}; shift ;;
+	--workers)       need_arg "$@"; workers=$2; shift 2 ;;
+	--workers=*)     workers=${1#*=}; shift ;;
+	--pool-size)     need_arg "$@"; pool_size=$2; shift 2 ;;
+	--pool-size=*)   pool_size=${1#*=}; shift ;;
+	--query-timeout) need_arg "$@"; query_timeout=$2; shift 2 ;;
+	--query-timeout=*) query_timeout=${1#*=}; shift ;;
+	--cache-ttl)     need_arg "$@"; cache_ttl=$2; shift 2 ;;
+	--cache-ttl=*)   cache_ttl=${1#*=}; shift ;;
+	--cities)        need_arg "$@"; cities_opt=$2; shift 2 ;;
+	--cities=*)      cities_opt=${1#*=}; shift ;;
+	--rounds)        need_arg "$@"; rounds=$2; shift 2 ;;
+	--rounds=*)      rounds=${1#*=}; shift ;;
+	--duration)      need_arg "$@"; duration=$2; shift 2 ;;
+	--duration=*)    duration=${1#*=}; shift ;;
+	--connections)   need_arg "$@"; conns=$2; shift 2 ;;
+	--connections=*) conns=${1#*=}; shift ;;
+	--threads)       need_arg "$@"; threads=$2; shift 2 ;;
+	--threads=*)     threads=${1#*=}; shift ;;
+	--warmup)        need_arg "$@"; warmup=$2; shift 2 ;;
+	--warmup=*)      warmup=${1#*=}; shift ;;
+	--pg-bindir)     need_arg "$@"; pg_bindir=$2; shift 2 ;;
+	--pg-bindir=*)   pg_bindir=${1#*=}; shift ;;
+	--keep)          need_arg "$@"; keep_dir=$2; shift 2 ;;
+	--keep=*)        keep_dir=${1#*=}; shift ;;
+	-h|--help)       usage; exit 0 ;;
+	*)               usage >&2; die "unknown argument: $1" ;;
+	esac
+done
+
+if [ "$workers" = auto ]; then
+	nworkers=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) || die "cannot count the cores; use --workers N"
+else
+	is_uint "$workers" && [ "$workers" -le 64 ] || die "--workers: 1..64 or auto, not '$workers'"
+	nworkers=$((10#$workers))
+	workers=$nworkers
+fi
+is_uint "$nplaces" && [ "$nplaces" -le 10000000 ] || die "--places: 1..10000000, not '$nplaces'"
+nplaces=$((10#$nplaces))
+[[ $seed =~ ^[0-9]+$ ]] || die "--seed: a number, not '$seed'"
+is_uint "$pool_size" && [ "$pool_size" -le 64 ] || die "--pool-size: 1..64, not '$pool_size'"
+[[ $query_timeout =~ ^[0-9]+(ms|s|m)$ ]] || die "--query-timeout: e.g. 2s or 500ms, not '$query_timeout'"
+[[ $cache_ttl =~ ^[0-9]+(ms|s|m|h)$ ]] && [[ ! $cache_ttl =~ ^0+[a-z]+$ ]] ||
+	die "--cache-ttl: e.g. 60s, not '$cache_ttl' (the cache-off runs use ttl 0 already)"
+ttl_sec=$(awk -v v="$cache_ttl" 'BEGIN { n = v + 0; u = v; sub(/^[0-9]+/, "", u)
+	print (u == "ms" ? n / 1000 : u == "m" ? n * 60 : u == "h" ? n * 3600 : n) }')
+is_uint "$rounds" || die "--rounds: a positive integer, not '$rounds'"
+is_uint "$threads" || die "--threads: a positive integer, not '$threads'"
+is_uint "$conns" || die "--connections: a positive integer, not '$conns'"
+[ "$conns" -ge "$threads" ] || die "--connections: $conns is fewer than --threads $threads (wrk needs one per thread)"
+is_duration "$duration" && [ "${duration%[smh]}" -gt 0 ] || die "--duration: e.g. 10s or 1m, not '$duration'"
+duration_sec=$(duration_s "$duration")
+[[ $warmup =~ ^0+[smh]?$ ]] && warmup=0
+[ "$warmup" = 0 ] || is_duration "$warmup" || die "--warmup: e.g. 2s or 0, not '$warmup'"
+if [[ $cities_opt =~ ^[0-9]+$ ]]; then
+	is_uint "$cities_opt" && [ "$cities_opt" -le 100 ] || die "--cities: 1..100 or a list of city ids, not '$cities_opt'"
+	cities_opt=$((10#$cities_opt))
+else
+	[[ $cities_opt =~ ^[a-z0-9-]+(,[a-z0-9-]+)*$ ]] || die "--cities: a number or city ids separated by commas, not '$cities_opt'"
+fi
+
+# binaries
+if [ -z "$placesd_bin" ]; then
+	placesd_bin=$(find_build_bin placesd) ||
+		die "placesd not found: use --placesd PATH or PLACESD=PATH, or run from the build directory"
+fi
+[ -x "$placesd_bin" ] && [ -f "$placesd_bin" ] || die "not an executable file: $placesd_bin"
+placesd_bin=$(abs_path "$placesd_bin")
+if [ -z "$placesctl_bin" ]; then
+	if [ -x "$(dirname "$placesd_bin")/placesctl" ]; then
+		placesctl_bin=$(dirname "$placesd_bin")/placesctl
+	else
+		placesctl_bin=$(find_build_bin placesctl) ||
+			die "placesctl not found: use --placesctl PATH or PLACESCTL=PATH"
+	fi
+fi
+[ -x "$placesctl_bin" ] && [ -f "$placesctl_bin" ] || die "not an executable file: $placesctl_bin"
+placesctl_bin=$(abs_path "$placesctl_bin")
+[ -n "$sql_dir" ] || sql_dir=$bench_dir/../../src/sql
+[ -d "$sql_dir" ] && ls "$sql_dir"/*.sql >/dev/null 2>&1 || die "no migrations (*.sql) in $sql_dir: use --sql-dir DIR"
+sql_dir=$(cd "$sql_dir" && pwd)
+
+# PostgreSQL
+pg_ok() { [ -n "$1" ] && [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/postgres" ]; }
+if [ -z "$pg_bindir" ]; then
+	for d in $(ls -d /usr/lib/postgresql/[0-9]*/bin 2>/dev/null | sort -t/ -k4,4nr) \
+		"$(pg_config --bindir 2>/dev/null)" "$(dirname "$(command -v initdb 2>/dev/null || echo /x/x)")"; do
+		if pg_ok "$d"; then pg_bindir=$d; break; fi
+	done
+	[ -n "$pg_bindir" ] || die "PostgreSQL server binaries not found (apt-get install postgresql-15), or use --pg-bindir DIR"
+fi
+pg_ok "$pg_bindir" || die "no initdb, pg_ctl and postgres in $pg_bindir"
+# pg_tool NAME: NAME from $pg_bindir, else from the PATH
+pg_tool() {
+	if [ -x "$pg_bindir/$1" ]; then echo "$pg_bindir/$1"
+	else command -v "$1" 2>/dev/null || die "$1 not found (apt-get install postgresql-client-15)"; fi
+}
+pgbench_bin=$(pg_tool pgbench) || exit 2
+psql_bin=$(pg_tool psql) || exit 2
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+	id postgres >/dev/null 2>&1 || die "running as root and there is no postgres user to run the cluster as"
+	command -v runuser >/dev/null 2>&1 || die "running as root and runuser is missing (util-linux)"
+	as_pg=(runuser -u postgres --)
+fi
+
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+		note "installing ${missing[*]} (apt-get install ${missing[*]})"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 ||
+			die "apt-get install ${missing[*]} failed"
+	else
+		die "missing ${missing[*]}: apt-get install ${missing[*]}"
+	fi
+	command -v wrk >/dev/null 2>&1 || die "wrk still missing"
+	command -v curl >/dev/null 2>&1 || die "curl still missing"
+fi
+
+# ---------------------------------------------------------------- cleanup ---
+tmp=
+pgdir=
+pg_started=
+pg_pid=
+placesd_pid=
+placesd_port=
+placesd_log=
+child_pid=
+cleaned=
+
+pg_ctl() { "${as_pg[@]}" "$pg_bindir/pg_ctl" "$@"; }
+
+stop_postgres() {
+	[ -n "$pg_started" ] || return 0
+	if ! pg_ctl -D "$pgdir/data" -m fast -w -t 30 stop >>"$pgdir/pg_ctl.log" 2>&1; then
+		note "pg_ctl stop -m fast failed: -m immediate"
+		pg_ctl -D "$pgdir/data" -m immediate -w -t 10 stop >>"$pgdir/pg_ctl.log" 2>&1
+	fi
+	# anything of the cluster left (zombies aside: the postmaster's parent,
+	# pg_ctl, is gone, and who reaps it is not up to us)?  Its backends
+	# are process groups of their own (setsid), so look by parent.
+	local p left=
+	if [ -n "$pg_pid" ]; then
+		for p in "$pg_pid" $(pgrep -P "$pg_pid" 2>/dev/null); do
+			is_running "$p" && left+="$p "
+		done
+	fi
+	if [ -n "$left" ]; then
+		note "PostgreSQL processes left after pg_ctl stop: $left- SIGKILL"
+		kill -KILL $left 2>/dev/null
+	fi
+	pg_started=
+}
+
+stop_placesd() {
+	[ -n "$placesd_pid" ] || return 0
+	stop_proc placesd "$placesd_pid" TERM 40
+	placesd_pid=
+	if [ "$stop_rc" != 0 ]; then
+		note "placesd exited with status $stop_rc after SIGTERM (expected 0)"
+		problems+=("placesd exited with status $stop_rc after SIGTERM (expected 0); see its log ${placesd_log##*/}")
+		[ -s "$placesd_log" ] && { note "last lines of its log:"; tail -n 20 "$placesd_log" >&2; }
+	fi
+}
+
+cleanup() {
+	[ -n "$cleaned" ] && return
+	cleaned=1
+	trap '' INT TERM
+	if [ -n "$child_pid" ]; then
+		kill -TERM "$child_pid" 2>/dev/null; wait "$child_pid" 2>/dev/null; child_pid=
+	fi
+	stop_placesd
+	stop_postgres
+	if [ -n "$keep_dir" ] && [ -n "$tmp" ] && [ -d "$tmp" ]; then
+		# all but the cluster's data directory (its log is kept)
+		mkdir -p "$keep_dir" && cp -r "$tmp"/. "$keep_dir"/ 2>/dev/null &&
+			rm -rf "$keep_dir/pg/data" &&
+			note "configs, logs, scripts and raw outputs kept in $keep_dir"
+	fi
+	[ -n "$tmp" ] && rm -rf "$tmp"
+}
+trap 'cleanup' EXIT
+trap 'note "interrupted"; exit 130' INT
+trap 'note "terminated"; exit 143' TERM
+
+problems=()
+failed_reqs=()
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/placesd-bench.XXXXXX") || die "mktemp failed"
+# The ranker's and PostgreSQL's Unix socket paths must fit in sun_path (108).
+[ ${#tmp} -le 70 ] || die "temporary directory path too long for a Unix socket: $tmp (set TMPDIR=/tmp)"
+# the postgres user must reach $tmp/pg
+chmod 711 "$tmp"
+
+# run_bg OUT CMD...: CMD in the background, its output to OUT, waited for
+# here so that a signal to this script is handled at once; its status is
+# returned.  (wrk and pgbench are reaped children of this shell: see
+# cpu_snapshot.)
+run_bg() {
+	local out=$1 rc; shift
+	"$@" >"$out" 2>&1 &
+	child_pid=$!
+	wait "$child_pid"; rc=$?
+	child_pid=
+	return $rc
+}
+
+# ------------------------------------------------------------- PostgreSQL ---
+pgdir=$tmp/pg
+mkdir -p "$pgdir"
+[ ${#as_pg[@]} -gt 0 ] && chown postgres: "$pgdir"
+chmod 700 "$pgdir"
+conninfo="host=$pgdir user=app dbname=postgres"
+# placesd: workers x (pool + LISTEN) connections and the ranker's; pgbench:
+# $conns clients; psql and placesctl
+max_conn=$((conns + nworkers * (pool_size + 2) + 20))
+
+"${as_pg[@]}" "$pg_bindir/initdb" -D "$pgdir/data" -U app --auth=trust -E UTF8 \
+	--locale=C.UTF-8 --no-sync >"$tmp/initdb.log" 2>&1 ||
+	{ note "initdb failed:"; cat "$tmp/initdb.log" >&2; exit 1; }
+# as the test suite does: no durability (a throw-away cluster), and room
+# for the data set in shared_buffers
+pg_opts="-c listen_addresses='' -c unix_socket_directories=$pgdir -c fsync=off"
+pg_opts+=" -c synchronous_commit=off -c full_page_writes=off -c max_connections=$max_conn"
+pg_opts+=" -c shared_buffers=512MB"
+pg_started=1
+pg_ctl -D "$pgdir/data" -l "$pgdir/postgres.log" -w -t 60 -o "$pg_opts" start >"$pgdir/pg_ctl.log" 2>&1 ||
+	{ note "pg_ctl start failed:"; cat "$pgdir/pg_ctl.log" "$pgdir/postgres.log" >&2; exit 1; }
+pg_pid=$(head -n 1 "$pgdir/data/postmaster.pid" 2>/dev/null)
+[ -n "$pg_pid" ] && is_running "$pg_pid" || { note "PostgreSQL started but its postmaster is not running:"; tail -n 20 "$pgdir/postgres.log" >&2; exit 1; }
+
+psql_q() { "$psql_bin" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conninfo" "$@"; }
+
+# placesd configuration for a cache setting: write_conf FILE PORT TTL MAX_ENTRIES
+write_conf() {
+	cat >"$1" <<EOF
+# written by $prog
+[server]
+listen = 127.0.0.1:$2
+workers = $workers
+
+[database]
+conninfo = $conninfo
+pool_size = $pool_size
+query_timeout = $query_timeout
+
+[cache]
+ttl = $3
+max_entries = $4
+
+[ranker]
+socket = $tmp/ranker.sock
+
+[log]
+level = warn
+EOF
+}
+
+write_conf "$tmp/placesctl.conf" "$(free_port)" 0s 0
+"$placesctl_bin" -c "$tmp/placesctl.conf" migrate --dir "$sql_dir" >"$tmp/migrate.log" 2>&1 ||
+	{ note "placesctl migrate failed:"; cat "$tmp/migrate.log" >&2; exit 1; }
+t_seed=$(date +%s.%N)
+run_bg "$tmp/seed.log" "$placesctl_bin" -c "$tmp/placesctl.conf" seed --places "$nplaces" --seed "$seed" ||
+	{ note "placesctl seed failed:"; cat "$tmp/seed.log" >&2; exit 1; }
+t_seed=$(awk -v a="$t_seed" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+# settle the visibility map (index-only scans) for both sides alike
+psql_q -c "VACUUM ANALYZE" >"$tmp/vacuum.log" 2>&1 || { note "VACUUM ANALYZE failed:"; cat "$tmp/vacuum.log" >&2; exit 1; }
+
+read -r pmin pmax pcount nmenu <<<"$(psql_q -F ' ' -c "SELECT min(id), max(id), count(*), (SELECT count(*) FROM menu_items) FROM places")" ||
+	{ note "cannot count the places"; exit 1; }
+[ "${pmin:-}" = 1 ] && [ "${pmax:-}" = "$nplaces" ] && [ "${pcount:-}" = "$nplaces" ] ||
+	{ note "expected place ids 1..$nplaces after seeding, found min ${pmin:-?} max ${pmax:-?} count ${pcount:-?}"; exit 1; }
+
+if [[ $cities_opt =~ ^[0-9]+$ ]]; then
+	cities=$(psql_q -c "SELECT city_id FROM places GROUP BY city_id ORDER BY count(*) DESC, city_id LIMIT $cities_opt" | tr '\n' ' ')
+else
+	cities=${cities_opt//,/ }
+fi
+read -r -a city_list <<<"$cities"
+[ ${#city_list[@]} -gt 0 ] || { note "no cities in the database"; exit 1; }
+city_desc=
+for c in "${city_list[@]}"; do
+	n=$(psql_q -c "SELECT count(*) FROM places WHERE city_id = '$c'") || exit 1
+	[ "$n" -gt 0 ] || die "--cities: no places in city '$c'"
+	city_desc+="$c ($n) "
+done
+
+# ------------------------------------------------------------ pgbench SQL ---
+# The statement texts, from the binary under test.  String constants of a
+# C program are NUL-terminated in its read-only data.
+extract_sql() {
+	tr '\0' '\n' <"$placesd_bin" | grep -a -x -e "$1" | sort -u
+}
+sql_place=$(extract_sql 'SELECT json_build_object(.*FROM places p WHERE p\.id = \$1::bigint')
+sql_city=$(extract_sql 'SELECT p\.j, p\.rating::text, p\.id::text FROM cities c .*WHERE c\.id = \$1 ORDER BY p\.rating DESC NULLS LAST, p\.id')
+[ -n "$sql_place" ] && [ "$(wc -l <<<"$sql_place")" -eq 1 ] ||
+	die "cannot find the place statement (STMT_PLACE of src/api/queries.c) in $placesd_bin"
+[ -n "$sql_city" ] && [ "$(wc -l <<<"$sql_city")" -eq 1 ] ||
+	die "cannot find the city places statement (STMT_CITY_PLACES of src/api/queries.c) in $placesd_bin"
+for i in 1 2 3 4 5 6 7 8; do
+	grep -q "\\\$$i\\b" <<<"$sql_city" || die "the city places statement has no \$$i: src/api/queries.c changed, update $prog"
+done
+grep -q '\$9' <<<"$sql_city" && die "the city places statement has more than 8 parameters: update $prog"
+grep -q '\$2' <<<"$sql_place" && die "the place statement has more than 1 parameter: update $prog"
+
+# pgbench_escape: string literals holding ':' + a name character become
+# E'' literals with \x3a, the same constant; pgbench would read :MI as a
+# variable.  Dollar quoting and identifiers with colons are not expected.
+pgbench_escape() {
+	awk '{
+		out = ""; s = $0
+		while ((i = index(s, "\x27")) > 0) {
+			out = out substr(s, 1, i - 1); s = substr(s, i + 1)
+			lit = ""
+			while (1) {               # to the closing quote; two quotes are one
+				j = index(s, "\x27")
+				if (j == 0) { print "unterminated literal" > "/dev/stderr"; exit 1 }
+				lit = lit substr(s, 1, j - 1); s = substr(s, j + 1)
+				if (substr(s, 1, 1) == "\x27") { lit = lit "\x27\x27"; s = substr(s, 2) } else break
+			}
+			if (lit ~ /:[A-Za-z0-9_]/ && out !~ /[Ee]$/) {
+				gsub(/\\/, "\\\\", lit); gsub(/:/, "\\x3a", lit)
+				out = out "E\x27" lit "\x27"
+			} else out = out "\x27" lit "\x27"
+		}
+		print out s
+	}'
+}
+
+pgb_dir=$tmp/pgbench
+mkdir -p "$pgb_dir"
+{
+	echo "-- written by $prog: STMT_PLACE of src/api/queries.c as placesd runs it,"
+	echo "-- read out of $placesd_bin; \$1 -> :id"
+	echo "\\set id random(1, $nplaces)"
+	sed 's/\$1\b/:id/g' <<<"$sql_place" | pgbench_escape | sed 's/$/;/'
+} >"$pgb_dir/place.sql" || die "cannot write the pgbench scripts"
+city_scripts=()
+for c in "${city_list[@]}"; do
+	{
+		echo "-- written by $prog: STMT_CITY_PLACES of src/api/queries.c as placesd runs"
+		echo "-- it for GET /v1/cities/$c/places?limit=20 (read out of $placesd_bin):"
+		echo "-- \$1 -> '$c', \$8 -> :lim (limit + 1), \$2..\$7 (filters, cursor) -> NULL"
+		echo "\\set lim 21"
+		sed -e "s/\\\$1\\b/'$c'/g" -e 's/\$8\b/:lim/g' -e 's/\$[2-7]\b/NULL/g' <<<"$sql_city" |
+			pgbench_escape | sed 's/$/;/'
+	} >"$pgb_dir/city-$c.sql" || die "cannot write the pgbench scripts"
+	city_scripts+=(-f "$pgb_dir/city-$c.sql@1")
+done
+
+# every script once: fails early, and the place answer is compared with
+# placesd's below
+for f in "$pgb_dir"/*.sql; do
+	"$pgbench_bin" -n -M prepared -c 1 -t 1 -f "$f" -h "$pgdir" -U app postgres >"$f.check" 2>&1 ||
+		{ note "pgbench cannot run ${f##*/}:"; cat "$f.check" >&2; sed 's/^/    /' "$f" >&2; exit 1; }
+done
+
+# ------------------------------------------------------------ Lua scripts ---
+# Every wrk run uses a script whose request() returns a ready string.
+cat >"$tmp/rand.lua" <<'EOF'
+-- GET /v1/places/{id}, id uniform in 1..N (args: N)
+local n, pre, post
+local nthreads = 0
+function setup(thread)
+	nthreads = nthreads + 1
+	thread:set("tid", nthreads)
+end
+function init(args)
+	n = tonumber(args[1])
+	local r = wrk.format("GET", "/v1/places/@@")
+	local i = r:find("@@", 1, true)
+	pre, post = r:sub(1, i - 1), r:sub(i + 2)
+	math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
+	for _ = 1, 10 do math.random() end
+end
+function request()
+	return pre .. math.random(1, n) .. post
+end
+EOF
+cat >"$tmp/list.lua" <<'EOF'
+-- GET one path after the other (args: the paths); one path: a constant
+local reqs, i = {}, 0
+local nthreads = 0
+function setup(thread)
+	nthreads = nthreads + 1
+	thread:set("tid", nthreads)
+end
+function init(args)
+	for k = 1, #args do reqs[k] = wrk.format("GET", args[k]) end
+	i = (tid or 0) % #reqs
+end
+function request()
+	i = i % #reqs + 1
+	return reqs[i]
+end
+EOF
+cat >"$tmp/warm.lua" <<'EOF'
+-- Warm-up pass: every place into every worker's cache.  One connection per
+-- thread: its first request, GET /healthz, names the worker slot it landed
+-- on; the thread then claims parts of 1..N for that slot (files created
+-- with O_EXCL in DIR, so threads on one slot share the work) and requests
+-- each id of a part in order.  DIR/done-SLOT-PART holds the number of
+-- answers other than 200.  A thread with nothing left idles on /healthz.
+-- args: N DIR PARTS
+local n, dir, parts, pre, post
+local state, slot, part, cur, last, bad = "probe", nil, nil, 0, -1, 0
+function init(args)
+	n, dir, parts = tonumber(args[1]), args[2], tonumber(args[3])
+	local r = wrk.format("GET", "/@@")
+	local i = r:find("/@@", 1, true)
+	pre, post = r:sub(1, i - 1), r:sub(i + 3)
+end
+local function claim()
+	for k = 0, parts - 1 do
+		local f = io.open(dir .. "/claim-" .. slot .. "-" .. k, "wx")
+		if f then
+			f:close()
+			part, bad = k, 0
+			cur = math.floor(n * k / parts) + 1
+			last = math.floor(n * (k + 1) / parts)
+			if cur <= last then return true end
+			f = io.open(dir .. "/done-" .. slot .. "-" .. k, "w")
+			f:write("0\n"); f:close()
+		end
+	end
+	return false
+end
+function delay()
+	if state == "idle" then return 200 end
+	return 0
+end
+function request()
+	if state == "work" then
+		local id = cur
+		cur = cur + 1
+		return pre .. "/v1/places/" .. id .. post
+	end
+	return pre .. "/healthz" .. post
+end
+function response(status, headers, body)
+	if state == "probe" then
+		slot = body and body:match('"worker"%s*:%s*(%d+)')
+		if slot and claim() then state = "work" else state = "idle" end
+	elseif state == "work" then
+		if status ~= 200 then bad = bad + 1 end
+		if cur > last then
+			local f = io.open(dir .. "/done-" .. slot .. "-" .. part, "w")
+			f:write(bad .. "\n"); f:close()
+			if not claim() then state = "idle" end
+		end
+	end
+end
+EOF
+
+# -------------------------------------------------------------- placesd ---
+# check_placesd: still up?  Else show its log and fail.
+check_placesd() {
+	is_running "$placesd_pid" && return 0
+	wait "$placesd_pid" 2>/dev/null; local rc=$?
+	note "placesd (pid $placesd_pid) exited unexpectedly with status $rc"
+	[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
+	placesd_pid=
+	exit 1
+}
+
+# start_placesd NAME TTL MAX_ENTRIES: a fresh placesd on a free port, once
+# /readyz answers 200 (database and ranker up) and every worker serves.
+nstart=0
+start_placesd() {
+	local name=$1 ttl=$2 maxe=$3 i code slots
+	nstart=$((nstart + 1))
+	placesd_port=$(free_port) || die "no free port found"
+	placesd_conf=$tmp/placesd-$nstart-$name.conf
+	placesd_log=$tmp/placesd-$nstart-$name.log
+	write_conf "$placesd_conf" "$placesd_port" "$ttl" "$maxe"
+	if ! "$placesd_bin" -t -c "$placesd_conf" >"$tmp/placesd-t.out" 2>&1; then
+		note "placesd -t rejects the benchmark configuration:"
+		cat "$tmp/placesd-t.out" >&2
+		exit 1
+	fi
+	# setsid: its own process group, so a Ctrl-C at the terminal reaches
+	# only this script (which then stops placesd with SIGTERM) and a
+	# last-resort SIGKILL can reach every child.
+	setsid "$placesd_bin" -c "$placesd_conf" </dev/null >"$placesd_log" 2>&1 &
+	placesd_pid=$!
+	for i in $(seq 1 1200); do
+		check_placesd
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$placesd_port/readyz" 2>/dev/null)
+		[ "$code" = 200 ] && break
+		sleep 0.1
+	done
+	if [ "$code" != 200 ]; then
+		note "placesd did not answer GET /readyz with 200 within 120 s (last status: ${code:-none})"
+		[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
+		exit 1
+	fi
+	slots=$(slots_serving "$placesd_port" "$nworkers")
+	[ "$(wc -w <<<"$slots")" -lt "$nworkers" ] &&
+		problems+=("placesd $name (start $nstart): /healthz bodies named worker slot(s) ${slots:-none} only, expected $nworkers")
+	return 0
+}
+
+# metric NAME FILE: the sum of a series' samples in a /metrics dump
+metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%.0f", s }' "$2"; }
+fetch_metrics() {
+	curl -s --max-time 5 -o "$1" "http://127.0.0.1:$placesd_port/metrics" && grep -q '^placesd_' "$1"
+}
+
+# --------------------------------------------------------------- running ---
+other_pct=
+# run_wrk CASE ROUND LUA [ARGS...]: one timed wrk run against the running
+# placesd; records the figures and any failures of CASE in ROUND.
+declare -A RPS P99
+run_wrk() {
+	local cs=$1 r=$2 lua=$3 out t0 t1 rc rps p99 reqs non2xx sock info=
+	shift 3
+	out="$tmp/wrk-r$r-${cs//\//-}.txt"
+	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
+	cpu_snapshot "$placesd_pid" "+$pg_pid"; t0=$snap
+	run_bg "$out" wrk -t"$threads" -c"$conns" -d"$duration" --timeout 10s --latency \
+		-s "$lua" "http://127.0.0.1:$placesd_port" -- "$@"; rc=$?
+	cpu_snapshot "$placesd_pid" "+$pg_pid"; t1=$snap
+	other_pct=$(other_pct "$t0" "$t1")
+	[ $rc -eq 0 ] || { note "wrk ($cs, round $r) failed (status $rc):"; cat "$out" >&2; exit 1; }
+	grep -q '^Requests/sec:' "$out" || { note "no Requests/sec in wrk output ($cs, round $r):"; cat "$out" >&2; exit 1; }
+	check_placesd
+	fetch_metrics "$out.m1" || { note "GET /metrics failed after a run"; exit 1; }
+	read -r rps p99 reqs non2xx sock <<<"$(parse_wrk "$out")"
+	RPS[$cs,$r]=$rps
+	P99[$cs,$r]=$p99
+	if [ "${non2xx:-0}" != 0 ]; then
+		failed_reqs+=("$cs round $r: $non2xx of $reqs answers were not 2xx")
+		info+="non-2xx $non2xx "
+	fi
+	if [ -n "$sock" ]; then
+		failed_reqs+=("$cs round $r: wrk socket errors: ${sock//_/ }")
+		info+="errors: ${sock//_/ } "
+	fi
+	local d h m e to x5
+	d() { echo $(( $(metric "$1" "$out.m1") - $(metric "$1" "$out.m0") )); }
+	h=$(d placesd_cache_hits_total); m=$(d placesd_cache_misses_total)
+	e=$(d placesd_pg_errors_total); to=$(d placesd_pg_timeouts_total)
+	x5=$(( $(awk '/^placesd_http_requests_total\{code_class="5xx"\}/ { print $2 + 0 }' "$out.m1") -
+		$(awk '/^placesd_http_requests_total\{code_class="5xx"\}/ { print $2 + 0 }' "$out.m0") ))
+	case $cs in place/on) info+=$(awk -v h="$h" -v m="$m" 'BEGIN { printf "cache hits %.2f%% ", (h + m > 0 ? 100 * h / (h + m) : 0) }') ;; esac
+	[ "$e" -gt 0 ] && { info+="pg errors $e "; problems+=("$cs round $r: placesd counted $e failed database queries"); }
+	[ "$to" -gt 0 ] && { info+="pg timeouts $to "; problems+=("$cs round $r: placesd counted $to database queries past query_timeout"); }
+	[ "$x5" -gt 0 ] && { info+="5xx $x5 "; problems+=("$cs round $r: placesd counted $x5 answers 5xx"); }
+	report_run "$cs" "$r" "$rps" "$p99" "$other_pct" "$info"
+}
+
+# run_pgbench CASE ROUND SCRIPT-ARGS...: one timed pgbench run, $conns
+# clients, $threads threads; latencies of one transaction in ten logged for
+# the p99.
+run_pgbench() {
+	local cs=$1 r=$2 out t0 t1 rc tps p99 failed info=
+	shift 2
+	out="$tmp/pgbench-r$r-${cs//\//-}.txt"
+	rm -f "$out".log*
+	cpu_snapshot "+$pg_pid"; t0=$snap
+	run_bg "$out" "$pgbench_bin" -n -M prepared -c "$conns" -j "$threads" -T "$duration_sec" \
+		-l --sampling-rate=0.1 --log-prefix="$out.log" "$@" -h "$pgdir" -U app postgres; rc=$?
+	cpu_snapshot "+$pg_pid"; t1=$snap
+	other_pct=$(other_pct "$t0" "$t1")
+	[ $rc -eq 0 ] || { note "pgbench ($cs, round $r) failed (status $rc):"; tail -n 30 "$out" >&2; exit 1; }
+	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out" | head -n 1)
+	[ -n "$tps" ] || { note "no tps in pgbench output ($cs, round $r):"; cat "$out" >&2; exit 1; }
+	# log lines: client transaction latency_us script epoch us
+	p99=$(cat "$out".log* 2>/dev/null | awk '{ print $3 }' | sort -n |
+		awk '{ a[NR] = $1 } END { if (NR == 0) { print 0; exit } i = int(NR * 0.99 + 0.5); if (i < 1) i = 1; printf "%.3f", a[i] / 1000 }')
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
+	if [ "${failed:-0}" != 0 ]; then
+		failed_reqs+=("$cs round $r: $failed pgbench transactions failed")
+		info+="failed $failed "
+	fi
+	RPS[$cs,$r]=$tps
+	P99[$cs,$r]=$p99
+	report_run "$cs" "$r" "$tps" "$p99" "$other_pct" "$info"
+}
+
+noisy=0
+report_run() {
+	printf '%5s  %-10s %10s %9.3f %5s   %s\n' "$2" "$1" "$(fmt_rps "$3")" "$4" "$5" "$6"
+	[ "${5:-0}" -gt 10 ] && noisy=$((noisy + 1))
+	return 0
+}
+
+# warm_cache ROUND: the warm-up pass on the running (cache-on) placesd;
+# wrk is stopped (SIGINT) once every part of 1..N is done for every slot.
+warm_cache() {
+	local r=$1 dir=$tmp/warm-r$1 t nparts attempt ndone claims out rc bad t0
+	mkdir -p "$dir"
+	t=$((4 * nworkers)); [ $t -gt 64 ] && t=64; [ $t -lt 4 ] && t=4
+	nparts=$((4 * t / nworkers)); [ $nparts -lt 4 ] && nparts=4
+	t0=$(date +%s.%N)
+	for attempt in 1 2 3 4 5 6; do
+		out=$tmp/warm-r$r-a$attempt.txt
+		wrk -t"$t" -c"$t" -d600s --timeout 10s -s "$tmp/warm.lua" \
+			"http://127.0.0.1:$placesd_port" -- "$nplaces" "$dir" "$nparts" >"$out" 2>&1 &
+		child_pid=$!
+		while is_running "$child_pid"; do
+			sleep 0.2
+			ndone=$(find "$dir" -name 'done-*' | wc -l)
+			claims=$(find "$dir" -name 'claim-*' | wc -l)
+			[ "$ndone" -ge $((nworkers * nparts)) ] && break
+			# every claimed part done but some slot not reached: new
+			# connections (other source ports) land elsewhere
+			if [ "$ndone" -eq "$claims" ] && [ "$claims" -gt 0 ] &&
+				awk -v t0="$t0" -v t="$(date +%s.%N)" 'BEGIN { exit !(t - t0 > 2) }'; then
+				break
+			fi
+		done
+		kill -INT "$child_pid" 2>/dev/null
+		wait "$child_pid"; rc=$?
+		child_pid=
+		check_placesd
+		[ "$rc" -eq 0 ] || [ "$rc" -eq 130 ] || { note "wrk (warm-up, round $r) failed (status $rc):"; cat "$out" >&2; exit 1; }
+		[ "$(find "$dir" -name 'done-*' | wc -l)" -ge $((nworkers * nparts)) ] && break
+	done
+	ndone=$(find "$dir" -name 'done-*' | wc -l)
+	bad=$(cat "$dir"/done-* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+	[ "$bad" -gt 0 ] && failed_reqs+=("warm-up round $r: $bad answers were not 200")
+	if [ "$ndone" -lt $((nworkers * nparts)) ]; then
+		problems+=("warm-up round $r: only $ndone of $((nworkers * nparts)) parts warmed after $attempt wrk runs (slots not reached)")
+	fi
+	warm_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	# entries live $cache_ttl from the warm-up: the run after it must end
+	# before the first ones expire, or place/on measures misses too
+	awk -v w="$warm_s" -v d="$duration_sec" -v t="$ttl_sec" 'BEGIN { exit !(w + d >= 0.9 * t) }' &&
+		problems+=("warm-up round $r took ${warm_s} s: with the ${duration_sec} s run after it, close to the cache ttl ($cache_ttl): entries expire during place/on (see its cache hits; use a larger --cache-ttl)")
+	printf '%5s  %-10s %s\n' "$r" "(warm-up)" "$((nworkers * nplaces)) places in ${warm_s} s, $attempt wrk run(s), $t connections"
+}
+
+warm_untimed() {
+	[ "$warmup" = 0 ] && return 0
+	run_bg "$tmp/wrk-warmup-$nstart.txt" wrk -t"$threads" -c"$conns" -d"$warmup" --timeout 10s \
+		-s "$tmp/rand.lua" "http://127.0.0.1:$placesd_port" -- "$nplaces" ||
+		{ note "wrk (untimed warm-up) failed:"; cat "$tmp/wrk-warmup-$nstart.txt" >&2; exit 1; }
+	run_bg "$tmp/wrk-warmup-$nstart-city.txt" wrk -t"$threads" -c"$conns" -d"$warmup" --timeout 10s \
+		-s "$tmp/list.lua" "http://127.0.0.1:$placesd_port" -- "${city_paths[@]}" ||
+		{ note "wrk (untimed warm-up) failed:"; cat "$tmp/wrk-warmup-$nstart-city.txt" >&2; exit 1; }
+}
+
+city_paths=()
+for c in "${city_list[@]}"; do city_paths+=("/v1/cities/$c/places?limit=20"); done
+
+block_off() {
+	local r=$1
+	start_placesd off 0s 0
+	warm_untimed
+	if [ $((r % 2)) -eq 1 ]; then
+		run_wrk place/off "$r" "$tmp/rand.lua" "$nplaces"
+		run_wrk city/off "$r" "$tmp/list.lua" "${city_paths[@]}"
+	else
+		run_wrk city/off "$r" "$tmp/list.lua" "${city_paths[@]}"
+		run_wrk place/off "$r" "$tmp/rand.lua" "$nplaces"
+	fi
+	stop_placesd
+}
+block_pgbench() {
+	local r=$1
+	if [ $((r % 2)) -eq 1 ]; then
+		run_pgbench pgb/place "$r" -f "$pgb_dir/place.sql"
+		run_pgbench pgb/city "$r" "${city_scripts[@]}"
+	else
+		run_pgbench pgb/city "$r" "${city_scripts[@]}"
+		run_pgbench pgb/place "$r" -f "$pgb_dir/place.sql"
+	fi
+}
+block_on() {
+	local r=$1 maxe=$nplaces
+	[ "$maxe" -lt 10000 ] && maxe=10000
+	start_placesd on "$cache_ttl" "$maxe"
+	# the warm-up pass must come right before place/on: entries live $cache_ttl
+	if [ $((r % 2)) -eq 1 ]; then
+		warm_cache "$r"
+		run_wrk place/on "$r" "$tmp/rand.lua" "$nplaces"
+		run_wrk city/on "$r" "$tmp/list.lua" "${city_paths[@]}"
+		run_wrk healthz "$r" "$tmp/list.lua" /healthz
+	else
+		run_wrk healthz "$r" "$tmp/list.lua" /healthz
+		run_wrk city/on "$r" "$tmp/list.lua" "${city_paths[@]}"
+		warm_cache "$r"
+		run_wrk place/on "$r" "$tmp/rand.lua" "$nplaces"
+	fi
+	stop_placesd
+}
+
+# ------------------------------------------------------------------ run ------
+pg_version=$("$pg_bindir/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //')
+echo "placesd read API benchmark  $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+echo "  placesd:    $placesd_bin ($("$placesd_bin" -V 2>/dev/null | head -n 1)), workers $workers, pool_size $pool_size, query_timeout $query_timeout"
+echo "  cache:      off = ttl 0; on = ttl $cache_ttl, max_entries $([ "$nplaces" -lt 10000 ] && echo 10000 || echo "$nplaces")"
+echo "  PostgreSQL: $pg_version ($pg_bindir), Unix socket, fsync off, shared_buffers 512MB"
+echo "  data:       $nplaces places, $nmenu menu items (seed $seed; seeded in ${t_seed} s)"
+echo "  cities:     ${city_desc% }"
+echo "  wrk:        -t$threads -c$conns -d$duration --latency; pgbench -M prepared -c $conns -j $threads -T $duration_sec"
+echo "  rounds:     $rounds, order alternates each round"
+echo "  machine:    $(nproc) cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); clients, servers and PostgreSQL share the cores"
+echo
+
+busy=$(ps -eo pcpu=,pgid=,ppid=,pid=,args= --sort=-pcpu 2>/dev/null |
+	awk -v a="$pg_pid" -v me=$$ '$1 >= 20 && $3 != a && $4 != a && $2 != me' | head -n 3)
+[ -n "$busy" ] && note "other busy processes on this machine, figures will be noisy:" && sed 's/^/    /' <<<"$busy" >&2
+
+# Does pgbench run what placesd runs?  The same statement for one place
+# must give placesd's body byte for byte (cache off).
+start_placesd off 0s 0
+probe_id=$(( (nplaces + 1) / 2 ))
+curl -s --max-time 5 -o "$tmp/probe-placesd.json" "http://127.0.0.1:$placesd_port/v1/places/$probe_id"
+sed -e "/^\\\\set/d" -e "s/:id\\b/$probe_id/g" "$pgb_dir/place.sql" |
+	psql_q -f - >"$tmp/probe-psql.json" 2>&1
+printf '%s' "$(cat "$tmp/probe-psql.json")" >"$tmp/probe-psql.json.1"
+if cmp -s "$tmp/probe-placesd.json" "$tmp/probe-psql.json.1"; then
+	echo "check: GET /v1/places/$probe_id = the pgbench statement's result via psql ($(wc -c <"$tmp/probe-placesd.json" | tr -d ' ') bytes)"
+else
+	problems+=("GET /v1/places/$probe_id differs from what the pgbench statement returns via psql: pgbench may not run what placesd runs")
+fi
+stop_placesd
+
+if [ "$warmup" != 0 ]; then
+	warm_s=$(duration_s "$warmup")
+	for f in "$pgb_dir"/*.sql; do
+		"$pgbench_bin" -n -M prepared -c "$conns" -j "$threads" -T "$warm_s" -f "$f" \
+			-h "$pgdir" -U app postgres >"$f.warmup" 2>&1 ||
+			{ note "pgbench warm-up with ${f##*/} failed:"; tail -n 20 "$f.warmup" >&2; exit 1; }
+	done
+fi
+echo
+printf '%5s  %-10s %10s %9s %5s   %s\n' round case "req/s" "p99 ms" "oth%" notes
+printf '%s\n' "--------------------------------------------------------------------------------"
+for r in $(seq 1 "$rounds"); do
+	if [ $((r % 2)) -eq 1 ]; then
+		block_off "$r"; block_pgbench "$r"; block_on "$r"
+	else
+		block_on "$r"; block_pgbench "$r"; block_off "$r"
+	fi
+done
+
+# --------------------------------------------------------------- summary ---
+cases=(place/off place/on pgb/place city/off city/on pgb/city healthz)
+echo
+echo "Medians over $rounds round(s) (req/s: pgbench's tps for pgb/*; p99 of pgb/* from one transaction in ten)"
+printf '%-10s %12s %10s %12s %12s   %s\n' case "req/s" "p99 ms" "min req/s" "max req/s" what
+printf '%s\n' "------------------------------------------------------------------------------------------------"
+declare -A WHAT=(
+	[place/off]="wrk GET /v1/places/{id}, random ids, cache off"
+	[place/on]="wrk GET /v1/places/{id}, random ids, cache on, warmed"
+	[pgb/place]="pgbench, the place statement, random ids"
+	[city/off]="wrk GET /v1/cities/{city}/places?limit=20, cache off"
+	[city/on]="same, cache on (the list is not cached)"
+	[pgb/city]="pgbench, the city statement, first page of 20"
+	[healthz]="wrk GET /healthz (cache-on placesd)"
+)
+declare -A MED
+for cs in "${cases[@]}"; do
+	rr=(); pp=()
+	for r in $(seq 1 "$rounds"); do rr+=("${RPS[$cs,$r]}"); pp+=("${P99[$cs,$r]}"); done
+	MED[$cs]=$(median "${rr[@]}")
+	printf '%-10s %12s %10.3f %12s %12s   %s\n' "$cs" "$(fmt_rps "${MED[$cs]}")" "$(median "${pp[@]}")" \
+		"$(fmt_rps "$(printf '%s\n' "${rr[@]}" | sort -g | head -n 1)")" \
+		"$(fmt_rps "$(printf '%s\n' "${rr[@]}" | sort -g | tail -n 1)")" "${WHAT[$cs]}"
+done
+
+echo
+echo "Ratios (median of the per-round ratios)"
+printf '%-24s %8s %8s   %s\n' ratio value aim verdict
+printf '%s\n' "----------------------------------------------------------"
+verdicts=()
+show_ratio() {
+	local a=$1 b=$2 aim=$3 rs=() r v verdict
+	for r in $(seq 1 "$rounds"); do rs+=("$(ratio "${RPS[$a,$r]}" "${RPS[$b,$r]}")"); done
+	v=$(median "${rs[@]}")
+	if [ -n "$aim" ]; then
+		verdict=$(awk -v v="$v" -v a="$aim" 'BEGIN { print (v >= a ? "meets the aim" : "BELOW the aim") }')
+		verdicts+=("$a / $b = $(printf '%.3f' "$v") ($verdict of >= $aim)")
+	else
+		verdict="(for information)"
+	fi
+	printf '%-24s %8.3f %8s   %s   per round: %s\n' "$a / $b" "$v" "${aim:+>= $aim}" "$verdict" "${rs[*]}"
+}
+show_ratio place/off pgb/place 0.8
+show_ratio place/on healthz 0.8
+show_ratio city/off pgb/city ""
+show_ratio city/on city/off ""
+echo "oth% = share of all CPU time used by processes other than placesd, PostgreSQL, wrk and pgbench during that run"
+
+[ "$noisy" -gt 0 ] && problems+=("$noisy run(s) shared the machine with other busy processes (oth% > 10): those figures are noisy, rerun on a quiet machine")
+logged=0
+for f in "$tmp"/placesd-*.log; do
+	[ -s "$f" ] || continue
+	n=$(wc -l <"$f" | tr -d ' ')
+	logged=$((logged + n))
+	problems+=("placesd logged $n line(s) at warn or above in ${f##*/}: $(head -n 3 "$f" | tr '\n' '|' | cut -c1-300)")
+done
+pg_err=$(grep -c -E '^[^ ]+ [^ ]+ [^ ]+ (ERROR|FATAL|PANIC):|\b(ERROR|FATAL|PANIC): ' "$pgdir/postgres.log" 2>/dev/null)
+[ "${pg_err:-0}" != 0 ] && problems+=("PostgreSQL logged $pg_err ERROR/FATAL/PANIC line(s): $(grep -m 3 -E '(ERROR|FATAL|PANIC): ' "$pgdir/postgres.log" | tr '\n' '|' | cut -c1-300)")
+
+echo
+if [ ${#failed_reqs[@]} -gt 0 ]; then
+	echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+	echo "!!! REQUESTS FAILED: the figures above count failed requests too"
+	printf '!!!   %s\n' "${failed_reqs[@]}"
+	echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+	echo
+fi
+echo "Aims:"
+printf '  %s\n' "${verdicts[@]}"
+echo
+if [ ${#problems[@]} -eq 0 ]; then
+	echo "No non-2xx answers, no socket errors, no failed transactions, no database errors or timeouts, nothing logged."
+else
+	echo "Notes:"
+	printf '  - %s\n' "${problems[@]}"
+fi
+[ ${#failed_reqs[@]} -gt 0 ] && exit 3
+exit 0
