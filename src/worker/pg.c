@@ -225,6 +225,9 @@ conn_drop(struct pg_conn *c, const char *reason, bool failed)
 	len = strlen(why);
 	while (len > 0 && (why[len - 1] == '\n' || why[len - 1] == ' '))
 		why[--len] = '\0';
+	for (char *ch = why; *ch != '\0'; ch++)
+		if (*ch == '\n' || *ch == '\t')
+			*ch = ' ';          /* one log line per event */
 
 	if (c->ev != NULL) {
 		event_free(c->ev);

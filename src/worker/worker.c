@@ -147,12 +147,33 @@ send_ready(struct worker *w)
 	return 0;
 }
 
+/*
+ * The changelist folds the add/remove pairs that pausing and resuming each
+ * request make into one epoll_ctl, or none. Its caveat (an fd closed and
+ * its number reused before the loop runs) is covered where it could arise:
+ * the database pool frees a connection's event before libpq may reuse its
+ * socket's number.
+ */
+static struct event_base *
+worker_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (ec == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
 static int
 worker_setup(struct worker *w)
 {
 	char name[64];
 
-	if ((w->base = event_base_new()) == NULL) {
+	if ((w->base = worker_base_new()) == NULL) {
 		log_errorx("event_base_new() failed");
 		return -1;
 	}
