@@ -1,0 +1,775 @@
+/*
+ * index.c: the spatial grid, the text index, the tokenizer and the intern
+ * table they are built with (see index.h). Building allocates and may
+ * fail with ENOMEM; querying never allocates and never fails.
+ */
+#include "ranker/index.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GRID_STEP   0.01            /* degrees of latitude per row */
+#define GRID_ROWS   18000u
+#define DEG         (M_PI / 180.0)
+
+int
+index_grow(void *pp, size_t *cap, size_t need, size_t size)
+{
+	void **p = pp, *np;
+	size_t ncap = *cap ? *cap : 16;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > SIZE_MAX / size) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if ((np = realloc(*p, ncap * size)) == NULL)
+		return -1;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+/* --- intern ----------------------------------------------------------------- */
+
+static uint32_t
+hash_bytes(const void *p, size_t len)
+{
+	const unsigned char *s = p;
+	uint32_t h = 2166136261u;       /* FNV-1a */
+
+	while (len-- > 0)
+		h = (h ^ *s++) * 16777619u;
+	return h;
+}
+
+static bool
+intern_eq(const struct intern *t, uint32_t id, const void *p, size_t len)
+{
+	return t->len[id] == len && memcmp(t->buf + t->off[id], p, len) == 0;
+}
+
+/* The slot holding p, or the empty slot where it would go. */
+static uint32_t
+intern_slot(const struct intern *t, const void *p, size_t len)
+{
+	uint32_t mask = t->nslots - 1, i = hash_bytes(p, len) & mask;
+
+	while (t->slots[i] != 0 && !intern_eq(t, t->slots[i] - 1, p, len))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static int
+intern_rehash(struct intern *t)
+{
+	uint32_t n = t->nslots ? t->nslots * 2 : 1024, id, i;
+	uint32_t *old = t->slots, oldn = t->nslots;
+
+	if (n == 0 || (t->slots = calloc(n, sizeof(*t->slots))) == NULL) {
+		t->slots = old;
+		errno = ENOMEM;
+		return -1;
+	}
+	t->nslots = n;
+	for (i = 0; i < oldn; i++) {
+		if ((id = old[i]) == 0)
+			continue;
+		t->slots[intern_slot(t, t->buf + t->off[id - 1],
+		    t->len[id - 1])] = id;
+	}
+	free(old);
+	return 0;
+}
+
+static int64_t
+intern_append(struct intern *t, const void *p, size_t len)
+{
+	if (t->buflen + len > UINT32_MAX || t->n == UINT32_MAX - 1) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	if (index_grow(&t->buf, &t->bufcap, t->buflen + len + 1, 1) != 0 ||
+	    index_grow(&t->off, &t->offcap, t->n + 1, sizeof(*t->off)) != 0 ||
+	    index_grow(&t->len, &t->lencap, t->n + 1, sizeof(*t->len)) != 0)
+		return -1;
+	memcpy(t->buf + t->buflen, p, len);
+	t->buf[t->buflen + len] = '\0';
+	t->off[t->n] = (uint32_t)t->buflen;
+	t->len[t->n] = (uint32_t)len;
+	t->buflen += len + 1;
+	return t->n++;
+}
+
+int64_t
+index_intern(struct intern *t, const void *p, size_t len)
+{
+	uint32_t i;
+	int64_t id;
+
+	if ((t->n + 1) * 2 > t->nslots && intern_rehash(t) != 0)
+		return -1;
+	i = intern_slot(t, p, len);
+	if (t->slots[i] != 0)
+		return t->slots[i] - 1;
+	if ((id = intern_append(t, p, len)) < 0)
+		return -1;
+	t->slots[i] = (uint32_t)id + 1;
+	return id;
+}
+
+int64_t
+index_intern_find(const struct intern *t, const void *p, size_t len)
+{
+	uint32_t i;
+
+	if (t->nslots == 0)
+		return -1;
+	i = intern_slot(t, p, len);
+	return t->slots[i] != 0 ? (int64_t)t->slots[i] - 1 : -1;
+}
+
+const char *
+index_intern_str(const struct intern *t, uint32_t id, size_t *len)
+{
+	if (len != NULL)
+		*len = t->len[id];
+	return t->buf + t->off[id];
+}
+
+void
+index_intern_free(struct intern *t)
+{
+	free(t->slots);
+	free(t->off);
+	free(t->len);
+	free(t->buf);
+	memset(t, 0, sizeof(*t));
+}
+
+/* --- tokenizer -------------------------------------------------------------- */
+
+/* One code point of UTF-8, or -1 for a byte that starts none (skipped). */
+static int32_t
+utf8_next(const unsigned char **sp)
+{
+	const unsigned char *s = *sp;
+	int32_t cp;
+	int n, i;
+
+	if (s[0] < 0x80) {
+		*sp = s + 1;
+		return s[0];
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 1, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 2, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 3, cp = s[0] & 0x07;
+	else {
+		*sp = s + 1;
+		return -1;
+	}
+	for (i = 1; i <= n; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			*sp = s + 1;
+			return -1;
+		}
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	*sp = s + n + 1;
+	return cp;
+}
+
+static size_t
+utf8_put(char *out, int32_t cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Letters and digits: ASCII alphanumerics and every non-ASCII code point
+ * except Latin-1 punctuation, general punctuation, symbols and arrows,
+ * and CJK punctuation.
+ */
+static bool
+is_word(int32_t cp)
+{
+	if (cp < 0)
+		return false;
+	if (cp < 0x80)
+		return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') ||
+		    (cp >= 'A' && cp <= 'Z');
+	if (cp < 0xc0 || cp == 0xd7 || cp == 0xf7)
+		return false;
+	if ((cp >= 0x2000 && cp <= 0x2bff) || (cp >= 0x3000 && cp <= 0x303f))
+		return false;
+	return true;
+}
+
+/* Lower case for ASCII, Latin-1 and Cyrillic; ё and Ё read as е. */
+static int32_t
+fold(int32_t cp)
+{
+	if (cp >= 'A' && cp <= 'Z')
+		return cp + 32;
+	if (cp >= 0xc0 && cp <= 0xde && cp != 0xd7)
+		return cp + 0x20;       /* Latin-1 */
+	if (cp == 0x401 || cp == 0x451)
+		return 0x435;
+	if (cp >= 0x410 && cp <= 0x42f)
+		return cp + 0x20;
+	if (cp >= 0x400 && cp <= 0x40f)
+		return cp + 0x50;
+	return cp;
+}
+
+/* Reads one run of word characters; returns its length in characters. */
+static size_t
+token_run(const unsigned char **sp, char *tok, size_t *len)
+{
+	const unsigned char *s = *sp, *next;
+	size_t nchars = 0;
+	int32_t cp;
+	char buf[4];
+	size_t n;
+
+	*len = 0;
+	while (*s != '\0') {
+		next = s;
+		if (!is_word(cp = utf8_next(&next)))
+			break;
+		n = utf8_put(buf, fold(cp));
+		if (*len + n <= INDEX_TOKEN_MAX) {
+			memcpy(tok + *len, buf, n);
+			*len += n;
+			nchars++;
+		}
+		s = next;
+	}
+	tok[*len] = '\0';
+	*sp = s;
+	return nchars;
+}
+
+size_t
+index_token_next(const char **sp, char *tok)
+{
+	const unsigned char *s = (const unsigned char *)*sp, *next;
+	size_t len;
+
+	for (;;) {
+		while (*s != '\0') {        /* skip separators */
+			next = s;
+			if (is_word(utf8_next(&next)))
+				break;
+			s = next;
+		}
+		if (*s == '\0') {
+			*sp = (const char *)s;
+			tok[0] = '\0';
+			return 0;
+		}
+		if (token_run(&s, tok, &len) >= 2) {
+			*sp = (const char *)s;
+			return len;
+		}
+	}
+}
+
+/* --- spatial grid ----------------------------------------------------------- */
+
+static uint32_t
+grid_row(double lat)
+{
+	double r = floor((lat + 90.0) / GRID_STEP);
+
+	if (r < 0)
+		return 0;
+	return r >= GRID_ROWS ? GRID_ROWS - 1 : (uint32_t)r;
+}
+
+static uint32_t
+grid_ncols(uint32_t row)
+{
+	double c = cos(((row + 0.5) * GRID_STEP - 90.0) * DEG);
+
+	if (c < 0.001)
+		c = 0.001;
+	return (uint32_t)ceil(360.0 / (GRID_STEP / c));
+}
+
+/* Longitudes -180 .. 180, both ends included (180 goes in the last column). */
+static uint32_t
+grid_col(uint32_t row, double lon)
+{
+	uint32_t ncols = grid_ncols(row);
+	double c = floor((lon + 180.0) * ncols / 360.0);
+
+	if (c < 0)
+		return 0;
+	return c >= ncols ? ncols - 1 : (uint32_t)c;
+}
+
+static uint64_t
+grid_key(uint32_t row, uint32_t col)
+{
+	return (uint64_t)row << 32 | col;
+}
+
+struct keyed {
+	uint64_t key;
+	uint32_t place;
+};
+
+static int
+keyed_cmp(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->place < y->place ? -1 : x->place > y->place;
+}
+
+static int
+grid_fill(struct grid *g, const struct keyed *k, uint32_t n)
+{
+	uint32_t i;
+
+	g->keys = malloc((n + 1) * sizeof(*g->keys));
+	g->start = malloc((n + 1) * sizeof(*g->start));
+	g->items = malloc((n + 1) * sizeof(*g->items));
+	if (g->keys == NULL || g->start == NULL || g->items == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (i == 0 || k[i].key != k[i - 1].key) {
+			g->keys[g->ncells] = k[i].key;
+			g->start[g->ncells++] = i;
+		}
+		g->items[i] = k[i].place;
+	}
+	g->start[g->ncells] = n;
+	return 0;
+}
+
+int
+index_grid_build(struct grid *g, const struct index_point *pts, uint32_t n)
+{
+	struct keyed *k;
+	uint32_t i, row;
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	if ((k = malloc((n + 1) * sizeof(*k))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		row = grid_row(pts[i].lat);
+		k[i].key = grid_key(row, grid_col(row, pts[i].lon));
+		k[i].place = i;
+	}
+	qsort(k, n, sizeof(*k), keyed_cmp);
+	if ((rc = grid_fill(g, k, n)) != 0)
+		index_grid_free(g);
+	free(k);
+	return rc;
+}
+
+void
+index_grid_free(struct grid *g)
+{
+	free(g->keys);
+	free(g->start);
+	free(g->items);
+	memset(g, 0, sizeof(*g));
+}
+
+/* First occupied cell with a key >= key. */
+static uint32_t
+grid_lower(const struct grid *g, uint64_t key)
+{
+	uint32_t lo = 0, hi = g->ncells, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (g->keys[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Visits the places of columns c0..c1 (c0 <= c1) of row. */
+static void
+grid_visit(const struct grid *g, uint32_t row, uint32_t c0, uint32_t c1,
+    index_visit_fn *fn, void *arg)
+{
+	uint64_t last = grid_key(row, c1);
+	uint32_t c, i;
+
+	for (c = grid_lower(g, grid_key(row, c0));
+	    c < g->ncells && g->keys[c] <= last; c++)
+		for (i = g->start[c]; i < g->start[c + 1]; i++)
+			fn(arg, g->items[i]);
+}
+
+/* Visits the longitudes lo..hi of row, wrapping around the antimeridian. */
+static void
+grid_visit_lon(const struct grid *g, uint32_t row, double lo, double hi,
+    index_visit_fn *fn, void *arg)
+{
+	uint32_t last = grid_ncols(row) - 1;
+
+	if (hi - lo >= 360.0) {
+		grid_visit(g, row, 0, last, fn, arg);
+		return;
+	}
+	if (lo <= -180.0) {
+		grid_visit(g, row, grid_col(row, lo + 360.0), last, fn, arg);
+		lo = -180.0;
+	}
+	if (hi >= 180.0) {
+		grid_visit(g, row, 0, grid_col(row, hi - 360.0), fn, arg);
+		hi = 180.0;
+	}
+	grid_visit(g, row, grid_col(row, lo), grid_col(row, hi), fn, arg);
+}
+
+/*
+ * The circle of angular radius delta around (lat, lon) lies within
+ * lat +- delta and, unless it holds a pole, within lon +- asin(sin(delta) /
+ * cos(lat)): the widest a spherical cap gets.
+ */
+void
+index_grid_query(const struct grid *g, double lat, double lon,
+    double radius_m, index_visit_fn *fn, void *arg)
+{
+	double delta = radius_m / INDEX_EARTH_R, ddeg = delta / DEG, dlon;
+	uint32_t row, r0, r1;
+
+	if (g->ncells == 0)
+		return;
+	r0 = grid_row(lat - ddeg);
+	r1 = grid_row(lat + ddeg);
+	if (lat + ddeg >= 90.0 || lat - ddeg <= -90.0 || delta >= M_PI / 2)
+		dlon = 360.0;
+	else
+		dlon = asin(sin(delta) / cos(lat * DEG)) / DEG;
+	for (row = r0; row <= r1; row++)
+		grid_visit_lon(g, row, lon - dlon, lon + dlon, fn, arg);
+}
+
+/* --- text index ------------------------------------------------------------- */
+
+static int
+u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Appends one posting per distinct token of ids[0..n). */
+static int
+text_postings(struct text_builder *b, uint32_t *ids, size_t n,
+    uint32_t place, enum index_field field, uint32_t item)
+{
+	struct posting *p;
+	size_t i, j;
+
+	qsort(ids, n, sizeof(*ids), u32_cmp);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && ids[j] == ids[i]; j++)
+			;
+		if (index_grow(&b->post, &b->postcap, b->npost + 1,
+		    sizeof(*b->post)) != 0)
+			return -1;
+		p = &b->post[b->npost++];
+		p->token = ids[i];
+		p->place = place;
+		p->item = item;
+		p->dl = (uint16_t)n;
+		p->field = (uint8_t)field;
+		p->tf = (uint8_t)(j - i > 255 ? 255 : j - i);
+	}
+	return 0;
+}
+
+int
+index_text_add(struct text_builder *b, uint32_t place,
+    enum index_field field, uint32_t item, const char *s)
+{
+	uint32_t ids[INDEX_FIELD_TOKENS];
+	char tok[INDEX_TOKEN_MAX + 1];
+	size_t n = 0, len;
+	int64_t id;
+
+	if (s == NULL)
+		return 0;
+	while (n < INDEX_FIELD_TOKENS && (len = index_token_next(&s, tok)) > 0) {
+		if ((id = index_intern(&b->dict, tok, len)) < 0)
+			return -1;
+		ids[n++] = (uint32_t)id;
+	}
+	b->dlsum[field] += n;
+	b->ndocs[field]++;
+	return text_postings(b, ids, n, place, field, item);
+}
+
+
+struct tokref {
+	const char *s;
+	uint32_t len;
+	uint32_t id;
+};
+
+static int
+tokref_cmp(const void *a, const void *b)
+{
+	const struct tokref *x = a, *y = b;
+	int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Fills ti->sorted (rank -> id) and returns rank (id -> rank), or NULL. */
+static uint32_t *
+text_sort_dict(struct text_index *ti)
+{
+	uint32_t n = ti->dict.n, i, *rank;
+	struct tokref *r;
+	size_t len;
+
+	r = malloc((n + 1) * sizeof(*r));
+	rank = malloc((n + 1) * sizeof(*rank));
+	ti->sorted = malloc((n + 1) * sizeof(*ti->sorted));
+	if (r == NULL || rank == NULL || ti->sorted == NULL) {
+		free(r);
+		free(rank);
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		r[i].s = index_intern_str(&ti->dict, i, &len);
+		r[i].len = (uint32_t)len;
+		r[i].id = i;
+	}
+	qsort(r, n, sizeof(*r), tokref_cmp);
+	for (i = 0; i < n; i++) {
+		ti->sorted[i] = r[i].id;
+		rank[r[i].id] = i;
+	}
+	free(r);
+	return rank;
+}
+
+/*
+ * Stable counting sort of src[0..n) into dst, by token or by place (keys
+ * below nkeys). With start, also the first index of each key (nkeys + 1).
+ */
+static int
+text_csort(const struct posting *src, struct posting *dst, size_t n,
+    uint32_t nkeys, bool by_token, uint32_t *start)
+{
+	size_t *cnt, i, k;
+	uint32_t key;
+
+	if ((cnt = calloc((size_t)nkeys + 1, sizeof(*cnt))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		cnt[(by_token ? src[i].token : src[i].place) + 1]++;
+	for (k = 0; k < nkeys; k++)
+		cnt[k + 1] += cnt[k];
+	for (k = 0; start != NULL && k <= nkeys; k++)
+		start[k] = (uint32_t)cnt[k];
+	for (i = 0; i < n; i++) {
+		key = by_token ? src[i].token : src[i].place;
+		dst[cnt[key]++] = src[i];
+	}
+	free(cnt);
+	return 0;
+}
+
+/* Postings of a token are sorted by place: df counts the changes. */
+static void
+text_count_df(struct text_index *ti)
+{
+	uint32_t t, i;
+
+	for (t = 0; t < ti->ntok; t++) {
+		ti->df[t] = 0;
+		for (i = ti->start[t]; i < ti->start[t + 1]; i++)
+			if (i == ti->start[t] ||
+			    ti->post[i].place != ti->post[i - 1].place)
+				ti->df[t]++;
+	}
+}
+
+static void
+text_avgdl(struct text_index *ti, const struct text_builder *b)
+{
+	int f;
+
+	for (f = 0; f < INDEX_NFIELDS; f++) {
+		ti->avgdl[f] = b->ndocs[f] > 0 ?
+		    (double)b->dlsum[f] / (double)b->ndocs[f] : 1.0;
+		if (ti->avgdl[f] <= 0)
+			ti->avgdl[f] = 1.0;
+	}
+}
+
+/* Sorts the postings by token, then place; fills start and df. */
+static int
+text_arrange(struct text_builder *b, struct text_index *ti,
+    const uint32_t *rank)
+{
+	struct posting *tmp;
+	size_t i, n = b->npost;
+
+	for (i = 0; i < n; i++)
+		b->post[i].token = rank[b->post[i].token];
+	tmp = malloc((n + 1) * sizeof(*tmp));
+	ti->start = malloc(((size_t)ti->ntok + 1) * sizeof(*ti->start));
+	ti->df = malloc(((size_t)ti->ntok + 1) * sizeof(*ti->df));
+	if (tmp == NULL || ti->start == NULL || ti->df == NULL ||
+	    text_csort(b->post, tmp, n, ti->nplaces, false, NULL) != 0 ||
+	    text_csort(tmp, b->post, n, ti->ntok, true, ti->start) != 0) {
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	ti->post = b->post;
+	b->post = NULL;
+	text_count_df(ti);
+	return 0;
+}
+
+int
+index_text_build(struct text_builder *b, uint32_t nplaces,
+    struct text_index *ti)
+{
+	uint32_t *rank = NULL;
+	int rc = -1;
+
+	memset(ti, 0, sizeof(*ti));
+	ti->dict = b->dict;
+	memset(&b->dict, 0, sizeof(b->dict));
+	ti->ntok = ti->dict.n;
+	ti->nplaces = nplaces;
+	text_avgdl(ti, b);
+	if (b->npost >= UINT32_MAX)
+		errno = EOVERFLOW;
+	else if ((rank = text_sort_dict(ti)) != NULL)
+		rc = text_arrange(b, ti, rank);
+	free(rank);
+	index_text_builder_free(b);
+	if (rc != 0)
+		index_text_free(ti);
+	return rc;
+}
+
+void
+index_text_builder_free(struct text_builder *b)
+{
+	index_intern_free(&b->dict);
+	free(b->post);
+	memset(b, 0, sizeof(*b));
+}
+
+void
+index_text_free(struct text_index *ti)
+{
+	index_intern_free(&ti->dict);
+	free(ti->sorted);
+	free(ti->df);
+	free(ti->start);
+	free(ti->post);
+	memset(ti, 0, sizeof(*ti));
+}
+
+/* Compares the token of rank r with tok (only its first len bytes: prefix). */
+static int
+text_cmp(const struct text_index *ti, uint32_t r, const char *tok,
+    size_t len, bool prefix)
+{
+	size_t rlen;
+	const char *s = index_intern_str(&ti->dict, ti->sorted[r], &rlen);
+	int c = memcmp(s, tok, rlen < len ? rlen : len);
+
+	if (c != 0)
+		return c;
+	if (prefix && rlen >= len)
+		return 0;
+	return (rlen > len) - (rlen < len);
+}
+
+/* First rank in [lo, hi) whose token compares above tok (or >= with eq). */
+static uint32_t
+text_bound(const struct text_index *ti, uint32_t lo, uint32_t hi,
+    const char *tok, size_t len, bool prefix, bool eq)
+{
+	uint32_t mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = text_cmp(ti, mid, tok, len, prefix);
+		if (c < 0 || (c == 0 && !eq))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void
+index_text_range(const struct text_index *ti, const char *tok, size_t len,
+    bool prefix, uint32_t *lo, uint32_t *hi)
+{
+	*lo = text_bound(ti, 0, ti->ntok, tok, len, prefix, true);
+	*hi = text_bound(ti, *lo, ti->ntok, tok, len, prefix, false);
+}
+
+double
+index_text_idf(const struct text_index *ti, uint64_t df)
+{
+	double n = ti->nplaces;
+
+	if (df > ti->nplaces)
+		df = ti->nplaces;
+	return log(1.0 + (n - (double)df + 0.5) / ((double)df + 0.5));
+}
+
+double
+index_text_tfn(const struct text_index *ti, const struct posting *p)
+{
+	double tf = p->tf, norm;
+
+	norm = 1.0 - INDEX_BM25_B + INDEX_BM25_B * p->dl / ti->avgdl[p->field];
+	return tf * (INDEX_BM25_K1 + 1.0) / (tf + INDEX_BM25_K1 * norm);
+}

@@ -1,0 +1,139 @@
+/*
+ * index.h: the ranker's two indexes, built once per snapshot and
+ * read-only afterwards, so any number of threads may query them at once:
+ *
+ * - a spatial grid of ~1 km cells (0.01 deg of latitude; per row, 0.01 deg
+ *   of longitude divided by cos(latitude)) that yields every place within a
+ *   radius, and a few more, without scanning the world;
+ * - a text index: token -> postings (place, field, menu item) over place
+ *   names, descriptions and menu item names, with BM25 term weights.
+ *
+ * Also the pieces both are built from: a tokenizer (UTF-8; ASCII and
+ * Cyrillic case-folded, ё read as е) and a byte-string intern table.
+ */
+#ifndef PLACESD_INDEX_H
+#define PLACESD_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define INDEX_TOKEN_MAX     64      /* bytes; the rest of a longer word is cut */
+#define INDEX_FIELD_TOKENS  1024    /* tokens of one field that are indexed */
+#define INDEX_EARTH_R       6371008.8   /* mean Earth radius, meters */
+
+/* BM25 parameters and per-field weights (see score.c for their use). */
+#define INDEX_BM25_K1       1.2
+#define INDEX_BM25_B        0.75
+
+enum index_field {
+	INDEX_NAME = 0,
+	INDEX_DESC = 1,
+	INDEX_MENU = 2,
+	INDEX_NFIELDS = 3
+};
+
+#define INDEX_NO_ITEM       UINT32_MAX
+
+/* Grows *pp (an array of size-byte elements) to hold need; 0 or -1. */
+int index_grow(void *pp, size_t *cap, size_t need, size_t size);
+
+/* --- intern: byte strings -> dense ids, in the order first seen ------------ */
+
+struct intern {
+	uint32_t *slots;            /* id + 1; 0 = empty */
+	uint32_t nslots;            /* a power of two */
+	uint32_t n;
+	size_t offcap, lencap;
+	uint32_t *off;              /* per id: where its bytes start in buf */
+	uint32_t *len;
+	char *buf;
+	size_t buflen, bufcap;
+};
+
+/* The id of p[0..len), added if new; -1 (ENOMEM or EOVERFLOW). */
+int64_t index_intern(struct intern *t, const void *p, size_t len);
+/* The id of p[0..len), or -1 when it was never added. */
+int64_t index_intern_find(const struct intern *t, const void *p, size_t len);
+const char *index_intern_str(const struct intern *t, uint32_t id, size_t *len);
+void index_intern_free(struct intern *t);
+
+/* --- tokenizer ------------------------------------------------------------ */
+
+/*
+ * Reads the next token of *sp into tok (INDEX_TOKEN_MAX + 1 bytes, NUL
+ * terminated) and advances *sp past it. A token is a run of letters and
+ * digits, case-folded; runs of fewer than 2 characters are skipped.
+ * Returns the token's length in bytes, 0 at the end of the string.
+ */
+size_t index_token_next(const char **sp, char *tok);
+
+/* --- spatial grid --------------------------------------------------------- */
+
+struct index_point {
+	double lat, lon;
+};
+
+struct grid {
+	uint64_t *keys;             /* occupied cells, ascending */
+	uint32_t *start;            /* ncells + 1: a cell's slice of items */
+	uint32_t *items;            /* place indexes, grouped by cell */
+	uint32_t ncells;
+};
+
+typedef void index_visit_fn(void *arg, uint32_t place);
+
+int index_grid_build(struct grid *g, const struct index_point *pts,
+    uint32_t n);
+/* Calls fn for every place within radius_m of (lat, lon), and some more. */
+void index_grid_query(const struct grid *g, double lat, double lon,
+    double radius_m, index_visit_fn *fn, void *arg);
+void index_grid_free(struct grid *g);
+
+/* --- text index ----------------------------------------------------------- */
+
+struct posting {
+	uint32_t token;             /* rank of the token in sorted order */
+	uint32_t place;
+	uint32_t item;              /* menu item, or INDEX_NO_ITEM */
+	uint16_t dl;                /* length of the field, in tokens */
+	uint8_t field;              /* enum index_field */
+	uint8_t tf;                 /* occurrences in the field (max 255) */
+};
+
+struct text_builder {
+	struct intern dict;
+	struct posting *post;       /* .token is the intern id until built */
+	size_t npost, postcap;
+	uint64_t dlsum[INDEX_NFIELDS];
+	uint64_t ndocs[INDEX_NFIELDS];
+};
+
+struct text_index {
+	struct intern dict;
+	uint32_t *sorted;           /* rank -> intern id */
+	uint32_t *df;               /* rank -> number of places with it */
+	uint32_t *start;            /* rank -> first posting; ntok + 1 */
+	struct posting *post;       /* by token, then place, then as added */
+	uint32_t ntok;
+	uint32_t nplaces;
+	double avgdl[INDEX_NFIELDS];
+};
+
+/* Indexes the words of s as field of place (item for INDEX_MENU). */
+int index_text_add(struct text_builder *b, uint32_t place,
+    enum index_field field, uint32_t item, const char *s);
+/* Builds ti from b and frees b, whatever the outcome; 0 or -1. */
+int index_text_build(struct text_builder *b, uint32_t nplaces,
+    struct text_index *ti);
+void index_text_builder_free(struct text_builder *b);
+void index_text_free(struct text_index *ti);
+/* Ranks [lo, hi) of the token tok, or of every token starting with it. */
+void index_text_range(const struct text_index *ti, const char *tok,
+    size_t len, bool prefix, uint32_t *lo, uint32_t *hi);
+/* BM25 idf of a token found in df places (df may be 0). */
+double index_text_idf(const struct text_index *ti, uint64_t df);
+/* BM25 saturated term frequency of one posting: 0 .. k1 + 1. */
+double index_text_tfn(const struct text_index *ti, const struct posting *p);
+
+#endif

@@ -1,0 +1,732 @@
+/*
+ * score.c: filters, the scoring function and top-k (see score.h).
+ *
+ * Hard filters. A place is a result only when all of these hold:
+ *   its distance d (haversine) is at most radius_m r;
+ *   with min_price/max_price: its price level is known and within them;
+ *   with min_rating: its rating is known and at least that;
+ *   with open_now/open_at: its hours are known and it is open then
+ *     (open_now in the place's city's time zone; an interval may run past
+ *     midnight into the next day);
+ *   with category (a list): it has one of them (any-of);
+ *   with cuisine and cuisine_required: it has one of them;
+ *   with q: at least one word of q is in its name, description or menu.
+ *
+ * Score, 0..1, for sort=best. With no preference at all (no category,
+ * cuisine, price, rating, open or q) it is distance alone, D, so the
+ * nearest come first. Otherwise
+ *
+ *   base  = 0.45 D + 0.25 R + 0.05 P + 0.15 C + 0.05 O + 0.05 F
+ *   score = base                       without q
+ *   score = 0.40 T + 0.60 base         with q
+ *
+ *   D = exp(-3 d / r)             1 at the point, 0.05 at the radius
+ *   R = rating / 5                0.5 when the rating is null
+ *   P = price fit                 1 inside the asked range, or with a
+ *                                 known price when none is asked; 0.5 for
+ *                                 an unknown price when none is asked
+ *   C = cuisine                   1 when a cuisine asked for is the
+ *                                 place's, or when none is asked; else 0
+ *   O = open                      1 open at the asked time (open_now,
+ *                                 open_at) or else now, 0 closed, 0.5
+ *                                 unknown hours or no clock
+ *   F = offer                     1 with an active offer
+ *   T = text relevance, 0..1:
+ *         T = sum_t idf(t) m(t) / sum_t idf(t)  over the words t of q,
+ *         m(t) = min(1, (3 s_name + 2 s_menu + 1 s_desc) / 3),
+ *         s_f  = BM25 term saturation of t in field f (0 if absent):
+ *                tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen_f)),
+ *                k1 = 1.2, b = 0.75; for the menu, the best single item;
+ *         idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5)), N places, df
+ *                places with t. The last word of q, when 3 characters
+ *                or more, also matches as a prefix ("khach" finds
+ *                "khachapuri"); q's words are case-folded like the text.
+ *
+ * Ties: sort=best by score desc, distance, id; sort=distance by distance,
+ * id; sort=rating by rating desc with nulls last, distance, id.
+ */
+#include "ranker/score.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEG     (M_PI / 180.0)
+
+static const double field_weight[INDEX_NFIELDS] = {
+	[INDEX_NAME] = 3.0, [INDEX_DESC] = 1.0, [INDEX_MENU] = 2.0,
+};
+
+struct text_match {
+	uint32_t place;
+	uint32_t item;              /* best menu item, or INDEX_NO_ITEM */
+	double rel;                 /* T */
+	uint8_t fields;             /* 1 << enum index_field */
+};
+
+struct text_hit {
+	uint32_t place;
+	uint32_t item;
+	double tfn;
+	uint8_t term;
+	uint8_t field;
+};
+
+struct rank_ctx {
+	const struct snapshot *s;
+	const struct rank_query *q;
+	uint32_t cat[RANK_MAX_TAGS], cui[RANK_MAX_TAGS];
+	size_t ncat, ncui;
+	bool prefs;                 /* any preference: score is not D alone */
+	bool text;                  /* q has words: T counts, and filters */
+	double box_dlat, box_dlon;  /* degrees around the point: the circle's box */
+	size_t nterms;
+	uint32_t lo[RANK_MAX_TERMS], hi[RANK_MAX_TERMS];
+	double idf[RANK_MAX_TERMS], idfsum;
+	struct text_match *tm;      /* by place */
+	size_t ntm;
+};
+
+double
+rank_haversine(double lat1, double lon1, double lat2, double lon2)
+{
+	double dp = (lat2 - lat1) * DEG, dl = (lon2 - lon1) * DEG, a;
+
+	a = sin(dp / 2) * sin(dp / 2) +
+	    cos(lat1 * DEG) * cos(lat2 * DEG) * sin(dl / 2) * sin(dl / 2);
+	if (a > 1.0)
+		a = 1.0;
+	return 2.0 * INDEX_EARTH_R * asin(sqrt(a));
+}
+
+void
+rank_query_init(struct rank_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->radius_m = 2000;
+	q->min_rating = NAN;
+	q->sort = RANK_SORT_BEST;
+	q->limit = 10;
+}
+
+int
+rank_query_check(const struct rank_query *q)
+{
+	if (!(q->lat >= -90 && q->lat <= 90 && q->lon >= -180 &&
+	    q->lon <= 180 && q->radius_m > 0 &&
+	    q->radius_m <= RANK_MAX_RADIUS_M))
+		return -1;
+	if (q->ncategories > RANK_MAX_TAGS || q->ncuisines > RANK_MAX_TAGS)
+		return -1;
+	if (q->min_price < 0 || q->min_price > 4 || q->max_price < 0 ||
+	    q->max_price > 4 ||
+	    (q->max_price > 0 && q->min_price > q->max_price))
+		return -1;
+	if (!isnan(q->min_rating) && !(q->min_rating >= 0 &&
+	    q->min_rating <= 5))
+		return -1;
+	if (q->open == RANK_OPEN_AT_LOCAL && (q->open_day < 0 ||
+	    q->open_day > 6 || q->open_minute < 0 || q->open_minute > 1439))
+		return -1;
+	if (q->open > RANK_OPEN_AT_LOCAL || q->sort > RANK_SORT_RATING)
+		return -1;
+	if (q->limit > RANK_MAX_WINDOW ||
+	    q->offset > RANK_MAX_WINDOW - q->limit)
+		return -1;
+	return 0;
+}
+
+/* --- preparing a query ------------------------------------------------------ */
+
+static size_t
+resolve_tags(const struct intern *dict, const char *const *names, size_t n,
+    uint32_t *out)
+{
+	size_t i, k = 0;
+	int64_t id;
+
+	for (i = 0; i < n; i++)
+		if (names[i] != NULL &&
+		    (id = index_intern_find(dict, names[i], strlen(names[i]))) >= 0)
+			out[k++] = (uint32_t)id;
+	return k;
+}
+
+static size_t
+utf8_chars(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* The words of q: their token ranges and idf; repeated words count once. */
+static void
+ctx_terms(struct rank_ctx *c, const char *q)
+{
+	char tok[RANK_MAX_TERMS][INDEX_TOKEN_MAX + 1];
+	size_t len[RANK_MAX_TERMS], n = 0, i;
+
+	while (n < RANK_MAX_TERMS && (len[n] = index_token_next(&q, tok[n])) > 0) {
+		for (i = 0; i < n && strcmp(tok[i], tok[n]) != 0; i++)
+			;
+		if (i == n)
+			n++;
+	}
+	c->nterms = n;
+	for (i = 0; i < n; i++) {
+		const struct text_index *ti = &c->s->text;
+		bool prefix = i == n - 1 && utf8_chars(tok[i], len[i]) >= 3;
+		uint64_t df = 0;
+		uint32_t r;
+
+		index_text_range(ti, tok[i], len[i], prefix, &c->lo[i], &c->hi[i]);
+		for (r = c->lo[i]; r < c->hi[i]; r++)
+			df += ti->df[r];
+		c->idf[i] = index_text_idf(ti, df);
+		c->idfsum += c->idf[i];
+	}
+}
+
+static int
+hit_cmp(const void *a, const void *b)
+{
+	const struct text_hit *x = a, *y = b;
+
+	if (x->place != y->place)
+		return x->place < y->place ? -1 : 1;
+	if (x->term != y->term)
+		return x->term < y->term ? -1 : 1;
+	if (x->field != y->field)
+		return x->field < y->field ? -1 : 1;
+	return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/*
+ * The box around the circle (as index_grid_query's): lat +- delta, and
+ * unless the circle holds a pole, lon +- asin(sin(delta) / cos(lat)).
+ */
+static void
+ctx_box(struct rank_ctx *c)
+{
+	const struct rank_query *q = c->q;
+	double delta = q->radius_m / INDEX_EARTH_R;
+
+	c->box_dlat = delta / DEG + 1e-9;
+	if (fabs(q->lat) + c->box_dlat >= 90.0)
+		c->box_dlon = 360.0;
+	else
+		c->box_dlon = asin(sin(delta) / cos(q->lat * DEG)) / DEG + 1e-9;
+}
+
+static bool
+in_box(const struct rank_ctx *c, uint32_t place)
+{
+	const struct index_point *p = &c->s->pos[place];
+	double dlon = fabs(p->lon - c->q->lon);
+
+	if (dlon > 180.0)
+		dlon = 360.0 - dlon;
+	return fabs(p->lat - c->q->lat) <= c->box_dlat && dlon <= c->box_dlon;
+}
+
+/* The postings of q's words of places near the point, sorted by place. */
+static struct text_hit *
+ctx_hits(const struct rank_ctx *c, size_t *nhits)
+{
+	const struct text_index *ti = &c->s->text;
+	struct text_hit *h;
+	size_t n = 0, t;
+	uint32_t i;
+
+	for (t = 0; t < c->nterms; t++)
+		n += ti->start[c->hi[t]] - ti->start[c->lo[t]];
+	if ((h = malloc((n + 1) * sizeof(*h))) == NULL)
+		return NULL;
+	n = 0;
+	for (t = 0; t < c->nterms; t++) {
+		for (i = ti->start[c->lo[t]]; i < ti->start[c->hi[t]]; i++) {
+			if (!in_box(c, ti->post[i].place))
+				continue;
+			h[n].place = ti->post[i].place;
+			h[n].item = ti->post[i].item;
+			h[n].tfn = index_text_tfn(ti, &ti->post[i]);
+			h[n].term = (uint8_t)t;
+			h[n++].field = ti->post[i].field;
+		}
+	}
+	qsort(h, n, sizeof(*h), hit_cmp);
+	*nhits = n;
+	return h;
+}
+
+/* Folds the hits h[0..n) of one place into its T and reasons. */
+static void
+text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
+    struct text_match *m)
+{
+	double best[RANK_MAX_TERMS][INDEX_NFIELDS], sum = 0, w, menu = -1;
+	size_t i, t;
+	int f;
+
+	memset(best, 0, sizeof(best));
+	m->place = h[0].place;
+	m->item = INDEX_NO_ITEM;
+	m->fields = 0;
+	for (i = 0; i < n; i++) {
+		if (h[i].tfn > best[h[i].term][h[i].field])
+			best[h[i].term][h[i].field] = h[i].tfn;
+		m->fields |= 1u << h[i].field;
+		w = c->idf[h[i].term] * h[i].tfn;
+		if (h[i].field == INDEX_MENU && (w > menu ||
+		    (w == menu && h[i].item < m->item))) {
+			menu = w;
+			m->item = h[i].item;
+		}
+	}
+	for (t = 0; t < c->nterms; t++) {
+		for (w = 0, f = 0; f < INDEX_NFIELDS; f++)
+			w += field_weight[f] * best[t][f];
+		sum += c->idf[t] * fmin(1.0, w / field_weight[INDEX_NAME]);
+	}
+	m->rel = sum / c->idfsum;
+}
+
+static int
+ctx_text(struct rank_ctx *c)
+{
+	struct text_hit *h;
+	size_t n, i, j;
+
+	if ((h = ctx_hits(c, &n)) == NULL)
+		return -1;
+	if ((c->tm = malloc((n + 1) * sizeof(*c->tm))) == NULL) {
+		free(h);
+		return -1;
+	}
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && h[j].place == h[i].place; j++)
+			;
+		text_fold(c, h + i, j - i, &c->tm[c->ntm++]);
+	}
+	free(h);
+	return 0;
+}
+
+struct rank_ctx *
+rank_ctx_new(const struct snapshot *s, const struct rank_query *q)
+{
+	struct rank_ctx *c;
+
+	if (rank_query_check(q) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->s = s;
+	c->q = q;
+	c->ncat = resolve_tags(&s->cats, q->categories, q->ncategories, c->cat);
+	c->ncui = resolve_tags(&s->cuisines, q->cuisines, q->ncuisines, c->cui);
+	if (q->q != NULL)
+		ctx_terms(c, q->q);
+	c->text = c->nterms > 0;
+	ctx_box(c);
+	c->prefs = c->text || q->ncategories > 0 || q->ncuisines > 0 ||
+	    q->min_price > 0 || q->max_price > 0 || !isnan(q->min_rating) ||
+	    q->open != RANK_OPEN_ANY;
+	if (c->text && ctx_text(c) != 0) {
+		rank_ctx_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+rank_ctx_free(struct rank_ctx *c)
+{
+	if (c == NULL)
+		return;
+	free(c->tm);
+	free(c);
+}
+
+/* --- judging one place ------------------------------------------------------ */
+
+static const struct text_match *
+text_find(const struct rank_ctx *c, uint32_t place)
+{
+	size_t lo = 0, hi = c->ntm, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (c->tm[mid].place < place)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->ntm && c->tm[lo].place == place ? &c->tm[lo] : NULL;
+}
+
+/* The first of the place's tags (first .. first + n) that is in set. */
+static int64_t
+tag_match(const struct snapshot *s, uint32_t first, unsigned n,
+    const uint32_t *set, size_t nset)
+{
+	unsigned i;
+	size_t k;
+
+	for (i = 0; i < n; i++)
+		for (k = 0; k < nset; k++)
+			if (s->tags[first + i] == set[k])
+				return s->tags[first + i];
+	return -1;
+}
+
+static int64_t
+cuisine_match(const struct rank_ctx *c, const struct snap_place *p)
+{
+	return tag_match(c->s, p->tags + p->ncat, p->ncui, c->cui, c->ncui);
+}
+
+static int64_t
+category_match(const struct rank_ctx *c, const struct snap_place *p)
+{
+	return tag_match(c->s, p->tags, p->ncat, c->cat, c->ncat);
+}
+
+/* Open (1), closed (0) or unknown (-1) at a UTC time, in the city's zone. */
+static int
+open_utc(const struct snapshot *s, uint32_t place, int64_t t)
+{
+	int64_t local = t + (int64_t)s->cities[s->places[place].city]
+	    .utc_offset_min * 60;
+	int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+	int64_t secs = local - days * 86400;
+	int day = (int)(((days + 3) % 7 + 7) % 7);   /* 1970-01-01: thursday */
+
+	return snap_open_at(s, place, day, (int)(secs / 60));
+}
+
+static int
+open_asked(const struct rank_ctx *c, uint32_t place)
+{
+	if (c->q->open == RANK_OPEN_AT_UTC)
+		return open_utc(c->s, place, c->q->open_utc);
+	return snap_open_at(c->s, place, c->q->open_day, c->q->open_minute);
+}
+
+static bool
+passes(const struct rank_ctx *c, const struct snap_place *p, uint32_t place)
+{
+	const struct rank_query *q = c->q;
+
+	if ((q->min_price > 0 || q->max_price > 0) && (p->price == 0 ||
+	    p->price < q->min_price ||
+	    (q->max_price > 0 && p->price > q->max_price)))
+		return false;
+	if (!isnan(q->min_rating) && (isnan(p->rating) ||
+	    p->rating < q->min_rating))
+		return false;
+	if (q->ncategories > 0 && category_match(c, p) < 0)
+		return false;
+	if (q->cuisine_required && q->ncuisines > 0 && cuisine_match(c, p) < 0)
+		return false;
+	return q->open == RANK_OPEN_ANY || open_asked(c, place) == 1;
+}
+
+static double
+open_bonus(const struct rank_ctx *c, uint32_t place)
+{
+	int open;
+
+	if (c->q->open != RANK_OPEN_ANY)
+		return 1.0;             /* the filter let only open ones in */
+	if (c->q->now_utc == 0)
+		return 0.5;
+	open = open_utc(c->s, place, c->q->now_utc);
+	return open < 0 ? 0.5 : open;
+}
+
+static double
+score(const struct rank_ctx *c, const struct snap_place *p, uint32_t place,
+    double d, const struct text_match *tm)
+{
+	const struct rank_query *q = c->q;
+	double D = exp(-3.0 * d / q->radius_m), R, P, C, base;
+
+	if (!c->prefs)
+		return D;
+	R = isnan(p->rating) ? 0.5 : p->rating / 5.0;
+	P = q->min_price > 0 || q->max_price > 0 || p->price > 0 ? 1.0 : 0.5;
+	C = q->ncuisines == 0 || cuisine_match(c, p) >= 0 ? 1.0 : 0.0;
+	base = 0.45 * D + 0.25 * R + 0.05 * P + 0.15 * C +
+	    0.05 * open_bonus(c, place) + 0.05 * (p->offer ? 1.0 : 0.0);
+	return tm == NULL ? base : 0.40 * tm->rel + 0.60 * base;
+}
+
+/* Filters and scores; the hot path, without reasons. */
+static bool
+judge(const struct rank_ctx *c, uint32_t place, struct rank_result *r,
+    const struct text_match **tmp)
+{
+	const struct snap_place *p = &c->s->places[place];
+	const struct index_point *pt = &c->s->pos[place];
+	const struct text_match *tm = NULL;
+	double d;
+
+	if (c->text && (tm = text_find(c, place)) == NULL)
+		return false;
+	d = rank_haversine(c->q->lat, c->q->lon, pt->lat, pt->lon);
+	if (d > c->q->radius_m || !passes(c, p, place))
+		return false;
+	r->id = p->id;
+	r->place = place;
+	r->distance_m = d;
+	r->rating = p->rating;
+	r->score = score(c, p, place, d, tm);
+	*tmp = tm;
+	return true;
+}
+
+/* --- reasons ---------------------------------------------------------------- */
+
+static void
+reason(struct rank_result *r, const char *fmt_prefix, const char *s,
+    size_t len)
+{
+	char *out = r->matched[r->nmatched++];
+	size_t plen = strlen(fmt_prefix), room = RANK_MATCHED_LEN - 1 - plen;
+
+	if (len > room) {               /* cut on a character boundary */
+		len = room;
+		while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(out, fmt_prefix, plen);
+	memcpy(out + plen, s, len);
+	out[plen + len] = '\0';
+}
+
+static void
+reason_tag(struct rank_result *r, const char *prefix,
+    const struct intern *dict, int64_t id)
+{
+	size_t len;
+	const char *s;
+
+	if (id < 0)
+		return;
+	s = index_intern_str(dict, (uint32_t)id, &len);
+	reason(r, prefix, s, len);
+}
+
+static void
+reasons(const struct rank_ctx *c, const struct snap_place *p,
+    const struct text_match *tm, struct rank_result *r)
+{
+	const char *item;
+
+	r->nmatched = 0;
+	if (tm != NULL && (tm->fields & (1u << INDEX_NAME)))
+		reason(r, "name", "", 0);
+	if (tm != NULL && tm->item != INDEX_NO_ITEM) {
+		item = snap_item_name(c->s, tm->item);
+		reason(r, "menu: ", item, strlen(item));
+	}
+	if (tm != NULL && (tm->fields & (1u << INDEX_DESC)))
+		reason(r, "description", "", 0);
+	if (c->q->ncuisines > 0)
+		reason_tag(r, "cuisine: ", &c->s->cuisines, cuisine_match(c, p));
+	if (c->q->ncategories > 0)
+		reason_tag(r, "category: ", &c->s->cats, category_match(c, p));
+	if (c->prefs && p->offer)
+		reason(r, "offer", "", 0);
+}
+
+bool
+rank_ctx_eval(const struct rank_ctx *c, uint32_t place, struct rank_result *r,
+    bool matched)
+{
+	const struct text_match *tm = NULL;
+
+	r->nmatched = 0;
+	if (place >= c->s->nplaces || !judge(c, place, r, &tm))
+		return false;
+	if (matched)
+		reasons(c, &c->s->places[place], tm, r);
+	return true;
+}
+
+/* --- top-k -------------------------------------------------------------------- */
+
+struct cand {
+	int64_t id;
+	double score, dist, rating;     /* rating -1 when null */
+	uint32_t place;
+};
+
+struct topk {
+	struct cand *a;
+	size_t n, k;
+	enum rank_sort sort;
+	size_t total;
+	struct rank_ctx *c;
+};
+
+/* Does a rank strictly before b? Ids are unique: a total order. */
+static bool
+before(const struct cand *a, const struct cand *b, enum rank_sort sort)
+{
+	if (sort == RANK_SORT_BEST && a->score != b->score)
+		return a->score > b->score;
+	if (sort == RANK_SORT_RATING && a->rating != b->rating)
+		return a->rating > b->rating;
+	if (a->dist != b->dist)
+		return a->dist < b->dist;
+	return a->id < b->id;
+}
+
+static void
+cand_swap(struct cand *a, struct cand *b)
+{
+	struct cand t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* The heap keeps the worst candidate at the root. */
+static void
+heap_down(struct topk *h, size_t i, size_t n)
+{
+	size_t worst, l;
+
+	for (;;) {
+		worst = i;
+		l = 2 * i + 1;
+		if (l < n && before(&h->a[worst], &h->a[l], h->sort))
+			worst = l;
+		if (l + 1 < n && before(&h->a[worst], &h->a[l + 1], h->sort))
+			worst = l + 1;
+		if (worst == i)
+			return;
+		cand_swap(&h->a[i], &h->a[worst]);
+		i = worst;
+	}
+}
+
+static void
+heap_up(struct topk *h, size_t i)
+{
+	size_t parent;
+
+	while (i > 0) {
+		parent = (i - 1) / 2;
+		if (!before(&h->a[parent], &h->a[i], h->sort))
+			return;
+		cand_swap(&h->a[parent], &h->a[i]);
+		i = parent;
+	}
+}
+
+static void
+topk_offer(struct topk *h, const struct cand *x)
+{
+	h->total++;
+	if (h->n < h->k) {
+		h->a[h->n] = *x;
+		heap_up(h, h->n++);
+	} else if (h->k > 0 && before(x, &h->a[0], h->sort)) {
+		h->a[0] = *x;
+		heap_down(h, 0, h->n);
+	}
+}
+
+/* Heap sort: the worst goes last, leaving the best first. */
+static void
+topk_sort(struct topk *h)
+{
+	size_t n;
+
+	for (n = h->n; n > 1; n--) {
+		cand_swap(&h->a[0], &h->a[n - 1]);
+		heap_down(h, 0, n - 1);
+	}
+}
+
+static void
+visit(void *arg, uint32_t place)
+{
+	struct topk *h = arg;
+	const struct text_match *tm;
+	struct rank_result r;
+	struct cand x;
+
+	if (!judge(h->c, place, &r, &tm))
+		return;
+	x.id = r.id;
+	x.score = r.score;
+	x.dist = r.distance_m;
+	x.rating = isnan(r.rating) ? -1.0 : r.rating;
+	x.place = place;
+	topk_offer(h, &x);
+}
+
+/* With q, the places q matches are the candidates; else the grid's. */
+static void
+candidates(const struct rank_ctx *c, struct topk *h)
+{
+	const struct rank_query *q = c->q;
+	size_t i;
+
+	if (c->text) {
+		for (i = 0; i < c->ntm; i++)
+			visit(h, c->tm[i].place);
+		return;
+	}
+	index_grid_query(&c->s->grid, q->lat, q->lon, q->radius_m, visit, h);
+}
+
+static int
+emit(const struct topk *h, unsigned offset, unsigned limit,
+    struct rank_result *out, size_t outcap)
+{
+	size_t i, n = 0;
+
+	for (i = offset; i < h->n && n < limit && n < outcap; i++)
+		if (rank_ctx_eval(h->c, h->a[i].place, &out[n], true))
+			n++;
+	return (int)n;
+}
+
+int
+rank(const struct snapshot *s, const struct rank_query *q,
+    struct rank_result *out, size_t outcap, size_t *total)
+{
+	struct topk h;
+	int n;
+
+	memset(&h, 0, sizeof(h));
+	if ((h.c = rank_ctx_new(s, q)) == NULL)
+		return -1;
+	h.k = (size_t)q->offset + q->limit;
+	h.sort = q->sort;
+	if ((h.a = malloc((h.k + 1) * sizeof(*h.a))) == NULL) {
+		rank_ctx_free(h.c);
+		return -1;
+	}
+	candidates(h.c, &h);
+	topk_sort(&h);
+	n = emit(&h, q->offset, q->limit, out, outcap);
+	if (total != NULL)
+		*total = h.total;
+	free(h.a);
+	rank_ctx_free(h.c);
+	return n;
+}

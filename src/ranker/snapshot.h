@@ -1,0 +1,156 @@
+/*
+ * snapshot.h: an immutable in-memory copy of every place, with its
+ * indexes (index.h), that the ranker's threads read without locks.
+ *
+ * The loader feeds a builder row by row: cities first, then places, then
+ * menu items (an item names its place by id, so its place must be in).
+ * snap_build() turns the builder into a snapshot; it is never changed
+ * again. Readers hold a reference (snap_ref/snap_unref) for as long as
+ * they use one, so a new snapshot can be swapped in (snap_holder) while
+ * requests in flight finish on the old one, freed by the last unref.
+ */
+#ifndef PLACESD_SNAPSHOT_H
+#define PLACESD_SNAPSHOT_H
+
+#include "ranker/index.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAP_DAYS           7       /* monday .. sunday */
+#define SNAP_MAX_INTERVALS  4       /* opening intervals per day */
+#define SNAP_MAX_TAGS       16      /* categories, and cuisines, per place */
+#define SNAP_MIN_PER_DAY    1440
+
+/*
+ * [open, close) in minutes from the day's midnight. close may pass 1440
+ * for a span past midnight (18:00-02:00 is [1080, 1560)), up to 2880;
+ * [0, 1440) is open all day.
+ */
+struct snap_interval {
+	uint16_t open, close;
+};
+
+struct snap_hours {
+	uint8_t n[SNAP_DAYS];       /* 0 = closed that day */
+	struct snap_interval iv[SNAP_DAYS][SNAP_MAX_INTERVALS];
+};
+
+struct snap_place_in {
+	int64_t id;
+	int city;                   /* from snap_add_city() */
+	double lat, lon;
+	double rating;              /* 0..5, NaN = null */
+	int price_level;            /* 1..4, 0 = null */
+	const char *const *categories;
+	size_t ncat;
+	const char *const *cuisines;
+	size_t ncui;
+	const struct snap_hours *hours;     /* NULL = unknown */
+	bool has_active_offer;
+	const char *name;
+	const char *description;    /* may be NULL */
+};
+
+/* --- what ranker code reads; the loader needs none of it ------------------ */
+
+struct snap_place {
+	int64_t id;
+	double rating;              /* NaN = null */
+	uint32_t city;
+	int32_t hours;              /* index in snapshot.hours, -1 = unknown */
+	uint32_t tags;              /* first of ncat categories, ncui cuisines */
+	uint8_t ncat, ncui;
+	uint8_t price;              /* 0 = null */
+	bool offer;
+};
+
+struct snap_city {
+	char *id;
+	int utc_offset_min;
+};
+
+struct snap_idmap {                 /* place id -> index, open addressing */
+	uint32_t *slots;            /* index + 1; 0 = empty */
+	uint32_t nslots;
+};
+
+struct snapshot {
+	unsigned refs;              /* __atomic */
+	uint32_t nplaces, ncities, nitems, nhours;
+	struct snap_place *places;
+	struct index_point *pos;    /* per place */
+	struct snap_city *cities;
+	uint32_t *tags;             /* interned ids: cats, then cuisines */
+	struct intern cats, cuisines;
+	struct snap_hours *hours;   /* distinct opening hours */
+	uint32_t *item_place;       /* menu items: their place */
+	uint32_t *item_name;        /* ... and name, an offset in names */
+	char *names;
+	struct snap_idmap ids;
+	struct grid grid;
+	struct text_index text;
+};
+
+/* --- building -------------------------------------------------------------- */
+
+struct snap_builder;
+
+struct snap_builder *snap_builder_new(void);
+/* Drops a builder that will not be built. */
+void snap_builder_free(struct snap_builder *b);
+/*
+ * These return an index (city, place) or 0 (menu item), or -1 with errno:
+ * EINVAL for a bad value (bad city, coordinates out of range, rating
+ * outside 0..5, price outside 0..4, an interval that is empty, reversed,
+ * opens after midnight or closes after 48:00, too many tags or intervals),
+ * EEXIST for a place id seen before, ENOENT for a menu item of an unknown
+ * place, ENOMEM. A refused row leaves the builder as it was.
+ */
+int snap_add_city(struct snap_builder *b, const char *id,
+    int utc_offset_min);
+int snap_add_place(struct snap_builder *b, const struct snap_place_in *p);
+int snap_add_menu_item(struct snap_builder *b, int64_t place_id,
+    const char *name);
+/* Consumes b; the snapshot holds one reference. NULL on ENOMEM. */
+struct snapshot *snap_build(struct snap_builder *b);
+
+/* --- using ----------------------------------------------------------------- */
+
+struct snapshot *snap_ref(struct snapshot *s);
+/* Drops a reference; the last one frees the snapshot. */
+void snap_unref(struct snapshot *s);
+/* Frees at once, whatever the count: for a sole owner. */
+void snap_free(struct snapshot *s);
+unsigned snap_refs(const struct snapshot *s);
+
+uint32_t snap_nplaces(const struct snapshot *s);
+int64_t snap_place_id(const struct snapshot *s, uint32_t place);
+/* The index of place id, or -1. */
+int64_t snap_find(const struct snapshot *s, int64_t id);
+const char *snap_item_name(const struct snapshot *s, uint32_t item);
+/* 1 if open at local minute (0..1439) of day (0 = monday), 0, -1 unknown. */
+int snap_open_at(const struct snapshot *s, uint32_t place, int day,
+    int minute);
+
+/*
+ * The current snapshot, swapped atomically: get takes a reference under a
+ * mutex (so the snapshot cannot be freed between reading the pointer and
+ * counting it), set installs a new one and drops the holder's reference
+ * to the old one.
+ */
+struct snap_holder {
+	pthread_mutex_t mu;
+	struct snapshot *cur;
+};
+
+void snap_holder_init(struct snap_holder *h);
+/* A new reference to the current snapshot (the caller unrefs), or NULL. */
+struct snapshot *snap_holder_get(struct snap_holder *h);
+/* Takes over the caller's reference to s (may be NULL). */
+void snap_holder_set(struct snap_holder *h, struct snapshot *s);
+void snap_holder_fini(struct snap_holder *h);
+
+#endif

@@ -1,0 +1,1217 @@
+/*
+ * test_rank.c: the ranker's core (snapshot, grid, text index, scoring,
+ * top-k) against a synthetic world of a few thousand random places (fixed
+ * seed) in four cities, one across the antimeridian and one near the
+ * pole. The main check is a brute-force reference written here: every
+ * place judged by this file's own filters (its own distance formula, its
+ * own clock arithmetic), scored by rank_ctx_eval(), fully sorted by this
+ * file's own order, then compared with rank() for many random queries.
+ * Handmade snapshots cover hours past midnight, time zones, the cuisine
+ * lift and reasons. A timing over 100,000 places is printed, not judged.
+ */
+#include "ranker/index.h"
+#include "ranker/score.h"
+#include "ranker/snapshot.h"
+
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NPLACES     3000
+#define MAX_ITEMS   5
+#define NQUERIES    600
+
+/* --- a deterministic generator ------------------------------------------------ */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t
+rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static int
+rnd_int(int n)
+{
+	return (int)(rnd() % (uint64_t)n);
+}
+
+static double
+rnd_unit(void)
+{
+	return (double)(rnd() >> 11) / (double)(1ull << 53);
+}
+
+static bool
+rnd_chance(double p)
+{
+	return rnd_unit() < p;
+}
+
+/* --- the synthetic world, as the test knows it ------------------------------ */
+
+struct tcity {
+	const char *id;
+	double lat, lon;
+	int offset;                 /* minutes east of UTC */
+};
+
+static const struct tcity tcities[] = {
+	{ "moscow", 55.75, 37.62, 180 },
+	{ "newyork", 40.71, -74.00, -300 },
+	{ "suva", -18.10, 179.98, 720 },        /* across the antimeridian */
+	{ "longyearbyen", 78.22, 15.65, 60 },   /* near the pole */
+};
+#define NCITIES (sizeof(tcities) / sizeof(tcities[0]))
+
+static const char *const cats[] = { "restaurant", "cafe", "bar", "bakery" };
+static const char *const cuis[] = { "georgian", "italian", "russian",
+    "japanese" };
+static const char *const name_words[] = { "Luna", "Cafe", "Sakura", "Roma",
+    "Golden", "Dragon", "Corner", "Ромашка", "Кафе", "Ёлка", "Берёзка",
+    "Самовар", "Дружба", "ПЕЛЬМЕННАЯ" };
+static const char *const desc_words[] = { "cozy", "family", "grill",
+    "terrace", "wine", "уютный", "домашняя", "кухня", "вид", "garden" };
+static const char *const dishes[] = { "Khachapuri", "Adjarian khachapuri",
+    "Khinkali", "Борщ", "Pizza Margherita", "Ramen", "Пельмени",
+    "Хачапури по-аджарски", "Caesar salad", "Tiramisu", "Borsch" };
+
+struct tplace {
+	int64_t id;
+	int city;
+	double lat, lon, rating;
+	int price;
+	const char *cat[2], *cui[2];
+	size_t ncat, ncui;
+	bool has_hours;
+	struct snap_hours hours;
+	bool offer;
+	char name[128], desc[256];
+	const char *items[MAX_ITEMS];
+	size_t nitems;
+};
+
+static struct tplace *world;
+static size_t nworld;
+static struct snapshot *wsnap;
+
+static void
+gen_words(char *out, size_t size, const char *const *words, size_t nwords,
+    int n)
+{
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			strncat(out, rnd_chance(0.5) ? " " : ", ", size - strlen(out) - 1);
+		strncat(out, words[rnd_int((int)nwords)], size - strlen(out) - 1);
+	}
+}
+
+static void
+gen_day(struct snap_hours *h, int d)
+{
+	int open = (8 + rnd_int(5)) * 60 + 30 * rnd_int(2);
+	int close = rnd_chance(0.3) ? (24 + rnd_int(4)) * 60 :
+	    (18 + rnd_int(6)) * 60;
+
+	if (rnd_chance(0.15)) {
+		h->n[d] = 0;            /* closed */
+	} else if (rnd_chance(0.2)) {
+		h->n[d] = 2;            /* a lunch break */
+		h->iv[d][0] = (struct snap_interval){ open, 14 * 60 };
+		h->iv[d][1] = (struct snap_interval){ 15 * 60, close };
+	} else {
+		h->n[d] = 1;
+		h->iv[d][0] = (struct snap_interval){ open, close };
+	}
+}
+
+static void
+gen_hours(struct tplace *p)
+{
+	int d;
+
+	memset(&p->hours, 0, sizeof(p->hours));
+	p->has_hours = !rnd_chance(0.15);
+	for (d = 0; d < SNAP_DAYS && p->has_hours; d++) {
+		if (rnd_chance(0.1)) {
+			p->hours.n[d] = 1;
+			p->hours.iv[d][0] = (struct snap_interval){ 0, 1440 };
+		} else {
+			gen_day(&p->hours, d);
+		}
+	}
+}
+
+static void
+gen_tags(const char **out, size_t *n, const char *const *from, size_t nfrom,
+    int max)
+{
+	int k = rnd_int(max + 1), i;
+
+	*n = 0;
+	for (i = 0; i < k; i++) {
+		const char *t = from[rnd_int((int)nfrom)];
+		if (*n == 0 || strcmp(out[0], t) != 0)
+			out[(*n)++] = t;
+	}
+}
+
+static void
+gen_place(struct tplace *p, int64_t id, double spread)
+{
+	const struct tcity *c;
+	size_t i;
+
+	p->id = id;
+	p->city = rnd_int(NCITIES);
+	c = &tcities[p->city];
+	p->lat = c->lat + (rnd_unit() * 2 - 1) * spread;
+	p->lon = c->lon + (rnd_unit() * 2 - 1) * spread /
+	    cos(c->lat * M_PI / 180);
+	if (p->lon > 180)
+		p->lon -= 360;
+	p->rating = rnd_chance(0.2) ? NAN : rnd_int(11) * 0.5;
+	p->price = rnd_chance(0.2) ? 0 : 1 + rnd_int(4);
+	gen_tags(p->cat, &p->ncat, cats, 4, 2);
+	gen_tags(p->cui, &p->ncui, cuis, 4, 2);
+	gen_hours(p);
+	p->offer = rnd_chance(0.1);
+	gen_words(p->name, sizeof(p->name), name_words, 14, 1 + rnd_int(3));
+	gen_words(p->desc, sizeof(p->desc), desc_words, 10, rnd_int(8));
+	p->nitems = (size_t)rnd_int(MAX_ITEMS + 1);
+	for (i = 0; i < p->nitems; i++)
+		p->items[i] = dishes[rnd_int(11)];
+}
+
+/* Some places are clones of an earlier one (ties in every key but id). */
+static void
+gen_world(size_t n, double spread)
+{
+	size_t i;
+
+	world = calloc(n, sizeof(*world));
+	ck_assert_ptr_nonnull(world);
+	nworld = n;
+	for (i = 0; i < n; i++) {
+		if (i > 10 && rnd_chance(0.05)) {
+			world[i] = world[rnd_int((int)i)];
+			world[i].id = 1000 + (int64_t)i * 7;
+		} else {
+			gen_place(&world[i], 1000 + (int64_t)i * 7, spread);
+		}
+	}
+}
+
+static void
+add_tplace(struct snap_builder *b, const struct tplace *p)
+{
+	struct snap_place_in in;
+	size_t i;
+
+	memset(&in, 0, sizeof(in));
+	in.id = p->id;
+	in.city = p->city;
+	in.lat = p->lat;
+	in.lon = p->lon;
+	in.rating = p->rating;
+	in.price_level = p->price;
+	in.categories = p->cat;
+	in.ncat = p->ncat;
+	in.cuisines = p->cui;
+	in.ncui = p->ncui;
+	in.hours = p->has_hours ? &p->hours : NULL;
+	in.has_active_offer = p->offer;
+	in.name = p->name;
+	in.description = p->desc;
+	ck_assert_int_ge(snap_add_place(b, &in), 0);
+	for (i = 0; i < p->nitems; i++)
+		ck_assert_int_eq(snap_add_menu_item(b, p->id, p->items[i]), 0);
+}
+
+static struct snapshot *
+build_world(void)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snapshot *s;
+	size_t i;
+
+	ck_assert_ptr_nonnull(b);
+	for (i = 0; i < NCITIES; i++)
+		ck_assert_int_eq(snap_add_city(b, tcities[i].id,
+		    tcities[i].offset), (int)i);
+	for (i = 0; i < nworld; i++)
+		add_tplace(b, &world[i]);
+	s = snap_build(b);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(snap_nplaces(s), nworld);
+	return s;
+}
+
+static void
+world_setup(void)
+{
+	rng = 0x9e3779b97f4a7c15ull;
+	gen_world(NPLACES, 0.05);
+	wsnap = build_world();
+}
+
+static void
+world_teardown(void)
+{
+	snap_unref(wsnap);
+	free(world);
+	world = NULL;
+}
+
+/* --- the reference: this file's own filters and order ----------------------- */
+
+/* Chord length between unit vectors, then the arc: not the haversine. */
+static double
+ref_distance(double lat1, double lon1, double lat2, double lon2)
+{
+	double r = M_PI / 180, x, y, z, chord;
+
+	x = cos(lat1 * r) * cos(lon1 * r) - cos(lat2 * r) * cos(lon2 * r);
+	y = cos(lat1 * r) * sin(lon1 * r) - cos(lat2 * r) * sin(lon2 * r);
+	z = sin(lat1 * r) - sin(lat2 * r);
+	chord = sqrt(x * x + y * y + z * z);
+	return 2 * 6371008.8 * asin(fmin(1.0, chord / 2));
+}
+
+static bool
+ref_in_day(const struct snap_hours *h, int day, int minute)
+{
+	int i;
+
+	for (i = 0; i < h->n[day]; i++)
+		if (minute >= h->iv[day][i].open && minute < h->iv[day][i].close)
+			return true;
+	return false;
+}
+
+static bool
+ref_open_local(const struct tplace *p, int day, int minute)
+{
+	if (!p->has_hours)
+		return false;
+	return ref_in_day(&p->hours, day, minute) ||
+	    ref_in_day(&p->hours, (day + 6) % 7, minute + 1440);
+}
+
+static bool
+ref_open_utc(const struct tplace *p, int64_t t)
+{
+	time_t local = (time_t)(t + tcities[p->city].offset * 60);
+	struct tm tm;
+
+	gmtime_r(&local, &tm);
+	return ref_open_local(p, (tm.tm_wday + 6) % 7,
+	    tm.tm_hour * 60 + tm.tm_min);
+}
+
+static bool
+ref_has(const char *const *tags, size_t n, const char *const *want,
+    size_t nwant)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < nwant; j++)
+			if (strcmp(tags[i], want[j]) == 0)
+				return true;
+	return false;
+}
+
+/* The tokens of q, with the prefix rule for the last one. */
+struct ref_terms {
+	char tok[RANK_MAX_TERMS][INDEX_TOKEN_MAX + 1];
+	size_t n;
+	bool prefix_last;
+};
+
+static void
+ref_terms(const char *q, struct ref_terms *t)
+{
+	char tok[INDEX_TOKEN_MAX + 1];
+	size_t len, i, chars = 0;
+
+	t->n = 0;
+	while (q != NULL && t->n < RANK_MAX_TERMS &&
+	    (len = index_token_next(&q, tok)) > 0)
+		strcpy(t->tok[t->n++], tok);
+	if (t->n > 0)
+		for (i = 0; t->tok[t->n - 1][i] != '\0'; i++)
+			chars += ((unsigned char)t->tok[t->n - 1][i] & 0xc0) != 0x80;
+	t->prefix_last = chars >= 3;
+}
+
+static bool
+ref_text_hits(const char *s, const struct ref_terms *t)
+{
+	char tok[INDEX_TOKEN_MAX + 1];
+	size_t i;
+
+	while (index_token_next(&s, tok) > 0)
+		for (i = 0; i < t->n; i++)
+			if (strcmp(tok, t->tok[i]) == 0 || (i == t->n - 1 &&
+			    t->prefix_last &&
+			    strncmp(tok, t->tok[i], strlen(t->tok[i])) == 0))
+				return true;
+	return false;
+}
+
+static bool
+ref_text(const struct tplace *p, const struct ref_terms *t)
+{
+	size_t i;
+
+	if (ref_text_hits(p->name, t) || ref_text_hits(p->desc, t))
+		return true;
+	for (i = 0; i < p->nitems; i++)
+		if (ref_text_hits(p->items[i], t))
+			return true;
+	return false;
+}
+
+static bool
+ref_passes(const struct tplace *p, const struct rank_query *q,
+    const struct ref_terms *t, double d)
+{
+	if (d > q->radius_m)
+		return false;
+	if ((q->min_price || q->max_price) && (p->price == 0 ||
+	    p->price < q->min_price || (q->max_price && p->price > q->max_price)))
+		return false;
+	if (!isnan(q->min_rating) && !(p->rating >= q->min_rating))
+		return false;
+	if (q->ncategories && !ref_has(p->cat, p->ncat, q->categories,
+	    q->ncategories))
+		return false;
+	if (q->cuisine_required && q->ncuisines &&
+	    !ref_has(p->cui, p->ncui, q->cuisines, q->ncuisines))
+		return false;
+	if (q->open == RANK_OPEN_AT_UTC && !ref_open_utc(p, q->open_utc))
+		return false;
+	if (q->open == RANK_OPEN_AT_LOCAL &&
+	    !ref_open_local(p, q->open_day, q->open_minute))
+		return false;
+	return t->n == 0 || ref_text(p, t);
+}
+
+static enum rank_sort ref_sort;
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	const struct rank_result *x = a, *y = b;
+	double rx = isnan(x->rating) ? -1 : x->rating;
+	double ry = isnan(y->rating) ? -1 : y->rating;
+
+	if (ref_sort == RANK_SORT_BEST && x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	if (ref_sort == RANK_SORT_RATING && rx != ry)
+		return rx > ry ? -1 : 1;
+	if (x->distance_m != y->distance_m)
+		return x->distance_m < y->distance_m ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* All places passing q, in order; checks rank_ctx_eval agrees on each. */
+static size_t
+ref_rank(const struct snapshot *s, const struct rank_query *q,
+    struct rank_result *all)
+{
+	struct rank_ctx *c = rank_ctx_new(s, q);
+	struct ref_terms t;
+	struct rank_result r;
+	size_t i, n = 0;
+	double d;
+	bool want, got;
+
+	ck_assert_ptr_nonnull(c);
+	ref_terms(q->q, &t);
+	for (i = 0; i < nworld; i++) {
+		const struct tplace *p = &world[i];
+
+		d = ref_distance(q->lat, q->lon, p->lat, p->lon);
+		want = ref_passes(p, q, &t, d);
+		got = rank_ctx_eval(c, (uint32_t)i, &r, false);
+		if (fabs(d - q->radius_m) > 1e-6)
+			ck_assert_msg(want == got, "place %lld: reference %d, "
+			    "ranker %d", (long long)p->id, want, got);
+		if (!got)
+			continue;
+		ck_assert_int_eq(r.id, p->id);
+		ck_assert_double_eq_tol(r.distance_m, d, 1e-6);
+		ck_assert(r.score >= 0 && r.score <= 1);
+		all[n++] = r;
+	}
+	rank_ctx_free(c);
+	ref_sort = q->sort;
+	qsort(all, n, sizeof(*all), ref_cmp);
+	return n;
+}
+
+/* --- random queries ----------------------------------------------------------- */
+
+static const char *const queries[] = { "khachapuri", "кафе", "РОМАШКА",
+    "pizza", "khach", "cozy terrace", "ЁЛКА", "borsch", "пельм", "ra",
+    "golden dragon", "nothingmatches" };
+static const double radii[] = { 300, 1000, 2000, 5000, 20000, 50000 };
+static const double ratings[] = { 3.0, 3.5, 4.0, 4.5 };
+
+struct qbuf {
+	struct rank_query q;
+	const char *cat[2], *cui[2];
+};
+
+static void
+gen_query(struct qbuf *b)
+{
+	struct rank_query *q = &b->q;
+	const struct tcity *c = &tcities[rnd_int(NCITIES)];
+
+	rank_query_init(q);
+	q->lat = c->lat + (rnd_unit() * 2 - 1) * 0.05;
+	q->lon = c->lon + (rnd_unit() * 2 - 1) * 0.05 / cos(c->lat * M_PI / 180);
+	if (q->lon > 180)
+		q->lon -= 360;
+	q->radius_m = radii[rnd_int(6)];
+	if (rnd_chance(0.3)) {
+		gen_tags(b->cat, &q->ncategories, cats, 4, 2);
+		q->categories = b->cat;
+	}
+	if (rnd_chance(0.3)) {
+		gen_tags(b->cui, &q->ncuisines, cuis, 4, 2);
+		q->cuisines = b->cui;
+		q->cuisine_required = rnd_chance(0.3);
+	}
+	if (rnd_chance(0.15))
+		q->min_price = 1 + rnd_int(2);
+	if (rnd_chance(0.2))
+		q->max_price = 2 + rnd_int(3);
+	if (rnd_chance(0.2))
+		q->min_rating = ratings[rnd_int(4)];
+	if (rnd_chance(0.15)) {
+		q->open = RANK_OPEN_AT_UTC;
+		q->open_utc = 1795000000 + rnd_int(7 * 86400);
+	} else if (rnd_chance(0.15)) {
+		q->open = RANK_OPEN_AT_LOCAL;
+		q->open_day = rnd_int(7);
+		q->open_minute = rnd_int(1440);
+	}
+	if (rnd_chance(0.5))
+		q->now_utc = 1795000000 + rnd_int(7 * 86400);
+	if (rnd_chance(0.3))
+		q->q = queries[rnd_int(12)];
+	q->sort = (enum rank_sort)rnd_int(3);
+	q->limit = 1 + (unsigned)rnd_int(100);
+	q->offset = rnd_chance(0.5) ? 0 : (unsigned)rnd_int(60);
+}
+
+static struct rank_result out[RANK_MAX_WINDOW], refall[NPLACES];
+
+START_TEST(test_tokenizer)
+{
+	const char *s = "Кафе «Ёлка»-24/7 ХАЧАПУРИ, McDonald's  a Ünïcode";
+	const char *want[] = { "кафе", "елка", "24", "хачапури", "mcdonald",
+	    "ünïcode" };
+	char tok[INDEX_TOKEN_MAX + 1];
+	size_t i = 0;
+
+	while (index_token_next(&s, tok) > 0) {
+		ck_assert_uint_lt(i, 6);
+		ck_assert_str_eq(tok, want[i]);
+		i++;
+	}
+	ck_assert_uint_eq(i, 6);
+	s = "\xff\xfe ok \xd0";             /* bad UTF-8 is a separator */
+	ck_assert_uint_eq(index_token_next(&s, tok), 2);
+	ck_assert_str_eq(tok, "ok");
+	ck_assert_uint_eq(index_token_next(&s, tok), 0);
+}
+END_TEST
+
+START_TEST(test_bruteforce)
+{
+	struct qbuf b;
+	size_t total, n, i, nonempty = 0, ties = 0;
+	int got;
+
+	for (i = 0; i < NQUERIES; i++) {
+		gen_query(&b);
+		n = ref_rank(wsnap, &b.q, refall);
+		got = rank(wsnap, &b.q, out, RANK_MAX_WINDOW, &total);
+		ck_assert_int_ge(got, 0);
+		ck_assert_uint_eq(total, n);
+		ck_assert_uint_eq((size_t)got, n <= b.q.offset ? 0 :
+		    (n - b.q.offset < b.q.limit ? n - b.q.offset : b.q.limit));
+		for (int j = 0; j < got; j++) {
+			const struct rank_result *w = &refall[b.q.offset + j];
+
+			ck_assert_msg(out[j].id == w->id, "query %zu result %d: "
+			    "%lld, want %lld", i, j, (long long)out[j].id,
+			    (long long)w->id);
+			ck_assert(out[j].score == w->score);
+			ck_assert(out[j].distance_m == w->distance_m);
+			if (j > 0 && out[j].score == out[j - 1].score &&
+			    out[j].distance_m == out[j - 1].distance_m)
+				ties++;
+		}
+		nonempty += got > 0;
+	}
+	ck_assert_uint_gt(nonempty, NQUERIES / 2);
+	ck_assert_uint_gt(ties, 0);         /* the tie-break was exercised */
+}
+END_TEST
+
+START_TEST(test_nearest_first)
+{
+	struct rank_query q, qd;
+	size_t total, i, k;
+	struct rank_result byd[100];
+	int n, nd;
+
+	for (k = 0; k < 50; k++) {
+		struct qbuf b;
+
+		gen_query(&b);
+		rank_query_init(&q);
+		q.lat = b.q.lat;
+		q.lon = b.q.lon;
+		q.radius_m = 5000;
+		q.limit = 100;
+		qd = q;
+		qd.sort = RANK_SORT_DISTANCE;
+		n = rank(wsnap, &q, out, 100, &total);
+		nd = rank(wsnap, &qd, byd, 100, &total);
+		ck_assert_int_eq(n, nd);
+		for (i = 0; i < (size_t)n; i++) {
+			ck_assert_int_eq(out[i].id, byd[i].id);
+			if (i > 0)
+				ck_assert(out[i].distance_m >=
+				    out[i - 1].distance_m);
+			ck_assert_uint_eq(out[i].nmatched, 0);
+		}
+	}
+}
+END_TEST
+
+static size_t
+count_georgian(const struct rank_result *r, int n)
+{
+	size_t k = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const struct tplace *p = &world[snap_find(wsnap, r[i].id)];
+		k += ref_has(p->cui, p->ncui, (const char *[]){ "georgian" }, 1);
+	}
+	return k;
+}
+
+START_TEST(test_cuisine_lift_world)
+{
+	const char *geo[] = { "georgian" };
+	struct rank_query q;
+	size_t total, with = 0, without = 0, k;
+	int n;
+
+	for (k = 0; k < NCITIES; k++) {
+		rank_query_init(&q);
+		q.lat = tcities[k].lat;
+		q.lon = tcities[k].lon;
+		q.radius_m = 3000;
+		q.limit = 20;
+		n = rank(wsnap, &q, out, 20, &total);
+		without += count_georgian(out, n);
+		q.cuisines = geo;
+		q.ncuisines = 1;
+		n = rank(wsnap, &q, out, 20, &total);
+		with += count_georgian(out, n);
+		if (n > 0)
+			ck_assert_str_eq(out[0].matched[0], "cuisine: georgian");
+	}
+	ck_assert_uint_gt(with, without);
+}
+END_TEST
+
+/* --- handmade snapshots ----------------------------------------------------- */
+
+static struct snap_place_in
+place_at(int64_t id, int city, double lat, double lon)
+{
+	struct snap_place_in p;
+
+	memset(&p, 0, sizeof(p));
+	p.id = id;
+	p.city = city;
+	p.lat = lat;
+	p.lon = lon;
+	p.rating = 4.0;
+	p.price_level = 2;
+	p.name = "Place";
+	return p;
+}
+
+static int64_t
+utc(int y, int mo, int d, int h, int mi)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	return (int64_t)timegm(&tm);
+}
+
+/* The ids of the results, ascending, as "1,2,". */
+static const char *
+ids_of(const struct snapshot *s, const struct rank_query *q)
+{
+	static char buf[256];
+	int64_t ids[64], t;
+	size_t total;
+	int n, i, j;
+
+	n = rank(s, q, out, 64, &total);
+	ck_assert_int_ge(n, 0);
+	for (i = 0; i < n; i++)
+		ids[i] = out[i].id;
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && ids[j - 1] > ids[j]; j--)
+			t = ids[j], ids[j] = ids[j - 1], ids[j - 1] = t;
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%lld,",
+		    (long long)ids[i]);
+	return buf;
+}
+
+static struct snapshot *
+hours_snapshot(void)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snap_hours a, all, d, e;
+	struct snap_place_in p;
+	int msk, nyc, i;
+
+	msk = snap_add_city(b, "moscow", 180);
+	nyc = snap_add_city(b, "newyork", -300);
+	memset(&a, 0, sizeof(a));
+	a.n[0] = 1;                                 /* mon 18:00-02:00 */
+	a.iv[0][0] = (struct snap_interval){ 1080, 1560 };
+	memset(&all, 0, sizeof(all));
+	for (i = 0; i < 7; i++) {
+		all.n[i] = 1;
+		all.iv[i][0] = (struct snap_interval){ 0, 1440 };
+	}
+	memset(&d, 0, sizeof(d));
+	d.n[6] = 1;                                 /* sun 22:00-03:00 */
+	d.iv[6][0] = (struct snap_interval){ 1320, 1620 };
+	memset(&e, 0, sizeof(e));
+	e.n[0] = 1;                                 /* mon 09:00-01:00 */
+	e.iv[0][0] = (struct snap_interval){ 540, 1500 };
+	p = place_at(1, msk, 55.75, 37.62);
+	p.hours = &a;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(2, msk, 55.75, 37.62);
+	p.hours = &all;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(3, msk, 55.75, 37.62);         /* hours unknown */
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(4, msk, 55.75, 37.62);
+	p.hours = &d;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(5, nyc, 40.71, -74.0);
+	p.hours = &e;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	return snap_build(b);
+}
+
+static void
+at_local(struct rank_query *q, int day, int minute)
+{
+	q->open = RANK_OPEN_AT_LOCAL;
+	q->open_day = day;
+	q->open_minute = minute;
+}
+
+START_TEST(test_open_hours)
+{
+	struct snapshot *s = hours_snapshot();
+	struct rank_query q;
+
+	ck_assert_ptr_nonnull(s);
+	rank_query_init(&q);
+	q.lat = 55.75;
+	q.lon = 37.62;
+	ck_assert_str_eq(ids_of(s, &q), "1,2,3,4,");
+	at_local(&q, 0, 23 * 60);                   /* mon 23:00 */
+	ck_assert_str_eq(ids_of(s, &q), "1,2,");
+	at_local(&q, 1, 1 * 60 + 59);               /* tue 01:59 */
+	ck_assert_str_eq(ids_of(s, &q), "1,2,");
+	at_local(&q, 1, 2 * 60);                    /* tue 02:00: closed */
+	ck_assert_str_eq(ids_of(s, &q), "2,");
+	at_local(&q, 0, 60);                        /* mon 01:00: sunday's */
+	ck_assert_str_eq(ids_of(s, &q), "2,4,");
+	at_local(&q, 6, 23 * 60);                   /* sun 23:00 */
+	ck_assert_str_eq(ids_of(s, &q), "2,4,");
+	at_local(&q, 2, 12 * 60);                   /* wed noon */
+	ck_assert_str_eq(ids_of(s, &q), "2,");
+	/* open_now: 2026-11-23 is a monday; Moscow is UTC+3 */
+	q.open = RANK_OPEN_AT_UTC;
+	q.open_utc = utc(2026, 11, 23, 20, 30);     /* mon 23:30 local */
+	ck_assert_str_eq(ids_of(s, &q), "1,2,");
+	q.open_utc = utc(2026, 11, 23, 23, 30);     /* tue 02:30 local */
+	ck_assert_str_eq(ids_of(s, &q), "2,");
+	q.open_utc = utc(2026, 11, 22, 21, 30);     /* mon 00:30 local */
+	ck_assert_str_eq(ids_of(s, &q), "2,4,");
+	/* New York is UTC-5: the UTC date is a day ahead at night */
+	q.lat = 40.71;
+	q.lon = -74.0;
+	q.open_utc = utc(2026, 11, 24, 2, 0);       /* mon 21:00 local */
+	ck_assert_str_eq(ids_of(s, &q), "5,");
+	q.open_utc = utc(2026, 11, 24, 5, 30);      /* tue 00:30 local */
+	ck_assert_str_eq(ids_of(s, &q), "5,");
+	q.open_utc = utc(2026, 11, 24, 6, 30);      /* tue 01:30 local */
+	ck_assert_str_eq(ids_of(s, &q), "");
+	q.open_utc = utc(2026, 11, 23, 13, 0);      /* mon 08:00 local */
+	ck_assert_str_eq(ids_of(s, &q), "");
+	snap_unref(s);
+}
+END_TEST
+
+/* 100 m and 300/500 m north and south of a point, differing in cuisine. */
+START_TEST(test_cuisine_lift)
+{
+	struct snap_builder *b = snap_builder_new();
+	const char *ita[] = { "italian" }, *geo[] = { "georgian" };
+	struct snap_place_in p;
+	struct rank_query q;
+	struct snapshot *s;
+	double m = 1.0 / 111195.0;          /* degrees per meter north */
+	size_t total;
+	int c = snap_add_city(b, "moscow", 180);
+
+	p = place_at(10, c, 55.75 + 100 * m, 37.62);
+	p.cuisines = ita, p.ncui = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(11, c, 55.75 - 100 * m, 37.62);
+	p.cuisines = geo, p.ncui = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(12, c, 55.75 + 300 * m, 37.62);
+	p.cuisines = ita, p.ncui = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(13, c, 55.75 - 500 * m, 37.62);
+	p.cuisines = geo, p.ncui = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	s = snap_build(b);
+	rank_query_init(&q);
+	q.lat = 55.75;
+	q.lon = 37.62;
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 4);
+	ck_assert_int_eq(out[0].id, 10);        /* equal distance: by id */
+	ck_assert_int_eq(out[1].id, 11);
+	ck_assert_int_eq(out[2].id, 12);
+	ck_assert_int_eq(out[3].id, 13);
+	q.cuisines = geo;
+	q.ncuisines = 1;
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 4);
+	ck_assert_int_eq(out[0].id, 11);
+	ck_assert_int_eq(out[1].id, 10);
+	ck_assert_int_eq(out[2].id, 13);        /* lifted over a nearer one */
+	ck_assert_int_eq(out[3].id, 12);
+	ck_assert_uint_eq(out[0].nmatched, 1);
+	ck_assert_str_eq(out[0].matched[0], "cuisine: georgian");
+	ck_assert_uint_eq(out[1].nmatched, 0);
+	q.cuisine_required = true;
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 2);
+	snap_unref(s);
+}
+END_TEST
+
+static bool
+has_item(const struct tplace *p, const char *item)
+{
+	size_t i;
+
+	for (i = 0; i < p->nitems; i++)
+		if (strcmp(p->items[i], item) == 0)
+			return true;
+	return false;
+}
+
+START_TEST(test_khachapuri)
+{
+	struct rank_query q;
+	size_t total, i, want, found = 0;
+	int n, j;
+
+	for (i = 0; i < NCITIES; i++) {
+		rank_query_init(&q);
+		q.lat = tcities[i].lat;
+		q.lon = tcities[i].lon;
+		q.radius_m = 50000;
+		q.q = "khachapuri";
+		q.limit = RANK_MAX_WINDOW;
+		n = rank(wsnap, &q, out, RANK_MAX_WINDOW, &total);
+		want = 0;
+		for (j = 0; j < (int)nworld; j++)
+			want += world[j].city == (int)i &&
+			    (has_item(&world[j], "Khachapuri") ||
+			    has_item(&world[j], "Adjarian khachapuri"));
+		ck_assert_uint_eq((size_t)n, want);
+		for (j = 0; j < n; j++) {
+			const struct tplace *p = &world[snap_find(wsnap, out[j].id)];
+
+			ck_assert_uint_ge(out[j].nmatched, 1);
+			ck_assert_str_eq(out[j].matched[0],
+			    has_item(p, "Khachapuri") ? "menu: Khachapuri" :
+			    "menu: Adjarian khachapuri");
+		}
+		found += want;
+	}
+	ck_assert_uint_gt(found, 100);
+}
+END_TEST
+
+static size_t
+count_name(int city, const char *word)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < nworld; i++)
+		k += world[i].city == city && strstr(world[i].name, word) != NULL;
+	return k;
+}
+
+START_TEST(test_cyrillic)
+{
+	static const char *const qs[][2] = {
+		{ "РОМАШКА", "Ромашка" }, { "ромашка", "Ромашка" },
+		{ "ёлка", "Ёлка" }, { "ЕЛКА", "Ёлка" },
+		{ "пельменная", "ПЕЛЬМЕННАЯ" }, { "берёз", "Берёзка" },
+	};
+	struct rank_query q;
+	size_t total, i;
+	int n, j;
+
+	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		rank_query_init(&q);
+		q.lat = tcities[0].lat;
+		q.lon = tcities[0].lon;
+		q.radius_m = 50000;
+		q.q = qs[i][0];
+		q.limit = RANK_MAX_WINDOW;
+		n = rank(wsnap, &q, out, RANK_MAX_WINDOW, &total);
+		ck_assert_uint_eq((size_t)n, count_name(0, qs[i][1]));
+		ck_assert_int_gt(n, 0);
+		for (j = 0; j < n; j++)
+			ck_assert_str_eq(out[j].matched[0], "name");
+	}
+}
+END_TEST
+
+START_TEST(test_sort_orders)
+{
+	struct qbuf b;
+	size_t total, k;
+	int n, i;
+
+	for (k = 0; k < 100; k++) {
+		gen_query(&b);
+		b.q.offset = 0;
+		b.q.limit = 100;
+		b.q.sort = RANK_SORT_DISTANCE;
+		n = rank(wsnap, &b.q, out, 100, &total);
+		for (i = 1; i < n; i++)
+			ck_assert(out[i].distance_m > out[i - 1].distance_m ||
+			    (out[i].distance_m == out[i - 1].distance_m &&
+			    out[i].id > out[i - 1].id));
+		b.q.sort = RANK_SORT_RATING;
+		n = rank(wsnap, &b.q, out, 100, &total);
+		for (i = 1; i < n; i++) {
+			double a = out[i - 1].rating, c = out[i].rating;
+
+			ck_assert(!isnan(a) || isnan(c));   /* nulls last */
+			if (!isnan(a) && !isnan(c))
+				ck_assert(a >= c);
+			if (a == c || (isnan(a) && isnan(c)))
+				ck_assert(out[i].distance_m >=
+				    out[i - 1].distance_m);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_paging)
+{
+	const char *geo[] = { "georgian" };
+	struct rank_result page[10];
+	struct rank_query q;
+	int64_t seen[100];
+	size_t total, nseen = 0, i;
+	int n, j;
+
+	rank_query_init(&q);
+	q.lat = tcities[0].lat;
+	q.lon = tcities[0].lon;
+	q.radius_m = 5000;
+	q.cuisines = geo;
+	q.ncuisines = 1;
+	q.limit = 100;
+	ck_assert_int_eq(rank(wsnap, &q, out, 100, &total), 100);
+	q.limit = 10;
+	for (q.offset = 0; q.offset < 100; q.offset += 10) {
+		n = rank(wsnap, &q, page, 10, &total);
+		ck_assert_int_eq(n, 10);
+		for (j = 0; j < n; j++) {
+			for (i = 0; i < nseen; i++)
+				ck_assert_int_ne(seen[i], page[j].id);
+			ck_assert_int_eq(page[j].id, out[nseen].id);
+			seen[nseen++] = page[j].id;
+		}
+	}
+	q.offset = RANK_MAX_WINDOW - 5;
+	ck_assert_int_eq(rank(wsnap, &q, page, 10, &total), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	q.offset = RANK_MAX_WINDOW - 10;
+	ck_assert_int_eq(rank(wsnap, &q, page, 10, &total), 0);
+}
+END_TEST
+
+START_TEST(test_refcount)
+{
+	struct snap_holder h;
+	struct snapshot *old, *new, *got;
+	struct rank_query q;
+	size_t total;
+	int n1, n2;
+
+	snap_holder_init(&h);
+	ck_assert_ptr_null(snap_holder_get(&h));
+	old = build_world();
+	ck_assert_uint_eq(snap_refs(old), 1);
+	snap_holder_set(&h, old);               /* the holder's reference */
+	got = snap_holder_get(&h);              /* a request in flight */
+	ck_assert_ptr_eq(got, old);
+	ck_assert_uint_eq(snap_refs(old), 2);
+	rank_query_init(&q);
+	q.lat = tcities[0].lat;
+	q.lon = tcities[0].lon;
+	n1 = rank(got, &q, out, 10, &total);
+	new = build_world();
+	snap_holder_set(&h, new);               /* swapped: old lives on */
+	ck_assert_uint_eq(snap_refs(old), 1);
+	n2 = rank(got, &q, out, 10, &total);
+	ck_assert_int_eq(n1, n2);
+	ck_assert_int_gt(n1, 0);
+	snap_unref(got);                        /* frees old (ASan checks) */
+	got = snap_holder_get(&h);
+	ck_assert_ptr_eq(got, new);
+	ck_assert_uint_eq(snap_refs(new), 2);
+	snap_unref(got);
+	snap_holder_fini(&h);
+}
+END_TEST
+
+START_TEST(test_builder_errors)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snap_hours bad;
+	struct snap_place_in p;
+	struct snapshot *s;
+	int c = snap_add_city(b, "moscow", 180);
+
+	ck_assert_int_eq(snap_add_city(b, "mars", 24 * 60), -1);
+	p = place_at(1, c, 55.75, 37.62);
+	ck_assert_int_eq(snap_add_place(b, &p), 0);
+	ck_assert_int_eq(snap_add_place(b, &p), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	p = place_at(2, c + 1, 55.75, 37.62);
+	ck_assert_int_eq(snap_add_place(b, &p), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	p = place_at(2, c, 95, 37.62);
+	ck_assert_int_eq(snap_add_place(b, &p), -1);
+	p = place_at(2, c, 55.75, 37.62);
+	p.rating = 5.5;
+	ck_assert_int_eq(snap_add_place(b, &p), -1);
+	p.rating = NAN;
+	memset(&bad, 0, sizeof(bad));
+	bad.n[3] = 1;
+	bad.iv[3][0] = (struct snap_interval){ 1500, 1600 };  /* opens at 25:00 */
+	p.hours = &bad;
+	ck_assert_int_eq(snap_add_place(b, &p), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	p.hours = NULL;
+	ck_assert_int_eq(snap_add_place(b, &p), 1);
+	ck_assert_int_eq(snap_add_menu_item(b, 3, "Soup"), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(snap_add_menu_item(b, 2, "Soup"), 0);
+	s = snap_build(b);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(snap_find(s, 2), 1);
+	ck_assert_int_eq(snap_find(s, 3), -1);
+	snap_free(s);
+}
+END_TEST
+
+START_TEST(test_antimeridian)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snap_place_in p;
+	struct rank_query q;
+	struct snapshot *s;
+	size_t total;
+	int c = snap_add_city(b, "suva", 720);
+
+	p = place_at(1, c, -18.1, 179.999);
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(2, c, -18.1, -179.999);
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(3, c, -18.1, 180.0);
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	s = snap_build(b);
+	rank_query_init(&q);
+	q.lat = -18.1;
+	q.lon = -179.9995;
+	q.radius_m = 500;
+	ck_assert_str_eq(ids_of(s, &q), "1,2,3,");
+	q.lon = 179.9995;
+	ck_assert_str_eq(ids_of(s, &q), "1,2,3,");
+	(void)total;
+	snap_unref(s);
+}
+END_TEST
+
+/* --- timing ------------------------------------------------------------------- */
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void
+time_queries(const struct snapshot *s, const char *what, struct qbuf *qs,
+    int n)
+{
+	double t0 = now_ms(), t;
+	size_t total, sum = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_ge(rank(s, &qs[i].q, out, RANK_MAX_WINDOW, &total), 0);
+		sum += total;
+	}
+	t = now_ms() - t0;
+	printf("test_rank: 100k places, %-34s %8.1f us/query (%zu in radius "
+	    "on average)\n", what, t * 1e3 / n, sum / (size_t)n);
+}
+
+START_TEST(test_timing_100k)
+{
+	static struct qbuf qs[500];
+	static const char *geo[] = { "georgian" };
+	struct snapshot *s;
+	double lat, lon;
+	double t0;
+	int i;
+
+	rng = 12345;
+	gen_world(100000, 0.15);            /* about 33 km across per city */
+	t0 = now_ms();
+	s = build_world();
+	printf("test_rank: built a snapshot of 100k places in %.0f ms\n",
+	    now_ms() - t0);
+	for (i = 0; i < 500; i++) {
+		gen_query(&qs[i]);
+		lat = qs[i].q.lat;
+		lon = qs[i].q.lon;
+		rank_query_init(&qs[i].q);
+		qs[i].q.lat = lat;
+		qs[i].q.lon = lon;
+		qs[i].q.now_utc = 1795000000;
+	}
+	time_queries(s, "radius 2 km, no preferences:", qs, 500);
+	for (i = 0; i < 500; i++) {
+		qs[i].q.cuisines = geo;
+		qs[i].q.ncuisines = 1;
+		qs[i].q.open = RANK_OPEN_AT_UTC;
+		qs[i].q.open_utc = 1795000000;
+	}
+	time_queries(s, "radius 2 km, cuisine + open_now:", qs, 500);
+	for (i = 0; i < 500; i++) {
+		qs[i].q.radius_m = 10000;
+		qs[i].q.limit = 100;
+	}
+	time_queries(s, "radius 10 km, same, limit 100:", qs, 500);
+	for (i = 0; i < 500; i++) {
+		qs[i].q.q = "khachapuri";
+		qs[i].q.radius_m = 5000;
+		qs[i].q.limit = 10;
+	}
+	time_queries(s, "radius 5 km, + q=khachapuri:", qs, 500);
+	for (i = 0; i < 500; i++)
+		qs[i].q.q = "кафе";
+	time_queries(s, "radius 5 km, + q=кафе (common word):", qs, 500);
+	snap_unref(s);
+	free(world);
+	world = NULL;
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("rank");
+	TCase *tc = tcase_create("world");
+	TCase *hand = tcase_create("handmade");
+	TCase *timing = tcase_create("timing");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_unchecked_fixture(tc, world_setup, world_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_bruteforce);
+	tcase_add_test(tc, test_nearest_first);
+	tcase_add_test(tc, test_cuisine_lift_world);
+	tcase_add_test(tc, test_khachapuri);
+	tcase_add_test(tc, test_cyrillic);
+	tcase_add_test(tc, test_sort_orders);
+	tcase_add_test(tc, test_paging);
+	tcase_add_test(tc, test_refcount);
+	suite_add_tcase(s, tc);
+	tcase_add_test(hand, test_tokenizer);
+	tcase_add_test(hand, test_open_hours);
+	tcase_add_test(hand, test_cuisine_lift);
+	tcase_add_test(hand, test_builder_errors);
+	tcase_add_test(hand, test_antimeridian);
+	suite_add_tcase(s, hand);
+	tcase_set_timeout(timing, 300);
+	tcase_add_test(timing, test_timing_100k);
+	suite_add_tcase(s, timing);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
