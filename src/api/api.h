@@ -17,7 +17,8 @@ extern const struct http_route api_routes[];
 extern const size_t api_nroutes;
 
 /* queries.c: the prepared statements, by index */
-enum api_stmt { STMT_CITIES, STMT_CITY_PLACES, STMT_PLACE, API_NSTMTS };
+enum api_stmt { STMT_CITIES, STMT_CITY_PLACES, STMT_PLACE, STMT_PLACES_BY_ID,
+    STMT_NEARBY_DEGRADED, API_NSTMTS };
 extern const struct pg_statement api_statements[API_NSTMTS];
 
 /* dbreq.c: run a statement for a request; errors are answered here */
@@ -27,11 +28,13 @@ struct api_job {
 	void (*on_result)(struct api_job *job, const PGresult *res);
 	uint64_t n;                 /* handler's own: a limit, an id */
 	char key[96];               /* handler's own: a cache key */
+	void *ctx;                  /* handler's own, freed with the job */
+	void (*ctx_free)(void *);
 };
 bool api_query(struct http_req *r, int stmt, int nparams,
     const char *const *params,
     void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
-    const char *key);
+    const char *key, void *ctx, void (*ctx_free)(void *));
 void api_reply_raw_json(struct http_req *r, const char *prefix,
     const char *json, size_t len, const char *suffix);
 void api_reply_json_row(struct api_job *job, const PGresult *res,
@@ -44,13 +47,20 @@ bool api_param_number(struct http_req *r, const char *name, double min,
     double max, char *out, size_t outlen);
 bool api_param_int(struct http_req *r, const char *name, long min, long max,
     long def, long *out);
+bool api_param_coord(struct http_req *r, const char *name, double min,
+    double max, bool required, double *out, bool *present);
+bool api_param_text(struct http_req *r, const char *name, size_t max,
+    char *out, size_t outlen);
 bool api_is_slug(const char *s);
+void api_b64url_encode(const char *in, size_t len, char *out);
+int api_b64url_decode(const char *in, char *out, size_t outlen);
 bool api_is_id(const char *s);
 
 /* cities.c, places.c */
 void api_cities(struct http_req *r);
 void api_city_places(struct http_req *r);
 void api_place(struct http_req *r);
+void api_nearby(struct http_req *r);
 
 /* health.c */
 void api_healthz(struct http_req *r);

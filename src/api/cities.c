@@ -27,5 +27,6 @@ api_cities(struct http_req *r)
 		api_reply_raw_json(r, "{\"cities\":", hit, len, "}");
 		return;
 	}
-	api_query(r, STMT_CITIES, 0, NULL, cities_result, 0, CITIES_KEY);
+	api_query(r, STMT_CITIES, 0, NULL, cities_result, 0, CITIES_KEY, NULL,
+	    NULL);
 }

@@ -39,12 +39,20 @@ reply_db_error(struct http_req *r, enum pg_status st)
 }
 
 static void
+job_free(struct api_job *job)
+{
+	if (job->ctx_free != NULL)
+		job->ctx_free(job->ctx);
+	free(job);
+}
+
+static void
 job_cancel(void *arg)
 {
 	struct api_job *job = arg;
 
 	pg_cancel(job->q);
-	free(job);
+	job_free(job);
 }
 
 static void
@@ -57,30 +65,34 @@ job_done(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 		reply_db_error(job->r, st);
 	else
 		job->on_result(job, res);
-	free(job);
+	job_free(job);
 }
 
 bool
 api_query(struct http_req *r, int stmt, int nparams, const char *const *params,
     void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
-    const char *key)
+    const char *key, void *ctx, void (*ctx_free)(void *))
 {
 	struct worker *w = http_req_worker(r);
 	struct api_job *job;
 	enum pg_status st;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		if (ctx_free != NULL)
+			ctx_free(ctx);
 		reply_db_error(r, PG_OVERLOADED);
 		return false;
 	}
 	job->r = r;
+	job->ctx = ctx;
+	job->ctx_free = ctx_free;
 	job->on_result = on_result;
 	job->n = n;
 	if (key != NULL)
 		snprintf(job->key, sizeof(job->key), "%s", key);
 	job->q = pg_query(w->pg, stmt, nparams, params, job_done, job, &st);
 	if (job->q == NULL) {
-		free(job);
+		job_free(job);
 		reply_db_error(r, st);
 		return false;
 	}

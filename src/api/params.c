@@ -27,6 +27,36 @@ bad(struct http_req *r, const char *field, const char *what,
 	return false;
 }
 
+static int hexval(char c);
+
+/*
+ * A parameter's value with its %-escapes decoded ('+' is a space), in buf;
+ * NULL when absent. A bad escape or a NUL byte is kept as raw text so the
+ * checks after refuse it.
+ */
+static const char *
+param(struct http_req *r, const char *name, char *buf, size_t len)
+{
+	const char *v = http_req_query(r, name);
+	size_t n = 0;
+
+	if (v == NULL)
+		return NULL;
+	for (; *v != '\0' && n + 1 < len; v++) {
+		int hi, lo;
+
+		if (*v == '%' && (hi = hexval(v[1])) >= 0 &&
+		    (lo = hexval(v[2])) >= 0 && (hi | lo) != 0) {
+			buf[n++] = (char)(hi << 4 | lo);
+			v += 2;
+		} else {
+			buf[n++] = *v == '+' ? ' ' : *v;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 bool
 api_is_slug(const char *s)
 {
@@ -57,7 +87,8 @@ api_is_id(const char *s)
 bool
 api_param_list(struct http_req *r, const char *name, char *out, size_t outlen)
 {
-	const char *v = http_req_query(r, name), *p;
+	char raw[1024];
+	const char *v = param(r, name, raw, sizeof(raw)), *p;
 	size_t n = 0, item = 0, items = 0;
 
 	out[0] = '\0';
@@ -97,7 +128,8 @@ bool
 api_param_number(struct http_req *r, const char *name, double min, double max,
     char *out, size_t outlen)
 {
-	const char *v = http_req_query(r, name);
+	char raw[64];
+	const char *v = param(r, name, raw, sizeof(raw));
 	char *end, range[64];
 	double d;
 
@@ -120,7 +152,8 @@ bool
 api_param_int(struct http_req *r, const char *name, long min, long max,
     long def, long *out)
 {
-	const char *v = http_req_query(r, name);
+	char raw[64];
+	const char *v = param(r, name, raw, sizeof(raw));
 	char range[64];
 	long n = 0;
 	size_t i;
@@ -138,4 +171,162 @@ api_param_int(struct http_req *r, const char *name, long min, long max,
 		return bad(r, name, "must be an integer", range);
 	*out = n;
 	return true;
+}
+
+/* A signed decimal (a coordinate) in [min, max]; required or optional. */
+bool
+api_param_coord(struct http_req *r, const char *name, double min, double max,
+    bool required, double *out, bool *present)
+{
+	char raw[64];
+	const char *v = param(r, name, raw, sizeof(raw));
+	char *end, range[64];
+	double d;
+
+	*present = v != NULL;
+	snprintf(range, sizeof(range), " between %g and %g", min, max);
+	if (v == NULL) {
+		if (required)
+			return bad(r, name, "is required: a number", range);
+		return true;
+	}
+	errno = 0;
+	d = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || errno != 0 || !isfinite(d) ||
+	    d < min || d > max || strlen(v) > 24 ||
+	    strspn(v, "-0123456789.") != strlen(v))
+		return bad(r, name, "must be a number", range);
+	*out = d;
+	return true;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Whole UTF-8 sequences, no overlongs, no surrogates, no controls. */
+static bool
+valid_utf8_text(const unsigned char *s)
+{
+	while (*s != '\0') {
+		unsigned c = *s, n, cp, i;
+
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : 0;
+		if (n == 0 || c > 0xf4)
+			return false;
+		cp = c & (0x3f >> n);
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
+/* Free text: percent-decoded ('+' is a space), UTF-8, at most max bytes. */
+bool
+api_param_text(struct http_req *r, const char *name, size_t max, char *out,
+    size_t outlen)
+{
+	const char *v = http_req_query(r, name);
+	size_t n = 0;
+	char limit[48];
+
+	out[0] = '\0';
+	if (v == NULL)
+		return true;
+	snprintf(limit, sizeof(limit), " of at most %zu bytes", max);
+	for (; *v != '\0'; v++) {
+		int hi, lo;
+		char c = *v;
+
+		if (c == '%') {
+			if ((hi = hexval(v[1])) < 0 || (lo = hexval(v[2])) < 0)
+				return bad(r, name, "has a bad %-escape", "");
+			c = (char)(hi << 4 | lo);
+			v += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (c == '\0')
+			return bad(r, name, "must be UTF-8 text without control "
+			    "characters", "");
+		if (n + 1 >= outlen || n >= max)
+			return bad(r, name, "must be a text", limit);
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	if (!valid_utf8_text((const unsigned char *)out))
+		return bad(r, name, "must be UTF-8 text without control "
+		    "characters", "");
+	return true;
+}
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* base64url without padding: the alphabet of opaque cursors */
+void
+api_b64url_encode(const char *in, size_t len, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (unsigned char)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= (unsigned char)in[i + 2];
+		out[o++] = b64[(v >> 18) & 63];
+		out[o++] = b64[(v >> 12) & 63];
+		if (i + 1 < len)
+			out[o++] = b64[(v >> 6) & 63];
+		if (i + 2 < len)
+			out[o++] = b64[v & 63];
+	}
+	out[o] = '\0';
+}
+
+int
+api_b64url_decode(const char *in, char *out, size_t outlen)
+{
+	size_t i, o = 0, n = strlen(in);
+	unsigned v = 0, bits = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *p = strchr(b64, in[i]);
+
+		if (p == NULL || in[i] == '\0')
+			return -1;
+		v = (v << 6) | (unsigned)(p - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = (char)((v >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	return (int)o;
 }

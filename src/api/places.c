@@ -14,62 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void
-b64url_encode(const char *in, size_t len, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len; i += 3) {
-		unsigned v = (unsigned char)in[i] << 16;
-
-		if (i + 1 < len)
-			v |= (unsigned char)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= (unsigned char)in[i + 2];
-		out[o++] = b64[(v >> 18) & 63];
-		out[o++] = b64[(v >> 12) & 63];
-		if (i + 1 < len)
-			out[o++] = b64[(v >> 6) & 63];
-		if (i + 2 < len)
-			out[o++] = b64[v & 63];
-	}
-	out[o] = '\0';
-}
-
-static int
-b64url_decode(const char *in, char *out, size_t outlen)
-{
-	size_t i, o = 0, n = strlen(in);
-	unsigned v = 0, bits = 0;
-
-	for (i = 0; i < n; i++) {
-		const char *p = strchr(b64, in[i]);
-
-		if (p == NULL || in[i] == '\0')
-			return -1;
-		v = (v << 6) | (unsigned)(p - b64);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o + 1 >= outlen)
-				return -1;
-			out[o++] = (char)((v >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
-	return (int)o;
-}
-
 /* "v1:<rating>:<id>": rating "" or d or d.d within 0..5, id a place id. */
 static bool
 cursor_decode(const char *c, char *rating, size_t rlen, char *id, size_t idlen)
 {
 	char buf[64], *r, *i;
 
-	if (strlen(c) > 60 || b64url_decode(c, buf, sizeof(buf)) < 0 ||
+	if (strlen(c) > 60 || api_b64url_decode(c, buf, sizeof(buf)) < 0 ||
 	    strncmp(buf, "v1:", 3) != 0)
 		return false;
 	r = buf + 3;
@@ -92,7 +43,7 @@ cursor_encode(const char *rating, const char *id, char *out)
 	char buf[64];
 	int n = snprintf(buf, sizeof(buf), "v1:%s:%s", rating ? rating : "", id);
 
-	b64url_encode(buf, (size_t)n, out);
+	api_b64url_encode(buf, (size_t)n, out);
 }
 
 /* ---- GET /v1/cities/{city}/places ----------------------------------------- */
@@ -177,7 +128,7 @@ api_city_places(struct http_req *r)
 	params[6] = cid[0] ? cid : NULL;
 	params[7] = lim;
 	api_query(r, STMT_CITY_PLACES, 8, params, list_result, (uint64_t)limit,
-	    NULL);
+	    NULL, NULL, NULL);
 }
 
 /* ---- GET /v1/places/{id} ----------------------------------------------------- */
@@ -207,5 +158,5 @@ api_place(struct http_req *r)
 		return;
 	}
 	params[0] = id;
-	api_query(r, STMT_PLACE, 1, params, place_result, 0, key);
+	api_query(r, STMT_PLACE, 1, params, place_result, 0, key, NULL, NULL);
 }

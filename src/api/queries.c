@@ -43,6 +43,33 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $8::int) p ON true "
 	    "WHERE c.id = $1 ORDER BY p.rating DESC NULLS LAST, p.id", 8 },
 
+	/* the ranker's picks, in any order: the handler puts them in its */
+	[STMT_PLACES_BY_ID] = { "places_by_id",
+	    "SELECT p.id::text, " PLACE_JSON "::text FROM places p "
+	    "WHERE p.id = ANY($1::bigint[])", 1 },
+
+	/* distance only, while the ranker is away: $1 lat, $2 lon, $3 radius
+	 * in m, $4 categories, $5 cuisines, $6 min_price, $7 max_price,
+	 * $8 min_rating, $9 offset, $10 limit */
+	[STMT_NEARBY_DEGRADED] = { "nearby_degraded",
+	    "SELECT j, d FROM (SELECT " PLACE_JSON "::text AS j, p.id, "
+	    "2 * 6371008.8 * asin(sqrt(power(sin(radians(p.lat - $1::float8) "
+	    "/ 2), 2) + cos(radians($1::float8)) * cos(radians(p.lat)) * "
+	    "power(sin(radians(p.lon - $2::float8) / 2), 2))) AS d "
+	    "FROM places p WHERE p.lat BETWEEN $1::float8 - $3::float8 / "
+	    "111000.0 AND $1::float8 + $3::float8 / 111000.0 "
+	    "AND p.lon BETWEEN $2::float8 - $3::float8 / (111000.0 * "
+	    "greatest(cos(radians($1::float8)), 0.01)) AND $2::float8 + "
+	    "$3::float8 / (111000.0 * greatest(cos(radians($1::float8)), "
+	    "0.01)) "
+	    "AND ($4::text[] IS NULL OR p.categories && $4::text[]) "
+	    "AND ($5::text[] IS NULL OR p.cuisines && $5::text[]) "
+	    "AND ($6::int IS NULL OR p.price_level >= $6::int) "
+	    "AND ($7::int IS NULL OR p.price_level <= $7::int) "
+	    "AND ($8::numeric IS NULL OR p.rating >= $8::numeric)) x "
+	    "WHERE d <= $3::float8 ORDER BY d, id OFFSET $9::int LIMIT $10::int",
+	    10 },
+
 	[STMT_PLACE] = { "place",
 	    "SELECT json_build_object(" PLACE_FIELDS ", 'menu', coalesce(("
 	    "SELECT json_agg(json_build_object('id', m.id, 'place_id', "

@@ -26,7 +26,9 @@ enum wire_type {
 	WIRE_PING = 1,          /* worker -> ranker, no payload */
 	WIRE_PONG = 2,          /* ranker -> worker, same id */
 	WIRE_BUSY = 3,          /* ranker -> worker: queue full, same id */
-	WIRE_ERROR = 4,         /* ranker -> worker: payload is a message */
+	WIRE_ERROR = 4,         /* ranker -> worker: {"error":"..."} */
+	WIRE_NEARBY = 5,        /* worker -> ranker: JSON query (nearby.h) */
+	WIRE_NEARBY_RESULT = 6, /* ranker -> worker: JSON results, same id */
 	/* master <-> child control (SOCK_SEQPACKET socketpair) */
 	WIRE_CTL_READY = 32,    /* child -> master: initialised, serving */
 	WIRE_CTL_DRAIN = 33,    /* master -> child: stop accepting, finish, exit */

@@ -4,6 +4,7 @@
  * collect only move pointers.
  */
 #include "ranker/pool.h"
+#include "ranker/nearby.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -25,19 +26,30 @@ struct pool {
 	struct pool_stats stats;
 	bool stop;
 	int wake_fd;
+	struct snap_holder *snaps;
 };
 
 static void
-compute(struct pool_job *job)
+compute(struct pool *p, struct pool_job *job)
 {
+	size_t len = 0;
+
 	switch (job->type) {
 	case WIRE_PING:
 		job->reply = WIRE_PONG;
 		break;
+	case WIRE_NEARBY:
+		job->reply = (uint8_t)nearby_run(p->snaps, job->req,
+		    job->req_len, &job->resp, &len);
+		break;
 	default:
 		job->reply = WIRE_ERROR;
+		job->resp = nearby_error("unsupported request", &len);
 		break;
 	}
+	if (job->resp == NULL)
+		len = 0;
+	job->resp_len = (uint32_t)len;
 }
 
 static void
@@ -84,14 +96,15 @@ run(void *arg)
 			p->stats.expired++;
 			pthread_mutex_unlock(&p->mu);
 		} else {
-			compute(job);
+			compute(p, job);
 		}
 		finish(p, job);
 	}
 }
 
 struct pool *
-pool_new(unsigned threads, unsigned queue_size, int wake_fd)
+pool_new(unsigned threads, unsigned queue_size, int wake_fd,
+    struct snap_holder *snaps)
 {
 	struct pool *p;
 	unsigned i;
@@ -106,6 +119,7 @@ pool_new(unsigned threads, unsigned queue_size, int wake_fd)
 	pthread_cond_init(&p->cv, NULL);
 	p->queue_size = queue_size;
 	p->wake_fd = wake_fd;
+	p->snaps = snaps;
 	for (i = 0; i < threads; i++) {
 		int rc = pthread_create(&p->threads[i], NULL, run, p);
 
@@ -163,12 +177,22 @@ pool_get_stats(struct pool *p, struct pool_stats *st)
 	pthread_mutex_unlock(&p->mu);
 }
 
+void
+pool_job_free(struct pool_job *job)
+{
+	if (job == NULL)
+		return;
+	free(job->req);
+	free(job->resp);
+	free(job);
+}
+
 static void
 free_list(struct pool_job *j)
 {
 	while (j != NULL) {
 		struct pool_job *next = j->next;
-		free(j);
+		pool_job_free(j);
 		j = next;
 	}
 }

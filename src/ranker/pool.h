@@ -3,7 +3,8 @@
  * loop submits jobs; a full queue refuses at once (the caller answers
  * "busy"). Finished jobs come back through a done list, and one byte on a
  * pipe wakes the loop to collect them. A job whose deadline passed while
- * it queued is dropped, not computed.
+ * it queued is dropped, not computed. Jobs carry their request payload in
+ * and their reply payload out.
  */
 #ifndef PLACESD_POOL_H
 #define PLACESD_POOL_H
@@ -17,6 +18,10 @@ struct pool_job {
 	uint8_t type;               /* request type */
 	uint8_t reply;              /* reply type, 0 = no reply (dropped) */
 	uint64_t deadline_us;
+	uint8_t *req;               /* request payload (malloc'ed), or NULL */
+	uint32_t req_len;
+	char *resp;                 /* reply payload (malloc'ed), or NULL */
+	uint32_t resp_len;
 	struct pool_job *next;
 };
 
@@ -27,7 +32,13 @@ struct pool_stats {
 
 struct pool;
 
-struct pool *pool_new(unsigned threads, unsigned queue_size, int wake_fd);
+struct snap_holder;
+
+/* Jobs of type WIRE_NEARBY rank on the current snapshot of snaps. */
+struct pool *pool_new(unsigned threads, unsigned queue_size, int wake_fd,
+    struct snap_holder *snaps);
+/* Frees a job and its payloads. */
+void pool_job_free(struct pool_job *job);
 /* 0, or -1 when the queue is full (the job stays the caller's). */
 int pool_submit(struct pool *p, struct pool_job *job);
 /* Takes every finished job, oldest first; the caller frees them. */

@@ -2,12 +2,17 @@
  * ranker.c: the ranker's accept loop (libevent, one thread) in front of
  * the pool (pool.c). A frame with a bad version, an unknown type or an
  * oversized payload closes that connection. A full queue answers BUSY at
- * once. Draining (reload or stop): stop accepting, close each connection
+ * once. The loader thread (loader.c) keeps the snapshot that NEARBY
+ * requests rank on; the ranker is ready before the first one is built
+ * (requests meanwhile get an error and the workers degrade). Draining
+ * (reload or stop): stop accepting, close each connection
  * as soon as nothing of it is in flight (its worker reconnects to the new
  * ranker), and exit when none is left or at shutdown_timeout.
  */
 #include "ranker/ranker.h"
+#include "ranker/loader.h"
 #include "ranker/pool.h"
+#include "ranker/snapshot.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -45,6 +50,8 @@ struct ranker {
 	struct event_base *base;
 	struct evconnlistener *lev;
 	struct pool *pool;
+	struct snap_holder snaps;
+	struct loader *loader;
 	int wake[2];
 	struct event *wake_ev, *chan_ev, *sig_term, *sig_quit, *drain_tick;
 	TAILQ_HEAD(, client) clients;
@@ -87,33 +94,54 @@ client_find(struct ranker *rk, uint32_t id)
 }
 
 static void
-reply(struct client *c, unsigned type, uint32_t id)
+reply(struct client *c, unsigned type, uint32_t id, const void *payload,
+    uint32_t len)
 {
 	uint8_t hdr[WIRE_HDR_LEN];
 
-	wire_encode(hdr, type, id, 0);
+	wire_encode(hdr, type, id, payload != NULL ? len : 0);
 	bufferevent_write(c->bev, hdr, sizeof(hdr));
+	if (payload != NULL && len > 0)
+		bufferevent_write(c->bev, payload, len);
 }
 
-static int
-submit(struct client *c, const struct wire_hdr *h)
+/* A job for the frame of header h, its payload taken from in. */
+static struct pool_job *
+job_new(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
 {
-	struct ranker *rk = c->rk;
 	struct pool_job *job;
 
-	if (h->type != WIRE_PING || h->len != 0)
-		return -1;              /* nothing else is a request yet */
-	if ((job = calloc(1, sizeof(*job))) == NULL) {
-		reply(c, WIRE_BUSY, h->id);
-		return 0;
+	if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (h->len > 0 && (job->req = malloc(h->len)) == NULL)) {
+		free(job);
+		evbuffer_drain(in, h->len);
+		return NULL;
 	}
+	evbuffer_remove(in, job->req, h->len);
+	job->req_len = h->len;
 	job->client = c->id;
 	job->id = h->id;
 	job->type = h->type;
-	job->deadline_us = util_now_us() + rk->cfg->ranker_timeout_ms * 1000;
-	if (pool_submit(rk->pool, job) != 0) {
-		free(job);
-		reply(c, WIRE_BUSY, h->id);
+	job->deadline_us = util_now_us() +
+	    c->rk->cfg->ranker_timeout_ms * 1000;
+	return job;
+}
+
+/* The frame's header is drained, its payload is next in in. */
+static int
+submit(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
+{
+	struct pool_job *job;
+
+	if (!(h->type == WIRE_PING && h->len == 0) && h->type != WIRE_NEARBY)
+		return -1;
+	if ((job = job_new(c, h, in)) == NULL) {
+		reply(c, WIRE_BUSY, h->id, NULL, 0);
+		return 0;
+	}
+	if (pool_submit(c->rk->pool, job) != 0) {
+		pool_job_free(job);
+		reply(c, WIRE_BUSY, h->id, NULL, 0);
 		return 0;
 	}
 	c->inflight++;
@@ -140,8 +168,8 @@ on_client_read(struct bufferevent *bev, void *arg)
 		}
 		if (evbuffer_get_length(in) < WIRE_HDR_LEN + (size_t)h.len)
 			return;
-		evbuffer_drain(in, WIRE_HDR_LEN + (size_t)h.len);
-		if (submit(c, &h) != 0) {
+		evbuffer_drain(in, WIRE_HDR_LEN);
+		if (submit(c, &h, in) != 0) {
 			log_warnx("closing connection %u: unexpected message "
 			    "type %u", c->id, h.type);
 			client_free(c);
@@ -216,11 +244,12 @@ on_wake(evutil_socket_t fd, short ev, void *arg)
 		if ((c = client_find(rk, job->client)) != NULL) {
 			c->inflight--;
 			if (job->reply != 0 && !c->closing)
-				reply(c, job->reply, job->id);
+				reply(c, job->reply, job->id, job->resp,
+				    job->resp_len);
 			if (rk->draining && c->inflight == 0 && !c->closing)
 				client_close(c);
 		}
-		free(job);
+		pool_job_free(job);
 	}
 }
 
@@ -310,8 +339,11 @@ ranker_setup(struct ranker *rk)
 		return -1;
 	}
 	rk->pool = pool_new((unsigned)rk->cfg->ranker_threads,
-	    (unsigned)rk->cfg->ranker_queue_size, rk->wake[1]);
+	    (unsigned)rk->cfg->ranker_queue_size, rk->wake[1], &rk->snaps);
 	if (rk->pool == NULL)
+		return -1;
+	if ((rk->loader = loader_start(rk->cfg->db_conninfo,
+	    &rk->snaps)) == NULL)
 		return -1;
 	rk->wake_ev = event_new(rk->base, rk->wake[0], EV_READ | EV_PERSIST,
 	    on_wake, rk);
@@ -346,6 +378,8 @@ ranker_teardown(struct ranker *rk)
 	while (!TAILQ_EMPTY(&rk->clients))
 		client_free(TAILQ_FIRST(&rk->clients));
 	pool_free(rk->pool);
+	loader_stop(rk->loader);
+	snap_holder_fini(&rk->snaps);
 	if (rk->lev != NULL)
 		evconnlistener_free(rk->lev);
 	if (rk->wake_ev != NULL)
@@ -379,6 +413,7 @@ ranker_main(const struct child_args *a)
 	rk.st = a->st;
 	rk.wake[0] = rk.wake[1] = -1;
 	TAILQ_INIT(&rk.clients);
+	snap_holder_init(&rk.snaps);
 	if (ranker_setup(&rk) != 0)
 		rc = EXIT_FATAL;
 	else

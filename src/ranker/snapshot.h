@@ -79,6 +79,7 @@ struct snap_idmap {                 /* place id -> index, open addressing */
 
 struct snapshot {
 	unsigned refs;              /* __atomic */
+	uint64_t serial;            /* set by the loader: snapshot N */
 	uint32_t nplaces, ncities, nitems, nhours;
 	struct snap_place *places;
 	struct index_point *pos;    /* per place */

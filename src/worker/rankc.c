@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -28,6 +29,15 @@
 #define BACKOFF_FIRST_MS   50
 #define BACKOFF_MAX_MS     2000
 #define DOWN_WARN_MS       1000
+
+struct rankc_call {
+	struct rankc *rc;
+	uint32_t id;
+	rankc_done_fn done;
+	void *arg;
+	struct event *deadline;
+	TAILQ_ENTRY(rankc_call) link;
+};
 
 struct rankc {
 	struct event_base *base;
@@ -43,6 +53,7 @@ struct rankc {
 	uint64_t backoff_ms;
 	uint64_t down_since_ms;     /* 0 while up */
 	bool warned;                /* "unreachable" was logged */
+	TAILQ_HEAD(, rankc_call) calls;     /* in flight, by id */
 };
 
 static void rankc_connect(struct rankc *rc);
@@ -91,6 +102,43 @@ arm_timer(struct rankc *rc, uint64_t ms)
 }
 
 static void
+call_free(struct rankc_call *c)
+{
+	TAILQ_REMOVE(&c->rc->calls, c, link);
+	event_free(c->deadline);
+	free(c);
+}
+
+static void
+call_finish(struct rankc_call *c, enum rankc_status st, const char *payload,
+    size_t len)
+{
+	rankc_done_fn done = c->done;
+	void *arg = c->arg;
+
+	call_free(c);
+	done(arg, st, payload, len);
+}
+
+static struct rankc_call *
+call_find(struct rankc *rc, uint32_t id)
+{
+	struct rankc_call *c;
+
+	TAILQ_FOREACH(c, &rc->calls, link)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static void
+fail_calls(struct rankc *rc)
+{
+	while (!TAILQ_EMPTY(&rc->calls))
+		call_finish(TAILQ_FIRST(&rc->calls), RANKC_DOWN, NULL, 0);
+}
+
+static void
 disconnect(struct rankc *rc, const char *why)
 {
 	if (rc->bev != NULL) {
@@ -101,6 +149,7 @@ disconnect(struct rankc *rc, const char *why)
 	rc->connected = false;
 	rc->ping_id = 0;
 	set_up(rc, false);
+	fail_calls(rc);
 	stats_add(&rc->st->ranker_failures, 1);
 	/* the first retry is immediate: a drained ranker's successor is there */
 	arm_timer(rc, rc->backoff_ms);
@@ -131,8 +180,18 @@ send_ping(struct rankc *rc)
 }
 
 static void
-handle_frame(struct rankc *rc, const struct wire_hdr *h)
+handle_frame(struct rankc *rc, const struct wire_hdr *h, const char *payload)
 {
+	struct rankc_call *c;
+
+	if (h->type != WIRE_PONG) {
+		/* an answer to a call, unless it came after its deadline */
+		if ((c = call_find(rc, h->id)) != NULL)
+			call_finish(c, h->type == WIRE_BUSY ? RANKC_BUSY :
+			    h->type == WIRE_ERROR ? RANKC_ERROR : RANKC_OK,
+			    payload, h->len);
+		return;
+	}
 	switch (h->type) {
 	case WIRE_PONG:
 		if (h->id == rc->ping_id) {
@@ -157,6 +216,7 @@ on_read(struct bufferevent *bev, void *arg)
 	struct rankc *rc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t raw[WIRE_HDR_LEN];
+	const char *payload;
 	struct wire_hdr h;
 	int st;
 
@@ -172,8 +232,13 @@ on_read(struct bufferevent *bev, void *arg)
 		}
 		if (evbuffer_get_length(in) < WIRE_HDR_LEN + (size_t)h.len)
 			return;
-		evbuffer_drain(in, WIRE_HDR_LEN + (size_t)h.len);
-		handle_frame(rc, &h);
+		evbuffer_drain(in, WIRE_HDR_LEN);
+		payload = h.len > 0 ? (const char *)evbuffer_pullup(in,
+		    (ev_ssize_t)h.len) : "";
+		handle_frame(rc, &h, payload);
+		if (rc->bev == NULL)
+			return;         /* handle_frame's callback reset it */
+		evbuffer_drain(in, h.len);
 	}
 }
 
@@ -253,6 +318,7 @@ rankc_new(struct event_base *base, const struct config *cfg,
 	rc->cfg = cfg;
 	rc->st = st;
 	rc->down_since_ms = util_now_ms();
+	TAILQ_INIT(&rc->calls);
 	if ((rc->timer = evtimer_new(base, on_timer, rc)) == NULL) {
 		free(rc);
 		return NULL;
@@ -267,11 +333,59 @@ rankc_up(const struct rankc *rc)
 	return rc->up;
 }
 
+static void
+call_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	call_finish(arg, RANKC_TIMEOUT, NULL, 0);
+}
+
+struct rankc_call *
+rankc_call(struct rankc *rc, unsigned type, const char *payload, size_t len,
+    rankc_done_fn done, void *arg)
+{
+	uint64_t ms = rc->cfg->ranker_timeout_ms;
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)((ms % 1000) * 1000) };
+	uint8_t hdr[WIRE_HDR_LEN];
+	struct rankc_call *c;
+
+	if (!rc->up || rc->bev == NULL || len > WIRE_MAX_PAYLOAD)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->deadline = evtimer_new(rc->base, call_deadline, c)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->rc = rc;
+	c->id = new_id(rc);
+	c->done = done;
+	c->arg = arg;
+	TAILQ_INSERT_TAIL(&rc->calls, c, link);
+	evtimer_add(c->deadline, &tv);
+	wire_encode(hdr, type, c->id, (uint32_t)len);
+	bufferevent_write(rc->bev, hdr, sizeof(hdr));
+	bufferevent_write(rc->bev, payload, len);
+	stats_add(&rc->st->ranker_calls, 1);
+	return c;
+}
+
+void
+rankc_call_cancel(struct rankc_call *c)
+{
+	if (c != NULL)
+		call_free(c);
+}
+
 void
 rankc_free(struct rankc *rc)
 {
 	if (rc == NULL)
 		return;
+	while (!TAILQ_EMPTY(&rc->calls))
+		call_free(TAILQ_FIRST(&rc->calls));
 	if (rc->bev != NULL)
 		bufferevent_free(rc->bev);
 	event_free(rc->timer);

@@ -73,6 +73,11 @@ def one(db, q):
     return sql(db, q)[0][0]
 
 
+def shipped():
+    """The migrations of src/sql, in order, without .sql."""
+    return sorted(f[:-4] for f in os.listdir(SQL_DIR) if f.endswith(".sql"))
+
+
 def migrate(conf, *extra):
     return ok(ctl(conf, "migrate", "--dir", SQL_DIR, *extra), "migrate")
 
@@ -82,23 +87,23 @@ def migrate(conf, *extra):
 
 def test_migrate_applies_in_order_then_nothing():
     conf = new_db("m1")
+    files = shipped()
     r = migrate(conf)
-    T.check("applied 001_schema.sql" in r.stdout and
-            "applied 002_notify.sql" in r.stdout and
-            r.stdout.index("001_schema") < r.stdout.index("002_notify"),
+    pos = [r.stdout.find("applied %s.sql" % f) for f in files]
+    T.check(all(p >= 0 for p in pos) and pos == sorted(pos),
             "first migrate output: %r" % r.stdout)
-    T.check("2 applied" in r.stdout, "summary: %r" % r.stdout)
+    T.check("%d applied" % len(files) in r.stdout, "summary: %r" % r.stdout)
     T.check_eq(sql("m1", "SELECT version FROM schema_migrations "
                          "ORDER BY version"),
-               [["001_schema"], ["002_notify"]], "schema_migrations rows")
+               [[f] for f in files], "schema_migrations rows")
     T.check_eq(one("m1", "SELECT count(*) FROM schema_migrations "
                          "WHERE applied_at IS NULL"), "0", "applied_at set")
     r = migrate(conf)
     T.check("applied 0" not in r.stdout and "nothing to apply" in r.stdout
             and "applied 00" not in r.stdout,
             "second migrate applied something: %r" % r.stdout)
-    T.check_eq(one("m1", "SELECT count(*) FROM schema_migrations"), "2",
-               "rows after a second migrate")
+    T.check_eq(one("m1", "SELECT count(*) FROM schema_migrations"),
+               str(len(files)), "rows after a second migrate")
 
 
 def test_concurrent_migrates():
@@ -112,36 +117,36 @@ def test_concurrent_migrates():
         T.check(p.returncode == 0, "concurrent migrate exit %d: %s"
                 % (p.returncode, err))
         outs.append(out)
-    for f in ("001_schema.sql", "002_notify.sql"):
-        n = sum(o.count("applied %s" % f) for o in outs)
+    for f in shipped():
+        n = sum(o.count("applied %s.sql" % f) for o in outs)
         T.check_eq(n, 1, "runs that applied %s" % f)
-    T.check_eq(one("m2", "SELECT count(*) FROM schema_migrations"), "2",
-               "schema_migrations rows")
+    T.check_eq(one("m2", "SELECT count(*) FROM schema_migrations"),
+               str(len(shipped())), "schema_migrations rows")
 
 
 def test_failing_migration_is_rolled_back_and_named():
     conf = new_db("m3")
     d = os.path.join(TMP, "sql-m3")
     shutil.copytree(SQL_DIR, d)
-    with open(os.path.join(d, "003_extra.sql"), "w") as f:
+    with open(os.path.join(d, "900_extra.sql"), "w") as f:
         f.write("-- an extra migration\nCREATE TABLE extra (id int);\n")
-    with open(os.path.join(d, "004_bad.sql"), "w") as f:
+    with open(os.path.join(d, "901_bad.sql"), "w") as f:
         f.write("CREATE TABLE half (id int);\n\n"
                 "CREATE TABEL oops (id int);\n")
     r = ctl(conf, "migrate", "--dir", d)
     T.check_eq(r.returncode, 1, "exit code of a failing migration")
-    T.check("placesctl: migrate 004_bad.sql: ERROR: " in r.stderr and
+    T.check("placesctl: migrate 901_bad.sql: ERROR: " in r.stderr and
             "(line 3)" in r.stderr, "error message: %r" % r.stderr)
-    T.check("applied 003_extra.sql" in r.stdout, "003 applied before 004")
+    T.check("applied 900_extra.sql" in r.stdout, "900 applied before 901")
     T.check_eq(sql("m3", "SELECT version FROM schema_migrations "
                          "ORDER BY 1"),
-               [["001_schema"], ["002_notify"], ["003_extra"]],
+               [[f] for f in shipped()] + [["900_extra"]],
                "recorded versions")
     T.check_eq(one("m3", "SELECT to_regclass('half') IS NULL"), "t",
                "the failing file's first statement was rolled back")
     r = ctl(conf, "check", "--dir", d)
     T.check_eq(r.returncode, 1, "check with a pending migration")
-    T.check("004_bad.sql" in r.stderr, "check names it: %r" % r.stderr)
+    T.check("901_bad.sql" in r.stderr, "check names it: %r" % r.stderr)
 
 
 def test_check():
@@ -155,7 +160,8 @@ def test_check():
     T.check("server: PostgreSQL " in r.stdout, "server version: %r"
             % r.stdout)
     for t in ("cities: 0", "places: 0", "menu_items: 0", "offers: 0",
-              "migrations: 2 of 2 applied"):
+              "migrations: %d of %d applied" % (len(shipped()),
+                                                len(shipped()))):
         T.check(t in r.stdout, "check prints %r: %r" % (t, r.stdout))
 
 

@@ -71,14 +71,42 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+START_TEST(test_nearby_frames)
+{
+	uint8_t b[WIRE_HDR_LEN];
+	struct wire_hdr h;
+	static const uint8_t want[WIRE_HDR_LEN] = { 1, 5, 0, 0, 0, 0, 0, 7,
+	    0, 0, 0x10, 0x00 };
+
+	ck_assert_uint_eq(WIRE_NEARBY, 5);
+	ck_assert_uint_eq(WIRE_NEARBY_RESULT, 6);
+	wire_encode(b, WIRE_NEARBY, 7, 4096);
+	ck_assert_mem_eq(b, want, sizeof(want));
+	ck_assert_int_eq(wire_decode(b, sizeof(b), 64 * 1024, &h), WIRE_OK);
+	ck_assert_uint_eq(h.type, WIRE_NEARBY);
+	ck_assert_uint_eq(h.len, 4096);
+	wire_encode(b, WIRE_NEARBY, 7, 64 * 1024 + 1);
+	ck_assert_int_eq(wire_decode(b, sizeof(b), 64 * 1024, &h),
+	    WIRE_ETOOBIG);
+	wire_encode(b, WIRE_NEARBY_RESULT, 0xffffffffu, 900000);
+	ck_assert_int_eq(wire_decode(b, sizeof(b), WIRE_MAX_PAYLOAD, &h),
+	    WIRE_OK);
+	ck_assert_uint_eq(h.type, WIRE_NEARBY_RESULT);
+	ck_assert_uint_eq(h.id, 0xffffffffu);
+}
+END_TEST
+
 START_TEST(test_known_types)
 {
 	unsigned t, n = 0;
 
 	for (t = 0; t < 256; t++)
 		n += (unsigned)wire_type_known(t);
-	ck_assert_uint_eq(n, 7);
+	ck_assert_uint_eq(n, 9);
 	ck_assert(wire_type_known(WIRE_CTL_DRAIN));
+	ck_assert(wire_type_known(WIRE_NEARBY));
+	ck_assert(wire_type_known(WIRE_NEARBY_RESULT));
+	ck_assert(!wire_type_known(7));
 }
 END_TEST
 
@@ -94,6 +122,7 @@ main(void)
 	tcase_add_test(tc, test_network_byte_order);
 	tcase_add_test(tc, test_incomplete);
 	tcase_add_test(tc, test_refusals);
+	tcase_add_test(tc, test_nearby_frames);
 	tcase_add_test(tc, test_known_types);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

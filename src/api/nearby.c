@@ -1,0 +1,423 @@
+/*
+ * nearby.c: GET /v1/nearby. The request is checked here, ranked by the
+ * ranker process (one framed JSON call over the worker's connection to
+ * it), and the places it picked are read from PostgreSQL and answered in
+ * its order with their distance, score and why they matched.
+ *
+ * When the ranker is down, busy, late or has no snapshot yet, the answer
+ * comes at once from the database instead, ranked by distance alone, with
+ * "degraded": true: the category, cuisine, price and rating filters still
+ * apply there; free text and opening hours need the ranker.
+ *
+ * The cursor is base64url of "n1:<offset>"; 1,000 results at most.
+ */
+#include "api/api.h"
+#include "worker/rankc.h"
+#include "worker/worker.h"
+#include "common/wire.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NEARBY_MAX_RESULTS 1000
+
+struct nearby {
+	struct http_req *r;
+	struct rankc_call *call;
+	/* the question */
+	double lat, lon, radius;
+	char cats[600], cuis[600];
+	long min_price, max_price;
+	char min_rating[32];
+	long limit, offset;
+	/* the ranker's answer */
+	json_t *answer;
+	long total;
+};
+
+static void
+nearby_free(void *arg)
+{
+	struct nearby *n = arg;
+
+	if (n->answer != NULL)
+		json_decref(n->answer);
+	free(n);
+}
+
+static void
+cursor_for(long offset, char *out)
+{
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "n1:%ld", offset);
+
+	api_b64url_encode(buf, (size_t)len, out);
+}
+
+static bool
+cursor_parse(const char *c, long *offset)
+{
+	char buf[32], *end;
+	long v;
+
+	if (strlen(c) > 40 || api_b64url_decode(c, buf, sizeof(buf)) < 0 ||
+	    strncmp(buf, "n1:", 3) != 0 || buf[3] == '\0')
+		return false;
+	v = strtol(buf + 3, &end, 10);
+	if (*end != '\0' || v < 0 || v >= NEARBY_MAX_RESULTS ||
+	    strspn(buf + 3, "0123456789") != strlen(buf + 3))
+		return false;
+	*offset = v;
+	return true;
+}
+
+/* ---- the answer ------------------------------------------------------------ */
+
+static void
+reply_open(FILE *f)
+{
+	fputs("{\"results\":[", f);
+}
+
+static void
+reply_close(struct nearby *n, FILE *f, long shown, long total, bool degraded)
+{
+	char cursor[64];
+	long next = n->offset + shown;
+
+	if (shown == n->limit && next < total && next < NEARBY_MAX_RESULTS) {
+		cursor_for(next, cursor);
+		fprintf(f, "],\"next\":\"%s\"", cursor);
+	} else {
+		fputs("],\"next\":null", f);
+	}
+	fprintf(f, ",\"degraded\":%s}", degraded ? "true" : "false");
+}
+
+/* Closes the memstream f (which fills *buf and *len) and answers it. */
+static void
+send_buffer(struct http_req *r, FILE *f, char **buf, size_t *len)
+{
+	if (fclose(f) != 0 || *buf == NULL) {
+		free(*buf);
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	http_reply(r, 200, "application/json; charset=utf-8", *buf, *len);
+	free(*buf);
+}
+
+/* The places the ranker picked, in its order. */
+static void
+places_result(struct api_job *job, const PGresult *res)
+{
+	struct nearby *n = job->ctx;
+	json_t *results = json_object_get(n->answer, "results"), *item;
+	int rows = pg_nrows(res), i;
+	long shown = 0;
+	size_t idx, len = 0;
+	char *buf = NULL, *matched;
+	FILE *f;
+
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		http_reply_error(job->r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	reply_open(f);
+	json_array_foreach(results, idx, item) {
+		json_int_t id = json_integer_value(json_object_get(item, "id"));
+		const char *place = NULL;
+
+		for (i = 0; i < rows && place == NULL; i++)
+			if (strtoll(pg_value(res, i, 0), NULL, 10) == id)
+				place = pg_value(res, i, 1);
+		if (place == NULL)
+			continue;       /* deleted since the snapshot */
+		matched = json_dumps(json_object_get(item, "matched"),
+		    JSON_COMPACT);
+		fprintf(f, "%s{\"place\":%s,\"distance_m\":%.1f,\"score\":%.4f,"
+		    "\"matched\":%s}", shown > 0 ? "," : "", place,
+		    json_number_value(json_object_get(item, "distance_m")),
+		    json_number_value(json_object_get(item, "score")),
+		    matched != NULL ? matched : "[]");
+		free(matched);
+		shown++;
+	}
+	reply_close(n, f, (long)json_array_size(results), n->total, false);
+	send_buffer(job->r, f, &buf, &len);
+}
+
+/* The distance-only answer from the database. */
+static void
+degraded_result(struct api_job *job, const PGresult *res)
+{
+	struct nearby *n = job->ctx;
+	int rows = pg_nrows(res), i;
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f;
+
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		http_reply_error(job->r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	reply_open(f);
+	for (i = 0; i < rows; i++) {
+		double d = strtod(pg_value(res, i, 1), NULL);
+
+		fprintf(f, "%s{\"place\":%s,\"distance_m\":%.1f,\"score\":%.4f,"
+		    "\"matched\":[]}", i > 0 ? "," : "", pg_value(res, i, 0), d,
+		    n->radius > 0 ? 1.0 - d / n->radius : 0.0);
+	}
+	/* the total is unknown here: a full page may have a next one */
+	reply_close(n, f, rows, rows == n->limit ? NEARBY_MAX_RESULTS : 0,
+	    true);
+	send_buffer(job->r, f, &buf, &len);
+}
+
+static void
+degrade(struct nearby *n)
+{
+	char lat[32], lon[32], rad[32], minp[8], maxp[8], off[16], lim[16];
+	const char *p[10];
+
+	snprintf(lat, sizeof(lat), "%.7f", n->lat);
+	snprintf(lon, sizeof(lon), "%.7f", n->lon);
+	snprintf(rad, sizeof(rad), "%.1f", n->radius);
+	snprintf(minp, sizeof(minp), "%ld", n->min_price);
+	snprintf(maxp, sizeof(maxp), "%ld", n->max_price);
+	snprintf(off, sizeof(off), "%ld", n->offset);
+	snprintf(lim, sizeof(lim), "%ld", n->limit);
+	p[0] = lat;
+	p[1] = lon;
+	p[2] = rad;
+	p[3] = n->cats[0] ? n->cats : NULL;
+	p[4] = n->cuis[0] ? n->cuis : NULL;
+	p[5] = n->min_price > 0 ? minp : NULL;
+	p[6] = n->max_price > 0 ? maxp : NULL;
+	p[7] = n->min_rating[0] ? n->min_rating : NULL;
+	p[8] = off;
+	p[9] = lim;
+	api_query(n->r, STMT_NEARBY_DEGRADED, 10, p, degraded_result, 0, NULL,
+	    n, nearby_free);
+}
+
+/* ---- the ranker's answer ------------------------------------------------------ */
+
+static void
+ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
+{
+	struct nearby *n = arg;
+	json_t *results, *item;
+	char *ids = NULL;
+	size_t idx, ilen = 0;
+	FILE *f;
+
+	n->call = NULL;
+	if (st != RANKC_OK || (n->answer = json_loadb(payload, len, 0,
+	    NULL)) == NULL || !json_is_array(results =
+	    json_object_get(n->answer, "results"))) {
+		degrade(n);
+		return;
+	}
+	n->total = (long)json_integer_value(json_object_get(n->answer,
+	    "total"));
+	if ((f = open_memstream(&ids, &ilen)) == NULL) {
+		degrade(n);
+		return;
+	}
+	fputc('{', f);
+	json_array_foreach(results, idx, item)
+		fprintf(f, "%s%" JSON_INTEGER_FORMAT, idx > 0 ? "," : "",
+		    json_integer_value(json_object_get(item, "id")));
+	fputc('}', f);
+	if (fclose(f) != 0 || ids == NULL) {
+		free(ids);
+		degrade(n);
+		return;
+	}
+	api_query(n->r, STMT_PLACES_BY_ID, 1, (const char *const *)&ids,
+	    places_result, 0, NULL, n, nearby_free);
+	free(ids);
+}
+
+static void
+nearby_cancel(void *arg)
+{
+	struct nearby *n = arg;
+
+	rankc_call_cancel(n->call);
+	nearby_free(n);
+}
+
+/* ---- the question --------------------------------------------------------------- */
+
+/* Day of week (0 = Monday) of a civil date, days_from_civil style. */
+static int
+weekday(long y, long m, long d)
+{
+	long era, yoe, doy, doe, days;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	days = era * 146097 + doe - 719468;         /* 1970-01-01 = 0 */
+	return (int)(((days % 7) + 7 + 3) % 7);     /* a Thursday */
+}
+
+/* open_at=YYYY-MM-DDTHH:MM, a wall time in each place's city */
+static bool
+parse_open_at(const char *v, int *day, int *minute)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	int y, mo, d, h, mi, n = 0;
+
+	if (strlen(v) != 16 || sscanf(v, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d,
+	    &h, &mi, &n) != 5 || n != 16 || y < 1970 || y > 2100 || mo < 1 ||
+	    mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+	    h < 0 || mi < 0)
+		return false;
+	*day = weekday(y, mo, d);
+	*minute = h * 60 + mi;
+	return true;
+}
+
+static json_t *
+list_json(const char *pglist)
+{
+	json_t *a = json_array();
+	char buf[600], *tok, *save = NULL;
+
+	if (pglist[0] == '\0')
+		return a;
+	snprintf(buf, sizeof(buf), "%.*s", (int)strlen(pglist) - 2, pglist + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(a, json_string(tok));
+	return a;
+}
+
+static bool
+bad_arg(struct http_req *r, const char *field, const char *msg)
+{
+	http_reply_error(r, 400, "invalid_argument", msg, field);
+	return false;
+}
+
+/* The query parameters into n and the ranker's request; false = answered. */
+static bool
+parse(struct http_req *r, struct nearby *n, json_t *req)
+{
+	const char *v, *sort = "best";
+	char q[256], at[40];
+	double minr = 0;
+	bool has, has_rating;
+	int day, minute;
+
+	if (!api_param_coord(r, "lat", -90, 90, true, &n->lat, &has) ||
+	    !api_param_coord(r, "lon", -180, 180, true, &n->lon, &has) ||
+	    !api_param_coord(r, "radius_m", 1, 50000, false, &n->radius, &has))
+		return false;
+	if (!has)
+		n->radius = 2000;
+	if (!api_param_list(r, "category", n->cats, sizeof(n->cats)) ||
+	    !api_param_list(r, "cuisine", n->cuis, sizeof(n->cuis)) ||
+	    !api_param_int(r, "min_price", 1, 4, 0, &n->min_price) ||
+	    !api_param_int(r, "max_price", 1, 4, 0, &n->max_price) ||
+	    !api_param_number(r, "min_rating", 0, 5, n->min_rating,
+	    sizeof(n->min_rating)) ||
+	    !api_param_text(r, "q", 200, q, sizeof(q)) ||
+	    !api_param_int(r, "limit", 1, 100, 10, &n->limit))
+		return false;
+	if (n->min_price > 0 && n->max_price > 0 && n->min_price > n->max_price)
+		return bad_arg(r, "min_price", "min_price must not be above "
+		    "max_price");
+	has_rating = n->min_rating[0] != '\0';
+	if (has_rating)
+		minr = strtod(n->min_rating, NULL);
+	if ((v = http_req_query(r, "sort")) != NULL) {
+		if (strcmp(v, "best") != 0 && strcmp(v, "distance") != 0 &&
+		    strcmp(v, "rating") != 0)
+			return bad_arg(r, "sort", "sort must be best, distance "
+			    "or rating");
+		sort = v;
+	}
+	if ((v = http_req_query(r, "after")) != NULL &&
+	    !cursor_parse(v, &n->offset))
+		return bad_arg(r, "after", "after is not a cursor this server "
+		    "gave out");
+	if (n->offset + n->limit > NEARBY_MAX_RESULTS)
+		return bad_arg(r, "after", "at most 1000 results in all");
+	json_object_set_new(req, "lat", json_real(n->lat));
+	json_object_set_new(req, "lon", json_real(n->lon));
+	json_object_set_new(req, "radius_m", json_real(n->radius));
+	json_object_set_new(req, "categories", list_json(n->cats));
+	json_object_set_new(req, "cuisines", list_json(n->cuis));
+	json_object_set_new(req, "min_price", json_integer(n->min_price));
+	json_object_set_new(req, "max_price", json_integer(n->max_price));
+	json_object_set_new(req, "min_rating", has_rating ? json_real(minr) :
+	    json_null());
+	json_object_set_new(req, "q", q[0] ? json_string(q) : json_null());
+	json_object_set_new(req, "sort", json_string(sort));
+	json_object_set_new(req, "offset", json_integer(n->offset));
+	json_object_set_new(req, "limit", json_integer(n->limit));
+	json_object_set_new(req, "now", json_integer((json_int_t)time(NULL)));
+	v = http_req_query(r, "open_now");
+	if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+		return bad_arg(r, "open_now", "open_now must be true or false");
+	if (!api_param_text(r, "open_at", 32, at, sizeof(at)))
+		return false;
+	if (at[0] != '\0') {
+		if (v != NULL && strcmp(v, "true") == 0)
+			return bad_arg(r, "open_at", "give open_now or open_at, "
+			    "not both");
+		if (!parse_open_at(at, &day, &minute))
+			return bad_arg(r, "open_at", "open_at must be a local "
+			    "date and time, e.g. 2026-11-28T21:30");
+		json_object_set_new(req, "open", json_pack("{s:i, s:i}", "day",
+		    day, "minute", minute));
+	} else {
+		json_object_set_new(req, "open", v != NULL &&
+		    strcmp(v, "true") == 0 ? json_string("now") : json_null());
+	}
+	return true;
+}
+
+void
+api_nearby(struct http_req *r)
+{
+	struct worker *w = http_req_worker(r);
+	struct nearby *n;
+	json_t *req;
+	char *text;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL ||
+	    (req = json_object()) == NULL) {
+		free(n);
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	n->r = r;
+	if (!parse(r, n, req)) {
+		json_decref(req);
+		nearby_free(n);
+		return;
+	}
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (text != NULL)
+		n->call = rankc_call(w->rankc, WIRE_NEARBY, text, strlen(text),
+		    ranked, n);
+	free(text);
+	if (n->call == NULL) {
+		degrade(n);             /* the ranker is away: answer now */
+		return;
+	}
+	http_req_defer(r, nearby_cancel, n);
+}

@@ -1,0 +1,601 @@
+/*
+ * loader.c: the loader thread (see loader.h). It is the only user of its
+ * PostgreSQL connection and may block on it, but every wait is a poll()
+ * that also watches a stop pipe, so loader_stop() never waits for the
+ * database. One load is one REPEATABLE READ READ ONLY transaction: cities,
+ * then places (cursor), then menu items (cursor), FETCHed in batches so
+ * that a large city set never sits in memory twice. Rows the builder
+ * refuses are skipped and counted, not fatal.
+ */
+#include "ranker/loader.h"
+#include "ranker/hours.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#define LOADER_DEBOUNCE_MS      100
+#define LOADER_REFRESH_MS       (10 * 60 * 1000)
+#define LOADER_BACKOFF_MIN_MS   50
+#define LOADER_BACKOFF_MAX_MS   5000
+#define LOADER_CONNECT_MS       10000
+#define LOADER_QUERY_MS         120000
+#define LOADER_FETCH            "10000"
+#define LOADER_ERR_LEN          512
+
+static const char loader_sql_cities[] =
+    "SELECT c.id, round(EXTRACT(EPOCH FROM"
+    " (now() AT TIME ZONE z.name) - (now() AT TIME ZONE 'UTC')) / 60)::int"
+    " FROM cities c LEFT JOIN pg_timezone_names z ON z.name = c.timezone"
+    " ORDER BY c.id COLLATE \"C\"";
+
+static const char loader_sql_places[] =
+    "SELECT p.id, p.city_id, p.lat, p.lon, p.rating, p.price_level,"
+    " to_json(p.categories), to_json(p.cuisines), p.hours,"
+    " EXISTS (SELECT 1 FROM offers o WHERE o.place_id = p.id"
+    "  AND o.starts_at <= now() AND o.ends_at > now()),"
+    " p.name, p.description FROM places p";
+
+static const char loader_sql_items[] =
+    "SELECT place_id, name FROM menu_items";
+
+struct loader {
+	char *conninfo;
+	struct snap_holder *holder;
+	pthread_t thread;
+	int stop_pipe[2];
+	bool stop;                  /* __atomic */
+	PGconn *conn;
+	uint64_t serial;            /* snapshots built */
+	uint64_t backoff_ms;
+};
+
+/* What one load collects. */
+struct loader_ctx {
+	struct snap_builder *b;
+	char **cities;              /* ids, sorted bytewise */
+	size_t ncities;
+	size_t places, items, bad_places, bad_items, bad_hours;
+};
+
+static bool
+loader_stopping(struct loader *l)
+{
+	return __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE);
+}
+
+/* libpq's last error on one line, in buf. */
+static const char *
+loader_pqerr(struct loader *l, char *buf, size_t len)
+{
+	size_t n;
+
+	snprintf(buf, len, "%s", l->conn != NULL ? PQerrorMessage(l->conn) :
+	    "out of memory");
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return buf;
+}
+
+/*
+ * Waits until fd (-1: none) is ready for events, for at most timeout_ms.
+ * 1 ready, 0 timed out, -1 told to stop or poll() failed.
+ */
+static int
+loader_poll(struct loader *l, int fd, short events, int64_t timeout_ms)
+{
+	struct pollfd pfd[2];
+	int n;
+
+	pfd[0].fd = l->stop_pipe[0];
+	pfd[0].events = POLLIN;
+	pfd[1].fd = fd;
+	pfd[1].events = events;
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	if (timeout_ms > INT32_MAX)
+		timeout_ms = INT32_MAX;
+	do {
+		n = poll(pfd, fd >= 0 ? 2 : 1, (int)timeout_ms);
+	} while (n == -1 && errno == EINTR && !loader_stopping(l));
+	if (n == -1) {
+		log_warn("poll()");
+		return -1;
+	}
+	if (pfd[0].revents != 0 || loader_stopping(l))
+		return -1;
+	return n > 0 ? 1 : 0;
+}
+
+static void
+loader_disconnect(struct loader *l)
+{
+	PQfinish(l->conn);
+	l->conn = NULL;
+}
+
+/* Sleeps the back-off (50 ms doubling to 5 s) unless told to stop. */
+static void
+loader_backoff(struct loader *l)
+{
+	if (l->backoff_ms == 0)
+		l->backoff_ms = LOADER_BACKOFF_MIN_MS;
+	else if ((l->backoff_ms *= 2) > LOADER_BACKOFF_MAX_MS)
+		l->backoff_ms = LOADER_BACKOFF_MAX_MS;
+	log_info("retrying in %" PRIu64 " ms", l->backoff_ms);
+	(void)loader_poll(l, -1, 0, (int64_t)l->backoff_ms);
+}
+
+/*
+ * Sends sql and waits for its results; returns the last one when its
+ * status is want, else NULL (logged). Any NULL leaves the connection in
+ * an unknown state: the caller drops it.
+ */
+static PGresult *
+loader_exec(struct loader *l, const char *sql, ExecStatusType want)
+{
+	uint64_t deadline = util_now_ms() + LOADER_QUERY_MS;
+	PGresult *res, *last = NULL;
+	char err[LOADER_ERR_LEN];
+
+	if (!PQsendQuery(l->conn, sql)) {
+		log_warnx("PQsendQuery(): %s",
+		    loader_pqerr(l, err, sizeof(err)));
+		return NULL;
+	}
+	for (;;) {
+		while (PQisBusy(l->conn)) {
+			if (loader_poll(l, PQsocket(l->conn), POLLIN,
+			    (int64_t)(deadline - util_now_ms())) <= 0) {
+				if (!loader_stopping(l))
+					log_warnx("query timed out: %.40s", sql);
+				PQclear(last);
+				return NULL;
+			}
+			if (!PQconsumeInput(l->conn)) {
+				log_warnx("PQconsumeInput(): %s",
+				    loader_pqerr(l, err, sizeof(err)));
+				PQclear(last);
+				return NULL;
+			}
+		}
+		if ((res = PQgetResult(l->conn)) == NULL)
+			break;
+		PQclear(last);
+		last = res;
+	}
+	if (last == NULL || PQresultStatus(last) != want) {
+		log_warnx("%.40s: %s", sql, last != NULL ?
+		    PQresultErrorMessage(last) : "no result");
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
+static int
+loader_command(struct loader *l, const char *sql)
+{
+	PGresult *res = loader_exec(l, sql, PGRES_COMMAND_OK);
+
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
+/* Starts a connection and waits for it, watching the stop pipe. */
+static int
+loader_connect_wait(struct loader *l)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	uint64_t deadline = util_now_ms() + LOADER_CONNECT_MS;
+	int r;
+
+	if (PQstatus(l->conn) == CONNECTION_BAD)
+		return -1;
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED)
+			return -1;
+		r = loader_poll(l, PQsocket(l->conn),
+		    st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+		    (int64_t)(deadline - util_now_ms()));
+		if (r <= 0) {
+			if (r == 0)
+				log_warnx("connecting timed out");
+			return -1;
+		}
+		st = PQconnectPoll(l->conn);
+	}
+	return 0;
+}
+
+/* Connects and LISTENs, before any load: no change can slip between. */
+static int
+loader_connect(struct loader *l)
+{
+	static const char *const keys[] = { "dbname", "application_name",
+	    NULL };
+	const char *vals[] = { l->conninfo, "placesd ranker", NULL };
+	char err[LOADER_ERR_LEN];
+
+	l->conn = PQconnectStartParams(keys, vals, 1);
+	if (l->conn == NULL || loader_connect_wait(l) != 0) {
+		if (!loader_stopping(l))
+			log_warnx("cannot connect to the database: %s",
+			    loader_pqerr(l, err, sizeof(err)));
+		loader_disconnect(l);
+		return -1;
+	}
+	if (loader_command(l, "LISTEN places_changed; LISTEN offers") != 0) {
+		loader_disconnect(l);
+		return -1;
+	}
+	log_info("connected to the database, listening");
+	return 0;
+}
+
+static int
+loader_city_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, *(char *const *)elem);
+}
+
+static int
+loader_city_index(const struct loader_ctx *c, const char *id)
+{
+	char **hit = bsearch(id, c->cities, c->ncities, sizeof(*c->cities),
+	    loader_city_cmp);
+
+	return hit != NULL ? (int)(hit - c->cities) : -1;
+}
+
+static int
+loader_cities(struct loader *l, struct loader_ctx *c)
+{
+	PGresult *res = loader_exec(l, loader_sql_cities, PGRES_TUPLES_OK);
+	int i, n, off;
+
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	if ((c->cities = calloc((size_t)n + 1, sizeof(*c->cities))) == NULL) {
+		PQclear(res);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (PQgetisnull(res, i, 1)) {
+			log_warnx("city %s: unknown time zone, taken as UTC",
+			    PQgetvalue(res, i, 0));
+			off = 0;
+		} else {
+			off = atoi(PQgetvalue(res, i, 1));
+		}
+		if ((c->cities[i] = strdup(PQgetvalue(res, i, 0))) == NULL ||
+		    snap_add_city(c->b, c->cities[i], off) != i) {
+			log_warn("city %s", PQgetvalue(res, i, 0));
+			free(c->cities[i]);
+			PQclear(res);
+			return -1;
+		}
+		c->ncities++;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* A JSON array of strings into tags (at most SNAP_MAX_TAGS kept). */
+static json_t *
+loader_tags(const char *text, const char **tags, size_t *n)
+{
+	json_t *arr = json_loads(text, 0, NULL), *v;
+	size_t i;
+
+	*n = 0;
+	if (arr == NULL)
+		return NULL;
+	json_array_foreach(arr, i, v) {
+		if (*n < SNAP_MAX_TAGS && json_is_string(v))
+			tags[(*n)++] = json_string_value(v);
+	}
+	return arr;
+}
+
+static void
+loader_hours(struct loader_ctx *c, const PGresult *res, int row,
+    struct snap_place_in *p, struct snap_hours *h)
+{
+	char err[96];
+
+	p->hours = NULL;
+	if (PQgetisnull(res, row, 8))
+		return;
+	if (hours_parse(PQgetvalue(res, row, 8), h, err, sizeof(err)) != 0) {
+		if (c->bad_hours++ == 0)
+			log_warnx("place %" PRId64 ": hours: %s (taken as "
+			    "unknown; further ones counted)", p->id, err);
+		return;
+	}
+	p->hours = h;
+}
+
+static int
+loader_place(struct loader_ctx *c, const PGresult *res, int row)
+{
+	const char *cats[SNAP_MAX_TAGS], *cuis[SNAP_MAX_TAGS];
+	struct snap_place_in p;
+	struct snap_hours h;
+	json_t *jc, *ju;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+	p.city = loader_city_index(c, PQgetvalue(res, row, 1));
+	p.lat = strtod(PQgetvalue(res, row, 2), NULL);
+	p.lon = strtod(PQgetvalue(res, row, 3), NULL);
+	p.rating = PQgetisnull(res, row, 4) ? NAN :
+	    strtod(PQgetvalue(res, row, 4), NULL);
+	p.price_level = PQgetisnull(res, row, 5) ? 0 :
+	    atoi(PQgetvalue(res, row, 5));
+	jc = loader_tags(PQgetvalue(res, row, 6), cats, &p.ncat);
+	ju = loader_tags(PQgetvalue(res, row, 7), cuis, &p.ncui);
+	p.categories = cats;
+	p.cuisines = cuis;
+	loader_hours(c, res, row, &p, &h);
+	p.has_active_offer = PQgetvalue(res, row, 9)[0] == 't';
+	p.name = PQgetvalue(res, row, 10);
+	p.description = PQgetvalue(res, row, 11);
+	rc = snap_add_place(c->b, &p);
+	json_decref(jc);
+	json_decref(ju);
+	if (rc >= 0) {
+		c->places++;
+		return 0;
+	}
+	if (errno == ENOMEM)
+		return -1;
+	if (c->bad_places++ == 0)
+		log_warnx("place %" PRId64 " skipped: %s (further ones "
+		    "counted)", p.id, strerror(errno));
+	return 0;
+}
+
+static int
+loader_item(struct loader_ctx *c, const PGresult *res, int row)
+{
+	int64_t place = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+
+	if (snap_add_menu_item(c->b, place, PQgetvalue(res, row, 1)) == 0) {
+		c->items++;
+		return 0;
+	}
+	if (errno == ENOMEM)
+		return -1;
+	c->bad_items++;         /* mostly items of a skipped place */
+	return 0;
+}
+
+typedef int (*loader_row_fn)(struct loader_ctx *, const PGresult *, int);
+
+/* Runs sql through a cursor, FETCHing in batches, one call per row. */
+static int
+loader_cursor(struct loader *l, struct loader_ctx *c, const char *sql,
+    loader_row_fn fn)
+{
+	char buf[1024];
+	PGresult *res;
+	int i, n;
+
+	snprintf(buf, sizeof(buf), "DECLARE loader_cur NO SCROLL CURSOR FOR %s",
+	    sql);
+	if (loader_command(l, buf) != 0)
+		return -1;
+	do {
+		res = loader_exec(l, "FETCH " LOADER_FETCH " FROM loader_cur",
+		    PGRES_TUPLES_OK);
+		if (res == NULL || loader_stopping(l)) {
+			PQclear(res);
+			return -1;
+		}
+		n = PQntuples(res);
+		for (i = 0; i < n; i++) {
+			if (fn(c, res, i) != 0) {
+				log_errorx("out of memory while loading");
+				PQclear(res);
+				return -1;
+			}
+		}
+		PQclear(res);
+	} while (n > 0);
+	return loader_command(l, "CLOSE loader_cur");
+}
+
+static void
+loader_ctx_free(struct loader_ctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ncities; i++)
+		free(c->cities[i]);
+	free(c->cities);
+	snap_builder_free(c->b);
+}
+
+/* One full load into a new snapshot, swapped in. */
+static int
+loader_build(struct loader *l)
+{
+	uint64_t t0 = util_now_ms();
+	struct loader_ctx c;
+	struct snapshot *s;
+
+	memset(&c, 0, sizeof(c));
+	if ((c.b = snap_builder_new()) == NULL)
+		return -1;
+	if (loader_command(l, "BEGIN ISOLATION LEVEL REPEATABLE READ "
+	    "READ ONLY") != 0 || loader_cities(l, &c) != 0 ||
+	    loader_cursor(l, &c, loader_sql_places, loader_place) != 0 ||
+	    loader_cursor(l, &c, loader_sql_items, loader_item) != 0 ||
+	    loader_command(l, "COMMIT") != 0) {
+		loader_ctx_free(&c);
+		return -1;
+	}
+	s = snap_build(c.b);
+	c.b = NULL;
+	loader_ctx_free(&c);
+	if (s == NULL) {
+		log_errorx("out of memory building a snapshot");
+		return -1;
+	}
+	s->serial = ++l->serial;
+	snap_holder_set(l->holder, s);
+	log_info("snapshot %" PRIu64 ": %zu places, %zu menu items, built in "
+	    "%" PRIu64 " ms", l->serial, c.places, c.items,
+	    util_now_ms() - t0);
+	if (c.bad_places + c.bad_items + c.bad_hours > 0)
+		log_warnx("snapshot %" PRIu64 ": skipped %zu places and %zu "
+		    "menu items, %zu bad opening hours", l->serial,
+		    c.bad_places, c.bad_items, c.bad_hours);
+	return 0;
+}
+
+/* Counts pending notifications; 0, or -1 when the connection is lost. */
+static int
+loader_notified(struct loader *l, unsigned *n)
+{
+	char err[LOADER_ERR_LEN];
+	PGnotify *note;
+
+	if (!PQconsumeInput(l->conn)) {
+		log_warnx("lost the database connection: %s",
+		    loader_pqerr(l, err, sizeof(err)));
+		return -1;
+	}
+	while ((note = PQnotifies(l->conn)) != NULL) {
+		(*n)++;
+		PQfreemem(note);
+	}
+	return 0;
+}
+
+/*
+ * Waits for a reason to rebuild: a notification (then ~100 ms more, to
+ * take a burst in one rebuild) or the periodic refresh. 0 to rebuild, -1
+ * for a lost connection or a stop.
+ */
+static int
+loader_wait(struct loader *l)
+{
+	uint64_t refresh = util_now_ms() + LOADER_REFRESH_MS, due = 0, now;
+	unsigned n = 0;
+	int r;
+
+	for (;;) {
+		if (loader_notified(l, &n) != 0)
+			return -1;
+		now = util_now_ms();
+		if (n > 0 && due == 0)
+			due = now + LOADER_DEBOUNCE_MS;
+		if ((due != 0 && now >= due) || now >= refresh)
+			break;
+		r = loader_poll(l, PQsocket(l->conn), POLLIN,
+		    (int64_t)((due != 0 ? due : refresh) - now));
+		if (r < 0)
+			return -1;
+	}
+	log_debug("rebuilding: %u notifications", n);
+	return 0;
+}
+
+static void *
+loader_run(void *arg)
+{
+	struct loader *l = arg;
+
+	while (!loader_stopping(l)) {
+		if (l->conn == NULL && loader_connect(l) != 0) {
+			loader_backoff(l);
+			continue;
+		}
+		if (loader_build(l) != 0) {
+			if (loader_stopping(l))
+				break;
+			log_warnx("load failed: keeping snapshot %" PRIu64,
+			    l->serial);
+			loader_disconnect(l);
+			loader_backoff(l);
+			continue;
+		}
+		l->backoff_ms = 0;
+		if (loader_wait(l) != 0)
+			loader_disconnect(l);
+	}
+	loader_disconnect(l);
+	return NULL;
+}
+
+static void
+loader_free(struct loader *l)
+{
+	if (l->stop_pipe[0] >= 0)
+		close(l->stop_pipe[0]);
+	if (l->stop_pipe[1] >= 0)
+		close(l->stop_pipe[1]);
+	free(l->conninfo);
+	free(l);
+}
+
+struct loader *
+loader_start(const char *conninfo, struct snap_holder *h)
+{
+	sigset_t all, old;
+	struct loader *l;
+	int rc;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->stop_pipe[0] = l->stop_pipe[1] = -1;
+	l->holder = h;
+	if ((l->conninfo = strdup(conninfo)) == NULL ||
+	    pipe2(l->stop_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_error("cannot set up the loader");
+		loader_free(l);
+		return NULL;
+	}
+	/* signals are the loop's (evsignal): the thread blocks them all */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&l->thread, NULL, loader_run, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		errno = rc;
+		log_error("pthread_create() of the loader");
+		loader_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+loader_stop(struct loader *l)
+{
+	if (l == NULL)
+		return;
+	__atomic_store_n(&l->stop, true, __ATOMIC_RELEASE);
+	if (write(l->stop_pipe[1], "", 1) == -1 && errno != EAGAIN)
+		log_warn("write() to the loader's stop pipe");
+	pthread_join(l->thread, NULL);
+	loader_free(l);
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""GET /v1/nearby end to end: the ranker's snapshot of a seeded database,
+ranked answers checked against SQL, the ranker killed (degraded answers at
+once, full ones again after its respawn), and a place changed in the
+database ranked with its new data soon after."""
+
+import base64
+import json
+import math
+import os
+import signal
+import time
+import urllib.parse
+
+import placesd_test as T
+
+PG = None
+D = None
+CITY = None     # (id, lat, lon) of the biggest city
+
+
+def setup():
+    global PG, D, CITY
+    PG = T.Postgres()
+    PG.start()
+    conf = {"database": {"conninfo": PG.conninfo},
+            "ranker": {"timeout": "2s", "threads": 2}}
+    D = T.Daemon(workers=2, conf=conf, persistent=True)
+    ctl = T.placesctl_path()
+    for cmd in (["migrate", "--dir", os.environ.get("SQL_DIR", "")],
+                ["seed", "--places", "2000", "--seed", "11"]):
+        r = T.run([ctl, "-c", D.conf_path] + [c for c in cmd if c],
+                  timeout=300)
+        if r.returncode != 0:
+            T.fail("placesctl %s: %s %s" % (cmd[0], r.stdout, r.stderr))
+    D.start()
+    row = PG.psql("SELECT c.id, c.lat, c.lon FROM cities c JOIN places p "
+                  "ON p.city_id = c.id GROUP BY c.id ORDER BY count(*) DESC "
+                  "LIMIT 1")[0]
+    CITY = (row[0], float(row[1]), float(row[2]))
+    # the ranker has its snapshot once an answer is not degraded
+    T.wait_until(lambda: not nearby()["degraded"], 60,
+                 "a ranked (not degraded) answer")
+
+
+def nearby(**params):
+    q = {"lat": CITY[1], "lon": CITY[2]}
+    q.update(params)
+    st, _, body = D.get("/v1/nearby?" + urllib.parse.urlencode(q),
+                        timeout=20)
+    T.check_eq(st, 200, "/v1/nearby?%s: %s" % (q, body[:200]))
+    return json.loads(body)
+
+
+def haversine(lat1, lon1, lat2, lon2):
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) *
+         math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * 6371008.8 * math.asin(math.sqrt(a))
+
+
+def test_shape_and_radius():
+    doc = nearby(radius_m=3000, limit=20)
+    T.check(doc["results"], "no results near the city centre")
+    T.check_eq(doc["degraded"], False, "degraded")
+    for r in doc["results"]:
+        p = r["place"]
+        T.check(set(r) == {"place", "distance_m", "score", "matched"},
+                "result fields: %r" % sorted(r))
+        d = haversine(CITY[1], CITY[2], p["lat"], p["lon"])
+        T.check(abs(d - r["distance_m"]) < 5, "distance_m %r vs %r"
+                % (r["distance_m"], d))
+        T.check(r["distance_m"] <= 3000.5, "outside the radius: %r"
+                % r["distance_m"])
+
+
+def test_no_preferences_nearest_first():
+    doc = nearby(radius_m=5000, limit=50)
+    d = [r["distance_m"] for r in doc["results"]]
+    T.check(d == sorted(d), "not nearest first: %r" % d[:10])
+
+
+def test_sort_distance_and_rating():
+    d = [r["distance_m"] for r in nearby(sort="distance", limit=50,
+                                         radius_m=5000)["results"]]
+    T.check(d == sorted(d), "sort=distance")
+    rs = [r["place"]["rating"] for r in nearby(sort="rating", limit=50,
+                                               radius_m=5000)["results"]]
+    known = [x for x in rs if x is not None]
+    T.check(known == sorted(known, reverse=True), "sort=rating: %r" % rs)
+    T.check(rs[:len(known)] == known, "unknown ratings not last: %r" % rs)
+
+
+def test_filters_are_never_violated():
+    doc = nearby(radius_m=8000, limit=100, max_price=2, min_rating=3.5,
+                 category="restaurant")
+    for r in doc["results"]:
+        p = r["place"]
+        T.check(p["price_level"] is not None and p["price_level"] <= 2,
+                "max_price violated: %r" % p["price_level"])
+        T.check(p["rating"] is not None and p["rating"] >= 3.5,
+                "min_rating violated: %r" % p["rating"])
+        T.check("restaurant" in p["categories"], "category violated")
+
+
+def test_cuisine_preference_lifts():
+    plain = nearby(radius_m=8000, limit=30)["results"]
+    pref = nearby(radius_m=8000, limit=30, cuisine="georgian")["results"]
+
+    def share(rs):
+        return sum("georgian" in r["place"]["cuisines"] for r in rs[:10])
+    T.check(share(pref) >= share(plain), "georgian places not lifted: "
+            "%d vs %d in the top 10" % (share(pref), share(plain)))
+    T.check(share(pref) > 0, "no georgian place in the top 10")
+
+
+def test_open_at_respects_hours():
+    # Monday 2026-11-30 at 10:00 local time in every city
+    doc = nearby(radius_m=8000, limit=100, open_at="2026-11-30T10:00")
+    T.check(doc["results"], "nothing open on Monday at 10:00")
+    for r in doc["results"]:
+        h = r["place"]["hours"]
+        T.check(h is not None, "unknown hours passed an open filter")
+
+        def mins(s):
+            hh, mm = s.split(":")
+            return int(hh) * 60 + int(mm)
+        ok = False
+        for o, c in h.get("mon") or []:
+            o, c = mins(o), mins(c)
+            if c <= o:
+                c += 1440
+            ok = ok or o <= 600 < c
+        for o, c in h.get("sun") or []:
+            o, c = mins(o), mins(c)
+            if c <= o:              # Sunday's hours run into Monday
+                ok = ok or 600 < c
+        T.check(ok, "closed at Monday 10:00: %r" % h)
+
+
+def test_q_finds_dishes_on_the_menu():
+    want = {int(r[0]) for r in PG.psql(
+        "SELECT DISTINCT place_id FROM menu_items WHERE name ILIKE "
+        "'%khachapuri%'")}
+    T.check(want, "the demo data has khachapuri")
+    doc = nearby(q="khachapuri", radius_m=50000, limit=100)
+    got = [r for r in doc["results"]]
+    T.check(got, "q=khachapuri found nothing")
+    for r in got:
+        p = r["place"]
+        text = (p["name"] + " " + p["description"]).lower()
+        T.check(p["id"] in want or "khachapuri" in text,
+                "place %d has no khachapuri anywhere" % p["id"])
+        T.check(any(m.lower().startswith("menu: ") and "khachapuri" in
+                    m.lower() for m in r["matched"]) or
+                r["place"]["id"] not in want,
+                "matched does not say why: %r" % r["matched"])
+
+
+def test_paging_returns_each_once():
+    seen, after, pages = [], None, 0
+    while True:
+        params = {"radius_m": 8000, "limit": 25}
+        if after:
+            params["after"] = after
+        doc = nearby(**params)
+        pages += 1
+        seen += [r["place"]["id"] for r in doc["results"]]
+        after = doc["next"]
+        if not after or pages > 50:
+            break
+    T.check_eq(len(seen), len(set(seen)), "a place twice across pages")
+    T.check(len(seen) <= 1000, "more than 1000 results")
+    T.log("%d results in %d pages" % (len(seen), pages))
+
+
+def test_bad_parameters():
+    for q, field in (("lat=91&lon=0", "lat"), ("lon=0", "lat"),
+                     ("lat=0&lon=200", "lon"), ("lat=0&lon=0&radius_m=0",
+                                                "radius_m"),
+                     ("lat=0&lon=0&radius_m=50001", "radius_m"),
+                     ("lat=0&lon=0&sort=fast", "sort"),
+                     ("lat=0&lon=0&limit=101", "limit"),
+                     ("lat=0&lon=0&open_now=maybe", "open_now"),
+                     ("lat=0&lon=0&open_at=2026-02-30T10:00", "open_at"),
+                     ("lat=0&lon=0&min_price=3&max_price=2", "min_price"),
+                     ("lat=0&lon=0&after=zzz", "after"),
+                     ("lat=0&lon=0&q=%FF%FE", "q")):
+        st, _, body = D.get("/v1/nearby?" + q)
+        T.check_eq(st, 400, q)
+        T.check_eq(json.loads(body)["error"].get("field"), field, q)
+
+
+def test_ranker_killed_degrades_then_recovers():
+    rk = D.rankers()
+    T.check(rk, "no ranker process")
+    os.kill(rk[0][0], signal.SIGKILL)
+    t0 = time.monotonic()
+    doc = nearby(radius_m=3000, limit=10, cuisine="georgian")
+    T.log("answer %.1f ms after the kill, degraded=%s"
+          % ((time.monotonic() - t0) * 1000, doc["degraded"]))
+    for r in doc["results"]:
+        T.check("georgian" in r["place"]["cuisines"],
+                "degraded answer broke the cuisine filter")
+    T.wait_until(lambda: nearby()["degraded"], 10, "a degraded answer")
+    T.wait_until(lambda: not nearby()["degraded"], 60,
+                 "full answers again after the respawn")
+
+
+def test_changed_place_is_ranked_with_new_data():
+    pid = nearby(radius_m=3000, limit=1)["results"][0]["place"]["id"]
+    word = "zzqx%d" % int(time.time())
+    PG.psql("UPDATE places SET name = name || ' %s' WHERE id = %d"
+            % (word, pid))
+    t0 = time.monotonic()
+
+    def found():
+        rs = nearby(q=word, radius_m=50000)["results"]
+        return any(r["place"]["id"] == pid for r in rs)
+    T.wait_until(found, 30, "the renamed place to be found by its new word")
+    T.log("renamed place ranked %.0f ms after the UPDATE"
+          % ((time.monotonic() - t0) * 1000))
+
+
+if __name__ == "__main__":
+    T.run_main([
+        test_shape_and_radius,
+        test_no_preferences_nearest_first,
+        test_sort_distance_and_rating,
+        test_filters_are_never_violated,
+        test_cuisine_preference_lifts,
+        test_open_at_respects_hours,
+        test_q_finds_dishes_on_the_menu,
+        test_paging_returns_each_once,
+        test_bad_parameters,
+        test_ranker_killed_degrades_then_recovers,
+        test_changed_place_is_ranked_with_new_data,
+    ], setup=setup)

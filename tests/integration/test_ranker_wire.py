@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+"""The ranker's wire protocol, straight on its Unix socket: WIRE_NEARBY
+frames answered with WIRE_NEARBY_RESULT from the snapshot the loader built
+out of a seeded database (results within the radius, ordered by score,
+distances that agree with the coordinates in SQL, the count a brute-force
+scan gives); bad payloads answered with WIRE_ERROR naming the field, on a
+connection that stays usable; and a place renamed in SQL found by its new
+word soon after (NOTIFY -> rebuild -> swap)."""
+
+import json
+import math
+import os
+import signal
+import socket
+import struct
+import time
+
+import placesd_test as T
+
+WIRE_PING, WIRE_PONG, WIRE_BUSY, WIRE_ERROR = 1, 2, 3, 4
+WIRE_NEARBY, WIRE_NEARBY_RESULT = 5, 6
+EARTH_R = 6371008.8
+
+PG = None
+D = None
+CITY = None     # (id, lat, lon) of the city with the most places
+NEXT_ID = [100]
+
+
+def setup():
+    global PG, D, CITY
+    PG = T.shared_postgres()
+    D = T.Daemon(workers=1, persistent=True)
+    r = T.run([T.placesctl_path(), "-c", D.conf_path, "seed", "--places",
+               "500", "--seed", "3"], timeout=300)
+    if r.returncode != 0:
+        T.fail("placesctl seed: %s %s" % (r.stdout, r.stderr))
+    D.start()
+    row = PG.psql("SELECT c.id, c.lat, c.lon FROM cities c JOIN places p "
+                  "ON p.city_id = c.id GROUP BY c.id ORDER BY count(*) DESC, "
+                  "c.id LIMIT 1")[0]
+    CITY = (row[0], float(row[1]), float(row[2]))
+
+
+class Ranker:
+    """One connection to the ranker's socket, frames in and out."""
+
+    def __init__(self):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(15)
+        self.s.connect(D.conf["ranker"]["socket"])
+
+    def close(self):
+        self.s.close()
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                T.fail("the ranker closed the connection")
+            buf += chunk
+        return buf
+
+    def call(self, mtype, payload=b""):
+        """Sends one frame; returns (type, payload bytes) of the answer."""
+        NEXT_ID[0] += 1
+        rid = NEXT_ID[0]
+        self.s.sendall(struct.pack(">BBHII", 1, mtype, 0, rid, len(payload))
+                       + payload)
+        ver, rtype, flags, got_id, n = struct.unpack(">BBHII",
+                                                     self._recv(12))
+        T.check_eq((ver, flags, got_id), (1, 0, rid), "reply header")
+        return rtype, self._recv(n)
+
+    def nearby(self, query):
+        """(type, decoded JSON) for a query dict."""
+        rtype, body = self.call(WIRE_NEARBY, json.dumps(query).encode())
+        return rtype, json.loads(body) if body else None
+
+
+def haversine(lat1, lon1, lat2, lon2):
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = (math.sin(dp / 2) ** 2 +
+         math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2)
+    return 2 * EARTH_R * math.asin(math.sqrt(min(1.0, a)))
+
+
+def wait_snapshot(rk):
+    def ready():
+        t, doc = rk.nearby({"lat": CITY[1], "lon": CITY[2]})
+        return t == WIRE_NEARBY_RESULT
+    T.wait_until(ready, 30, "the ranker's first snapshot")
+
+
+def test_ping_still_answered():
+    rk = Ranker()
+    try:
+        t, body = rk.call(WIRE_PING)
+        T.check_eq((t, body), (WIRE_PONG, b""), "PING")
+    finally:
+        rk.close()
+
+
+def test_nearby_results_within_radius_by_score():
+    radius = 3000
+    rk = Ranker()
+    try:
+        wait_snapshot(rk)
+        t, doc = rk.nearby({"lat": CITY[1], "lon": CITY[2],
+                            "radius_m": radius, "categories": None,
+                            "q": None, "open": None, "sort": "best",
+                            "offset": 0, "limit": 1000,
+                            "now": int(time.time())})
+    finally:
+        rk.close()
+    T.check_eq(t, WIRE_NEARBY_RESULT, "reply type")
+    T.check(set(doc) == {"total", "snapshot", "results"}, "keys %r" % doc)
+    T.check(doc["snapshot"] >= 1, "snapshot number %r" % doc["snapshot"])
+    res = doc["results"]
+    T.check(len(res) > 0, "no result near the centre of %s" % CITY[0])
+    T.check_eq(doc["total"], len(res), "total (all fit in one page)")
+    pos = {int(r[0]): (float(r[1]), float(r[2])) for r in PG.psql(
+        "SELECT id, lat, lon FROM places WHERE city_id = '%s'" % CITY[0])}
+    near = [i for i, (la, lo) in pos.items()
+            if haversine(CITY[1], CITY[2], la, lo) <= radius]
+    T.check(abs(len(near) - doc["total"]) <= 1,
+            "total %d, a brute-force scan finds %d" % (doc["total"],
+                                                       len(near)))
+    ids = set()
+    for r in res:
+        T.check(set(r) == {"id", "distance_m", "score", "matched"},
+                "result keys %r" % r)
+        T.check(r["id"] in pos, "result %d is not a place of %s"
+                % (r["id"], CITY[0]))
+        T.check(r["id"] not in ids, "result %d twice" % r["id"])
+        ids.add(r["id"])
+        T.check(0 <= r["distance_m"] <= radius + 0.1,
+                "distance %r outside the radius" % r["distance_m"])
+        want = haversine(CITY[1], CITY[2], *pos[r["id"]])
+        T.check(abs(want - r["distance_m"]) < 1.0,
+                "place %d: distance %r, coordinates say %.1f"
+                % (r["id"], r["distance_m"], want))
+        T.check(0 <= r["score"] <= 1, "score %r" % r["score"])
+    scores = [r["score"] for r in res]
+    T.check(scores == sorted(scores, reverse=True),
+            "not ordered by score: %r" % scores[:20])
+    T.log("%d places within %d m of %s, snapshot %d"
+          % (len(res), radius, CITY[0], doc["snapshot"]))
+
+
+def test_sort_distance_and_paging():
+    rk = Ranker()
+    try:
+        wait_snapshot(rk)
+        q = {"lat": CITY[1], "lon": CITY[2], "radius_m": 5000,
+             "sort": "distance", "limit": 5}
+        t, first = rk.nearby(q)
+        q["offset"] = 5
+        t2, second = rk.nearby(q)
+    finally:
+        rk.close()
+    T.check_eq((t, t2), (WIRE_NEARBY_RESULT,) * 2, "reply types")
+    d = [r["distance_m"] for r in first["results"] + second["results"]]
+    T.check(d == sorted(d), "sort=distance: %r" % d)
+    a = {r["id"] for r in first["results"]}
+    b = {r["id"] for r in second["results"]}
+    T.check(not (a & b), "pages overlap: %r" % (a & b))
+
+
+def test_bad_payloads_get_wire_error():
+    good = {"lat": 55.75, "lon": 37.61}
+    cases = [
+        (b"not json", "json"),
+        (b"[1,2]", "json"),
+        (json.dumps({"lon": 37.61}).encode(), "lat"),
+        (json.dumps({"lat": "55", "lon": 37.61}).encode(), "lat"),
+        (json.dumps(dict(good, lon=200)).encode(), "lon"),
+        (json.dumps(dict(good, radius_m=0)).encode(), "radius_m"),
+        (json.dumps(dict(good, categories="cafe")).encode(), "categories"),
+        (json.dumps(dict(good, cuisines=[1])).encode(), "cuisines"),
+        (json.dumps(dict(good, min_price=1.5)).encode(), "min_price"),
+        (json.dumps(dict(good, min_price=3, max_price=2)).encode(),
+         "max_price"),
+        (json.dumps(dict(good, min_rating="4")).encode(), "min_rating"),
+        (json.dumps(dict(good, open="later")).encode(), "open"),
+        (json.dumps(dict(good, open={"day": 7, "minute": 0})).encode(),
+         "open"),
+        (json.dumps(dict(good, q=5)).encode(), "q"),
+        (json.dumps(dict(good, sort="price")).encode(), "sort"),
+        (json.dumps(dict(good, limit=0)).encode(), "limit"),
+        (json.dumps(dict(good, offset=995, limit=10)).encode(), "limit"),
+        (json.dumps(dict(good, now="soon")).encode(), "now"),
+    ]
+    rk = Ranker()
+    try:
+        for payload, field in cases:
+            t, body = rk.call(WIRE_NEARBY, payload)
+            T.check_eq(t, WIRE_ERROR, "reply to %r" % payload)
+            T.check_eq(json.loads(body), {"error": "bad request: " + field},
+                       "error for %r" % payload)
+        t, _ = rk.call(WIRE_PING)
+        T.check_eq(t, WIRE_PONG, "PING after the errors")
+    finally:
+        rk.close()
+
+
+def test_renamed_place_found_soon():
+    word = "zanzibarquokka"
+    rk = Ranker()
+    try:
+        wait_snapshot(rk)
+        q = {"lat": CITY[1], "lon": CITY[2], "radius_m": 50000, "q": word,
+             "limit": 10}
+        t, doc = rk.nearby(q)
+        T.check_eq((t, doc["total"]), (WIRE_NEARBY_RESULT, 0),
+                   "the word before the change")
+        pid = int(PG.psql("SELECT id FROM places WHERE city_id = '%s' "
+                          "ORDER BY id LIMIT 1" % CITY[0])[0][0])
+        t0 = time.monotonic()
+        PG.psql("UPDATE places SET name = name || ' %s' WHERE id = %d"
+                % (word.capitalize(), pid))
+
+        def found():
+            t, doc = rk.nearby(q)
+            return t == WIRE_NEARBY_RESULT and \
+                [r["id"] for r in doc["results"]] == [pid] and doc
+        doc = T.wait_until(found, 10, "the renamed place", interval=0.02)
+        dt = time.monotonic() - t0
+        T.log("renamed place %d found after %.0f ms (snapshot %d)"
+              % (pid, dt * 1000, doc["snapshot"]))
+        T.check("name" in doc["results"][0]["matched"],
+                "matched: %r" % doc["results"][0]["matched"])
+    finally:
+        rk.close()
+
+
+def migrate(pg):
+    sql_dir = os.environ.get("SQL_DIR") or os.path.join(
+        os.environ.get("top_srcdir", "."), "src", "sql")
+    for f in sorted(os.listdir(sql_dir)):
+        if f.endswith(".sql"):
+            with open(os.path.join(sql_dir, f)) as fh:
+                pg.psql(fh.read())
+
+
+def test_database_down_then_back():
+    """Without a database the ranker is up and says so; once the database
+    comes, the loader's back-off finds it; a restart of the database is a
+    lost connection, retried, and rebuilt from."""
+    pg = T.Postgres(name="ranker-pg")
+    pg.init()
+    d = T.Daemon(workers=1, conf={"database": {"conninfo": pg.conninfo}})
+    d.start(wait_ready=False)
+    rk = None
+    try:
+        T.wait_until(lambda: os.path.exists(d.conf["ranker"]["socket"]) and
+                     "ranker_setup: ready" in d.log_text(), 30,
+                     "the ranker without a database")
+        global D
+        saved, D = D, d
+        try:
+            rk = Ranker()
+            t, doc = rk.nearby({"lat": 55.75, "lon": 37.61})
+            T.check_eq((t, doc), (WIRE_ERROR, {"error": "no snapshot yet"}),
+                       "nearby before any snapshot")
+            pg.start()
+            migrate(pg)
+            T.wait_until(lambda: rk.nearby({"lat": 55.75, "lon": 37.61})[0]
+                         == WIRE_NEARBY_RESULT, 30,
+                         "a snapshot once the database is up")
+            n = d.log_text().count("loader_build: snapshot ")
+            pg.restart()
+            T.wait_until(lambda: d.log_text().count(
+                "loader_build: snapshot ") > n, 30,
+                "a rebuild after the database restarted")
+            T.check("lost the database connection" in d.log_text(),
+                    "the lost connection is logged")
+            t, doc = rk.nearby({"lat": 55.75, "lon": 37.61})
+            T.check_eq(t, WIRE_NEARBY_RESULT, "nearby after the restart")
+        finally:
+            D = saved
+    finally:
+        if rk is not None:
+            rk.close()
+        rc = d.stop()
+        T.assert_clean_exit(d, rc)
+
+
+def test_sigquit_with_work_in_flight():
+    """SIGQUIT while requests are queued and the loader is rebuilding:
+    the ranker (pool, loader thread, snapshots) exits at once and clean
+    (under ASan/LSan a leak would show in the sanitizer report)."""
+    rk = Ranker()
+    q = json.dumps({"lat": CITY[1], "lon": CITY[2], "radius_m": 50000,
+                    "q": "soup", "limit": 100}).encode()
+    try:
+        wait_snapshot(rk)
+        PG.psql("UPDATE places SET rating = rating WHERE id < 50")
+        for i in range(200):
+            rk.s.sendall(struct.pack(">BBHII", 1, WIRE_NEARBY, 0, i + 1,
+                                     len(q)) + q)
+        D.signal(signal.SIGQUIT)
+        rc = D.wait_exit(30)
+    finally:
+        rk.close()
+    T.check_eq(rc, 0, "exit code after SIGQUIT")
+    left = D.leftovers()
+    T.check(not left, "processes left behind: %r" % left)
+    rep = D.sanitizer_report()
+    T.check(not rep, "sanitizer report: %s" % rep)
+
+
+if __name__ == "__main__":
+    T.run_main([
+        test_ping_still_answered,
+        test_nearby_results_within_radius_by_score,
+        test_sort_distance_and_paging,
+        test_bad_payloads_get_wire_error,
+        test_renamed_place_found_soon,
+        test_database_down_then_back,
+        test_sigquit_with_work_in_flight,
+    ], setup=setup)
