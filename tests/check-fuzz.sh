@@ -24,6 +24,7 @@ if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -I"$top_srcdir/src" $evhtp_cflags \
 	"$top_srcdir/tests/fuzz/fuzz_edge.c" \
 	"$top_srcdir/src/worker/edge_parse.c" \
+	"$top_srcdir/src/common/util.c" \
 	-levhtp -levent -o "$work/fuzz_edge" 2> "$work/build.log"; then
 	if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$work/build.log"; then
 		echo "check-fuzz: SKIP: libFuzzer runtime missing (libclang-rt-dev)"

@@ -109,6 +109,9 @@ render_process(FILE *f, const struct stats_totals *t)
 	    "cache.", t->cache_hits);
 	counter(f, "placesd_cache_misses_total", "Reads the cache did not "
 	    "have.", t->cache_misses);
+	counter(f, "placesd_nearby_degraded_total", "/v1/nearby answers "
+	    "ranked by distance alone, without the ranker.",
+	    t->nearby_degraded);
 }
 
 void

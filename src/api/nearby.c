@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "worker/rankc.h"
 #include "worker/worker.h"
+#include "common/stats.h"
 #include "common/wire.h"
 
 #include <math.h>
@@ -184,6 +185,7 @@ degrade(struct nearby *n)
 	char lat[32], lon[32], rad[32], minp[8], maxp[8], off[16], lim[16];
 	const char *p[10];
 
+	stats_add(&http_req_worker(n->r)->st->nearby_degraded, 1);
 	snprintf(lat, sizeof(lat), "%.7f", n->lat);
 	snprintf(lon, sizeof(lon), "%.7f", n->lon);
 	snprintf(rad, sizeof(rad), "%.1f", n->radius);

@@ -4,6 +4,7 @@
  * good one into the text PostgreSQL takes as a parameter.
  */
 #include "api/api.h"
+#include "common/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,8 +28,6 @@ bad(struct http_req *r, const char *field, const char *what,
 	return false;
 }
 
-static int hexval(char c);
-
 /*
  * A parameter's value with its %-escapes decoded ('+' is a space), in buf;
  * NULL when absent. A bad escape or a NUL byte is kept as raw text so the
@@ -45,8 +44,8 @@ param(struct http_req *r, const char *name, char *buf, size_t len)
 	for (; *v != '\0' && n + 1 < len; v++) {
 		int hi, lo;
 
-		if (*v == '%' && (hi = hexval(v[1])) >= 0 &&
-		    (lo = hexval(v[2])) >= 0 && (hi | lo) != 0) {
+		if (*v == '%' && (hi = util_hex_value(v[1])) >= 0 &&
+		    (lo = util_hex_value(v[2])) >= 0 && (hi | lo) != 0) {
 			buf[n++] = (char)(hi << 4 | lo);
 			v += 2;
 		} else {
@@ -200,17 +199,6 @@ api_param_coord(struct http_req *r, const char *name, double min, double max,
 	return true;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Whole UTF-8 sequences, no overlongs, no surrogates, no controls. */
 static bool
@@ -260,7 +248,8 @@ api_param_text(struct http_req *r, const char *name, size_t max, char *out,
 		char c = *v;
 
 		if (c == '%') {
-			if ((hi = hexval(v[1])) < 0 || (lo = hexval(v[2])) < 0)
+			if ((hi = util_hex_value(v[1])) < 0 ||
+			    (lo = util_hex_value(v[2])) < 0)
 				return bad(r, name, "has a bad %-escape", "");
 			c = (char)(hi << 4 | lo);
 			v += 2;

@@ -148,6 +148,7 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->pg_up += LD(b->pg_up);
 		t->cache_hits += LD(b->cache_hits);
 		t->cache_misses += LD(b->cache_misses);
+		t->nearby_degraded += LD(b->nearby_degraded);
 		t->restarts_worker += LD(b->restarts_worker);
 		t->restarts_ranker += LD(b->restarts_ranker);
 		t->reloads_ok += LD(b->reloads_ok);

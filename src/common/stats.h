@@ -49,6 +49,7 @@ struct stats_block {
 	int64_t pg_up;                      /* gauge: 0/1 */
 	uint64_t cache_hits;
 	uint64_t cache_misses;
+	uint64_t nearby_degraded;           /* answered without the ranker */
 	/* master */
 	uint64_t restarts_worker;
 	uint64_t restarts_ranker;
@@ -81,6 +82,7 @@ struct stats_totals {
 	int64_t pg_up;
 	uint64_t cache_hits;
 	uint64_t cache_misses;
+	uint64_t nearby_degraded;
 	uint64_t restarts_worker;
 	uint64_t restarts_ranker;
 	uint64_t reloads_ok;

@@ -139,6 +139,18 @@ util_parse_bool(const char *s, bool *out, char *err, size_t errlen)
 }
 
 int
+util_hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
 util_set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

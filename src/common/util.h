@@ -20,6 +20,9 @@ int util_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen);
 int util_parse_bool(const char *s, bool *out, char *err, size_t errlen);
 int util_parse_uint(const char *s, uint64_t *out, char *err, size_t errlen);
 
+/* 0..15 for a hex digit, else -1. */
+int util_hex_value(int c);
+
 int util_set_nonblock(int fd);
 int util_set_cloexec(int fd);
 unsigned util_cpu_count(void);

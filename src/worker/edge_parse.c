@@ -6,6 +6,7 @@
  * coding but chunked are refused before libevhtp sees a byte of them.
  */
 #include "worker/edge_parse.h"
+#include "common/util.h"
 
 #include <string.h>
 #include <strings.h>
@@ -71,17 +72,6 @@ is_target_char(unsigned char c)
 	return c != '\0' && strchr("-._~!$&'()*+,;=:@/?", c) != NULL;
 }
 
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* ---- the request line ------------------------------------------------------ */
 
@@ -112,8 +102,9 @@ parse_request_line(struct edge_parser *p, const char *s, size_t len)
 		unsigned char c = (unsigned char)s[k];
 
 		if (c == '%') {
-			if (k + 2 >= t0 + tlen || hex_value((unsigned char)s[k + 1])
-			    < 0 || hex_value((unsigned char)s[k + 2]) < 0)
+			if (k + 2 >= t0 + tlen ||
+			    util_hex_value((unsigned char)s[k + 1]) < 0 ||
+			    util_hex_value((unsigned char)s[k + 2]) < 0)
 				return reject(p, 400, "bad_request", "a % in the "
 				    "request target is not followed by two hex "
 				    "digits");
@@ -371,7 +362,7 @@ parse_chunked(struct edge_parser *p, const char *buf, size_t len)
 
 		switch (p->chunk_state) {
 		case CS_SIZE:
-			if ((h = hex_value(c)) >= 0) {
+			if ((h = util_hex_value(c)) >= 0) {
 				if (++p->chunk_digits > 15)
 					return reject(p, 413, "payload_too_large",
 					    "a chunk is larger than the server "

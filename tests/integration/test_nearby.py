@@ -203,6 +203,8 @@ def test_ranker_killed_degrades_then_recovers():
         T.check("georgian" in r["place"]["cuisines"],
                 "degraded answer broke the cuisine filter")
     T.wait_until(lambda: nearby()["degraded"], 10, "a degraded answer")
+    T.check(D.metric("placesd_nearby_degraded_total", 0) >= 1,
+            "degraded answers are not counted in /metrics")
     T.wait_until(lambda: not nearby()["degraded"], 60,
                  "full answers again after the respawn")
 
