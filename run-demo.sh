@@ -113,6 +113,7 @@ placesd is starting on http://127.0.0.1:$port (Ctrl-C stops everything). Try:
   curl -s http://127.0.0.1:$port/v1/cities
   curl -s 'http://127.0.0.1:$port/v1/cities/moscow/places?cuisine=georgian&limit=3'
   curl -s http://127.0.0.1:$port/v1/places/1
+  curl -s 'http://127.0.0.1:$port/v1/nearby?lat=55.7558&lon=37.6173&q=khachapuri&limit=3'
   curl -s http://127.0.0.1:$port/readyz
   curl -s http://127.0.0.1:$port/metrics | grep '^placesd_'
 
