@@ -458,8 +458,9 @@ edge_detached(struct edge *e)
 	if (e == NULL)
 		return;
 	if (e->in_flight) {
+		/* the usual way of a "Connection: close" answer */
 		edge_describe(e, buf, sizeof(buf));
-		log_info("libevhtp closes a connection with a request in "
+		log_debug("libevhtp closes a connection with a request in "
 		    "flight: %s", buf);
 	}
 	e->c = NULL;
