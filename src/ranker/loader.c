@@ -2,10 +2,18 @@
  * loader.c: the loader thread (see loader.h). It is the only user of its
  * PostgreSQL connection and may block on it, but every wait is a poll()
  * that also watches a stop pipe, so loader_stop() never waits for the
- * database. One load is one REPEATABLE READ READ ONLY transaction: cities,
- * then places (cursor), then menu items (cursor), FETCHed in batches so
- * that a large city set never sits in memory twice. Rows the builder
- * refuses are skipped and counted, not fatal.
+ * database.
+ *
+ * A full load is one REPEATABLE READ READ ONLY transaction: cities, then
+ * places (cursor), then menu items (cursor), FETCHed in batches so that a
+ * large city set never sits in memory twice. A burst of notifications
+ * naming places (or offers, whose place is looked up) is a patch: only
+ * those places and their menu items are read (a place not found was
+ * deleted), and the new snapshot is the current one with those places
+ * replaced (snap_builder_from): nothing else is read or tokenized again.
+ * 'all', more than LOADER_PATCH_MAX places, a place in a city the
+ * snapshot does not know, a reconnect and the 10-minute refresh are full
+ * loads. Rows the builder refuses are skipped and counted, not fatal.
  */
 #include "ranker/loader.h"
 #include "ranker/hours.h"
@@ -22,6 +30,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -35,6 +44,7 @@
 #define LOADER_QUERY_MS         120000
 #define LOADER_FETCH            "10000"
 #define LOADER_ERR_LEN          512
+#define LOADER_PATCH_MAX        5000    /* changed places; more: full load */
 
 static const char loader_sql_cities[] =
     "SELECT c.id, round(EXTRACT(EPOCH FROM"
@@ -42,15 +52,29 @@ static const char loader_sql_cities[] =
     " FROM cities c LEFT JOIN pg_timezone_names z ON z.name = c.timezone"
     " ORDER BY c.id COLLATE \"C\"";
 
-static const char loader_sql_places[] =
-    "SELECT p.id, p.city_id, p.lat, p.lon, p.rating, p.price_level,"
-    " to_json(p.categories), to_json(p.cuisines), p.hours,"
-    " EXISTS (SELECT 1 FROM offers o WHERE o.place_id = p.id"
-    "  AND o.starts_at <= now() AND o.ends_at > now()),"
-    " p.name, p.description FROM places p";
+#define LOADER_PLACE_COLUMNS \
+    "SELECT p.id, p.city_id, p.lat, p.lon, p.rating, p.price_level," \
+    " to_json(p.categories), to_json(p.cuisines), p.hours," \
+    " EXISTS (SELECT 1 FROM offers o WHERE o.place_id = p.id" \
+    "  AND o.starts_at <= now() AND o.ends_at > now())," \
+    " p.name, p.description FROM places p"
 
+static const char loader_sql_places[] = LOADER_PLACE_COLUMNS;
+
+static const char loader_sql_places_of[] =
+    LOADER_PLACE_COLUMNS " WHERE p.id = ANY ($1::bigint[]) ORDER BY p.id";
+
+/* by place and id, as a patch reads them: ties between dishes of a place
+ * go to the same one whichever way the snapshot was built */
 static const char loader_sql_items[] =
-    "SELECT place_id, name FROM menu_items";
+    "SELECT place_id, name FROM menu_items ORDER BY place_id, id";
+
+static const char loader_sql_items_of[] =
+    "SELECT place_id, name FROM menu_items"
+    " WHERE place_id = ANY ($1::bigint[]) ORDER BY place_id, id";
+
+static const char loader_sql_offer_places[] =
+    "SELECT DISTINCT place_id FROM offers WHERE id = ANY ($1::bigint[])";
 
 struct loader {
 	char *conninfo;
@@ -61,6 +85,14 @@ struct loader {
 	PGconn *conn;
 	uint64_t serial;            /* snapshots built */
 	uint64_t backoff_ms;
+
+	/* what the notifications since the last load asked for */
+	bool full;
+	int64_t *changed;           /* place ids */
+	size_t nchanged, changedcap;
+	int64_t *offers;            /* offer ids */
+	size_t noffers, offercap;
+	uint64_t noticed_ms;        /* when the first one came, 0 none */
 };
 
 /* What one load collects. */
@@ -69,7 +101,19 @@ struct loader_ctx {
 	char **cities;              /* ids, sorted bytewise */
 	size_t ncities;
 	size_t places, items, bad_places, bad_items, bad_hours;
+	bool unknown_city;
 };
+
+/* The CPU time of this thread: timings on a busy machine. */
+static uint64_t
+loader_cpu_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static bool
 loader_stopping(struct loader *l)
@@ -141,18 +185,21 @@ loader_backoff(struct loader *l)
 }
 
 /*
- * Sends sql and waits for its results; returns the last one when its
- * status is want, else NULL (logged). Any NULL leaves the connection in
- * an unknown state: the caller drops it.
+ * Sends sql (with one text parameter $1 unless param is NULL) and waits
+ * for its results; returns the last one when its status is want, else
+ * NULL (logged). Any NULL leaves the connection in an unknown state: the
+ * caller drops it.
  */
 static PGresult *
-loader_exec(struct loader *l, const char *sql, ExecStatusType want)
+loader_exec_param(struct loader *l, const char *sql, const char *param,
+    ExecStatusType want)
 {
 	uint64_t deadline = util_now_ms() + LOADER_QUERY_MS;
 	PGresult *res, *last = NULL;
 	char err[LOADER_ERR_LEN];
 
-	if (!PQsendQuery(l->conn, sql)) {
+	if (param == NULL ? !PQsendQuery(l->conn, sql) :
+	    !PQsendQueryParams(l->conn, sql, 1, NULL, &param, NULL, NULL, 0)) {
 		log_warnx("PQsendQuery(): %s",
 		    loader_pqerr(l, err, sizeof(err)));
 		return NULL;
@@ -185,6 +232,12 @@ loader_exec(struct loader *l, const char *sql, ExecStatusType want)
 		return NULL;
 	}
 	return last;
+}
+
+static PGresult *
+loader_exec(struct loader *l, const char *sql, ExecStatusType want)
+{
+	return loader_exec_param(l, sql, NULL, want);
 }
 
 static int
@@ -342,7 +395,8 @@ loader_place(struct loader_ctx *c, const PGresult *res, int row)
 
 	memset(&p, 0, sizeof(p));
 	p.id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-	p.city = loader_city_index(c, PQgetvalue(res, row, 1));
+	if ((p.city = loader_city_index(c, PQgetvalue(res, row, 1))) < 0)
+		c->unknown_city = true;
 	p.lat = strtod(PQgetvalue(res, row, 2), NULL);
 	p.lon = strtod(PQgetvalue(res, row, 3), NULL);
 	p.rating = PQgetisnull(res, row, 4) ? NAN :
@@ -389,6 +443,20 @@ loader_item(struct loader_ctx *c, const PGresult *res, int row)
 
 typedef int (*loader_row_fn)(struct loader_ctx *, const PGresult *, int);
 
+static int
+loader_rows(struct loader_ctx *c, const PGresult *res, loader_row_fn fn)
+{
+	int i, n = PQntuples(res);
+
+	for (i = 0; i < n; i++) {
+		if (fn(c, res, i) != 0) {
+			log_errorx("out of memory while loading");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Runs sql through a cursor, FETCHing in batches, one call per row. */
 static int
 loader_cursor(struct loader *l, struct loader_ctx *c, const char *sql,
@@ -396,7 +464,7 @@ loader_cursor(struct loader *l, struct loader_ctx *c, const char *sql,
 {
 	char buf[1024];
 	PGresult *res;
-	int i, n;
+	int n;
 
 	snprintf(buf, sizeof(buf), "DECLARE loader_cur NO SCROLL CURSOR FOR %s",
 	    sql);
@@ -409,17 +477,29 @@ loader_cursor(struct loader *l, struct loader_ctx *c, const char *sql,
 			PQclear(res);
 			return -1;
 		}
-		n = PQntuples(res);
-		for (i = 0; i < n; i++) {
-			if (fn(c, res, i) != 0) {
-				log_errorx("out of memory while loading");
-				PQclear(res);
-				return -1;
-			}
+		if (loader_rows(c, res, fn) != 0) {
+			PQclear(res);
+			return -1;
 		}
+		n = PQntuples(res);
 		PQclear(res);
 	} while (n > 0);
 	return loader_command(l, "CLOSE loader_cur");
+}
+
+/* Runs sql with $1 = param and reads all of its rows at once. */
+static int
+loader_query(struct loader *l, struct loader_ctx *c, const char *sql,
+    const char *param, loader_row_fn fn)
+{
+	PGresult *res = loader_exec_param(l, sql, param, PGRES_TUPLES_OK);
+	int rc;
+
+	if (res == NULL)
+		return -1;
+	rc = loader_rows(c, res, fn);
+	PQclear(res);
+	return rc;
 }
 
 static void
@@ -437,7 +517,7 @@ loader_ctx_free(struct loader_ctx *c)
 static int
 loader_build(struct loader *l)
 {
-	uint64_t t0 = util_now_ms();
+	uint64_t t0 = util_now_ms(), cpu0 = loader_cpu_ms();
 	struct loader_ctx c;
 	struct snapshot *s;
 
@@ -462,8 +542,8 @@ loader_build(struct loader *l)
 	s->serial = ++l->serial;
 	snap_holder_set(l->holder, s);
 	log_info("snapshot %" PRIu64 ": %zu places, %zu menu items, built in "
-	    "%" PRIu64 " ms", l->serial, c.places, c.items,
-	    util_now_ms() - t0);
+	    "%" PRIu64 " ms (cpu %" PRIu64 " ms)", l->serial, c.places,
+	    c.items, util_now_ms() - t0, loader_cpu_ms() - cpu0);
 	if (c.bad_places + c.bad_items + c.bad_hours > 0)
 		log_warnx("snapshot %" PRIu64 ": skipped %zu places and %zu "
 		    "menu items, %zu bad opening hours", l->serial,
@@ -471,7 +551,243 @@ loader_build(struct loader *l)
 	return 0;
 }
 
-/* Counts pending notifications; 0, or -1 when the connection is lost. */
+/* --- patches ------------------------------------------------------------------ */
+
+static int
+i64_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorts ids and drops duplicates; returns how many are left. */
+static size_t
+i64_sort_uniq(int64_t *v, size_t n)
+{
+	size_t i, o = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), i64_cmp);
+	for (i = 1; i < n; i++)
+		if (v[i] != v[o])
+			v[++o] = v[i];
+	return o + 1;
+}
+
+/* {1,2,3}: a bigint[] parameter. NULL on ENOMEM. */
+static char *
+loader_array(const int64_t *v, size_t n)
+{
+	char *s = malloc(n * 22 + 3), *o;
+	size_t i;
+
+	if ((o = s) == NULL)
+		return NULL;
+	*o++ = '{';
+	for (i = 0; i < n; i++)
+		o += sprintf(o, "%s%" PRId64, i > 0 ? "," : "", v[i]);
+	*o++ = '}';
+	*o = '\0';
+	return s;
+}
+
+static int
+loader_push(int64_t **v, size_t *n, size_t *cap, int64_t id)
+{
+	if (index_grow(v, cap, *n + 1, sizeof(**v)) != 0)
+		return -1;
+	(*v)[(*n)++] = id;
+	return 0;
+}
+
+/* The places of the notified offers join the changed places. */
+static int
+loader_offer_places(struct loader *l)
+{
+	PGresult *res;
+	char *arr;
+	int i, n;
+
+	if (l->noffers == 0)
+		return 0;
+	if ((arr = loader_array(l->offers, l->noffers)) == NULL)
+		return -1;
+	res = loader_exec_param(l, loader_sql_offer_places, arr,
+	    PGRES_TUPLES_OK);
+	free(arr);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		if (loader_push(&l->changed, &l->nchanged, &l->changedcap,
+		    strtoll(PQgetvalue(res, i, 0), NULL, 10)) != 0) {
+			PQclear(res);
+			return -1;
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The cities of s (sorted bytewise, as loaded) for city lookups. */
+static int
+loader_cities_of(struct loader_ctx *c, const struct snapshot *s)
+{
+	uint32_t i;
+
+	if ((c->cities = calloc((size_t)s->ncities + 1,
+	    sizeof(*c->cities))) == NULL)
+		return -1;
+	for (i = 0; i < s->ncities; i++) {
+		if ((c->cities[i] = strdup(s->cities[i].id)) == NULL)
+			return -1;
+		c->ncities++;
+	}
+	return 0;
+}
+
+/*
+ * Reads the changed places again and builds the next snapshot from the
+ * current one: 0, -1 on failure, 1 when it takes a full load.
+ */
+static int
+loader_patch(struct loader *l)
+{
+	uint64_t t0 = util_now_ms(), copy_ms, read_ms, cpu0 = loader_cpu_ms();
+	struct snapshot *old, *s;
+	struct loader_ctx c;
+	uint32_t nplaces, nitems;
+	char *arr = NULL;
+	int rc = -1;
+
+	old = snap_holder_get(l->holder);
+	if (old == NULL || old->serial != l->serial) {
+		snap_unref(old);
+		return 1;
+	}
+	memset(&c, 0, sizeof(c));
+	if (loader_command(l, "BEGIN ISOLATION LEVEL REPEATABLE READ "
+	    "READ ONLY") != 0 || loader_offer_places(l) != 0)
+		goto out;
+	l->nchanged = i64_sort_uniq(l->changed, l->nchanged);
+	if (l->nchanged > LOADER_PATCH_MAX) {
+		rc = loader_command(l, "COMMIT") == 0 ? 1 : -1;
+		goto out;
+	}
+	copy_ms = util_now_ms();
+	if ((arr = loader_array(l->changed, l->nchanged)) == NULL ||
+	    loader_cities_of(&c, old) != 0 ||
+	    (c.b = snap_builder_from(old, l->changed, l->nchanged)) == NULL) {
+		log_errorx("out of memory patching a snapshot");
+		goto out;
+	}
+	copy_ms = util_now_ms() - copy_ms;
+	if (loader_query(l, &c, loader_sql_places_of, arr, loader_place) != 0 ||
+	    loader_query(l, &c, loader_sql_items_of, arr, loader_item) != 0 ||
+	    loader_command(l, "COMMIT") != 0)
+		goto out;
+	read_ms = util_now_ms() - t0 - copy_ms;
+	if (c.unknown_city) {
+		log_info("a changed place is in a city not loaded yet: "
+		    "loading everything");
+		rc = 1;
+		goto out;
+	}
+	s = snap_build(c.b);
+	c.b = NULL;
+	if (s == NULL) {
+		log_errorx("out of memory building a snapshot");
+		goto out;
+	}
+	s->serial = ++l->serial;
+	nplaces = s->nplaces;
+	nitems = s->nitems;
+	snap_holder_set(l->holder, s);
+	log_info("snapshot %" PRIu64 ": +%zu changed places, built in %" PRIu64
+	    " ms (copy %" PRIu64 " ms, read %" PRIu64 " ms, cpu %" PRIu64
+	    " ms; %" PRIu64 " ms after the notification); %" PRIu32 " places,"
+	    " %" PRIu32 " menu items", l->serial, l->nchanged,
+	    util_now_ms() - t0, copy_ms, read_ms, loader_cpu_ms() - cpu0,
+	    l->noticed_ms != 0 ? util_now_ms() - l->noticed_ms : 0, nplaces,
+	    nitems);
+	if (c.bad_places + c.bad_items + c.bad_hours > 0)
+		log_warnx("snapshot %" PRIu64 ": skipped %zu changed places and "
+		    "%zu menu items, %zu bad opening hours", l->serial,
+		    c.bad_places, c.bad_items, c.bad_hours);
+	rc = 0;
+out:
+	free(arr);
+	loader_ctx_free(&c);
+	snap_unref(old);
+	return rc;
+}
+
+static void
+loader_changes_clear(struct loader *l)
+{
+	l->full = false;
+	l->nchanged = l->noffers = 0;
+	l->noticed_ms = 0;
+}
+
+/* What the notifications asked for: a patch, else a full load. */
+static int
+loader_load(struct loader *l)
+{
+	int rc = 1;
+
+	if (!l->full && l->serial > 0)
+		rc = loader_patch(l);
+	if (rc == 1)
+		rc = loader_build(l);
+	loader_changes_clear(l);
+	return rc;
+}
+
+/* --- notifications ------------------------------------------------------------ */
+
+/* A payload that is a whole positive id, or -1. */
+static int64_t
+loader_payload_id(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || *end != '\0' || errno != 0 || v <= 0)
+		return -1;
+	return (int64_t)v;
+}
+
+/* Notes what one notification asks for. */
+static void
+loader_note(struct loader *l, const PGnotify *note)
+{
+	bool offer = strcmp(note->relname, "offers") == 0;
+	int64_t id = loader_payload_id(note->extra);
+
+	if (l->noticed_ms == 0)
+		l->noticed_ms = util_now_ms();
+	if (l->full)
+		return;
+	if (id < 0) {
+		if (strcmp(note->extra, "all") != 0)
+			log_info("notification on %s: \"%.40s\": loading "
+			    "everything", note->relname, note->extra);
+		l->full = true;
+	} else if (l->nchanged + l->noffers >= LOADER_PATCH_MAX) {
+		l->full = true;
+	} else if ((offer ? loader_push(&l->offers, &l->noffers,
+	    &l->offercap, id) : loader_push(&l->changed, &l->nchanged,
+	    &l->changedcap, id)) != 0) {
+		l->full = true;
+	}
+}
+
+/* Notes pending notifications; 0, or -1 when the connection is lost. */
 static int
 loader_notified(struct loader *l, unsigned *n)
 {
@@ -485,15 +801,16 @@ loader_notified(struct loader *l, unsigned *n)
 	}
 	while ((note = PQnotifies(l->conn)) != NULL) {
 		(*n)++;
+		loader_note(l, note);
 		PQfreemem(note);
 	}
 	return 0;
 }
 
 /*
- * Waits for a reason to rebuild: a notification (then ~100 ms more, to
- * take a burst in one rebuild) or the periodic refresh. 0 to rebuild, -1
- * for a lost connection or a stop.
+ * Waits for a reason to load: a notification (then ~100 ms more, to
+ * take a burst in one load) or the periodic refresh (a full load). 0 to
+ * load, -1 for a lost connection or a stop.
  */
 static int
 loader_wait(struct loader *l)
@@ -508,14 +825,19 @@ loader_wait(struct loader *l)
 		now = util_now_ms();
 		if (n > 0 && due == 0)
 			due = now + LOADER_DEBOUNCE_MS;
-		if ((due != 0 && now >= due) || now >= refresh)
+		if (due != 0 && now >= due)
 			break;
+		if (now >= refresh) {
+			l->full = true;
+			break;
+		}
 		r = loader_poll(l, PQsocket(l->conn), POLLIN,
 		    (int64_t)((due != 0 ? due : refresh) - now));
 		if (r < 0)
 			return -1;
 	}
-	log_debug("rebuilding: %u notifications", n);
+	log_debug("loading: %u notifications, %s", n, l->full ?
+	    "everything" : "a patch");
 	return 0;
 }
 
@@ -525,11 +847,15 @@ loader_run(void *arg)
 	struct loader *l = arg;
 
 	while (!loader_stopping(l)) {
-		if (l->conn == NULL && loader_connect(l) != 0) {
-			loader_backoff(l);
-			continue;
+		if (l->conn == NULL) {
+			if (loader_connect(l) != 0) {
+				loader_backoff(l);
+				continue;
+			}
+			/* changes may have been missed meanwhile */
+			l->full = true;
 		}
-		if (loader_build(l) != 0) {
+		if (loader_load(l) != 0) {
 			if (loader_stopping(l))
 				break;
 			log_warnx("load failed: keeping snapshot %" PRIu64,
@@ -553,6 +879,8 @@ loader_free(struct loader *l)
 		close(l->stop_pipe[0]);
 	if (l->stop_pipe[1] >= 0)
 		close(l->stop_pipe[1]);
+	free(l->changed);
+	free(l->offers);
 	free(l->conninfo);
 	free(l);
 }

@@ -1,10 +1,13 @@
 /*
  * loader.h: the ranker's loader thread. It keeps the snapshot of a
  * snap_holder up to date from PostgreSQL: LISTEN first, then a full
- * load; a rebuild ~100 ms after any NOTIFY (places_changed, offers) and
- * every 10 minutes anyway (time zone offsets move with DST). A lost
- * connection or a failed load keeps the old snapshot and retries with
- * back-off. The accept loop never waits on it.
+ * load; ~100 ms after a burst of NOTIFYs (places_changed, offers) a
+ * patch that reads only the places named and swaps in the current
+ * snapshot with them replaced (a full load for 'all' or a large burst);
+ * a full load every 10 minutes anyway (time zone offsets move with DST,
+ * offers start and end) and after a reconnect. A lost connection or a
+ * failed load keeps the old snapshot and retries with back-off. The
+ * accept loop never waits on it.
  */
 #ifndef PLACESD_LOADER_H
 #define PLACESD_LOADER_H

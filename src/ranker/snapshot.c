@@ -13,6 +13,7 @@
 struct snap_builder {
 	struct snapshot *s;
 	size_t placecap, poscap, citycap, tagcap, itemcap, itemcap2, namecap;
+	size_t doccap;
 	size_t ntags, namelen;
 	struct intern hours;        /* distinct struct snap_hours, as bytes */
 	struct text_builder text;
@@ -205,7 +206,9 @@ place_reserve(struct snap_builder *b, size_t ntags)
 	    index_grow(&s->pos, &b->poscap, s->nplaces + 1,
 	    sizeof(*s->pos)) != 0 ||
 	    index_grow(&s->tags, &b->tagcap, b->ntags + ntags,
-	    sizeof(*s->tags)) != 0)
+	    sizeof(*s->tags)) != 0 ||
+	    index_grow(&s->textdocs, &b->doccap, s->nplaces + 1,
+	    sizeof(*s->textdocs)) != 0)
 		return -1;
 	return idmap_reserve(&s->ids, s->places, s->nplaces);
 }
@@ -274,6 +277,8 @@ snap_add_place(struct snap_builder *b, const struct snap_place_in *p)
 		text_rollback(&b->text, &saved);
 		return -1;
 	}
+	s->textdocs[s->nplaces] = (uint8_t)((p->name != NULL ? 1 : 0) |
+	    (p->description != NULL ? 2 : 0));
 	s->pos[s->nplaces].lat = p->lat;
 	s->pos[s->nplaces].lon = p->lon == 180.0 ? -180.0 : p->lon;
 	slot = idmap_slot(&s->ids, s->places, p->id);
@@ -319,6 +324,273 @@ snap_add_menu_item(struct snap_builder *b, int64_t place_id, const char *name)
 	return 0;
 }
 
+/* --- a builder from a snapshot ---------------------------------------------- */
+
+#define SNAP_NONE       UINT32_MAX
+#define FROM_DROPPED    1u      /* from.flag: the place is dropped, ... */
+#define FROM_SEEN(f)    (2u << (f))     /* ... its field f counted */
+
+/*
+ * Old's indexes to new ones. Kept places and items keep their order, so
+ * an item's new index is its old one less the dropped items before it:
+ * no big table is read at random while the postings are copied.
+ */
+struct from_map {
+	uint8_t *flag;              /* per old place */
+	uint32_t *pmap;             /* old place -> new, SNAP_NONE dropped */
+	uint32_t *ditems;           /* dropped items, ascending */
+	uint8_t *dseen;             /* per dropped item: its length counted */
+	size_t nditems, ditemcap;
+};
+
+static int
+intern_copy(struct intern *dst, const struct intern *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->slots = calloc((size_t)src->nslots + 1, sizeof(*dst->slots));
+	dst->off = malloc(((size_t)src->n + 1) * sizeof(*dst->off));
+	dst->len = malloc(((size_t)src->n + 1) * sizeof(*dst->len));
+	dst->buf = malloc(src->buflen + 1);
+	if (dst->slots == NULL || dst->off == NULL || dst->len == NULL ||
+	    dst->buf == NULL) {
+		index_intern_free(dst);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (src->nslots > 0)
+		memcpy(dst->slots, src->slots, src->nslots * sizeof(*src->slots));
+	if (src->n > 0) {
+		memcpy(dst->off, src->off, src->n * sizeof(*src->off));
+		memcpy(dst->len, src->len, src->n * sizeof(*src->len));
+	}
+	if (src->buflen > 0)
+		memcpy(dst->buf, src->buf, src->buflen);
+	dst->nslots = src->nslots;
+	dst->n = src->n;
+	dst->offcap = dst->lencap = (size_t)src->n + 1;
+	dst->buflen = src->buflen;
+	dst->bufcap = src->buflen + 1;
+	return 0;
+}
+
+/* Where item goes among the dropped ones (its index if it is one). */
+static size_t
+from_ditem(const struct from_map *m, uint32_t item)
+{
+	size_t lo = 0, hi = m->nditems, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (m->ditems[mid] < item)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Old's places, less the dropped ones, into b. */
+static int
+from_places(struct snap_builder *b, const struct snapshot *old,
+    const int64_t *drop, size_t ndrop, struct from_map *m)
+{
+	struct snapshot *s = b->s;
+	const struct snap_place *op;
+	uint32_t i, slot;
+	int64_t at;
+	size_t n;
+
+	for (n = 0; n < ndrop; n++)
+		if ((at = snap_find(old, drop[n])) >= 0)
+			m->flag[at] = FROM_DROPPED;
+	for (i = 0; i < old->nplaces; i++) {
+		op = &old->places[i];
+		m->pmap[i] = SNAP_NONE;
+		if (m->flag[i] & FROM_DROPPED) {
+			b->text.ndocs[INDEX_NAME] -= old->textdocs[i] & 1;
+			b->text.ndocs[INDEX_DESC] -= (old->textdocs[i] >> 1) & 1;
+			continue;
+		}
+		n = (size_t)op->ncat + op->ncui;
+		if (place_reserve(b, n) != 0)
+			return -1;
+		s->places[s->nplaces] = *op;
+		s->places[s->nplaces].tags = (uint32_t)b->ntags;
+		memcpy(&s->tags[b->ntags], &old->tags[op->tags],
+		    n * sizeof(*s->tags));
+		b->ntags += n;
+		s->pos[s->nplaces] = old->pos[i];
+		s->textdocs[s->nplaces] = old->textdocs[i];
+		slot = idmap_slot(&s->ids, s->places, op->id);
+		s->ids.slots[slot] = s->nplaces + 1;
+		m->pmap[i] = s->nplaces++;
+	}
+	return 0;
+}
+
+/* Old's menu items of the places kept. */
+static int
+from_items(struct snap_builder *b, const struct snapshot *old,
+    struct from_map *m)
+{
+	struct snapshot *s = b->s;
+	const char *name;
+	uint32_t i;
+	size_t len;
+
+	len = old->nitems > 0 ? old->item_name[old->nitems - 1] +
+	    strlen(old->names + old->item_name[old->nitems - 1]) + 1 : 0;
+	if (index_grow(&s->item_place, &b->itemcap, old->nitems + 1024,
+	    sizeof(*s->item_place)) != 0 ||
+	    index_grow(&s->item_name, &b->itemcap2, old->nitems + 1024,
+	    sizeof(*s->item_name)) != 0 ||
+	    index_grow(&s->names, &b->namecap, len + 65536, 1) != 0)
+		return -1;
+	for (i = 0; i < old->nitems; i++) {
+		if (m->flag[old->item_place[i]] & FROM_DROPPED) {
+			if (index_grow(&m->ditems, &m->ditemcap,
+			    m->nditems + 1, sizeof(*m->ditems)) != 0)
+				return -1;
+			m->ditems[m->nditems++] = i;
+			b->text.ndocs[INDEX_MENU]--;
+			continue;
+		}
+		name = old->names + old->item_name[i];
+		len = strlen(name);
+		if (index_grow(&s->item_place, &b->itemcap, s->nitems + 1,
+		    sizeof(*s->item_place)) != 0 ||
+		    index_grow(&s->item_name, &b->itemcap2, s->nitems + 1,
+		    sizeof(*s->item_name)) != 0 ||
+		    index_grow(&s->names, &b->namecap, b->namelen + len + 1,
+		    1) != 0)
+			return -1;
+		memcpy(s->names + b->namelen, name, len + 1);
+		s->item_place[s->nitems] = m->pmap[old->item_place[i]];
+		s->item_name[s->nitems++] = (uint32_t)b->namelen;
+		b->namelen += len + 1;
+	}
+	if ((m->dseen = calloc(m->nditems + 1, 1)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* A posting of a dropped place: its field's length leaves the sums. */
+static void
+from_forget(struct text_builder *t, struct from_map *m,
+    const struct posting *p)
+{
+	size_t k;
+
+	if (p->field == INDEX_MENU) {
+		k = from_ditem(m, p->item);
+		if (k < m->nditems && m->dseen[k] == 0) {
+			m->dseen[k] = 1;
+			t->dlsum[INDEX_MENU] -= p->dl;
+		}
+	} else if ((m->flag[p->place] & FROM_SEEN(p->field)) == 0) {
+		m->flag[p->place] |= (uint8_t)FROM_SEEN(p->field);
+		t->dlsum[p->field] -= p->dl;
+	}
+}
+
+/* Old's postings of the places kept, token by token (a token no place
+ * kept has is left out). */
+static int
+from_text(struct snap_builder *b, const struct snapshot *old,
+    struct from_map *m)
+{
+	const struct text_index *ti = &old->text;
+	struct text_builder *t = &b->text;
+	const struct posting *p;
+	struct posting *q;
+	const char *tok;
+	uint32_t r, k;
+	size_t len, n;
+	int64_t id;
+
+	/* room for all of them at once, and some for the changed places */
+	n = ti->start != NULL ? ti->start[ti->ntok] : 0;
+	if (index_grow(&t->post, &t->postcap, n + n / 64 + 1024,
+	    sizeof(*t->post)) != 0)
+		return -1;
+	for (r = 0; r < ti->ntok; r++) {
+		id = -1;
+		for (k = ti->start[r]; k < ti->start[r + 1]; k++) {
+			p = &ti->post[k];
+			if (m->flag[p->place] & FROM_DROPPED) {
+				from_forget(t, m, p);
+				continue;
+			}
+			if (id < 0) {
+				tok = index_intern_str(&ti->dict,
+				    ti->sorted[r], &len);
+				if ((id = index_intern(&t->dict, tok, len)) < 0)
+					return -1;
+			}
+			if (index_grow(&t->post, &t->postcap, t->npost + 1,
+			    sizeof(*t->post)) != 0)
+				return -1;
+			q = &t->post[t->npost++];
+			*q = *p;
+			q->token = (uint32_t)id;
+			q->place = m->pmap[p->place];
+			if (p->item != INDEX_NO_ITEM && m->nditems > 0)
+				q->item = p->item -
+				    (uint32_t)from_ditem(m, p->item);
+		}
+	}
+	return 0;
+}
+
+struct snap_builder *
+snap_builder_from(const struct snapshot *old, const int64_t *drop,
+    size_t ndrop)
+{
+	struct snap_builder *b;
+	struct from_map m;
+	int rc = -1;
+	uint32_t i;
+
+	if ((b = snap_builder_new()) == NULL)
+		return NULL;
+	memset(&m, 0, sizeof(m));
+	m.flag = calloc((size_t)old->nplaces + 1, sizeof(*m.flag));
+	m.pmap = malloc(((size_t)old->nplaces + 1) * sizeof(*m.pmap));
+	if (m.flag == NULL || m.pmap == NULL)
+		goto out;
+	for (i = 0; i < old->ncities; i++)
+		if (snap_add_city(b, old->cities[i].id,
+		    old->cities[i].utc_offset_min) < 0)
+			goto out;
+	/* the same ids: tags and hours are copied as they are */
+	if (intern_copy(&b->s->cats, &old->cats) != 0 ||
+	    intern_copy(&b->s->cuisines, &old->cuisines) != 0)
+		goto out;
+	for (i = 0; i < old->nhours; i++)
+		if (index_intern(&b->hours, &old->hours[i],
+		    sizeof(old->hours[i])) != (int64_t)i)
+			goto out;
+	/* old's sums, less the dropped fields as they are met */
+	memcpy(b->text.dlsum, old->text_dlsum, sizeof(b->text.dlsum));
+	memcpy(b->text.ndocs, old->text_ndocs, sizeof(b->text.ndocs));
+	rc = from_places(b, old, drop, ndrop, &m);
+	if (rc == 0)
+		rc = from_items(b, old, &m);
+	if (rc == 0)
+		rc = from_text(b, old, &m);
+out:
+	free(m.flag);
+	free(m.pmap);
+	free(m.ditems);
+	free(m.dseen);
+	if (rc != 0) {
+		snap_builder_free(b);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return b;
+}
+
 static int
 build_hours(struct snapshot *s, const struct intern *hours)
 {
@@ -339,6 +611,8 @@ snap_build(struct snap_builder *b)
 	struct snapshot *s = b->s;
 	int rc;
 
+	memcpy(s->text_dlsum, b->text.dlsum, sizeof(s->text_dlsum));
+	memcpy(s->text_ndocs, b->text.ndocs, sizeof(s->text_ndocs));
 	rc = index_text_build(&b->text, s->nplaces, &s->text);
 	if (rc == 0)
 		rc = index_grid_build(&s->grid, s->pos, s->nplaces);
@@ -376,6 +650,7 @@ snap_free(struct snapshot *s)
 	free(s->item_name);
 	free(s->names);
 	free(s->ids.slots);
+	free(s->textdocs);
 	index_grid_free(&s->grid);
 	index_text_free(&s->text);
 	free(s);

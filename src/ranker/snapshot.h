@@ -91,6 +91,9 @@ struct snapshot {
 	uint32_t *item_name;        /* ... and name, an offset in names */
 	char *names;
 	struct snap_idmap ids;
+	uint8_t *textdocs;          /* per place: 1 name, 2 description indexed */
+	uint64_t text_dlsum[INDEX_NFIELDS];     /* words and fields indexed, */
+	uint64_t text_ndocs[INDEX_NFIELDS];     /* for snap_builder_from() */
 	struct grid grid;
 	struct text_index text;
 };
@@ -115,6 +118,16 @@ int snap_add_city(struct snap_builder *b, const char *id,
 int snap_add_place(struct snap_builder *b, const struct snap_place_in *p);
 int snap_add_menu_item(struct snap_builder *b, int64_t place_id,
     const char *name);
+/*
+ * A builder that holds what old holds (cities, places, menu items, their
+ * words), less the places whose ids are in drop[0..ndrop) and
+ * their menu items: add the changed places and their items to it, then
+ * snap_build(). Much cheaper than feeding every row again, as the words
+ * of the places kept are not read again. Kept places come first, in old's
+ * order. NULL on ENOMEM.
+ */
+struct snap_builder *snap_builder_from(const struct snapshot *old,
+    const int64_t *drop, size_t ndrop);
 /* Consumes b; the snapshot holds one reference. NULL on ENOMEM. */
 struct snapshot *snap_build(struct snap_builder *b);
 

@@ -4,8 +4,9 @@ frames answered with WIRE_NEARBY_RESULT from the snapshot the loader built
 out of a seeded database (results within the radius, ordered by score,
 distances that agree with the coordinates in SQL, the count a brute-force
 scan gives); bad payloads answered with WIRE_ERROR naming the field, on a
-connection that stays usable; and a place renamed in SQL found by its new
-word soon after (NOTIFY -> rebuild -> swap)."""
+connection that stays usable; a place renamed in SQL found by its new
+word soon after (NOTIFY -> rebuild -> swap); changes read as a patch
+answered exactly as a full load answers."""
 
 import json
 import math
@@ -236,6 +237,98 @@ def test_renamed_place_found_soon():
         rk.close()
 
 
+def answers(rk, queries):
+    """(total, results) of each query, and the snapshot that answered."""
+    out, snap = [], None
+    for q in queries:
+        t, doc = rk.nearby(q)
+        T.check_eq(t, WIRE_NEARBY_RESULT, "reply to %r" % q)
+        out.append((doc["total"], doc["results"]))
+        snap = doc["snapshot"]
+    return out, snap
+
+
+def test_patch_equals_full_load():
+    """Changes read as a patch (a renamed place, a deleted one, a new one
+    with its menu, a renamed dish, a new offer: one transaction, one
+    burst of notifications) are ranked within a second, and the patched
+    snapshot answers exactly as a full load of the same data does
+    (NOTIFY places_changed 'all' forces one)."""
+    rk = Ranker()
+    try:
+        wait_snapshot(rk)
+        ids = [int(r[0]) for r in PG.psql(
+            "SELECT id FROM places WHERE city_id = '%s' ORDER BY id "
+            "LIMIT 4 OFFSET 1" % CITY[0])]
+        renamed, deleted, dish, offer = ids
+        patches = D.log_text().count("loader_patch: snapshot ")
+        t0 = time.monotonic()
+        PG.psql(
+            "UPDATE places SET name = 'Quokkatavern', rating = 4.9 "
+            "WHERE id = %d;"
+            "DELETE FROM places WHERE id = %d;"
+            "UPDATE menu_items SET name = 'Wombatdish soup' WHERE id = "
+            "(SELECT min(id) FROM menu_items WHERE place_id = %d);"
+            "INSERT INTO offers (place_id, title, discount_pct, starts_at,"
+            " ends_at) VALUES (%d, 'half off', 50, now() - interval '1 h',"
+            " now() + interval '1 day');"
+            "WITH p AS (INSERT INTO places (city_id, name, categories,"
+            " cuisines, lat, lon, rating, price_level, description, hours)"
+            " VALUES ('%s', 'Numbatplace Bistro', '{cafe}', '{georgian}',"
+            " %f, %f, 4.2, 2, 'khachapuri and soup',"
+            " '{\"mon\": [[\"09:00\", \"23:00\"]]}') RETURNING id)"
+            " INSERT INTO menu_items (place_id, name, price_cents, currency)"
+            " SELECT id, n, 500, 'GEL' FROM p,"
+            " unnest(ARRAY['Numbat khachapuri', 'Soup of the day']) n"
+            % (renamed, deleted, dish, offer, CITY[0], CITY[1] + 0.001,
+               CITY[2] + 0.001))
+        base = {"lat": CITY[1], "lon": CITY[2], "radius_m": 50000,
+                "limit": 1000, "now": int(time.time())}
+
+        def patched():
+            a, _ = answers(rk, [dict(base, q="quokkatavern"),
+                                dict(base, q="wombatdish"),
+                                dict(base, q="numbatplace")])
+            got = [[r["id"] for r in res] for _, res in a]
+            return got[0] == [renamed] and got[1] == [dish] and \
+                len(got[2]) == 1
+        T.wait_until(patched, 10, "the patched snapshot", interval=0.02)
+        dt = time.monotonic() - t0
+        T.log("5 changes in one transaction ranked after %.0f ms"
+              % (dt * 1000))
+        T.check(dt < 1.0, "the changes took %.0f ms to be ranked"
+                % (dt * 1000))
+        T.check(D.log_text().count("loader_patch: snapshot ") > patches,
+                "the changes were read as a patch: %s"
+                % D.log_text()[-2000:])
+        queries = [dict(base), dict(base, q="soup"),
+                   dict(base, q="khachapuri"), dict(base, q="quok"),
+                   dict(base, q="numbat soup"), dict(base, sort="rating"),
+                   dict(base, sort="distance", limit=50),
+                   dict(base, cuisines=["georgian"]),
+                   dict(base, open={"day": 0, "minute": 600}),
+                   dict(base, q="wombatdish")]
+        before, snap = answers(rk, queries)
+        for _, res in before:
+            T.check(deleted not in [r["id"] for r in res],
+                    "the deleted place %d is still ranked" % deleted)
+        # reasons are given with preferences, and a cuisine is no filter
+        offered = [r for r in before[7][1] if r["id"] == offer]
+        T.check(offered and "offer" in " ".join(offered[0]["matched"]),
+                "the new offer of %d: %r" % (offer, offered))
+        fulls = D.log_text().count("loader_build: snapshot ")
+        PG.psql("NOTIFY places_changed, 'all'")
+        T.wait_until(lambda: D.log_text().count("loader_build: snapshot ")
+                     > fulls, 30, "a full load after NOTIFY 'all'")
+        after, snap2 = answers(rk, queries)
+        T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
+        for q, a, b in zip(queries, before, after):
+            T.check(a == b, "patched and full snapshots differ for %r:\n"
+                    "%r\n%r" % (q, a, b))
+    finally:
+        rk.close()
+
+
 def migrate(pg):
     sql_dir = os.environ.get("SQL_DIR") or os.path.join(
         os.environ.get("top_srcdir", "."), "src", "sql")
@@ -319,6 +412,7 @@ if __name__ == "__main__":
         test_sort_distance_and_paging,
         test_bad_payloads_get_wire_error,
         test_renamed_place_found_soon,
+        test_patch_equals_full_load,
         test_database_down_then_back,
         test_sigquit_with_work_in_flight,
     ], setup=setup)
