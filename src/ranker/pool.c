@@ -5,6 +5,7 @@
  */
 #include "ranker/pool.h"
 #include "ranker/nearby.h"
+#include "ranker/snapshot.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct pool {
@@ -32,11 +34,18 @@ struct pool {
 static void
 compute(struct pool *p, struct pool_job *job)
 {
+	struct snapshot *s;
 	size_t len = 0;
 
 	switch (job->type) {
 	case WIRE_PING:
+		/* "1" with a snapshot to rank from, "0" while loading: the
+		 * workers' /readyz waits for it */
 		job->reply = WIRE_PONG;
+		if ((s = snap_holder_get(p->snaps)) != NULL)
+			snap_unref(s);
+		if ((job->resp = strdup(s != NULL ? "1" : "0")) != NULL)
+			len = 1;
 		break;
 	case WIRE_NEARBY:
 		job->reply = (uint8_t)nearby_run(p->snaps, job->req,

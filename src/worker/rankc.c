@@ -53,6 +53,7 @@ struct rankc {
 	uint64_t backoff_ms;
 	uint64_t down_since_ms;     /* 0 while up */
 	bool warned;                /* "unreachable" was logged */
+	bool loading;               /* it answers, without a snapshot yet */
 	TAILQ_HEAD(, rankc_call) calls;     /* in flight, by id */
 };
 
@@ -87,9 +88,14 @@ warn_if_down_long(struct rankc *rc, uint64_t now)
 	    now - rc->down_since_ms < DOWN_WARN_MS)
 		return;
 	rc->warned = true;
-	log_warnx("ranker unreachable on %s for %llums; /readyz answers 503",
-	    rc->cfg->ranker_socket,
-	    (unsigned long long)(now - rc->down_since_ms));
+	if (rc->loading)
+		log_info("the ranker is loading its snapshot (%llums so far); "
+		    "/v1/nearby answers degraded, /readyz 503",
+		    (unsigned long long)(now - rc->down_since_ms));
+	else
+		log_warnx("ranker unreachable on %s for %llums; /readyz "
+		    "answers 503", rc->cfg->ranker_socket,
+		    (unsigned long long)(now - rc->down_since_ms));
 }
 
 static void
@@ -197,7 +203,9 @@ handle_frame(struct rankc *rc, const struct wire_hdr *h, const char *payload)
 		if (h->id == rc->ping_id) {
 			rc->ping_id = 0;
 			rc->backoff_ms = 0;
-			set_up(rc, true);
+			/* "0": it answers but is still loading its snapshot */
+			rc->loading = h->len > 0 && payload[0] == '0';
+			set_up(rc, !rc->loading);
 		}
 		break;
 	case WIRE_BUSY:
