@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #define PING_INTERVAL_MS   500
+#define LOADING_PING_MS    50
 #define BACKOFF_FIRST_MS   50
 #define BACKOFF_MAX_MS     2000
 #define DOWN_WARN_MS       1000
@@ -287,7 +288,9 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 		if (rc->ping_id == 0)
 			send_ping(rc);
 	}
-	arm_timer(rc, PING_INTERVAL_MS);
+	/* while the ranker loads its snapshot, look often: every worker
+	 * should count it up within moments of each other */
+	arm_timer(rc, rc->loading ? LOADING_PING_MS : PING_INTERVAL_MS);
 }
 
 static void

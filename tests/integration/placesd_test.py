@@ -397,8 +397,9 @@ class Daemon:
             st, _, _ = self.get("/healthz", timeout=5)
             if st != 200:
                 return False
-            st, _, _ = self.get("/readyz", timeout=5)
-            return st == 200
+            # several connections: each worker decides on its own
+            return all(self.get("/readyz", timeout=5)[0] == 200
+                       for _ in range(4))
         wait_until(ready, timeout, "/healthz and /readyz to answer 200")
 
     def alive(self):
