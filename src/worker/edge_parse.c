@@ -208,8 +208,13 @@ parse_field(struct edge_parser *p, struct head_info *hi, const char *s,
 		if (!is_value_char((unsigned char)s[k]))
 			return reject(p, 400, "bad_request", "invalid byte in a "
 			    "header value");
-	if (value_is(name, colon, "content-length"))
+	if (value_is(name, colon, "content-length")) {
+		/* libevhtp reads no number after a tab (the fuzzer found it) */
+		if (memchr(s + colon + 1, '\t', vs - colon - 1) != NULL)
+			return reject(p, 400, "bad_request",
+			    "invalid Content-Length");
 		return parse_content_length(p, hi, s + vs, ve - vs);
+	}
 	if (value_is(name, colon, "transfer-encoding")) {
 		hi->n_te++;
 		if (value_is(s + vs, ve - vs, "chunked"))
