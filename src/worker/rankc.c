@@ -26,7 +26,6 @@
 #include <event2/event.h>
 
 #define PING_INTERVAL_MS   500
-#define LOADING_PING_MS    50
 #define BACKOFF_FIRST_MS   50
 #define BACKOFF_MAX_MS     2000
 #define DOWN_WARN_MS       1000
@@ -89,14 +88,9 @@ warn_if_down_long(struct rankc *rc, uint64_t now)
 	    now - rc->down_since_ms < DOWN_WARN_MS)
 		return;
 	rc->warned = true;
-	if (rc->loading)
-		log_info("the ranker is loading its snapshot (%llums so far); "
-		    "/v1/nearby answers degraded, /readyz 503",
-		    (unsigned long long)(now - rc->down_since_ms));
-	else
-		log_warnx("ranker unreachable on %s for %llums; /readyz "
-		    "answers 503", rc->cfg->ranker_socket,
-		    (unsigned long long)(now - rc->down_since_ms));
+	log_warnx("ranker unreachable on %s for %llums; /readyz answers 503",
+	    rc->cfg->ranker_socket,
+	    (unsigned long long)(now - rc->down_since_ms));
 }
 
 static void
@@ -204,9 +198,14 @@ handle_frame(struct rankc *rc, const struct wire_hdr *h, const char *payload)
 		if (h->id == rc->ping_id) {
 			rc->ping_id = 0;
 			rc->backoff_ms = 0;
-			/* "0": it answers but is still loading its snapshot */
+			/* "0": it answers but is still loading its snapshot;
+			 * it counts as up (a reload starts a new ranker, and
+			 * readiness must not flap with each one): /v1/nearby
+			 * degrades until the snapshot is there */
+			if (h->len > 0 && payload[0] == '0' && !rc->loading)
+				log_debug("the ranker is loading its snapshot");
 			rc->loading = h->len > 0 && payload[0] == '0';
-			set_up(rc, !rc->loading);
+			set_up(rc, true);
 		}
 		break;
 	case WIRE_BUSY:
@@ -288,9 +287,7 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 		if (rc->ping_id == 0)
 			send_ping(rc);
 	}
-	/* while the ranker loads its snapshot, look often: every worker
-	 * should count it up within moments of each other */
-	arm_timer(rc, rc->loading ? LOADING_PING_MS : PING_INTERVAL_MS);
+	arm_timer(rc, PING_INTERVAL_MS);
 }
 
 static void
