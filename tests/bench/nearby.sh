@@ -278,27 +278,8 @@ fi
 pg_ok "$pg_bindir" || die "no initdb, pg_ctl and postgres in $pg_bindir"
 if [ -x "$pg_bindir/psql" ]; then psql_bin=$pg_bindir/psql
 else psql_bin=$(command -v psql 2>/dev/null) || die "psql not found (apt-get install postgresql-client-15)"; fi
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then
-	id postgres >/dev/null 2>&1 || die "running as root and there is no postgres user to run the cluster as"
-	command -v runuser >/dev/null 2>&1 || die "running as root and runuser is missing (util-linux)"
-	as_pg=(runuser -u postgres --)
-fi
-
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-		note "installing ${missing[*]} (apt-get install ${missing[*]})"
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 ||
-			die "apt-get install ${missing[*]} failed"
-	else
-		die "missing ${missing[*]}: apt-get install ${missing[*]}"
-	fi
-	command -v wrk >/dev/null 2>&1 || die "wrk still missing"
-	command -v curl >/dev/null 2>&1 || die "curl still missing"
-fi
+pg_runner_setup
+need_tools wrk curl
 
 # ---------------------------------------------------------------- cleanup ---
 tmp=
@@ -312,39 +293,6 @@ child_pid=
 sat_pid=
 curl_pid=
 cleaned=
-
-pg_ctl() { "${as_pg[@]}" "$pg_bindir/pg_ctl" "$@"; }
-
-stop_postgres() {
-	[ -n "$pg_started" ] || return 0
-	if ! pg_ctl -D "$pgdir/data" -m fast -w -t 30 stop >>"$pgdir/pg_ctl.log" 2>&1; then
-		note "pg_ctl stop -m fast failed: -m immediate"
-		pg_ctl -D "$pgdir/data" -m immediate -w -t 10 stop >>"$pgdir/pg_ctl.log" 2>&1
-	fi
-	# its backends are process groups of their own (setsid): look by parent
-	local p left=
-	if [ -n "$pg_pid" ]; then
-		for p in "$pg_pid" $(pgrep -P "$pg_pid" 2>/dev/null); do
-			is_running "$p" && left+="$p "
-		done
-	fi
-	if [ -n "$left" ]; then
-		note "PostgreSQL processes left after pg_ctl stop: $left- SIGKILL"
-		kill -KILL $left 2>/dev/null
-	fi
-	pg_started=
-}
-
-stop_placesd() {
-	[ -n "$placesd_pid" ] || return 0
-	stop_proc placesd "$placesd_pid" TERM 40
-	placesd_pid=
-	if [ "$stop_rc" != 0 ]; then
-		note "placesd exited with status $stop_rc after SIGTERM (expected 0)"
-		problems+=("placesd exited with status $stop_rc after SIGTERM (expected 0); see its log ${placesd_log##*/}")
-		[ -s "$placesd_log" ] && { note "last lines of its log:"; tail -n 20 "$placesd_log" >&2; }
-	fi
-}
 
 # kill_child PID: stop one of our background clients and reap it
 kill_child() {
