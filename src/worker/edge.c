@@ -56,6 +56,8 @@ struct edge {
 	bool reject_pending;
 	bool eof;                   /* the client sent FIN */
 	bool doomed;                /* framing lost: close after the answer */
+	bool filter_live;           /* the filter's free_context is still due */
+	bool released;              /* done; only the filter's finalizer is due */
 	uint64_t idle_since_ms;     /* when the last request ended */
 	/* libevent's filter callbacks on "under", which edge wraps */
 	bufferevent_data_cb filter_readcb;
@@ -87,18 +89,30 @@ disarm(struct edge *e)
 	evtimer_del(e->timer);
 }
 
+/*
+ * libevent destroys a freed bufferevent later, from its loop (a finalizer),
+ * and only then calls the filter's free_context with e: e may only go away
+ * after that. A connection done before its filter's finalizer ran gives up
+ * its timers, socket and slot now and leaves the struct to filter_ctx_free.
+ */
 static void
 edge_free(struct edge *e)
 {
-	TAILQ_REMOVE(e->cfg->all, e, link);
-	e->cfg->count--;
+	if (!e->released) {
+		TAILQ_REMOVE(e->cfg->all, e, link);
+		e->cfg->count--;
+		e->released = true;
+	}
 	if (e->timer != NULL)
 		event_free(e->timer);
 	if (e->defer != NULL)
 		event_free(e->defer);
 	if (e->under != NULL)
 		bufferevent_free(e->under);
-	free(e);
+	e->timer = e->defer = NULL;
+	e->under = NULL;
+	if (!e->filter_live)
+		free(e);
 }
 
 static void linger(struct edge *e);
@@ -114,9 +128,14 @@ filter_ctx_free(void *arg)
 {
 	struct edge *e = arg;
 
+	e->filter_live = false;
+	e->filter = NULL;
+	if (e->released) {
+		free(e);                /* edge_free ran before the finalizer */
+		return;
+	}
 	if (e->mode == EM_LINGER)
 		return;                 /* the linger path owns e and under */
-	e->filter = NULL;
 	if (e->under != NULL && !e->cfg->closing &&
 	    (evbuffer_get_length(bufferevent_get_output(e->under)) > 0 ||
 	    evbuffer_get_length(bufferevent_get_input(e->under)) > 0)) {
@@ -523,6 +542,7 @@ edge_attach(struct evhtp_connection *c, struct event_base *base,
 		edge_free(e);
 		return NULL;
 	}
+	e->filter_live = true;
 	bufferevent_setcb(e->filter, rcb, wcb, ecb, cbarg);
 	bufferevent_getcb(e->under, &e->filter_readcb, &e->filter_writecb,
 	    &e->filter_eventcb, &e->filter_arg);
