@@ -79,8 +79,10 @@ static const struct conf_key keys[] = {
 	CONF_KEY("ranker", "threads", "auto", parse_count_auto, ranker_threads, 1, 256, false),
 	CONF_KEY("ranker", "queue_size", "1024", parse_count, ranker_queue_size, 1, 1000000, false),
 	CONF_KEY("ranker", "timeout", "250ms", parse_duration, ranker_timeout_ms, MS(1), S(60), false),
+	CONF_KEY("ranker", "nice", "10", parse_count, ranker_nice, 0, 19, false),
 	CONF_KEY("debug", "routes", "off", parse_bool, debug_routes, 0, 0, false),
 	CONF_KEY("debug", "crash_at_start", "none", parse_crash, crash_at_start, 0, 0, false),
+	CONF_KEY("debug", "snapshot_delay", "0s", parse_duration, snapshot_delay_ms, MS(0), S(60), false),
 };
 
 /* ---- value parsers ------------------------------------------------------ */

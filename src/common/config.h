@@ -57,10 +57,12 @@ struct config {
 	uint64_t ranker_threads;           /* resolved: auto = cores */
 	uint64_t ranker_queue_size;
 	uint64_t ranker_timeout_ms;
+	uint64_t ranker_nice;              /* of the pool and loader threads */
 
 	/* [debug] */
 	bool debug_routes;
 	int crash_at_start;
+	uint64_t snapshot_delay_ms;        /* before the ranker's first load */
 };
 
 /* Errors found while loading: "file:line: section.key: problem" each. */

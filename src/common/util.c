@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,4 +178,11 @@ util_cpu_count(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n < 1 ? 1u : (unsigned)n;
+}
+
+int
+util_thread_nice(int n)
+{
+	/* Linux: a thread's nice value is its own (PRIO_PROCESS on its tid) */
+	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), n);
 }

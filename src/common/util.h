@@ -25,6 +25,8 @@ int util_hex_value(int c);
 
 int util_set_nonblock(int fd);
 int util_set_cloexec(int fd);
+/* Lowers the calling thread's CPU priority to nice n; -1 and errno if not. */
+int util_thread_nice(int n);
 unsigned util_cpu_count(void);
 
 #endif

@@ -33,6 +33,7 @@ wire_type_known(unsigned type)
 	case WIRE_ERROR:
 	case WIRE_NEARBY:
 	case WIRE_NEARBY_RESULT:
+	case WIRE_GOAWAY:
 	case WIRE_CTL_READY:
 	case WIRE_CTL_DRAIN:
 	case WIRE_CTL_REOPEN:

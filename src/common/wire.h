@@ -29,6 +29,9 @@ enum wire_type {
 	WIRE_ERROR = 4,         /* ranker -> worker: {"error":"..."} */
 	WIRE_NEARBY = 5,        /* worker -> ranker: JSON query (nearby.h) */
 	WIRE_NEARBY_RESULT = 6, /* ranker -> worker: JSON results, same id */
+	WIRE_GOAWAY = 7,        /* ranker -> worker, id 0: draining; calls
+	                         * sent are still answered, send new ones on
+	                         * a new connection and close this one */
 	/* master <-> child control (SOCK_SEQPACKET socketpair) */
 	WIRE_CTL_READY = 32,    /* child -> master: initialised, serving */
 	WIRE_CTL_DRAIN = 33,    /* master -> child: stop accepting, finish, exit */

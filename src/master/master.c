@@ -34,7 +34,7 @@
 #define RESPAWN_FIRST_MS     250
 #define RESPAWN_MAX_MS       30000
 #define CRASH_LIFETIME_MS    1000
-#define RELOAD_READY_MS      30000
+#define RELOAD_READY_MS      120000
 
 static volatile sig_atomic_t sig_hup, sig_term, sig_quit, sig_usr1, sig_chld;
 

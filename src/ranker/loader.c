@@ -85,6 +85,9 @@ struct loader {
 	PGconn *conn;
 	uint64_t serial;            /* snapshots built */
 	uint64_t backoff_ms;
+	int settled_fd;             /* written once after the first attempt */
+	int nice;
+	uint64_t first_delay_ms;
 
 	/* what the notifications since the last load asked for */
 	bool full;
@@ -841,14 +844,34 @@ loader_wait(struct loader *l)
 	return 0;
 }
 
+/* Tells the ranker, once, that the first attempt is over. */
+static void
+loader_settled(struct loader *l)
+{
+	if (l->settled_fd < 0)
+		return;
+	if (write(l->settled_fd, "", 1) == -1)
+		log_warn("cannot tell the ranker the first load is over");
+	l->settled_fd = -1;
+}
+
 static void *
 loader_run(void *arg)
 {
 	struct loader *l = arg;
 
+	if (l->nice > 0 && util_thread_nice(l->nice) == -1)
+		log_warn("cannot lower the loader's priority to nice %d",
+		    l->nice);
+	if (l->first_delay_ms > 0) {
+		log_info("[debug] snapshot_delay: first load in %llums",
+		    (unsigned long long)l->first_delay_ms);
+		loader_poll(l, -1, 0, (int64_t)l->first_delay_ms);
+	}
 	while (!loader_stopping(l)) {
 		if (l->conn == NULL) {
 			if (loader_connect(l) != 0) {
+				loader_settled(l);
 				loader_backoff(l);
 				continue;
 			}
@@ -860,10 +883,12 @@ loader_run(void *arg)
 				break;
 			log_warnx("load failed: keeping snapshot %" PRIu64,
 			    l->serial);
+			loader_settled(l);
 			loader_disconnect(l);
 			loader_backoff(l);
 			continue;
 		}
+		loader_settled(l);
 		l->backoff_ms = 0;
 		if (loader_wait(l) != 0)
 			loader_disconnect(l);
@@ -886,7 +911,7 @@ loader_free(struct loader *l)
 }
 
 struct loader *
-loader_start(const char *conninfo, struct snap_holder *h)
+loader_start(const struct loader_args *a)
 {
 	sigset_t all, old;
 	struct loader *l;
@@ -895,8 +920,11 @@ loader_start(const char *conninfo, struct snap_holder *h)
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	l->stop_pipe[0] = l->stop_pipe[1] = -1;
-	l->holder = h;
-	if ((l->conninfo = strdup(conninfo)) == NULL ||
+	l->holder = a->holder;
+	l->settled_fd = a->settled_fd;
+	l->nice = a->nice;
+	l->first_delay_ms = a->first_delay_ms;
+	if ((l->conninfo = strdup(a->conninfo)) == NULL ||
 	    pipe2(l->stop_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_error("cannot set up the loader");
 		loader_free(l);

@@ -8,6 +8,11 @@
  * offers start and end) and after a reconnect. A lost connection or a
  * failed load keeps the old snapshot and retries with back-off. The
  * accept loop never waits on it.
+ *
+ * Once, after its first attempt (a snapshot built, or the database not
+ * reachable or the load failed), the thread writes one byte to settled_fd:
+ * the ranker accepts workers and reports ready only then, so that the
+ * workers of a new generation are served by the old ranker meanwhile.
  */
 #ifndef PLACESD_LOADER_H
 #define PLACESD_LOADER_H
@@ -17,7 +22,15 @@
 struct loader;
 
 /* Starts the thread; NULL (logged) if it cannot. */
-struct loader *loader_start(const char *conninfo, struct snap_holder *h);
+struct loader_args {
+	const char *conninfo;
+	struct snap_holder *holder;
+	int settled_fd;
+	int nice;                   /* of the thread: rebuilds cost CPU */
+	uint64_t first_delay_ms;    /* [debug] snapshot_delay */
+};
+
+struct loader *loader_start(const struct loader_args *a);
 /* Tells the thread to stop, joins it and frees everything (NULL is ok). */
 void loader_stop(struct loader *l);
 

@@ -27,6 +27,7 @@ struct pool {
 	struct pool_job *done_head, *done_tail;
 	struct pool_stats stats;
 	bool stop;
+	int nice;                   /* of the threads, 0 = as the process */
 	int wake_fd;
 	struct snap_holder *snaps;
 };
@@ -86,6 +87,10 @@ run(void *arg)
 	struct pool *p = arg;
 	struct pool_job *job;
 
+	/* the workers' loops come first when the CPUs are short */
+	if (p->nice > 0 && util_thread_nice(p->nice) == -1)
+		log_warn("cannot lower a ranker thread's priority to nice %d",
+		    p->nice);
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (p->head == NULL && !p->stop)
@@ -112,7 +117,7 @@ run(void *arg)
 }
 
 struct pool *
-pool_new(unsigned threads, unsigned queue_size, int wake_fd,
+pool_new(unsigned threads, unsigned queue_size, int nice, int wake_fd,
     struct snap_holder *snaps)
 {
 	struct pool *p;
@@ -127,6 +132,7 @@ pool_new(unsigned threads, unsigned queue_size, int wake_fd,
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->queue_size = queue_size;
+	p->nice = nice;
 	p->wake_fd = wake_fd;
 	p->snaps = snaps;
 	for (i = 0; i < threads; i++) {

@@ -35,7 +35,8 @@ struct pool;
 struct snap_holder;
 
 /* Jobs of type WIRE_NEARBY rank on the current snapshot of snaps. */
-struct pool *pool_new(unsigned threads, unsigned queue_size, int wake_fd,
+struct pool *pool_new(unsigned threads, unsigned queue_size, int nice,
+    int wake_fd,
     struct snap_holder *snaps);
 /* Frees a job and its payloads. */
 void pool_job_free(struct pool_job *job);

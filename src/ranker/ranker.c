@@ -3,11 +3,17 @@
  * the pool (pool.c). A frame with a bad version, an unknown type or an
  * oversized payload closes that connection. A full queue answers BUSY at
  * once. The loader thread (loader.c) keeps the snapshot that NEARBY
- * requests rank on; the ranker is ready before the first one is built
- * (requests meanwhile get an error and the workers degrade). Draining
- * (reload or stop): stop accepting, close each connection
- * as soon as nothing of it is in flight (its worker reconnects to the new
- * ranker), and exit when none is left or at shutdown_timeout.
+ * requests rank on. The ranker accepts workers and tells the master it is
+ * ready only once the loader's first attempt is over (a snapshot, or no
+ * database): on a reload the old ranker serves every worker meanwhile, and
+ * the reload commits with a loaded ranker. Without a database it serves
+ * errors and the workers degrade.
+ *
+ * Draining (reload or stop): stop accepting and send GOAWAY on every
+ * connection; a worker then connects to the next ranker, moves its new
+ * calls there once it answers, and closes this connection when nothing of
+ * it is in flight; what arrives meanwhile is still answered. Exit when no
+ * connection is left, or at shutdown_timeout.
  */
 #include "ranker/ranker.h"
 #include "ranker/loader.h"
@@ -39,7 +45,6 @@ struct client {
 	struct bufferevent *bev;
 	struct ranker *rk;
 	unsigned inflight;
-	bool closing;               /* close once output is flushed */
 	TAILQ_ENTRY(client) link;
 };
 
@@ -53,7 +58,9 @@ struct ranker {
 	struct snap_holder snaps;
 	struct loader *loader;
 	int wake[2];
+	int settle[2];              /* the loader's first attempt is over */
 	struct event *wake_ev, *chan_ev, *sig_term, *sig_quit, *drain_tick;
+	struct event *settle_ev;
 	TAILQ_HEAD(, client) clients;
 	unsigned nclients;
 	uint32_t next_client;
@@ -70,16 +77,6 @@ client_free(struct client *c)
 	rk->nclients--;
 	bufferevent_free(c->bev);
 	free(c);
-}
-
-/* Frees now if nothing is left to send, else once the output drained. */
-static void
-client_close(struct client *c)
-{
-	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		client_free(c);
 }
 
 static struct client *
@@ -157,8 +154,7 @@ on_client_read(struct bufferevent *bev, void *arg)
 	struct wire_hdr h;
 	int st;
 
-	while (!c->closing &&
-	    evbuffer_copyout(in, raw, sizeof(raw)) == (ssize_t)sizeof(raw)) {
+	while (evbuffer_copyout(in, raw, sizeof(raw)) == (ssize_t)sizeof(raw)) {
 		st = wire_decode(raw, sizeof(raw), RANKER_MAX_PAYLOAD, &h);
 		if (st != WIRE_OK) {
 			log_warnx("closing connection %u: %s", c->id,
@@ -176,16 +172,6 @@ on_client_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-}
-
-static void
-on_client_write(struct bufferevent *bev, void *arg)
-{
-	struct client *c = arg;
-
-	(void)bev;
-	if (c->closing)
-		client_free(c);
 }
 
 static void
@@ -222,7 +208,7 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	c->rk = rk;
 	TAILQ_INSERT_TAIL(&rk->clients, c, link);
 	rk->nclients++;
-	bufferevent_setcb(c->bev, on_client_read, on_client_write,
+	bufferevent_setcb(c->bev, on_client_read, NULL,
 	    on_client_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -243,11 +229,9 @@ on_wake(evutil_socket_t fd, short ev, void *arg)
 		next = job->next;
 		if ((c = client_find(rk, job->client)) != NULL) {
 			c->inflight--;
-			if (job->reply != 0 && !c->closing)
+			if (job->reply != 0)
 				reply(c, job->reply, job->id, job->resp,
 				    job->resp_len);
-			if (rk->draining && c->inflight == 0 && !c->closing)
-				client_close(c);
 		}
 		pool_job_free(job);
 	}
@@ -269,7 +253,7 @@ static void
 ranker_drain(struct ranker *rk, const char *why)
 {
 	struct timeval tv = { 0, DRAIN_TICK_MS * 1000 };
-	struct client *c, *next;
+	struct client *c;
 
 	if (rk->draining)
 		return;
@@ -280,11 +264,10 @@ ranker_drain(struct ranker *rk, const char *why)
 		evconnlistener_free(rk->lev);   /* this process's copy only */
 		rk->lev = NULL;
 	}
-	for (c = TAILQ_FIRST(&rk->clients); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, link);
-		if (c->inflight == 0 && !c->closing)
-			client_close(c);
-	}
+	/* each worker moves to the next ranker and then closes this
+	 * connection; what it sends meanwhile is still answered */
+	TAILQ_FOREACH(c, &rk->clients, link)
+		reply(c, WIRE_GOAWAY, 0, NULL, 0);
 	rk->drain_tick = event_new(rk->base, -1, EV_PERSIST, drain_tick, rk);
 	if (rk->drain_tick == NULL || event_add(rk->drain_tick, &tv) == -1)
 		event_base_loopbreak(rk->base);
@@ -327,23 +310,61 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	event_base_loopbreak(rk->base);
 }
 
+/* The first snapshot is there (or the database is not): open for work. */
+static void
+on_settled(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ranker *rk = arg;
+	uint8_t hdr[WIRE_HDR_LEN];
+	struct snapshot *s;
+	char buf[8];
+
+	(void)ev;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	event_del(rk->settle_ev);
+	if (rk->draining)
+		return;
+	if (evconnlistener_enable(rk->lev) == -1) {
+		log_errorx("cannot start accepting workers");
+		event_base_loopbreak(rk->base);
+		return;
+	}
+	wire_encode(hdr, WIRE_CTL_READY, 0, 0);
+	if (send(rk->args->chan_fd, hdr, sizeof(hdr), MSG_NOSIGNAL) == -1)
+		log_warn("cannot tell the master we are ready");
+	s = snap_holder_get(&rk->snaps);
+	log_info("ready: %llu threads, queue of %llu, %s",
+	    (unsigned long long)rk->cfg->ranker_threads,
+	    (unsigned long long)rk->cfg->ranker_queue_size, s != NULL ?
+	    "snapshot loaded" : "no snapshot yet (database not reachable)");
+	if (s != NULL)
+		snap_unref(s);
+}
+
 static int
 ranker_setup(struct ranker *rk)
 {
-	uint8_t hdr[WIRE_HDR_LEN];
+	struct loader_args la;
 
 	if ((rk->base = event_base_new()) == NULL)
 		return -1;
-	if (pipe2(rk->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
+	if (pipe2(rk->wake, O_NONBLOCK | O_CLOEXEC) == -1 ||
+	    pipe2(rk->settle, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_error("pipe2()");
 		return -1;
 	}
 	rk->pool = pool_new((unsigned)rk->cfg->ranker_threads,
-	    (unsigned)rk->cfg->ranker_queue_size, rk->wake[1], &rk->snaps);
+	    (unsigned)rk->cfg->ranker_queue_size, (int)rk->cfg->ranker_nice,
+	    rk->wake[1], &rk->snaps);
 	if (rk->pool == NULL)
 		return -1;
-	if ((rk->loader = loader_start(rk->cfg->db_conninfo,
-	    &rk->snaps)) == NULL)
+	la.conninfo = rk->cfg->db_conninfo;
+	la.holder = &rk->snaps;
+	la.settled_fd = rk->settle[1];
+	la.nice = (int)rk->cfg->ranker_nice;
+	la.first_delay_ms = rk->cfg->snapshot_delay_ms;
+	if ((rk->loader = loader_start(&la)) == NULL)
 		return -1;
 	rk->wake_ev = event_new(rk->base, rk->wake[0], EV_READ | EV_PERSIST,
 	    on_wake, rk);
@@ -351,10 +372,14 @@ ranker_setup(struct ranker *rk)
 	    EV_READ | EV_PERSIST, on_channel, rk);
 	rk->sig_term = evsignal_new(rk->base, SIGTERM, on_signal, rk);
 	rk->sig_quit = evsignal_new(rk->base, SIGQUIT, on_signal, rk);
+	rk->settle_ev = event_new(rk->base, rk->settle[0], EV_READ |
+	    EV_PERSIST, on_settled, rk);
 	rk->lev = evconnlistener_new(rk->base, on_accept, rk,
-	    LEV_OPT_CLOSE_ON_FREE, -1, rk->args->ranker_listen_fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED, -1,
+	    rk->args->ranker_listen_fd);
 	if (rk->wake_ev == NULL || rk->chan_ev == NULL ||
 	    rk->sig_term == NULL || rk->sig_quit == NULL || rk->lev == NULL ||
+	    rk->settle_ev == NULL || event_add(rk->settle_ev, NULL) == -1 ||
 	    event_add(rk->wake_ev, NULL) == -1 ||
 	    event_add(rk->chan_ev, NULL) == -1 ||
 	    event_add(rk->sig_term, NULL) == -1 ||
@@ -363,12 +388,6 @@ ranker_setup(struct ranker *rk)
 		return -1;
 	}
 	util_set_nonblock(rk->args->chan_fd);
-	wire_encode(hdr, WIRE_CTL_READY, 0, 0);
-	if (send(rk->args->chan_fd, hdr, sizeof(hdr), MSG_NOSIGNAL) == -1)
-		log_warn("cannot tell the master we are ready");
-	log_info("ready: %llu threads, queue of %llu",
-	    (unsigned long long)rk->cfg->ranker_threads,
-	    (unsigned long long)rk->cfg->ranker_queue_size);
 	return 0;
 }
 
@@ -392,12 +411,18 @@ ranker_teardown(struct ranker *rk)
 		event_free(rk->sig_quit);
 	if (rk->drain_tick != NULL)
 		event_free(rk->drain_tick);
+	if (rk->settle_ev != NULL)
+		event_free(rk->settle_ev);
 	if (rk->base != NULL)
 		event_base_free(rk->base);
 	if (rk->wake[0] >= 0)
 		close(rk->wake[0]);
 	if (rk->wake[1] >= 0)
 		close(rk->wake[1]);
+	if (rk->settle[0] >= 0)
+		close(rk->settle[0]);
+	if (rk->settle[1] >= 0)
+		close(rk->settle[1]);
 	close(rk->args->chan_fd);
 }
 
@@ -412,6 +437,7 @@ ranker_main(const struct child_args *a)
 	rk.cfg = a->cfg;
 	rk.st = a->st;
 	rk.wake[0] = rk.wake[1] = -1;
+	rk.settle[0] = rk.settle[1] = -1;
 	TAILQ_INIT(&rk.clients);
 	snap_holder_init(&rk.snaps);
 	if (ranker_setup(&rk) != 0)

@@ -5,6 +5,13 @@
  * the ranker counts as up only once it answers a ping, and as down when a
  * ping stays unanswered past ranker.timeout or the connection breaks.
  * The first reconnect is immediate, later ones back off from 50ms to 2s.
+ *
+ * A draining ranker (reload, stop) sends GOAWAY: the connection retires.
+ * Its calls are still answered on it, and new calls keep going to it until
+ * a new connection (to the next ranker) answers a ping; then it closes once
+ * nothing of it is in flight (or once idle for RETIRE_IDLE_MS with no new
+ * ranker answering, so that a ranker told to stop is not kept alive).
+ * A reload thus never fails a call.
  */
 #include "worker/rankc.h"
 #include "common/config.h"
@@ -29,12 +36,14 @@
 #define BACKOFF_FIRST_MS   50
 #define BACKOFF_MAX_MS     2000
 #define DOWN_WARN_MS       1000
+#define RETIRE_IDLE_MS     1000
 
 struct rankc_call {
 	struct rankc *rc;
 	uint32_t id;
 	rankc_done_fn done;
 	void *arg;
+	struct bufferevent *conn;   /* the connection it was sent on */
 	struct event *deadline;
 	TAILQ_ENTRY(rankc_call) link;
 };
@@ -44,8 +53,12 @@ struct rankc {
 	const struct config *cfg;
 	struct stats_block *st;
 	struct bufferevent *bev;
+	struct bufferevent *old;    /* retiring (GOAWAY), NULL if none */
+	uint64_t old_since_ms;
 	struct event *timer;        /* ping tick or reconnect delay */
+	struct event *tidy;         /* closes the retiring connection */
 	bool connected;
+	bool verified;              /* bev answered a ping */
 	bool up;
 	uint32_t next_id;
 	uint32_t ping_id;           /* outstanding ping, 0 if none */
@@ -132,25 +145,82 @@ call_find(struct rankc *rc, uint32_t id)
 	return NULL;
 }
 
+/* Fails the calls sent on conn (all, if conn is NULL). */
 static void
-fail_calls(struct rankc *rc)
+fail_calls(struct rankc *rc, struct bufferevent *conn)
 {
-	while (!TAILQ_EMPTY(&rc->calls))
-		call_finish(TAILQ_FIRST(&rc->calls), RANKC_DOWN, NULL, 0);
+	struct rankc_call *c, *next;
+
+	for (c = TAILQ_FIRST(&rc->calls); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (conn == NULL || c->conn == conn)
+			call_finish(c, RANKC_DOWN, NULL, 0);
+	}
+}
+
+static unsigned
+calls_on(struct rankc *rc, struct bufferevent *conn)
+{
+	struct rankc_call *c;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(c, &rc->calls, link)
+		n += c->conn == conn;
+	return n;
+}
+
+/* Closes the retiring connection, failing what is still in flight on it. */
+static void
+drop_old(struct rankc *rc, const char *why)
+{
+	struct bufferevent *old = rc->old;
+
+	if (old == NULL)
+		return;
+	log_debug("retired ranker connection closed: %s", why);
+	rc->old = NULL;
+	fail_calls(rc, old);
+	bufferevent_free(old);
+	if (!rc->verified)
+		set_up(rc, false);
+}
+
+/* Closes the retiring connection once that loses nothing. */
+static void
+tidy_old(struct rankc *rc)
+{
+	if (rc->old == NULL || calls_on(rc, rc->old) > 0)
+		return;
+	if (rc->verified)
+		drop_old(rc, "moved to the next ranker");
+	else if (util_now_ms() - rc->old_since_ms >= RETIRE_IDLE_MS)
+		drop_old(rc, "no next ranker answers yet");
+}
+
+static void
+on_tidy(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	tidy_old(arg);
 }
 
 static void
 disconnect(struct rankc *rc, const char *why)
 {
-	if (rc->bev != NULL) {
-		log_debug("ranker connection closed: %s", why);
-		bufferevent_free(rc->bev);
-		rc->bev = NULL;
-	}
+	struct bufferevent *bev = rc->bev;
+
+	rc->bev = NULL;
 	rc->connected = false;
+	rc->verified = false;
 	rc->ping_id = 0;
-	set_up(rc, false);
-	fail_calls(rc);
+	if (rc->old == NULL)
+		set_up(rc, false);  /* else the retiring one still serves */
+	if (bev != NULL) {
+		log_debug("ranker connection closed: %s", why);
+		fail_calls(rc, bev);
+		bufferevent_free(bev);
+	}
 	stats_add(&rc->st->ranker_failures, 1);
 	/* the first retry is immediate: a drained ranker's successor is there */
 	arm_timer(rc, rc->backoff_ms);
@@ -180,11 +250,35 @@ send_ping(struct rankc *rc)
 	stats_add(&rc->st->ranker_calls, 1);
 }
 
+/* GOAWAY on the current connection: retire it, connect to the next one. */
 static void
-handle_frame(struct rankc *rc, const struct wire_hdr *h, const char *payload)
+retire(struct rankc *rc)
+{
+	if (rc->old != NULL)
+		drop_old(rc, "retired twice");
+	log_debug("the ranker is draining; moving to the next one");
+	rc->old = rc->bev;
+	rc->old_since_ms = util_now_ms();
+	rc->bev = NULL;
+	rc->connected = false;
+	rc->verified = false;
+	rc->ping_id = 0;
+	rc->backoff_ms = 0;
+	evtimer_del(rc->timer);
+	rankc_connect(rc);
+}
+
+static void
+handle_frame(struct rankc *rc, struct bufferevent *bev,
+    const struct wire_hdr *h, const char *payload)
 {
 	struct rankc_call *c;
 
+	if (h->type == WIRE_GOAWAY) {
+		if (bev == rc->bev)
+			retire(rc);
+		return;
+	}
 	if (h->type != WIRE_PONG) {
 		/* an answer to a call, unless it came after its deadline */
 		if ((c = call_find(rc, h->id)) != NULL)
@@ -195,9 +289,12 @@ handle_frame(struct rankc *rc, const struct wire_hdr *h, const char *payload)
 	}
 	switch (h->type) {
 	case WIRE_PONG:
-		if (h->id == rc->ping_id) {
+		if (bev == rc->bev && h->id == rc->ping_id) {
 			rc->ping_id = 0;
 			rc->backoff_ms = 0;
+			rc->verified = true;
+			if (rc->old != NULL)
+				event_active(rc->tidy, EV_TIMEOUT, 1);
 			/* "0": it answers but is still loading its snapshot;
 			 * it counts as up (a reload starts a new ranker, and
 			 * readiness must not flap with each one): /v1/nearby
@@ -243,9 +340,10 @@ on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, WIRE_HDR_LEN);
 		payload = h.len > 0 ? (const char *)evbuffer_pullup(in,
 		    (ev_ssize_t)h.len) : "";
-		handle_frame(rc, &h, payload);
-		if (rc->bev == NULL)
-			return;         /* handle_frame's callback reset it */
+		handle_frame(rc, bev, &h, payload);
+		if (bev != rc->bev && bev != rc->old)
+			return;         /* closed meanwhile (a callback, GOAWAY
+			                 * twice): its buffer is gone */
 		evbuffer_drain(in, h.len);
 	}
 }
@@ -255,7 +353,12 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct rankc *rc = arg;
 
-	(void)bev;
+	if (bev == rc->old) {
+		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+			drop_old(rc, (what & BEV_EVENT_EOF) ? "end of file" :
+			    strerror(EVUTIL_SOCKET_ERROR()));
+		return;
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		rc->connected = true;
 		send_ping(rc);
@@ -275,6 +378,7 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	warn_if_down_long(rc, now);
+	tidy_old(rc);
 	if (rc->bev == NULL) {
 		rankc_connect(rc);
 		return;
@@ -327,7 +431,11 @@ rankc_new(struct event_base *base, const struct config *cfg,
 	rc->st = st;
 	rc->down_since_ms = util_now_ms();
 	TAILQ_INIT(&rc->calls);
-	if ((rc->timer = evtimer_new(base, on_timer, rc)) == NULL) {
+	rc->timer = evtimer_new(base, on_timer, rc);
+	rc->tidy = event_new(base, -1, 0, on_tidy, rc);
+	if (rc->timer == NULL || rc->tidy == NULL) {
+		if (rc->timer != NULL)
+			event_free(rc->timer);
 		free(rc);
 		return NULL;
 	}
@@ -357,9 +465,12 @@ rankc_call(struct rankc *rc, unsigned type, const char *payload, size_t len,
 	struct timeval tv = { (time_t)(ms / 1000),
 	    (suseconds_t)((ms % 1000) * 1000) };
 	uint8_t hdr[WIRE_HDR_LEN];
+	struct bufferevent *conn;
 	struct rankc_call *c;
 
-	if (!rc->up || rc->bev == NULL || len > WIRE_MAX_PAYLOAD)
+	/* the current connection once it answers, else a retiring one */
+	conn = rc->bev != NULL && rc->verified ? rc->bev : rc->old;
+	if (!rc->up || conn == NULL || len > WIRE_MAX_PAYLOAD)
 		return NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -371,11 +482,12 @@ rankc_call(struct rankc *rc, unsigned type, const char *payload, size_t len,
 	c->id = new_id(rc);
 	c->done = done;
 	c->arg = arg;
+	c->conn = conn;
 	TAILQ_INSERT_TAIL(&rc->calls, c, link);
 	evtimer_add(c->deadline, &tv);
 	wire_encode(hdr, type, c->id, (uint32_t)len);
-	bufferevent_write(rc->bev, hdr, sizeof(hdr));
-	bufferevent_write(rc->bev, payload, len);
+	bufferevent_write(conn, hdr, sizeof(hdr));
+	bufferevent_write(conn, payload, len);
 	stats_add(&rc->st->ranker_calls, 1);
 	return c;
 }
@@ -396,7 +508,10 @@ rankc_free(struct rankc *rc)
 		call_free(TAILQ_FIRST(&rc->calls));
 	if (rc->bev != NULL)
 		bufferevent_free(rc->bev);
+	if (rc->old != NULL)
+		bufferevent_free(rc->old);
 	event_free(rc->timer);
+	event_free(rc->tidy);
 	set_up(rc, false);
 	free(rc);
 }

@@ -2,6 +2,12 @@
  * worker.c: a worker's life: set up the loop, the HTTP server and the
  * ranker client, tell the master it is ready, serve, and drain on request.
  *
+ * Warming up: a new worker connects to the database and the ranker before
+ * it accepts its first connection and reports ready, for up to WARM_MAX_MS;
+ * on a reload the old worker of its slot keeps accepting meanwhile, so no
+ * client meets a worker that cannot answer yet. Past WARM_MAX_MS it serves
+ * anyway (503 unavailable, degraded ranking) and says what it misses.
+ *
  * Draining (a reload's old generation, or a stop): stop accepting at once
  * (the master keeps the listener, so queued connections go to the new
  * worker of this slot); answer in-flight and newly arriving requests on
@@ -32,6 +38,8 @@
 
 #define DRAIN_TICK_MS   20
 #define IDLE_GRACE_MS   1000
+#define WARM_TICK_MS    10
+#define WARM_MAX_MS     3000
 
 bool
 worker_ranker_up(const struct worker *w)
@@ -168,6 +176,62 @@ worker_base_new(void)
 	return base;
 }
 
+/* Accepts and reports ready: the end of the warm-up. */
+static void
+worker_serve(struct worker *w)
+{
+	bool db = worker_db_up(w), ranker = worker_ranker_up(w);
+
+	if (w->warm_tick != NULL) {
+		event_free(w->warm_tick);
+		w->warm_tick = NULL;
+	}
+	if (w->draining)
+		return;
+	if (http_start(w->http, w->args->listen_fd) != 0) {
+		w->exit_code = EXIT_FATAL;
+		event_base_loopbreak(w->base);
+		return;
+	}
+	w->serving = true;
+	if (!db || !ranker)
+		log_warnx("serving after %llums without %s%s%s: those requests "
+		    "get 503 or degraded answers until it is back",
+		    (unsigned long long)(util_now_ms() - w->warm_started_ms),
+		    db ? "" : "the database", !db && !ranker ? " and " : "",
+		    ranker ? "" : "the ranker");
+	if (send_ready(w) != 0)
+		worker_drain(w, "no control channel");
+	else
+		log_debug("serving");
+}
+
+static void
+warm_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)ev;
+	if ((worker_db_up(w) && worker_ranker_up(w)) ||
+	    util_now_ms() - w->warm_started_ms >= WARM_MAX_MS)
+		worker_serve(w);
+}
+
+static int
+worker_warm_up(struct worker *w)
+{
+	struct timeval tv = { 0, WARM_TICK_MS * 1000 };
+
+	w->warm_started_ms = util_now_ms();
+	w->warm_tick = event_new(w->base, -1, EV_PERSIST, warm_tick, w);
+	if (w->warm_tick == NULL || event_add(w->warm_tick, &tv) == -1) {
+		log_errorx("cannot arm the warm-up timer");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 worker_setup(struct worker *w)
 {
@@ -202,10 +266,9 @@ worker_setup(struct worker *w)
 		log_errorx("cannot set up the database pool or the cache");
 		return -1;
 	}
-	w->http = http_new(w, api_routes, api_nroutes);
-	if (w->http == NULL || http_start(w->http, w->args->listen_fd) != 0)
+	if ((w->http = http_new(w, api_routes, api_nroutes)) == NULL)
 		return -1;
-	return 0;
+	return worker_warm_up(w);
 }
 
 static void
@@ -217,6 +280,8 @@ worker_teardown(struct worker *w)
 	rankc_free(w->rankc);
 	if (w->drain_tick != NULL)
 		event_free(w->drain_tick);
+	if (w->warm_tick != NULL)
+		event_free(w->warm_tick);
 	if (w->chan_ev != NULL)
 		event_free(w->chan_ev);
 	if (w->sig_term != NULL)
@@ -244,9 +309,6 @@ worker_main(const struct child_args *a)
 		worker_teardown(&w);
 		return EXIT_FATAL;
 	}
-	if (send_ready(&w) != 0)
-		worker_drain(&w, "no control channel");
-	log_debug("serving");
 	event_base_dispatch(w.base);
 	worker_teardown(&w);
 	return w.exit_code;

@@ -32,6 +32,9 @@ struct worker {
 	struct event *sig_term;
 	struct event *sig_quit;
 	struct event *drain_tick;
+	struct event *warm_tick;    /* waiting for the database and ranker */
+	uint64_t warm_started_ms;
+	bool serving;               /* accepting connections */
 	bool draining;
 	uint64_t drain_started_ms;
 	int exit_code;

@@ -209,6 +209,73 @@ def test_ranker_killed_degrades_then_recovers():
                  "full answers again after the respawn")
 
 
+def _reload_with(extra):
+    """Reload D with its configuration plus extra; returns the old gen."""
+    gen = D.metric("placesd_generation")
+    D.write_config(T.merge_conf(D.conf, extra))
+    D.signal(signal.SIGHUP)
+    return gen
+
+
+def test_reload_waits_for_the_new_rankers_snapshot():
+    # the new ranker takes 4 s for its first snapshot: the old one serves
+    # every worker meanwhile, and the reload commits only after it
+    delay = 4.0
+    t0 = time.monotonic()
+    gen = _reload_with({"debug": {"snapshot_delay": "%ds" % delay}})
+    answers = degraded = not_ready = 0
+    changed_at = None
+    while time.monotonic() - t0 < 90:
+        doc = nearby(radius_m=3000, limit=5)
+        answers += 1
+        degraded += doc["degraded"]
+        if D.get("/readyz", timeout=10)[0] != 200:
+            not_ready += 1
+        if D.metric("placesd_generation") > gen:
+            changed_at = time.monotonic() - t0
+            break
+    T.check(changed_at is not None, "the reload did not commit in 90 s")
+    T.log("%d answers during the reload, committed after %.1f s"
+          % (answers, changed_at))
+    T.check(changed_at >= delay - 0.5, "the reload committed %.1f s after "
+            "SIGHUP, before the new ranker's %.0f s load" % (changed_at,
+                                                             delay))
+    T.check_eq(degraded, 0, "degraded /v1/nearby answers during the reload")
+    T.check_eq(not_ready, 0, "/readyz answers other than 200 during the "
+               "reload")
+    T.check(not nearby()["degraded"], "degraded right after the reload")
+    T.check("snapshot_delay" in D.log_text(), "the delay is not logged")
+    gen = _reload_with({})
+    T.wait_until(lambda: D.metric("placesd_generation") > gen, 90,
+                 "the reload back to no delay")
+
+
+def test_not_ready_before_the_first_snapshot():
+    d = T.Daemon(workers=1, name="slowsnap", conf={
+        "database": {"conninfo": PG.conninfo},
+        "debug": {"snapshot_delay": "10s"}})
+    t0 = time.monotonic()
+    d.start(wait_ready=False)
+    def up():
+        T.check(d.alive(), "placesd exited during the start")
+        return d.get("/healthz", timeout=5)[0] == 200
+    T.wait_until(up, 60, "/healthz to answer")
+    st, _, body = d.get("/readyz", timeout=10)
+    if time.monotonic() - t0 < 9:
+        T.check_eq(st, 503, "/readyz before the first snapshot")
+        T.check("ranker" in json.loads(body)["error"]["missing"],
+                "/readyz does not name the ranker: %s" % body)
+    else:
+        T.log("slow start: /readyz not checked before the snapshot")
+    d.wait_ready(timeout=90)
+    T.check(time.monotonic() - t0 >= 9, "ready before the snapshot")
+    st, _, body = d.get("/v1/nearby?lat=%f&lon=%f" % (CITY[1], CITY[2]),
+                        timeout=20)
+    T.check_eq(st, 200, "/v1/nearby once ready")
+    T.check(not json.loads(body)["degraded"], "degraded once ready")
+    d.stop()
+
+
 def test_changed_place_is_ranked_with_new_data():
     pid = nearby(radius_m=3000, limit=1)["results"][0]["place"]["id"]
     word = "zzqx%d" % int(time.time())
@@ -235,6 +302,8 @@ if __name__ == "__main__":
         test_q_finds_dishes_on_the_menu,
         test_paging_returns_each_once,
         test_bad_parameters,
+        test_reload_waits_for_the_new_rankers_snapshot,
+        test_not_ready_before_the_first_snapshot,
         test_ranker_killed_degrades_then_recovers,
         test_changed_place_is_ranked_with_new_data,
     ], setup=setup)

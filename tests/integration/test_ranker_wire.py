@@ -19,7 +19,7 @@ import time
 import placesd_test as T
 
 WIRE_PING, WIRE_PONG, WIRE_BUSY, WIRE_ERROR = 1, 2, 3, 4
-WIRE_NEARBY, WIRE_NEARBY_RESULT = 5, 6
+WIRE_NEARBY, WIRE_NEARBY_RESULT, WIRE_GOAWAY = 5, 6, 7
 EARTH_R = 6371008.8
 
 PG = None
@@ -73,6 +73,13 @@ class Ranker:
                                                      self._recv(12))
         T.check_eq((ver, flags, got_id), (1, 0, rid), "reply header")
         return rtype, self._recv(n)
+
+    def frame(self):
+        """The next frame the ranker sends on its own: (type, id, payload)."""
+        ver, rtype, flags, got_id, n = struct.unpack(">BBHII",
+                                                     self._recv(12))
+        T.check_eq((ver, flags), (1, 0), "frame header")
+        return rtype, got_id, self._recv(n)
 
     def nearby(self, query):
         """(type, decoded JSON) for a query dict."""
@@ -350,7 +357,7 @@ def test_database_down_then_back():
     rk = None
     try:
         T.wait_until(lambda: os.path.exists(d.conf["ranker"]["socket"]) and
-                     "ranker_setup: ready" in d.log_text(), 30,
+                     "on_settled: ready" in d.log_text(), 30,
                      "the ranker without a database")
         global D
         saved, D = D, d
@@ -382,6 +389,38 @@ def test_database_down_then_back():
             rk.close()
         rc = d.stop()
         T.assert_clean_exit(d, rc)
+
+
+def test_goaway_on_drain():
+    """A reload drains the old ranker: it sends GOAWAY on every connection,
+    still answers what comes on it, and exits once its connections are
+    closed (the worker's moved to the new ranker by itself)."""
+    rk = Ranker()
+    try:
+        wait_snapshot(rk)
+        old = [pid for pid, _ in D.rankers()]
+        T.check_eq(len(old), 1, "rankers before the reload")
+        gen = D.metric("placesd_generation")
+        D.signal(signal.SIGHUP)
+        T.wait_until(lambda: D.metric("placesd_generation") > gen, 60,
+                     "the reload to commit")
+        T.check_eq(rk.frame(), (WIRE_GOAWAY, 0, b""), "frame after the "
+                   "reload")
+        t, doc = rk.nearby({"lat": CITY[1], "lon": CITY[2]})
+        T.check_eq(t, WIRE_NEARBY_RESULT, "a call after GOAWAY")
+        T.check(T.pid_alive(old[0]), "the old ranker left with a "
+                "connection open")
+    finally:
+        rk.close()
+    T.wait_until(lambda: not T.pid_alive(old[0]) or
+                 T.proc_stat(old[0])[0] == "Z", 30,
+                 "the old ranker to exit once its connections closed")
+    rk = Ranker()
+    try:
+        T.check_eq(rk.call(WIRE_PING), (WIRE_PONG, b"1"), "PING to the "
+                   "new ranker")
+    finally:
+        rk.close()
 
 
 def test_sigquit_with_work_in_flight():
@@ -416,6 +455,7 @@ if __name__ == "__main__":
         test_bad_payloads_get_wire_error,
         test_renamed_place_found_soon,
         test_patch_equals_full_load,
+        test_goaway_on_drain,
         test_database_down_then_back,
         test_sigquit_with_work_in_flight,
     ], setup=setup)

@@ -102,11 +102,12 @@ START_TEST(test_known_types)
 
 	for (t = 0; t < 256; t++)
 		n += (unsigned)wire_type_known(t);
-	ck_assert_uint_eq(n, 9);
+	ck_assert_uint_eq(n, 10);
 	ck_assert(wire_type_known(WIRE_CTL_DRAIN));
 	ck_assert(wire_type_known(WIRE_NEARBY));
 	ck_assert(wire_type_known(WIRE_NEARBY_RESULT));
-	ck_assert(!wire_type_known(7));
+	ck_assert(wire_type_known(WIRE_GOAWAY));
+	ck_assert(!wire_type_known(8));
 }
 END_TEST
 
