@@ -16,7 +16,8 @@ if ! command -v mandoc > /dev/null 2>&1; then
 fi
 
 fail=0
-for page in man/placesd.8 man/placesd.conf.5 man/placesctl.8; do
+for page in man/placesd.8 man/placesd.conf.5 man/placesctl.8 \
+    man/placesd-events.8; do
 	if [ ! -r "$top_srcdir/$page" ]; then
 		echo "$me: FAIL: $page not found" >&2
 		fail=1

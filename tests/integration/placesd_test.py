@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.parse
 
 EXIT_PASS, EXIT_FAIL, EXIT_SKIP, EXIT_ERROR = 0, 1, 77, 99
 
@@ -786,6 +787,11 @@ class Postgres:
         p = os.path.join(self.bindir, "psql")
         return p if os.access(p, os.X_OK) else (shutil.which("psql") or p)
 
+    def psql_argv(self):
+        """argv of an interactive-free psql session on this cluster."""
+        return [self.psql_bin(), "-X", "-q", "-A", "-t", "-v",
+                "ON_ERROR_STOP=1", "-d", self.conninfo]
+
     def psql(self, sql, timeout=60):
         """Runs sql (stopping at the first error); returns the rows of the
         last statement as lists of strings, None for NULL."""
@@ -834,6 +840,19 @@ class Postgres:
 _SHARED_PG = []
 
 
+def http_get(url, timeout=10):
+    """GET an http:// URL: (status, headers, body bytes)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80,
+                                      timeout=timeout)
+    try:
+        conn.request("GET", u.path + ("?" + u.query if u.query else ""))
+        r = conn.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        conn.close()
+
+
 def shared_postgres():
     """One cluster per test process, with the schema applied (the worker's
     prepared statements need the tables): what a Daemon uses unless its
@@ -850,6 +869,198 @@ def shared_postgres():
                     pg.psql(fh.read())
         _SHARED_PG.append(pg)
     return _SHARED_PG[0]
+
+
+# --------------------------------------------------------------------------
+# placesd-events: the demo's external events service, misbehaving on demand
+
+def events_path():
+    """Absolute path of placesd-events, or skip/hard error."""
+    return program_path("PLACESD_EVENTS", "placesd-events")
+
+
+class EventsService:
+    """placesd-events on a free port of 127.0.0.1, in its own temp dir and
+    process group.  Registered in _DAEMONS like a Daemon: the runner stops
+    it after the test that created it (and cleanup_all at exit) and looks
+    for sanitizer reports in its stderr."""
+
+    persistent = False
+
+    def __init__(self, args=(), name="events"):
+        self.bin = events_path()
+        self.args = [str(a) for a in args]
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="placesd-events-")
+        self.port_file = os.path.join(self.dir, "port")
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.host = "127.0.0.1"
+        self.port = None
+        self.proc = None
+        self.pid = None
+        self.rc = None
+        self._logf = None
+        _DAEMONS.append(self)
+
+    def start(self, timeout=30, port=0):
+        """Runs it with -l 127.0.0.1:PORT (0: a free one) -p DIR/port
+        plus args; waits until the port file exists and GET /_control
+        answers 200."""
+        try:
+            os.unlink(self.port_file)
+        except OSError:
+            pass
+        self.port = None
+        if self._logf is None:
+            self._logf = open(self.log_path, "ab")
+        argv = [self.bin, "-l", "%s:%d" % (self.host, port), "-p",
+                self.port_file] + self.args
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._logf,
+            stderr=self._logf, cwd=self.dir, start_new_session=True,
+            close_fds=True, preexec_fn=_no_core_dumps)
+        self.pid = self.proc.pid
+
+        def ready():
+            if self.proc.poll() is not None:
+                fail("placesd-events exited with code %s during startup: "
+                     "%s" % (self.proc.returncode, self.log_text()[-1000:]))
+            if self.port is None:
+                try:
+                    with open(self.port_file) as f:
+                        self.port = int(f.read().strip())
+                except (OSError, ValueError):
+                    return False
+            return self.request("GET", "/_control", timeout=5)[0] == 200
+        wait_until(ready, timeout, "placesd-events to answer GET /_control")
+        return self
+
+    @property
+    def base_url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    @property
+    def url(self):
+        """The value for placesd's [upstream] events_url: placesd asks
+        <url>/<date>?city=<city>."""
+        return self.base_url + "/events"
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def request(self, method, path, headers=None, timeout=10):
+        """One request over a fresh connection: (status, headers, body)."""
+        conn = http.client.HTTPConnection(self.host, self.port,
+                                          timeout=timeout)
+        try:
+            conn.request(method, path, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, r.headers, r.read()
+        finally:
+            conn.close()
+
+    def get(self, path, timeout=10, headers=None):
+        return self.request("GET", path, headers=headers, timeout=timeout)
+
+    def _json(self, method, path, timeout):
+        st, _, body = self.request(method, path, timeout=timeout)
+        if st != 200:
+            fail("%s %s answered %d: %r" % (method, path, st, body[:300]))
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError:
+            fail("%s %s: not JSON: %r" % (method, path, body[:300]))
+
+    def control(self, timeout=10, **params):
+        """POST /_control?<params> (fault=, delay_ms=, size=, times=,
+        reset=); returns the state JSON; fails unless it answers 200."""
+        import urllib.parse
+        q = urllib.parse.urlencode([(k, str(v)) for k, v in params.items()])
+        return self._json("POST", "/_control" + ("?" + q if q else ""),
+                          timeout)
+
+    def state(self, timeout=10):
+        """GET /_control: fault, remaining, delay_ms, size, requests,
+        open_connections (not counting this request's), by_fault."""
+        return self._json("GET", "/_control", timeout)
+
+    def signal(self, sig):
+        if not self.alive():
+            fail("cannot send %s: placesd-events is not running (exit "
+                 "code %s)" % (signal.Signals(sig).name,
+                               self.proc.returncode))
+        os.kill(self.pid, sig)
+
+    def kill_group(self):
+        if self.pid is None:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stop(self, sig=None, timeout=15):
+        """SIGTERM (or sig), wait up to timeout, then SIGKILL; returns the
+        exit code (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            try:
+                os.kill(self.pid, sig or signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log("placesd-events did not exit %ss after the signal; "
+                    "killing it" % timeout)
+                rc = None
+        self.rc = rc
+        self.kill_group()
+        return rc
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def sanitizer_report(self):
+        txt = self.log_text()
+        m = Daemon.SANITIZER_RE.search(txt)
+        if not m:
+            return None
+        start = txt.rfind("\n", 0, m.start()) + 1
+        end = txt.find("\n", m.end())
+        return txt[start:end if end >= 0 else None]
+
+    def dump_log(self, lines=150):
+        txt = self.log_text().splitlines()
+        sys.stdout.write("# ---- %s: stderr (last %d of %d lines)\n"
+                         % (self.name, min(lines, len(txt)), len(txt)))
+        for ln in txt[-lines:]:
+            sys.stdout.write("#   %s\n" % ln)
+        sys.stdout.flush()
+
+    def cleanup(self):
+        try:
+            if self.alive():
+                self.kill_group()
+        finally:
+            if self._logf:
+                self._logf.close()
+                self._logf = None
+            if os.environ.get("PLACESD_KEEP_TMP"):
+                log("kept %s" % self.dir)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def cleanup_all():
@@ -883,15 +1094,17 @@ def _on_alarm(signum, frame):
 # --------------------------------------------------------------------------
 # runner
 
-def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None):
+def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None, program=None):
     """Run each test function in order; print PASS/FAIL/SKIP per test.
     A test may carry a `timeout` attribute (seconds).  `setup` runs first:
-    raising TestSkip there skips the whole file."""
+    raising TestSkip there skips the whole file.  `program` finds the
+    program under test (placesd_path unless given): skip when it is
+    missing."""
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)
     signal.signal(signal.SIGALRM, _on_alarm)
     only = set(sys.argv[1:])
-    placesd_path()
+    (program or placesd_path)()
     if setup is not None:
         try:
             setup()
