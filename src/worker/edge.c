@@ -11,8 +11,13 @@
  *
  * End of file is the edge's too: libevhtp drops an EOF when a stale errno
  * says EAGAIN (pitfall 11 of the notes) and would keep such connections
- * forever. A client that half-closes after its request still gets the
- * answer; the connection closes once nothing is in flight.
+ * forever. A client that half-closes after a request answered at once
+ * still gets the answer; the connection closes once nothing is in flight.
+ * A FIN while the handler works on a deferred answer (a database query,
+ * the events service) means the client hung up, as nginx and Go's
+ * net/http take it: the connection is freed, which cancels that work.
+ * evhtp stops reading while a request is paused, so a deferred request
+ * watches its socket with an EV_CLOSED event (EPOLLRDHUP) meanwhile.
  *
  * A rejection waits for nothing in flight, takes the bufferevent back from
  * evhtp (evhtp_connection_take_ownership), writes the JSON answer on the
@@ -51,11 +56,14 @@ struct edge {
 	enum edge_timer timer_kind;
 	struct event *timer;
 	struct event *defer;        /* kick or reject, outside any callback */
+	struct event *hup;          /* peer closed, during deferred work */
 	bool in_flight;             /* a request went to evhtp, not done yet */
 	bool receiving;             /* bytes of a request arrived */
 	bool reject_pending;
 	bool eof;                   /* the client sent FIN */
 	bool doomed;                /* framing lost: close after the answer */
+	bool deferred;              /* the request in flight waits on work */
+	bool hung_up;               /* FIN during deferred work: free it */
 	bool filter_live;           /* the filter's free_context is still due */
 	bool released;              /* done; only the filter's finalizer is due */
 	uint64_t idle_since_ms;     /* when the last request ended */
@@ -107,9 +115,11 @@ edge_free(struct edge *e)
 		event_free(e->timer);
 	if (e->defer != NULL)
 		event_free(e->defer);
+	if (e->hup != NULL)
+		event_free(e->hup);
 	if (e->under != NULL)
 		bufferevent_free(e->under);
-	e->timer = e->defer = NULL;
+	e->timer = e->defer = e->hup = NULL;
 	e->under = NULL;
 	if (!e->filter_live)
 		free(e);
@@ -393,6 +403,14 @@ on_defer(evutil_socket_t fd, short ev, void *arg)
 			evhtp_connection_free(e->c);    /* frees e too */
 		return;
 	}
+	if (e->hung_up) {
+		if (e->c != NULL && e->in_flight) {
+			log_debug("the client hung up during a deferred request; "
+			    "cancelling it");
+			evhtp_connection_free(e->c);    /* frees e too */
+		}
+		return;
+	}
 	if (e->mode != EM_SERVING || e->filter == NULL || e->c == NULL ||
 	    e->in_flight)
 		return;
@@ -436,11 +454,46 @@ under_event(struct bufferevent *under, short what, void *arg)
 
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
 		e->eof = true;
-		if (!e->in_flight)
+		if (e->in_flight && e->deferred)
+			e->hung_up = true;
+		if (!e->in_flight || e->hung_up)
 			event_active(e->defer, EV_TIMEOUT, 1);
 		return;                 /* after the request in flight, if any */
 	}
 	e->filter_eventcb(under, what, e->filter_arg);
+}
+
+static void
+on_hup(evutil_socket_t fd, short ev, void *arg)
+{
+	struct edge *e = arg;
+
+	(void)fd;
+	(void)ev;
+	if (!e->deferred || e->hung_up)
+		return;
+	e->eof = true;
+	e->hung_up = true;
+	event_active(e->defer, EV_TIMEOUT, 1);
+}
+
+void
+edge_request_deferred(struct edge *e)
+{
+	if (e == NULL || e->c == NULL || e->mode != EM_SERVING ||
+	    !e->in_flight || e->deferred)
+		return;
+	e->deferred = true;
+	if (e->eof) {
+		e->hung_up = true;
+		event_active(e->defer, EV_TIMEOUT, 1);
+		return;
+	}
+	if (e->hup == NULL && e->cfg->early_close)
+		e->hup = event_new(e->cfg->base, bufferevent_getfd(e->under),
+		    EV_CLOSED, on_hup, e);
+	if (e->hup != NULL)
+		event_add(e->hup, NULL);
 }
 
 void
@@ -449,6 +502,10 @@ edge_request_done(struct edge *e)
 	if (e == NULL || e->c == NULL || e->mode == EM_LINGER)
 		return;
 	e->in_flight = false;
+	e->deferred = false;
+	e->hung_up = false;
+	if (e->hup != NULL)
+		event_del(e->hup);
 	e->idle_since_ms = util_now_ms();
 	if (e->p.state != EDGE_DONE) {
 		/* evhtp ended a request the edge is still framing: they
@@ -485,6 +542,8 @@ edge_detached(struct edge *e)
 	e->c = NULL;
 	disarm(e);
 	event_del(e->defer);
+	if (e->hup != NULL)
+		event_del(e->hup);
 	/* cut the socket from the filter evhtp is about to free */
 	if (e->under != NULL && e->mode != EM_LINGER)
 		bufferevent_setcb(e->under, NULL, NULL, NULL, NULL);

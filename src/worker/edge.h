@@ -35,6 +35,8 @@ struct edge_config {
 	uint64_t keepalive_timeout_ms;
 	uint64_t write_timeout_ms;
 	uint64_t stuck_timeout_ms;  /* a request handed over, unanswered */
+	struct event_base *base;
+	bool early_close;           /* the base can watch for EV_CLOSED */
 };
 
 /* Called once when the edge takes the connection away from evhtp. */
@@ -43,6 +45,12 @@ typedef void (*edge_detach_fn)(void *arg);
 /* Puts the guard under a freshly accepted evhtp connection. */
 struct edge *edge_attach(struct evhtp_connection *c, struct event_base *base,
     struct edge_config *cfg, edge_detach_fn detach, void *arg);
+/*
+ * The handler of the request in flight answers later. If the client has
+ * sent its FIN (now or later, before the answer), it is taken as gone:
+ * the connection is freed from the loop, which cancels the handler's work.
+ */
+void edge_request_deferred(struct edge *e);
 /* evhtp finished the request in flight: frame the next one. */
 void edge_request_done(struct edge *e);
 /* evhtp is freeing the connection (its connection_fini hook). */

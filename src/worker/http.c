@@ -246,6 +246,7 @@ http_req_defer(struct http_req *r, http_cancel_fn cancel, void *data)
 
 	r->cancel = cancel;
 	r->data = data;
+	edge_request_deferred(r->edge);
 	if (r->deadline == NULL &&
 	    (r->deadline = evtimer_new(r->h->base, on_deadline, r)) == NULL) {
 		log_warn("evtimer_new() for a request deadline");
@@ -342,6 +343,17 @@ route_find(struct http *h, const char *path, struct http_req *r)
 			return rt;
 	}
 	return NULL;
+}
+
+const char *
+http_req_body(struct http_req *r, size_t *len)
+{
+	struct evbuffer *in = r->req->buffer_in;
+
+	*len = evbuffer_get_length(in);
+	if (*len == 0)
+		return "";
+	return (const char *)evbuffer_pullup(in, -1);
 }
 
 const char *
@@ -482,6 +494,13 @@ http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
 	TAILQ_INIT(&h->conns);
 	TAILQ_INIT(&h->edges);
 	h->edge_cfg.all = &h->edges;
+	h->edge_cfg.base = h->base;
+	h->edge_cfg.early_close = (event_base_get_features(h->base) &
+	    EV_FEATURE_EARLY_CLOSE) != 0;
+	if (!h->edge_cfg.early_close)
+		log_warnx("the event backend cannot watch for closed "
+		    "connections: a client that hangs up during a deferred "
+		    "request is noticed only when its answer is written");
 	h->edge_cfg.st = h->st;
 	h->edge_cfg.lim.max_uri = h->cfg->max_uri_size;
 	h->edge_cfg.lim.max_header = h->cfg->max_header_size;

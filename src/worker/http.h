@@ -50,6 +50,8 @@ int http_reopen_access_log(struct http *h);
 /* For handlers. */
 struct worker *http_req_worker(struct http_req *r);
 const char *http_req_query(struct http_req *r, const char *key);
+/* The request body, contiguous (the edge bounds it by max_body_size). */
+const char *http_req_body(struct http_req *r, size_t *len);
 /* The path segment that matched the route's i-th '*'. */
 const char *http_req_param(struct http_req *r, unsigned i);
 /* A header of the answer (copied). */
