@@ -18,7 +18,8 @@ extern const size_t api_nroutes;
 
 /* queries.c: the prepared statements, by index */
 enum api_stmt { STMT_CITIES, STMT_CITY_PLACES, STMT_PLACE, STMT_PLACES_BY_ID,
-    STMT_NEARBY_DEGRADED, API_NSTMTS };
+    STMT_NEARBY_DEGRADED, STMT_DIGEST_PLACES, STMT_DIGEST_MENU,
+    STMT_DIGEST_OFFERS, API_NSTMTS };
 extern const struct pg_statement api_statements[API_NSTMTS];
 
 /* dbreq.c: run a statement for a request; errors are answered here */
@@ -61,6 +62,9 @@ void api_cities(struct http_req *r);
 void api_city_places(struct http_req *r);
 void api_place(struct http_req *r);
 void api_nearby(struct http_req *r);
+
+/* digest.c */
+void api_digest(struct http_req *r);
 
 /* health.c */
 void api_healthz(struct http_req *r);

@@ -114,6 +114,37 @@ render_process(FILE *f, const struct stats_totals *t)
 	    t->nearby_degraded);
 }
 
+static void
+render_upstream(FILE *f, const struct stats_totals *t)
+{
+	static const char *const names[SU_COUNT] = { "ok", "timeout",
+	    "http_error", "bad_response", "unreachable" };
+	unsigned i;
+
+	fprintf(f, "# HELP placesd_upstream_requests_total Calls to the events "
+	    "service (each attempt), by outcome.\n"
+	    "# TYPE placesd_upstream_requests_total counter\n");
+	for (i = 0; i < SU_COUNT; i++)
+		fprintf(f, "placesd_upstream_requests_total{result=\"%s\"} "
+		    "%llu\n", names[i],
+		    (unsigned long long)t->upstream_attempts[i]);
+	counter(f, "placesd_upstream_retries_total", "Attempts that were "
+	    "retries of a failed one.", t->upstream_retries);
+	counter(f, "placesd_upstream_rejected_total", "Calls not made because "
+	    "the circuit breaker was open.", t->upstream_rejected);
+	counter(f, "placesd_upstream_breaker_opened_total", "Times a worker's "
+	    "circuit breaker opened.", t->upstream_breaker_opened);
+	gauge(f, "placesd_upstream_breaker_open", "Worker processes whose "
+	    "circuit breaker is open.", t->upstream_breaker_open);
+	counter(f, "placesd_upstream_events_dropped_total", "Events of the "
+	    "events service left out for a missing or bad field.",
+	    t->upstream_events_dropped);
+	counter(f, "placesd_digest_requests_total", "POST /v1/digest requests "
+	    "answered.", t->digest_requests);
+	counter(f, "placesd_digest_partial_total", "Digests answered with "
+	    "errors[] (a source failed).", t->digest_partial);
+}
+
 void
 api_metrics(struct http_req *r)
 {
@@ -130,6 +161,7 @@ api_metrics(struct http_req *r)
 	}
 	render_http(f, &t);
 	render_process(f, &t);
+	render_upstream(f, &t);
 	if (fclose(f) != 0 || buf == NULL) {
 		free(buf);
 		http_reply_error(r, 503, "overloaded", "out of memory", NULL);

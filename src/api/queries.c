@@ -70,6 +70,37 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "WHERE d <= $3::float8 ORDER BY d, id OFFSET $9::int LIMIT $10::int",
 	    10 },
 
+	/* the digest: $1 city, $2 categories (NULL: any), $3 limit. No row:
+	 * no such city; else the places (a JSON array, best rated first)
+	 * and their ids (a bigint[] literal for the next two) */
+	[STMT_DIGEST_PLACES] = { "digest_places",
+	    "SELECT coalesce(json_agg(p.j ORDER BY p.rating DESC NULLS LAST, "
+	    "p.id), '[]')::text, coalesce(array_agg(p.id), '{}')::text "
+	    "FROM cities c LEFT JOIN LATERAL (SELECT " PLACE_JSON " AS j, "
+	    "p.rating, p.id FROM places p WHERE p.city_id = c.id "
+	    "AND ($2::text[] IS NULL OR p.categories && $2::text[]) "
+	    "ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $3::int) p ON true "
+	    "WHERE c.id = $1 GROUP BY c.id", 3 },
+
+	/* $1 place ids: their menu items, by place and id */
+	[STMT_DIGEST_MENU] = { "digest_menu",
+	    "SELECT coalesce(json_agg(json_build_object('id', m.id, "
+	    "'place_id', m.place_id, 'name', m.name, 'price_cents', "
+	    "m.price_cents, 'currency', m.currency) ORDER BY m.place_id, m.id), "
+	    "'[]')::text FROM menu_items m WHERE m.place_id = ANY($1::bigint[])",
+	    1 },
+
+	/* $1 place ids: their active offers, by id */
+	[STMT_DIGEST_OFFERS] = { "digest_offers",
+	    "SELECT coalesce(json_agg(json_build_object('id', o.id, "
+	    "'place_id', o.place_id, 'city', p.city_id, 'title', o.title, "
+	    "'description', o.description, 'discount_pct', o.discount_pct, "
+	    "'starts_at', " UTC("o.starts_at") ", 'ends_at', "
+	    UTC("o.ends_at") ", 'created_at', " UTC("o.created_at") ") "
+	    "ORDER BY o.id), '[]')::text FROM offers o JOIN places p ON "
+	    "p.id = o.place_id WHERE o.place_id = ANY($1::bigint[]) "
+	    "AND o.starts_at <= now() AND o.ends_at > now()", 1 },
+
 	[STMT_PLACE] = { "place",
 	    "SELECT json_build_object(" PLACE_FIELDS ", 'menu', coalesce(("
 	    "SELECT json_agg(json_build_object('id', m.id, 'place_id', "

@@ -12,6 +12,7 @@ const struct http_route api_routes[] = {
 	{ "/v1/cities/*/places", HTTP_GET, api_city_places, false },
 	{ "/v1/places/*", HTTP_GET, api_place, false },
 	{ "/v1/nearby", HTTP_GET, api_nearby, false },
+	{ "/v1/digest", HTTP_POST, api_digest, false },
 	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true },
 };
 

@@ -49,6 +49,7 @@ static int parse_path(struct config *, const struct conf_key *, const char *, ch
 static int parse_level(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_bool(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_crash(struct config *, const struct conf_key *, const char *, char *, size_t);
+static int parse_url(struct config *, const struct conf_key *, const char *, char *, size_t);
 
 #define MS(x) ((uint64_t)(x))
 #define S(x) ((uint64_t)(x) * 1000)
@@ -80,6 +81,13 @@ static const struct conf_key keys[] = {
 	CONF_KEY("ranker", "queue_size", "1024", parse_count, ranker_queue_size, 1, 1000000, false),
 	CONF_KEY("ranker", "timeout", "250ms", parse_duration, ranker_timeout_ms, MS(1), S(60), false),
 	CONF_KEY("ranker", "nice", "10", parse_count, ranker_nice, 0, 19, false),
+	CONF_KEY("upstream", "events_url", "http://127.0.0.1:8081/events", parse_url, events_url, 0, 0, false),
+	CONF_KEY("upstream", "timeout", "1s", parse_duration, upstream_timeout_ms, MS(1), S(60), false),
+	CONF_KEY("upstream", "retries", "2", parse_count, upstream_retries, 0, 10, false),
+	CONF_KEY("upstream", "breaker_failures", "5", parse_count, breaker_failures, 1, 1000, false),
+	CONF_KEY("upstream", "breaker_cooldown", "5s", parse_duration, breaker_cooldown_ms, MS(10), S(3600), false),
+	CONF_KEY("upstream", "max_response_size", "1m", parse_size, upstream_max_response, 1024, 64 * 1024 * 1024, false),
+	CONF_KEY("upstream", "keepalive", "16", parse_count, upstream_keepalive, 0, 1024, false),
 	CONF_KEY("debug", "routes", "off", parse_bool, debug_routes, 0, 0, false),
 	CONF_KEY("debug", "crash_at_start", "none", parse_crash, crash_at_start, 0, 0, false),
 	CONF_KEY("debug", "snapshot_delay", "0s", parse_duration, snapshot_delay_ms, MS(0), S(60), false),
@@ -241,6 +249,80 @@ parse_crash(struct config *cfg, const struct conf_key *k, const char *v,
 		snprintf(err, errlen, "must be none, worker or ranker");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * http://host[:port][/path]: the events service's base URL. The host is a
+ * name (resolved by the workers with evdns) or a numeric address, [v6]
+ * in brackets; https is not supported.
+ */
+static int
+parse_url(struct config *cfg, const struct conf_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	const char *host = v + 7, *he, *ps, *path;
+	size_t hl;
+	uint64_t port = 80;
+
+	(void)k;
+	if (strncasecmp(v, "http://", 7) != 0) {
+		snprintf(err, errlen, "must start with http:// (https is not "
+		    "supported)");
+		return -1;
+	}
+	path = host + strcspn(host, "/?#");
+	if (*path != '\0' && *path != '/') {
+		snprintf(err, errlen, "must not have a query or fragment");
+		return -1;
+	}
+	if (*host == '[') {
+		if ((he = memchr(host, ']', (size_t)(path - host))) == NULL) {
+			snprintf(err, errlen, "unterminated [IPv6] address");
+			return -1;
+		}
+		ps = he + 1;
+		host++;
+	} else {
+		he = memchr(host, ':', (size_t)(path - host));
+		if (he == NULL)
+			he = path;
+		ps = he;
+	}
+	hl = (size_t)(he - host);
+	if (hl == 0 || hl >= sizeof(cfg->events_host)) {
+		snprintf(err, errlen, "bad host");
+		return -1;
+	}
+	if (ps < path) {
+		char num[8];
+		size_t nl = (size_t)(path - ps - 1);
+
+		if (*ps != ':' || nl == 0 || nl >= sizeof(num)) {
+			snprintf(err, errlen, "bad port");
+			return -1;
+		}
+		memcpy(num, ps + 1, nl);
+		num[nl] = '\0';
+		if (util_parse_uint(num, &port, err, errlen) != 0 ||
+		    port == 0 || port > 65535) {
+			snprintf(err, errlen, "port must be 1..65535");
+			return -1;
+		}
+	}
+	if (strlen(v) >= sizeof(cfg->events_url) ||
+	    strlen(path) >= sizeof(cfg->events_path)) {
+		snprintf(err, errlen, "too long");
+		return -1;
+	}
+	memcpy(cfg->events_host, host, hl);
+	cfg->events_host[hl] = '\0';
+	cfg->events_port = (uint16_t)port;
+	/* the base path, without a trailing slash: <path>/<date>?city= */
+	snprintf(cfg->events_path, sizeof(cfg->events_path), "%.*s",
+	    (int)(strlen(path) - (strlen(path) > 0 &&
+	    path[strlen(path) - 1] == '/')), path);
+	snprintf(cfg->events_url, sizeof(cfg->events_url), "%s", v);
 	return 0;
 }
 

@@ -59,6 +59,18 @@ struct config {
 	uint64_t ranker_timeout_ms;
 	uint64_t ranker_nice;              /* of the pool and loader threads */
 
+	/* [upstream] */
+	char events_url[512];
+	char events_host[256];             /* parsed from events_url */
+	uint16_t events_port;
+	char events_path[512];             /* base path, no trailing '/' */
+	uint64_t upstream_timeout_ms;      /* one attempt */
+	uint64_t upstream_retries;
+	uint64_t breaker_failures;
+	uint64_t breaker_cooldown_ms;
+	uint64_t upstream_max_response;
+	uint64_t upstream_keepalive;       /* idle connections kept */
+
 	/* [debug] */
 	bool debug_routes;
 	int crash_at_start;

@@ -92,6 +92,7 @@ stats_reset_gauges(struct stats_block *b)
 	stats_gauge_set(&b->conns_open, 0);
 	stats_gauge_set(&b->ranker_up, 0);
 	stats_gauge_set(&b->pg_up, 0);
+	stats_gauge_set(&b->upstream_breaker_open, 0);
 }
 
 static int
@@ -149,6 +150,15 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->cache_hits += LD(b->cache_hits);
 		t->cache_misses += LD(b->cache_misses);
 		t->nearby_degraded += LD(b->nearby_degraded);
+		for (j = 0; j < SU_COUNT; j++)
+			t->upstream_attempts[j] += LD(b->upstream_attempts[j]);
+		t->upstream_retries += LD(b->upstream_retries);
+		t->upstream_rejected += LD(b->upstream_rejected);
+		t->upstream_breaker_opened += LD(b->upstream_breaker_opened);
+		t->upstream_breaker_open += LD(b->upstream_breaker_open);
+		t->upstream_events_dropped += LD(b->upstream_events_dropped);
+		t->digest_requests += LD(b->digest_requests);
+		t->digest_partial += LD(b->digest_partial);
 		t->restarts_worker += LD(b->restarts_worker);
 		t->restarts_ranker += LD(b->restarts_ranker);
 		t->reloads_ok += LD(b->reloads_ok);

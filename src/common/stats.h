@@ -25,6 +25,9 @@
 #define STATS_GENS        (STATS_MAX_DRAINING + 1)
 #define STATS_LAT_BUCKETS 14    /* 13 bounds + the overflow bucket */
 #define STATS_CLASSES     6     /* 1xx..5xx at 1..5, 0 = anything else */
+/* outcomes of one call to the events service (upstream.h) */
+enum stats_upstream { SU_OK, SU_TIMEOUT, SU_HTTP_ERROR, SU_BAD_RESPONSE,
+    SU_UNREACHABLE, SU_COUNT };
 
 extern const double stats_lat_bounds[STATS_LAT_BUCKETS - 1];
 
@@ -50,6 +53,15 @@ struct stats_block {
 	uint64_t cache_hits;
 	uint64_t cache_misses;
 	uint64_t nearby_degraded;           /* answered without the ranker */
+	/* worker: the events service and the digest */
+	uint64_t upstream_attempts[SU_COUNT];
+	uint64_t upstream_retries;
+	uint64_t upstream_rejected;         /* refused by an open breaker */
+	uint64_t upstream_breaker_opened;
+	int64_t upstream_breaker_open;      /* gauge: 0/1 */
+	uint64_t upstream_events_dropped;   /* invalid events left out */
+	uint64_t digest_requests;
+	uint64_t digest_partial;            /* answered with errors[] */
 	/* master */
 	uint64_t restarts_worker;
 	uint64_t restarts_ranker;
@@ -83,6 +95,14 @@ struct stats_totals {
 	uint64_t cache_hits;
 	uint64_t cache_misses;
 	uint64_t nearby_degraded;
+	uint64_t upstream_attempts[SU_COUNT];
+	uint64_t upstream_retries;
+	uint64_t upstream_rejected;
+	uint64_t upstream_breaker_opened;
+	int64_t upstream_breaker_open;
+	uint64_t upstream_events_dropped;
+	uint64_t digest_requests;
+	uint64_t digest_partial;
 	uint64_t restarts_worker;
 	uint64_t restarts_ranker;
 	uint64_t reloads_ok;

@@ -21,6 +21,7 @@
 #include "worker/rankc.h"
 #include "worker/pg.h"
 #include "worker/cache.h"
+#include "worker/upstream.h"
 #include "api/api.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -262,8 +263,10 @@ worker_setup(struct worker *w)
 	    name);
 	w->cache = cache_new(w->cfg->cache_max_entries, w->cfg->cache_ttl_ms,
 	    w->st);
-	if (w->pg == NULL || w->cache == NULL) {
-		log_errorx("cannot set up the database pool or the cache");
+	w->upstream = upstream_new(w->base, w->cfg, w->st);
+	if (w->pg == NULL || w->cache == NULL || w->upstream == NULL) {
+		log_errorx("cannot set up the database pool, the cache or the "
+		    "events service client");
 		return -1;
 	}
 	if ((w->http = http_new(w, api_routes, api_nroutes)) == NULL)
@@ -277,6 +280,7 @@ worker_teardown(struct worker *w)
 	http_shutdown(w->http);
 	pg_pool_free(w->pg);
 	cache_free(w->cache);
+	upstream_free(w->upstream);
 	rankc_free(w->rankc);
 	if (w->drain_tick != NULL)
 		event_free(w->drain_tick);

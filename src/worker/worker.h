@@ -28,6 +28,7 @@ struct worker {
 	struct rankc *rankc;
 	struct pg_pool *pg;
 	struct cache *cache;
+	struct upstream *upstream;  /* the events service */
 	struct event *chan_ev;
 	struct event *sig_term;
 	struct event *sig_quit;

@@ -2,8 +2,10 @@
 """The integration paths under valgrind (memcheck): every process of the
 daemon (master, ranker, workers of two generations) must end with
 "ERROR SUMMARY: 0 errors" and nothing definitely or indirectly lost, after
-serving plain, pipelined, half-closed and refused requests, a deferred
-request cut by a stop, a reload and a graceful stop.
+serving plain, pipelined, half-closed and refused requests, day digests
+(answered, with a failing events service, and one whose client hangs up
+while the events service hangs), a deferred request cut by a stop, a
+reload and a graceful stop.
 
 Skipped when valgrind is missing or the binary is built with
 AddressSanitizer (the two cannot run together)."""
@@ -46,10 +48,50 @@ def raw(d, data, half_close=False, timeout=30):
         s.close()
 
 
+def post_digest(city):
+    body = b'{"date":"2026-11-23","city":"%s"}' % city.encode()
+    return (b"POST /v1/digest HTTP/1.1\r\nHost: a\r\nContent-Type: "
+            b"application/json\r\nContent-Length: %d\r\n" % len(body),
+            body)
+
+
+def digests(d, ev, city):
+    # an unknown city: the events call is cancelled by the 404
+    head, body = post_digest("nowhere-city")
+    out = raw(d, head + b"Connection: close\r\n\r\n" + body)
+    T.check(out.startswith(b"HTTP/1.1 404"), "digest: %r" % out[:40])
+    head, body = post_digest(city)
+    out = raw(d, head + b"Connection: close\r\n\r\n" + body)
+    T.check(out.startswith(b"HTTP/1.1 200") and b'"errors":[]' in out,
+            "digest: %r" % out[:60])
+    # a client that hangs up while the events service hangs
+    ev.control(fault="hang")
+    n = ev.state()["requests"]
+    s = socket.create_connection((d.host, d.port), timeout=30)
+    s.sendall(head + b"\r\n" + body)
+    T.wait_until(lambda: ev.state()["requests"] > n, 60, "the events call")
+    s.close()
+    ev.control(fault="500")
+    out = raw(d, head + b"Connection: close\r\n\r\n" + body)
+    T.check(out.startswith(b"HTTP/1.1 200") and b"upstream_error" in out,
+            "digest with a failing events service: %r" % out[:60])
+    ev.control(fault="none")
+
+
 def test_valgrind_clean():
+    ev = T.EventsService()
+    ev.start()
     d = T.Daemon(workers=2, conf={"server": {"shutdown_timeout": "20s",
                                              "keepalive_timeout": "2s"},
+                                  "upstream": {"events_url": ev.url,
+                                               "timeout": "20s"},
                                   "debug": {"routes": "on"}})
+    r = T.run([T.placesctl_path(), "-c", d.conf_path, "seed", "--places",
+               "200", "--seed", "2", "--if-empty"], timeout=300)
+    T.check_eq(r.returncode, 0, "placesctl seed: %s" % r.stderr)
+    city = T.shared_postgres().psql("SELECT city_id FROM places GROUP BY "
+                                    "city_id ORDER BY count(*) DESC LIMIT "
+                                    "1")[0][0]
     logs = d.path("vg.%p")
     d.start(timeout=180, wrapper=[
         "valgrind", "--leak-check=full",
@@ -77,6 +119,7 @@ def test_valgrind_clean():
         out = raw(d, req)
         T.check(out.startswith(b"HTTP/1.1 " + status),
                 "%r answered %r" % (req[:30], out[:40]))
+    digests(d, ev, city)
     d.signal(signal.SIGHUP)
     T.wait_until(lambda: d.metric("placesd_generation") == 2, 120,
                  "generation 2 under valgrind")

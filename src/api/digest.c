@@ -1,0 +1,451 @@
+/*
+ * digest.c: POST /v1/digest, the day digest of a city. One request, four
+ * sources, one deadline:
+ *
+ *   events      the events service (upstream.c)       } started together
+ *   places      the city's best places (PostgreSQL)   }
+ *   menu_items  of those places        } started together once the
+ *   offers      active, of those places} places are known
+ *
+ * The answer goes out when every source has answered or failed, or when
+ * the digest's deadline comes (request_deadline less a margin for the
+ * answer itself): whatever is still pending is dropped then. A failed or
+ * late source leaves an entry in "errors" and an empty list; the rest is
+ * answered with 200. Only an invalid body (400) or an unknown city (404)
+ * fails the request. A client that goes away cancels every source.
+ */
+#include "api/api.h"
+#include "worker/upstream.h"
+#include "worker/worker.h"
+#include "common/log.h"
+#include "common/stats.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#define DIGEST_MAX_CATEGORIES   10
+#define DIGEST_DEFAULT_LIMIT    10
+#define DIGEST_MAX_LIMIT        50
+#define DIGEST_MARGIN_MS        100
+
+enum digest_source { DS_EVENTS, DS_PLACES, DS_MENU, DS_OFFERS, DS_COUNT };
+
+static const char *const source_names[DS_COUNT] = { "events", "places",
+    "menu_items", "offers" };
+
+struct digest {
+	struct http_req *r;
+	struct worker *w;
+	char date[11];
+	char city[65];
+	char categories[DIGEST_MAX_CATEGORIES * 66 + 3];  /* text[] or "" */
+	char limit[8];
+	char *ids;                  /* bigint[] literal of the places */
+	struct upstream_call *ev_call;
+	struct pg_query *q[DS_COUNT];
+	bool pending[DS_COUNT];
+	char *json[DS_COUNT];       /* PostgreSQL's JSON text, by source */
+	json_t *events;
+	json_t *errors;
+	struct event *timer;
+};
+
+/* ---- the request body ----------------------------------------------------- */
+
+static bool
+valid_date(const char *s)
+{
+	char buf[32];
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	/* the timestamp check knows the calendar */
+	snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
+	return upstream_valid_timestamp(buf);
+}
+
+static bool
+bad_field(struct http_req *r, const char *field, const char *message)
+{
+	http_reply_error(r, 400, "invalid_argument", message, field);
+	return false;
+}
+
+static bool
+parse_categories(struct digest *d, const json_t *v)
+{
+	size_t i, n;
+	char *p = d->categories;
+
+	if (json_is_null(v))
+		return true;
+	if (!json_is_array(v) || (n = json_array_size(v)) >
+	    DIGEST_MAX_CATEGORIES)
+		return bad_field(d->r, "categories", "categories must be an "
+		    "array of at most 10 category names");
+	if (n == 0)
+		return true;
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		const char *c = json_string_value(json_array_get(v, i));
+
+		if (c == NULL || !api_is_slug(c))
+			return bad_field(d->r, "categories", "a category is a "
+			    "name of 1..64 lowercase letters, digits or '-'");
+		p += sprintf(p, "%s%s", i > 0 ? "," : "", c);
+	}
+	*p++ = '}';
+	*p = '\0';
+	return true;
+}
+
+/* Fills d from the body; false when it answered 400. */
+static bool
+parse_body(struct digest *d)
+{
+	const char *body, *key;
+	json_error_t jerr;
+	json_t *doc, *v;
+	size_t len;
+	bool ok = false;
+
+	body = http_req_body(d->r, &len);
+	if (len == 0) {
+		http_reply_error(d->r, 400, "malformed_json", "a JSON body is "
+		    "required", NULL);
+		return false;
+	}
+	if ((doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "invalid JSON at byte %d: %s",
+		    jerr.position, jerr.text);
+		http_reply_error(d->r, 400, "malformed_json", msg, NULL);
+		return false;
+	}
+	if (!json_is_object(doc)) {
+		bad_field(d->r, NULL, "the body must be a JSON object");
+		goto out;
+	}
+	json_object_foreach(doc, key, v) {
+		if (strcmp(key, "date") != 0 && strcmp(key, "city") != 0 &&
+		    strcmp(key, "categories") != 0 && strcmp(key, "limit") != 0) {
+			bad_field(d->r, key, "unknown field");
+			goto out;
+		}
+	}
+	v = json_object_get(doc, "date");
+	if (!json_is_string(v) || !valid_date(json_string_value(v))) {
+		bad_field(d->r, "date", "date must be a calendar date, "
+		    "YYYY-MM-DD");
+		goto out;
+	}
+	snprintf(d->date, sizeof(d->date), "%s", json_string_value(v));
+	v = json_object_get(doc, "city");
+	if (!json_is_string(v) || !api_is_slug(json_string_value(v))) {
+		bad_field(d->r, "city", "city must be a city id (1..64 "
+		    "lowercase letters, digits or '-')");
+		goto out;
+	}
+	snprintf(d->city, sizeof(d->city), "%s", json_string_value(v));
+	if ((v = json_object_get(doc, "categories")) != NULL &&
+	    !parse_categories(d, v))
+		goto out;
+	v = json_object_get(doc, "limit");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > DIGEST_MAX_LIMIT)) {
+		bad_field(d->r, "limit", "limit must be an integer, 1..50");
+		goto out;
+	}
+	snprintf(d->limit, sizeof(d->limit), "%d", v != NULL ?
+	    (int)json_integer_value(v) : DIGEST_DEFAULT_LIMIT);
+	ok = true;
+out:
+	json_decref(doc);
+	return ok;
+}
+
+/* ---- life of a digest ----------------------------------------------------- */
+
+static void
+digest_free(struct digest *d)
+{
+	unsigned i;
+
+	upstream_cancel(d->ev_call);
+	for (i = 0; i < DS_COUNT; i++) {
+		if (d->q[i] != NULL)
+			pg_cancel(d->q[i]);
+		free(d->json[i]);
+	}
+	if (d->timer != NULL)
+		event_free(d->timer);
+	json_decref(d->events);
+	json_decref(d->errors);
+	free(d->ids);
+	free(d);
+}
+
+static void
+digest_cancel(void *arg)
+{
+	digest_free(arg);
+}
+
+static void
+add_error(struct digest *d, enum digest_source s, const char *code,
+    const char *message)
+{
+	json_array_append_new(d->errors, json_pack("{s:s, s:s, s:s}",
+	    "source", source_names[s], "code", code, "message", message));
+}
+
+static const char *
+db_code(enum pg_status st)
+{
+	switch (st) {
+	case PG_DOWN: return "unavailable";
+	case PG_OVERLOADED: return "overloaded";
+	case PG_TIMEOUT: return "deadline_exceeded";
+	default: return "internal";
+	}
+}
+
+static void
+put_list(FILE *f, const char *key, const char *json)
+{
+	fprintf(f, ",\"%s\":%s", key, json != NULL ? json : "[]");
+}
+
+/* Everything is in (or given up): answer, and end. */
+static void
+digest_reply(struct digest *d)
+{
+	char *ev = d->events != NULL ? json_dumps(d->events, JSON_COMPACT) :
+	    strdup("[]");
+	char *errs = json_dumps(d->errors, JSON_COMPACT);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	stats_add(&d->w->st->digest_requests, 1);
+	if (json_array_size(d->errors) > 0)
+		stats_add(&d->w->st->digest_partial, 1);
+	if (ev == NULL || errs == NULL ||
+	    (f = open_memstream(&buf, &len)) == NULL) {
+		http_reply_error(d->r, 503, "overloaded", "out of memory", NULL);
+	} else {
+		fprintf(f, "{\"date\":\"%s\",\"city\":\"%s\",\"events\":%s",
+		    d->date, d->city, ev);
+		put_list(f, "places", d->json[DS_PLACES]);
+		put_list(f, "menu_items", d->json[DS_MENU]);
+		put_list(f, "offers", d->json[DS_OFFERS]);
+		fprintf(f, ",\"errors\":%s}", errs);
+		if (fclose(f) != 0 || buf == NULL)
+			http_reply_error(d->r, 503, "overloaded", "out of "
+			    "memory", NULL);
+		else
+			http_reply(d->r, 200, "application/json; "
+			    "charset=utf-8", buf, len);
+	}
+	free(buf);
+	free(ev);
+	free(errs);
+	digest_free(d);
+}
+
+static void
+maybe_done(struct digest *d)
+{
+	unsigned i;
+
+	for (i = 0; i < DS_COUNT; i++)
+		if (d->pending[i])
+			return;
+	digest_reply(d);
+}
+
+/* The digest's own deadline: answer with what came in. */
+static void
+on_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct digest *d = arg;
+	unsigned i;
+
+	(void)fd;
+	(void)ev;
+	for (i = 0; i < DS_COUNT; i++) {
+		if (!d->pending[i])
+			continue;
+		d->pending[i] = false;
+		add_error(d, i, "deadline_exceeded", "no answer within the "
+		    "request's deadline");
+	}
+	upstream_cancel(d->ev_call);
+	d->ev_call = NULL;
+	digest_reply(d);
+}
+
+static void
+on_events(void *arg, enum upstream_status st, json_t *events,
+    unsigned dropped, const char *message)
+{
+	struct digest *d = arg;
+	char msg[128];
+
+	d->ev_call = NULL;
+	d->pending[DS_EVENTS] = false;
+	if (st != UP_OK) {
+		add_error(d, DS_EVENTS, upstream_status_code(st), message);
+	} else {
+		d->events = json_incref(events);
+		if (dropped > 0) {
+			snprintf(msg, sizeof(msg), "%u events with a missing or "
+			    "invalid field were left out", dropped);
+			add_error(d, DS_EVENTS, "invalid_events", msg);
+		}
+	}
+	maybe_done(d);
+}
+
+/* A source's one-cell JSON answer. */
+static void
+take_json(struct digest *d, enum digest_source s, enum pg_status st,
+    const PGresult *res, const char *message)
+{
+	const char *v;
+
+	d->q[s] = NULL;
+	d->pending[s] = false;
+	if (st != PG_OK) {
+		add_error(d, s, db_code(st), message != NULL && *message ?
+		    message : pg_status_name(st));
+		return;
+	}
+	if (pg_nrows(res) > 0 && (v = pg_value(res, 0, 0)) != NULL &&
+	    (d->json[s] = strdup(v)) == NULL)
+		add_error(d, s, "internal", "out of memory");
+}
+
+static void
+on_menu(void *arg, enum pg_status st, const PGresult *res, const char *msg)
+{
+	take_json(arg, DS_MENU, st, res, msg);
+	maybe_done(arg);
+}
+
+static void
+on_offers(void *arg, enum pg_status st, const PGresult *res, const char *msg)
+{
+	take_json(arg, DS_OFFERS, st, res, msg);
+	maybe_done(arg);
+}
+
+static void
+start_query(struct digest *d, enum digest_source s, int stmt,
+    pg_done_fn done)
+{
+	const char *params[1] = { d->ids };
+	enum pg_status st;
+
+	d->pending[s] = true;
+	d->q[s] = pg_query(d->w->pg, stmt, 1, params, done, d, &st);
+	if (d->q[s] == NULL) {
+		d->pending[s] = false;
+		add_error(d, s, db_code(st), pg_status_name(st));
+	}
+}
+
+static void
+on_places(void *arg, enum pg_status st, const PGresult *res, const char *msg)
+{
+	struct digest *d = arg;
+	const char *ids;
+
+	if (st == PG_OK && pg_nrows(res) == 0) {
+		d->q[DS_PLACES] = NULL;
+		http_reply_error(d->r, 404, "not_found", "no such city", "city");
+		digest_free(d);
+		return;
+	}
+	take_json(d, DS_PLACES, st, res, msg);
+	if (st == PG_OK && (ids = pg_value(res, 0, 1)) != NULL &&
+	    strcmp(ids, "{}") != 0) {
+		if ((d->ids = strdup(ids)) == NULL) {
+			add_error(d, DS_MENU, "internal", "out of memory");
+		} else {
+			start_query(d, DS_MENU, STMT_DIGEST_MENU, on_menu);
+			start_query(d, DS_OFFERS, STMT_DIGEST_OFFERS, on_offers);
+		}
+	}
+	maybe_done(d);
+}
+
+static uint64_t
+digest_budget_ms(const struct worker *w)
+{
+	uint64_t all = w->cfg->request_deadline_ms;
+	uint64_t margin = all / 10 < DIGEST_MARGIN_MS ? all / 10 :
+	    DIGEST_MARGIN_MS;
+
+	return all - margin;
+}
+
+static bool
+digest_start(struct digest *d)
+{
+	const char *params[3] = { d->city, d->categories[0] != '\0' ?
+	    d->categories : NULL, d->limit };
+	uint64_t budget = digest_budget_ms(d->w);
+	struct timeval tv = { (time_t)(budget / 1000),
+	    (suseconds_t)((budget % 1000) * 1000) };
+	enum pg_status st;
+
+	if ((d->timer = evtimer_new(d->w->base, on_deadline, d)) == NULL ||
+	    (d->errors = json_array()) == NULL)
+		return false;
+	evtimer_add(d->timer, &tv);
+	d->pending[DS_EVENTS] = d->pending[DS_PLACES] = true;
+	d->ev_call = upstream_events(d->w->upstream, d->date, d->city,
+	    util_now_ms() + budget, on_events, d);
+	if (d->ev_call == NULL) {
+		d->pending[DS_EVENTS] = false;
+		add_error(d, DS_EVENTS, "internal", "out of memory");
+	}
+	d->q[DS_PLACES] = pg_query(d->w->pg, STMT_DIGEST_PLACES, 3, params,
+	    on_places, d, &st);
+	if (d->q[DS_PLACES] == NULL) {
+		d->pending[DS_PLACES] = false;
+		add_error(d, DS_PLACES, db_code(st), pg_status_name(st));
+	}
+	return true;
+}
+
+void
+api_digest(struct http_req *r)
+{
+	struct digest *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	d->r = r;
+	d->w = http_req_worker(r);
+	if (!parse_body(d)) {
+		digest_free(d);
+		return;
+	}
+	if (!digest_start(d)) {
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		digest_free(d);
+		return;
+	}
+	http_req_defer(r, digest_cancel, d);
+	maybe_done(d);      /* both sources may have failed at once */
+}

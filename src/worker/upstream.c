@@ -1,0 +1,616 @@
+/*
+ * upstream.c: the events service client of upstream.h.
+ *
+ * A call is a series of attempts. Each attempt takes an idle connection
+ * (or opens one: evhttp_connection_base_new with the worker's evdns base,
+ * so resolving never blocks), sends the GET and arms its own timer for
+ * min([upstream] timeout, what is left of the caller's deadline). libevent
+ * calls back from inside its connection code, where the connection must
+ * not be freed: the callbacks only record what happened and activate the
+ * call's "finish" event, and everything else (judging the answer, putting
+ * the connection back or freeing it, retrying, answering) runs from there.
+ * A timed-out or cancelled attempt frees its connection, which drops the
+ * request without a callback.
+ *
+ * Retries: after a timeout, a connection failure, or a 5xx/429, at most
+ * [upstream] retries more attempts, each after 25ms * 2^n with +-50%
+ * jitter, never past the deadline. A non-JSON, wrongly shaped, oversized
+ * or cut answer, and other statuses, are not retried.
+ *
+ * The circuit breaker: breaker_failures failed attempts in a row open it
+ * for breaker_cooldown; meanwhile calls fail at once (UP_BREAKER_OPEN) and
+ * the service is left alone. Then one call is let through as a probe:
+ * success closes the circuit, failure opens it for another cooldown.
+ */
+#include "worker/upstream.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/stats.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#define RETRY_BASE_MS       25
+#define MIN_ATTEMPT_MS      5
+#define MAX_HEADERS_SIZE    16384
+
+enum breaker_state { BR_CLOSED, BR_OPEN, BR_HALF_OPEN };
+
+struct up_conn {
+	struct evhttp_connection *evcon;
+	TAILQ_ENTRY(up_conn) link;
+};
+
+struct upstream {
+	struct event_base *base;
+	const struct config *cfg;
+	struct stats_block *st;
+	struct evdns_base *dns;
+	TAILQ_HEAD(, up_conn) idle;
+	unsigned nidle;
+	unsigned seq;               /* for the jitter */
+	enum breaker_state breaker;
+	unsigned failures;          /* failed attempts in a row */
+	uint64_t open_until_ms;
+	bool probing;               /* the half-open probe is out */
+};
+
+struct upstream_call {
+	struct upstream *u;
+	char uri[640];
+	uint64_t deadline_ms;
+	unsigned attempts;
+	bool probe;                 /* this attempt is the breaker's probe */
+	struct up_conn *conn;       /* of the attempt in flight */
+	struct evhttp_request *req;
+	struct event *timer;        /* attempt timeout or retry delay */
+	struct event *finish;       /* runs judge() outside libevent */
+	/* what the attempt's callbacks recorded */
+	bool answered;              /* the request callback ran */
+	bool got_headers;
+	int http_status;
+	enum evhttp_request_error err;
+	bool err_set;
+	struct evbuffer *body;
+	/* the outcome so far */
+	enum upstream_status st;
+	char msg[400];
+	bool done;
+	upstream_done_fn cb;
+	void *arg;
+};
+
+static void attempt_start(struct upstream_call *c);
+
+const char *
+upstream_status_code(enum upstream_status st)
+{
+	switch (st) {
+	case UP_OK: return "ok";
+	case UP_TIMEOUT: return "upstream_timeout";
+	case UP_HTTP_ERROR: return "upstream_error";
+	case UP_BAD_RESPONSE: return "upstream_bad_response";
+	case UP_UNREACHABLE: return "upstream_unreachable";
+	case UP_BREAKER_OPEN: return "upstream_unavailable";
+	}
+	return "upstream_error";
+}
+
+static enum stats_upstream
+stat_of(enum upstream_status st)
+{
+	switch (st) {
+	case UP_OK: return SU_OK;
+	case UP_TIMEOUT: return SU_TIMEOUT;
+	case UP_HTTP_ERROR: return SU_HTTP_ERROR;
+	case UP_BAD_RESPONSE: return SU_BAD_RESPONSE;
+	default: return SU_UNREACHABLE;
+	}
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static struct up_conn *
+conn_get(struct upstream *u)
+{
+	struct up_conn *cn;
+
+	if ((cn = TAILQ_FIRST(&u->idle)) != NULL) {
+		TAILQ_REMOVE(&u->idle, cn, link);
+		u->nidle--;
+		return cn;
+	}
+	if ((cn = calloc(1, sizeof(*cn))) == NULL)
+		return NULL;
+	cn->evcon = evhttp_connection_base_new(u->base, u->dns,
+	    u->cfg->events_host, u->cfg->events_port);
+	if (cn->evcon == NULL) {
+		free(cn);
+		return NULL;
+	}
+	evhttp_connection_set_max_body_size(cn->evcon,
+	    (ev_ssize_t)u->cfg->upstream_max_response);
+	evhttp_connection_set_max_headers_size(cn->evcon, MAX_HEADERS_SIZE);
+	evhttp_connection_set_retries(cn->evcon, 0);
+	return cn;
+}
+
+/* Frees a connection; a request on it goes without a callback. */
+static void
+conn_drop(struct up_conn *cn)
+{
+	if (cn == NULL)
+		return;
+	evhttp_connection_free(cn->evcon);
+	free(cn);
+}
+
+static void
+conn_put(struct upstream *u, struct up_conn *cn)
+{
+	if (u->nidle >= u->cfg->upstream_keepalive) {
+		conn_drop(cn);
+		return;
+	}
+	TAILQ_INSERT_HEAD(&u->idle, cn, link);
+	u->nidle++;
+}
+
+/* ---- the breaker ---------------------------------------------------------- */
+
+static void
+breaker_set(struct upstream *u, enum breaker_state s)
+{
+	if (u->breaker == s)
+		return;
+	u->breaker = s;
+	stats_gauge_set(&u->st->upstream_breaker_open, s == BR_OPEN ? 1 : 0);
+}
+
+/* May an attempt go out? Sets *probe when it is the half-open probe. */
+static bool
+breaker_allow(struct upstream *u, bool *probe)
+{
+	*probe = false;
+	if (u->breaker == BR_OPEN && util_now_ms() >= u->open_until_ms)
+		breaker_set(u, BR_HALF_OPEN);
+	if (u->breaker == BR_CLOSED)
+		return true;
+	if (u->breaker == BR_HALF_OPEN && !u->probing) {
+		u->probing = true;
+		*probe = true;
+		return true;
+	}
+	return false;
+}
+
+static void
+breaker_open(struct upstream *u, const char *why)
+{
+	u->open_until_ms = util_now_ms() + u->cfg->breaker_cooldown_ms;
+	if (u->breaker != BR_OPEN) {
+		stats_add(&u->st->upstream_breaker_opened, 1);
+		log_warnx("events service at %s failing (%s): circuit open for "
+		    "%llums, digests go without events meanwhile",
+		    u->cfg->events_url, why,
+		    (unsigned long long)u->cfg->breaker_cooldown_ms);
+	}
+	breaker_set(u, BR_OPEN);
+}
+
+static void
+breaker_record(struct upstream *u, bool ok, bool probe, const char *why)
+{
+	if (probe)
+		u->probing = false;
+	if (ok) {
+		if (u->breaker != BR_CLOSED)
+			log_info("events service at %s answers again: circuit "
+			    "closed", u->cfg->events_url);
+		u->failures = 0;
+		breaker_set(u, BR_CLOSED);
+		return;
+	}
+	u->failures++;
+	if (probe || (u->breaker == BR_CLOSED &&
+	    u->failures >= u->cfg->breaker_failures))
+		breaker_open(u, why);
+}
+
+bool
+upstream_breaker_open(const struct upstream *u)
+{
+	return u->breaker == BR_OPEN && util_now_ms() < u->open_until_ms;
+}
+
+/* ---- one call ------------------------------------------------------------- */
+
+static void
+call_free(struct upstream_call *c)
+{
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->finish != NULL)
+		event_free(c->finish);
+	if (c->body != NULL)
+		evbuffer_free(c->body);
+	free(c);
+}
+
+/* Ends the call: the callback runs from the finish event, later. */
+static void
+call_end(struct upstream_call *c, enum upstream_status st, const char *msg)
+{
+	c->st = st;
+	if (msg != NULL)
+		snprintf(c->msg, sizeof(c->msg), "%s", msg);
+	c->done = true;
+	evtimer_del(c->timer);
+	event_active(c->finish, EV_TIMEOUT, 1);
+}
+
+static void
+attempt_reset(struct upstream_call *c)
+{
+	c->req = NULL;
+	c->answered = c->got_headers = c->err_set = false;
+	c->http_status = 0;
+	evbuffer_drain(c->body, evbuffer_get_length(c->body));
+}
+
+static bool
+retryable(const struct upstream_call *c)
+{
+	return c->st == UP_TIMEOUT || c->st == UP_UNREACHABLE ||
+	    (c->st == UP_HTTP_ERROR && (c->http_status >= 500 ||
+	    c->http_status == 429));
+}
+
+/* After a failed attempt: retry later, or end with its failure. */
+static void
+attempt_failed(struct upstream_call *c)
+{
+	struct upstream *u = c->u;
+	uint64_t now = util_now_ms(), delay;
+	struct timeval tv;
+
+	stats_add(&u->st->upstream_attempts[stat_of(c->st)], 1);
+	breaker_record(u, false, c->probe, c->msg);
+	c->probe = false;
+	if (!retryable(c) || c->attempts > u->cfg->upstream_retries) {
+		call_end(c, c->st, NULL);
+		return;
+	}
+	delay = RETRY_BASE_MS << (c->attempts - 1);
+	/* +-50%, from a cheap per-worker sequence: enough to spread */
+	u->seq = u->seq * 1103515245u + 12345u;
+	delay = delay / 2 + (delay * ((u->seq >> 16) % 1000)) / 1000;
+	if (now + delay + MIN_ATTEMPT_MS >= c->deadline_ms) {
+		call_end(c, c->st, NULL);
+		return;
+	}
+	stats_add(&u->st->upstream_retries, 1);
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+judge_failure(struct upstream_call *c)
+{
+	const char *what;
+
+	switch (c->err_set ? c->err : EVREQ_HTTP_EOF) {
+	case EVREQ_HTTP_DATA_TOO_LONG:
+		c->st = UP_BAD_RESPONSE;
+		snprintf(c->msg, sizeof(c->msg), "the events service's answer "
+		    "is larger than %llu bytes",
+		    (unsigned long long)c->u->cfg->upstream_max_response);
+		return;
+	case EVREQ_HTTP_INVALID_HEADER:
+		c->st = UP_BAD_RESPONSE;
+		snprintf(c->msg, sizeof(c->msg), "the events service sent an "
+		    "invalid HTTP answer");
+		return;
+	case EVREQ_HTTP_TIMEOUT:
+		c->st = UP_TIMEOUT;
+		snprintf(c->msg, sizeof(c->msg), "the events service did not "
+		    "answer in time");
+		return;
+	default:
+		break;
+	}
+	if (c->got_headers) {
+		c->st = UP_BAD_RESPONSE;
+		snprintf(c->msg, sizeof(c->msg), "the events service's answer "
+		    "was cut short");
+		return;
+	}
+	what = c->err_set && c->err == EVREQ_HTTP_BUFFER_ERROR ?
+	    "the connection failed" : "the connection was refused or closed "
+	    "without an answer";
+	c->st = UP_UNREACHABLE;
+	snprintf(c->msg, sizeof(c->msg), "events service at %.200s:%u: %s",
+	    c->u->cfg->events_host, (unsigned)c->u->cfg->events_port, what);
+}
+
+/* The answer of a 200: JSON, an array, valid events. */
+static json_t *
+judge_body(struct upstream_call *c, unsigned *dropped)
+{
+	size_t len = evbuffer_get_length(c->body);
+	const char *data = len > 0 ? (const char *)evbuffer_pullup(c->body,
+	    -1) : "";
+	json_error_t jerr;
+	json_t *doc, *events;
+
+	if ((doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL) {
+		c->st = UP_BAD_RESPONSE;
+		snprintf(c->msg, sizeof(c->msg), "the events service's answer "
+		    "is not JSON: %.160s", jerr.text);
+		return NULL;
+	}
+	events = upstream_validate_events(doc, dropped, c->msg,
+	    sizeof(c->msg));
+	json_decref(doc);
+	if (events == NULL)
+		c->st = UP_BAD_RESPONSE;
+	return events;
+}
+
+/* An attempt is over (answered, failed, or timed out): judge it. */
+static void
+on_finish(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream_call *c = arg;
+	struct upstream *u = c->u;
+	json_t *events = NULL;
+	unsigned dropped = 0;
+
+	(void)fd;
+	(void)ev;
+	if (c->done) {
+		c->cb(c->arg, c->st, NULL, 0, c->msg);
+		call_free(c);
+		return;
+	}
+	evtimer_del(c->timer);
+	if (c->http_status == 0) {
+		judge_failure(c);
+		conn_drop(c->conn);
+	} else if (c->http_status != 200) {
+		c->st = UP_HTTP_ERROR;
+		snprintf(c->msg, sizeof(c->msg), "the events service answered "
+		    "%d", c->http_status);
+		conn_put(u, c->conn);
+	} else {
+		conn_put(u, c->conn);
+		if ((events = judge_body(c, &dropped)) != NULL)
+			c->st = UP_OK;
+	}
+	c->conn = NULL;
+	if (c->st != UP_OK) {
+		attempt_failed(c);
+		return;
+	}
+	stats_add(&u->st->upstream_attempts[SU_OK], 1);
+	stats_add(&u->st->upstream_events_dropped, dropped);
+	breaker_record(u, true, c->probe, NULL);
+	c->cb(c->arg, UP_OK, events, dropped, "");
+	json_decref(events);
+	call_free(c);
+}
+
+/* libevent: the attempt ended (req NULL: it failed). Record only. */
+static void
+on_response(struct evhttp_request *req, void *arg)
+{
+	struct upstream_call *c = arg;
+
+	c->req = NULL;
+	c->answered = true;
+	if (req != NULL && evhttp_request_get_response_code(req) > 0) {
+		c->http_status = evhttp_request_get_response_code(req);
+		evbuffer_add_buffer(c->body,
+		    evhttp_request_get_input_buffer(req));
+	}
+	event_active(c->finish, EV_TIMEOUT, 1);
+}
+
+static int
+on_headers(struct evhttp_request *req, void *arg)
+{
+	struct upstream_call *c = arg;
+
+	(void)req;
+	c->got_headers = true;
+	return 0;
+}
+
+static void
+on_error(enum evhttp_request_error err, void *arg)
+{
+	struct upstream_call *c = arg;
+
+	c->err = err;
+	c->err_set = true;
+}
+
+/* The attempt's timer: its time is up, or a retry is due. */
+static void
+on_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream_call *c = arg;
+
+	(void)fd;
+	(void)ev;
+	if (c->conn == NULL) {
+		attempt_start(c);       /* the retry delay is over */
+		return;
+	}
+	conn_drop(c->conn);             /* the request goes with it */
+	c->conn = NULL;
+	c->req = NULL;
+	c->st = UP_TIMEOUT;
+	snprintf(c->msg, sizeof(c->msg), "the events service did not answer "
+	    "within %llums", (unsigned long long)c->u->cfg->upstream_timeout_ms);
+	attempt_failed(c);
+}
+
+static void
+attempt_start(struct upstream_call *c)
+{
+	struct upstream *u = c->u;
+	uint64_t now = util_now_ms(), ms;
+	struct evhttp_request *req;
+	struct timeval tv;
+
+	if (now + MIN_ATTEMPT_MS >= c->deadline_ms) {
+		call_end(c, c->attempts == 0 ? UP_TIMEOUT : c->st,
+		    c->attempts == 0 ? "no time left for the events service" :
+		    NULL);
+		return;
+	}
+	if (!breaker_allow(u, &c->probe)) {
+		stats_add(&u->st->upstream_rejected, 1);
+		if (c->attempts == 0)
+			call_end(c, UP_BREAKER_OPEN, "the events service is "
+			    "failing; not called while the circuit is open");
+		else
+			call_end(c, c->st, NULL);
+		return;
+	}
+	c->attempts++;
+	attempt_reset(c);
+	if ((c->conn = conn_get(u)) == NULL ||
+	    (req = evhttp_request_new(on_response, c)) == NULL) {
+		conn_drop(c->conn);
+		c->conn = NULL;
+		if (c->probe)
+			u->probing = false;
+		call_end(c, UP_UNREACHABLE, "out of memory for the events "
+		    "service call");
+		return;
+	}
+	evhttp_request_set_header_cb(req, on_headers);
+	evhttp_request_set_error_cb(req, on_error);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+	    u->cfg->events_host);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Accept",
+	    "application/json");
+	if (evhttp_make_request(c->conn->evcon, req, EVHTTP_REQ_GET,
+	    c->uri) != 0) {
+		/* libevent freed the request */
+		conn_drop(c->conn);
+		c->conn = NULL;
+		c->st = UP_UNREACHABLE;
+		snprintf(c->msg, sizeof(c->msg), "cannot send to the events "
+		    "service");
+		attempt_failed(c);
+		return;
+	}
+	c->req = req;
+	ms = u->cfg->upstream_timeout_ms;
+	if (ms > c->deadline_ms - now)
+		ms = c->deadline_ms - now;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	evtimer_add(c->timer, &tv);
+}
+
+struct upstream_call *
+upstream_events(struct upstream *u, const char *date, const char *city,
+    uint64_t deadline_ms, upstream_done_fn done, void *arg)
+{
+	struct upstream_call *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->u = u;
+	c->deadline_ms = deadline_ms;
+	c->cb = done;
+	c->arg = arg;
+	c->timer = evtimer_new(u->base, on_timer, c);
+	c->finish = event_new(u->base, -1, 0, on_finish, c);
+	c->body = evbuffer_new();
+	if (c->timer == NULL || c->finish == NULL || c->body == NULL) {
+		call_free(c);
+		return NULL;
+	}
+	snprintf(c->uri, sizeof(c->uri), "%s/%s?city=%s",
+	    u->cfg->events_path, date, city);
+	attempt_start(c);
+	return c;
+}
+
+void
+upstream_cancel(struct upstream_call *c)
+{
+	if (c == NULL)
+		return;
+	if (c->conn != NULL) {
+		/* in flight, or answered with the finish event pending: the
+		 * connection may hold a half-read answer, so it goes */
+		conn_drop(c->conn);
+		if (c->probe)
+			c->u->probing = false;
+	}
+	call_free(c);
+}
+
+/* ---- the client ----------------------------------------------------------- */
+
+struct upstream *
+upstream_new(struct event_base *base, const struct config *cfg,
+    struct stats_block *st)
+{
+	struct upstream *u;
+
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->base = base;
+	u->cfg = cfg;
+	u->st = st;
+	u->seq = (unsigned)getpid() ^ (unsigned)util_now_us();
+	TAILQ_INIT(&u->idle);
+	/* /etc/resolv.conf and /etc/hosts are read once, here */
+	u->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (u->dns == NULL) {
+		log_warnx("cannot read the resolver configuration; the events "
+		    "service host %s must be a numeric address",
+		    cfg->events_host);
+		u->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	}
+	if (u->dns == NULL) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+void
+upstream_free(struct upstream *u)
+{
+	struct up_conn *cn;
+
+	if (u == NULL)
+		return;
+	while ((cn = TAILQ_FIRST(&u->idle)) != NULL) {
+		TAILQ_REMOVE(&u->idle, cn, link);
+		conn_drop(cn);
+	}
+	evdns_base_free(u->dns, 0);
+	stats_gauge_set(&u->st->upstream_breaker_open, 0);
+	free(u);
+}
