@@ -4,13 +4,18 @@
 #   throwaway PostgreSQL cluster under ./demo/pg (as the postgres user when
 #   run as root: PostgreSQL refuses to run as root), applies the
 #   migrations, generates the demo data once (100,000 places; a second run
-#   reuses them), and runs placesd in the foreground on 127.0.0.1:8080.
-# PORT=..., PLACES=... change the port and the size of the data set.
-# Ctrl-C stops placesd, then the cluster: nothing is left running.
+#   reuses them), starts the demo events service (placesd-events) on
+#   127.0.0.1:8081, and runs placesd in the foreground on 127.0.0.1:8080.
+# PORT=..., EVENTS_PORT=..., PLACES=... change the ports and the size of the
+# data set; EVENTS_FAULT=500 (hang, badjson, ...) makes the events service
+# misbehave on 20% of its calls.
+# Ctrl-C stops placesd, the events service, then the cluster: nothing is
+# left running.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 port=${PORT:-8080}
+evport=${EVENTS_PORT:-$((port + 1))}
 places=${PLACES:-100000}
 demo=$here/demo
 build=$here/build/demo
@@ -36,6 +41,7 @@ install_missing() {
 
 build_placesd() {
 	if [ -x "$build/src/placesd" ] && [ -x "$build/src/placesctl" ] &&
+		[ -x "$build/src/placesd-events" ] &&
 		[ -z "$(find "$here/src" "$here/configure.ac" "$here/Makefile.am" \
 		-newer "$build/src/placesd" -print -quit)" ]; then
 		return 0
@@ -77,9 +83,13 @@ stop_all() {
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	fi
+	if [ -n "${evpid:-}" ] && kill -0 "$evpid" 2>/dev/null; then
+		kill -TERM "$evpid" 2>/dev/null || true
+		wait "$evpid" 2>/dev/null || true
+	fi
 	as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 ||
 		true
-	echo "==> stopped placesd and the demo's PostgreSQL"
+	echo "==> stopped placesd, the demo events service and PostgreSQL"
 }
 
 install_missing
@@ -100,7 +110,16 @@ conninfo = host=$pgdir user=placesd dbname=placesd
 
 [ranker]
 socket = $demo/ranker.sock
+
+[upstream]
+events_url = http://127.0.0.1:$evport/events
 CONF
+
+# the demo events service; EVENTS_FAULT=500 (or hang, badjson, ...) makes
+# it misbehave on 20% of the calls: see placesd-events(8)
+"$build/src/placesd-events" -l "127.0.0.1:$evport" -P "$places" \
+	${EVENTS_FAULT:+-f "$EVENTS_FAULT" -r 0.2} &
+evpid=$!
 
 "$build/src/placesctl" -c "$demo/placesd.conf" migrate --dir "$here/src/sql"
 "$build/src/placesctl" -c "$demo/placesd.conf" seed --places "$places" \
@@ -114,6 +133,7 @@ placesd is starting on http://127.0.0.1:$port (Ctrl-C stops everything). Try:
   curl -s 'http://127.0.0.1:$port/v1/cities/moscow/places?cuisine=georgian&limit=3'
   curl -s http://127.0.0.1:$port/v1/places/1
   curl -s 'http://127.0.0.1:$port/v1/nearby?lat=55.7558&lon=37.6173&q=khachapuri&limit=3'
+  curl -s -H 'Content-Type: application/json' -d '{"date":"2026-11-23","city":"moscow","limit":3}' http://127.0.0.1:$port/v1/digest
   curl -s http://127.0.0.1:$port/readyz
   curl -s http://127.0.0.1:$port/metrics | grep '^placesd_'
 
