@@ -19,7 +19,8 @@ extern const size_t api_nroutes;
 /* queries.c: the prepared statements, by index */
 enum api_stmt { STMT_CITIES, STMT_CITY_PLACES, STMT_PLACE, STMT_PLACES_BY_ID,
     STMT_NEARBY_DEGRADED, STMT_DIGEST_PLACES, STMT_DIGEST_MENU,
-    STMT_DIGEST_OFFERS, API_NSTMTS };
+    STMT_DIGEST_OFFERS, STMT_PUBLISH_OFFER, STMT_OFFERS_ACTIVE,
+    STMT_OFFERS_SINCE, API_NSTMTS };
 extern const struct pg_statement api_statements[API_NSTMTS];
 
 /* dbreq.c: run a statement for a request; errors are answered here */
@@ -65,6 +66,15 @@ void api_nearby(struct http_req *r);
 
 /* digest.c */
 void api_digest(struct http_req *r);
+
+/* offers.c, offers_stream.c */
+struct worker;
+void api_offers(struct http_req *r);
+void api_offers_publish(struct http_req *r);
+void api_offers_list(struct http_req *r);
+void api_offers_stream(struct http_req *r);
+/* Ends every stream of the worker with a jittered retry (drain). */
+void api_offers_drain(struct worker *w);
 
 /* health.c */
 void api_healthz(struct http_req *r);

@@ -143,6 +143,16 @@ render_upstream(FILE *f, const struct stats_totals *t)
 	    "answered.", t->digest_requests);
 	counter(f, "placesd_digest_partial_total", "Digests answered with "
 	    "errors[] (a source failed).", t->digest_partial);
+	gauge(f, "placesd_offer_feed_up", "Worker processes whose offer feed "
+	    "is connected.", t->feed_up);
+	gauge(f, "placesd_sse_subscribers", "Open /v1/offers/stream "
+	    "subscribers.", t->sse_subscribers);
+	counter(f, "placesd_offers_published_total", "Offers published with "
+	    "POST /v1/offers.", t->offers_published);
+	counter(f, "placesd_offers_sent_total", "Offer events written to "
+	    "subscribers (live and replayed).", t->offers_sent);
+	counter(f, "placesd_sse_slow_closed_total", "Subscribers closed for "
+	    "falling behind.", t->sse_slow_closed);
 }
 
 void

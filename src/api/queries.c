@@ -5,6 +5,7 @@
  * UTF-8, numbers and nulls right and spares the worker a re-encoding.
  */
 #include "api/api.h"
+#include "common/offer_sql.h"
 
 #define PLACE_FIELDS \
 	"'id', p.id, 'city', p.city_id, 'name', p.name, " \
@@ -100,6 +101,31 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "ORDER BY o.id), '[]')::text FROM offers o JOIN places p ON "
 	    "p.id = o.place_id WHERE o.place_id = ANY($1::bigint[]) "
 	    "AND o.starts_at <= now() AND o.ends_at > now()", 1 },
+
+	/* $1 place, $2 title, $3 description, $4 discount, $5 starts_at,
+	 * $6 ends_at: the stored offer's JSON, NULL for an unknown place */
+	[STMT_PUBLISH_OFFER] = { "publish_offer",
+	    "SELECT placesd_publish_offer($1::bigint, $2::text, $3::text, "
+	    "$4::int, $5::timestamptz, $6::timestamptz)", 6 },
+
+	/* active offers: $1 city, $2 place, $3 since id (each NULL: any),
+	 * $4 limit; by id */
+	[STMT_OFFERS_ACTIVE] = { "offers_active",
+	    "SELECT coalesce(json_agg(x.j ORDER BY x.id), '[]')::text FROM "
+	    "(SELECT o.id, " OFFER_SQL_JSON " AS j FROM offers o JOIN places p "
+	    "ON p.id = o.place_id WHERE o.starts_at <= now() AND "
+	    "o.ends_at > now() AND ($1::text IS NULL OR p.city_id = $1) AND "
+	    "($2::bigint IS NULL OR o.place_id = $2::bigint) AND "
+	    "($3::bigint IS NULL OR o.id > $3::bigint) ORDER BY o.id "
+	    "LIMIT $4::int) x", 4 },
+
+	/* the stream's replay: offers with $1 < id <= $2 in city $3 (NULL:
+	 * any), by id, a page at a time */
+	[STMT_OFFERS_SINCE] = { "offers_since",
+	    "SELECT o.id, " OFFER_SQL_JSON "::text FROM offers o JOIN places p "
+	    "ON p.id = o.place_id WHERE o.id > $1::bigint AND "
+	    "o.id <= $2::bigint AND ($3::text IS NULL OR p.city_id = $3) "
+	    "ORDER BY o.id LIMIT 500", 3 },
 
 	[STMT_PLACE] = { "place",
 	    "SELECT json_build_object(" PLACE_FIELDS ", 'menu', coalesce(("

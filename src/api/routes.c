@@ -13,6 +13,8 @@ const struct http_route api_routes[] = {
 	{ "/v1/places/*", HTTP_GET, api_place, false },
 	{ "/v1/nearby", HTTP_GET, api_nearby, false },
 	{ "/v1/digest", HTTP_POST, api_digest, false },
+	{ "/v1/offers", HTTP_GET | HTTP_POST, api_offers, false },
+	{ "/v1/offers/stream", HTTP_GET, api_offers_stream, false },
 	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true },
 };
 

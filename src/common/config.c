@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 struct conf_key;
 typedef int (*conf_parse_fn)(struct config *, const struct conf_key *,
@@ -50,6 +51,7 @@ static int parse_level(struct config *, const struct conf_key *, const char *, c
 static int parse_bool(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_crash(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_url(struct config *, const struct conf_key *, const char *, char *, size_t);
+static int parse_token_file(struct config *, const struct conf_key *, const char *, char *, size_t);
 
 #define MS(x) ((uint64_t)(x))
 #define S(x) ((uint64_t)(x) * 1000)
@@ -88,6 +90,11 @@ static const struct conf_key keys[] = {
 	CONF_KEY("upstream", "breaker_cooldown", "5s", parse_duration, breaker_cooldown_ms, MS(10), S(3600), false),
 	CONF_KEY("upstream", "max_response_size", "1m", parse_size, upstream_max_response, 1024, 64 * 1024 * 1024, false),
 	CONF_KEY("upstream", "keepalive", "16", parse_count, upstream_keepalive, 0, 1024, false),
+	CONF_KEY("offers", "admin_token_file", "", parse_token_file, admin_token_file, 0, 0, false),
+	CONF_KEY("offers", "heartbeat", "15s", parse_duration, offers_heartbeat_ms, MS(100), S(3600), false),
+	CONF_KEY("offers", "retry", "2s", parse_duration, offers_retry_ms, MS(100), S(3600), false),
+	CONF_KEY("offers", "max_pending", "256k", parse_size, offers_max_pending, 4096, 64 * 1024 * 1024, false),
+	CONF_KEY("offers", "max_subscribers", "20000", parse_count, offers_max_subscribers, 1, 1000000, false),
 	CONF_KEY("debug", "routes", "off", parse_bool, debug_routes, 0, 0, false),
 	CONF_KEY("debug", "crash_at_start", "none", parse_crash, crash_at_start, 0, 0, false),
 	CONF_KEY("debug", "snapshot_delay", "0s", parse_duration, snapshot_delay_ms, MS(0), S(60), false),
@@ -323,6 +330,55 @@ parse_url(struct config *cfg, const struct conf_key *k, const char *v,
 	    (int)(strlen(path) - (strlen(path) > 0 &&
 	    path[strlen(path) - 1] == '/')), path);
 	snprintf(cfg->events_url, sizeof(cfg->events_url), "%s", v);
+	return 0;
+}
+
+/*
+ * The file holding the bearer token of POST /v1/offers: an absolute path,
+ * not readable by others, one line of 16..256 printable bytes. Empty: no
+ * token, publishing is refused.
+ */
+static int
+parse_token_file(struct config *cfg, const struct conf_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	char buf[300];
+	struct stat sb;
+	size_t n, i;
+	FILE *fp;
+
+	if (parse_path(cfg, k, v, err, errlen) != 0)
+		return -1;
+	cfg->admin_token[0] = '\0';
+	if (*v == '\0')
+		return 0;
+	if ((fp = fopen(v, "re")) == NULL || fstat(fileno(fp), &sb) != 0) {
+		snprintf(err, errlen, "cannot read %s: %s", v, strerror(errno));
+		if (fp != NULL)
+			fclose(fp);
+		return -1;
+	}
+	if (sb.st_mode & (S_IROTH | S_IWOTH)) {
+		snprintf(err, errlen, "%s is readable or writable by others; "
+		    "chmod o-rw it", v);
+		fclose(fp);
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+	    buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	for (i = 0; i < n; i++)
+		if (buf[i] <= ' ' || buf[i] > '~')
+			break;
+	if (n < 16 || n > 256 || i < n) {
+		snprintf(err, errlen, "%s must hold one token of 16 to 256 "
+		    "printable characters", v);
+		return -1;
+	}
+	memcpy(cfg->admin_token, buf, n + 1);
 	return 0;
 }
 

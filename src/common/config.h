@@ -71,6 +71,14 @@ struct config {
 	uint64_t upstream_max_response;
 	uint64_t upstream_keepalive;       /* idle connections kept */
 
+	/* [offers] */
+	char admin_token_file[256];
+	char admin_token[257];             /* read from the file; "" none */
+	uint64_t offers_heartbeat_ms;
+	uint64_t offers_retry_ms;
+	uint64_t offers_max_pending;       /* bytes queued per subscriber */
+	uint64_t offers_max_subscribers;   /* per worker */
+
 	/* [debug] */
 	bool debug_routes;
 	int crash_at_start;

@@ -93,6 +93,8 @@ stats_reset_gauges(struct stats_block *b)
 	stats_gauge_set(&b->ranker_up, 0);
 	stats_gauge_set(&b->pg_up, 0);
 	stats_gauge_set(&b->upstream_breaker_open, 0);
+	stats_gauge_set(&b->feed_up, 0);
+	stats_gauge_set(&b->sse_subscribers, 0);
 }
 
 static int
@@ -159,6 +161,11 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->upstream_events_dropped += LD(b->upstream_events_dropped);
 		t->digest_requests += LD(b->digest_requests);
 		t->digest_partial += LD(b->digest_partial);
+		t->feed_up += LD(b->feed_up);
+		t->sse_subscribers += LD(b->sse_subscribers);
+		t->offers_published += LD(b->offers_published);
+		t->offers_sent += LD(b->offers_sent);
+		t->sse_slow_closed += LD(b->sse_slow_closed);
 		t->restarts_worker += LD(b->restarts_worker);
 		t->restarts_ranker += LD(b->restarts_ranker);
 		t->reloads_ok += LD(b->reloads_ok);

@@ -62,6 +62,12 @@ struct stats_block {
 	uint64_t upstream_events_dropped;   /* invalid events left out */
 	uint64_t digest_requests;
 	uint64_t digest_partial;            /* answered with errors[] */
+	/* worker: offers */
+	int64_t feed_up;                    /* gauge: 0/1 */
+	int64_t sse_subscribers;            /* gauge */
+	uint64_t offers_published;
+	uint64_t offers_sent;               /* events written to subscribers */
+	uint64_t sse_slow_closed;
 	/* master */
 	uint64_t restarts_worker;
 	uint64_t restarts_ranker;
@@ -103,6 +109,11 @@ struct stats_totals {
 	uint64_t upstream_events_dropped;
 	uint64_t digest_requests;
 	uint64_t digest_partial;
+	int64_t feed_up;
+	int64_t sse_subscribers;
+	uint64_t offers_published;
+	uint64_t offers_sent;
+	uint64_t sse_slow_closed;
 	uint64_t restarts_worker;
 	uint64_t restarts_ranker;
 	uint64_t reloads_ok;

@@ -405,8 +405,8 @@ on_defer(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (e->hung_up) {
 		if (e->c != NULL && e->in_flight) {
-			log_debug("the client hung up during a deferred request; "
-			    "cancelling it");
+			log_debug("the client hung up or the request was "
+			    "aborted; cancelling it");
 			evhtp_connection_free(e->c);    /* frees e too */
 		}
 		return;
@@ -494,6 +494,34 @@ edge_request_deferred(struct edge *e)
 		    EV_CLOSED, on_hup, e);
 	if (e->hup != NULL)
 		event_add(e->hup, NULL);
+}
+
+void
+edge_request_streaming(struct edge *e)
+{
+	if (e == NULL || e->c == NULL || e->mode != EM_SERVING)
+		return;
+	if (e->timer_kind == ET_STUCK)
+		disarm(e);
+}
+
+void
+edge_abort(struct edge *e)
+{
+	if (e == NULL || e->c == NULL || e->mode != EM_SERVING ||
+	    !e->in_flight)
+		return;
+	e->deferred = true;
+	e->hung_up = true;
+	event_active(e->defer, EV_TIMEOUT, 1);
+}
+
+size_t
+edge_pending_output(const struct edge *e)
+{
+	if (e == NULL || e->under == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(e->under));
 }
 
 void

@@ -51,6 +51,12 @@ struct edge *edge_attach(struct evhtp_connection *c, struct event_base *base,
  * the connection is freed from the loop, which cancels the handler's work.
  */
 void edge_request_deferred(struct edge *e);
+/* The request in flight streams its answer: no stuck timer. */
+void edge_request_streaming(struct edge *e);
+/* Frees the connection from the loop (the handler's cancel runs). */
+void edge_abort(struct edge *e);
+/* Bytes waiting in the socket's output buffer. */
+size_t edge_pending_output(const struct edge *e);
 /* evhtp finished the request in flight: frame the next one. */
 void edge_request_done(struct edge *e);
 /* evhtp is freeing the connection (its connection_fini hook). */

@@ -61,6 +61,7 @@ struct http_req {
 	unsigned method;
 	struct edge *edge;          /* outlives the connection's fini hook */
 	bool replied;
+	bool streaming;
 	struct event *deadline;
 	http_cancel_fn cancel;
 	void *data;
@@ -254,6 +255,84 @@ http_req_defer(struct http_req *r, http_cancel_fn cancel, void *data)
 	}
 	ms_to_tv(r->h->cfg->request_deadline_ms, &tv);
 	evtimer_add(r->deadline, &tv);
+}
+
+unsigned
+http_req_method(struct http_req *r)
+{
+	return r->method;
+}
+
+const char *
+http_req_header(struct http_req *r, const char *key)
+{
+	return evhtp_header_find(r->req->headers_in, key);
+}
+
+bool
+http_req_draining(struct http_req *r)
+{
+	return r->h->draining;
+}
+
+void
+http_req_abort(struct http_req *r)
+{
+	edge_abort(r->edge);
+}
+
+/* ---- streams --------------------------------------------------------------- */
+
+void
+http_stream_start(struct http_req *r, const char *ctype,
+    http_cancel_fn cancel, void *data)
+{
+	evhtp_request_t *req = r->req;
+
+	r->cancel = cancel;
+	r->data = data;
+	r->streaming = true;
+	if (r->deadline != NULL)
+		evtimer_del(r->deadline);
+	edge_request_deferred(r->edge);     /* a FIN ends it */
+	edge_request_streaming(r->edge);
+	evhtp_request_disable_flag(req, EVHTP_REQ_FLAG_KEEPALIVE);
+	evhtp_headers_add_header(req->headers_out,
+	    evhtp_header_new("Content-Type", ctype, 0, 1));
+	evhtp_headers_add_header(req->headers_out,
+	    evhtp_header_new("Cache-Control", "no-cache", 0, 0));
+	evhtp_headers_add_header(req->headers_out,
+	    evhtp_header_new("X-Accel-Buffering", "no", 0, 0));
+	evhtp_send_reply_chunk_start(req, EVHTP_RES_OK);
+	stats_observe_request(r->h->st, 200, util_now_us() - r->start_us);
+	access_log(r, 200, 0, util_now_us() - r->start_us);
+	/* a paused connection writes nothing: streams run resumed (the
+	 * edge holds any pipelined request until the stream ends) */
+	evhtp_request_resume(req);
+}
+
+size_t
+http_stream_write(struct http_req *r, const char *buf, size_t len)
+{
+	struct evbuffer *b;
+
+	if (r->replied || !r->streaming || len == 0)
+		return edge_pending_output(r->edge);
+	if ((b = evbuffer_new()) == NULL)
+		return SIZE_MAX;
+	evbuffer_add(b, buf, len);
+	evhtp_send_reply_chunk(r->req, b);
+	evbuffer_free(b);
+	return edge_pending_output(r->edge);
+}
+
+void
+http_stream_end(struct http_req *r)
+{
+	if (r->replied || !r->streaming)
+		return;
+	r->replied = true;
+	evhtp_send_reply_chunk_end(r->req);     /* r may go any time now */
 }
 
 static evhtp_res

@@ -64,5 +64,25 @@ void http_reply_error(struct http_req *r, int status, const char *code,
     const char *message, const char *field);
 /* The handler answers later; until then cancel(data) runs if it ends. */
 void http_req_defer(struct http_req *r, http_cancel_fn cancel, void *data);
+/* HTTP_GET, HTTP_HEAD or HTTP_POST. */
+unsigned http_req_method(struct http_req *r);
+/* A header of the request, or NULL. */
+const char *http_req_header(struct http_req *r, const char *key);
+
+/*
+ * A stream: a 200 with chunked encoding written over time (Server-Sent
+ * Events), without a deadline, on a connection that closes after it.
+ * cancel(data) runs when it ends other than by http_stream_end (the client
+ * left, the connection was aborted). http_stream_write answers the bytes
+ * still waiting for the client after the write.
+ */
+void http_stream_start(struct http_req *r, const char *ctype,
+    http_cancel_fn cancel, void *data);
+size_t http_stream_write(struct http_req *r, const char *buf, size_t len);
+void http_stream_end(struct http_req *r);
+/* Drops the request's connection from the loop, soon (cancel runs). */
+void http_req_abort(struct http_req *r);
+/* True while the worker drains (reload, stop). */
+bool http_req_draining(struct http_req *r);
 
 #endif

@@ -22,6 +22,7 @@
 #include "worker/pg.h"
 #include "worker/cache.h"
 #include "worker/upstream.h"
+#include "worker/feed.h"
 #include "api/api.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -91,6 +92,7 @@ worker_drain(struct worker *w, const char *why)
 	log_info("draining (%s): %u connections open", why,
 	    http_connections(w->http));
 	http_drain(w->http);
+	api_offers_drain(w);
 	w->drain_tick = event_new(w->base, -1, EV_PERSIST, drain_tick, w);
 	if (w->drain_tick == NULL || event_add(w->drain_tick, &tv) == -1) {
 		log_warnx("cannot arm the drain timer; stopping now");
@@ -264,9 +266,12 @@ worker_setup(struct worker *w)
 	w->cache = cache_new(w->cfg->cache_max_entries, w->cfg->cache_ttl_ms,
 	    w->st);
 	w->upstream = upstream_new(w->base, w->cfg, w->st);
-	if (w->pg == NULL || w->cache == NULL || w->upstream == NULL) {
-		log_errorx("cannot set up the database pool, the cache or the "
-		    "events service client");
+	w->feed = feed_new(w->base, w->cfg, w->st, w->cache);
+	w->seq = (unsigned)getpid();
+	if (w->pg == NULL || w->cache == NULL || w->upstream == NULL ||
+	    w->feed == NULL) {
+		log_errorx("cannot set up the database pool, the cache, the "
+		    "events service client or the offer feed");
 		return -1;
 	}
 	if ((w->http = http_new(w, api_routes, api_nroutes)) == NULL)
@@ -278,6 +283,7 @@ static void
 worker_teardown(struct worker *w)
 {
 	http_shutdown(w->http);
+	feed_free(w->feed);
 	pg_pool_free(w->pg);
 	cache_free(w->cache);
 	upstream_free(w->upstream);

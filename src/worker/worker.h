@@ -29,6 +29,8 @@ struct worker {
 	struct pg_pool *pg;
 	struct cache *cache;
 	struct upstream *upstream;  /* the events service */
+	struct feed *feed;          /* new offers, LISTEN */
+	unsigned seq;               /* jitter */
 	struct event *chan_ev;
 	struct event *sig_term;
 	struct event *sig_quit;

@@ -1,0 +1,329 @@
+/*
+ * offers_stream.c: GET /v1/offers/stream, new offers as Server-Sent Events
+ *
+ *   id: 9001
+ *   event: offer
+ *   data: {"id":9001,...}
+ *
+ * optionally only those of ?city=. A subscriber follows the worker's feed
+ * (feed.c). One that comes back with Last-Event-ID: N (or ?last_event_id=)
+ * first gets every offer after N from the database, in id order, up to the
+ * feed's high-water mark at its arrival; live offers arriving meanwhile are
+ * held and sent after, so none is lost and none comes twice (an offer is
+ * sent only if its id is above the last one sent).
+ *
+ * A comment line every [offers] heartbeat keeps proxies and the client's
+ * idea of the connection alive, and makes a vanished client show (the
+ * write fails, or the edge sees the FIN). A subscriber whose unsent output
+ * passes [offers] max_pending is closed; it reconnects and replays. On a
+ * reload or a stop each subscriber gets "retry:" with a jittered delay
+ * ([offers] retry .. twice that) and its stream ends cleanly.
+ */
+#include "api/api.h"
+#include "worker/feed.h"
+#include "worker/worker.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/stats.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#define REPLAY_PAGE 500
+
+struct sub {
+	struct http_req *r;
+	struct worker *w;
+	struct feed_sub *fs;
+	struct pg_query *q;         /* the replay page in flight */
+	struct evbuffer *held;      /* live events while replaying */
+	int64_t held_last;          /* id of the last one held */
+	int64_t last_sent;
+	int64_t replay_to;          /* the feed's high-water at arrival */
+	char city[65];              /* "" = every city */
+	bool replaying;
+	bool closing;
+};
+
+static void
+sub_free(struct sub *s)
+{
+	feed_unsubscribe(s->fs);
+	if (s->q != NULL)
+		pg_cancel(s->q);
+	if (s->held != NULL)
+		evbuffer_free(s->held);
+	free(s);
+}
+
+/* The client left or the connection was aborted. */
+static void
+sub_cancel(void *arg)
+{
+	sub_free(arg);
+}
+
+/* Ends the stream from our side: the client reconnects after retry_ms. */
+static void
+sub_end(struct sub *s, uint64_t retry_ms)
+{
+	char buf[48];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "retry: %llu\n\n",
+	    (unsigned long long)retry_ms);
+	http_stream_write(s->r, buf, (size_t)n);
+	http_stream_end(s->r);
+	sub_free(s);
+}
+
+static void
+sub_too_slow(struct sub *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	stats_add(&s->w->st->sse_slow_closed, 1);
+	log_debug("closing a subscriber %zu bytes behind",
+	    (size_t)s->w->cfg->offers_max_pending);
+	http_req_abort(s->r);       /* cancel, and sub_free, come later */
+}
+
+static void
+sub_write(struct sub *s, const char *buf, size_t len)
+{
+	if (s->closing)
+		return;
+	if (http_stream_write(s->r, buf, len) > s->w->cfg->offers_max_pending)
+		sub_too_slow(s);
+}
+
+static int
+format_event(char *buf, size_t len, int64_t id, const char *json, size_t jl)
+{
+	return snprintf(buf, len, "id: %" PRId64 "\nevent: offer\ndata: %.*s"
+	    "\n\n", id, (int)jl, json);
+}
+
+static void
+send_offer(struct sub *s, int64_t id, const char *json, size_t len)
+{
+	char stackbuf[2048], *buf = stackbuf;
+	size_t need = len + 64;
+	int n;
+
+	if (id <= s->last_sent || s->closing)
+		return;
+	if (need > sizeof(stackbuf) && (buf = malloc(need)) == NULL) {
+		sub_too_slow(s);
+		return;
+	}
+	n = format_event(buf, need, id, json, len);
+	s->last_sent = id;
+	stats_add(&s->w->st->offers_sent, 1);
+	sub_write(s, buf, (size_t)n);
+	if (buf != stackbuf)
+		free(buf);
+}
+
+/* The feed: a live offer, or a heartbeat (o NULL). */
+static void
+on_feed(void *arg, const struct feed_offer *o)
+{
+	struct sub *s = arg;
+
+	if (o == NULL) {
+		sub_write(s, ": hb\n\n", 6);
+		return;
+	}
+	if (s->city[0] != '\0' && strcmp(s->city, o->city) != 0)
+		return;
+	if (!s->replaying) {
+		send_offer(s, o->id, o->json, o->len);
+		return;
+	}
+	if (o->id <= s->held_last)
+		return;
+	evbuffer_add_printf(s->held, "id: %" PRId64 "\nevent: offer\ndata: ",
+	    o->id);
+	evbuffer_add(s->held, o->json, o->len);
+	evbuffer_add(s->held, "\n\n", 2);
+	s->held_last = o->id;
+	if (evbuffer_get_length(s->held) > s->w->cfg->offers_max_pending)
+		sub_too_slow(s);
+}
+
+static void replay_next(struct sub *s);
+
+/* Replay is over: what was held goes out, and the feed takes over. */
+static void
+replay_done(struct sub *s)
+{
+	size_t len = evbuffer_get_length(s->held);
+
+	s->replaying = false;
+	if (len > 0 && !s->closing) {
+		sub_write(s, (const char *)evbuffer_pullup(s->held, -1), len);
+		evbuffer_drain(s->held, len);
+	}
+	if (s->held_last > s->last_sent)
+		s->last_sent = s->held_last;
+}
+
+static void
+on_replay(void *arg, enum pg_status st, const PGresult *res, const char *msg)
+{
+	struct sub *s = arg;
+	int i, n;
+
+	s->q = NULL;
+	if (st != PG_OK) {
+		/* the client comes back with its Last-Event-ID and replays */
+		log_warnx("offer replay failed (%s); ending the stream",
+		    msg != NULL ? msg : pg_status_name(st));
+		sub_end(s, s->w->cfg->offers_retry_ms);
+		return;
+	}
+	n = pg_nrows(res);
+	for (i = 0; i < n && !s->closing; i++)
+		send_offer(s, strtoll(pg_value(res, i, 0), NULL, 10),
+		    pg_value(res, i, 1), (size_t)pg_length(res, i, 1));
+	if (s->closing)
+		return;
+	if (n == REPLAY_PAGE && s->last_sent < s->replay_to)
+		replay_next(s);
+	else
+		replay_done(s);
+}
+
+static void
+replay_next(struct sub *s)
+{
+	char after[24], upto[24];
+	const char *params[3] = { after, upto, s->city[0] ? s->city : NULL };
+	enum pg_status st;
+
+	snprintf(after, sizeof(after), "%" PRId64, s->last_sent);
+	snprintf(upto, sizeof(upto), "%" PRId64, s->replay_to);
+	s->q = pg_query(s->w->pg, STMT_OFFERS_SINCE, 3, params, on_replay, s,
+	    &st);
+	if (s->q == NULL) {
+		log_warnx("offer replay not possible (%s); ending the stream",
+		    pg_status_name(st));
+		sub_end(s, s->w->cfg->offers_retry_ms);
+	}
+}
+
+/* Last-Event-ID (header, else ?last_event_id=): -1 none, -2 invalid. */
+static int64_t
+last_event_id(struct http_req *r)
+{
+	const char *v = http_req_header(r, "Last-Event-ID");
+	char *end;
+	long long n;
+
+	if (v == NULL)
+		v = http_req_query(r, "last_event_id");
+	if (v == NULL || *v == '\0')
+		return -1;
+	if (*v < '0' || *v > '9')
+		return -2;
+	n = strtoll(v, &end, 10);
+	return *end == '\0' && n >= 0 && n < INT64_MAX ? (int64_t)n : -2;
+}
+
+static bool
+stream_admit(struct http_req *r, struct worker *w, char *city, int64_t *last)
+{
+	if (!api_param_text(r, "city", 64, city, 65))
+		return false;
+	if (city[0] != '\0' && !api_is_slug(city)) {
+		http_reply_error(r, 400, "invalid_argument", "city must be a "
+		    "city id", "city");
+		return false;
+	}
+	if ((*last = last_event_id(r)) == -2) {
+		http_reply_error(r, 400, "invalid_argument", "Last-Event-ID must "
+		    "be an offer id", "Last-Event-ID");
+		return false;
+	}
+	if (http_req_draining(r) || !feed_up(w->feed)) {
+		http_add_header(r, "Retry-After", "1");
+		http_reply_error(r, 503, "unavailable", "the offer feed is not "
+		    "connected to the database; retry later", NULL);
+		return false;
+	}
+	if (feed_subscribers(w->feed) >= w->cfg->offers_max_subscribers) {
+		http_add_header(r, "Retry-After", "1");
+		http_reply_error(r, 503, "overloaded", "too many subscribers on "
+		    "this worker; retry later", NULL);
+		return false;
+	}
+	return true;
+}
+
+void
+api_offers_stream(struct http_req *r)
+{
+	struct worker *w = http_req_worker(r);
+	char city[65], hello[64];
+	int64_t last;
+	struct sub *s;
+	int n;
+
+	if (!stream_admit(r, w, city, &last))
+		return;
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->held = evbuffer_new()) == NULL ||
+	    (s->fs = feed_subscribe(w->feed, on_feed, s)) == NULL) {
+		if (s != NULL && s->held != NULL)
+			evbuffer_free(s->held);
+		free(s);
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	s->r = r;
+	s->w = w;
+	memcpy(s->city, city, sizeof(s->city));
+	s->replay_to = feed_high(w->feed);
+	s->last_sent = last >= 0 ? last : s->replay_to;
+	s->held_last = s->replay_to;
+	http_stream_start(r, "text/event-stream; charset=utf-8", sub_cancel, s);
+	/* the first bytes go out at once: the client sees the stream open */
+	n = snprintf(hello, sizeof(hello), "retry: %llu\n: offers after %"
+	    PRId64 " (worker %u)\n\n", (unsigned long long)
+	    w->cfg->offers_retry_ms, s->last_sent, w->args->slot);
+	sub_write(s, hello, (size_t)n);
+	if (last >= 0 && last < s->replay_to) {
+		s->replaying = true;
+		replay_next(s);
+	}
+}
+
+static void
+drain_one(void *arg)
+{
+	struct sub *s = arg;
+	uint64_t base = s->w->cfg->offers_retry_ms;
+
+	/* spread the reconnects over [retry, 2 * retry) */
+	s->w->seq = s->w->seq * 1103515245u + 12345u;
+	sub_end(s, base + base * ((s->w->seq >> 16) % 1000) / 1000);
+}
+
+void
+api_offers_drain(struct worker *w)
+{
+	if (w->feed == NULL || feed_subscribers(w->feed) == 0)
+		return;
+	log_info("ending %u offer streams (retry in %llu..%llums)",
+	    feed_subscribers(w->feed),
+	    (unsigned long long)w->cfg->offers_retry_ms,
+	    (unsigned long long)w->cfg->offers_retry_ms * 2);
+	feed_each(w->feed, drain_one);
+}

@@ -1,0 +1,551 @@
+/*
+ * feed.c: the live offer feed of feed.h, on one libpq connection driven by
+ * the worker's loop (the recipes of notes/libpq.md: a non-blocking connect
+ * with one-shot events re-armed on the current PQsocket(), a connect
+ * deadline, then EV_READ|EV_PERSIST for results and notifications).
+ *
+ *   connect -> LISTEN offers; LISTEN places_changed
+ *           -> first time: SELECT max(id)   (the high-water mark)
+ *              after a reconnect: fetch     (what was published meanwhile)
+ *   NOTIFY offers         -> fetch: offers with id > high, in id order,
+ *                            500 at a time, each handed to the subscribers
+ *   NOTIFY places_changed -> cache_del("place:<id>")
+ *
+ * Offers commit in id order (placesd_publish_offer() in 004_offers.sql), so
+ * reading by id after the last one seen loses nothing, even across a lost
+ * connection. A tick every FEED_TICK_MS sends the high-water query when
+ * idle, so a silently dead connection is noticed (FEED_QUERY_MS) and an
+ * offer whose notification was lost is still found.
+ */
+#include "worker/feed.h"
+#include "worker/cache.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/offer_sql.h"
+#include "common/stats.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#define FEED_CONNECT_MS     5000
+#define FEED_QUERY_MS       10000
+#define FEED_TICK_MS        5000
+#define FEED_BACKOFF_MIN_MS 100
+#define FEED_BACKOFF_MAX_MS 5000
+#define FEED_PAGE           500
+
+enum feed_state { FS_DOWN, FS_CONNECTING, FS_READY };
+enum feed_query { FQ_NONE, FQ_SETUP, FQ_HIGH, FQ_FETCH };
+
+struct feed_sub {
+	struct feed *f;
+	feed_fn fn;
+	void *arg;
+	TAILQ_ENTRY(feed_sub) link;
+};
+
+struct feed {
+	struct event_base *base;
+	const struct config *cfg;
+	struct stats_block *st;
+	struct cache *cache;
+	PGconn *conn;
+	struct event *ev;           /* on the current socket */
+	struct event *wev;          /* one-shot: flush pending output */
+	struct event *retry;        /* reconnect delay, connect deadline */
+	struct event *tick;
+	struct event *beat;         /* heartbeats to the subscribers */
+	enum feed_state state;
+	enum feed_query query;
+	uint64_t query_ms;          /* when the query in flight was sent */
+	unsigned page_rows;         /* rows of the fetch in flight */
+	bool want_fetch;            /* notified while a query was in flight */
+	bool warned;                /* "lost" logged for this outage */
+	bool ever_up;
+	int64_t high;
+	uint64_t backoff_ms;
+	unsigned nsubs;
+	TAILQ_HEAD(, feed_sub) subs;
+};
+
+static const char feed_sql_fetch[] =
+    "SELECT o.id, p.city_id, " OFFER_SQL_JSON "::text "
+    "FROM offers o JOIN places p ON p.id = o.place_id "
+    "WHERE o.id > $1::bigint ORDER BY o.id LIMIT 500";
+
+static void feed_connect(struct feed *f);
+static void feed_lost(struct feed *f, const char *why);
+
+/* ---- sending ---------------------------------------------------------------- */
+
+static void
+on_writable(evutil_socket_t fd, short ev, void *arg)
+{
+	struct feed *f = arg;
+	int r;
+
+	(void)fd;
+	(void)ev;
+	if (f->conn == NULL)
+		return;
+	if ((r = PQflush(f->conn)) == 1)
+		event_add(f->wev, NULL);
+	else if (r == -1)
+		feed_lost(f, PQerrorMessage(f->conn));
+}
+
+static void
+flush_out(struct feed *f)
+{
+	int r = PQflush(f->conn);
+
+	if (r == 1)
+		event_add(f->wev, NULL);
+	else if (r == -1)
+		feed_lost(f, PQerrorMessage(f->conn));
+}
+
+static void
+send_fetch(struct feed *f)
+{
+	char high[32];
+	const char *params[1] = { high };
+
+	snprintf(high, sizeof(high), "%" PRId64, f->high);
+	f->want_fetch = false;
+	f->page_rows = 0;
+	if (!PQsendQueryParams(f->conn, feed_sql_fetch, 1, NULL, params, NULL,
+	    NULL, 0)) {
+		feed_lost(f, PQerrorMessage(f->conn));
+		return;
+	}
+	f->query = FQ_FETCH;
+	f->query_ms = util_now_ms();
+	flush_out(f);
+}
+
+static void
+send_high(struct feed *f)
+{
+	if (!PQsendQuery(f->conn, "SELECT coalesce(max(id), 0) FROM offers")) {
+		feed_lost(f, PQerrorMessage(f->conn));
+		return;
+	}
+	f->query = FQ_HIGH;
+	f->query_ms = util_now_ms();
+	flush_out(f);
+}
+
+/* ---- results ---------------------------------------------------------------- */
+
+static void
+deliver(struct feed *f, const PGresult *res, int row)
+{
+	struct feed_sub *s, *next;
+	struct feed_offer o;
+
+	o.id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+	o.city = PQgetvalue(res, row, 1);
+	o.json = PQgetvalue(res, row, 2);
+	o.len = (size_t)PQgetlength(res, row, 2);
+	if (o.id > f->high)
+		f->high = o.id;
+	for (s = TAILQ_FIRST(&f->subs); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		s->fn(s->arg, &o);
+	}
+}
+
+static void
+take_result(struct feed *f, PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+	int i, n;
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		log_warnx("offer feed query failed: %s",
+		    PQresultErrorMessage(res));
+		return;
+	}
+	if (st != PGRES_TUPLES_OK)
+		return;
+	n = PQntuples(res);
+	if (f->query == FQ_HIGH && n == 1) {
+		int64_t max = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+
+		if (f->high < 0)
+			f->high = max;
+		else if (max > f->high)
+			f->want_fetch = true;   /* a notification went missing */
+		return;
+	}
+	if (f->query == FQ_FETCH) {
+		for (i = 0; i < n; i++)
+			deliver(f, res, i);
+		f->page_rows += (unsigned)n;
+	}
+}
+
+/* The query in flight is complete: what comes next. */
+static void
+query_done(struct feed *f)
+{
+	enum feed_query q = f->query;
+
+	f->query = FQ_NONE;
+	if (q == FQ_SETUP) {
+		if (f->high < 0)
+			send_high(f);
+		else
+			send_fetch(f);      /* what came while we were away */
+		return;
+	}
+	if ((q == FQ_FETCH && f->page_rows >= FEED_PAGE) || f->want_fetch)
+		send_fetch(f);
+}
+
+static void
+take_notifications(struct feed *f)
+{
+	PGnotify *n;
+	char key[48];
+
+	while ((n = PQnotifies(f->conn)) != NULL) {
+		if (strcmp(n->relname, "offers") == 0) {
+			f->want_fetch = true;
+		} else if (strcmp(n->relname, "places_changed") == 0 &&
+		    f->cache != NULL) {
+			snprintf(key, sizeof(key), "place:%.32s", n->extra);
+			cache_del(f->cache, key);
+		}
+		PQfreemem(n);
+	}
+}
+
+static void
+on_readable(evutil_socket_t fd, short ev, void *arg)
+{
+	struct feed *f = arg;
+	PGresult *res;
+
+	(void)fd;
+	(void)ev;
+	if (!PQconsumeInput(f->conn)) {
+		feed_lost(f, PQerrorMessage(f->conn));
+		return;
+	}
+	while (f->query != FQ_NONE && !PQisBusy(f->conn)) {
+		if ((res = PQgetResult(f->conn)) == NULL) {
+			take_notifications(f);
+			query_done(f);
+			if (f->conn == NULL)
+				return;
+			continue;
+		}
+		take_result(f, res);
+		PQclear(res);
+	}
+	if (f->conn == NULL)
+		return;
+	take_notifications(f);
+	if (f->query == FQ_NONE && f->want_fetch)
+		send_fetch(f);
+}
+
+/* ---- connection ------------------------------------------------------------- */
+
+static void
+arm(struct feed *f, short what, event_callback_fn cb)
+{
+	if (f->ev != NULL) {
+		event_free(f->ev);      /* before libpq reuses the fd number */
+		f->ev = NULL;
+	}
+	if (f->wev != NULL) {
+		event_free(f->wev);
+		f->wev = NULL;
+	}
+	if (PQsocket(f->conn) < 0)
+		return;
+	f->ev = event_new(f->base, PQsocket(f->conn), what, cb, f);
+	if (f->ev != NULL)
+		event_add(f->ev, NULL);
+}
+
+static void
+backoff(struct feed *f)
+{
+	struct timeval tv;
+
+	if (f->backoff_ms == 0)
+		f->backoff_ms = FEED_BACKOFF_MIN_MS;
+	else if ((f->backoff_ms *= 2) > FEED_BACKOFF_MAX_MS)
+		f->backoff_ms = FEED_BACKOFF_MAX_MS;
+	tv.tv_sec = (time_t)(f->backoff_ms / 1000);
+	tv.tv_usec = (suseconds_t)((f->backoff_ms % 1000) * 1000);
+	evtimer_add(f->retry, &tv);
+}
+
+static void
+feed_lost(struct feed *f, const char *why)
+{
+	char msg[200];
+	size_t n;
+
+	snprintf(msg, sizeof(msg), "%s", why != NULL ? why : "");
+	if ((n = strlen(msg)) > 0 && msg[n - 1] == '\n')
+		msg[n - 1] = '\0';
+	if (!f->warned)
+		log_warnx("offer feed: database connection lost or refused "
+		    "(%s); reconnecting, subscribers wait", msg);
+	f->warned = true;
+	if (f->ev != NULL)
+		event_free(f->ev);
+	if (f->wev != NULL)
+		event_free(f->wev);
+	f->ev = f->wev = NULL;
+	PQfinish(f->conn);
+	f->conn = NULL;
+	f->state = FS_DOWN;
+	f->query = FQ_NONE;
+	stats_gauge_set(&f->st->feed_up, 0);
+	evtimer_del(f->retry);
+	backoff(f);
+}
+
+static void
+on_connected(struct feed *f)
+{
+	evtimer_del(f->retry);
+	PQsetnonblocking(f->conn, 1);
+	arm(f, EV_READ | EV_PERSIST, on_readable);
+	f->wev = event_new(f->base, PQsocket(f->conn), EV_WRITE, on_writable,
+	    f);
+	f->state = FS_READY;
+	f->backoff_ms = 0;
+	stats_gauge_set(&f->st->feed_up, 1);
+	if (f->warned || f->ever_up) {
+		log_info("offer feed connected again: catching up after offer "
+		    "%" PRId64 ", cache cleared", f->high);
+		if (f->cache != NULL)
+			cache_clear(f->cache);  /* place notifications were lost */
+	}
+	f->warned = false;
+	f->ever_up = true;
+	if (f->ev == NULL || f->wev == NULL ||
+	    !PQsendQuery(f->conn, "LISTEN offers; LISTEN places_changed")) {
+		feed_lost(f, "cannot send LISTEN");
+		return;
+	}
+	f->query = FQ_SETUP;
+	f->query_ms = util_now_ms();
+	flush_out(f);
+}
+
+static void
+on_connect_io(evutil_socket_t fd, short ev, void *arg)
+{
+	struct feed *f = arg;
+
+	(void)fd;
+	(void)ev;
+	switch (PQconnectPoll(f->conn)) {
+	case PGRES_POLLING_READING:
+		arm(f, EV_READ, on_connect_io);
+		break;
+	case PGRES_POLLING_WRITING:
+		arm(f, EV_WRITE, on_connect_io);
+		break;
+	case PGRES_POLLING_OK:
+		on_connected(f);
+		break;
+	default:
+		feed_lost(f, PQerrorMessage(f->conn));
+		break;
+	}
+}
+
+static void
+on_retry(evutil_socket_t fd, short ev, void *arg)
+{
+	struct feed *f = arg;
+
+	(void)fd;
+	(void)ev;
+	if (f->state == FS_CONNECTING)
+		feed_lost(f, "connecting timed out");
+	else if (f->state == FS_DOWN)
+		feed_connect(f);
+}
+
+static void
+feed_connect(struct feed *f)
+{
+	static const char *const keys[] = { "dbname", "application_name",
+	    NULL };
+	const char *vals[] = { f->cfg->db_conninfo, "placesd offer feed",
+	    NULL };
+	struct timeval tv = { FEED_CONNECT_MS / 1000, 0 };
+
+	f->conn = PQconnectStartParams(keys, vals, 1);
+	if (f->conn == NULL || PQstatus(f->conn) == CONNECTION_BAD) {
+		feed_lost(f, f->conn != NULL ? PQerrorMessage(f->conn) :
+		    "out of memory");
+		return;
+	}
+	f->state = FS_CONNECTING;
+	evtimer_add(f->retry, &tv);
+	arm(f, EV_WRITE, on_connect_io);
+}
+
+/* Every FEED_TICK_MS: a stuck query means a dead connection; when idle,
+ * look at the high-water mark (a lost notification is found then). */
+static void
+on_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct feed *f = arg;
+
+	(void)fd;
+	(void)ev;
+	if (f->state != FS_READY)
+		return;
+	if (f->query != FQ_NONE) {
+		if (util_now_ms() - f->query_ms > FEED_QUERY_MS)
+			feed_lost(f, "no answer to a query in time");
+		return;
+	}
+	if (f->want_fetch)
+		send_fetch(f);
+	else
+		send_high(f);
+}
+
+static void
+on_beat(evutil_socket_t fd, short ev, void *arg)
+{
+	struct feed *f = arg;
+	struct feed_sub *s, *next;
+
+	(void)fd;
+	(void)ev;
+	for (s = TAILQ_FIRST(&f->subs); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		s->fn(s->arg, NULL);
+	}
+}
+
+/* ---- the interface ---------------------------------------------------------- */
+
+struct feed *
+feed_new(struct event_base *base, const struct config *cfg,
+    struct stats_block *st, struct cache *cache)
+{
+	struct timeval tv = { FEED_TICK_MS / 1000, 0 };
+	struct timeval hb = { (time_t)(cfg->offers_heartbeat_ms / 1000),
+	    (suseconds_t)((cfg->offers_heartbeat_ms % 1000) * 1000) };
+	struct feed *f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	f->base = base;
+	f->cfg = cfg;
+	f->st = st;
+	f->cache = cache;
+	f->high = -1;
+	TAILQ_INIT(&f->subs);
+	f->retry = evtimer_new(base, on_retry, f);
+	f->tick = event_new(base, -1, EV_PERSIST, on_tick, f);
+	f->beat = event_new(base, -1, EV_PERSIST, on_beat, f);
+	if (f->retry == NULL || f->tick == NULL || f->beat == NULL ||
+	    event_add(f->tick, &tv) == -1 || event_add(f->beat, &hb) == -1) {
+		feed_free(f);
+		return NULL;
+	}
+	feed_connect(f);
+	return f;
+}
+
+void
+feed_free(struct feed *f)
+{
+	if (f == NULL)
+		return;
+	while (!TAILQ_EMPTY(&f->subs))
+		feed_unsubscribe(TAILQ_FIRST(&f->subs));
+	if (f->ev != NULL)
+		event_free(f->ev);
+	if (f->wev != NULL)
+		event_free(f->wev);
+	if (f->retry != NULL)
+		event_free(f->retry);
+	if (f->tick != NULL)
+		event_free(f->tick);
+	if (f->beat != NULL)
+		event_free(f->beat);
+	PQfinish(f->conn);
+	stats_gauge_set(&f->st->feed_up, 0);
+	free(f);
+}
+
+int64_t
+feed_high(const struct feed *f)
+{
+	return f->high;
+}
+
+bool
+feed_up(const struct feed *f)
+{
+	return f->state == FS_READY && f->high >= 0;
+}
+
+unsigned
+feed_subscribers(const struct feed *f)
+{
+	return f->nsubs;
+}
+
+struct feed_sub *
+feed_subscribe(struct feed *f, feed_fn fn, void *arg)
+{
+	struct feed_sub *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->f = f;
+	s->fn = fn;
+	s->arg = arg;
+	TAILQ_INSERT_TAIL(&f->subs, s, link);
+	f->nsubs++;
+	stats_gauge_add(&f->st->sse_subscribers, 1);
+	return s;
+}
+
+void
+feed_unsubscribe(struct feed_sub *s)
+{
+	if (s == NULL)
+		return;
+	TAILQ_REMOVE(&s->f->subs, s, link);
+	s->f->nsubs--;
+	stats_gauge_add(&s->f->st->sse_subscribers, -1);
+	free(s);
+}
+
+void
+feed_each(struct feed *f, void (*fn)(void *arg))
+{
+	struct feed_sub *s, *next;
+
+	for (s = TAILQ_FIRST(&f->subs); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		fn(s->arg);
+	}
+}

@@ -1,0 +1,48 @@
+/*
+ * feed.h: a worker's live feed of new offers. One PostgreSQL connection of
+ * its own LISTENs on "offers" and "places_changed"; each offer notification
+ * makes it read every offer past the last one it has seen, in id order,
+ * and hand each to the worker's subscribers; each place notification drops
+ * that place from the worker's cache. After a reconnect it reads what was
+ * published meanwhile (by id, nothing is lost) and clears the cache.
+ */
+#ifndef PLACESD_FEED_H
+#define PLACESD_FEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct config;
+struct stats_block;
+struct cache;
+struct feed;
+struct feed_sub;
+
+struct feed_offer {
+	int64_t id;
+	const char *city;
+	const char *json;           /* the Offer object of API.md */
+	size_t len;
+};
+
+/* A new offer for a subscriber, or NULL every [offers] heartbeat. It may
+ * call feed_unsubscribe on itself. */
+typedef void (*feed_fn)(void *arg, const struct feed_offer *o);
+
+struct feed *feed_new(struct event_base *base, const struct config *cfg,
+    struct stats_block *st, struct cache *cache);
+void feed_free(struct feed *f);
+/* The last offer id handed out (or found at start); -1 until known. */
+int64_t feed_high(const struct feed *f);
+bool feed_up(const struct feed *f);
+unsigned feed_subscribers(const struct feed *f);
+
+struct feed_sub *feed_subscribe(struct feed *f, feed_fn fn, void *arg);
+void feed_unsubscribe(struct feed_sub *s);
+/* Calls fn(arg) for each subscriber (heartbeats, drain); fn may
+ * unsubscribe its own. */
+void feed_each(struct feed *f, void (*fn)(void *arg));
+
+#endif

@@ -1,0 +1,536 @@
+#!/usr/bin/python3
+"""Offers: POST /v1/offers (token, validation), GET /v1/offers, and the
+live stream GET /v1/offers/stream over real sockets: a published offer
+reaches subscribers on every worker; a reconnect with Last-Event-ID gets
+exactly what it missed; 20 reloads while offers are published lose none
+for any subscriber; a subscriber that stops reading is closed without the
+worker's memory growing; heartbeats flow and a vanished client is noticed;
+a real EventSource client (the eventsource package from npm, under node)
+receives the stream."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import placesd_test as T
+
+PG = None
+D = None
+TOKEN = "s3cret-token-for-tests-0123456789"
+TOKDIR = None
+CITY = None
+PLACE = None
+
+
+def token_file(mode=0o600, text=TOKEN):
+    path = os.path.join(TOKDIR, "token-%o" % mode)
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, mode)
+    return path
+
+
+def setup():
+    global PG, D, TOKDIR, CITY, PLACE
+    PG = T.shared_postgres()
+    TOKDIR = tempfile.mkdtemp(prefix="placesd-tok-")
+    os.chmod(TOKDIR, 0o755)
+    D = T.Daemon(workers=2, persistent=True, conf={
+        "offers": {"admin_token_file": token_file(), "heartbeat": "1s",
+                   "retry": "200ms", "max_pending": "64k"}})
+    r = T.run([T.placesctl_path(), "-c", D.conf_path, "seed", "--places",
+               "300", "--seed", "9"], timeout=300)
+    if r.returncode != 0:
+        T.fail("placesctl seed: %s %s" % (r.stdout, r.stderr))
+    D.start()
+    T.wait_until(lambda: D.metric("placesd_offer_feed_up") == 2, 60,
+                 "both workers' offer feeds")
+    row = PG.psql("SELECT id, city_id FROM places ORDER BY id LIMIT 1")[0]
+    PLACE, CITY = int(row[0]), row[1]
+
+
+def teardown_tokens():
+    shutil.rmtree(TOKDIR, ignore_errors=True)
+
+
+def publish(d=None, place=None, token=TOKEN, **over):
+    body = {"place_id": place or PLACE, "title": "Two for one",
+            "description": "Every second dish free", "discount_pct": 50,
+            "starts_at": "2026-01-01T10:00:00Z",
+            "ends_at": "2036-01-01T10:00:00Z"}
+    body.update(over)
+    h = {"Content-Type": "application/json"}
+    if token is not None:
+        h["Authorization"] = "Bearer " + token
+    st, _, raw = (d or D).request("POST", "/v1/offers", headers=h,
+                                  body=json.dumps(body), timeout=30)
+    return st, raw
+
+
+def publish_ok(**kw):
+    st, raw = publish(**kw)
+    T.check_eq(st, 201, "publish: %r" % raw[:300])
+    return json.loads(raw)
+
+
+class Stream:
+    """One SSE subscriber on a raw socket: decodes the chunked body and
+    the events, id:, event:, data:, retry: and comments."""
+
+    def __init__(self, d, last_id=None, city=None, rcvbuf=None):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(30)
+        self.s.connect((d.host, d.port))
+        path = "/v1/offers/stream" + ("?city=" + city if city else "")
+        head = "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" \
+            % path
+        if last_id is not None:
+            head += "Last-Event-ID: %s\r\n" % last_id
+        self.s.sendall((head + "\r\n").encode())
+        self.raw = b""
+        self.body = b""
+        self.text = ""
+        self.events = []        # (id, event, data dict)
+        self.comments = []
+        self.retry = None
+        self.closed = False
+        self.status = None
+        self.headers = {}
+        self._read_head()
+
+    def _recv(self, timeout):
+        self.s.settimeout(timeout)
+        try:
+            b = self.s.recv(65536)
+        except socket.timeout:
+            return False
+        except OSError:
+            b = b""
+        if not b:
+            self.closed = True
+            return False
+        self.raw += b
+        return True
+
+    def _read_head(self):
+        while b"\r\n\r\n" not in self.raw:
+            if not self._recv(30):
+                T.fail("stream: no answer head")
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self._dechunk()
+
+    def _dechunk(self):
+        if self.headers.get("transfer-encoding") != "chunked":
+            self.body += self.raw
+            self.raw = b""
+        while self.raw:
+            line, sep, rest = self.raw.partition(b"\r\n")
+            if not sep:
+                return
+            n = int(line.split(b";")[0], 16)
+            if len(rest) < n + 2:
+                return
+            self.body += rest[:n]
+            self.raw = rest[n + 2:]
+            if n == 0:
+                self.ended = True
+        self._parse()
+
+    def _parse(self):
+        text = self.body.decode("utf-8")
+        while "\n\n" in text:
+            block, text = text.split("\n\n", 1)
+            ev = {}
+            for ln in block.split("\n"):
+                if ln.startswith(":"):
+                    self.comments.append(ln[1:].strip())
+                    continue
+                k, _, v = ln.partition(":")
+                ev[k] = v[1:] if v.startswith(" ") else v
+            if "retry" in ev:
+                self.retry = int(ev["retry"])
+            if "data" in ev:
+                self.events.append((int(ev["id"]), ev.get("event"),
+                                    json.loads(ev["data"])))
+        self.body = text.encode("utf-8")
+
+    def pump(self, timeout=0.2):
+        if self._recv(timeout):
+            self._dechunk()
+            return True
+        return False
+
+    def wait(self, pred, timeout=30, what="events"):
+        deadline = time.monotonic() + timeout
+        while not pred(self):
+            if self.closed:
+                T.fail("stream closed while waiting for %s" % what)
+            if time.monotonic() > deadline:
+                T.fail("timed out waiting for %s; got %s" % (
+                    what, [e[0] for e in self.events]))
+            self.pump(0.5)
+
+    def ids(self):
+        return [e[0] for e in self.events]
+
+    def worker(self):
+        for c in self.comments:
+            if "(worker " in c:
+                return int(c.split("(worker ")[1].rstrip(")"))
+        return None
+
+    def close(self):
+        self.s.close()
+
+
+def subscribers_on_both_workers():
+    subs, slots = [], set()
+    for _ in range(40):
+        s = Stream(D)
+        T.check_eq(s.status, 200, "stream status")
+        s.wait(lambda x: x.worker() is not None, what="the hello comment")
+        subs.append(s)
+        slots.add(s.worker())
+        if len(slots) == 2 and len(subs) >= 4:
+            break
+    T.check_eq(slots, {0, 1}, "workers of the subscribers")
+    return subs
+
+
+def test_stream_head_and_hello():
+    s = Stream(D)
+    try:
+        T.check_eq(s.status, 200, "status")
+        T.check(s.headers["content-type"].startswith("text/event-stream"),
+                "content type %r" % s.headers["content-type"])
+        T.check_eq(s.headers.get("transfer-encoding"), "chunked", "chunked")
+        T.check_eq(s.headers.get("cache-control"), "no-cache", "no-cache")
+        # the first chunk is flushed at once, before any offer
+        s.wait(lambda x: x.retry is not None, what="retry and hello")
+        T.check_eq(s.retry, 200, "retry: of [offers] retry")
+        # heartbeats every second
+        s.wait(lambda x: "hb" in x.comments, timeout=30, what="a heartbeat")
+    finally:
+        s.close()
+
+
+def test_publish_reaches_every_worker():
+    subs = subscribers_on_both_workers()
+    try:
+        offer = publish_ok(title="Reach everyone")
+        T.check_eq((offer["place_id"], offer["city"], offer["title"],
+                    offer["discount_pct"], offer["starts_at"],
+                    offer["ends_at"]),
+                   (PLACE, CITY, "Reach everyone", 50,
+                    "2026-01-01T10:00:00Z", "2036-01-01T10:00:00Z"),
+                   "stored offer")
+        for s in subs:
+            s.wait(lambda x: offer["id"] in x.ids(), what="the offer")
+            ev = [e for e in s.events if e[0] == offer["id"]][0]
+            T.check_eq(ev[1], "offer", "event type")
+            T.check_eq(ev[2], offer, "data of the event")
+    finally:
+        for s in subs:
+            s.close()
+
+
+def test_last_event_id_replays_exactly_the_missed():
+    s = Stream(D)
+    first = publish_ok(title="seen")
+    s.wait(lambda x: first["id"] in x.ids())
+    s.close()
+    missed = [publish_ok(title="missed %d" % i)["id"] for i in range(5)]
+    s = Stream(D, last_id=first["id"])
+    try:
+        s.wait(lambda x: len(x.events) >= 5, what="the replay")
+        live = publish_ok(title="live")["id"]
+        s.wait(lambda x: live in x.ids(), what="the live offer")
+        T.check_eq(s.ids(), missed + [live], "replayed then live, in order")
+    finally:
+        s.close()
+    # city filter: only the city's offers are replayed
+    other = PG.psql("SELECT id FROM places WHERE city_id <> '%s' ORDER BY "
+                    "id LIMIT 1" % CITY)[0][0]
+    a = publish_ok(title="mine")["id"]
+    publish_ok(place=int(other), title="not mine")
+    b = publish_ok(title="mine too")["id"]
+    s = Stream(D, last_id=a - 1, city=CITY)
+    try:
+        s.wait(lambda x: b in x.ids(), what="the city's offers")
+        T.check_eq(s.ids(), [a, b], "the city's offers only")
+    finally:
+        s.close()
+
+
+def test_list_active_offers():
+    live = publish_ok(title="active now")
+    future = publish_ok(title="later", starts_at="2035-01-01T00:00:00Z")
+    st, _, doc = D.get_json("/v1/offers?city=%s&since_id=%d"
+                            % (CITY, live["id"] - 1))
+    T.check_eq(st, 200, "list")
+    ids = [o["id"] for o in doc["offers"]]
+    T.check(live["id"] in ids, "the active offer is listed")
+    T.check(future["id"] not in ids, "a future offer is listed")
+    T.check(all(o["city"] == CITY for o in doc["offers"]), "city filter")
+    st, _, doc = D.get_json("/v1/offers?place_id=%d&limit=1" % PLACE)
+    T.check_eq((st, len(doc["offers"])), (200, 1), "limit")
+    for q in ("city=Bad!", "since_id=-1", "limit=0", "place_id=x"):
+        st, _, _ = D.get("/v1/offers?" + q)
+        T.check_eq(st, 400, q)
+
+
+def test_bad_tokens_and_bodies():
+    st, raw = publish(token=None)
+    T.check_eq(st, 401, "no token: %r" % raw)
+    st, _, raw = D.request("POST", "/v1/offers", headers={
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + TOKEN}, body="{}")
+    T.check_eq(st, 401, "not a bearer token")
+    for bad in ("wrong", TOKEN[:-1], TOKEN + "x", ""):
+        st, raw = publish(token=bad)
+        T.check(st in (401, 403), "token %r: %d" % (bad, st))
+        if bad:
+            T.check_eq(st, 403, "wrong token %r" % bad)
+    cases = [
+        ({"discount_pct": 0}, 400, "discount_pct"),
+        ({"discount_pct": 101}, 400, "discount_pct"),
+        ({"discount_pct": "5"}, 400, "discount_pct"),
+        ({"title": ""}, 400, "title"),
+        ({"title": "x" * 201}, 400, "title"),
+        ({"description": "x" * 2001}, 400, "description"),
+        ({"starts_at": "tomorrow"}, 400, "starts_at"),
+        ({"ends_at": "2026-02-30T00:00:00Z"}, 400, "ends_at"),
+        ({"place_id": 0}, 400, "place_id"),
+        ({"extra": 1}, 400, "extra"),
+        ({"place_id": 999999999}, 422, "place_id"),
+        ({"ends_at": "2026-01-01T10:00:00Z"}, 422, "ends_at"),
+        ({"ends_at": "2026-01-01T12:00:00+03:00"}, 422, "ends_at"),
+    ]
+    for over, status, field in cases:
+        st, raw = publish(**over)
+        T.check_eq(st, status, "%r: %r" % (over, raw[:200]))
+        T.check_eq(json.loads(raw)["error"].get("field"), field, repr(over))
+    h = {"Content-Type": "application/json",
+         "Authorization": "Bearer " + TOKEN}
+    for body in ("{", "[]", '{"title":"a","title":"b"}'):
+        st, _, raw = D.request("POST", "/v1/offers", headers=h, body=body)
+        T.check_eq(st, 400, "body %r" % body)
+    # a file readable by others is refused by -t and at start
+    r = T.run([T.placesd_path(), "-t", "-c", write_conf_with(
+        token_file(0o644))], timeout=30)
+    T.check(r.returncode != 0 and "readable" in r.stderr,
+            "placesd -t with a world-readable token: %s" % r.stderr)
+    # no token configured: publishing refused
+    d = T.Daemon(workers=1, name="notoken")
+    d.start()
+    st, raw = publish(d=d)
+    T.check_eq(st, 403, "publishing without a configured token")
+    d.stop()
+
+
+def write_conf_with(tokpath):
+    conf = T.merge_conf(D.conf, {"offers": {"admin_token_file": tokpath}})
+    path = os.path.join(TOKDIR, "bad.conf")
+    with open(path, "w") as f:
+        f.write(T._ini(conf))
+    return path
+
+
+def test_vanished_client_is_noticed():
+    before = D.metric("placesd_sse_subscribers")
+    s = Stream(D)
+    s.wait(lambda x: x.worker() is not None, what="hello")
+    T.wait_until(lambda: D.metric("placesd_sse_subscribers") == before + 1,
+                 30, "the subscriber counted")
+    s.close()
+    T.wait_until(lambda: D.metric("placesd_sse_subscribers") == before, 30,
+                 "the vanished subscriber to be dropped")
+
+
+def test_slow_subscriber_is_closed():
+    s = Stream(D, rcvbuf=4096)
+    s.wait(lambda x: x.worker() is not None, what="hello")
+    slot = s.worker()
+    pid = [p for p, sl, g in D.workers() if sl == slot][0]
+    rss0 = int(T.proc_status(pid)["VmRSS"].split()[0])
+    closed0 = D.metric("placesd_sse_slow_closed_total", 0)
+    big = "x" * 2000
+    n = 0
+    while D.metric("placesd_sse_slow_closed_total", 0) == closed0:
+        for _ in range(50):
+            publish_ok(title="big", description=big)
+            n += 1
+        T.check(n < 5000, "5000 offers and the slow subscriber is still open")
+    rss1 = int(T.proc_status(pid)["VmRSS"].split()[0])
+    T.log("closed after %d offers of 2 KB; worker RSS %d -> %d KB"
+          % (n, rss0, rss1))
+    # max_pending is 64k: what the worker holds for it is bounded by that,
+    # whatever was published (AddressSanitizer keeps freed memory in its
+    # quarantine: the bound is checked in the plain build)
+    if not asan_build():
+        T.check(rss1 - rss0 < 16 * 1024, "worker RSS grew by %d KB"
+                % (rss1 - rss0))
+    s.close()
+
+
+def asan_build():
+    with open(T.placesd_path(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+class Follower(threading.Thread):
+    """A subscriber that reconnects with its Last-Event-ID whenever its
+    stream ends, as EventSource does; collects every id it gets."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.ids = []
+        self.stop = False
+        self.reconnects = 0
+        self.error = None
+
+    def run(self):
+        last = None
+        try:
+            while not self.stop:
+                try:
+                    s = Stream(D, last_id=last)
+                except (OSError, T.TestFailure):
+                    time.sleep(0.2)
+                    continue
+                if s.status != 200:
+                    s.close()
+                    time.sleep(0.2)
+                    continue
+                while not self.stop and not s.closed:
+                    s.pump(0.2)
+                    for e in s.events:
+                        self.ids.append(e[0])
+                        last = e[0]
+                    s.events = []
+                s.close()
+                self.reconnects += 1
+                if s.retry:
+                    time.sleep(s.retry / 1000.0)
+        except Exception as e:      # noqa: reported by the test
+            self.error = e
+
+
+def test_reloads_lose_no_offer():
+    followers = [Follower() for _ in range(4)]
+    for f in followers:
+        f.start()
+    T.wait_until(lambda: D.metric("placesd_sse_subscribers") >= 4, 30,
+                 "the followers to subscribe")
+    published = []
+    reloads = 0
+    gen = D.metric("placesd_generation")
+    for i in range(100):
+        published.append(publish_ok(title="reload %d" % i)["id"])
+        if i % 5 == 2 and reloads < 20:
+            D.signal(signal.SIGHUP)
+            reloads += 1
+            T.wait_until(lambda: D.metric("placesd_generation") >= gen +
+                         reloads, 60, "reload %d" % reloads)
+    T.wait_until(lambda: all(set(published) <= set(f.ids)
+                             for f in followers), 60,
+                 "every follower to have every offer")
+    for f in followers:
+        f.stop = True
+    for f in followers:
+        f.join(10)
+        T.check(f.error is None, "follower failed: %r" % (f.error,))
+        got = [i for i in f.ids if i >= published[0]]
+        T.check_eq(got, sorted(set(got)), "ids in order, no duplicate")
+        T.check(set(published) <= set(got), "missing offers")
+    T.log("%d reloads, %d offers, reconnects per follower: %s"
+          % (reloads, len(published), [f.reconnects for f in followers]))
+    # each reload ends the streams of the old workers; a follower that is
+    # waiting out its retry: at that moment skips one
+    T.check(all(f.reconnects >= 5 for f in followers),
+            "the reloads did not end the streams")
+
+
+EVENTSOURCE_JS = r"""
+const { EventSource } = (() => {
+  const m = require('eventsource');
+  return m.EventSource ? m : { EventSource: m };
+})();
+const es = new EventSource(process.argv[2]);
+const want = parseInt(process.argv[3], 10);
+const got = [];
+es.addEventListener('offer', (e) => {
+  got.push({ id: e.lastEventId, data: JSON.parse(e.data) });
+  if (got.length >= want) {
+    console.log(JSON.stringify(got));
+    es.close();
+    process.exit(0);
+  }
+});
+es.onopen = () => console.error('open');
+setTimeout(() => { console.error('timeout'); process.exit(3); }, 60000);
+"""
+
+
+def test_real_eventsource_client():
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        T.skip("node or npm is not installed")
+    mod = os.environ.get("PLACESD_NODE_MODULES")
+    if not mod:
+        mod = os.path.join(tempfile.gettempdir(), "placesd-node")
+        r = T.run([npm, "install", "--silent", "--no-audit", "--no-fund",
+                   "--prefix", mod, "eventsource@2.0.2"], timeout=300)
+        if r.returncode != 0:
+            T.skip("npm install eventsource failed: %s" % r.stderr[-300:])
+        mod = os.path.join(mod, "node_modules")
+    script = os.path.join(TOKDIR, "es.js")
+    with open(script, "w") as f:
+        f.write(EVENTSOURCE_JS)
+    env = dict(os.environ, NODE_PATH=mod)
+    p = subprocess.Popen([node, script, D.url + "/v1/offers/stream", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env, text=True)
+    try:
+        T.wait_until(lambda: D.metric("placesd_sse_subscribers") >= 1 or
+                     p.poll() is not None, 30, "the node client to connect")
+        time.sleep(0.5)
+        a, b = publish_ok(title="for node 1"), publish_ok(title="for node 2")
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    T.check_eq(p.returncode, 0, "node client: %s" % err[-500:])
+    got = json.loads(out)
+    T.check_eq([int(g["id"]) for g in got], [a["id"], b["id"]], "ids")
+    T.check_eq(got[0]["data"], a, "the first offer as node parsed it")
+
+
+if __name__ == "__main__":
+    try:
+        T.run_main([
+            test_stream_head_and_hello,
+            test_publish_reaches_every_worker,
+            test_last_event_id_replays_exactly_the_missed,
+            test_list_active_offers,
+            test_bad_tokens_and_bodies,
+            test_vanished_client_is_noticed,
+            test_slow_subscriber_is_closed,
+            test_reloads_lose_no_offer,
+            test_real_eventsource_client,
+        ], setup=setup)
+    finally:
+        teardown_tokens()
