@@ -98,6 +98,14 @@ mkdir -p "$demo"
 trap stop_all EXIT INT TERM
 start_cluster
 
+# the admin token of POST /v1/offers: made once, readable by us only
+if [ ! -s "$demo/admin.token" ]; then
+	(umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' \
+		> "$demo/admin.token")
+fi
+chmod 600 "$demo/admin.token"
+token=$(cat "$demo/admin.token")
+
 cat > "$demo/placesd.conf" <<CONF
 ; written by run-demo.sh; see placesd.conf(5)
 [server]
@@ -113,6 +121,9 @@ socket = $demo/ranker.sock
 
 [upstream]
 events_url = http://127.0.0.1:$evport/events
+
+[offers]
+admin_token_file = $demo/admin.token
 CONF
 
 # the demo events service; EVENTS_FAULT=500 (or hang, badjson, ...) makes
@@ -134,6 +145,10 @@ placesd is starting on http://127.0.0.1:$port (Ctrl-C stops everything). Try:
   curl -s http://127.0.0.1:$port/v1/places/1
   curl -s 'http://127.0.0.1:$port/v1/nearby?lat=55.7558&lon=37.6173&q=khachapuri&limit=3'
   curl -s -H 'Content-Type: application/json' -d '{"date":"2026-11-23","city":"moscow","limit":3}' http://127.0.0.1:$port/v1/digest
+  curl -sN http://127.0.0.1:$port/v1/offers/stream      # then, in another terminal:
+  curl -s -H 'Authorization: Bearer $token' -H 'Content-Type: application/json' \\
+    -d '{"place_id":1,"title":"Two for one","discount_pct":50,"starts_at":"2026-01-01T00:00:00Z","ends_at":"2030-01-01T00:00:00Z"}' \\
+    http://127.0.0.1:$port/v1/offers
   curl -s http://127.0.0.1:$port/readyz
   curl -s http://127.0.0.1:$port/metrics | grep '^placesd_'
 
