@@ -43,7 +43,8 @@ def setup():
     os.chmod(TOKDIR, 0o755)
     D = T.Daemon(workers=2, persistent=True, conf={
         "offers": {"admin_token_file": token_file(), "heartbeat": "1s",
-                   "retry": "200ms", "max_pending": "64k"}})
+                   "retry": "200ms", "max_pending": "64k"},
+        "cache": {"ttl": "1h"}})
     r = T.run([T.placesctl_path(), "-c", D.conf_path, "seed", "--places",
                "300", "--seed", "9"], timeout=300)
     if r.returncode != 0:
@@ -464,6 +465,67 @@ def test_reloads_lose_no_offer():
             "the reloads did not end the streams")
 
 
+def test_feed_reconnect_catches_up():
+    s = Stream(D)
+    try:
+        s.wait(lambda x: x.worker() is not None, what="hello")
+        log0 = D.log_text().count("offer feed connected again")
+        PG.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'placesd offer feed'")
+        # published while the feeds are away: found by id once back
+        ids = [publish_ok(title="while away %d" % i)["id"] for i in range(3)]
+        s.wait(lambda x: set(ids) <= set(x.ids()), what="the offers "
+               "published while the feed reconnected")
+        T.check_eq([i for i in s.ids() if i >= ids[0]], ids, "in order")
+        T.wait_until(lambda: D.metric("placesd_offer_feed_up") == 2, 30,
+                     "both feeds up again")
+        T.check(D.log_text().count("offer feed connected again") >= log0 + 2,
+                "the reconnects are not logged")
+    finally:
+        s.close()
+
+
+def test_place_change_drops_the_cached_place():
+    # the cache keeps places for an hour here: only the notification can
+    # make a worker answer the new name
+    path = "/v1/places/%d" % PLACE
+    for _ in range(8):              # both workers cache it
+        st, _, doc = D.get_json(path)
+        T.check_eq(st, 200, path)
+    name = doc["name"]
+    new = name + " (renamed)"
+    PG.psql("UPDATE places SET name = '%s' WHERE id = %d"
+            % (new.replace("'", "''"), PLACE))
+    try:
+        T.wait_until(lambda: all(D.get_json(path)[2]["name"] == new
+                                 for _ in range(8)), 30,
+                     "every worker to answer the new name")
+    finally:
+        PG.psql("UPDATE places SET name = '%s' WHERE id = %d"
+                % (name.replace("'", "''"), PLACE))
+
+
+def test_stop_ends_streams_with_retry():
+    d = T.Daemon(workers=1, name="stopper", conf={
+        "offers": {"retry": "1s"}})
+    d.start()
+    s = Stream(d)
+    try:
+        s.wait(lambda x: x.worker() is not None, what="hello")
+        s.retry = None
+        d.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while not s.closed and time.monotonic() < deadline:
+            s.pump(0.5)
+        T.check(s.closed, "the stream did not end at the stop")
+        T.check(s.retry is not None and 1000 <= s.retry < 2000,
+                "jittered retry: at the stop, got %r" % s.retry)
+        T.check(getattr(s, "ended", False), "no terminating chunk")
+        T.check_eq(d.wait_exit(30), 0, "exit status")
+    finally:
+        s.close()
+
+
 EVENTSOURCE_JS = r"""
 const { EventSource } = (() => {
   const m = require('eventsource');
@@ -530,6 +592,9 @@ if __name__ == "__main__":
             test_vanished_client_is_noticed,
             test_slow_subscriber_is_closed,
             test_reloads_lose_no_offer,
+            test_feed_reconnect_catches_up,
+            test_place_change_drops_the_cached_place,
+            test_stop_ends_streams_with_retry,
             test_real_eventsource_client,
         ], setup=setup)
     finally:
