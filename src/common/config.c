@@ -75,7 +75,7 @@ static const struct conf_key keys[] = {
 	CONF_KEY("database", "conninfo", "host=/run/postgresql dbname=placesd", parse_string, db_conninfo, 1, 0, false),
 	CONF_KEY("database", "pool_size", "4", parse_count, db_pool_size, 1, 64, false),
 	CONF_KEY("database", "query_timeout", "2s", parse_duration, db_query_timeout_ms, MS(10), S(600), false),
-	CONF_KEY("database", "queue_size", "256", parse_count, db_queue_size, 1, 100000, false),
+	CONF_KEY("database", "queue_size", "1024", parse_count, db_queue_size, 1, 100000, false),
 	CONF_KEY("cache", "ttl", "5s", parse_duration, cache_ttl_ms, MS(0), S(3600), false),
 	CONF_KEY("cache", "max_entries", "10000", parse_count, cache_max_entries, 0, 10000000, false),
 	CONF_KEY("ranker", "socket", "/run/placesd/ranker.sock", parse_path, ranker_socket, 1, 0, true),
