@@ -1,0 +1,796 @@
+#!/bin/bash
+# tests/bench/offers.sh -- the live offer stream: N concurrent subscribers
+# of GET /v1/offers/stream (default 10,000), the delay from publishing an
+# offer (POST /v1/offers) to its arrival at the first, the median and the
+# last subscriber (p50 and p99 over the offers), and placesd's memory per
+# idle subscriber.  Aims (the issue's): p99 of the delay to the last
+# subscriber <= 100 ms; <= 8 KB per idle subscriber.
+#
+# Run on demand; this is not part of `make check`, and it builds nothing.
+# It starts a throw-away PostgreSQL cluster in a temporary directory (Unix
+# socket only; as root, initdb and pg_ctl run as the postgres user through
+# runuser), migrates it and seeds it with placesctl (--places, small: only
+# the offers' places matter), writes an admin token file (mode 0600), and
+# then, for each of --rounds rounds, starts placesd afresh and runs the
+# load client, sse_client.py beside this script (Python 3 asyncio,
+# standard library only, run with /usr/bin/python3), which:
+#
+#   1. opens --subscribers connections "GET /v1/offers/stream" (no city
+#      filter: every subscriber gets every offer), at most 200 handshakes
+#      at a time, and waits until each has answered 200 and sent its first
+#      chunk ("retry: N" and ": offers after ID (worker S)");
+#   2. waits a second and reports how many succeeded; this script then
+#      checks placesd_sse_subscribers in /metrics against that count and
+#      reads placesd's memory (below) with all of them connected and idle;
+#   3. on this script's go, publishes --offers offers (default 20), one
+#      every --interval (500 ms), POST /v1/offers with the bearer token on
+#      a keep-alive connection of its own, noting the time just before
+#      each request is written (the offer id comes from the 201 answer);
+#   4. reads every stream continuously and notes, for each "id: <n>" line,
+#      when it arrived: the kernel's receive stamp of those bytes
+#      (SO_TIMESTAMPNS, CLOCK_REALTIME against the publish time's
+#      time.time()), and also when the client got round to reading them
+#      (time.monotonic());
+#   5. waits until every open subscriber has every offer (10 s at most).
+#
+# The delays are arrival - publish for each (offer, subscriber).  Per
+# offer: to the first, the median and the last subscriber.  Reported: p50
+# and p99 of "delay to the last subscriber" over the offers (p99 of 20
+# offers interpolates between the two largest, i.e. about the worst) and
+# p50 and p99 of all the individual arrivals; "missed" = subscribers still
+# open at the end that did not get every offer, "closed" = subscribers
+# whose stream ended or failed during the offers (both should be 0); the
+# client's own connect failures, publish failures, duplicates.  Arrival
+# means the kernel stamp, so that the client's own delay in visiting
+# 10,000 readable sockets one after the other (a Python loop: tens of
+# ms per burst) is not counted against placesd; the figures as the client
+# read them, and the client's lag (read - kernel stamp) and CPU, are shown
+# beside them.  --procs P splits the subscribers over P client processes
+# (the stamps come from system-wide clocks, so they compare with the
+# publisher's).  Client, placesd and PostgreSQL share this machine's cores:
+# the CPU time each used during the offers is shown (in cores, and as
+# placesd's CPU time per event sent and the client's per arrival), and
+# oth%, the share that went to other processes (a build or test running
+# meanwhile makes the figures noisy).  On a small machine the client
+# competes with placesd's workers for the cores: more client processes
+# read sooner but leave placesd less CPU.
+#
+# Memory: the sum over placesd's worker processes (the children of the
+# master whose /proc/PID/cmdline names a worker) of VmRSS and of Pss
+# (/proc/PID/smaps_rollup), read after placesd is up and before the
+# subscribers connect, and again once all are connected and idle:
+# (after - before) / connected, in KB per subscriber (and, for information,
+# the workers' RSS once more after the offers).  The master's, the
+# ranker's and PostgreSQL's (postmaster and backends, PSS) are printed for
+# information, and so is the kernel's TCP buffer memory (/proc/net/sockstat,
+# machine-wide: both ends of every connection, and other processes' too).
+#
+# placesd's configuration: workers auto (--workers), [server]
+# max_connections 40000 (per worker) and keepalive_timeout 300s (idle
+# streams are not subject to it), backlog 4096, [offers] heartbeat 15s,
+# max_subscribers 20000 (per worker), admin_token_file.  The open-files
+# limit is raised (ulimit -n; 65536 when the hard limit allows, else the
+# hard limit) before placesd and the client start; each client process and
+# each worker needs one descriptor per subscriber it holds.  The checks of
+# each round: placesd_sse_subscribers = the connected count, the rise of
+# placesd_offers_sent_total = subscribers x offers, no rise of
+# placesd_sse_slow_closed_total, and what placesd logged at warn or above.
+#
+# Everything it starts (placesd, PostgreSQL, the client) is stopped and its
+# temporary directory removed on exit, on failure and on Ctrl-C.
+#
+# Exit status: 0 when every round completed and every subscriber got every
+# offer, 3 when every round completed but subscribers failed to connect,
+# missed offers or were closed, or publishing failed, 1 when placesd,
+# PostgreSQL, placesctl or the client failed, 2 on a usage or setup error.
+#
+# Needs: PostgreSQL server binaries (initdb, pg_ctl, postgres, psql;
+# postgresql-15), curl, /usr/bin/python3 (3.7 or later); runuser when run
+# as root.  Only loopback and Unix sockets.
+
+set -u
+set -o pipefail
+
+prog=${0##*/}
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shared helpers: die, note, is_running, stop_proc, free_port, median, ...
+. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+
+usage() {
+	cat <<EOF
+Usage: $prog [OPTIONS]
+
+Benchmark placesd's live offer stream: N concurrent subscribers of
+GET /v1/offers/stream, the delay from POST /v1/offers to the arrival at the
+last of them (p50, p99), and placesd's memory per idle subscriber.
+Aims: p99 <= 100 ms; <= 8 KB per idle subscriber.
+
+Options:
+  --placesd PATH     placesd binary (default: \$PLACESD, else src/placesd of the
+                     build directory: \$top_builddir/src, ./src or ../../src)
+  --placesctl PATH   placesctl binary (default: \$PLACESCTL, else placesctl
+                     beside placesd, else src/placesctl of the build directory)
+  --sql-dir DIR      migrations (default: src/sql of this source tree:
+                     $bench_dir/../../src/sql)
+  --places N         places to seed (default: 2000)
+  --subscribers N    concurrent subscribers (default: 10000)
+  --offers M         offers published per round (default: 20)
+  --interval T       time between two offers: 500ms, 1s, or milliseconds
+                     (default: 500ms)
+  --rounds R         rounds, placesd started afresh for each (default: 3)
+  --workers N|auto   placesd workers (default: auto = $(nproc 2>/dev/null || echo '?') online cores)
+  --procs P          client processes the subscribers are split over
+                     (default: 1)
+  --sources K        loopback source addresses 127.0.0.1..127.0.0.K for the
+                     subscribers, against ephemeral port exhaustion
+                     (default: 1)
+  --pg-bindir DIR    PostgreSQL binaries (default: \$PG_BINDIR, else the
+                     newest /usr/lib/postgresql/N/bin, else pg_config --bindir)
+  --keep DIR         copy the configs, logs and raw outputs (the client's
+                     JSON summaries and per-offer tables) to DIR
+  -h, --help         this text
+
+Examples, from a build directory (SRCDIR = the source tree):
+  SRCDIR/tests/bench/offers.sh --subscribers 500 --offers 5 --rounds 1
+  SRCDIR/tests/bench/offers.sh --rounds 1
+  SRCDIR/tests/bench/offers.sh --subscribers 20000 --procs 2 --keep /tmp/offers-bench
+EOF
+}
+
+# ---------------------------------------------------------------- options ---
+placesd_bin=${PLACESD:-}
+placesctl_bin=${PLACESCTL:-}
+sql_dir=
+nplaces=2000
+nsubs=10000
+noffers=20
+interval=500ms
+rounds=3
+workers=auto
+procs=1
+sources=1
+pg_bindir=${PG_BINDIR:-}
+keep_dir=
+python_bin=/usr/bin/python3
+client=$bench_dir/sse_client.py
+pool_size=4
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--placesd)       need_arg "$@"; placesd_bin=$2; shift 2 ;;
+	--placesd=*)     placesd_bin=${1#*=}; shift ;;
+	--placesctl)     need_arg "$@"; placesctl_bin=$2; shift 2 ;;
+	--placesctl=*)   placesctl_bin=${1#*=}; shift ;;
+	--sql-dir)       need_arg "$@"; sql_dir=$2; shift 2 ;;
+	--sql-dir=*)     sql_dir=${1#*=}; shift ;;
+	--places)        need_arg "$@"; nplaces=$2; shift 2 ;;
+	--places=*)      nplaces=${1#*=}; shift ;;
+	--subscribers)   need_arg "$@"; nsubs=$2; shift 2 ;;
+	--subscribers=*) nsubs=${1#*=}; shift ;;
+	--offers)        need_arg "$@"; noffers=$2; shift 2 ;;
+	--offers=*)      noffers=${1#*=}; shift ;;
+	--interval)      need_arg "$@"; interval=$2; shift 2 ;;
+	--interval=*)    interval=${1#*=}; shift ;;
+	--rounds)        need_arg "$@"; rounds=$2; shift 2 ;;
+	--rounds=*)      rounds=${1#*=}; shift ;;
+	--workers)       need_arg "$@"; workers=$2; shift 2 ;;
+	--workers=*)     workers=${1#*=}; shift ;;
+	--procs)         need_arg "$@"; procs=$2; shift 2 ;;
+	--procs=*)       procs=${1#*=}; shift ;;
+	--sources)       need_arg "$@"; sources=$2; shift 2 ;;
+	--sources=*)     sources=${1#*=}; shift ;;
+	--pg-bindir)     need_arg "$@"; pg_bindir=$2; shift 2 ;;
+	--pg-bindir=*)   pg_bindir=${1#*=}; shift ;;
+	--keep)          need_arg "$@"; keep_dir=$2; shift 2 ;;
+	--keep=*)        keep_dir=${1#*=}; shift ;;
+	-h|--help)       usage; exit 0 ;;
+	*)               usage >&2; die "unknown argument: $1" ;;
+	esac
+done
+
+ncpu=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) || die "cannot count the cores"
+if [ "$workers" = auto ]; then
+	nworkers=$ncpu
+else
+	is_uint "$workers" && [ "$workers" -le 64 ] || die "--workers: 1..64 or auto, not '$workers'"
+	nworkers=$((10#$workers))
+	workers=$nworkers
+fi
+is_uint "$nplaces" && [ "$nplaces" -le 10000000 ] || die "--places: 1..10000000, not '$nplaces'"
+nplaces=$((10#$nplaces))
+is_uint "$nsubs" && [ "$nsubs" -le 1000000 ] || die "--subscribers: 1..1000000, not '$nsubs'"
+nsubs=$((10#$nsubs))
+is_uint "$noffers" && [ "$noffers" -le 100000 ] || die "--offers: 1..100000, not '$noffers'"
+noffers=$((10#$noffers))
+case $interval in
+*ms) interval_ms=${interval%ms} ;;
+*s)  interval_ms=${interval%s}; [[ $interval_ms =~ ^[0-9]+$ ]] && interval_ms=$((10#$interval_ms * 1000)) ;;
+*)   interval_ms=$interval ;;
+esac
+[[ $interval_ms =~ ^[0-9]+$ ]] && [ "$((10#$interval_ms))" -le 3600000 ] ||
+	die "--interval: e.g. 500ms, 1s or 250 (milliseconds), not '$interval'"
+interval_ms=$((10#$interval_ms))
+interval_s=$(awk -v m="$interval_ms" 'BEGIN { printf "%.3f", m / 1000 }')
+is_uint "$rounds" || die "--rounds: a positive integer, not '$rounds'"
+rounds=$((10#$rounds))
+is_uint "$procs" && [ "$procs" -le 64 ] || die "--procs: 1..64, not '$procs'"
+procs=$((10#$procs))
+[ "$procs" -le "$nsubs" ] || procs=$nsubs
+is_uint "$sources" && [ "$sources" -le 254 ] || die "--sources: 1..254, not '$sources'"
+sources=$((10#$sources))
+
+# binaries
+if [ -z "$placesd_bin" ]; then
+	placesd_bin=$(find_build_bin placesd) ||
+		die "placesd not found: use --placesd PATH or PLACESD=PATH, or run from the build directory"
+fi
+[ -x "$placesd_bin" ] && [ -f "$placesd_bin" ] || die "not an executable file: $placesd_bin"
+placesd_bin=$(abs_path "$placesd_bin")
+if [ -z "$placesctl_bin" ]; then
+	if [ -x "$(dirname "$placesd_bin")/placesctl" ]; then
+		placesctl_bin=$(dirname "$placesd_bin")/placesctl
+	else
+		placesctl_bin=$(find_build_bin placesctl) ||
+			die "placesctl not found: use --placesctl PATH or PLACESCTL=PATH"
+	fi
+fi
+[ -x "$placesctl_bin" ] && [ -f "$placesctl_bin" ] || die "not an executable file: $placesctl_bin"
+placesctl_bin=$(abs_path "$placesctl_bin")
+[ -n "$sql_dir" ] || sql_dir=$bench_dir/../../src/sql
+[ -d "$sql_dir" ] && ls "$sql_dir"/*.sql >/dev/null 2>&1 || die "no migrations (*.sql) in $sql_dir: use --sql-dir DIR"
+sql_dir=$(cd "$sql_dir" && pwd)
+[ -x "$python_bin" ] || die "$python_bin not found (apt-get install python3)"
+"$python_bin" -c 'import sys; sys.exit(sys.version_info < (3, 7))' 2>/dev/null ||
+	die "$python_bin is older than Python 3.7"
+[ -r "$client" ] || die "the load client $client is missing"
+
+# PostgreSQL
+pg_ok() { [ -n "$1" ] && [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/postgres" ]; }
+if [ -z "$pg_bindir" ]; then
+	for d in $(ls -d /usr/lib/postgresql/[0-9]*/bin 2>/dev/null | sort -t/ -k4,4nr) \
+		"$(pg_config --bindir 2>/dev/null)" "$(dirname "$(command -v initdb 2>/dev/null || echo /x/x)")"; do
+		if pg_ok "$d"; then pg_bindir=$d; break; fi
+	done
+	[ -n "$pg_bindir" ] || die "PostgreSQL server binaries not found (apt-get install postgresql-15), or use --pg-bindir DIR"
+fi
+pg_ok "$pg_bindir" || die "no initdb, pg_ctl and postgres in $pg_bindir"
+if [ -x "$pg_bindir/psql" ]; then psql_bin=$pg_bindir/psql
+else psql_bin=$(command -v psql 2>/dev/null) || die "psql not found (apt-get install postgresql-client-15)"; fi
+pg_runner_setup
+need_tools curl
+
+# open files: one per subscriber in the client process and in the worker
+# that holds it (which one is the kernel's SO_REUSEPORT hash)
+want_files=65536
+[ "$want_files" -lt $((nsubs + 1024)) ] && want_files=$((nsubs + 1024))
+hard=$(ulimit -Hn)
+[ "$hard" != unlimited ] && [ "$hard" -lt "$want_files" ] && ulimit -Hn "$want_files" 2>/dev/null
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=$want_files
+nofile=$(ulimit -Sn)
+[ "$nofile" = unlimited ] && nofile=$want_files
+if [ "$nofile" -lt "$want_files" ]; then
+	[ "$hard" -lt "$want_files" ] && want_files=$hard
+	ulimit -Sn "$want_files" 2>/dev/null
+	nofile=$(ulimit -Sn)
+fi
+per_proc=$(((nsubs + procs - 1) / procs))
+[ "$nofile" -ge $((per_proc + 64)) ] ||
+	die "the open-files limit is $nofile (hard $(ulimit -Hn)); the client needs $((per_proc + 64)) per process: use --procs $(((nsubs + nofile - 200) / (nofile - 128))) or fewer --subscribers"
+[ "$nofile" -ge $((nsubs * 5 / (4 * nworkers) + 256)) ] ||
+	die "the open-files limit is $nofile (hard $(ulimit -Hn)): too low for $nsubs subscribers over $nworkers worker(s)"
+nofile_note=
+[ "$nofile" -lt $((nsubs + 256)) ] &&
+	nofile_note=" (below $nsubs + 256: a worker that the kernel's hash gives more than $((nofile - 256)) subscribers runs out)"
+max_clients=40000
+[ "$max_clients" -lt $((nsubs + 1024)) ] && max_clients=$((nsubs + 1024))
+max_subs=20000
+[ "$max_subs" -lt $((nsubs + 1024)) ] && max_subs=$((nsubs + 1024))
+
+# ---------------------------------------------------------------- cleanup ---
+tmp=
+pgdir=
+pg_started=
+pg_pid=
+placesd_pid=
+placesd_port=
+placesd_log=
+client_pid=
+child_pid=
+cleaned=
+
+# stop_client: the client's process group (it was started with setsid and
+# its subscriber processes are in it), then reap it
+stop_client() {
+	[ -n "$client_pid" ] || return 0
+	kill -TERM -- "-$client_pid" 2>/dev/null || kill -TERM "$client_pid" 2>/dev/null
+	local i
+	for i in $(seq 1 50); do is_running "$client_pid" || break; sleep 0.1; done
+	is_running "$client_pid" && kill -KILL -- "-$client_pid" 2>/dev/null
+	wait "$client_pid" 2>/dev/null
+	client_pid=
+	return 0
+}
+
+cleanup() {
+	[ -n "$cleaned" ] && return
+	cleaned=1
+	trap '' INT TERM
+	if [ -n "$child_pid" ]; then kill -TERM "$child_pid" 2>/dev/null; wait "$child_pid" 2>/dev/null; fi
+	stop_client
+	stop_placesd
+	stop_postgres
+	if [ -n "$keep_dir" ] && [ -n "$tmp" ] && [ -d "$tmp" ]; then
+		# all but the cluster's data directory (its log is kept) and the token
+		mkdir -p "$keep_dir" && cp -r "$tmp"/. "$keep_dir"/ 2>/dev/null &&
+			rm -rf "$keep_dir/pg/data" "$keep_dir/admin.token" &&
+			note "configs, logs and raw outputs kept in $keep_dir"
+	fi
+	[ -n "$tmp" ] && rm -rf "$tmp"
+}
+trap 'cleanup' EXIT
+trap 'note "interrupted"; exit 130' INT
+trap 'note "terminated"; exit 143' TERM
+
+problems=()
+failed_subs=()
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/placesd-obench.XXXXXX") || die "mktemp failed"
+# The ranker's and PostgreSQL's Unix socket paths must fit in sun_path (108).
+[ ${#tmp} -le 70 ] || die "temporary directory path too long for a Unix socket: $tmp (set TMPDIR=/tmp)"
+# the postgres user must reach $tmp/pg
+chmod 711 "$tmp"
+
+# run_bg OUT CMD...: CMD in the background, its output to OUT, waited for
+# here so that a signal to this script is handled at once
+run_bg() {
+	local out=$1 rc; shift
+	"$@" >"$out" 2>&1 &
+	child_pid=$!
+	wait "$child_pid"; rc=$?
+	child_pid=
+	return $rc
+}
+
+# ------------------------------------------------------------- PostgreSQL ---
+pgdir=$tmp/pg
+mkdir -p "$pgdir"
+[ ${#as_pg[@]} -gt 0 ] && chown postgres: "$pgdir"
+chmod 700 "$pgdir"
+conninfo="host=$pgdir user=app dbname=postgres"
+# placesd: workers x (pool + LISTEN) connections and the ranker's; psql and
+# placesctl
+max_conn=$((2 * (nworkers * (pool_size + 2) + 4) + 20))
+
+"${as_pg[@]}" "$pg_bindir/initdb" -D "$pgdir/data" -U app --auth=trust -E UTF8 \
+	--locale=C.UTF-8 --no-sync >"$tmp/initdb.log" 2>&1 ||
+	{ note "initdb failed:"; cat "$tmp/initdb.log" >&2; exit 1; }
+pg_opts="-c listen_addresses='' -c unix_socket_directories=$pgdir -c fsync=off"
+pg_opts+=" -c synchronous_commit=off -c full_page_writes=off -c max_connections=$max_conn"
+pg_opts+=" -c shared_buffers=128MB"
+pg_started=1
+pg_ctl -D "$pgdir/data" -l "$pgdir/postgres.log" -w -t 60 -o "$pg_opts" start >"$pgdir/pg_ctl.log" 2>&1 ||
+	{ note "pg_ctl start failed:"; cat "$pgdir/pg_ctl.log" "$pgdir/postgres.log" >&2; exit 1; }
+pg_pid=$(head -n 1 "$pgdir/data/postmaster.pid" 2>/dev/null)
+[ -n "$pg_pid" ] && is_running "$pg_pid" || { note "PostgreSQL started but its postmaster is not running:"; tail -n 20 "$pgdir/postgres.log" >&2; exit 1; }
+
+psql_q() { "$psql_bin" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conninfo" "$@"; }
+
+# the admin token: 40 hex digits, readable by its owner only
+token_file=$tmp/admin.token
+(umask 077; od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$token_file"; echo >>"$token_file")
+chmod 600 "$token_file"
+[ "$(tr -d '\n' <"$token_file" | wc -c)" -eq 40 ] || die "cannot write the admin token"
+
+# placesd configuration: write_conf FILE PORT
+write_conf() {
+	cat >"$1" <<EOF
+# written by $prog
+[server]
+listen = 127.0.0.1:$2
+workers = $workers
+max_connections = $max_clients
+keepalive_timeout = 300s
+backlog = 4096
+
+[database]
+conninfo = $conninfo
+pool_size = $pool_size
+
+[ranker]
+socket = $tmp/ranker.sock
+
+[offers]
+admin_token_file = $token_file
+heartbeat = 15s
+max_subscribers = $max_subs
+
+[log]
+level = warn
+EOF
+}
+
+write_conf "$tmp/placesctl.conf" "$(free_port)"
+"$placesctl_bin" -c "$tmp/placesctl.conf" migrate --dir "$sql_dir" >"$tmp/migrate.log" 2>&1 ||
+	{ note "placesctl migrate failed:"; cat "$tmp/migrate.log" >&2; exit 1; }
+t_seed=$(date +%s.%N)
+run_bg "$tmp/seed.log" "$placesctl_bin" -c "$tmp/placesctl.conf" seed --places "$nplaces" ||
+	{ note "placesctl seed failed:"; tail -n 30 "$tmp/seed.log" >&2; exit 1; }
+t_seed=$(awk -v a="$t_seed" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+psql_q -c "VACUUM ANALYZE" >"$tmp/vacuum.log" 2>&1 || { note "VACUUM ANALYZE failed:"; cat "$tmp/vacuum.log" >&2; exit 1; }
+read -r pcount seeded_offers <<<"$(psql_q -F ' ' -c "SELECT (SELECT count(*) FROM places), (SELECT count(*) FROM offers)")" ||
+	{ note "cannot count the places"; exit 1; }
+[ "${pcount:-}" = "$nplaces" ] || { note "expected $nplaces places after seeding, found ${pcount:-?}"; exit 1; }
+# the offers' places: 50 spread over the ids
+place_ids=$(psql_q -c "SELECT string_agg(id::text, ',') FROM (SELECT id FROM places ORDER BY id) p
+	WHERE id % greatest(1, (SELECT count(*) FROM places) / 50) = 0 OR (SELECT count(*) FROM places) < 50") ||
+	{ note "cannot read place ids"; exit 1; }
+[ -n "$place_ids" ] || place_ids=$(psql_q -c "SELECT min(id) FROM places")
+
+# ---------------------------------------------------------- the processes ---
+check_placesd() {
+	is_running "$placesd_pid" && return 0
+	wait "$placesd_pid" 2>/dev/null; local rc=$?
+	note "placesd (pid $placesd_pid) exited unexpectedly with status $rc"
+	[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
+	placesd_pid=
+	exit 1
+}
+
+# metric NAME FILE: the sum of a series' samples in a /metrics dump
+metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%.0f", s }' "$2"; }
+fetch_metrics() {
+	curl -s --max-time 10 -o "$1" "http://127.0.0.1:$placesd_port/metrics" && grep -q '^placesd_' "$1"
+}
+
+# start_placesd: a fresh placesd on a free port, once /readyz answers 200,
+# every worker serves and every worker's offer feed is connected
+nstart=0
+start_placesd() {
+	local i code slots up=0
+	nstart=$((nstart + 1))
+	placesd_port=$(free_port) || die "no free port found"
+	placesd_conf=$tmp/placesd-$nstart.conf
+	placesd_log=$tmp/placesd-$nstart.log
+	write_conf "$placesd_conf" "$placesd_port"
+	if ! "$placesd_bin" -t -c "$placesd_conf" >"$tmp/placesd-t.out" 2>&1; then
+		note "placesd -t rejects the benchmark configuration:"
+		cat "$tmp/placesd-t.out" >&2
+		exit 1
+	fi
+	# setsid: its own process group, so a Ctrl-C at the terminal reaches
+	# only this script (which then stops placesd with SIGTERM) and a
+	# last-resort SIGKILL can reach every child.
+	setsid "$placesd_bin" -c "$placesd_conf" </dev/null >"$placesd_log" 2>&1 &
+	placesd_pid=$!
+	for i in $(seq 1 1200); do
+		check_placesd
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$placesd_port/readyz" 2>/dev/null)
+		[ "$code" = 200 ] && break
+		sleep 0.1
+	done
+	if [ "$code" != 200 ]; then
+		note "placesd did not answer GET /readyz with 200 within 120 s (last status: ${code:-none})"
+		[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
+		exit 1
+	fi
+	slots=$(slots_serving "$placesd_port" "$nworkers")
+	[ "$(wc -w <<<"$slots")" -lt "$nworkers" ] &&
+		problems+=("placesd start $nstart: /healthz bodies named worker slot(s) ${slots:-none} only, expected $nworkers")
+	for i in $(seq 1 100); do
+		fetch_metrics "$tmp/m-start.txt" && up=$(metric placesd_offer_feed_up "$tmp/m-start.txt")
+		[ "${up:-0}" -ge "$nworkers" ] && break
+		sleep 0.1
+	done
+	[ "${up:-0}" -ge "$nworkers" ] ||
+		{ note "placesd_offer_feed_up is ${up:-?} after 10 s, expected $nworkers: the offer feed is not connected"; tail -n 20 "$placesd_log" >&2; exit 1; }
+	return 0
+}
+
+# ----------------------------------------------------------------- memory ---
+# kb_of PID: "RSS PSS" in kB (PSS 0 when smaps_rollup cannot be read)
+kb_of() {
+	local rss pss
+	rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null)
+	pss=$(awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null)
+	echo "${rss:-0} ${pss:-0}"
+}
+# kb_sum PID...: the sums, "RSS PSS"
+kb_sum() {
+	local p r s rs=0 ps=0
+	for p in "$@"; do
+		read -r r s <<<"$(kb_of "$p")"
+		rs=$((rs + r)); ps=$((ps + s))
+	done
+	echo "$rs $ps"
+}
+# placesd_children ROLE: the master's children whose cmdline names ROLE
+# (worker, ranker)
+placesd_children() {
+	local p
+	for p in $(pgrep -P "$placesd_pid" 2>/dev/null); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$1" && echo "$p"
+	done
+}
+# mem_snapshot: "WORKERS_RSS WORKERS_PSS NWORKERS MASTER_RSS RANKER_RSS
+# PG_PSS TCP_KB" in kB
+mem_snapshot() {
+	local w r
+	w=$(placesd_children worker | tr '\n' ' ')
+	r=$(placesd_children ranker | tr '\n' ' ')
+	# shellcheck disable=SC2086 # word splitting of the pid lists is meant
+	printf '%s %s %s %s %s %s\n' "$(kb_sum $w)" "$(wc -w <<<"$w")" \
+		"$(kb_of "$placesd_pid" | cut -d' ' -f1)" "$(kb_sum $r | cut -d' ' -f1)" \
+		"$(kb_sum "$pg_pid" $(pgrep -P "$pg_pid" 2>/dev/null) | cut -d' ' -f2)" \
+		"$(awk -v pg="$(getconf PAGESIZE)" '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) * pg / 1024 }' /proc/net/sockstat)"
+}
+
+# ---------------------------------------------------------- CPU accounting ---
+# cpu_take: "TOTAL BUSY OURS PLACESD PG" in clock ticks (cpu_snapshot of
+# placesd, PostgreSQL and the client)
+split=
+cpu_take() {
+	cpu_snapshot "$placesd_pid" "+$pg_pid" "$client_pid"
+	split="$snap $(ticks_of_group "$placesd_pid") $(ticks_of_family "$pg_pid")"
+}
+# cores_of SPLIT0 SPLIT1: "PLACESD PG CLIENT" in cores
+cores_of() {
+	awk -v a="$1" -v b="$2" -v n="$ncpu" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		t = y[1] - x[1]; if (t <= 0) t = 1
+		pd = y[4] - x[4]; pg = y[5] - x[5]
+		cl = (y[3] - x[3]) - pd - pg; if (cl < 0) cl = 0
+		printf "%.2f %.2f %.2f", n * pd / t, n * pg / t, n * cl / t }'
+}
+
+# json_fields FILE KEY...: the values of top-level keys of the client's
+# summary (the last line of FILE), one a line ("-" for null or missing)
+json_fields() {
+	"$python_bin" - "$@" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    lines = [l for l in f if l.startswith("{")]
+d = json.loads(lines[-1])
+for k in sys.argv[2:]:
+    v = d.get(k)
+    if v is None:
+        print("-")
+    elif isinstance(v, dict):
+        print("; ".join("%s: %s" % kv for kv in v.items()) or "-")
+    else:
+        print(v)
+EOF
+}
+
+# --------------------------------------------------------------- a round ---
+declare -A R
+noisy=0
+
+# run_round R: placesd afresh, the client, the figures into R[key,round]
+run_round() {
+	local r=$1 out rdy go i m0 m1 t0 t1 rc connected gauge kb0 kb1 kb2 v
+	local w_rss0 w_pss0 nw0 ma0 rk0 pg0 tcp0 w_rss1 w_pss1 ma1 rk1 pg1 tcp1
+	local w_rss2 pg2 sent slow keys
+	start_placesd
+	out=$tmp/client-r$r
+	rdy=$out.ready
+	go=$out.go
+	m0=$out.m0; m1=$out.m1
+	sleep 0.5
+	read -r w_rss0 w_pss0 nw0 ma0 rk0 pg0 tcp0 <<<"$(mem_snapshot)"
+	[ "$nw0" -eq "$nworkers" ] ||
+		problems+=("round $r: found $nw0 worker processes under the master (pid $placesd_pid), expected $nworkers")
+	fetch_metrics "$m0" || { note "GET /metrics failed"; exit 1; }
+
+	setsid "$python_bin" "$client" --port "$placesd_port" --subscribers "$nsubs" \
+		--offers "$noffers" --interval "$interval_s" --token-file "$token_file" \
+		--place-ids "$place_ids" --procs "$procs" --sources "$sources" \
+		--ready-file "$rdy" --go-file "$go" --tag "bench r$r" \
+		</dev/null >"$out.json" 2>"$out.log" &
+	client_pid=$!
+	# connected and idle: the client says so (after its --idle second)
+	for i in $(seq 1 6000); do
+		[ -s "$rdy" ] && break
+		if ! is_running "$client_pid"; then
+			wait "$client_pid"; rc=$?; client_pid=
+			note "the load client exited with status $rc before its subscribers were connected:"
+			tail -n 20 "$out.log" >&2
+			exit 1
+		fi
+		check_placesd
+		sleep 0.1
+	done
+	[ -s "$rdy" ] || { note "the load client did not connect its subscribers within 600 s"; tail -n 20 "$out.log" >&2; exit 1; }
+	connected=$("$python_bin" -c 'import json, sys; print(json.load(open(sys.argv[1]))["connected"])' "$rdy")
+	# placesd counts them too (the gauge is summed over the workers)
+	for _ in $(seq 1 50); do
+		fetch_metrics "$out.mc" || { note "GET /metrics failed"; exit 1; }
+		gauge=$(metric placesd_sse_subscribers "$out.mc")
+		[ "$gauge" = "$connected" ] && break
+		sleep 0.1
+	done
+	[ "$gauge" = "$connected" ] ||
+		problems+=("round $r: placesd_sse_subscribers is $gauge with $connected subscribers connected (the client's count)")
+	read -r w_rss1 w_pss1 _ ma1 rk1 pg1 tcp1 <<<"$(mem_snapshot)"
+
+	# the offers
+	cpu_take; t0=$split
+	: >"$go"
+	wait "$client_pid"; rc=$?
+	client_pid=
+	cpu_take; t1=$split
+	R[oth,$r]=$(other_pct "$t0" "$t1")
+	read -r "R[cpd,$r]" "R[cpg,$r]" "R[ccl,$r]" <<<"$(cores_of "$t0" "$t1")"
+	check_placesd
+	sleep 0.3
+	fetch_metrics "$m1" || { note "GET /metrics failed after the offers"; exit 1; }
+	read -r w_rss2 _ _ _ _ pg2 _ <<<"$(mem_snapshot)"
+	if [ "$rc" -ne 0 ] || ! grep -q '^{' "$out.json"; then
+		note "the load client failed (status $rc):"
+		tail -n 30 "$out.log" >&2
+		exit 1
+	fi
+	sed -n '/^offer /,$p' "$out.log" >"$out.offers"
+
+	keys="connected connect_failed connect_errors at_go closed_before_offers published publish_failed
+		last_p50 last_p99 last_max all_p50 all_p99 first_p50 median_p50 read_last_p50 read_last_p99
+		read_all_p99 lag_p99 lag_max missed_subs missed_events duplicates foreign closed closed_errors
+		client_cpu_pct client_cpu_s arrivals stamps stamps_missing post_ms_p50 post_ms_max connect_s"
+	local vals=() k j=0
+	# shellcheck disable=SC2086 # $keys: a list of words
+	mapfile -t vals < <(json_fields "$out.json" $keys)
+	[ ${#vals[@]} -eq "$(wc -w <<<"$keys")" ] ||
+		{ note "cannot read the client's summary $out.json"; tail -n 5 "$out.log" >&2; exit 1; }
+	for k in $keys; do R[$k,$r]=${vals[$j]:--}; j=$((j + 1)); done
+
+	# memory per idle subscriber
+	kb0=$(awk -v a="$w_rss0" -v b="$w_rss1" -v n="$connected" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n : 0) }')
+	kb1=$(awk -v a="$w_pss0" -v b="$w_pss1" -v n="$connected" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n : 0) }')
+	kb2=$(awk -v a="$w_rss0" -v b="$w_rss2" -v n="$connected" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n : 0) }')
+	R[kbrss,$r]=$kb0
+	R[kbpss,$r]=$kb1
+	[ "$w_pss0" -eq 0 ] && R[kbpss,$r]=-
+	R[kbafter,$r]=$kb2
+	R[kbtcp,$r]=$(awk -v a="$tcp0" -v b="$tcp1" -v n="$connected" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n : 0) }')
+	R[mem,$r]="workers RSS $w_rss0 -> $w_rss1 kB (after the offers $w_rss2), PSS $w_pss0 -> $w_pss1; master RSS $ma0 -> $ma1; ranker RSS $rk0 -> $rk1; PostgreSQL PSS $pg0 -> $pg1 (after the offers $pg2); kernel TCP memory (machine-wide) $tcp0 -> $tcp1 kB"
+
+	# placesd's counters
+	sent=$(( $(metric placesd_offers_sent_total "$m1") - $(metric placesd_offers_sent_total "$m0") ))
+	slow=$(( $(metric placesd_sse_slow_closed_total "$m1") - $(metric placesd_sse_slow_closed_total "$m0") ))
+	v=$(( ${R[at_go,$r]} * ${R[published,$r]} ))
+	R[sent,$r]=$sent
+	# CPU per event: placesd's over the offers (clock ticks) per event it
+	# sent, the client's per arrival it noted
+	R[pdus,$r]=$(awk -v a="$t0" -v b="$t1" -v n="$sent" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'BEGIN {
+		split(a, x, " "); split(b, y, " "); printf "%.1f", (n > 0 ? (y[4] - x[4]) * 1e6 / hz / n : 0) }')
+	R[clus,$r]=$(awk -v c="${R[client_cpu_s,$r]}" -v n="${R[arrivals,$r]}" 'BEGIN { printf "%.1f", (n > 0 ? c * 1e6 / n : 0) }')
+	[ "$sent" -eq "$v" ] ||
+		problems+=("round $r: placesd_offers_sent_total rose by $sent, expected $v (${R[at_go,$r]} subscribers x ${R[published,$r]} offers)")
+	[ "$slow" -gt 0 ] &&
+		problems+=("round $r: placesd_sse_slow_closed_total rose by $slow (subscribers closed for being more than [offers] max_pending (256k) behind)")
+	[ "${R[connect_failed,$r]}" != 0 ] &&
+		failed_subs+=("round $r: ${R[connect_failed,$r]} of $nsubs subscribers did not connect (${R[connect_errors,$r]})")
+	[ "${R[closed_before_offers,$r]}" != 0 ] &&
+		failed_subs+=("round $r: ${R[closed_before_offers,$r]} subscribers were closed before the offers")
+	[ "${R[publish_failed,$r]}" != 0 ] &&
+		failed_subs+=("round $r: ${R[publish_failed,$r]} of $noffers offers could not be published (see $(basename "$out").log)")
+	[ "${R[missed_subs,$r]}" != 0 ] &&
+		failed_subs+=("round $r: ${R[missed_subs,$r]} open subscribers missed offers (${R[missed_events,$r]} (subscriber, offer) pairs missing in all, counting the closed ones)")
+	[ "${R[closed,$r]}" != 0 ] &&
+		failed_subs+=("round $r: ${R[closed,$r]} subscribers were closed during the offers (${R[closed_errors,$r]})")
+	[ "${R[duplicates,$r]}" != 0 ] &&
+		failed_subs+=("round $r: ${R[duplicates,$r]} offers arrived twice at the same subscriber")
+	[ "${R[foreign,$r]}" != 0 ] &&
+		problems+=("round $r: ${R[foreign,$r]} events with ids the client did not publish")
+	[ "${R[stamps,$r]}" != kernel ] &&
+		problems+=("round $r: no kernel receive stamps (SO_TIMESTAMPNS): the delays are the client's read times")
+	[ "${R[stamps_missing,$r]}" != 0 ] && [ "${R[stamps_missing,$r]}" != - ] &&
+		problems+=("round $r: ${R[stamps_missing,$r]} arrivals without a kernel stamp (their read time is used)")
+
+	stop_placesd
+	[ -s "$placesd_log" ] && problems+=("round $r: placesd logged $(wc -l <"$placesd_log" | tr -d ' ') line(s) at warn or above: $(head -n 3 "$placesd_log" | tr '\n' '|' | cut -c1-300)")
+	[ "${R[oth,$r]:-0}" -gt 10 ] && noisy=$((noisy + 1))
+	report_round "$r"
+}
+
+table_head() {
+	printf '%5s %6s %6s %10s %10s %9s %9s %6s %6s %7s %7s %8s %8s %5s  %-14s %4s\n' round subs offers \
+		"last p50" "last p99" "all p50" "all p99" missed closed "KB RSS" "KB PSS" "rd p99" "lag p99" "cl%" "cores pd/pg/cl" "oth%"
+	printf '%s\n' "-------------------------------------------------------------------------------------------------------------------------------------"
+}
+report_round() {
+	local r=$1
+	printf '%5s %6s %6s %10s %10s %9s %9s %6s %6s %7s %7s %8s %8s %5s  %-14s %4s\n' "$r" \
+		"${R[connected,$r]}" "${R[published,$r]}" "${R[last_p50,$r]}" "${R[last_p99,$r]}" \
+		"${R[all_p50,$r]}" "${R[all_p99,$r]}" "${R[missed_subs,$r]}" "${R[closed,$r]}" \
+		"${R[kbrss,$r]}" "${R[kbpss,$r]}" "${R[read_last_p99,$r]}" "${R[lag_p99,$r]}" \
+		"${R[client_cpu_pct,$r]}" "${R[cpd,$r]}/${R[cpg,$r]}/${R[ccl,$r]}" "${R[oth,$r]}"
+	printf '      connect %ss; POST p50 %s ms (max %s); first/median subscriber p50 %s/%s ms; last max %s ms; %s events sent\n' \
+		"${R[connect_s,$r]}" "${R[post_ms_p50,$r]}" "${R[post_ms_max,$r]}" "${R[first_p50,$r]}" "${R[median_p50,$r]}" \
+		"${R[last_max,$r]}" "${R[sent,$r]}"
+	printf '      CPU per event: placesd %s us, client %s us; after the offers %s KB/sub RSS; kernel TCP %s KB/sub\n' \
+		"${R[pdus,$r]}" "${R[clus,$r]}" "${R[kbafter,$r]}" "${R[kbtcp,$r]}"
+	printf '      %s\n' "${R[mem,$r]}"
+}
+
+# ------------------------------------------------------------------ run ------
+pg_version=$("$pg_bindir/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //')
+echo "placesd live offer stream benchmark  $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+echo "  placesd:    $placesd_bin ($("$placesd_bin" -V 2>/dev/null | head -n 1)), workers $workers"
+echo "  config:     max_connections $max_clients, keepalive_timeout 300s, backlog 4096; [offers] heartbeat 15s, max_subscribers $max_subs"
+echo "  PostgreSQL: $pg_version ($pg_bindir), Unix socket, fsync off"
+echo "  data:       $nplaces places, $seeded_offers seeded offers (seeded in ${t_seed} s)"
+echo "  client:     $client ($("$python_bin" -V 2>&1)), $nsubs subscribers over $procs process(es) and $sources source address(es); $noffers offers, one every ${interval_ms} ms"
+echo "  open files: $nofile per process$nofile_note"
+echo "  rounds:     $rounds, placesd started afresh for each"
+echo "  machine:    $ncpu cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); client, placesd and PostgreSQL share the cores"
+busy=$(ps -eo pcpu=,pgid=,ppid=,pid=,args= --sort=-pcpu 2>/dev/null |
+	awk -v a="$pg_pid" -v me=$$ '$1 >= 20 && $3 != a && $4 != a && $2 != me' | head -n 3)
+[ -n "$busy" ] && note "other busy processes on this machine, figures will be noisy:" && sed 's/^/    /' <<<"$busy" >&2
+echo
+
+table_head
+for r in $(seq 1 "$rounds"); do
+	run_round "$r"
+done
+echo "subs = subscribers connected; last = delay from publishing to the arrival at the last subscriber (p50, p99 over the offers), all = every arrival, in ms"
+echo "arrival = the kernel's receive stamp; rd p99 = the last p99 as the client read it; lag p99 = the client's delay in reading (read - stamp)"
+echo "KB RSS/PSS = workers' memory per idle subscriber; cl% = client CPU (% of one core) during the offers; cores pd/pg/cl = placesd, PostgreSQL, client; oth% = other processes' share"
+
+# --------------------------------------------------------------- summary ---
+med() { # med KEY [DECIMALS]: the median over the rounds (numeric values only; 1 decimal)
+	local v=() r
+	for r in $(seq 1 "$rounds"); do
+		[[ ${R[$1,$r]:-} =~ ^[0-9.]+$ ]] && v+=("${R[$1,$r]}")
+	done
+	if [ ${#v[@]} -gt 0 ]; then
+		awk -v m="$(median "${v[@]}")" -v d="${2:-1}" 'BEGIN { printf "%.*f\n", d, m }'
+	else
+		echo -
+	fi
+}
+p99=$(med last_p99)
+kbr=$(med kbrss 2)
+kbp=$(med kbpss 2)
+echo
+echo "Medians over $rounds round(s), $nsubs subscribers, $noffers offers each:"
+printf '  delay to the last subscriber:  p50 %s ms, p99 %s ms (as the client read it: p50 %s, p99 %s)\n' \
+	"$(med last_p50)" "$p99" "$(med read_last_p50)" "$(med read_last_p99)"
+printf '  every arrival:                 p50 %s ms, p99 %s ms; first subscriber p50 %s ms, median subscriber p50 %s ms\n' \
+	"$(med all_p50)" "$(med all_p99)" "$(med first_p50)" "$(med median_p50)"
+printf '  memory per idle subscriber:    %s KB RSS, %s KB PSS (workers); kernel TCP buffers %s KB (machine-wide)\n' \
+	"$kbr" "$kbp" "$(med kbtcp 2)"
+printf '  CPU per event:                 placesd %s us per event sent, the client %s us per arrival\n' \
+	"$(med pdus)" "$(med clus)"
+printf '  client:                        lag p99 %s ms, CPU %s%% of one core during the offers\n' \
+	"$(med lag_p99)" "$(med client_cpu_pct)"
+
+verdict() { # verdict VALUE LIMIT
+	if [ "$1" = - ]; then echo "no figure"
+	elif awk -v v="$1" -v l="$2" 'BEGIN { exit !(v <= l) }'; then echo "met"
+	else echo "NOT met"; fi
+}
+[ "$noisy" -gt 0 ] && problems+=("$noisy round(s) shared the machine with other busy processes (oth% > 10): those figures are noisy, rerun on a quiet machine")
+pg_err=$(grep -c -E '\b(ERROR|FATAL|PANIC): ' "$pgdir/postgres.log" 2>/dev/null)
+[ "${pg_err:-0}" != 0 ] && problems+=("PostgreSQL logged $pg_err ERROR/FATAL/PANIC line(s): $(grep -m 3 -E '(ERROR|FATAL|PANIC): ' "$pgdir/postgres.log" | tr '\n' '|' | cut -c1-300)")
+
+echo
+if [ ${#failed_subs[@]} -gt 0 ]; then
+	echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+	echo "!!! SUBSCRIBERS OR OFFERS FAILED"
+	printf '!!!   %s\n' "${failed_subs[@]}"
+	echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+	echo
+fi
+echo "Aims:"
+echo "  p99 delay to the last subscriber <= 100 ms:  $p99 ms: $(verdict "$p99" 100)"
+echo "  <= 8 KB per idle subscriber:                 $kbr KB RSS: $(verdict "$kbr" 8) (PSS $kbp KB: $(verdict "$kbp" 8))"
+echo
+if [ ${#problems[@]} -eq 0 ]; then
+	echo "No further notes: the gauge matched the connected count, every event was counted as sent, none closed for being slow, nothing logged."
+else
+	echo "Notes:"
+	printf '  - %s\n' "${problems[@]}"
+fi
+[ ${#failed_subs[@]} -gt 0 ] && exit 3
+exit 0
