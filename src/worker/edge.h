@@ -57,6 +57,14 @@ void edge_request_streaming(struct edge *e);
 void edge_abort(struct edge *e);
 /* Bytes waiting in the socket's output buffer. */
 size_t edge_pending_output(const struct edge *e);
+/*
+ * Appends one HTTP chunk of buf straight to the socket's buffer and tries
+ * to send it now, when that keeps the order (nothing of evhtp's is still
+ * in the filter): a fan-out to thousands of streams then costs one send
+ * each instead of a copy, a deferred callback and two epoll changes.
+ * false: not possible now, write through evhtp instead.
+ */
+bool edge_write_chunk(struct edge *e, const char *buf, size_t len);
 /* evhtp finished the request in flight: frame the next one. */
 void edge_request_done(struct edge *e);
 /* evhtp is freeing the connection (its connection_fini hook). */

@@ -318,6 +318,8 @@ http_stream_write(struct http_req *r, const char *buf, size_t len)
 
 	if (r->replied || !r->streaming || len == 0)
 		return edge_pending_output(r->edge);
+	if (edge_write_chunk(r->edge, buf, len))
+		return edge_pending_output(r->edge);
 	if ((b = evbuffer_new()) == NULL)
 		return SIZE_MAX;
 	evbuffer_add(b, buf, len);
