@@ -228,6 +228,48 @@ pg_runner_setup() {
 	fi
 }
 
+# find_postgres: pg_bindir (unless --pg-bindir set it) = the newest
+# PostgreSQL server binaries found, and psql_bin; dies when there are none.
+pg_ok() { [ -n "$1" ] && [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/postgres" ]; }
+find_postgres() {
+	local d
+	if [ -z "$pg_bindir" ]; then
+		for d in $(ls -d /usr/lib/postgresql/[0-9]*/bin 2>/dev/null | sort -t/ -k4,4nr) \
+			"$(pg_config --bindir 2>/dev/null)" "$(dirname "$(command -v initdb 2>/dev/null || echo /x/x)")"; do
+			if pg_ok "$d"; then pg_bindir=$d; break; fi
+		done
+		[ -n "$pg_bindir" ] || die "PostgreSQL server binaries not found (apt-get install postgresql-15), or use --pg-bindir DIR"
+	fi
+	pg_ok "$pg_bindir" || die "no initdb, pg_ctl and postgres in $pg_bindir"
+	if [ -x "$pg_bindir/psql" ]; then psql_bin=$pg_bindir/psql
+	else psql_bin=$(command -v psql 2>/dev/null) || die "psql not found (apt-get install postgresql-client-15)"; fi
+}
+
+# start_cluster DIR MAX_CONN SHARED_BUFFERS: a throw-away cluster in
+# DIR/data, as the test suite runs it: Unix socket in DIR only, no
+# durability, run as postgres when we are root (pg_runner_setup first).
+# Sets conninfo, pg_started and pg_pid; exits 1 with its logs on failure.
+# stop_postgres stops it.
+start_cluster() {
+	local dir=$1 maxc=$2 sbuf=$3 opts
+	mkdir -p "$dir"
+	[ ${#as_pg[@]} -gt 0 ] && chown postgres: "$dir"
+	chmod 700 "$dir"
+	conninfo="host=$dir user=app dbname=postgres"
+	"${as_pg[@]}" "$pg_bindir/initdb" -D "$dir/data" -U app --auth=trust -E UTF8 \
+		--locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
+		{ note "initdb failed:"; cat "$dir/initdb.log" >&2; exit 1; }
+	opts="-c listen_addresses='' -c unix_socket_directories=$dir -c fsync=off"
+	opts+=" -c synchronous_commit=off -c full_page_writes=off -c max_connections=$maxc"
+	opts+=" -c shared_buffers=$sbuf"
+	pg_started=1
+	pg_ctl -D "$dir/data" -l "$dir/postgres.log" -w -t 60 -o "$opts" start >"$dir/pg_ctl.log" 2>&1 ||
+		{ note "pg_ctl start failed:"; cat "$dir/pg_ctl.log" "$dir/postgres.log" >&2; exit 1; }
+	pg_pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null)
+	[ -n "$pg_pid" ] && is_running "$pg_pid" ||
+		{ note "PostgreSQL started but its postmaster is not running:"; tail -n 20 "$dir/postgres.log" >&2; exit 1; }
+}
+
 # need_tools TOOL...: install the missing ones with apt-get when root
 need_tools() {
 	local t missing=()

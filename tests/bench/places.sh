@@ -227,15 +227,7 @@ placesctl_bin=$(abs_path "$placesctl_bin")
 sql_dir=$(cd "$sql_dir" && pwd)
 
 # PostgreSQL
-pg_ok() { [ -n "$1" ] && [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/postgres" ]; }
-if [ -z "$pg_bindir" ]; then
-	for d in $(ls -d /usr/lib/postgresql/[0-9]*/bin 2>/dev/null | sort -t/ -k4,4nr) \
-		"$(pg_config --bindir 2>/dev/null)" "$(dirname "$(command -v initdb 2>/dev/null || echo /x/x)")"; do
-		if pg_ok "$d"; then pg_bindir=$d; break; fi
-	done
-	[ -n "$pg_bindir" ] || die "PostgreSQL server binaries not found (apt-get install postgresql-15), or use --pg-bindir DIR"
-fi
-pg_ok "$pg_bindir" || die "no initdb, pg_ctl and postgres in $pg_bindir"
+find_postgres
 # pg_tool NAME: NAME from $pg_bindir, else from the PATH
 pg_tool() {
 	if [ -x "$pg_bindir/$1" ]; then echo "$pg_bindir/$1"
@@ -302,27 +294,10 @@ run_bg() {
 
 # ------------------------------------------------------------- PostgreSQL ---
 pgdir=$tmp/pg
-mkdir -p "$pgdir"
-[ ${#as_pg[@]} -gt 0 ] && chown postgres: "$pgdir"
-chmod 700 "$pgdir"
-conninfo="host=$pgdir user=app dbname=postgres"
 # placesd: workers x (pool + LISTEN) connections and the ranker's; pgbench:
 # $conns clients; psql and placesctl
 max_conn=$((conns + nworkers * (pool_size + 2) + 20))
-
-"${as_pg[@]}" "$pg_bindir/initdb" -D "$pgdir/data" -U app --auth=trust -E UTF8 \
-	--locale=C.UTF-8 --no-sync >"$tmp/initdb.log" 2>&1 ||
-	{ note "initdb failed:"; cat "$tmp/initdb.log" >&2; exit 1; }
-# as the test suite does: no durability (a throw-away cluster), and room
-# for the data set in shared_buffers
-pg_opts="-c listen_addresses='' -c unix_socket_directories=$pgdir -c fsync=off"
-pg_opts+=" -c synchronous_commit=off -c full_page_writes=off -c max_connections=$max_conn"
-pg_opts+=" -c shared_buffers=512MB"
-pg_started=1
-pg_ctl -D "$pgdir/data" -l "$pgdir/postgres.log" -w -t 60 -o "$pg_opts" start >"$pgdir/pg_ctl.log" 2>&1 ||
-	{ note "pg_ctl start failed:"; cat "$pgdir/pg_ctl.log" "$pgdir/postgres.log" >&2; exit 1; }
-pg_pid=$(head -n 1 "$pgdir/data/postmaster.pid" 2>/dev/null)
-[ -n "$pg_pid" ] && is_running "$pg_pid" || { note "PostgreSQL started but its postmaster is not running:"; tail -n 20 "$pgdir/postgres.log" >&2; exit 1; }
+start_cluster "$pgdir" "$max_conn" 512MB
 
 psql_q() { "$psql_bin" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conninfo" "$@"; }
 
