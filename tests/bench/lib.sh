@@ -228,6 +228,38 @@ pg_runner_setup() {
 	fi
 }
 
+# make_tmp NAME: tmp = a new temporary directory, short enough for the
+# Unix socket paths under it (sun_path is 108 bytes), that the postgres
+# user can pass through.
+make_tmp() {
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/placesd-$1.XXXXXX") || die "mktemp failed"
+	[ ${#tmp} -le 70 ] || die "temporary directory path too long for a Unix socket: $tmp (set TMPDIR=/tmp)"
+	chmod 711 "$tmp"
+}
+
+# keep_outputs: with --keep DIR, copy $tmp to DIR, all but the cluster's
+# data directory (its log is kept).
+keep_outputs() {
+	if [ -n "$keep_dir" ] && [ -n "$tmp" ] && [ -d "$tmp" ]; then
+		mkdir -p "$keep_dir" && cp -r "$tmp"/. "$keep_dir"/ 2>/dev/null &&
+			rm -rf "$keep_dir/pg/data" &&
+			note "configs, logs, scripts and raw outputs kept in $keep_dir"
+	fi
+}
+
+# run_bg OUT CMD...: CMD in the background, its output to OUT, waited for
+# here so that a signal to this script is handled at once; its status is
+# returned.  (wrk is a reaped child of this shell: see cpu_snapshot.)
+child_pid=
+run_bg() {
+	local out=$1 rc; shift
+	"$@" >"$out" 2>&1 &
+	child_pid=$!
+	wait "$child_pid"; rc=$?
+	child_pid=
+	return $rc
+}
+
 # find_postgres: pg_bindir (unless --pg-bindir set it) = the newest
 # PostgreSQL server binaries found, and psql_bin; dies when there are none.
 pg_ok() { [ -n "$1" ] && [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/postgres" ]; }

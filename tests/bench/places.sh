@@ -258,12 +258,7 @@ cleanup() {
 	fi
 	stop_placesd
 	stop_postgres
-	if [ -n "$keep_dir" ] && [ -n "$tmp" ] && [ -d "$tmp" ]; then
-		# all but the cluster's data directory (its log is kept)
-		mkdir -p "$keep_dir" && cp -r "$tmp"/. "$keep_dir"/ 2>/dev/null &&
-			rm -rf "$keep_dir/pg/data" &&
-			note "configs, logs, scripts and raw outputs kept in $keep_dir"
-	fi
+	keep_outputs
 	[ -n "$tmp" ] && rm -rf "$tmp"
 }
 trap 'cleanup' EXIT
@@ -273,24 +268,8 @@ trap 'note "terminated"; exit 143' TERM
 problems=()
 failed_reqs=()
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/placesd-bench.XXXXXX") || die "mktemp failed"
-# The ranker's and PostgreSQL's Unix socket paths must fit in sun_path (108).
-[ ${#tmp} -le 70 ] || die "temporary directory path too long for a Unix socket: $tmp (set TMPDIR=/tmp)"
-# the postgres user must reach $tmp/pg
-chmod 711 "$tmp"
+make_tmp bench
 
-# run_bg OUT CMD...: CMD in the background, its output to OUT, waited for
-# here so that a signal to this script is handled at once; its status is
-# returned.  (wrk and pgbench are reaped children of this shell: see
-# cpu_snapshot.)
-run_bg() {
-	local out=$1 rc; shift
-	"$@" >"$out" 2>&1 &
-	child_pid=$!
-	wait "$child_pid"; rc=$?
-	child_pid=
-	return $rc
-}
 
 # ------------------------------------------------------------- PostgreSQL ---
 pgdir=$tmp/pg
