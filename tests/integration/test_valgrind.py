@@ -5,7 +5,8 @@ daemon (master, ranker, workers of two generations) must end with
 serving plain, pipelined, half-closed and refused requests, day digests
 (answered, with a failing events service, and one whose client hangs up
 while the events service hangs), a deferred request cut by a stop, a
-reload and a graceful stop.
+offer published and streamed (one stream left open across a reload,
+another closed by its client), a reload and a graceful stop.
 
 Skipped when valgrind is missing or the binary is built with
 AddressSanitizer (the two cannot run together)."""
@@ -78,13 +79,43 @@ def digests(d, ev, city):
     ev.control(fault="none")
 
 
+def offers(d, token, city_place):
+    """Publish an offer while one stream is open; returns the stream
+    socket still open (the reload and stop must end it cleanly)."""
+    s = socket.create_connection((d.host, d.port), timeout=60)
+    s.sendall(b"GET /v1/offers/stream HTTP/1.1\r\nHost: a\r\n\r\n")
+    got = b""
+    while b"offers after" not in got:
+        got += s.recv(65536)
+    gone = socket.create_connection((d.host, d.port), timeout=60)
+    gone.sendall(b"GET /v1/offers/stream HTTP/1.1\r\nHost: a\r\n\r\n")
+    body = ('{"place_id":%d,"title":"vg","discount_pct":10,'
+            '"starts_at":"2026-01-01T00:00:00Z",'
+            '"ends_at":"2030-01-01T00:00:00Z"}' % city_place).encode()
+    out = raw(d, b"POST /v1/offers HTTP/1.1\r\nHost: a\r\nAuthorization: "
+              b"Bearer " + token.encode() + b"\r\nContent-Type: "
+              b"application/json\r\nConnection: close\r\nContent-Length: "
+              b"%d\r\n\r\n" % len(body) + body)
+    T.check(out.startswith(b"HTTP/1.1 201"), "publish: %r" % out[:60])
+    while b"event: offer" not in got:
+        got += s.recv(65536)
+    gone.close()
+    return s
+
+
 def test_valgrind_clean():
     ev = T.EventsService()
     ev.start()
+    token = "valgrind-token-0123456789abcdef"
+    tokfile = os.path.join(ev.dir, "token")
+    with open(tokfile, "w") as f:
+        f.write(token)
+    os.chmod(tokfile, 0o600)
     d = T.Daemon(workers=2, conf={"server": {"shutdown_timeout": "20s",
                                              "keepalive_timeout": "2s"},
                                   "upstream": {"events_url": ev.url,
                                                "timeout": "20s"},
+                                  "offers": {"admin_token_file": tokfile},
                                   "debug": {"routes": "on"}})
     r = T.run([T.placesctl_path(), "-c", d.conf_path, "seed", "--places",
                "200", "--seed", "2", "--if-empty"], timeout=300)
@@ -92,6 +123,7 @@ def test_valgrind_clean():
     city = T.shared_postgres().psql("SELECT city_id FROM places GROUP BY "
                                     "city_id ORDER BY count(*) DESC LIMIT "
                                     "1")[0][0]
+    place = int(T.shared_postgres().psql("SELECT min(id) FROM places")[0][0])
     logs = d.path("vg.%p")
     d.start(timeout=180, wrapper=[
         "valgrind", "--leak-check=full",
@@ -120,12 +152,16 @@ def test_valgrind_clean():
         T.check(out.startswith(b"HTTP/1.1 " + status),
                 "%r answered %r" % (req[:30], out[:40]))
     digests(d, ev, city)
+    T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 2, 120,
+                 "the offer feeds under valgrind")
+    stream = offers(d, token, place)
     d.signal(signal.SIGHUP)
     T.wait_until(lambda: d.metric("placesd_generation") == 2, 120,
                  "generation 2 under valgrind")
     sleeper, res = T.start_sleeper(d, 3000, timeout=120)
     T.wait_until(lambda: d.metric("placesd_http_connections_open", 0) >= 2,
                  60, "the sleeper to be accepted")
+    stream.close()
     d.signal(signal.SIGTERM)
     sleeper.join(120)
     rc = d.wait_exit(120)
