@@ -86,7 +86,7 @@ parse_command(int argc, char **argv, const char **dir, struct seed_opts *so)
 
 	optind = 0;             /* glibc: restart scanning */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+", is_seed ? seed_opts :
+	while ((ch = getopt_long(argc, argv, "+:", is_seed ? seed_opts :
 	    dir_opts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_DIR:

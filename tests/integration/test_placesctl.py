@@ -372,12 +372,15 @@ def test_usage_and_config_errors():
                        (["seed", "--if-empty", "--replace"],
                         "exclusive options"),
                        (["migrate", "extra"], "an extra argument"),
+                       (["migrate", "--dir"], "an option without its value"),
                        (["migrate", "--dir", os.path.join(TMP, "none")],
                         "a missing migrations directory")):
         r = ctl(conf, *args)
         T.check_eq(r.returncode, 2, "exit code for %s" % what)
         T.check(r.stderr.startswith("placesctl: "),
                 "%s: message %r" % (what, r.stderr))
+    r = ctl(conf, "migrate", "--dir")
+    T.check("--dir needs a value" in r.stderr, "message %r" % r.stderr)
     r = T.run([CTL, "-c", os.path.join(TMP, "missing.conf"), "check"])
     T.check_eq(r.returncode, 2, "exit code for a missing config file")
     T.check("missing.conf" in r.stderr, "names the file: %r" % r.stderr)
