@@ -1,8 +1,10 @@
 # tests/bench/lib.sh -- shell helpers shared by the benchmark scripts.
 #
-# Sourced (not run) by healthz.sh and places.sh, after they set $prog; the
-# CPU accounting helpers write a scratch file under $tmp.  Nothing here
-# starts a process or installs a trap: each script owns its cleanup.
+# Sourced (not run) by every benchmark script, after it sets $prog; the
+# CPU accounting helpers write a scratch file under $tmp.  start_cluster
+# and launch_placesd start processes whose pids they leave in pg_pid and
+# placesd_pid; nothing here installs a trap: each script owns its cleanup
+# (stop_postgres, stop_placesd, kill_child).
 # bash only (arrays, [[ ]], read -a).
 
 # ----------------------------------------------------------- messages ---
@@ -259,6 +261,68 @@ run_bg() {
 	child_pid=
 	return $rc
 }
+
+# check_placesd: exits 1, with the end of its log, when placesd died.
+check_placesd() {
+	is_running "$placesd_pid" && return 0
+	wait "$placesd_pid" 2>/dev/null; local rc=$?
+	note "placesd (pid $placesd_pid) exited unexpectedly with status $rc"
+	[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
+	placesd_pid=
+	exit 1
+}
+
+# launch_placesd LABEL: placesd -t on $placesd_conf, then placesd in its
+# own process group, logging to $placesd_log; waits up to 120 s for
+# /readyz on $placesd_port, and adds to problems (naming LABEL) when
+# /healthz does not show every worker slot serving. Sets placesd_pid.
+launch_placesd() {
+	local label=$1 i code slots
+	if ! "$placesd_bin" -t -c "$placesd_conf" >"$tmp/placesd-t.out" 2>&1; then
+		note "placesd -t rejects the benchmark configuration:"
+		cat "$tmp/placesd-t.out" >&2
+		exit 1
+	fi
+	# setsid: its own process group, so a Ctrl-C at the terminal reaches
+	# only this script (which then stops placesd with SIGTERM) and a
+	# last-resort SIGKILL can reach every child.
+	setsid "$placesd_bin" -c "$placesd_conf" </dev/null >"$placesd_log" 2>&1 &
+	placesd_pid=$!
+	for i in $(seq 1 1200); do
+		check_placesd
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$placesd_port/readyz" 2>/dev/null)
+		[ "$code" = 200 ] && break
+		sleep 0.1
+	done
+	if [ "$code" != 200 ]; then
+		note "placesd did not answer GET /readyz with 200 within 120 s (last status: ${code:-none})"
+		[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
+		exit 1
+	fi
+	slots=$(slots_serving "$placesd_port" "$nworkers")
+	[ "$(wc -w <<<"$slots")" -lt "$nworkers" ] &&
+		problems+=("placesd $label: /healthz bodies named worker slot(s) ${slots:-none} only, expected $nworkers")
+}
+
+# kill_child PID: SIGTERM and reap (nothing when PID is empty)
+kill_child() {
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# metric NAME FILE: the sum of NAME's series in a /metrics dump
+metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%.0f", s }' "$2"; }
+
+# fetch_metrics FILE: placesd's /metrics into FILE (within
+# $metrics_max_time s, default 5); false without placesd's series
+fetch_metrics() {
+	curl -s --max-time "${metrics_max_time:-5}" -o "$1" "http://127.0.0.1:$placesd_port/metrics" && grep -q '^placesd_' "$1"
+}
+
+# psql_q ARGS...: psql on $conninfo, unaligned, tuples only, stop on error
+psql_q() { "$psql_bin" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conninfo" "$@"; }
 
 # find_postgres: pg_bindir (unless --pg-bindir set it) = the newest
 # PostgreSQL server binaries found, and psql_bin; dies when there are none.

@@ -284,14 +284,6 @@ sat_pid=
 curl_pid=
 cleaned=
 
-# kill_child PID: stop one of our background clients and reap it
-kill_child() {
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
-
 cleanup() {
 	[ -n "$cleaned" ] && return
 	cleaned=1
@@ -321,7 +313,6 @@ pgdir=$tmp/pg
 max_conn=$((2 * (nworkers * (pool_size + 2) + 4) + 20))
 start_cluster "$pgdir" "$max_conn" 512MB
 
-psql_q() { "$psql_bin" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conninfo" "$@"; }
 
 # placesd configuration: write_conf FILE PORT RANKER_THREADS RANKER_TIMEOUT
 # (RANKER_TIMEOUT empty: placesd's default)
@@ -468,16 +459,6 @@ fi
 sed -i '/^function delay/,/^end/d' "$tmp/paths.lua"
 
 # -------------------------------------------------------------- placesd ---
-# check_placesd: still up?  Else show its log and fail.
-check_placesd() {
-	is_running "$placesd_pid" && return 0
-	wait "$placesd_pid" 2>/dev/null; local rc=$?
-	note "placesd (pid $placesd_pid) exited unexpectedly with status $rc"
-	[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
-	placesd_pid=
-	exit 1
-}
-
 # ranker_pid: the ranker process of the running placesd (by its title)
 ranker_pid() {
 	local p
@@ -494,36 +475,13 @@ nstart=0
 snap_desc=
 ranker_rss=
 start_placesd() {
-	local name=$1 rt=$2 i code slots body probe
+	local name=$1 rt=$2 i body probe
 	nstart=$((nstart + 1))
 	placesd_port=$(free_port) || die "no free port found"
 	placesd_conf=$tmp/placesd-$nstart-$name.conf
 	placesd_log=$tmp/placesd-$nstart-$name.log
 	write_conf "$placesd_conf" "$placesd_port" "$rt" "$rtimeout"
-	if ! "$placesd_bin" -t -c "$placesd_conf" >"$tmp/placesd-t.out" 2>&1; then
-		note "placesd -t rejects the benchmark configuration:"
-		cat "$tmp/placesd-t.out" >&2
-		exit 1
-	fi
-	# setsid: its own process group, so a Ctrl-C at the terminal reaches
-	# only this script (which then stops placesd with SIGTERM) and a
-	# last-resort SIGKILL can reach every child.
-	setsid "$placesd_bin" -c "$placesd_conf" </dev/null >"$placesd_log" 2>&1 &
-	placesd_pid=$!
-	for i in $(seq 1 1200); do
-		check_placesd
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$placesd_port/readyz" 2>/dev/null)
-		[ "$code" = 200 ] && break
-		sleep 0.1
-	done
-	if [ "$code" != 200 ]; then
-		note "placesd did not answer GET /readyz with 200 within 120 s (last status: ${code:-none})"
-		[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
-		exit 1
-	fi
-	slots=$(slots_serving "$placesd_port" "$nworkers")
-	[ "$(wc -w <<<"$slots")" -lt "$nworkers" ] &&
-		problems+=("placesd $name (start $nstart): /healthz bodies named worker slot(s) ${slots:-none} only, expected $nworkers")
+	launch_placesd "$name (start $nstart)"
 	# the ranker has a snapshot once an answer is not degraded (600 s at
 	# most: a big data set takes a while)
 	probe=$(head -n 1 "$tmp/nearby.paths")
@@ -542,11 +500,7 @@ start_placesd() {
 	return 0
 }
 
-# metric NAME FILE: the sum of a series' samples in a /metrics dump
-metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%.0f", s }' "$2"; }
-fetch_metrics() {
-	curl -s --max-time 5 -o "$1" "http://127.0.0.1:$placesd_port/metrics" && grep -q '^placesd_' "$1"
-}
+# p50_of WRK_OUT: the p50 in ms of a wrk --latency report
 p50_of() { to_ms "$(awk '$1 == "50%" { print $2 }' "$1")"; }
 
 # --------------------------------------------------------------- running ---

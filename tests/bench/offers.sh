@@ -306,7 +306,7 @@ cleanup() {
 	[ -n "$cleaned" ] && return
 	cleaned=1
 	trap '' INT TERM
-	if [ -n "$child_pid" ]; then kill -TERM "$child_pid" 2>/dev/null; wait "$child_pid" 2>/dev/null; fi
+	kill_child "$child_pid"
 	stop_client
 	stop_placesd
 	stop_postgres
@@ -330,7 +330,6 @@ pgdir=$tmp/pg
 max_conn=$((2 * (nworkers * (pool_size + 2) + 4) + 20))
 start_cluster "$pgdir" "$max_conn" 128MB
 
-psql_q() { "$psql_bin" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conninfo" "$@"; }
 
 # the admin token: 40 hex digits, readable by its owner only
 token_file=$tmp/admin.token
@@ -384,55 +383,21 @@ place_ids=$(psql_q -c "SELECT string_agg(id::text, ',') FROM (SELECT id FROM pla
 [ -n "$place_ids" ] || place_ids=$(psql_q -c "SELECT min(id) FROM places")
 
 # ---------------------------------------------------------- the processes ---
-check_placesd() {
-	is_running "$placesd_pid" && return 0
-	wait "$placesd_pid" 2>/dev/null; local rc=$?
-	note "placesd (pid $placesd_pid) exited unexpectedly with status $rc"
-	[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
-	placesd_pid=
-	exit 1
-}
 
-# metric NAME FILE: the sum of a series' samples in a /metrics dump
-metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%.0f", s }' "$2"; }
-fetch_metrics() {
-	curl -s --max-time 10 -o "$1" "http://127.0.0.1:$placesd_port/metrics" && grep -q '^placesd_' "$1"
-}
+# /metrics waits on 10,000 streams' worker: give fetch_metrics more time
+metrics_max_time=10
 
 # start_placesd: a fresh placesd on a free port, once /readyz answers 200,
 # every worker serves and every worker's offer feed is connected
 nstart=0
 start_placesd() {
-	local i code slots up=0
+	local i up=0
 	nstart=$((nstart + 1))
 	placesd_port=$(free_port) || die "no free port found"
 	placesd_conf=$tmp/placesd-$nstart.conf
 	placesd_log=$tmp/placesd-$nstart.log
 	write_conf "$placesd_conf" "$placesd_port"
-	if ! "$placesd_bin" -t -c "$placesd_conf" >"$tmp/placesd-t.out" 2>&1; then
-		note "placesd -t rejects the benchmark configuration:"
-		cat "$tmp/placesd-t.out" >&2
-		exit 1
-	fi
-	# setsid: its own process group, so a Ctrl-C at the terminal reaches
-	# only this script (which then stops placesd with SIGTERM) and a
-	# last-resort SIGKILL can reach every child.
-	setsid "$placesd_bin" -c "$placesd_conf" </dev/null >"$placesd_log" 2>&1 &
-	placesd_pid=$!
-	for i in $(seq 1 1200); do
-		check_placesd
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$placesd_port/readyz" 2>/dev/null)
-		[ "$code" = 200 ] && break
-		sleep 0.1
-	done
-	if [ "$code" != 200 ]; then
-		note "placesd did not answer GET /readyz with 200 within 120 s (last status: ${code:-none})"
-		[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
-		exit 1
-	fi
-	slots=$(slots_serving "$placesd_port" "$nworkers")
-	[ "$(wc -w <<<"$slots")" -lt "$nworkers" ] &&
-		problems+=("placesd start $nstart: /healthz bodies named worker slot(s) ${slots:-none} only, expected $nworkers")
+	launch_placesd "start $nstart"
 	for i in $(seq 1 100); do
 		fetch_metrics "$tmp/m-start.txt" && up=$(metric placesd_offer_feed_up "$tmp/m-start.txt")
 		[ "${up:-0}" -ge "$nworkers" ] && break

@@ -253,9 +253,7 @@ cleanup() {
 	[ -n "$cleaned" ] && return
 	cleaned=1
 	trap '' INT TERM
-	if [ -n "$child_pid" ]; then
-		kill -TERM "$child_pid" 2>/dev/null; wait "$child_pid" 2>/dev/null; child_pid=
-	fi
+	kill_child "$child_pid"; child_pid=
 	stop_placesd
 	stop_postgres
 	keep_outputs
@@ -278,7 +276,6 @@ pgdir=$tmp/pg
 max_conn=$((conns + nworkers * (pool_size + 2) + 20))
 start_cluster "$pgdir" "$max_conn" 512MB
 
-psql_q() { "$psql_bin" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conninfo" "$@"; }
 
 # placesd configuration for a cache setting: write_conf FILE PORT TTL MAX_ENTRIES
 write_conf() {
@@ -502,57 +499,18 @@ end
 EOF
 
 # -------------------------------------------------------------- placesd ---
-# check_placesd: still up?  Else show its log and fail.
-check_placesd() {
-	is_running "$placesd_pid" && return 0
-	wait "$placesd_pid" 2>/dev/null; local rc=$?
-	note "placesd (pid $placesd_pid) exited unexpectedly with status $rc"
-	[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
-	placesd_pid=
-	exit 1
-}
-
 # start_placesd NAME TTL MAX_ENTRIES: a fresh placesd on a free port, once
 # /readyz answers 200 (database and ranker up) and every worker serves.
 nstart=0
 start_placesd() {
-	local name=$1 ttl=$2 maxe=$3 i code slots
+	local name=$1 ttl=$2 maxe=$3
 	nstart=$((nstart + 1))
 	placesd_port=$(free_port) || die "no free port found"
 	placesd_conf=$tmp/placesd-$nstart-$name.conf
 	placesd_log=$tmp/placesd-$nstart-$name.log
 	write_conf "$placesd_conf" "$placesd_port" "$ttl" "$maxe"
-	if ! "$placesd_bin" -t -c "$placesd_conf" >"$tmp/placesd-t.out" 2>&1; then
-		note "placesd -t rejects the benchmark configuration:"
-		cat "$tmp/placesd-t.out" >&2
-		exit 1
-	fi
-	# setsid: its own process group, so a Ctrl-C at the terminal reaches
-	# only this script (which then stops placesd with SIGTERM) and a
-	# last-resort SIGKILL can reach every child.
-	setsid "$placesd_bin" -c "$placesd_conf" </dev/null >"$placesd_log" 2>&1 &
-	placesd_pid=$!
-	for i in $(seq 1 1200); do
-		check_placesd
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$placesd_port/readyz" 2>/dev/null)
-		[ "$code" = 200 ] && break
-		sleep 0.1
-	done
-	if [ "$code" != 200 ]; then
-		note "placesd did not answer GET /readyz with 200 within 120 s (last status: ${code:-none})"
-		[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
-		exit 1
-	fi
-	slots=$(slots_serving "$placesd_port" "$nworkers")
-	[ "$(wc -w <<<"$slots")" -lt "$nworkers" ] &&
-		problems+=("placesd $name (start $nstart): /healthz bodies named worker slot(s) ${slots:-none} only, expected $nworkers")
+	launch_placesd "$name (start $nstart)"
 	return 0
-}
-
-# metric NAME FILE: the sum of a series' samples in a /metrics dump
-metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%.0f", s }' "$2"; }
-fetch_metrics() {
-	curl -s --max-time 5 -o "$1" "http://127.0.0.1:$placesd_port/metrics" && grep -q '^placesd_' "$1"
 }
 
 # --------------------------------------------------------------- running ---
