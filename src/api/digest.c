@@ -402,8 +402,7 @@ digest_start(struct digest *d)
 	const char *params[3] = { d->city, d->categories[0] != '\0' ?
 	    d->categories : NULL, d->limit };
 	uint64_t budget = digest_budget_ms(d->w);
-	struct timeval tv = { (time_t)(budget / 1000),
-	    (suseconds_t)((budget % 1000) * 1000) };
+	struct timeval tv = util_tv(budget);
 	enum pg_status st;
 
 	if ((d->timer = evtimer_new(d->w->base, on_deadline, d)) == NULL ||

@@ -102,8 +102,7 @@ api_debug_sleep(struct http_req *r)
 	}
 	s->r = r;
 	s->ms = ms;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	tv = util_tv(ms);
 	evtimer_add(s->ev, &tv);
 	http_req_defer(r, sleeper_free, s);
 }

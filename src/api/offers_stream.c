@@ -312,8 +312,7 @@ drain_one(void *arg)
 	uint64_t base = s->w->cfg->offers_retry_ms;
 
 	/* spread the reconnects over [retry, 2 * retry) */
-	s->w->seq = s->w->seq * 1103515245u + 12345u;
-	sub_end(s, base + base * ((s->w->seq >> 16) % 1000) / 1000);
+	sub_end(s, base + base * util_jitter_permille(&s->w->seq) / 1000);
 }
 
 void

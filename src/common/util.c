@@ -186,3 +186,20 @@ util_thread_nice(int n)
 	/* Linux: a thread's nice value is its own (PRIO_PROCESS on its tid) */
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), n);
 }
+
+struct timeval
+util_tv(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	return tv;
+}
+
+unsigned
+util_jitter_permille(unsigned *seq)
+{
+	*seq = *seq * 1103515245u + 12345u;
+	return (*seq >> 16) % 1000;
+}

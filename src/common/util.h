@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -25,6 +26,10 @@ int util_hex_value(int c);
 
 int util_set_nonblock(int fd);
 int util_set_cloexec(int fd);
+/* 0..999 from a cheap per-process sequence, to spread retries. */
+unsigned util_jitter_permille(unsigned *seq);
+/* A timeval of ms milliseconds, for libevent timers. */
+struct timeval util_tv(uint64_t ms);
 /* Lowers the calling thread's CPU priority to nice n; -1 and errno if not. */
 int util_thread_nice(int n);
 unsigned util_cpu_count(void);

@@ -83,8 +83,7 @@ struct edge {
 static void
 arm(struct edge *e, enum edge_timer kind, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv = util_tv(ms);
 
 	e->timer_kind = kind;
 	evtimer_add(e->timer, &tv);
@@ -235,8 +234,7 @@ linger(struct edge *e)
 {
 	struct timeval wt;
 
-	wt.tv_sec = (time_t)(e->cfg->write_timeout_ms / 1000);
-	wt.tv_usec = (suseconds_t)((e->cfg->write_timeout_ms % 1000) * 1000);
+	wt = util_tv(e->cfg->write_timeout_ms);
 	evtimer_del(e->defer);
 	bufferevent_setcb(e->under, linger_read, linger_write, linger_event, e);
 	bufferevent_set_timeouts(e->under, NULL, &wt);
@@ -658,8 +656,7 @@ edge_attach(struct evhtp_connection *c, struct event_base *base,
 	bufferevent_setcb(e->under, under_read, under_write, under_event, e);
 	bufferevent_enable(e->filter, EV_READ | EV_WRITE);
 	evhtp_connection_set_bev(c, e->filter);
-	wt.tv_sec = (time_t)(cfg->write_timeout_ms / 1000);
-	wt.tv_usec = (suseconds_t)((cfg->write_timeout_ms % 1000) * 1000);
+	wt = util_tv(cfg->write_timeout_ms);
 	bufferevent_set_timeouts(e->under, NULL, &wt);
 	arm(e, ET_IDLE, cfg->keepalive_timeout_ms);
 	return e;

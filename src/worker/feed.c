@@ -288,8 +288,7 @@ backoff(struct feed *f)
 		f->backoff_ms = FEED_BACKOFF_MIN_MS;
 	else if ((f->backoff_ms *= 2) > FEED_BACKOFF_MAX_MS)
 		f->backoff_ms = FEED_BACKOFF_MAX_MS;
-	tv.tv_sec = (time_t)(f->backoff_ms / 1000);
-	tv.tv_usec = (suseconds_t)((f->backoff_ms % 1000) * 1000);
+	tv = util_tv(f->backoff_ms);
 	evtimer_add(f->retry, &tv);
 }
 
@@ -448,8 +447,7 @@ feed_new(struct event_base *base, const struct config *cfg,
     struct stats_block *st, struct cache *cache)
 {
 	struct timeval tv = { FEED_TICK_MS / 1000, 0 };
-	struct timeval hb = { (time_t)(cfg->offers_heartbeat_ms / 1000),
-	    (suseconds_t)((cfg->offers_heartbeat_ms % 1000) * 1000) };
+	struct timeval hb = util_tv(cfg->offers_heartbeat_ms);
 	struct feed *f;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)

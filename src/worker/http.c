@@ -68,13 +68,6 @@ struct http_req {
 	char params[HTTP_MAX_PARAMS][HTTP_MAX_PARAM];  /* the route's '*'s */
 };
 
-static void
-ms_to_tv(uint64_t ms, struct timeval *tv)
-{
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
-
 /* The tracking entry of a connection: the arg of its fini hook. */
 static struct conn *
 conn_of(evhtp_connection_t *c)
@@ -253,7 +246,7 @@ http_req_defer(struct http_req *r, http_cancel_fn cancel, void *data)
 		log_warn("evtimer_new() for a request deadline");
 		return;
 	}
-	ms_to_tv(r->h->cfg->request_deadline_ms, &tv);
+	tv = util_tv(r->h->cfg->request_deadline_ms);
 	evtimer_add(r->deadline, &tv);
 }
 

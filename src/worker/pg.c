@@ -171,8 +171,7 @@ arm(struct pg_conn *c, short what, event_callback_fn cb)
 static void
 timer_in(struct pg_conn *c, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv = util_tv(ms);
 
 	evtimer_add(c->timer, &tv);
 }
@@ -600,8 +599,7 @@ pg_query(struct pg_pool *p, int stmt, int nparams, const char *const *params,
 		*st = PG_OVERLOADED;
 		return NULL;
 	}
-	tv.tv_sec = (time_t)(p->cfg->db_query_timeout_ms / 1000);
-	tv.tv_usec = (suseconds_t)((p->cfg->db_query_timeout_ms % 1000) * 1000);
+	tv = util_tv(p->cfg->db_query_timeout_ms);
 	evtimer_add(q->deadline, &tv);
 	TAILQ_INSERT_TAIL(&p->queue, q, link);
 	p->queued++;

@@ -109,8 +109,7 @@ warn_if_down_long(struct rankc *rc, uint64_t now)
 static void
 arm_timer(struct rankc *rc, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv = util_tv(ms);
 
 	evtimer_add(rc->timer, &tv);
 }
@@ -462,8 +461,7 @@ rankc_call(struct rankc *rc, unsigned type, const char *payload, size_t len,
     rankc_done_fn done, void *arg)
 {
 	uint64_t ms = rc->cfg->ranker_timeout_ms;
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv = util_tv(ms);
 	uint8_t hdr[WIRE_HDR_LEN];
 	struct bufferevent *conn;
 	struct rankc_call *c;

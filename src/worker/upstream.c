@@ -291,16 +291,14 @@ attempt_failed(struct upstream_call *c)
 		return;
 	}
 	delay = RETRY_BASE_MS << (c->attempts - 1);
-	/* +-50%, from a cheap per-worker sequence: enough to spread */
-	u->seq = u->seq * 1103515245u + 12345u;
-	delay = delay / 2 + (delay * ((u->seq >> 16) % 1000)) / 1000;
+	/* +-50%: enough to spread */
+	delay = delay / 2 + delay * util_jitter_permille(&u->seq) / 1000;
 	if (now + delay + MIN_ATTEMPT_MS >= c->deadline_ms) {
 		call_end(c, c->st, NULL);
 		return;
 	}
 	stats_add(&u->st->upstream_retries, 1);
-	tv.tv_sec = (time_t)(delay / 1000);
-	tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
+	tv = util_tv(delay);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -523,8 +521,7 @@ attempt_start(struct upstream_call *c)
 	ms = u->cfg->upstream_timeout_ms;
 	if (ms > c->deadline_ms - now)
 		ms = c->deadline_ms - now;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	tv = util_tv(ms);
 	evtimer_add(c->timer, &tv);
 }
 
