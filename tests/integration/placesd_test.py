@@ -502,15 +502,8 @@ class Daemon:
     # ---- HTTP
     def request(self, method, path, headers=None, body=None, timeout=10):
         """One request over a fresh connection: (status, headers, body)."""
-        conn = http.client.HTTPConnection(self.host, self.port,
-                                          timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            data = r.read()
-            return r.status, r.headers, data
-        finally:
-            conn.close()
+        return http_request(self.host, self.port, method, path, headers,
+                            body, timeout)
 
     def get(self, path, timeout=10, headers=None):
         return self.request("GET", path, headers=headers, timeout=timeout)
@@ -565,11 +558,7 @@ class Daemon:
         return out
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def extra_logs(self):
         paths = []
@@ -813,11 +802,7 @@ class Postgres:
         return rows
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def cleanup(self):
         try:
@@ -840,17 +825,33 @@ class Postgres:
 _SHARED_PG = []
 
 
-def http_get(url, timeout=10):
-    """GET an http:// URL: (status, headers, body bytes)."""
-    u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80,
-                                      timeout=timeout)
+def http_request(host, port, method, path, headers=None, body=None,
+                 timeout=10):
+    """One request over a fresh connection: (status, headers, body)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", u.path + ("?" + u.query if u.query else ""))
+        conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         return r.status, r.headers, r.read()
     finally:
         conn.close()
+
+
+def http_get(url, timeout=10):
+    """GET an http:// URL: (status, headers, body bytes)."""
+    u = urllib.parse.urlsplit(url)
+    return http_request(u.hostname, u.port or 80, "GET",
+                        u.path + ("?" + u.query if u.query else ""),
+                        timeout=timeout)
+
+
+def read_log(path):
+    """A log file's text ("" if there is none yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def shared_postgres():
@@ -950,14 +951,8 @@ class EventsService:
 
     def request(self, method, path, headers=None, timeout=10):
         """One request over a fresh connection: (status, headers, body)."""
-        conn = http.client.HTTPConnection(self.host, self.port,
-                                          timeout=timeout)
-        try:
-            conn.request(method, path, headers=headers or {})
-            r = conn.getresponse()
-            return r.status, r.headers, r.read()
-        finally:
-            conn.close()
+        return http_request(self.host, self.port, method, path, headers,
+                            None, timeout)
 
     def get(self, path, timeout=10, headers=None):
         return self.request("GET", path, headers=headers, timeout=timeout)
@@ -1026,11 +1021,7 @@ class EventsService:
         return rc
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def sanitizer_report(self):
         txt = self.log_text()
