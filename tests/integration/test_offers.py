@@ -350,6 +350,43 @@ def write_conf_with(tokpath):
     return path
 
 
+def test_stream_refusals():
+    # past max_subscribers: 503 overloaded, the first one still served
+    d = T.Daemon(workers=1, name="onesub", conf={
+        "offers": {"max_subscribers": 1}})
+    d.start()
+    T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 1, 60,
+                 "the offer feed")
+    first = Stream(d)
+    try:
+        T.check_eq(first.status, 200, "the first subscriber")
+        second = Stream(d)
+        T.check_eq(second.status, 503, "a subscriber past max_subscribers")
+        second.wait(lambda x: b"overloaded" in x.body or x.closed,
+                    what="the error body")
+        T.check(b'"overloaded"' in second.body, "body %r" % second.body)
+        second.close()
+    finally:
+        first.close()
+    d.stop()
+    # no database for the feed: 503 unavailable, at once
+    d = T.Daemon(workers=1, name="nodb", conf={
+        "database": {"conninfo": "host=/nonexistent dbname=x"}})
+    d.start(wait_ready=False)
+    T.wait_until(lambda: d.alive() and
+                 d.get("/healthz", timeout=5)[0] == 200, 60, "/healthz")
+    s = Stream(d)
+    try:
+        T.check_eq(s.status, 503, "a stream without a database")
+        s.wait(lambda x: b"unavailable" in x.body or x.closed,
+               what="the error body")
+        T.check(b'"unavailable"' in s.body, "body %r" % s.body)
+        T.check_eq(s.headers.get("retry-after"), "1", "Retry-After")
+    finally:
+        s.close()
+    d.stop()
+
+
 def test_vanished_client_is_noticed():
     before = D.metric("placesd_sse_subscribers")
     s = Stream(D)
@@ -589,6 +626,7 @@ if __name__ == "__main__":
             test_last_event_id_replays_exactly_the_missed,
             test_list_active_offers,
             test_bad_tokens_and_bodies,
+            test_stream_refusals,
             test_vanished_client_is_noticed,
             test_slow_subscriber_is_closed,
             test_reloads_lose_no_offer,
