@@ -42,6 +42,7 @@ struct conf_key {
 
 static int parse_listen(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_count(struct config *, const struct conf_key *, const char *, char *, size_t);
+static int parse_nice(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_count_auto(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_duration(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_size(struct config *, const struct conf_key *, const char *, char *, size_t);
@@ -82,7 +83,7 @@ static const struct conf_key keys[] = {
 	CONF_KEY("ranker", "threads", "auto", parse_count_auto, ranker_threads, 1, 256, false),
 	CONF_KEY("ranker", "queue_size", "1024", parse_count, ranker_queue_size, 1, 1000000, false),
 	CONF_KEY("ranker", "timeout", "250ms", parse_duration, ranker_timeout_ms, MS(1), S(60), false),
-	CONF_KEY("ranker", "nice", "10", parse_count, ranker_nice, 0, 19, false),
+	CONF_KEY("ranker", "nice", "idle", parse_nice, ranker_nice, 0, 19, false),
 	CONF_KEY("upstream", "events_url", "http://127.0.0.1:8081/events", parse_url, events_url, 0, 0, false),
 	CONF_KEY("upstream", "timeout", "1s", parse_duration, upstream_timeout_ms, MS(1), S(60), false),
 	CONF_KEY("upstream", "retries", "2", parse_count, upstream_retries, 0, 10, false),
@@ -126,6 +127,28 @@ parse_count(struct config *cfg, const struct conf_key *k, const char *v,
 	if (util_parse_uint(v, &n, err, errlen) != 0 ||
 	    check_range(k, n, "", 1, err, errlen) != 0)
 		return -1;
+	*(uint64_t *)FIELD_PTR(cfg, k) = n;
+	return 0;
+}
+
+/* "idle" (SCHED_IDLE, stored as UTIL_NICE_IDLE) or a nice value 0..19 */
+static int
+parse_nice(struct config *cfg, const struct conf_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	uint64_t n;
+
+	if (strcasecmp(v, "idle") == 0) {
+		*(uint64_t *)FIELD_PTR(cfg, k) = UTIL_NICE_IDLE;
+		return 0;
+	}
+	if (util_parse_uint(v, &n, err, errlen) != 0 || n < k->min ||
+	    n > k->max) {
+		snprintf(err, errlen, "must be \"idle\" or a number between "
+		    "%llu and %llu", (unsigned long long)k->min,
+		    (unsigned long long)k->max);
+		return -1;
+	}
 	*(uint64_t *)FIELD_PTR(cfg, k) = n;
 	return 0;
 }

@@ -57,7 +57,8 @@ struct config {
 	uint64_t ranker_threads;           /* resolved: auto = cores */
 	uint64_t ranker_queue_size;
 	uint64_t ranker_timeout_ms;
-	uint64_t ranker_nice;              /* of the pool and loader threads */
+	uint64_t ranker_nice;              /* of the pool and loader threads:
+	                                    * 0..19, or UTIL_NICE_IDLE */
 
 	/* [upstream] */
 	char events_url[512];

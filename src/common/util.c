@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,8 +185,41 @@ util_cpu_count(void)
 int
 util_thread_nice(int n)
 {
+	struct sched_param sp = { .sched_priority = 0 };
+	int rc;
+
+	if (n == UTIL_NICE_IDLE) {
+		if ((rc = pthread_setschedparam(pthread_self(), SCHED_IDLE,
+		    &sp)) != 0) {
+			errno = rc;
+			return -1;
+		}
+		return 0;
+	}
+	if (n <= 0)
+		return 0;
 	/* Linux: a thread's nice value is its own (PRIO_PROCESS on its tid) */
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), n);
+}
+
+const char *
+util_nice_name(int n)
+{
+	static const char *names[] = { "nice 0", "nice 1", "nice 2", "nice 3",
+	    "nice 4", "nice 5", "nice 6", "nice 7", "nice 8", "nice 9",
+	    "nice 10", "nice 11", "nice 12", "nice 13", "nice 14", "nice 15",
+	    "nice 16", "nice 17", "nice 18", "nice 19", "SCHED_IDLE" };
+
+	return n >= 0 && n <= UTIL_NICE_IDLE ? names[n] : "nice ?";
+}
+
+void
+util_thread_name(const char *name)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%s", name);
+	(void)pthread_setname_np(pthread_self(), buf);
 }
 
 struct timeval

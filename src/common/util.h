@@ -30,8 +30,18 @@ int util_set_cloexec(int fd);
 unsigned util_jitter_permille(unsigned *seq);
 /* A timeval of ms milliseconds, for libevent timers. */
 struct timeval util_tv(uint64_t ms);
-/* Lowers the calling thread's CPU priority to nice n; -1 and errno if not. */
+/* A thread priority: nice 0..19, or this for SCHED_IDLE (runs only on
+ * CPU time nothing else wants, and yields at once to any thread that
+ * wakes up). */
+#define UTIL_NICE_IDLE 20
+/* Lowers the calling thread's CPU priority to nice n (0: leaves it) or,
+ * for UTIL_NICE_IDLE, to the SCHED_IDLE policy; -1 and errno if not. */
 int util_thread_nice(int n);
+/* "SCHED_IDLE" or "nice N", for log lines (a static string). */
+const char *util_nice_name(int n);
+/* Names the calling thread (15 bytes at most are kept), as top -H and
+ * /proc/PID/task/TID/comm show it. */
+void util_thread_name(const char *name);
 unsigned util_cpu_count(void);
 
 #endif

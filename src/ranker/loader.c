@@ -860,9 +860,10 @@ loader_run(void *arg)
 {
 	struct loader *l = arg;
 
-	if (l->nice > 0 && util_thread_nice(l->nice) == -1)
-		log_warn("cannot lower the loader's priority to nice %d",
-		    l->nice);
+	util_thread_name("ranker loader");
+	if (util_thread_nice(l->nice) == -1)
+		log_warn("cannot lower the loader's priority to %s",
+		    util_nice_name(l->nice));
 	if (l->first_delay_ms > 0) {
 		log_info("[debug] snapshot_delay: first load in %llums",
 		    (unsigned long long)l->first_delay_ms);

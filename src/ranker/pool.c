@@ -88,9 +88,10 @@ run(void *arg)
 	struct pool_job *job;
 
 	/* the workers' loops come first when the CPUs are short */
-	if (p->nice > 0 && util_thread_nice(p->nice) == -1)
-		log_warn("cannot lower a ranker thread's priority to nice %d",
-		    p->nice);
+	util_thread_name("ranker pool");
+	if (util_thread_nice(p->nice) == -1)
+		log_warn("cannot lower a ranking thread's priority to %s",
+		    util_nice_name(p->nice));
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (p->head == NULL && !p->stop)

@@ -250,6 +250,53 @@ def test_reload_waits_for_the_new_rankers_snapshot():
                  "the reload back to no delay")
 
 
+def _ranker_threads():
+    """{comm: [(tid, policy, nice)]} of the current ranker's threads."""
+    T.wait_until(lambda: len(D.rankers()) == 1, 30, "one ranker")
+    pid = D.rankers()[0][0]
+    out = {}
+    for tid in sorted(int(t) for t in os.listdir("/proc/%d/task" % pid)):
+        try:
+            with open("/proc/%d/task/%d/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+            with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+                nice = int(f.read().rsplit(")", 1)[1].split()[16])
+            policy = os.sched_getscheduler(tid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        out.setdefault("main" if tid == pid else comm, []).append(
+            (tid, policy, nice))
+    return out
+
+
+def test_ranking_threads_yield_to_the_loops():
+    # the default: ranking and loading run as SCHED_IDLE, the ranker's
+    # accept loop as it was started
+    th = _ranker_threads()
+    T.log("ranker threads: %s" % th)
+    T.check_eq(len(th.get("ranker pool", [])), 2, "threads named "
+               "'ranker pool' ([ranker] threads = 2)")
+    T.check_eq(len(th.get("ranker loader", [])), 1, "a thread named "
+               "'ranker loader'")
+    for name in ("ranker pool", "ranker loader"):
+        for tid, policy, _ in th[name]:
+            T.check_eq(policy, os.SCHED_IDLE, "policy of %s %d" % (name, tid))
+    T.check_eq(th["main"][0][1], os.SCHED_OTHER, "the accept loop's policy")
+    # a nice value instead, taken by the ranker of a reload
+    gen = _reload_with({"ranker": {"nice": 7}})
+    T.wait_until(lambda: D.metric("placesd_generation") > gen, 90,
+                 "the reload with [ranker] nice = 7")
+    th = _ranker_threads()
+    for name in ("ranker pool", "ranker loader"):
+        for tid, policy, nice in th[name]:
+            T.check_eq((policy, nice), (os.SCHED_OTHER, 7),
+                       "policy and nice of %s %d" % (name, tid))
+    T.check_eq(th["main"][0][2], 0, "the accept loop's nice")
+    gen = _reload_with({})
+    T.wait_until(lambda: D.metric("placesd_generation") > gen, 90,
+                 "the reload back to the default")
+
+
 def test_not_ready_before_the_first_snapshot():
     d = T.Daemon(workers=1, name="slowsnap", conf={
         "database": {"conninfo": PG.conninfo},
@@ -303,6 +350,7 @@ if __name__ == "__main__":
         test_paging_returns_each_once,
         test_bad_parameters,
         test_reload_waits_for_the_new_rankers_snapshot,
+        test_ranking_threads_yield_to_the_loops,
         test_not_ready_before_the_first_snapshot,
         test_ranker_killed_degrades_then_recovers,
         test_changed_place_is_ranked_with_new_data,

@@ -45,6 +45,7 @@ START_TEST(test_defaults_are_valid)
 	ck_assert_uint_eq(c->max_body_size, 1024 * 1024);
 	ck_assert_uint_eq(c->shutdown_timeout_ms, 30000);
 	ck_assert_uint_eq(c->ranker_timeout_ms, 250);
+	ck_assert_uint_eq(c->ranker_nice, UTIL_NICE_IDLE);
 	ck_assert_str_eq(c->ranker_socket, "/run/placesd/ranker.sock");
 	ck_assert_str_eq(c->user, "");
 	ck_assert(!c->debug_routes);
@@ -80,6 +81,7 @@ START_TEST(test_good_file_sets_every_key)
 	ck_assert_uint_eq(c->ranker_threads, 4);
 	ck_assert_uint_eq(c->ranker_queue_size, 10);
 	ck_assert_uint_eq(c->ranker_timeout_ms, 75);
+	ck_assert_uint_eq(c->ranker_nice, 5);
 	ck_assert(c->debug_routes);
 	ck_assert_int_eq(c->crash_at_start, CRASH_RANKER);
 	config_free(c);
@@ -118,6 +120,8 @@ static const struct {
 	{ "level-bad.conf", "level-bad.conf:2: log.level: must be debug, info, warn or error" },
 	{ "path-relative.conf", "path-relative.conf:2: log.file: must be an absolute path" },
 	{ "duplicate.conf", "duplicate.conf:3: server.workers: duplicate key" },
+	{ "nice-high.conf", "nice-high.conf:2: ranker.nice: must be \"idle\" or a number between 0 and 19" },
+	{ "nice-word.conf", "nice-word.conf:2: ranker.nice: must be \"idle\" or a number between 0 and 19" },
 	{ "bool-bad.conf", "bool-bad.conf:2: debug.routes: not a boolean" },
 	{ "no-section.conf", "no-section.conf:1: workers: key outside of any [section]" },
 	{ "syntax.conf", "syntax.conf:1: syntax error" },
