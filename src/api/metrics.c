@@ -112,6 +112,9 @@ render_process(FILE *f, const struct stats_totals *t)
 	counter(f, "placesd_nearby_degraded_total", "/v1/nearby answers "
 	    "ranked by distance alone, without the ranker.",
 	    t->nearby_degraded);
+	counter(f, "placesd_nearby_shed_total", "/v1/nearby requests answered "
+	    "503 because the ranker failed them while the worker already ran "
+	    "its most distance-only queries.", t->nearby_shed);
 }
 
 static void

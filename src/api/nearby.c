@@ -7,7 +7,12 @@
  * When the ranker is down, busy, late or has no snapshot yet, the answer
  * comes at once from the database instead, ranked by distance alone, with
  * "degraded": true: the category, cuisine, price and rating filters still
- * apply there; free text and opening hours need the ranker.
+ * apply there; free text and opening hours need the ranker. That query
+ * costs the database more than the ranked path does, so a worker runs at
+ * most half its pool's worth of them at once (nearby_fallback_max); past
+ * that, the answer is 503 overloaded. Without this cap a ranker that falls
+ * behind would turn every request into such a query, and the database's
+ * load would starve the ranker further.
  *
  * The cursor is base64url of "n1:<offset>"; 1,000 results at most.
  */
@@ -27,7 +32,9 @@
 
 struct nearby {
 	struct http_req *r;
+	struct worker *w;
 	struct rankc_call *call;
+	bool fallback;              /* counted in w->nearby_fallbacks */
 	/* the question */
 	double lat, lon, radius;
 	char cats[600], cuis[600];
@@ -44,6 +51,8 @@ nearby_free(void *arg)
 {
 	struct nearby *n = arg;
 
+	if (n->fallback)
+		n->w->nearby_fallbacks--;
 	if (n->answer != NULL)
 		json_decref(n->answer);
 	free(n);
@@ -179,13 +188,32 @@ degraded_result(struct api_job *job, const PGresult *res)
 	send_buffer(job->r, f, &buf, &len);
 }
 
+/* Distance-only queries a worker runs at once: half its pool. */
+static unsigned
+nearby_fallback_max(const struct worker *w)
+{
+	unsigned max = (unsigned)w->cfg->db_pool_size / 2;
+
+	return max > 0 ? max : 1;
+}
+
 static void
 degrade(struct nearby *n)
 {
 	char lat[32], lon[32], rad[32], minp[8], maxp[8], off[16], lim[16];
 	const char *p[10];
 
-	stats_add(&http_req_worker(n->r)->st->nearby_degraded, 1);
+	if (n->w->nearby_fallbacks >= nearby_fallback_max(n->w)) {
+		stats_add(&n->w->st->nearby_shed, 1);
+		http_add_header(n->r, "Retry-After", "1");
+		http_reply_error(n->r, 503, "overloaded", "ranking is "
+		    "overloaded and so is its fallback; retry later", NULL);
+		nearby_free(n);
+		return;
+	}
+	n->fallback = true;
+	n->w->nearby_fallbacks++;
+	stats_add(&n->w->st->nearby_degraded, 1);
 	snprintf(lat, sizeof(lat), "%.7f", n->lat);
 	snprintf(lon, sizeof(lon), "%.7f", n->lon);
 	snprintf(rad, sizeof(rad), "%.1f", n->radius);
@@ -406,6 +434,7 @@ api_nearby(struct http_req *r)
 		return;
 	}
 	n->r = r;
+	n->w = w;
 	if (!parse(r, n, req)) {
 		json_decref(req);
 		nearby_free(n);

@@ -152,6 +152,7 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->cache_hits += LD(b->cache_hits);
 		t->cache_misses += LD(b->cache_misses);
 		t->nearby_degraded += LD(b->nearby_degraded);
+		t->nearby_shed += LD(b->nearby_shed);
 		for (j = 0; j < SU_COUNT; j++)
 			t->upstream_attempts[j] += LD(b->upstream_attempts[j]);
 		t->upstream_retries += LD(b->upstream_retries);

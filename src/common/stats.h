@@ -53,6 +53,7 @@ struct stats_block {
 	uint64_t cache_hits;
 	uint64_t cache_misses;
 	uint64_t nearby_degraded;           /* answered without the ranker */
+	uint64_t nearby_shed;               /* 503: too many degraded running */
 	/* worker: the events service and the digest */
 	uint64_t upstream_attempts[SU_COUNT];
 	uint64_t upstream_retries;
@@ -101,6 +102,7 @@ struct stats_totals {
 	uint64_t cache_hits;
 	uint64_t cache_misses;
 	uint64_t nearby_degraded;
+	uint64_t nearby_shed;
 	uint64_t upstream_attempts[SU_COUNT];
 	uint64_t upstream_retries;
 	uint64_t upstream_rejected;

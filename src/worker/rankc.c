@@ -36,6 +36,7 @@
 #define BACKOFF_FIRST_MS   50
 #define BACKOFF_MAX_MS     2000
 #define DOWN_WARN_MS       1000
+#define FIRST_WARN_MS      60000
 #define RETIRE_IDLE_MS     1000
 
 struct rankc_call {
@@ -66,6 +67,7 @@ struct rankc {
 	uint64_t backoff_ms;
 	uint64_t down_since_ms;     /* 0 while up */
 	bool warned;                /* "unreachable" was logged */
+	bool ever_up;               /* answered since this worker started */
 	bool loading;               /* it answers, without a snapshot yet */
 	TAILQ_HEAD(, rankc_call) calls;     /* in flight, by id */
 };
@@ -74,7 +76,9 @@ static void rankc_connect(struct rankc *rc);
 
 /*
  * A reload's ranker hand-over breaks the connection for a moment: only a
- * ranker missing for longer than DOWN_WARN_MS is worth a warning.
+ * ranker missing for longer than DOWN_WARN_MS is worth a warning. At the
+ * start it accepts only once it has its first snapshot, which takes
+ * seconds for a big database: that is a warning after FIRST_WARN_MS.
  */
 static void
 set_up(struct rankc *rc, bool up)
@@ -87,10 +91,14 @@ set_up(struct rankc *rc, bool up)
 		rc->down_since_ms = util_now_ms();
 		return;
 	}
-	if (rc->warned)
+	if (!rc->ever_up && rc->warned)
+		log_info("ranker answers after %llums",
+		    (unsigned long long)(util_now_ms() - rc->down_since_ms));
+	else if (rc->warned)
 		log_info("ranker answers again after %llums",
 		    (unsigned long long)(util_now_ms() - rc->down_since_ms));
 	rc->warned = false;
+	rc->ever_up = true;
 	rc->down_since_ms = 0;
 }
 
@@ -98,9 +106,17 @@ static void
 warn_if_down_long(struct rankc *rc, uint64_t now)
 {
 	if (rc->up || rc->warned || rc->down_since_ms == 0 ||
-	    now - rc->down_since_ms < DOWN_WARN_MS)
+	    now - rc->down_since_ms < (rc->ever_up ? DOWN_WARN_MS :
+	    FIRST_WARN_MS))
 		return;
 	rc->warned = true;
+	if (!rc->ever_up) {
+		log_warnx("no answer from the ranker on %s in %llums since "
+		    "the start (is its first snapshot still loading?); "
+		    "/readyz answers 503", rc->cfg->ranker_socket,
+		    (unsigned long long)(now - rc->down_since_ms));
+		return;
+	}
 	log_warnx("ranker unreachable on %s for %llums; /readyz answers 503",
 	    rc->cfg->ranker_socket,
 	    (unsigned long long)(now - rc->down_since_ms));

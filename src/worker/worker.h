@@ -31,6 +31,7 @@ struct worker {
 	struct upstream *upstream;  /* the events service */
 	struct feed *feed;          /* new offers, LISTEN */
 	unsigned seq;               /* jitter */
+	unsigned nearby_fallbacks;  /* degraded /v1/nearby queries running */
 	struct event *chan_ev;
 	struct event *sig_term;
 	struct event *sig_quit;

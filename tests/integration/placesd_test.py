@@ -646,6 +646,31 @@ def pg_bindir():
     return None
 
 
+class Locker:
+    """Holds an ACCESS EXCLUSIVE lock on tables in a psql session until
+    release(): the queries on them wait meanwhile."""
+
+    def __init__(self, pg, tables):
+        self.p = subprocess.Popen(
+            pg.psql_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        self.p.stdin.write("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; "
+                           "SELECT 'locked';\n" % ", ".join(tables))
+        self.p.stdin.flush()
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                fail("psql ended before taking the lock")
+            if "locked" in line:
+                break
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.stdin.write("ROLLBACK;\n\\q\n")
+            self.p.stdin.flush()
+            self.p.wait(timeout=30)
+
+
 class Postgres:
     """A throwaway PostgreSQL cluster in a temp dir: trust auth on a Unix
     socket in a private directory, no TCP, fsync off.  As root, initdb and
@@ -780,6 +805,17 @@ class Postgres:
         """argv of an interactive-free psql session on this cluster."""
         return [self.psql_bin(), "-X", "-q", "-A", "-t", "-v",
                 "ON_ERROR_STOP=1", "-d", self.conninfo]
+
+    def lock(self, tables):
+        """A Locker holding an ACCESS EXCLUSIVE lock on tables."""
+        return Locker(self, tables)
+
+    def waiting_queries(self, text):
+        """Queries containing text that wait for a lock."""
+        rows = self.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                         "wait_event_type = 'Lock' AND query LIKE '%%%s%%'"
+                         % text)
+        return int(rows[0][0])
 
     def psql(self, sql, timeout=60):
         """Runs sql (stopping at the first error); returns the rows of the

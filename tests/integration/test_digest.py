@@ -254,38 +254,6 @@ def test_service_down_is_unreachable():
 
 # ---- concurrency, deadline, cancellation ------------------------------------
 
-class Locker:
-    """Holds an ACCESS EXCLUSIVE lock on tables in a psql session until
-    release(): the digest's queries on them wait meanwhile."""
-
-    def __init__(self, tables):
-        import subprocess
-        self.p = subprocess.Popen(
-            PG.psql_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
-        self.p.stdin.write("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; "
-                           "SELECT 'locked';\n" % ", ".join(tables))
-        self.p.stdin.flush()
-        while True:
-            line = self.p.stdout.readline()
-            if not line:
-                T.fail("psql ended before taking the lock")
-            if "locked" in line:
-                break
-
-    def release(self):
-        if self.p.poll() is None:
-            self.p.stdin.write("ROLLBACK;\n\\q\n")
-            self.p.stdin.flush()
-            self.p.wait(timeout=30)
-
-
-def waiting_queries(name):
-    rows = PG.psql("SELECT count(*) FROM pg_stat_activity WHERE "
-                   "wait_event_type = 'Lock' AND query LIKE '%%%s%%'" % name)
-    return int(rows[0][0])
-
-
 def background_digest(d, body, out):
     def run():
         try:
@@ -306,14 +274,14 @@ def slow_daemon():
 
 def test_events_and_places_start_together():
     d = slow_daemon().start()
-    lock = Locker(["places"])
+    lock = PG.lock(["places"])
     out = []
     try:
         n = calls()
         t = background_digest(d, {"date": "2026-11-23", "city": CITY}, out)
         # the places query waits on the lock; the events call is made
         # anyway, so the two run at the same time
-        T.wait_until(lambda: waiting_queries("json_agg") >= 1, 30,
+        T.wait_until(lambda: PG.waiting_queries("json_agg") >= 1, 30,
                      "the places query to wait on the lock")
         T.wait_until(lambda: calls() > n, 30,
                      "the events call while the places query waits")
@@ -331,12 +299,12 @@ def test_events_and_places_start_together():
 
 def test_menu_and_offers_start_together():
     d = slow_daemon().start()
-    lock = Locker(["menu_items", "offers"])
+    lock = PG.lock(["menu_items", "offers"])
     out = []
     try:
         t = background_digest(d, {"date": "2026-11-23", "city": CITY}, out)
-        T.wait_until(lambda: waiting_queries("menu_items m") >= 1 and
-                     waiting_queries("FROM offers o") >= 1, 30,
+        T.wait_until(lambda: PG.waiting_queries("menu_items m") >= 1 and
+                     PG.waiting_queries("FROM offers o") >= 1, 30,
                      "the menu and offers queries waiting together")
     finally:
         lock.release()
@@ -350,7 +318,7 @@ def test_menu_and_offers_start_together():
 def test_deadline_answers_with_what_came():
     # places held by a lock past the deadline; events fine: 200 with the
     # events, places reported late, and nothing after that
-    lock = Locker(["places"])
+    lock = PG.lock(["places"])
     try:
         st, raw, took = post(D, {"date": "2026-11-23", "city": CITY})
     finally:

@@ -323,6 +323,49 @@ def test_not_ready_before_the_first_snapshot():
     d.stop()
 
 
+def test_fallback_queries_are_capped():
+    # a worker without its ranker runs at most half its pool's worth of
+    # distance-only queries (pool_size 2: one); past that, 503 overloaded
+    import threading
+    d = T.Daemon(workers=1, name="capped", conf={
+        "database": {"conninfo": PG.conninfo, "pool_size": 2},
+        "debug": {"snapshot_delay": "60s"}})
+    d.start(wait_ready=False)
+    T.wait_until(lambda: d.alive() and d.get("/healthz", timeout=5)[0]
+                 == 200, 60, "/healthz to answer")
+    path = "/v1/nearby?lat=%f&lon=%f&radius_m=3000&limit=5" % (CITY[1],
+                                                                CITY[2])
+    first = []
+    lock = PG.lock(["places"])
+    try:
+        t = threading.Thread(target=lambda: first.append(
+            d.get(path, timeout=60)), daemon=True)
+        t.start()
+        T.wait_until(lambda: PG.waiting_queries("6371008.8") >= 1, 30,
+                     "the distance-only query to wait for the lock")
+        for i in range(5):
+            st, hdrs, body = d.get(path, timeout=20)
+            T.check_eq(st, 503, "a second distance-only query at once")
+            T.check_eq(json.loads(body)["error"]["code"], "overloaded",
+                       "the error code")
+            T.check_eq(hdrs.get("Retry-After"), "1", "Retry-After")
+        T.check_eq(d.metric("placesd_nearby_shed_total"), 5,
+                   "placesd_nearby_shed_total")
+    finally:
+        lock.release()
+    t.join(60)
+    T.check(first, "no answer to the first request")
+    st, _, body = first[0]
+    T.check_eq(st, 200, "the first request, once the lock is gone")
+    T.check(json.loads(body)["degraded"], "the first answer is degraded")
+    T.check_eq(d.metric("placesd_nearby_degraded_total"), 1,
+               "placesd_nearby_degraded_total")
+    # the slot is free again
+    st, _, body = d.get(path, timeout=20)
+    T.check_eq(st, 200, "a distance-only query after the first ended")
+    d.stop()
+
+
 def test_changed_place_is_ranked_with_new_data():
     pid = nearby(radius_m=3000, limit=1)["results"][0]["place"]["id"]
     word = "zzqx%d" % int(time.time())
@@ -353,5 +396,6 @@ if __name__ == "__main__":
         test_ranking_threads_yield_to_the_loops,
         test_not_ready_before_the_first_snapshot,
         test_ranker_killed_degrades_then_recovers,
+        test_fallback_queries_are_capped,
         test_changed_place_is_ranked_with_new_data,
     ], setup=setup)
