@@ -97,6 +97,13 @@ render_process(FILE *f, const struct stats_totals *t)
 	    t->ranker_calls);
 	counter(f, "placesd_ranker_failures_total", "Ranker connections lost "
 	    "or refused.", t->ranker_failures);
+	gauge(f, "placesd_ranker_in_flight", "Calls sent to the ranker and "
+	    "not answered yet.", t->ranker_in_flight);
+	gauge(f, "placesd_ranker_waiting", "Calls waiting in a worker for one "
+	    "of its slots at the ranker.", t->ranker_waiting);
+	gauge(f, "placesd_ranker_in_flight_peak", "The most calls one worker "
+	    "had at the ranker at once since it started.",
+	    t->ranker_in_flight_peak);
 	counter(f, "placesd_pg_queries_total", "Database queries answered "
 	    "(any outcome).", t->pg_queries);
 	counter(f, "placesd_pg_errors_total", "Database queries that failed "

@@ -91,6 +91,9 @@ stats_reset_gauges(struct stats_block *b)
 {
 	stats_gauge_set(&b->conns_open, 0);
 	stats_gauge_set(&b->ranker_up, 0);
+	stats_gauge_set(&b->ranker_in_flight, 0);
+	stats_gauge_set(&b->ranker_waiting, 0);
+	stats_gauge_set(&b->ranker_in_flight_peak, 0);
 	stats_gauge_set(&b->pg_up, 0);
 	stats_gauge_set(&b->upstream_breaker_open, 0);
 	stats_gauge_set(&b->feed_up, 0);
@@ -145,6 +148,10 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->ranker_up += LD(b->ranker_up);
 		t->ranker_calls += LD(b->ranker_calls);
 		t->ranker_failures += LD(b->ranker_failures);
+		t->ranker_in_flight += LD(b->ranker_in_flight);
+		t->ranker_waiting += LD(b->ranker_waiting);
+		if (LD(b->ranker_in_flight_peak) > t->ranker_in_flight_peak)
+			t->ranker_in_flight_peak = LD(b->ranker_in_flight_peak);
 		t->pg_queries += LD(b->pg_queries);
 		t->pg_errors += LD(b->pg_errors);
 		t->pg_timeouts += LD(b->pg_timeouts);

@@ -45,6 +45,9 @@ struct stats_block {
 	int64_t ranker_up;                  /* gauge: 0/1 */
 	uint64_t ranker_calls;
 	uint64_t ranker_failures;
+	int64_t ranker_in_flight;           /* gauge: calls at the ranker */
+	int64_t ranker_waiting;             /* gauge: calls waiting for a slot */
+	int64_t ranker_in_flight_peak;      /* gauge: the most at once */
 	/* worker: database and cache */
 	uint64_t pg_queries;
 	uint64_t pg_errors;
@@ -95,6 +98,9 @@ struct stats_totals {
 	int64_t ranker_up;
 	uint64_t ranker_calls;
 	uint64_t ranker_failures;
+	int64_t ranker_in_flight;
+	int64_t ranker_waiting;
+	int64_t ranker_in_flight_peak;      /* of one worker, the highest */
 	uint64_t pg_queries;
 	uint64_t pg_errors;
 	uint64_t pg_timeouts;

@@ -44,8 +44,12 @@ struct rankc_call {
 	uint32_t id;
 	rankc_done_fn done;
 	void *arg;
+	bool sent;                  /* on rc->calls, else on rc->waiting */
 	struct bufferevent *conn;   /* the connection it was sent on */
-	struct event *deadline;
+	unsigned type;              /* while waiting: the frame to send */
+	char *payload;
+	size_t len;
+	struct event *deadline;     /* for a free slot, then for the answer */
 	TAILQ_ENTRY(rankc_call) link;
 };
 
@@ -70,9 +74,14 @@ struct rankc {
 	bool ever_up;               /* answered since this worker started */
 	bool loading;               /* it answers, without a snapshot yet */
 	TAILQ_HEAD(, rankc_call) calls;     /* in flight, by id */
+	TAILQ_HEAD(, rankc_call) waiting;   /* for a slot, oldest first */
+	unsigned nsent, nwaiting, peak;
+	unsigned max_sent;          /* this worker's share of the queue */
 };
 
 static void rankc_connect(struct rankc *rc);
+static void pump(struct rankc *rc);
+static unsigned max_sent(const struct config *cfg);
 
 /*
  * A reload's ranker hand-over breaks the connection for a moment: only a
@@ -131,10 +140,29 @@ arm_timer(struct rankc *rc, uint64_t ms)
 }
 
 static void
+count_calls(struct rankc *rc)
+{
+	stats_gauge_set(&rc->st->ranker_in_flight, rc->nsent);
+	stats_gauge_set(&rc->st->ranker_waiting, rc->nwaiting);
+	if (rc->nsent > rc->peak) {
+		rc->peak = rc->nsent;
+		stats_gauge_set(&rc->st->ranker_in_flight_peak, rc->peak);
+	}
+}
+
+static void
 call_free(struct rankc_call *c)
 {
-	TAILQ_REMOVE(&c->rc->calls, c, link);
+	if (c->sent) {
+		TAILQ_REMOVE(&c->rc->calls, c, link);
+		c->rc->nsent--;
+	} else {
+		TAILQ_REMOVE(&c->rc->waiting, c, link);
+		c->rc->nwaiting--;
+	}
+	count_calls(c->rc);
 	event_free(c->deadline);
+	free(c->payload);
 	free(c);
 }
 
@@ -198,6 +226,7 @@ drop_old(struct rankc *rc, const char *why)
 	bufferevent_free(old);
 	if (!rc->verified)
 		set_up(rc, false);
+	pump(rc);
 }
 
 /* Closes the retiring connection once that loses nothing. */
@@ -236,6 +265,7 @@ disconnect(struct rankc *rc, const char *why)
 		fail_calls(rc, bev);
 		bufferevent_free(bev);
 	}
+	pump(rc);
 	stats_add(&rc->st->ranker_failures, 1);
 	/* the first retry is immediate: a drained ranker's successor is there */
 	arm_timer(rc, rc->backoff_ms);
@@ -296,10 +326,12 @@ handle_frame(struct rankc *rc, struct bufferevent *bev,
 	}
 	if (h->type != WIRE_PONG) {
 		/* an answer to a call, unless it came after its deadline */
-		if ((c = call_find(rc, h->id)) != NULL)
+		if ((c = call_find(rc, h->id)) != NULL) {
 			call_finish(c, h->type == WIRE_BUSY ? RANKC_BUSY :
 			    h->type == WIRE_ERROR ? RANKC_ERROR : RANKC_OK,
 			    payload, h->len);
+			pump(rc);
+		}
 		return;
 	}
 	switch (h->type) {
@@ -394,6 +426,7 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	warn_if_down_long(rc, now);
 	tidy_old(rc);
+	pump(rc);
 	if (rc->bev == NULL) {
 		rankc_connect(rc);
 		return;
@@ -446,6 +479,8 @@ rankc_new(struct event_base *base, const struct config *cfg,
 	rc->st = st;
 	rc->down_since_ms = util_now_ms();
 	TAILQ_INIT(&rc->calls);
+	TAILQ_INIT(&rc->waiting);
+	rc->max_sent = max_sent(cfg);
 	rc->timer = evtimer_new(base, on_timer, rc);
 	rc->tidy = event_new(base, -1, 0, on_tidy, rc);
 	if (rc->timer == NULL || rc->tidy == NULL) {
@@ -464,27 +499,101 @@ rankc_up(const struct rankc *rc)
 	return rc->up;
 }
 
+/* The current connection once it answers, else a retiring one. */
+static struct bufferevent *
+usable_conn(struct rankc *rc)
+{
+	return rc->bev != NULL && rc->verified ? rc->bev : rc->old;
+}
+
 static void
 call_deadline(evutil_socket_t fd, short ev, void *arg)
 {
+	struct rankc_call *c = arg;
+	struct rankc *rc = c->rc;
+
 	(void)fd;
 	(void)ev;
-	call_finish(arg, RANKC_TIMEOUT, NULL, 0);
+	if (!c->sent) {
+		/* no slot came free in time: the ranker is busy */
+		call_finish(c, RANKC_BUSY, NULL, 0);
+		return;
+	}
+	call_finish(c, RANKC_TIMEOUT, NULL, 0);
+	pump(rc);
+}
+
+static void
+send_call(struct rankc *rc, struct rankc_call *c, struct bufferevent *conn,
+    const char *payload, size_t len)
+{
+	struct timeval tv = util_tv(rc->cfg->ranker_timeout_ms);
+	uint8_t hdr[WIRE_HDR_LEN];
+
+	c->sent = true;
+	c->conn = conn;
+	TAILQ_INSERT_TAIL(&rc->calls, c, link);
+	rc->nsent++;
+	count_calls(rc);
+	evtimer_add(c->deadline, &tv);      /* the answer's own deadline */
+	wire_encode(hdr, c->type, c->id, (uint32_t)len);
+	bufferevent_write(conn, hdr, sizeof(hdr));
+	bufferevent_write(conn, payload, len);
+	stats_add(&rc->st->ranker_calls, 1);
+}
+
+/*
+ * Sends waiting calls while this worker has free slots; fails them when
+ * the ranker is gone. Called whenever a slot frees or the link changes.
+ */
+static void
+pump(struct rankc *rc)
+{
+	struct bufferevent *conn;
+	struct rankc_call *c;
+
+	while ((c = TAILQ_FIRST(&rc->waiting)) != NULL) {
+		conn = usable_conn(rc);
+		if (!rc->up || conn == NULL) {
+			call_finish(c, RANKC_DOWN, NULL, 0);
+			continue;
+		}
+		if (rc->nsent >= rc->max_sent)
+			return;
+		TAILQ_REMOVE(&rc->waiting, c, link);
+		rc->nwaiting--;                 /* counted by send_call */
+		event_del(c->deadline);
+		send_call(rc, c, conn, c->payload, c->len);
+		free(c->payload);
+		c->payload = NULL;
+	}
+}
+
+/*
+ * A worker keeps at most max_sent calls at the ranker, its share of
+ * four per ranking thread: the ranker's queue then stays short, and a
+ * call's deadline measures ranking, not a queue that a burst filled. The
+ * rest wait here, in order, each for at most ranker.timeout.
+ */
+static unsigned
+max_sent(const struct config *cfg)
+{
+	uint64_t workers = cfg->workers > 0 ? cfg->workers : 1;
+	uint64_t n = (4 * cfg->ranker_threads + workers - 1) / workers;
+
+	return n < 2 ? 2 : n > 1024 ? 1024 : (unsigned)n;
 }
 
 struct rankc_call *
 rankc_call(struct rankc *rc, unsigned type, const char *payload, size_t len,
     rankc_done_fn done, void *arg)
 {
-	uint64_t ms = rc->cfg->ranker_timeout_ms;
-	struct timeval tv = util_tv(ms);
-	uint8_t hdr[WIRE_HDR_LEN];
-	struct bufferevent *conn;
+	struct timeval tv = util_tv(rc->cfg->ranker_timeout_ms);
+	struct bufferevent *conn = usable_conn(rc);
 	struct rankc_call *c;
 
-	/* the current connection once it answers, else a retiring one */
-	conn = rc->bev != NULL && rc->verified ? rc->bev : rc->old;
-	if (!rc->up || conn == NULL || len > WIRE_MAX_PAYLOAD)
+	if (!rc->up || conn == NULL || len > WIRE_MAX_PAYLOAD ||
+	    rc->nwaiting >= rc->cfg->ranker_queue_size)
 		return NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -496,21 +605,38 @@ rankc_call(struct rankc *rc, unsigned type, const char *payload, size_t len,
 	c->id = new_id(rc);
 	c->done = done;
 	c->arg = arg;
-	c->conn = conn;
-	TAILQ_INSERT_TAIL(&rc->calls, c, link);
-	evtimer_add(c->deadline, &tv);
-	wire_encode(hdr, type, c->id, (uint32_t)len);
-	bufferevent_write(conn, hdr, sizeof(hdr));
-	bufferevent_write(conn, payload, len);
-	stats_add(&rc->st->ranker_calls, 1);
+	c->type = type;
+	if (rc->nsent < rc->max_sent && TAILQ_EMPTY(&rc->waiting)) {
+		send_call(rc, c, conn, payload, len);
+		return c;
+	}
+	if ((c->payload = malloc(len > 0 ? len : 1)) == NULL) {
+		event_free(c->deadline);
+		free(c);
+		return NULL;
+	}
+	memcpy(c->payload, payload, len);
+	c->len = len;
+	TAILQ_INSERT_TAIL(&rc->waiting, c, link);
+	rc->nwaiting++;
+	count_calls(rc);
+	evtimer_add(c->deadline, &tv);      /* for a free slot */
 	return c;
 }
 
 void
 rankc_call_cancel(struct rankc_call *c)
 {
-	if (c != NULL)
-		call_free(c);
+	struct rankc *rc;
+	bool sent;
+
+	if (c == NULL)
+		return;
+	rc = c->rc;
+	sent = c->sent;
+	call_free(c);
+	if (sent)
+		pump(rc);
 }
 
 void
@@ -520,6 +646,8 @@ rankc_free(struct rankc *rc)
 		return;
 	while (!TAILQ_EMPTY(&rc->calls))
 		call_free(TAILQ_FIRST(&rc->calls));
+	while (!TAILQ_EMPTY(&rc->waiting))
+		call_free(TAILQ_FIRST(&rc->waiting));
 	if (rc->bev != NULL)
 		bufferevent_free(rc->bev);
 	if (rc->old != NULL)

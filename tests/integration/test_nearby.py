@@ -323,6 +323,55 @@ def test_not_ready_before_the_first_snapshot():
     d.stop()
 
 
+def test_calls_beyond_the_slots_wait_in_the_worker():
+    # 2 workers, 2 ranking threads: 4 calls per worker at the ranker at
+    # most; with the ranker stopped, the rest wait in the worker, and all
+    # are ranked once it runs again
+    import threading
+    n = 12
+    out = []
+    rk = D.rankers()[0][0]
+    q = "/v1/nearby?lat=%f&lon=%f&radius_m=3000&limit=3" % (CITY[1], CITY[2])
+    base = D.metric("placesd_nearby_degraded_total", 0)
+    os.kill(rk, signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        ts = [threading.Thread(target=lambda: out.append(D.get(q, timeout=30)),
+                               daemon=True) for _ in range(n)]
+        for t in ts:
+            t.start()
+
+        def all_held():
+            m = D.metrics()
+            return (T.metric(m, "placesd_ranker_in_flight", 0) +
+                    T.metric(m, "placesd_ranker_waiting", 0) == n)
+        T.wait_until(all_held, 20, "%d calls held by the workers" % n)
+        m = D.metrics()
+        held = time.monotonic() - t0
+        inflight = T.metric(m, "placesd_ranker_in_flight", 0)
+        waiting = T.metric(m, "placesd_ranker_waiting", 0)
+        peak = T.metric(m, "placesd_ranker_in_flight_peak", 0)
+    finally:
+        os.kill(rk, signal.SIGCONT)
+    T.log("held after %.2f s: %d at the ranker, %d waiting, peak %d"
+          % (held, inflight, waiting, peak))
+    T.check(inflight <= 8, "%d calls at the ranker, more than 2 x 4"
+            % inflight)
+    T.check(waiting >= n - 8, "%d calls waiting, expected %d at least"
+            % (waiting, n - 8))
+    T.check_eq(peak, 4, "the most calls one worker had at the ranker")
+    for t in ts:
+        t.join(60)
+    T.check_eq(sorted(st for st, _, _ in out), [200] * n, "the answers")
+    degraded = sum(json.loads(b)["degraded"] for _, _, b in out)
+    if held < 1.0:
+        T.check_eq(degraded, 0, "degraded answers (ranker stopped for "
+                   "less than its 2 s timeout)")
+    T.check_eq(D.metric("placesd_ranker_waiting", 0), 0, "calls left waiting")
+    T.log("%d degraded (%d counted)" % (
+        degraded, D.metric("placesd_nearby_degraded_total", 0) - base))
+
+
 def test_fallback_queries_are_capped():
     # a worker without its ranker runs at most half its pool's worth of
     # distance-only queries (pool_size 2: one); past that, 503 overloaded
@@ -395,6 +444,7 @@ if __name__ == "__main__":
         test_reload_waits_for_the_new_rankers_snapshot,
         test_ranking_threads_yield_to_the_loops,
         test_not_ready_before_the_first_snapshot,
+        test_calls_beyond_the_slots_wait_in_the_worker,
         test_ranker_killed_degrades_then_recovers,
         test_fallback_queries_are_capped,
         test_changed_place_is_ranked_with_new_data,
