@@ -21,7 +21,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/check-fuzz.XXXXXX") || exit 99
 trap 'rm -rf "$work"' EXIT
 evhtp_cflags=$(pkg-config --cflags evhtp 2>/dev/null)
 if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -I"$top_srcdir/src" $evhtp_cflags \
+	-fno-sanitize-recover=undefined -D_GNU_SOURCE -I"$top_srcdir/src" \
+	$evhtp_cflags \
 	"$top_srcdir/tests/fuzz/fuzz_edge.c" \
 	"$top_srcdir/src/worker/edge_parse.c" \
 	"$top_srcdir/src/common/util.c" \
