@@ -571,7 +571,7 @@ pump(struct rankc *rc)
 
 /*
  * A worker keeps at most max_sent calls at the ranker, its share of
- * four per ranking thread: the ranker's queue then stays short, and a
+ * eight per ranking thread: the ranker's queue then stays short, and a
  * call's deadline measures ranking, not a queue that a burst filled. The
  * rest wait here, in order, each for at most ranker.timeout.
  */
@@ -579,7 +579,7 @@ static unsigned
 max_sent(const struct config *cfg)
 {
 	uint64_t workers = cfg->workers > 0 ? cfg->workers : 1;
-	uint64_t n = (4 * cfg->ranker_threads + workers - 1) / workers;
+	uint64_t n = (8 * cfg->ranker_threads + workers - 1) / workers;
 
 	return n < 2 ? 2 : n > 1024 ? 1024 : (unsigned)n;
 }

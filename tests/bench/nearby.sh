@@ -19,6 +19,9 @@
 #                --connections (64)
 #   place/idle   wrk, GET /v1/places/{id}, random ids, like healthz/idle
 #   place/sat    the same while /v1/nearby is saturated
+#   healthz/rank, place/rank  the probes while rank_flood.py (beside this
+#                script) keeps 32 calls in flight on the ranker's socket:
+#                ranking saturated, and nothing else, as the loops see it
 #
 # placesd is started afresh (with a new ranker snapshot) for each ranker
 # thread setting in each round; the c1, idle and sat cases run on the
@@ -76,8 +79,8 @@
 # setup error.
 #
 # Needs: PostgreSQL server binaries (initdb, pg_ctl, postgres, psql;
-# postgresql-15), wrk, curl; runuser when run as root; python3 is used to
-# find free ports if present.  Only loopback and Unix sockets.
+# postgresql-15), wrk, curl, python3 (rank_flood.py; /usr/bin/python3
+# preferred); runuser when run as root.  Only loopback and Unix sockets.
 
 set -u
 set -o pipefail
@@ -273,6 +276,8 @@ sql_dir=$(cd "$sql_dir" && pwd)
 find_postgres
 pg_runner_setup
 need_tools wrk curl
+python_bin=/usr/bin/python3
+[ -x "$python_bin" ] || python_bin=$(command -v python3) || die "python3 not found (rank_flood.py needs it)"
 
 # ---------------------------------------------------------------- cleanup ---
 tmp=
@@ -598,7 +603,8 @@ run_nearby() {
 }
 
 # run_probe CASE ROUND PATHS SAT: the paced probe (--probe-connections) on
-# PATHS; SAT=1: while a second wrk saturates /v1/nearby
+# PATHS; SAT=1: while a second wrk saturates /v1/nearby; SAT=2: while
+# rank_flood.py saturates the ranker directly
 run_probe() {
 	local cs=$1 r=$2 paths=$3 sat=$4 out sout t0 t1 rc src info= pth=1
 	out="$tmp/wrk-r$r-${cs//\//-}.txt"
@@ -610,6 +616,12 @@ run_probe() {
 			-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths" >"$sout" 2>&1 &
 		sat_pid=$!
 		sleep 2
+	elif [ "$sat" = 2 ]; then
+		"$python_bin" "$bench_dir/rank_flood.py" --socket "$tmp/ranker.sock" \
+			--paths "$tmp/nearby.paths" --connections 2 --depth 16 \
+			--duration "$((duration_sec + 4))" >"$sout" 2>&1 &
+		sat_pid=$!
+		sleep 2
 	fi
 	run_bg "$out" wrk -t"$pth" -c"$pconns" -d"$duration" --timeout 10s --latency \
 		-s "$tmp/probe.lua" "http://127.0.0.1:$placesd_port" -- "$paths" "$pdelay_ms"; rc=$?
@@ -617,6 +629,10 @@ run_probe() {
 		wait "$sat_pid"; src=$?; sat_pid=
 		[ $src -eq 0 ] && grep -q '^Requests/sec:' "$sout" ||
 			{ note "the saturating wrk ($cs, round $r) failed (status $src):"; cat "$sout" >&2; exit 1; }
+	elif [ "$sat" = 2 ]; then
+		wait "$sat_pid"; src=$?; sat_pid=
+		[ $src -eq 0 ] || { note "rank_flood.py ($cs, round $r) failed (status $src):"; cat "$sout" >&2; exit 1; }
+		info="ranker $(sed -n 's/.*"results_per_s": \([0-9.]*\).*/\1/p' "$sout") results/s (rank_flood.py) "
 	fi
 	cpu_snapshot "$placesd_pid" "+$pg_pid"; t1=$snap
 	other_pct=$(other_pct "$t0" "$t1")
@@ -677,11 +693,15 @@ block_probe() {
 	if [ $((r % 2)) -eq 1 ]; then
 		run_probe "${p}healthz/idle" "$r" "$tmp/healthz.paths" 0
 		run_probe "${p}healthz/sat" "$r" "$tmp/healthz.paths" 1
+		run_probe "${p}healthz/rank" "$r" "$tmp/healthz.paths" 2
 		run_probe "${p}place/idle" "$r" "$tmp/places.paths" 0
 		run_probe "${p}place/sat" "$r" "$tmp/places.paths" 1
+		run_probe "${p}place/rank" "$r" "$tmp/places.paths" 2
 	else
+		run_probe "${p}place/rank" "$r" "$tmp/places.paths" 2
 		run_probe "${p}place/sat" "$r" "$tmp/places.paths" 1
 		run_probe "${p}place/idle" "$r" "$tmp/places.paths" 0
+		run_probe "${p}healthz/rank" "$r" "$tmp/healthz.paths" 2
 		run_probe "${p}healthz/sat" "$r" "$tmp/healthz.paths" 1
 		run_probe "${p}healthz/idle" "$r" "$tmp/healthz.paths" 0
 	fi
@@ -787,18 +807,22 @@ summary_line nearby/c1 "/v1/nearby, one connection, threads = auto"
 summary_line healthz/idle "/healthz probe, /v1/nearby idle"
 summary_line healthz/sat "/healthz probe, /v1/nearby saturated"
 summary_line healthz/sat+nb "  the saturating /v1/nearby wrk meanwhile"
+summary_line healthz/rank "/healthz probe, the ranker saturated directly (rank_flood.py)"
 summary_line place/idle "/v1/places/{id} probe, /v1/nearby idle"
 summary_line place/sat "/v1/places/{id} probe, /v1/nearby saturated"
 summary_line place/sat+nb "  the saturating /v1/nearby wrk meanwhile"
+summary_line place/rank "/v1/places/{id} probe, the ranker saturated directly"
 if [ "$big" = 1 ]; then
 	summary_line big/c1 "/v1/nearby, one connection, $big_places places"
 	summary_line big/tA "/v1/nearby, -c$conns, threads = auto, $big_places places"
 	summary_line big-healthz/idle "/healthz probe, /v1/nearby idle, $big_places places"
 	summary_line big-healthz/sat "/healthz probe, /v1/nearby saturated, $big_places places"
 	summary_line big-healthz/sat+nb "  the saturating /v1/nearby wrk meanwhile"
+	summary_line big-healthz/rank "/healthz probe, the ranker saturated directly, $big_places places"
 	summary_line big-place/idle "/v1/places/{id} probe, /v1/nearby idle, $big_places places"
 	summary_line big-place/sat "/v1/places/{id} probe, /v1/nearby saturated, $big_places places"
 	summary_line big-place/sat+nb "  the saturating /v1/nearby wrk meanwhile"
+	summary_line big-place/rank "/v1/places/{id} probe, the ranker saturated directly, $big_places places"
 fi
 
 # per-round ratios, median
@@ -827,9 +851,13 @@ show_ratio() { # show_ratio LABEL ARRAY A B AIM(<=x or empty)
 }
 show_ratio "healthz p99 sat / idle" P99 healthz/sat healthz/idle 2
 show_ratio "place p99 sat / idle" P99 place/sat place/idle 2
+show_ratio "healthz p99 rank / idle" P99 healthz/rank healthz/idle 2
+show_ratio "place p99 rank / idle" P99 place/rank place/idle 2
 if [ "$big" = 1 ]; then
 	show_ratio "healthz p99 sat / idle, $big_places" P99 big-healthz/sat big-healthz/idle 2
 	show_ratio "place p99 sat / idle, $big_places" P99 big-place/sat big-place/idle 2
+	show_ratio "healthz p99 rank / idle, $big_places" P99 big-healthz/rank big-healthz/idle 2
+	show_ratio "place p99 rank / idle, $big_places" P99 big-place/rank big-place/idle 2
 fi
 for t in "${rthreads[@]}"; do
 	[ "$t" = 1 ] && continue
