@@ -197,12 +197,17 @@ worker_serve(struct worker *w)
 		return;
 	}
 	w->serving = true;
-	if (!db || !ranker)
-		log_warnx("serving after %llums without %s%s%s: those requests "
-		    "get 503 or degraded answers until it is back",
+	if (!db)
+		log_warnx("serving after %llums without the database%s: those "
+		    "requests get 503 until it is back",
 		    (unsigned long long)(util_now_ms() - w->warm_started_ms),
-		    db ? "" : "the database", !db && !ranker ? " and " : "",
-		    ranker ? "" : "the ranker");
+		    ranker ? "" : " and the ranker");
+	else if (!ranker)
+		/* at the start: its first snapshot takes a while to load, and
+		 * the ranker client warns if it never comes (rankc.c) */
+		log_info("serving after %llums before the ranker answers: "
+		    "/v1/nearby answers degraded and /readyz 503 until it does",
+		    (unsigned long long)(util_now_ms() - w->warm_started_ms));
 	if (send_ready(w) != 0)
 		worker_drain(w, "no control channel");
 	else

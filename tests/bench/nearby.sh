@@ -21,7 +21,9 @@
 #   place/sat    the same while /v1/nearby is saturated
 #   healthz/rank, place/rank  the probes while rank_flood.py (beside this
 #                script) keeps 32 calls in flight on the ranker's socket:
-#                ranking saturated, and nothing else, as the loops see it
+#                ranking saturated, and nothing else, as the loops see it;
+#                the client runs under SCHED_IDLE (chrt -i), as the ranking
+#                threads do, so that its own CPU does not compete with them
 #
 # placesd is started afresh (with a new ranker snapshot) for each ranker
 # thread setting in each round; the c1, idle and sat cases run on the
@@ -277,6 +279,8 @@ find_postgres
 pg_runner_setup
 need_tools wrk curl
 python_bin=/usr/bin/python3
+as_idle=()
+command -v chrt >/dev/null 2>&1 && chrt -i 0 true 2>/dev/null && as_idle=(chrt -i 0)
 [ -x "$python_bin" ] || python_bin=$(command -v python3) || die "python3 not found (rank_flood.py needs it)"
 
 # ---------------------------------------------------------------- cleanup ---
@@ -617,7 +621,9 @@ run_probe() {
 		sat_pid=$!
 		sleep 2
 	elif [ "$sat" = 2 ]; then
-		"$python_bin" "$bench_dir/rank_flood.py" --socket "$tmp/ranker.sock" \
+		# SCHED_IDLE, as the ranking threads: the client's own CPU (a
+		# Python loop, 100 us a call) must not count against the loops
+		"${as_idle[@]}" "$python_bin" "$bench_dir/rank_flood.py" --socket "$tmp/ranker.sock" \
 			--paths "$tmp/nearby.paths" --connections 2 --depth 16 \
 			--duration "$((duration_sec + 4))" >"$sout" 2>&1 &
 		sat_pid=$!
