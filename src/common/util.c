@@ -202,17 +202,6 @@ util_thread_nice(int n)
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), n);
 }
 
-const char *
-util_nice_name(int n)
-{
-	static const char *names[] = { "nice 0", "nice 1", "nice 2", "nice 3",
-	    "nice 4", "nice 5", "nice 6", "nice 7", "nice 8", "nice 9",
-	    "nice 10", "nice 11", "nice 12", "nice 13", "nice 14", "nice 15",
-	    "nice 16", "nice 17", "nice 18", "nice 19", "SCHED_IDLE" };
-
-	return n >= 0 && n <= UTIL_NICE_IDLE ? names[n] : "nice ?";
-}
-
 void
 util_thread_name(const char *name)
 {

@@ -37,8 +37,6 @@ struct timeval util_tv(uint64_t ms);
 /* Lowers the calling thread's CPU priority to nice n (0: leaves it) or,
  * for UTIL_NICE_IDLE, to the SCHED_IDLE policy; -1 and errno if not. */
 int util_thread_nice(int n);
-/* "SCHED_IDLE" or "nice N", for log lines (a static string). */
-const char *util_nice_name(int n);
 /* Names the calling thread (15 bytes at most are kept), as top -H and
  * /proc/PID/task/TID/comm show it. */
 void util_thread_name(const char *name);

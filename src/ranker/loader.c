@@ -862,8 +862,8 @@ loader_run(void *arg)
 
 	util_thread_name("ranker loader");
 	if (util_thread_nice(l->nice) == -1)
-		log_warn("cannot lower the loader's priority to %s",
-		    util_nice_name(l->nice));
+		log_warn("cannot lower the loader's priority as [ranker] "
+		    "nice says");
 	if (l->first_delay_ms > 0) {
 		log_info("[debug] snapshot_delay: first load in %llums",
 		    (unsigned long long)l->first_delay_ms);

@@ -90,8 +90,8 @@ run(void *arg)
 	/* the workers' loops come first when the CPUs are short */
 	util_thread_name("ranker pool");
 	if (util_thread_nice(p->nice) == -1)
-		log_warn("cannot lower a ranking thread's priority to %s",
-		    util_nice_name(p->nice));
+		log_warn("cannot lower a ranking thread's priority as "
+		    "[ranker] nice says");
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (p->head == NULL && !p->stop)

@@ -31,9 +31,11 @@ typedef void (*rankc_done_fn)(void *arg, enum rankc_status st,
 struct rankc *rankc_new(struct event_base *base, const struct config *cfg,
     struct stats_block *st);
 /*
- * Sends one request (frame type and payload) on the shared connection,
- * with a deadline of ranker.timeout. NULL when the ranker is not up: the
- * caller degrades at once, without waiting.
+ * Sends one request (frame type and payload) on the shared connection, or
+ * keeps a copy until one of this worker's slots at the ranker is free
+ * (rankc.c, max_sent): at most ranker.timeout for a slot (then BUSY), and
+ * ranker.timeout for the answer. NULL when the ranker is not up or
+ * ranker.queue_size calls already wait: the caller degrades at once.
  */
 struct rankc_call *rankc_call(struct rankc *rc, unsigned type,
     const char *payload, size_t len, rankc_done_fn done, void *arg);
