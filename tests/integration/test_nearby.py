@@ -372,6 +372,46 @@ def test_calls_beyond_the_slots_wait_in_the_worker():
         degraded, D.metric("placesd_nearby_degraded_total", 0) - base))
 
 
+def test_full_waiting_list_degrades_at_once():
+    # 1 worker, 1 ranking thread: 8 calls at the ranker (which queues
+    # queue_size = 8 of them), 8 more waiting in the worker; with the
+    # ranker stopped, the next call degrades at once
+    import threading
+    d = T.Daemon(workers=1, name="shortq", conf={
+        "database": {"conninfo": PG.conninfo},
+        "ranker": {"threads": 1, "queue_size": 8, "timeout": "30s"}})
+    d.start()
+    q = "/v1/nearby?lat=%f&lon=%f&radius_m=3000&limit=3" % (CITY[1], CITY[2])
+    T.wait_until(lambda: not json.loads(d.get(q, timeout=20)[2])["degraded"],
+                 60, "a ranked answer")
+    held = []
+    rk = d.rankers()[0][0]
+    os.kill(rk, signal.SIGSTOP)
+    try:
+        ts = [threading.Thread(target=lambda: held.append(d.get(q, timeout=60)),
+                               daemon=True) for _ in range(16)]
+        for t in ts:
+            t.start()
+
+        def all_held():
+            m = d.metrics()
+            return (T.metric(m, "placesd_ranker_in_flight", 0),
+                    T.metric(m, "placesd_ranker_waiting", 0)) == (8, 8)
+        T.wait_until(all_held, 20, "8 calls at the ranker and 8 waiting")
+        st, _, body = d.get(q, timeout=20)
+        T.check_eq(st, 200, "the call past queue_size")
+        T.check(json.loads(body)["degraded"], "the call past queue_size is "
+                "answered degraded")
+    finally:
+        os.kill(rk, signal.SIGCONT)
+    for t in ts:
+        t.join(60)
+    T.check_eq(sorted(st for st, _, _ in held), [200] * 16, "the held calls")
+    T.check_eq(sum(json.loads(b)["degraded"] for _, _, b in held), 0,
+               "degraded held calls (timeout 30 s)")
+    d.stop()
+
+
 def test_fallback_queries_are_capped():
     # a worker without its ranker runs at most half its pool's worth of
     # distance-only queries (pool_size 2: one); past that, 503 overloaded
@@ -445,6 +485,7 @@ if __name__ == "__main__":
         test_ranking_threads_yield_to_the_loops,
         test_not_ready_before_the_first_snapshot,
         test_calls_beyond_the_slots_wait_in_the_worker,
+        test_full_waiting_list_degrades_at_once,
         test_ranker_killed_degrades_then_recovers,
         test_fallback_queries_are_capped,
         test_changed_place_is_ranked_with_new_data,
