@@ -436,14 +436,7 @@ EOF
 
 # ---------------------------------------------------------- the processes ---
 # check_events: still up?  Else show its log and fail.
-check_events() {
-	is_running "$events_pid" && return 0
-	wait "$events_pid" 2>/dev/null; local rc=$?
-	note "placesd-events (pid $events_pid) exited unexpectedly with status $rc"
-	[ -s "$events_log" ] && { note "last lines of $events_log:"; tail -n 30 "$events_log" >&2; }
-	events_pid=
-	exit 1
-}
+check_events() { check_proc placesd-events events_pid "$events_log"; }
 
 # events_requests: the events service's "requests" counter (GET /_control)
 events_ctl() {

@@ -262,15 +262,18 @@ run_bg() {
 	return $rc
 }
 
-# check_placesd: exits 1, with the end of its log, when placesd died.
-check_placesd() {
-	is_running "$placesd_pid" && return 0
-	wait "$placesd_pid" 2>/dev/null; local rc=$?
-	note "placesd (pid $placesd_pid) exited unexpectedly with status $rc"
-	[ -s "$placesd_log" ] && { note "last lines of $placesd_log:"; tail -n 30 "$placesd_log" >&2; }
-	placesd_pid=
+# check_proc NAME PIDVAR LOG: exits 1, with the end of LOG, when the
+# process whose pid is in the variable PIDVAR died (and empties PIDVAR).
+check_proc() {
+	local -n pidv=$2
+	is_running "$pidv" && return 0
+	wait "$pidv" 2>/dev/null; local rc=$?
+	note "$1 (pid $pidv) exited unexpectedly with status $rc"
+	[ -s "$3" ] && { note "last lines of $3:"; tail -n 30 "$3" >&2; }
+	pidv=
 	exit 1
 }
+check_placesd() { check_proc placesd placesd_pid "$placesd_log"; }
 
 # launch_placesd LABEL: placesd -t on $placesd_conf, then placesd in its
 # own process group, logging to $placesd_log; waits up to 120 s for
