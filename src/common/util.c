@@ -202,6 +202,33 @@ util_thread_nice(int n)
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), n);
 }
 
+int
+util_own_autogroup(int n)
+{
+	char buf[8];
+	int fd, len, tries, rc = -1;
+
+	if (setsid() == -1 && getsid(0) != getpid())
+		return -1;
+	if ((fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	len = snprintf(buf, sizeof(buf), "%d", n);
+	/* unprivileged writes are limited to one per 100 ms system-wide */
+	for (tries = 0; tries < 5; tries++) {
+		if (write(fd, buf, (size_t)len) == len) {
+			rc = 1;
+			break;
+		}
+		if (errno != EAGAIN)
+			break;
+		(void)usleep(110 * 1000);
+	}
+	tries = errno;
+	close(fd);
+	errno = tries;
+	return rc;
+}
+
 void
 util_thread_name(const char *name)
 {

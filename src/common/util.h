@@ -37,6 +37,12 @@ struct timeval util_tv(uint64_t ms);
 /* Lowers the calling thread's CPU priority to nice n (0: leaves it) or,
  * for UTIL_NICE_IDLE, to the SCHED_IDLE policy; -1 and errno if not. */
 int util_thread_nice(int n);
+/* Moves the calling process into a session, and so a scheduler autogroup,
+ * of its own and gives that group nice n (1..19): with autogroups on, the
+ * scheduler first shares CPU time between groups, and a thread's own
+ * priority (even SCHED_IDLE) only counts inside its group. 1 if done, 0 if
+ * the kernel has no autogroups, -1 and errno if not. */
+int util_own_autogroup(int n);
 /* Names the calling thread (15 bytes at most are kept), as top -H and
  * /proc/PID/task/TID/comm show it. */
 void util_thread_name(const char *name);

@@ -342,11 +342,37 @@ on_settled(evutil_socket_t fd, short ev, void *arg)
 		snap_unref(s);
 }
 
+/*
+ * SCHED_IDLE (or nice) ranking threads yield to the workers only inside
+ * the scheduler group they share: with autogroups (one per session, the
+ * kernel's default), the group as a whole competes with PostgreSQL and
+ * everything else at full weight, and its ranking makes the workers wait
+ * behind them. A session of the ranker's own, at the same low priority,
+ * makes ranking yield to the whole machine.
+ */
+static void
+ranker_own_group(const struct ranker *rk)
+{
+	int n = (int)rk->cfg->ranker_nice, rc;
+
+	if (n <= 0)
+		return;
+	if (n == UTIL_NICE_IDLE)
+		n = 19;
+	if ((rc = util_own_autogroup(n)) == -1)
+		log_warn("cannot give the ranker a scheduler autogroup of its "
+		    "own at nice %d; ranking competes with the workers' "
+		    "group", n);
+	else if (rc == 1)
+		log_debug("own session and autogroup, nice %d", n);
+}
+
 static int
 ranker_setup(struct ranker *rk)
 {
 	struct loader_args la;
 
+	ranker_own_group(rk);
 	if ((rk->base = event_base_new()) == NULL)
 		return -1;
 	if (pipe2(rk->wake, O_NONBLOCK | O_CLOEXEC) == -1 ||

@@ -615,15 +615,19 @@ run_probe() {
 	sout="$out.nearby"
 	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
 	cpu_snapshot "$placesd_pid" "+$pg_pid"; t0=$snap
+	# each load runs in a session of its own (setsid), as a client on
+	# another machine would: the kernel shares the CPU between sessions
+	# (autogroups) before threads, and the probe must not queue behind
+	# its own session's load
 	if [ "$sat" = 1 ]; then
-		wrk -t"$threads" -c"$conns" -d"$((duration_sec + 4))s" --timeout 10s --latency \
+		setsid wrk -t"$threads" -c"$conns" -d"$((duration_sec + 4))s" --timeout 10s --latency \
 			-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths" >"$sout" 2>&1 &
 		sat_pid=$!
 		sleep 2
 	elif [ "$sat" = 2 ]; then
 		# SCHED_IDLE, as the ranking threads: the client's own CPU (a
 		# Python loop, 100 us a call) must not count against the loops
-		"${as_idle[@]}" "$python_bin" "$bench_dir/rank_flood.py" --socket "$tmp/ranker.sock" \
+		setsid "${as_idle[@]}" "$python_bin" "$bench_dir/rank_flood.py" --socket "$tmp/ranker.sock" \
 			--paths "$tmp/nearby.paths" --connections 2 --depth 16 \
 			--duration "$((duration_sec + 4))" >"$sout" 2>&1 &
 		sat_pid=$!

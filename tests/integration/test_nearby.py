@@ -269,6 +269,32 @@ def _ranker_threads():
     return out
 
 
+def _autogroup(pid):
+    """(name, nice) of pid's scheduler autogroup; None without autogroups."""
+    try:
+        with open("/proc/%d/autogroup" % pid) as f:
+            name, _, nice = f.read().split()
+    except FileNotFoundError:
+        return None
+    return name, int(nice)
+
+
+def _check_ranker_group(nice):
+    # SCHED_IDLE only counts inside a scheduler group: the ranker has a
+    # session (so an autogroup) of its own, at the low priority
+    pid = D.rankers()[0][0]
+    T.check_eq(os.getsid(pid), pid, "the ranker's session")
+    T.check(os.getsid(pid) != os.getsid(D.pid), "the ranker shares the "
+            "master's session")
+    ag, master_ag = _autogroup(pid), _autogroup(D.pid)
+    T.log("autogroups: ranker %s, master %s" % (ag, master_ag))
+    if ag is None:
+        return
+    T.check_eq(ag[1], nice, "the ranker's autogroup nice")
+    T.check(ag[0] != master_ag[0], "the ranker shares the master's "
+            "autogroup %s" % ag[0])
+
+
 def test_ranking_threads_yield_to_the_loops():
     # the default: ranking and loading run as SCHED_IDLE, the ranker's
     # accept loop as it was started
@@ -282,6 +308,7 @@ def test_ranking_threads_yield_to_the_loops():
         for tid, policy, _ in th[name]:
             T.check_eq(policy, os.SCHED_IDLE, "policy of %s %d" % (name, tid))
     T.check_eq(th["main"][0][1], os.SCHED_OTHER, "the accept loop's policy")
+    _check_ranker_group(19)
     # a nice value instead, taken by the ranker of a reload
     gen = _reload_with({"ranker": {"nice": 7}})
     T.wait_until(lambda: D.metric("placesd_generation") > gen, 90,
@@ -292,6 +319,7 @@ def test_ranking_threads_yield_to_the_loops():
             T.check_eq((policy, nice), (os.SCHED_OTHER, 7),
                        "policy and nice of %s %d" % (name, tid))
     T.check_eq(th["main"][0][2], 0, "the accept loop's nice")
+    _check_ranker_group(7)
     gen = _reload_with({})
     T.wait_until(lambda: D.metric("placesd_generation") > gen, 90,
                  "the reload back to the default")
