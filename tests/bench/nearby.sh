@@ -25,6 +25,11 @@
 #                the client runs under SCHED_IDLE (chrt -i), as the ranking
 #                threads do, so that its own CPU does not compete with them
 #
+# The saturating wrk and rank_flood.py each run in a session of their own
+# (setsid), as clients on other machines would: with autogroups (the
+# kernel's default) the CPU is shared between sessions first, and in the
+# probe's session their CPU time would be charged to the probe.
+#
 # placesd is started afresh (with a new ranker snapshot) for each ranker
 # thread setting in each round; the c1, idle and sat cases run on the
 # threads = auto one.  A start is complete when /readyz answers 200, every
