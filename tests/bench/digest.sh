@@ -524,8 +524,8 @@ p50_of() { to_ms "$(awk '$1 == "50%" { print $2 }' "$1")"; }
 # BUSY OURS PLACESD PG EVENTS" in clock ticks
 split=
 cpu_take() {
-	cpu_snapshot "$placesd_pid" "+$pg_pid" "$events_pid"
-	split="$snap $(ticks_of_group "$placesd_pid") $(ticks_of_family "$pg_pid") $(ticks_of_group "$events_pid")"
+	cpu_snapshot "+$placesd_pid" "+$pg_pid" "$events_pid"
+	split="$snap $(ticks_of_family "$placesd_pid") $(ticks_of_family "$pg_pid") $(ticks_of_group "$events_pid")"
 }
 # cores_of SPLIT0 SPLIT1: "PLACESD PG EVENTS CLIENTS IDLE" in cores (ticks
 # over the machine's ticks times the cores)

@@ -197,12 +197,12 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/placesd-bench.XXXXXX") || die "mktemp failed"
 other_pct=
 run_wrk() {
 	local name=$1 port=$2 conns=$3 dur=$4 out=$5 t0 t1
-	cpu_snapshot "$placesd_pid" "$nginx_pid"; t0=$snap
+	cpu_snapshot "+$placesd_pid" "$nginx_pid"; t0=$snap
 	wrk -t"$threads" -c"$conns" -d"$dur" --latency "http://127.0.0.1:$port/healthz" >"$out" 2>&1 &
 	wrk_pid=$!
 	wait "$wrk_pid"; local rc=$?
 	wrk_pid=
-	cpu_snapshot "$placesd_pid" "$nginx_pid"; t1=$snap
+	cpu_snapshot "+$placesd_pid" "$nginx_pid"; t1=$snap
 	other_pct=$(other_pct "$t0" "$t1")
 	[ $rc -eq 0 ] || { note "wrk against $name failed (status $rc):"; cat "$out" >&2; return 1; }
 	grep -q '^Requests/sec:' "$out" || { note "no Requests/sec in wrk output for $name:"; cat "$out" >&2; return 1; }

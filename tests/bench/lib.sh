@@ -54,12 +54,22 @@ is_running() {
 	[ "${s%% *}" != Z ]
 }
 
+# left_behind PGID KIDS: the live members of process group PGID and of the
+# pids KIDS (children that left it: placesd's ranker has its own session)
+left_behind() {
+	local k
+	{ pgrep -g "$1" 2>/dev/null; for k in $2; do is_running "$k" && echo "$k"; done; } |
+		sort -un | tr '\n' ' '
+}
+
 # stop_proc NAME PID SIGNAL TIMEOUT_S: signal, wait, SIGKILL its process group
-# (it was started with setsid) after TIMEOUT_S, reap. Exit status -> $stop_rc.
+# (it was started with setsid) and its children after TIMEOUT_S, reap. Exit
+# status -> $stop_rc.
 # Not to be called in $(...): only this shell can reap its children.
 stop_rc=
 stop_proc() {
-	local name=$1 pid=$2 sig=$3 limit=$4 i=0 rc
+	local name=$1 pid=$2 sig=$3 limit=$4 i=0 rc kids
+	kids=$(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ')
 	kill "-$sig" "$pid" 2>/dev/null
 	while is_running "$pid" && [ $i -lt $((limit * 10)) ]; do
 		sleep 0.1; i=$((i + 1))
@@ -70,15 +80,16 @@ stop_proc() {
 	fi
 	wait "$pid" 2>/dev/null; rc=$?
 	stop_rc=$rc
-	# children left behind in its process group?
+	# children left behind?
 	local left
-	left=$(pgrep -g "$pid" 2>/dev/null | tr '\n' ' ')
+	left=$(left_behind "$pid" "$kids")
 	if [ -n "$left" ]; then
 		sleep 1
-		left=$(pgrep -g "$pid" 2>/dev/null | tr '\n' ' ')
+		left=$(left_behind "$pid" "$kids")
 		if [ -n "$left" ]; then
 			note "$name left processes behind after it exited: $left- SIGKILL"
 			kill -KILL -- "-$pid" 2>/dev/null
+			kill -KILL $left 2>/dev/null
 		fi
 	fi
 }
@@ -148,8 +159,9 @@ ticks_of_group() {
 }
 
 # ticks_of_family PID: the same for PID and its children: a PostgreSQL
-# postmaster and its backends, which each call setsid() and so are process
-# groups of their own
+# postmaster and its backends, or placesd's master, workers and ranker:
+# backends and the ranker call setsid() and so are process groups of their
+# own
 ticks_of_family() {
 	local p st sum=0 fld
 	for p in "$1" $(pgrep -P "$1" 2>/dev/null); do

@@ -483,7 +483,7 @@ sed -i '/^function delay/,/^end/d' "$tmp/paths.lua"
 # ranker_pid: the ranker process of the running placesd (by its title)
 ranker_pid() {
 	local p
-	for p in $(pgrep -g "$placesd_pid" 2>/dev/null); do
+	for p in $(pgrep -P "$placesd_pid" 2>/dev/null); do
 		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'ranker' && { echo "$p"; return 0; }
 	done
 	return 1
@@ -594,12 +594,12 @@ run_nearby() {
 	[ "$c" -lt "$th" ] && th=$c
 	out="$tmp/wrk-r$r-${cs//\//-}.txt"
 	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
-	cpu_snapshot "$placesd_pid" "+$pg_pid"; t0=$snap
+	cpu_snapshot "+$placesd_pid" "+$pg_pid"; t0=$snap
 	start_sample "$out.sample"
 	run_bg "$out" wrk -t"$th" -c"$c" -d"$duration" --timeout 10s --latency \
 		-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths"; rc=$?
 	end_sample "$out.sample"
-	cpu_snapshot "$placesd_pid" "+$pg_pid"; t1=$snap
+	cpu_snapshot "+$placesd_pid" "+$pg_pid"; t1=$snap
 	other_pct=$(other_pct "$t0" "$t1")
 	[ $rc -eq 0 ] || { note "wrk ($cs, round $r) failed (status $rc):"; cat "$out" >&2; exit 1; }
 	grep -q '^Requests/sec:' "$out" || { note "no Requests/sec in wrk output ($cs, round $r):"; cat "$out" >&2; exit 1; }
@@ -619,7 +619,7 @@ run_probe() {
 	out="$tmp/wrk-r$r-${cs//\//-}.txt"
 	sout="$out.nearby"
 	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
-	cpu_snapshot "$placesd_pid" "+$pg_pid"; t0=$snap
+	cpu_snapshot "+$placesd_pid" "+$pg_pid"; t0=$snap
 	# each load runs in a session of its own (setsid), as a client on
 	# another machine would: the kernel shares the CPU between sessions
 	# (autogroups) before threads, and the probe must not queue behind
@@ -649,7 +649,7 @@ run_probe() {
 		[ $src -eq 0 ] || { note "rank_flood.py ($cs, round $r) failed (status $src):"; cat "$sout" >&2; exit 1; }
 		info="ranker $(sed -n 's/.*"results_per_s": \([0-9.]*\).*/\1/p' "$sout") results/s (rank_flood.py) "
 	fi
-	cpu_snapshot "$placesd_pid" "+$pg_pid"; t1=$snap
+	cpu_snapshot "+$placesd_pid" "+$pg_pid"; t1=$snap
 	other_pct=$(other_pct "$t0" "$t1")
 	[ $rc -eq 0 ] || { note "wrk ($cs, round $r) failed (status $rc):"; cat "$out" >&2; exit 1; }
 	grep -q '^Requests/sec:' "$out" || { note "no Requests/sec in wrk output ($cs, round $r):"; cat "$out" >&2; exit 1; }

@@ -451,8 +451,8 @@ mem_snapshot() {
 # placesd, PostgreSQL and the client)
 split=
 cpu_take() {
-	cpu_snapshot "$placesd_pid" "+$pg_pid" "$client_pid"
-	split="$snap $(ticks_of_group "$placesd_pid") $(ticks_of_family "$pg_pid")"
+	cpu_snapshot "+$placesd_pid" "+$pg_pid" "$client_pid"
+	split="$snap $(ticks_of_family "$placesd_pid") $(ticks_of_family "$pg_pid")"
 }
 # cores_of SPLIT0 SPLIT1: "PLACESD PG CLIENT" in cores
 cores_of() {

@@ -523,10 +523,10 @@ run_wrk() {
 	shift 3
 	out="$tmp/wrk-r$r-${cs//\//-}.txt"
 	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
-	cpu_snapshot "$placesd_pid" "+$pg_pid"; t0=$snap
+	cpu_snapshot "+$placesd_pid" "+$pg_pid"; t0=$snap
 	run_bg "$out" wrk -t"$threads" -c"$conns" -d"$duration" --timeout 10s --latency \
 		-s "$lua" "http://127.0.0.1:$placesd_port" -- "$@"; rc=$?
-	cpu_snapshot "$placesd_pid" "+$pg_pid"; t1=$snap
+	cpu_snapshot "+$placesd_pid" "+$pg_pid"; t1=$snap
 	other_pct=$(other_pct "$t0" "$t1")
 	[ $rc -eq 0 ] || { note "wrk ($cs, round $r) failed (status $rc):"; cat "$out" >&2; exit 1; }
 	grep -q '^Requests/sec:' "$out" || { note "no Requests/sec in wrk output ($cs, round $r):"; cat "$out" >&2; exit 1; }
