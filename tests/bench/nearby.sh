@@ -22,13 +22,14 @@
 #   healthz/rank, place/rank  the probes while rank_flood.py (beside this
 #                script) keeps 32 calls in flight on the ranker's socket:
 #                ranking saturated, and nothing else, as the loops see it;
-#                the client runs under SCHED_IDLE (chrt -i), as the ranking
-#                threads do, so that its own CPU does not compete with them
+#                the client runs as the ranking threads do (--idle:
+#                SCHED_IDLE, in an autogroup of its own at nice 19), so
+#                that its own CPU does not compete with them
 #
-# The saturating wrk and rank_flood.py each run in a session of their own
-# (setsid), as clients on other machines would: with autogroups (the
-# kernel's default) the CPU is shared between sessions first, and in the
-# probe's session their CPU time would be charged to the probe.
+# The saturating wrk runs in a session of its own (setsid), as a client on
+# another machine would: with autogroups (the kernel's default) the CPU is
+# shared between sessions first, and in the probe's session its CPU time
+# would be charged to the probe.
 #
 # placesd is started afresh (with a new ranker snapshot) for each ranker
 # thread setting in each round; the c1, idle and sat cases run on the
@@ -284,8 +285,6 @@ find_postgres
 pg_runner_setup
 need_tools wrk curl
 python_bin=/usr/bin/python3
-as_idle=()
-command -v chrt >/dev/null 2>&1 && chrt -i 0 true 2>/dev/null && as_idle=(chrt -i 0)
 [ -x "$python_bin" ] || python_bin=$(command -v python3) || die "python3 not found (rank_flood.py needs it)"
 
 # ---------------------------------------------------------------- cleanup ---
@@ -620,19 +619,19 @@ run_probe() {
 	sout="$out.nearby"
 	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
 	cpu_snapshot "+$placesd_pid" "+$pg_pid"; t0=$snap
-	# each load runs in a session of its own (setsid), as a client on
-	# another machine would: the kernel shares the CPU between sessions
-	# (autogroups) before threads, and the probe must not queue behind
-	# its own session's load
+	# the saturating wrk runs in a session of its own (setsid), as a
+	# client on another machine would: the kernel shares the CPU between
+	# sessions (autogroups) before threads, and the probe must not queue
+	# behind its own session's load
 	if [ "$sat" = 1 ]; then
 		setsid wrk -t"$threads" -c"$conns" -d"$((duration_sec + 4))s" --timeout 10s --latency \
 			-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths" >"$sout" 2>&1 &
 		sat_pid=$!
 		sleep 2
 	elif [ "$sat" = 2 ]; then
-		# SCHED_IDLE, as the ranking threads: the client's own CPU (a
+		# --idle, as the ranking threads: the client's own CPU (a
 		# Python loop, 100 us a call) must not count against the loops
-		setsid "${as_idle[@]}" "$python_bin" "$bench_dir/rank_flood.py" --socket "$tmp/ranker.sock" \
+		"$python_bin" "$bench_dir/rank_flood.py" --idle --socket "$tmp/ranker.sock" \
 			--paths "$tmp/nearby.paths" --connections 2 --depth 16 \
 			--duration "$((duration_sec + 4))" >"$sout" 2>&1 &
 		sat_pid=$!

@@ -14,6 +14,11 @@
 # answers BUSY is sent again at once (its queue was full: more is in
 # flight than it takes, which is the point).
 #
+# --idle makes the client's own CPU invisible to everything else, as the
+# ranking threads' is: SCHED_IDLE, in a session (so a scheduler autogroup)
+# of its own at nice 19; placesd's ranker does the same (see [ranker] nice
+# in placesd.conf(5)).
+#
 # Prints one line of JSON on stdout: calls answered (results, busy,
 # errors), the rate of results per second and the duration.
 #
@@ -22,6 +27,7 @@
 
 import argparse
 import json
+import os
 import select
 import socket
 import struct
@@ -84,6 +90,21 @@ class Conn:
             yield mtype, rid
 
 
+def run_idle():
+    """SCHED_IDLE, and an autogroup of its own at nice 19: a thread's
+    policy only counts inside its autogroup (sched(7))."""
+    try:
+        os.setsid()
+    except OSError:
+        pass            # already a session leader
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write("19")
+    except FileNotFoundError:
+        pass            # a kernel without autogroups
+
+
 def main():
     ap = argparse.ArgumentParser(description="Saturates placesd's ranker "
                                  "directly, without the workers.")
@@ -92,9 +113,14 @@ def main():
     ap.add_argument("--connections", type=int, default=2)
     ap.add_argument("--depth", type=int, default=16)
     ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--idle", action="store_true",
+                    help="run under SCHED_IDLE in an autogroup of its own "
+                    "at nice 19")
     a = ap.parse_args()
     if a.connections < 1 or a.depth < 1 or a.duration <= 0:
         ap.error("--connections, --depth and --duration must be positive")
+    if a.idle:
+        run_idle()
     now = int(time.time())
     with open(a.paths) as f:
         reqs = [json.dumps(request_of(line.strip(), now)).encode()
