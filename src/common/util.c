@@ -206,7 +206,7 @@ int
 util_own_autogroup(int n)
 {
 	char buf[8];
-	int fd, len, tries, rc = -1;
+	int fd, len, tries, saved, rc = -1;
 
 	if (setsid() == -1 && getsid(0) != getpid())
 		return -1;
@@ -223,9 +223,9 @@ util_own_autogroup(int n)
 			break;
 		(void)usleep(110 * 1000);
 	}
-	tries = errno;
+	saved = errno;
 	close(fd);
-	errno = tries;
+	errno = saved;
 	return rc;
 }
 
