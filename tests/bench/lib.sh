@@ -88,7 +88,6 @@ stop_proc() {
 		left=$(left_behind "$pid" "$kids")
 		if [ -n "$left" ]; then
 			note "$name left processes behind after it exited: $left- SIGKILL"
-			kill -KILL -- "-$pid" 2>/dev/null
 			kill -KILL $left 2>/dev/null
 		fi
 	fi
