@@ -425,40 +425,51 @@ grid_lower(const struct grid *g, uint64_t key)
 	return lo;
 }
 
-/* Visits the places of columns c0..c1 (c0 <= c1) of row. */
+/* What a walk over the cells does with each occupied cell's places. */
+struct grid_walk {
+	index_visit_fn *fn;         /* each place, or NULL: only count them */
+	void *arg;
+	size_t count;
+};
+
+/* Walks the occupied cells of columns c0..c1 (c0 <= c1) of row. */
 static void
 grid_visit(const struct grid *g, uint32_t row, uint32_t c0, uint32_t c1,
-    index_visit_fn *fn, void *arg)
+    struct grid_walk *w)
 {
 	uint64_t last = grid_key(row, c1);
 	uint32_t c, i;
 
 	for (c = grid_lower(g, grid_key(row, c0));
-	    c < g->ncells && g->keys[c] <= last; c++)
+	    c < g->ncells && g->keys[c] <= last; c++) {
+		w->count += g->start[c + 1] - g->start[c];
+		if (w->fn == NULL)
+			continue;
 		for (i = g->start[c]; i < g->start[c + 1]; i++)
-			fn(arg, g->items[i]);
+			w->fn(w->arg, g->items[i]);
+	}
 }
 
 /* Visits the longitudes lo..hi of row, wrapping around the antimeridian. */
 static void
 grid_visit_lon(const struct grid *g, uint32_t row, double lo, double hi,
-    index_visit_fn *fn, void *arg)
+    struct grid_walk *w)
 {
 	uint32_t last = grid_ncols(row) - 1;
 
 	if (hi - lo >= 360.0) {
-		grid_visit(g, row, 0, last, fn, arg);
+		grid_visit(g, row, 0, last, w);
 		return;
 	}
 	if (lo <= -180.0) {
-		grid_visit(g, row, grid_col(row, lo + 360.0), last, fn, arg);
+		grid_visit(g, row, grid_col(row, lo + 360.0), last, w);
 		lo = -180.0;
 	}
 	if (hi >= 180.0) {
-		grid_visit(g, row, 0, grid_col(row, hi - 360.0), fn, arg);
+		grid_visit(g, row, 0, grid_col(row, hi - 360.0), w);
 		hi = 180.0;
 	}
-	grid_visit(g, row, grid_col(row, lo), grid_col(row, hi), fn, arg);
+	grid_visit(g, row, grid_col(row, lo), grid_col(row, hi), w);
 }
 
 /*
@@ -466,9 +477,9 @@ grid_visit_lon(const struct grid *g, uint32_t row, double lo, double hi,
  * lat +- delta and, unless it holds a pole, within lon +- asin(sin(delta) /
  * cos(lat)): the widest a spherical cap gets.
  */
-void
-index_grid_query(const struct grid *g, double lat, double lon,
-    double radius_m, index_visit_fn *fn, void *arg)
+static void
+grid_walk(const struct grid *g, double lat, double lon, double radius_m,
+    struct grid_walk *w)
 {
 	double delta = radius_m / INDEX_EARTH_R, ddeg = delta / DEG, dlon;
 	uint32_t row, r0, r1;
@@ -482,7 +493,26 @@ index_grid_query(const struct grid *g, double lat, double lon,
 	else
 		dlon = asin(sin(delta) / cos(lat * DEG)) / DEG;
 	for (row = r0; row <= r1; row++)
-		grid_visit_lon(g, row, lon - dlon, lon + dlon, fn, arg);
+		grid_visit_lon(g, row, lon - dlon, lon + dlon, w);
+}
+
+void
+index_grid_query(const struct grid *g, double lat, double lon,
+    double radius_m, index_visit_fn *fn, void *arg)
+{
+	struct grid_walk w = { fn, arg, 0 };
+
+	grid_walk(g, lat, lon, radius_m, &w);
+}
+
+size_t
+index_grid_count(const struct grid *g, double lat, double lon,
+    double radius_m)
+{
+	struct grid_walk w = { NULL, NULL, 0 };
+
+	grid_walk(g, lat, lon, radius_m, &w);
+	return w.count;
 }
 
 /* --- text index ------------------------------------------------------------- */

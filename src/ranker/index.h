@@ -88,6 +88,9 @@ int index_grid_build(struct grid *g, const struct index_point *pts,
 /* Calls fn for every place within radius_m of (lat, lon), and some more. */
 void index_grid_query(const struct grid *g, double lat, double lon,
     double radius_m, index_visit_fn *fn, void *arg);
+/* How many places index_grid_query would visit, without visiting them. */
+size_t index_grid_count(const struct grid *g, double lat, double lon,
+    double radius_m);
 void index_grid_free(struct grid *g);
 
 /* --- text index ----------------------------------------------------------- */

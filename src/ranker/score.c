@@ -87,6 +87,7 @@ struct rank_ctx {
 	double idf[RANK_MAX_TERMS], idfsum;
 	struct text_match *tm;      /* by place */
 	size_t ntm;
+	bool by_grid;               /* q's postings found through the grid */
 };
 
 double
@@ -235,34 +236,165 @@ in_box(const struct rank_ctx *c, uint32_t place)
 	return fabs(p->lat - c->q->lat) <= c->box_dlat && dlon <= c->box_dlon;
 }
 
-/* The postings of q's words of places near the point, sorted by place. */
-static struct text_hit *
-ctx_hits(const struct rank_ctx *c, size_t *nhits)
+/*
+ * Finding the postings of q's words near the point. A word's postings
+ * cover the whole world, in place order, and scanning them costs a random
+ * read of each one's place position. When the grid holds far fewer places
+ * around the point than there are postings (a common dish word, a small
+ * radius, a large world), the grid's places are taken instead, sorted,
+ * and each word's postings searched for them. Both ways find every
+ * posting of every place within the radius, which is all that scoring
+ * looks at; the scan also keeps some beyond it, which the distance filter
+ * drops.
+ */
+#define TEXT_GRID_MIN_POSTINGS  256     /* fewer: always scan */
+#define TEXT_GRID_RATIO         4       /* the grid: places * 4 < postings */
+
+struct hits {
+	struct text_hit *h;
+	size_t n, cap;
+};
+
+static int
+hit_add(const struct rank_ctx *c, struct hits *hs, const struct posting *p,
+    size_t term)
+{
+	struct text_hit *h;
+
+	if (index_grow(&hs->h, &hs->cap, hs->n + 1, sizeof(*hs->h)) != 0)
+		return -1;
+	h = &hs->h[hs->n++];
+	h->place = p->place;
+	h->item = p->item;
+	h->tfn = index_text_tfn(&c->s->text, p);
+	h->term = (uint8_t)term;
+	h->field = p->field;
+	return 0;
+}
+
+/* Every posting of the words in the box around the circle. */
+static int
+hits_by_scan(const struct rank_ctx *c, struct hits *hs)
 {
 	const struct text_index *ti = &c->s->text;
-	struct text_hit *h;
-	size_t n = 0, t;
+	size_t t;
 	uint32_t i;
 
 	for (t = 0; t < c->nterms; t++)
-		n += ti->start[c->hi[t]] - ti->start[c->lo[t]];
-	if ((h = malloc((n + 1) * sizeof(*h))) == NULL)
-		return NULL;
-	n = 0;
-	for (t = 0; t < c->nterms; t++) {
-		for (i = ti->start[c->lo[t]]; i < ti->start[c->hi[t]]; i++) {
-			if (!in_box(c, ti->post[i].place))
-				continue;
-			h[n].place = ti->post[i].place;
-			h[n].item = ti->post[i].item;
-			h[n].tfn = index_text_tfn(ti, &ti->post[i]);
-			h[n].term = (uint8_t)t;
-			h[n++].field = ti->post[i].field;
-		}
+		for (i = ti->start[c->lo[t]]; i < ti->start[c->hi[t]]; i++)
+			if (in_box(c, ti->post[i].place) &&
+			    hit_add(c, hs, &ti->post[i], t) != 0)
+				return -1;
+	return 0;
+}
+
+struct places {
+	uint32_t *a;
+	size_t n, cap;
+	bool failed;
+};
+
+static void
+collect(void *arg, uint32_t place)
+{
+	struct places *ps = arg;
+
+	if (index_grow(&ps->a, &ps->cap, ps->n + 1, sizeof(*ps->a)) != 0) {
+		ps->failed = true;
+		return;
 	}
-	qsort(h, n, sizeof(*h), hit_cmp);
-	*nhits = n;
-	return h;
+	ps->a[ps->n++] = place;
+}
+
+static int
+u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The first posting in [i, end) whose place is >= place (galloping). */
+static uint32_t
+post_seek(const struct posting *post, uint32_t i, uint32_t end,
+    uint32_t place)
+{
+	uint32_t step = 1, lo = i, hi, mid;
+
+	while (i < end && post[i].place < place) {
+		lo = i + 1;
+		i = end - i > step ? i + step : end;
+		step *= 2;
+	}
+	hi = i;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (post[mid].place < place)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The postings of the grid's places around the point, word by word. */
+static int
+hits_by_grid(const struct rank_ctx *c, struct hits *hs)
+{
+	const struct text_index *ti = &c->s->text;
+	struct places ps = { NULL, 0, 0, false };
+	uint32_t i, end;
+	size_t t, k;
+	int rc = -1;
+
+	index_grid_query(&c->s->grid, c->q->lat, c->q->lon, c->q->radius_m,
+	    collect, &ps);
+	if (ps.failed)
+		goto out;
+	qsort(ps.a, ps.n, sizeof(*ps.a), u32_cmp);
+	for (t = 0; t < c->nterms; t++) {
+		i = ti->start[c->lo[t]];
+		end = ti->start[c->hi[t]];
+		for (k = 0; k < ps.n && i < end; k++)
+			for (i = post_seek(ti->post, i, end, ps.a[k]);
+			    i < end && ti->post[i].place == ps.a[k]; i++)
+				if (hit_add(c, hs, &ti->post[i], t) != 0)
+					goto out;
+	}
+	rc = 0;
+out:
+	free(ps.a);
+	return rc;
+}
+
+static bool
+text_by_grid(const struct rank_ctx *c)
+{
+	const struct text_index *ti = &c->s->text;
+	size_t n = 0, t;
+
+	for (t = 0; t < c->nterms; t++)
+		n += ti->start[c->hi[t]] - ti->start[c->lo[t]];
+	return n >= TEXT_GRID_MIN_POSTINGS &&
+	    index_grid_count(&c->s->grid, c->q->lat, c->q->lon,
+	    c->q->radius_m) < n / TEXT_GRID_RATIO;
+}
+
+/* The postings of q's words of places near the point, sorted by place. */
+static struct text_hit *
+ctx_hits(struct rank_ctx *c, size_t *nhits)
+{
+	struct hits hs = { NULL, 0, 0 };
+
+	c->by_grid = text_by_grid(c);
+	if ((c->by_grid ? hits_by_grid(c, &hs) : hits_by_scan(c, &hs)) != 0 ||
+	    index_grow(&hs.h, &hs.cap, 1, sizeof(*hs.h)) != 0) {
+		free(hs.h);
+		return NULL;
+	}
+	qsort(hs.h, hs.n, sizeof(*hs.h), hit_cmp);
+	*nhits = hs.n;
+	return hs.h;
 }
 
 /* Folds the hits h[0..n) of one place into its T and reasons. */
@@ -345,6 +477,12 @@ rank_ctx_new(const struct snapshot *s, const struct rank_query *q)
 		return NULL;
 	}
 	return c;
+}
+
+bool
+rank_ctx_text_by_grid(const struct rank_ctx *c)
+{
+	return c->by_grid;
 }
 
 void

@@ -90,6 +90,9 @@ struct rank_ctx *rank_ctx_new(const struct snapshot *s,
 bool rank_ctx_eval(const struct rank_ctx *c, uint32_t place,
     struct rank_result *r, bool matched);
 void rank_ctx_free(struct rank_ctx *c);
+/* Whether q's words were looked up through the grid's places (true) or
+ * by scanning their postings (false); for the tests. */
+bool rank_ctx_text_by_grid(const struct rank_ctx *c);
 
 /* Great-circle distance in meters (mean Earth radius). */
 double rank_haversine(double lat1, double lon1, double lat2, double lon2);

@@ -410,6 +410,8 @@ ref_passes(const struct tplace *p, const struct rank_query *q,
 }
 
 static enum rank_sort ref_sort;
+/* queries with q whose words were found through the grid, by a scan */
+static size_t text_grid, text_scan;
 
 static int
 ref_cmp(const void *a, const void *b)
@@ -440,6 +442,8 @@ ref_rank(const struct snapshot *s, const struct rank_query *q,
 	bool want, got;
 
 	ck_assert_ptr_nonnull(c);
+	if (q->q != NULL)
+		(*(rank_ctx_text_by_grid(c) ? &text_grid : &text_scan))++;
 	ref_terms(q->q, &t);
 	for (i = 0; i < nworld; i++) {
 		const struct tplace *p = &world[i];
@@ -573,6 +577,8 @@ START_TEST(test_bruteforce)
 	}
 	ck_assert_uint_gt(nonempty, NQUERIES / 2);
 	ck_assert_uint_gt(ties, 0);         /* the tie-break was exercised */
+	ck_assert_uint_gt(text_grid, 0);    /* both ways of finding q's */
+	ck_assert_uint_gt(text_scan, 0);    /* words were compared */
 }
 END_TEST
 
