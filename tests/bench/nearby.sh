@@ -19,6 +19,12 @@
 #                --connections (64)
 #   place/idle   wrk, GET /v1/places/{id}, random ids, like healthz/idle
 #   place/sat    the same while /v1/nearby is saturated
+#   healthz/traffic, place/traffic  the probes while a second wrk sends
+#                GET /v1/places/{id}, paced (32 connections, each pausing
+#                32000 / R ms between requests), at about the rate R that
+#                the saturated /v1/nearby of the case before reached: the
+#                same request rate through the loops and PostgreSQL with
+#                no ranking at all, the control for the sat case
 #   healthz/rank, place/rank  the probes while rank_flood.py (beside this
 #                script) keeps 32 calls in flight on the ranker's socket:
 #                ranking saturated, and nothing else, as the loops see it;
@@ -57,6 +63,8 @@
 # probe measures the latency of a light request instead of saturating the
 # loops itself (--probe-delay 0: unpaced).  The saturating wrk starts
 # first and ends last.  The figure is p99 saturated / p99 idle (aim <= 2).
+# Beside it, p99 saturated / p99 traffic: what saturated ranking adds to
+# the loops' latency beyond serving the same number of requests (1: nothing).
 #
 # [ranker] timeout: with --ranker-timeout auto (the default) a trial run
 # (threads = 1, --connections) is made first with placesd's default; if
@@ -470,6 +478,7 @@ function request()
 	return reqs[i]
 end
 EOF
+cp "$tmp/paths.lua" "$tmp/paced.lua"     # the traffic cases' load
 if [ "$pdelay_ms" -eq 0 ]; then
 	# no delay() at all: wrk then does not arm a timer per request
 	sed '/^function delay/,/^end/d' "$tmp/paths.lua" >"$tmp/probe.lua"
@@ -612,9 +621,11 @@ run_nearby() {
 
 # run_probe CASE ROUND PATHS SAT: the paced probe (--probe-connections) on
 # PATHS; SAT=1: while a second wrk saturates /v1/nearby; SAT=2: while
-# rank_flood.py saturates the ranker directly
+# rank_flood.py saturates the ranker directly; SAT=3: while a second wrk
+# sends /v1/places/{id} at the rate of the sat case before (CASE with
+# /traffic replaced by /sat+nb)
 run_probe() {
-	local cs=$1 r=$2 paths=$3 sat=$4 out sout t0 t1 rc src info= pth=1
+	local cs=$1 r=$2 paths=$3 sat=$4 out sout t0 t1 rc src info= pth=1 rate pause
 	out="$tmp/wrk-r$r-${cs//\//-}.txt"
 	sout="$out.nearby"
 	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
@@ -628,6 +639,13 @@ run_probe() {
 			-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths" >"$sout" 2>&1 &
 		sat_pid=$!
 		sleep 2
+	elif [ "$sat" = 3 ]; then
+		rate=${RPS[${cs%/traffic}/sat+nb,$r]:-0}
+		pause=$(awk -v r="$rate" 'BEGIN { printf "%d", (r > 0 ? 32000 / r : 1000) }')
+		setsid wrk -t"$threads" -c32 -d"$((duration_sec + 4))s" --timeout 10s --latency \
+			-s "$tmp/paced.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/places.paths" "$pause" >"$sout" 2>&1 &
+		sat_pid=$!
+		sleep 2
 	elif [ "$sat" = 2 ]; then
 		# --idle, as the ranking threads: the client's own CPU (a
 		# Python loop, 100 us a call) must not count against the loops
@@ -639,10 +657,10 @@ run_probe() {
 	fi
 	run_bg "$out" wrk -t"$pth" -c"$pconns" -d"$duration" --timeout 10s --latency \
 		-s "$tmp/probe.lua" "http://127.0.0.1:$placesd_port" -- "$paths" "$pdelay_ms"; rc=$?
-	if [ "$sat" = 1 ]; then
+	if [ "$sat" = 1 ] || [ "$sat" = 3 ]; then
 		wait "$sat_pid"; src=$?; sat_pid=
 		[ $src -eq 0 ] && grep -q '^Requests/sec:' "$sout" ||
-			{ note "the saturating wrk ($cs, round $r) failed (status $src):"; cat "$sout" >&2; exit 1; }
+			{ note "the loading wrk ($cs, round $r) failed (status $src):"; cat "$sout" >&2; exit 1; }
 	elif [ "$sat" = 2 ]; then
 		wait "$sat_pid"; src=$?; sat_pid=
 		[ $src -eq 0 ] || { note "rank_flood.py ($cs, round $r) failed (status $src):"; cat "$sout" >&2; exit 1; }
@@ -658,6 +676,9 @@ run_probe() {
 	if [ "$sat" = 1 ]; then
 		account "$cs+nb" "$r" "$sout" "$out.m0" "$out.m1" 1
 		info="nearby $(fmt_rps "${RPS[$cs+nb,$r]}") req/s p99 $(printf '%.1f' "${P99[$cs+nb,$r]}") ms $info"
+	elif [ "$sat" = 3 ]; then
+		account "$cs+pl" "$r" "$sout" "$out.m0" "$out.m1" 0
+		info="places $(fmt_rps "${RPS[$cs+pl,$r]}") req/s (pause $pause ms) $info"
 	fi
 	report_run "$cs" "$r" "${RPS[$cs,$r]}" "${P50[$cs,$r]}" "${P99[$cs,$r]}" "$other_pct" "$info"
 }
@@ -707,16 +728,20 @@ block_probe() {
 	if [ $((r % 2)) -eq 1 ]; then
 		run_probe "${p}healthz/idle" "$r" "$tmp/healthz.paths" 0
 		run_probe "${p}healthz/sat" "$r" "$tmp/healthz.paths" 1
+		run_probe "${p}healthz/traffic" "$r" "$tmp/healthz.paths" 3
 		run_probe "${p}healthz/rank" "$r" "$tmp/healthz.paths" 2
 		run_probe "${p}place/idle" "$r" "$tmp/places.paths" 0
 		run_probe "${p}place/sat" "$r" "$tmp/places.paths" 1
+		run_probe "${p}place/traffic" "$r" "$tmp/places.paths" 3
 		run_probe "${p}place/rank" "$r" "$tmp/places.paths" 2
 	else
 		run_probe "${p}place/rank" "$r" "$tmp/places.paths" 2
 		run_probe "${p}place/sat" "$r" "$tmp/places.paths" 1
+		run_probe "${p}place/traffic" "$r" "$tmp/places.paths" 3
 		run_probe "${p}place/idle" "$r" "$tmp/places.paths" 0
 		run_probe "${p}healthz/rank" "$r" "$tmp/healthz.paths" 2
 		run_probe "${p}healthz/sat" "$r" "$tmp/healthz.paths" 1
+		run_probe "${p}healthz/traffic" "$r" "$tmp/healthz.paths" 3
 		run_probe "${p}healthz/idle" "$r" "$tmp/healthz.paths" 0
 	fi
 }
@@ -821,10 +846,14 @@ summary_line nearby/c1 "/v1/nearby, one connection, threads = auto"
 summary_line healthz/idle "/healthz probe, /v1/nearby idle"
 summary_line healthz/sat "/healthz probe, /v1/nearby saturated"
 summary_line healthz/sat+nb "  the saturating /v1/nearby wrk meanwhile"
+summary_line healthz/traffic "/healthz probe, /v1/places/{id} at the sat case's rate"
+summary_line healthz/traffic+pl "  the /v1/places/{id} wrk meanwhile"
 summary_line healthz/rank "/healthz probe, the ranker saturated directly (rank_flood.py)"
 summary_line place/idle "/v1/places/{id} probe, /v1/nearby idle"
 summary_line place/sat "/v1/places/{id} probe, /v1/nearby saturated"
 summary_line place/sat+nb "  the saturating /v1/nearby wrk meanwhile"
+summary_line place/traffic "/v1/places/{id} probe, /v1/places/{id} at the sat case's rate"
+summary_line place/traffic+pl "  the /v1/places/{id} wrk meanwhile"
 summary_line place/rank "/v1/places/{id} probe, the ranker saturated directly"
 if [ "$big" = 1 ]; then
 	summary_line big/c1 "/v1/nearby, one connection, $big_places places"
@@ -832,10 +861,12 @@ if [ "$big" = 1 ]; then
 	summary_line big-healthz/idle "/healthz probe, /v1/nearby idle, $big_places places"
 	summary_line big-healthz/sat "/healthz probe, /v1/nearby saturated, $big_places places"
 	summary_line big-healthz/sat+nb "  the saturating /v1/nearby wrk meanwhile"
+	summary_line big-healthz/traffic "/healthz probe, /v1/places/{id} at the sat case's rate, $big_places places"
 	summary_line big-healthz/rank "/healthz probe, the ranker saturated directly, $big_places places"
 	summary_line big-place/idle "/v1/places/{id} probe, /v1/nearby idle, $big_places places"
 	summary_line big-place/sat "/v1/places/{id} probe, /v1/nearby saturated, $big_places places"
 	summary_line big-place/sat+nb "  the saturating /v1/nearby wrk meanwhile"
+	summary_line big-place/traffic "/v1/places/{id} probe, /v1/places/{id} at the sat case's rate, $big_places places"
 	summary_line big-place/rank "/v1/places/{id} probe, the ranker saturated directly, $big_places places"
 fi
 
@@ -867,11 +898,19 @@ show_ratio "healthz p99 sat / idle" P99 healthz/sat healthz/idle 2
 show_ratio "place p99 sat / idle" P99 place/sat place/idle 2
 show_ratio "healthz p99 rank / idle" P99 healthz/rank healthz/idle 2
 show_ratio "place p99 rank / idle" P99 place/rank place/idle 2
+show_ratio "healthz p99 sat / traffic" P99 healthz/sat healthz/traffic ""
+show_ratio "place p99 sat / traffic" P99 place/sat place/traffic ""
+show_ratio "healthz p99 traffic / idle" P99 healthz/traffic healthz/idle ""
+show_ratio "place p99 traffic / idle" P99 place/traffic place/idle ""
 if [ "$big" = 1 ]; then
 	show_ratio "healthz p99 sat / idle, $big_places" P99 big-healthz/sat big-healthz/idle 2
 	show_ratio "place p99 sat / idle, $big_places" P99 big-place/sat big-place/idle 2
 	show_ratio "healthz p99 rank / idle, $big_places" P99 big-healthz/rank big-healthz/idle 2
 	show_ratio "place p99 rank / idle, $big_places" P99 big-place/rank big-place/idle 2
+	show_ratio "healthz p99 sat / traffic, $big_places" P99 big-healthz/sat big-healthz/traffic ""
+	show_ratio "place p99 sat / traffic, $big_places" P99 big-place/sat big-place/traffic ""
+	show_ratio "healthz p99 traffic / idle, $big_places" P99 big-healthz/traffic big-healthz/idle ""
+	show_ratio "place p99 traffic / idle, $big_places" P99 big-place/traffic big-place/idle ""
 fi
 for t in "${rthreads[@]}"; do
 	[ "$t" = 1 ] && continue
