@@ -237,12 +237,13 @@ in_box(const struct rank_ctx *c, uint32_t place)
 }
 
 /*
- * Finding the postings of q's words near the point. A word's postings
+ * Finding the postings of q's words near the point. A word of q is one
+ * token, or several when it also matches as a prefix; a token's postings
  * cover the whole world, in place order, and scanning them costs a random
  * read of each one's place position. When the grid holds far fewer places
  * around the point than there are postings (a common dish word, a small
  * radius, a large world), the grid's places are taken instead, sorted,
- * and each word's postings searched for them. Both ways find every
+ * and each token's postings searched for them. Both ways find every
  * posting of every place within the radius, which is all that scoring
  * looks at; the scan also keeps some beyond it, which the distance filter
  * drops.
@@ -343,7 +344,7 @@ hits_by_grid(const struct rank_ctx *c, struct hits *hs)
 {
 	const struct text_index *ti = &c->s->text;
 	struct places ps = { NULL, 0, 0, false };
-	uint32_t i, end;
+	uint32_t i, end, tok;
 	size_t t, k;
 	int rc = -1;
 
@@ -352,14 +353,17 @@ hits_by_grid(const struct rank_ctx *c, struct hits *hs)
 	if (ps.failed)
 		goto out;
 	qsort(ps.a, ps.n, sizeof(*ps.a), u32_cmp);
+	/* a prefix is several tokens: each one's postings are in place order */
 	for (t = 0; t < c->nterms; t++) {
-		i = ti->start[c->lo[t]];
-		end = ti->start[c->hi[t]];
-		for (k = 0; k < ps.n && i < end; k++)
-			for (i = post_seek(ti->post, i, end, ps.a[k]);
-			    i < end && ti->post[i].place == ps.a[k]; i++)
-				if (hit_add(c, hs, &ti->post[i], t) != 0)
-					goto out;
+		for (tok = c->lo[t]; tok < c->hi[t]; tok++) {
+			i = ti->start[tok];
+			end = ti->start[tok + 1];
+			for (k = 0; k < ps.n && i < end; k++)
+				for (i = post_seek(ti->post, i, end, ps.a[k]);
+				    i < end && ti->post[i].place == ps.a[k]; i++)
+					if (hit_add(c, hs, &ti->post[i], t) != 0)
+						goto out;
+		}
 	}
 	rc = 0;
 out:

@@ -547,38 +547,81 @@ START_TEST(test_tokenizer)
 }
 END_TEST
 
+/* rank() against the reference for q (query number i); adds its ties. */
+static int
+check_query(size_t i, const struct rank_query *q, size_t *ties)
+{
+	size_t total, n;
+	int got;
+
+	n = ref_rank(wsnap, q, refall);
+	got = rank(wsnap, q, out, RANK_MAX_WINDOW, &total);
+	ck_assert_int_ge(got, 0);
+	ck_assert_uint_eq(total, n);
+	ck_assert_uint_eq((size_t)got, n <= q->offset ? 0 :
+	    (n - q->offset < q->limit ? n - q->offset : q->limit));
+	for (int j = 0; j < got; j++) {
+		const struct rank_result *w = &refall[q->offset + j];
+
+		ck_assert_msg(out[j].id == w->id, "query %zu result %d: "
+		    "%lld, want %lld", i, j, (long long)out[j].id,
+		    (long long)w->id);
+		ck_assert(out[j].score == w->score);
+		ck_assert(out[j].distance_m == w->distance_m);
+		if (j > 0 && out[j].score == out[j - 1].score &&
+		    out[j].distance_m == out[j - 1].distance_m)
+			(*ties)++;
+	}
+	return got;
+}
+
 START_TEST(test_bruteforce)
 {
 	struct qbuf b;
-	size_t total, n, i, nonempty = 0, ties = 0;
-	int got;
+	size_t i, nonempty = 0, ties = 0;
 
 	for (i = 0; i < NQUERIES; i++) {
 		gen_query(&b);
-		n = ref_rank(wsnap, &b.q, refall);
-		got = rank(wsnap, &b.q, out, RANK_MAX_WINDOW, &total);
-		ck_assert_int_ge(got, 0);
-		ck_assert_uint_eq(total, n);
-		ck_assert_uint_eq((size_t)got, n <= b.q.offset ? 0 :
-		    (n - b.q.offset < b.q.limit ? n - b.q.offset : b.q.limit));
-		for (int j = 0; j < got; j++) {
-			const struct rank_result *w = &refall[b.q.offset + j];
-
-			ck_assert_msg(out[j].id == w->id, "query %zu result %d: "
-			    "%lld, want %lld", i, j, (long long)out[j].id,
-			    (long long)w->id);
-			ck_assert(out[j].score == w->score);
-			ck_assert(out[j].distance_m == w->distance_m);
-			if (j > 0 && out[j].score == out[j - 1].score &&
-			    out[j].distance_m == out[j - 1].distance_m)
-				ties++;
-		}
-		nonempty += got > 0;
+		nonempty += check_query(i, &b.q, &ties) > 0;
 	}
 	ck_assert_uint_gt(nonempty, NQUERIES / 2);
 	ck_assert_uint_gt(ties, 0);         /* the tie-break was exercised */
 	ck_assert_uint_gt(text_grid, 0);    /* both ways of finding q's */
 	ck_assert_uint_gt(text_scan, 0);    /* words were compared */
+}
+END_TEST
+
+/* Common words and a prefix of two tokens (пельм: пельменная, пельмени)
+ * around each city centre, with radii small enough for the grid's places
+ * to be the way to q's postings. */
+START_TEST(test_text_by_grid)
+{
+	static const char *const words[] = { "пельм", "кафе", "khach",
+	    "pizza margherita" };
+	static const double small[] = { 300, 1000, 3000 };
+	struct rank_query q;
+	struct rank_ctx *c;
+	size_t i, w, k, ties = 0, found = 0, prefix_grid = 0;
+
+	for (i = 0; i < NCITIES; i++)
+		for (w = 0; w < 4; w++)
+			for (k = 0; k < 3; k++) {
+				rank_query_init(&q);
+				q.lat = tcities[i].lat;
+				q.lon = tcities[i].lon;
+				q.radius_m = small[k];
+				q.q = words[w];
+				q.limit = 100;
+				q.sort = (enum rank_sort)(k % 3);
+				c = rank_ctx_new(wsnap, &q);
+				ck_assert_ptr_nonnull(c);
+				prefix_grid += w == 0 && rank_ctx_text_by_grid(c);
+				rank_ctx_free(c);
+				found += check_query(i * 12 + w * 3 + k, &q,
+				    &ties) > 0;
+			}
+	ck_assert_uint_gt(prefix_grid, 0);
+	ck_assert_uint_gt(found, NCITIES * 4);
 }
 END_TEST
 
@@ -1198,6 +1241,7 @@ main(void)
 	tcase_add_unchecked_fixture(tc, world_setup, world_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_bruteforce);
+	tcase_add_test(tc, test_text_by_grid);
 	tcase_add_test(tc, test_nearest_first);
 	tcase_add_test(tc, test_cuisine_lift_world);
 	tcase_add_test(tc, test_khachapuri);
