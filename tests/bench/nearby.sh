@@ -75,7 +75,7 @@
 # --replace with --big-places, then per round on one placesd big/c1,
 # big/tA and the idle and sat probes again (big-healthz/..., big-place/...):
 # there ranking, not the loops or PostgreSQL, is what /v1/nearby saturates
-# (about 550 req/s on 2 cores against 4,000 at 100,000 places), which is
+# (about 800 req/s on 2 cores against 4,100 at 100,000 places), which is
 # the case the p99 ratio is about.  The table shows the p50 at both sizes
 # and their ratio.  The seeding takes minutes.
 #
