@@ -35,6 +35,14 @@ index_grow(void *pp, size_t *cap, size_t need, size_t size)
 	return 0;
 }
 
+int
+index_u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* --- intern ----------------------------------------------------------------- */
 
 static uint32_t
@@ -517,14 +525,6 @@ index_grid_count(const struct grid *g, double lat, double lon,
 
 /* --- text index ------------------------------------------------------------- */
 
-static int
-u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Appends one posting per distinct token of ids[0..n). */
 static int
 text_postings(struct text_builder *b, uint32_t *ids, size_t n,
@@ -533,7 +533,7 @@ text_postings(struct text_builder *b, uint32_t *ids, size_t n,
 	struct posting *p;
 	size_t i, j;
 
-	qsort(ids, n, sizeof(*ids), u32_cmp);
+	qsort(ids, n, sizeof(*ids), index_u32_cmp);
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && ids[j] == ids[i]; j++)
 			;

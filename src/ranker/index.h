@@ -37,6 +37,8 @@ enum index_field {
 
 /* Grows *pp (an array of size-byte elements) to hold need; 0 or -1. */
 int index_grow(void *pp, size_t *cap, size_t need, size_t size);
+/* qsort() order of uint32_t values, ascending. */
+int index_u32_cmp(const void *a, const void *b);
 
 /* --- intern: byte strings -> dense ids, in the order first seen ------------ */
 

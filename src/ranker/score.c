@@ -311,14 +311,6 @@ collect(void *arg, uint32_t place)
 	ps->a[ps->n++] = place;
 }
 
-static int
-u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The first posting in [i, end) whose place is >= place (galloping). */
 static uint32_t
 post_seek(const struct posting *post, uint32_t i, uint32_t end,
@@ -356,7 +348,7 @@ hits_by_grid(const struct rank_ctx *c, struct hits *hs)
 	    collect, &ps);
 	if (ps.failed)
 		goto out;
-	qsort(ps.a, ps.n, sizeof(*ps.a), u32_cmp);
+	qsort(ps.a, ps.n, sizeof(*ps.a), index_u32_cmp);
 	/* a prefix is several tokens: each one's postings are in place order */
 	for (t = 0; t < c->nterms; t++) {
 		for (tok = c->lo[t]; tok < c->hi[t]; tok++) {
