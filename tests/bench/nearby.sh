@@ -862,11 +862,13 @@ if [ "$big" = 1 ]; then
 	summary_line big-healthz/sat "/healthz probe, /v1/nearby saturated, $big_places places"
 	summary_line big-healthz/sat+nb "  the saturating /v1/nearby wrk meanwhile"
 	summary_line big-healthz/traffic "/healthz probe, /v1/places/{id} at the sat case's rate, $big_places places"
+	summary_line big-healthz/traffic+pl "  the /v1/places/{id} wrk meanwhile"
 	summary_line big-healthz/rank "/healthz probe, the ranker saturated directly, $big_places places"
 	summary_line big-place/idle "/v1/places/{id} probe, /v1/nearby idle, $big_places places"
 	summary_line big-place/sat "/v1/places/{id} probe, /v1/nearby saturated, $big_places places"
 	summary_line big-place/sat+nb "  the saturating /v1/nearby wrk meanwhile"
 	summary_line big-place/traffic "/v1/places/{id} probe, /v1/places/{id} at the sat case's rate, $big_places places"
+	summary_line big-place/traffic+pl "  the /v1/places/{id} wrk meanwhile"
 	summary_line big-place/rank "/v1/places/{id} probe, the ranker saturated directly, $big_places places"
 fi
 
