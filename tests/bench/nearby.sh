@@ -79,6 +79,17 @@
 # the case the p99 ratio is about.  The table shows the p50 at both sizes
 # and their ratio.  The seeding takes minutes.
 #
+# The probe client is a measuring instrument: it runs under SCHED_FIFO
+# (chrt -f 1, --probe-priority rt, the default when this script may set it)
+# so that what it measures is the loops, not its own wake-up behind the
+# load on the same two cores.  A client on another machine has a core of
+# its own; the saturating wrk, PostgreSQL and placesd itself keep their
+# normal priorities.  It costs almost no CPU (8 connections, 10 ms pauses).
+# --probe-priority normal measures with the probe at the default priority,
+# as sessions before did: then the probe's own scheduling delay on a loaded
+# 2-core machine is part of the figure (about 2x at 1,000,000 places, with
+# or without ranking, see the traffic cases).
+#
 # oth% is the share of the machine's CPU time that processes other than
 # placesd, PostgreSQL, wrk and curl used during a run: a build or test
 # running meanwhile makes the figures noisy.  Non-2xx answers, socket
@@ -141,6 +152,9 @@ Options:
   --probe-connections C  connections of the idle/sat probes (default: 8)
   --probe-delay D    pause of a probe connection between requests, e.g. 10ms;
                      0 = unpaced (default: 10ms)
+  --probe-priority P rt: the probe wrk runs under SCHED_FIFO (chrt -f 1), as
+                     a client with a core of its own; normal: at the default
+                     priority (default: rt when chrt may set it, else normal)
   --sample N         /v1/nearby answers fetched with curl during each
                      nearby run and checked for "degraded":true (default: 200)
   --warmup D         untimed wrk run on /v1/nearby after each placesd start;
@@ -175,6 +189,7 @@ conns=64
 threads=2
 pconns=8
 pdelay=10ms
+pprio=
 sample=200
 warmup=2s
 pg_bindir=${PG_BINDIR:-}
@@ -217,6 +232,8 @@ while [ $# -gt 0 ]; do
 	--probe-connections=*) pconns=${1#*=}; shift ;;
 	--probe-delay)   need_arg "$@"; pdelay=$2; shift 2 ;;
 	--probe-delay=*) pdelay=${1#*=}; shift ;;
+	--probe-priority) need_arg "$@"; pprio=$2; shift 2 ;;
+	--probe-priority=*) pprio=${1#*=}; shift ;;
 	--sample)        need_arg "$@"; sample=$2; shift 2 ;;
 	--sample=*)      sample=${1#*=}; shift ;;
 	--warmup)        need_arg "$@"; warmup=$2; shift 2 ;;
@@ -261,6 +278,14 @@ is_uint "$conns" || die "--connections: a positive integer, not '$conns'"
 is_uint "$pconns" || die "--probe-connections: a positive integer, not '$pconns'"
 [[ $pdelay =~ ^[0-9]+(ms)?$ ]] || die "--probe-delay: e.g. 10ms or 0, not '$pdelay'"
 pdelay_ms=$((10#${pdelay%ms}))
+probe_pre=()
+case $pprio in
+'')	chrt -f 1 true 2>/dev/null && pprio=rt || pprio=normal ;;
+rt)	chrt -f 1 true 2>/dev/null || die "--probe-priority rt: chrt -f 1 fails here (needs root or CAP_SYS_NICE)" ;;
+normal)	;;
+*)	die "--probe-priority: rt or normal, not '$pprio'" ;;
+esac
+[ "$pprio" = rt ] && probe_pre=(chrt -f 1)
 [[ $sample =~ ^[0-9]+$ ]] || die "--sample: a number, not '$sample'"
 is_duration "$duration" && [ "${duration%[smh]}" -gt 0 ] || die "--duration: e.g. 10s or 1m, not '$duration'"
 duration_sec=$(duration_s "$duration")
@@ -655,7 +680,7 @@ run_probe() {
 		sat_pid=$!
 		sleep 2
 	fi
-	run_bg "$out" wrk -t"$pth" -c"$pconns" -d"$duration" --timeout 10s --latency \
+	run_bg "$out" "${probe_pre[@]}" wrk -t"$pth" -c"$pconns" -d"$duration" --timeout 10s --latency \
 		-s "$tmp/probe.lua" "http://127.0.0.1:$placesd_port" -- "$paths" "$pdelay_ms"; rc=$?
 	if [ "$sat" = 1 ] || [ "$sat" = 3 ]; then
 		wait "$sat_pid"; src=$?; sat_pid=
@@ -754,7 +779,7 @@ echo "  PostgreSQL: $pg_version ($pg_bindir), Unix socket, fsync off, shared_buf
 echo "  data:       $nplaces places, $nmenu menu items (seed $seed; seeded in ${t_seed} s), $(wc -l <"$tmp/cities.txt") cities"
 echo "  mix:        points near the city centres (Gaussian, the spread of each city's places), radius 500..5000 m;"
 echo "              40% plain, 30% category|cuisine + open_now=true, 30% q=dish ($(sed 's/ $//; s/ /, /g' <<<"$dish_list"))"
-echo "  wrk:        /v1/nearby -t$threads -c$conns -d$duration --latency; probes -t1 -c$pconns, $([ "$pdelay_ms" -gt 0 ] && echo "${pdelay_ms} ms pause per connection between requests" || echo unpaced)"
+echo "  wrk:        /v1/nearby -t$threads -c$conns -d$duration --latency; probes -t1 -c$pconns, $([ "$pdelay_ms" -gt 0 ] && echo "${pdelay_ms} ms pause per connection between requests" || echo unpaced), $([ "$pprio" = rt ] && echo "under SCHED_FIFO (chrt -f 1)" || echo "at normal priority")"
 echo "  rounds:     $rounds, order alternates each round; curl sample of $sample /v1/nearby answers per nearby run"
 echo "  machine:    $ncpu cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); clients, servers and PostgreSQL share the cores"
 
