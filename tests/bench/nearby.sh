@@ -20,8 +20,9 @@
 #   place/idle   wrk, GET /v1/places/{id}, random ids, like healthz/idle
 #   place/sat    the same while /v1/nearby is saturated
 #   healthz/traffic, place/traffic  the probes while a second wrk sends
-#                GET /v1/places/{id}, paced (32 connections, each pausing
-#                32000 / R ms between requests), at about the rate R that
+#                GET /v1/places/{id}, paced (each connection pausing 20 ms
+#                between requests, R * 21 ms connections: about 1 ms for
+#                the request itself), at about the rate R that
 #                the saturated /v1/nearby of the case before reached: the
 #                same request rate through the loops and PostgreSQL with
 #                no ranking at all, the control for the sat case
@@ -650,7 +651,7 @@ run_nearby() {
 # sends /v1/places/{id} at the rate of the sat case before (CASE with
 # /traffic replaced by /sat+nb)
 run_probe() {
-	local cs=$1 r=$2 paths=$3 sat=$4 out sout t0 t1 rc src info= pth=1 rate pause
+	local cs=$1 r=$2 paths=$3 sat=$4 out sout t0 t1 rc src info= pth=1 rate pause tconns
 	out="$tmp/wrk-r$r-${cs//\//-}.txt"
 	sout="$out.nearby"
 	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
@@ -666,8 +667,11 @@ run_probe() {
 		sleep 2
 	elif [ "$sat" = 3 ]; then
 		rate=${RPS[${cs%/traffic}/sat+nb,$r]:-0}
-		pause=$(awk -v r="$rate" 'BEGIN { printf "%d", (r > 0 ? 32000 / r : 1000) }')
-		setsid wrk -t"$threads" -c32 -d"$((duration_sec + 4))s" --timeout 10s --latency \
+		# wrk pauses in whole milliseconds: the rate is set by the
+		# number of connections, each one about 21 ms a request
+		pause=20
+		tconns=$(awk -v r="$rate" -v t="$threads" 'BEGIN { c = int(r * 21 / 1000 + 0.5); printf "%d", (c < t ? t : c) }')
+		setsid wrk -t"$threads" -c"$tconns" -d"$((duration_sec + 4))s" --timeout 10s --latency \
 			-s "$tmp/paced.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/places.paths" "$pause" >"$sout" 2>&1 &
 		sat_pid=$!
 		sleep 2
@@ -703,7 +707,7 @@ run_probe() {
 		info="nearby $(fmt_rps "${RPS[$cs+nb,$r]}") req/s p99 $(printf '%.1f' "${P99[$cs+nb,$r]}") ms $info"
 	elif [ "$sat" = 3 ]; then
 		account "$cs+pl" "$r" "$sout" "$out.m0" "$out.m1" 0
-		info="places $(fmt_rps "${RPS[$cs+pl,$r]}") req/s (pause $pause ms) $info"
+		info="places $(fmt_rps "${RPS[$cs+pl,$r]}") req/s ($tconns connections, $pause ms pauses) $info"
 	fi
 	report_run "$cs" "$r" "${RPS[$cs,$r]}" "${P50[$cs,$r]}" "${P99[$cs,$r]}" "$other_pct" "$info"
 }
