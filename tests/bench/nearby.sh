@@ -86,10 +86,11 @@
 # load on the same two cores.  A client on another machine has a core of
 # its own; the saturating wrk, PostgreSQL and placesd itself keep their
 # normal priorities.  It costs almost no CPU (8 connections, 10 ms pauses).
-# --probe-priority normal measures with the probe at the default priority,
-# as sessions before did: then the probe's own scheduling delay on a loaded
-# 2-core machine is part of the figure (about 2x at 1,000,000 places, with
-# or without ranking, see the traffic cases).
+# --probe-priority normal measures with the probe at the default priority:
+# then the probe's own scheduling delay on a loaded 2-core machine is part
+# of the figure (on the 2-core machine this was written on, healthz p99
+# sat / idle at 1,000,000 places was 2.8 so, against 1.7 under SCHED_FIFO;
+# traffic / idle was 2.3 so, so ranking was not what raised it).
 #
 # oth% is the share of the machine's CPU time that processes other than
 # placesd, PostgreSQL, wrk and curl used during a run: a build or test
