@@ -873,33 +873,25 @@ for t in "${rthreads[@]}"; do
 	summary_line "$(case_of "$t")" "/v1/nearby, -c$conns, [ranker] threads = $t$([ "$t" = auto ] && echo " ($ncpu)")"
 done
 summary_line nearby/c1 "/v1/nearby, one connection, threads = auto"
-summary_line healthz/idle "/healthz probe, /v1/nearby idle"
-summary_line healthz/sat "/healthz probe, /v1/nearby saturated"
-summary_line healthz/sat+nb "  the saturating /v1/nearby wrk meanwhile"
-summary_line healthz/traffic "/healthz probe, /v1/places/{id} at the sat case's rate"
-summary_line healthz/traffic+pl "  the /v1/places/{id} wrk meanwhile"
-summary_line healthz/rank "/healthz probe, the ranker saturated directly (rank_flood.py)"
-summary_line place/idle "/v1/places/{id} probe, /v1/nearby idle"
-summary_line place/sat "/v1/places/{id} probe, /v1/nearby saturated"
-summary_line place/sat+nb "  the saturating /v1/nearby wrk meanwhile"
-summary_line place/traffic "/v1/places/{id} probe, /v1/places/{id} at the sat case's rate"
-summary_line place/traffic+pl "  the /v1/places/{id} wrk meanwhile"
-summary_line place/rank "/v1/places/{id} probe, the ranker saturated directly"
+# summary_probes PREFIX AT: the probe cases of one size (PREFIX big- or
+# empty), their labels ending in AT
+summary_probes() {
+	local p=$1 at=$2 w what
+	for w in healthz place; do
+		[ "$w" = healthz ] && what=/healthz || what="/v1/places/{id}"
+		summary_line "$p$w/idle" "$what probe, /v1/nearby idle$at"
+		summary_line "$p$w/sat" "$what probe, /v1/nearby saturated$at"
+		summary_line "$p$w/sat+nb" "  the saturating /v1/nearby wrk meanwhile"
+		summary_line "$p$w/traffic" "$what probe, /v1/places/{id} at the sat case's rate$at"
+		summary_line "$p$w/traffic+pl" "  the /v1/places/{id} wrk meanwhile"
+		summary_line "$p$w/rank" "$what probe, the ranker saturated directly (rank_flood.py)$at"
+	done
+}
+summary_probes "" ""
 if [ "$big" = 1 ]; then
 	summary_line big/c1 "/v1/nearby, one connection, $big_places places"
 	summary_line big/tA "/v1/nearby, -c$conns, threads = auto, $big_places places"
-	summary_line big-healthz/idle "/healthz probe, /v1/nearby idle, $big_places places"
-	summary_line big-healthz/sat "/healthz probe, /v1/nearby saturated, $big_places places"
-	summary_line big-healthz/sat+nb "  the saturating /v1/nearby wrk meanwhile"
-	summary_line big-healthz/traffic "/healthz probe, /v1/places/{id} at the sat case's rate, $big_places places"
-	summary_line big-healthz/traffic+pl "  the /v1/places/{id} wrk meanwhile"
-	summary_line big-healthz/rank "/healthz probe, the ranker saturated directly, $big_places places"
-	summary_line big-place/idle "/v1/places/{id} probe, /v1/nearby idle, $big_places places"
-	summary_line big-place/sat "/v1/places/{id} probe, /v1/nearby saturated, $big_places places"
-	summary_line big-place/sat+nb "  the saturating /v1/nearby wrk meanwhile"
-	summary_line big-place/traffic "/v1/places/{id} probe, /v1/places/{id} at the sat case's rate, $big_places places"
-	summary_line big-place/traffic+pl "  the /v1/places/{id} wrk meanwhile"
-	summary_line big-place/rank "/v1/places/{id} probe, the ranker saturated directly, $big_places places"
+	summary_probes big- ", $big_places places"
 fi
 
 # per-round ratios, median
@@ -926,24 +918,19 @@ show_ratio() { # show_ratio LABEL ARRAY A B AIM(<=x or empty)
 	fi
 	printf '%-40s %8.3f %8s   %s   per round: %s\n' "$1" "$v" "${5:+<= $5}" "$verdict" "$RS"
 }
-show_ratio "healthz p99 sat / idle" P99 healthz/sat healthz/idle 2
-show_ratio "place p99 sat / idle" P99 place/sat place/idle 2
-show_ratio "healthz p99 rank / idle" P99 healthz/rank healthz/idle 2
-show_ratio "place p99 rank / idle" P99 place/rank place/idle 2
-show_ratio "healthz p99 sat / traffic" P99 healthz/sat healthz/traffic ""
-show_ratio "place p99 sat / traffic" P99 place/sat place/traffic ""
-show_ratio "healthz p99 traffic / idle" P99 healthz/traffic healthz/idle ""
-show_ratio "place p99 traffic / idle" P99 place/traffic place/idle ""
-if [ "$big" = 1 ]; then
-	show_ratio "healthz p99 sat / idle, $big_places" P99 big-healthz/sat big-healthz/idle 2
-	show_ratio "place p99 sat / idle, $big_places" P99 big-place/sat big-place/idle 2
-	show_ratio "healthz p99 rank / idle, $big_places" P99 big-healthz/rank big-healthz/idle 2
-	show_ratio "place p99 rank / idle, $big_places" P99 big-place/rank big-place/idle 2
-	show_ratio "healthz p99 sat / traffic, $big_places" P99 big-healthz/sat big-healthz/traffic ""
-	show_ratio "place p99 sat / traffic, $big_places" P99 big-place/sat big-place/traffic ""
-	show_ratio "healthz p99 traffic / idle, $big_places" P99 big-healthz/traffic big-healthz/idle ""
-	show_ratio "place p99 traffic / idle, $big_places" P99 big-place/traffic big-place/idle ""
-fi
+# probe_ratios PREFIX AT: the probes' ratios of one size, labels ending in AT;
+# the aim (<= 2) is on the ratios against idle
+probe_ratios() {
+	local p=$1 at=$2 pair a b aim w
+	for pair in "sat idle 2" "rank idle 2" "sat traffic" "traffic idle"; do
+		read -r a b aim <<<"$pair"
+		for w in healthz place; do
+			show_ratio "$w p99 $a / $b$at" P99 "$p$w/$a" "$p$w/$b" "$aim"
+		done
+	done
+}
+probe_ratios "" ""
+[ "$big" = 1 ] && probe_ratios big- ", $big_places"
 for t in "${rthreads[@]}"; do
 	[ "$t" = 1 ] && continue
 	case " ${rthreads[*]} " in *" 1 "*) ;; *) continue ;; esac
