@@ -387,6 +387,7 @@ ctx_hits(struct rank_ctx *c, size_t *nhits)
 	struct hits hs = { NULL, 0, 0 };
 
 	c->by_grid = text_by_grid(c);
+	/* never NULL with no hits: NULL is the allocation failure */
 	if ((c->by_grid ? hits_by_grid(c, &hs) : hits_by_scan(c, &hs)) != 0 ||
 	    index_grow(&hs.h, &hs.cap, 1, sizeof(*hs.h)) != 0) {
 		free(hs.h);
