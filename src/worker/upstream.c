@@ -12,6 +12,16 @@
  * A timed-out or cancelled attempt frees its connection, which drops the
  * request without a callback.
  *
+ * A call is always in one state, and each event acts only in the state it
+ * belongs to, so a timer and an answer that come in the same loop pass
+ * cannot both end one attempt:
+ *
+ *   WAITING   between attempts; the timer is the retry delay
+ *   SENT      an attempt is out; the timer is its timeout, the request's
+ *             callback ends it (possibly from inside evhttp_make_request)
+ *   ANSWERED  libevent ended the attempt; the finish event judges it
+ *   DONE      the outcome is known; the finish event answers the caller
+ *
  * Retries: after a timeout, a connection failure, or a 5xx/429, at most
  * [upstream] retries more attempts, each after 25ms * 2^n with +-50%
  * jitter, never past the deadline. A non-JSON, wrongly shaped, oversized
@@ -44,6 +54,7 @@
 #define MAX_HEADERS_SIZE    16384
 
 enum breaker_state { BR_CLOSED, BR_OPEN, BR_HALF_OPEN };
+enum call_state { CS_WAITING, CS_SENT, CS_ANSWERED, CS_DONE };
 
 struct up_conn {
 	struct evhttp_connection *evcon;
@@ -68,14 +79,13 @@ struct upstream_call {
 	struct upstream *u;
 	char uri[640];
 	uint64_t deadline_ms;
+	enum call_state state;
 	unsigned attempts;
 	bool probe;                 /* this attempt is the breaker's probe */
 	struct up_conn *conn;       /* of the attempt in flight */
-	struct evhttp_request *req;
 	struct event *timer;        /* attempt timeout or retry delay */
 	struct event *finish;       /* runs judge() outside libevent */
 	/* what the attempt's callbacks recorded */
-	bool answered;              /* the request callback ran */
 	bool got_headers;
 	int http_status;
 	enum evhttp_request_error err;
@@ -84,7 +94,6 @@ struct upstream_call {
 	/* the outcome so far */
 	enum upstream_status st;
 	char msg[400];
-	bool done;
 	upstream_done_fn cb;
 	void *arg;
 };
@@ -253,7 +262,7 @@ call_end(struct upstream_call *c, enum upstream_status st, const char *msg)
 	c->st = st;
 	if (msg != NULL)
 		snprintf(c->msg, sizeof(c->msg), "%s", msg);
-	c->done = true;
+	c->state = CS_DONE;
 	evtimer_del(c->timer);
 	event_active(c->finish, EV_TIMEOUT, 1);
 }
@@ -261,8 +270,7 @@ call_end(struct upstream_call *c, enum upstream_status st, const char *msg)
 static void
 attempt_reset(struct upstream_call *c)
 {
-	c->req = NULL;
-	c->answered = c->got_headers = c->err_set = false;
+	c->got_headers = c->err_set = false;
 	c->http_status = 0;
 	evbuffer_drain(c->body, evbuffer_get_length(c->body));
 }
@@ -298,6 +306,7 @@ attempt_failed(struct upstream_call *c)
 		return;
 	}
 	stats_add(&u->st->upstream_retries, 1);
+	c->state = CS_WAITING;
 	tv = util_tv(delay);
 	evtimer_add(c->timer, &tv);
 }
@@ -377,12 +386,14 @@ on_finish(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	if (c->done) {
+	if (c->state == CS_DONE) {
 		c->cb(c->arg, c->st, NULL, 0, c->msg);
 		call_free(c);
 		return;
 	}
-	evtimer_del(c->timer);
+	if (c->state != CS_ANSWERED)
+		return;                 /* nothing to judge */
+	c->state = CS_WAITING;
 	if (c->http_status == 0) {
 		judge_failure(c);
 		conn_drop(c->conn);
@@ -415,8 +426,11 @@ on_response(struct evhttp_request *req, void *arg)
 {
 	struct upstream_call *c = arg;
 
-	c->req = NULL;
-	c->answered = true;
+	if (c->state != CS_SENT)
+		return;                 /* not this attempt's: ignore it */
+	c->state = CS_ANSWERED;
+	/* the timeout cannot run any more, even if it is due in this pass */
+	evtimer_del(c->timer);
 	if (req != NULL && evhttp_request_get_response_code(req) > 0) {
 		c->http_status = evhttp_request_get_response_code(req);
 		evbuffer_add_buffer(c->body,
@@ -431,7 +445,8 @@ on_headers(struct evhttp_request *req, void *arg)
 	struct upstream_call *c = arg;
 
 	(void)req;
-	c->got_headers = true;
+	if (c->state == CS_SENT)
+		c->got_headers = true;
 	return 0;
 }
 
@@ -440,6 +455,8 @@ on_error(enum evhttp_request_error err, void *arg)
 {
 	struct upstream_call *c = arg;
 
+	if (c->state != CS_SENT)
+		return;
 	c->err = err;
 	c->err_set = true;
 }
@@ -452,13 +469,15 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	if (c->conn == NULL) {
+	if (c->state == CS_WAITING) {
 		attempt_start(c);       /* the retry delay is over */
 		return;
 	}
+	if (c->state != CS_SENT)
+		return;                 /* the attempt ended already */
+	c->state = CS_WAITING;
 	conn_drop(c->conn);             /* the request goes with it */
 	c->conn = NULL;
-	c->req = NULL;
 	c->st = UP_TIMEOUT;
 	snprintf(c->msg, sizeof(c->msg), "the events service did not answer "
 	    "within %llums", (unsigned long long)c->u->cfg->upstream_timeout_ms);
@@ -500,6 +519,7 @@ attempt_start(struct upstream_call *c)
 		    "service call");
 		return;
 	}
+	c->state = CS_SENT;
 	evhttp_request_set_header_cb(req, on_headers);
 	evhttp_request_set_error_cb(req, on_error);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
@@ -509,6 +529,7 @@ attempt_start(struct upstream_call *c)
 	if (evhttp_make_request(c->conn->evcon, req, EVHTTP_REQ_GET,
 	    c->uri) != 0) {
 		/* libevent freed the request */
+		c->state = CS_WAITING;
 		conn_drop(c->conn);
 		c->conn = NULL;
 		c->st = UP_UNREACHABLE;
@@ -517,7 +538,8 @@ attempt_start(struct upstream_call *c)
 		attempt_failed(c);
 		return;
 	}
-	c->req = req;
+	if (c->state != CS_SENT)
+		return;         /* ended inside evhttp_make_request */
 	ms = u->cfg->upstream_timeout_ms;
 	if (ms > c->deadline_ms - now)
 		ms = c->deadline_ms - now;

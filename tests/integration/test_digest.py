@@ -365,6 +365,48 @@ def test_client_hangup_cancels_the_call():
     d.stop()
 
 
+def test_answer_and_timeout_together():
+    # an answer that comes as its attempt's timer expires: both may be due
+    # in the same loop pass, and only one of them may end the attempt (the
+    # timer used to free the connection and the answer then put it back:
+    # a NULL dereference that killed the worker)
+    d = T.Daemon(workers=1, name="digest-race", conf={
+        "server": {"request_deadline": "5s"},
+        "upstream": {"events_url": EV.url, "timeout": "20ms",
+                     "retries": 10, "breaker_failures": 1000}})
+    d.start()
+    pids = [p for p, _, _ in d.workers()]
+    body = {"date": "2026-11-23", "city": CITY}
+    answers = {}
+    lock = threading.Lock()
+    stop = time.monotonic() + 6.0
+
+    def loop():
+        while time.monotonic() < stop:
+            try:
+                st = post(d, body)[0]
+            except Exception as e:      # noqa: counted, reported below
+                st = type(e).__name__
+            with lock:
+                answers[st] = answers.get(st, 0) + 1
+    EV.control(fault="delay", delay_ms=20)
+    try:
+        ths = [threading.Thread(target=loop, daemon=True) for _ in range(8)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(60)
+    finally:
+        EV.control(fault="none")
+    T.log("answers: %s" % answers)
+    T.check_eq(list(answers), [200], "answers with the timer and the answer "
+               "racing")
+    T.check_eq([p for p, _, _ in d.workers()], pids, "worker pids (a crash "
+               "respawns it)")
+    T.check("exited" not in d.log_text(), "a worker exited")
+    d.stop()
+
+
 def test_breaker_opens_and_closes():
     d = T.Daemon(workers=1, name="digest-breaker", conf={
         "upstream": {"events_url": EV.url, "timeout": "300ms", "retries": 0,
@@ -490,6 +532,7 @@ if __name__ == "__main__":
         test_menu_and_offers_start_together,
         test_deadline_answers_with_what_came,
         test_client_hangup_cancels_the_call,
+        test_answer_and_timeout_together,
         test_breaker_opens_and_closes,
         test_bad_bodies,
         test_metrics_count_digests,
