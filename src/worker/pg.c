@@ -3,15 +3,21 @@
  *  - one event per connection, always on the current PQsocket(): one-shot
  *    while connecting (libpq may change the socket inside PQconnectPoll),
  *    then EV_READ|EV_PERSIST, plus EV_WRITE only while PQflush() has more;
- *  - PQconnectPoll applies no connect_timeout: a timer does;
+ *  - PQconnectPoll applies no connect_timeout: a timer does, and it runs
+ *    until the statements are prepared, so a server that accepts the
+ *    connection and then never answers cannot hold it in setup forever;
  *  - PQgetResult only when !PQisBusy(): it blocks otherwise;
  *  - a query past its deadline is answered 504 at once and its connection
  *    dropped and reopened (PQcancel would block), with the server's own
  *    statement_timeout and client_connection_check_interval ending the
  *    orphaned statement;
  *  - a lost connection is reopened at once, then with a jittered back-off
- *    from 50 ms to 2 s; when the pool has no usable connection it is DOWN
- *    and queries fail at once; the first connection back kicks the others.
+ *    from 50 ms to 500 ms; when the pool has no usable connection it is
+ *    DOWN and queries fail at once; the first connection back kicks the
+ *    others. So the pool is usable again at most ~600 ms (the cap plus its
+ *    jitter) plus one connect after the server accepts connections;
+ *  - TCP keepalives (unless the conninfo sets its own) notice a peer that
+ *    vanished while a connection sat idle.
  */
 #include "worker/pg.h"
 #include "common/config.h"
@@ -27,9 +33,9 @@
 
 #include <event2/event.h>
 
-#define CONNECT_TIMEOUT_MS  2000
+#define CONNECT_TIMEOUT_MS  2000    /* connect, authenticate and prepare */
 #define BACKOFF_FIRST_MS    50
-#define BACKOFF_MAX_MS      2000
+#define BACKOFF_MAX_MS      500     /* bounds the recovery after an outage */
 
 enum conn_state { CS_DOWN, CS_CONNECTING, CS_PREPARING, CS_IDLE, CS_BUSY };
 
@@ -77,6 +83,7 @@ struct pg_pool {
 	struct pg_queue queue;
 	unsigned queued;
 	bool down;                  /* failed and nothing usable since */
+	uint64_t down_ms;           /* when it went down */
 	bool freeing;
 };
 
@@ -246,8 +253,11 @@ conn_drop(struct pg_conn *c, const char *reason, bool failed)
 	if (p->freeing)
 		return;
 	if (failed && !pool_any_usable(p)) {
-		if (!p->down)
-			log_warnx("database unavailable: %s", why);
+		if (!p->down) {
+			log_warnx("database unavailable: %s; queries fail "
+			    "with 503 until a connection works again", why);
+			p->down_ms = util_now_ms();
+		}
 		p->down = true;
 		fail_queue(p, PG_DOWN, "the database is unavailable");
 	} else {
@@ -287,11 +297,13 @@ conn_ready(struct pg_conn *c)
 	struct pg_pool *p = c->pool;
 	bool was_down = p->down;
 
+	evtimer_del(c->timer);      /* the setup deadline */
 	c->state = CS_IDLE;
 	c->backoff_ms = 0;
 	if (p->down) {
 		p->down = false;
-		log_info("database available again");
+		log_info("database available again after %llu ms",
+		    (unsigned long long)(util_now_ms() - p->down_ms));
 	}
 	update_up_gauge(p);
 	arm(c, EV_READ | EV_PERSIST, conn_io);
@@ -341,7 +353,7 @@ connect_poll(evutil_socket_t fd, short ev, void *arg)
 		arm(c, EV_WRITE, connect_poll);
 		break;
 	case PGRES_POLLING_OK:
-		evtimer_del(c->timer);
+		/* the setup deadline runs on until the statements are ready */
 		if (PQsetnonblocking(c->pg, 1) != 0) {
 			conn_lost(c, "PQsetnonblocking() failed");
 			return;
@@ -367,6 +379,8 @@ conn_timer(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	if (c->state == CS_CONNECTING)
 		conn_lost(c, "connect timed out");
+	else if (c->state == CS_PREPARING)
+		conn_lost(c, "no answer while preparing statements");
 	else if (c->state == CS_DOWN)
 		conn_start(c);
 }
@@ -375,9 +389,12 @@ static void
 conn_start(struct pg_conn *c)
 {
 	struct pg_pool *p = c->pool;
-	const char *keys[] = { "dbname", "options", "application_name", NULL };
-	const char *vals[] = { p->cfg->db_conninfo, p->options, p->app_name,
-	    NULL };
+	/* keepalives first: the conninfo (dbname) may override them */
+	const char *keys[] = { "keepalives", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+	    "dbname", "options", "application_name", NULL };
+	const char *vals[] = { "1", "30", "10", "3", "10000",
+	    p->cfg->db_conninfo, p->options, p->app_name, NULL };
 
 	c->pg = PQconnectStartParams(keys, vals, 1);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
