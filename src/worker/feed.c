@@ -13,9 +13,17 @@
  *
  * Offers commit in id order (placesd_publish_offer() in 004_offers.sql), so
  * reading by id after the last one seen loses nothing, even across a lost
- * connection. A tick every FEED_TICK_MS sends the high-water query when
- * idle, so a silently dead connection is noticed (FEED_QUERY_MS) and an
- * offer whose notification was lost is still found.
+ * connection.
+ *
+ * Nothing waits for an answer without a deadline: a tick every
+ * FEED_TICK_MS drops the connection when a query has been in flight for
+ * FEED_QUERY_MS (a hung backend, a dead peer), and when the connection
+ * has been quiet for FEED_PROBE_MS it sends the high-water query, so a
+ * silently dead connection is noticed within FEED_PROBE_MS +
+ * FEED_QUERY_MS (+ a tick) and an offer whose notification was lost is
+ * still found. A lost connection is retried after 50 ms, doubling to
+ * FEED_BACKOFF_MAX_MS (+-20%): once the server accepts connections again
+ * the feed is back within about 600 ms, then replays what it missed.
  */
 #include "worker/feed.h"
 #include "worker/cache.h"
@@ -34,11 +42,12 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
-#define FEED_CONNECT_MS     5000
-#define FEED_QUERY_MS       10000
-#define FEED_TICK_MS        5000
-#define FEED_BACKOFF_MIN_MS 100
-#define FEED_BACKOFF_MAX_MS 5000
+#define FEED_CONNECT_MS     5000    /* connect and authenticate */
+#define FEED_QUERY_MS       5000    /* a query's answer, LISTEN included */
+#define FEED_PROBE_MS       5000    /* quiet this long: ask something */
+#define FEED_TICK_MS        1000
+#define FEED_BACKOFF_MIN_MS 50
+#define FEED_BACKOFF_MAX_MS 500
 #define FEED_PAGE           500
 
 enum feed_state { FS_DOWN, FS_CONNECTING, FS_READY };
@@ -65,6 +74,8 @@ struct feed {
 	enum feed_state state;
 	enum feed_query query;
 	uint64_t query_ms;          /* when the query in flight was sent */
+	uint64_t heard_ms;          /* when the server last answered */
+	uint64_t lost_ms;           /* when this outage began */
 	unsigned page_rows;         /* rows of the fetch in flight */
 	bool want_fetch;            /* notified while a query was in flight */
 	bool warned;                /* "lost" logged for this outage */
@@ -241,6 +252,7 @@ on_readable(evutil_socket_t fd, short ev, void *arg)
 		feed_lost(f, PQerrorMessage(f->conn));
 		return;
 	}
+	f->heard_ms = util_now_ms();
 	while (f->query != FQ_NONE && !PQisBusy(f->conn)) {
 		if ((res = PQgetResult(f->conn)) == NULL) {
 			take_notifications(f);
@@ -254,6 +266,11 @@ on_readable(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (f->conn == NULL)
 		return;
+	if (PQstatus(f->conn) == CONNECTION_BAD) {
+		/* libpq may have closed the socket: no event would come */
+		feed_lost(f, PQerrorMessage(f->conn));
+		return;
+	}
 	take_notifications(f);
 	if (f->query == FQ_NONE && f->want_fetch)
 		send_fetch(f);
@@ -279,6 +296,8 @@ arm(struct feed *f, short what, event_callback_fn cb)
 		event_add(f->ev, NULL);
 }
 
+/* 50 ms doubling to FEED_BACKOFF_MAX_MS, +-20% so that the workers do
+ * not all knock at once */
 static void
 backoff(struct feed *f)
 {
@@ -288,7 +307,7 @@ backoff(struct feed *f)
 		f->backoff_ms = FEED_BACKOFF_MIN_MS;
 	else if ((f->backoff_ms *= 2) > FEED_BACKOFF_MAX_MS)
 		f->backoff_ms = FEED_BACKOFF_MAX_MS;
-	tv = util_tv(f->backoff_ms);
+	tv = util_tv(f->backoff_ms * (80 + (uint64_t)(random() % 41)) / 100);
 	evtimer_add(f->retry, &tv);
 }
 
@@ -301,9 +320,11 @@ feed_lost(struct feed *f, const char *why)
 	snprintf(msg, sizeof(msg), "%s", why != NULL ? why : "");
 	if ((n = strlen(msg)) > 0 && msg[n - 1] == '\n')
 		msg[n - 1] = '\0';
-	if (!f->warned)
+	if (!f->warned) {
 		log_warnx("offer feed: database connection lost or refused "
 		    "(%s); reconnecting, subscribers wait", msg);
+		f->lost_ms = util_now_ms();
+	}
 	f->warned = true;
 	if (f->ev != NULL)
 		event_free(f->ev);
@@ -331,8 +352,9 @@ on_connected(struct feed *f)
 	f->backoff_ms = 0;
 	stats_gauge_set(&f->st->feed_up, 1);
 	if (f->warned || f->ever_up) {
-		log_info("offer feed connected again: catching up after offer "
-		    "%" PRId64 ", cache cleared", f->high);
+		log_info("offer feed connected again after %" PRIu64 " ms: "
+		    "catching up after offer %" PRId64 ", cache cleared",
+		    f->warned ? util_now_ms() - f->lost_ms : 0, f->high);
 		if (f->cache != NULL)
 			cache_clear(f->cache);  /* place notifications were lost */
 	}
@@ -344,7 +366,7 @@ on_connected(struct feed *f)
 		return;
 	}
 	f->query = FQ_SETUP;
-	f->query_ms = util_now_ms();
+	f->query_ms = f->heard_ms = util_now_ms();
 	flush_out(f);
 }
 
@@ -387,10 +409,12 @@ on_retry(evutil_socket_t fd, short ev, void *arg)
 static void
 feed_connect(struct feed *f)
 {
-	static const char *const keys[] = { "dbname", "application_name",
-	    NULL };
-	const char *vals[] = { f->cfg->db_conninfo, "placesd offer feed",
-	    NULL };
+	/* keepalives first: the conninfo (dbname) may override them */
+	static const char *const keys[] = { "keepalives", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+	    "dbname", "application_name", NULL };
+	const char *vals[] = { "1", "30", "10", "3", "10000",
+	    f->cfg->db_conninfo, "placesd offer feed", NULL };
 	struct timeval tv = { FEED_CONNECT_MS / 1000, 0 };
 
 	f->conn = PQconnectStartParams(keys, vals, 1);
@@ -404,25 +428,33 @@ feed_connect(struct feed *f)
 	arm(f, EV_WRITE, on_connect_io);
 }
 
-/* Every FEED_TICK_MS: a stuck query means a dead connection; when idle,
- * look at the high-water mark (a lost notification is found then). */
+/*
+ * Every FEED_TICK_MS: a query unanswered for FEED_QUERY_MS means a hung
+ * server or a dead connection; a connection quiet for FEED_PROBE_MS is
+ * asked the high-water mark (a lost notification is found then).
+ */
 static void
 on_tick(evutil_socket_t fd, short ev, void *arg)
 {
 	struct feed *f = arg;
+	uint64_t now = util_now_ms();
+	char why[64];
 
 	(void)fd;
 	(void)ev;
 	if (f->state != FS_READY)
 		return;
 	if (f->query != FQ_NONE) {
-		if (util_now_ms() - f->query_ms > FEED_QUERY_MS)
-			feed_lost(f, "no answer to a query in time");
+		if (now - f->query_ms > FEED_QUERY_MS) {
+			snprintf(why, sizeof(why), "no answer to a query "
+			    "within %d ms", FEED_QUERY_MS);
+			feed_lost(f, why);
+		}
 		return;
 	}
 	if (f->want_fetch)
 		send_fetch(f);
-	else
+	else if (now - f->heard_ms >= FEED_PROBE_MS)
 		send_high(f);
 }
 
