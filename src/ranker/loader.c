@@ -14,6 +14,14 @@
  * 'all', more than LOADER_PATCH_MAX places, a place in a city the
  * snapshot does not know, a reconnect and the 10-minute refresh are full
  * loads. Rows the builder refuses are skipped and counted, not fatal.
+ *
+ * Every wait has a deadline. Between loads, a connection quiet for
+ * LOADER_PROBE_MS is asked "SELECT 1" and dropped when the answer takes
+ * longer than LOADER_PROBE_WAIT_MS: a hung backend or a dead peer would
+ * otherwise hold back every notification until the 10-minute refresh.
+ * A lost connection is retried at once, then after 50 ms doubling to
+ * LOADER_BACKOFF_MAX_MS, so the first full load starts at most about a
+ * second after the server accepts connections again.
  */
 #include "ranker/loader.h"
 #include "ranker/hours.h"
@@ -39,9 +47,11 @@
 #define LOADER_DEBOUNCE_MS      100
 #define LOADER_REFRESH_MS       (10 * 60 * 1000)
 #define LOADER_BACKOFF_MIN_MS   50
-#define LOADER_BACKOFF_MAX_MS   5000
+#define LOADER_BACKOFF_MAX_MS   1000
 #define LOADER_CONNECT_MS       10000
 #define LOADER_QUERY_MS         120000
+#define LOADER_PROBE_MS         5000    /* quiet this long: probe */
+#define LOADER_PROBE_WAIT_MS    5000    /* the probe's deadline */
 #define LOADER_FETCH            "10000"
 #define LOADER_ERR_LEN          512
 #define LOADER_PATCH_MAX        5000    /* changed places; more: full load */
@@ -175,7 +185,7 @@ loader_disconnect(struct loader *l)
 	l->conn = NULL;
 }
 
-/* Sleeps the back-off (50 ms doubling to 5 s) unless told to stop. */
+/* Sleeps the back-off (50 ms doubling to 1 s) unless told to stop. */
 static void
 loader_backoff(struct loader *l)
 {
@@ -189,15 +199,15 @@ loader_backoff(struct loader *l)
 
 /*
  * Sends sql (with one text parameter $1 unless param is NULL) and waits
- * for its results; returns the last one when its status is want, else
- * NULL (logged). Any NULL leaves the connection in an unknown state: the
- * caller drops it.
+ * at most timeout_ms for its results; returns the last one when its
+ * status is want, else NULL (logged). Any NULL leaves the connection in
+ * an unknown state: the caller drops it.
  */
 static PGresult *
-loader_exec_param(struct loader *l, const char *sql, const char *param,
-    ExecStatusType want)
+loader_exec_within(struct loader *l, const char *sql, const char *param,
+    ExecStatusType want, uint64_t timeout_ms)
 {
-	uint64_t deadline = util_now_ms() + LOADER_QUERY_MS;
+	uint64_t deadline = util_now_ms() + timeout_ms;
 	PGresult *res, *last = NULL;
 	char err[LOADER_ERR_LEN];
 
@@ -212,7 +222,8 @@ loader_exec_param(struct loader *l, const char *sql, const char *param,
 			if (loader_poll(l, PQsocket(l->conn), POLLIN,
 			    (int64_t)(deadline - util_now_ms())) <= 0) {
 				if (!loader_stopping(l))
-					log_warnx("query timed out: %.40s", sql);
+					log_warnx("no answer within %" PRIu64
+					    " ms: %.40s", timeout_ms, sql);
 				PQclear(last);
 				return NULL;
 			}
@@ -235,6 +246,13 @@ loader_exec_param(struct loader *l, const char *sql, const char *param,
 		return NULL;
 	}
 	return last;
+}
+
+static PGresult *
+loader_exec_param(struct loader *l, const char *sql, const char *param,
+    ExecStatusType want)
+{
+	return loader_exec_within(l, sql, param, want, LOADER_QUERY_MS);
 }
 
 static PGresult *
@@ -282,9 +300,12 @@ loader_connect_wait(struct loader *l)
 static int
 loader_connect(struct loader *l)
 {
-	static const char *const keys[] = { "dbname", "application_name",
-	    NULL };
-	const char *vals[] = { l->conninfo, "placesd ranker", NULL };
+	/* keepalives first: the conninfo (dbname) may override them */
+	static const char *const keys[] = { "keepalives", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+	    "dbname", "application_name", NULL };
+	const char *vals[] = { "1", "30", "10", "3", "10000", l->conninfo,
+	    "placesd ranker", NULL };
 	char err[LOADER_ERR_LEN];
 
 	l->conn = PQconnectStartParams(keys, vals, 1);
@@ -797,7 +818,7 @@ loader_notified(struct loader *l, unsigned *n)
 	char err[LOADER_ERR_LEN];
 	PGnotify *note;
 
-	if (!PQconsumeInput(l->conn)) {
+	if (!PQconsumeInput(l->conn) || PQstatus(l->conn) == CONNECTION_BAD) {
 		log_warnx("lost the database connection: %s",
 		    loader_pqerr(l, err, sizeof(err)));
 		return -1;
@@ -810,15 +831,36 @@ loader_notified(struct loader *l, unsigned *n)
 	return 0;
 }
 
+/* Is the connection alive? 0 when the server answered in time. */
+static int
+loader_probe(struct loader *l)
+{
+	PGresult *res;
+
+	res = loader_exec_within(l, "SELECT 1", NULL, PGRES_TUPLES_OK,
+	    LOADER_PROBE_WAIT_MS);
+	if (res == NULL) {
+		if (!loader_stopping(l))
+			log_warnx("the database did not answer a liveness "
+			    "probe: reconnecting, then loading everything");
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
 /*
  * Waits for a reason to load: a notification (then ~100 ms more, to
- * take a burst in one load) or the periodic refresh (a full load). 0 to
- * load, -1 for a lost connection or a stop.
+ * take a burst in one load) or the periodic refresh (a full load),
+ * probing a quiet connection meanwhile. 0 to load, -1 for a lost or
+ * dead connection or a stop.
  */
 static int
 loader_wait(struct loader *l)
 {
-	uint64_t refresh = util_now_ms() + LOADER_REFRESH_MS, due = 0, now;
+	uint64_t now = util_now_ms(), due = 0, until;
+	uint64_t refresh = now + LOADER_REFRESH_MS;
+	uint64_t probe = now + LOADER_PROBE_MS;
 	unsigned n = 0;
 	int r;
 
@@ -834,10 +876,19 @@ loader_wait(struct loader *l)
 			l->full = true;
 			break;
 		}
+		if (due == 0 && now >= probe) {
+			if (loader_probe(l) != 0)
+				return -1;
+			probe = util_now_ms() + LOADER_PROBE_MS;
+			continue;
+		}
+		until = due != 0 ? due : refresh < probe ? refresh : probe;
 		r = loader_poll(l, PQsocket(l->conn), POLLIN,
-		    (int64_t)((due != 0 ? due : refresh) - now));
+		    (int64_t)(until - now));
 		if (r < 0)
 			return -1;
+		if (r > 0)
+			probe = util_now_ms() + LOADER_PROBE_MS;
 	}
 	log_debug("loading: %u notifications, %s", n, l->full ?
 	    "everything" : "a patch");
