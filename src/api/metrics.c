@@ -69,6 +69,26 @@ render_http(FILE *f, const struct stats_totals *t)
 		    "%lld\n", i, (long long)t->slot_conns[i]);
 }
 
+/* /v1/nearby without the ranker, by why and by what came of it. */
+static void
+render_fallbacks(FILE *f, const struct stats_totals *t)
+{
+	static const char *const causes[SF_COUNT] = { "down", "busy",
+	    "timeout", "error" };
+	static const char *const outcomes[SO_COUNT] = { "degraded", "shed" };
+	unsigned i, j;
+
+	fprintf(f, "# HELP placesd_nearby_fallback_total /v1/nearby requests "
+	    "the ranker did not rank, by cause (down, busy, timeout, error) "
+	    "and outcome (degraded: by distance alone; shed: 503).\n"
+	    "# TYPE placesd_nearby_fallback_total counter\n");
+	for (i = 0; i < SF_COUNT; i++)
+		for (j = 0; j < SO_COUNT; j++)
+			fprintf(f, "placesd_nearby_fallback_total{cause=\"%s\","
+			    "outcome=\"%s\"} %llu\n", causes[i], outcomes[j],
+			    (unsigned long long)t->nearby_fallback[i][j]);
+}
+
 static void
 render_process(FILE *f, const struct stats_totals *t)
 {
@@ -104,6 +124,17 @@ render_process(FILE *f, const struct stats_totals *t)
 	gauge(f, "placesd_ranker_in_flight_peak", "The most calls one worker "
 	    "had at the ranker at once since it started.",
 	    t->ranker_in_flight_peak);
+	counter(f, "placesd_ranker_pings_missed_total", "Pings to the ranker "
+	    "abandoned without an answer (three in a row reconnect).",
+	    t->ranker_pings_missed);
+	counter(f, "placesd_ranker_busy_total", "Ranker calls answered busy: "
+	    "no slot came free in time, or the ranker's queue was full.",
+	    t->ranker_busy);
+	gauge(f, "placesd_ranker_queue", "Jobs queued or being ranked at the "
+	    "ranker.", t->ranker_queue);
+	counter(f, "placesd_ranker_busy_replies_total", "BUSY replies the "
+	    "ranker sent: its queue was full, or a job waited past "
+	    "ranker.timeout.", t->ranker_busy_sent);
 	counter(f, "placesd_pg_queries_total", "Database queries answered "
 	    "(any outcome).", t->pg_queries);
 	counter(f, "placesd_pg_errors_total", "Database queries that failed "
@@ -122,6 +153,7 @@ render_process(FILE *f, const struct stats_totals *t)
 	counter(f, "placesd_nearby_shed_total", "/v1/nearby requests answered "
 	    "503 because the ranker failed them while the worker already ran "
 	    "its most distance-only queries.", t->nearby_shed);
+	render_fallbacks(f, t);
 }
 
 static void

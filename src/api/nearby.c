@@ -197,14 +197,32 @@ nearby_fallback_max(const struct worker *w)
 	return max > 0 ? max : 1;
 }
 
+/* Why the ranker did not rank it, as /metrics counts it. */
+static enum stats_fallback
+fallback_cause(enum rankc_status st)
+{
+	switch (st) {
+	case RANKC_DOWN:
+		return SF_DOWN;
+	case RANKC_BUSY:
+		return SF_BUSY;
+	case RANKC_TIMEOUT:
+		return SF_TIMEOUT;
+	default:
+		return SF_ERROR;
+	}
+}
+
 static void
-degrade(struct nearby *n)
+degrade(struct nearby *n, enum rankc_status why)
 {
 	char lat[32], lon[32], rad[32], minp[8], maxp[8], off[16], lim[16];
+	enum stats_fallback cause = fallback_cause(why);
 	const char *p[10];
 
 	if (n->w->nearby_fallbacks >= nearby_fallback_max(n->w)) {
 		stats_add(&n->w->st->nearby_shed, 1);
+		stats_add(&n->w->st->nearby_fallback[cause][SO_SHED], 1);
 		http_add_header(n->r, "Retry-After", "1");
 		http_reply_error(n->r, 503, "overloaded", "ranking is "
 		    "overloaded and so is its fallback; retry later", NULL);
@@ -214,6 +232,7 @@ degrade(struct nearby *n)
 	n->fallback = true;
 	n->w->nearby_fallbacks++;
 	stats_add(&n->w->st->nearby_degraded, 1);
+	stats_add(&n->w->st->nearby_fallback[cause][SO_DEGRADED], 1);
 	snprintf(lat, sizeof(lat), "%.7f", n->lat);
 	snprintf(lon, sizeof(lon), "%.7f", n->lon);
 	snprintf(rad, sizeof(rad), "%.1f", n->radius);
@@ -247,16 +266,19 @@ ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
 	FILE *f;
 
 	n->call = NULL;
-	if (st != RANKC_OK || (n->answer = json_loadb(payload, len, 0,
-	    NULL)) == NULL || !json_is_array(results =
-	    json_object_get(n->answer, "results"))) {
-		degrade(n);
+	if (st != RANKC_OK) {
+		degrade(n, st);
+		return;
+	}
+	if ((n->answer = json_loadb(payload, len, 0, NULL)) == NULL ||
+	    !json_is_array(results = json_object_get(n->answer, "results"))) {
+		degrade(n, RANKC_ERROR);
 		return;
 	}
 	n->total = (long)json_integer_value(json_object_get(n->answer,
 	    "total"));
 	if ((f = open_memstream(&ids, &ilen)) == NULL) {
-		degrade(n);
+		degrade(n, RANKC_ERROR);
 		return;
 	}
 	fputc('{', f);
@@ -266,7 +288,7 @@ ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
 	fputc('}', f);
 	if (fclose(f) != 0 || ids == NULL) {
 		free(ids);
-		degrade(n);
+		degrade(n, RANKC_ERROR);
 		return;
 	}
 	api_query(n->r, STMT_PLACES_BY_ID, 1, (const char *const *)&ids,
@@ -425,6 +447,7 @@ api_nearby(struct http_req *r)
 	struct worker *w = http_req_worker(r);
 	struct nearby *n;
 	json_t *req;
+	enum rankc_status why = RANKC_ERROR;
 	char *text;
 
 	if ((n = calloc(1, sizeof(*n))) == NULL ||
@@ -444,10 +467,10 @@ api_nearby(struct http_req *r)
 	json_decref(req);
 	if (text != NULL)
 		n->call = rankc_call(w->rankc, WIRE_NEARBY, text, strlen(text),
-		    ranked, n);
+		    ranked, n, &why);
 	free(text);
 	if (n->call == NULL) {
-		degrade(n);             /* the ranker is away: answer now */
+		degrade(n, why);        /* the ranker is away: answer now */
 		return;
 	}
 	http_req_defer(r, nearby_cancel, n);

@@ -94,6 +94,7 @@ stats_reset_gauges(struct stats_block *b)
 	stats_gauge_set(&b->ranker_in_flight, 0);
 	stats_gauge_set(&b->ranker_waiting, 0);
 	stats_gauge_set(&b->ranker_in_flight_peak, 0);
+	stats_gauge_set(&b->ranker_queue, 0);
 	stats_gauge_set(&b->pg_up, 0);
 	stats_gauge_set(&b->upstream_breaker_open, 0);
 	stats_gauge_set(&b->feed_up, 0);
@@ -152,6 +153,10 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->ranker_waiting += LD(b->ranker_waiting);
 		if (LD(b->ranker_in_flight_peak) > t->ranker_in_flight_peak)
 			t->ranker_in_flight_peak = LD(b->ranker_in_flight_peak);
+		t->ranker_pings_missed += LD(b->ranker_pings_missed);
+		t->ranker_busy += LD(b->ranker_busy);
+		t->ranker_queue += LD(b->ranker_queue);
+		t->ranker_busy_sent += LD(b->ranker_busy_sent);
 		t->pg_queries += LD(b->pg_queries);
 		t->pg_errors += LD(b->pg_errors);
 		t->pg_timeouts += LD(b->pg_timeouts);
@@ -160,6 +165,12 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->cache_misses += LD(b->cache_misses);
 		t->nearby_degraded += LD(b->nearby_degraded);
 		t->nearby_shed += LD(b->nearby_shed);
+		for (j = 0; j < SF_COUNT; j++) {
+			t->nearby_fallback[j][SO_DEGRADED] +=
+			    LD(b->nearby_fallback[j][SO_DEGRADED]);
+			t->nearby_fallback[j][SO_SHED] +=
+			    LD(b->nearby_fallback[j][SO_SHED]);
+		}
 		for (j = 0; j < SU_COUNT; j++)
 			t->upstream_attempts[j] += LD(b->upstream_attempts[j]);
 		t->upstream_retries += LD(b->upstream_retries);

@@ -28,6 +28,10 @@
 /* outcomes of one call to the events service (upstream.h) */
 enum stats_upstream { SU_OK, SU_TIMEOUT, SU_HTTP_ERROR, SU_BAD_RESPONSE,
     SU_UNREACHABLE, SU_COUNT };
+/* why /v1/nearby answered without the ranker (api/nearby.c) */
+enum stats_fallback { SF_DOWN, SF_BUSY, SF_TIMEOUT, SF_ERROR, SF_COUNT };
+/* what came of it: ranked by distance alone, or shed with a 503 */
+enum stats_outcome { SO_DEGRADED, SO_SHED, SO_COUNT };
 
 extern const double stats_lat_bounds[STATS_LAT_BUCKETS - 1];
 
@@ -48,6 +52,11 @@ struct stats_block {
 	int64_t ranker_in_flight;           /* gauge: calls at the ranker */
 	int64_t ranker_waiting;             /* gauge: calls waiting for a slot */
 	int64_t ranker_in_flight_peak;      /* gauge: the most at once */
+	uint64_t ranker_pings_missed;       /* abandoned after PING_TIMEOUT */
+	uint64_t ranker_busy;               /* calls answered "busy" */
+	/* ranker: its own load */
+	int64_t ranker_queue;               /* gauge: jobs queued or running */
+	uint64_t ranker_busy_sent;          /* BUSY replies: full or expired */
 	/* worker: database and cache */
 	uint64_t pg_queries;
 	uint64_t pg_errors;
@@ -57,6 +66,7 @@ struct stats_block {
 	uint64_t cache_misses;
 	uint64_t nearby_degraded;           /* answered without the ranker */
 	uint64_t nearby_shed;               /* 503: too many degraded running */
+	uint64_t nearby_fallback[SF_COUNT][SO_COUNT];   /* both, by cause */
 	/* worker: the events service and the digest */
 	uint64_t upstream_attempts[SU_COUNT];
 	uint64_t upstream_retries;
@@ -101,6 +111,10 @@ struct stats_totals {
 	int64_t ranker_in_flight;
 	int64_t ranker_waiting;
 	int64_t ranker_in_flight_peak;      /* of one worker, the highest */
+	uint64_t ranker_pings_missed;
+	uint64_t ranker_busy;
+	int64_t ranker_queue;
+	uint64_t ranker_busy_sent;
 	uint64_t pg_queries;
 	uint64_t pg_errors;
 	uint64_t pg_timeouts;
@@ -109,6 +123,7 @@ struct stats_totals {
 	uint64_t cache_misses;
 	uint64_t nearby_degraded;
 	uint64_t nearby_shed;
+	uint64_t nearby_fallback[SF_COUNT][SO_COUNT];
 	uint64_t upstream_attempts[SU_COUNT];
 	uint64_t upstream_retries;
 	uint64_t upstream_rejected;

@@ -1,7 +1,9 @@
 /*
  * pool.c: a fixed set of threads over one bounded FIFO (mutex + condition
  * variable). The loop thread never waits on the mutex for long: submit and
- * collect only move pointers.
+ * collect only move pointers. Every job comes back with a reply: a job
+ * that waited past its deadline is answered BUSY, not computed, so that
+ * no caller ever waits for an answer that will not come.
  */
 #include "ranker/pool.h"
 #include "ranker/nearby.h"
@@ -23,6 +25,7 @@ struct pool {
 	unsigned nthreads;
 	unsigned queue_size;
 	unsigned queued;
+	unsigned running;           /* taken by a thread, not finished */
 	struct pool_job *head, *tail;       /* waiting */
 	struct pool_job *done_head, *done_tail;
 	struct pool_stats stats;
@@ -35,19 +38,9 @@ struct pool {
 static void
 compute(struct pool *p, struct pool_job *job)
 {
-	struct snapshot *s;
 	size_t len = 0;
 
 	switch (job->type) {
-	case WIRE_PING:
-		/* "1" with a snapshot to rank from, "0" while loading: the
-		 * workers' /readyz waits for it */
-		job->reply = WIRE_PONG;
-		if ((s = snap_holder_get(p->snaps)) != NULL)
-			snap_unref(s);
-		if ((job->resp = strdup(s != NULL ? "1" : "0")) != NULL)
-			len = 1;
-		break;
 	case WIRE_NEARBY:
 		job->reply = (uint8_t)nearby_run(p->snaps, job->req,
 		    job->req_len, &job->resp, &len);
@@ -76,6 +69,7 @@ finish(struct pool *p, struct pool_job *job)
 		p->done_head = job;
 	p->done_tail = job;
 	p->stats.done++;
+	p->running--;
 	pthread_mutex_unlock(&p->mu);
 	if (was_empty && write(p->wake_fd, "", 1) == -1 && errno != EAGAIN)
 		log_warn("write() to the pool's wake pipe");
@@ -104,9 +98,11 @@ run(void *arg)
 		if ((p->head = job->next) == NULL)
 			p->tail = NULL;
 		p->queued--;
+		p->running++;
 		pthread_mutex_unlock(&p->mu);
 		if (util_now_us() > job->deadline_us) {
-			job->reply = 0;         /* too late: nobody waits */
+			/* too late to be of use: say so rather than compute */
+			job->reply = WIRE_BUSY;
 			pthread_mutex_lock(&p->mu);
 			p->stats.expired++;
 			pthread_mutex_unlock(&p->mu);
@@ -171,6 +167,21 @@ pool_submit(struct pool *p, struct pool_job *job)
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
+}
+
+void
+pool_load(struct pool *p, unsigned *queued, unsigned *running)
+{
+	pthread_mutex_lock(&p->mu);
+	*queued = p->queued;
+	*running = p->running;
+	pthread_mutex_unlock(&p->mu);
+}
+
+unsigned
+pool_threads(const struct pool *p)
+{
+	return p->nthreads;
 }
 
 struct pool_job *

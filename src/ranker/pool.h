@@ -3,8 +3,9 @@
  * loop submits jobs; a full queue refuses at once (the caller answers
  * "busy"). Finished jobs come back through a done list, and one byte on a
  * pipe wakes the loop to collect them. A job whose deadline passed while
- * it queued is dropped, not computed. Jobs carry their request payload in
- * and their reply payload out.
+ * it queued is answered BUSY, not computed. Jobs carry their request
+ * payload in and their reply payload out. Pings never come here: the
+ * accept loop answers them itself (ranker.c).
  */
 #ifndef PLACESD_POOL_H
 #define PLACESD_POOL_H
@@ -16,7 +17,7 @@ struct pool_job {
 	uint32_t client;            /* the connection that asked */
 	uint32_t id;                /* its request id */
 	uint8_t type;               /* request type */
-	uint8_t reply;              /* reply type, 0 = no reply (dropped) */
+	uint8_t reply;              /* reply type */
 	uint64_t deadline_us;
 	uint8_t *req;               /* request payload (malloc'ed), or NULL */
 	uint32_t req_len;
@@ -45,6 +46,9 @@ int pool_submit(struct pool *p, struct pool_job *job);
 /* Takes every finished job, oldest first; the caller frees them. */
 struct pool_job *pool_collect(struct pool *p);
 void pool_get_stats(struct pool *p, struct pool_stats *st);
+/* Jobs waiting in the queue, and jobs a thread is computing. */
+void pool_load(struct pool *p, unsigned *queued, unsigned *running);
+unsigned pool_threads(const struct pool *p);
 /* Stops the threads and frees what is still queued or done. */
 void pool_free(struct pool *p);
 

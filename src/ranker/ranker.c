@@ -2,7 +2,10 @@
  * ranker.c: the ranker's accept loop (libevent, one thread) in front of
  * the pool (pool.c). A frame with a bad version, an unknown type or an
  * oversized payload closes that connection. A full queue answers BUSY at
- * once. The loader thread (loader.c) keeps the snapshot that NEARBY
+ * once. A ping is answered here, at once, never queued behind ranking:
+ * its PONG says whether a snapshot is loaded and how loaded the pool is
+ * ("1 queued running threads queue_size"), so a worker tells a busy
+ * ranker from a dead one. The loader thread (loader.c) keeps the snapshot that NEARBY
  * requests rank on. The ranker accepts workers and tells the master it is
  * ready only once the loader's first attempt is over (a snapshot, or no
  * database): on a reload the old ranker serves every worker meanwhile, and
@@ -20,12 +23,14 @@
 #include "ranker/pool.h"
 #include "ranker/snapshot.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "common/util.h"
 #include "common/wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -102,6 +107,45 @@ reply(struct client *c, unsigned type, uint32_t id, const void *payload,
 		bufferevent_write(c->bev, payload, len);
 }
 
+/* The pool's load, in this process's stats block for /metrics. */
+static void
+count_load(struct ranker *rk)
+{
+	unsigned queued, running;
+
+	pool_load(rk->pool, &queued, &running);
+	stats_gauge_set(&rk->st->ranker_queue, (int64_t)(queued + running));
+}
+
+static void
+reply_busy(struct client *c, uint32_t id)
+{
+	reply(c, WIRE_BUSY, id, NULL, 0);
+	stats_add(&c->rk->st->ranker_busy_sent, 1);
+}
+
+/*
+ * PONG: "1" with a snapshot to rank from, "0" while loading (the workers'
+ * /readyz waits for neither: see rankc.c), then the pool's load.
+ */
+static void
+reply_pong(struct client *c, uint32_t id)
+{
+	struct ranker *rk = c->rk;
+	struct snapshot *s;
+	unsigned queued, running;
+	char buf[64];
+	int n;
+
+	if ((s = snap_holder_get(&rk->snaps)) != NULL)
+		snap_unref(s);
+	pool_load(rk->pool, &queued, &running);
+	n = snprintf(buf, sizeof(buf), "%c %u %u %u %llu", s != NULL ? '1' :
+	    '0', queued, running, pool_threads(rk->pool),
+	    (unsigned long long)rk->cfg->ranker_queue_size);
+	reply(c, WIRE_PONG, id, buf, (uint32_t)n);
+}
+
 /* A job for the frame of header h, its payload taken from in. */
 static struct pool_job *
 job_new(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
@@ -130,18 +174,23 @@ submit(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
 {
 	struct pool_job *job;
 
-	if (!(h->type == WIRE_PING && h->len == 0) && h->type != WIRE_NEARBY)
+	if (h->type == WIRE_PING && h->len == 0) {
+		reply_pong(c, h->id);
+		return 0;
+	}
+	if (h->type != WIRE_NEARBY)
 		return -1;
 	if ((job = job_new(c, h, in)) == NULL) {
-		reply(c, WIRE_BUSY, h->id, NULL, 0);
+		reply_busy(c, h->id);
 		return 0;
 	}
 	if (pool_submit(c->rk->pool, job) != 0) {
 		pool_job_free(job);
-		reply(c, WIRE_BUSY, h->id, NULL, 0);
+		reply_busy(c, h->id);
 		return 0;
 	}
 	c->inflight++;
+	count_load(c->rk);
 	return 0;
 }
 
@@ -229,12 +278,15 @@ on_wake(evutil_socket_t fd, short ev, void *arg)
 		next = job->next;
 		if ((c = client_find(rk, job->client)) != NULL) {
 			c->inflight--;
-			if (job->reply != 0)
+			if (job->reply == WIRE_BUSY)
+				reply_busy(c, job->id);
+			else
 				reply(c, job->reply, job->id, job->resp,
 				    job->resp_len);
 		}
 		pool_job_free(job);
 	}
+	count_load(rk);
 }
 
 static void

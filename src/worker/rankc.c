@@ -2,9 +2,18 @@
  * rankc.c: worker -> ranker connection. The master holds the ranker's
  * listening socket, so connect() succeeds even while no ranker runs (the
  * connection waits in the backlog until a respawned ranker accepts it):
- * the ranker counts as up only once it answers a ping, and as down when a
- * ping stays unanswered past ranker.timeout or the connection breaks.
- * The first reconnect is immediate, later ones back off from 50ms to 2s.
+ * the ranker counts as up only once it answers a ping.
+ *
+ * Liveness: a ping goes out every PING_INTERVAL_MS. The ranker answers it
+ * at once from its accept loop, never behind ranking work, so a missing
+ * answer means a ranker that is stopped, hung or gone, not a busy one. A
+ * ping unanswered for PING_TIMEOUT_MS is abandoned (a later PONG on the
+ * connection still counts) and a new one sent; PING_MISSES_DOWN misses in
+ * a row mark the ranker down and close the connection, and a new one is
+ * opened at once. A closed or refused connection is down at once; the
+ * first reconnect is immediate, later ones back off from 50ms to 1s. BUSY
+ * (its queue is full, a call waited too long) fails that call only: the
+ * ranker stays up. Nothing here waits for one frame without a deadline.
  *
  * A draining ranker (reload, stop) sends GOAWAY: the connection retires.
  * Its calls are still answered on it, and new calls keep going to it until
@@ -33,8 +42,10 @@
 #include <event2/event.h>
 
 #define PING_INTERVAL_MS   500
+#define PING_TIMEOUT_MS    1000
+#define PING_MISSES_DOWN   3
 #define BACKOFF_FIRST_MS   50
-#define BACKOFF_MAX_MS     2000
+#define BACKOFF_MAX_MS     1000
 #define DOWN_WARN_MS       1000
 #define FIRST_WARN_MS      60000
 #define RETIRE_IDLE_MS     1000
@@ -68,6 +79,8 @@ struct rankc {
 	uint32_t next_id;
 	uint32_t ping_id;           /* outstanding ping, 0 if none */
 	uint64_t ping_sent_ms;
+	unsigned ping_misses;       /* in a row, on this connection */
+	uint64_t heard_ms;          /* its last answer, or the connect */
 	uint64_t backoff_ms;
 	uint64_t down_since_ms;     /* 0 while up */
 	bool warned;                /* "unreachable" was logged */
@@ -258,6 +271,7 @@ disconnect(struct rankc *rc, const char *why)
 	rc->connected = false;
 	rc->verified = false;
 	rc->ping_id = 0;
+	rc->ping_misses = 0;
 	if (rc->old == NULL)
 		set_up(rc, false);  /* else the retiring one still serves */
 	if (bev != NULL) {
@@ -308,9 +322,35 @@ retire(struct rankc *rc)
 	rc->connected = false;
 	rc->verified = false;
 	rc->ping_id = 0;
+	rc->ping_misses = 0;
 	rc->backoff_ms = 0;
 	evtimer_del(rc->timer);
 	rankc_connect(rc);
+}
+
+/*
+ * The current connection answered: the ranker is alive (busy or not).
+ * load is the PONG's payload, "1 ..." with a snapshot, "0 ..." without.
+ */
+static void
+alive(struct rankc *rc, const char *load, size_t len)
+{
+	bool loading = len > 0 && load[0] == '0';
+
+	rc->ping_id = 0;
+	rc->ping_misses = 0;
+	rc->heard_ms = util_now_ms();
+	rc->backoff_ms = 0;
+	rc->verified = true;
+	if (rc->old != NULL)
+		event_active(rc->tidy, EV_TIMEOUT, 1);
+	/* it counts as up while it loads its snapshot (a reload starts a new
+	 * ranker, and readiness must not flap with each one): /v1/nearby
+	 * degrades until the snapshot is there */
+	if (loading && !rc->loading)
+		log_debug("the ranker is loading its snapshot");
+	rc->loading = loading;
+	set_up(rc, true);
 }
 
 static void
@@ -319,47 +359,34 @@ handle_frame(struct rankc *rc, struct bufferevent *bev,
 {
 	struct rankc_call *c;
 
-	if (h->type == WIRE_GOAWAY) {
+	switch (h->type) {
+	case WIRE_GOAWAY:
 		if (bev == rc->bev)
 			retire(rc);
 		return;
-	}
-	if (h->type != WIRE_PONG) {
-		/* an answer to a call, unless it came after its deadline */
-		if ((c = call_find(rc, h->id)) != NULL) {
-			call_finish(c, h->type == WIRE_BUSY ? RANKC_BUSY :
-			    h->type == WIRE_ERROR ? RANKC_ERROR : RANKC_OK,
-			    payload, h->len);
-			pump(rc);
-		}
-		return;
-	}
-	switch (h->type) {
 	case WIRE_PONG:
-		if (bev == rc->bev && h->id == rc->ping_id) {
-			rc->ping_id = 0;
-			rc->backoff_ms = 0;
-			rc->verified = true;
-			if (rc->old != NULL)
-				event_active(rc->tidy, EV_TIMEOUT, 1);
-			/* "0": it answers but is still loading its snapshot;
-			 * it counts as up (a reload starts a new ranker, and
-			 * readiness must not flap with each one): /v1/nearby
-			 * degrades until the snapshot is there */
-			if (h->len > 0 && payload[0] == '0' && !rc->loading)
-				log_debug("the ranker is loading its snapshot");
-			rc->loading = h->len > 0 && payload[0] == '0';
-			set_up(rc, true);
-		}
-		break;
-	case WIRE_BUSY:
-	case WIRE_ERROR:
-		log_debug("ranker answered request %u with type %u", h->id,
-		    h->type);
-		break;
+		/* any PONG on it, even to a ping given up on, proves life */
+		if (bev == rc->bev)
+			alive(rc, payload, h->len);
+		return;
 	default:
 		break;
 	}
+	if (h->id != 0 && h->id == rc->ping_id && bev == rc->bev) {
+		/* a ranker that answers a ping with something else (BUSY from
+		 * an older one) is there: up and busy, not down */
+		log_debug("ranker answered a ping with type %u", h->type);
+		alive(rc, "1", 1);
+		return;
+	}
+	/* an answer to a call, unless it came after its deadline */
+	if ((c = call_find(rc, h->id)) == NULL)
+		return;
+	if (h->type == WIRE_BUSY)
+		stats_add(&rc->st->ranker_busy, 1);
+	call_finish(c, h->type == WIRE_BUSY ? RANKC_BUSY :
+	    h->type == WIRE_ERROR ? RANKC_ERROR : RANKC_OK, payload, h->len);
+	pump(rc);
 }
 
 static void
@@ -416,6 +443,28 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		    strerror(EVUTIL_SOCKET_ERROR()));
 }
 
+/*
+ * The outstanding ping is too old: give it up. Returns true when that was
+ * one miss too many and the connection was closed for a new one.
+ */
+static bool
+ping_missed(struct rankc *rc, uint64_t now)
+{
+	rc->ping_id = 0;
+	stats_add(&rc->st->ranker_pings_missed, 1);
+	if (++rc->ping_misses < PING_MISSES_DOWN)
+		return false;
+	if (rc->up)
+		log_warnx("ranker on %s did not answer %u pings in a row "
+		    "(nothing heard for %llums); reconnecting, /v1/nearby "
+		    "degrades and /readyz answers 503 meanwhile",
+		    rc->cfg->ranker_socket, rc->ping_misses,
+		    (unsigned long long)(now - rc->heard_ms));
+	rc->backoff_ms = 0;     /* connecting worked: try again at once */
+	disconnect(rc, "no answer to pings");
+	return true;
+}
+
 static void
 on_timer(evutil_socket_t fd, short ev, void *arg)
 {
@@ -432,12 +481,16 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	if (rc->connected) {
-		if (rc->ping_id != 0 &&
-		    now - rc->ping_sent_ms > rc->cfg->ranker_timeout_ms +
-		    PING_INTERVAL_MS)
-			set_up(rc, false);  /* no answer: down, keep waiting */
+		if (rc->ping_id != 0 && now - rc->ping_sent_ms >=
+		    PING_TIMEOUT_MS && ping_missed(rc, now))
+			return;         /* disconnect() armed the timer */
 		if (rc->ping_id == 0)
 			send_ping(rc);
+	} else if (now - rc->heard_ms >= PING_MISSES_DOWN * PING_TIMEOUT_MS) {
+		/* a connect that never completes (not seen on a Unix socket,
+		 * but nothing here waits without a deadline) */
+		disconnect(rc, "connect did not complete");
+		return;
 	}
 	arm_timer(rc, PING_INTERVAL_MS);
 }
@@ -456,6 +509,7 @@ rankc_connect(struct rankc *rc)
 		disconnect(rc, "bufferevent_socket_new() failed");
 		return;
 	}
+	rc->heard_ms = util_now_ms();
 	bufferevent_setcb(rc->bev, on_read, NULL, on_event, rc);
 	bufferevent_enable(rc->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(rc->bev, (struct sockaddr *)&sun,
@@ -516,6 +570,7 @@ call_deadline(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	if (!c->sent) {
 		/* no slot came free in time: the ranker is busy */
+		stats_add(&rc->st->ranker_busy, 1);
 		call_finish(c, RANKC_BUSY, NULL, 0);
 		return;
 	}
@@ -586,15 +641,23 @@ max_sent(const struct config *cfg)
 
 struct rankc_call *
 rankc_call(struct rankc *rc, unsigned type, const char *payload, size_t len,
-    rankc_done_fn done, void *arg)
+    rankc_done_fn done, void *arg, enum rankc_status *why)
 {
 	struct timeval tv = util_tv(rc->cfg->ranker_timeout_ms);
 	struct bufferevent *conn = usable_conn(rc);
 	struct rankc_call *c;
 
-	if (!rc->up || conn == NULL || len > WIRE_MAX_PAYLOAD ||
-	    rc->nwaiting >= rc->cfg->ranker_queue_size)
+	*why = RANKC_DOWN;
+	if (!rc->up || conn == NULL)
 		return NULL;
+	*why = RANKC_ERROR;
+	if (len > WIRE_MAX_PAYLOAD)
+		return NULL;
+	*why = RANKC_BUSY;
+	if (rc->nwaiting >= rc->cfg->ranker_queue_size) {
+		stats_add(&rc->st->ranker_busy, 1);
+		return NULL;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	if ((c->deadline = evtimer_new(rc->base, call_deadline, c)) == NULL) {

@@ -1,7 +1,7 @@
 /*
  * rankc.h: the worker's client of the ranker: one multiplexed connection
- * over the ranker's Unix socket (frames carry request ids), kept alive
- * with pings and re-established with back-off when it breaks.
+ * over the ranker's Unix socket (frames carry request ids), watched with
+ * pings and re-established when it breaks or stops answering them.
  */
 #ifndef PLACESD_RANKC_H
 #define PLACESD_RANKC_H
@@ -34,14 +34,20 @@ struct rankc *rankc_new(struct event_base *base, const struct config *cfg,
  * Sends one request (frame type and payload) on the shared connection, or
  * keeps a copy until one of this worker's slots at the ranker is free
  * (rankc.c, max_sent): at most ranker.timeout for a slot (then BUSY), and
- * ranker.timeout for the answer. NULL when the ranker is not up or
- * ranker.queue_size calls already wait: the caller degrades at once.
+ * ranker.timeout for the answer. NULL, with *why, when the ranker is not
+ * up (RANKC_DOWN), ranker.queue_size calls already wait (RANKC_BUSY) or
+ * the call cannot be made (RANKC_ERROR): the caller degrades at once.
  */
 struct rankc_call *rankc_call(struct rankc *rc, unsigned type,
-    const char *payload, size_t len, rankc_done_fn done, void *arg);
+    const char *payload, size_t len, rankc_done_fn done, void *arg,
+    enum rankc_status *why);
 /* The caller no longer wants the answer: done() will not be called. */
 void rankc_call_cancel(struct rankc_call *c);
-/* True while the ranker answered a ping recently. */
+/*
+ * True from the first answer to a ping on the current connection until
+ * that connection closes or PING_MISSES_DOWN pings in a row go unanswered
+ * (rankc.c); a busy ranker stays up.
+ */
 bool rankc_up(const struct rankc *rc);
 void rankc_free(struct rankc *rc);
 

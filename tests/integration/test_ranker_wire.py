@@ -81,6 +81,15 @@ class Ranker:
         T.check_eq((ver, flags), (1, 0), "frame header")
         return rtype, got_id, self._recv(n)
 
+    def ping(self):
+        """(type, snapshot flag, load dict) of the answer to a PING."""
+        t, body = self.call(WIRE_PING)
+        f = body.split()
+        if t != WIRE_PONG or len(f) != 5:
+            return t, body, None
+        return t, f[0], dict(zip(("queued", "running", "threads", "queue"),
+                                 map(int, f[1:])))
+
     def nearby(self, query):
         """(type, decoded JSON) for a query dict."""
         rtype, body = self.call(WIRE_NEARBY, json.dumps(query).encode())
@@ -105,9 +114,48 @@ def wait_snapshot(rk):
 def test_ping_still_answered():
     rk = Ranker()
     try:
-        # "0" while the snapshot loads, then "1"
-        T.wait_until(lambda: rk.call(WIRE_PING) == (WIRE_PONG, b"1"), 60,
+        # "0" while the snapshot loads, then "1", and the pool's load
+        T.wait_until(lambda: rk.ping()[:2] == (WIRE_PONG, b"1"), 60,
                      "PING answered with a snapshot loaded")
+        t, snap, load = rk.ping()
+        T.check(load is not None, "PONG carries the load: %r" % (snap,))
+        T.check_eq(load["threads"], int(D.conf["ranker"]["threads"]),
+                   "threads in the PONG")
+    finally:
+        rk.close()
+
+
+def test_ping_not_queued_behind_ranking():
+    """A PING sent behind a burst of heavy calls is answered at once by the
+    accept loop, with the load it sees, before the burst is ranked; every
+    call of the burst gets an answer."""
+    rk = Ranker()
+    q = json.dumps({"lat": CITY[1], "lon": CITY[2], "radius_m": 50000,
+                    "q": "soup pizza coffee", "limit": 100}).encode()
+    n = 64
+    try:
+        wait_snapshot(rk)
+        burst = b"".join(struct.pack(">BBHII", 1, WIRE_NEARBY, 0, 5000 + i,
+                                     len(q)) + q for i in range(n))
+        rk.s.sendall(burst + struct.pack(">BBHII", 1, WIRE_PING, 0, 9999, 0))
+        seen, pong_at, load = [], None, None
+        while len(seen) < n + 1:
+            t, rid, body = rk.frame()
+            if rid == 9999:
+                T.check_eq(t, WIRE_PONG, "answer to the ping")
+                pong_at = len(seen)
+                load = [int(x) for x in body.split()[1:]]
+            seen.append((t, rid))
+        T.check(pong_at is not None, "the PONG came")
+        T.check(pong_at < n, "the PONG came before the last of %d calls "
+                "(at %d)" % (n, pong_at))
+        T.check_eq(len(load), 4, "the PONG's load fields")
+        answered = sorted(rid for t, rid in seen if rid != 9999)
+        T.check_eq(answered, list(range(5000, 5000 + n)),
+                   "every call answered once")
+        T.check(all(t in (WIRE_NEARBY_RESULT, WIRE_BUSY)
+                    for t, rid in seen if rid != 9999),
+                "answers are results or BUSY: %r" % seen[:8])
     finally:
         rk.close()
 
@@ -209,7 +257,7 @@ def test_bad_payloads_get_wire_error():
             T.check_eq(t, WIRE_ERROR, "reply to %r" % payload)
             T.check_eq(json.loads(body), {"error": "bad request: " + field},
                        "error for %r" % payload)
-        t, _ = rk.call(WIRE_PING)
+        t = rk.ping()[0]
         T.check_eq(t, WIRE_PONG, "PING after the errors")
     finally:
         rk.close()
@@ -366,7 +414,7 @@ def test_database_down_then_back():
             t, doc = rk.nearby({"lat": 55.75, "lon": 37.61})
             T.check_eq((t, doc), (WIRE_ERROR, {"error": "no snapshot yet"}),
                        "nearby before any snapshot")
-            T.check_eq(rk.call(WIRE_PING), (WIRE_PONG, b"0"),
+            T.check_eq(rk.ping()[:2], (WIRE_PONG, b"0"),
                        "PING before any snapshot")
             pg.start()
             migrate(pg)
@@ -417,7 +465,7 @@ def test_goaway_on_drain():
                  "the old ranker to exit once its connections closed")
     rk = Ranker()
     try:
-        T.check_eq(rk.call(WIRE_PING), (WIRE_PONG, b"1"), "PING to the "
+        T.check_eq(rk.ping()[:2], (WIRE_PONG, b"1"), "PING to the "
                    "new ranker")
     finally:
         rk.close()
@@ -450,6 +498,7 @@ def test_sigquit_with_work_in_flight():
 if __name__ == "__main__":
     T.run_main([
         test_ping_still_answered,
+        test_ping_not_queued_behind_ranking,
         test_nearby_results_within_radius_by_score,
         test_sort_distance_and_paging,
         test_bad_payloads_get_wire_error,
