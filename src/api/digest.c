@@ -275,6 +275,7 @@ static void
 on_deadline(evutil_socket_t fd, short ev, void *arg)
 {
 	struct digest *d = arg;
+	char msg[400], so_far[320];
 	unsigned i;
 
 	(void)fd;
@@ -283,8 +284,15 @@ on_deadline(evutil_socket_t fd, short ev, void *arg)
 		if (!d->pending[i])
 			continue;
 		d->pending[i] = false;
-		add_error(d, i, "deadline_exceeded", "no answer within the "
-		    "request's deadline");
+		if (i == DS_EVENTS && d->ev_call != NULL) {
+			upstream_progress(d->ev_call, so_far, sizeof(so_far));
+			snprintf(msg, sizeof(msg), "no answer within the "
+			    "request's deadline (%s)", so_far);
+		} else {
+			snprintf(msg, sizeof(msg), "no answer within the "
+			    "request's deadline");
+		}
+		add_error(d, i, "deadline_exceeded", msg);
 	}
 	upstream_cancel(d->ev_call);
 	d->ev_call = NULL;

@@ -27,6 +27,10 @@
  * jitter, never past the deadline. A non-JSON, wrongly shaped, oversized
  * or cut answer, and other statuses, are not retried.
  *
+ * A failed call's message says what happened to it as a whole: how many
+ * tries in how long, the last try's failure, and why there was no other
+ * ("no answer after 3 tries in 3070ms (last: connection refused)").
+ *
  * The circuit breaker: breaker_failures failed attempts in a row open it
  * for breaker_cooldown; meanwhile calls fail at once (UP_BREAKER_OPEN) and
  * the service is left alone. Then one call is let through as a probe:
@@ -81,6 +85,8 @@ struct upstream_call {
 	uint64_t deadline_ms;
 	enum call_state state;
 	unsigned attempts;
+	uint64_t started_ms;
+	uint64_t attempt_ms;        /* the attempt's own time limit */
 	bool probe;                 /* this attempt is the breaker's probe */
 	struct up_conn *conn;       /* of the attempt in flight */
 	struct event *timer;        /* attempt timeout or retry delay */
@@ -90,10 +96,12 @@ struct upstream_call {
 	int http_status;
 	enum evhttp_request_error err;
 	bool err_set;
+	bool refused;               /* the connection could not be made */
 	struct evbuffer *body;
 	/* the outcome so far */
 	enum upstream_status st;
-	char msg[400];
+	char last[256];             /* the last attempt's failure */
+	char msg[640];              /* the call's, for the caller */
 	upstream_done_fn cb;
 	void *arg;
 };
@@ -208,7 +216,7 @@ breaker_open(struct upstream *u, const char *why)
 	u->open_until_ms = util_now_ms() + u->cfg->breaker_cooldown_ms;
 	if (u->breaker != BR_OPEN) {
 		stats_add(&u->st->upstream_breaker_opened, 1);
-		log_warnx("events service at %s failing (%s): circuit open for "
+		log_warnx("events service at %s failing (last: %s): circuit open for "
 		    "%llums, digests go without events meanwhile",
 		    u->cfg->events_url, why,
 		    (unsigned long long)u->cfg->breaker_cooldown_ms);
@@ -233,6 +241,21 @@ breaker_record(struct upstream *u, bool ok, bool probe, const char *why)
 	if (probe || (u->breaker == BR_CLOSED &&
 	    u->failures >= u->cfg->breaker_failures))
 		breaker_open(u, why);
+}
+
+/* Why the breaker refuses a call, for its message. */
+static void
+breaker_why(const struct upstream *u, char *buf, size_t len)
+{
+	uint64_t now = util_now_ms();
+
+	if (u->breaker == BR_OPEN && now < u->open_until_ms)
+		snprintf(buf, len, "the circuit is open after %u failed tries "
+		    "in a row, for another %llums", u->failures,
+		    (unsigned long long)(u->open_until_ms - now));
+	else
+		snprintf(buf, len, "the circuit is half-open and its probe is "
+		    "still out");
 }
 
 bool
@@ -267,10 +290,39 @@ call_end(struct upstream_call *c, enum upstream_status st, const char *msg)
 	event_active(c->finish, EV_TIMEOUT, 1);
 }
 
+/* Ends the call with the last attempt's failure, saying how many tries
+ * it made in how long; stop, if not NULL, says why it made no other. */
+static void
+call_fail(struct upstream_call *c, const char *stop)
+{
+	const struct config *cfg = c->u->cfg;
+
+	snprintf(c->msg, sizeof(c->msg), "events service at %.200s:%u: %s "
+	    "after %u %s in %llums (last: %s%s%s)", cfg->events_host,
+	    (unsigned)cfg->events_port, c->st == UP_TIMEOUT ||
+	    c->st == UP_UNREACHABLE ? "no answer" : "no usable answer",
+	    c->attempts, c->attempts == 1 ? "try" : "tries",
+	    (unsigned long long)(util_now_ms() - c->started_ms), c->last,
+	    stop != NULL ? "; " : "", stop != NULL ? stop : "");
+	call_end(c, c->st, NULL);
+}
+
+/* Ends a call that made no attempt, and why. */
+static void
+call_refuse(struct upstream_call *c, enum upstream_status st,
+    const char *why)
+{
+	const struct config *cfg = c->u->cfg;
+
+	snprintf(c->msg, sizeof(c->msg), "events service at %.200s:%u: not "
+	    "called: %s", cfg->events_host, (unsigned)cfg->events_port, why);
+	call_end(c, st, NULL);
+}
+
 static void
 attempt_reset(struct upstream_call *c)
 {
-	c->got_headers = c->err_set = false;
+	c->got_headers = c->err_set = c->refused = false;
 	c->http_status = 0;
 	evbuffer_drain(c->body, evbuffer_get_length(c->body));
 }
@@ -292,17 +344,21 @@ attempt_failed(struct upstream_call *c)
 	struct timeval tv;
 
 	stats_add(&u->st->upstream_attempts[stat_of(c->st)], 1);
-	breaker_record(u, false, c->probe, c->msg);
+	breaker_record(u, false, c->probe, c->last);
 	c->probe = false;
-	if (!retryable(c) || c->attempts > u->cfg->upstream_retries) {
-		call_end(c, c->st, NULL);
+	if (!retryable(c)) {
+		call_fail(c, "not retried");
+		return;
+	}
+	if (c->attempts > u->cfg->upstream_retries) {
+		call_fail(c, NULL);
 		return;
 	}
 	delay = RETRY_BASE_MS << (c->attempts - 1);
 	/* +-50%: enough to spread */
 	delay = delay / 2 + delay * util_jitter_permille(&u->seq) / 1000;
 	if (now + delay + MIN_ATTEMPT_MS >= c->deadline_ms) {
-		call_end(c, c->st, NULL);
+		call_fail(c, "no time left for another");
 		return;
 	}
 	stats_add(&u->st->upstream_retries, 1);
@@ -311,43 +367,38 @@ attempt_failed(struct upstream_call *c)
 	evtimer_add(c->timer, &tv);
 }
 
+/* Why an attempt without an HTTP status failed, from what libevent said. */
 static void
 judge_failure(struct upstream_call *c)
 {
-	const char *what;
-
 	switch (c->err_set ? c->err : EVREQ_HTTP_EOF) {
 	case EVREQ_HTTP_DATA_TOO_LONG:
 		c->st = UP_BAD_RESPONSE;
-		snprintf(c->msg, sizeof(c->msg), "the events service's answer "
-		    "is larger than %llu bytes",
-		    (unsigned long long)c->u->cfg->upstream_max_response);
+		snprintf(c->last, sizeof(c->last), "an answer larger than %llu "
+		    "bytes", (unsigned long long)c->u->cfg->upstream_max_response);
 		return;
 	case EVREQ_HTTP_INVALID_HEADER:
 		c->st = UP_BAD_RESPONSE;
-		snprintf(c->msg, sizeof(c->msg), "the events service sent an "
-		    "invalid HTTP answer");
+		snprintf(c->last, sizeof(c->last), "an invalid HTTP answer");
 		return;
 	case EVREQ_HTTP_TIMEOUT:
 		c->st = UP_TIMEOUT;
-		snprintf(c->msg, sizeof(c->msg), "the events service did not "
-		    "answer in time");
+		snprintf(c->last, sizeof(c->last), "timed out in libevent");
 		return;
 	default:
 		break;
 	}
 	if (c->got_headers) {
 		c->st = UP_BAD_RESPONSE;
-		snprintf(c->msg, sizeof(c->msg), "the events service's answer "
-		    "was cut short");
+		snprintf(c->last, sizeof(c->last), "the answer was cut short");
 		return;
 	}
-	what = c->err_set && c->err == EVREQ_HTTP_BUFFER_ERROR ?
-	    "the connection failed" : "the connection was refused or closed "
-	    "without an answer";
 	c->st = UP_UNREACHABLE;
-	snprintf(c->msg, sizeof(c->msg), "events service at %.200s:%u: %s",
-	    c->u->cfg->events_host, (unsigned)c->u->cfg->events_port, what);
+	/* a failed connect() ends the request without an error callback */
+	snprintf(c->last, sizeof(c->last), "%s", c->refused ? "connection "
+	    "refused" : c->err_set && c->err == EVREQ_HTTP_BUFFER_ERROR ?
+	    "the connection was reset or failed" : "the connection was "
+	    "closed without an answer");
 }
 
 /* The answer of a 200: JSON, an array, valid events. */
@@ -363,12 +414,12 @@ judge_body(struct upstream_call *c, unsigned *dropped)
 	if ((doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) ==
 	    NULL) {
 		c->st = UP_BAD_RESPONSE;
-		snprintf(c->msg, sizeof(c->msg), "the events service's answer "
-		    "is not JSON: %.160s", jerr.text);
+		snprintf(c->last, sizeof(c->last), "an answer that is not "
+		    "JSON: %.160s", jerr.text);
 		return NULL;
 	}
-	events = upstream_validate_events(doc, dropped, c->msg,
-	    sizeof(c->msg));
+	events = upstream_validate_events(doc, dropped, c->last,
+	    sizeof(c->last));
 	json_decref(doc);
 	if (events == NULL)
 		c->st = UP_BAD_RESPONSE;
@@ -399,8 +450,8 @@ on_finish(evutil_socket_t fd, short ev, void *arg)
 		conn_drop(c->conn);
 	} else if (c->http_status != 200) {
 		c->st = UP_HTTP_ERROR;
-		snprintf(c->msg, sizeof(c->msg), "the events service answered "
-		    "%d", c->http_status);
+		snprintf(c->last, sizeof(c->last), "answered %d",
+		    c->http_status);
 		conn_put(u, c->conn);
 	} else {
 		conn_put(u, c->conn);
@@ -435,6 +486,8 @@ on_response(struct evhttp_request *req, void *arg)
 		c->http_status = evhttp_request_get_response_code(req);
 		evbuffer_add_buffer(c->body,
 		    evhttp_request_get_input_buffer(req));
+	} else if (req != NULL && !c->err_set) {
+		c->refused = true;      /* connect() failed */
 	}
 	event_active(c->finish, EV_TIMEOUT, 1);
 }
@@ -479,8 +532,8 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 	conn_drop(c->conn);             /* the request goes with it */
 	c->conn = NULL;
 	c->st = UP_TIMEOUT;
-	snprintf(c->msg, sizeof(c->msg), "the events service did not answer "
-	    "within %llums", (unsigned long long)c->u->cfg->upstream_timeout_ms);
+	snprintf(c->last, sizeof(c->last), "no answer within %llums",
+	    (unsigned long long)c->attempt_ms);
 	attempt_failed(c);
 }
 
@@ -493,18 +546,23 @@ attempt_start(struct upstream_call *c)
 	struct timeval tv;
 
 	if (now + MIN_ATTEMPT_MS >= c->deadline_ms) {
-		call_end(c, c->attempts == 0 ? UP_TIMEOUT : c->st,
-		    c->attempts == 0 ? "no time left for the events service" :
-		    NULL);
+		if (c->attempts == 0)
+			call_refuse(c, UP_TIMEOUT, "no time left before the "
+			    "deadline");
+		else
+			call_fail(c, "no time left for another");
 		return;
 	}
 	if (!breaker_allow(u, &c->probe)) {
+		char why[160];
+
 		stats_add(&u->st->upstream_rejected, 1);
-		if (c->attempts == 0)
-			call_end(c, UP_BREAKER_OPEN, "the events service is "
-			    "failing; not called while the circuit is open");
-		else
-			call_end(c, c->st, NULL);
+		if (c->attempts > 0) {
+			call_fail(c, "no retry: the circuit opened");
+			return;
+		}
+		breaker_why(u, why, sizeof(why));
+		call_refuse(c, UP_BREAKER_OPEN, why);
 		return;
 	}
 	c->attempts++;
@@ -515,8 +573,10 @@ attempt_start(struct upstream_call *c)
 		c->conn = NULL;
 		if (c->probe)
 			u->probing = false;
-		call_end(c, UP_UNREACHABLE, "out of memory for the events "
-		    "service call");
+		c->probe = false;
+		c->st = UP_UNREACHABLE;
+		snprintf(c->last, sizeof(c->last), "out of memory");
+		call_fail(c, "not retried");
 		return;
 	}
 	c->state = CS_SENT;
@@ -533,8 +593,8 @@ attempt_start(struct upstream_call *c)
 		conn_drop(c->conn);
 		c->conn = NULL;
 		c->st = UP_UNREACHABLE;
-		snprintf(c->msg, sizeof(c->msg), "cannot send to the events "
-		    "service");
+		snprintf(c->last, sizeof(c->last), "the request could not be "
+		    "sent");
 		attempt_failed(c);
 		return;
 	}
@@ -543,6 +603,7 @@ attempt_start(struct upstream_call *c)
 	ms = u->cfg->upstream_timeout_ms;
 	if (ms > c->deadline_ms - now)
 		ms = c->deadline_ms - now;
+	c->attempt_ms = ms;
 	tv = util_tv(ms);
 	evtimer_add(c->timer, &tv);
 }
@@ -556,6 +617,7 @@ upstream_events(struct upstream *u, const char *date, const char *city,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->u = u;
+	c->started_ms = util_now_ms();
 	c->deadline_ms = deadline_ms;
 	c->cb = done;
 	c->arg = arg;
@@ -570,6 +632,24 @@ upstream_events(struct upstream *u, const char *date, const char *city,
 	    u->cfg->events_path, date, city);
 	attempt_start(c);
 	return c;
+}
+
+void
+upstream_progress(const struct upstream_call *c, char *buf, size_t len)
+{
+	const struct config *cfg = c->u->cfg;
+	unsigned long long took = util_now_ms() - c->started_ms;
+
+	if (c->state == CS_SENT || c->state == CS_ANSWERED)
+		snprintf(buf, len, "events service at %.200s:%u: %u %s in "
+		    "%llums, the last still out", cfg->events_host,
+		    (unsigned)cfg->events_port, c->attempts, c->attempts == 1 ?
+		    "try" : "tries", took);
+	else
+		snprintf(buf, len, "events service at %.200s:%u: %u %s in "
+		    "%llums (last: %s)", cfg->events_host,
+		    (unsigned)cfg->events_port, c->attempts, c->attempts == 1 ?
+		    "try" : "tries", took, c->attempts > 0 ? c->last : "none");
 }
 
 void

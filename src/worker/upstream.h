@@ -51,6 +51,10 @@ struct upstream_call *upstream_events(struct upstream *u, const char *date,
     void *arg);
 /* Drops a call not finished yet: done is never called. */
 void upstream_cancel(struct upstream_call *c);
+/* What a call not finished yet has done so far ("2 tries in 2900ms, the
+ * last still out"), for a caller that gives up on it. */
+void upstream_progress(const struct upstream_call *c, char *buf,
+    size_t len);
 
 /* The error code of a status for clients: "upstream_timeout", ... */
 const char *upstream_status_code(enum upstream_status st);

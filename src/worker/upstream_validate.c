@@ -169,9 +169,8 @@ upstream_validate_events(const json_t *doc, unsigned *dropped, char *why,
 
 	*dropped = 0;
 	if (!json_is_array(doc)) {
-		snprintf(why, whylen, "the events service answered a JSON %s, "
-		    "not an array of events", json_is_object(doc) ? "object" :
-		    "scalar");
+		snprintf(why, whylen, "a JSON %s, not an array of events",
+		    json_is_object(doc) ? "object" : "scalar");
 		return NULL;
 	}
 	if ((out = json_array()) == NULL) {

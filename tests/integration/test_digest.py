@@ -10,6 +10,8 @@ client that hangs up cancels the upstream call; bad bodies get 400/404/415.
 """
 
 import json
+import re
+import signal
 import socket
 import threading
 import time
@@ -86,10 +88,30 @@ def check_rest_intact(doc):
             "errors of other sources: %s" % doc["errors"])
 
 
-def check_fault(fault, code, attempts, **params):
+TRIES_RE = re.compile(r"^events service at [^ ]+: (no answer|no usable "
+                      r"answer) after (\d+) tr(?:y|ies) in (\d+)ms "
+                      r"\(last: (.+)\)$")
+
+
+def check_message(err, attempts, last, took=None):
+    """An events error's message says the tries, the total time (not more
+    than the client saw) and the last try's failure (a substring)."""
+    m = TRIES_RE.match(err["message"])
+    T.check(m, "the message does not say tries and time: %r"
+            % err["message"])
+    T.check_eq(int(m.group(2)), attempts, "tries in %r" % err["message"])
+    T.check(last in m.group(4), "%r is not the last failure in %r"
+            % (last, err["message"]))
+    if took is not None:
+        T.check(int(m.group(3)) <= took * 1000 + 1, "%s ms said, the client "
+                "waited %.0f ms" % (m.group(3), took * 1000))
+    return int(m.group(3))
+
+
+def check_fault(fault, code, attempts, last=None, **params):
     """One digest with the events service in mode fault: the events error
     is code, the rest intact, answered by the deadline, after attempts
-    calls to the service."""
+    calls to the service; its message says so, and last (a substring)."""
     EV.control(fault=fault, **params)
     try:
         n = calls()
@@ -106,7 +128,10 @@ def check_fault(fault, code, attempts, **params):
             "%.0f s deadline" % (fault, took, DEADLINE))
     T.check_eq(calls() - n, attempts, "calls to the events service with %s"
                % fault)
-    T.log("%s: %s in %.0f ms" % (fault, code, took * 1000))
+    if last is not None:
+        check_message(errs[0], attempts, last, took)
+    T.log("%s: %s in %.0f ms: %s" % (fault, code, took * 1000,
+                                     errs[0]["message"]))
     return doc
 
 
@@ -160,15 +185,15 @@ def test_same_events_as_the_service():
 # ---- the fault matrix ------------------------------------------------------
 
 def test_fault_500_retried():
-    check_fault("500", "upstream_error", 1 + RETRIES)
+    check_fault("500", "upstream_error", 1 + RETRIES, "answered 500")
 
 
 def test_fault_503_retried():
-    check_fault("503", "upstream_error", 1 + RETRIES)
+    check_fault("503", "upstream_error", 1 + RETRIES, "answered 503")
 
 
 def test_fault_bad_json_not_retried():
-    check_fault("badjson", "upstream_bad_response", 1)
+    check_fault("badjson", "upstream_bad_response", 1, "; not retried")
 
 
 def test_fault_wrong_shape():
@@ -206,16 +231,22 @@ def test_fault_partial_drops_only_bad_events():
 
 
 def test_fault_cut_short():
-    check_fault("short", "upstream_bad_response", 1)
+    check_fault("short", "upstream_bad_response", 1, "cut short")
 
 
 def test_fault_reset_retried():
-    check_fault("reset", "upstream_unreachable", 1 + RETRIES)
+    check_fault("reset", "upstream_unreachable", 1 + RETRIES,
+                "the connection was")
 
 
 def test_fault_hang_times_out_and_retries():
     base = EV.state()["open_connections"]
-    check_fault("hang", "upstream_timeout", 1 + RETRIES)
+    doc = check_fault("hang", "upstream_timeout", 1 + RETRIES,
+                      "no answer within 400ms")
+    # every try waited its whole timeout: the total says so
+    T.check(check_message(event_errors(doc)[0], 1 + RETRIES, "") >=
+            400 * (1 + RETRIES), "the total time is less than the tries' "
+            "timeouts: %r" % event_errors(doc)[0]["message"])
     T.wait_until(lambda: EV.state()["open_connections"] <= base, 30,
                  "the hung connections to be closed by placesd")
 
@@ -231,11 +262,13 @@ def test_fault_slow_within_timeout_is_fine():
 
 
 def test_fault_trickle_times_out():
-    check_fault("trickle", "upstream_timeout", 1 + RETRIES, delay_ms=200)
+    check_fault("trickle", "upstream_timeout", 1 + RETRIES,
+                "no answer within", delay_ms=200)
 
 
 def test_fault_huge_answer_refused():
-    check_fault("huge", "upstream_bad_response", 1, size=8 * 1024 * 1024)
+    check_fault("huge", "upstream_bad_response", 1, "larger than",
+                size=8 * 1024 * 1024)
 
 
 def test_service_down_is_unreachable():
@@ -245,11 +278,55 @@ def test_service_down_is_unreachable():
         doc, took = digest()
         T.check_eq([e["code"] for e in event_errors(doc)],
                    ["upstream_unreachable"], "events errors, service down")
+        check_message(event_errors(doc)[0], 1 + RETRIES,
+                      "connection refused", took)
         check_rest_intact(doc)
     finally:
         EV.start(port=port)
     T.wait_until(lambda: not event_errors(digest()[0]), 30,
                  "events again once the service is back")
+
+
+def test_service_stopped_says_tries_and_time():
+    # the issue's case: the service is stopped (SIGSTOP: the kernel still
+    # accepts, nothing answers), every try waits its whole timeout, and the
+    # message says how many tries in how long, not one try's timeout
+    EV.signal(signal.SIGSTOP)
+    try:
+        doc, took = digest()
+    finally:
+        EV.signal(signal.SIGCONT)
+    errs = event_errors(doc)
+    T.check_eq([e["code"] for e in errs], ["upstream_timeout"],
+               "events errors, service stopped")
+    ms = check_message(errs[0], 1 + RETRIES, "no answer within 400ms", took)
+    T.check(ms >= 400 * (1 + RETRIES), "%d ms for %d tries of 400 ms"
+            % (ms, 1 + RETRIES))
+    T.log("service stopped: %s" % errs[0]["message"])
+    T.wait_until(lambda: not event_errors(digest()[0]), 30,
+                 "events again once the service runs")
+
+
+def test_deadline_says_what_the_call_did():
+    # the attempt's timeout is past the digest's deadline: the deadline
+    # ends the call, and its message says what it had done by then
+    d = T.Daemon(workers=1, name="digest-late", conf={
+        "server": {"request_deadline": "1500ms"},
+        "upstream": {"events_url": EV.url, "timeout": "10s"}})
+    d.start()
+    EV.control(fault="hang")
+    try:
+        doc, took = digest(d)
+    finally:
+        EV.control(fault="none")
+    errs = event_errors(doc)
+    T.check_eq(len(errs), 1, "events errors: %s" % errs)
+    T.check(errs[0]["code"] in ("deadline_exceeded", "upstream_timeout"),
+            "code %r" % errs[0]["code"])
+    T.check(re.search(r"events service at [^ ]+: .*\b1 try in \d+ms",
+                      errs[0]["message"]), "message %r" % errs[0]["message"])
+    T.log("past the deadline: %s" % errs[0]["message"])
+    d.stop()
 
 
 # ---- concurrency, deadline, cancellation ------------------------------------
@@ -428,6 +505,10 @@ def test_breaker_opens_and_closes():
         doc, took = digest(d)
         T.check_eq([e["code"] for e in event_errors(doc)],
                    ["upstream_unavailable"], "while open")
+        T.check(re.search(r": not called: the circuit is open after 3 "
+                          r"failed tries in a row, for another \d+ms$",
+                          event_errors(doc)[0]["message"]),
+                "breaker message: %r" % event_errors(doc)[0]["message"])
         check_rest_intact(doc)
         T.check_eq(calls() - n, 0, "calls while the breaker is open")
         T.log("answered in %.0f ms with the breaker open" % (took * 1000))
@@ -528,6 +609,8 @@ if __name__ == "__main__":
         test_fault_trickle_times_out,
         test_fault_huge_answer_refused,
         test_service_down_is_unreachable,
+        test_service_stopped_says_tries_and_time,
+        test_deadline_says_what_the_call_did,
         test_events_and_places_start_together,
         test_menu_and_offers_start_together,
         test_deadline_answers_with_what_came,
