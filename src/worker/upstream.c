@@ -33,8 +33,13 @@
  *
  * The circuit breaker: breaker_failures failed attempts in a row open it
  * for breaker_cooldown; meanwhile calls fail at once (UP_BREAKER_OPEN) and
- * the service is left alone. Then one call is let through as a probe:
- * success closes the circuit, failure opens it for another cooldown.
+ * the service is left alone. Then it is half-open: one attempt goes out
+ * as a probe, and its success closes the circuit, its failure opens it for
+ * another cooldown; other calls are refused while the probe is out. Every
+ * state ends by itself, traffic or not: the end of the cooldown sends a
+ * probe of its own (the last call's request, no retries) unless a digest
+ * sent one first, a probe's attempt ends by its timeout at the latest, and
+ * a probe cancelled with its digest is replaced by one of our own at once.
  */
 #include "worker/upstream.h"
 #include "common/config.h"
@@ -77,6 +82,9 @@ struct upstream {
 	unsigned failures;          /* failed attempts in a row */
 	uint64_t open_until_ms;
 	bool probing;               /* the half-open probe is out */
+	struct event *cooldown;     /* the end of the open state */
+	struct upstream_call *self_probe;   /* a probe no digest asked for */
+	char probe_uri[640];        /* the last call's, for self_probe */
 };
 
 struct upstream_call {
@@ -85,6 +93,7 @@ struct upstream_call {
 	uint64_t deadline_ms;
 	enum call_state state;
 	unsigned attempts;
+	unsigned retries;           /* at most, after the first attempt */
 	uint64_t started_ms;
 	uint64_t attempt_ms;        /* the attempt's own time limit */
 	bool probe;                 /* this attempt is the breaker's probe */
@@ -190,7 +199,8 @@ breaker_set(struct upstream *u, enum breaker_state s)
 	if (u->breaker == s)
 		return;
 	u->breaker = s;
-	stats_gauge_set(&u->st->upstream_breaker_open, s == BR_OPEN ? 1 : 0);
+	/* half-open counts as open until its probe succeeds */
+	stats_gauge_set(&u->st->upstream_breaker_open, s != BR_CLOSED ? 1 : 0);
 }
 
 /* May an attempt go out? Sets *probe when it is the half-open probe. */
@@ -213,15 +223,35 @@ breaker_allow(struct upstream *u, bool *probe)
 static void
 breaker_open(struct upstream *u, const char *why)
 {
+	struct timeval tv = util_tv(u->cfg->breaker_cooldown_ms);
+
 	u->open_until_ms = util_now_ms() + u->cfg->breaker_cooldown_ms;
-	if (u->breaker != BR_OPEN) {
+	evtimer_add(u->cooldown, &tv);
+	if (u->breaker == BR_CLOSED) {
 		stats_add(&u->st->upstream_breaker_opened, 1);
-		log_warnx("events service at %s failing (last: %s): circuit open for "
-		    "%llums, digests go without events meanwhile",
+		log_warnx("events service at %s failing (last: %s): circuit "
+		    "open for %llums, digests go without events meanwhile",
 		    u->cfg->events_url, why,
+		    (unsigned long long)u->cfg->breaker_cooldown_ms);
+	} else if (u->breaker == BR_HALF_OPEN) {
+		stats_add(&u->st->upstream_breaker_opened, 1);
+		log_info("events service at %s still failing (probe: %s): "
+		    "circuit open for another %llums", u->cfg->events_url, why,
 		    (unsigned long long)u->cfg->breaker_cooldown_ms);
 	}
 	breaker_set(u, BR_OPEN);
+}
+
+/* A probe went without an outcome (cancelled with its digest): the
+ * breaker must not wait for a digest to send the next one. */
+static void
+probe_lost(struct upstream *u)
+{
+	struct timeval tv = { 0, 0 };
+
+	u->probing = false;
+	if (u->breaker == BR_HALF_OPEN)
+		evtimer_add(u->cooldown, &tv);
 }
 
 static void
@@ -350,7 +380,7 @@ attempt_failed(struct upstream_call *c)
 		call_fail(c, "not retried");
 		return;
 	}
-	if (c->attempts > u->cfg->upstream_retries) {
+	if (c->attempts > c->retries) {
 		call_fail(c, NULL);
 		return;
 	}
@@ -572,7 +602,7 @@ attempt_start(struct upstream_call *c)
 		conn_drop(c->conn);
 		c->conn = NULL;
 		if (c->probe)
-			u->probing = false;
+			probe_lost(u);
 		c->probe = false;
 		c->st = UP_UNREACHABLE;
 		snprintf(c->last, sizeof(c->last), "out of memory");
@@ -608,9 +638,9 @@ attempt_start(struct upstream_call *c)
 	evtimer_add(c->timer, &tv);
 }
 
-struct upstream_call *
-upstream_events(struct upstream *u, const char *date, const char *city,
-    uint64_t deadline_ms, upstream_done_fn done, void *arg)
+static struct upstream_call *
+call_new(struct upstream *u, const char *uri, uint64_t deadline_ms,
+    unsigned retries, upstream_done_fn done, void *arg)
 {
 	struct upstream_call *c;
 
@@ -619,6 +649,7 @@ upstream_events(struct upstream *u, const char *date, const char *city,
 	c->u = u;
 	c->started_ms = util_now_ms();
 	c->deadline_ms = deadline_ms;
+	c->retries = retries;
 	c->cb = done;
 	c->arg = arg;
 	c->timer = evtimer_new(u->base, on_timer, c);
@@ -628,10 +659,63 @@ upstream_events(struct upstream *u, const char *date, const char *city,
 		call_free(c);
 		return NULL;
 	}
-	snprintf(c->uri, sizeof(c->uri), "%s/%s?city=%s",
-	    u->cfg->events_path, date, city);
+	snprintf(c->uri, sizeof(c->uri), "%s", uri);
 	attempt_start(c);
 	return c;
+}
+
+struct upstream_call *
+upstream_events(struct upstream *u, const char *date, const char *city,
+    uint64_t deadline_ms, upstream_done_fn done, void *arg)
+{
+	snprintf(u->probe_uri, sizeof(u->probe_uri), "%s/%s?city=%s",
+	    u->cfg->events_path, date, city);
+	return call_new(u, u->probe_uri, deadline_ms,
+	    (unsigned)u->cfg->upstream_retries, done, arg);
+}
+
+/* The outcome of our own probe: breaker_record has judged it already. */
+static void
+self_probe_done(void *arg, enum upstream_status st, json_t *events,
+    unsigned dropped, const char *message)
+{
+	struct upstream *u = arg;
+
+	(void)events;
+	(void)dropped;
+	u->self_probe = NULL;
+	if (st != UP_OK)
+		log_debug("events service probe: %s", message);
+}
+
+/* The cooldown is over (or a probe was lost): probe, if no one does. */
+static void
+on_cooldown(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream *u = arg;
+	uint64_t now = util_now_ms();
+	struct timeval tv;
+
+	(void)fd;
+	(void)ev;
+	if (u->breaker == BR_CLOSED || u->probing || u->self_probe != NULL ||
+	    u->probe_uri[0] == '\0')
+		return;
+	if (u->breaker == BR_OPEN && now < u->open_until_ms) {
+		tv = util_tv(u->open_until_ms - now);   /* early by a tick */
+		evtimer_add(u->cooldown, &tv);
+		return;
+	}
+	u->self_probe = call_new(u, u->probe_uri, now +
+	    u->cfg->upstream_timeout_ms + MIN_ATTEMPT_MS + 1, 0,
+	    self_probe_done, u);
+	if (u->self_probe == NULL) {
+		log_warnx("out of memory for the events service probe; trying "
+		    "again in %llums",
+		    (unsigned long long)u->cfg->breaker_cooldown_ms);
+		tv = util_tv(u->cfg->breaker_cooldown_ms);
+		evtimer_add(u->cooldown, &tv);
+	}
 }
 
 void
@@ -662,7 +746,7 @@ upstream_cancel(struct upstream_call *c)
 		 * connection may hold a half-read answer, so it goes */
 		conn_drop(c->conn);
 		if (c->probe)
-			c->u->probing = false;
+			probe_lost(c->u);
 	}
 	call_free(c);
 }
@@ -682,6 +766,10 @@ upstream_new(struct event_base *base, const struct config *cfg,
 	u->st = st;
 	u->seq = (unsigned)getpid() ^ (unsigned)util_now_us();
 	TAILQ_INIT(&u->idle);
+	if ((u->cooldown = evtimer_new(base, on_cooldown, u)) == NULL) {
+		free(u);
+		return NULL;
+	}
 	/* /etc/resolv.conf and /etc/hosts are read once, here */
 	u->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
@@ -692,6 +780,7 @@ upstream_new(struct event_base *base, const struct config *cfg,
 		u->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	}
 	if (u->dns == NULL) {
+		event_free(u->cooldown);
 		free(u);
 		return NULL;
 	}
@@ -705,6 +794,8 @@ upstream_free(struct upstream *u)
 
 	if (u == NULL)
 		return;
+	upstream_cancel(u->self_probe);
+	event_free(u->cooldown);
 	while ((cn = TAILQ_FIRST(&u->idle)) != NULL) {
 		TAILQ_REMOVE(&u->idle, cn, link);
 		conn_drop(cn);
