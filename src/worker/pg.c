@@ -16,8 +16,11 @@
  *    DOWN and queries fail at once; the first connection back kicks the
  *    others. So the pool is usable again at most ~600 ms (the cap plus its
  *    jitter) plus one connect after the server accepts connections;
- *  - TCP keepalives (unless the conninfo sets its own) notice a peer that
- *    vanished while a connection sat idle.
+ *  - a connection idle for PROBE_IDLE_MS is asked "SELECT 1" with the
+ *    query deadline: a backend that stopped answering, or a peer that
+ *    vanished, is replaced before a query finds it, and a hung server
+ *    makes the pool DOWN (and /readyz 503) without any traffic; TCP
+ *    keepalives (unless the conninfo sets its own) back that up.
  */
 #include "worker/pg.h"
 #include "common/config.h"
@@ -36,8 +39,16 @@
 #define CONNECT_TIMEOUT_MS  2000    /* connect, authenticate and prepare */
 #define BACKOFF_FIRST_MS    50
 #define BACKOFF_MAX_MS      500     /* bounds the recovery after an outage */
+#define PROBE_IDLE_MS       5000    /* idle this long: a liveness probe */
 
-enum conn_state { CS_DOWN, CS_CONNECTING, CS_PREPARING, CS_IDLE, CS_BUSY };
+enum conn_state {
+	CS_DOWN,
+	CS_CONNECTING,
+	CS_PREPARING,
+	CS_IDLE,
+	CS_BUSY,                    /* a query in flight */
+	CS_PROBING,                 /* the liveness probe in flight */
+};
 
 struct pg_conn;
 
@@ -188,9 +199,16 @@ pool_any_usable(const struct pg_pool *p)
 {
 	unsigned i;
 
-	for (i = 0; i < p->nconns; i++)
-		if (p->conns[i].state == CS_IDLE || p->conns[i].state == CS_BUSY)
+	for (i = 0; i < p->nconns; i++) {
+		switch (p->conns[i].state) {
+		case CS_IDLE:
+		case CS_BUSY:
+		case CS_PROBING:
 			return true;
+		default:
+			break;
+		}
+	}
 	return false;
 }
 
@@ -297,7 +315,7 @@ conn_ready(struct pg_conn *c)
 	struct pg_pool *p = c->pool;
 	bool was_down = p->down;
 
-	evtimer_del(c->timer);      /* the setup deadline */
+	timer_in(c, PROBE_IDLE_MS);     /* replaces the setup deadline */
 	c->state = CS_IDLE;
 	c->backoff_ms = 0;
 	if (p->down) {
@@ -370,6 +388,26 @@ connect_poll(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+static void update_io(struct pg_conn *c);
+
+/* Idle for PROBE_IDLE_MS: is anyone there? */
+static void
+probe_start(struct pg_conn *c)
+{
+	if (!PQsendQuery(c->pg, "SELECT 1")) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	c->state = CS_PROBING;
+	timer_in(c, c->pool->cfg->db_query_timeout_ms);
+	update_io(c);
+}
+
+/*
+ * The connection's one timer: the setup deadline while connecting, the
+ * reconnect delay while down, the idle time before a probe, the probe's
+ * deadline. A query in flight has a deadline of its own.
+ */
 static void
 conn_timer(evutil_socket_t fd, short ev, void *arg)
 {
@@ -377,12 +415,26 @@ conn_timer(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	if (c->state == CS_CONNECTING)
+	switch (c->state) {
+	case CS_CONNECTING:
 		conn_lost(c, "connect timed out");
-	else if (c->state == CS_PREPARING)
+		break;
+	case CS_PREPARING:
 		conn_lost(c, "no answer while preparing statements");
-	else if (c->state == CS_DOWN)
+		break;
+	case CS_DOWN:
 		conn_start(c);
+		break;
+	case CS_IDLE:
+		probe_start(c);
+		break;
+	case CS_PROBING:
+		conn_lost(c, "no answer to a liveness probe within "
+		    "query_timeout");
+		break;
+	case CS_BUSY:
+		break;
+	}
 }
 
 static void
@@ -453,6 +505,7 @@ query_complete(struct pg_conn *c)
 
 	c->q = NULL;
 	c->state = CS_IDLE;
+	timer_in(c, PROBE_IDLE_MS);
 	if (q == NULL)
 		return;
 	q->conn = NULL;
@@ -478,7 +531,8 @@ conn_io(evutil_socket_t fd, short ev, void *arg)
 	}
 	while ((n = PQnotifies(c->pg)) != NULL)
 		PQfreemem(n);       /* the pool does not LISTEN */
-	while (c->state == CS_PREPARING || c->state == CS_BUSY) {
+	while (c->state == CS_PREPARING || c->state == CS_BUSY ||
+	    c->state == CS_PROBING) {
 		PGresult *r;
 
 		if (PQisBusy(c->pg))
@@ -490,6 +544,7 @@ conn_io(evutil_socket_t fd, short ev, void *arg)
 					break;
 				continue;
 			}
+			/* a probe's end too: the connection is idle again */
 			query_complete(c);
 			dispatch(c->pool);
 			break;

@@ -291,6 +291,49 @@ def test_pool_cluster_frozen_heals():
     measure_recovery("frozen cluster")
 
 
+def test_pool_idle_probe_replaces_stopped_backends():
+    """The pools' backends SIGSTOPped with no traffic at all: the idle
+    probe (after 5 s, with the 1 s query deadline) replaces every one,
+    and no request ever meets a stopped backend."""
+    old = set(backends("placesd worker %"))
+    st = Stopped(old)
+    try:
+        t0 = time.monotonic()
+        T.wait_until(lambda: len(set(backends("placesd worker %")) - old)
+                     >= len(old), 60, "new backends for every pool "
+                     "connection")
+        T.log("idle probe: %d stopped backends replaced in %.1f s (5 s "
+              "idle + 1 s deadline nominal)" % (len(old),
+                                                time.monotonic() - t0))
+        codes = {}
+        for _ in range(16):
+            c = D.get(fresh_place_path(), timeout=30)[0]
+            codes[c] = codes.get(c, 0) + 1
+        T.check_eq(codes, {200: 16}, "answers after the probes")
+    finally:
+        st.thaw()
+
+
+def test_pool_hung_cluster_is_unready_without_traffic():
+    """The cluster frozen, nobody asking: the probes find it, every pool
+    goes down and /readyz says so (503 naming the database, /healthz
+    200); after SIGCONT, healthy within the bound."""
+    PG.freeze()
+    try:
+        t0 = time.monotonic()
+        T.wait_until(lambda: D.metric("placesd_pg_up") == 0, 60,
+                     "both pools down with the cluster frozen")
+        T.log("hung cluster: pools down %.1f s after the freeze (5 s idle "
+              "+ the 1 s probe deadline nominal)" % (time.monotonic() - t0))
+        st, _, body = D.get("/readyz")
+        T.check_eq(st, 503, "/readyz with the cluster frozen")
+        T.check(b"database" in body, "/readyz names the database")
+        T.check_eq(D.get("/healthz")[0], 200, "/healthz meanwhile")
+    finally:
+        PG.thaw()
+    measure_recovery("hung cluster, no traffic")
+
+
 # ---- the loader -----------------------------------------------------------
 
 def test_loader_notification_burst_then_patches():
@@ -393,6 +436,8 @@ if __name__ == "__main__":
         test_pool_refused_then_started_heals,
         test_pool_restart_heals,
         test_pool_cluster_frozen_heals,
+        test_pool_idle_probe_replaces_stopped_backends,
+        test_pool_hung_cluster_is_unready_without_traffic,
         test_loader_notification_burst_then_patches,
         test_loader_slow_answer_then_patches,
         test_loader_lost_answer_is_probed,
