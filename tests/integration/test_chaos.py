@@ -6,7 +6,8 @@ seeded places and the real placesd-events serve a mixed load from a few
 client threads (places by Zipf-skewed id, heavy and light /v1/nearby, day
 digests, two SSE subscribers that reconnect with Last-Event-ID like an
 EventSource, and an offer published every 200 ms) while, for about a
-minute, faults are injected at random moments from a seeded generator:
+minute, faults are injected at random moments from a seeded generator
+(the last round only those that no restart heals):
 SIGSTOP/SIGCONT of the ranker and of the whole PostgreSQL cluster,
 kill -9 of a worker and of the ranker, faults and restarts of the events
 service, SIGHUP of the master, bursts of heavy /v1/nearby queries, and
@@ -455,14 +456,19 @@ def current_ranker():
     return max(rk, key=lambda t: t[1])
 
 
-def wait_settled(timeout=30):
+def wait_settled(timeout=30, gone=None):
     """Wait until the daemon runs one generation, a full one: every slot
-    has its worker and there is one ranker (after a reload or a kill);
-    returns False on timeout (recorded as a note)."""
+    has its worker and there is one ranker (after a reload or a kill),
+    and the process gone (just killed) is no longer among them; returns
+    False on timeout (recorded as a note)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         ws = W.d.workers()
         rk = W.d.rankers()
+        if gone is not None and gone in [p for p, _, _ in ws] + [
+                p for p, _ in rk]:
+            time.sleep(0.02)
+            continue
         gens = {g for _, _, g in ws} | {g for _, g in rk}
         if len(gens) == 1 and sorted(s for _, s, _ in ws) == [0, 1] and \
                 len(rk) == 1:
@@ -503,7 +509,7 @@ def fault_kill_worker(rng):
     pid, slot, gen = rng.choice(ws)
     os.kill(pid, signal.SIGKILL)
     W.killed["worker"].append(pid)
-    wait_settled()
+    wait_settled(gone=pid)
     return "worker %d pid %d (gen %d)" % (slot, pid, gen)
 
 
@@ -514,7 +520,7 @@ def fault_kill_ranker(rng):
     pid, gen = r
     os.kill(pid, signal.SIGKILL)
     W.killed["ranker"].append(pid)
-    wait_settled()
+    wait_settled(gone=pid)
     return "ranker pid %d (gen %d)" % (pid, gen)
 
 
@@ -597,23 +603,39 @@ FAULTS = [
 ]
 
 
+# Faults a process restart heals (a new connection, a new generation):
+# the last round leaves them out, so that what must heal by itself does.
+RESTARTS = ("kill_worker", "kill_ranker", "sighup")
+LAST_ROUND = 18.0           # seconds of the fault phase kept for it
+
+
 def run_faults(rng):
-    """Faults one after another, at random moments, for FAULT_SECONDS;
+    """Faults one after another, at random moments, for FAULT_SECONDS:
+    every kind once (in a random order), then at random, and at last
+    every kind that no restart heals once more, in a random order;
     returns the time the last one ended."""
     start = now()
-    last_end = start
     only = os.environ.get("CHAOS_FAULTS", "").split(",")
     chosen = [(f, w) for f, w in FAULTS if only == [""] or
               f.__name__[6:] in only]
     T.check(chosen, "CHAOS_FAULTS=%s names no fault" % ",".join(only))
     fns = [f for f, _ in chosen]
     weights = [w for _, w in chosen]
-    # every kind once first (in a random order), then at random
     order = fns[:]
     rng.shuffle(order)
-    while now() - start < FAULT_SECONDS:
+    last = [f for f in fns if f.__name__[6:] not in RESTARTS]
+    rng.shuffle(last)
+    last_end = start
+    while True:
+        if order:
+            fn = order.pop()
+        elif now() - start < max(FAULT_SECONDS - LAST_ROUND, 0):
+            fn = rng.choices(fns, weights)[0]
+        elif last:
+            fn = last.pop()
+        else:
+            break
         time.sleep(rng.uniform(0.2, 1.5))
-        fn = order.pop() if order else rng.choices(fns, weights)[0]
         t0 = now()
         target = fn(rng)
         last_end = now()
