@@ -38,6 +38,7 @@
 #define STREAM_LOWAT    (64 * 1024)     /* refill a stream below this */
 #define LISTEN_BACKLOG  128
 #define LINGER_MS       2000            /* reading on after our FIN */
+#define ACCEPT_PAUSE_MS 100             /* out of descriptors: wait */
 
 enum conn_state {
 	C_READ,         /* waiting for (the rest of) a request head */
@@ -69,6 +70,7 @@ struct conn {
 struct server {
 	struct event_base *base;
 	struct evconnlistener *lev;
+	struct event *resume;   /* accepting again after a pause */
 	route_fn route;
 	void *arg;
 	bool verbose;
@@ -370,10 +372,38 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		conn_free(c);
 }
 
+/*
+ * Out of descriptors or memory, the pending connection stays in the
+ * backlog and the listener would be called again at once, forever: stop
+ * accepting for a moment instead (the connections in hand go on), and say
+ * so once per pause rather than once per loop pass.
+ */
 static void
 on_accept_error(struct evconnlistener *lev, void *arg)
 {
-	fprintf(stderr, "placesd-events: accept: %s\n", strerror(errno));
+	struct server *srv = arg;
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int e = errno;
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		fprintf(stderr, "placesd-events: accept: %s\n", strerror(e));
+		return;
+	}
+	fprintf(stderr, "placesd-events: accept: %s (%u connections open); "
+	    "not accepting for %dms\n", strerror(e), srv->nconns,
+	    ACCEPT_PAUSE_MS);
+	evconnlistener_disable(lev);
+	evtimer_add(srv->resume, &tv);
+}
+
+static void
+on_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)ev;
+	evconnlistener_enable(srv->lev);
 }
 
 struct server *
@@ -409,6 +439,12 @@ server_new(struct event_base *base, const char *addr, route_fn route,
 		free(srv);
 		return NULL;
 	}
+	if ((srv->resume = evtimer_new(base, on_resume, srv)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		evconnlistener_free(srv->lev);
+		free(srv);
+		return NULL;
+	}
 	evconnlistener_set_error_cb(srv->lev, on_accept_error);
 	return srv;
 }
@@ -420,6 +456,7 @@ server_free(struct server *srv)
 		return;
 	while (!TAILQ_EMPTY(&srv->conns))
 		conn_free(TAILQ_FIRST(&srv->conns));
+	event_free(srv->resume);
 	evconnlistener_free(srv->lev);
 	free(srv);
 }

@@ -752,6 +752,42 @@ def test_port_file():
     stop_clean(ev)
 
 
+def test_out_of_descriptors():
+    """With no descriptor left, accept() fails and the pending connection
+    stays in the backlog: the service pauses accepting (it used to spin,
+    one log line per loop pass), serves what it has, and accepts again
+    once descriptors are free."""
+    if T.run(["prlimit", "--version"]).returncode != 0:
+        T.skip("no prlimit")
+    ev = service()
+    socks = []
+    try:
+        used = len(os.listdir("/proc/%d/fd" % ev.pid))
+        lim = used + 4
+        r = T.run(["prlimit", "--pid", str(ev.pid),
+                   "--nofile=%d:%d" % (lim, lim)])
+        T.check_eq(r.returncode, 0, "prlimit: %s" % r.stderr)
+        for _ in range(24):     # the kernel completes them: backlog 128
+            socks.append(socket.create_connection((ev.host, ev.port),
+                                                  timeout=10))
+        T.wait_until(lambda: "Too many open files" in ev.log_text(), 30,
+                     "accept to run out of descriptors")
+        time.sleep(1.0)
+        lines = [ln for ln in ev.log_text().splitlines() if "accept:" in ln]
+        T.check(len(lines) <= 40, "%d accept errors logged in a second: "
+                "a busy loop" % len(lines))
+        T.check("not accepting for" in lines[0], "the pause is not logged: "
+                "%r" % lines[0])
+    finally:
+        for s in socks:
+            s.close()
+    # descriptors come back as the closed ones are noticed: it accepts again
+    T.wait_until(lambda: ev.get("/_control", timeout=5)[0] == 200, 30,
+                 "GET /_control once descriptors are free")
+    T.check_eq(ev.get(PATH)[0], 200, "the events endpoint after the pause")
+    stop_clean(ev)
+
+
 if __name__ == "__main__":
     T.run_main([
         test_normal_answer,
@@ -774,6 +810,7 @@ if __name__ == "__main__":
         test_query_faults,
         test_command_line_fault,
         test_sigterm,
+        test_out_of_descriptors,
         test_command_line,
         test_port_file,
     ], program=T.events_path)
