@@ -549,12 +549,16 @@ def fault_events_restart(rng):
 
 def fault_sighup(rng):
     gen = current_gen()
+    failed = W.d.metric("placesd_reloads_total", 0, result="failed")
     W.d.signal(signal.SIGHUP)
     W.sighups += 1
     end = time.monotonic() + 60
-    while time.monotonic() < end and current_gen() <= gen:
+    while time.monotonic() < end and current_gen() <= gen and \
+            W.d.metric("placesd_reloads_total", 0, result="failed") == failed:
         time.sleep(0.05)
-    ok = current_gen() > gen and wait_settled()
+    if current_gen() <= gen:
+        return "master: the reload failed or did not end (gen %d)" % gen
+    ok = wait_settled()
     return "master: gen %d -> %d%s" % (gen, current_gen(),
                                        "" if ok else " (not settled)")
 
@@ -904,6 +908,9 @@ def test_chaos():
             rep = d.sanitizer_report()
             if rep:
                 failures.append("%s: sanitizer report: %s" % (d.name, rep))
+    except BaseException:
+        failures.append("(the test stopped early)")
+        raise
     finally:
         W.stop_load.set()
         if pub is not None:
@@ -932,12 +939,12 @@ def test_chaos():
             T.log("%d connection errors, first ones: %s" % (
                 len(W.errors), W.errors[:5]))
         T.log("killed: %s; SIGHUPs: %d" % (W.killed, W.sighups))
-    if failures:
-        if W.pg is not None:
+        if failures and W.pg is not None:
             tail = W.pg.log_text().splitlines()[-30:]
             T.log("---- postgres log (last %d lines)" % len(tail))
             for ln in tail:
                 T.log("  " + ln)
+    if failures:
         T.fail("seed %d:\n  " % seed + "\n  ".join(failures))
     T.log("seed %d: every check passed" % seed)
 
