@@ -19,6 +19,11 @@
  * evhtp stops reading while a request is paused, so a deferred request
  * watches its socket with an EV_CLOSED event (EPOLLRDHUP) meanwhile.
  *
+ * On the way out, the status line of each answer evhtp writes
+ * (edge_reply_head) gets the standard reason phrase (evhtp's own table
+ * has "Not Allowed", "UNKNOWN" for 422, ...) and a Date header, which
+ * evhtp never sends.
+ *
  * A rejection waits for nothing in flight, takes the bufferevent back from
  * evhtp (evhtp_connection_take_ownership), writes the JSON answer on the
  * socket and closes it lingering: shutdown(SHUT_WR) once sent, the rest of
@@ -35,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -66,6 +72,7 @@ struct edge {
 	bool hung_up;               /* FIN during deferred work: free it */
 	bool filter_live;           /* the filter's free_context is still due */
 	bool released;              /* done; only the filter's finalizer is due */
+	bool head_due;              /* evhtp writes an answer's head next */
 	uint64_t idle_since_ms;     /* when the last request ended */
 	/* libevent's filter callbacks on "under", which edge wraps */
 	bufferevent_data_cb filter_readcb;
@@ -157,22 +164,66 @@ filter_ctx_free(void *arg)
 
 /* ---- rejection and lingering close ---------------------------------------- */
 
+/* The reason phrases of RFC 9110 15; NULL for a status not listed. */
 static const char *
 reason(int status)
 {
 	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
 	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
+	default: return NULL;
 	}
+}
+
+/* IMF-fixdate (RFC 9110 5.6.7), made once a second, locale aside. */
+const char *
+edge_http_date(void)
+{
+	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat" };
+	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr",
+	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static char buf[32] = "Thu, 01 Jan 1970 00:00:00 GMT";
+	static time_t made = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now == made || gmtime_r(&now, &tm) == NULL ||
+	    tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11)
+		return buf;
+	snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	made = now;
+	return buf;
 }
 
 static void
@@ -216,10 +267,11 @@ write_answer(struct edge *e)
 	    "\"message\":\"%s\"}}", e->code, e->message);
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		blen = 0;
-	hlen = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	hlen = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: application/json; charset=utf-8\r\n"
 	    "Content-Length: %d\r\n%sConnection: close\r\n\r\n", e->status,
-	    reason(e->status), blen,
+	    reason(e->status) != NULL ? reason(e->status) : "Error",
+	    edge_http_date(), blen,
 	    e->status == 503 ? "Retry-After: 1\r\n" : "");
 	if (hlen < 0 || (size_t)hlen >= sizeof(head))
 		return;
@@ -340,6 +392,61 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		arm(e, ET_STUCK, e->cfg->stuck_timeout_ms);
 	}
 	return moved > 0 ? BEV_OK : BEV_NEED_MORE;
+}
+
+/*
+ * evhtp's status line, at the start of src when head_due: the reason
+ * phrase replaced by the standard one, and a Date header after it.
+ */
+static void
+fix_head(struct evbuffer *src, struct evbuffer *dst)
+{
+	struct evbuffer_ptr eol;
+	const unsigned char *l;
+	const char *why;
+	int status;
+
+	eol = evbuffer_search(src, "\r\n", 2, NULL);
+	if (eol.pos < 12 || eol.pos > 64 ||
+	    (l = evbuffer_pullup(src, eol.pos)) == NULL)
+		return;
+	if (memcmp(l, "HTTP/1.", 7) != 0 || l[8] != ' ' ||
+	    l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' ||
+	    l[11] < '0' || l[11] > '9' || (eol.pos > 12 && l[12] != ' '))
+		return;
+	status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
+	if ((why = reason(status)) == NULL)
+		evbuffer_add(dst, l, (size_t)eol.pos);
+	else
+		evbuffer_add_printf(dst, "%.12s %s", (const char *)l, why);
+	evbuffer_add_printf(dst, "\r\nDate: %s", edge_http_date());
+	evbuffer_drain(src, (size_t)eol.pos);
+}
+
+static enum bufferevent_filter_result
+filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct edge *e = arg;
+	size_t n = evbuffer_get_length(src);
+
+	(void)mode;
+	if (e->head_due && n > 0) {
+		e->head_due = false;
+		fix_head(src, dst);
+		n = evbuffer_get_length(src);
+	}
+	if (limit >= 0 && (size_t)limit < n)
+		n = (size_t)limit;
+	return evbuffer_remove_buffer(src, dst, n) < 0 ? BEV_ERROR : BEV_OK;
+}
+
+void
+edge_reply_head(struct edge *e)
+{
+	if (e != NULL && e->filter != NULL)
+		e->head_due = evbuffer_get_length(
+		    bufferevent_get_output(e->filter)) == 0;
 }
 
 /* ---- timers and the deferred kick ----------------------------------------- */
@@ -642,7 +749,7 @@ edge_attach(struct evhtp_connection *c, struct event_base *base,
 	}
 	e->under = evhtp_connection_get_bev(c);
 	bufferevent_getcb(e->under, &rcb, &wcb, &ecb, &cbarg);
-	e->filter = bufferevent_filter_new(e->under, filter_in, NULL,
+	e->filter = bufferevent_filter_new(e->under, filter_in, filter_out,
 	    BEV_OPT_DEFER_CALLBACKS, filter_ctx_free, e);
 	if (e->filter == NULL) {
 		e->under = NULL;        /* still evhtp's */

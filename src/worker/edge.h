@@ -5,7 +5,8 @@
  * answers everything else itself: 400/408/413/414/415/417/431/501/503/505
  * as JSON, with "Connection: close" and a lingering close, never a reset.
  * It also keeps the connection's clocks: read_timeout for a request being
- * received (408), keepalive_timeout between requests (quiet close).
+ * received (408), keepalive_timeout between requests (quiet close), and
+ * mends evhtp's answers: standard reason phrases and a Date header.
  */
 #ifndef PLACESD_EDGE_H
 #define PLACESD_EDGE_H
@@ -65,6 +66,10 @@ size_t edge_pending_output(const struct edge *e);
  * false: not possible now, write through evhtp instead.
  */
 bool edge_write_chunk(struct edge *e, const char *buf, size_t len);
+/* evhtp is about to write an answer's head: mend its status line. */
+void edge_reply_head(struct edge *e);
+/* The Date header's value for now (IMF-fixdate, made once a second). */
+const char *edge_http_date(void);
 /* evhtp finished the request in flight: frame the next one. */
 void edge_request_done(struct edge *e);
 /* evhtp is freeing the connection (its connection_fini hook). */

@@ -181,6 +181,7 @@ http_reply(struct http_req *r, int status, const char *ctype,
 	}
 	if (h->draining)
 		evhtp_request_disable_flag(req, EVHTP_REQ_FLAG_KEEPALIVE);
+	edge_reply_head(r->edge);
 	evhtp_send_reply(req, (evhtp_res)status);
 	us = util_now_us() - r->start_us;
 	stats_observe_request(h->st, status, us);
@@ -296,6 +297,7 @@ http_stream_start(struct http_req *r, const char *ctype,
 	    evhtp_header_new("Cache-Control", "no-cache", 0, 0));
 	evhtp_headers_add_header(req->headers_out,
 	    evhtp_header_new("X-Accel-Buffering", "no", 0, 0));
+	edge_reply_head(r->edge);
 	evhtp_send_reply_chunk_start(req, EVHTP_RES_OK);
 	stats_observe_request(r->h->st, 200, util_now_us() - r->start_us);
 	access_log(r, 200, 0, util_now_us() - r->start_us);
@@ -449,6 +451,8 @@ dispatch(evhtp_request_t *req, void *arg)
 	evhtp_request_pause(req);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		log_warn("calloc() for a request");
+		if (conn_of(req->conn) != NULL)
+			edge_reply_head(conn_of(req->conn)->edge);
 		evhtp_send_reply(req, EVHTP_RES_SERVUNAVAIL);
 		evhtp_request_resume(req);
 		return;

@@ -20,8 +20,10 @@ The corpus is data: `test_edge.py --write-corpus [DIR]` regenerates it
 from CASES below (the bytes are built in Python so CRLFs are exact).
 """
 
+import email.utils
 import json
 import os
+import re
 import select
 import socket
 import struct
@@ -58,6 +60,18 @@ CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
          501: "not_implemented", 503: "overloaded"}
 
 IO_TIMEOUT = 15         # generous: ASan on a busy 2-core machine
+
+# RFC 9110 15: the reason phrase of every status the edge tests meet
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found",
+           405: "Method Not Allowed", 408: "Request Timeout",
+           413: "Content Too Large", 414: "URI Too Long",
+           415: "Unsupported Media Type", 417: "Expectation Failed",
+           431: "Request Header Fields Too Large", 501: "Not Implemented",
+           503: "Service Unavailable", 505: "HTTP Version Not Supported"}
+# RFC 9110 5.6.7
+IMF_FIXDATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
+                         r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                         r"\d{4} \d\d:\d\d:\d\d GMT\Z")
 
 
 # --------------------------------------------------------------------------
@@ -635,12 +649,29 @@ def check_error_shape(r, what, status=None):
     return err
 
 
+def check_status_line(r, what):
+    """Every answer: the standard reason phrase and one Date header, an
+    IMF-fixdate within a few minutes of the test's clock."""
+    if r.status in REASONS:
+        T.check_eq(r.reason, REASONS[r.status], "%s: reason phrase of %d"
+                   % (what, r.status))
+    dates = [v for k, v in r.headers if k == "date"]
+    T.check_eq(len(dates), 1, "%s: Date headers (answer %r)"
+               % (what, r.raw[:300]))
+    T.check(IMF_FIXDATE.match(dates[0]) is not None,
+            "%s: Date %r is not an IMF-fixdate" % (what, dates[0]))
+    when = email.utils.parsedate_to_datetime(dates[0]).timestamp()
+    T.check(abs(when - time.time()) < 300, "%s: Date %r is off the clock "
+            "by %.0f s" % (what, dates[0], when - time.time()))
+
+
 def check_edge_answer(w, r, status, what):
     """An answer of the edge: its status, the JSON shape, Connection:
     close, and then the server's FIN."""
     T.check(r is not None, "%s: connection %s without an answer (want %d)"
             % (what, "reset" if w.reset else "closed", status))
     T.check_eq(r.status, status, "%s: status (answer %r)" % (what, r.raw[:300]))
+    check_status_line(r, what)
     check_error_shape(r, what)
     T.check_eq((r.header("connection") or "").lower(), "close",
                "%s: Connection header" % what)
@@ -731,6 +762,7 @@ def run_case(d, name, data, want):
                                    want))
             T.check_eq(r.status, want, "%s: status (answer %r)"
                        % (name, r.raw[:300]))
+            check_status_line(r, name)
             if want >= 400:
                 check_error_shape(r, name)
             if want == 405:
