@@ -317,9 +317,14 @@ feed_lost(struct feed *f, const char *why)
 	char msg[200];
 	size_t n;
 
+	/* libpq's messages span lines: one log line per event */
 	snprintf(msg, sizeof(msg), "%s", why != NULL ? why : "");
-	if ((n = strlen(msg)) > 0 && msg[n - 1] == '\n')
-		msg[n - 1] = '\0';
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	for (char *ch = msg; *ch != '\0'; ch++)
+		if (*ch == '\n' || *ch == '\t')
+			*ch = ' ';
 	if (!f->warned) {
 		log_warnx("offer feed: database connection lost or refused "
 		    "(%s); reconnecting, subscribers wait", msg);
@@ -338,6 +343,15 @@ feed_lost(struct feed *f, const char *why)
 	stats_gauge_set(&f->st->feed_up, 0);
 	evtimer_del(f->retry);
 	backoff(f);
+}
+
+/* Notices to the log, not to stderr (a FATAL at a restart is one). */
+static void
+on_notice(void *arg, const PGresult *res)
+{
+	(void)arg;
+	log_debug("offer feed: database notice: %s",
+	    PQresultErrorMessage(res));
 }
 
 static void
@@ -423,6 +437,7 @@ feed_connect(struct feed *f)
 		    "out of memory");
 		return;
 	}
+	PQsetNoticeReceiver(f->conn, on_notice, f);
 	f->state = FS_CONNECTING;
 	evtimer_add(f->retry, &tv);
 	arm(f, EV_WRITE, on_connect_io);
