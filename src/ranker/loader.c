@@ -95,6 +95,9 @@ struct loader {
 	PGconn *conn;
 	uint64_t serial;            /* snapshots built */
 	uint64_t backoff_ms;
+	uint64_t down_ms;           /* when the connection went, 0 while up */
+	bool ever_connected;
+	bool connect_warned;        /* for this outage */
 	int settled_fd;             /* written once after the first attempt */
 	int nice;
 	uint64_t first_delay_ms;
@@ -138,6 +141,7 @@ loader_stopping(struct loader *l)
 static const char *
 loader_pqerr(struct loader *l, char *buf, size_t len)
 {
+	char *ch;
 	size_t n;
 
 	snprintf(buf, len, "%s", l->conn != NULL ? PQerrorMessage(l->conn) :
@@ -145,6 +149,9 @@ loader_pqerr(struct loader *l, char *buf, size_t len)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
+	for (ch = buf; *ch != '\0'; ch++)
+		if (*ch == '\n' || *ch == '\t')
+			*ch = ' ';
 	return buf;
 }
 
@@ -183,6 +190,8 @@ loader_disconnect(struct loader *l)
 {
 	PQfinish(l->conn);
 	l->conn = NULL;
+	if (l->down_ms == 0)
+		l->down_ms = util_now_ms();
 }
 
 /* Sleeps the back-off (50 ms doubling to 1 s) unless told to stop. */
@@ -193,7 +202,7 @@ loader_backoff(struct loader *l)
 		l->backoff_ms = LOADER_BACKOFF_MIN_MS;
 	else if ((l->backoff_ms *= 2) > LOADER_BACKOFF_MAX_MS)
 		l->backoff_ms = LOADER_BACKOFF_MAX_MS;
-	log_info("retrying in %" PRIu64 " ms", l->backoff_ms);
+	log_debug("retrying in %" PRIu64 " ms", l->backoff_ms);
 	(void)loader_poll(l, -1, 0, (int64_t)l->backoff_ms);
 }
 
@@ -296,6 +305,14 @@ loader_connect_wait(struct loader *l)
 	return 0;
 }
 
+/* Notices to the log, not to stderr (a FATAL at a restart is one). */
+static void
+loader_notice(void *arg, const PGresult *res)
+{
+	(void)arg;
+	log_debug("database notice: %s", PQresultErrorMessage(res));
+}
+
 /* Connects and LISTENs, before any load: no change can slip between. */
 static int
 loader_connect(struct loader *l)
@@ -309,10 +326,18 @@ loader_connect(struct loader *l)
 	char err[LOADER_ERR_LEN];
 
 	l->conn = PQconnectStartParams(keys, vals, 1);
+	if (l->conn != NULL)
+		PQsetNoticeReceiver(l->conn, loader_notice, l);
 	if (l->conn == NULL || loader_connect_wait(l) != 0) {
-		if (!loader_stopping(l))
-			log_warnx("cannot connect to the database: %s",
+		/* warn once per outage: the back-off retries every second */
+		if (!loader_stopping(l) && !l->connect_warned)
+			log_warnx("cannot connect to the database: %s; "
+			    "retrying, snapshot %" PRIu64 " serves meanwhile",
+			    loader_pqerr(l, err, sizeof(err)), l->serial);
+		else if (!loader_stopping(l))
+			log_debug("cannot connect to the database: %s",
 			    loader_pqerr(l, err, sizeof(err)));
+		l->connect_warned = true;
 		loader_disconnect(l);
 		return -1;
 	}
@@ -320,7 +345,14 @@ loader_connect(struct loader *l)
 		loader_disconnect(l);
 		return -1;
 	}
-	log_info("connected to the database, listening");
+	if (l->ever_connected)
+		log_info("connected to the database again after %" PRIu64
+		    " ms, listening", util_now_ms() - l->down_ms);
+	else
+		log_info("connected to the database, listening");
+	l->ever_connected = true;
+	l->connect_warned = false;
+	l->down_ms = 0;
 	return 0;
 }
 
