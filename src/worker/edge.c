@@ -19,10 +19,11 @@
  * evhtp stops reading while a request is paused, so a deferred request
  * watches its socket with an EV_CLOSED event (EPOLLRDHUP) meanwhile.
  *
- * On the way out, the status line of each answer evhtp writes
- * (edge_reply_head) gets the standard reason phrase (evhtp's own table
- * has "Not Allowed", "UNKNOWN" for 422, ...) and a Date header, which
- * evhtp never sends.
+ * The head of a request passes in origin-form whatever form it came in
+ * (edge_head_pieces). On the way out, the status line of each answer
+ * evhtp writes (edge_reply_head) gets the standard reason phrase (evhtp's
+ * own table has "Not Allowed", "UNKNOWN" for 422, ...) and a Date header,
+ * which evhtp never sends.
  *
  * A rejection waits for nothing in flight, takes the bufferevent back from
  * evhtp (evhtp_connection_take_ownership), writes the JSON answer on the
@@ -343,6 +344,26 @@ head_window(const struct edge *e)
 	return e->cfg->lim.max_uri + e->cfg->lim.max_header + 64;
 }
 
+/*
+ * Moves a head of n bytes just accepted from src to dst, as evhtp must
+ * see it (origin-form). data: the head, contiguous at the start of src.
+ */
+static int
+move_head(struct edge *e, struct evbuffer *src, struct evbuffer *dst,
+    const char *data, size_t n)
+{
+	struct edge_piece pc[EDGE_MAX_PIECES];
+	unsigned i, np;
+
+	if (e->p.target == EDGE_TARGET_ORIGIN)
+		return evbuffer_remove_buffer(src, dst, n) < 0 ? -1 : 0;
+	np = edge_head_pieces(&e->p, data, n, pc);
+	for (i = 0; i < np; i++)
+		if (evbuffer_add(dst, pc[i].buf, pc[i].len) != 0)
+			return -1;
+	return evbuffer_drain(src, n);
+}
+
 static enum bufferevent_filter_result
 filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
     enum bufferevent_flush_mode mode, void *arg)
@@ -358,6 +379,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	}
 	while (!e->in_flight || e->p.state != EDGE_HEAD) {
 		size_t avail = evbuffer_get_length(src), want, n;
+		bool head = e->p.state == EDGE_HEAD;
 		const char *data;
 
 		if (avail == 0 || e->p.state == EDGE_DONE)
@@ -382,7 +404,12 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		}
 		if (n == 0)
 			break;
-		evbuffer_remove_buffer(src, dst, n);
+		if (head && move_head(e, src, dst, data, n) != 0) {
+			edge_reject(e, 503, "overloaded", "out of memory");
+			break;
+		}
+		if (!head)
+			evbuffer_remove_buffer(src, dst, n);
 		moved += n;
 		e->in_flight = true;
 	}
@@ -447,6 +474,13 @@ edge_reply_head(struct edge *e)
 	if (e != NULL && e->filter != NULL)
 		e->head_due = evbuffer_get_length(
 		    bufferevent_get_output(e->filter)) == 0;
+}
+
+bool
+edge_request_asterisk(const struct edge *e)
+{
+	return e != NULL && e->in_flight &&
+	    e->p.target == EDGE_TARGET_ASTERISK;
 }
 
 /* ---- timers and the deferred kick ----------------------------------------- */

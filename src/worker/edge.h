@@ -68,6 +68,8 @@ size_t edge_pending_output(const struct edge *e);
 bool edge_write_chunk(struct edge *e, const char *buf, size_t len);
 /* evhtp is about to write an answer's head: mend its status line. */
 void edge_reply_head(struct edge *e);
+/* The request in flight came as "OPTIONS *" (evhtp sees "OPTIONS /"). */
+bool edge_request_asterisk(const struct edge *e);
 /* The Date header's value for now (IMF-fixdate, made once a second). */
 const char *edge_http_date(void);
 /* evhtp finished the request in flight: frame the next one. */

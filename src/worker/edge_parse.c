@@ -73,7 +73,111 @@ is_target_char(unsigned char c)
 }
 
 
+/* RFC 3986 authority bytes (host, port, IP literals), userinfo aside. */
+static int
+is_authority_char(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'))
+		return 1;
+	return c != '\0' && strchr("-._~!$&'()*+,;=:[]", c) != NULL;
+}
+
 /* ---- the request line ------------------------------------------------------ */
+
+/* A percent sign at s[k] is followed by two hex digits before end. */
+static bool
+pct_ok(const char *s, size_t k, size_t end)
+{
+	return k + 2 < end && util_hex_value((unsigned char)s[k + 1]) >= 0 &&
+	    util_hex_value((unsigned char)s[k + 2]) >= 0;
+}
+
+/* The path and query of a target, s[from..end). */
+static size_t
+check_path(struct edge_parser *p, const char *s, size_t from, size_t end)
+{
+	for (size_t k = from; k < end; k++) {
+		unsigned char c = (unsigned char)s[k];
+
+		if (c == '%') {
+			if (!pct_ok(s, k, end))
+				return reject(p, 400, "bad_request", "a % in the "
+				    "request target is not followed by two hex "
+				    "digits");
+			k += 2;
+		} else if (!is_target_char(c)) {
+			return reject(p, 400, "bad_request", "the request "
+			    "target holds a byte that must be percent-encoded");
+		}
+	}
+	return 1;
+}
+
+/*
+ * absolute-form (RFC 9112 3.2.2), which a server must accept: an http or
+ * https URI whose authority stands for Host and whose path is routed. A
+ * userinfo part is refused (RFC 9110 4.2.4).
+ */
+static size_t
+parse_absolute(struct edge_parser *p, const char *s, size_t t0, size_t tlen)
+{
+	size_t end = t0 + tlen, a, k;
+
+	if (tlen > 7 && strncasecmp(s + t0, "http://", 7) == 0)
+		a = t0 + 7;
+	else if (tlen > 8 && strncasecmp(s + t0, "https://", 8) == 0)
+		a = t0 + 8;
+	else
+		return reject(p, 400, "bad_request", "the request target must "
+		    "be a path starting with /, or an http URI");
+	for (k = a; k < end && s[k] != '/' && s[k] != '?'; k++) {
+		unsigned char c = (unsigned char)s[k];
+
+		if (c == '@')
+			return reject(p, 400, "bad_request", "a request target "
+			    "with userinfo is not accepted");
+		if (c == '%') {
+			if (!pct_ok(s, k, end))
+				return reject(p, 400, "bad_request", "a % in the "
+				    "request target is not followed by two hex "
+				    "digits");
+			k += 2;
+		} else if (!is_authority_char(c)) {
+			return reject(p, 400, "bad_request", "malformed host in "
+			    "the request target");
+		}
+	}
+	if (k == a)
+		return reject(p, 400, "bad_request", "the request target has "
+		    "no host");
+	p->target = EDGE_TARGET_ABSOLUTE;
+	p->auth_off = a;
+	p->auth_len = k - a;
+	p->path_off = k;
+	p->path_len = end - k;
+	return check_path(p, s, k, end);
+}
+
+static size_t
+parse_target(struct edge_parser *p, const char *s, size_t t0, size_t tlen)
+{
+	p->target_off = t0;
+	p->target_len = tlen;
+	if (tlen == 0)
+		return reject(p, 400, "bad_request", "malformed request line: "
+		    "expected METHOD SP target SP HTTP/1.1");
+	if (s[t0] == '/')
+		return check_path(p, s, t0, t0 + tlen);
+	if (tlen == 1 && s[t0] == '*') {
+		if (strcmp(p->method, "OPTIONS") != 0)
+			return reject(p, 400, "bad_request", "the request target "
+			    "* is for OPTIONS only");
+		p->target = EDGE_TARGET_ASTERISK;
+		return 1;
+	}
+	return parse_absolute(p, s, t0, tlen);
+}
 
 static size_t
 parse_request_line(struct edge_parser *p, const char *s, size_t len)
@@ -95,25 +199,8 @@ parse_request_line(struct edge_parser *p, const char *s, size_t len)
 	if (tlen > p->lim.max_uri)
 		return reject(p, 414, "uri_too_long", "the request target is "
 		    "longer than the server accepts");
-	if (tlen == 0 || s[t0] != '/')
-		return reject(p, 400, "bad_request", "the request target must "
-		    "be an absolute path starting with /");
-	for (size_t k = t0; k < t0 + tlen; k++) {
-		unsigned char c = (unsigned char)s[k];
-
-		if (c == '%') {
-			if (k + 2 >= t0 + tlen ||
-			    util_hex_value((unsigned char)s[k + 1]) < 0 ||
-			    util_hex_value((unsigned char)s[k + 2]) < 0)
-				return reject(p, 400, "bad_request", "a % in the "
-				    "request target is not followed by two hex "
-				    "digits");
-			k += 2;
-		} else if (!is_target_char(c)) {
-			return reject(p, 400, "bad_request", "the request "
-			    "target holds a byte that must be percent-encoded");
-		}
-	}
+	if (parse_target(p, s, t0, tlen) == 0)
+		return 0;
 	if (i >= len || len - i - 1 != VERSION_LEN)
 		return reject(p, 400, "bad_request", "malformed request line: "
 		    "expected METHOD SP target SP HTTP/1.1");
@@ -125,6 +212,7 @@ parse_request_line(struct edge_parser *p, const char *s, size_t len)
 		return reject(p, 505, "http_version_not_supported",
 		    "only HTTP/1.0 and HTTP/1.1 are supported");
 	p->http10 = v[7] == '0';
+	p->line_len = len + 2;
 	return 1;
 }
 
@@ -181,7 +269,7 @@ note_content_type(struct head_info *hi, const char *v, size_t vlen)
 
 static size_t
 parse_field(struct edge_parser *p, struct head_info *hi, const char *s,
-    size_t len)
+    size_t len, size_t off)
 {
 	size_t colon = 0, vs, ve;
 	const char *name = s;
@@ -223,6 +311,9 @@ parse_field(struct edge_parser *p, struct head_info *hi, const char *s,
 			hi->bad_te = true;
 	} else if (value_is(name, colon, "host")) {
 		hi->n_host++;
+		p->has_host = true;
+		p->host_off = off;      /* in the header section, for now */
+		p->host_len = len + 2;
 	} else if (value_is(name, colon, "content-type")) {
 		note_content_type(hi, s + vs, ve - vs);
 	} else if (value_is(name, colon, "expect")) {
@@ -248,7 +339,7 @@ check_framing(struct edge_parser *p, const struct head_info *hi)
 	if (hi->bad_te)
 		return reject(p, 501, "not_implemented", "only the chunked "
 		    "transfer coding is supported");
-	if (!p->http10 && hi->n_host != 1)
+	if (hi->n_host > 1 || (!p->http10 && hi->n_host == 0))
 		return reject(p, 400, "bad_request", "an HTTP/1.1 request needs "
 		    "exactly one Host header");
 	if (hi->bad_expect)
@@ -296,7 +387,7 @@ parse_fields(struct edge_parser *p, const char *s, size_t len)
 		if (++nfields > MAX_HEADERS)
 			return reject(p, 431, "headers_too_large", "too many "
 			    "request headers");
-		if (parse_field(p, &hi, s + pos, llen) == 0)
+		if (parse_field(p, &hi, s + pos, llen, pos) == 0)
 			return 0;
 		pos += llen + 2;
 	}
@@ -351,7 +442,47 @@ parse_head(struct edge_parser *p, const char *buf, size_t len)
 		return 0;           /* within the limits so far: need more */
 	if (parse_fields(p, buf + line1, end - line1) == 0)
 		return 0;
+	p->host_off += line1;
 	return end;
+}
+
+unsigned
+edge_head_pieces(const struct edge_parser *p, const char *head, size_t len,
+    struct edge_piece *out)
+{
+	size_t t_end = p->target_off + p->target_len, rest;
+	unsigned n = 0;
+
+#define PIECE(b, l) do { out[n].buf = (b); out[n].len = (l); n++; } while (0)
+	switch (p->target) {
+	case EDGE_TARGET_ORIGIN:
+		PIECE(head, len);
+		break;
+	case EDGE_TARGET_ASTERISK:
+		PIECE(head, p->target_off);
+		PIECE("/", 1);
+		PIECE(head + t_end, len - t_end);
+		break;
+	case EDGE_TARGET_ABSOLUTE:
+		PIECE(head, p->target_off);                     /* "GET " */
+		if (p->path_len == 0 || head[p->path_off] == '?')
+			PIECE("/", 1);
+		PIECE(head + p->path_off, p->path_len);
+		PIECE(head + t_end, p->line_len - t_end);       /* " HTTP/1.1" */
+		PIECE("Host: ", 6);
+		PIECE(head + p->auth_off, p->auth_len);
+		PIECE("\r\n", 2);
+		if (p->has_host) {
+			rest = p->host_off + p->host_len;
+			PIECE(head + p->line_len, p->host_off - p->line_len);
+			PIECE(head + rest, len - rest);
+		} else {
+			PIECE(head + p->line_len, len - p->line_len);
+		}
+		break;
+	}
+#undef PIECE
+	return n;
 }
 
 /* ---- bodies ---------------------------------------------------------------- */

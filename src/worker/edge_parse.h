@@ -7,8 +7,11 @@
  *    and only if it is well-formed and within the limits;
  *  - the body is passed on as it arrives, framed by Content-Length or
  *    walked chunk by chunk, and counted against max_body_size.
- * Otherwise it names the answer (status, code, message). Pure code: no
- * I/O, no allocation, so it can be fuzzed on its own.
+ * Otherwise it names the answer (status, code, message). A target in
+ * absolute-form (http://host/path) or asterisk-form (OPTIONS *), which
+ * libevhtp cannot parse, is accepted and the head handed on rewritten in
+ * origin-form (edge_head_pieces). Pure code: no I/O, no allocation, so it
+ * can be fuzzed on its own.
  */
 #ifndef PLACESD_EDGE_PARSE_H
 #define PLACESD_EDGE_PARSE_H
@@ -21,6 +24,12 @@ struct edge_limits {
 	size_t max_uri;             /* request target, bytes */
 	size_t max_header;          /* header section, bytes */
 	uint64_t max_body;          /* decoded body, bytes */
+};
+
+enum edge_target {
+	EDGE_TARGET_ORIGIN,         /* /path?query: passed on as it came */
+	EDGE_TARGET_ABSOLUTE,       /* http://authority/path?query */
+	EDGE_TARGET_ASTERISK,       /* OPTIONS *: the server as a whole */
 };
 
 enum edge_state {
@@ -38,6 +47,14 @@ struct edge_parser {
 	char method[16];
 	bool http10;
 	bool expect_continue;
+	/* where the head's parts are, as offsets into it */
+	enum edge_target target;
+	size_t target_off, target_len;
+	size_t path_off, path_len;  /* absolute-form: path and query */
+	size_t auth_off, auth_len;  /* absolute-form: host[:port] */
+	size_t line_len;            /* the request line, CRLF included */
+	size_t host_off, host_len;  /* the Host field line, CRLF included */
+	bool has_host;
 	uint64_t remaining;         /* EDGE_BODY: bytes left */
 	/* EDGE_CHUNKED */
 	int chunk_state;
@@ -61,5 +78,21 @@ void edge_parser_next(struct edge_parser *p);
  * at the first byte of the head and hold everything received so far.
  */
 size_t edge_parse(struct edge_parser *p, const char *buf, size_t len);
+
+/*
+ * The head of the request just accepted (head, len: the bytes edge_parse
+ * passed on for it) as libevhtp must see it, in up to EDGE_MAX_PIECES
+ * pieces to be sent in order: the same bytes for an origin-form target;
+ * for absolute-form, the path (or "/") as target and Host replaced by the
+ * target's authority (RFC 9112 3.2.2); for asterisk-form, "/" as target
+ * (the router asks edge_parser's target). Returns the number of pieces.
+ */
+#define EDGE_MAX_PIECES 10
+struct edge_piece {
+	const char *buf;
+	size_t len;
+};
+unsigned edge_head_pieces(const struct edge_parser *p, const char *head,
+    size_t len, struct edge_piece *out);
 
 #endif

@@ -107,7 +107,7 @@ static const char *
 method_name(unsigned m)
 {
 	return m == HTTP_GET ? "GET" : m == HTTP_HEAD ? "HEAD" :
-	    m == HTTP_POST ? "POST" : "OTHER";
+	    m == HTTP_POST ? "POST" : m == HTTP_OPTIONS ? "OPTIONS" : "OTHER";
 }
 
 static void
@@ -359,6 +359,8 @@ method_of(evhtp_request_t *req)
 		return HTTP_HEAD;
 	case htp_method_POST:
 		return HTTP_POST;
+	case htp_method_OPTIONS:
+		return HTTP_OPTIONS;
 	default:
 		return 0;
 	}
@@ -370,11 +372,34 @@ allow_header(struct http_req *r, unsigned methods)
 	char buf[64] = "";
 
 	if (methods & HTTP_GET)
-		strcat(buf, "GET, HEAD");
+		strcat(buf, "GET, HEAD, ");
 	if (methods & HTTP_POST)
-		strcat(buf, buf[0] ? ", POST" : "POST");
+		strcat(buf, "POST, ");
+	strcat(buf, "OPTIONS");
 	evhtp_headers_add_header(r->req->headers_out,
 	    evhtp_header_new("Allow", buf, 0, 1));
+}
+
+/* OPTIONS: what the route (or, for "*", the server) accepts; no body. */
+static void
+reply_options(struct http_req *r, unsigned methods)
+{
+	allow_header(r, methods);
+	http_add_header(r, "Content-Length", "0");
+	http_reply(r, 200, "text/plain; charset=utf-8", "", 0);
+}
+
+/* Every method of every route: the answer to "OPTIONS *". */
+static unsigned
+server_methods(const struct http *h)
+{
+	unsigned m = 0;
+	size_t i;
+
+	for (i = 0; i < h->nroutes; i++)
+		if (!h->routes[i].debug || h->cfg->debug_routes)
+			m |= h->routes[i].methods;
+	return m;
 }
 
 /*
@@ -466,9 +491,17 @@ dispatch(evhtp_request_t *req, void *arg)
 	    (evhtp_hook)on_request_fini, r);
 	path = req->uri && req->uri->path && req->uri->path->full ?
 	    req->uri->path->full : "";
+	if (r->method == HTTP_OPTIONS && edge_request_asterisk(r->edge)) {
+		reply_options(r, server_methods(h));
+		return;
+	}
 	if ((rt = route_find(h, path, r)) == NULL) {
 		snprintf(msg, sizeof(msg), "no such path: %.100s", path);
 		http_reply_error(r, 404, "not_found", msg, NULL);
+		return;
+	}
+	if (r->method == HTTP_OPTIONS) {
+		reply_options(r, rt->methods);
 		return;
 	}
 	allowed = rt->methods | ((rt->methods & HTTP_GET) ? HTTP_HEAD : 0);

@@ -18,7 +18,9 @@ struct worker;
 struct http;
 struct http_req;
 
-enum http_method_bits { HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4 };
+enum http_method_bits {
+	HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4, HTTP_OPTIONS = 8
+};
 
 #define HTTP_MAX_PARAMS 2       /* '*' segments in one route */
 #define HTTP_MAX_PARAM  128     /* bytes of one, with its NUL */
@@ -29,7 +31,8 @@ typedef void (*http_cancel_fn)(void *data);
 
 struct http_route {
 	const char *path;           /* exact, but '*' matches one segment */
-	unsigned methods;           /* HTTP_GET | ... ; GET implies HEAD */
+	unsigned methods;           /* HTTP_GET | ... ; GET implies HEAD;
+	                               every route answers OPTIONS */
 	http_handler handler;
 	bool debug;                 /* only with [debug] routes = on */
 };
@@ -64,7 +67,7 @@ void http_reply_error(struct http_req *r, int status, const char *code,
     const char *message, const char *field);
 /* The handler answers later; until then cancel(data) runs if it ends. */
 void http_req_defer(struct http_req *r, http_cancel_fn cancel, void *data);
-/* HTTP_GET, HTTP_HEAD or HTTP_POST. */
+/* HTTP_GET, HTTP_HEAD, HTTP_POST or HTTP_OPTIONS. */
 unsigned http_req_method(struct http_req *r);
 /* A header of the request, or NULL. */
 const char *http_req_header(struct http_req *r, const char *key);

@@ -9,9 +9,12 @@
  *     the input's first byte) gets the same verdict, completes the same
  *     requests and, unless refused midway (a body streams on as it comes),
  *     forwards the same bytes: no dependence on how reads split the stream;
- *  3. every head the edge accepts parses in libevhtp without error, and
- *     libevhtp sees exactly the request target the edge saw (the split
- *     request line corruption, #128/#131, cannot reach it).
+ *  3. every head the edge accepts parses in libevhtp without error, as
+ *     the edge hands it on (rewritten in origin-form, edge_head_pieces),
+ *     and libevhtp sees exactly the request target the edge passed (the
+ *     split request line corruption, #128/#131, cannot reach it);
+ *  4. a head rewritten from absolute-form carries one Host line, the
+ *     target's authority.
  */
 #include "worker/edge_parse.h"
 
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <evhtp/parser.h>
 
@@ -35,6 +39,7 @@ struct run {
 	size_t target_len;
 	size_t head_len;
 	const char *head;
+	struct edge_parser first;   /* the parser as the first head left it */
 };
 
 /* Feeds the stream like edge.c does: heads re-scanned whole, bodies in pieces. */
@@ -60,6 +65,7 @@ feed(const char *data, size_t len, size_t step, struct run *out)
 		if (n > 0 && out->heads == 0 && out->head == NULL) {
 			out->head = data + pos;
 			out->head_len = n;
+			out->first = p;
 		}
 		pos += n;
 		avail -= n;
@@ -112,12 +118,60 @@ edge_target(const char *head, const char **t, size_t *tlen)
 	*tlen = (size_t)(b - a - 1);
 }
 
+/* Host lines of a rewritten head: exactly one, holding the authority. */
+static void
+check_host(const struct edge_parser *p, const char *orig, const char *head,
+    size_t len)
+{
+	const char *auth = orig + p->auth_off, *s = head, *end = head + len;
+	unsigned hosts = 0;
+
+	while (s < end) {
+		const char *eol = memchr(s, '\n', (size_t)(end - s));
+
+		if (eol == NULL)
+			break;
+		if (eol - s >= 5 && strncasecmp(s, "host:", 5) == 0) {
+			hosts++;
+			if ((size_t)(eol - s) != 6 + p->auth_len + 1 ||
+			    memcmp(s + 6, auth, p->auth_len) != 0)
+				FAIL("the rewritten Host is not the authority");
+		}
+		s = eol + 1;
+	}
+	if (hosts != 1)
+		FAIL("a rewritten head without exactly one Host");
+}
+
+/* The first head as the edge hands it on, in buf. */
+static size_t
+rewrite(const struct run *r, size_t n, char *buf, size_t size)
+{
+	struct edge_piece pc[EDGE_MAX_PIECES];
+	unsigned i, np;
+	size_t len = 0;
+
+	np = edge_head_pieces(&r->first, r->head, n, pc);
+	if (np > EDGE_MAX_PIECES)
+		FAIL("more head pieces than EDGE_MAX_PIECES");
+	for (i = 0; i < np; i++) {
+		if (len + pc[i].len > size)
+			FAIL("a rewritten head much longer than the original");
+		memcpy(buf + len, pc[i].buf, pc[i].len);
+		len += pc[i].len;
+	}
+	if (r->first.target == EDGE_TARGET_ABSOLUTE)
+		check_host(&r->first, r->head, buf, len);
+	return len;
+}
+
 static void
 check_evhtp(struct run *r)
 {
 	static htparse_hooks hooks = { .path = on_path, .args = on_args };
+	static char buf[8192];
+	const char *t, *head;
 	htparser *hp;
-	const char *t;
 	size_t tlen, n;
 
 	if (r->head == NULL)
@@ -128,13 +182,15 @@ check_evhtp(struct run *r)
 			break;
 	if (n > r->head_len)
 		return;             /* the first piece forwarded was a body */
+	head = buf;
+	n = rewrite(r, n, buf, sizeof(buf));
 	hp = htparser_new();
 	htparser_init(hp, htp_type_request);
 	htparser_set_userdata(hp, r);
-	htparser_run(hp, &hooks, r->head, n);
+	htparser_run(hp, &hooks, head, n);
 	if (htparser_get_error(hp) != htparse_error_none)
 		FAIL("the edge let through a head that evhtp refuses");
-	edge_target(r->head, &t, &tlen);
+	edge_target(head, &t, &tlen);
 	if (tlen != r->target_len || memcmp(t, r->target, tlen) != 0)
 		FAIL("evhtp saw another request target than the edge");
 	free(hp);

@@ -72,6 +72,8 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found",
 IMF_FIXDATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
                          r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
                          r"\d{4} \d\d:\d\d:\d\d GMT\Z")
+# "OPTIONS *": every method some route of the server takes
+SERVER_ALLOW = "GET, HEAD, POST, OPTIONS"
 
 
 # --------------------------------------------------------------------------
@@ -230,10 +232,51 @@ def _build_cases():
     add("extra-token", _req("GET /healthz HTTP/1.1 x"), 400,
         "three spaces")
     add("target-no-slash", _req("GET healthz HTTP/1.1"), 400,
-        "target must start with /")
+        "target must start with / (or be a URI)")
+    # ---- absolute-form and asterisk-form (RFC 9112 3.2.2, 3.2.4)
     add("target-absolute-form", _req("GET http://127.0.0.1/healthz HTTP/1.1"),
-        400, "absolute-form")
-    add("target-asterisk", _req("OPTIONS * HTTP/1.1"), 400, "asterisk-form")
+        200, "absolute-form: routed by its path")
+    add("target-absolute-https", _req("GET https://127.0.0.1/healthz "
+                                      "HTTP/1.1"), 200, "an https URI")
+    add("target-absolute-scheme-case", _req("GET HTTP://Example.COM:80"
+                                            "/healthz?x=1 HTTP/1.1"), 200,
+        "the scheme is case-insensitive; a port and a query")
+    add("target-absolute-other-host", _req("GET http://other.example/healthz "
+                                           "HTTP/1.1"), 200,
+        "the URI's host stands for Host")
+    add("target-absolute-ipv6", _req("GET http://[::1]:8080/healthz "
+                                     "HTTP/1.1"), 200, "an IPv6 literal")
+    add("target-absolute-http10", _req("GET http://127.0.0.1/healthz "
+                                       "HTTP/1.0", ()), 200,
+        "HTTP/1.0 absolute-form without Host")
+    add("target-absolute-no-path", _req("GET http://127.0.0.1 HTTP/1.1"), 404,
+        "an empty path is /")
+    add("target-absolute-query-only", _req("GET http://127.0.0.1?a=1 "
+                                           "HTTP/1.1"), 404,
+        "an empty path with a query is /?query")
+    add("target-absolute-no-host", _req("GET http:///healthz HTTP/1.1"), 400,
+        "a URI without host")
+    add("target-absolute-userinfo", _req("GET http://u:p@127.0.0.1/healthz "
+                                         "HTTP/1.1"), 400, "userinfo")
+    add("target-absolute-ftp", _req("GET ftp://127.0.0.1/healthz HTTP/1.1"),
+        400, "a scheme other than http(s)")
+    add("target-absolute-bad-host", _req("GET http://a{b/healthz HTTP/1.1"),
+        400, "a byte that is not allowed in a host")
+    add("target-absolute-bad-pct", _req("GET http://a%4/healthz HTTP/1.1"),
+        400, "a bad percent-encoding in the host")
+    add("target-absolute-missing-host-header", _req(
+        "GET http://127.0.0.1/healthz HTTP/1.1", ()), 400,
+        "HTTP/1.1 still needs a Host header")
+    add("target-asterisk", _req("OPTIONS * HTTP/1.1"), 200,
+        "asterisk-form: the server's methods")
+    add("target-asterisk-http10", _req("OPTIONS * HTTP/1.0", ()), 200,
+        "asterisk-form in HTTP/1.0")
+    add("target-asterisk-get", _req("GET * HTTP/1.1"), 400,
+        "asterisk-form is for OPTIONS only")
+    add("options-healthz", _req("OPTIONS /healthz HTTP/1.1"), 200,
+        "OPTIONS on a route: its methods")
+    add("options-not-found", _req("OPTIONS /nope HTTP/1.1"), 404,
+        "OPTIONS on an unknown path")
     add("target-utf8", _req(b"GET /caf\xc3\xa9 HTTP/1.1"), 400,
         "non-ASCII in the target")
     add("target-high-byte", _req(b"GET /healthz?q=\xff HTTP/1.1"), 400,
@@ -302,6 +345,8 @@ def _build_cases():
         "HTTP/1.1 without Host")
     add("host-twice", _req("GET /healthz HTTP/1.1", H + H), 400,
         "two Host headers")
+    add("host-twice-http10", _req("GET /healthz HTTP/1.0", H + H), 400,
+        "two Host headers, HTTP/1.0 too")
     add("headers-too-large", _req("GET /healthz HTTP/1.1", (),
                                   raw_headers=_headers_of_size(
                                       MAX_HEADER + 1)), 431,
@@ -731,6 +776,19 @@ def check_worker_alive(d, what, pids=None):
                    "(a worker died?)" % what)
 
 
+def check_options(r, what, server):
+    """200 to OPTIONS: no content, Allow of the route or the server."""
+    allow = r.header("allow")
+    T.check(allow is not None, "%s: OPTIONS answered without Allow" % what)
+    if server:
+        T.check_eq(allow, SERVER_ALLOW, "%s: Allow of the server" % what)
+    else:
+        T.check_eq(allow, "GET, HEAD, OPTIONS", "%s: Allow of /healthz"
+                   % what)
+    T.check_eq(r.header("content-length"), "0", "%s: Content-Length" % what)
+    T.check_eq(r.body, b"", "%s: OPTIONS body" % what)
+
+
 def check_healthz_doc(r, what):
     T.check_eq(r.status, 200, "%s: status (%r)" % (what, r.raw[:200]))
     doc = json.loads(r.body)
@@ -768,8 +826,14 @@ def run_case(d, name, data, want):
             if want == 405:
                 T.check(r.header("allow") is not None,
                         "%s: 405 without Allow" % name)
-            target = data.split(b" ", 2)[1]
-            if want == 200 and not head and target.startswith(b"/healthz"):
+                T.check("OPTIONS" in r.header("allow"),
+                        "%s: Allow %r without OPTIONS" % (name,
+                                                          r.header("allow")))
+            method, target = data.split(b" ", 2)[:2]
+            path = re.sub(rb"(?i)^https?://[^/?]*", b"", target)
+            if method == b"OPTIONS" and want == 200:
+                check_options(r, name, target == b"*")
+            elif want == 200 and not head and path.startswith(b"/healthz"):
                 check_healthz_doc(r, name)
             if head:
                 T.check_eq(r.body, b"", "%s: HEAD body" % name)
@@ -908,6 +972,45 @@ def test_pipelining():
     finally:
         w.close()
     check_worker_alive(d, "pipelining")
+
+
+def test_target_forms_pipelined():
+    """absolute-form and "OPTIONS *" are rewritten for libevhtp: pipelined
+    with origin-form requests on one connection, each gets its own answer,
+    in order, and the connection stays open for more."""
+    d = shared()
+    reqs = [(b"GET http://127.0.0.1/healthz?a=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+             200, "absolute-form"),
+            (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 200, "OPTIONS *"),
+            (request_bytes("/nope-after"), 404, "origin-form 404"),
+            (b"GET https://h:1/nope-abs HTTP/1.1\r\nHost: x\r\n\r\n", 404,
+             "absolute-form 404"),
+            (request_bytes("/healthz", "OPTIONS"), 200, "OPTIONS /healthz"),
+            (request_bytes("/healthz"), 200, "origin-form")]
+    w = Wire(d)
+    try:
+        w.send(b"".join(q for q, _, _ in reqs))
+        for i, (_, st, what) in enumerate(reqs):
+            r = w.response()
+            T.check(r is not None, "target forms: connection ended after %d "
+                    "answers" % i)
+            T.check_eq(r.status, st, "target forms, %s" % what)
+            check_status_line(r, what)
+            if what == "OPTIONS *":
+                check_options(r, what, True)
+            elif what == "OPTIONS /healthz":
+                check_options(r, what, False)
+            elif st == 404:
+                path = "/nope-after" if "origin" in what else "/nope-abs"
+                T.check_eq(json.loads(r.body)["error"]["message"],
+                           "no such path: %s" % path, "%s: message" % what)
+            else:
+                check_healthz_doc(r, what)
+        w.send(request_bytes("/healthz"))
+        check_healthz_doc(w.response(), "target forms, one more request")
+    finally:
+        w.close()
+    check_worker_alive(d, "target forms")
 
 
 def test_keepalive():
@@ -1328,6 +1431,7 @@ TESTS = [
     test_corpus,
     test_urlencoded_5mb_body,
     test_pipelining,
+    test_target_forms_pipelined,
     test_keepalive,
     test_chunked_trailer_keepalive,
     test_split_bodies,
