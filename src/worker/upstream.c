@@ -424,11 +424,12 @@ judge_failure(struct upstream_call *c)
 		return;
 	}
 	c->st = UP_UNREACHABLE;
-	/* a failed connect() ends the request without an error callback */
+	/* a refused connect() ends the request without an error callback;
+	 * one that fails locally (EMFILE) looks like a closed connection */
 	snprintf(c->last, sizeof(c->last), "%s", c->refused ? "connection "
 	    "refused" : c->err_set && c->err == EVREQ_HTTP_BUFFER_ERROR ?
-	    "the connection was reset or failed" : "the connection was "
-	    "closed without an answer");
+	    "the connection was reset or failed" : "the connection failed "
+	    "or closed without an answer");
 }
 
 /* The answer of a 200: JSON, an array, valid events. */

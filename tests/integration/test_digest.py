@@ -10,6 +10,7 @@ client that hangs up cancels the upstream call; bad bodies get 400/404/415.
 """
 
 import json
+import os
 import re
 import signal
 import socket
@@ -236,7 +237,7 @@ def test_fault_cut_short():
 
 def test_fault_reset_retried():
     check_fault("reset", "upstream_unreachable", 1 + RETRIES,
-                "the connection was")
+                "the connection ")
 
 
 def test_fault_hang_times_out_and_retries():
@@ -326,6 +327,49 @@ def test_deadline_says_what_the_call_did():
     T.check(re.search(r"events service at [^ ]+: .*\b1 try in \d+ms",
                       errs[0]["message"]), "message %r" % errs[0]["message"])
     T.log("past the deadline: %s" % errs[0]["message"])
+    d.stop()
+
+
+def open_files_limit(pid):
+    """(soft, hard) of a process's RLIMIT_NOFILE, as prlimit spells them."""
+    with open("/proc/%d/limits" % pid) as f:
+        for ln in f:
+            if ln.startswith("Max open files"):
+                return tuple(ln.split()[3:5])
+    T.fail("no open files limit for %d" % pid)
+
+
+def test_out_of_descriptors_heals():
+    # a worker with no descriptor left for the events connection: the
+    # digest goes without events (libevent tells this from a closed
+    # connection by no errno), and the next one is fine once descriptors
+    # are back
+    if T.run(["prlimit", "--version"]).returncode != 0:
+        T.skip("no prlimit")
+    d = T.Daemon(workers=1, name="digest-nofile", conf={
+        "upstream": {"events_url": EV.url, "keepalive": 0, "retries": 0,
+                     "breaker_failures": 1000}})
+    d.start()
+    T.check_eq(digest(d)[0]["errors"], [], "a digest first")
+    pid = d.workers()[0][0]
+    soft, hard = open_files_limit(pid)
+    # room for the client's connection and nothing more (the soft limit
+    # only: raising a hard one back may not be allowed here)
+    lim = len(os.listdir("/proc/%d/fd" % pid)) + 1
+    r = T.run(["prlimit", "--pid", str(pid), "--nofile=%d:%s" % (lim, hard)])
+    T.check_eq(r.returncode, 0, "prlimit: %s" % r.stderr)
+    try:
+        doc, took = digest(d)
+    finally:
+        r = T.run(["prlimit", "--pid", str(pid),
+                   "--nofile=%s:%s" % (soft, hard)])
+    T.check_eq(r.returncode, 0, "prlimit back: %s" % r.stderr)
+    errs = event_errors(doc)
+    T.check_eq([e["code"] for e in errs], ["upstream_unreachable"],
+               "events errors without descriptors")
+    check_message(errs[0], 1, "the connection failed", took)
+    T.log("no descriptors: %s" % errs[0]["message"])
+    T.check_eq(digest(d)[0]["errors"], [], "a digest once they are back")
     d.stop()
 
 
@@ -611,6 +655,7 @@ if __name__ == "__main__":
         test_service_down_is_unreachable,
         test_service_stopped_says_tries_and_time,
         test_deadline_says_what_the_call_did,
+        test_out_of_descriptors_heals,
         test_events_and_places_start_together,
         test_menu_and_offers_start_together,
         test_deadline_answers_with_what_came,
