@@ -12,6 +12,17 @@
  * held and sent after, so none is lost and none comes twice (an offer is
  * sent only if its id is above the last one sent).
  *
+ * A Last-Event-ID above that mark is either just ahead of this worker's
+ * feed (another worker sent it a moment ago) or ahead of the database
+ * itself (it was restored, or the id comes from elsewhere), where it
+ * would hold back every offer up to it forever. The database tells: if
+ * it has no offer at or above the id, the stream says so in a comment and
+ * starts from now; else it goes on after the id. Live offers are held
+ * meanwhile, those up to the id apart, kept only in the first case.
+ *
+ * HEAD gets the stream's head (after the same checks as GET) and nothing
+ * more. An HTTP/1.0 client gets the events unchunked, ended by the close.
+ *
  * A comment line every [offers] heartbeat keeps proxies and the client's
  * idea of the connection alive, and makes a vanished client show (the
  * write fails, or the edge sees the FIN). A subscriber whose unsent output
@@ -35,6 +46,7 @@
 #include <event2/buffer.h>
 
 #define REPLAY_PAGE 500
+#define STREAM_CTYPE "text/event-stream; charset=utf-8"
 
 struct sub {
 	struct http_req *r;
@@ -42,7 +54,9 @@ struct sub {
 	struct feed_sub *fs;
 	struct pg_query *q;         /* the replay page in flight */
 	struct evbuffer *held;      /* live events while replaying */
+	struct evbuffer *held_low;  /* those up to ahead_of, while checking */
 	int64_t held_last;          /* id of the last one held */
+	int64_t ahead_of;           /* the Last-Event-ID checked, else 0 */
 	int64_t last_sent;
 	int64_t replay_to;          /* the feed's high-water at arrival */
 	char city[65];              /* "" = every city */
@@ -58,6 +72,8 @@ sub_free(struct sub *s)
 		pg_cancel(s->q);
 	if (s->held != NULL)
 		evbuffer_free(s->held);
+	if (s->held_low != NULL)
+		evbuffer_free(s->held_low);
 	free(s);
 }
 
@@ -136,6 +152,7 @@ static void
 on_feed(void *arg, const struct feed_offer *o)
 {
 	struct sub *s = arg;
+	struct evbuffer *hb;
 
 	if (o == NULL) {
 		sub_write(s, ": hb\n\n", 6);
@@ -149,12 +166,13 @@ on_feed(void *arg, const struct feed_offer *o)
 	}
 	if (o->id <= s->held_last)
 		return;
-	evbuffer_add_printf(s->held, "id: %" PRId64 "\nevent: offer\ndata: ",
+	hb = o->id <= s->ahead_of ? s->held_low : s->held;
+	evbuffer_add_printf(hb, "id: %" PRId64 "\nevent: offer\ndata: ",
 	    o->id);
-	evbuffer_add(s->held, o->json, o->len);
-	evbuffer_add(s->held, "\n\n", 2);
+	evbuffer_add(hb, o->json, o->len);
+	evbuffer_add(hb, "\n\n", 2);
 	s->held_last = o->id;
-	if (evbuffer_get_length(s->held) > s->w->cfg->offers_max_pending)
+	if (evbuffer_get_length(hb) > s->w->cfg->offers_max_pending)
 		sub_too_slow(s);
 }
 
@@ -219,6 +237,60 @@ replay_next(struct sub *s)
 	}
 }
 
+/* Does the database hold an offer at or above the client's Last-Event-ID? */
+static void
+on_check(void *arg, enum pg_status st, const PGresult *res, const char *msg)
+{
+	struct sub *s = arg;
+	char note[160];
+	int n;
+
+	s->q = NULL;
+	if (st != PG_OK) {
+		log_warnx("offer id check failed (%s); ending the stream",
+		    msg != NULL ? msg : pg_status_name(st));
+		sub_end(s, s->w->cfg->offers_retry_ms);
+		return;
+	}
+	if (pg_nrows(res) > 0) {
+		/* only ahead of this worker's feed: what the feed holds up
+		 * to the id, the client has */
+		evbuffer_drain(s->held_low, evbuffer_get_length(s->held_low));
+	} else {
+		n = snprintf(note, sizeof(note), ": last-event-id %" PRId64
+		    " is ahead of the newest offer %" PRId64 "; streaming "
+		    "from now\n\n", s->ahead_of, s->replay_to);
+		sub_write(s, note, (size_t)n);
+		s->last_sent = s->replay_to;
+		evbuffer_prepend_buffer(s->held, s->held_low);
+	}
+	s->ahead_of = 0;
+	replay_done(s);
+}
+
+static void
+check_ahead(struct sub *s, int64_t last)
+{
+	char from[24];
+	const char *params[3] = { from, "9223372036854775807", NULL };
+	enum pg_status st;
+
+	if ((s->held_low = evbuffer_new()) == NULL) {
+		sub_end(s, s->w->cfg->offers_retry_ms);
+		return;
+	}
+	s->ahead_of = last;
+	s->replaying = true;
+	snprintf(from, sizeof(from), "%" PRId64, last - 1);
+	s->q = pg_query(s->w->pg, STMT_OFFERS_SINCE, 3, params, on_check, s,
+	    &st);
+	if (s->q == NULL) {
+		log_warnx("offer id check not possible (%s); ending the stream",
+		    pg_status_name(st));
+		sub_end(s, s->w->cfg->offers_retry_ms);
+	}
+}
+
 /* Last-Event-ID (header, else ?last_event_id=): -1 none, -2 invalid. */
 static int64_t
 last_event_id(struct http_req *r)
@@ -271,13 +343,17 @@ void
 api_offers_stream(struct http_req *r)
 {
 	struct worker *w = http_req_worker(r);
-	char city[65], hello[64];
+	char city[65], hello[128];
 	int64_t last;
 	struct sub *s;
 	int n;
 
 	if (!stream_admit(r, w, city, &last))
 		return;
+	if (http_req_method(r) == HTTP_HEAD) {
+		http_stream_head(r, STREAM_CTYPE);
+		return;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->held = evbuffer_new()) == NULL ||
 	    (s->fs = feed_subscribe(w->feed, on_feed, s)) == NULL) {
@@ -293,12 +369,16 @@ api_offers_stream(struct http_req *r)
 	s->replay_to = feed_high(w->feed);
 	s->last_sent = last >= 0 ? last : s->replay_to;
 	s->held_last = s->replay_to;
-	http_stream_start(r, "text/event-stream; charset=utf-8", sub_cancel, s);
+	http_stream_start(r, STREAM_CTYPE, sub_cancel, s);
 	/* the first bytes go out at once: the client sees the stream open */
 	n = snprintf(hello, sizeof(hello), "retry: %llu\n: offers after %"
 	    PRId64 " (worker %u)\n\n", (unsigned long long)
 	    w->cfg->offers_retry_ms, s->last_sent, w->args->slot);
 	sub_write(s, hello, (size_t)n);
+	if (last > s->replay_to) {
+		check_ahead(s, last);
+		return;
+	}
 	if (last >= 0 && last < s->replay_to) {
 		s->replaying = true;
 		replay_next(s);

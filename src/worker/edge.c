@@ -656,7 +656,7 @@ edge_abort(struct edge *e)
 }
 
 bool
-edge_write_chunk(struct edge *e, const char *buf, size_t len)
+edge_write_body(struct edge *e, const char *buf, size_t len, bool chunked)
 {
 	struct evbuffer *out;
 	int fd;
@@ -666,9 +666,13 @@ edge_write_chunk(struct edge *e, const char *buf, size_t len)
 	    evbuffer_get_length(bufferevent_get_output(e->filter)) > 0)
 		return false;
 	out = bufferevent_get_output(e->under);
-	if (evbuffer_add_printf(out, "%zx\r\n", len) < 0 ||
-	    evbuffer_add(out, buf, len) != 0 || evbuffer_add(out, "\r\n", 2))
+	if (!chunked) {
+		if (evbuffer_add(out, buf, len) != 0)
+			return false;
+	} else if (evbuffer_add_printf(out, "%zx\r\n", len) < 0 ||
+	    evbuffer_add(out, buf, len) != 0 || evbuffer_add(out, "\r\n", 2)) {
 		return false;
+	}
 	/* what the socket takes now skips the loop; the rest goes as usual
 	 * (the write event libevent just armed meets an empty buffer and the
 	 * changelist folds its add and delete into nothing) */

@@ -59,13 +59,15 @@ void edge_abort(struct edge *e);
 /* Bytes waiting in the socket's output buffer. */
 size_t edge_pending_output(const struct edge *e);
 /*
- * Appends one HTTP chunk of buf straight to the socket's buffer and tries
+ * Appends buf (as one HTTP chunk if chunked) straight to the socket's
+ * buffer and tries
  * to send it now, when that keeps the order (nothing of evhtp's is still
  * in the filter): a fan-out to thousands of streams then costs one send
  * each instead of a copy, a deferred callback and two epoll changes.
  * false: not possible now, write through evhtp instead.
  */
-bool edge_write_chunk(struct edge *e, const char *buf, size_t len);
+bool edge_write_body(struct edge *e, const char *buf, size_t len,
+    bool chunked);
 /* evhtp is about to write an answer's head: mend its status line. */
 void edge_reply_head(struct edge *e);
 /* The request in flight came as "OPTIONS *" (evhtp sees "OPTIONS /"). */

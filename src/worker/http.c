@@ -62,6 +62,7 @@ struct http_req {
 	struct edge *edge;          /* outlives the connection's fini hook */
 	bool replied;
 	bool streaming;
+	bool chunked;               /* the stream is sent in chunks */
 	struct event *deadline;
 	http_cancel_fn cancel;
 	void *data;
@@ -277,6 +278,25 @@ http_req_abort(struct http_req *r)
 
 /* ---- streams --------------------------------------------------------------- */
 
+static bool
+http10(struct http_req *r)
+{
+	return evhtp_request_get_proto(r->req) == EVHTP_PROTO_10;
+}
+
+static void
+stream_headers(struct http_req *r, const char *ctype)
+{
+	evhtp_headers_t *out = r->req->headers_out;
+
+	evhtp_headers_add_header(out, evhtp_header_new("Content-Type", ctype,
+	    0, 1));
+	evhtp_headers_add_header(out, evhtp_header_new("Cache-Control",
+	    "no-cache", 0, 0));
+	evhtp_headers_add_header(out, evhtp_header_new("X-Accel-Buffering",
+	    "no", 0, 0));
+}
+
 void
 http_stream_start(struct http_req *r, const char *ctype,
     http_cancel_fn cancel, void *data)
@@ -286,19 +306,23 @@ http_stream_start(struct http_req *r, const char *ctype,
 	r->cancel = cancel;
 	r->data = data;
 	r->streaming = true;
+	r->chunked = !http10(r);
 	if (r->deadline != NULL)
 		evtimer_del(r->deadline);
 	edge_request_deferred(r->edge);     /* a FIN ends it */
 	edge_request_streaming(r->edge);
 	evhtp_request_disable_flag(req, EVHTP_REQ_FLAG_KEEPALIVE);
-	evhtp_headers_add_header(req->headers_out,
-	    evhtp_header_new("Content-Type", ctype, 0, 1));
-	evhtp_headers_add_header(req->headers_out,
-	    evhtp_header_new("Cache-Control", "no-cache", 0, 0));
-	evhtp_headers_add_header(req->headers_out,
-	    evhtp_header_new("X-Accel-Buffering", "no", 0, 0));
+	stream_headers(r, ctype);
 	edge_reply_head(r->edge);
-	evhtp_send_reply_chunk_start(req, EVHTP_RES_OK);
+	if (r->chunked) {
+		evhtp_send_reply_chunk_start(req, EVHTP_RES_OK);
+	} else {
+		/* HTTP/1.0 has no chunks: the body ends where the
+		 * connection does (evhtp would send chunks all the same) */
+		evhtp_headers_add_header(req->headers_out,
+		    evhtp_header_new("Connection", "close", 0, 0));
+		evhtp_send_reply_start(req, EVHTP_RES_OK);
+	}
 	stats_observe_request(r->h->st, 200, util_now_us() - r->start_us);
 	access_log(r, 200, 0, util_now_us() - r->start_us);
 	/* a paused connection writes nothing: streams run resumed (the
@@ -313,12 +337,12 @@ http_stream_write(struct http_req *r, const char *buf, size_t len)
 
 	if (r->replied || !r->streaming || len == 0)
 		return edge_pending_output(r->edge);
-	if (edge_write_chunk(r->edge, buf, len))
+	if (edge_write_body(r->edge, buf, len, r->chunked))
 		return edge_pending_output(r->edge);
 	if ((b = evbuffer_new()) == NULL)
 		return SIZE_MAX;
 	evbuffer_add(b, buf, len);
-	evhtp_send_reply_chunk(r->req, b);
+	evhtp_send_reply_chunk(r->req, b);      /* chunks only if chunked */
 	evbuffer_free(b);
 	return edge_pending_output(r->edge);
 }
@@ -326,10 +350,51 @@ http_stream_write(struct http_req *r, const char *buf, size_t len)
 void
 http_stream_end(struct http_req *r)
 {
+	struct bufferevent *bev;
+
 	if (r->replied || !r->streaming)
 		return;
 	r->replied = true;
-	evhtp_send_reply_chunk_end(r->req);     /* r may go any time now */
+	if (r->chunked) {
+		evhtp_send_reply_chunk_end(r->req);     /* r may go any time */
+		return;
+	}
+	/* no last chunk to write, whose flush would let evhtp see the
+	 * answer done: call its write callback, which closes (soon, from
+	 * the loop; the edge lingers until what is queued went out) */
+	bev = evhtp_request_get_bev(r->req);
+	evhtp_send_reply_end(r->req);
+	bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS |
+	    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void
+http_stream_head(struct http_req *r, const char *ctype)
+{
+	evhtp_request_t *req = r->req;
+	uint64_t us;
+
+	if (r->replied)
+		return;
+	r->replied = true;
+	if (r->deadline != NULL)
+		evtimer_del(r->deadline);
+	stream_headers(r, ctype);
+	if (!http10(r)) {
+		/* the framing a GET would get; the flag keeps evhtp from
+		 * adding "Content-Length: 0", which a GET would not get */
+		evhtp_request_enable_flag(req, EVHTP_REQ_FLAG_CHUNKED);
+		evhtp_headers_add_header(req->headers_out,
+		    evhtp_header_new("Transfer-Encoding", "chunked", 0, 0));
+	}
+	if (r->h->draining)
+		evhtp_request_disable_flag(req, EVHTP_REQ_FLAG_KEEPALIVE);
+	edge_reply_head(r->edge);
+	evhtp_send_reply(req, EVHTP_RES_OK);
+	us = util_now_us() - r->start_us;
+	stats_observe_request(r->h->st, 200, us);
+	access_log(r, 200, 0, us);
+	evhtp_request_resume(req);      /* last touch: req may go any time */
 }
 
 static evhtp_res

@@ -84,19 +84,21 @@ class Stream:
     """One SSE subscriber on a raw socket: decodes the chunked body and
     the events, id:, event:, data:, retry: and comments."""
 
-    def __init__(self, d, last_id=None, city=None, rcvbuf=None):
+    def __init__(self, d, last_id=None, city=None, rcvbuf=None,
+                 version="HTTP/1.1"):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.s.settimeout(30)
         self.s.connect((d.host, d.port))
         path = "/v1/offers/stream" + ("?city=" + city if city else "")
-        head = "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" \
-            % path
+        head = "GET %s %s\r\nHost: x\r\nAccept: text/event-stream\r\n" \
+            % (path, version)
         if last_id is not None:
             head += "Last-Event-ID: %s\r\n" % last_id
         self.s.sendall((head + "\r\n").encode())
         self.raw = b""
+        self.wire = b""         # every byte after the answer's head
         self.body = b""
         self.text = ""
         self.events = []        # (id, event, data dict)
@@ -119,6 +121,8 @@ class Stream:
             self.closed = True
             return False
         self.raw += b
+        if self.status is not None:
+            self.wire += b
         return True
 
     def _read_head(self):
@@ -126,6 +130,7 @@ class Stream:
             if not self._recv(30):
                 T.fail("stream: no answer head")
         head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        self.wire = self.raw
         lines = head.decode().split("\r\n")
         self.status = int(lines[0].split()[1])
         for ln in lines[1:]:
@@ -226,6 +231,159 @@ def test_stream_head_and_hello():
         s.wait(lambda x: "hb" in x.comments, timeout=30, what="a heartbeat")
     finally:
         s.close()
+
+
+def read_head(s, what):
+    """Status line and headers of one answer on socket s; the bytes after."""
+    raw = b""
+    deadline = time.monotonic() + 30
+    while b"\r\n\r\n" not in raw:
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        b = s.recv(65536)
+        T.check(b, "%s: closed before the answer's head: %r" % (what, raw))
+        raw += b
+    head, rest = raw.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return lines[0], hdrs, rest
+
+
+def recv_quiet(s, secs):
+    """What s receives within secs: (bytes, closed)."""
+    got, end = b"", time.monotonic() + secs
+    while time.monotonic() < end:
+        s.settimeout(max(0.05, end - time.monotonic()))
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            break
+        if not b:
+            return got, True
+        got += b
+    return got, False
+
+
+def test_stream_head_request():
+    """HEAD of the stream: the head a GET gets (no Content-Length: 0),
+    nothing after it, and the connection serves the next request."""
+    s = socket.create_connection((D.host, D.port), timeout=30)
+    try:
+        s.sendall(b"HEAD /v1/offers/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        line, hdrs, rest = read_head(s, "HEAD")
+        T.check_eq(line, "HTTP/1.1 200 OK", "HEAD status line")
+        T.check(hdrs.get("content-type", "").startswith("text/event-stream"),
+                "HEAD content type %r" % hdrs.get("content-type"))
+        T.check("content-length" not in hdrs, "HEAD announces Content-Length"
+                " %r" % hdrs.get("content-length"))
+        T.check("date" in hdrs, "HEAD without Date")
+        T.check(hdrs.get("connection") != "close", "HEAD closes: %r" % hdrs)
+        # the heartbeat is 1 s: a stream would have sent bytes by now
+        got, closed = recv_quiet(s, 2.5)
+        T.check_eq(rest + got, b"", "bytes after the HEAD answer")
+        T.check(not closed, "the connection closed after HEAD")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        line, _, _ = read_head(s, "GET after HEAD")
+        T.check_eq(line, "HTTP/1.1 200 OK", "GET /healthz after HEAD")
+    finally:
+        s.close()
+    # HTTP/1.0: the same head, then the close (no keep-alive asked)
+    s = socket.create_connection((D.host, D.port), timeout=30)
+    try:
+        s.sendall(b"HEAD /v1/offers/stream HTTP/1.0\r\n\r\n")
+        line, hdrs, rest = read_head(s, "HEAD HTTP/1.0")
+        T.check_eq(line, "HTTP/1.0 200 OK", "HTTP/1.0 HEAD status line")
+        T.check("transfer-encoding" not in hdrs, "HTTP/1.0 HEAD: %r" % hdrs)
+        got, closed = recv_quiet(s, 30)
+        T.check_eq(rest + got, b"", "bytes after the HTTP/1.0 HEAD answer")
+        T.check(closed, "HTTP/1.0 HEAD: the connection stays open")
+    finally:
+        s.close()
+
+
+def test_stream_http10():
+    """An HTTP/1.0 subscriber gets the events unchunked, and at the end of
+    the stream (a reload here) the connection closes."""
+    s = Stream(D, version="HTTP/1.0")
+    try:
+        T.check_eq(s.status, 200, "status")
+        T.check("transfer-encoding" not in s.headers,
+                "HTTP/1.0 stream headers %r" % s.headers)
+        T.check_eq(s.headers.get("connection"), "close", "Connection")
+        s.wait(lambda x: x.retry is not None, what="retry and hello")
+        offer = publish_ok(title="for HTTP/1.0")
+        s.wait(lambda x: offer["id"] in x.ids(), what="the offer")
+        T.check_eq([e[2] for e in s.events if e[0] == offer["id"]], [offer],
+                   "the event's data")
+        gen = D.metric("placesd_generation")
+        s.retry = None
+        D.signal(signal.SIGHUP)
+        T.wait_until(lambda: D.metric("placesd_generation") > gen, 60,
+                     "the reload")
+        deadline = time.monotonic() + 30
+        while not s.closed and time.monotonic() < deadline:
+            s.pump(0.5)
+        T.check(s.closed, "the HTTP/1.0 stream did not close at its end")
+        T.check(s.retry is not None, "no retry: before the close")
+        T.check(s.wire.startswith(b"retry: 200\n") and b"\r\n" not in s.wire,
+                "chunk framing in the body: %r" % s.wire[:300])
+    finally:
+        s.close()
+    T.wait_until(lambda: D.metric("placesd_offer_feed_up") == 2, 60,
+                 "both workers' offer feeds after the reload")
+
+
+def test_last_event_id_ahead_streams_from_now():
+    """A Last-Event-ID above every offer (a restored database, a client
+    of another deployment) is taken as "from now", and the stream says
+    so; new offers reach it."""
+    newest = publish_ok(title="the newest")["id"]
+    ahead = newest + 1000000
+    s = Stream(D, last_id=ahead)
+    try:
+        T.check_eq(s.status, 200, "status")
+        # the database is asked first: the note follows the hello
+        s.wait(lambda x: any(c.startswith("last-event-id") for c in
+                             x.comments), what="the note on the id")
+        notes = [c for c in s.comments if c.startswith("last-event-id")]
+        T.check_eq(len(notes), 1, "the comment on the id: %r" % s.comments)
+        T.check(notes[0].startswith("last-event-id %d is ahead of the "
+                                    "newest offer " % ahead) and
+                notes[0].endswith("; streaming from now"),
+                "comment %r" % notes[0])
+        # the worker's feed may not have seen "the newest" yet: from now
+        # is from what the feed had seen when the subscriber came
+        high = int(notes[0].split("newest offer ")[1].split(";")[0])
+        T.check(high <= newest, "newest offer %d, the stream says %d"
+                % (newest, high))
+        live = publish_ok(title="after an id from the future")["id"]
+        s.wait(lambda x: live in x.ids(), what="the live offer")
+        T.check(s.ids() == sorted(set(s.ids())) and s.ids()[0] > high and
+                s.ids()[-1] == live, "from now on, in order: %r (stream "
+                "from %d)" % (s.ids(), high))
+    finally:
+        s.close()
+
+
+def test_last_event_id_just_published():
+    """A Last-Event-ID the worker's feed may not have seen yet (another
+    worker sent it an instant ago) is not "ahead": nothing up to it comes
+    again, nothing after it is lost."""
+    for i in range(5):
+        seen = publish_ok(title="just published %d" % i)["id"]
+        s = Stream(D, last_id=seen)
+        try:
+            T.check_eq(s.status, 200, "status")
+            s.wait(lambda x: x.worker() is not None, what="hello")
+            nxt = publish_ok(title="after it %d" % i)["id"]
+            s.wait(lambda x: nxt in x.ids(), what="the next offer")
+            T.check_eq(s.ids(), [nxt], "after Last-Event-ID %d" % seen)
+            T.check(not any(c.startswith("last-event-id") for c in
+                            s.comments), "taken as ahead: %r" % s.comments)
+        finally:
+            s.close()
 
 
 def test_publish_reaches_every_worker():
@@ -622,6 +780,10 @@ if __name__ == "__main__":
     try:
         T.run_main([
             test_stream_head_and_hello,
+            test_stream_head_request,
+            test_stream_http10,
+            test_last_event_id_ahead_streams_from_now,
+            test_last_event_id_just_published,
             test_publish_reaches_every_worker,
             test_last_event_id_replays_exactly_the_missed,
             test_list_active_offers,
