@@ -49,6 +49,7 @@
 #include <evhtp.h>
 
 #define LINGER_MS 2000
+#define STATUS_LINE_MAX 66      /* "HTTP/1.1 NNN " and evhtp's phrase, CRLF */
 
 enum edge_mode { EM_SERVING, EM_REJECTING, EM_LINGER };
 enum edge_timer { ET_NONE, ET_IDLE, ET_REQUEST, ET_STUCK, ET_LINGER };
@@ -428,26 +429,29 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 static void
 fix_head(struct evbuffer *src, struct evbuffer *dst)
 {
-	struct evbuffer_ptr eol;
-	const unsigned char *l;
+	const unsigned char *l, *eol;
 	const char *why;
+	size_t n, len;
 	int status;
 
-	eol = evbuffer_search(src, "\r\n", 2, NULL);
-	if (eol.pos < 12 || eol.pos > 64 ||
-	    (l = evbuffer_pullup(src, eol.pos)) == NULL)
+	/* a status line is short: look no further than STATUS_LINE_MAX */
+	if ((n = evbuffer_get_length(src)) > STATUS_LINE_MAX)
+		n = STATUS_LINE_MAX;
+	if ((l = evbuffer_pullup(src, (ev_ssize_t)n)) == NULL ||
+	    (eol = memmem(l, n, "\r\n", 2)) == NULL)
 		return;
-	if (memcmp(l, "HTTP/1.", 7) != 0 || l[8] != ' ' ||
+	len = (size_t)(eol - l);
+	if (len < 12 || memcmp(l, "HTTP/1.", 7) != 0 || l[8] != ' ' ||
 	    l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' ||
-	    l[11] < '0' || l[11] > '9' || (eol.pos > 12 && l[12] != ' '))
+	    l[11] < '0' || l[11] > '9' || (len > 12 && l[12] != ' '))
 		return;
 	status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
 	if ((why = reason(status)) == NULL)
-		evbuffer_add(dst, l, (size_t)eol.pos);
+		evbuffer_add(dst, l, len);
 	else
 		evbuffer_add_printf(dst, "%.12s %s", (const char *)l, why);
 	evbuffer_add_printf(dst, "\r\nDate: %s", edge_http_date());
-	evbuffer_drain(src, (size_t)eol.pos);
+	evbuffer_drain(src, len);
 }
 
 static enum bufferevent_filter_result
