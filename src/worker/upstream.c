@@ -243,14 +243,15 @@ breaker_open(struct upstream *u, const char *why)
 }
 
 /* A probe went without an outcome (cancelled with its digest): the
- * breaker must not wait for a digest to send the next one. */
+ * breaker must not wait for a digest to send the next one. on_cooldown
+ * probes now if the cooldown is over, else when it is. */
 static void
 probe_lost(struct upstream *u)
 {
 	struct timeval tv = { 0, 0 };
 
 	u->probing = false;
-	if (u->breaker == BR_HALF_OPEN)
+	if (u->breaker != BR_CLOSED)
 		evtimer_add(u->cooldown, &tv);
 }
 
@@ -703,7 +704,7 @@ on_cooldown(evutil_socket_t fd, short ev, void *arg)
 	    u->probe_uri[0] == '\0')
 		return;
 	if (u->breaker == BR_OPEN && now < u->open_until_ms) {
-		tv = util_tv(u->open_until_ms - now);   /* early by a tick */
+		tv = util_tv(u->open_until_ms - now);   /* woken early */
 		evtimer_add(u->cooldown, &tv);
 		return;
 	}
