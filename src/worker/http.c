@@ -123,6 +123,8 @@ access_log(struct http_req *r, int status, size_t bytes, uint64_t us)
 
 	if (r->h->access_fd < 0)
 		return;
+	if (edge_request_asterisk(r->edge))
+		path = "*";             /* evhtp was handed "/" for it */
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -1013,6 +1013,41 @@ def test_target_forms_pipelined():
     check_worker_alive(d, "target forms")
 
 
+def test_target_forms_access_log():
+    """The access log names what the client asked for: "*" for OPTIONS *
+    (libevhtp is handed "/"), the routed path for absolute-form."""
+    d = T.Daemon(conf=EDGE_CONF, workers=1, name="alog")
+    access = d.path("access.log")
+    d.conf = T.merge_conf(d.conf, {"log": {"access_log": access}})
+    d.write_config(d.conf)
+    start_daemon(d)
+    try:
+        w = Wire(d)
+        try:
+            w.send(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"
+                   b"GET http://h/healthz?q=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            for what in ("OPTIONS *", "absolute-form"):
+                r = w.response()
+                T.check(r is not None and r.status == 200, "%s: %r"
+                        % (what, r))
+        finally:
+            w.close()
+
+        def lines():
+            try:
+                with open(access) as f:
+                    return f.read()
+            except OSError:
+                return ""
+        T.wait_until(lambda: '"GET /healthz"' in lines(), 30,
+                     "the absolute-form request in the access log")
+        T.check('"OPTIONS *" 200' in lines(), "OPTIONS * in the access "
+                "log: %r" % lines()[-500:])
+    finally:
+        rc = d.stop()
+    T.assert_clean_exit(d, rc, "access log daemon stop")
+
+
 def test_keepalive():
     d = shared()
     w = Wire(d)
@@ -1432,6 +1467,7 @@ TESTS = [
     test_urlencoded_5mb_body,
     test_pipelining,
     test_target_forms_pipelined,
+    test_target_forms_access_log,
     test_keepalive,
     test_chunked_trailer_keepalive,
     test_split_bodies,
