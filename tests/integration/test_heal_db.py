@@ -194,11 +194,11 @@ def flood(n, timeout=30):
 
 def test_pool_overload_then_heals():
     """pool 2 + queue 4 per worker, every query held by a lock: a flood of
-    80 gets 503 overloaded and 504, none hangs; once the lock goes the
+    120 gets 503 overloaded and 504, none hangs; once the lock goes the
     pool answers again at once."""
     lk = PG.lock(["places"])
     try:
-        codes, slow = flood(80)
+        codes, slow = flood(120)
     finally:
         lk.release()
     T.log("flood over a locked table: %r, slowest %.2f s" % (codes, slow))

@@ -336,27 +336,32 @@ def test_feed_overload():
         subs.stop()
 
 
+def wait_new_feed_backends(old, what):
+    """Every worker's feed has left its old backend for a new one."""
+    t0 = time.monotonic()
+    T.wait_until(lambda: len(set(feed_backends()) - set(old)) >= WORKERS,
+                 60, "both feeds to give up on their backends (%s)" % what)
+    T.log("%s: both feeds on new backends %.1f s after the fault began "
+          "(probe after 5 s quiet + 5 s deadline nominal)"
+          % (what, time.monotonic() - t0))
+
+
 def test_feed_lost_answer():
     """The feeds' backends SIGSTOPped: notifications stop; each feed's
     probe notices within ~10 s, reconnects and replays.  The stopped
     backends are resumed only at the end."""
-    log0 = D.log_text().count("no answer to a query within")
-    held = []
-
     def fault():
-        held[:] = stop_pids(feed_backends())
+        held = stop_pids(feed_backends())
         T.check(len(held) == WORKERS, "feed backends: %r" % held)
         return held
 
-    def end(pids):
+    def end(held):
         # the fault "ends" when the feeds have left the stopped backends
         # behind: wait for that, then resume them
         try:
-            T.wait_until(lambda: D.log_text().count(
-                "no answer to a query within") >= log0 + WORKERS, 60,
-                "both feeds to give up on their stopped backends")
+            wait_new_feed_backends(held, "lost answer")
         finally:
-            cont_pids(pids)
+            cont_pids(held)
     heal_case("lost answer", fault, end)
 
 
@@ -367,16 +372,16 @@ def test_feed_timeout():
     log0 = D.log_text().count("no answer to a query within")
 
     def fault():
-        lk = PG.lock(["offers"])
-        return lk
+        return feed_backends(), PG.lock(["offers"])
 
-    def end(lk):
+    def end(state):
+        old, lk = state
         try:
-            T.wait_until(lambda: D.log_text().count(
-                "no answer to a query within") >= log0 + WORKERS, 60,
-                "both feeds to time out a query")
+            wait_new_feed_backends(old, "timeout")
         finally:
             lk.release()
+        T.check(D.log_text().count("no answer to a query within") >=
+                log0 + WORKERS, "the feeds' timeouts are not logged")
     heal_case("timeout", fault, end, during=False)
 
 
