@@ -503,6 +503,10 @@ def fault_pg_freeze(rng):
 
 
 def fault_kill_worker(rng):
+    # only a worker of a settled generation: a draining one is not
+    # respawned, and one of a reload still starting aborts the reload
+    if not wait_settled():
+        return "skipped: the generations did not settle"
     ws = current_workers()
     if not ws:
         return "no worker"
@@ -514,6 +518,8 @@ def fault_kill_worker(rng):
 
 
 def fault_kill_ranker(rng):
+    if not wait_settled():
+        return "skipped: the generations did not settle"
     r = current_ranker()
     if r is None:
         return "no ranker"
