@@ -8,9 +8,9 @@
  * at once from its accept loop, never behind ranking work, so a missing
  * answer means a ranker that is stopped, hung or gone, not a busy one. A
  * ping unanswered for PING_TIMEOUT_MS is abandoned (a later PONG on the
- * connection still counts) and a new one sent; PING_MISSES_DOWN misses in
- * a row mark the ranker down and close the connection, and a new one is
- * opened at once. A closed or refused connection is down at once; the
+ * connection still counts) and a new one sent; it is a miss unless other
+ * answers came meanwhile. PING_MISSES_DOWN misses in a row mark the ranker
+ * down and close the connection, and a new one is opened at once. A closed or refused connection is down at once; the
  * first reconnect is immediate, later ones back off from 50ms to 1s. BUSY
  * (its queue is full, a call waited too long) fails that call only: the
  * ranker stays up. Nothing here waits for one frame without a deadline.
@@ -80,7 +80,7 @@ struct rankc {
 	uint32_t ping_id;           /* outstanding ping, 0 if none */
 	uint64_t ping_sent_ms;
 	unsigned ping_misses;       /* in a row, on this connection */
-	uint64_t heard_ms;          /* its last answer, or the connect */
+	uint64_t heard_ms;          /* its last frame on bev, or the connect */
 	uint64_t backoff_ms;
 	uint64_t down_since_ms;     /* 0 while up */
 	bool warned;                /* "unreachable" was logged */
@@ -414,6 +414,8 @@ on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, WIRE_HDR_LEN);
 		payload = h.len > 0 ? (const char *)evbuffer_pullup(in,
 		    (ev_ssize_t)h.len) : "";
+		if (bev == rc->bev)
+			rc->heard_ms = util_now_ms();
 		handle_frame(rc, bev, &h, payload);
 		if (bev != rc->bev && bev != rc->old)
 			return;         /* closed meanwhile (a callback, GOAWAY
@@ -482,8 +484,15 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (rc->connected) {
 		if (rc->ping_id != 0 && now - rc->ping_sent_ms >=
-		    PING_TIMEOUT_MS && ping_missed(rc, now))
-			return;         /* disconnect() armed the timer */
+		    PING_TIMEOUT_MS) {
+			if (rc->heard_ms > rc->ping_sent_ms) {
+				/* its answers to calls kept coming: alive, and
+				 * only slow to reach this ping */
+				rc->ping_id = 0;
+				rc->ping_misses = 0;
+			} else if (ping_missed(rc, now))
+				return; /* disconnect() armed the timer */
+		}
 		if (rc->ping_id == 0)
 			send_ping(rc);
 	} else if (now - rc->heard_ms >= PING_MISSES_DOWN * PING_TIMEOUT_MS) {
