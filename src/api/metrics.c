@@ -61,6 +61,9 @@ render_http(FILE *f, const struct stats_totals *t)
 	    (unsigned long long)t->lat_count);
 	gauge(f, "placesd_http_connections_open", "Open client connections.",
 	    t->conns_open);
+	counter(f, "placesd_http_accept_errors_total", "accept() failures "
+	    "(out of descriptors or memory), each followed by a 100 ms pause "
+	    "in accepting.", t->http_accept_errors);
 	fprintf(f, "# HELP placesd_worker_http_connections_open Open client "
 	    "connections, by worker slot.\n"
 	    "# TYPE placesd_worker_http_connections_open gauge\n");

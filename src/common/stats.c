@@ -146,6 +146,7 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		}
 		t->lat_sum_us += LD(b->lat_sum_us);
 		t->conns_open += LD(b->conns_open);
+		t->http_accept_errors += LD(b->http_accept_errors);
 		t->ranker_up += LD(b->ranker_up);
 		t->ranker_calls += LD(b->ranker_calls);
 		t->ranker_failures += LD(b->ranker_failures);

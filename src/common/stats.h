@@ -46,6 +46,7 @@ struct stats_block {
 	uint64_t lat_buckets[STATS_LAT_BUCKETS];
 	uint64_t lat_sum_us;
 	int64_t conns_open;                 /* gauge */
+	uint64_t http_accept_errors;        /* accept() failed: paused */
 	int64_t ranker_up;                  /* gauge: 0/1 */
 	uint64_t ranker_calls;
 	uint64_t ranker_failures;
@@ -105,6 +106,7 @@ struct stats_totals {
 	uint64_t lat_count;
 	uint64_t lat_sum_us;
 	int64_t conns_open;
+	uint64_t http_accept_errors;
 	int64_t ranker_up;
 	uint64_t ranker_calls;
 	uint64_t ranker_failures;

@@ -29,6 +29,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <evhtp.h>
 
 struct conn {
@@ -52,6 +53,9 @@ struct http {
 	int access_fd;
 	struct edge_config edge_cfg;
 	struct edge_list edges;
+	struct event *accept_resume;    /* ends a pause of accept() */
+	uint64_t accept_logged_ms;      /* last "cannot accept" warning */
+	unsigned accept_pauses;         /* since that warning */
 };
 
 struct http_req {
@@ -655,6 +659,9 @@ on_accept(evhtp_connection_t *c, void *arg)
 
 /* ---- the server ----------------------------------------------------------- */
 
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_LOG_MS   10000
+
 struct http *
 http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
 {
@@ -689,7 +696,7 @@ http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
 	/* the handler answers by request_deadline (504 at worst) */
 	h->edge_cfg.stuck_timeout_ms = h->cfg->request_deadline_ms +
 	    h->cfg->read_timeout_ms;
-	if ((h->htp = evhtp_new(h->base, NULL)) == NULL) {
+	if ((h->htp = evhtp_new(h->base, h)) == NULL) {
 		free(h);
 		return NULL;
 	}
@@ -702,6 +709,49 @@ http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
 	return h;
 }
 
+/*
+ * accept() failed with something other than "try again": out of
+ * descriptors or memory. Listening on would fail again at once, for ever,
+ * with the connection still queued (libevhtp only logs it, hundreds of
+ * thousands of times a second). Stop accepting for ACCEPT_PAUSE_MS
+ * instead: the loop serves the connections it has, whose closing frees
+ * descriptors, and the queue waits in the kernel. One warning per
+ * ACCEPT_LOG_MS says how many pauses there were.
+ */
+static void
+on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct http *h = ((evhtp_t *)arg)->arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = util_tv(ACCEPT_PAUSE_MS);
+	uint64_t now = util_now_ms();
+
+	evconnlistener_disable(lev);
+	evtimer_add(h->accept_resume, &tv);
+	stats_add(&h->st->http_accept_errors, 1);
+	h->accept_pauses++;
+	if (h->accept_logged_ms != 0 && now - h->accept_logged_ms <
+	    ACCEPT_LOG_MS)
+		return;
+	log_warnx("cannot accept connections: %s (%u open here); not "
+	    "accepting for %dms at a time, %u times since the last warning",
+	    evutil_socket_error_to_string(err), h->nconns, ACCEPT_PAUSE_MS,
+	    h->accept_pauses);
+	h->accept_logged_ms = now;
+	h->accept_pauses = 0;
+}
+
+static void
+on_accept_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http *h = arg;
+
+	(void)fd;
+	(void)ev;
+	if (!h->draining && h->htp != NULL && h->htp->server != NULL)
+		evconnlistener_enable(h->htp->server);
+}
+
 int
 http_start(struct http *h, int listen_fd)
 {
@@ -711,6 +761,13 @@ http_start(struct http *h, int listen_fd)
 		    "listener");
 		return -1;
 	}
+	if ((h->accept_resume = evtimer_new(h->base, on_accept_resume,
+	    h)) == NULL) {
+		log_errorx("cannot set up the listener's pause timer");
+		return -1;
+	}
+	/* the listener hands its callbacks evhtp's htp, whose arg is h */
+	evconnlistener_set_error_cb(h->htp->server, on_accept_error);
 	return 0;
 }
 
@@ -770,6 +827,9 @@ http_shutdown(struct http *h)
 	if (h == NULL)
 		return;
 	h->edge_cfg.closing = true;
+	if (h->accept_resume != NULL)
+		event_free(h->accept_resume);
+	h->accept_resume = NULL;
 	http_close_all(h);
 	edge_free_all(&h->edges);
 	evhtp_unbind_socket(h->htp);

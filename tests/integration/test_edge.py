@@ -1447,6 +1447,72 @@ def test_max_connections():
     T.assert_clean_exit(d, rc, "max_connections daemon stop")
 
 
+def open_files_limit(pid):
+    """(soft, hard) of a process's RLIMIT_NOFILE, as prlimit spells them."""
+    with open("/proc/%d/limits" % pid) as f:
+        for ln in f:
+            if ln.startswith("Max open files"):
+                return tuple(ln.split()[3:5])
+    T.fail("no open files limit for %d" % pid)
+
+
+def test_out_of_descriptors():
+    """A worker out of descriptors stops accepting for a moment at a time
+    instead of spinning on accept() (libevhtp logs each failure and
+    retries at once): a few warnings, not thousands, the open connections
+    still served, and new ones accepted once descriptors are back."""
+    if T.run(["prlimit", "--version"]).returncode != 0:
+        T.skip("no prlimit")
+    d = T.Daemon(conf=T.merge_conf(EDGE_CONF, {"server": {
+        "keepalive_timeout": "30s"}}), workers=1, name="nofile")
+    start_daemon(d)
+    pid = worker_pids(d)[0]
+    soft, hard = open_files_limit(pid)
+    held, waiting = Wire(d), []
+    try:
+        held.send(request_bytes("/healthz"))
+        check_healthz_doc(held.response(), "a connection before")
+        lim = len(os.listdir("/proc/%d/fd" % pid))
+        r = T.run(["prlimit", "--pid", str(pid),
+                   "--nofile=%d:%s" % (lim, hard)])
+        T.check_eq(r.returncode, 0, "prlimit: %s" % r.stderr)
+        try:
+            # queued (the worker can take a few at most, into the holes
+            # below its last descriptor), each with its request sent
+            for _ in range(20):
+                s = socket.create_connection((d.host, d.port), timeout=10)
+                s.sendall(request_bytes("/healthz"))
+                waiting.append(s)
+            time.sleep(1.5)
+            held.send(request_bytes("/healthz"))
+            check_healthz_doc(held.response(), "the held connection")
+        finally:
+            r = T.run(["prlimit", "--pid", str(pid),
+                       "--nofile=%s:%s" % (soft, hard)])
+        T.check_eq(r.returncode, 0, "prlimit back: %s" % r.stderr)
+        for i, s in enumerate(waiting):
+            s.settimeout(10)
+            T.check(s.recv(64).startswith(b"HTTP/1.1 200"),
+                    "queued connection %d served once descriptors are "
+                    "back" % (i + 1))
+    finally:
+        held.close()
+        for s in waiting:
+            s.close()
+    log = d.log_text()
+    warns = log.count("cannot accept connections")
+    T.log("accept warnings: %d, libevhtp's: %d, accept errors counted: %r"
+          % (warns, log.count("accept()"),
+             d.metric("placesd_http_accept_errors_total")))
+    T.check(1 <= warns <= 3, "%d 'cannot accept' warnings in 1.5 s" % warns)
+    T.check(d.metric("placesd_http_accept_errors_total") <= 40,
+            "accept() failed %r times in 1.5 s: not paused"
+            % d.metric("placesd_http_accept_errors_total"))
+    check_worker_alive(d, "out of descriptors", [pid])
+    rc = d.stop()
+    T.assert_clean_exit(d, rc, "out of descriptors daemon stop")
+
+
 # --------------------------------------------------------------------------
 # 5. the end: no worker died, clean stop
 
@@ -1478,6 +1544,7 @@ TESTS = [
     test_client_reset,
     test_abrupt_connects,
     test_max_connections,
+    test_out_of_descriptors,
     test_long_header_value_big_limit,
     test_clean_stop,
 ]
