@@ -13,8 +13,16 @@
  * late source leaves an entry in "errors" and an empty list; the rest is
  * answered with 200. Only an invalid body (400) or an unknown city (404)
  * fails the request. A client that goes away cancels every source.
+ *
+ * With the city read model (worker/citymodel.h) the three database
+ * sources come from it: a hit answers them at once and only the events
+ * call is left; a miss runs the same queries (their read model variants,
+ * which also say which places the city has and when its offers change)
+ * and hands the result to the model, or joins a build of the same key in
+ * flight. A build with any failed or late query is never kept.
  */
 #include "api/api.h"
+#include "worker/citymodel.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
 #include "common/log.h"
@@ -49,6 +57,11 @@ struct digest {
 	struct pg_query *q[DS_COUNT];
 	bool pending[DS_COUNT];
 	char *json[DS_COUNT];       /* PostgreSQL's JSON text, by source */
+	struct cm_flight *flight;   /* building the read model's answer */
+	struct cm_waiter *wait;     /* waiting for another's build */
+	char *city_ids;             /* of the build: every place of the city */
+	int64_t until_ms;           /* of the build: when offers change */
+	bool db_failed;             /* a database source failed: keep none */
 	json_t *events;
 	json_t *errors;
 	struct event *timer;
@@ -181,8 +194,12 @@ digest_free(struct digest *d)
 	for (i = 0; i < DS_COUNT; i++) {
 		if (d->q[i] != NULL)
 			pg_cancel(d->q[i]);
-		free(d->json[i]);
 	}
+	cm_unwait(d->wait);
+	cm_fail(d->flight);         /* late, cancelled or answered 404 */
+	for (i = 0; i < DS_COUNT; i++)
+		free(d->json[i]);
+	free(d->city_ids);
 	if (d->timer != NULL)
 		event_free(d->timer);
 	json_decref(d->events);
@@ -201,6 +218,8 @@ static void
 add_error(struct digest *d, enum digest_source s, const char *code,
     const char *message)
 {
+	if (s != DS_EVENTS)
+		d->db_failed = true;
 	json_array_append_new(d->errors, json_pack("{s:s, s:s, s:s}",
 	    "source", source_names[s], "code", code, "message", message));
 }
@@ -259,11 +278,30 @@ digest_reply(struct digest *d)
 	digest_free(d);
 }
 
+/* The database sources are all in: hand them to the read model. */
+static void
+model_settle(struct digest *d)
+{
+	const char *parts[CM_PARTS] = { d->json[DS_PLACES], d->json[DS_MENU],
+	    d->json[DS_OFFERS] };
+	struct cm_flight *fl = d->flight;
+
+	if (fl == NULL || d->pending[DS_PLACES] || d->pending[DS_MENU] ||
+	    d->pending[DS_OFFERS])
+		return;
+	d->flight = NULL;
+	if (d->db_failed || d->city_ids == NULL)
+		cm_fail(fl);
+	else
+		cm_put(fl, parts, d->city_ids, d->until_ms);
+}
+
 static void
 maybe_done(struct digest *d)
 {
 	unsigned i;
 
+	model_settle(d);
 	for (i = 0; i < DS_COUNT; i++)
 		if (d->pending[i])
 			return;
@@ -350,8 +388,14 @@ on_menu(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 static void
 on_offers(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 {
-	take_json(arg, DS_OFFERS, st, res, msg);
-	maybe_done(arg);
+	struct digest *d = arg;
+	const char *until;
+
+	take_json(d, DS_OFFERS, st, res, msg);
+	if (st == PG_OK && d->flight != NULL && pg_nrows(res) > 0 &&
+	    (until = pg_value(res, 0, 1)) != NULL)
+		d->until_ms = strtoll(until, NULL, 10);
+	maybe_done(d);
 }
 
 static void
@@ -382,13 +426,17 @@ on_places(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 		return;
 	}
 	take_json(d, DS_PLACES, st, res, msg);
+	if (st == PG_OK && d->flight != NULL && (ids = pg_value(res, 0, 2)) !=
+	    NULL && (d->city_ids = strdup(ids)) == NULL)
+		d->db_failed = true;
 	if (st == PG_OK && (ids = pg_value(res, 0, 1)) != NULL &&
 	    strcmp(ids, "{}") != 0) {
 		if ((d->ids = strdup(ids)) == NULL) {
 			add_error(d, DS_MENU, "internal", "out of memory");
 		} else {
 			start_query(d, DS_MENU, STMT_DIGEST_MENU, on_menu);
-			start_query(d, DS_OFFERS, STMT_DIGEST_OFFERS, on_offers);
+			start_query(d, DS_OFFERS, d->flight != NULL ?
+			    STMT_RM_OFFERS : STMT_DIGEST_OFFERS, on_offers);
 		}
 	}
 	maybe_done(d);
@@ -404,32 +452,91 @@ digest_budget_ms(const struct worker *w)
 	return all - margin;
 }
 
-static bool
-digest_start(struct digest *d)
+static void
+start_places(struct digest *d)
 {
 	const char *params[3] = { d->city, d->categories[0] != '\0' ?
 	    d->categories : NULL, d->limit };
+	enum pg_status st;
+
+	d->pending[DS_PLACES] = true;
+	d->q[DS_PLACES] = pg_query(d->w->pg, d->flight != NULL ?
+	    STMT_RM_PLACES : STMT_DIGEST_PLACES, 3, params, on_places, d, &st);
+	if (d->q[DS_PLACES] == NULL) {
+		d->pending[DS_PLACES] = false;
+		add_error(d, DS_PLACES, db_code(st), pg_status_name(st));
+	}
+}
+
+/* The read model's fragments as this digest's own. */
+static void
+take_value(struct digest *d, const struct cm_value *v)
+{
+	static const enum digest_source src[CM_PARTS] = { DS_PLACES, DS_MENU,
+	    DS_OFFERS };
+	unsigned i;
+
+	for (i = 0; i < CM_PARTS; i++)
+		if ((d->json[src[i]] = strndup(v->part[i], v->len[i])) == NULL)
+			add_error(d, src[i], "internal", "out of memory");
+	d->pending[DS_PLACES] = false;
+}
+
+/* The build this digest waited for ended; without a value (it failed or
+ * its city was dropped), read the database itself. */
+static void
+on_model(void *arg, const struct cm_value *v)
+{
+	struct digest *d = arg;
+
+	d->wait = NULL;
+	if (v != NULL)
+		take_value(d, v);
+	else
+		start_places(d);
+	maybe_done(d);
+}
+
+static void
+start_db(struct digest *d)
+{
+	struct cm_value v;
+	char key[sizeof(d->categories) + sizeof(d->limit) + 2];
+
+	snprintf(key, sizeof(key), "%s|%s", d->categories, d->limit);
+	switch (cm_get(d->w->model, d->city, key, &v, on_model, d, &d->wait,
+	    &d->flight)) {
+	case CM_HIT:
+		take_value(d, &v);
+		break;
+	case CM_WAIT:
+		d->pending[DS_PLACES] = true;
+		break;
+	case CM_BUILD:
+	case CM_OFF:
+		start_places(d);
+		break;
+	}
+}
+
+static bool
+digest_start(struct digest *d)
+{
 	uint64_t budget = digest_budget_ms(d->w);
 	struct timeval tv = util_tv(budget);
-	enum pg_status st;
 
 	if ((d->timer = evtimer_new(d->w->base, on_deadline, d)) == NULL ||
 	    (d->errors = json_array()) == NULL)
 		return false;
 	evtimer_add(d->timer, &tv);
-	d->pending[DS_EVENTS] = d->pending[DS_PLACES] = true;
+	d->pending[DS_EVENTS] = true;
 	d->ev_call = upstream_events(d->w->upstream, d->date, d->city,
 	    util_now_ms() + budget, on_events, d);
 	if (d->ev_call == NULL) {
 		d->pending[DS_EVENTS] = false;
 		add_error(d, DS_EVENTS, "internal", "out of memory");
 	}
-	d->q[DS_PLACES] = pg_query(d->w->pg, STMT_DIGEST_PLACES, 3, params,
-	    on_places, d, &st);
-	if (d->q[DS_PLACES] == NULL) {
-		d->pending[DS_PLACES] = false;
-		add_error(d, DS_PLACES, db_code(st), pg_status_name(st));
-	}
+	start_db(d);
 	return true;
 }
 

@@ -92,6 +92,37 @@ render_fallbacks(FILE *f, const struct stats_totals *t)
 			    (unsigned long long)t->nearby_fallback[i][j]);
 }
 
+/* the city read model (worker/citymodel.h): causes in enum cm_cause order */
+static void
+render_citymodel(FILE *f, const struct stats_totals *t)
+{
+	static const char *const causes[STATS_CM_CAUSES] = { "place",
+	    "unknown_place", "bad_payload", "offer", "feed_lost",
+	    "offer_time", "ttl" };
+	unsigned i;
+
+	counter(f, "placesd_readmodel_hits_total", "Digests answered from "
+	    "the city read model.", t->cm_hits);
+	counter(f, "placesd_readmodel_misses_total", "Digests the read model "
+	    "did not hold (built, or waited for a build).", t->cm_misses);
+	counter(f, "placesd_readmodel_waits_total", "Misses that waited for "
+	    "the build another request ran (single flight).", t->cm_waits);
+	counter(f, "placesd_readmodel_bypassed_total", "Digests read from the "
+	    "database because the offer feed was not listening or had an "
+	    "offer to read.", t->cm_bypassed);
+	counter(f, "placesd_readmodel_evictions_total", "Answers evicted to "
+	    "stay within cache.max_bytes.", t->cm_evictions);
+	gauge(f, "placesd_readmodel_bytes", "Bytes held by the read models "
+	    "of every worker.", t->cm_bytes);
+	fprintf(f, "# HELP placesd_readmodel_invalidations_total Cities or "
+	    "answers dropped, by cause.\n"
+	    "# TYPE placesd_readmodel_invalidations_total counter\n");
+	for (i = 0; i < STATS_CM_CAUSES; i++)
+		fprintf(f, "placesd_readmodel_invalidations_total{cause=\"%s\"} "
+		    "%llu\n", causes[i],
+		    (unsigned long long)t->cm_invalidations[i]);
+}
+
 static void
 render_process(FILE *f, const struct stats_totals *t)
 {
@@ -150,6 +181,7 @@ render_process(FILE *f, const struct stats_totals *t)
 	    "cache.", t->cache_hits);
 	counter(f, "placesd_cache_misses_total", "Reads the cache did not "
 	    "have.", t->cache_misses);
+	render_citymodel(f, t);
 	counter(f, "placesd_nearby_degraded_total", "/v1/nearby answers "
 	    "ranked by distance alone, without the ranker.",
 	    t->nearby_degraded);

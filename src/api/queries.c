@@ -18,6 +18,30 @@
 #define UTC(col) \
 	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* the digest's places: the read model's statements share the same text */
+#define DIGEST_PLACES_COLS \
+	"coalesce(json_agg(p.j ORDER BY p.rating DESC NULLS LAST, " \
+	"p.id), '[]')::text, coalesce(array_agg(p.id), '{}')::text"
+#define DIGEST_PLACES_FROM \
+	"FROM cities c LEFT JOIN LATERAL (SELECT " PLACE_JSON " AS j, " \
+	"p.rating, p.id FROM places p WHERE p.city_id = c.id " \
+	"AND ($2::text[] IS NULL OR p.categories && $2::text[]) " \
+	"ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $3::int) p ON true " \
+	"WHERE c.id = $1 GROUP BY c.id"
+
+/* the digest's offers, likewise */
+#define DIGEST_OFFERS_COL \
+	"coalesce(json_agg(json_build_object('id', o.id, " \
+	"'place_id', o.place_id, 'city', p.city_id, 'title', o.title, " \
+	"'description', o.description, 'discount_pct', o.discount_pct, " \
+	"'starts_at', " UTC("o.starts_at") ", 'ends_at', " \
+	UTC("o.ends_at") ", 'created_at', " UTC("o.created_at") ") " \
+	"ORDER BY o.id), '[]')::text"
+#define DIGEST_OFFERS_FROM \
+	"FROM offers o JOIN places p ON " \
+	"p.id = o.place_id WHERE o.place_id = ANY($1::bigint[]) " \
+	"AND o.starts_at <= now() AND o.ends_at > now()"
+
 const struct pg_statement api_statements[API_NSTMTS] = {
 	[STMT_CITIES] = { "cities",
 	    "SELECT coalesce(json_agg(json_build_object('id', c.id, "
@@ -78,13 +102,14 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	 * no such city; else the places (a JSON array, best rated first)
 	 * and their ids (a bigint[] literal for the next two) */
 	[STMT_DIGEST_PLACES] = { "digest_places",
-	    "SELECT coalesce(json_agg(p.j ORDER BY p.rating DESC NULLS LAST, "
-	    "p.id), '[]')::text, coalesce(array_agg(p.id), '{}')::text "
-	    "FROM cities c LEFT JOIN LATERAL (SELECT " PLACE_JSON " AS j, "
-	    "p.rating, p.id FROM places p WHERE p.city_id = c.id "
-	    "AND ($2::text[] IS NULL OR p.categories && $2::text[]) "
-	    "ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $3::int) p ON true "
-	    "WHERE c.id = $1 GROUP BY c.id", 3 },
+	    "SELECT " DIGEST_PLACES_COLS " " DIGEST_PLACES_FROM, 3 },
+
+	/* the same for the read model, and every place id of the city (so
+	 * that a place's NOTIFY finds the city it changes) */
+	[STMT_RM_PLACES] = { "rm_places",
+	    "SELECT " DIGEST_PLACES_COLS ", (SELECT coalesce(array_agg(a.id), "
+	    "'{}') FROM places a WHERE a.city_id = c.id)::text "
+	    DIGEST_PLACES_FROM, 3 },
 
 	/* $1 place ids: their menu items, by place and id */
 	[STMT_DIGEST_MENU] = { "digest_menu",
@@ -96,14 +121,17 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 
 	/* $1 place ids: their active offers, by id */
 	[STMT_DIGEST_OFFERS] = { "digest_offers",
-	    "SELECT coalesce(json_agg(json_build_object('id', o.id, "
-	    "'place_id', o.place_id, 'city', p.city_id, 'title', o.title, "
-	    "'description', o.description, 'discount_pct', o.discount_pct, "
-	    "'starts_at', " UTC("o.starts_at") ", 'ends_at', "
-	    UTC("o.ends_at") ", 'created_at', " UTC("o.created_at") ") "
-	    "ORDER BY o.id), '[]')::text FROM offers o JOIN places p ON "
-	    "p.id = o.place_id WHERE o.place_id = ANY($1::bigint[]) "
-	    "AND o.starts_at <= now() AND o.ends_at > now()", 1 },
+	    "SELECT " DIGEST_OFFERS_COL " " DIGEST_OFFERS_FROM, 1 },
+
+	/* the same for the read model, and when it stops being true: the
+	 * first end of an active offer or start of a future one of these
+	 * places, in ms since the epoch (NULL: none) */
+	[STMT_RM_OFFERS] = { "rm_offers",
+	    "SELECT " DIGEST_OFFERS_COL ", (SELECT (extract(epoch FROM "
+	    "min(CASE WHEN x.starts_at > now() THEN x.starts_at ELSE "
+	    "x.ends_at END)) * 1000)::bigint FROM offers x WHERE "
+	    "x.place_id = ANY($1::bigint[]) AND x.ends_at > now())::text "
+	    DIGEST_OFFERS_FROM, 1 },
 
 	/* $1 place, $2 title, $3 description, $4 discount, $5 starts_at,
 	 * $6 ends_at: the stored offer's JSON, NULL for an unknown place */

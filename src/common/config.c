@@ -79,6 +79,8 @@ static const struct conf_key keys[] = {
 	CONF_KEY("database", "queue_size", "1024", parse_count, db_queue_size, 1, 100000, false),
 	CONF_KEY("cache", "ttl", "5s", parse_duration, cache_ttl_ms, MS(0), S(3600), false),
 	CONF_KEY("cache", "max_entries", "10000", parse_count, cache_max_entries, 0, 10000000, false),
+	CONF_KEY("cache", "max_bytes", "64m", parse_size, cache_max_bytes, 0, 16384ULL * 1024 * 1024, false),
+	CONF_KEY("cache", "model_ttl", "10m", parse_duration, cache_model_ttl_ms, MS(0), S(86400), false),
 	CONF_KEY("ranker", "socket", "/run/placesd/ranker.sock", parse_path, ranker_socket, 1, 0, true),
 	CONF_KEY("ranker", "threads", "auto", parse_count_auto, ranker_threads, 1, 256, false),
 	CONF_KEY("ranker", "queue_size", "1024", parse_count, ranker_queue_size, 1, 1000000, false),

@@ -51,6 +51,8 @@ struct config {
 	/* [cache] */
 	uint64_t cache_ttl_ms;             /* 0: off */
 	uint64_t cache_max_entries;        /* 0: off */
+	uint64_t cache_max_bytes;          /* the city read model; 0: off */
+	uint64_t cache_model_ttl_ms;       /* its safety net; 0: off */
 
 	/* [ranker] */
 	char ranker_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];

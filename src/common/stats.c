@@ -164,6 +164,14 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->pg_up += LD(b->pg_up);
 		t->cache_hits += LD(b->cache_hits);
 		t->cache_misses += LD(b->cache_misses);
+		t->cm_hits += LD(b->cm_hits);
+		t->cm_misses += LD(b->cm_misses);
+		t->cm_waits += LD(b->cm_waits);
+		t->cm_bypassed += LD(b->cm_bypassed);
+		t->cm_evictions += LD(b->cm_evictions);
+		t->cm_bytes += LD(b->cm_bytes);
+		for (j = 0; j < STATS_CM_CAUSES; j++)
+			t->cm_invalidations[j] += LD(b->cm_invalidations[j]);
 		t->nearby_degraded += LD(b->nearby_degraded);
 		t->nearby_shed += LD(b->nearby_shed);
 		for (j = 0; j < SF_COUNT; j++) {

@@ -25,6 +25,7 @@
 #define STATS_GENS        (STATS_MAX_DRAINING + 1)
 #define STATS_LAT_BUCKETS 14    /* 13 bounds + the overflow bucket */
 #define STATS_CLASSES     6     /* 1xx..5xx at 1..5, 0 = anything else */
+#define STATS_CM_CAUSES   7     /* read model invalidations: enum cm_cause */
 /* outcomes of one call to the events service (upstream.h) */
 enum stats_upstream { SU_OK, SU_TIMEOUT, SU_HTTP_ERROR, SU_BAD_RESPONSE,
     SU_UNREACHABLE, SU_COUNT };
@@ -65,6 +66,13 @@ struct stats_block {
 	int64_t pg_up;                      /* gauge: 0/1 */
 	uint64_t cache_hits;
 	uint64_t cache_misses;
+	uint64_t cm_hits;                   /* the city read model */
+	uint64_t cm_misses;
+	uint64_t cm_waits;                  /* misses that joined a build */
+	uint64_t cm_bypassed;               /* read the database: feed unsure */
+	uint64_t cm_evictions;
+	int64_t cm_bytes;                   /* gauge */
+	uint64_t cm_invalidations[STATS_CM_CAUSES];
 	uint64_t nearby_degraded;           /* answered without the ranker */
 	uint64_t nearby_shed;               /* 503: too many degraded running */
 	uint64_t nearby_fallback[SF_COUNT][SO_COUNT];   /* both, by cause */
@@ -123,6 +131,13 @@ struct stats_totals {
 	int64_t pg_up;
 	uint64_t cache_hits;
 	uint64_t cache_misses;
+	uint64_t cm_hits;
+	uint64_t cm_misses;
+	uint64_t cm_waits;
+	uint64_t cm_bypassed;
+	uint64_t cm_evictions;
+	int64_t cm_bytes;
+	uint64_t cm_invalidations[STATS_CM_CAUSES];
 	uint64_t nearby_degraded;
 	uint64_t nearby_shed;
 	uint64_t nearby_fallback[SF_COUNT][SO_COUNT];

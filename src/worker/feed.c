@@ -27,6 +27,7 @@
  */
 #include "worker/feed.h"
 #include "worker/cache.h"
+#include "worker/citymodel.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/offer_sql.h"
@@ -65,6 +66,7 @@ struct feed {
 	const struct config *cfg;
 	struct stats_block *st;
 	struct cache *cache;
+	struct citymodel *model;    /* told of every change, may be NULL */
 	PGconn *conn;
 	struct event *ev;           /* on the current socket */
 	struct event *wev;          /* one-shot: flush pending output */
@@ -168,6 +170,7 @@ deliver(struct feed *f, const PGresult *res, int row)
 	o.len = (size_t)PQgetlength(res, row, 2);
 	if (o.id > f->high)
 		f->high = o.id;
+	cm_offer_added(f->model, o.city);
 	for (s = TAILQ_FIRST(&f->subs); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
 		s->fn(s->arg, &o);
@@ -235,6 +238,7 @@ take_notifications(struct feed *f)
 		    f->cache != NULL) {
 			snprintf(key, sizeof(key), "place:%.32s", n->extra);
 			cache_del(f->cache, key);
+			cm_place_changed(f->model, n->extra);
 		}
 		PQfreemem(n);
 	}
@@ -329,6 +333,7 @@ feed_lost(struct feed *f, const char *why)
 		log_warnx("offer feed: database connection lost or refused "
 		    "(%s); reconnecting, subscribers wait", msg);
 		f->lost_ms = util_now_ms();
+		cm_drop_all(f->model, CMC_FEED_LOST);  /* changes go unheard */
 	}
 	f->warned = true;
 	if (f->ev != NULL)
@@ -543,6 +548,20 @@ int64_t
 feed_high(const struct feed *f)
 {
 	return f->high;
+}
+
+void
+feed_set_model(struct feed *f, struct citymodel *m)
+{
+	f->model = m;
+}
+
+/* LISTENing, and no notified offer left to read: the model holds */
+bool
+feed_quiet(const struct feed *f)
+{
+	return f->state == FS_READY && f->high >= 0 && f->query != FQ_SETUP &&
+	    f->query != FQ_FETCH && !f->want_fetch;
 }
 
 bool

@@ -17,6 +17,7 @@ struct event_base;
 struct config;
 struct stats_block;
 struct cache;
+struct citymodel;
 struct feed;
 struct feed_sub;
 
@@ -37,6 +38,10 @@ void feed_free(struct feed *f);
 /* The last offer id handed out (or found at start); -1 until known. */
 int64_t feed_high(const struct feed *f);
 bool feed_up(const struct feed *f);
+/* The read model to tell of every place and offer change. */
+void feed_set_model(struct feed *f, struct citymodel *m);
+/* LISTENing, and every offer notified so far read: nothing unheard. */
+bool feed_quiet(const struct feed *f);
 unsigned feed_subscribers(const struct feed *f);
 
 struct feed_sub *feed_subscribe(struct feed *f, feed_fn fn, void *arg);

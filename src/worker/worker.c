@@ -21,6 +21,7 @@
 #include "worker/rankc.h"
 #include "worker/pg.h"
 #include "worker/cache.h"
+#include "worker/citymodel.h"
 #include "worker/upstream.h"
 #include "worker/feed.h"
 #include "api/api.h"
@@ -272,13 +273,16 @@ worker_setup(struct worker *w)
 	    w->st);
 	w->upstream = upstream_new(w->base, w->cfg, w->st);
 	w->feed = feed_new(w->base, w->cfg, w->st, w->cache);
+	w->model = cm_new(w->cfg, w->st);
 	w->seq = (unsigned)getpid();
 	if (w->pg == NULL || w->cache == NULL || w->upstream == NULL ||
-	    w->feed == NULL) {
+	    w->feed == NULL || w->model == NULL) {
 		log_errorx("cannot set up the database pool, the cache, the "
 		    "events service client or the offer feed");
 		return -1;
 	}
+	cm_set_feed(w->model, w->feed);
+	feed_set_model(w->feed, w->model);
 	if ((w->http = http_new(w, api_routes, api_nroutes)) == NULL)
 		return -1;
 	return worker_warm_up(w);
@@ -289,6 +293,7 @@ worker_teardown(struct worker *w)
 {
 	http_shutdown(w->http);
 	feed_free(w->feed);
+	cm_free(w->model);
 	pg_pool_free(w->pg);
 	cache_free(w->cache);
 	upstream_free(w->upstream);

@@ -30,6 +30,7 @@ struct worker {
 	struct cache *cache;
 	struct upstream *upstream;  /* the events service */
 	struct feed *feed;          /* new offers, LISTEN */
+	struct citymodel *model;    /* the city read model, kept by feed */
 	unsigned seq;               /* jitter */
 	unsigned nearby_fallbacks;  /* degraded /v1/nearby queries running */
 	struct event *chan_ev;

@@ -1,0 +1,564 @@
+/*
+ * citymodel.c: the read model of citymodel.h. Cities sit on one list, each
+ * with its answers, its builds in flight and the sorted ids of its places;
+ * every answer of every city also sits on one recency list, the least
+ * recently used evicted first while the model holds more than max_bytes.
+ * Single-threaded, per worker: builds are the handlers' own queries, the
+ * model only books them.
+ */
+#include "worker/citymodel.h"
+#include "worker/feed.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/stats.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+_Static_assert(CMC_COUNT == STATS_CM_CAUSES, "stats.h knows every cause");
+
+struct cm_city;
+
+struct cm_answer {
+	struct cm_city *city;
+	char *key;
+	char *buf;                  /* the parts, one after the other */
+	struct cm_value v;
+	size_t bytes;
+	int64_t until_ms;           /* wall clock; 0: none */
+	uint64_t born_ms;           /* monotonic, for the TTL */
+	TAILQ_ENTRY(cm_answer) link;    /* the city's */
+	TAILQ_ENTRY(cm_answer) lru;     /* the model's, most recent first */
+};
+
+struct cm_waiter {
+	struct cm_flight *fl;
+	cm_wait_fn fn;
+	void *arg;
+	TAILQ_ENTRY(cm_waiter) link;
+};
+
+struct cm_flight {
+	struct citymodel *m;
+	struct cm_city *city;       /* NULL once the city was dropped */
+	char *key;
+	TAILQ_HEAD(, cm_waiter) waiters;
+	TAILQ_ENTRY(cm_flight) link;
+};
+
+struct cm_city {
+	char name[65];
+	int64_t *ids;               /* every place of the city, sorted */
+	size_t nids;
+	size_t bytes;               /* of ids */
+	TAILQ_HEAD(, cm_answer) answers;
+	TAILQ_HEAD(, cm_flight) flights;
+	TAILQ_ENTRY(cm_city) link;
+};
+
+struct citymodel {
+	const struct config *cfg;
+	struct stats_block *st;
+	struct feed *feed;
+	size_t bytes;
+	TAILQ_HEAD(, cm_city) cities;
+	TAILQ_HEAD(cm_lru, cm_answer) lru;
+};
+
+#define CM_ANSWER_OVERHEAD  (sizeof(struct cm_answer) + 32)
+#define CM_CITY_OVERHEAD    (sizeof(struct cm_city) + 32)
+
+/* ---- clocks ------------------------------------------------------------------ */
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- accounting -------------------------------------------------------------- */
+
+static void
+bytes_add(struct citymodel *m, size_t n)
+{
+	m->bytes += n;
+	stats_gauge_add(&m->st->cm_bytes, (int64_t)n);
+}
+
+static void
+bytes_sub(struct citymodel *m, size_t n)
+{
+	m->bytes -= n;
+	stats_gauge_add(&m->st->cm_bytes, -(int64_t)n);
+}
+
+/* ---- cities ------------------------------------------------------------------ */
+
+static struct cm_city *
+city_find(struct citymodel *m, const char *name)
+{
+	struct cm_city *c;
+
+	TAILQ_FOREACH(c, &m->cities, link)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static struct cm_city *
+city_get(struct citymodel *m, const char *name)
+{
+	struct cm_city *c;
+
+	if ((c = city_find(m, name)) != NULL)
+		return c;
+	if (strlen(name) >= sizeof(c->name) ||
+	    (c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	memcpy(c->name, name, strlen(name) + 1);
+	TAILQ_INIT(&c->answers);
+	TAILQ_INIT(&c->flights);
+	TAILQ_INSERT_HEAD(&m->cities, c, link);
+	c->bytes = CM_CITY_OVERHEAD;
+	bytes_add(m, c->bytes);
+	return c;
+}
+
+static void
+answer_free(struct citymodel *m, struct cm_answer *a)
+{
+	TAILQ_REMOVE(&a->city->answers, a, link);
+	TAILQ_REMOVE(&m->lru, a, lru);
+	bytes_sub(m, a->bytes);
+	free(a->key);
+	free(a->buf);
+	free(a);
+}
+
+/* Frees the city once nothing is held or built for it. */
+static void
+city_maybe_free(struct citymodel *m, struct cm_city *c)
+{
+	if (!TAILQ_EMPTY(&c->answers) || !TAILQ_EMPTY(&c->flights))
+		return;
+	TAILQ_REMOVE(&m->cities, c, link);
+	bytes_sub(m, c->bytes);
+	free(c->ids);
+	free(c);
+}
+
+/*
+ * Everything known of the city goes: its answers, its ids, and its builds
+ * in flight are detached (their waiters still get what they build, as
+ * they asked before the change was heard, but it is not kept).
+ */
+static void
+city_drop(struct citymodel *m, struct cm_city *c, enum cm_cause why)
+{
+	struct cm_flight *fl;
+
+	if (!TAILQ_EMPTY(&c->answers) || c->nids > 0)
+		stats_add(&m->st->cm_invalidations[why], 1);
+	while (!TAILQ_EMPTY(&c->answers))
+		answer_free(m, TAILQ_FIRST(&c->answers));
+	while ((fl = TAILQ_FIRST(&c->flights)) != NULL) {
+		TAILQ_REMOVE(&c->flights, fl, link);
+		fl->city = NULL;
+	}
+	city_maybe_free(m, c);
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* "{1,2,3}" into a sorted array; false on anything else. */
+static bool
+parse_ids(const char *s, int64_t **out, size_t *n)
+{
+	size_t cap = 1, i = 0;
+	const char *p;
+	int64_t *ids;
+	char *end;
+
+	if (s == NULL || *s != '{')
+		return false;
+	for (p = s; *p != '\0'; p++)
+		if (*p == ',')
+			cap++;
+	if ((ids = calloc(cap, sizeof(*ids))) == NULL)
+		return false;
+	for (p = s + 1; *p != '}'; p = end + (*end == ',')) {
+		errno = 0;
+		ids[i] = strtoll(p, &end, 10);
+		if (end == p || errno != 0 || i >= cap ||
+		    (*end != ',' && *end != '}')) {
+			free(ids);
+			return false;
+		}
+		i++;
+	}
+	qsort(ids, i, sizeof(*ids), cmp_id);
+	*out = ids;
+	*n = i;
+	return true;
+}
+
+/* ---- the interface ----------------------------------------------------------- */
+
+struct citymodel *
+cm_new(const struct config *cfg, struct stats_block *st)
+{
+	struct citymodel *m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
+	m->cfg = cfg;
+	m->st = st;
+	TAILQ_INIT(&m->cities);
+	TAILQ_INIT(&m->lru);
+	return m;
+}
+
+void
+cm_set_feed(struct citymodel *m, struct feed *f)
+{
+	m->feed = f;
+}
+
+static void
+flight_end(struct cm_flight *fl, const struct cm_value *v)
+{
+	struct cm_waiter *wt;
+
+	if (fl->city != NULL)
+		TAILQ_REMOVE(&fl->city->flights, fl, link);
+	while ((wt = TAILQ_FIRST(&fl->waiters)) != NULL) {
+		TAILQ_REMOVE(&fl->waiters, wt, link);
+		wt->fn(wt->arg, v);
+		free(wt);
+	}
+	if (fl->city != NULL)
+		city_maybe_free(fl->m, fl->city);
+	free(fl->key);
+	free(fl);
+}
+
+void
+cm_free(struct citymodel *m)
+{
+	struct cm_city *c;
+
+	if (m == NULL)
+		return;
+	/* handlers end their flights first (http_shutdown); what is left
+	 * has no one to answer */
+	while ((c = TAILQ_FIRST(&m->cities)) != NULL) {
+		while (!TAILQ_EMPTY(&c->flights))
+			flight_end(TAILQ_FIRST(&c->flights), NULL);
+		city_drop(m, c, CMC_FEED_LOST);
+	}
+	free(m);
+}
+
+static bool
+usable(const struct citymodel *m)
+{
+	return m != NULL && m->cfg->cache_max_bytes > 0 && m->feed != NULL &&
+	    feed_quiet(m->feed);
+}
+
+static struct cm_answer *
+answer_find(struct citymodel *m, struct cm_city *c, const char *key)
+{
+	struct cm_answer *a;
+	uint64_t ttl = m->cfg->cache_model_ttl_ms;
+
+	TAILQ_FOREACH(a, &c->answers, link) {
+		if (strcmp(a->key, key) != 0)
+			continue;
+		if (a->until_ms != 0 && a->until_ms <= wall_ms()) {
+			stats_add(&m->st->cm_invalidations[CMC_OFFER_TIME], 1);
+			answer_free(m, a);
+			return NULL;
+		}
+		if (mono_ms() - a->born_ms >= ttl) {
+			stats_add(&m->st->cm_invalidations[CMC_TTL], 1);
+			answer_free(m, a);
+			return NULL;
+		}
+		return a;
+	}
+	return NULL;
+}
+
+static struct cm_flight *
+flight_find(struct cm_city *c, const char *key)
+{
+	struct cm_flight *fl;
+
+	TAILQ_FOREACH(fl, &c->flights, link)
+		if (strcmp(fl->key, key) == 0)
+			return fl;
+	return NULL;
+}
+
+enum cm_get
+cm_get(struct citymodel *m, const char *city, const char *key,
+    struct cm_value *v, cm_wait_fn fn, void *arg, struct cm_waiter **wt,
+    struct cm_flight **fl)
+{
+	struct cm_city *c;
+	struct cm_answer *a;
+	struct cm_flight *f;
+	struct cm_waiter *w;
+
+	if (m == NULL || m->cfg->cache_max_bytes == 0 ||
+	    m->cfg->cache_model_ttl_ms == 0)
+		return CM_OFF;
+	if (!usable(m)) {
+		stats_add(&m->st->cm_bypassed, 1);
+		return CM_OFF;
+	}
+	if ((c = city_get(m, city)) == NULL)
+		return CM_OFF;
+	if ((a = answer_find(m, c, key)) != NULL) {
+		TAILQ_REMOVE(&m->lru, a, lru);
+		TAILQ_INSERT_HEAD(&m->lru, a, lru);
+		*v = a->v;
+		stats_add(&m->st->cm_hits, 1);
+		return CM_HIT;
+	}
+	stats_add(&m->st->cm_misses, 1);
+	if ((f = flight_find(c, key)) != NULL) {
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			goto off;
+		w->fl = f;
+		w->fn = fn;
+		w->arg = arg;
+		TAILQ_INSERT_TAIL(&f->waiters, w, link);
+		stats_add(&m->st->cm_waits, 1);
+		*wt = w;
+		return CM_WAIT;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->key = strdup(key)) == NULL) {
+		free(f);
+		goto off;
+	}
+	f->m = m;
+	f->city = c;
+	TAILQ_INIT(&f->waiters);
+	TAILQ_INSERT_TAIL(&c->flights, f, link);
+	*fl = f;
+	return CM_BUILD;
+off:
+	city_maybe_free(m, c);
+	return CM_OFF;
+}
+
+void
+cm_unwait(struct cm_waiter *wt)
+{
+	if (wt == NULL)
+		return;
+	TAILQ_REMOVE(&wt->fl->waiters, wt, link);
+	free(wt);
+}
+
+static void
+evict(struct citymodel *m, size_t want)
+{
+	struct cm_answer *a;
+	struct cm_city *c;
+
+	while (m->bytes + want > m->cfg->cache_max_bytes &&
+	    (a = TAILQ_LAST(&m->lru, cm_lru)) != NULL) {
+		c = a->city;
+		answer_free(m, a);
+		stats_add(&m->st->cm_evictions, 1);
+		city_maybe_free(m, c);
+	}
+}
+
+/* A new answer, its bytes booked; NULL when out of memory. */
+static struct cm_answer *
+answer_new(struct cm_flight *fl, const char *const part[CM_PARTS],
+    int64_t until_ms)
+{
+	struct cm_answer *a;
+	size_t len[CM_PARTS], total = 0, off = 0;
+	unsigned i;
+
+	for (i = 0; i < CM_PARTS; i++) {
+		len[i] = part[i] != NULL ? strlen(part[i]) : 2;
+		total += len[i];
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->key = strdup(fl->key)) == NULL ||
+	    (a->buf = malloc(total + 1)) == NULL) {
+		if (a != NULL)
+			free(a->key);
+		free(a);
+		return NULL;
+	}
+	for (i = 0; i < CM_PARTS; i++) {
+		memcpy(a->buf + off, part[i] != NULL ? part[i] : "[]", len[i]);
+		a->v.part[i] = a->buf + off;
+		a->v.len[i] = len[i];
+		off += len[i];
+	}
+	a->buf[off] = '\0';
+	a->until_ms = until_ms;
+	a->born_ms = mono_ms();
+	a->bytes = CM_ANSWER_OVERHEAD + strlen(fl->key) + total;
+	return a;
+}
+
+/* The city's ids, unless it knows them already; false: cannot keep. */
+static bool
+city_take_ids(struct citymodel *m, struct cm_city *c, const char *city_ids)
+{
+	int64_t *ids;
+	size_t n;
+
+	if (c->ids != NULL)
+		return true;
+	if (!parse_ids(city_ids, &ids, &n))
+		return false;
+	if (m->bytes + n * sizeof(*ids) > m->cfg->cache_max_bytes)
+		evict(m, n * sizeof(*ids));
+	c->ids = ids;
+	c->nids = n;
+	c->bytes += n * sizeof(*ids);
+	bytes_add(m, n * sizeof(*ids));
+	return true;
+}
+
+void
+cm_put(struct cm_flight *fl, const char *const part[CM_PARTS],
+    const char *city_ids, int64_t until_ms)
+{
+	struct citymodel *m = fl->m;
+	struct cm_city *c = fl->city;
+	struct cm_answer *a;
+
+	if (c == NULL || (a = answer_new(fl, part, until_ms)) == NULL) {
+		/* dropped meanwhile, or no memory: answer, keep nothing */
+		struct cm_value v;
+		unsigned i;
+
+		for (i = 0; i < CM_PARTS; i++) {
+			v.part[i] = part[i] != NULL ? part[i] : "[]";
+			v.len[i] = strlen(v.part[i]);
+		}
+		flight_end(fl, &v);
+		return;
+	}
+	/* the flight keeps c alive while its ids and bytes are booked */
+	if (a->bytes > m->cfg->cache_max_bytes / 2 ||
+	    !city_take_ids(m, c, city_ids)) {
+		struct cm_value v = a->v;
+
+		flight_end(fl, &v);
+		free(a->key);
+		free(a->buf);
+		free(a);
+		return;
+	}
+	evict(m, a->bytes);
+	a->city = c;
+	TAILQ_INSERT_HEAD(&c->answers, a, link);
+	TAILQ_INSERT_HEAD(&m->lru, a, lru);
+	bytes_add(m, a->bytes);
+	flight_end(fl, &a->v);
+}
+
+void
+cm_fail(struct cm_flight *fl)
+{
+	if (fl != NULL)
+		flight_end(fl, NULL);
+}
+
+/* ---- invalidation ------------------------------------------------------------ */
+
+void
+cm_drop_all(struct citymodel *m, enum cm_cause why)
+{
+	struct cm_city *c, *next;
+
+	if (m == NULL)
+		return;
+	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		city_drop(m, c, why);
+	}
+}
+
+void
+cm_place_changed(struct citymodel *m, const char *payload)
+{
+	struct cm_city *c, *next;
+	bool found = false;
+	char *end;
+	int64_t id;
+
+	if (m == NULL || TAILQ_EMPTY(&m->cities))
+		return;
+	errno = 0;
+	id = strtoll(payload, &end, 10);
+	if (end == payload || *end != '\0' || errno != 0 || id <= 0) {
+		log_warnx("read model: a place notification with the payload "
+		    "\"%.40s\" is not a place id; every city dropped", payload);
+		cm_drop_all(m, CMC_BAD_PAYLOAD);
+		return;
+	}
+	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->ids != NULL && bsearch(&id, c->ids, c->nids,
+		    sizeof(id), cmp_id) != NULL) {
+			found = true;
+			city_drop(m, c, CMC_PLACE);
+		}
+	}
+	/* a new place, or one of a city whose ids are not known yet: it
+	 * could belong to any city */
+	if (!found)
+		cm_drop_all(m, CMC_UNKNOWN_PLACE);
+}
+
+void
+cm_offer_added(struct citymodel *m, const char *city)
+{
+	struct cm_city *c;
+
+	if (m != NULL && city != NULL && (c = city_find(m, city)) != NULL)
+		city_drop(m, c, CMC_OFFER);
+}
+
+size_t
+cm_bytes(const struct citymodel *m)
+{
+	return m != NULL ? m->bytes : 0;
+}

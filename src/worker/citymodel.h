@@ -1,0 +1,83 @@
+/*
+ * citymodel.h: a worker's read model of its cities. For each city it holds
+ * answers already encoded as JSON fragments (a digest's places, their menu
+ * items, their active offers), keyed by what chose them, plus the ids of
+ * every place of the city, so that a NOTIFY about a place finds its city.
+ *
+ * It knows nothing of SQL: a handler asks with cm_get() and either gets
+ * the fragments (a hit), waits on the build another request runs for the
+ * same key (single flight), or is told to build them itself and hand them
+ * over with cm_put() (or cm_fail(): a failed or late query is never kept).
+ *
+ * What is held is true while the offer feed LISTENs: a place notification
+ * drops the place's city (a place no held city knows drops everything: it
+ * may be new), a new offer drops its city, an answer leaves when one of
+ * its offers ends or starts, a lost feed drops everything, and a TTL is a
+ * safety net. While the feed is not listening, or has been told of an
+ * offer it has not read yet, cm_get() answers CM_OFF and the caller reads
+ * the database itself. Bounded by [cache] max_bytes (0: off), least
+ * recently used answers evicted first.
+ */
+#ifndef PLACESD_CITYMODEL_H
+#define PLACESD_CITYMODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CM_PARTS 3
+
+struct config;
+struct stats_block;
+struct feed;
+struct citymodel;
+struct cm_flight;
+struct cm_waiter;
+
+/* An answer's fragments; valid until the next call into the model. */
+struct cm_value {
+	const char *part[CM_PARTS];
+	size_t len[CM_PARTS];
+};
+
+enum cm_get { CM_OFF, CM_HIT, CM_WAIT, CM_BUILD };
+
+enum cm_cause { CMC_PLACE, CMC_UNKNOWN_PLACE, CMC_BAD_PAYLOAD, CMC_OFFER,
+    CMC_FEED_LOST, CMC_OFFER_TIME, CMC_TTL, CMC_COUNT };
+
+/* A waiter's wake-up: v is NULL when the build failed or was dropped. */
+typedef void (*cm_wait_fn)(void *arg, const struct cm_value *v);
+
+struct citymodel *cm_new(const struct config *cfg, struct stats_block *st);
+void cm_free(struct citymodel *m);
+/* The feed whose state says whether the model may be trusted. */
+void cm_set_feed(struct citymodel *m, struct feed *f);
+
+/*
+ * Looks up key in city. CM_HIT: *v is set. CM_WAIT: fn(arg, ...) is
+ * called once the build ends, unless cm_unwait(*wt) comes first.
+ * CM_BUILD: the caller builds and ends *fl with cm_put or cm_fail.
+ * CM_OFF: the caller reads the database and keeps nothing.
+ */
+enum cm_get cm_get(struct citymodel *m, const char *city, const char *key,
+    struct cm_value *v, cm_wait_fn fn, void *arg, struct cm_waiter **wt,
+    struct cm_flight **fl);
+void cm_unwait(struct cm_waiter *wt);
+/*
+ * The built answer (parts of NULL stand for "[]"), the ids of every place
+ * of its city (a bigint[] literal), and the wall-clock ms after which it
+ * is no longer true (0: none known). Wakes the waiters; keeps it unless
+ * the city changed meanwhile or it is larger than the bound.
+ */
+void cm_put(struct cm_flight *fl, const char *const part[CM_PARTS],
+    const char *city_ids, int64_t until_ms);
+void cm_fail(struct cm_flight *fl);
+
+/* From the offer feed. */
+void cm_place_changed(struct citymodel *m, const char *payload);
+void cm_offer_added(struct citymodel *m, const char *city);
+void cm_drop_all(struct citymodel *m, enum cm_cause why);
+
+size_t cm_bytes(const struct citymodel *m);
+
+#endif

@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""The city read model behind POST /v1/digest, against the real placesd, a
+real PostgreSQL and the demo events service: the same digests answered with
+the read model on and off are the same bytes; concurrent misses for one key
+run one build; a change (a place renamed, a menu item changed, an offer
+added, updated or ended) shows in the next digests within a second and
+never goes back to the older value; an offer leaves at its ends_at without
+any notification; a failed query is not kept; a NOTIFY the model cannot
+place drops what it holds; a lost LISTEN connection drops everything; a
+small max_bytes bounds what is held. Asserts on answers and counters only.
+"""
+
+import json
+import threading
+import time
+
+import placesd_test as T
+
+PG = None
+EV = None
+ON = None           # read model on
+OFF = None          # read model off (max_bytes = 0)
+CITY = None
+CITIES = None
+CATEGORY = None
+FRESH = 1.0         # a change shows within this, after its commit
+
+
+def daemon(name, max_bytes, extra=None):
+    conf = {"server": {"request_deadline": "5s"},
+            "database": {"query_timeout": "2s"},
+            "upstream": {"events_url": EV.url, "timeout": "2s"},
+            "cache": {"max_bytes": max_bytes}}
+    if extra:
+        conf = T.merge_conf(conf, extra)
+    return T.Daemon(workers=1, name=name, persistent=True, conf=conf)
+
+
+def setup():
+    global PG, EV, ON, OFF, CITY, CITIES, CATEGORY
+    PG = T.shared_postgres()
+    EV = T.EventsService()
+    EV.persistent = True
+    EV.start()
+    ON = daemon("rm-on", "16m")
+    OFF = daemon("rm-off", "0")
+    r = T.run([T.placesctl_path(), "-c", ON.conf_path, "seed", "--places",
+               "400", "--seed", "7"], timeout=300)
+    if r.returncode != 0:
+        T.fail("placesctl seed: %s %s" % (r.stdout, r.stderr))
+    ON.start()
+    OFF.start()
+    rows = PG.psql("SELECT city_id FROM places GROUP BY city_id "
+                   "ORDER BY count(*) DESC, city_id")
+    CITIES = [r[0] for r in rows]
+    CITY = CITIES[0]
+    CATEGORY = PG.psql("SELECT c FROM places, unnest(categories) c WHERE "
+                       "city_id = '%s' GROUP BY c ORDER BY count(*) DESC, "
+                       "c LIMIT 1" % CITY)[0][0]
+    for d in (ON, OFF):
+        T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 1, 60,
+                     "the offer feed of %s" % d.name)
+
+
+def post(d, body, timeout=30):
+    st, hdrs, raw = d.request("POST", "/v1/digest", headers={
+        "Content-Type": "application/json"}, body=json.dumps(body),
+        timeout=timeout)
+    return st, raw
+
+
+def body(city=None, **over):
+    b = {"date": "2026-11-23", "city": city or CITY, "limit": 8}
+    b.update(over)
+    return b
+
+
+def digest(d=None, **over):
+    st, raw = post(d or ON, body(**over))
+    T.check_eq(st, 200, "digest: %r" % raw[:300])
+    doc = json.loads(raw)
+    T.check_eq([e for e in doc["errors"] if e["source"] != "events"], [],
+               "database errors")
+    return doc
+
+
+def hits():
+    return ON.metric("placesd_readmodel_hits_total")
+
+
+def invalidations(cause):
+    return ON.metric("placesd_readmodel_invalidations_total", cause=cause)
+
+
+def watch(pred, what, within=FRESH):
+    """Digests until pred(doc) holds (within the bound); from then on, 20
+    more must all still satisfy it: never an older value after a newer."""
+    t0 = time.monotonic()
+    while True:
+        doc = digest()
+        if pred(doc):
+            break
+        T.check(time.monotonic() - t0 < within, "%s: not seen %.1f s after "
+                "the commit" % (what, within))
+        time.sleep(0.01)
+    for _ in range(20):
+        T.check(pred(digest()), "%s: an older answer after the newer" % what)
+
+
+def warm(**over):
+    """The digest of over, twice: built, then a hit."""
+    digest(**over)
+    n = hits()
+    doc = digest(**over)
+    T.check_eq(hits(), n + 1, "a warm digest is a hit")
+    return doc
+
+
+def test_same_bytes_on_and_off():
+    bodies = []
+    for city in CITIES[:4]:
+        bodies += [body(city), body(city, limit=1), body(city, limit=50),
+                   body(city, categories=[CATEGORY]),
+                   body(city, categories=[CATEGORY, "bar"], limit=3),
+                   body(city, categories=["no-such-category"])]
+    n = hits()
+    for rnd in range(3):        # cold, warm, warm
+        for b in bodies:
+            st_off, raw_off = post(OFF, b)
+            st_on, raw_on = post(ON, b)
+            T.check_eq(st_on, st_off, "status of %s" % b)
+            T.check_eq(st_off, 200, "status of %s" % b)
+            T.check(raw_on == raw_off, "round %d, %s: the read model's "
+                    "answer differs:\n on: %r\noff: %r" % (rnd, b,
+                                                          raw_on[:400],
+                                                          raw_off[:400]))
+    T.check(hits() - n >= 2 * len(bodies), "warm rounds were hits: %d"
+            % (hits() - n))
+    T.check_eq(OFF.metric("placesd_readmodel_hits_total"), 0,
+               "hits with max_bytes = 0")
+    st, _ = post(ON, body("no-such-city"))
+    T.check_eq(st, 404, "unknown city")
+    st, _ = post(ON, body("no-such-city"))
+    T.check_eq(st, 404, "unknown city, again")
+
+
+def test_single_flight():
+    key = {"categories": [CATEGORY], "limit": 7}
+    waits = ON.metric("placesd_readmodel_waits_total")
+    out = []
+    lock = PG.lock(["places"])
+    threads = []
+    try:
+        for _ in range(6):
+            t = threading.Thread(target=lambda: out.append(
+                post(ON, body(**key))), daemon=True)
+            t.start()
+            threads.append(t)
+        T.wait_until(lambda: PG.waiting_queries("json_agg") >= 1, 30,
+                     "the build to wait on the lock")
+        T.wait_until(lambda: ON.metric("placesd_readmodel_waits_total") -
+                     waits >= 5, 30, "the other misses to wait")
+        T.check_eq(PG.waiting_queries("json_agg"), 1, "builds running")
+    finally:
+        lock.release()
+    for t in threads:
+        t.join(30)
+    T.check_eq(len(out), 6, "answers")
+    T.check_eq({st for st, _ in out}, {200}, "statuses")
+    T.check_eq(len({raw for _, raw in out}), 1, "distinct answers")
+
+
+def test_failed_query_not_kept():
+    key = {"categories": [CATEGORY], "limit": 4}
+    lock = PG.lock(["places"])
+    try:
+        st, raw = post(ON, body(**key))     # query_timeout: 2s
+    finally:
+        lock.release()
+    T.check_eq(st, 200, "digest with places locked")
+    doc = json.loads(raw)
+    T.check([e for e in doc["errors"] if e["source"] == "places"],
+            "a places error: %s" % doc["errors"])
+    doc = digest(**key)
+    T.check(doc["places"], "places after the lock")
+
+
+def first_place(doc):
+    return doc["places"][0]["id"]
+
+
+def test_place_renamed():
+    doc = warm()
+    pid = first_place(doc)
+    for i in range(3):
+        name = "Renamed %d %f" % (i, time.time())
+        PG.psql("UPDATE places SET name = '%s' WHERE id = %d" % (name, pid))
+        watch(lambda d: any(p["id"] == pid and p["name"] == name
+                            for p in d["places"]), "rename %d" % i)
+    T.check(invalidations("place") >= 3, "place invalidations counted")
+
+
+def test_menu_item_changed():
+    doc = warm()
+    T.check(doc["menu_items"], "menu items in the digest")
+    mid = doc["menu_items"][0]["id"]
+    price = doc["menu_items"][0]["price_cents"] + 17
+    PG.psql("UPDATE menu_items SET price_cents = %d WHERE id = %d"
+            % (price, mid))
+    watch(lambda d: any(m["id"] == mid and m["price_cents"] == price
+                        for m in d["menu_items"]), "menu item price")
+
+
+def publish(pid, starts, ends):
+    return json.loads(PG.psql(
+        "SELECT placesd_publish_offer(%d, 'rm test', '', 10, %s, %s)"
+        % (pid, starts, ends))[0][0])
+
+
+def test_offer_added_updated_ended():
+    doc = warm()
+    pid = first_place(doc)
+    n = invalidations("offer")
+    o = publish(pid, "now() - interval '1 minute'", "now() + interval '1 hour'")
+    watch(lambda d: any(x["id"] == o["id"] for x in d["offers"]),
+          "a new offer")
+    T.check(invalidations("offer") > n, "offer invalidations counted")
+    PG.psql("UPDATE offers SET title = 'rm retitled' WHERE id = %d" % o["id"])
+    watch(lambda d: any(x["id"] == o["id"] and x["title"] == "rm retitled"
+                        for x in d["offers"]), "a retitled offer")
+    PG.psql("UPDATE offers SET ends_at = now() WHERE id = %d" % o["id"])
+    watch(lambda d: all(x["id"] != o["id"] for x in d["offers"]),
+          "an offer ended by hand")
+
+
+def test_offer_leaves_at_its_end():
+    doc = warm()
+    pid = first_place(doc)
+    o = publish(pid, "now() - interval '1 minute'", "now() + interval '2 s'")
+    watch(lambda d: any(x["id"] == o["id"] for x in d["offers"]),
+          "a short offer")
+    n = invalidations("offer_time")
+    # no notification comes when it ends: the answer knows its end
+    deadline = time.monotonic() + 10
+    while any(x["id"] == o["id"] for x in digest()["offers"]):
+        T.check(time.monotonic() < deadline, "the short offer never left")
+        time.sleep(0.05)
+    T.check(invalidations("offer_time") > n, "ended by its time")
+    watch(lambda d: all(x["id"] != o["id"] for x in d["offers"]),
+          "an offer past its end")
+    # one starting later shows when it starts
+    o = publish(pid, "now() + interval '1 s'", "now() + interval '1 hour'")
+    doc = digest()
+    T.check(all(x["id"] != o["id"] for x in doc["offers"]),
+            "an offer before its start")
+    watch(lambda d: any(x["id"] == o["id"] for x in d["offers"]),
+          "an offer at its start", within=FRESH + 2)
+
+
+def test_unparsable_and_unknown_notifications():
+    warm()
+    n = invalidations("bad_payload")
+    PG.psql("NOTIFY places_changed, 'not-a-place'")
+    T.wait_until(lambda: invalidations("bad_payload") > n, 10,
+                 "the bad payload to drop the model")
+    T.check("not-a-place" in ON.log_text(), "the bad payload is logged")
+    warm()
+    n = invalidations("unknown_place")
+    row = PG.psql("INSERT INTO places (city_id, name, lat, lon, rating, "
+                  "categories) SELECT city_id, 'rm new place', lat, lon, 5.0, "
+                  "categories FROM places WHERE city_id = '%s' ORDER BY id "
+                  "LIMIT 1 RETURNING id" % CITY)
+    new = int(row[0][0])
+    T.wait_until(lambda: invalidations("unknown_place") > n, 10,
+                 "a new place to drop the model")
+    watch(lambda d: any(p["id"] == new for p in d["places"]), "a new place")
+    PG.psql("DELETE FROM places WHERE id = %d" % new)
+    watch(lambda d: all(p["id"] != new for p in d["places"]),
+          "a deleted place")
+
+
+def test_feed_lost_drops_everything():
+    warm()
+    T.check(ON.metric("placesd_readmodel_bytes") > 0, "bytes held")
+    n = invalidations("feed_lost")
+    PG.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+            "application_name = 'placesd offer feed'")
+    T.wait_until(lambda: invalidations("feed_lost") > n, 10,
+                 "the lost feed to drop the model")
+    T.wait_until(lambda: ON.metric("placesd_offer_feed_up") == 2 or
+                 ON.metric("placesd_offer_feed_up") == 1, 30, "feed back")
+    T.wait_until(lambda: (digest(), digest(), hits())[2] > 0, 10,
+                 "hits again")
+    warm()
+
+
+def test_bounded_by_max_bytes():
+    d = daemon("rm-small", "24k").start()
+    try:
+        T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 1, 60,
+                     "the offer feed")
+        for city in CITIES:
+            for lim in (5, 20, 50):
+                st, raw = post(d, body(city, limit=lim))
+                T.check_eq(st, 200, "digest")
+                st2, raw2 = post(OFF, body(city, limit=lim))
+                T.check(raw == raw2, "same bytes under eviction")
+                T.check(d.metric("placesd_readmodel_bytes") <= 24 * 1024,
+                        "held %d bytes" % d.metric("placesd_readmodel_bytes"))
+        T.check(d.metric("placesd_readmodel_evictions_total") > 0,
+                "evictions")
+    finally:
+        d.stop()
+
+
+if __name__ == "__main__":
+    T.run_main([
+        test_same_bytes_on_and_off,
+        test_single_flight,
+        test_failed_query_not_kept,
+        test_place_renamed,
+        test_menu_item_changed,
+        test_offer_added_updated_ended,
+        test_offer_leaves_at_its_end,
+        test_unparsable_and_unknown_notifications,
+        test_feed_lost_drops_everything,
+        test_bounded_by_max_bytes,
+    ], setup=setup)
