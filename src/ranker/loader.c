@@ -11,6 +11,12 @@
  * those places and their menu items are read (a place not found was
  * deleted), and the new snapshot is the current one with those places
  * replaced (snap_builder_from): nothing else is read or tokenized again.
+ * A burst of new offers alone (channel offers, nothing else) is a delta,
+ * 10 ms after the first rather than 100: one query reads whether each of
+ * their places has an active offer now, and the new snapshot is the
+ * current one with those flags changed (snap_with_offers): a copy of the
+ * chunk table and of the chunks changed, nothing of the places or the
+ * indexes. An offer of a place the snapshot does not have is a patch.
  * 'all', more than LOADER_PATCH_MAX places, a place in a city the
  * snapshot does not know, a reconnect and the 10-minute refresh are full
  * loads. Rows the builder refuses are skipped and counted, not fatal.
@@ -45,6 +51,7 @@
 #include <libpq-fe.h>
 
 #define LOADER_DEBOUNCE_MS      100
+#define LOADER_OFFER_DEBOUNCE_MS 10     /* new offers alone: a delta */
 #define LOADER_REFRESH_MS       (10 * 60 * 1000)
 #define LOADER_BACKOFF_MIN_MS   50
 #define LOADER_BACKOFF_MAX_MS   1000
@@ -83,8 +90,30 @@ static const char loader_sql_items_of[] =
     "SELECT place_id, name FROM menu_items"
     " WHERE place_id = ANY ($1::bigint[]) ORDER BY place_id, id";
 
+/* the places of some offers, and whether each has an active one now */
+static const char loader_sql_offer_flags[] =
+    "SELECT p.id, EXISTS (SELECT 1 FROM offers o WHERE o.place_id = p.id"
+    " AND o.starts_at <= now() AND o.ends_at > now()) FROM places p"
+    " WHERE p.id IN (SELECT place_id FROM offers"
+    " WHERE id = ANY ($1::bigint[]))";
+
 static const char loader_sql_offer_places[] =
     "SELECT DISTINCT place_id FROM offers WHERE id = ANY ($1::bigint[])";
+
+/* Why a full load, rather than a patch or a delta. */
+enum loader_cause {
+	LOADER_START,               /* the first load */
+	LOADER_RECONNECT,           /* notifications may have been missed */
+	LOADER_REFRESH,             /* the 10-minute refresh */
+	LOADER_ASKED,               /* 'all', or a payload that is no id */
+	LOADER_BURST,               /* too many changes for a patch */
+	LOADER_NEW_CITY,            /* a changed place in a city not loaded */
+	LOADER_NCAUSES
+};
+
+static const char *const loader_cause_name[LOADER_NCAUSES] = {
+	"start", "reconnect", "refresh", "asked", "burst", "new city"
+};
 
 struct loader {
 	char *conninfo;
@@ -104,11 +133,15 @@ struct loader {
 
 	/* what the notifications since the last load asked for */
 	bool full;
+	enum loader_cause cause;    /* of full: the first reason given */
 	int64_t *changed;           /* place ids */
 	size_t nchanged, changedcap;
 	int64_t *offers;            /* offer ids */
 	size_t noffers, offercap;
 	uint64_t noticed_ms;        /* when the first one came, 0 none */
+
+	/* what was done: deltas, patches and full loads by cause */
+	uint64_t deltas, patches, fulls[LOADER_NCAUSES];
 };
 
 /* What one load collects. */
@@ -129,6 +162,15 @@ loader_cpu_ms(void)
 	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Asks for a full load; the first cause given is the one counted. */
+static void
+loader_full(struct loader *l, enum loader_cause cause)
+{
+	if (!l->full)
+		l->cause = cause;
+	l->full = true;
 }
 
 static bool
@@ -597,9 +639,11 @@ loader_build(struct loader *l)
 	}
 	s->serial = ++l->serial;
 	snap_holder_set(l->holder, s);
+	l->fulls[l->cause]++;
 	log_info("snapshot %" PRIu64 ": %zu places, %zu menu items, built in "
-	    "%" PRIu64 " ms (cpu %" PRIu64 " ms)", l->serial, c.places,
-	    c.items, util_now_ms() - t0, loader_cpu_ms() - cpu0);
+	    "%" PRIu64 " ms (cpu %" PRIu64 " ms; a full load: %s)", l->serial,
+	    c.places, c.items, util_now_ms() - t0, loader_cpu_ms() - cpu0,
+	    loader_cause_name[l->cause]);
 	if (c.bad_places + c.bad_items + c.bad_hours > 0)
 		log_warnx("snapshot %" PRIu64 ": skipped %zu places and %zu "
 		    "menu items, %zu bad opening hours", l->serial,
@@ -721,6 +765,7 @@ loader_patch(struct loader *l)
 	old = snap_holder_get(l->holder);
 	if (old == NULL || old->serial != l->serial) {
 		snap_unref(old);
+		loader_full(l, LOADER_START);
 		return 1;
 	}
 	memset(&c, 0, sizeof(c));
@@ -729,6 +774,7 @@ loader_patch(struct loader *l)
 		goto out;
 	l->nchanged = i64_sort_uniq(l->changed, l->nchanged);
 	if (l->nchanged > LOADER_PATCH_MAX) {
+		loader_full(l, LOADER_BURST);
 		rc = loader_command(l, "COMMIT") == 0 ? 1 : -1;
 		goto out;
 	}
@@ -748,6 +794,7 @@ loader_patch(struct loader *l)
 	if (c.unknown_city) {
 		log_info("a changed place is in a city not loaded yet: "
 		    "loading everything");
+		loader_full(l, LOADER_NEW_CITY);
 		rc = 1;
 		goto out;
 	}
@@ -761,6 +808,7 @@ loader_patch(struct loader *l)
 	nplaces = s->nplaces;
 	nitems = s->nitems;
 	snap_holder_set(l->holder, s);
+	l->patches++;
 	log_info("snapshot %" PRIu64 ": +%zu changed places, built in %" PRIu64
 	    " ms (copy %" PRIu64 " ms, read %" PRIu64 " ms, cpu %" PRIu64
 	    " ms; %" PRIu64 " ms after the notification); %" PRIu32 " places,"
@@ -780,6 +828,91 @@ out:
 	return rc;
 }
 
+/* Which of old's places change their offer flag, per the rows of res:
+ * how many in set, or -1 when one is not in old (a patch reads it). */
+static ssize_t
+loader_offer_flags(const struct snapshot *old, const PGresult *res,
+    struct snap_offer_set *set)
+{
+	int i, n = PQntuples(res);
+	ssize_t k = 0;
+	int64_t at;
+	bool on;
+
+	for (i = 0; i < n; i++) {
+		at = snap_find(old, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		if (at < 0)
+			return -1;
+		on = PQgetvalue(res, i, 1)[0] == 't';
+		if (snap_offer(old, (uint32_t)at) == on)
+			continue;
+		set[k].place = (uint32_t)at;
+		set[k++].on = on;
+	}
+	return k;
+}
+
+/*
+ * New offers alone: the current snapshot with the offer flags of their
+ * places as they are now (snap_with_offers). 0, -1 on failure, 1 when it
+ * takes a patch (a place the snapshot does not have, or no snapshot).
+ */
+static int
+loader_offers(struct loader *l)
+{
+	uint64_t t0 = util_now_ms(), cpu0 = loader_cpu_ms();
+	struct snap_offer_set *set = NULL;
+	struct snapshot *old, *s;
+	PGresult *res = NULL;
+	char *arr = NULL;
+	ssize_t n;
+	int rc = -1;
+
+	old = snap_holder_get(l->holder);
+	if (old == NULL || old->serial != l->serial) {
+		snap_unref(old);
+		return 1;
+	}
+	l->noffers = i64_sort_uniq(l->offers, l->noffers);
+	if ((arr = loader_array(l->offers, l->noffers)) == NULL)
+		goto nomem;
+	res = loader_exec_param(l, loader_sql_offer_flags, arr,
+	    PGRES_TUPLES_OK);
+	if (res == NULL)
+		goto out;
+	if ((set = calloc((size_t)PQntuples(res) + 1, sizeof(*set))) == NULL)
+		goto nomem;
+	if ((n = loader_offer_flags(old, res, set)) < 0) {
+		rc = 1;
+		goto out;
+	}
+	rc = 0;
+	if (n == 0) {
+		log_debug("%zu new offers: no offer flag changes", l->noffers);
+		goto out;
+	}
+	if ((s = snap_with_offers(old, set, (size_t)n)) == NULL)
+		goto nomem;
+	s->serial = ++l->serial;
+	snap_holder_set(l->holder, s);
+	l->deltas++;
+	log_info("snapshot %" PRIu64 ": offer flags of %zd places changed, "
+	    "applied in %" PRIu64 " ms (cpu %" PRIu64 " ms; %" PRIu64 " ms "
+	    "after the notification)", l->serial, n, util_now_ms() - t0,
+	    loader_cpu_ms() - cpu0, l->noticed_ms != 0 ?
+	    util_now_ms() - l->noticed_ms : 0);
+	goto out;
+nomem:
+	log_errorx("out of memory applying new offers");
+	rc = -1;
+out:
+	PQclear(res);
+	free(set);
+	free(arr);
+	snap_unref(old);
+	return rc;
+}
+
 static void
 loader_changes_clear(struct loader *l)
 {
@@ -788,13 +921,24 @@ loader_changes_clear(struct loader *l)
 	l->noticed_ms = 0;
 }
 
-/* What the notifications asked for: a patch, else a full load. */
+/* Only new offers are pending: a delta will do. */
+static bool
+loader_offers_only(const struct loader *l)
+{
+	return !l->full && l->nchanged == 0 && l->noffers > 0;
+}
+
+/* What the notifications asked for: a delta, a patch, else a full load. */
 static int
 loader_load(struct loader *l)
 {
 	int rc = 1;
 
-	if (!l->full && l->serial > 0)
+	if (l->serial == 0)
+		loader_full(l, LOADER_START);
+	if (loader_offers_only(l))
+		rc = loader_offers(l);
+	if (rc == 1 && !l->full)
 		rc = loader_patch(l);
 	if (rc == 1)
 		rc = loader_build(l);
@@ -833,13 +977,13 @@ loader_note(struct loader *l, const PGnotify *note)
 		if (strcmp(note->extra, "all") != 0)
 			log_info("notification on %s: \"%.40s\": loading "
 			    "everything", note->relname, note->extra);
-		l->full = true;
+		loader_full(l, LOADER_ASKED);
 	} else if (l->nchanged + l->noffers >= LOADER_PATCH_MAX) {
-		l->full = true;
+		loader_full(l, LOADER_BURST);
 	} else if ((offer ? loader_push(&l->offers, &l->noffers,
 	    &l->offercap, id) : loader_push(&l->changed, &l->nchanged,
 	    &l->changedcap, id)) != 0) {
-		l->full = true;
+		loader_full(l, LOADER_BURST);
 	}
 }
 
@@ -900,12 +1044,14 @@ loader_wait(struct loader *l)
 		if (loader_notified(l, &n) != 0)
 			return -1;
 		now = util_now_ms();
-		if (n > 0 && due == 0)
-			due = now + LOADER_DEBOUNCE_MS;
+		/* a place changed later in the burst moves the deadline */
+		if (n > 0)
+			due = l->noticed_ms + (loader_offers_only(l) ?
+			    LOADER_OFFER_DEBOUNCE_MS : LOADER_DEBOUNCE_MS);
 		if (due != 0 && now >= due)
 			break;
 		if (now >= refresh) {
-			l->full = true;
+			loader_full(l, LOADER_REFRESH);
 			break;
 		}
 		if (due == 0 && now >= probe) {
@@ -923,7 +1069,7 @@ loader_wait(struct loader *l)
 			probe = util_now_ms() + LOADER_PROBE_MS;
 	}
 	log_debug("loading: %u notifications, %s", n, l->full ?
-	    "everything" : "a patch");
+	    "everything" : loader_offers_only(l) ? "a delta" : "a patch");
 	return 0;
 }
 
@@ -960,7 +1106,8 @@ loader_run(void *arg)
 				continue;
 			}
 			/* changes may have been missed meanwhile */
-			l->full = true;
+			loader_full(l, l->serial == 0 ? LOADER_START :
+			    LOADER_RECONNECT);
 		}
 		if (loader_load(l) != 0) {
 			if (loader_stopping(l))

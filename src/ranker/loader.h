@@ -1,9 +1,12 @@
 /*
  * loader.h: the ranker's loader thread. It keeps the snapshot of a
  * snap_holder up to date from PostgreSQL: LISTEN first, then a full
- * load; ~100 ms after a burst of NOTIFYs (places_changed, offers) a
- * patch that reads only the places named and swaps in the current
- * snapshot with them replaced (a full load for 'all' or a large burst);
+ * load; ~10 ms after a burst of new offers alone (NOTIFY offers) a
+ * delta: the current snapshot with those places' offer flags changed,
+ * sharing everything else; ~100 ms after a burst that changes places
+ * (places_changed) a patch that reads only the places named and swaps
+ * in a copy of the current snapshot with them replaced (a full load for
+ * 'all' or a large burst);
  * a full load every 10 minutes anyway (time zone offsets move with DST,
  * offers start and end) and after a reconnect. A lost connection or a
  * failed load keeps the old snapshot and retries with back-off. The

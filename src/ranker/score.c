@@ -605,7 +605,8 @@ score(const struct rank_ctx *c, const struct snap_place *p, uint32_t place,
 	P = q->min_price > 0 || q->max_price > 0 || p->price > 0 ? 1.0 : 0.5;
 	C = q->ncuisines == 0 || cuisine_match(c, p) >= 0 ? 1.0 : 0.0;
 	base = 0.45 * D + 0.25 * R + 0.05 * P + 0.15 * C +
-	    0.05 * open_bonus(c, place) + 0.05 * (p->offer ? 1.0 : 0.0);
+	    0.05 * open_bonus(c, place) +
+	    0.05 * (snap_offer(c->s, place) ? 1.0 : 0.0);
 	return tm == NULL ? base : 0.40 * tm->rel + 0.60 * base;
 }
 
@@ -666,9 +667,10 @@ reason_tag(struct rank_result *r, const char *prefix,
 }
 
 static void
-reasons(const struct rank_ctx *c, const struct snap_place *p,
+reasons(const struct rank_ctx *c, uint32_t place,
     const struct text_match *tm, struct rank_result *r)
 {
+	const struct snap_place *p = &c->s->places[place];
 	const char *item;
 
 	r->nmatched = 0;
@@ -684,7 +686,7 @@ reasons(const struct rank_ctx *c, const struct snap_place *p,
 		reason_tag(r, "cuisine: ", &c->s->cuisines, cuisine_match(c, p));
 	if (c->q->ncategories > 0)
 		reason_tag(r, "category: ", &c->s->cats, category_match(c, p));
-	if (c->prefs && p->offer)
+	if (c->prefs && snap_offer(c->s, place))
 		reason(r, "offer", "", 0);
 }
 
@@ -698,7 +700,7 @@ rank_ctx_eval(const struct rank_ctx *c, uint32_t place, struct rank_result *r,
 	if (place >= c->s->nplaces || !judge(c, place, r, &tm))
 		return false;
 	if (matched)
-		reasons(c, &c->s->places[place], tm, r);
+		reasons(c, place, tm, r);
 	return true;
 }
 

@@ -1,20 +1,23 @@
 /*
  * snapshot.c: the snapshot builder, the built snapshot's accessors, its
- * reference count and the holder that swaps snapshots (see snapshot.h).
+ * reference count, the snapshots made from another with a few offer flags
+ * changed, and the holder that swaps snapshots (see snapshot.h).
  * Opening hours are interned: most places share a few weekly schedules.
  */
 #include "ranker/snapshot.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct snap_builder {
 	struct snapshot *s;
 	size_t placecap, poscap, citycap, tagcap, itemcap, itemcap2, namecap;
-	size_t doccap;
+	size_t doccap, offercap;
 	size_t ntags, namelen;
+	uint8_t *offer;             /* per place: its flag, until built */
 	struct intern hours;        /* distinct struct snap_hours, as bytes */
 	struct text_builder text;
 };
@@ -102,6 +105,7 @@ snap_builder_free(struct snap_builder *b)
 	if (b == NULL)
 		return;
 	snap_free(b->s);
+	free(b->offer);
 	index_intern_free(&b->hours);
 	index_text_builder_free(&b->text);
 	free(b);
@@ -208,7 +212,8 @@ place_reserve(struct snap_builder *b, size_t ntags)
 	    index_grow(&s->tags, &b->tagcap, b->ntags + ntags,
 	    sizeof(*s->tags)) != 0 ||
 	    index_grow(&s->textdocs, &b->doccap, s->nplaces + 1,
-	    sizeof(*s->textdocs)) != 0)
+	    sizeof(*s->textdocs)) != 0 ||
+	    index_grow(&b->offer, &b->offercap, s->nplaces + 1, 1) != 0)
 		return -1;
 	return idmap_reserve(&s->ids, s->places, s->nplaces);
 }
@@ -271,7 +276,6 @@ snap_add_place(struct snap_builder *b, const struct snap_place_in *p)
 	sp->ncat = (uint8_t)p->ncat;
 	sp->ncui = (uint8_t)p->ncui;
 	sp->price = (uint8_t)p->price_level;
-	sp->offer = p->has_active_offer;
 	if (place_fill(b, p, sp) != 0) {
 		b->ntags = ntags;
 		text_rollback(&b->text, &saved);
@@ -279,6 +283,7 @@ snap_add_place(struct snap_builder *b, const struct snap_place_in *p)
 	}
 	s->textdocs[s->nplaces] = (uint8_t)((p->name != NULL ? 1 : 0) |
 	    (p->description != NULL ? 2 : 0));
+	b->offer[s->nplaces] = p->has_active_offer;
 	s->pos[s->nplaces].lat = p->lat;
 	s->pos[s->nplaces].lon = p->lon == 180.0 ? -180.0 : p->lon;
 	slot = idmap_slot(&s->ids, s->places, p->id);
@@ -421,6 +426,7 @@ from_places(struct snap_builder *b, const struct snapshot *old,
 		b->ntags += n;
 		s->pos[s->nplaces] = old->pos[i];
 		s->textdocs[s->nplaces] = old->textdocs[i];
+		b->offer[s->nplaces] = snap_offer(old, i);
 		slot = idmap_slot(&s->ids, s->places, op->id);
 		s->ids.slots[slot] = s->nplaces + 1;
 		m->pmap[i] = s->nplaces++;
@@ -605,6 +611,117 @@ build_hours(struct snapshot *s, const struct intern *hours)
 	return 0;
 }
 
+/* --- offer flags -------------------------------------------------------------- */
+
+static struct snap_chunk *
+chunk_ref(struct snap_chunk *k)
+{
+	__atomic_fetch_add(&k->refs, 1, __ATOMIC_RELAXED);
+	return k;
+}
+
+static void
+chunk_unref(struct snap_chunk *k)
+{
+	if (k != NULL && __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(k);
+}
+
+/* Drops s's chunk table and its references to the chunks. */
+static void
+chunks_free(struct snapshot *s)
+{
+	uint32_t i;
+
+	for (i = 0; s->offers != NULL && i < s->nchunks; i++)
+		chunk_unref(s->offers[i]);
+	free(s->offers);
+	s->offers = NULL;
+	s->nchunks = 0;
+}
+
+/* The chunks of a new snapshot, from the builder's flags. */
+static int
+build_offers(struct snapshot *s, const uint8_t *flag)
+{
+	uint32_t i, n = (s->nplaces + SNAP_CHUNK - 1) >> SNAP_CHUNK_SHIFT;
+	size_t len;
+
+	if ((s->offers = calloc((size_t)n + 1, sizeof(*s->offers))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((s->offers[i] = calloc(1, sizeof(*s->offers[i]))) == NULL) {
+			s->nchunks = i;
+			return -1;
+		}
+		s->offers[i]->refs = 1;
+		len = s->nplaces - (size_t)i * SNAP_CHUNK;
+		memcpy(s->offers[i]->flag, flag + (size_t)i * SNAP_CHUNK,
+		    len < SNAP_CHUNK ? len : SNAP_CHUNK);
+		s->nchunks = i + 1;
+	}
+	return 0;
+}
+
+/* The chunk k of d, d's own (copied from the shared one first); NULL ENOMEM. */
+static struct snap_chunk *
+chunk_own(struct snapshot *d, const struct snapshot *from, uint32_t k)
+{
+	struct snap_chunk *c;
+
+	if (d->offers[k] != from->offers[k])
+		return d->offers[k];        /* copied already */
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return NULL;
+	memcpy(c->flag, from->offers[k]->flag, sizeof(c->flag));
+	c->refs = 1;
+	chunk_unref(d->offers[k]);
+	return d->offers[k] = c;
+}
+
+struct snapshot *
+snap_with_offers(struct snapshot *s, const struct snap_offer_set *set,
+    size_t n)
+{
+	struct snapshot *d, *base = s->base != NULL ? s->base : s;
+	struct snap_chunk *c;
+	uint32_t i;
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		if (set[k].place >= s->nplaces) {
+			errno = EINVAL;
+			return NULL;
+		}
+	if ((d = malloc(sizeof(*d))) == NULL)
+		return NULL;
+	/* the base's arrays, shared; not refs, which other threads count */
+	memcpy((char *)d + offsetof(struct snapshot, serial),
+	    (const char *)s + offsetof(struct snapshot, serial),
+	    sizeof(*d) - offsetof(struct snapshot, serial));
+	d->refs = 1;
+	d->base = snap_ref(base);
+	if ((d->offers = calloc((size_t)s->nchunks + 1,
+	    sizeof(*d->offers))) == NULL) {
+		d->nchunks = 0;
+		snap_free(d);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < s->nchunks; i++)
+		d->offers[i] = chunk_ref(s->offers[i]);
+	for (k = 0; k < n; k++) {
+		if ((c = chunk_own(d, s, set[k].place >> SNAP_CHUNK_SHIFT)) ==
+		    NULL) {
+			snap_free(d);
+			errno = ENOMEM;
+			return NULL;
+		}
+		c->flag[set[k].place & (SNAP_CHUNK - 1)] = set[k].on;
+	}
+	return d;
+}
+
 struct snapshot *
 snap_build(struct snap_builder *b)
 {
@@ -618,6 +735,8 @@ snap_build(struct snap_builder *b)
 		rc = index_grid_build(&s->grid, s->pos, s->nplaces);
 	if (rc == 0)
 		rc = build_hours(s, &b->hours);
+	if (rc == 0)
+		rc = build_offers(s, b->offer);
 	if (rc != 0) {
 		snap_builder_free(b);
 		return NULL;
@@ -637,6 +756,12 @@ snap_free(struct snapshot *s)
 
 	if (s == NULL)
 		return;
+	chunks_free(s);
+	if (s->base != NULL) {              /* the rest is the base's */
+		snap_unref(s->base);
+		free(s);
+		return;
+	}
 	for (i = 0; i < s->ncities; i++)
 		free(s->cities[i].id);
 	free(s->cities);

@@ -8,6 +8,13 @@
  * again. Readers hold a reference (snap_ref/snap_unref) for as long as
  * they use one, so a new snapshot can be swapped in (snap_holder) while
  * requests in flight finish on the old one, freed by the last unref.
+ *
+ * Offer flags are kept apart, in chunks of SNAP_CHUNK places shared by
+ * reference count: snap_with_offers() makes a snapshot that differs from
+ * another in a few places' flags by copying the chunk table and the
+ * chunks it changes, and shares everything else (places, indexes, names)
+ * with the snapshot that built them, its base. A base lives as long as
+ * the last snapshot made from it.
  */
 #ifndef PLACESD_SNAPSHOT_H
 #define PLACESD_SNAPSHOT_H
@@ -64,12 +71,19 @@ struct snap_place {
 	uint32_t tags;              /* first of ncat categories, ncui cuisines */
 	uint8_t ncat, ncui;
 	uint8_t price;              /* 0 = null */
-	bool offer;
 };
 
 struct snap_city {
 	char *id;
 	int utc_offset_min;
+};
+
+#define SNAP_CHUNK_SHIFT    10
+#define SNAP_CHUNK          (1u << SNAP_CHUNK_SHIFT)    /* places */
+
+struct snap_chunk {                 /* offer flags of SNAP_CHUNK places */
+	unsigned refs;              /* __atomic: snapshots that share it */
+	uint8_t flag[SNAP_CHUNK];   /* 1 = an active offer */
 };
 
 struct snap_idmap {                 /* place id -> index, open addressing */
@@ -80,6 +94,10 @@ struct snap_idmap {                 /* place id -> index, open addressing */
 struct snapshot {
 	unsigned refs;              /* __atomic */
 	uint64_t serial;            /* set by the loader: snapshot N */
+	struct snapshot *base;      /* NULL: owns what follows; else what */
+	                            /* follows is base's (one ref held) */
+	struct snap_chunk **offers; /* its own table, shared chunks */
+	uint32_t nchunks;
 	uint32_t nplaces, ncities, nitems, nhours;
 	struct snap_place *places;
 	struct index_point *pos;    /* per place */
@@ -145,6 +163,29 @@ int64_t snap_place_id(const struct snapshot *s, uint32_t place);
 /* The index of place id, or -1. */
 int64_t snap_find(const struct snapshot *s, int64_t id);
 const char *snap_item_name(const struct snapshot *s, uint32_t item);
+/* Whether place has an active offer: the ranking's hot path. */
+static inline bool
+snap_offer(const struct snapshot *s, uint32_t place)
+{
+	return s->offers[place >> SNAP_CHUNK_SHIFT]->
+	    flag[place & (SNAP_CHUNK - 1)] != 0;
+}
+
+/* One place's offer flag, as snap_with_offers() is told. */
+struct snap_offer_set {
+	uint32_t place;             /* index in the snapshot */
+	bool on;
+};
+
+/*
+ * A snapshot that is s with the offer flags of set[0..n) changed, and
+ * everything else shared with s's base: costs the chunk table (a pointer
+ * per SNAP_CHUNK places) and a copy of each chunk changed, not a copy of
+ * s. Holds one reference; its serial is s's (the caller sets its own).
+ * NULL on ENOMEM, or EINVAL for a place out of range.
+ */
+struct snapshot *snap_with_offers(struct snapshot *s,
+    const struct snap_offer_set *set, size_t n);
 /* 1 if open at local minute (0..1439) of day (0 = monday), 0, -1 unknown. */
 int snap_open_at(const struct snapshot *s, uint32_t place, int day,
     int minute);

@@ -5,8 +5,9 @@ out of a seeded database (results within the radius, ordered by score,
 distances that agree with the coordinates in SQL, the count a brute-force
 scan gives); bad payloads answered with WIRE_ERROR naming the field, on a
 connection that stays usable; a place renamed in SQL found by its new
-word soon after (NOTIFY -> rebuild -> swap); changes read as a patch
-answered exactly as a full load answers."""
+word soon after (NOTIFY -> rebuild -> swap); changes read as a patch,
+and new offers read as a delta of the offer flags, answered exactly as a
+full load answers."""
 
 import json
 import math
@@ -385,6 +386,72 @@ def test_patch_equals_full_load():
         rk.close()
 
 
+def test_offer_delta_equals_full_load():
+    """New offers alone (no other change in the burst) are a delta of the
+    offer flags, not a patch: ranked with the boost and the reason within
+    a second, and the snapshot answers exactly as a full load of the same
+    data does; an offer that ended is taken away by the next patch."""
+    rk = Ranker()
+    try:
+        wait_snapshot(rk)
+        rows = PG.psql(
+            "SELECT p.id FROM places p WHERE p.city_id = '%s' AND NOT EXISTS"
+            " (SELECT 1 FROM offers o WHERE o.place_id = p.id AND"
+            " o.starts_at <= now() AND o.ends_at > now()) ORDER BY p.id"
+            " LIMIT 3 OFFSET 5" % CITY[0])
+        ids = [int(r[0]) for r in rows]
+        base = {"lat": CITY[1], "lon": CITY[2], "radius_m": 50000,
+                "limit": 1000, "now": int(time.time()),
+                "cuisines": ["nosuchcuisine"]}
+
+        def offered():
+            t, doc = rk.nearby(base)
+            if t != WIRE_NEARBY_RESULT:     # busy: a slow build
+                return set()
+            return {r["id"] for r in doc["results"]
+                    if "offer" in r["matched"]}
+        T.check(not (offered() & set(ids)), "offers before the test")
+        log = D.log_text()
+        deltas = log.count("loader_offers: snapshot ")
+        patches = log.count("loader_patch: snapshot ")
+        t0 = time.monotonic()
+        PG.psql(";".join(
+            "INSERT INTO offers (place_id, title, discount_pct, starts_at,"
+            " ends_at) VALUES (%d, 'delta %d', 20, now() - interval '1 min',"
+            " now() + interval '1 day')" % (i, i) for i in ids))
+        T.wait_until(lambda: set(ids) <= offered(), 10,
+                     "the new offers ranked", interval=0.01)
+        dt = time.monotonic() - t0
+        T.log("3 new offers ranked after %.0f ms" % (dt * 1000))
+        T.check(dt < 1.0, "the offers took %.0f ms to be ranked"
+                % (dt * 1000))
+        log = D.log_text()
+        T.check(log.count("loader_offers: snapshot ") > deltas and
+                log.count("loader_patch: snapshot ") == patches,
+                "the offers were read as a delta: %s" % log[-2000:])
+        queries = [dict(base), dict(base, q="soup"),
+                   dict(base, cuisines=["georgian"]),
+                   dict(base, sort="rating"), dict(base, cuisines=None)]
+        before, snap = answers(rk, queries)
+        fulls = D.log_text().count("loader_build: snapshot ")
+        PG.psql("NOTIFY places_changed, 'all'")
+        T.wait_until(lambda: D.log_text().count("loader_build: snapshot ")
+                     > fulls, 30, "a full load after NOTIFY 'all'")
+        after, snap2 = answers(rk, queries)
+        T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
+        for q, a, b in zip(queries, before, after):
+            T.check(a == b, "delta and full snapshots differ for %r:\n"
+                    "%r\n%r" % (q, a, b))
+        # an ended offer is an UPDATE: places_changed, a patch
+        PG.psql("UPDATE offers SET ends_at = now() - interval '1 s'"
+                " WHERE place_id = %d" % ids[0])
+        T.wait_until(lambda: ids[0] not in offered(), 10,
+                     "the ended offer taken away", interval=0.02)
+        T.check(set(ids[1:]) <= offered(), "the other offers stay")
+    finally:
+        rk.close()
+
+
 def migrate(pg):
     sql_dir = os.environ.get("SQL_DIR") or os.path.join(
         os.environ.get("top_srcdir", "."), "src", "sql")
@@ -504,6 +571,7 @@ if __name__ == "__main__":
         test_bad_payloads_get_wire_error,
         test_renamed_place_found_soon,
         test_patch_equals_full_load,
+        test_offer_delta_equals_full_load,
         test_goaway_on_drain,
         test_database_down_then_back,
         test_sigquit_with_work_in_flight,

@@ -1077,6 +1077,186 @@ START_TEST(test_refcount)
 }
 END_TEST
 
+/* --- offer deltas ----------------------------------------------------------- */
+
+/* rank() on a and on b agree for q: the same places, scores, distances
+ * and reasons, in the same order. */
+static bool
+same_ranking(const struct snapshot *a, const struct snapshot *b,
+    const struct rank_query *q)
+{
+	static struct rank_result ra[RANK_MAX_WINDOW], rb[RANK_MAX_WINDOW];
+	size_t ta, tb;
+	int na, nb, i;
+	unsigned k;
+
+	na = rank(a, q, ra, RANK_MAX_WINDOW, &ta);
+	nb = rank(b, q, rb, RANK_MAX_WINDOW, &tb);
+	ck_assert_int_ge(na, 0);
+	ck_assert_int_ge(nb, 0);
+	if (na != nb || ta != tb)
+		return false;
+	for (i = 0; i < na; i++) {
+		if (ra[i].id != rb[i].id || ra[i].score != rb[i].score ||
+		    ra[i].distance_m != rb[i].distance_m ||
+		    ra[i].nmatched != rb[i].nmatched)
+			return false;
+		for (k = 0; k < ra[i].nmatched; k++)
+			if (strcmp(ra[i].matched[k], rb[i].matched[k]) != 0)
+				return false;
+	}
+	return true;
+}
+
+/* A query with a preference (so that the offer boost and reason count)
+ * around a random place of the world. */
+static void
+offer_query(struct qbuf *b)
+{
+	gen_query(b);
+	b->q.cuisines = cuis;
+	b->q.ncuisines = 1;
+	b->q.cuisine_required = false;
+	b->q.sort = RANK_SORT_BEST;
+}
+
+/* The world with the offer flags of every place i with i % 7 == 3
+ * flipped: the snapshot a delta has to bring back. */
+static struct snapshot *
+build_flipped(size_t *nflipped)
+{
+	struct snapshot *s;
+	size_t i;
+
+	*nflipped = 0;
+	for (i = 3; i < nworld; i += 7, (*nflipped)++)
+		world[i].offer = !world[i].offer;
+	s = build_world();
+	for (i = 3; i < nworld; i += 7)
+		world[i].offer = !world[i].offer;
+	return s;
+}
+
+/* The flags world says for the flipped places [from, to) of the i % 7 == 3
+ * ones, as a delta; returns how many. */
+static size_t
+flipped_set(const struct snapshot *s, size_t from, size_t to,
+    struct snap_offer_set *set)
+{
+	size_t i, k = 0, n = 0;
+	int64_t at;
+
+	for (i = 3; i < nworld; i += 7, k++) {
+		if (k < from || k >= to)
+			continue;
+		at = snap_find(s, world[i].id);
+		ck_assert_int_ge(at, 0);
+		set[n].place = (uint32_t)at;
+		set[n++].on = world[i].offer;
+	}
+	return n;
+}
+
+/*
+ * A full load with a few offer flags wrong, then deltas (one made from
+ * another, as the loader chains them) that set them right, answer every
+ * query exactly as a full load of the right data does; the snapshot the
+ * deltas were made from keeps its own flags, and the shared parts live
+ * as long as the last snapshot that uses them (ASan checks).
+ */
+START_TEST(test_offer_delta)
+{
+	static struct snap_offer_set set[NPLACES];
+	struct snapshot *flipped, *half, *whole, *again;
+	struct snap_builder *b;
+	size_t nflipped, n, i, differ = 0;
+	struct qbuf qb;
+
+	flipped = build_flipped(&nflipped);
+	ck_assert_uint_gt(nflipped, 100);
+	n = flipped_set(flipped, 0, nflipped / 2, set);
+	half = snap_with_offers(flipped, set, n);
+	ck_assert_ptr_nonnull(half);
+	ck_assert_uint_eq(snap_refs(half), 1);
+	ck_assert_uint_eq(snap_refs(flipped), 2);       /* half's base */
+	n = flipped_set(half, nflipped / 2, nflipped, set);
+	whole = snap_with_offers(half, set, n);
+	ck_assert_ptr_nonnull(whole);
+	ck_assert_ptr_eq(whole->base, flipped);         /* no chains */
+	snap_unref(half);
+	for (i = 0; i < nworld; i++) {
+		ck_assert(snap_offer(whole, (uint32_t)i) == world[i].offer);
+		ck_assert(snap_offer(flipped, (uint32_t)i) ==
+		    (i % 7 == 3 ? !world[i].offer : world[i].offer));
+	}
+	/* a patch made from a delta keeps the delta's flags */
+	b = snap_builder_from(whole, NULL, 0);
+	ck_assert_ptr_nonnull(b);
+	again = snap_build(b);
+	ck_assert_ptr_nonnull(again);
+	snap_unref(flipped);                    /* whole holds it still */
+	for (i = 0; i < NQUERIES; i++) {
+		offer_query(&qb);
+		ck_assert_msg(same_ranking(whole, wsnap, &qb.q), "query %zu: "
+		    "the delta ranks unlike a full load", i);
+		ck_assert_msg(same_ranking(again, wsnap, &qb.q), "query %zu: "
+		    "a patch of the delta ranks unlike a full load", i);
+		differ += !same_ranking(whole, whole->base, &qb.q);
+	}
+	ck_assert_uint_gt(differ, NQUERIES / 10);  /* the flags mattered */
+	set[0].place = snap_nplaces(whole);
+	set[0].on = true;
+	errno = 0;
+	ck_assert_ptr_null(snap_with_offers(whole, set, 1));
+	ck_assert_int_eq(errno, EINVAL);
+	snap_unref(again);
+	snap_unref(whole);                      /* frees flipped too */
+}
+END_TEST
+
+/* An offer's place gets the boost and the reason; a delta that takes it
+ * away takes both away, and the snapshot before it keeps them. */
+START_TEST(test_offer_delta_reason)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snap_place_in p;
+	struct snap_offer_set set;
+	struct snapshot *s, *d;
+	struct rank_query q;
+	struct rank_result r[2];
+	static const char *const geo[] = { "georgian" };
+	size_t total;
+
+	ck_assert_int_eq(snap_add_city(b, "tbilisi", 240), 0);
+	p = place_at(1, 0, 41.7, 44.8);
+	p.has_active_offer = true;
+	ck_assert_int_eq(snap_add_place(b, &p), 0);
+	p = place_at(2, 0, 41.7, 44.8);
+	ck_assert_int_eq(snap_add_place(b, &p), 1);
+	ck_assert_ptr_nonnull(s = snap_build(b));
+	rank_query_init(&q);
+	q.lat = 41.7;
+	q.lon = 44.8;
+	q.cuisines = geo;
+	q.ncuisines = 1;
+	ck_assert_int_eq(rank(s, &q, r, 2, &total), 2);
+	ck_assert_int_eq(r[0].id, 1);
+	ck_assert_uint_eq(r[0].nmatched, 1);
+	ck_assert_str_eq(r[0].matched[0], "offer");
+	set.place = 0;
+	set.on = false;
+	ck_assert_ptr_nonnull(d = snap_with_offers(s, &set, 1));
+	ck_assert_int_eq(rank(d, &q, r, 2, &total), 2);
+	ck_assert_int_eq(r[0].id, 1);           /* a tie now: by id */
+	ck_assert_uint_eq(r[0].nmatched, 0);
+	ck_assert(r[0].score == r[1].score);
+	ck_assert_int_eq(rank(s, &q, r, 2, &total), 2);
+	ck_assert_uint_eq(r[0].nmatched, 1);
+	snap_unref(s);
+	snap_unref(d);
+}
+END_TEST
+
 START_TEST(test_builder_errors)
 {
 	struct snap_builder *b = snap_builder_new();
@@ -1247,11 +1427,13 @@ main(void)
 	tcase_add_test(tc, test_sort_orders);
 	tcase_add_test(tc, test_paging);
 	tcase_add_test(tc, test_refcount);
+	tcase_add_test(tc, test_offer_delta);
 	suite_add_tcase(s, tc);
 	tcase_add_test(hand, test_tokenizer);
 	tcase_add_test(hand, test_open_hours);
 	tcase_add_test(hand, test_cuisine_lift);
 	tcase_add_test(hand, test_builder_errors);
+	tcase_add_test(hand, test_offer_delta_reason);
 	tcase_add_test(hand, test_antimeridian);
 	suite_add_tcase(s, hand);
 	tcase_set_timeout(timing, 300);
