@@ -16,6 +16,11 @@
 #               the time one digest takes without queueing (the upstream
 #               latency plus what placesd and PostgreSQL add)
 #   digest      the same at each --connections count (64, 256)
+#   digest/off  the same as digest with the city read model off
+#               ([cache] max_bytes = 0: every digest queries PostgreSQL),
+#               in the same rounds (--readmodel both, the default); digest
+#               itself runs with it on (max_bytes 64m), and a summary
+#               compares the two: req/s on / off and both p99s
 #   digest/0ms  the same with the events service answering at once: the
 #               throughput when latency is not the limit, i.e. the CPU
 #               limit of this machine (placesd, PostgreSQL, the events
@@ -126,6 +131,8 @@ Options:
   --duration D       length of one wrk run, 10s, 1m (default: 10s)
   --warmup D         untimed wrk run at the largest connection count after
                      each placesd start; 0 = none (default: 2s)
+  --readmodel MODE   both (default: digest with the city read model on, and
+                     digest/off with it off, in the same rounds), on or off
   --sample N         digests fetched with curl during each digest run (the
                      latency service) and checked for a non-empty "errors";
                      0 = none (default: 50)
@@ -157,6 +164,7 @@ rounds=3
 duration=10s
 warmup=2s
 sample=50
+readmodel=both
 pg_bindir=${PG_BINDIR:-}
 keep_dir=
 
@@ -192,6 +200,8 @@ while [ $# -gt 0 ]; do
 	--warmup=*)      warmup=${1#*=}; shift ;;
 	--sample)        need_arg "$@"; sample=$2; shift 2 ;;
 	--sample=*)      sample=${1#*=}; shift ;;
+	--readmodel)     need_arg "$@"; readmodel=$2; shift 2 ;;
+	--readmodel=*)   readmodel=${1#*=}; shift ;;
 	--pg-bindir)     need_arg "$@"; pg_bindir=$2; shift 2 ;;
 	--pg-bindir=*)   pg_bindir=${1#*=}; shift ;;
 	--keep)          need_arg "$@"; keep_dir=$2; shift 2 ;;
@@ -234,6 +244,11 @@ is_duration "$duration" && [ "${duration%[smh]}" -gt 0 ] || die "--duration: e.g
 [ "$warmup" = 0 ] || is_duration "$warmup" || die "--warmup: e.g. 2s or 0, not '$warmup'"
 [[ $sample =~ ^[0-9]+$ ]] && [ "$((10#$sample))" -le 100000 ] || die "--sample: 0..100000, not '$sample'"
 sample=$((10#$sample))
+case $readmodel in
+both) rm_modes="on off" ;;
+on|off) rm_modes=$readmodel ;;
+*) die "--readmodel: both, on or off, not '$readmodel'" ;;
+esac
 
 # binaries
 if [ -z "$placesd_bin" ]; then
@@ -328,7 +343,7 @@ max_conn=$((2 * (nworkers * (pool_size + 2) + 4) + 20))
 start_cluster "$pgdir" "$max_conn" 512MB
 
 
-# placesd configuration: write_conf FILE PORT EVENTS_PORT
+# placesd configuration: write_conf FILE PORT EVENTS_PORT [MAX_BYTES]
 max_clients=$((2 * max_c + 1024))
 [ "$max_clients" -lt 4096 ] && max_clients=4096
 write_conf() {
@@ -342,6 +357,9 @@ max_connections = $max_clients
 [database]
 conninfo = $conninfo
 pool_size = $pool_size
+
+[cache]
+max_bytes = ${4:-64m}
 
 [ranker]
 socket = $tmp/ranker.sock
@@ -473,9 +491,9 @@ start_events() {
 	events_requests >/dev/null
 }
 
-# start_placesd NAME: a fresh placesd on a free port whose events_url is the
-# running events service's, once /readyz answers 200 and every worker
-# serves
+# start_placesd NAME [MAX_BYTES]: a fresh placesd on a free port whose
+# events_url is the running events service's, once /readyz answers 200 and
+# every worker serves; MAX_BYTES: [cache] max_bytes (default 64m)
 nstart=0
 start_placesd() {
 	local name=$1
@@ -483,7 +501,7 @@ start_placesd() {
 	placesd_port=$(free_port) || die "no free port found"
 	placesd_conf=$tmp/placesd-$nstart-$name.conf
 	placesd_log=$tmp/placesd-$nstart-$name.log
-	write_conf "$placesd_conf" "$placesd_port" "$events_port"
+	write_conf "$placesd_conf" "$placesd_port" "$events_port" "${2:-64m}"
 	launch_placesd "$name (start $nstart)"
 	# one digest: is the endpoint there, and does it reach the events
 	# service and the database?
@@ -644,6 +662,7 @@ run_digest() {
 	# it stops (one per connection at most, and the sample's) made their
 	# call but are not answered
 	info+="calls/digests $ev/$dg "
+	info+="rm hits $(d placesd_readmodel_hits_total)/$dg "
 	if [ "$ev" -lt "$dg" ] || [ "$ev" -gt $((dg + c + 1)) ]; then
 		problems+=("$cs -c$c round $r: the events service counted $ev calls for $dg digests answered (placesd_digest_requests_total): expected one call per digest (up to $((c + 1)) more for the digests abandoned in flight at the end)")
 		info+="(MISMATCH) "
@@ -693,25 +712,39 @@ conns_order() {
 }
 
 # block_latency ROUND: the events service at --latency: digest/c1 and
-# digest at each connection count
+# digest at each connection count, with the read model on; digest/off at
+# each count with it off; the two in alternating order
 block_latency() {
-	local r=$1 c
-	start_events "d$latency" "$latency"
-	start_placesd "d$latency"
-	warm_untimed
-	[ $((r % 2)) -eq 1 ] && run_digest digest/c1 "$r" 1 0
-	for c in $(conns_order "$r"); do
-		run_digest digest "$r" "$c" 1
+	local r=$1 c m modes=$rm_modes
+	[ $((r % 2)) -eq 0 ] && modes=$(tr ' ' '\n' <<<"$rm_modes" | tac | tr '\n' ' ')
+	for m in $modes; do
+		start_events "d$latency" "$latency"
+		if [ "$m" = off ] && [ "$readmodel" = both ]; then
+			start_placesd "d$latency-off" 0
+			warm_untimed
+			for c in $(conns_order "$r"); do
+				run_digest digest/off "$r" "$c" 1
+			done
+		else
+			start_placesd "d$latency" "$([ "$m" = off ] && echo 0 || echo 64m)"
+			warm_untimed
+			[ $((r % 2)) -eq 1 ] && run_digest digest/c1 "$r" 1 0
+			for c in $(conns_order "$r"); do
+				run_digest digest "$r" "$c" 1
+			done
+			[ $((r % 2)) -eq 0 ] && run_digest digest/c1 "$r" 1 0
+		fi
+		stop_placesd
+		stop_events
 	done
-	[ $((r % 2)) -eq 0 ] && run_digest digest/c1 "$r" 1 0
-	stop_placesd
-	stop_events
 }
-# block_zero ROUND: the events service at 0 ms
+# block_zero ROUND: the events service at 0 ms (read model as in digest,
+# off with --readmodel off)
 block_zero() {
-	local r=$1 c
+	local r=$1 c mb=64m
+	[ "$rm_modes" = off ] && mb=0
 	start_events d0 0
-	start_placesd d0
+	start_placesd d0 "$mb"
 	warm_untimed
 	for c in $(conns_order "$r"); do
 		run_digest digest/0ms "$r" "$c" 0
@@ -725,6 +758,7 @@ pg_version=$("$pg_bindir/postgres" --version 2>/dev/null | sed 's/^postgres (Pos
 echo "placesd POST /v1/digest benchmark  $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
 echo "  placesd:    $placesd_bin ($("$placesd_bin" -V 2>/dev/null | head -n 1)), workers $workers, pool_size $pool_size"
 echo "  upstream:   timeout 2s, retries 0, breaker_failures 1000, keepalive 512"
+echo "  read model: --readmodel $readmodel (digest: [cache] max_bytes $([ "$readmodel" = off ] && echo 0 || echo 64m)$([ "$readmodel" = both ] && echo '; digest/off: 0'))"
 echo "  events:     $events_bin, -d $latency (the digest cases) and -d 0 (digest/0ms)"
 echo "  PostgreSQL: $pg_version ($pg_bindir), Unix socket, fsync off, shared_buffers 512MB"
 echo "  data:       $nplaces places, $nmenu menu items, $noffers offers (seed $seed; seeded in ${t_seed} s), $ncities cities with places"
@@ -806,6 +840,17 @@ for c in "${conns_list[@]}"; do
 	fi
 	verdicts+=("$(printf '%4s connections: %s req/s, C/L %s (C/lat %s): %s' "$c" "$(fmt_rps "$rps")" "$(fmt_rps "$bound")" "$(fmt_rps "$naive")" "$verdict")")
 done
+if [ "$readmodel" = both ]; then
+	echo
+	echo "The city read model: digest (on, [cache] max_bytes 64m) against digest/off (max_bytes 0), medians"
+	printf '%5s %11s %11s %9s %11s %11s\n' conns "req/s on" "req/s off" "on/off" "p99 on ms" "p99 off ms"
+	for c in "${conns_list[@]}"; do
+		printf '%5s %11s %11s %9s %11.3f %11.3f\n' "$c" "$(fmt_rps "$(med_of RPS "digest@$c")")" \
+			"$(fmt_rps "$(med_of RPS "digest/off@$c")")" \
+			"$(ratio "$(med_of RPS "digest@$c")" "$(med_of RPS "digest/off@$c")")" \
+			"$(med_of P99 "digest@$c")" "$(med_of P99 "digest/off@$c")"
+	done
+fi
 c_at=$(awk -v z="$cpu_max" -v l="$L" 'BEGIN { printf "%.0f", z * l / 1000 }')
 cpu_line="CPU limit: ~$(fmt_rps "$cpu_max") req/s (digest/0ms at ${cpu_max_c:-?} connections); C/L reaches it at C = limit x L = ~$c_at connections: >= 0.9x the bound is the aim below that, the CPU limit above it"
 read -r zpd zpg zev zcl zid <<<"$(cores_med "digest/0ms@${cpu_max_c:-0}" | tr '/' ' ')"
