@@ -72,6 +72,29 @@ render_http(FILE *f, const struct stats_totals *t)
 		    "%lld\n", i, (long long)t->slot_conns[i]);
 }
 
+/* The ranker's snapshots: deltas, patches, and full loads by cause. */
+static void
+render_snapshots(FILE *f, const struct stats_totals *t)
+{
+	static const char *causes[SL_COUNT] = { "start", "reconnect",
+	    "refresh", "asked", "burst", "new_city" };
+	unsigned i;
+
+	counter(f, "placesd_ranker_snapshot_deltas_total", "Snapshots the "
+	    "ranker made from the current one by changing the offer flags of "
+	    "new offers' places, without copying it.", t->snap_deltas);
+	counter(f, "placesd_ranker_snapshot_patches_total", "Snapshots the "
+	    "ranker made by copying the current one with changed places read "
+	    "again.", t->snap_patches);
+	fprintf(f, "# HELP placesd_ranker_snapshot_full_loads_total Snapshots "
+	    "the ranker loaded whole, by cause.\n"
+	    "# TYPE placesd_ranker_snapshot_full_loads_total counter\n");
+	for (i = 0; i < SL_COUNT; i++)
+		fprintf(f, "placesd_ranker_snapshot_full_loads_total"
+		    "{cause=\"%s\"} %llu\n", causes[i],
+		    (unsigned long long)t->snap_full[i]);
+}
+
 /* /v1/nearby without the ranker, by why and by what came of it. */
 static void
 render_fallbacks(FILE *f, const struct stats_totals *t)
@@ -169,6 +192,7 @@ render_process(FILE *f, const struct stats_totals *t)
 	counter(f, "placesd_ranker_busy_replies_total", "BUSY replies the "
 	    "ranker sent: its queue was full, or a job waited past "
 	    "ranker.timeout.", t->ranker_busy_sent);
+	render_snapshots(f, t);
 	counter(f, "placesd_pg_queries_total", "Database queries answered "
 	    "(any outcome).", t->pg_queries);
 	counter(f, "placesd_pg_errors_total", "Database queries that failed "

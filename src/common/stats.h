@@ -33,6 +33,12 @@ enum stats_upstream { SU_OK, SU_TIMEOUT, SU_HTTP_ERROR, SU_BAD_RESPONSE,
 enum stats_fallback { SF_DOWN, SF_BUSY, SF_TIMEOUT, SF_ERROR, SF_COUNT };
 /* what came of it: ranked by distance alone, or shed with a 503 */
 enum stats_outcome { SO_DEGRADED, SO_SHED, SO_COUNT };
+/* why the ranker's loader loaded everything (ranker/loader.c): its first
+ * load, a reconnect (notifications may have been lost), the periodic
+ * refresh, NOTIFY 'all' (or a payload that is no id), a burst too large
+ * for a patch, a changed place in a city not loaded yet */
+enum stats_full { SL_START, SL_RECONNECT, SL_REFRESH, SL_ASKED, SL_BURST,
+    SL_NEW_CITY, SL_COUNT };
 
 extern const double stats_lat_bounds[STATS_LAT_BUCKETS - 1];
 
@@ -59,6 +65,9 @@ struct stats_block {
 	/* ranker: its own load */
 	int64_t ranker_queue;               /* gauge: jobs queued or running */
 	uint64_t ranker_busy_sent;          /* BUSY replies: full or expired */
+	uint64_t snap_deltas;               /* snapshots: offer flags changed */
+	uint64_t snap_patches;              /* ... copied, some places read */
+	uint64_t snap_full[SL_COUNT];       /* ... loaded whole, by cause */
 	/* worker: database and cache */
 	uint64_t pg_queries;
 	uint64_t pg_errors;
@@ -125,6 +134,9 @@ struct stats_totals {
 	uint64_t ranker_busy;
 	int64_t ranker_queue;
 	uint64_t ranker_busy_sent;
+	uint64_t snap_deltas;
+	uint64_t snap_patches;
+	uint64_t snap_full[SL_COUNT];
 	uint64_t pg_queries;
 	uint64_t pg_errors;
 	uint64_t pg_timeouts;

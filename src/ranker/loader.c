@@ -32,6 +32,7 @@
 #include "ranker/loader.h"
 #include "ranker/hours.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -100,19 +101,14 @@ static const char loader_sql_offer_flags[] =
 static const char loader_sql_offer_places[] =
     "SELECT DISTINCT place_id FROM offers WHERE id = ANY ($1::bigint[])";
 
-/* Why a full load, rather than a patch or a delta. */
-enum loader_cause {
-	LOADER_START,               /* the first load */
-	LOADER_RECONNECT,           /* notifications may have been missed */
-	LOADER_REFRESH,             /* the 10-minute refresh */
-	LOADER_ASKED,               /* 'all', or a payload that is no id */
-	LOADER_BURST,               /* too many changes for a patch */
-	LOADER_NEW_CITY,            /* a changed place in a city not loaded */
-	LOADER_NCAUSES
+/* Why a full load (enum stats_full), as logged. */
+static const char *const loader_cause_name[SL_COUNT] = {
+	"start", "reconnect", "refresh", "asked", "burst", "new city"
 };
 
-static const char *const loader_cause_name[LOADER_NCAUSES] = {
-	"start", "reconnect", "refresh", "asked", "burst", "new city"
+/* What the loader did: deltas, patches and full loads by cause. */
+struct loader_counts {
+	uint64_t deltas, patches, fulls[SL_COUNT];
 };
 
 struct loader {
@@ -133,15 +129,16 @@ struct loader {
 
 	/* what the notifications since the last load asked for */
 	bool full;
-	enum loader_cause cause;    /* of full: the first reason given */
+	enum stats_full cause;      /* of full: the first reason given */
 	int64_t *changed;           /* place ids */
 	size_t nchanged, changedcap;
 	int64_t *offers;            /* offer ids */
 	size_t noffers, offercap;
 	uint64_t noticed_ms;        /* when the first one came, 0 none */
 
-	/* what was done: deltas, patches and full loads by cause */
-	uint64_t deltas, patches, fulls[LOADER_NCAUSES];
+	/* what was done, and how much of it is in st's counters */
+	struct loader_counts done, published;
+	struct stats_block *st;     /* __atomic; NULL: not counted yet */
 };
 
 /* What one load collects. */
@@ -166,7 +163,7 @@ loader_cpu_ms(void)
 
 /* Asks for a full load; the first cause given is the one counted. */
 static void
-loader_full(struct loader *l, enum loader_cause cause)
+loader_full(struct loader *l, enum stats_full cause)
 {
 	if (!l->full)
 		l->cause = cause;
@@ -639,7 +636,7 @@ loader_build(struct loader *l)
 	}
 	s->serial = ++l->serial;
 	snap_holder_set(l->holder, s);
-	l->fulls[l->cause]++;
+	l->done.fulls[l->cause]++;
 	log_info("snapshot %" PRIu64 ": %zu places, %zu menu items, built in "
 	    "%" PRIu64 " ms (cpu %" PRIu64 " ms; a full load: %s)", l->serial,
 	    c.places, c.items, util_now_ms() - t0, loader_cpu_ms() - cpu0,
@@ -765,7 +762,7 @@ loader_patch(struct loader *l)
 	old = snap_holder_get(l->holder);
 	if (old == NULL || old->serial != l->serial) {
 		snap_unref(old);
-		loader_full(l, LOADER_START);
+		loader_full(l, SL_START);
 		return 1;
 	}
 	memset(&c, 0, sizeof(c));
@@ -774,7 +771,7 @@ loader_patch(struct loader *l)
 		goto out;
 	l->nchanged = i64_sort_uniq(l->changed, l->nchanged);
 	if (l->nchanged > LOADER_PATCH_MAX) {
-		loader_full(l, LOADER_BURST);
+		loader_full(l, SL_BURST);
 		rc = loader_command(l, "COMMIT") == 0 ? 1 : -1;
 		goto out;
 	}
@@ -794,7 +791,7 @@ loader_patch(struct loader *l)
 	if (c.unknown_city) {
 		log_info("a changed place is in a city not loaded yet: "
 		    "loading everything");
-		loader_full(l, LOADER_NEW_CITY);
+		loader_full(l, SL_NEW_CITY);
 		rc = 1;
 		goto out;
 	}
@@ -808,7 +805,7 @@ loader_patch(struct loader *l)
 	nplaces = s->nplaces;
 	nitems = s->nitems;
 	snap_holder_set(l->holder, s);
-	l->patches++;
+	l->done.patches++;
 	log_info("snapshot %" PRIu64 ": +%zu changed places, built in %" PRIu64
 	    " ms (copy %" PRIu64 " ms, read %" PRIu64 " ms, cpu %" PRIu64
 	    " ms; %" PRIu64 " ms after the notification); %" PRIu32 " places,"
@@ -895,7 +892,7 @@ loader_offers(struct loader *l)
 		goto nomem;
 	s->serial = ++l->serial;
 	snap_holder_set(l->holder, s);
-	l->deltas++;
+	l->done.deltas++;
 	log_info("snapshot %" PRIu64 ": offer flags of %zd places changed, "
 	    "applied in %" PRIu64 " ms (cpu %" PRIu64 " ms; %" PRIu64 " ms "
 	    "after the notification)", l->serial, n, util_now_ms() - t0,
@@ -911,6 +908,23 @@ out:
 	free(arr);
 	snap_unref(old);
 	return rc;
+}
+
+/* Adds what was done since the last call to st's counters, if set. */
+static void
+loader_publish(struct loader *l)
+{
+	struct stats_block *st = __atomic_load_n(&l->st, __ATOMIC_ACQUIRE);
+	struct loader_counts *d = &l->done, *p = &l->published;
+	int i;
+
+	if (st == NULL)
+		return;
+	stats_add(&st->snap_deltas, d->deltas - p->deltas);
+	stats_add(&st->snap_patches, d->patches - p->patches);
+	for (i = 0; i < SL_COUNT; i++)
+		stats_add(&st->snap_full[i], d->fulls[i] - p->fulls[i]);
+	*p = *d;
 }
 
 static void
@@ -935,7 +949,7 @@ loader_load(struct loader *l)
 	int rc = 1;
 
 	if (l->serial == 0)
-		loader_full(l, LOADER_START);
+		loader_full(l, SL_START);
 	if (loader_offers_only(l))
 		rc = loader_offers(l);
 	if (rc == 1 && !l->full)
@@ -943,6 +957,7 @@ loader_load(struct loader *l)
 	if (rc == 1)
 		rc = loader_build(l);
 	loader_changes_clear(l);
+	loader_publish(l);
 	return rc;
 }
 
@@ -977,13 +992,13 @@ loader_note(struct loader *l, const PGnotify *note)
 		if (strcmp(note->extra, "all") != 0)
 			log_info("notification on %s: \"%.40s\": loading "
 			    "everything", note->relname, note->extra);
-		loader_full(l, LOADER_ASKED);
+		loader_full(l, SL_ASKED);
 	} else if (l->nchanged + l->noffers >= LOADER_PATCH_MAX) {
-		loader_full(l, LOADER_BURST);
+		loader_full(l, SL_BURST);
 	} else if ((offer ? loader_push(&l->offers, &l->noffers,
 	    &l->offercap, id) : loader_push(&l->changed, &l->nchanged,
 	    &l->changedcap, id)) != 0) {
-		loader_full(l, LOADER_BURST);
+		loader_full(l, SL_BURST);
 	}
 }
 
@@ -1041,6 +1056,7 @@ loader_wait(struct loader *l)
 	int r;
 
 	for (;;) {
+		loader_publish(l);          /* counts made before st was set */
 		if (loader_notified(l, &n) != 0)
 			return -1;
 		now = util_now_ms();
@@ -1051,7 +1067,7 @@ loader_wait(struct loader *l)
 		if (due != 0 && now >= due)
 			break;
 		if (now >= refresh) {
-			loader_full(l, LOADER_REFRESH);
+			loader_full(l, SL_REFRESH);
 			break;
 		}
 		if (due == 0 && now >= probe) {
@@ -1106,8 +1122,8 @@ loader_run(void *arg)
 				continue;
 			}
 			/* changes may have been missed meanwhile */
-			loader_full(l, l->serial == 0 ? LOADER_START :
-			    LOADER_RECONNECT);
+			loader_full(l, l->serial == 0 ? SL_START :
+			    SL_RECONNECT);
 		}
 		if (loader_load(l) != 0) {
 			if (loader_stopping(l))
@@ -1173,6 +1189,13 @@ loader_start(const struct loader_args *a)
 		return NULL;
 	}
 	return l;
+}
+
+void
+loader_stats(struct loader *l, struct stats_block *st)
+{
+	if (l != NULL)
+		__atomic_store_n(&l->st, st, __ATOMIC_RELEASE);
 }
 
 void

@@ -21,6 +21,7 @@
 #define PLACESD_LOADER_H
 
 #include "ranker/snapshot.h"
+#include "common/stats.h"
 
 struct loader;
 
@@ -34,6 +35,12 @@ struct loader_args {
 };
 
 struct loader *loader_start(const struct loader_args *a);
+/*
+ * Counts the loader's snapshots in st (the ranker's stats block, for
+ * /metrics) from now on, those made before included: deltas, patches,
+ * and full loads by cause (enum stats_full). NULL stops counting.
+ */
+void loader_stats(struct loader *l, struct stats_block *st);
 /* Tells the thread to stop, joins it and frees everything (NULL is ok). */
 void loader_stop(struct loader *l);
 
