@@ -590,20 +590,34 @@ HOG = "import time\nend = time.monotonic() + %f\nwhile time.monotonic() < end: p
 
 def fault_cpu_hog(rng):
     """A busy machine: one busy loop per CPU at normal priority, each in
-    a session (autogroup) of its own, for a while: the ranker's
-    idle-priority threads get almost nothing meanwhile."""
+    a session (autogroup) of its own, for a while, and heavy queries
+    from 16 clients meanwhile: the ranker's idle-priority threads get
+    almost nothing, and its queue stays full."""
     n = os.cpu_count() or 2
     dur = rng.uniform(1.0, 3.0)
+    paths = [heavy_path(rng) for _ in range(16)]
+    done = threading.Event()
+
+    def go(p):
+        while not done.is_set():
+            W.call("nearby busy", "GET", p)
+    ths = [threading.Thread(target=go, args=(p,), daemon=True)
+           for p in paths]
     hogs = [subprocess.Popen([sys.executable, "-c", HOG % dur],
                              start_new_session=True) for _ in range(n)]
     W.hogs.extend(hogs)
+    for t in ths:
+        t.start()
     for h in hogs:
         try:
             h.wait(dur + 10)
         except subprocess.TimeoutExpired:
             h.kill()
             h.wait()
-    return "%d busy loops for %.1fs" % (n, dur)
+    done.set()
+    for t in ths:
+        t.join(CLIENT_TIMEOUT + 5)
+    return "%d busy loops for %.1fs, 16 heavy clients" % (n, dur)
 
 
 FAULTS = [
