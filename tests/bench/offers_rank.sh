@@ -1,0 +1,407 @@
+#!/bin/bash
+# tests/bench/offers_rank.sh -- what a stream of new offers costs the
+# ranker, and how soon each one is ranked: offers published at --rate per
+# second (default 100, POST /v1/offers) while /v1/nearby runs at
+# --nearby-rate per second, at 100,000 places (--places) or 1,000,000
+# (--big).  Prints:
+#
+#   - the offer-to-ranking delay: from the 201 answer to POST /v1/offers
+#     (the offer's transaction, and so its NOTIFY, has committed by then)
+#     to the first /v1/nearby answer around the offer's place that shows
+#     the place with "offer" in its matched reasons (the boost F counts
+#     only with a preference: the probe asks for a cuisine no place has,
+#     which filters nothing); p50, p99 and max over every --sample-th
+#     offer, probed every 5 ms on a connection of its own;
+#   - the ranker's CPU per second (utime + stime of the ranker process,
+#     /proc/PID/stat, and of its loader thread alone, "ranker loader"),
+#     first with /v1/nearby alone for --duration, then with the offers as
+#     well for --duration: the difference is what the offers cost;
+#   - what the loader did meanwhile, from its log: deltas (offer flags
+#     changed in place of a copy), patches (the snapshot copied with some
+#     places read again) and full loads, with the cost each logged.
+#
+# Every offer goes to a place of its own that has no active offer, so
+# that each one changes a flag.  Run on demand; not part of `make check`,
+# and it builds nothing: to compare two builds, run it with each
+# --placesd (for example one from `git worktree add /tmp/old <commit>`).
+# It starts a throw-away PostgreSQL cluster in a temporary directory,
+# migrates and seeds it with placesctl (1,000,000 places take minutes),
+# starts placesd with one worker and the default ranker, and stops all of
+# it and removes the directory on exit, on failure and on Ctrl-C.
+#
+# Exit status: 0 when every run completed and every sampled offer was
+# ranked, 3 when some were never seen ranked, 1 when placesd, PostgreSQL
+# or placesctl failed, 2 on a usage or setup error.
+#
+# Needs: PostgreSQL server binaries (initdb, pg_ctl, postgres, psql),
+# curl, python3 (standard library only); runuser when run as root.
+
+set -u
+set -o pipefail
+
+prog=${0##*/}
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+
+usage() {
+	cat <<EOF
+Usage: $prog [OPTIONS]
+
+New offers at --rate per second while /v1/nearby runs: the delay from
+publishing an offer to its boost in /v1/nearby, and the ranker's CPU.
+
+Options:
+  --placesd PATH     placesd binary (default: \$PLACESD, else src/placesd of the
+                     build directory)
+  --placesctl PATH   placesctl binary (default: placesctl beside placesd)
+  --sql-dir DIR      migrations (default: $bench_dir/../../src/sql)
+  --places N         places to seed (default: 100000)
+  --big              1,000,000 places (same as --places 1000000)
+  --rate N           offers per second (default: 100)
+  --duration SECS    each phase: nearby alone, then nearby + offers (default: 20)
+  --nearby-rate N    /v1/nearby requests per second meanwhile (default: 50)
+  --sample K         measure the delay of every K-th offer (default: 5)
+  --ranker-nice V    [ranker] nice (default: placesd's, idle; 0 measures the
+                     ranker without yielding to the rest of a busy machine)
+  --pg-bindir DIR    PostgreSQL server binaries (default: the newest found)
+  --keep DIR         copy the configs, logs and raw outputs to DIR
+  -h, --help         this text
+EOF
+}
+
+placesd_bin=${PLACESD:-}
+placesctl_bin=${PLACESCTL:-}
+sql_dir=
+nplaces=100000
+rate=100
+duration=20
+nearby_rate=50
+sample=5
+ranker_nice=
+pg_bindir=
+keep_dir=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--placesd)      need_arg "$@"; placesd_bin=$2; shift 2 ;;
+	--placesctl)    need_arg "$@"; placesctl_bin=$2; shift 2 ;;
+	--sql-dir)      need_arg "$@"; sql_dir=$2; shift 2 ;;
+	--places)       need_arg "$@"; nplaces=$2; shift 2 ;;
+	--big)          nplaces=1000000; shift ;;
+	--rate)         need_arg "$@"; rate=$2; shift 2 ;;
+	--duration)     need_arg "$@"; duration=$2; shift 2 ;;
+	--nearby-rate)  need_arg "$@"; nearby_rate=$2; shift 2 ;;
+	--sample)       need_arg "$@"; sample=$2; shift 2 ;;
+	--ranker-nice)  need_arg "$@"; ranker_nice=$2; shift 2 ;;
+	--pg-bindir)    need_arg "$@"; pg_bindir=$2; shift 2 ;;
+	--keep)         need_arg "$@"; keep_dir=$2; shift 2 ;;
+	-h|--help)      usage; exit 0 ;;
+	*)              usage >&2; die "unknown argument: $1" ;;
+	esac
+done
+for v in nplaces rate duration nearby_rate sample; do
+	is_uint "${!v}" || die "--${v//_/-}: a positive integer, not '${!v}'"
+done
+[ "$nplaces" -le 10000000 ] || die "--places: at most 10000000"
+noffers=$((rate * duration))
+[ "$noffers" -lt "$nplaces" ] || die "--rate x --duration must stay below --places (one place per offer)"
+
+if [ -z "$placesd_bin" ]; then
+	placesd_bin=$(find_build_bin placesd) || die "placesd not found: use --placesd PATH"
+fi
+[ -x "$placesd_bin" ] && [ -f "$placesd_bin" ] || die "not an executable file: $placesd_bin"
+placesd_bin=$(abs_path "$placesd_bin")
+[ -n "$placesctl_bin" ] || placesctl_bin=$(dirname "$placesd_bin")/placesctl
+[ -x "$placesctl_bin" ] || die "placesctl not found: use --placesctl PATH"
+placesctl_bin=$(abs_path "$placesctl_bin")
+[ -n "$sql_dir" ] || sql_dir=$bench_dir/../../src/sql
+[ -d "$sql_dir" ] || die "no migrations in $sql_dir: use --sql-dir DIR"
+python_bin=/usr/bin/python3
+[ -x "$python_bin" ] || python_bin=$(command -v python3) || die "python3 not found"
+need_tools curl
+pg_runner_setup
+find_postgres
+
+tmp=
+pg_started=
+placesd_pid=
+cleaned=
+cleanup() {
+	[ -n "$cleaned" ] && return
+	cleaned=1
+	trap '' INT TERM
+	kill_child "$child_pid"
+	stop_placesd
+	stop_postgres
+	keep_outputs
+	[ -n "$tmp" ] && rm -rf "$tmp"
+}
+trap 'cleanup' EXIT
+trap 'note "interrupted"; exit 130' INT
+trap 'note "terminated"; exit 143' TERM
+
+problems=()
+make_tmp orank
+pgdir=$tmp/pg
+start_cluster "$pgdir" 40 256MB
+
+token_file=$tmp/admin.token
+(umask 077; od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$token_file"; echo >>"$token_file")
+
+# write_conf FILE PORT
+write_conf() {
+	cat >"$1" <<EOF
+# written by $prog
+[server]
+listen = 127.0.0.1:$2
+workers = 1
+
+[database]
+conninfo = $conninfo
+
+[ranker]
+socket = $tmp/ranker.sock
+${ranker_nice:+nice = $ranker_nice}
+
+[offers]
+admin_token_file = $token_file
+
+[log]
+level = info
+EOF
+}
+
+write_conf "$tmp/placesctl.conf" "$(free_port)"
+"$placesctl_bin" -c "$tmp/placesctl.conf" migrate --dir "$sql_dir" >"$tmp/migrate.log" 2>&1 ||
+	{ note "placesctl migrate failed:"; cat "$tmp/migrate.log" >&2; exit 1; }
+note "seeding $nplaces places"
+t_seed=$(date +%s)
+run_bg "$tmp/seed.log" "$placesctl_bin" -c "$tmp/placesctl.conf" seed --places "$nplaces" ||
+	{ note "placesctl seed failed:"; tail -n 30 "$tmp/seed.log" >&2; exit 1; }
+t_seed=$(($(date +%s) - t_seed))
+psql_q -c "VACUUM ANALYZE" >/dev/null 2>&1 || { note "VACUUM ANALYZE failed"; exit 1; }
+# one place of its own for each offer, none with an active offer, and
+# the places /v1/nearby asks around
+psql_q -F ' ' -c "SELECT id, lat, lon FROM places p WHERE NOT EXISTS
+	(SELECT 1 FROM offers o WHERE o.place_id = p.id AND o.starts_at <= now()
+	AND o.ends_at > now()) ORDER BY random() LIMIT $noffers" >"$tmp/offer-places" ||
+	{ note "cannot choose the offers' places"; exit 1; }
+[ "$(wc -l <"$tmp/offer-places")" -eq "$noffers" ] ||
+	{ note "fewer than $noffers places without an active offer"; exit 1; }
+psql_q -F ' ' -c "SELECT lat, lon FROM places ORDER BY random() LIMIT 2000" >"$tmp/nearby-points" ||
+	{ note "cannot choose the /v1/nearby points"; exit 1; }
+
+# ---------------------------------------------------------------- placesd ---
+nworkers=1
+placesd_port=$(free_port) || die "no free port found"
+placesd_conf=$tmp/placesd.conf
+placesd_log=$tmp/placesd.log
+write_conf "$placesd_conf" "$placesd_port"
+launch_placesd "start"
+ranker_pid=
+for p in $(pgrep -P "$placesd_pid"); do
+	tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q ranker && ranker_pid=$p
+done
+[ -n "$ranker_pid" ] || { note "cannot find placesd's ranker process"; exit 1; }
+for i in $(seq 1 600); do
+	grep -q 'loader_build: snapshot 1:' "$placesd_log" && break
+	check_placesd
+	sleep 0.5
+done
+grep -q 'loader_build: snapshot 1:' "$placesd_log" ||
+	{ note "the ranker built no snapshot within 300 s"; tail -n 20 "$placesd_log" >&2; exit 1; }
+build_line=$(grep -m 1 'loader_build: snapshot 1:' "$placesd_log" | sed 's/.*snapshot 1: //')
+
+# ----------------------------------------------------------------- client ---
+cat >"$tmp/client.py" <<'EOF'
+# The load of offers_rank.sh: /v1/nearby at a steady rate; then offers at
+# a steady rate beside it, every K-th one probed until it is ranked; the
+# ranker's CPU over each phase. Prints "key value" lines.
+import http.client, json, os, random, sys, threading, time
+
+port, token_file, places_f, points_f, ranker = sys.argv[1:6]
+rate, duration, nearby_rate, sample = map(int, sys.argv[6:10])
+token = open(token_file).read().strip()
+offer_places = [l.split() for l in open(places_f) if l.strip()]
+points = [l.split() for l in open(points_f) if l.strip()]
+hz = os.sysconf("SC_CLK_TCK")
+stop = threading.Event()
+lock = threading.Lock()
+stats = {"nearby": 0, "nearby_fail": 0, "published": 0, "publish_fail": 0}
+delays, unseen = [], []
+
+
+def conn():
+    return http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+
+
+def cpu(path):
+    try:
+        f = open(path).read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / hz
+    except (OSError, IndexError):
+        return 0.0
+
+
+def loader_stat():
+    for t in os.listdir("/proc/%s/task" % ranker):
+        try:
+            if open("/proc/%s/task/%s/comm" % (ranker, t)).read().strip() \
+                    == "ranker loader":
+                return "/proc/%s/task/%s/stat" % (ranker, t)
+        except OSError:
+            pass
+    return None
+
+
+def get(c, path):
+    c.request("GET", path)
+    r = c.getresponse()
+    return r.status, r.read()
+
+
+def nearby_load():
+    c, k, t0 = conn(), 0, time.monotonic()
+    while not stop.is_set():
+        lat, lon = random.choice(points)
+        try:
+            st, _ = get(c, "/v1/nearby?lat=%s&lon=%s&radius_m=2000&"
+                        "cuisine=georgian&limit=20" % (lat, lon))
+            ok = st == 200
+        except (OSError, http.client.HTTPException):
+            c, ok = conn(), False
+        with lock:
+            stats["nearby" if ok else "nearby_fail"] += 1
+        k += 1
+        wait = t0 + k / nearby_rate - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+
+def probe(pid, lat, lon, t_commit):
+    c = conn()
+    path = ("/v1/nearby?lat=%s&lon=%s&radius_m=30&cuisine=nosuchcuisine&"
+            "limit=100" % (lat, lon))
+    while time.monotonic() - t_commit < 30:
+        try:
+            st, body = get(c, path)
+            if st == 200:
+                for r in json.loads(body)["results"]:
+                    if r["place"]["id"] == pid and "offer" in r["matched"]:
+                        with lock:
+                            delays.append(time.monotonic() - t_commit)
+                        return
+        except (OSError, http.client.HTTPException, ValueError):
+            c = conn()
+        time.sleep(0.005)
+    with lock:
+        unseen.append(pid)
+
+
+def publish():
+    c, t0, probes = conn(), time.monotonic(), []
+    now = time.time()
+    span = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60)),
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 86400)))
+    for k, (pid, lat, lon) in enumerate(offer_places[:rate * duration]):
+        body = json.dumps({"place_id": int(pid), "title": "bench %d" % k,
+                           "discount_pct": 10, "starts_at": span[0],
+                           "ends_at": span[1]})
+        try:
+            c.request("POST", "/v1/offers", body, {
+                "Authorization": "Bearer " + token,
+                "Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            ok = r.status == 201
+        except (OSError, http.client.HTTPException):
+            c, ok = conn(), False
+        t_commit = time.monotonic()
+        with lock:
+            stats["published" if ok else "publish_fail"] += 1
+        if ok and k % sample == 0:
+            t = threading.Thread(target=probe,
+                                 args=(int(pid), lat, lon, t_commit))
+            t.start()
+            probes.append(t)
+        wait = t0 + (k + 1) / rate - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+    return probes
+
+
+def phase(name, work):
+    lstat = loader_stat()
+    p0, l0, t0 = cpu("/proc/%s/stat" % ranker), cpu(lstat), time.monotonic()
+    out = work()
+    p1, l1, t1 = cpu("/proc/%s/stat" % ranker), cpu(lstat), time.monotonic()
+    print("%s_ranker_cpu_per_s %.4f" % (name, (p1 - p0) / (t1 - t0)))
+    print("%s_loader_cpu_per_s %.4f" % (name, (l1 - l0) / (t1 - t0)))
+    print("%s_seconds %.2f" % (name, t1 - t0))
+    sys.stdout.flush()
+    return out
+
+
+loaders = [threading.Thread(target=nearby_load)]
+for t in loaders:
+    t.start()
+time.sleep(2)
+with lock:
+    n0 = stats["nearby"]
+phase("alone", lambda: time.sleep(duration))
+probes = phase("offers", publish)
+stop.set()
+for t in probes + loaders:
+    t.join()
+d = sorted(delays)
+
+
+def pct(p):
+    if not d:
+        return float("nan")
+    return d[min(len(d) - 1, int(round(p / 100.0 * (len(d) - 1))))] * 1000
+
+
+print("delay_p50_ms %.1f" % pct(50))
+print("delay_p99_ms %.1f" % pct(99))
+print("delay_max_ms %.1f" % (d[-1] * 1000 if d else float("nan")))
+print("probed %d" % (len(d) + len(unseen)))
+print("unseen %d" % len(unseen))
+for k, v in sorted(stats.items()):
+    print("%s %d" % (k, v))
+EOF
+
+note "nearby alone for ${duration} s, then $rate offers/s beside it for ${duration} s"
+log_lines0=$(wc -l <"$placesd_log")
+run_bg "$tmp/client.out" "$python_bin" "$tmp/client.py" "$placesd_port" "$token_file" \
+	"$tmp/offer-places" "$tmp/nearby-points" "$ranker_pid" "$rate" "$duration" \
+	"$nearby_rate" "$sample" ||
+	{ note "the client failed:"; cat "$tmp/client.out" >&2; exit 1; }
+check_placesd
+tail -n +"$((log_lines0 + 1))" "$placesd_log" >"$tmp/phase.log"
+val() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/client.out"; }
+
+# the loader's own account: how many of each, and the logged costs
+deltas=$(grep -c 'loader_offers: snapshot ' "$tmp/phase.log")
+patches=$(grep -c 'loader_patch: snapshot ' "$tmp/phase.log")
+fulls=$(grep -c 'loader_build: snapshot ' "$tmp/phase.log")
+cost() { # cost PATTERN FIELD-REGEX: median and max of a logged figure
+	grep "$1" "$tmp/phase.log" | sed -n "s/.*$2 \([0-9][0-9]*\) ms.*/\1/p" |
+		sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "median %d ms, max %d ms", v[int((NR + 1) / 2)], v[NR]; else printf "-" }'
+}
+
+pct_of() { awk -v v="$1" 'BEGIN { printf "%.1f%%", v * 100 }'; }
+alone=$(val alone_ranker_cpu_per_s)
+with=$(val offers_ranker_cpu_per_s)
+echo "$prog: $nplaces places (seeded in ${t_seed} s), $rate offers/s for ${duration} s, /v1/nearby at $nearby_rate/s"
+echo "  placesd:      $placesd_bin, [ranker] nice ${ranker_nice:-default}"
+echo "  machine:      $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (other processes slow an idle-priority ranker)"
+echo "  first build:  $build_line"
+echo "  offers:       $(val published) published ($(val publish_fail) failed); /v1/nearby $(val nearby) answered, $(val nearby_fail) failed"
+echo "  delay:        p50 $(val delay_p50_ms) ms, p99 $(val delay_p99_ms) ms, max $(val delay_max_ms) ms over $(val probed) offers probed ($(val unseen) never seen ranked within 30 s)"
+echo "                (from the 201 answer of POST /v1/offers to the place shown with \"offer\" in /v1/nearby)"
+echo "  ranker CPU:   $(pct_of "$alone") of a core with /v1/nearby alone, $(pct_of "$with") with the offers too: the offers cost $(pct_of "$(awk -v a="$alone" -v b="$with" 'BEGIN { print b - a }')")"
+echo "  loader CPU:   $(pct_of "$(val alone_loader_cpu_per_s)") alone, $(pct_of "$(val offers_loader_cpu_per_s)") with the offers (the loader thread only)"
+echo "  loader:       $deltas deltas ($(cost 'loader_offers: snapshot ' 'cpu')), $patches patches ($(cost 'loader_patch: snapshot ' 'cpu')), $fulls full loads"
+echo "  aims:         offer ranked within 100 ms (p99 $(val delay_p99_ms) ms); offers < 10% of a core"
+[ "$(val unseen)" = 0 ] || exit 3
+exit 0
