@@ -124,14 +124,15 @@ render_citymodel(FILE *f, const struct stats_totals *t)
 	    "offer_time", "ttl" };
 	unsigned i;
 
-	counter(f, "placesd_readmodel_hits_total", "Digests answered from "
-	    "the city read model.", t->cm_hits);
-	counter(f, "placesd_readmodel_misses_total", "Digests the read model "
-	    "did not hold (built, or waited for a build).", t->cm_misses);
+	counter(f, "placesd_readmodel_hits_total", "Digests and places by id "
+	    "answered from the city read model.", t->cm_hits);
+	counter(f, "placesd_readmodel_misses_total", "Digests and places by "
+	    "id the read model did not hold (built, or waited for a build).",
+	    t->cm_misses);
 	counter(f, "placesd_readmodel_waits_total", "Misses that waited for "
 	    "the build another request ran (single flight).", t->cm_waits);
-	counter(f, "placesd_readmodel_bypassed_total", "Digests read from the "
-	    "database because the offer feed was not listening or had an "
+	counter(f, "placesd_readmodel_bypassed_total", "Reads that went to "
+	    "the database because the offer feed was not listening or had an "
 	    "offer to read.", t->cm_bypassed);
 	counter(f, "placesd_readmodel_evictions_total", "Answers evicted to "
 	    "stay within cache.max_bytes.", t->cm_evictions);

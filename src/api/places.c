@@ -1,14 +1,17 @@
 /*
  * places.c: GET /v1/cities/{city}/places (filters, keyset pagination in
  * the stable order rating desc, unknown ratings last, then id) and
- * GET /v1/places/{id} (with its menu and active offers, cached).
+ * GET /v1/places/{id} (with its menu and active offers), from the city
+ * read model (worker/citymodel.h) when it is on, else from the TTL cache.
  *
  * The cursor is opaque to clients: base64url of "v1:<rating>:<id>" of the
  * last place of a page (an empty rating for an unknown one).
  */
 #include "api/api.h"
 #include "worker/cache.h"
+#include "worker/citymodel.h"
 #include "worker/worker.h"
+#include "common/stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +142,114 @@ place_result(struct api_job *job, const PGresult *res)
 	api_reply_json_row(job, res, "", "", "no such place");
 }
 
+static void
+place_reply(struct http_req *r, const char *json, size_t len)
+{
+	http_reply(r, 200, "application/json; charset=utf-8", json, len);
+}
+
+static void
+flight_fail(void *fl)
+{
+	cm_fail(fl);
+}
+
+/* A build for the read model: answered and handed over, or (404, any
+ * failure: the job's ctx_free) failed and not kept. */
+static void
+place_built(struct api_job *job, const PGresult *res)
+{
+	const char *json = pg_value(res, 0, 0), *until = pg_value(res, 0, 1);
+	const char *parts[CM_PARTS] = { json, NULL, NULL };
+	struct cm_flight *fl = job->ctx;
+
+	if (json == NULL) {
+		http_reply_error(job->r, 404, "not_found", "no such place", NULL);
+		return;
+	}
+	place_reply(job->r, json, (size_t)pg_length(res, 0, 0));
+	job->ctx = NULL;
+	cm_put(fl, parts, NULL, until != NULL ? strtoll(until, NULL, 10) : 0);
+}
+
+/* A place request waiting for another's build of the same place. */
+struct place_wait {
+	struct http_req *r;
+	struct cm_waiter *wt;
+	char id[24];
+};
+
+static void
+place_wait_cancel(void *arg)
+{
+	struct place_wait *pw = arg;
+
+	cm_unwait(pw->wt);
+	free(pw);
+}
+
+/* The build ended: its answer, or (it failed, or the place changed
+ * meanwhile) a query of this request's own. */
+static void
+place_woken(void *arg, const struct cm_value *v)
+{
+	struct place_wait *pw = arg;
+	const char *params[1];
+	struct http_req *r = pw->r;
+	char id[sizeof(pw->id)];
+
+	memcpy(id, pw->id, sizeof(id));
+	params[0] = id;
+	free(pw);
+	if (v != NULL) {
+		place_reply(r, v->part[0], v->len[0]);
+		return;
+	}
+	api_query(r, STMT_PLACE, 1, params, place_result, 0, NULL, NULL, NULL);
+}
+
+/* Answered (or deferred) from the read model; false when it is off. */
+static bool
+place_from_model(struct http_req *r, struct worker *w, const char *id)
+{
+	const char *params[1] = { id };
+	struct place_wait *pw;
+	struct cm_flight *fl = NULL;
+	struct cm_waiter *wt = NULL;
+	struct cm_value v;
+	char key[48];
+
+	if ((pw = calloc(1, sizeof(*pw))) == NULL)
+		return false;
+	pw->r = r;
+	snprintf(pw->id, sizeof(pw->id), "%s", id);
+	snprintf(key, sizeof(key), "place:%s", id);
+	switch (cm_get(w->model, CM_PLACES, key, &v, place_woken, pw, &wt,
+	    &fl)) {
+	case CM_HIT:
+		/* placesd_cache_*: places by id, whichever cache has them */
+		stats_add(&w->st->cache_hits, 1);
+		free(pw);
+		place_reply(r, v.part[0], v.len[0]);
+		return true;
+	case CM_WAIT:
+		stats_add(&w->st->cache_misses, 1);
+		pw->wt = wt;
+		http_req_defer(r, place_wait_cancel, pw);
+		return true;
+	case CM_BUILD:
+		stats_add(&w->st->cache_misses, 1);
+		free(pw);
+		api_query(r, STMT_RM_PLACE, 1, params, place_built, 0, NULL, fl,
+		    flight_fail);
+		return true;
+	case CM_OFF:
+		break;
+	}
+	free(pw);
+	return false;
+}
+
 void
 api_place(struct http_req *r)
 {
@@ -152,6 +263,8 @@ api_place(struct http_req *r)
 		    "positive integer", "id");
 		return;
 	}
+	if (place_from_model(r, w, id))
+		return;
 	snprintf(key, sizeof(key), "place:%s", id);
 	if ((hit = cache_get(w->cache, key, &len)) != NULL) {
 		http_reply(r, 200, "application/json; charset=utf-8", hit, len);

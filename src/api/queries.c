@@ -42,6 +42,21 @@
 	"p.id = o.place_id WHERE o.place_id = ANY($1::bigint[]) " \
 	"AND o.starts_at <= now() AND o.ends_at > now()"
 
+/* a place with its menu and active offers: GET /v1/places/{id} */
+#define PLACE_FULL_JSON \
+	"json_build_object(" PLACE_FIELDS ", 'menu', coalesce((" \
+	"SELECT json_agg(json_build_object('id', m.id, 'place_id', " \
+	"m.place_id, 'name', m.name, 'price_cents', m.price_cents, " \
+	"'currency', m.currency) ORDER BY m.id) FROM menu_items m " \
+	"WHERE m.place_id = p.id), '[]'), 'offers', coalesce((SELECT " \
+	"json_agg(json_build_object('id', o.id, 'place_id', o.place_id, " \
+	"'city', p.city_id, 'title', o.title, 'description', " \
+	"o.description, 'discount_pct', o.discount_pct, 'starts_at', " \
+	UTC("o.starts_at") ", 'ends_at', " UTC("o.ends_at") ", " \
+	"'created_at', " UTC("o.created_at") ") ORDER BY o.id) " \
+	"FROM offers o WHERE o.place_id = p.id AND o.starts_at <= now() " \
+	"AND o.ends_at > now()), '[]'))"
+
 const struct pg_statement api_statements[API_NSTMTS] = {
 	[STMT_CITIES] = { "cities",
 	    "SELECT coalesce(json_agg(json_build_object('id', c.id, "
@@ -159,17 +174,16 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "ORDER BY o.id LIMIT 500", 3 },
 
 	[STMT_PLACE] = { "place",
-	    "SELECT json_build_object(" PLACE_FIELDS ", 'menu', coalesce(("
-	    "SELECT json_agg(json_build_object('id', m.id, 'place_id', "
-	    "m.place_id, 'name', m.name, 'price_cents', m.price_cents, "
-	    "'currency', m.currency) ORDER BY m.id) FROM menu_items m "
-	    "WHERE m.place_id = p.id), '[]'), 'offers', coalesce((SELECT "
-	    "json_agg(json_build_object('id', o.id, 'place_id', o.place_id, "
-	    "'city', p.city_id, 'title', o.title, 'description', "
-	    "o.description, 'discount_pct', o.discount_pct, 'starts_at', "
-	    UTC("o.starts_at") ", 'ends_at', " UTC("o.ends_at") ", "
-	    "'created_at', " UTC("o.created_at") ") ORDER BY o.id) "
-	    "FROM offers o WHERE o.place_id = p.id AND o.starts_at <= now() "
-	    "AND o.ends_at > now()), '[]'))::text "
-	    "FROM places p WHERE p.id = $1::bigint", 1 },
+	    "SELECT " PLACE_FULL_JSON "::text FROM places p "
+	    "WHERE p.id = $1::bigint", 1 },
+
+	/* the same for the read model, and when it stops being true: the
+	 * first end of an active offer or start of a future one of the
+	 * place, in ms since the epoch (NULL: none) */
+	[STMT_RM_PLACE] = { "rm_place",
+	    "SELECT " PLACE_FULL_JSON "::text, (SELECT (extract(epoch FROM "
+	    "min(CASE WHEN x.starts_at > now() THEN x.starts_at ELSE "
+	    "x.ends_at END)) * 1000)::bigint FROM offers x WHERE "
+	    "x.place_id = p.id AND x.ends_at > now())::text FROM places p "
+	    "WHERE p.id = $1::bigint", 1 },
 };

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -442,8 +443,8 @@ city_take_ids(struct citymodel *m, struct cm_city *c, const char *city_ids)
 	int64_t *ids;
 	size_t n;
 
-	if (c->ids != NULL)
-		return true;
+	if (c->ids != NULL || city_ids == NULL)
+		return true;            /* known, or the places by id */
 	if (!parse_ids(city_ids, &ids, &n))
 		return false;
 	if (m->bytes + n * sizeof(*ids) > m->cfg->cache_max_bytes)
@@ -503,17 +504,50 @@ cm_fail(struct cm_flight *fl)
 
 /* ---- invalidation ------------------------------------------------------------ */
 
-void
-cm_drop_all(struct citymodel *m, enum cm_cause why)
+/* Every city, and the places by id too unless cities_only. */
+static void
+drop_cities(struct citymodel *m, enum cm_cause why, bool cities_only)
 {
 	struct cm_city *c, *next;
 
-	if (m == NULL)
-		return;
 	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		city_drop(m, c, why);
+		if (!cities_only || strcmp(c->name, CM_PLACES) != 0)
+			city_drop(m, c, why);
 	}
+}
+
+void
+cm_drop_all(struct citymodel *m, enum cm_cause why)
+{
+	if (m != NULL)
+		drop_cities(m, why, false);
+}
+
+/* The one answer of place id in CM_PLACES, and its builds in flight. */
+static void
+place_drop(struct citymodel *m, int64_t id, enum cm_cause why)
+{
+	struct cm_city *c;
+	struct cm_answer *a;
+	struct cm_flight *fl;
+	char key[32];
+
+	if ((c = city_find(m, CM_PLACES)) == NULL)
+		return;
+	snprintf(key, sizeof(key), "place:%" PRId64, id);
+	TAILQ_FOREACH(a, &c->answers, link) {
+		if (strcmp(a->key, key) == 0) {
+			stats_add(&m->st->cm_invalidations[why], 1);
+			answer_free(m, a);
+			break;
+		}
+	}
+	if ((fl = flight_find(c, key)) != NULL) {
+		TAILQ_REMOVE(&c->flights, fl, link);
+		fl->city = NULL;
+	}
+	city_maybe_free(m, c);
 }
 
 void
@@ -526,6 +560,10 @@ cm_place_changed(struct citymodel *m, const char *payload)
 
 	if (m == NULL || TAILQ_EMPTY(&m->cities))
 		return;
+	if (strcmp(payload, "all") == 0) {
+		drop_cities(m, CMC_UNKNOWN_PLACE, false);
+		return;
+	}
 	errno = 0;
 	id = strtoll(payload, &end, 10);
 	if (end == payload || *end != '\0' || errno != 0 || id <= 0) {
@@ -534,6 +572,7 @@ cm_place_changed(struct citymodel *m, const char *payload)
 		cm_drop_all(m, CMC_BAD_PAYLOAD);
 		return;
 	}
+	place_drop(m, id, CMC_PLACE);
 	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->ids != NULL && bsearch(&id, c->ids, c->nids,
@@ -545,15 +584,18 @@ cm_place_changed(struct citymodel *m, const char *payload)
 	/* a new place, or one of a city whose ids are not known yet: it
 	 * could belong to any city */
 	if (!found)
-		cm_drop_all(m, CMC_UNKNOWN_PLACE);
+		drop_cities(m, CMC_UNKNOWN_PLACE, true);
 }
 
 void
-cm_offer_added(struct citymodel *m, const char *city)
+cm_offer_added(struct citymodel *m, const char *city, int64_t place_id)
 {
 	struct cm_city *c;
 
-	if (m != NULL && city != NULL && (c = city_find(m, city)) != NULL)
+	if (m == NULL)
+		return;
+	place_drop(m, place_id, CMC_OFFER);
+	if (city != NULL && *city != '\0' && (c = city_find(m, city)) != NULL)
 		city_drop(m, c, CMC_OFFER);
 }
 

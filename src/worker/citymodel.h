@@ -2,7 +2,8 @@
  * citymodel.h: a worker's read model of its cities. For each city it holds
  * answers already encoded as JSON fragments (a digest's places, their menu
  * items, their active offers), keyed by what chose them, plus the ids of
- * every place of the city, so that a NOTIFY about a place finds its city.
+ * every place of the city, so that a NOTIFY about a place finds its city;
+ * and, in the bucket CM_PLACES, places by id with their menus and offers.
  *
  * It knows nothing of SQL: a handler asks with cm_get() and either gets
  * the fragments (a hit), waits on the build another request runs for the
@@ -10,10 +11,11 @@
  * over with cm_put() (or cm_fail(): a failed or late query is never kept).
  *
  * What is held is true while the offer feed LISTENs: a place notification
- * drops the place's city (a place no held city knows drops everything: it
- * may be new), a new offer drops its city, an answer leaves when one of
- * its offers ends or starts, a lost feed drops everything, and a TTL is a
- * safety net. While the feed is not listening, or has been told of an
+ * drops the place's city (a place no held city knows drops every city: it
+ * may be new) and the place's own answer in CM_PLACES ("all", or a payload
+ * that is no id, drops everything), a new offer drops its city and its
+ * place's answer, an answer leaves when one of its offers ends or starts,
+ * a lost feed drops everything, and a TTL is a safety net. While the feed is not listening, or has been told of an
  * offer it has not read yet, cm_get() answers CM_OFF and the caller reads
  * the database itself. Bounded by [cache] max_bytes (0: off), least
  * recently used answers evicted first.
@@ -26,6 +28,9 @@
 #include <stdint.h>
 
 #define CM_PARTS 3
+/* The bucket of places by id ("place:<id>"), beside the cities: a change
+ * to a place or a new offer of it drops its one answer. */
+#define CM_PLACES ""
 
 struct config;
 struct stats_block;
@@ -75,7 +80,8 @@ void cm_fail(struct cm_flight *fl);
 
 /* From the offer feed. */
 void cm_place_changed(struct citymodel *m, const char *payload);
-void cm_offer_added(struct citymodel *m, const char *city);
+void cm_offer_added(struct citymodel *m, const char *city,
+    int64_t place_id);
 void cm_drop_all(struct citymodel *m, enum cm_cause why);
 
 size_t cm_bytes(const struct citymodel *m);

@@ -89,7 +89,7 @@ struct feed {
 };
 
 static const char feed_sql_fetch[] =
-    "SELECT o.id, p.city_id, " OFFER_SQL_JSON "::text "
+    "SELECT o.id, p.city_id, " OFFER_SQL_JSON "::text, o.place_id "
     "FROM offers o JOIN places p ON p.id = o.place_id "
     "WHERE o.id > $1::bigint ORDER BY o.id LIMIT 500";
 
@@ -170,7 +170,8 @@ deliver(struct feed *f, const PGresult *res, int row)
 	o.len = (size_t)PQgetlength(res, row, 2);
 	if (o.id > f->high)
 		f->high = o.id;
-	cm_offer_added(f->model, o.city);
+	cm_offer_added(f->model, o.city, strtoll(PQgetvalue(res, row, 3),
+	    NULL, 10));
 	for (s = TAILQ_FIRST(&f->subs); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
 		s->fn(s->arg, &o);

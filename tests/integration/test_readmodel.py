@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The city read model behind POST /v1/digest, against the real placesd, a
+"""The city read model behind POST /v1/digest and GET /v1/places/{id}, against the real placesd, a
 real PostgreSQL and the demo events service: the same digests answered with
 the read model on and off are the same bytes; concurrent misses for one key
 run one build; a change (a place renamed, a menu item changed, an offer
@@ -43,7 +43,7 @@ def setup():
     EV.persistent = True
     EV.start()
     ON = daemon("rm-on", "16m")
-    OFF = daemon("rm-off", "0")
+    OFF = daemon("rm-off", "0", {"cache": {"ttl": "0s"}})
     r = T.run([T.placesctl_path(), "-c", ON.conf_path, "seed", "--places",
                "400", "--seed", "7"], timeout=300)
     if r.returncode != 0:
@@ -266,6 +266,11 @@ def test_unparsable_and_unknown_notifications():
     T.check("not-a-place" in ON.log_text(), "the bad payload is logged")
     warm()
     n = invalidations("unknown_place")
+    PG.psql("NOTIFY places_changed, 'all'")
+    T.wait_until(lambda: invalidations("unknown_place") > n, 10,
+                 "'all' to drop the model")
+    warm()
+    n = invalidations("unknown_place")
     row = PG.psql("INSERT INTO places (city_id, name, lat, lon, rating, "
                   "categories) SELECT city_id, 'rm new place', lat, lon, 5.0, "
                   "categories FROM places WHERE city_id = '%s' ORDER BY id "
@@ -292,6 +297,52 @@ def test_feed_lost_drops_everything():
     T.wait_until(lambda: (digest(), digest(), hits())[2] > 0, 10,
                  "hits again")
     warm()
+
+
+def place(d, pid):
+    st, hdrs, raw = d.request("GET", "/v1/places/%d" % pid)
+    return st, raw
+
+
+def place_doc(pid):
+    st, raw = place(ON, pid)
+    T.check_eq(st, 200, "place %d" % pid)
+    return json.loads(raw)
+
+
+def watch_place(pid, pred, what, within=FRESH):
+    t0 = time.monotonic()
+    while not pred(place_doc(pid)):
+        T.check(time.monotonic() - t0 < within, "%s: not seen %.1f s after "
+                "the commit" % (what, within))
+        time.sleep(0.01)
+    for _ in range(20):
+        T.check(pred(place_doc(pid)), "%s: an older answer after the newer"
+                % what)
+
+
+def test_places_by_id():
+    ids = [int(r[0]) for r in PG.psql("SELECT id FROM places ORDER BY id "
+                                      "LIMIT 12")]
+    n = hits()
+    for rnd in range(3):
+        for pid in ids + [999999999]:
+            st_off, raw_off = place(OFF, pid)
+            st_on, raw_on = place(ON, pid)
+            T.check_eq(st_on, st_off, "status of place %d" % pid)
+            T.check(raw_on == raw_off, "round %d, place %d differs:\n on: "
+                    "%r\noff: %r" % (rnd, pid, raw_on[:300], raw_off[:300]))
+    T.check(hits() - n >= 2 * len(ids), "warm places were hits")
+    pid = ids[0]
+    name = "Place renamed %f" % time.time()
+    PG.psql("UPDATE places SET name = '%s' WHERE id = %d" % (name, pid))
+    watch_place(pid, lambda d: d["name"] == name, "a renamed place")
+    place_doc(pid)
+    o = publish(pid, "now() - interval '1 minute'", "now() + interval '2 s'")
+    watch_place(pid, lambda d: any(x["id"] == o["id"] for x in d["offers"]),
+                "a new offer of the place")
+    watch_place(pid, lambda d: all(x["id"] != o["id"] for x in d["offers"]),
+                "the offer past its end", within=FRESH + 3)
 
 
 def test_bounded_by_max_bytes():
@@ -324,5 +375,6 @@ if __name__ == "__main__":
         test_offer_leaves_at_its_end,
         test_unparsable_and_unknown_notifications,
         test_feed_lost_drops_everything,
+        test_places_by_id,
         test_bounded_by_max_bytes,
     ], setup=setup)
