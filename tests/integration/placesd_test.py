@@ -616,6 +616,34 @@ def placesctl_path():
     return program_path("PLACESCTL", "placesctl")
 
 
+def migrate_and_seed(d, places, seed):
+    """placesctl migrate and seed into d's database (its configuration's
+    conninfo): demo data of `places` places from `seed`."""
+    for cmd in (["migrate", "--dir", os.environ.get("SQL_DIR", "")],
+                ["seed", "--places", str(places), "--seed", str(seed)]):
+        r = run([placesctl_path(), "-c", d.conf_path] + [c for c in cmd if c],
+                timeout=600)
+        if r.returncode != 0:
+            fail("placesctl %s: %s %s" % (cmd[0], r.stdout, r.stderr))
+
+
+def biggest_city(pg):
+    """(id, lat, lon) of the city with the most places."""
+    row = pg.psql("SELECT c.id, c.lat, c.lon FROM cities c JOIN places p "
+                  "ON p.city_id = c.id GROUP BY c.id ORDER BY count(*) DESC, "
+                  "c.id LIMIT 1")[0]
+    return row[0], float(row[1]), float(row[2])
+
+
+def open_files_limit(pid):
+    """(soft, hard) of a process's RLIMIT_NOFILE, as prlimit spells them."""
+    with open("/proc/%d/limits" % pid) as f:
+        for ln in f:
+            if ln.startswith("Max open files"):
+                return tuple(ln.split()[3:5])
+    fail("no open files limit for %d" % pid)
+
+
 def pg_bindir():
     """Directory of initdb/pg_ctl/postgres: $PG_BINDIR, the newest
     /usr/lib/postgresql/N/bin, pg_config --bindir, or the PATH; None if

@@ -330,15 +330,6 @@ def test_deadline_says_what_the_call_did():
     d.stop()
 
 
-def open_files_limit(pid):
-    """(soft, hard) of a process's RLIMIT_NOFILE, as prlimit spells them."""
-    with open("/proc/%d/limits" % pid) as f:
-        for ln in f:
-            if ln.startswith("Max open files"):
-                return tuple(ln.split()[3:5])
-    T.fail("no open files limit for %d" % pid)
-
-
 def test_out_of_descriptors_heals():
     # a worker with no descriptor left for the events connection: the
     # digest goes without events (libevent tells this from a closed
@@ -352,7 +343,7 @@ def test_out_of_descriptors_heals():
     d.start()
     T.check_eq(digest(d)[0]["errors"], [], "a digest first")
     pid = d.workers()[0][0]
-    soft, hard = open_files_limit(pid)
+    soft, hard = T.open_files_limit(pid)
     # room for the client's connection and nothing more (the soft limit
     # only: raising a hard one back may not be allowed here)
     lim = len(os.listdir("/proc/%d/fd" % pid)) + 1

@@ -1447,15 +1447,6 @@ def test_max_connections():
     T.assert_clean_exit(d, rc, "max_connections daemon stop")
 
 
-def open_files_limit(pid):
-    """(soft, hard) of a process's RLIMIT_NOFILE, as prlimit spells them."""
-    with open("/proc/%d/limits" % pid) as f:
-        for ln in f:
-            if ln.startswith("Max open files"):
-                return tuple(ln.split()[3:5])
-    T.fail("no open files limit for %d" % pid)
-
-
 def test_out_of_descriptors():
     """A worker out of descriptors stops accepting for a moment at a time
     instead of spinning on accept() (libevhtp logs each failure and
@@ -1467,7 +1458,7 @@ def test_out_of_descriptors():
         "keepalive_timeout": "30s"}}), workers=1, name="nofile")
     start_daemon(d)
     pid = worker_pids(d)[0]
-    soft, hard = open_files_limit(pid)
+    soft, hard = T.open_files_limit(pid)
     held, waiting = Wire(d), []
     try:
         held.send(request_bytes("/healthz"))

@@ -44,19 +44,10 @@ def setup():
             "ranker": {"timeout": "2s"},
             "server": {"request_deadline": "5s"}}
     D = T.Daemon(workers=WORKERS, conf=conf, persistent=True, name="heal")
-    ctl = T.placesctl_path()
-    for cmd in (["migrate", "--dir", os.environ.get("SQL_DIR", "")],
-                ["seed", "--places", "400", "--seed", "5"]):
-        r = T.run([ctl, "-c", D.conf_path] + [c for c in cmd if c],
-                  timeout=300)
-        if r.returncode != 0:
-            T.fail("placesctl %s: %s %s" % (cmd[0], r.stdout, r.stderr))
+    T.migrate_and_seed(D, 400, 5)
     D.start()
     IDS = [int(r[0]) for r in PG.psql("SELECT id FROM places ORDER BY id")]
-    row = PG.psql("SELECT c.id, c.lat, c.lon FROM cities c JOIN places p "
-                  "ON p.city_id = c.id GROUP BY c.id ORDER BY count(*) DESC "
-                  "LIMIT 1")[0]
-    CITY = (row[0], float(row[1]), float(row[2]))
+    CITY = T.biggest_city(PG)
     T.wait_until(lambda: nearby_ok() is not None and
                  not nearby_ok()["degraded"], 60, "a ranked /v1/nearby")
 

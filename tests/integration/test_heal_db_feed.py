@@ -41,13 +41,7 @@ def setup():
         "database": {"conninfo": PG.conninfo},
         "offers": {"heartbeat": "1s", "retry": "200ms",
                    "max_pending": "16m"}})
-    ctl = T.placesctl_path()
-    for cmd in (["migrate", "--dir", os.environ.get("SQL_DIR", "")],
-                ["seed", "--places", "200", "--seed", "3"]):
-        r = T.run([ctl, "-c", D.conf_path] + [c for c in cmd if c],
-                  timeout=300)
-        if r.returncode != 0:
-            T.fail("placesctl %s: %s %s" % (cmd[0], r.stdout, r.stderr))
+    T.migrate_and_seed(D, 200, 3)
     D.start()
     feeds_up(60)
     PLACE = int(PG.psql("SELECT id FROM places ORDER BY id LIMIT 1")[0][0])

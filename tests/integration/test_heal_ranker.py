@@ -39,18 +39,9 @@ def setup():
     conf = {"database": {"conninfo": PG.conninfo},
             "ranker": {"timeout": BURST_TIMEOUT, "threads": 1}}
     D = T.Daemon(workers=WORKERS, conf=conf, persistent=True)
-    ctl = T.placesctl_path()
-    for cmd in (["migrate", "--dir", os.environ.get("SQL_DIR", "")],
-                ["seed", "--places", "20000", "--seed", "14"]):
-        r = T.run([ctl, "-c", D.conf_path] + [c for c in cmd if c],
-                  timeout=600)
-        if r.returncode != 0:
-            T.fail("placesctl %s: %s %s" % (cmd[0], r.stdout, r.stderr))
+    T.migrate_and_seed(D, 20000, 14)
     D.start()
-    row = PG.psql("SELECT c.id, c.lat, c.lon FROM cities c JOIN places p "
-                  "ON p.city_id = c.id GROUP BY c.id ORDER BY count(*) DESC "
-                  "LIMIT 1")[0]
-    CITY = (row[0], float(row[1]), float(row[2]))
+    CITY = T.biggest_city(PG)
     T.wait_until(healthy, 120, "a ranked answer and the ranker up")
 
 

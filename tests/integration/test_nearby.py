@@ -26,18 +26,9 @@ def setup():
     conf = {"database": {"conninfo": PG.conninfo},
             "ranker": {"timeout": "2s", "threads": 2}}
     D = T.Daemon(workers=2, conf=conf, persistent=True)
-    ctl = T.placesctl_path()
-    for cmd in (["migrate", "--dir", os.environ.get("SQL_DIR", "")],
-                ["seed", "--places", "2000", "--seed", "11"]):
-        r = T.run([ctl, "-c", D.conf_path] + [c for c in cmd if c],
-                  timeout=300)
-        if r.returncode != 0:
-            T.fail("placesctl %s: %s %s" % (cmd[0], r.stdout, r.stderr))
+    T.migrate_and_seed(D, 2000, 11)
     D.start()
-    row = PG.psql("SELECT c.id, c.lat, c.lon FROM cities c JOIN places p "
-                  "ON p.city_id = c.id GROUP BY c.id ORDER BY count(*) DESC "
-                  "LIMIT 1")[0]
-    CITY = (row[0], float(row[1]), float(row[2]))
+    CITY = T.biggest_city(PG)
     # the ranker has its snapshot once an answer is not degraded
     T.wait_until(lambda: not nearby()["degraded"], 60,
                  "a ranked (not degraded) answer")
