@@ -62,6 +62,7 @@ struct digest {
 	char *city_ids;             /* of the build: every place of the city */
 	int64_t until_ms;           /* of the build: when offers change */
 	bool db_failed;             /* a database source failed: keep none */
+	bool stale;                 /* from the read model, database away */
 	json_t *events;
 	json_t *errors;
 	struct event *timer;
@@ -268,9 +269,13 @@ digest_reply(struct digest *d)
 		if (fclose(f) != 0 || buf == NULL)
 			http_reply_error(d->r, 503, "overloaded", "out of "
 			    "memory", NULL);
-		else
+		else {
+			if (d->stale)
+				http_add_header(d->r, "Cache-Status",
+				    CM_STALE_STATUS);
 			http_reply(d->r, 200, "application/json; "
 			    "charset=utf-8", buf, len);
+		}
 	}
 	free(buf);
 	free(ev);
@@ -506,6 +511,9 @@ start_db(struct digest *d)
 	snprintf(key, sizeof(key), "%s|%s", d->categories, d->limit);
 	switch (cm_get(d->w->model, d->city, key, &v, on_model, d, &d->wait,
 	    &d->flight)) {
+	case CM_STALE:
+		d->stale = true;
+		/* FALLTHROUGH */
 	case CM_HIT:
 		take_value(d, &v);
 		break;

@@ -134,6 +134,9 @@ render_citymodel(FILE *f, const struct stats_totals *t)
 	counter(f, "placesd_readmodel_bypassed_total", "Reads that went to "
 	    "the database because the offer feed was not listening or had an "
 	    "offer to read.", t->cm_bypassed);
+	counter(f, "placesd_readmodel_stale_total", "Answers the read model "
+	    "gave while the offer feed and the database were both away "
+	    "(marked Cache-Status: stale).", t->cm_stale);
 	counter(f, "placesd_readmodel_evictions_total", "Answers evicted to "
 	    "stay within cache.max_bytes.", t->cm_evictions);
 	gauge(f, "placesd_readmodel_bytes", "Bytes held by the read models "

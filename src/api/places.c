@@ -232,6 +232,12 @@ place_from_model(struct http_req *r, struct worker *w, const char *id)
 		free(pw);
 		place_reply(r, v.part[0], v.len[0]);
 		return true;
+	case CM_STALE:
+		stats_add(&w->st->cache_hits, 1);
+		free(pw);
+		http_add_header(r, "Cache-Status", CM_STALE_STATUS);
+		place_reply(r, v.part[0], v.len[0]);
+		return true;
 	case CM_WAIT:
 		stats_add(&w->st->cache_misses, 1);
 		pw->wt = wt;

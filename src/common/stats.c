@@ -172,6 +172,7 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->cm_misses += LD(b->cm_misses);
 		t->cm_waits += LD(b->cm_waits);
 		t->cm_bypassed += LD(b->cm_bypassed);
+		t->cm_stale += LD(b->cm_stale);
 		t->cm_evictions += LD(b->cm_evictions);
 		t->cm_bytes += LD(b->cm_bytes);
 		for (j = 0; j < STATS_CM_CAUSES; j++)

@@ -79,6 +79,7 @@ struct stats_block {
 	uint64_t cm_misses;
 	uint64_t cm_waits;                  /* misses that joined a build */
 	uint64_t cm_bypassed;               /* read the database: feed unsure */
+	uint64_t cm_stale;                  /* hits with feed and database away */
 	uint64_t cm_evictions;
 	int64_t cm_bytes;                   /* gauge */
 	uint64_t cm_invalidations[STATS_CM_CAUSES];
@@ -147,6 +148,7 @@ struct stats_totals {
 	uint64_t cm_misses;
 	uint64_t cm_waits;
 	uint64_t cm_bypassed;
+	uint64_t cm_stale;
 	uint64_t cm_evictions;
 	int64_t cm_bytes;
 	uint64_t cm_invalidations[STATS_CM_CAUSES];

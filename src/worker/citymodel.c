@@ -8,6 +8,7 @@
  */
 #include "worker/citymodel.h"
 #include "worker/feed.h"
+#include "worker/pg.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -65,6 +66,7 @@ struct citymodel {
 	const struct config *cfg;
 	struct stats_block *st;
 	struct feed *feed;
+	struct pg_pool *pg;
 	size_t bytes;
 	TAILQ_HEAD(, cm_city) cities;
 	TAILQ_HEAD(cm_lru, cm_answer) lru;
@@ -247,6 +249,12 @@ cm_set_feed(struct citymodel *m, struct feed *f)
 	m->feed = f;
 }
 
+void
+cm_set_pool(struct citymodel *m, struct pg_pool *p)
+{
+	m->pg = p;
+}
+
 static void
 flight_end(struct cm_flight *fl, const struct cm_value *v)
 {
@@ -338,6 +346,15 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 	    m->cfg->cache_model_ttl_ms == 0)
 		return CM_OFF;
 	if (!usable(m)) {
+		/* the database is away too: the last answer known beats
+		 * none, as no read could be fresher */
+		if (m->pg != NULL && !pg_pool_up(m->pg) &&
+		    (c = city_find(m, city)) != NULL &&
+		    (a = answer_find(m, c, key)) != NULL) {
+			*v = a->v;
+			stats_add(&m->st->cm_stale, 1);
+			return CM_STALE;
+		}
 		stats_add(&m->st->cm_bypassed, 1);
 		return CM_OFF;
 	}
@@ -597,6 +614,24 @@ cm_offer_added(struct citymodel *m, const char *city, int64_t place_id)
 	place_drop(m, place_id, CMC_OFFER);
 	if (city != NULL && *city != '\0' && (c = city_find(m, city)) != NULL)
 		city_drop(m, c, CMC_OFFER);
+}
+
+void
+cm_feed_lost(struct citymodel *m)
+{
+	struct cm_city *c, *next;
+	struct cm_flight *fl;
+
+	if (m == NULL)
+		return;
+	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		while ((fl = TAILQ_FIRST(&c->flights)) != NULL) {
+			TAILQ_REMOVE(&c->flights, fl, link);
+			fl->city = NULL;
+		}
+		city_maybe_free(m, c);
+	}
 }
 
 size_t

@@ -15,7 +15,9 @@
  * may be new) and the place's own answer in CM_PLACES ("all", or a payload
  * that is no id, drops everything), a new offer drops its city and its
  * place's answer, an answer leaves when one of its offers ends or starts,
- * a lost feed drops everything, and a TTL is a safety net. While the feed is not listening, or has been told of an
+ * a lost feed drops everything once it is back (meanwhile what is held is
+ * served, marked stale, only while the database is away too), and a TTL
+ * is a safety net. While the feed is not listening, or has been told of an
  * offer it has not read yet, cm_get() answers CM_OFF and the caller reads
  * the database itself. Bounded by [cache] max_bytes (0: off), least
  * recently used answers evicted first.
@@ -34,6 +36,7 @@
 
 struct config;
 struct stats_block;
+struct pg_pool;
 struct feed;
 struct citymodel;
 struct cm_flight;
@@ -45,7 +48,10 @@ struct cm_value {
 	size_t len[CM_PARTS];
 };
 
-enum cm_get { CM_OFF, CM_HIT, CM_WAIT, CM_BUILD };
+/* CM_STALE: a hit served while the feed and the database are both away,
+ * to be marked as such */
+enum cm_get { CM_OFF, CM_HIT, CM_STALE, CM_WAIT, CM_BUILD };
+#define CM_STALE_STATUS "placesd; hit; detail=stale"
 
 enum cm_cause { CMC_PLACE, CMC_UNKNOWN_PLACE, CMC_BAD_PAYLOAD, CMC_OFFER,
     CMC_FEED_LOST, CMC_OFFER_TIME, CMC_TTL, CMC_COUNT };
@@ -57,9 +63,11 @@ struct citymodel *cm_new(const struct config *cfg, struct stats_block *st);
 void cm_free(struct citymodel *m);
 /* The feed whose state says whether the model may be trusted. */
 void cm_set_feed(struct citymodel *m, struct feed *f);
+/* The pool whose state says whether a stale answer beats none. */
+void cm_set_pool(struct citymodel *m, struct pg_pool *p);
 
 /*
- * Looks up key in city. CM_HIT: *v is set. CM_WAIT: fn(arg, ...) is
+ * Looks up key in city. CM_HIT, CM_STALE: *v is set. CM_WAIT: fn(arg, ...) is
  * called once the build ends, unless cm_unwait(*wt) comes first.
  * CM_BUILD: the caller builds and ends *fl with cm_put or cm_fail.
  * CM_OFF: the caller reads the database and keeps nothing.
@@ -78,7 +86,10 @@ void cm_put(struct cm_flight *fl, const char *const part[CM_PARTS],
     const char *city_ids, int64_t until_ms);
 void cm_fail(struct cm_flight *fl);
 
-/* From the offer feed. */
+/* From the offer feed. Lost: nothing is trusted, and builds in flight
+ * are not kept; what is held is only served stale while the database is
+ * away too, and dropped (counted) when the feed is back. */
+void cm_feed_lost(struct citymodel *m);
 void cm_place_changed(struct citymodel *m, const char *payload);
 void cm_offer_added(struct citymodel *m, const char *city,
     int64_t place_id);

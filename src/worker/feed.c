@@ -334,7 +334,7 @@ feed_lost(struct feed *f, const char *why)
 		log_warnx("offer feed: database connection lost or refused "
 		    "(%s); reconnecting, subscribers wait", msg);
 		f->lost_ms = util_now_ms();
-		cm_drop_all(f->model, CMC_FEED_LOST);  /* changes go unheard */
+		cm_feed_lost(f->model);     /* changes go unheard */
 	}
 	f->warned = true;
 	if (f->ev != NULL)
@@ -377,6 +377,7 @@ on_connected(struct feed *f)
 		    f->warned ? util_now_ms() - f->lost_ms : 0, f->high);
 		if (f->cache != NULL)
 			cache_clear(f->cache);  /* place notifications were lost */
+		cm_drop_all(f->model, CMC_FEED_LOST);
 	}
 	f->warned = false;
 	f->ever_up = true;

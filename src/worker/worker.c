@@ -282,6 +282,7 @@ worker_setup(struct worker *w)
 		return -1;
 	}
 	cm_set_feed(w->model, w->feed);
+	cm_set_pool(w->model, w->pg);
 	feed_set_model(w->feed, w->model);
 	if ((w->http = http_new(w, api_routes, api_nroutes)) == NULL)
 		return -1;

@@ -7,7 +7,9 @@ added, updated or ended) shows in the next digests within a second and
 never goes back to the older value; an offer leaves at its ends_at without
 any notification; a failed query is not kept; a NOTIFY the model cannot
 place drops what it holds; a lost LISTEN connection drops everything; a
-small max_bytes bounds what is held. Asserts on answers and counters only.
+small max_bytes bounds what is held; with the database down, held answers
+are served marked stale and others fail at once. Asserts on answers and
+counters only.
 """
 
 import json
@@ -345,6 +347,57 @@ def test_places_by_id():
                 "the offer past its end", within=FRESH + 3)
 
 
+def cache_status(hdrs):
+    for k, v in (hdrs.items() if hasattr(hdrs, "items") else hdrs):
+        if k.lower() == "cache-status":
+            return v
+    return None
+
+
+def test_database_down_serves_stale():
+    doc = warm()
+    pid = first_place(doc)
+    place_doc(pid)
+    place_doc(pid)
+    _, raw_digest = post(ON, body())
+    _, raw_place = place(ON, pid)
+    other = int(PG.psql("SELECT max(id) FROM places")[0][0])
+    n = ON.metric("placesd_readmodel_stale_total")
+    PG.stop()
+    try:
+        T.wait_until(lambda: ON.metric("placesd_pg_up") == 0 and
+                     ON.metric("placesd_offer_feed_up") == 0, 30,
+                     "the worker to see the database gone")
+        st, hdrs, raw = ON.request("POST", "/v1/digest", headers={
+            "Content-Type": "application/json"}, body=json.dumps(body()))
+        T.check_eq(st, 200, "a held digest, database down")
+        T.check_eq(cache_status(hdrs), "placesd; hit; detail=stale",
+                   "its Cache-Status")
+        T.check(raw == raw_digest, "the held digest changed: %r" % raw[:300])
+        st, hdrs, raw = ON.request("GET", "/v1/places/%d" % pid)
+        T.check_eq(st, 200, "a held place, database down")
+        T.check_eq(cache_status(hdrs), "placesd; hit; detail=stale",
+                   "its Cache-Status")
+        T.check(raw == raw_place, "the held place changed")
+        st, hdrs, raw = ON.request("GET", "/v1/places/%d" % other)
+        T.check_eq(st, 503, "a place not held, database down")
+        st, raw = post(ON, body(limit=2, categories=["no-such-category"]))
+        T.check_eq(st, 200, "a digest not held, database down")
+        T.check([e for e in json.loads(raw)["errors"]
+                 if e["source"] == "places"], "its places error")
+        T.check(ON.metric("placesd_readmodel_stale_total") >= n + 2,
+                "stale answers counted")
+    finally:
+        PG.start()
+    T.wait_until(lambda: ON.metric("placesd_offer_feed_up") == 1 and
+                 OFF.metric("placesd_offer_feed_up") == 1, 60, "feeds back")
+    T.wait_until(lambda: (digest(), digest(), hits())[2] > 0, 30,
+                 "digests from the database again")
+    st, hdrs, raw = ON.request("POST", "/v1/digest", headers={
+        "Content-Type": "application/json"}, body=json.dumps(body()))
+    T.check_eq(cache_status(hdrs), None, "Cache-Status once the feed is back")
+
+
 def test_bounded_by_max_bytes():
     d = daemon("rm-small", "24k").start()
     try:
@@ -376,5 +429,6 @@ if __name__ == "__main__":
         test_unparsable_and_unknown_notifications,
         test_feed_lost_drops_everything,
         test_places_by_id,
+        test_database_down_serves_stale,
         test_bounded_by_max_bytes,
     ], setup=setup)
