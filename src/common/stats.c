@@ -99,6 +99,7 @@ stats_reset_gauges(struct stats_block *b)
 	stats_gauge_set(&b->upstream_breaker_open, 0);
 	stats_gauge_set(&b->feed_up, 0);
 	stats_gauge_set(&b->sse_subscribers, 0);
+	stats_gauge_set(&b->cm_bytes, 0);
 }
 
 static int

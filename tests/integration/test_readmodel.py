@@ -13,6 +13,8 @@ counters only.
 """
 
 import json
+import os
+import signal
 import threading
 import time
 
@@ -398,6 +400,21 @@ def test_database_down_serves_stale():
     T.check_eq(cache_status(hdrs), None, "Cache-Status once the feed is back")
 
 
+def test_killed_worker_holds_nothing():
+    warm()
+    T.check(ON.metric("placesd_readmodel_bytes") > 0, "bytes held")
+    old = ON.workers()
+    T.check_eq(len(old), 1, "workers")
+    os.kill(old[0][0], signal.SIGKILL)
+    T.wait_until(lambda: ON.workers() and ON.workers() != old and
+                 ON.metric("placesd_offer_feed_up") == 1, 30,
+                 "the worker respawned")
+    T.check_eq(ON.metric("placesd_readmodel_bytes"), 0,
+               "bytes of a fresh worker")
+    warm()
+    T.check(ON.metric("placesd_readmodel_bytes") > 0, "bytes held again")
+
+
 def test_bounded_by_max_bytes():
     d = daemon("rm-small", "24k").start()
     try:
@@ -430,5 +447,6 @@ if __name__ == "__main__":
         test_feed_lost_drops_everything,
         test_places_by_id,
         test_database_down_serves_stale,
+        test_killed_worker_holds_nothing,
         test_bounded_by_max_bytes,
     ], setup=setup)
