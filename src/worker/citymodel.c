@@ -277,14 +277,17 @@ void
 cm_free(struct citymodel *m)
 {
 	struct cm_city *c;
+	struct cm_flight *fl;
 
 	if (m == NULL)
 		return;
-	/* handlers end their flights first (http_shutdown); what is left
-	 * has no one to answer */
+	/* handlers end their flights first (http_shutdown); one left is
+	 * detached, its builder still ends it */
 	while ((c = TAILQ_FIRST(&m->cities)) != NULL) {
-		while (!TAILQ_EMPTY(&c->flights))
-			flight_end(TAILQ_FIRST(&c->flights), NULL);
+		while ((fl = TAILQ_FIRST(&c->flights)) != NULL) {
+			TAILQ_REMOVE(&c->flights, fl, link);
+			fl->city = NULL;
+		}
 		city_drop(m, c, CMC_FEED_LOST);
 	}
 	free(m);
@@ -572,10 +575,11 @@ cm_place_changed(struct citymodel *m, const char *payload)
 {
 	struct cm_city *c, *next;
 	bool found = false;
-	char *end;
+	char *end, shown[41];
 	int64_t id;
+	size_t i;
 
-	if (m == NULL || TAILQ_EMPTY(&m->cities))
+	if (m == NULL || m->cfg->cache_max_bytes == 0)
 		return;
 	if (strcmp(payload, "all") == 0) {
 		drop_cities(m, CMC_UNKNOWN_PLACE, false);
@@ -584,11 +588,18 @@ cm_place_changed(struct citymodel *m, const char *payload)
 	errno = 0;
 	id = strtoll(payload, &end, 10);
 	if (end == payload || *end != '\0' || errno != 0 || id <= 0) {
-		log_warnx("read model: a place notification with the payload "
-		    "\"%.40s\" is not a place id; every city dropped", payload);
+		for (i = 0; i < sizeof(shown) - 1 && payload[i] != '\0'; i++)
+			shown[i] = payload[i] >= 0x20 && payload[i] < 0x7f ?
+			    payload[i] : '?';
+		shown[i] = '\0';
+		log_warnx("read model: a places_changed notification with the "
+		    "payload \"%s\" is not a place id; everything it held "
+		    "dropped", shown);
 		cm_drop_all(m, CMC_BAD_PAYLOAD);
 		return;
 	}
+	if (TAILQ_EMPTY(&m->cities))
+		return;
 	place_drop(m, id, CMC_PLACE);
 	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
