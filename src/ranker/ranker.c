@@ -5,8 +5,8 @@
  * once. A ping is answered here, at once, never queued behind ranking:
  * its PONG says whether a snapshot is loaded and how loaded the pool is
  * ("1 queued running threads queue_size"), so a worker tells a busy
- * ranker from a dead one. The loader thread (loader.c) keeps the snapshot that NEARBY
- * requests rank on. The ranker accepts workers and tells the master it is
+ * ranker from a dead one. The loader thread (loader.c) keeps the
+ * snapshot that NEARBY requests rank on. The ranker accepts workers and tells the master it is
  * ready only once the loader's first attempt is over (a snapshot, or no
  * database): on a reload the old ranker serves every worker meanwhile, and
  * the reload commits with a loaded ranker. Without a database it serves
@@ -444,6 +444,7 @@ ranker_setup(struct ranker *rk)
 	la.first_delay_ms = rk->cfg->snapshot_delay_ms;
 	if ((rk->loader = loader_start(&la)) == NULL)
 		return -1;
+	loader_stats(rk->loader, rk->st);   /* its snapshots, for /metrics */
 	rk->wake_ev = event_new(rk->base, rk->wake[0], EV_READ | EV_PERSIST,
 	    on_wake, rk);
 	rk->chan_ev = event_new(rk->base, rk->args->chan_fd,
