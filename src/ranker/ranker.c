@@ -6,11 +6,11 @@
  * its PONG says whether a snapshot is loaded and how loaded the pool is
  * ("1 queued running threads queue_size"), so a worker tells a busy
  * ranker from a dead one. The loader thread (loader.c) keeps the
- * snapshot that NEARBY requests rank on. The ranker accepts workers and tells the master it is
- * ready only once the loader's first attempt is over (a snapshot, or no
- * database): on a reload the old ranker serves every worker meanwhile, and
- * the reload commits with a loaded ranker. Without a database it serves
- * errors and the workers degrade.
+ * snapshot that NEARBY requests rank on. The ranker accepts workers and
+ * tells the master it is ready only once the loader's first attempt is
+ * over (a snapshot, or no database): on a reload the old ranker serves
+ * every worker meanwhile, and the reload commits with a loaded ranker.
+ * Without a database it serves errors and the workers degrade.
  *
  * Draining (reload or stop): stop accepting and send GOAWAY on every
  * connection; a worker then connects to the next ranker, moves its new
