@@ -17,6 +17,19 @@ counter(FILE *f, const char *name, const char *help, uint64_t v)
 	    name, name, (unsigned long long)v);
 }
 
+/* One counter by one label: values[i] with label="names[i]". */
+static void
+counter_by(FILE *f, const char *name, const char *help, const char *label,
+    const char *const *names, const uint64_t *values, unsigned n)
+{
+	unsigned i;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, names[i],
+		    (unsigned long long)values[i]);
+}
+
 static void
 gauge(FILE *f, const char *name, const char *help, int64_t v)
 {
@@ -78,7 +91,6 @@ render_snapshots(FILE *f, const struct stats_totals *t)
 {
 	static const char *causes[SL_COUNT] = { "start", "reconnect",
 	    "refresh", "asked", "burst", "new_city" };
-	unsigned i;
 
 	counter(f, "placesd_ranker_snapshot_deltas_total", "Snapshots the "
 	    "ranker made from the current one by changing the offer flags of "
@@ -86,13 +98,9 @@ render_snapshots(FILE *f, const struct stats_totals *t)
 	counter(f, "placesd_ranker_snapshot_patches_total", "Snapshots the "
 	    "ranker made by copying the current one with changed places read "
 	    "again.", t->snap_patches);
-	fprintf(f, "# HELP placesd_ranker_snapshot_full_loads_total Snapshots "
-	    "the ranker loaded whole, by cause.\n"
-	    "# TYPE placesd_ranker_snapshot_full_loads_total counter\n");
-	for (i = 0; i < SL_COUNT; i++)
-		fprintf(f, "placesd_ranker_snapshot_full_loads_total"
-		    "{cause=\"%s\"} %llu\n", causes[i],
-		    (unsigned long long)t->snap_full[i]);
+	counter_by(f, "placesd_ranker_snapshot_full_loads_total", "Snapshots "
+	    "the ranker loaded whole, by cause.", "cause", causes, t->snap_full,
+	    SL_COUNT);
 }
 
 /* /v1/nearby without the ranker, by why and by what came of it. */
@@ -122,7 +130,6 @@ render_citymodel(FILE *f, const struct stats_totals *t)
 	static const char *const causes[STATS_CM_CAUSES] = { "place",
 	    "unknown_place", "bad_payload", "offer", "feed_lost",
 	    "offer_time", "ttl" };
-	unsigned i;
 
 	counter(f, "placesd_readmodel_hits_total", "Digests and places by id "
 	    "answered from the city read model.", t->cm_hits);
@@ -141,13 +148,9 @@ render_citymodel(FILE *f, const struct stats_totals *t)
 	    "stay within cache.max_bytes.", t->cm_evictions);
 	gauge(f, "placesd_readmodel_bytes", "Bytes held by the read models "
 	    "of every worker.", t->cm_bytes);
-	fprintf(f, "# HELP placesd_readmodel_invalidations_total Cities or "
-	    "answers dropped, by cause.\n"
-	    "# TYPE placesd_readmodel_invalidations_total counter\n");
-	for (i = 0; i < STATS_CM_CAUSES; i++)
-		fprintf(f, "placesd_readmodel_invalidations_total{cause=\"%s\"} "
-		    "%llu\n", causes[i],
-		    (unsigned long long)t->cm_invalidations[i]);
+	counter_by(f, "placesd_readmodel_invalidations_total", "Cities or "
+	    "answers dropped, by cause.", "cause", causes, t->cm_invalidations,
+	    STATS_CM_CAUSES);
 }
 
 static void
@@ -224,15 +227,10 @@ render_upstream(FILE *f, const struct stats_totals *t)
 {
 	static const char *const names[SU_COUNT] = { "ok", "timeout",
 	    "http_error", "bad_response", "unreachable" };
-	unsigned i;
 
-	fprintf(f, "# HELP placesd_upstream_requests_total Calls to the events "
-	    "service (each attempt), by outcome.\n"
-	    "# TYPE placesd_upstream_requests_total counter\n");
-	for (i = 0; i < SU_COUNT; i++)
-		fprintf(f, "placesd_upstream_requests_total{result=\"%s\"} "
-		    "%llu\n", names[i],
-		    (unsigned long long)t->upstream_attempts[i]);
+	counter_by(f, "placesd_upstream_requests_total", "Calls to the events "
+	    "service (each attempt), by outcome.", "result", names,
+	    t->upstream_attempts, SU_COUNT);
 	counter(f, "placesd_upstream_retries_total", "Attempts that were "
 	    "retries of a failed one.", t->upstream_retries);
 	counter(f, "placesd_upstream_rejected_total", "Calls not made because "
