@@ -147,6 +147,8 @@ send_offer(struct sub *s, int64_t id, const char *json, size_t len)
 		free(buf);
 }
 
+static void drain_one(void *arg);
+
 /* The feed: a live offer, or a heartbeat (o NULL). */
 static void
 on_feed(void *arg, const struct feed_offer *o)
@@ -156,6 +158,12 @@ on_feed(void *arg, const struct feed_offer *o)
 
 	if (o == NULL) {
 		sub_write(s, ": hb\n\n", 6);
+		return;
+	}
+	if (o->id == FEED_REWOUND) {
+		/* its ids are no guide any more: the client comes back with
+		 * its Last-Event-ID, which is then ahead, and streams from now */
+		drain_one(s);
 		return;
 	}
 	if (s->city[0] != '\0' && strcmp(s->city, o->city) != 0)

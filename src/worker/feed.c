@@ -5,8 +5,8 @@
  * deadline, then EV_READ|EV_PERSIST for results and notifications).
  *
  *   connect -> LISTEN offers; LISTEN places_changed
- *           -> first time: SELECT max(id)   (the high-water mark)
- *              after a reconnect: fetch     (what was published meanwhile)
+ *           -> SELECT max(id)   (the high-water mark; after a reconnect,
+ *              a fetch of what was published meanwhile follows)
  *   NOTIFY offers         -> fetch: offers with id > high, in id order,
  *                            500 at a time, each handed to the subscribers
  *   NOTIFY places_changed -> cache_del("place:<id>")
@@ -178,6 +178,31 @@ deliver(struct feed *f, const PGresult *res, int row)
 	}
 }
 
+/*
+ * The newest offer id is below the last one handed out: the database was
+ * restored (or its newest offers deleted). Reading "after the last one
+ * seen" would wait until the ids pass the old mark, and subscribers skip
+ * ids they believe they have seen: follow the database, and tell them.
+ */
+static void
+rewound(struct feed *f, int64_t max)
+{
+	struct feed_sub *s, *next;
+	struct feed_offer o = { FEED_REWOUND, "", "", 0 };
+
+	log_warnx("offer ids went back from %" PRId64 " to %" PRId64
+	    " (a database restored from a backup?): reading on from %" PRId64
+	    " and telling %u offer streams", f->high, max, max, f->nsubs);
+	f->high = max;
+	if (f->cache != NULL)
+		cache_clear(f->cache);
+	cm_drop_all(f->model, CMC_FEED_LOST);
+	for (s = TAILQ_FIRST(&f->subs); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		s->fn(s->arg, &o);
+	}
+}
+
 static void
 take_result(struct feed *f, PGresult *res)
 {
@@ -199,6 +224,8 @@ take_result(struct feed *f, PGresult *res)
 			f->high = max;
 		else if (max > f->high)
 			f->want_fetch = true;   /* a notification went missing */
+		else if (max < f->high)
+			rewound(f, max);
 		return;
 	}
 	if (f->query == FQ_FETCH) {
@@ -216,10 +243,9 @@ query_done(struct feed *f)
 
 	f->query = FQ_NONE;
 	if (q == FQ_SETUP) {
-		if (f->high < 0)
-			send_high(f);
-		else
-			send_fetch(f);      /* what came while we were away */
+		/* then, after a reconnect, what came while we were away (or
+		 * that the ids went back) */
+		send_high(f);
 		return;
 	}
 	if ((q == FQ_FETCH && f->page_rows >= FEED_PAGE) || f->want_fetch)

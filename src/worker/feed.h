@@ -28,8 +28,13 @@ struct feed_offer {
 	size_t len;
 };
 
-/* A new offer for a subscriber, or NULL every [offers] heartbeat. It may
- * call feed_unsubscribe on itself. */
+/*
+ * A new offer for a subscriber, or NULL every [offers] heartbeat. An offer
+ * with id FEED_REWOUND (no city, no JSON) says the offers' ids went back
+ * (a database restored from a backup): what a subscriber has seen says
+ * nothing of what comes next. It may call feed_unsubscribe on itself.
+ */
+#define FEED_REWOUND (-1)
 typedef void (*feed_fn)(void *arg, const struct feed_offer *o);
 
 struct feed *feed_new(struct event_base *base, const struct config *cfg,

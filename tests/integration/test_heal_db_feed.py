@@ -402,6 +402,47 @@ def test_feed_cluster_frozen():
     heal_case("frozen cluster", fault, lambda _: PG.thaw(), during=False)
 
 
+def test_feed_database_rewound():
+    """A database restored from a backup under running workers: the offer
+    ids go back below what the feeds and their subscribers have seen. The
+    feeds follow the database and end their streams; the subscribers come
+    back with a Last-Event-ID that is now ahead of every offer, stream
+    from now, and get each offer published after that exactly once."""
+    subs = Subscribers(n=2)
+    try:
+        ids = publish(3, "before the restore")
+        subs.wait_all(ids, DELIVER_S, "before the restore")
+        # the backup's state: those three offers never happened
+        PG.psql("DELETE FROM offers WHERE id >= %d; SELECT setval("
+                "pg_get_serial_sequence('offers', 'id'), %d)"
+                % (ids[0], ids[0] - 1))
+        reconnects = [f.reconnects for f in subs.f]
+        warned = D.log_text().count("offer ids went back")
+        PG.restart()
+        T.wait_until(lambda: D.log_text().count("offer ids went back") >=
+                     warned + WORKERS, 30, "every feed to see the ids go back")
+        T.wait_until(lambda: all(f.reconnects > r and f.worker is not None
+                                 for f, r in zip(subs.f, reconnects)), 30,
+                     "the subscribers to come back")
+        time.sleep(1)       # their new streams' hellos are out
+        seen = [len(f.got()) for f in subs.f]
+        new = publish(2, "after the restore")
+        T.check(new[-1] <= ids[-1], "ids reused: %r after %r" % (new, ids))
+        t0 = time.monotonic()
+        T.wait_until(lambda: all(len(f.got()) - n >= len(new)
+                                 for f, n in zip(subs.f, seen)), DELIVER_S,
+                     "every subscriber to get the offers after the restore",
+                     interval=0.02)
+        T.log("offers %r after the restore delivered in %.0f ms"
+              % (new, (time.monotonic() - t0) * 1000))
+        time.sleep(0.5)     # nothing more, nothing twice
+        for f, n in zip(subs.f, seen):
+            T.check_eq(f.got()[n:], new, "what a subscriber got after the "
+                       "restore")
+    finally:
+        subs.stop()
+
+
 for _t in (test_feed_lost_answer, test_feed_timeout, test_feed_overload,
            test_feed_cluster_frozen):
     _t.timeout = 240
@@ -415,4 +456,5 @@ if __name__ == "__main__":
         test_feed_refused_then_started,
         test_feed_restart,
         test_feed_cluster_frozen,
+        test_feed_database_rewound,
     ], setup=setup)
