@@ -21,6 +21,23 @@
 #   city/on    as city/off on the cache-on placesd (the list is not
 #              cached: this shows that the cache costs it nothing)
 #   healthz    wrk, GET /healthz on the cache-on placesd
+#   zipf/off, zipf/on
+#              as place/off and place/on with Zipf ids (--ids, places_zipf.lua
+#              beside this script: rank k with weight 1/k^s, s = 1.1, ranks
+#              permuted over 1..N); every placesd above runs with [cache]
+#              max_bytes 0, the city read model off
+#   place/rm, zipf/rm, healthz/rm
+#              (--readmodel both, the default, or on) the same on a placesd
+#              with the read model on (max_bytes = --rm-max-bytes, 256m) and
+#              the TTL cache off, after the same warm-up pass
+#
+# place/* and zipf/* runs print the hit ratios of the run from /metrics:
+# placesd_cache_hits_total / misses (every cache, the read model included)
+# and placesd_readmodel_hits_total / misses.  --flood replaces the rounds:
+# for each of --flood-max-bytes (8m, 0, 256m) a fresh placesd (ttl 0), the
+# VmRSS of each worker (/proc/PID/status) and placesd_readmodel_bytes
+# before and after the warm-up pass sends every id (so every city) to every
+# worker, with the read model's evictions.
 #
 # placesd is started afresh for each configuration in each round (so a
 # round's cache-off and cache-on figures come from different processes and
@@ -105,12 +122,29 @@ Options:
                      cache-on warm-up pass is done in any case
   --pg-bindir DIR    PostgreSQL binaries (default: \$PG_BINDIR, else the
                      newest /usr/lib/postgresql/N/bin, else pg_config --bindir)
+  --ids MODE         uniform, zipf or both (default): the distribution of the
+                     ids of GET /v1/places/{id}; zipf: rank k drawn with
+                     weight 1/k^S (places_zipf.lua beside this script)
+  --zipf-s S         the Zipf exponent (default: 1.1)
+  --readmodel MODE   both (default): also a placesd with the city read model
+                     on ([cache] max_bytes = --rm-max-bytes, ttl 0), warmed,
+                     measured on the places and /healthz; off: not;
+                     on: only it, beside the cache-off placesd
+                     (the other placesd run with max_bytes 0 in every mode)
+  --rm-max-bytes B   [cache] max_bytes of the read-model runs (default: 256m)
+  --flood            instead of the rounds: for each --flood-max-bytes value,
+                     a fresh placesd (ttl 0), every worker's VmRSS and
+                     placesd_readmodel_bytes before and after a flood of
+                     every id (so every city) into every worker
+  --flood-max-bytes L  comma separated max_bytes values (default: 8m,0,256m)
   --keep DIR         copy the configs, logs, scripts and raw outputs to DIR
   -h, --help         this text
 
 Examples, from a build directory (SRCDIR = the source tree):
   SRCDIR/tests/bench/places.sh --places 20000 --rounds 1 --duration 5s
   SRCDIR/tests/bench/places.sh --keep /tmp/places-bench
+  SRCDIR/tests/bench/places.sh --places 20000 --ids zipf --readmodel on
+  SRCDIR/tests/bench/places.sh --places 20000 --flood
 EOF
 }
 
@@ -132,6 +166,12 @@ threads=2
 warmup=2s
 pg_bindir=${PG_BINDIR:-}
 keep_dir=
+ids=both
+zipf_s=1.1
+readmodel=both
+rm_max_bytes=256m
+flood=
+flood_list=8m,0,256m
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -169,6 +209,17 @@ while [ $# -gt 0 ]; do
 	--pg-bindir=*)   pg_bindir=${1#*=}; shift ;;
 	--keep)          need_arg "$@"; keep_dir=$2; shift 2 ;;
 	--keep=*)        keep_dir=${1#*=}; shift ;;
+	--ids)           need_arg "$@"; ids=$2; shift 2 ;;
+	--ids=*)         ids=${1#*=}; shift ;;
+	--zipf-s)        need_arg "$@"; zipf_s=$2; shift 2 ;;
+	--zipf-s=*)      zipf_s=${1#*=}; shift ;;
+	--readmodel)     need_arg "$@"; readmodel=$2; shift 2 ;;
+	--readmodel=*)   readmodel=${1#*=}; shift ;;
+	--rm-max-bytes)  need_arg "$@"; rm_max_bytes=$2; shift 2 ;;
+	--rm-max-bytes=*) rm_max_bytes=${1#*=}; shift ;;
+	--flood)         flood=1; shift ;;
+	--flood-max-bytes)  need_arg "$@"; flood_list=$2; shift 2 ;;
+	--flood-max-bytes=*) flood_list=${1#*=}; shift ;;
 	-h|--help)       usage; exit 0 ;;
 	*)               usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -204,6 +255,18 @@ if [[ $cities_opt =~ ^[0-9]+$ ]]; then
 else
 	[[ $cities_opt =~ ^[a-z0-9-]+(,[a-z0-9-]+)*$ ]] || die "--cities: a number or city ids separated by commas, not '$cities_opt'"
 fi
+
+case $ids in uniform|zipf|both) ;; *) die "--ids: uniform, zipf or both, not '$ids'" ;; esac
+case $readmodel in on|off|both) ;; *) die "--readmodel: on, off or both, not '$readmodel'" ;; esac
+[[ $zipf_s =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--zipf-s: a number such as 1.1, not '$zipf_s'"
+[[ $rm_max_bytes =~ ^[0-9]+[km]?$ ]] && [[ ! $rm_max_bytes =~ ^0+[km]?$ ]] ||
+	die "--rm-max-bytes: e.g. 256m, not '$rm_max_bytes'"
+[[ $flood_list =~ ^[0-9]+[km]?(,[0-9]+[km]?)*$ ]] || die "--flood-max-bytes: e.g. 8m,0,256m, not '$flood_list'"
+zipf_lua=$bench_dir/places_zipf.lua
+[ "$ids" = uniform ] || [ -r "$zipf_lua" ] || die "cannot read $zipf_lua"
+id_kinds=()
+[ "$ids" = zipf ] || id_kinds+=(u)
+[ "$ids" = uniform ] || id_kinds+=(z)
 
 # binaries
 if [ -z "$placesd_bin" ]; then
@@ -277,7 +340,8 @@ max_conn=$((conns + nworkers * (pool_size + 2) + 20))
 start_cluster "$pgdir" "$max_conn" 512MB
 
 
-# placesd configuration for a cache setting: write_conf FILE PORT TTL MAX_ENTRIES
+# placesd configuration for a cache setting:
+# write_conf FILE PORT TTL MAX_ENTRIES [MAX_BYTES (default 0: read model off)]
 write_conf() {
 	cat >"$1" <<EOF
 # written by $prog
@@ -293,6 +357,7 @@ query_timeout = $query_timeout
 [cache]
 ttl = $3
 max_entries = $4
+max_bytes = ${5:-0}
 
 [ranker]
 socket = $tmp/ranker.sock
@@ -337,7 +402,9 @@ done
 extract_sql() {
 	tr '\0' '\n' <"$placesd_bin" | grep -a -x -e "$1" | sort -u
 }
-sql_place=$(extract_sql 'SELECT json_build_object(.*FROM places p WHERE p\.id = \$1::bigint')
+# (STMT_RM_PLACE, the read model's, is the same object and when it stops
+# being true, from the offers: not the statement of a cache-off read)
+sql_place=$(extract_sql 'SELECT json_build_object(.*FROM places p WHERE p\.id = \$1::bigint' | grep -v 'FROM offers x')
 sql_city=$(extract_sql 'SELECT p\.j, p\.rating::text, p\.id::text FROM cities c .*WHERE c\.id = \$1 ORDER BY p\.rating DESC NULLS LAST, p\.id')
 [ -n "$sql_place" ] && [ "$(wc -l <<<"$sql_place")" -eq 1 ] ||
 	die "cannot find the place statement (STMT_PLACE of src/api/queries.c) in $placesd_bin"
@@ -503,12 +570,12 @@ EOF
 # /readyz answers 200 (database and ranker up) and every worker serves.
 nstart=0
 start_placesd() {
-	local name=$1 ttl=$2 maxe=$3
+	local name=$1 ttl=$2 maxe=$3 maxb=${4:-0}
 	nstart=$((nstart + 1))
 	placesd_port=$(free_port) || die "no free port found"
 	placesd_conf=$tmp/placesd-$nstart-$name.conf
 	placesd_log=$tmp/placesd-$nstart-$name.log
-	write_conf "$placesd_conf" "$placesd_port" "$ttl" "$maxe"
+	write_conf "$placesd_conf" "$placesd_port" "$ttl" "$maxe" "$maxb"
 	launch_placesd "$name (start $nstart)"
 	return 0
 }
@@ -517,7 +584,7 @@ start_placesd() {
 other_pct=
 # run_wrk CASE ROUND LUA [ARGS...]: one timed wrk run against the running
 # placesd; records the figures and any failures of CASE in ROUND.
-declare -A RPS P99
+declare -A RPS P99 P50 HIT RMHIT
 run_wrk() {
 	local cs=$1 r=$2 lua=$3 out t0 t1 rc rps p99 reqs non2xx sock info=
 	shift 3
@@ -535,6 +602,7 @@ run_wrk() {
 	read -r rps p99 reqs non2xx sock <<<"$(parse_wrk "$out")"
 	RPS[$cs,$r]=$rps
 	P99[$cs,$r]=$p99
+	P50[$cs,$r]=$(to_ms "$(awk '$1 == "50%" { print $2; exit }' "$out")")
 	if [ "${non2xx:-0}" != 0 ]; then
 		failed_reqs+=("$cs round $r: $non2xx of $reqs answers were not 2xx")
 		info+="non-2xx $non2xx "
@@ -549,7 +617,14 @@ run_wrk() {
 	e=$(d placesd_pg_errors_total); to=$(d placesd_pg_timeouts_total)
 	x5=$(( $(awk '/^placesd_http_requests_total\{code_class="5xx"\}/ { print $2 + 0 }' "$out.m1") -
 		$(awk '/^placesd_http_requests_total\{code_class="5xx"\}/ { print $2 + 0 }' "$out.m0") ))
-	case $cs in place/on) info+=$(awk -v h="$h" -v m="$m" 'BEGIN { printf "cache hits %.2f%% ", (h + m > 0 ? 100 * h / (h + m) : 0) }') ;; esac
+	case $cs in place/*|zipf/*)
+		local rh rm
+		rh=$(d placesd_readmodel_hits_total); rm=$(d placesd_readmodel_misses_total)
+		HIT[$cs,$r]=$(awk -v h="$h" -v m="$m" 'BEGIN { printf "%.2f", (h + m > 0 ? 100 * h / (h + m) : 0) }')
+		RMHIT[$cs,$r]=$(awk -v h="$rh" -v m="$rm" 'BEGIN { printf "%.2f", (h + m > 0 ? 100 * h / (h + m) : 0) }')
+		info+="cache hits ${HIT[$cs,$r]}% ($h/$((h + m))) rm hits ${RMHIT[$cs,$r]}% ($rh/$((rh + rm))) "
+		;;
+	esac
 	[ "$e" -gt 0 ] && { info+="pg errors $e "; problems+=("$cs round $r: placesd counted $e failed database queries"); }
 	[ "$to" -gt 0 ] && { info+="pg timeouts $to "; problems+=("$cs round $r: placesd counted $to database queries past query_timeout"); }
 	[ "$x5" -gt 0 ] && { info+="5xx $x5 "; problems+=("$cs round $r: placesd counted $x5 answers 5xx"); }
@@ -582,6 +657,8 @@ run_pgbench() {
 	fi
 	RPS[$cs,$r]=$tps
 	P99[$cs,$r]=$p99
+	P50[$cs,$r]=$(cat "$out".log* 2>/dev/null | awk '{ print $3 }' | sort -n |
+		awk '{ a[NR] = $1 } END { if (NR == 0) { print 0; exit } i = int(NR * 0.5 + 0.5); if (i < 1) i = 1; printf "%.3f", a[i] / 1000 }')
 	report_run "$cs" "$r" "$tps" "$p99" "$other_pct" "$info"
 }
 
@@ -595,7 +672,7 @@ report_run() {
 # warm_cache ROUND: the warm-up pass on the running (cache-on) placesd;
 # wrk is stopped (SIGINT) once every part of 1..N is done for every slot.
 warm_cache() {
-	local r=$1 dir=$tmp/warm-r$1 t nparts attempt ndone claims out rc bad t0
+	local r=$1 dir=$tmp/warm-r$1-$nstart t nparts attempt ndone claims out rc bad t0
 	mkdir -p "$dir"
 	t=$((4 * nworkers)); [ $t -gt 64 ] && t=64; [ $t -lt 4 ] && t=4
 	nparts=$((4 * t / nworkers)); [ $nparts -lt 4 ] && nparts=4
@@ -633,6 +710,7 @@ warm_cache() {
 	warm_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	# entries live $cache_ttl from the warm-up: the run after it must end
 	# before the first ones expire, or place/on measures misses too
+	[ "${2:-}" != nottl ] &&
 	awk -v w="$warm_s" -v d="$duration_sec" -v t="$ttl_sec" 'BEGIN { exit !(w + d >= 0.9 * t) }' &&
 		problems+=("warm-up round $r took ${warm_s} s: with the ${duration_sec} s run after it, close to the cache ttl ($cache_ttl): entries expire during place/on (see its cache hits; use a larger --cache-ttl)")
 	printf '%5s  %-10s %s\n' "$r" "(warm-up)" "$((nworkers * nplaces)) places in ${warm_s} s, $attempt wrk run(s), $t connections"
@@ -651,16 +729,44 @@ warm_untimed() {
 city_paths=()
 for c in "${city_list[@]}"; do city_paths+=("/v1/cities/$c/places?limit=20"); done
 
+# run_places WHICH ROUND: GET /v1/places/{id} with the --ids kinds, in
+# an order that alternates with the round: place/WHICH (uniform ids),
+# zipf/WHICH (Zipf ids)
+run_places() {
+	local b=$1 r=$2 k order=("${id_kinds[@]}")
+	[ $((r % 2)) -eq 0 ] && [ ${#order[@]} -eq 2 ] && order=("${order[1]}" "${order[0]}")
+	for k in "${order[@]}"; do
+		case $k in
+		u) run_wrk "place/$b" "$r" "$tmp/rand.lua" "$nplaces" ;;
+		z) run_wrk "zipf/$b" "$r" "$zipf_lua" "$nplaces" "$zipf_s" ;;
+		esac
+	done
+}
 block_off() {
 	local r=$1
 	start_placesd off 0s 0
 	warm_untimed
 	if [ $((r % 2)) -eq 1 ]; then
-		run_wrk place/off "$r" "$tmp/rand.lua" "$nplaces"
-		run_wrk city/off "$r" "$tmp/list.lua" "${city_paths[@]}"
+		run_places off "$r"
+		[ "$readmodel" = on ] || run_wrk city/off "$r" "$tmp/list.lua" "${city_paths[@]}"
 	else
-		run_wrk city/off "$r" "$tmp/list.lua" "${city_paths[@]}"
-		run_wrk place/off "$r" "$tmp/rand.lua" "$nplaces"
+		[ "$readmodel" = on ] || run_wrk city/off "$r" "$tmp/list.lua" "${city_paths[@]}"
+		run_places off "$r"
+	fi
+	stop_placesd
+}
+# the city read model on, the TTL cache off; warmed like the cache
+block_rm() {
+	local r=$1
+	start_placesd rm 0s 0 "$rm_max_bytes"
+	if [ $((r % 2)) -eq 1 ]; then
+		warm_cache "$r" nottl
+		run_places rm "$r"
+		run_wrk healthz/rm "$r" "$tmp/list.lua" /healthz
+	else
+		run_wrk healthz/rm "$r" "$tmp/list.lua" /healthz
+		warm_cache "$r" nottl
+		run_places rm "$r"
 	fi
 	stop_placesd
 }
@@ -681,14 +787,14 @@ block_on() {
 	# the warm-up pass must come right before place/on: entries live $cache_ttl
 	if [ $((r % 2)) -eq 1 ]; then
 		warm_cache "$r"
-		run_wrk place/on "$r" "$tmp/rand.lua" "$nplaces"
+		run_places on "$r"
 		run_wrk city/on "$r" "$tmp/list.lua" "${city_paths[@]}"
 		run_wrk healthz "$r" "$tmp/list.lua" /healthz
 	else
 		run_wrk healthz "$r" "$tmp/list.lua" /healthz
 		run_wrk city/on "$r" "$tmp/list.lua" "${city_paths[@]}"
 		warm_cache "$r"
-		run_wrk place/on "$r" "$tmp/rand.lua" "$nplaces"
+		run_places on "$r"
 	fi
 	stop_placesd
 }
@@ -697,7 +803,9 @@ block_on() {
 pg_version=$("$pg_bindir/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //')
 echo "placesd read API benchmark  $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
 echo "  placesd:    $placesd_bin ($("$placesd_bin" -V 2>/dev/null | head -n 1)), workers $workers, pool_size $pool_size, query_timeout $query_timeout"
-echo "  cache:      off = ttl 0; on = ttl $cache_ttl, max_entries $([ "$nplaces" -lt 10000 ] && echo 10000 || echo "$nplaces")"
+echo "  cache:      off = ttl 0; on = ttl $cache_ttl, max_entries $([ "$nplaces" -lt 10000 ] && echo 10000 || echo "$nplaces"); both with [cache] max_bytes 0 (read model off)"
+echo "  read model: --readmodel $readmodel$([ "$readmodel" = off ] || echo "; rm = [cache] max_bytes $rm_max_bytes, ttl 0, warmed")"
+echo "  ids:        --ids $ids (zipf: s = $zipf_s over 1..$nplaces, ranks permuted)"
 echo "  PostgreSQL: $pg_version ($pg_bindir), Unix socket, fsync off, shared_buffers 512MB"
 echo "  data:       $nplaces places, $nmenu menu items (seed $seed; seeded in ${t_seed} s)"
 echo "  cities:     ${city_desc% }"
@@ -725,6 +833,58 @@ else
 fi
 stop_placesd
 
+# ------------------------------------------------------------- flood mode ---
+# rss_workers: "wN=PID:KB ..." (VmRSS of /proc/PID/status) of the
+# master's workers, named by their process title ("worker N (gen G)");
+# the ranker's as "ranker=PID:KB" at the end
+rss_workers() {
+	local c name out= rk=
+	for c in $(ps -o pid= --ppid "$placesd_pid" 2>/dev/null); do
+		name=$(cat "/proc/$c/comm" 2>/dev/null)
+		case $name in
+		worker*) name=${name#worker }; out+="w${name%% *}=$c:$(awk '/^VmRSS:/ { print $2 }' "/proc/$c/status" 2>/dev/null) " ;;
+		ranker*) rk="ranker=$c:$(awk '/^VmRSS:/ { print $2 }' "/proc/$c/status" 2>/dev/null)" ;;
+		esac
+	done
+	echo "$(tr ' ' '\n' <<<"${out% }" | sort | tr '\n' ' ')$rk"
+}
+# the workers' sum and each worker, MiB
+rss_sum() { tr ' ' '\n' <<<"$1" | awk -F: '/^w/ { s += $2 } END { printf "%.1f", s / 1024 }'; }
+rss_fmt() { tr ' ' '\n' <<<"$1" | awk -F: '/^w/ { printf "%s%.1f", (n++ ? " " : ""), $2 / 1024 }'; }
+run_flood() {
+	local mb b0 b1 r0 r1 m0 m1 ev i=0
+	echo
+	echo "Flood: every id 1..$nplaces (every city) into every worker, [cache] ttl 0; VmRSS of each worker (w0 w1 ...) and their sum, MiB"
+	printf '%-10s %-24s %-24s %8s %8s %12s %12s %10s %7s\n' max_bytes "RSS before" "RSS after" "sum bef" "sum aft" "rm bytes" "rm bytes aft" evictions secs
+	printf '%s\n' "------------------------------------------------------------------------------------------------------------------------"
+	for mb in ${flood_list//,/ }; do
+		i=$((i + 1))
+		start_placesd "flood-$mb" 0s 0 "$mb"
+		sleep 1
+		fetch_metrics "$tmp/flood-$i.m0" || { note "GET /metrics failed"; exit 1; }
+		r0=$(rss_workers)
+		warm_cache "f$i" nottl >"$tmp/flood-$i.warm"
+		fetch_metrics "$tmp/flood-$i.m1" || { note "GET /metrics failed"; exit 1; }
+		r1=$(rss_workers)
+		b0=$(metric placesd_readmodel_bytes "$tmp/flood-$i.m0")
+		b1=$(metric placesd_readmodel_bytes "$tmp/flood-$i.m1")
+		ev=$(( $(metric placesd_readmodel_evictions_total "$tmp/flood-$i.m1") - $(metric placesd_readmodel_evictions_total "$tmp/flood-$i.m0") ))
+		printf '%-10s %-24s %-24s %8s %8s %12s %12s %10s %7s\n' "$mb" "$(rss_fmt "$r0")" "$(rss_fmt "$r1")" \
+			"$(rss_sum "$r0")" "$(rss_sum "$r1")" "$b0" "$b1" "$ev" "$warm_s"
+		echo "           (VmRSS kB before: $r0; after: $r1; $(sed 's/^ *f[0-9]* *(warm-up) *//' "$tmp/flood-$i.warm"))"
+		stop_placesd
+	done
+	echo "rm bytes = placesd_readmodel_bytes (every worker); the bound is per worker: $nworkers x max_bytes"
+	echo "machine load average after the flood: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+if [ -n "$flood" ]; then
+	run_flood
+	echo
+	if [ ${#problems[@]} -gt 0 ]; then echo "Notes:"; printf '  - %s\n' "${problems[@]}"; fi
+	[ ${#failed_reqs[@]} -gt 0 ] && { printf '  failed: %s\n' "${failed_reqs[@]}"; exit 3; }
+	exit 0
+fi
+
 if [ "$warmup" != 0 ]; then
 	warm_s=$(duration_s "$warmup")
 	for f in "$pgb_dir"/*.sql; do
@@ -736,23 +896,32 @@ fi
 echo
 printf '%5s  %-10s %10s %9s %5s   %s\n' round case "req/s" "p99 ms" "oth%" notes
 printf '%s\n' "--------------------------------------------------------------------------------"
+blocks=(off)
+[ "$readmodel" = on ] || blocks+=(pgbench on)
+[ "$readmodel" = off ] || blocks+=(rm)
 for r in $(seq 1 "$rounds"); do
-	if [ $((r % 2)) -eq 1 ]; then
-		block_off "$r"; block_pgbench "$r"; block_on "$r"
-	else
-		block_on "$r"; block_pgbench "$r"; block_off "$r"
-	fi
+	order=("${blocks[@]}")
+	[ $((r % 2)) -eq 0 ] && order=($(printf '%s\n' "${blocks[@]}" | tac))
+	for b in "${order[@]}"; do "block_$b" "$r"; done
 done
 
 # --------------------------------------------------------------- summary ---
-cases=(place/off place/on pgb/place city/off city/on pgb/city healthz)
+cases=()
+for cs in place/off zipf/off place/on zipf/on place/rm zipf/rm pgb/place city/off city/on pgb/city healthz healthz/rm; do
+	[ -n "${RPS[$cs,1]:-}" ] && cases+=("$cs")
+done
 echo
 echo "Medians over $rounds round(s) (req/s: pgbench's tps for pgb/*; p99 of pgb/* from one transaction in ten)"
-printf '%-10s %12s %10s %12s %12s   %s\n' case "req/s" "p99 ms" "min req/s" "max req/s" what
-printf '%s\n' "------------------------------------------------------------------------------------------------"
+printf '%-10s %12s %9s %9s %12s %12s %7s %7s   %s\n' case "req/s" "p50 ms" "p99 ms" "min req/s" "max req/s" "cache%" "rm%" what
+printf '%s\n' "---------------------------------------------------------------------------------------------------------------------"
 declare -A WHAT=(
-	[place/off]="wrk GET /v1/places/{id}, random ids, cache off"
-	[place/on]="wrk GET /v1/places/{id}, random ids, cache on, warmed"
+	[place/off]="wrk GET /v1/places/{id}, uniform ids, cache and read model off"
+	[place/on]="wrk GET /v1/places/{id}, uniform ids, cache on, warmed"
+	[place/rm]="wrk GET /v1/places/{id}, uniform ids, read model on ($rm_max_bytes), warmed"
+	[zipf/off]="same, Zipf ids (s = $zipf_s), cache and read model off"
+	[zipf/on]="same, Zipf ids, cache on, warmed"
+	[zipf/rm]="same, Zipf ids, read model on, warmed"
+	[healthz/rm]="wrk GET /healthz (read-model placesd)"
 	[pgb/place]="pgbench, the place statement, random ids"
 	[city/off]="wrk GET /v1/cities/{city}/places?limit=20, cache off"
 	[city/on]="same, cache on (the list is not cached)"
@@ -761,21 +930,29 @@ declare -A WHAT=(
 )
 declare -A MED
 for cs in "${cases[@]}"; do
-	rr=(); pp=()
-	for r in $(seq 1 "$rounds"); do rr+=("${RPS[$cs,$r]}"); pp+=("${P99[$cs,$r]}"); done
+	rr=(); pp=(); p5=(); hh=(); rh=()
+	for r in $(seq 1 "$rounds"); do
+		rr+=("${RPS[$cs,$r]}"); pp+=("${P99[$cs,$r]}"); p5+=("${P50[$cs,$r]:-0}")
+		hh+=("${HIT[$cs,$r]:-}"); rh+=("${RMHIT[$cs,$r]:-}")
+	done
 	MED[$cs]=$(median "${rr[@]}")
-	printf '%-10s %12s %10.3f %12s %12s   %s\n' "$cs" "$(fmt_rps "${MED[$cs]}")" "$(median "${pp[@]}")" \
+	hm=-; rmm=-
+	[ -n "${hh[0]}" ] && hm=$(median "${hh[@]}")
+	[ -n "${rh[0]}" ] && rmm=$(median "${rh[@]}")
+	printf '%-10s %12s %9.3f %9.3f %12s %12s %7s %7s   %s\n' "$cs" "$(fmt_rps "${MED[$cs]}")" "$(median "${p5[@]}")" "$(median "${pp[@]}")" \
 		"$(fmt_rps "$(printf '%s\n' "${rr[@]}" | sort -g | head -n 1)")" \
-		"$(fmt_rps "$(printf '%s\n' "${rr[@]}" | sort -g | tail -n 1)")" "${WHAT[$cs]}"
+		"$(fmt_rps "$(printf '%s\n' "${rr[@]}" | sort -g | tail -n 1)")" "$hm" "$rmm" "${WHAT[$cs]}"
 done
 
 echo
 echo "Ratios (median of the per-round ratios)"
 printf '%-24s %8s %8s   %s\n' ratio value aim verdict
+
 printf '%s\n' "----------------------------------------------------------"
 verdicts=()
 show_ratio() {
 	local a=$1 b=$2 aim=$3 rs=() r v verdict
+	[ -n "${RPS[$a,1]:-}" ] && [ -n "${RPS[$b,1]:-}" ] || return 0
 	for r in $(seq 1 "$rounds"); do rs+=("$(ratio "${RPS[$a,$r]}" "${RPS[$b,$r]}")"); done
 	v=$(median "${rs[@]}")
 	if [ -n "$aim" ]; then
@@ -788,8 +965,14 @@ show_ratio() {
 }
 show_ratio place/off pgb/place 0.8
 show_ratio place/on healthz 0.8
+show_ratio zipf/on healthz 0.8
+show_ratio zipf/rm healthz/rm 0.8
+show_ratio place/rm healthz/rm ""
+show_ratio zipf/rm zipf/off ""
+show_ratio zipf/on zipf/off ""
 show_ratio city/off pgb/city ""
 show_ratio city/on city/off ""
+echo "cache% / rm% = hits / (hits + misses) over the run, from /metrics: placesd_cache_* (every cache, the read model included) and placesd_readmodel_*"
 echo "oth% = share of all CPU time used by processes other than placesd, PostgreSQL, wrk and pgbench during that run"
 
 [ "$noisy" -gt 0 ] && problems+=("$noisy run(s) shared the machine with other busy processes (oth% > 10): those figures are noisy, rerun on a quiet machine")
