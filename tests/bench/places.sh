@@ -711,8 +711,8 @@ warm_cache() {
 	# entries live $cache_ttl from the warm-up: the run after it must end
 	# before the first ones expire, or place/on measures misses too
 	[ "${2:-}" != nottl ] &&
-	awk -v w="$warm_s" -v d="$duration_sec" -v t="$ttl_sec" 'BEGIN { exit !(w + d >= 0.9 * t) }' &&
-		problems+=("warm-up round $r took ${warm_s} s: with the ${duration_sec} s run after it, close to the cache ttl ($cache_ttl): entries expire during place/on (see its cache hits; use a larger --cache-ttl)")
+	awk -v w="$warm_s" -v d="$((duration_sec * ${#id_kinds[@]}))" -v t="$ttl_sec" 'BEGIN { exit !(w + d >= 0.9 * t) }' &&
+		problems+=("warm-up round $r took ${warm_s} s: with the ${#id_kinds[@]} run(s) of ${duration_sec} s after it, close to the cache ttl ($cache_ttl): entries expire during place/on (see its cache hits; use a larger --cache-ttl)")
 	printf '%5s  %-10s %s\n' "$r" "(warm-up)" "$((nworkers * nplaces)) places in ${warm_s} s, $attempt wrk run(s), $t connections"
 }
 
