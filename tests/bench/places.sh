@@ -937,8 +937,8 @@ for cs in "${cases[@]}"; do
 	done
 	MED[$cs]=$(median "${rr[@]}")
 	hm=-; rmm=-
-	[ -n "${hh[0]}" ] && hm=$(median "${hh[@]}")
-	[ -n "${rh[0]}" ] && rmm=$(median "${rh[@]}")
+	[ -n "${hh[0]}" ] && hm=$(printf '%.2f' "$(median "${hh[@]}")")
+	[ -n "${rh[0]}" ] && rmm=$(printf '%.2f' "$(median "${rh[@]}")")
 	printf '%-10s %12s %9.3f %9.3f %12s %12s %7s %7s   %s\n' "$cs" "$(fmt_rps "${MED[$cs]}")" "$(median "${p5[@]}")" "$(median "${pp[@]}")" \
 		"$(fmt_rps "$(printf '%s\n' "${rr[@]}" | sort -g | head -n 1)")" \
 		"$(fmt_rps "$(printf '%s\n' "${rr[@]}" | sort -g | tail -n 1)")" "$hm" "$rmm" "${WHAT[$cs]}"
