@@ -234,6 +234,29 @@ def group_members(pgid):
     return out
 
 
+def kill_own_group(proc, pgid, title):
+    """SIGKILL process group pgid, led by our child proc: all of it while
+    proc is not reaped (until then no other group can take the number),
+    afterwards only its members whose program (or title) starts with
+    title.
+    A reaped leader's number is free: on a busy machine it soon names
+    another group (a PostgreSQL backend of another test leads its own),
+    and a blind killpg() would kill that."""
+    if proc is not None and proc.poll() is None:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        return
+    for pid in group_members(pgid):
+        argv = (proc_cmdline(pid) or "").split()
+        if argv and os.path.basename(argv[0]).startswith(title):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 # --------------------------------------------------------------------------
 # Prometheus text parsing
 
@@ -432,10 +455,7 @@ class Daemon:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        kill_own_group(self.proc, self.pid, "placesd")
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=10)
@@ -486,10 +506,7 @@ class Daemon:
             if self.proc is not None and self.proc.poll() is None:
                 self.kill_group()
             elif self.pid is not None:
-                try:
-                    os.killpg(self.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+                kill_own_group(self.proc, self.pid, "placesd")
         finally:
             if self._logf:
                 self._logf.close()
@@ -789,7 +806,10 @@ class Postgres:
                 pid = int(f.readline().strip())
         except (OSError, ValueError):
             return None
-        return pid if pid_alive(pid) else None
+        # a stale file (a killed postmaster) may name a pid since reused
+        if not pid_alive(pid) or self.data not in (proc_cmdline(pid) or ""):
+            return None
+        return pid
 
     def running(self):
         return self.postmaster_pid() is not None
@@ -1053,10 +1073,7 @@ class EventsService:
     def kill_group(self):
         if self.pid is None:
             return
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        kill_own_group(self.proc, self.pid, "placesd-events")
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=10)

@@ -112,10 +112,7 @@ class Loader(threading.Thread):
         self.halt.set()
         self.join(timeout)
         if self.is_alive() and self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            T.kill_own_group(self.proc, self.proc.pid, "h2load")
             self.join(10)
 
     def totals(self):
