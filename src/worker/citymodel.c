@@ -33,6 +33,8 @@ struct cm_answer {
 	size_t bytes;
 	int64_t until_ms;           /* wall clock; 0: none */
 	uint64_t born_ms;           /* monotonic, for the TTL */
+	uint32_t hash;              /* of its city and key */
+	struct cm_answer *hnext;    /* in its bucket of the model's index */
 	TAILQ_ENTRY(cm_answer) link;    /* the city's */
 	TAILQ_ENTRY(cm_answer) lru;     /* the model's, most recent first */
 };
@@ -70,10 +72,14 @@ struct citymodel {
 	size_t bytes;
 	TAILQ_HEAD(, cm_city) cities;
 	TAILQ_HEAD(cm_lru, cm_answer) lru;
+	struct cm_answer **buckets; /* every answer by city and key */
+	size_t nbuckets;            /* a power of two */
+	size_t nanswers;
 };
 
 #define CM_ANSWER_OVERHEAD  (sizeof(struct cm_answer) + 32)
 #define CM_CITY_OVERHEAD    (sizeof(struct cm_city) + 32)
+#define CM_BUCKETS_MIN      256
 
 /* ---- clocks ------------------------------------------------------------------ */
 
@@ -111,6 +117,88 @@ bytes_sub(struct citymodel *m, size_t n)
 	stats_gauge_add(&m->st->cm_bytes, -(int64_t)n);
 }
 
+/* ---- the index: answers by city and key ------------------------------------------ */
+
+/*
+ * Places by id are one pseudo-city of tens of thousands of answers: a
+ * walk of a city's list per lookup would cost more than the query it
+ * saves. FNV-1a of the city's name and the key, chained buckets, grown
+ * to one answer per bucket on average.
+ */
+static uint32_t
+answer_hash(const struct cm_city *c, const char *key)
+{
+	uint32_t h = 2166136261u;
+	const char *p;
+
+	for (p = c->name; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u;
+	for (p = key; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+/* Doubles the buckets; on no memory the chains just grow longer. */
+static void
+index_grow(struct citymodel *m)
+{
+	size_t n = m->nbuckets * 2, i;
+	struct cm_answer **b, *a, *next;
+
+	if ((b = calloc(n, sizeof(*b))) == NULL)
+		return;
+	for (i = 0; i < m->nbuckets; i++)
+		for (a = m->buckets[i]; a != NULL; a = next) {
+			next = a->hnext;
+			a->hnext = b[a->hash & (n - 1)];
+			b[a->hash & (n - 1)] = a;
+		}
+	free(m->buckets);
+	m->buckets = b;
+	m->nbuckets = n;
+}
+
+static void
+index_add(struct citymodel *m, struct cm_answer *a)
+{
+	struct cm_answer **head;
+
+	if (m->nanswers >= m->nbuckets)
+		index_grow(m);
+	a->hash = answer_hash(a->city, a->key);
+	head = &m->buckets[a->hash & (m->nbuckets - 1)];
+	a->hnext = *head;
+	*head = a;
+	m->nanswers++;
+}
+
+static void
+index_del(struct citymodel *m, struct cm_answer *a)
+{
+	struct cm_answer **pp = &m->buckets[a->hash & (m->nbuckets - 1)];
+
+	while (*pp != NULL && *pp != a)
+		pp = &(*pp)->hnext;
+	if (*pp == a) {
+		*pp = a->hnext;
+		m->nanswers--;
+	}
+}
+
+static struct cm_answer *
+index_find(const struct citymodel *m, const struct cm_city *c,
+    const char *key)
+{
+	struct cm_answer *a;
+	uint32_t h = answer_hash(c, key);
+
+	for (a = m->buckets[h & (m->nbuckets - 1)]; a != NULL; a = a->hnext)
+		if (a->hash == h && a->city == c && strcmp(a->key, key) == 0)
+			return a;
+	return NULL;
+}
+
 /* ---- cities ------------------------------------------------------------------ */
 
 static struct cm_city *
@@ -146,6 +234,7 @@ city_get(struct citymodel *m, const char *name)
 static void
 answer_free(struct citymodel *m, struct cm_answer *a)
 {
+	index_del(m, a);
 	TAILQ_REMOVE(&a->city->answers, a, link);
 	TAILQ_REMOVE(&m->lru, a, lru);
 	bytes_sub(m, a->bytes);
@@ -240,6 +329,11 @@ cm_new(const struct config *cfg, struct stats_block *st)
 	m->st = st;
 	TAILQ_INIT(&m->cities);
 	TAILQ_INIT(&m->lru);
+	m->nbuckets = CM_BUCKETS_MIN;
+	if ((m->buckets = calloc(m->nbuckets, sizeof(*m->buckets))) == NULL) {
+		free(m);
+		return NULL;
+	}
 	return m;
 }
 
@@ -290,6 +384,7 @@ cm_free(struct citymodel *m)
 		}
 		city_drop(m, c, CMC_FEED_LOST);
 	}
+	free(m->buckets);
 	free(m);
 }
 
@@ -306,9 +401,7 @@ answer_find(struct citymodel *m, struct cm_city *c, const char *key)
 	struct cm_answer *a;
 	uint64_t ttl = m->cfg->cache_model_ttl_ms;
 
-	TAILQ_FOREACH(a, &c->answers, link) {
-		if (strcmp(a->key, key) != 0)
-			continue;
+	if ((a = index_find(m, c, key)) != NULL) {
 		if (a->until_ms != 0 && a->until_ms <= wall_ms()) {
 			stats_add(&m->st->cm_invalidations[CMC_OFFER_TIME], 1);
 			answer_free(m, a);
@@ -511,6 +604,7 @@ cm_put(struct cm_flight *fl, const char *const part[CM_PARTS],
 	a->city = c;
 	TAILQ_INSERT_HEAD(&c->answers, a, link);
 	TAILQ_INSERT_HEAD(&m->lru, a, lru);
+	index_add(m, a);
 	bytes_add(m, a->bytes);
 	flight_end(fl, &a->v);
 }
@@ -556,12 +650,9 @@ place_drop(struct citymodel *m, int64_t id, enum cm_cause why)
 	if ((c = city_find(m, CM_PLACES)) == NULL)
 		return;
 	snprintf(key, sizeof(key), "place:%" PRId64, id);
-	TAILQ_FOREACH(a, &c->answers, link) {
-		if (strcmp(a->key, key) == 0) {
-			stats_add(&m->st->cm_invalidations[why], 1);
-			answer_free(m, a);
-			break;
-		}
+	if ((a = index_find(m, c, key)) != NULL) {
+		stats_add(&m->st->cm_invalidations[why], 1);
+		answer_free(m, a);
 	}
 	if ((fl = flight_find(c, key)) != NULL) {
 		TAILQ_REMOVE(&c->flights, fl, link);
