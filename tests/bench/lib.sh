@@ -78,19 +78,29 @@ stop_proc() {
 		note "$name (pid $pid) still running ${limit}s after SIG$sig: SIGKILL"
 		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
 	fi
+	# its group, read while the exited leader is not reaped yet: once it
+	# is, the number is free and soon names another group (a PostgreSQL
+	# backend leads its own), which must not be killed as ours
+	local members left
+	members=$(left_behind "$pid" "$kids")
 	wait "$pid" 2>/dev/null; rc=$?
 	stop_rc=$rc
 	# children left behind?
-	local left
-	left=$(left_behind "$pid" "$kids")
+	left=$(still_running "$members")
 	if [ -n "$left" ]; then
 		sleep 1
-		left=$(left_behind "$pid" "$kids")
+		left=$(still_running "$left")
 		if [ -n "$left" ]; then
 			note "$name left processes behind after it exited: $left- SIGKILL"
 			kill -KILL $left 2>/dev/null
 		fi
 	fi
+}
+
+# still_running PIDS: those of PIDS that are alive (not zombies)
+still_running() {
+	local p
+	for p in $1; do is_running "$p" && printf '%s ' "$p"; done
 }
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now.
