@@ -47,13 +47,20 @@ reject(struct edge_parser *p, int status, const char *code, const char *msg)
 	return 0;
 }
 
+/* An ASCII letter or digit, or one of the bytes of extra. */
 static int
-is_tchar(unsigned char c)
+alnum_or(unsigned char c, const char *extra)
 {
 	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
 	    (c >= 'A' && c <= 'Z'))
 		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return c != '\0' && strchr(extra, c) != NULL;
+}
+
+static int
+is_tchar(unsigned char c)
+{
+	return alnum_or(c, "!#$%&'*+-.^_`|~");
 }
 
 static int
@@ -66,21 +73,14 @@ is_value_char(unsigned char c)
 static int
 is_target_char(unsigned char c)
 {
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return 1;
-	return c != '\0' && strchr("-._~!$&'()*+,;=:@/?", c) != NULL;
+	return alnum_or(c, "-._~!$&'()*+,;=:@/?");
 }
-
 
 /* RFC 3986 authority bytes (host, port, IP literals), userinfo aside. */
 static int
 is_authority_char(unsigned char c)
 {
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return 1;
-	return c != '\0' && strchr("-._~!$&'()*+,;=:[]", c) != NULL;
+	return alnum_or(c, "-._~!$&'()*+,;=:[]");
 }
 
 /* ---- the request line ------------------------------------------------------ */
