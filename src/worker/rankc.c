@@ -339,7 +339,6 @@ alive(struct rankc *rc, const char *load, size_t len)
 
 	rc->ping_id = 0;
 	rc->ping_misses = 0;
-	rc->heard_ms = util_now_ms();
 	rc->backoff_ms = 0;
 	rc->verified = true;
 	if (rc->old != NULL)
