@@ -96,8 +96,11 @@ render_snapshots(FILE *f, const struct stats_totals *t)
 	    "ranker made from the current one by changing the offer flags of "
 	    "new offers' places, without copying it.", t->snap_deltas);
 	counter(f, "placesd_ranker_snapshot_patches_total", "Snapshots the "
-	    "ranker made by copying the current one with changed places read "
-	    "again.", t->snap_patches);
+	    "ranker made from the current one with changed places read "
+	    "again, into its overlay or folding the overlay in.",
+	    t->snap_patches);
+	counter(f, "placesd_ranker_snapshot_folds_total", "Patches that "
+	    "folded the overlay in by copying the snapshot.", t->snap_folds);
 	counter_by(f, "placesd_ranker_snapshot_full_loads_total", "Snapshots "
 	    "the ranker loaded whole, by cause.", "cause", causes, t->snap_full,
 	    SL_COUNT);

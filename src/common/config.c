@@ -86,6 +86,7 @@ static const struct conf_key keys[] = {
 	CONF_KEY("ranker", "queue_size", "1024", parse_count, ranker_queue_size, 1, 1000000, false),
 	CONF_KEY("ranker", "timeout", "250ms", parse_duration, ranker_timeout_ms, MS(1), S(60), false),
 	CONF_KEY("ranker", "nice", "idle", parse_nice, ranker_nice, 0, 19, false),
+	CONF_KEY("ranker", "overlay_max", "4096", parse_count, ranker_overlay_max, 0, 1000000, false),
 	CONF_KEY("upstream", "events_url", "http://127.0.0.1:8081/events", parse_url, events_url, 0, 0, false),
 	CONF_KEY("upstream", "timeout", "1s", parse_duration, upstream_timeout_ms, MS(1), S(60), false),
 	CONF_KEY("upstream", "retries", "2", parse_count, upstream_retries, 0, 10, false),

@@ -61,6 +61,7 @@ struct config {
 	uint64_t ranker_timeout_ms;
 	uint64_t ranker_nice;              /* of the pool and loader threads:
 	                                    * 0..19, or UTIL_NICE_IDLE */
+	uint64_t ranker_overlay_max;       /* places; 0: every patch copies */
 
 	/* [upstream] */
 	char events_url[512];

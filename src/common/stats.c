@@ -161,6 +161,7 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->ranker_busy_sent += LD(b->ranker_busy_sent);
 		t->snap_deltas += LD(b->snap_deltas);
 		t->snap_patches += LD(b->snap_patches);
+		t->snap_folds += LD(b->snap_folds);
 		for (j = 0; j < SL_COUNT; j++)
 			t->snap_full[j] += LD(b->snap_full[j]);
 		t->pg_queries += LD(b->pg_queries);

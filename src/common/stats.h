@@ -66,7 +66,8 @@ struct stats_block {
 	int64_t ranker_queue;               /* gauge: jobs queued or running */
 	uint64_t ranker_busy_sent;          /* BUSY replies: full or expired */
 	uint64_t snap_deltas;               /* snapshots: offer flags changed */
-	uint64_t snap_patches;              /* ... copied, some places read */
+	uint64_t snap_patches;              /* ... some places read again */
+	uint64_t snap_folds;                /* ... of which copied whole */
 	uint64_t snap_full[SL_COUNT];       /* ... loaded whole, by cause */
 	/* worker: database and cache */
 	uint64_t pg_queries;
@@ -137,6 +138,7 @@ struct stats_totals {
 	uint64_t ranker_busy_sent;
 	uint64_t snap_deltas;
 	uint64_t snap_patches;
+	uint64_t snap_folds;
 	uint64_t snap_full[SL_COUNT];
 	uint64_t pg_queries;
 	uint64_t pg_errors;

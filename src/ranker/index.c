@@ -788,10 +788,16 @@ index_text_range(const struct text_index *ti, const char *tok, size_t len,
 double
 index_text_idf(const struct text_index *ti, uint64_t df)
 {
-	double n = ti->nplaces;
+	return index_idf(ti->nplaces, df);
+}
 
-	if (df > ti->nplaces)
-		df = ti->nplaces;
+double
+index_idf(uint64_t nplaces, uint64_t df)
+{
+	double n = (double)nplaces;
+
+	if (df > nplaces)
+		df = nplaces;
 	return log(1.0 + (n - (double)df + 0.5) / ((double)df + 0.5));
 }
 

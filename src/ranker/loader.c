@@ -9,8 +9,13 @@
  * large city set never sits in memory twice. A burst of notifications
  * naming places (or offers, whose place is looked up) is a patch: only
  * those places and their menu items are read (a place not found was
- * deleted), and the new snapshot is the current one with those places
- * replaced (snap_builder_from): nothing else is read or tokenized again.
+ * deleted) into the current snapshot's overlay (snap_with_delta): the
+ * new snapshot shares the base, hides the old versions and holds the new
+ * ones in a small delta, so a patch costs the delta, not the snapshot.
+ * When the overlay would pass [ranker] overlay_max places it is folded in:
+ * the snapshot is copied without what it hides (snap_builder_from) and
+ * the delta's places are read again with the changed ones; nothing else
+ * is read or tokenized again.
  * A burst of new offers alone (channel offers, nothing else) is a delta,
  * 10 ms after the first rather than 100: one query reads whether each of
  * their places has an active offer now, and the new snapshot is the
@@ -43,6 +48,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -108,7 +114,7 @@ static const char *const loader_cause_name[SL_COUNT] = {
 
 /* What the loader did: deltas, patches and full loads by cause. */
 struct loader_counts {
-	uint64_t deltas, patches, fulls[SL_COUNT];
+	uint64_t deltas, patches, folds, fulls[SL_COUNT];
 };
 
 struct loader {
@@ -126,6 +132,7 @@ struct loader {
 	int settled_fd;             /* written once after the first attempt */
 	int nice;
 	uint64_t first_delay_ms;
+	uint32_t overlay_max;
 
 	/* what the notifications since the last load asked for */
 	bool full;
@@ -746,8 +753,63 @@ loader_cities_of(struct loader_ctx *c, const struct snapshot *s)
 }
 
 /*
+ * Whether the changed places fold the overlay of old in (a copy) rather
+ * than go into it: when it would pass overlay_max places. Folding
+ * reads the delta's places again with the changed ones.
+ */
+static int
+loader_fold(struct loader *l, const struct snapshot *old, bool *fold)
+{
+	uint32_t nd = snap_delta_places(old), i;
+
+	*fold = nd + l->nchanged > l->overlay_max ||
+	    snap_gone_places(old) + l->nchanged > l->overlay_max;
+	if (!*fold)
+		return 0;
+	for (i = 0; i < nd; i++)
+		if (loader_push(&l->changed, &l->nchanged, &l->changedcap,
+		    snap_place_id(old, old->nplaces + i)) != 0)
+			return -1;
+	l->nchanged = i64_sort_uniq(l->changed, l->nchanged);
+	return 0;
+}
+
+/* The next snapshot from old and c's builder (consumed); NULL ENOMEM. */
+static struct snapshot *
+loader_next(struct loader *l, struct snapshot *old, struct loader_ctx *c,
+    bool fold)
+{
+	struct snap_builder *b = c->b;
+
+	c->b = NULL;
+	if (fold)
+		return snap_build(b);
+	return snap_with_delta(old, b, l->changed, l->nchanged);
+}
+
+/* Counts the patch that built s and says what it did into buf. */
+static void
+loader_patched(struct loader *l, const struct snapshot *s, bool fold,
+    uint64_t t0, uint64_t copy_ms, uint64_t read_ms, uint64_t cpu0,
+    char *buf, size_t len)
+{
+	l->done.patches++;
+	l->done.folds += fold;
+	snprintf(buf, len, "snapshot %" PRIu64 ": +%zu changed places %s in %"
+	    PRIu64 " ms (copy %" PRIu64 " ms, read %" PRIu64 " ms, cpu %" PRIu64
+	    " ms; %" PRIu64 " ms after the notification); %" PRIu32 " places"
+	    " and %" PRIu32 " menu items, overlay %" PRIu32 " places hiding %"
+	    PRIu32, l->serial, l->nchanged, fold ? "folded in, built" :
+	    "in the overlay, built", util_now_ms() - t0, copy_ms, read_ms,
+	    loader_cpu_ms() - cpu0, l->noticed_ms != 0 ? util_now_ms() -
+	    l->noticed_ms : 0, s->nplaces, s->nitems, snap_delta_places(s),
+	    snap_gone_places(s));
+}
+
+/*
  * Reads the changed places again and builds the next snapshot from the
- * current one: 0, -1 on failure, 1 when it takes a full load.
+ * current one, in its overlay or folding it in: 0, -1 on failure, 1 when
+ * it takes a full load.
  */
 static int
 loader_patch(struct loader *l)
@@ -755,8 +817,8 @@ loader_patch(struct loader *l)
 	uint64_t t0 = util_now_ms(), copy_ms, read_ms, cpu0 = loader_cpu_ms();
 	struct snapshot *old, *s;
 	struct loader_ctx c;
-	uint32_t nplaces, nitems;
-	char *arr = NULL;
+	char *arr = NULL, msg[LOADER_ERR_LEN];
+	bool fold = false;
 	int rc = -1;
 
 	old = snap_holder_get(l->holder);
@@ -776,9 +838,11 @@ loader_patch(struct loader *l)
 		goto out;
 	}
 	copy_ms = util_now_ms();
-	if ((arr = loader_array(l->changed, l->nchanged)) == NULL ||
+	if (loader_fold(l, old, &fold) != 0 ||
+	    (arr = loader_array(l->changed, l->nchanged)) == NULL ||
 	    loader_cities_of(&c, old) != 0 ||
-	    (c.b = snap_builder_from(old, l->changed, l->nchanged)) == NULL) {
+	    (c.b = fold ? snap_builder_from(old, l->changed, l->nchanged) :
+	    snap_delta_builder(old, l->changed, l->nchanged)) == NULL) {
 		log_errorx("out of memory patching a snapshot");
 		goto out;
 	}
@@ -795,24 +859,15 @@ loader_patch(struct loader *l)
 		rc = 1;
 		goto out;
 	}
-	s = snap_build(c.b);
-	c.b = NULL;
-	if (s == NULL) {
+	if ((s = loader_next(l, old, &c, fold)) == NULL) {
 		log_errorx("out of memory building a snapshot");
 		goto out;
 	}
 	s->serial = ++l->serial;
-	nplaces = s->nplaces;
-	nitems = s->nitems;
+	loader_patched(l, s, fold, t0, copy_ms, read_ms, cpu0, msg,
+	    sizeof(msg));
 	snap_holder_set(l->holder, s);
-	l->done.patches++;
-	log_info("snapshot %" PRIu64 ": +%zu changed places, built in %" PRIu64
-	    " ms (copy %" PRIu64 " ms, read %" PRIu64 " ms, cpu %" PRIu64
-	    " ms; %" PRIu64 " ms after the notification); %" PRIu32 " places,"
-	    " %" PRIu32 " menu items", l->serial, l->nchanged,
-	    util_now_ms() - t0, copy_ms, read_ms, loader_cpu_ms() - cpu0,
-	    l->noticed_ms != 0 ? util_now_ms() - l->noticed_ms : 0, nplaces,
-	    nitems);
+	log_info("%s", msg);
 	if (c.bad_places + c.bad_items + c.bad_hours > 0)
 		log_warnx("snapshot %" PRIu64 ": skipped %zu changed places and "
 		    "%zu menu items, %zu bad opening hours", l->serial,
@@ -841,7 +896,7 @@ loader_offer_flags(const struct snapshot *old, const PGresult *res,
 		if (at < 0)
 			return -1;
 		on = PQgetvalue(res, i, 1)[0] == 't';
-		if (snap_offer(old, (uint32_t)at) == on)
+		if (snap_offer_at(old, (uint32_t)at) == on)
 			continue;
 		set[k].place = (uint32_t)at;
 		set[k++].on = on;
@@ -922,6 +977,7 @@ loader_publish(struct loader *l)
 		return;
 	stats_add(&st->snap_deltas, d->deltas - p->deltas);
 	stats_add(&st->snap_patches, d->patches - p->patches);
+	stats_add(&st->snap_folds, d->folds - p->folds);
 	for (i = 0; i < SL_COUNT; i++)
 		stats_add(&st->snap_full[i], d->fulls[i] - p->fulls[i]);
 	*p = *d;
@@ -1171,6 +1227,7 @@ loader_start(const struct loader_args *a)
 	l->settled_fd = a->settled_fd;
 	l->nice = a->nice;
 	l->first_delay_ms = a->first_delay_ms;
+	l->overlay_max = a->overlay_max;
 	if ((l->conninfo = strdup(a->conninfo)) == NULL ||
 	    pipe2(l->stop_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_error("cannot set up the loader");

@@ -31,6 +31,7 @@ struct loader_args {
 	struct snap_holder *holder;
 	int settled_fd;
 	int nice;                   /* of the thread: rebuilds cost CPU */
+	uint32_t overlay_max;       /* places in or hidden by the overlay */
 	uint64_t first_delay_ms;    /* [debug] snapshot_delay */
 };
 

@@ -441,6 +441,7 @@ ranker_setup(struct ranker *rk)
 	la.holder = &rk->snaps;
 	la.settled_fd = rk->settle[1];
 	la.nice = (int)rk->cfg->ranker_nice;
+	la.overlay_max = (uint32_t)rk->cfg->ranker_overlay_max;
 	la.first_delay_ms = rk->cfg->snapshot_delay_ms;
 	if ((rk->loader = loader_start(&la)) == NULL)
 		return -1;

@@ -44,6 +44,12 @@
  *
  * Ties: sort=best by score desc, distance, id; sort=distance by distance,
  * id; sort=rating by rating desc with nulls last, distance, id.
+ *
+ * A snapshot with an overlay (snapshot.h) is ranked in two parts, its
+ * base (less the places the overlay hides) and its delta, each with a
+ * context of its own, into one top-k; a word's idf counts its places in
+ * both parts (hidden ones too) over the places that rank, and both parts
+ * weigh a field's length against the base's average.
  */
 #include "ranker/score.h"
 
@@ -85,9 +91,13 @@ struct rank_ctx {
 	size_t nterms;
 	uint32_t lo[RANK_MAX_TERMS], hi[RANK_MAX_TERMS];
 	double idf[RANK_MAX_TERMS], idfsum;
+	uint64_t df[RANK_MAX_TERMS];    /* places with each word, here */
 	struct text_match *tm;      /* by place */
 	size_t ntm;
 	bool by_grid;               /* q's postings found through the grid */
+	bool gone;                  /* s hides some of its places */
+	uint32_t nbase;             /* s's own places; the delta's follow */
+	struct rank_ctx *delta;     /* the same query on s's delta, or NULL */
 };
 
 double
@@ -166,7 +176,8 @@ utf8_chars(const char *s, size_t len)
 	return n;
 }
 
-/* The words of q: their token ranges and idf; repeated words count once. */
+/* The words of q: their token ranges and places; repeated words count
+ * once. */
 static void
 ctx_terms(struct rank_ctx *c, const char *q)
 {
@@ -183,14 +194,32 @@ ctx_terms(struct rank_ctx *c, const char *q)
 	for (i = 0; i < n; i++) {
 		const struct text_index *ti = &c->s->text;
 		bool prefix = i == n - 1 && utf8_chars(tok[i], len[i]) >= 3;
-		uint64_t df = 0;
 		uint32_t r;
 
 		index_text_range(ti, tok[i], len[i], prefix, &c->lo[i], &c->hi[i]);
 		for (r = c->lo[i]; r < c->hi[i]; r++)
-			df += ti->df[r];
-		c->idf[i] = index_text_idf(ti, df);
-		c->idfsum += c->idf[i];
+			c->df[i] += ti->df[r];
+	}
+}
+
+/* The words' idf, from the places with them in both parts, over the
+ * places that rank (the base's hidden ones still count in df). */
+static void
+ctx_idf(struct rank_ctx *c)
+{
+	uint64_t n = c->s->text.nplaces;
+	size_t t;
+
+	if (c->delta != NULL)
+		n = n - c->s->ngone + c->delta->s->nplaces;
+	for (t = 0; t < c->nterms; t++) {
+		c->idf[t] = index_idf(n, c->df[t] +
+		    (c->delta != NULL ? c->delta->df[t] : 0));
+		c->idfsum += c->idf[t];
+	}
+	if (c->delta != NULL) {
+		memcpy(c->delta->idf, c->idf, sizeof(c->idf));
+		c->delta->idfsum = c->idfsum;
 	}
 }
 
@@ -451,19 +480,18 @@ ctx_text(struct rank_ctx *c)
 	return 0;
 }
 
-struct rank_ctx *
-rank_ctx_new(const struct snapshot *s, const struct rank_query *q)
+/* The query on one part, s, without its text matches yet. */
+static struct rank_ctx *
+ctx_part(const struct snapshot *s, const struct rank_query *q)
 {
 	struct rank_ctx *c;
 
-	if (rank_query_check(q) != 0) {
-		errno = EINVAL;
-		return NULL;
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->s = s;
 	c->q = q;
+	c->gone = s->ngone > 0;
+	c->nbase = s->nplaces;
 	c->ncat = resolve_tags(&s->cats, q->categories, q->ncategories, c->cat);
 	c->ncui = resolve_tags(&s->cuisines, q->cuisines, q->ncuisines, c->cui);
 	if (q->q != NULL)
@@ -473,11 +501,30 @@ rank_ctx_new(const struct snapshot *s, const struct rank_query *q)
 	c->prefs = c->text || q->ncategories > 0 || q->ncuisines > 0 ||
 	    q->min_price > 0 || q->max_price > 0 || !isnan(q->min_rating) ||
 	    q->open != RANK_OPEN_ANY;
-	if (c->text && ctx_text(c) != 0) {
-		rank_ctx_free(c);
+	return c;
+}
+
+struct rank_ctx *
+rank_ctx_new(const struct snapshot *s, const struct rank_query *q)
+{
+	struct rank_ctx *c;
+
+	if (rank_query_check(q) != 0) {
+		errno = EINVAL;
 		return NULL;
 	}
+	if ((c = ctx_part(s, q)) == NULL)
+		return NULL;
+	if (s->delta != NULL && (c->delta = ctx_part(s->delta, q)) == NULL)
+		goto fail;
+	ctx_idf(c);
+	if (c->text && (ctx_text(c) != 0 ||
+	    (c->delta != NULL && ctx_text(c->delta) != 0)))
+		goto fail;
 	return c;
+fail:
+	rank_ctx_free(c);
+	return NULL;
 }
 
 bool
@@ -491,6 +538,7 @@ rank_ctx_free(struct rank_ctx *c)
 {
 	if (c == NULL)
 		return;
+	rank_ctx_free(c->delta);
 	free(c->tm);
 	free(c);
 }
@@ -622,6 +670,8 @@ judge(const struct rank_ctx *c, uint32_t place, struct rank_result *r,
 
 	if (c->text && (tm = text_find(c, place)) == NULL)
 		return false;
+	if (c->gone && snap_gone(c->s, place))
+		return false;
 	d = rank_haversine(c->q->lat, c->q->lon, pt->lat, pt->lon);
 	if (d > c->q->radius_m || !passes(c, p, place))
 		return false;
@@ -697,7 +747,14 @@ rank_ctx_eval(const struct rank_ctx *c, uint32_t place, struct rank_result *r,
 	const struct text_match *tm = NULL;
 
 	r->nmatched = 0;
-	if (place >= c->s->nplaces || !judge(c, place, r, &tm))
+	if (place >= c->nbase) {
+		if (c->delta == NULL || !rank_ctx_eval(c->delta,
+		    place - c->nbase, r, matched))
+			return false;
+		r->place = place;
+		return true;
+	}
+	if (!judge(c, place, r, &tm))
 		return false;
 	if (matched)
 		reasons(c, place, tm, r);
@@ -718,6 +775,8 @@ struct topk {
 	enum rank_sort sort;
 	size_t total;
 	struct rank_ctx *c;
+	const struct rank_ctx *part;    /* being visited: c or its delta */
+	uint32_t off;                   /* part's first place index in c */
 };
 
 /* Does a rank strictly before b? Ids are unique: a total order. */
@@ -809,29 +868,40 @@ visit(void *arg, uint32_t place)
 	struct rank_result r;
 	struct cand x;
 
-	if (!judge(h->c, place, &r, &tm))
+	if (!judge(h->part, place, &r, &tm))
 		return;
 	x.id = r.id;
 	x.score = r.score;
 	x.dist = r.distance_m;
 	x.rating = isnan(r.rating) ? -1.0 : r.rating;
-	x.place = place;
+	x.place = h->off + place;
 	topk_offer(h, &x);
 }
 
 /* With q, the places q matches are the candidates; else the grid's. */
 static void
-candidates(const struct rank_ctx *c, struct topk *h)
+candidates_of(const struct rank_ctx *c, uint32_t off, struct topk *h)
 {
 	const struct rank_query *q = c->q;
 	size_t i;
 
+	h->part = c;
+	h->off = off;
 	if (c->text) {
 		for (i = 0; i < c->ntm; i++)
 			visit(h, c->tm[i].place);
 		return;
 	}
 	index_grid_query(&c->s->grid, q->lat, q->lon, q->radius_m, visit, h);
+}
+
+/* The base's candidates, then the delta's. */
+static void
+candidates(const struct rank_ctx *c, struct topk *h)
+{
+	candidates_of(c, 0, h);
+	if (c->delta != NULL)
+		candidates_of(c->delta, c->nbase, h);
 }
 
 static int

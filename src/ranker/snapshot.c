@@ -1,7 +1,8 @@
 /*
  * snapshot.c: the snapshot builder, the built snapshot's accessors, its
  * reference count, the snapshots made from another with a few offer flags
- * changed, and the holder that swaps snapshots (see snapshot.h).
+ * changed or with an overlay of changed places, and the holder that swaps
+ * snapshots (see snapshot.h).
  * Opening hours are interned: most places share a few weekly schedules.
  */
 #include "ranker/snapshot.h"
@@ -406,11 +407,13 @@ from_places(struct snap_builder *b, const struct snapshot *old,
 	size_t n;
 
 	for (n = 0; n < ndrop; n++)
-		if ((at = snap_find(old, drop[n])) >= 0)
+		if ((at = idmap_find(&old->ids, old->places, drop[n])) >= 0)
 			m->flag[at] = FROM_DROPPED;
 	for (i = 0; i < old->nplaces; i++) {
 		op = &old->places[i];
 		m->pmap[i] = SNAP_NONE;
+		if (old->ngone > 0 && snap_gone(old, i))
+			m->flag[i] = FROM_DROPPED;
 		if (m->flag[i] & FROM_DROPPED) {
 			b->text.ndocs[INDEX_NAME] -= old->textdocs[i] & 1;
 			b->text.ndocs[INDEX_DESC] -= (old->textdocs[i] >> 1) & 1;
@@ -679,20 +682,16 @@ chunk_own(struct snapshot *d, const struct snapshot *from, uint32_t k)
 	return d->offers[k] = c;
 }
 
-struct snapshot *
-snap_with_offers(struct snapshot *s, const struct snap_offer_set *set,
-    size_t n)
+/*
+ * A snapshot that shares s's base, delta and chunks, with a chunk table
+ * of its own; NULL on ENOMEM.
+ */
+static struct snapshot *
+snap_share(struct snapshot *s)
 {
 	struct snapshot *d, *base = s->base != NULL ? s->base : s;
-	struct snap_chunk *c;
 	uint32_t i;
-	size_t k;
 
-	for (k = 0; k < n; k++)
-		if (set[k].place >= s->nplaces) {
-			errno = EINVAL;
-			return NULL;
-		}
 	if ((d = malloc(sizeof(*d))) == NULL)
 		return NULL;
 	/* the base's arrays, shared; not refs, which other threads count */
@@ -701,6 +700,7 @@ snap_with_offers(struct snapshot *s, const struct snap_offer_set *set,
 	    sizeof(*d) - offsetof(struct snapshot, serial));
 	d->refs = 1;
 	d->base = snap_ref(base);
+	d->delta = s->delta != NULL ? snap_ref(s->delta) : NULL;
 	if ((d->offers = calloc((size_t)s->nchunks + 1,
 	    sizeof(*d->offers))) == NULL) {
 		d->nchunks = 0;
@@ -710,16 +710,147 @@ snap_with_offers(struct snapshot *s, const struct snap_offer_set *set,
 	}
 	for (i = 0; i < s->nchunks; i++)
 		d->offers[i] = chunk_ref(s->offers[i]);
+	return d;
+}
+
+/* Sets or clears flag of d's own place; -1 on ENOMEM. */
+static int
+flag_set(struct snapshot *d, const struct snapshot *from, uint32_t place,
+    uint8_t flag, bool on)
+{
+	struct snap_chunk *c;
+	uint8_t *f;
+
+	if ((c = chunk_own(d, from, place >> SNAP_CHUNK_SHIFT)) == NULL)
+		return -1;
+	f = &c->flag[place & (SNAP_CHUNK - 1)];
+	*f = on ? (uint8_t)(*f | flag) : (uint8_t)(*f & ~flag);
+	return 0;
+}
+
+/* The entries of set[0..n) in s's delta, as its own indexes, into d's
+ * delta: a new delta made by snap_with_offers(); 0 or -1 (ENOMEM). */
+static int
+delta_offers(struct snapshot *d, const struct snapshot *s,
+    const struct snap_offer_set *set, size_t n)
+{
+	struct snap_offer_set *local;
+	struct snapshot *nd;
+	size_t k, m = 0;
+
+	if ((local = calloc(n + 1, sizeof(*local))) == NULL)
+		return -1;
 	for (k = 0; k < n; k++) {
-		if ((c = chunk_own(d, s, set[k].place >> SNAP_CHUNK_SHIFT)) ==
-		    NULL) {
+		if (set[k].place < s->nplaces)
+			continue;
+		local[m].place = set[k].place - s->nplaces;
+		local[m++].on = set[k].on;
+	}
+	nd = m > 0 ? snap_with_offers(d->delta, local, m) : NULL;
+	free(local);
+	if (m == 0)
+		return 0;
+	if (nd == NULL)
+		return -1;
+	snap_unref(d->delta);
+	d->delta = nd;
+	return 0;
+}
+
+struct snapshot *
+snap_with_offers(struct snapshot *s, const struct snap_offer_set *set,
+    size_t n)
+{
+	struct snapshot *d;
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		if (set[k].place >= snap_nplaces(s)) {
+			errno = EINVAL;
+			return NULL;
+		}
+	if ((d = snap_share(s)) == NULL)
+		return NULL;
+	if (s->delta != NULL && delta_offers(d, s, set, n) != 0)
+		goto nomem;
+	for (k = 0; k < n; k++)
+		if (set[k].place < s->nplaces && flag_set(d, s, set[k].place,
+		    SNAP_FLAG_OFFER, set[k].on) != 0)
+			goto nomem;
+	return d;
+nomem:
+	snap_free(d);
+	errno = ENOMEM;
+	return NULL;
+}
+
+/* --- the overlay -------------------------------------------------------------- */
+
+struct snap_builder *
+snap_delta_builder(const struct snapshot *old, const int64_t *changed,
+    size_t n)
+{
+	struct snap_builder *b;
+	uint32_t i;
+
+	if (old->delta != NULL)
+		return snap_builder_from(old->delta, changed, n);
+	if ((b = snap_builder_new()) == NULL)
+		return NULL;
+	for (i = 0; i < old->ncities; i++) {
+		if (snap_add_city(b, old->cities[i].id,
+		    old->cities[i].utc_offset_min) < 0) {
+			snap_builder_free(b);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return b;
+}
+
+struct snapshot *
+snap_with_delta(struct snapshot *old, struct snap_builder *b,
+    const int64_t *changed, size_t n)
+{
+	struct snapshot *delta, *d;
+	int64_t at;
+	size_t k;
+
+	if ((delta = snap_build(b)) == NULL)
+		return NULL;
+	/* scored with the base's statistics, so both parts compare */
+	delta->text.nplaces = old->text.nplaces;
+	memcpy(delta->text.avgdl, old->text.avgdl, sizeof(delta->text.avgdl));
+	if ((d = snap_share(old)) == NULL) {
+		snap_unref(delta);
+		return NULL;
+	}
+	snap_unref(d->delta);
+	d->delta = delta;
+	for (k = 0; k < n; k++) {
+		if ((at = idmap_find(&old->ids, old->places, changed[k])) < 0 ||
+		    snap_gone(d, (uint32_t)at))
+			continue;
+		if (flag_set(d, old, (uint32_t)at, SNAP_FLAG_GONE, true) != 0) {
 			snap_free(d);
 			errno = ENOMEM;
 			return NULL;
 		}
-		c->flag[set[k].place & (SNAP_CHUNK - 1)] = set[k].on;
+		d->ngone++;
 	}
 	return d;
+}
+
+uint32_t
+snap_delta_places(const struct snapshot *s)
+{
+	return s->delta != NULL ? s->delta->nplaces : 0;
+}
+
+uint32_t
+snap_gone_places(const struct snapshot *s)
+{
+	return s->ngone;
 }
 
 struct snapshot *
@@ -757,6 +888,7 @@ snap_free(struct snapshot *s)
 	if (s == NULL)
 		return;
 	chunks_free(s);
+	snap_unref(s->delta);
 	if (s->base != NULL) {              /* the rest is the base's */
 		snap_unref(s->base);
 		free(s);
@@ -804,19 +936,35 @@ snap_refs(const struct snapshot *s)
 uint32_t
 snap_nplaces(const struct snapshot *s)
 {
-	return s->nplaces;
+	return s->nplaces + snap_delta_places(s);
 }
 
 int64_t
 snap_place_id(const struct snapshot *s, uint32_t place)
 {
+	if (place >= s->nplaces)
+		return s->delta->places[place - s->nplaces].id;
 	return s->places[place].id;
 }
 
 int64_t
 snap_find(const struct snapshot *s, int64_t id)
 {
-	return idmap_find(&s->ids, s->places, id);
+	int64_t at;
+
+	if (s->delta != NULL &&
+	    (at = idmap_find(&s->delta->ids, s->delta->places, id)) >= 0)
+		return s->nplaces + at;
+	at = idmap_find(&s->ids, s->places, id);
+	return at >= 0 && snap_gone(s, (uint32_t)at) ? -1 : at;
+}
+
+bool
+snap_offer_at(const struct snapshot *s, uint32_t place)
+{
+	if (place >= s->nplaces)
+		return snap_offer(s->delta, place - s->nplaces);
+	return snap_offer(s, place);
 }
 
 const char *

@@ -15,6 +15,17 @@
  * chunks it changes, and shares everything else (places, indexes, names)
  * with the snapshot that built them, its base. A base lives as long as
  * the last snapshot made from it.
+ *
+ * Changed places go to an overlay rather than into a copy: the delta, a
+ * small snapshot of its own that holds the changed places as they are now
+ * (snap_delta_builder, snap_with_delta), while the base's old versions
+ * (and deleted places) are hidden by a flag in the same chunks as the
+ * offer flags. Place indexes run over both: [0, nplaces) are the base's,
+ * [nplaces, nplaces + delta->nplaces) the delta's. The delta scores text
+ * with its base's statistics (places, document frequencies, lengths): a
+ * hidden place still counts in them until the next copy or full load
+ * folds the overlay in, as a search engine's deleted documents count
+ * until its segments merge.
  */
 #ifndef PLACESD_SNAPSHOT_H
 #define PLACESD_SNAPSHOT_H
@@ -81,9 +92,12 @@ struct snap_city {
 #define SNAP_CHUNK_SHIFT    10
 #define SNAP_CHUNK          (1u << SNAP_CHUNK_SHIFT)    /* places */
 
-struct snap_chunk {                 /* offer flags of SNAP_CHUNK places */
+#define SNAP_FLAG_OFFER     1u      /* an active offer */
+#define SNAP_FLAG_GONE      2u      /* hidden: the delta has it, or deleted */
+
+struct snap_chunk {                 /* flags of SNAP_CHUNK places */
 	unsigned refs;              /* __atomic: snapshots that share it */
-	uint8_t flag[SNAP_CHUNK];   /* 1 = an active offer */
+	uint8_t flag[SNAP_CHUNK];   /* SNAP_FLAG_* */
 };
 
 struct snap_idmap {                 /* place id -> index, open addressing */
@@ -98,6 +112,8 @@ struct snapshot {
 	                            /* follows is base's (one ref held) */
 	struct snap_chunk **offers; /* its own table, shared chunks */
 	uint32_t nchunks;
+	struct snapshot *delta;     /* the overlay, or NULL; one ref held */
+	uint32_t ngone;             /* places hidden by SNAP_FLAG_GONE */
 	uint32_t nplaces, ncities, nitems, nhours;
 	struct snap_place *places;
 	struct index_point *pos;    /* per place */
@@ -149,6 +165,25 @@ struct snap_builder *snap_builder_from(const struct snapshot *old,
 /* Consumes b; the snapshot holds one reference. NULL on ENOMEM. */
 struct snapshot *snap_build(struct snap_builder *b);
 
+/*
+ * The overlay. snap_delta_builder() gives a builder for old's next delta:
+ * old's delta less changed[0..n), or old's cities alone when it has none;
+ * add the changed places (and their menu items) to it as they are now,
+ * leaving out the deleted ones, then snap_with_delta() builds it (and
+ * consumes b) into a snapshot that is old with those places replaced,
+ * hiding changed[] in old's base, without copying the base: it costs the
+ * chunk table, the chunks it touches, and the delta. NULL on ENOMEM.
+ * snap_builder_from() on a snapshot with an overlay leaves out the places
+ * it hides and the delta's: read those again to fold the overlay in.
+ */
+struct snap_builder *snap_delta_builder(const struct snapshot *old,
+    const int64_t *changed, size_t n);
+struct snapshot *snap_with_delta(struct snapshot *old, struct snap_builder *b,
+    const int64_t *changed, size_t n);
+/* Places in the overlay's delta, and base places it hides. */
+uint32_t snap_delta_places(const struct snapshot *s);
+uint32_t snap_gone_places(const struct snapshot *s);
+
 /* --- using ----------------------------------------------------------------- */
 
 struct snapshot *snap_ref(struct snapshot *s);
@@ -158,22 +193,34 @@ void snap_unref(struct snapshot *s);
 void snap_free(struct snapshot *s);
 unsigned snap_refs(const struct snapshot *s);
 
+/* Place indexes, over the base and the delta (hidden ones included). */
 uint32_t snap_nplaces(const struct snapshot *s);
 int64_t snap_place_id(const struct snapshot *s, uint32_t place);
-/* The index of place id, or -1. */
+/* The index of place id, or -1 (never a hidden place). */
 int64_t snap_find(const struct snapshot *s, int64_t id);
+/* Whether place (an index over base and delta) has an active offer. */
+bool snap_offer_at(const struct snapshot *s, uint32_t place);
+/* A menu item of s itself (not of its delta). */
 const char *snap_item_name(const struct snapshot *s, uint32_t item);
-/* Whether place has an active offer: the ranking's hot path. */
+/* Whether s's own place (< s->nplaces) has an active offer: the
+ * ranking's hot path. */
 static inline bool
 snap_offer(const struct snapshot *s, uint32_t place)
 {
-	return s->offers[place >> SNAP_CHUNK_SHIFT]->
-	    flag[place & (SNAP_CHUNK - 1)] != 0;
+	return (s->offers[place >> SNAP_CHUNK_SHIFT]->
+	    flag[place & (SNAP_CHUNK - 1)] & SNAP_FLAG_OFFER) != 0;
+}
+/* Whether s's own place is hidden by its overlay. */
+static inline bool
+snap_gone(const struct snapshot *s, uint32_t place)
+{
+	return (s->offers[place >> SNAP_CHUNK_SHIFT]->
+	    flag[place & (SNAP_CHUNK - 1)] & SNAP_FLAG_GONE) != 0;
 }
 
 /* One place's offer flag, as snap_with_offers() is told. */
 struct snap_offer_set {
-	uint32_t place;             /* index in the snapshot */
+	uint32_t place;             /* index over base and delta */
 	bool on;
 };
 
@@ -181,8 +228,9 @@ struct snap_offer_set {
  * A snapshot that is s with the offer flags of set[0..n) changed, and
  * everything else shared with s's base: costs the chunk table (a pointer
  * per SNAP_CHUNK places) and a copy of each chunk changed, not a copy of
- * s. Holds one reference; its serial is s's (the caller sets its own).
- * NULL on ENOMEM, or EINVAL for a place out of range.
+ * s (a flag in s's delta costs a new delta made the same way). Holds one
+ * reference; its serial is s's (the caller sets its own). NULL on ENOMEM,
+ * or EINVAL for a place out of range.
  */
 struct snapshot *snap_with_offers(struct snapshot *s,
     const struct snap_offer_set *set, size_t n);

@@ -5,9 +5,9 @@ out of a seeded database (results within the radius, ordered by score,
 distances that agree with the coordinates in SQL, the count a brute-force
 scan gives); bad payloads answered with WIRE_ERROR naming the field, on a
 connection that stays usable; a place renamed in SQL found by its new
-word soon after (NOTIFY -> rebuild -> swap); changes read as a patch,
-and new offers read as a delta of the offer flags, answered exactly as a
-full load answers."""
+word soon after (NOTIFY -> rebuild -> swap); changes read as a patch
+into the snapshot's overlay, folded in when it is full, and new offers
+read as a delta of the offer flags, answered as a full load answers."""
 
 import json
 import math
@@ -305,12 +305,34 @@ def answers(rk, queries):
     return out, snap
 
 
+def same_answer(q, a, b):
+    """Whether answers a and b to q agree as the overlay promises: exactly
+    without q; with q (whose statistics still count the hidden versions
+    of changed places until a full load) the same places with the same
+    distances and reasons, scores within 0.005."""
+    if "q" not in q:
+        return a == b
+    (ta, ra), (tb, rb) = a, b
+    if ta != tb or len(ra) != len(rb):
+        return False
+    by_id = {r["id"]: r for r in rb}
+    for r in ra:
+        o = by_id.get(r["id"])
+        if o is None or o["distance_m"] != r["distance_m"] or \
+                o["matched"] != r["matched"] or \
+                abs(o["score"] - r["score"]) > 0.005:
+            return False
+    return True
+
+
 def test_patch_equals_full_load():
     """Changes read as a patch (a renamed place, a deleted one, a new one
     with its menu, a renamed dish, a new offer: one transaction, one
     burst of notifications) are ranked within a second, and the patched
-    snapshot answers exactly as a full load of the same data does
-    (NOTIFY places_changed 'all' forces one)."""
+    snapshot answers as a full load of the same data does (NOTIFY
+    places_changed 'all' forces one): exactly without q, see
+    same_answer() with it. The patch goes into the overlay: counted as a
+    patch, not a fold."""
     rk = Ranker()
     try:
         wait_snapshot(rk)
@@ -358,6 +380,10 @@ def test_patch_equals_full_load():
         T.check(D.log_text().count("loader_patch: snapshot ") > patches,
                 "the changes were read as a patch: %s"
                 % D.log_text()[-2000:])
+        T.check("in the overlay" in D.log_text(), "the patch went into "
+                "the overlay: %s" % D.log_text()[-2000:])
+        T.check_eq(D.metric("placesd_ranker_snapshot_folds_total"), 0,
+                   "folds in /metrics")
         queries = [dict(base), dict(base, q="soup"),
                    dict(base, q="khachapuri"), dict(base, q="quok"),
                    dict(base, q="numbat soup"), dict(base, sort="rating"),
@@ -380,8 +406,8 @@ def test_patch_equals_full_load():
         after, snap2 = answers(rk, queries)
         T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
         for q, a, b in zip(queries, before, after):
-            T.check(a == b, "patched and full snapshots differ for %r:\n"
-                    "%r\n%r" % (q, a, b))
+            T.check(same_answer(q, a, b), "patched and full snapshots "
+                    "differ for %r:\n%r\n%r" % (q, a, b))
     finally:
         rk.close()
 
@@ -445,8 +471,8 @@ def test_offer_delta_equals_full_load():
         after, snap2 = answers(rk, queries)
         T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
         for q, a, b in zip(queries, before, after):
-            T.check(a == b, "delta and full snapshots differ for %r:\n"
-                    "%r\n%r" % (q, a, b))
+            T.check(same_answer(q, a, b), "delta and full snapshots "
+                    "differ for %r:\n%r\n%r" % (q, a, b))
         # an ended offer is an UPDATE: places_changed, a patch
         PG.psql("UPDATE offers SET ends_at = now() - interval '1 s'"
                 " WHERE place_id = %d" % ids[0])
@@ -455,6 +481,66 @@ def test_offer_delta_equals_full_load():
         T.check(set(ids[1:]) <= offered(), "the other offers stay")
     finally:
         rk.close()
+
+
+def test_overlay_folds():
+    """With [ranker] overlay_max = 8, changes of 5 places go into the
+    overlay, the next 5 fold it in (a copy, counted), the next 2 start a
+    new overlay; each is ranked once read, and the last snapshot answers
+    as a full load does (same_answer)."""
+    d = T.Daemon(workers=1, name="overlay", conf={"ranker": {
+        "overlay_max": "8"}})
+    d.start()
+    global D
+    saved, D = D, d
+    rk = Ranker()
+    try:
+        wait_snapshot(rk)
+        ids = [int(r[0]) for r in PG.psql(
+            "SELECT id FROM places WHERE city_id = '%s' ORDER BY id DESC "
+            "LIMIT 12" % CITY[0])]
+        base = {"lat": CITY[1], "lon": CITY[2], "radius_m": 50000,
+                "limit": 1000, "now": int(time.time())}
+        rounds = [ids[0:5], ids[5:10], ids[10:12]]
+        for n, part in enumerate(rounds):
+            word = "foldround%d" % n
+            PG.psql("UPDATE places SET name = name || ' %s', rating = 4.%d "
+                    "WHERE id IN (%s)" % (word.capitalize(), n,
+                                          ",".join(map(str, part))))
+
+            def ranked():
+                t, doc = rk.nearby(dict(base, q=word))
+                return t == WIRE_NEARBY_RESULT and \
+                    sorted(r["id"] for r in doc["results"]) == sorted(part)
+            T.wait_until(ranked, 10, "round %d ranked" % n, interval=0.02)
+        log = d.log_text()
+        T.check_eq((log.count("in the overlay, built"),
+                    log.count("folded in, built")), (2, 1),
+                   "overlays and folds in the log: %s" % log[-3000:])
+        T.check_eq(d.metric("placesd_ranker_snapshot_folds_total"), 1,
+                   "folds in /metrics")
+        T.check_eq(d.metric("placesd_ranker_snapshot_patches_total"), 3,
+                   "patches in /metrics")
+        T.check("overlay 2 places hiding 2" in log, "the last overlay: %s"
+                % log[-2000:])
+        queries = [dict(base), dict(base, sort="rating"),
+                   dict(base, q="foldround0 foldround2"),
+                   dict(base, q="soup"), dict(base, cuisines=["georgian"])]
+        before, snap = answers(rk, queries)
+        fulls = d.log_text().count("loader_build: snapshot ")
+        PG.psql("NOTIFY places_changed, 'all'")
+        T.wait_until(lambda: d.log_text().count("loader_build: snapshot ")
+                     > fulls, 30, "a full load after NOTIFY 'all'")
+        after, snap2 = answers(rk, queries)
+        T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
+        for q, a, b in zip(queries, before, after):
+            T.check(same_answer(q, a, b), "overlay and full snapshots "
+                    "differ for %r:\n%r\n%r" % (q, a, b))
+    finally:
+        rk.close()
+        D = saved
+        rc = d.stop()
+        T.assert_clean_exit(d, rc)
 
 
 def migrate(pg):
@@ -577,6 +663,7 @@ if __name__ == "__main__":
         test_renamed_place_found_soon,
         test_patch_equals_full_load,
         test_offer_delta_equals_full_load,
+        test_overlay_folds,
         test_goaway_on_drain,
         test_database_down_then_back,
         test_sigquit_with_work_in_flight,

@@ -1214,6 +1214,256 @@ START_TEST(test_offer_delta)
 }
 END_TEST
 
+/* --- the overlay ------------------------------------------------------------ */
+
+/*
+ * The world as it is after some changes: every place i with i % 11 == 4
+ * regenerated under its id (moved, renamed, new menu, hours, tags), every
+ * i % 17 == 9 deleted, and 40 new places. deleted[] says which are gone.
+ */
+static struct tplace *
+changed_world(size_t *n, bool *deleted)
+{
+	struct tplace *w = calloc(nworld + 40, sizeof(*w));
+	size_t i;
+
+	ck_assert_ptr_nonnull(w);
+	memcpy(w, world, nworld * sizeof(*w));
+	for (i = 0; i < nworld; i++) {
+		deleted[i] = i % 17 == 9;
+		if (i % 11 == 4)
+			gen_place(&w[i], world[i].id, 0.05);
+	}
+	for (i = 0; i < 40; i++)
+		gen_place(&w[nworld + i], 900000 + (int64_t)i, 0.05);
+	*n = nworld + 40;
+	return w;
+}
+
+static struct snapshot *
+build_places(const struct tplace *w, size_t n, const bool *deleted)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snapshot *s;
+	size_t i;
+
+	ck_assert_ptr_nonnull(b);
+	for (i = 0; i < NCITIES; i++)
+		ck_assert_int_eq(snap_add_city(b, tcities[i].id,
+		    tcities[i].offset), (int)i);
+	for (i = 0; i < n; i++)
+		if (i >= nworld || !deleted[i])
+			add_tplace(b, &w[i]);
+	s = snap_build(b);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+/* The changes of w whose world index i has i % 3 == part (new places by
+ * their own index), as the loader applies them: one snapshot more. */
+static struct snapshot *
+apply_part(struct snapshot *old, const struct tplace *w, size_t n,
+    const bool *deleted, int part)
+{
+	static int64_t ids[NPLACES + 40];
+	struct snap_builder *b;
+	struct snapshot *s;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (i % 3 == (size_t)part && (i >= nworld || i % 11 == 4 ||
+		    deleted[i]))
+			ids[k++] = w[i].id;
+	b = snap_delta_builder(old, ids, k);
+	ck_assert_ptr_nonnull(b);
+	for (i = 0; i < n; i++)
+		if (i % 3 == (size_t)part && (i >= nworld || i % 11 == 4) &&
+		    (i >= nworld || !deleted[i]))
+			add_tplace(b, &w[i]);
+	s = snap_with_delta(old, b, ids, k);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+/* rank() on a and b find the same places, total and scores within tol. */
+static bool
+near_ranking(const struct snapshot *a, const struct snapshot *b,
+    const struct rank_query *q, double tol)
+{
+	static struct rank_result ra[RANK_MAX_WINDOW], rb[RANK_MAX_WINDOW];
+	struct rank_query all = *q;
+	size_t ta, tb;
+	int na, nb, i, j;
+
+	all.offset = 0;
+	all.limit = RANK_MAX_WINDOW;
+	na = rank(a, &all, ra, RANK_MAX_WINDOW, &ta);
+	nb = rank(b, &all, rb, RANK_MAX_WINDOW, &tb);
+	if (na != nb || ta != tb || ta > RANK_MAX_WINDOW)
+		return na == nb && ta == tb;
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < nb && rb[j].id != ra[i].id; j++)
+			;
+		if (j == nb || fabs(ra[i].score - rb[j].score) > tol ||
+		    ra[i].distance_m != rb[j].distance_m)
+			return false;
+	}
+	return true;
+}
+
+/* rank() on s agrees with every place index judged one by one. */
+static void
+check_by_index(const struct snapshot *s, const struct rank_query *q)
+{
+	static struct rank_result got[RANK_MAX_WINDOW];
+	struct rank_ctx *c = rank_ctx_new(s, q);
+	struct rank_result r;
+	size_t i, n = 0, total;
+	int k;
+
+	ck_assert_ptr_nonnull(c);
+	for (i = 0; i < snap_nplaces(s); i++)
+		if (rank_ctx_eval(c, (uint32_t)i, &r, false)) {
+			ck_assert_int_eq(snap_find(s, r.id), (int64_t)i);
+			refall[n++] = r;
+		}
+	rank_ctx_free(c);
+	ref_sort = q->sort;
+	qsort(refall, n, sizeof(*refall), ref_cmp);
+	k = rank(s, q, got, RANK_MAX_WINDOW, &total);
+	ck_assert_uint_eq(total, n);
+	ck_assert_int_eq(k, (int)(n > q->offset ? (n - q->offset < q->limit ?
+	    n - q->offset : q->limit) : 0));
+	for (i = 0; i < (size_t)k; i++)
+		ck_assert_int_eq(got[i].id, refall[q->offset + i].id);
+}
+
+/*
+ * Changed places in an overlay, applied in three steps as the loader
+ * chains them, answer like a full load of the changed data: the same
+ * results exactly without q (every score is the place's own), and with q
+ * the same places with scores close (the text statistics still count the
+ * hidden versions); rank() agrees with judging each index; the overlay
+ * folded in by a copy answers exactly as the full load; offer flags reach
+ * the delta's places; the snapshots before keep their own answers.
+ */
+START_TEST(test_overlay)
+{
+	static bool deleted[NPLACES];
+	static int64_t dids[NPLACES + 40];
+	struct snapshot *s0, *s1, *s2, *s3, *full, *folded, *lit;
+	struct snap_offer_set set[1];
+	struct tplace *w;
+	struct snap_builder *b;
+	size_t n, i, nd, exact = 0, textq = 0;
+	struct qbuf qb;
+
+	w = changed_world(&n, deleted);
+	full = build_places(w, n, deleted);
+	s0 = snap_ref(wsnap);
+	s1 = apply_part(s0, w, n, deleted, 0);
+	s2 = apply_part(s1, w, n, deleted, 1);
+	s3 = apply_part(s2, w, n, deleted, 2);
+	ck_assert_ptr_eq(s3->base, wsnap);
+	ck_assert_uint_eq(snap_nplaces(s3) - snap_gone_places(s3),
+	    snap_nplaces(full));
+	for (i = 0; i < n; i++) {
+		if (i < nworld && deleted[i]) {
+			ck_assert_int_eq(snap_find(s3, w[i].id), -1);
+			ck_assert_int_ge(snap_find(s0, w[i].id), 0);
+		} else if (i >= nworld || i % 11 == 4) {
+			ck_assert_int_ge(snap_find(s3, w[i].id),
+			    (int64_t)s3->nplaces);
+		} else {
+			ck_assert_int_eq(snap_find(s3, w[i].id), (int64_t)i);
+		}
+	}
+	snap_unref(s1);
+	for (i = 0; i < NQUERIES; i++) {
+		gen_query(&qb);
+		check_by_index(s3, &qb.q);
+		if (qb.q.q == NULL) {
+			ck_assert_msg(same_ranking(s3, full, &qb.q), "query %zu: "
+			    "the overlay ranks unlike a full load", i);
+			exact++;
+		} else {
+			ck_assert_msg(near_ranking(s3, full, &qb.q, 0.03),
+			    "query %zu (q=%s): the overlay finds other places "
+			    "than a full load", i, qb.q.q);
+			textq++;
+		}
+		ck_assert_msg(same_ranking(s0, wsnap, &qb.q), "query %zu: "
+		    "the snapshot before the overlay changed", i);
+	}
+	ck_assert_uint_gt(exact, NQUERIES / 2);
+	ck_assert_uint_gt(textq, NQUERIES / 5);
+	/* folding it in: a copy without what it hides, the delta read again */
+	for (i = 0, nd = 0; i < snap_delta_places(s3); i++)
+		dids[nd++] = snap_place_id(s3, s3->nplaces + (uint32_t)i);
+	b = snap_builder_from(s3, dids, nd);
+	ck_assert_ptr_nonnull(b);
+	for (i = 0; i < n; i++)
+		if ((i >= nworld || i % 11 == 4) && (i >= nworld || !deleted[i]))
+			add_tplace(b, &w[i]);
+	folded = snap_build(b);
+	ck_assert_ptr_nonnull(folded);
+	ck_assert_uint_eq(snap_delta_places(folded), 0);
+	for (i = 0; i < NQUERIES / 4; i++) {
+		gen_query(&qb);
+		ck_assert_msg(same_ranking(folded, full, &qb.q), "query %zu: "
+		    "the folded overlay ranks unlike a full load", i);
+	}
+	/* an offer flag of a place in the delta */
+	set[0].place = (uint32_t)snap_find(s3, 900000);
+	set[0].on = !snap_offer_at(s3, set[0].place);
+	lit = snap_with_offers(s3, set, 1);
+	ck_assert_ptr_nonnull(lit);
+	ck_assert(snap_offer_at(lit, set[0].place) == set[0].on);
+	ck_assert(snap_offer_at(s3, set[0].place) != set[0].on);
+	ck_assert_ptr_ne(lit->delta, s3->delta);
+	set[0].place = snap_nplaces(s3);
+	ck_assert_ptr_null(snap_with_offers(s3, set, 1));
+	snap_unref(s0);
+	snap_unref(s2);
+	snap_unref(s3);         /* lit holds the base and its own delta */
+	ck_assert_int_ge(snap_find(lit, 900001), (int64_t)lit->nplaces);
+	snap_unref(lit);
+	snap_unref(folded);
+	snap_unref(full);
+	free(w);
+}
+END_TEST
+
+/*
+ * Deleting every place of the overlay leaves an empty delta that hides
+ * them; a query finds nothing of them and the rest as before.
+ */
+START_TEST(test_overlay_deletes)
+{
+	static int64_t ids[NPLACES];
+	struct snap_builder *b;
+	struct snapshot *s;
+	struct qbuf qb;
+	size_t i, k = 0;
+
+	for (i = 0; i < nworld; i += 5)
+		ids[k++] = world[i].id;
+	b = snap_delta_builder(wsnap, ids, k);
+	ck_assert_ptr_nonnull(b);
+	s = snap_with_delta(wsnap, b, ids, k);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(snap_delta_places(s), 0);
+	ck_assert_uint_eq(snap_gone_places(s), k);
+	for (i = 0; i < NQUERIES / 4; i++) {
+		gen_query(&qb);
+		check_by_index(s, &qb.q);
+	}
+	for (i = 0; i < k; i++)
+		ck_assert_int_eq(snap_find(s, ids[i]), -1);
+	snap_unref(s);
+}
+END_TEST
+
 /* An offer's place gets the boost and the reason; a delta that takes it
  * away takes both away, and the snapshot before it keeps them. */
 START_TEST(test_offer_delta_reason)
@@ -1428,6 +1678,8 @@ main(void)
 	tcase_add_test(tc, test_paging);
 	tcase_add_test(tc, test_refcount);
 	tcase_add_test(tc, test_offer_delta);
+	tcase_add_test(tc, test_overlay);
+	tcase_add_test(tc, test_overlay_deletes);
 	suite_add_tcase(s, tc);
 	tcase_add_test(hand, test_tokenizer);
 	tcase_add_test(hand, test_open_hours);
