@@ -16,8 +16,8 @@
  * the snapshot is copied without what it hides (snap_builder_from) and
  * the delta's places are read again with the changed ones; nothing else
  * is read or tokenized again.
- * A burst of new offers alone (channel offers, nothing else) is a delta,
- * 10 ms after the first rather than 100: one query reads whether each of
+ * A burst of new offers alone (channel offers, nothing else) is a delta:
+ * one query reads whether each of
  * their places has an active offer now, and the new snapshot is the
  * current one with those flags changed (snap_with_offers): a copy of the
  * chunk table and of the chunks changed, nothing of the places or the
@@ -57,8 +57,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define LOADER_DEBOUNCE_MS      100
-#define LOADER_OFFER_DEBOUNCE_MS 10     /* new offers alone: a delta */
+#define LOADER_DEBOUNCE_MS      100     /* a full load */
+#define LOADER_PATCH_DEBOUNCE_MS 10     /* a delta or a patch */
 #define LOADER_REFRESH_MS       (10 * 60 * 1000)
 #define LOADER_BACKOFF_MIN_MS   50
 #define LOADER_BACKOFF_MAX_MS   1000
@@ -1097,8 +1097,9 @@ loader_probe(struct loader *l)
 }
 
 /*
- * Waits for a reason to load: a notification (then ~100 ms more, to
- * take a burst in one load) or the periodic refresh (a full load),
+ * Waits for a reason to load: a notification (then 10 ms more for a
+ * delta or a patch, 100 for a full load, to take a burst in one load) or
+ * the periodic refresh (a full load),
  * probing a quiet connection meanwhile. 0 to load, -1 for a lost or
  * dead connection or a stop.
  */
@@ -1118,8 +1119,8 @@ loader_wait(struct loader *l)
 		now = util_now_ms();
 		/* a place changed later in the burst moves the deadline */
 		if (n > 0)
-			due = l->noticed_ms + (loader_offers_only(l) ?
-			    LOADER_OFFER_DEBOUNCE_MS : LOADER_DEBOUNCE_MS);
+			due = l->noticed_ms + (l->full ?
+			    LOADER_DEBOUNCE_MS : LOADER_PATCH_DEBOUNCE_MS);
 		if (due != 0 && now >= due)
 			break;
 		if (now >= refresh) {

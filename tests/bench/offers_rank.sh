@@ -1,17 +1,31 @@
 #!/bin/bash
-# tests/bench/offers_rank.sh -- what a stream of new offers costs the
-# ranker, and how soon each one is ranked: offers published at --rate per
-# second (default 100, POST /v1/offers) while /v1/nearby runs at
-# --nearby-rate per second, at 100,000 places (--places) or 1,000,000
-# (--big).  Prints:
+# tests/bench/offers_rank.sh -- what a stream of changes costs the
+# ranker, and how soon each one is ranked: changes made at --rate per
+# second (default 100) while /v1/nearby runs at --nearby-rate per second,
+# at 100,000 places (--places) or 1,000,000 (--big).  The changes
+# (--kind):
 #
-#   - the offer-to-ranking delay: from the 201 answer to POST /v1/offers
-#     (the offer's transaction, and so its NOTIFY, has committed by then)
-#     to the first /v1/nearby answer around the offer's place that shows
-#     the place with "offer" in its matched reasons (the boost F counts
-#     only with a preference: the probe asks for a cuisine no place has,
-#     which filters nothing); p50, p99 and max over every --sample-th
-#     offer, probed every 5 ms on a connection of its own;
+#   new      new offers, POST /v1/offers: a delta of the offer flags;
+#   ended    offers ended by an UPDATE (ends_at = now()) of offers made
+#            before the run: a patch (places_changed), read into the
+#            ranker's overlay;
+#   place    places renamed by an UPDATE (a word of their own added to the
+#            name): a patch as well, whose new word the probe searches;
+#   all      the three in turn, on one seeded cluster and one placesd
+#            (each on places of its own).
+#
+# --overlay N sets [ranker] overlay_max (0: every patch copies the
+# snapshot, as before the overlay), to compare both in one build.
+# Prints:
+#
+#   - the change-to-ranking delay: from the 201 answer to POST /v1/offers
+#     (or psql's answer to the UPDATE; the transaction, and so its NOTIFY,
+#     has committed by then) to the first /v1/nearby answer around the
+#     place that shows it: with "offer" in its matched reasons (the boost
+#     F counts only with a preference: the probe asks for a cuisine no
+#     place has, which filters nothing), without it once ended, or found
+#     by its new word; p50, p99 and max over every --sample-th change,
+#     probed every 5 ms on a connection of its own;
 #   - the ranker's CPU per second (utime + stime of the ranker process,
 #     /proc/PID/stat, and of its loader thread alone, "ranker loader"),
 #     first with /v1/nearby alone for --duration, then with the offers as
@@ -57,7 +71,11 @@ Options:
   --sql-dir DIR      migrations (default: $bench_dir/../../src/sql)
   --places N         places to seed (default: 100000)
   --big              1,000,000 places (same as --places 1000000)
-  --rate N           offers per second (default: 100)
+  --kind K           new (offers), ended (offers ended), place (places
+                     renamed), all (the three in turn); default: new
+  --overlay N        [ranker] overlay_max (default: placesd's, 4096; 0: every
+                     patch copies the snapshot)
+  --rate N           changes per second (default: 100)
   --duration SECS    each phase: nearby alone, then nearby + offers (default: 20)
   --nearby-rate N    /v1/nearby requests per second meanwhile (default: 50)
   --sample K         measure the delay of every K-th offer (default: 5)
@@ -78,6 +96,8 @@ duration=20
 nearby_rate=50
 sample=5
 ranker_nice=
+kind=new
+overlay=
 pg_bindir=
 keep_dir=
 while [ $# -gt 0 ]; do
@@ -92,6 +112,8 @@ while [ $# -gt 0 ]; do
 	--nearby-rate)  need_arg "$@"; nearby_rate=$2; shift 2 ;;
 	--sample)       need_arg "$@"; sample=$2; shift 2 ;;
 	--ranker-nice)  need_arg "$@"; ranker_nice=$2; shift 2 ;;
+	--kind)         need_arg "$@"; kind=$2; shift 2 ;;
+	--overlay)      need_arg "$@"; overlay=$2; shift 2 ;;
 	--pg-bindir)    need_arg "$@"; pg_bindir=$2; shift 2 ;;
 	--keep)         need_arg "$@"; keep_dir=$2; shift 2 ;;
 	-h|--help)      usage; exit 0 ;;
@@ -102,8 +124,15 @@ for v in nplaces rate duration nearby_rate sample; do
 	is_uint "${!v}" || die "--${v//_/-}: a positive integer, not '${!v}'"
 done
 [ "$nplaces" -le 10000000 ] || die "--places: at most 10000000"
+case $kind in
+new|ended|place) kinds=$kind ;;
+all)             kinds="new ended place" ;;
+*)               die "--kind: new, ended, place or all, not '$kind'" ;;
+esac
+[ -z "$overlay" ] || [[ $overlay =~ ^[0-9]+$ ]] || die "--overlay: a number, not '$overlay'"
+nkinds=$(echo $kinds | wc -w)
 noffers=$((rate * duration))
-[ "$noffers" -lt "$nplaces" ] || die "--rate x --duration must stay below --places (one place per offer)"
+[ $((noffers * nkinds)) -lt "$nplaces" ] || die "--rate x --duration (x 3 for all) must stay below --places (one place per change)"
 
 if [ -z "$placesd_bin" ]; then
 	placesd_bin=$(find_build_bin placesd) || die "placesd not found: use --placesd PATH"
@@ -161,6 +190,7 @@ conninfo = $conninfo
 [ranker]
 socket = $tmp/ranker.sock
 ${ranker_nice:+nice = $ranker_nice}
+${overlay:+overlay_max = $overlay}
 
 [offers]
 admin_token_file = $token_file
@@ -183,10 +213,22 @@ psql_q -c "VACUUM ANALYZE" >/dev/null 2>&1 || { note "VACUUM ANALYZE failed"; ex
 # the places /v1/nearby asks around
 psql_q -F ' ' -c "SELECT id, lat, lon FROM places p WHERE NOT EXISTS
 	(SELECT 1 FROM offers o WHERE o.place_id = p.id AND o.starts_at <= now()
-	AND o.ends_at > now()) ORDER BY random() LIMIT $noffers" >"$tmp/offer-places" ||
-	{ note "cannot choose the offers' places"; exit 1; }
-[ "$(wc -l <"$tmp/offer-places")" -eq "$noffers" ] ||
-	{ note "fewer than $noffers places without an active offer"; exit 1; }
+	AND o.ends_at > now()) ORDER BY random() LIMIT $((noffers * nkinds))" >"$tmp/offer-places" ||
+	{ note "cannot choose the changes' places"; exit 1; }
+[ "$(wc -l <"$tmp/offer-places")" -eq $((noffers * nkinds)) ] ||
+	{ note "fewer than $((noffers * nkinds)) places without an active offer"; exit 1; }
+i=0
+for k in $kinds; do             # the places of each kind's changes
+	sed -n "$((i * noffers + 1)),$(((i + 1) * noffers))p" "$tmp/offer-places" >"$tmp/places-$k"
+	i=$((i + 1))
+done
+if [ -f "$tmp/places-ended" ]; then     # the offers the run ends, active before it
+	span="$(date -u -d '-1 hour' +%FT%TZ),$(date -u -d '+1 day' +%FT%TZ)"
+	awk -v span="$span" '{ printf "%s,bench to end,10,%s\n", $1, span }' "$tmp/places-ended" |
+		psql_q -c "COPY offers (place_id, title, discount_pct, starts_at, ends_at)
+		FROM STDIN WITH (FORMAT csv)" >/dev/null ||
+		{ note "cannot make the offers the run ends"; exit 1; }
+fi
 psql_q -F ' ' -c "SELECT lat, lon FROM places ORDER BY random() LIMIT 2000" >"$tmp/nearby-points" ||
 	{ note "cannot choose the /v1/nearby points"; exit 1; }
 
@@ -218,8 +260,10 @@ cat >"$tmp/client.py" <<'EOF'
 # ranker's CPU over each phase. Prints "key value" lines.
 import http.client, json, os, random, sys, threading, time
 
+import subprocess
 port, token_file, places_f, points_f, ranker = sys.argv[1:6]
 rate, duration, nearby_rate, sample = map(int, sys.argv[6:10])
+kind, psql_bin, conninfo = sys.argv[10:13]
 token = open(token_file).read().strip()
 offer_places = [l.split() for l in open(places_f) if l.strip()]
 points = [l.split() for l in open(points_f) if l.strip()]
@@ -277,19 +321,28 @@ def nearby_load():
             time.sleep(wait)
 
 
-def probe(pid, lat, lon, t_commit):
+def shown(pid, results):
+    """Whether the answer shows the change of place pid."""
+    for r in results:
+        if r["place"]["id"] == pid:
+            return kind == "place" or ("offer" in r["matched"]) == \
+                (kind == "new")
+    return False
+
+
+def probe(pid, lat, lon, t_commit, k):
     c = conn()
     path = ("/v1/nearby?lat=%s&lon=%s&radius_m=30&cuisine=nosuchcuisine&"
             "limit=100" % (lat, lon))
+    if kind == "place":
+        path += "&q=benchword%d" % k
     while time.monotonic() - t_commit < 30:
         try:
             st, body = get(c, path)
-            if st == 200:
-                for r in json.loads(body)["results"]:
-                    if r["place"]["id"] == pid and "offer" in r["matched"]:
-                        with lock:
-                            delays.append(time.monotonic() - t_commit)
-                        return
+            if st == 200 and shown(pid, json.loads(body)["results"]):
+                with lock:
+                    delays.append(time.monotonic() - t_commit)
+                return
         except (OSError, http.client.HTTPException, ValueError):
             c = conn()
         time.sleep(0.005)
@@ -297,35 +350,65 @@ def probe(pid, lat, lon, t_commit):
         unseen.append(pid)
 
 
+def post_offer(c, k, pid, span):
+    body = json.dumps({"place_id": int(pid), "title": "bench %d" % k,
+                       "discount_pct": 10, "starts_at": span[0],
+                       "ends_at": span[1]})
+    try:
+        c.request("POST", "/v1/offers", body, {
+            "Authorization": "Bearer " + token,
+            "Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        return c, r.status == 201
+    except (OSError, http.client.HTTPException):
+        return conn(), False
+
+
+def sql_change(db, k, pid):
+    """Change k of place pid through one psql session; True once
+    committed (psql echoes a line after the statement's answer)."""
+    if kind == "ended":
+        sql = ("UPDATE offers SET ends_at = now() WHERE place_id = %d AND "
+               "title = 'bench to end';" % int(pid))
+    else:
+        sql = ("UPDATE places SET name = name || ' Benchword%d' WHERE "
+               "id = %d;" % (k, int(pid)))
+    db.stdin.write("%s\n\\echo done %d\n" % (sql, k))
+    db.stdin.flush()
+    return db.stdout.readline().strip() == "done %d" % k
+
+
 def publish():
     c, t0, probes = conn(), time.monotonic(), []
     now = time.time()
     span = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60)),
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 86400)))
+    db = None
+    if kind != "new":
+        db = subprocess.Popen([psql_bin, "-X", "-q", "-A", "-t", "-v",
+                               "ON_ERROR_STOP=1", "-d", conninfo],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
     for k, (pid, lat, lon) in enumerate(offer_places[:rate * duration]):
-        body = json.dumps({"place_id": int(pid), "title": "bench %d" % k,
-                           "discount_pct": 10, "starts_at": span[0],
-                           "ends_at": span[1]})
-        try:
-            c.request("POST", "/v1/offers", body, {
-                "Authorization": "Bearer " + token,
-                "Content-Type": "application/json"})
-            r = c.getresponse()
-            r.read()
-            ok = r.status == 201
-        except (OSError, http.client.HTTPException):
-            c, ok = conn(), False
+        if db is None:
+            c, ok = post_offer(c, k, pid, span)
+        else:
+            ok = sql_change(db, k, pid)
         t_commit = time.monotonic()
         with lock:
             stats["published" if ok else "publish_fail"] += 1
         if ok and k % sample == 0:
             t = threading.Thread(target=probe,
-                                 args=(int(pid), lat, lon, t_commit))
+                                 args=(int(pid), lat, lon, t_commit, k))
             t.start()
             probes.append(t)
         wait = t0 + (k + 1) / rate - time.monotonic()
         if wait > 0:
             time.sleep(wait)
+    if db is not None:
+        db.stdin.close()
+        db.wait()
     return probes
 
 
@@ -370,38 +453,51 @@ for k, v in sorted(stats.items()):
     print("%s %d" % (k, v))
 EOF
 
-note "nearby alone for ${duration} s, then $rate offers/s beside it for ${duration} s"
-log_lines0=$(wc -l <"$placesd_log")
-run_bg "$tmp/client.out" "$python_bin" "$tmp/client.py" "$placesd_port" "$token_file" \
-	"$tmp/offer-places" "$tmp/nearby-points" "$ranker_pid" "$rate" "$duration" \
-	"$nearby_rate" "$sample" ||
-	{ note "the client failed:"; cat "$tmp/client.out" >&2; exit 1; }
-check_placesd
-tail -n +"$((log_lines0 + 1))" "$placesd_log" >"$tmp/phase.log"
-val() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/client.out"; }
-
-# the loader's own account: how many of each, and the logged costs
-deltas=$(grep -c 'loader_offers: snapshot ' "$tmp/phase.log")
-patches=$(grep -c 'loader_patch: snapshot ' "$tmp/phase.log")
-fulls=$(grep -c 'loader_build: snapshot ' "$tmp/phase.log")
+# what the client and the log of the run of $kind say
+val() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/client-$kind.out"; }
 cost() { # cost PATTERN FIELD-REGEX: median and max of a logged figure
 	grep "$1" "$tmp/phase.log" | sed -n "s/.*$2 \([0-9][0-9]*\) ms.*/\1/p" |
 		sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "median %d ms, max %d ms", v[int((NR + 1) / 2)], v[NR]; else printf "-" }'
 }
 
 pct_of() { awk -v v="$1" 'BEGIN { printf "%.1f%%", v * 100 }'; }
-alone=$(val alone_ranker_cpu_per_s)
-with=$(val offers_ranker_cpu_per_s)
-echo "$prog: $nplaces places (seeded in ${t_seed} s), $rate offers/s for ${duration} s, /v1/nearby at $nearby_rate/s"
-echo "  placesd:      $placesd_bin, [ranker] nice ${ranker_nice:-default}"
-echo "  machine:      $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (other processes slow an idle-priority ranker)"
-echo "  first build:  $build_line"
-echo "  offers:       $(val published) published ($(val publish_fail) failed); /v1/nearby $(val nearby) answered, $(val nearby_fail) failed"
-echo "  delay:        p50 $(val delay_p50_ms) ms, p99 $(val delay_p99_ms) ms, max $(val delay_max_ms) ms over $(val probed) offers probed ($(val unseen) never seen ranked within 30 s)"
-echo "                (from the 201 answer of POST /v1/offers to the place shown with \"offer\" in /v1/nearby)"
-echo "  ranker CPU:   $(pct_of "$alone") of a core with /v1/nearby alone, $(pct_of "$with") with the offers too: the offers cost $(pct_of "$(awk -v a="$alone" -v b="$with" 'BEGIN { print b - a }')")"
-echo "  loader CPU:   $(pct_of "$(val alone_loader_cpu_per_s)") alone, $(pct_of "$(val offers_loader_cpu_per_s)") with the offers (the loader thread only)"
-echo "  loader:       $deltas deltas ($(cost 'loader_offers: snapshot ' 'cpu')), $patches patches ($(cost 'loader_patch: snapshot ' 'cpu')), $fulls full loads"
-echo "  aims:         offer ranked within 100 ms (p99 $(val delay_p99_ms) ms); offers < 10% of a core"
-[ "$(val unseen)" = 0 ] || exit 3
+
+# run_kind: one run of the changes of $kind; prints its report, and
+# counts it in unseen_total
+unseen_total=0
+run_kind() {
+	note "nearby alone for ${duration} s, then $rate changes/s ($kind) beside it for ${duration} s"
+	log_lines0=$(wc -l <"$placesd_log")
+	run_bg "$tmp/client-$kind.out" "$python_bin" "$tmp/client.py" "$placesd_port" "$token_file" \
+		"$tmp/places-$kind" "$tmp/nearby-points" "$ranker_pid" "$rate" "$duration" \
+		"$nearby_rate" "$sample" "$kind" "$psql_bin" "$conninfo" ||
+		{ note "the client failed:"; cat "$tmp/client-$kind.out" >&2; exit 1; }
+	check_placesd
+	tail -n +"$((log_lines0 + 1))" "$placesd_log" >"$tmp/phase.log"; cp "$tmp/phase.log" "$tmp/phase-$kind.log"
+
+	# the loader's own account: how many of each, and the logged costs
+	deltas=$(grep -c 'loader_offers: snapshot ' "$tmp/phase.log")
+	patches=$(grep -c 'loader_patch: snapshot ' "$tmp/phase.log")
+	fulls=$(grep -c 'loader_build: snapshot ' "$tmp/phase.log")
+	alone=$(val alone_ranker_cpu_per_s)
+	with=$(val offers_ranker_cpu_per_s)
+	echo "$prog: $nplaces places (seeded in ${t_seed} s), $rate changes/s ($kind) for ${duration} s, /v1/nearby at $nearby_rate/s"
+	echo "  placesd:      $placesd_bin, [ranker] nice ${ranker_nice:-default}, overlay_max ${overlay:-default}"
+	echo "  machine:      $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (other processes slow an idle-priority ranker)"
+	echo "  first build:  $build_line"
+	echo "  changes:      $(val published) made ($(val publish_fail) failed); /v1/nearby $(val nearby) answered, $(val nearby_fail) failed"
+	echo "  delay:        p50 $(val delay_p50_ms) ms, p99 $(val delay_p99_ms) ms, max $(val delay_max_ms) ms over $(val probed) changes probed ($(val unseen) never seen ranked within 30 s)"
+	echo "                (from the commit's answer to the place shown changed in /v1/nearby)"
+	echo "  ranker CPU:   $(pct_of "$alone") of a core with /v1/nearby alone, $(pct_of "$with") with the changes too: the changes cost $(pct_of "$(awk -v a="$alone" -v b="$with" 'BEGIN { print b - a }')")"
+	echo "  loader CPU:   $(pct_of "$(val alone_loader_cpu_per_s)") alone, $(pct_of "$(val offers_loader_cpu_per_s)") with the changes (the loader thread only)"
+	folds=$(grep -c 'folded in, built' "$tmp/phase.log")
+	echo "  loader:       $deltas deltas ($(cost 'loader_offers: snapshot ' 'cpu')), $patches patches ($(cost 'loader_patch: snapshot ' 'cpu')) of which $folds folded the overlay in, $fulls full loads"
+	echo "  aims:         change ranked within 100 ms (p99 $(val delay_p99_ms) ms); 100 changes/s < 10% of a core"
+	unseen_total=$((unseen_total + $(val unseen)))
+}
+
+for kind in $kinds; do
+	run_kind
+done
+[ "$unseen_total" = 0 ] || exit 3
 exit 0
