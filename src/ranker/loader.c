@@ -26,6 +26,12 @@
  * snapshot does not know, a reconnect and the 10-minute refresh are full
  * loads. Rows the builder refuses are skipped and counted, not fatal.
  *
+ * An offer's boost starts and ends with its starts_at and ends_at, not at
+ * a notification: every LOADER_EDGE_MS between loads, one query finds the
+ * places with an offer that started or ended since the last look (from
+ * the last full load's transaction time on) and whether each has an
+ * active one now, and their changed flags are a delta.
+ *
  * Every wait has a deadline. Between loads, a connection quiet for
  * LOADER_PROBE_MS is asked "SELECT 1" and dropped when the answer takes
  * longer than LOADER_PROBE_WAIT_MS: a hung backend or a dead peer would
@@ -66,6 +72,8 @@
 #define LOADER_QUERY_MS         120000
 #define LOADER_PROBE_MS         5000    /* quiet this long: probe */
 #define LOADER_PROBE_WAIT_MS    5000    /* the probe's deadline */
+#define LOADER_EDGE_MS          1000    /* offers' starts and ends, looked */
+                                        /* for this often */
 #define LOADER_FETCH            "10000"
 #define LOADER_ERR_LEN          512
 #define LOADER_PATCH_MAX        5000    /* changed places; more: full load */
@@ -107,6 +115,16 @@ static const char loader_sql_offer_flags[] =
 static const char loader_sql_offer_places[] =
     "SELECT DISTINCT place_id FROM offers WHERE id = ANY ($1::bigint[])";
 
+/* now, then the places whose offers started or ended after $1 and until
+ * now, and whether each has an active offer now (a row of NULLs: none) */
+static const char loader_sql_edges[] =
+    "WITH t AS (SELECT now() AS n)"
+    " SELECT t.n::text, p.id, EXISTS (SELECT 1 FROM offers o"
+    " WHERE o.place_id = p.id AND o.starts_at <= t.n AND o.ends_at > t.n)"
+    " FROM t LEFT JOIN places p ON p.id IN (SELECT place_id FROM offers"
+    " WHERE (ends_at > $1::timestamptz AND ends_at <= t.n) OR"
+    " (starts_at > $1::timestamptz AND starts_at <= t.n))";
+
 /* Why a full load (enum stats_full), as logged. */
 static const char *const loader_cause_name[SL_COUNT] = {
 	"start", "reconnect", "refresh", "asked", "burst", "new city"
@@ -142,6 +160,7 @@ struct loader {
 	int64_t *offers;            /* offer ids */
 	size_t noffers, offercap;
 	uint64_t noticed_ms;        /* when the first one came, 0 none */
+	char edges_from[64];        /* offers' edges applied until then */
 
 	/* what was done, and how much of it is in st's counters */
 	struct loader_counts done, published;
@@ -615,6 +634,21 @@ loader_ctx_free(struct loader_ctx *c)
 	snap_builder_free(c->b);
 }
 
+/* The time of the transaction a full load reads in: its offer flags are
+ * as of then, and the offers' edges count from then on. */
+static int
+loader_clock(struct loader *l)
+{
+	PGresult *res = loader_exec(l, "SELECT now()::text", PGRES_TUPLES_OK);
+
+	if (res == NULL)
+		return -1;
+	snprintf(l->edges_from, sizeof(l->edges_from), "%s",
+	    PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
 /* One full load into a new snapshot, swapped in. */
 static int
 loader_build(struct loader *l)
@@ -627,7 +661,8 @@ loader_build(struct loader *l)
 	if ((c.b = snap_builder_new()) == NULL)
 		return -1;
 	if (loader_command(l, "BEGIN ISOLATION LEVEL REPEATABLE READ "
-	    "READ ONLY") != 0 || loader_cities(l, &c) != 0 ||
+	    "READ ONLY") != 0 || loader_clock(l) != 0 ||
+	    loader_cities(l, &c) != 0 ||
 	    loader_cursor(l, &c, loader_sql_places, loader_place) != 0 ||
 	    loader_cursor(l, &c, loader_sql_items, loader_item) != 0 ||
 	    loader_command(l, "COMMIT") != 0) {
@@ -965,6 +1000,84 @@ out:
 	return rc;
 }
 
+/* Which of old's places change their offer flag per the rows of an edges
+ * query (place in column 1, flag in 2; NULLs: none): how many in set. */
+static size_t
+loader_edge_flags(const struct snapshot *old, const PGresult *res,
+    struct snap_offer_set *set)
+{
+	int i, n = PQntuples(res);
+	size_t k = 0;
+	int64_t at;
+	bool on;
+
+	for (i = 0; i < n; i++) {
+		if (PQgetisnull(res, i, 1))
+			continue;
+		at = snap_find(old, strtoll(PQgetvalue(res, i, 1), NULL, 10));
+		if (at < 0)     /* a place the next patch or load brings */
+			continue;
+		on = PQgetvalue(res, i, 2)[0] == 't';
+		if (snap_offer_at(old, (uint32_t)at) == on)
+			continue;
+		set[k].place = (uint32_t)at;
+		set[k++].on = on;
+	}
+	return k;
+}
+
+/*
+ * Offers that started or ended since the last look: their places' flags
+ * as they are now, as a delta. 0, or -1 when the database did not answer
+ * within LOADER_PROBE_WAIT_MS (then it counts as a failed liveness probe).
+ */
+static int
+loader_edges(struct loader *l)
+{
+	uint64_t t0 = util_now_ms();
+	struct snap_offer_set *set = NULL;
+	struct snapshot *old, *s = NULL;
+	PGresult *res;
+	size_t n = 0;
+
+	if (l->edges_from[0] == '\0')
+		return 0;       /* no full load yet */
+	res = loader_exec_within(l, loader_sql_edges, l->edges_from,
+	    PGRES_TUPLES_OK, LOADER_PROBE_WAIT_MS);
+	if (res == NULL) {
+		if (!loader_stopping(l))
+			log_warnx("the database did not answer a liveness probe "
+			    "(offers started or ended): reconnecting, then "
+			    "loading everything");
+		return -1;
+	}
+	old = snap_holder_get(l->holder);
+	if (old == NULL || old->serial != l->serial)
+		goto out;       /* the next load reads the flags */
+	if ((set = calloc((size_t)PQntuples(res) + 1, sizeof(*set))) == NULL ||
+	    ((n = loader_edge_flags(old, res, set)) > 0 &&
+	    (s = snap_with_offers(old, set, n)) == NULL)) {
+		log_errorx("out of memory applying offers that started or "
+		    "ended: trying again in %d ms", LOADER_EDGE_MS);
+		goto out;
+	}
+	if (s != NULL) {
+		s->serial = ++l->serial;
+		snap_holder_set(l->holder, s);
+		l->done.deltas++;
+		log_info("snapshot %" PRIu64 ": offers of %zu places started or "
+		    "ended, applied in %" PRIu64 " ms", l->serial, n,
+		    util_now_ms() - t0);
+	}
+	snprintf(l->edges_from, sizeof(l->edges_from), "%s",
+	    PQgetvalue(res, 0, 0));
+out:
+	free(set);
+	snap_unref(old);
+	PQclear(res);
+	return 0;
+}
+
 /* Adds what was done since the last call to st's counters, if set. */
 static void
 loader_publish(struct loader *l)
@@ -1099,9 +1212,9 @@ loader_probe(struct loader *l)
 /*
  * Waits for a reason to load: a notification (then 10 ms more for a
  * delta or a patch, 100 for a full load, to take a burst in one load) or
- * the periodic refresh (a full load),
- * probing a quiet connection meanwhile. 0 to load, -1 for a lost or
- * dead connection or a stop.
+ * the periodic refresh (a full load), applying the offers' starts and
+ * ends every LOADER_EDGE_MS and probing a quiet connection meanwhile.
+ * 0 to load, -1 for a lost or dead connection or a stop.
  */
 static int
 loader_wait(struct loader *l)
@@ -1109,6 +1222,7 @@ loader_wait(struct loader *l)
 	uint64_t now = util_now_ms(), due = 0, until;
 	uint64_t refresh = now + LOADER_REFRESH_MS;
 	uint64_t probe = now + LOADER_PROBE_MS;
+	uint64_t edges = now + LOADER_EDGE_MS;
 	unsigned n = 0;
 	int r;
 
@@ -1127,6 +1241,13 @@ loader_wait(struct loader *l)
 			loader_full(l, SL_REFRESH);
 			break;
 		}
+		if (due == 0 && now >= edges) {
+			if (loader_edges(l) != 0)
+				return -1;
+			loader_publish(l);
+			edges = util_now_ms() + LOADER_EDGE_MS;
+			continue;
+		}
 		if (due == 0 && now >= probe) {
 			if (loader_probe(l) != 0)
 				return -1;
@@ -1134,6 +1255,8 @@ loader_wait(struct loader *l)
 			continue;
 		}
 		until = due != 0 ? due : refresh < probe ? refresh : probe;
+		if (due == 0 && edges < until)
+			until = edges;
 		r = loader_poll(l, PQsocket(l->conn), POLLIN,
 		    (int64_t)(until - now));
 		if (r < 0)

@@ -483,6 +483,51 @@ def test_offer_delta_equals_full_load():
         rk.close()
 
 
+def test_offer_boost_follows_its_times():
+    """An offer made to start in 2 s and end 3 s later gives its place the
+    boost only in between: its INSERT changes no flag, the loader's look
+    at the offers' times every second does (a delta, logged), never
+    before starts_at and no later than a few seconds after each time."""
+    rk = Ranker()
+    try:
+        wait_snapshot(rk)
+        pid = int(PG.psql(
+            "SELECT p.id FROM places p WHERE p.city_id = '%s' AND NOT EXISTS"
+            " (SELECT 1 FROM offers o WHERE o.place_id = p.id AND"
+            " o.ends_at > now()) ORDER BY p.id LIMIT 1 OFFSET 20"
+            % CITY[0])[0][0])
+        base = {"lat": CITY[1], "lon": CITY[2], "radius_m": 50000,
+                "limit": 1000, "cuisines": ["nosuchcuisine"]}
+
+        def offered():
+            t, doc = rk.nearby(dict(base, now=int(time.time())))
+            return t == WIRE_NEARBY_RESULT and any(
+                r["id"] == pid and "offer" in r["matched"]
+                for r in doc["results"])
+        row = PG.psql(
+            "INSERT INTO offers (place_id, title, discount_pct, starts_at,"
+            " ends_at) VALUES (%d, 'soon', 10, now() + interval '2 s',"
+            " now() + interval '5 s') RETURNING extract(epoch from"
+            " starts_at), extract(epoch from ends_at)" % pid)[0]
+        starts, ends = float(row[0]), float(row[1])
+        edges = D.log_text().count("started or ended, applied")
+        while time.time() < starts - 0.3:
+            T.check(not offered(), "boosted %.1f s before it starts"
+                    % (starts - time.time()))
+            time.sleep(0.1)
+        T.wait_until(offered, 4, "the boost once the offer started",
+                     interval=0.05)
+        T.check(time.time() >= starts, "the boost came before starts_at")
+        T.wait_until(lambda: not offered(), 8, "the boost gone once the "
+                     "offer ended", interval=0.05)
+        T.check(time.time() >= ends - 0.5, "the boost left before ends_at")
+        T.check(D.log_text().count("started or ended, applied") >= edges + 2,
+                "the start and the end applied as deltas: %s"
+                % D.log_text()[-1500:])
+    finally:
+        rk.close()
+
+
 def test_overlay_folds():
     """With [ranker] overlay_max = 8, changes of 5 places go into the
     overlay, the next 5 fold it in (a copy, counted), the next 2 start a
@@ -664,6 +709,7 @@ if __name__ == "__main__":
         test_patch_equals_full_load,
         test_offer_delta_equals_full_load,
         test_overlay_folds,
+        test_offer_boost_follows_its_times,
         test_goaway_on_drain,
         test_database_down_then_back,
         test_sigquit_with_work_in_flight,
