@@ -129,7 +129,7 @@ render_citymodel(FILE *f, const struct stats_totals *t)
 {
 	static const char *const causes[STATS_CM_CAUSES] = { "place",
 	    "unknown_place", "bad_payload", "offer", "feed_lost",
-	    "offer_time", "ttl" };
+	    "offer_time", "ttl", "place_city" };
 
 	counter(f, "placesd_readmodel_hits_total", "Digests and places by id "
 	    "answered from the city read model.", t->cm_hits);

@@ -274,15 +274,24 @@ def test_unparsable_and_unknown_notifications():
     T.wait_until(lambda: invalidations("unknown_place") > n, 10,
                  "'all' to drop the model")
     warm()
-    n = invalidations("unknown_place")
+    n = invalidations("bad_payload")
+    PG.psql("NOTIFY places_city, 'not a move'")
+    T.wait_until(lambda: invalidations("bad_payload") > n, 10,
+                 "a bad places_city payload to drop the model")
+    T.check("not a move" in ON.log_text(), "the bad payload is logged")
+    warm()
+    n = invalidations("place_city")
+    u = invalidations("unknown_place")
     row = PG.psql("INSERT INTO places (city_id, name, lat, lon, rating, "
                   "categories) SELECT city_id, 'rm new place', lat, lon, 5.0, "
                   "categories FROM places WHERE city_id = '%s' ORDER BY id "
                   "LIMIT 1 RETURNING id" % CITY)
     new = int(row[0][0])
-    T.wait_until(lambda: invalidations("unknown_place") > n, 10,
-                 "a new place to drop the model")
+    T.wait_until(lambda: invalidations("place_city") > n, 10,
+                 "a new place to drop its city")
     watch(lambda d: any(p["id"] == new for p in d["places"]), "a new place")
+    T.check_eq(invalidations("unknown_place"), u, "a new place drops no "
+               "city but its own")
     PG.psql("DELETE FROM places WHERE id = %d" % new)
     watch(lambda d: all(p["id"] != new for p in d["places"]),
           "a deleted place")
