@@ -88,10 +88,13 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "SELECT p.j, p.rating::text, p.id::text FROM cities c "
 	    CITY_PLACES_FROM, 8 },
 
-	/* the same for the read model, and in every row every place id of
-	 * the city (so that a place's NOTIFY finds the city it changes) */
+	/* the same for the read model, and in the first row every place id
+	 * of the city (so that a place's NOTIFY finds the city it changes);
+	 * the window sorts as the ORDER BY does, so the rows are sorted once */
 	[STMT_RM_CITY_PLACES] = { "rm_city_places",
-	    "SELECT p.j, p.rating::text, p.id::text, a.ids FROM cities c "
+	    "SELECT p.j, p.rating::text, p.id::text, CASE WHEN row_number() "
+	    "OVER (ORDER BY p.rating DESC NULLS LAST, p.id) = 1 THEN a.ids "
+	    "END FROM cities c "
 	    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(a.id), "
 	    "'{}')::text AS ids FROM places a WHERE a.city_id = c.id) a "
 	    CITY_PLACES_FROM, 8 },
