@@ -22,6 +22,7 @@
 #include <time.h>
 
 _Static_assert(CMC_COUNT == STATS_CM_CAUSES, "stats.h knows every cause");
+_Static_assert(CMK_COUNT == STATS_CM_KINDS, "stats.h knows every kind");
 
 struct cm_city;
 
@@ -429,6 +430,18 @@ cm_free(struct citymodel *m)
 	free(m);
 }
 
+static enum cm_kind
+kind_of(const char *city, const char *key)
+{
+	if (strcmp(city, CM_PLACES) == 0)
+		return CMK_PLACE;
+	if (strcmp(city, CM_CITIES) == 0)
+		return CMK_CITIES;
+	if (strncmp(key, CM_LIST_PREFIX, strlen(CM_LIST_PREFIX)) == 0)
+		return CMK_LIST;
+	return CMK_DIGEST;
+}
+
 static bool
 usable(const struct citymodel *m)
 {
@@ -505,9 +518,11 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 		TAILQ_INSERT_HEAD(&m->lru, a, lru);
 		*v = a->v;
 		stats_add(&m->st->cm_hits, 1);
+		stats_add(&m->st->cm_kind_hits[kind_of(city, key)], 1);
 		return CM_HIT;
 	}
 	stats_add(&m->st->cm_misses, 1);
+	stats_add(&m->st->cm_kind_misses[kind_of(city, key)], 1);
 	if ((f = flight_find(c, key)) != NULL) {
 		if ((w = calloc(1, sizeof(*w))) == NULL)
 			goto off;

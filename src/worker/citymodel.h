@@ -61,6 +61,9 @@ struct cm_value {
 enum cm_get { CM_OFF, CM_HIT, CM_STALE, CM_WAIT, CM_BUILD };
 #define CM_STALE_STATUS "placesd; hit; detail=stale"
 
+/* What an answer is, told by its city and key (placesd_readmodel_kind_*) */
+enum cm_kind { CMK_DIGEST, CMK_PLACE, CMK_LIST, CMK_CITIES, CMK_COUNT };
+
 enum cm_cause { CMC_PLACE, CMC_UNKNOWN_PLACE, CMC_BAD_PAYLOAD, CMC_OFFER,
     CMC_FEED_LOST, CMC_OFFER_TIME, CMC_TTL, CMC_PLACE_CITY, CMC_COUNT };
 

@@ -96,6 +96,10 @@ def hits():
     return ON.metric("placesd_readmodel_hits_total")
 
 
+def kind_hits(kind):
+    return ON.metric("placesd_readmodel_kind_hits_total", kind=kind)
+
+
 def invalidations(cause):
     return ON.metric("placesd_readmodel_invalidations_total", cause=cause)
 
@@ -134,6 +138,7 @@ def test_same_bytes_on_and_off():
                    body(city, categories=[CATEGORY, "bar"], limit=3),
                    body(city, categories=["no-such-category"])]
     n = hits()
+    k = kind_hits("digest")
     for rnd in range(3):        # cold, warm, warm
         for b in bodies:
             st_off, raw_off = post(OFF, b)
@@ -146,6 +151,7 @@ def test_same_bytes_on_and_off():
                                                           raw_off[:400]))
     T.check(hits() - n >= 2 * len(bodies), "warm rounds were hits: %d"
             % (hits() - n))
+    T.check_eq(kind_hits("digest") - k, hits() - n, "hits of kind digest")
     T.check_eq(OFF.metric("placesd_readmodel_hits_total"), 0,
                "hits with max_bytes = 0")
     st, _ = post(ON, body("no-such-city"))
@@ -495,6 +501,7 @@ def test_lists_same_bytes_on_and_off():
     for city in CITIES[:4]:
         paths += list_paths(city)
     n = hits()
+    k = {kind: kind_hits(kind) for kind in ("list", "cities")}
     for rnd in range(3):        # cold, warm, warm
         for path in paths:
             st_off, raw_off = get(OFF, path)
@@ -507,6 +514,9 @@ def test_lists_same_bytes_on_and_off():
                                                           raw_off[:400]))
     T.check(hits() - n >= 2 * len(paths), "warm rounds were hits: %d"
             % (hits() - n))
+    T.check_eq(kind_hits("cities") - k["cities"], 2, "hits of kind cities")
+    T.check_eq(kind_hits("list") - k["list"], hits() - n - 2,
+               "hits of kind list")
     for path in ("/v1/cities/no-such-city/places",) * 2:
         T.check_eq(get(ON, path)[0], 404, "unknown city")
     T.check_eq(get(ON, "/v1/cities/%s/places?after=bad" % CITY)[0], 400,
