@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CITIES_KEY "cities"
+#define CITIES_KEY CACHE_KEY_CITIES
 #define CITIES_PREFIX "{\"cities\":"
 #define CITIES_SUFFIX "}"
 

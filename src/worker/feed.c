@@ -11,8 +11,8 @@
  *   NOTIFY offers         -> fetch: offers with id > high, in id order,
  *                            500 at a time, each handed to the subscribers
  *   NOTIFY places_changed -> cache_del("place:<id>"), the read model
- *   NOTIFY places_city    -> the read model: the cities a place left and
- *                            entered
+ *   NOTIFY places_city    -> cache_del(CACHE_KEY_CITIES), the read model:
+ *                            the cities a place left and entered
  *
  * Offers commit in id order (placesd_publish_offer() in 004_offers.sql), so
  * reading by id after the last one seen loses nothing, even across a lost
@@ -274,7 +274,9 @@ take_notifications(struct feed *f)
 			snprintf(key, sizeof(key), "place:%.32s", n->extra);
 			cache_del(f->cache, key);
 			cm_place_changed(f->model, n->extra);
-		} else if (strcmp(n->relname, "places_city") == 0) {
+		} else if (strcmp(n->relname, "places_city") == 0 &&
+		    f->cache != NULL) {
+			cache_del(f->cache, CACHE_KEY_CITIES);
 			cm_place_city(f->model, n->extra);
 		}
 		PQfreemem(n);

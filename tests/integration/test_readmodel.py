@@ -718,6 +718,30 @@ def test_without_places_city():
     warm_get("/v1/cities")
 
 
+def test_cities_ttl_cache_dropped():
+    """The read model off, the TTL cache on: a new place still shows in
+    GET /v1/cities at once, not at the cache's ttl."""
+    d = daemon("rm-ttl", "0", {"cache": {"ttl": "1h"}}).start()
+    try:
+        T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 1, 60,
+                     "the offer feed")
+        before = get_doc("/v1/cities", d)
+        get_doc("/v1/cities", d)
+        row = PG.psql("INSERT INTO places (city_id, name, lat, lon) SELECT "
+                      "city_id, 'rm ttl', lat, lon FROM places WHERE "
+                      "city_id = '%s' LIMIT 1 RETURNING id" % CITY)
+        new = int(row[0][0])
+        want = [count_of(before, CITY)[0] + 1]
+        t0 = time.monotonic()
+        while count_of(get_doc("/v1/cities", d), CITY) != want:
+            T.check(time.monotonic() - t0 < FRESH, "the new count not seen "
+                    "%.1f s after the commit" % FRESH)
+            time.sleep(0.01)
+        PG.psql("DELETE FROM places WHERE id = %d" % new)
+    finally:
+        d.stop()
+
+
 def test_lists_flood_bounded():
     d = daemon("rm-lists", "24k").start()
     try:
@@ -776,6 +800,7 @@ if __name__ == "__main__":
         test_place_moved_and_new,
         test_city_rows_change,
         test_without_places_city,
+        test_cities_ttl_cache_dropped,
         test_lists_flood_bounded,
         test_database_down_serves_stale,
         test_killed_worker_holds_nothing,
