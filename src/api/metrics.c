@@ -132,13 +132,21 @@ render_citymodel(FILE *f, const struct stats_totals *t)
 {
 	static const char *const causes[STATS_CM_CAUSES] = { "place",
 	    "unknown_place", "bad_payload", "offer", "feed_lost",
-	    "offer_time", "ttl" };
+	    "offer_time", "ttl", "place_city" };
+	static const char *const kinds[STATS_CM_KINDS] = { "digest", "place",
+	    "list", "cities" };
 
-	counter(f, "placesd_readmodel_hits_total", "Digests and places by id "
-	    "answered from the city read model.", t->cm_hits);
-	counter(f, "placesd_readmodel_misses_total", "Digests and places by "
-	    "id the read model did not hold (built, or waited for a build).",
-	    t->cm_misses);
+	counter(f, "placesd_readmodel_hits_total", "Digests, places by id, "
+	    "city lists and lists of cities answered from the city read "
+	    "model.", t->cm_hits);
+	counter(f, "placesd_readmodel_misses_total", "Reads the read model "
+	    "did not hold (built, or waited for a build).", t->cm_misses);
+	counter_by(f, "placesd_readmodel_kind_hits_total", "Read model hits "
+	    "by what was asked.", "kind", kinds, t->cm_kind_hits,
+	    STATS_CM_KINDS);
+	counter_by(f, "placesd_readmodel_kind_misses_total", "Read model "
+	    "misses by what was asked.", "kind", kinds, t->cm_kind_misses,
+	    STATS_CM_KINDS);
 	counter(f, "placesd_readmodel_waits_total", "Misses that waited for "
 	    "the build another request ran (single flight).", t->cm_waits);
 	counter(f, "placesd_readmodel_bypassed_total", "Reads that went to "

@@ -2,7 +2,8 @@
  * places.c: GET /v1/cities/{city}/places (filters, keyset pagination in
  * the stable order rating desc, unknown ratings last, then id) and
  * GET /v1/places/{id} (with its menu and active offers), from the city
- * read model (worker/citymodel.h) when it is on, else from the TTL cache.
+ * read model (worker/citymodel.h) when it is on, else from the database
+ * (the lists) or the TTL cache (places).
  *
  * The cursor is opaque to clients: base64url of "v1:<rating>:<id>" of the
  * last place of a page (an empty rating for an unknown one).
@@ -13,6 +14,7 @@
 #include "worker/worker.h"
 #include "common/stats.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,28 +51,47 @@ cursor_encode(const char *rating, const char *id, char *out)
 	api_b64url_encode(buf, (size_t)n, out);
 }
 
+static void
+flight_fail(void *fl)
+{
+	cm_fail(fl);
+}
+
 /* ---- GET /v1/cities/{city}/places ----------------------------------------- */
 
-static void
-list_result(struct api_job *job, const PGresult *res)
+/* A list request's parameters as PostgreSQL takes them, "" for NULL. */
+struct list_req {
+	struct http_req *r;
+	struct cm_waiter *wt;       /* waiting for another's build */
+	long limit;
+	char city[65];
+	char cats[600];
+	char cuis[600];
+	char minr[32];
+	char maxp[24];
+	char crating[8];
+	char cid[24];
+	char rows[24];              /* limit + 1 */
+};
+
+/*
+ * The answer of a page (rows == 0: no such city) into *buf, as the
+ * client gets it, with or without the read model; false on no memory.
+ */
+static bool
+list_encode(const PGresult *res, long limit, char **buf, size_t *len)
 {
 	int rows = pg_nrows(res), shown, i;
-	char *buf = NULL, cursor[100];
-	size_t len = 0;
+	char cursor[100];
 	FILE *f;
 
-	if (rows == 0) {
-		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
-		return;
-	}
+	*buf = NULL;
+	*len = 0;
 	if (pg_value(res, 0, 0) == NULL)
 		rows = 0;               /* the city, without matching places */
-	shown = rows > (int)job->n ? (int)job->n : rows;
-	if ((f = open_memstream(&buf, &len)) == NULL) {
-		http_reply_error(job->r, 503, "overloaded", "out of memory",
-		    NULL);
-		return;
-	}
+	shown = rows > (int)limit ? (int)limit : rows;
+	if ((f = open_memstream(buf, len)) == NULL)
+		return false;
 	fputs("{\"places\":[", f);
 	for (i = 0; i < shown; i++) {
 		if (i > 0)
@@ -84,54 +105,197 @@ list_result(struct api_job *job, const PGresult *res)
 	} else {
 		fputs("],\"next\":null}", f);
 	}
-	if (fclose(f) != 0 || buf == NULL) {
-		free(buf);
+	if (fclose(f) != 0 || *buf == NULL) {
+		free(*buf);
+		*buf = NULL;
+		return false;
+	}
+	return true;
+}
+
+static void
+list_reply(struct http_req *r, const char *json, size_t len)
+{
+	http_reply(r, 200, "application/json; charset=utf-8", json, len);
+}
+
+/* A page from the database, kept by nothing. */
+static void
+list_result(struct api_job *job, const PGresult *res)
+{
+	char *buf;
+	size_t len;
+
+	if (pg_nrows(res) == 0) {
+		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
+		return;
+	}
+	if (!list_encode(res, (long)job->n, &buf, &len)) {
 		http_reply_error(job->r, 503, "overloaded", "out of memory",
 		    NULL);
 		return;
 	}
-	http_reply(job->r, 200, "application/json; charset=utf-8", buf, len);
+	list_reply(job->r, buf, len);
 	free(buf);
+}
+
+/* A build for the read model: answered and handed over with the city's
+ * ids, or (404, no memory, any failure: the job's ctx_free) not kept. */
+static void
+list_built(struct api_job *job, const PGresult *res)
+{
+	const char *parts[CM_PARTS] = { NULL, NULL, NULL };
+	struct cm_flight *fl = job->ctx;
+	char *buf;
+	size_t len;
+
+	if (pg_nrows(res) == 0) {
+		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
+		return;
+	}
+	if (!list_encode(res, (long)job->n, &buf, &len)) {
+		http_reply_error(job->r, 503, "overloaded", "out of memory",
+		    NULL);
+		return;
+	}
+	list_reply(job->r, buf, len);
+	job->ctx = NULL;
+	parts[0] = buf;
+	cm_put(fl, parts, pg_value(res, 0, 3), 0);
+	free(buf);
+}
+
+static void
+list_query(struct list_req *lr, int stmt,
+    void (*done)(struct api_job *, const PGresult *), struct cm_flight *fl)
+{
+	const char *params[8];
+
+	params[0] = lr->city;
+	params[1] = lr->cats[0] ? lr->cats : NULL;
+	params[2] = lr->cuis[0] ? lr->cuis : NULL;
+	params[3] = lr->minr[0] ? lr->minr : NULL;
+	params[4] = lr->maxp[0] ? lr->maxp : NULL;
+	params[5] = lr->crating[0] ? lr->crating : NULL;
+	params[6] = lr->cid[0] ? lr->cid : NULL;
+	params[7] = lr->rows;
+	api_query(lr->r, stmt, 8, params, done, (uint64_t)lr->limit, NULL, fl,
+	    fl != NULL ? flight_fail : NULL);
+}
+
+static void
+list_wait_cancel(void *arg)
+{
+	struct list_req *lr = arg;
+
+	cm_unwait(lr->wt);
+	free(lr);
+}
+
+/* The build ended: its answer, or (it failed, or the city changed
+ * meanwhile) a query of this request's own. */
+static void
+list_woken(void *arg, const struct cm_value *v)
+{
+	struct list_req *lr = arg;
+
+	if (v != NULL)
+		list_reply(lr->r, v->part[0], v->len[0]);
+	else
+		list_query(lr, STMT_CITY_PLACES, list_result, NULL);
+	free(lr);
+}
+
+/*
+ * Answered (or deferred) from the read model; false when it is off. The
+ * key is the parameters as checked, so distinct keys are bounded by what
+ * the model may hold, not by what clients send.
+ */
+static bool
+list_from_model(struct list_req *lr, struct worker *w)
+{
+	struct cm_flight *fl = NULL;
+	struct cm_waiter *wt = NULL;
+	struct cm_value v;
+	char key[sizeof(*lr) - offsetof(struct list_req, cats) + 16];
+
+	snprintf(key, sizeof(key), CM_LIST_PREFIX "%s|%s|%s|%s|%s|%s|%ld",
+	    lr->cats, lr->cuis, lr->minr, lr->maxp, lr->crating, lr->cid,
+	    lr->limit);
+	switch (cm_get(w->model, lr->city, key, &v, list_woken, lr, &wt,
+	    &fl)) {
+	case CM_STALE:
+		http_add_header(lr->r, "Cache-Status", CM_STALE_STATUS);
+		/* FALLTHROUGH */
+	case CM_HIT:
+		list_reply(lr->r, v.part[0], v.len[0]);
+		free(lr);
+		return true;
+	case CM_WAIT:
+		lr->wt = wt;
+		http_req_defer(lr->r, list_wait_cancel, lr);
+		return true;
+	case CM_BUILD:
+		list_query(lr, STMT_RM_CITY_PLACES, list_built, fl);
+		free(lr);
+		return true;
+	case CM_OFF:
+		break;
+	}
+	return false;
+}
+
+/* The request's parameters into lr; false when it answered 400 or 404. */
+static bool
+list_parse(struct http_req *r, struct list_req *lr)
+{
+	const char *city = http_req_param(r, 0), *after;
+	long maxp;
+
+	if (!api_is_slug(city)) {
+		http_reply_error(r, 404, "not_found", "no such city", NULL);
+		return false;
+	}
+	snprintf(lr->city, sizeof(lr->city), "%s", city);
+	if (!api_param_list(r, "category", lr->cats, sizeof(lr->cats)) ||
+	    !api_param_list(r, "cuisine", lr->cuis, sizeof(lr->cuis)) ||
+	    !api_param_number(r, "min_rating", 0, 5, lr->minr,
+	    sizeof(lr->minr)) ||
+	    !api_param_int(r, "max_price", 1, 4, 0, &maxp) ||
+	    !api_param_int(r, "limit", 1, 100, 20, &lr->limit))
+		return false;
+	if ((after = http_req_query(r, "after")) != NULL &&
+	    !cursor_decode(after, lr->crating, sizeof(lr->crating), lr->cid,
+	    sizeof(lr->cid))) {
+		http_reply_error(r, 400, "invalid_argument", "after is not a "
+		    "cursor this server gave out", "after");
+		return false;
+	}
+	if (maxp > 0)
+		snprintf(lr->maxp, sizeof(lr->maxp), "%ld", maxp);
+	snprintf(lr->rows, sizeof(lr->rows), "%ld", lr->limit + 1);
+	return true;
 }
 
 void
 api_city_places(struct http_req *r)
 {
-	const char *city = http_req_param(r, 0), *after;
-	char cats[600], cuis[600], minr[32], crating[8], cid[24], lim[24];
-	const char *params[8];
-	long limit, maxp;
-	char maxps[24];
+	struct worker *w = http_req_worker(r);
+	struct list_req *lr;
 
-	if (!api_is_slug(city)) {
-		http_reply_error(r, 404, "not_found", "no such city", NULL);
+	if ((lr = calloc(1, sizeof(*lr))) == NULL) {
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
 		return;
 	}
-	if (!api_param_list(r, "category", cats, sizeof(cats)) ||
-	    !api_param_list(r, "cuisine", cuis, sizeof(cuis)) ||
-	    !api_param_number(r, "min_rating", 0, 5, minr, sizeof(minr)) ||
-	    !api_param_int(r, "max_price", 1, 4, 0, &maxp) ||
-	    !api_param_int(r, "limit", 1, 100, 20, &limit))
-		return;
-	crating[0] = cid[0] = '\0';
-	if ((after = http_req_query(r, "after")) != NULL &&
-	    !cursor_decode(after, crating, sizeof(crating), cid, sizeof(cid))) {
-		http_reply_error(r, 400, "invalid_argument", "after is not a "
-		    "cursor this server gave out", "after");
+	lr->r = r;
+	if (!list_parse(r, lr)) {
+		free(lr);
 		return;
 	}
-	snprintf(maxps, sizeof(maxps), "%ld", maxp);
-	snprintf(lim, sizeof(lim), "%ld", limit + 1);
-	params[0] = city;
-	params[1] = cats[0] ? cats : NULL;
-	params[2] = cuis[0] ? cuis : NULL;
-	params[3] = minr[0] ? minr : NULL;
-	params[4] = maxp > 0 ? maxps : NULL;
-	params[5] = crating[0] ? crating : NULL;
-	params[6] = cid[0] ? cid : NULL;
-	params[7] = lim;
-	api_query(r, STMT_CITY_PLACES, 8, params, list_result, (uint64_t)limit,
-	    NULL, NULL, NULL);
+	if (list_from_model(lr, w))
+		return;
+	list_query(lr, STMT_CITY_PLACES, list_result, NULL);
+	free(lr);
 }
 
 /* ---- GET /v1/places/{id} ----------------------------------------------------- */
@@ -146,12 +310,6 @@ static void
 place_reply(struct http_req *r, const char *json, size_t len)
 {
 	http_reply(r, 200, "application/json; charset=utf-8", json, len);
-}
-
-static void
-flight_fail(void *fl)
-{
-	cm_fail(fl);
 }
 
 /* A build for the read model: answered and handed over, or (404, any

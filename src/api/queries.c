@@ -18,6 +18,22 @@
 #define UTC(col) \
 	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* a city's page of places (STMT_CITY_PLACES says its parameters): the
+ * read model's statement shares the text */
+#define CITY_PLACES_FROM \
+	"LEFT JOIN LATERAL (SELECT " PLACE_JSON "::text AS j, p.rating, " \
+	"p.id FROM places p WHERE p.city_id = c.id " \
+	"AND ($2::text[] IS NULL OR p.categories && $2::text[]) " \
+	"AND ($3::text[] IS NULL OR p.cuisines && $3::text[]) " \
+	"AND ($4::numeric IS NULL OR p.rating >= $4::numeric) " \
+	"AND ($5::int IS NULL OR p.price_level <= $5::int) " \
+	"AND ($7::bigint IS NULL OR CASE WHEN $6::numeric IS NULL " \
+	"THEN p.rating IS NULL AND p.id > $7::bigint " \
+	"ELSE p.rating < $6::numeric OR (p.rating = $6::numeric AND " \
+	"p.id > $7::bigint) OR p.rating IS NULL END) " \
+	"ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $8::int) p ON true " \
+	"WHERE c.id = $1 ORDER BY p.rating DESC NULLS LAST, p.id"
+
 /* the digest's places: the read model's statements share the same text */
 #define DIGEST_PLACES_COLS \
 	"coalesce(json_agg(p.j ORDER BY p.rating DESC NULLS LAST, " \
@@ -70,18 +86,18 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	 * row of NULLs: a city without matching places. */
 	[STMT_CITY_PLACES] = { "city_places",
 	    "SELECT p.j, p.rating::text, p.id::text FROM cities c "
-	    "LEFT JOIN LATERAL (SELECT " PLACE_JSON "::text AS j, p.rating, "
-	    "p.id FROM places p WHERE p.city_id = c.id "
-	    "AND ($2::text[] IS NULL OR p.categories && $2::text[]) "
-	    "AND ($3::text[] IS NULL OR p.cuisines && $3::text[]) "
-	    "AND ($4::numeric IS NULL OR p.rating >= $4::numeric) "
-	    "AND ($5::int IS NULL OR p.price_level <= $5::int) "
-	    "AND ($7::bigint IS NULL OR CASE WHEN $6::numeric IS NULL "
-	    "THEN p.rating IS NULL AND p.id > $7::bigint "
-	    "ELSE p.rating < $6::numeric OR (p.rating = $6::numeric AND "
-	    "p.id > $7::bigint) OR p.rating IS NULL END) "
-	    "ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $8::int) p ON true "
-	    "WHERE c.id = $1 ORDER BY p.rating DESC NULLS LAST, p.id", 8 },
+	    CITY_PLACES_FROM, 8 },
+
+	/* the same for the read model, and in the first row every place id
+	 * of the city (so that a place's NOTIFY finds the city it changes);
+	 * the window sorts as the ORDER BY does, so the rows are sorted once */
+	[STMT_RM_CITY_PLACES] = { "rm_city_places",
+	    "SELECT p.j, p.rating::text, p.id::text, CASE WHEN row_number() "
+	    "OVER (ORDER BY p.rating DESC NULLS LAST, p.id) = 1 THEN a.ids "
+	    "END FROM cities c "
+	    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(a.id), "
+	    "'{}')::text AS ids FROM places a WHERE a.city_id = c.id) a "
+	    CITY_PLACES_FROM, 8 },
 
 	/* the ranker's picks, in any order: the handler puts them in its */
 	[STMT_PLACES_BY_ID] = { "places_by_id",

@@ -179,6 +179,10 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->cm_bytes += LD(b->cm_bytes);
 		for (j = 0; j < STATS_CM_CAUSES; j++)
 			t->cm_invalidations[j] += LD(b->cm_invalidations[j]);
+		for (j = 0; j < STATS_CM_KINDS; j++) {
+			t->cm_kind_hits[j] += LD(b->cm_kind_hits[j]);
+			t->cm_kind_misses[j] += LD(b->cm_kind_misses[j]);
+		}
 		t->nearby_degraded += LD(b->nearby_degraded);
 		t->nearby_shed += LD(b->nearby_shed);
 		for (j = 0; j < SF_COUNT; j++) {

@@ -25,7 +25,8 @@
 #define STATS_GENS        (STATS_MAX_DRAINING + 1)
 #define STATS_LAT_BUCKETS 14    /* 13 bounds + the overflow bucket */
 #define STATS_CLASSES     6     /* 1xx..5xx at 1..5, 0 = anything else */
-#define STATS_CM_CAUSES   7     /* read model invalidations: enum cm_cause */
+#define STATS_CM_CAUSES   8     /* read model invalidations: enum cm_cause */
+#define STATS_CM_KINDS    4     /* read model answers: enum cm_kind */
 /* outcomes of one call to the events service (upstream.h) */
 enum stats_upstream { SU_OK, SU_TIMEOUT, SU_HTTP_ERROR, SU_BAD_RESPONSE,
     SU_UNREACHABLE, SU_COUNT };
@@ -84,6 +85,8 @@ struct stats_block {
 	uint64_t cm_evictions;
 	int64_t cm_bytes;                   /* gauge */
 	uint64_t cm_invalidations[STATS_CM_CAUSES];
+	uint64_t cm_kind_hits[STATS_CM_KINDS];      /* cm_hits, by kind */
+	uint64_t cm_kind_misses[STATS_CM_KINDS];    /* cm_misses, by kind */
 	uint64_t nearby_degraded;           /* answered without the ranker */
 	uint64_t nearby_shed;               /* 503: too many degraded running */
 	uint64_t nearby_fallback[SF_COUNT][SO_COUNT];   /* both, by cause */
@@ -154,6 +157,8 @@ struct stats_totals {
 	uint64_t cm_evictions;
 	int64_t cm_bytes;
 	uint64_t cm_invalidations[STATS_CM_CAUSES];
+	uint64_t cm_kind_hits[STATS_CM_KINDS];
+	uint64_t cm_kind_misses[STATS_CM_KINDS];
 	uint64_t nearby_degraded;
 	uint64_t nearby_shed;
 	uint64_t nearby_fallback[SF_COUNT][SO_COUNT];

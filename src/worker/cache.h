@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The key of GET /v1/cities, which the offer feed drops on places_city */
+#define CACHE_KEY_CITIES "cities"
+
 struct stats_block;
 struct cache;
 

@@ -22,6 +22,7 @@
 #include <time.h>
 
 _Static_assert(CMC_COUNT == STATS_CM_CAUSES, "stats.h knows every cause");
+_Static_assert(CMK_COUNT == STATS_CM_KINDS, "stats.h knows every kind");
 
 struct cm_city;
 
@@ -69,6 +70,7 @@ struct citymodel {
 	struct stats_block *st;
 	struct feed *feed;
 	struct pg_pool *pg;
+	bool precise;               /* places_city is announced */
 	size_t bytes;
 	TAILQ_HEAD(, cm_city) cities;
 	TAILQ_HEAD(cm_lru, cm_answer) lru;
@@ -276,6 +278,36 @@ city_drop(struct citymodel *m, struct cm_city *c, enum cm_cause why)
 	city_maybe_free(m, c);
 }
 
+/* A new offer: the city's digests go, its lists (which show no offers)
+ * and its ids stay. */
+static void
+city_drop_digests(struct citymodel *m, struct cm_city *c, enum cm_cause why)
+{
+	struct cm_answer *a, *an;
+	struct cm_flight *fl, *fn;
+	bool dropped = false;
+
+	for (a = TAILQ_FIRST(&c->answers); a != NULL; a = an) {
+		an = TAILQ_NEXT(a, link);
+		if (strncmp(a->key, CM_LIST_PREFIX, strlen(CM_LIST_PREFIX)) ==
+		    0)
+			continue;
+		answer_free(m, a);
+		dropped = true;
+	}
+	for (fl = TAILQ_FIRST(&c->flights); fl != NULL; fl = fn) {
+		fn = TAILQ_NEXT(fl, link);
+		if (strncmp(fl->key, CM_LIST_PREFIX, strlen(CM_LIST_PREFIX)) ==
+		    0)
+			continue;
+		TAILQ_REMOVE(&c->flights, fl, link);
+		fl->city = NULL;
+	}
+	if (dropped)
+		stats_add(&m->st->cm_invalidations[why], 1);
+	city_maybe_free(m, c);
+}
+
 static int
 cmp_id(const void *a, const void *b)
 {
@@ -349,6 +381,16 @@ cm_set_pool(struct citymodel *m, struct pg_pool *p)
 	m->pg = p;
 }
 
+/* What was held under the other rules is not trusted under these. */
+void
+cm_set_precise(struct citymodel *m, bool on)
+{
+	if (m == NULL || m->precise == on)
+		return;
+	m->precise = on;
+	cm_drop_all(m, CMC_FEED_LOST);
+}
+
 static void
 flight_end(struct cm_flight *fl, const struct cm_value *v)
 {
@@ -386,6 +428,18 @@ cm_free(struct citymodel *m)
 	}
 	free(m->buckets);
 	free(m);
+}
+
+static enum cm_kind
+kind_of(const char *city, const char *key)
+{
+	if (strcmp(city, CM_PLACES) == 0)
+		return CMK_PLACE;
+	if (strcmp(city, CM_CITIES) == 0)
+		return CMK_CITIES;
+	if (strncmp(key, CM_LIST_PREFIX, strlen(CM_LIST_PREFIX)) == 0)
+		return CMK_LIST;
+	return CMK_DIGEST;
 }
 
 static bool
@@ -441,6 +495,9 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 	if (m == NULL || m->cfg->cache_max_bytes == 0 ||
 	    m->cfg->cache_model_ttl_ms == 0)
 		return CM_OFF;
+	/* without places_city nothing tells when the counts change */
+	if (!m->precise && strcmp(city, CM_CITIES) == 0)
+		return CM_OFF;
 	if (!usable(m)) {
 		/* the database is away too: the last answer known beats
 		 * none, as no read could be fresher */
@@ -461,9 +518,11 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 		TAILQ_INSERT_HEAD(&m->lru, a, lru);
 		*v = a->v;
 		stats_add(&m->st->cm_hits, 1);
+		stats_add(&m->st->cm_kind_hits[kind_of(city, key)], 1);
 		return CM_HIT;
 	}
 	stats_add(&m->st->cm_misses, 1);
+	stats_add(&m->st->cm_kind_misses[kind_of(city, key)], 1);
 	if ((f = flight_find(c, key)) != NULL) {
 		if ((w = calloc(1, sizeof(*w))) == NULL)
 			goto off;
@@ -661,14 +720,47 @@ place_drop(struct citymodel *m, int64_t id, enum cm_cause why)
 	city_maybe_free(m, c);
 }
 
+/* A payload the model cannot place: logged (printable, cut short), and
+ * nothing it held is trusted. */
+static void
+bad_payload(struct citymodel *m, const char *channel, const char *payload,
+    const char *what)
+{
+	char shown[41];
+	size_t i;
+
+	for (i = 0; i < sizeof(shown) - 1 && payload[i] != '\0'; i++)
+		shown[i] = payload[i] >= 0x20 && payload[i] < 0x7f ?
+		    payload[i] : '?';
+	shown[i] = '\0';
+	log_warnx("read model: a %s notification with the payload \"%s\" is "
+	    "not %s; everything it held dropped", channel, shown, what);
+	cm_drop_all(m, CMC_BAD_PAYLOAD);
+}
+
+/* A place id, digits only; 0 when s is none. */
+static int64_t
+parse_place_id(const char *s, size_t len)
+{
+	int64_t id = 0;
+	size_t i;
+
+	if (len == 0 || len > 18 || s[0] == '0')
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		id = id * 10 + (s[i] - '0');
+	}
+	return id;
+}
+
 void
 cm_place_changed(struct citymodel *m, const char *payload)
 {
 	struct cm_city *c, *next;
 	bool found = false;
-	char *end, shown[41];
 	int64_t id;
-	size_t i;
 
 	if (m == NULL || m->cfg->cache_max_bytes == 0)
 		return;
@@ -676,17 +768,8 @@ cm_place_changed(struct citymodel *m, const char *payload)
 		drop_cities(m, CMC_UNKNOWN_PLACE, false);
 		return;
 	}
-	errno = 0;
-	id = strtoll(payload, &end, 10);
-	if (end == payload || *end != '\0' || errno != 0 || id <= 0) {
-		for (i = 0; i < sizeof(shown) - 1 && payload[i] != '\0'; i++)
-			shown[i] = payload[i] >= 0x20 && payload[i] < 0x7f ?
-			    payload[i] : '?';
-		shown[i] = '\0';
-		log_warnx("read model: a places_changed notification with the "
-		    "payload \"%s\" is not a place id; everything it held "
-		    "dropped", shown);
-		cm_drop_all(m, CMC_BAD_PAYLOAD);
+	if ((id = parse_place_id(payload, strlen(payload))) == 0) {
+		bad_payload(m, "places_changed", payload, "a place id");
 		return;
 	}
 	if (TAILQ_EMPTY(&m->cities))
@@ -701,9 +784,78 @@ cm_place_changed(struct citymodel *m, const char *payload)
 		}
 	}
 	/* a new place, or one of a city whose ids are not known yet: it
-	 * could belong to any city */
-	if (!found)
+	 * could belong to any city, unless places_city says which */
+	if (!found && !m->precise)
 		drop_cities(m, CMC_UNKNOWN_PLACE, true);
+}
+
+/* A city id of a places_city payload: "-" (none, *len 0) or a slug. */
+static const char *
+payload_city(const char *p, size_t *len)
+{
+	size_t n = 0;
+
+	while (p[n] != '\0' && p[n] != ' ')
+		n++;
+	if (n == 1 && p[0] == '-') {
+		*len = 0;
+		return p + n;
+	}
+	if (n == 0 || n >= sizeof(((struct cm_city *)0)->name))
+		return NULL;
+	*len = n;
+	while (n-- > 0)
+		if (!((p[n] >= 'a' && p[n] <= 'z') ||
+		    (p[n] >= '0' && p[n] <= '9') || p[n] == '-'))
+			return NULL;
+	return p + *len;
+}
+
+static void
+city_drop_named(struct citymodel *m, const char *name, size_t len,
+    enum cm_cause why)
+{
+	struct cm_city *c;
+	char buf[sizeof(c->name)];
+
+	if (len == 0 || len >= sizeof(buf))
+		return;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	if ((c = city_find(m, buf)) != NULL)
+		city_drop(m, c, why);
+}
+
+/* "<place id or -> <old city or -> <new city or ->" */
+void
+cm_place_city(struct citymodel *m, const char *payload)
+{
+	const char *p = payload, *from, *to, *end;
+	size_t n, flen, tlen;
+	int64_t id = 0;
+
+	if (m == NULL || m->cfg->cache_max_bytes == 0)
+		return;
+	for (n = 0; p[n] != '\0' && p[n] != ' '; n++)
+		;
+	if (!(n == 1 && p[0] == '-') && (id = parse_place_id(p, n)) == 0)
+		goto bad;
+	if (p[n] != ' ')
+		goto bad;
+	from = p + n + 1;
+	if ((end = payload_city(from, &flen)) == NULL || *end != ' ')
+		goto bad;
+	to = end + 1;
+	if ((end = payload_city(to, &tlen)) == NULL || *end != '\0')
+		goto bad;
+	if (id > 0)
+		place_drop(m, id, CMC_PLACE_CITY);
+	city_drop_named(m, from, flen, CMC_PLACE_CITY);
+	city_drop_named(m, to, tlen, CMC_PLACE_CITY);
+	city_drop_named(m, CM_CITIES, strlen(CM_CITIES), CMC_PLACE_CITY);
+	return;
+bad:
+	bad_payload(m, "places_city", payload, "\"<place> <city> <city>\"");
 }
 
 void
@@ -715,7 +867,7 @@ cm_offer_added(struct citymodel *m, const char *city, int64_t place_id)
 		return;
 	place_drop(m, place_id, CMC_OFFER);
 	if (city != NULL && *city != '\0' && (c = city_find(m, city)) != NULL)
-		city_drop(m, c, CMC_OFFER);
+		city_drop_digests(m, c, CMC_OFFER);
 }
 
 void

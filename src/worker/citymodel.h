@@ -11,10 +11,12 @@
  * over with cm_put() (or cm_fail(): a failed or late query is never kept).
  *
  * What is held is true while the offer feed LISTENs: a place notification
- * drops the place's city (a place no held city knows drops every city: it
- * may be new) and the place's own answer in CM_PLACES ("all", or a payload
- * that is no id, drops everything), a new offer drops its city and its
- * place's answer, an answer leaves when one of its offers ends or starts,
+ * drops the place's city and the place's own answer in CM_PLACES ("all",
+ * or a payload that is no id, drops everything); a places_city one drops
+ * the cities a place left and entered and CM_CITIES (without that
+ * channel, a place no held city knows drops every city: it may be new);
+ * a new offer drops its city's digests and its place's answer, an answer
+ * leaves when one of its offers ends or starts,
  * a lost feed drops everything once it is back (meanwhile what is held is
  * served, marked stale, only while the database is away too), and a TTL
  * is a safety net. While the feed is not listening, or has been told of an
@@ -33,6 +35,12 @@
 /* The bucket of places by id ("place:<id>"), beside the cities: a change
  * to a place or a new offer of it drops its one answer. */
 #define CM_PLACES ""
+/* The bucket of the list of cities (GET /v1/cities), no city's name: a
+ * place that enters, leaves or moves, or a changed city, drops it. */
+#define CM_CITIES "*"
+/* A city's list answers (GET /v1/cities/{city}/places) have keys that
+ * begin so; its digests' keys do not. A new offer leaves them be. */
+#define CM_LIST_PREFIX "list|"
 
 struct config;
 struct stats_block;
@@ -53,8 +61,11 @@ struct cm_value {
 enum cm_get { CM_OFF, CM_HIT, CM_STALE, CM_WAIT, CM_BUILD };
 #define CM_STALE_STATUS "placesd; hit; detail=stale"
 
+/* What an answer is, told by its city and key (placesd_readmodel_kind_*) */
+enum cm_kind { CMK_DIGEST, CMK_PLACE, CMK_LIST, CMK_CITIES, CMK_COUNT };
+
 enum cm_cause { CMC_PLACE, CMC_UNKNOWN_PLACE, CMC_BAD_PAYLOAD, CMC_OFFER,
-    CMC_FEED_LOST, CMC_OFFER_TIME, CMC_TTL, CMC_COUNT };
+    CMC_FEED_LOST, CMC_OFFER_TIME, CMC_TTL, CMC_PLACE_CITY, CMC_COUNT };
 
 /* A waiter's wake-up: v is NULL when the build failed or was dropped. */
 typedef void (*cm_wait_fn)(void *arg, const struct cm_value *v);
@@ -91,6 +102,12 @@ void cm_fail(struct cm_flight *fl);
  * away too, and dropped (counted) when the feed is back. */
 void cm_feed_lost(struct citymodel *m);
 void cm_place_changed(struct citymodel *m, const char *payload);
+/* A places_city payload (005_notify_city.sql): drops the place, both of
+ * its cities and the list of cities; unparseable, everything. */
+void cm_place_city(struct citymodel *m, const char *payload);
+/* Whether the database announces places_city: then a place no held city
+ * knows drops nothing but itself, and the list of cities is held. */
+void cm_set_precise(struct citymodel *m, bool on);
 void cm_offer_added(struct citymodel *m, const char *city,
     int64_t place_id);
 void cm_drop_all(struct citymodel *m, enum cm_cause why);

@@ -4,12 +4,15 @@
  * with one-shot events re-armed on the current PQsocket(), a connect
  * deadline, then EV_READ|EV_PERSIST for results and notifications).
  *
- *   connect -> LISTEN offers; LISTEN places_changed
+ *   connect -> LISTEN offers; LISTEN places_changed; LISTEN places_city
  *           -> SELECT max(id)   (the high-water mark; after a reconnect,
- *              a fetch of what was published meanwhile follows)
+ *              a fetch of what was published meanwhile follows), and
+ *              whether the database sends places_city (005_notify_city)
  *   NOTIFY offers         -> fetch: offers with id > high, in id order,
  *                            500 at a time, each handed to the subscribers
- *   NOTIFY places_changed -> cache_del("place:<id>")
+ *   NOTIFY places_changed -> cache_del("place:<id>"), the read model
+ *   NOTIFY places_city    -> cache_del(CACHE_KEY_CITIES), the read model:
+ *                            the cities a place left and entered
  *
  * Offers commit in id order (placesd_publish_offer() in 004_offers.sql), so
  * reading by id after the last one seen loses nothing, even across a lost
@@ -147,7 +150,9 @@ send_fetch(struct feed *f)
 static void
 send_high(struct feed *f)
 {
-	if (!PQsendQuery(f->conn, "SELECT coalesce(max(id), 0) FROM offers")) {
+	if (!PQsendQuery(f->conn, "SELECT coalesce(max(id), 0), "
+	    "to_regprocedure('placesd_notify_place_city()') IS NOT NULL "
+	    "FROM offers")) {
 		feed_lost(f, PQerrorMessage(f->conn));
 		return;
 	}
@@ -220,6 +225,9 @@ take_result(struct feed *f, PGresult *res)
 	if (f->query == FQ_HIGH && n == 1) {
 		int64_t max = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 
+		cm_set_precise(f->model, PQnfields(res) > 1 &&
+		    strcmp(PQgetvalue(res, 0, 1), "t") == 0);
+
 		if (f->high < 0)
 			f->high = max;
 		else if (max > f->high)
@@ -266,6 +274,10 @@ take_notifications(struct feed *f)
 			snprintf(key, sizeof(key), "place:%.32s", n->extra);
 			cache_del(f->cache, key);
 			cm_place_changed(f->model, n->extra);
+		} else if (strcmp(n->relname, "places_city") == 0 &&
+		    f->cache != NULL) {
+			cache_del(f->cache, CACHE_KEY_CITIES);
+			cm_place_city(f->model, n->extra);
 		}
 		PQfreemem(n);
 	}
@@ -408,7 +420,8 @@ on_connected(struct feed *f)
 	f->warned = false;
 	f->ever_up = true;
 	if (f->ev == NULL || f->wev == NULL ||
-	    !PQsendQuery(f->conn, "LISTEN offers; LISTEN places_changed")) {
+	    !PQsendQuery(f->conn, "LISTEN offers; LISTEN places_changed; "
+	    "LISTEN places_city")) {
 		feed_lost(f, "cannot send LISTEN");
 		return;
 	}

@@ -1,10 +1,11 @@
 /*
  * feed.h: a worker's live feed of new offers. One PostgreSQL connection of
- * its own LISTENs on "offers" and "places_changed"; each offer notification
- * makes it read every offer past the last one it has seen, in id order,
- * and hand each to the worker's subscribers; each place notification drops
- * that place from the worker's cache. After a reconnect it reads what was
- * published meanwhile (by id, nothing is lost) and clears the cache.
+ * its own LISTENs on "offers", "places_changed" and "places_city"; each
+ * offer notification makes it read every offer past the last one it has
+ * seen, in id order, and hand each to the worker's subscribers; each place
+ * notification drops that place from the worker's cache, and both kinds
+ * go to the read model. After a reconnect it reads what was published
+ * meanwhile (by id, nothing is lost) and clears the cache.
  */
 #ifndef PLACESD_FEED_H
 #define PLACESD_FEED_H

@@ -34,10 +34,14 @@
 # place/* and zipf/* runs print the hit ratios of the run from /metrics:
 # placesd_cache_hits_total / misses (every cache, the read model included)
 # and placesd_readmodel_hits_total / misses.  --flood replaces the rounds:
-# for each of --flood-max-bytes (8m, 0, 256m) a fresh placesd (ttl 0), the
-# VmRSS of each worker (/proc/PID/status) and placesd_readmodel_bytes
-# before and after the warm-up pass sends every id (so every city) to every
-# worker, with the read model's evictions.
+# it adds --flood-cities cities (flood-1, flood-2, ...) of 5 places each
+# (copies of seeded ones), then for each of --flood-max-bytes (8m, 0,
+# 256m) a fresh placesd (ttl 0), the VmRSS of each worker
+# (/proc/PID/status), placesd_readmodel_bytes and the read model's
+# evictions at start, after a warm-up pass that sends every id to every
+# worker (places by id) and after a second one that sends every flood
+# city's list, with --flood-limits distinct limits each, to every worker
+# (distinct cities and keys).
 #
 # placesd is started afresh for each configuration in each round (so a
 # round's cache-off and cache-on figures come from different processes and
@@ -134,9 +138,12 @@ Options:
   --rm-max-bytes B   [cache] max_bytes of the read-model runs (default: 256m)
   --flood            instead of the rounds: for each --flood-max-bytes value,
                      a fresh placesd (ttl 0), every worker's VmRSS and
-                     placesd_readmodel_bytes before and after a flood of
-                     every id (so every city) into every worker
+                     placesd_readmodel_bytes before, after a flood of every
+                     id into every worker, and after a flood of the lists of
+                     --flood-cities distinct cities into every worker
   --flood-max-bytes L  comma separated max_bytes values (default: 8m,0,256m)
+  --flood-cities N   cities added for the flood, 5 places each (default: 2000)
+  --flood-limits K   distinct limits (1..K) asked of each city (default: 3)
   --keep DIR         copy the configs, logs, scripts and raw outputs to DIR
   -h, --help         this text
 
@@ -172,6 +179,8 @@ readmodel=both
 rm_max_bytes=256m
 flood=
 flood_list=8m,0,256m
+flood_cities=2000
+flood_limits=3
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -220,6 +229,10 @@ while [ $# -gt 0 ]; do
 	--flood)         flood=1; shift ;;
 	--flood-max-bytes)  need_arg "$@"; flood_list=$2; shift 2 ;;
 	--flood-max-bytes=*) flood_list=${1#*=}; shift ;;
+	--flood-cities)  need_arg "$@"; flood_cities=$2; shift 2 ;;
+	--flood-cities=*) flood_cities=${1#*=}; shift ;;
+	--flood-limits)  need_arg "$@"; flood_limits=$2; shift 2 ;;
+	--flood-limits=*) flood_limits=${1#*=}; shift ;;
 	-h|--help)       usage; exit 0 ;;
 	*)               usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -262,6 +275,9 @@ case $readmodel in on|off|both) ;; *) die "--readmodel: on, off or both, not '$r
 [[ $rm_max_bytes =~ ^[0-9]+[km]?$ ]] && [[ ! $rm_max_bytes =~ ^0+[km]?$ ]] ||
 	die "--rm-max-bytes: e.g. 256m, not '$rm_max_bytes'"
 [[ $flood_list =~ ^[0-9]+[km]?(,[0-9]+[km]?)*$ ]] || die "--flood-max-bytes: e.g. 8m,0,256m, not '$flood_list'"
+is_uint "$flood_cities" && [ "$flood_cities" -ge 1 ] && [ "$flood_cities" -le 1000000 ] || die "--flood-cities: 1..1000000, not '$flood_cities'"
+is_uint "$flood_limits" && [ "$flood_limits" -ge 1 ] && [ "$flood_limits" -le 100 ] || die "--flood-limits: 1..100, not '$flood_limits'"
+flood_cities=$((10#$flood_cities)); flood_limits=$((10#$flood_limits))
 zipf_lua=$bench_dir/places_zipf.lua
 [ "$ids" = uniform ] || [ -r "$zipf_lua" ] || die "cannot read $zipf_lua"
 id_kinds=()
@@ -514,11 +530,14 @@ cat >"$tmp/warm.lua" <<'EOF'
 -- with O_EXCL in DIR, so threads on one slot share the work) and requests
 -- each id of a part in order.  DIR/done-SLOT-PART holds the number of
 -- answers other than 200.  A thread with nothing left idles on /healthz.
--- args: N DIR PARTS
-local n, dir, parts, pre, post
+-- With CITIES > 0 item i is not a place but the list of city
+-- flood-((i - 1) % CITIES + 1) with limit (i - 1) // CITIES + 1.
+-- args: N DIR PARTS [CITIES]
+local n, dir, parts, cities, pre, post
 local state, slot, part, cur, last, bad = "probe", nil, nil, 0, -1, 0
 function init(args)
 	n, dir, parts = tonumber(args[1]), args[2], tonumber(args[3])
+	cities = tonumber(args[4] or "0")
 	local r = wrk.format("GET", "/@@")
 	local i = r:find("/@@", 1, true)
 	pre, post = r:sub(1, i - 1), r:sub(i + 3)
@@ -546,6 +565,10 @@ function request()
 	if state == "work" then
 		local id = cur
 		cur = cur + 1
+		if cities > 0 then
+			return pre .. "/v1/cities/flood-" .. ((id - 1) % cities + 1) ..
+			    "/places?limit=" .. (math.floor((id - 1) / cities) + 1) .. post
+		end
 		return pre .. "/v1/places/" .. id .. post
 	end
 	return pre .. "/healthz" .. post
@@ -669,8 +692,12 @@ report_run() {
 	return 0
 }
 
-# warm_cache ROUND: the warm-up pass on the running (cache-on) placesd;
-# wrk is stopped (SIGINT) once every part of 1..N is done for every slot.
+# warm_cache ROUND [nottl]: the warm-up pass on the running (cache-on)
+# placesd; wrk is stopped (SIGINT) once every part of 1..N is done for
+# every slot.  N is $warm_items (default: the places), and with
+# $warm_cities > 0 the items are lists of flood cities (warm.lua).
+warm_items=
+warm_cities=0
 warm_cache() {
 	local r=$1 dir=$tmp/warm-r$1-$nstart t nparts attempt ndone claims out rc bad t0
 	mkdir -p "$dir"
@@ -680,7 +707,7 @@ warm_cache() {
 	for attempt in 1 2 3 4 5 6; do
 		out=$tmp/warm-r$r-a$attempt.txt
 		wrk -t"$t" -c"$t" -d600s --timeout 10s -s "$tmp/warm.lua" \
-			"http://127.0.0.1:$placesd_port" -- "$nplaces" "$dir" "$nparts" >"$out" 2>&1 &
+			"http://127.0.0.1:$placesd_port" -- "${warm_items:-$nplaces}" "$dir" "$nparts" "$warm_cities" >"$out" 2>&1 &
 		child_pid=$!
 		while is_running "$child_pid"; do
 			sleep 0.2
@@ -713,7 +740,7 @@ warm_cache() {
 	[ "${2:-}" != nottl ] &&
 	awk -v w="$warm_s" -v d="$((duration_sec * ${#id_kinds[@]}))" -v t="$ttl_sec" 'BEGIN { exit !(w + d >= 0.9 * t) }' &&
 		problems+=("warm-up round $r took ${warm_s} s: with the ${#id_kinds[@]} run(s) of ${duration_sec} s after it, close to the cache ttl ($cache_ttl): entries expire during place/on (see its cache hits; use a larger --cache-ttl)")
-	printf '%5s  %-10s %s\n' "$r" "(warm-up)" "$((nworkers * nplaces)) places in ${warm_s} s, $attempt wrk run(s), $t connections"
+	printf '%5s  %-10s %s\n' "$r" "(warm-up)" "$((nworkers * ${warm_items:-$nplaces})) $([ "$warm_cities" -gt 0 ] && echo "city lists" || echo places) in ${warm_s} s, $attempt wrk run(s), $t connections"
 }
 
 warm_untimed() {
@@ -851,30 +878,58 @@ rss_workers() {
 # the workers' sum and each worker, MiB
 rss_sum() { tr ' ' '\n' <<<"$1" | awk -F: '/^w/ { s += $2 } END { printf "%.1f", s / 1024 }'; }
 rss_fmt() { tr ' ' '\n' <<<"$1" | awk -F: '/^w/ { printf "%s%.1f", (n++ ? " " : ""), $2 / 1024 }'; }
+# seed_flood_cities: flood-1..flood-$flood_cities, 5 places each, copies
+# of seeded places (their ids come after 1..N, which the id flood sends)
+seed_flood_cities() {
+	psql_q -c "INSERT INTO cities (id, name, country, lat, lon, timezone)
+		SELECT 'flood-' || g, 'Flood ' || g, 'XX', 0, 0, 'UTC'
+		FROM generate_series(1, $flood_cities) g" >"$tmp/flood-seed.log" 2>&1 &&
+	psql_q -c "INSERT INTO places (city_id, name, categories, cuisines, lat,
+		lon, rating, price_level, address, description, hours)
+		SELECT 'flood-' || g, p.name, p.categories, p.cuisines, p.lat,
+		p.lon, p.rating, p.price_level, p.address, p.description, p.hours
+		FROM generate_series(1, $flood_cities) g
+		CROSS JOIN generate_series(1, 5) k
+		JOIN places p ON p.id = (g * 5 + k) % $nplaces + 1" >>"$tmp/flood-seed.log" 2>&1 &&
+	psql_q -c "VACUUM ANALYZE" >>"$tmp/flood-seed.log" 2>&1 ||
+		{ note "adding the flood cities failed:"; cat "$tmp/flood-seed.log" >&2; exit 1; }
+}
+# flood_row MB PHASE METRICS RSS: one line of the flood table
+flood_row() {
+	printf '%-10s %-7s %-26s %8s %12s %10s %7s\n' "$1" "$2" "$(rss_fmt "$4")" \
+		"$(rss_sum "$4")" "$(metric placesd_readmodel_bytes "$3")" \
+		"$(metric placesd_readmodel_evictions_total "$3")" "${5:-}"
+}
 run_flood() {
-	local mb b0 b1 r0 r1 m0 m1 ev i=0
+	local mb r i=0
+	seed_flood_cities
 	echo
-	echo "Flood: every id 1..$nplaces (every city) into every worker, [cache] ttl 0; VmRSS of each worker (w0 w1 ...) and their sum, MiB"
-	printf '%-10s %-24s %-24s %8s %8s %12s %12s %10s %7s\n' max_bytes "RSS before" "RSS after" "sum bef" "sum aft" "rm bytes" "rm bytes aft" evictions secs
-	printf '%s\n' "------------------------------------------------------------------------------------------------------------------------"
+	echo "Flood: every id 1..$nplaces, then the lists of $flood_cities cities x $flood_limits limits, into every worker, [cache] ttl 0"
+	echo "RSS: VmRSS of each worker (w0 w1 ...) and their sum, MiB; rm bytes = placesd_readmodel_bytes (every worker); evictions so far"
+	printf '%-10s %-7s %-26s %8s %12s %10s %7s\n' max_bytes phase "RSS per worker" "RSS sum" "rm bytes" evictions secs
+	printf '%s\n' "------------------------------------------------------------------------------------"
 	for mb in ${flood_list//,/ }; do
 		i=$((i + 1))
 		start_placesd "flood-$mb" 0s 0 "$mb"
 		sleep 1
 		fetch_metrics "$tmp/flood-$i.m0" || { note "GET /metrics failed"; exit 1; }
-		r0=$(rss_workers)
+		flood_row "$mb" start "$tmp/flood-$i.m0" "$(rss_workers)"
+		warm_items=; warm_cities=0
 		warm_cache "f$i" nottl >"$tmp/flood-$i.warm"
 		fetch_metrics "$tmp/flood-$i.m1" || { note "GET /metrics failed"; exit 1; }
-		r1=$(rss_workers)
-		b0=$(metric placesd_readmodel_bytes "$tmp/flood-$i.m0")
-		b1=$(metric placesd_readmodel_bytes "$tmp/flood-$i.m1")
-		ev=$(( $(metric placesd_readmodel_evictions_total "$tmp/flood-$i.m1") - $(metric placesd_readmodel_evictions_total "$tmp/flood-$i.m0") ))
-		printf '%-10s %-24s %-24s %8s %8s %12s %12s %10s %7s\n' "$mb" "$(rss_fmt "$r0")" "$(rss_fmt "$r1")" \
-			"$(rss_sum "$r0")" "$(rss_sum "$r1")" "$b0" "$b1" "$ev" "$warm_s"
-		echo "           (VmRSS kB before: $r0; after: $r1; $(sed 's/^ *f[0-9]* *(warm-up) *//' "$tmp/flood-$i.warm"))"
+		r=$(rss_workers)
+		flood_row "$mb" ids "$tmp/flood-$i.m1" "$r" "$warm_s"
+		echo "           (VmRSS kB: $r; $(sed 's/^ *f[0-9]* *(warm-up) *//' "$tmp/flood-$i.warm"))"
+		warm_items=$((flood_cities * flood_limits)); warm_cities=$flood_cities
+		warm_cache "c$i" nottl >"$tmp/flood-$i.warmc"
+		warm_items=; warm_cities=0
+		fetch_metrics "$tmp/flood-$i.m2" || { note "GET /metrics failed"; exit 1; }
+		r=$(rss_workers)
+		flood_row "$mb" cities "$tmp/flood-$i.m2" "$r" "$warm_s"
+		echo "           (VmRSS kB: $r; $(sed 's/^ *c[0-9]* *(warm-up) *//' "$tmp/flood-$i.warmc"))"
 		stop_placesd
 	done
-	echo "rm bytes = placesd_readmodel_bytes (every worker); the bound is per worker: $nworkers x max_bytes"
+	echo "the bound is per worker: $nworkers x max_bytes"
 	echo "machine load average after the flood: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 if [ -n "$flood" ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The city read model behind POST /v1/digest and GET /v1/places/{id}, against the real placesd, a
+"""The city read model behind POST /v1/digest, GET /v1/places/{id},
+GET /v1/cities/{city}/places and GET /v1/cities, against the real placesd, a
 real PostgreSQL and the demo events service: the same digests answered with
 the read model on and off are the same bytes; concurrent misses for one key
 run one build; a change (a place renamed, a menu item changed, an offer
@@ -7,9 +8,12 @@ added, updated or ended) shows in the next digests within a second and
 never goes back to the older value; an offer leaves at its ends_at without
 any notification; a failed query is not kept; a NOTIFY the model cannot
 place drops what it holds; a lost LISTEN connection drops everything; a
-small max_bytes bounds what is held; with the database down, held answers
-are served marked stale and others fail at once. Asserts on answers and
-counters only.
+small max_bytes bounds what is held, a flood of distinct list parameters
+too; a place moved to another city, a new place and a new city show in
+the lists and digests of exactly the cities they touch (places_city, of
+005_notify_city.sql) while other cities stay held; with the database down,
+held answers are served marked stale and others fail at once. Asserts on
+answers and counters only.
 """
 
 import json
@@ -92,23 +96,29 @@ def hits():
     return ON.metric("placesd_readmodel_hits_total")
 
 
+def kind_hits(kind):
+    return ON.metric("placesd_readmodel_kind_hits_total", kind=kind)
+
+
 def invalidations(cause):
     return ON.metric("placesd_readmodel_invalidations_total", cause=cause)
 
 
-def watch(pred, what, within=FRESH):
-    """Digests until pred(doc) holds (within the bound); from then on, 20
-    more must all still satisfy it: never an older value after a newer."""
+def watch(pred, what, within=FRESH, **over):
+    """Digests (of over) until pred(doc) holds (within the bound); from
+    then on, 20 more must all still satisfy it: never an older value after
+    a newer."""
     t0 = time.monotonic()
     while True:
-        doc = digest()
+        doc = digest(**over)
         if pred(doc):
             break
         T.check(time.monotonic() - t0 < within, "%s: not seen %.1f s after "
                 "the commit" % (what, within))
         time.sleep(0.01)
     for _ in range(20):
-        T.check(pred(digest()), "%s: an older answer after the newer" % what)
+        T.check(pred(digest(**over)), "%s: an older answer after the newer"
+                % what)
 
 
 def warm(**over):
@@ -128,6 +138,7 @@ def test_same_bytes_on_and_off():
                    body(city, categories=[CATEGORY, "bar"], limit=3),
                    body(city, categories=["no-such-category"])]
     n = hits()
+    k = kind_hits("digest")
     for rnd in range(3):        # cold, warm, warm
         for b in bodies:
             st_off, raw_off = post(OFF, b)
@@ -140,6 +151,7 @@ def test_same_bytes_on_and_off():
                                                           raw_off[:400]))
     T.check(hits() - n >= 2 * len(bodies), "warm rounds were hits: %d"
             % (hits() - n))
+    T.check_eq(kind_hits("digest") - k, hits() - n, "hits of kind digest")
     T.check_eq(OFF.metric("placesd_readmodel_hits_total"), 0,
                "hits with max_bytes = 0")
     st, _ = post(ON, body("no-such-city"))
@@ -274,15 +286,24 @@ def test_unparsable_and_unknown_notifications():
     T.wait_until(lambda: invalidations("unknown_place") > n, 10,
                  "'all' to drop the model")
     warm()
-    n = invalidations("unknown_place")
+    n = invalidations("bad_payload")
+    PG.psql("NOTIFY places_city, 'not a move'")
+    T.wait_until(lambda: invalidations("bad_payload") > n, 10,
+                 "a bad places_city payload to drop the model")
+    T.check("not a move" in ON.log_text(), "the bad payload is logged")
+    warm()
+    n = invalidations("place_city")
+    u = invalidations("unknown_place")
     row = PG.psql("INSERT INTO places (city_id, name, lat, lon, rating, "
                   "categories) SELECT city_id, 'rm new place', lat, lon, 5.0, "
                   "categories FROM places WHERE city_id = '%s' ORDER BY id "
                   "LIMIT 1 RETURNING id" % CITY)
     new = int(row[0][0])
-    T.wait_until(lambda: invalidations("unknown_place") > n, 10,
-                 "a new place to drop the model")
+    T.wait_until(lambda: invalidations("place_city") > n, 10,
+                 "a new place to drop its city")
     watch(lambda d: any(p["id"] == new for p in d["places"]), "a new place")
+    T.check_eq(invalidations("unknown_place"), u, "a new place drops no "
+               "city but its own")
     PG.psql("DELETE FROM places WHERE id = %d" % new)
     watch(lambda d: all(p["id"] != new for p in d["places"]),
           "a deleted place")
@@ -364,6 +385,11 @@ def test_database_down_serves_stale():
     _, raw_digest = post(ON, body())
     _, raw_place = place(ON, pid)
     other = int(PG.psql("SELECT max(id) FROM places")[0][0])
+    lpath = "/v1/cities/%s/places?limit=13" % CITY
+    _, raw_list = get(ON, lpath)
+    _, raw_list = get(ON, lpath)
+    _, raw_cities = get(ON, "/v1/cities")
+    _, raw_cities = get(ON, "/v1/cities")
     n = ON.metric("placesd_readmodel_stale_total")
     PG.stop()
     try:
@@ -381,13 +407,21 @@ def test_database_down_serves_stale():
         T.check_eq(cache_status(hdrs), "placesd; hit; detail=stale",
                    "its Cache-Status")
         T.check(raw == raw_place, "the held place changed")
+        for path, held in ((lpath, raw_list), ("/v1/cities", raw_cities)):
+            st, hdrs, raw = ON.request("GET", path)
+            T.check_eq(st, 200, "a held %s, database down" % path)
+            T.check_eq(cache_status(hdrs), "placesd; hit; detail=stale",
+                       "its Cache-Status")
+            T.check(raw == held, "the held %s changed" % path)
+        st, hdrs, raw = ON.request("GET", lpath + "&max_price=1")
+        T.check_eq(st, 503, "a list not held, database down")
         st, hdrs, raw = ON.request("GET", "/v1/places/%d" % other)
         T.check_eq(st, 503, "a place not held, database down")
         st, raw = post(ON, body(limit=2, categories=["no-such-category"]))
         T.check_eq(st, 200, "a digest not held, database down")
         T.check([e for e in json.loads(raw)["errors"]
                  if e["source"] == "places"], "its places error")
-        T.check(ON.metric("placesd_readmodel_stale_total") >= n + 2,
+        T.check(ON.metric("placesd_readmodel_stale_total") >= n + 4,
                 "stale answers counted")
     finally:
         PG.start()
@@ -413,6 +447,319 @@ def test_killed_worker_holds_nothing():
                "bytes of a fresh worker")
     warm()
     T.check(ON.metric("placesd_readmodel_bytes") > 0, "bytes held again")
+
+
+# ---- city lists and the list of cities -------------------------------------
+
+def get(d, path):
+    st, hdrs, raw = d.request("GET", path)
+    return st, raw
+
+
+def get_doc(path, d=None):
+    st, raw = get(d or ON, path)
+    T.check_eq(st, 200, "GET %s: %r" % (path, raw[:300]))
+    return json.loads(raw)
+
+
+def watch_get(path, pred, what, within=FRESH):
+    """As watch(), for a GET."""
+    t0 = time.monotonic()
+    while not pred(get_doc(path)):
+        T.check(time.monotonic() - t0 < within, "%s: not seen %.1f s after "
+                "the commit" % (what, within))
+        time.sleep(0.01)
+    for _ in range(20):
+        T.check(pred(get_doc(path)), "%s: an older answer after the newer"
+                % what)
+
+
+def warm_get(path):
+    """path twice: built, then a hit."""
+    get_doc(path)
+    n = hits()
+    doc = get_doc(path)
+    T.check_eq(hits(), n + 1, "a warm GET %s is a hit" % path)
+    return doc
+
+
+def list_paths(city):
+    base = "/v1/cities/%s/places" % city
+    paths = [base, base + "?limit=1", base + "?limit=100",
+             base + "?category=%s" % CATEGORY,
+             base + "?category=%s,bar&limit=3" % CATEGORY,
+             base + "?min_rating=4&limit=7", base + "?max_price=2",
+             base + "?cuisine=no_such_cuisine"]
+    doc = get_doc(base + "?limit=5", OFF)
+    if doc["next"]:
+        paths.append(base + "?limit=5&after=" + doc["next"])
+    return paths
+
+
+def test_lists_same_bytes_on_and_off():
+    paths = ["/v1/cities"]
+    for city in CITIES[:4]:
+        paths += list_paths(city)
+    n = hits()
+    k = {kind: kind_hits(kind) for kind in ("list", "cities")}
+    for rnd in range(3):        # cold, warm, warm
+        for path in paths:
+            st_off, raw_off = get(OFF, path)
+            st_on, raw_on = get(ON, path)
+            T.check_eq(st_off, 200, "status of %s" % path)
+            T.check_eq(st_on, st_off, "status of %s" % path)
+            T.check(raw_on == raw_off, "round %d, %s: the read model's "
+                    "answer differs:\n on: %r\noff: %r" % (rnd, path,
+                                                          raw_on[:400],
+                                                          raw_off[:400]))
+    T.check(hits() - n >= 2 * len(paths), "warm rounds were hits: %d"
+            % (hits() - n))
+    T.check_eq(kind_hits("cities") - k["cities"], 2, "hits of kind cities")
+    T.check_eq(kind_hits("list") - k["list"], hits() - n - 2,
+               "hits of kind list")
+    for path in ("/v1/cities/no-such-city/places",) * 2:
+        T.check_eq(get(ON, path)[0], 404, "unknown city")
+    T.check_eq(get(ON, "/v1/cities/%s/places?after=bad" % CITY)[0], 400,
+               "a bad cursor")
+
+
+def test_list_single_flight():
+    path = "/v1/cities/%s/places?limit=9&category=%s" % (CITY, CATEGORY)
+    waits = ON.metric("placesd_readmodel_waits_total")
+    out = []
+    lock = PG.lock(["places"])
+    threads = []
+    try:
+        for _ in range(6):
+            t = threading.Thread(target=lambda: out.append(get(ON, path)),
+                                 daemon=True)
+            t.start()
+            threads.append(t)
+        T.wait_until(lambda: PG.waiting_queries("array_agg") >= 1, 30,
+                     "the build to wait on the lock")
+        T.wait_until(lambda: ON.metric("placesd_readmodel_waits_total") -
+                     waits >= 5, 30, "the other misses to wait")
+        T.check_eq(PG.waiting_queries("array_agg"), 1, "builds running")
+    finally:
+        lock.release()
+    for t in threads:
+        t.join(30)
+    T.check_eq(len(out), 6, "answers")
+    T.check_eq({st for st, _ in out}, {200}, "statuses")
+    T.check_eq(len({raw for _, raw in out}), 1, "distinct answers")
+
+
+def test_list_failed_query_not_kept():
+    path = "/v1/cities/%s/places?limit=11" % CITY
+    lock = PG.lock(["places"])
+    try:
+        st, _ = get(ON, path)           # query_timeout: 2s
+    finally:
+        lock.release()
+    T.check_eq(st, 504, "a list with places locked")
+    n = ON.metric("placesd_readmodel_misses_total")
+    T.check(get_doc(path)["places"], "places after the lock")
+    T.check_eq(ON.metric("placesd_readmodel_misses_total"), n + 1,
+               "the failed read was not kept")
+
+
+def in_list(doc, pid):
+    return any(p["id"] == pid for p in doc["places"])
+
+
+def count_of(doc, city):
+    return [c["places"] for c in doc["cities"] if c["id"] == city]
+
+
+def test_list_place_changes():
+    path = "/v1/cities/%s/places?limit=100" % CITY
+    pid = warm_get(path)["places"][0]["id"]
+    name = "List renamed %f" % time.time()
+    PG.psql("UPDATE places SET name = '%s' WHERE id = %d" % (name, pid))
+    watch_get(path, lambda d: any(p["id"] == pid and p["name"] == name
+                                  for p in d["places"]), "a renamed place")
+    # a new offer shows in digests only: the list stays held
+    warm_get(path)
+    publish(pid, "now() - interval '1 minute'", "now() + interval '1 hour'")
+    watch(lambda d: any(x["place_id"] == pid for x in d["offers"]),
+          "the new offer in the digest")
+    n = hits()
+    get_doc(path)
+    T.check_eq(hits(), n + 1, "a new offer leaves the list held")
+
+
+def test_place_moved_and_new():
+    a, b, c = CITIES[0], CITIES[1], CITIES[2]
+    la = "/v1/cities/%s/places?min_rating=5&limit=100" % a
+    lb = "/v1/cities/%s/places?min_rating=5&limit=100" % b
+    lc = "/v1/cities/%s/places?limit=100" % c
+    pid = int(PG.psql("SELECT id FROM places WHERE city_id = '%s' ORDER BY "
+                      "id LIMIT 1" % a)[0][0])
+    PG.psql("UPDATE places SET rating = 5.0 WHERE id = %d" % pid)
+    watch_get(la, lambda d: in_list(d, pid), "a place rated 5")
+    watch(lambda d: any(p["id"] == pid for p in d["places"]),
+          "a place rated 5 in the digest", city=a, limit=50)
+    cities = get_doc("/v1/cities")
+    for path in (la, lb, lc, "/v1/cities"):
+        warm_get(path)
+    for city in (a, b, c):
+        warm(city=city, limit=50)
+    n = invalidations("place_city")
+    PG.psql("UPDATE places SET city_id = '%s' WHERE id = %d" % (b, pid))
+    T.wait_until(lambda: invalidations("place_city") > n, 10,
+                 "the move to be heard")
+    watch_get(lb, lambda d: in_list(d, pid), "the moved place in its "
+              "new city's list")
+    watch_get(la, lambda d: not in_list(d, pid), "the moved place gone "
+              "from its old city's list")
+    watch(lambda d: any(p["id"] == pid for p in d["places"]),
+          "the moved place in its new city's digest", city=b, limit=50)
+    T.check(all(p["id"] != pid for p in digest(city=a, limit=50)["places"]),
+            "the moved place gone from its old city's digest")
+    watch_get("/v1/cities", lambda d: count_of(d, b) == [
+        count_of(cities, b)[0] + 1] and count_of(d, a) == [
+        count_of(cities, a)[0] - 1], "the counts of the move")
+    # a city the move did not touch stayed held
+    n = hits()
+    get_doc(lc)
+    digest(city=c, limit=50)
+    T.check_eq(hits(), n + 2, "an unrelated city stays held")
+    # a new place of city c: in its list and count, and city b stays held
+    get_doc(lb)
+    row = PG.psql("INSERT INTO places (city_id, name, lat, lon, rating) "
+                  "SELECT '%s', 'rm new in list', lat, lon, 5.0 FROM places "
+                  "WHERE city_id = '%s' LIMIT 1 RETURNING id" % (c, c))
+    new = int(row[0][0])
+    watch_get(lc, lambda d: in_list(d, new), "a new place in its city's "
+              "list")
+    n = hits()
+    get_doc(lb)
+    T.check_eq(hits(), n + 1, "a new place leaves other cities held")
+    watch_get("/v1/cities", lambda d: count_of(d, c) == [
+        count_of(cities, c)[0] + 1], "the count of a new place")
+    PG.psql("DELETE FROM places WHERE id = %d" % new)
+    watch_get(lc, lambda d: not in_list(d, new), "a deleted place")
+    PG.psql("UPDATE places SET city_id = '%s' WHERE id = %d" % (a, pid))
+    watch_get(la, lambda d: in_list(d, pid), "the place moved back")
+
+
+def test_city_rows_change():
+    warm_get("/v1/cities")
+    PG.psql("INSERT INTO cities (id, name, country, lat, lon, timezone) "
+            "VALUES ('rm-new-city', 'RM New City', 'XX', 1, 2, 'UTC')")
+    try:
+        watch_get("/v1/cities", lambda d: count_of(d, "rm-new-city") == [0],
+                  "a new city")
+        doc = get_doc("/v1/cities/rm-new-city/places")
+        T.check_eq(doc, {"places": [], "next": None}, "a new city's list")
+        PG.psql("UPDATE cities SET name = 'RM Renamed' WHERE id = "
+                "'rm-new-city'")
+        watch_get("/v1/cities", lambda d: any(
+            x["id"] == "rm-new-city" and x["name"] == "RM Renamed"
+            for x in d["cities"]), "a renamed city")
+    finally:
+        PG.psql("DELETE FROM cities WHERE id = 'rm-new-city'")
+    watch_get("/v1/cities", lambda d: count_of(d, "rm-new-city") == [],
+              "a deleted city")
+    T.check_eq(get(ON, "/v1/cities/rm-new-city/places")[0], 404,
+               "a deleted city's list")
+
+
+def restart_feeds():
+    """The feeds of ON and OFF on new connections, each past its first
+    high-water query (which says whether places_city is announced)."""
+    feeds = ("SELECT pid FROM pg_stat_activity WHERE application_name = "
+             "'placesd offer feed'")
+    old = {r[0] for r in PG.psql(feeds)}
+    PG.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+            "application_name = 'placesd offer feed'")
+
+    def settled():
+        rows = PG.psql(feeds + " AND state = 'idle' AND query LIKE "
+                       "'%to_regprocedure%'")
+        return len(rows) == 2 and not {r[0] for r in rows} & old
+    T.wait_until(settled, 30, "the feeds back")
+    T.wait_until(lambda: ON.metric("placesd_offer_feed_up") == 1 and
+                 OFF.metric("placesd_offer_feed_up") == 1 and
+                 (digest(), digest(), hits())[2] > 0, 30, "feeds back")
+
+
+def test_without_places_city():
+    """A database without 005's notifications: a new place drops every
+    city, the list of cities is not held."""
+    PG.psql("DROP FUNCTION placesd_notify_place_city() CASCADE; "
+            "DROP FUNCTION placesd_notify_city() CASCADE")
+    try:
+        restart_feeds()
+        other = "/v1/cities/%s/places" % CITIES[1]
+        warm()
+        warm_get(other)
+        n = hits()
+        get_doc("/v1/cities")
+        get_doc("/v1/cities")
+        T.check_eq(hits(), n, "the list of cities from the model")
+        u = invalidations("unknown_place")
+        row = PG.psql("INSERT INTO places (city_id, name, lat, lon, rating) "
+                      "SELECT city_id, 'rm unannounced', lat, lon, 5.0 FROM "
+                      "places WHERE city_id = '%s' LIMIT 1 RETURNING id"
+                      % CITY)
+        new = int(row[0][0])
+        T.wait_until(lambda: invalidations("unknown_place") > u, 10,
+                     "a new place to drop every city")
+        watch(lambda d: any(p["id"] == new for p in d["places"]),
+              "an unannounced new place")
+        PG.psql("DELETE FROM places WHERE id = %d" % new)
+    finally:
+        with open(os.path.join(os.environ.get("SQL_DIR") or os.path.join(
+                os.environ.get("top_srcdir", "."), "src", "sql"),
+                "005_notify_city.sql")) as f:
+            PG.psql(f.read())
+    restart_feeds()
+    warm_get("/v1/cities")
+
+
+def test_cities_ttl_cache_dropped():
+    """The read model off, the TTL cache on: a new place still shows in
+    GET /v1/cities at once, not at the cache's ttl."""
+    d = daemon("rm-ttl", "0", {"cache": {"ttl": "1h"}}).start()
+    try:
+        T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 1, 60,
+                     "the offer feed")
+        before = get_doc("/v1/cities", d)
+        get_doc("/v1/cities", d)
+        row = PG.psql("INSERT INTO places (city_id, name, lat, lon) SELECT "
+                      "city_id, 'rm ttl', lat, lon FROM places WHERE "
+                      "city_id = '%s' LIMIT 1 RETURNING id" % CITY)
+        new = int(row[0][0])
+        want = [count_of(before, CITY)[0] + 1]
+        t0 = time.monotonic()
+        while count_of(get_doc("/v1/cities", d), CITY) != want:
+            T.check(time.monotonic() - t0 < FRESH, "the new count not seen "
+                    "%.1f s after the commit" % FRESH)
+            time.sleep(0.01)
+        PG.psql("DELETE FROM places WHERE id = %d" % new)
+    finally:
+        d.stop()
+
+
+def test_lists_flood_bounded():
+    d = daemon("rm-lists", "24k").start()
+    try:
+        T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 1, 60,
+                     "the offer feed")
+        for city in CITIES:
+            for lim in range(1, 30, 3):
+                path = "/v1/cities/%s/places?limit=%d" % (city, lim)
+                st, raw = get(d, path)
+                T.check_eq(st, 200, path)
+                T.check(raw == get(OFF, path)[1], "same bytes under "
+                        "eviction: %s" % path)
+                T.check(d.metric("placesd_readmodel_bytes") <= 24 * 1024,
+                        "held %d bytes" % d.metric("placesd_readmodel_bytes"))
+        T.check(d.metric("placesd_readmodel_evictions_total") > 0,
+                "evictions")
+    finally:
+        d.stop()
 
 
 def test_bounded_by_max_bytes():
@@ -446,6 +793,15 @@ if __name__ == "__main__":
         test_unparsable_and_unknown_notifications,
         test_feed_lost_drops_everything,
         test_places_by_id,
+        test_lists_same_bytes_on_and_off,
+        test_list_single_flight,
+        test_list_failed_query_not_kept,
+        test_list_place_changes,
+        test_place_moved_and_new,
+        test_city_rows_change,
+        test_without_places_city,
+        test_cities_ttl_cache_dropped,
+        test_lists_flood_bounded,
         test_database_down_serves_stale,
         test_killed_worker_holds_nothing,
         test_bounded_by_max_bytes,
