@@ -25,6 +25,11 @@
 #define SCAN_MAX_KEYS       32
 #define SCAN_MAX_DIGITS     18          /* below 2^63: no overflow */
 
+/* eight bytes at a time: does a word hold a byte below n (n <= 128)? */
+#define ONES                0x0101010101010101ULL
+#define HIGHS               0x8080808080808080ULL
+#define HAS_LESS(x, n)      (((x) - ONES * (n)) & ~(x) & HIGHS)
+
 enum scan_kind { SK_ABSENT, SK_STRING, SK_INT, SK_NULL, SK_BOOL };
 
 struct span {
@@ -64,8 +69,8 @@ static const struct {
 static void
 skip_ws(struct scan *s)
 {
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
-	    *s->p == '\n' || *s->p == '\r'))
+	while (s->p < s->end && (unsigned char)*s->p <= ' ' && (*s->p == ' ' ||
+	    *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
 		s->p++;
 }
 
@@ -101,6 +106,26 @@ utf8_seq(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+/* How many of the eight bytes at p need no look (no quote, backslash,
+ * control character or non-ASCII byte) before the first that does: the
+ * lowest flag of the word is exact, those above it may not be. */
+static size_t
+plain8(const unsigned char *p)
+{
+	uint64_t w, m;
+
+	memcpy(&w, p, sizeof(w));
+	m = (w & HIGHS) | HAS_LESS(w, 0x20) | HAS_LESS(w ^ ONES * '"', 1) |
+	    HAS_LESS(w ^ ONES * '\\', 1);
+	if (m == 0)
+		return 8;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(m) / 8;
+#else
+	return 0;
+#endif
+}
+
 /* A string without escapes or control characters, at the opening quote:
  * its span, quotes included. */
 static bool
@@ -111,6 +136,10 @@ scan_string(struct scan *s, struct span *v)
 	size_t n;
 
 	while (p < end && *p != '"') {
+		if (end - p >= 8 && (n = plain8(p)) > 0) {
+			p += n;
+			continue;
+		}
 		if (*p == '\\' || *p < 0x20)
 			return false;
 		if (*p < 0x80) {
@@ -197,24 +226,53 @@ scan_value(struct scan *s, struct span *v)
 	}
 }
 
+/* The known field a key names, or -1: by its length and first byte. */
 static int
 field_of(const char *name, size_t len)
 {
-	int i;
+	int f;
 
-	for (i = 0; i < FI_COUNT; i++)
-		if (fields[i].len == len && memcmp(fields[i].name, name,
-		    len) == 0)
-			return i;
-	return -1;
+	switch (len) {
+	case 2: f = FI_ID; break;
+	case 3: f = FI_URL; break;
+	case 5: f = name[0] == 't' ? FI_TITLE : FI_VENUE; break;
+	case 7: f = FI_ENDS; break;
+	case 8: f = name[0] == 'p' ? FI_PLACE : FI_CATEGORY; break;
+	case 9: f = FI_STARTS; break;
+	case 11: f = name[0] == 'p' ? FI_PRICE : FI_DESCRIPTION; break;
+	default: return -1;
+	}
+	return memcmp(fields[f].name, name, len) == 0 ? f : -1;
+}
+
+/* Has the object a key twice? Known keys by their bit in *seen, the
+ * others against each other. */
+static bool
+duplicate(const struct span *key, int f, unsigned *seen,
+    struct span *other, unsigned *nother)
+{
+	unsigned i;
+
+	if (f >= 0) {
+		if (*seen & 1U << f)
+			return true;
+		*seen |= 1U << f;
+		return false;
+	}
+	for (i = 0; i < *nother; i++)
+		if (other[i].len == key->len && memcmp(other[i].p, key->p,
+		    key->len) == 0)
+			return true;
+	other[(*nother)++] = *key;
+	return false;
 }
 
 /* One object: its known fields' values in val[]. */
 static bool
 scan_object(struct scan *s, struct span *val)
 {
-	struct span keys[SCAN_MAX_KEYS], v;
-	unsigned nkeys = 0, i;
+	struct span other[SCAN_MAX_KEYS], key, v;
+	unsigned nother = 0, seen = 0;
 	int f;
 
 	memset(val, 0, sizeof(*val) * FI_COUNT);
@@ -225,22 +283,20 @@ scan_object(struct scan *s, struct span *val)
 		return true;
 	}
 	for (;;) {
-		if (s->p >= s->end || *s->p != '"' || nkeys == SCAN_MAX_KEYS ||
-		    !scan_string(s, &keys[nkeys]))
+		if (s->p >= s->end || *s->p != '"' || nother == SCAN_MAX_KEYS ||
+		    !scan_string(s, &key))
 			return false;
-		for (i = 0; i < nkeys; i++)
-			if (keys[i].len == keys[nkeys].len && memcmp(keys[i].p,
-			    keys[nkeys].p, keys[i].len) == 0)
-				return false;       /* a duplicate */
+		f = field_of(key.p + 1, key.len - 2);
+		if (duplicate(&key, f, &seen, other, &nother))
+			return false;
 		skip_ws(s);
 		if (s->p >= s->end || *s->p++ != ':')
 			return false;
 		skip_ws(s);
 		if (!scan_value(s, &v))
 			return false;
-		if ((f = field_of(keys[nkeys].p + 1, keys[nkeys].len - 2)) >= 0)
+		if (f >= 0)
 			val[f] = v;
-		nkeys++;
 		skip_ws(s);
 		if (s->p >= s->end)
 			return false;
@@ -293,28 +349,48 @@ event_ok(const struct span *val)
 	return true;
 }
 
-/* A valid event, as json_dumps writes its clean copy. */
+/* A valid event, as json_dumps writes its clean copy, in one piece. */
 static int
 event_put(struct evbuffer *out, const struct span *val, bool first)
 {
-	const char *sep = "{\"";
-	int f, rc = 0;
+	struct evbuffer_iovec vec;
+	size_t need = 3, n;         /* ',' '{' '}' */
+	bool more = false;
+	char *p;
+	int f;
 
-	if (!first && evbuffer_add(out, ",", 1) != 0)
+	for (f = 0; f < FI_COUNT; f++)
+		need += fields[f].len + 4 + (val[f].kind == SK_ABSENT ? 4 :
+		    val[f].len);
+	if (evbuffer_reserve_space(out, (ev_ssize_t)need, &vec, 1) < 1)
 		return -1;
-	for (f = 0; f < FI_COUNT && rc == 0; f++) {
+	p = vec.iov_base;
+	if (!first)
+		*p++ = ',';
+	*p++ = '{';
+	for (f = 0; f < FI_COUNT; f++) {
 		if (val[f].kind == SK_ABSENT && fields[f].kind != F_ID)
 			continue;       /* absent stays absent; place_id null */
-		rc |= evbuffer_add(out, sep, 2);
-		rc |= evbuffer_add(out, fields[f].name, fields[f].len);
-		rc |= evbuffer_add(out, "\":", 2);
-		if (val[f].kind == SK_ABSENT)
-			rc |= evbuffer_add(out, "null", 4);
-		else
-			rc |= evbuffer_add(out, val[f].p, val[f].len);
-		sep = ",\"";
+		if (more)
+			*p++ = ',';
+		more = true;
+		*p++ = '"';
+		memcpy(p, fields[f].name, fields[f].len);
+		p += fields[f].len;
+		*p++ = '"';
+		*p++ = ':';
+		if (val[f].kind == SK_ABSENT) {
+			memcpy(p, "null", 4);
+			p += 4;
+		} else {
+			memcpy(p, val[f].p, val[f].len);
+			p += val[f].len;
+		}
 	}
-	return rc == 0 && evbuffer_add(out, "}", 1) == 0 ? 0 : -1;
+	*p++ = '}';
+	n = (size_t)(p - (char *)vec.iov_base);
+	vec.iov_len = n;
+	return evbuffer_commit_space(out, &vec, 1);
 }
 
 int
