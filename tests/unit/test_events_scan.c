@@ -3,7 +3,8 @@
  * stands in for (json_loadb with JSON_REJECT_DUPLICATES, then
  * upstream_validate_events, then json_dumps JSON_COMPACT): on every input
  * it reads, the same bytes and the same count of dropped events; on the
- * rest it declines and leaves its buffer empty. The inputs: the demo
+ * rest it declines and leaves its buffer empty. And the demo service's
+ * gen_events_text() against json_dumps() of its gen_events(). The inputs: the demo
  * events service's answers for many days and cities, the same with
  * whitespace, and hand-made edge cases of each rule.
  */
@@ -77,27 +78,44 @@ same_str(const char *s)
 START_TEST(test_generated)
 {
 	static const char *const cities[] = { "almaty", "berlin", "lisbon",
-	    "new-york", "x" };
+	    "new-york", "x", "sao-paulo", "a-very-long-city-name-of-sixty-"
+	    "four-characters-exactly-012345678" };
+	static const char *const special[] = { "2024-02-29", "2023-12-31",
+	    "2000-02-29", "1999-12-31", "2100-02-28", "1970-01-01",
+	    "1969-12-31", "0001-01-01", "9999-12-31", "2026-03-01" };
+	const unsigned nspecial = sizeof(special) / sizeof(special[0]);
 	struct gen_key k;
 	unsigned c, day, read = 0, n = 0;
 	char date[16];
 
 	for (c = 0; c < sizeof(cities) / sizeof(cities[0]); c++) {
-		for (day = 1; day <= 28; day++) {
+		for (day = 1; day <= 28 + nspecial; day++) {
 			json_t *ev;
-			char *s, *pretty;
+			char *s, *pretty, *text;
+			size_t tlen;
 
 			memset(&k, 0, sizeof(k));
 			k.seed = 1;
 			k.max_place_id = 20000;
-			snprintf(date, sizeof(date), "2026-11-%02u", day);
-			ck_assert_int_eq(gen_parse_date(&k, date), 0);
+			if (day <= 28)
+				snprintf(date, sizeof(date), "2026-11-%02u", day);
+			else
+				snprintf(date, sizeof(date), "%s",
+				    special[day - 29]);
+			if (gen_parse_date(&k, date) != 0)
+				continue;       /* not a date it serves */
 			ck_assert_int_eq(gen_parse_city(&k, cities[c]), 0);
 			ev = gen_events(&k);
 			ck_assert_ptr_nonnull(ev);
-			s = json_dumps(ev, JSON_COMPACT);
+			s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
 			pretty = json_dumps(ev, JSON_INDENT(2));
 			json_decref(ev);
+			/* the service's own encoder writes the same */
+			text = gen_events_text(&k, &tlen);
+			ck_assert_ptr_nonnull(text);
+			ck_assert_uint_eq(tlen, strlen(s));
+			ck_assert_str_eq(text, s);
+			free(text);
 			read += same_str(s);
 			read += same_str(pretty);
 			n += 2;
