@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #define DIGEST_MAX_CATEGORIES   10
@@ -57,13 +58,14 @@ struct digest {
 	struct pg_query *q[DS_COUNT];
 	bool pending[DS_COUNT];
 	char *json[DS_COUNT];       /* PostgreSQL's JSON text, by source */
+	struct evbuffer *parts;     /* or the read model's, framed as sent */
 	struct cm_flight *flight;   /* building the read model's answer */
 	struct cm_waiter *wait;     /* waiting for another's build */
 	char *city_ids;             /* of the build: every place of the city */
 	int64_t until_ms;           /* of the build: when offers change */
 	bool db_failed;             /* a database source failed: keep none */
 	bool stale;                 /* from the read model, database away */
-	json_t *events;
+	struct evbuffer *events;    /* the events' JSON, once answered */
 	json_t *errors;
 	struct event *timer;
 };
@@ -117,6 +119,155 @@ parse_categories(struct digest *d, const json_t *v)
 	return true;
 }
 
+/*
+ * The usual body without jansson: one flat object of the four fields,
+ * strings without escapes, every value valid. Anything else (an escape,
+ * an unknown or repeated field, a bad value, bad syntax) is left to
+ * parse_body's jansson path, which words the 400; so this only ever
+ * accepts what that path accepts, with the same result.
+ */
+struct body_scan {
+	const char *p, *end;
+};
+
+static void
+bs_ws(struct body_scan *b)
+{
+	while (b->p < b->end && (*b->p == ' ' || *b->p == '\t' ||
+	    *b->p == '\n' || *b->p == '\r'))
+		b->p++;
+}
+
+static bool
+bs_char(struct body_scan *b, char c)
+{
+	bs_ws(b);
+	if (b->p >= b->end || *b->p != c)
+		return false;
+	b->p++;
+	return true;
+}
+
+/* A string of at most max - 1 bytes of [a-z0-9_-] (no escapes), copied. */
+static bool
+bs_word(struct body_scan *b, char *out, size_t max)
+{
+	size_t n = 0;
+
+	if (!bs_char(b, '"'))
+		return false;
+	while (b->p < b->end && *b->p != '"') {
+		char c = *b->p++;
+
+		if (n + 1 >= max || !((c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+		out[n++] = c;
+	}
+	if (b->p >= b->end)
+		return false;
+	b->p++;
+	out[n] = '\0';
+	return true;
+}
+
+static bool
+bs_categories(struct body_scan *b, struct digest *d)
+{
+	char c[66], *p = d->categories;
+	unsigned n = 0;
+
+	bs_ws(b);
+	if (b->end - b->p >= 4 && memcmp(b->p, "null", 4) == 0) {
+		b->p += 4;
+		return true;
+	}
+	if (!bs_char(b, '['))
+		return false;
+	if (bs_char(b, ']'))
+		return true;
+	*p++ = '{';
+	do {
+		if (n == DIGEST_MAX_CATEGORIES || !bs_word(b, c, sizeof(c)) ||
+		    !api_is_slug(c))
+			return false;
+		p += sprintf(p, "%s%s", n++ > 0 ? "," : "", c);
+	} while (bs_char(b, ','));
+	if (!bs_char(b, ']'))
+		return false;
+	*p++ = '}';
+	*p = '\0';
+	return true;
+}
+
+/* An integer 1..DIGEST_MAX_LIMIT as JSON writes one: its digits, which
+ * are what "%d" would write, into out (at least 3 bytes). */
+static bool
+bs_limit(struct body_scan *b, char *out)
+{
+	int v = 0, nd = 0;
+
+	bs_ws(b);
+	if (b->p < b->end && *b->p == '0')
+		return false;
+	while (b->p < b->end && *b->p >= '0' && *b->p <= '9' && nd < 2) {
+		out[nd++] = *b->p;
+		v = v * 10 + (*b->p++ - '0');
+	}
+	out[nd] = '\0';
+	if (nd == 0 || (b->p < b->end && ((*b->p >= '0' && *b->p <= '9') ||
+	    *b->p == '.' || *b->p == 'e' || *b->p == 'E')))
+		return false;
+	return v >= 1 && v <= DIGEST_MAX_LIMIT;
+}
+
+static bool
+parse_body_fast(struct digest *d, const char *body, size_t len)
+{
+	struct body_scan b = { body, body + len };
+	char key[16];
+	unsigned seen = 0, bit;
+
+	if (!bs_char(&b, '{'))
+		return false;
+	do {
+		if (!bs_word(&b, key, sizeof(key)) || !bs_char(&b, ':'))
+			return false;
+		if (strcmp(key, "date") == 0) {
+			bit = 1;
+			if (!bs_word(&b, d->date, sizeof(d->date)) ||
+			    !valid_date(d->date))
+				return false;
+		} else if (strcmp(key, "city") == 0) {
+			bit = 2;
+			if (!bs_word(&b, d->city, sizeof(d->city)) ||
+			    !api_is_slug(d->city))
+				return false;
+		} else if (strcmp(key, "categories") == 0) {
+			bit = 4;
+			if (!bs_categories(&b, d))
+				return false;
+		} else if (strcmp(key, "limit") == 0) {
+			bit = 8;
+			if (!bs_limit(&b, d->limit))
+				return false;
+		} else
+			return false;
+		if (seen & bit)
+			return false;
+		seen |= bit;
+	} while (bs_char(&b, ','));
+	if (!bs_char(&b, '}') || (seen & 3) != 3)
+		return false;
+	bs_ws(&b);
+	if (b.p != b.end)
+		return false;
+	if ((seen & 8) == 0)
+		snprintf(d->limit, sizeof(d->limit), "%d",
+		    DIGEST_DEFAULT_LIMIT);
+	return true;
+}
+
 /* Fills d from the body; false when it answered 400. */
 static bool
 parse_body(struct digest *d)
@@ -133,6 +284,9 @@ parse_body(struct digest *d)
 		    "required", NULL);
 		return false;
 	}
+	if (parse_body_fast(d, body, len))
+		return true;
+	d->date[0] = d->city[0] = d->categories[0] = '\0';
 	if ((doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr)) ==
 	    NULL) {
 		char msg[200];
@@ -203,7 +357,10 @@ digest_free(struct digest *d)
 	free(d->city_ids);
 	if (d->timer != NULL)
 		event_free(d->timer);
-	json_decref(d->events);
+	if (d->events != NULL)
+		evbuffer_free(d->events);
+	if (d->parts != NULL)
+		evbuffer_free(d->parts);
 	json_decref(d->errors);
 	free(d->ids);
 	free(d);
@@ -236,50 +393,64 @@ db_code(enum pg_status st)
 	}
 }
 
-static void
-put_list(FILE *f, const char *key, const char *json)
+static int
+put_list(struct evbuffer *b, const char *key, const char *json)
 {
-	fprintf(f, ",\"%s\":%s", key, json != NULL ? json : "[]");
+	return evbuffer_add_printf(b, ",\"%s\":%s", key, json != NULL ? json :
+	    "[]") < 0 ? -1 : 0;
+}
+
+/* The answer's bytes: the events and the read model's fragments moved
+ * in, not copied. */
+static int
+digest_body(struct digest *d, struct evbuffer *b)
+{
+	char *errs = NULL;
+	int rc = 0;
+
+	rc |= evbuffer_add_printf(b, "{\"date\":\"%s\",\"city\":\"%s\","
+	    "\"events\":", d->date, d->city) < 0 ? -1 : 0;
+	if (evbuffer_get_length(d->events) > 0)
+		rc |= evbuffer_add_buffer(b, d->events);
+	else
+		rc |= evbuffer_add(b, "[]", 2);
+	if (evbuffer_get_length(d->parts) > 0) {
+		rc |= evbuffer_add_buffer(b, d->parts);
+	} else {
+		rc |= put_list(b, "places", d->json[DS_PLACES]);
+		rc |= put_list(b, "menu_items", d->json[DS_MENU]);
+		rc |= put_list(b, "offers", d->json[DS_OFFERS]);
+	}
+	if (json_array_size(d->errors) == 0)
+		rc |= evbuffer_add(b, ",\"errors\":[]}", 13);
+	else if ((errs = json_dumps(d->errors, JSON_COMPACT)) == NULL)
+		rc = -1;
+	else
+		rc |= evbuffer_add_printf(b, ",\"errors\":%s}", errs) < 0 ?
+		    -1 : 0;
+	free(errs);
+	return rc;
 }
 
 /* Everything is in (or given up): answer, and end. */
 static void
 digest_reply(struct digest *d)
 {
-	char *ev = d->events != NULL ? json_dumps(d->events, JSON_COMPACT) :
-	    strdup("[]");
-	char *errs = json_dumps(d->errors, JSON_COMPACT);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
+	struct evbuffer *b;
 
 	stats_add(&d->w->st->digest_requests, 1);
 	if (json_array_size(d->errors) > 0)
 		stats_add(&d->w->st->digest_partial, 1);
-	if (ev == NULL || errs == NULL ||
-	    (f = open_memstream(&buf, &len)) == NULL) {
+	if ((b = evbuffer_new()) == NULL || digest_body(d, b) != 0) {
 		http_reply_error(d->r, 503, "overloaded", "out of memory", NULL);
 	} else {
-		fprintf(f, "{\"date\":\"%s\",\"city\":\"%s\",\"events\":%s",
-		    d->date, d->city, ev);
-		put_list(f, "places", d->json[DS_PLACES]);
-		put_list(f, "menu_items", d->json[DS_MENU]);
-		put_list(f, "offers", d->json[DS_OFFERS]);
-		fprintf(f, ",\"errors\":%s}", errs);
-		if (fclose(f) != 0 || buf == NULL)
-			http_reply_error(d->r, 503, "overloaded", "out of "
-			    "memory", NULL);
-		else {
-			if (d->stale)
-				http_add_header(d->r, "Cache-Status",
-				    CM_STALE_STATUS);
-			http_reply(d->r, 200, "application/json; "
-			    "charset=utf-8", buf, len);
-		}
+		if (d->stale)
+			http_add_header(d->r, "Cache-Status", CM_STALE_STATUS);
+		http_reply_buffer(d->r, 200, "application/json; charset=utf-8",
+		    b);
 	}
-	free(buf);
-	free(ev);
-	free(errs);
+	if (b != NULL)
+		evbuffer_free(b);
 	digest_free(d);
 }
 
@@ -343,7 +514,7 @@ on_deadline(evutil_socket_t fd, short ev, void *arg)
 }
 
 static void
-on_events(void *arg, enum upstream_status st, json_t *events,
+on_events(void *arg, enum upstream_status st, struct evbuffer *events,
     unsigned dropped, const char *message)
 {
 	struct digest *d = arg;
@@ -353,8 +524,9 @@ on_events(void *arg, enum upstream_status st, json_t *events,
 	d->pending[DS_EVENTS] = false;
 	if (st != UP_OK) {
 		add_error(d, DS_EVENTS, upstream_status_code(st), message);
+	} else if (evbuffer_add_buffer(d->events, events) != 0) {
+		add_error(d, DS_EVENTS, "internal", "out of memory");
 	} else {
-		d->events = json_incref(events);
 		if (dropped > 0) {
 			snprintf(msg, sizeof(msg), "%u events with a missing or "
 			    "invalid field were left out", dropped);
@@ -473,17 +645,27 @@ start_places(struct digest *d)
 	}
 }
 
-/* The read model's fragments as this digest's own. */
+/* The read model's fragments as this digest's own, framed as the answer
+ * has them (one copy: the model may drop them before the answer). */
 static void
 take_value(struct digest *d, const struct cm_value *v)
 {
+	static const char *const keys[CM_PARTS] = { ",\"places\":",
+	    ",\"menu_items\":", ",\"offers\":" };
 	static const enum digest_source src[CM_PARTS] = { DS_PLACES, DS_MENU,
 	    DS_OFFERS };
 	unsigned i;
+	int rc = 0;
 
-	for (i = 0; i < CM_PARTS; i++)
-		if ((d->json[src[i]] = strndup(v->part[i], v->len[i])) == NULL)
+	for (i = 0; i < CM_PARTS; i++) {
+		rc |= evbuffer_add(d->parts, keys[i], strlen(keys[i]));
+		rc |= evbuffer_add(d->parts, v->part[i], v->len[i]);
+	}
+	if (rc != 0) {
+		evbuffer_drain(d->parts, evbuffer_get_length(d->parts));
+		for (i = 0; i < CM_PARTS; i++)
 			add_error(d, src[i], "internal", "out of memory");
+	}
 	d->pending[DS_PLACES] = false;
 }
 
@@ -534,7 +716,9 @@ digest_start(struct digest *d)
 	struct timeval tv = util_tv(budget);
 
 	if ((d->timer = evtimer_new(d->w->base, on_deadline, d)) == NULL ||
-	    (d->errors = json_array()) == NULL)
+	    (d->errors = json_array()) == NULL ||
+	    (d->events = evbuffer_new()) == NULL ||
+	    (d->parts = evbuffer_new()) == NULL)
 		return false;
 	evtimer_add(d->timer, &tv);
 	d->pending[DS_EVENTS] = true;

@@ -330,20 +330,13 @@ place_built(struct api_job *job, const PGresult *res)
 	cm_put(fl, parts, NULL, until != NULL ? strtoll(until, NULL, 10) : 0);
 }
 
-/* A place request waiting for another's build of the same place. */
-struct place_wait {
-	struct http_req *r;
-	struct cm_waiter *wt;
-	char id[24];
-};
-
+/* A place request waiting for another's build of the same place: the
+ * waiter's arg is the request itself (its id is its route parameter), the
+ * request's cancel data the waiter, so a hit allocates nothing. */
 static void
-place_wait_cancel(void *arg)
+place_wait_cancel(void *wt)
 {
-	struct place_wait *pw = arg;
-
-	cm_unwait(pw->wt);
-	free(pw);
+	cm_unwait(wt);
 }
 
 /* The build ended: its answer, or (it failed, or the place changed
@@ -351,14 +344,9 @@ place_wait_cancel(void *arg)
 static void
 place_woken(void *arg, const struct cm_value *v)
 {
-	struct place_wait *pw = arg;
-	const char *params[1];
-	struct http_req *r = pw->r;
-	char id[sizeof(pw->id)];
+	struct http_req *r = arg;
+	const char *params[1] = { http_req_param(r, 0) };
 
-	memcpy(id, pw->id, sizeof(id));
-	params[0] = id;
-	free(pw);
 	if (v != NULL) {
 		place_reply(r, v->part[0], v->len[0]);
 		return;
@@ -368,49 +356,38 @@ place_woken(void *arg, const struct cm_value *v)
 
 /* Answered (or deferred) from the read model; false when it is off. */
 static bool
-place_from_model(struct http_req *r, struct worker *w, const char *id)
+place_from_model(struct http_req *r, struct worker *w, const char *id,
+    const char *key)
 {
 	const char *params[1] = { id };
-	struct place_wait *pw;
 	struct cm_flight *fl = NULL;
 	struct cm_waiter *wt = NULL;
 	struct cm_value v;
-	char key[48];
 
-	if ((pw = calloc(1, sizeof(*pw))) == NULL)
-		return false;
-	pw->r = r;
-	snprintf(pw->id, sizeof(pw->id), "%s", id);
-	snprintf(key, sizeof(key), "place:%s", id);
-	switch (cm_get(w->model, CM_PLACES, key, &v, place_woken, pw, &wt,
+	switch (cm_get(w->model, CM_PLACES, key, &v, place_woken, r, &wt,
 	    &fl)) {
 	case CM_HIT:
 		/* placesd_cache_*: places by id, whichever cache has them */
 		stats_add(&w->st->cache_hits, 1);
-		free(pw);
 		place_reply(r, v.part[0], v.len[0]);
 		return true;
 	case CM_STALE:
 		stats_add(&w->st->cache_hits, 1);
-		free(pw);
 		http_add_header(r, "Cache-Status", CM_STALE_STATUS);
 		place_reply(r, v.part[0], v.len[0]);
 		return true;
 	case CM_WAIT:
 		stats_add(&w->st->cache_misses, 1);
-		pw->wt = wt;
-		http_req_defer(r, place_wait_cancel, pw);
+		http_req_defer(r, place_wait_cancel, wt);
 		return true;
 	case CM_BUILD:
 		stats_add(&w->st->cache_misses, 1);
-		free(pw);
 		api_query(r, STMT_RM_PLACE, 1, params, place_built, 0, NULL, fl,
 		    flight_fail);
 		return true;
 	case CM_OFF:
 		break;
 	}
-	free(pw);
 	return false;
 }
 
@@ -427,9 +404,9 @@ api_place(struct http_req *r)
 		    "positive integer", "id");
 		return;
 	}
-	if (place_from_model(r, w, id))
-		return;
 	snprintf(key, sizeof(key), "place:%s", id);
+	if (place_from_model(r, w, id, key))
+		return;
 	if ((hit = cache_get(w->cache, key, &len)) != NULL) {
 		http_reply(r, 200, "application/json; charset=utf-8", hit, len);
 		return;

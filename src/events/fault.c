@@ -372,11 +372,7 @@ plan_free(void *arg)
 static char *
 events_text(const struct plan *p, size_t *len)
 {
-	json_t *arr = gen_events(&p->key);
-	char *s = dump(arr, len);
-
-	json_decref(arr);
-	return s;
+	return gen_events_text(&p->key, len);
 }
 
 static void

@@ -335,6 +335,261 @@ gen_events(const struct gen_key *k)
 	return arr;
 }
 
+/* ---- the same as text, without a jansson tree ---------------------------- */
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static char *
+text_room(struct text *t, size_t n)
+{
+	size_t cap;
+	char *nb;
+
+	if (t->failed)
+		return NULL;
+	if (t->len + n > t->cap) {
+		cap = t->cap * 2 > t->len + n ? t->cap * 2 : t->len + n + 1024;
+		if ((nb = realloc(t->buf, cap)) == NULL) {
+			t->failed = true;
+			return NULL;
+		}
+		t->buf = nb;
+		t->cap = cap;
+	}
+	return t->buf + t->len;
+}
+
+static void
+text_add(struct text *t, const char *s, size_t n)
+{
+	char *p;
+
+	if ((p = text_room(t, n)) == NULL)
+		return;
+	memcpy(p, s, n);
+	t->len += n;
+}
+
+/* A JSON string as jansson's dump writes one (UTF-8 as it is). */
+static void
+text_string(struct text *t, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), i;
+	char *p;
+
+	for (i = 0; i < n && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\'; i++)
+		continue;
+	if (i == n) {               /* nothing to escape: the usual case */
+		if ((p = text_room(t, n + 2)) == NULL)
+			return;
+		*p = '"';
+		memcpy(p + 1, s, n);
+		p[n + 1] = '"';
+		t->len += n + 2;
+		return;
+	}
+	if ((p = text_room(t, n * 6 + 2)) == NULL)
+		return;
+	*p++ = '"';
+	for (i = 0; i < n; i++) {
+		unsigned char c = u[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*p++ = (char)c;
+			continue;
+		}
+		*p++ = '\\';
+		switch (c) {
+		case '"': *p++ = '"'; break;
+		case '\\': *p++ = '\\'; break;
+		case '\b': *p++ = 'b'; break;
+		case '\f': *p++ = 'f'; break;
+		case '\n': *p++ = 'n'; break;
+		case '\r': *p++ = 'r'; break;
+		case '\t': *p++ = 't'; break;
+		default:
+			memcpy(p, "u00", 3);
+			p[3] = hex[c >> 4];
+			p[4] = hex[c & 15];
+			p += 5;
+		}
+	}
+	*p++ = '"';
+	t->len = (size_t)(p - t->buf);
+}
+
+/* n decimal digits of v, zero-padded, at p; returns the end. */
+static char *
+put_digits(char *p, unsigned long long v, int n)
+{
+	int i;
+
+	for (i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
+/* v in decimal at p, no padding; returns the end. */
+static char *
+put_uint(char *p, unsigned long long v)
+{
+	unsigned long long x = v;
+	int n = 1;
+
+	while (x >= 10) {
+		x /= 10;
+		n++;
+	}
+	return put_digits(p, v, n);
+}
+
+/* format_time's text, computed: "2026-11-23T19:00:00Z". */
+static void
+text_time(struct text *t, const struct gen_key *k, int minutes)
+{
+	int64_t days = days_from_civil(k->year, k->month, k->day) +
+	    minutes / 1440, z, era, doe, yoe, doy, mp, y;
+	int min = minutes % 1440, m, d;
+	char buf[24], *p = buf;
+
+	if (minutes < 0 || k->year < 1970 || k->year > 9999) {
+		char alt[48];
+
+		format_time(k, minutes, alt, sizeof(alt));
+		text_string(t, alt);
+		return;
+	}
+	/* civil_from_days, the inverse of days_from_civil */
+	z = days + 719468;
+	era = z / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	y = yoe + era * 400 + (m <= 2);
+	if (y > 9999) {
+		char alt[48];
+
+		format_time(k, minutes, alt, sizeof(alt));
+		text_string(t, alt);
+		return;
+	}
+	*p++ = '"';
+	p = put_digits(p, (unsigned long long)y, 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned long long)m, 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned long long)d, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned long long)(min / 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned long long)(min % 60), 2);
+	memcpy(p, ":00Z\"", 5);
+	p += 5;
+	text_add(t, buf, (size_t)(p - buf));
+}
+
+static void
+text_key(struct text *t, const char *key, bool first)
+{
+	if (!first)
+		text_add(t, ",", 1);
+	text_string(t, key);
+	text_add(t, ":", 1);
+}
+
+static void
+text_count_or_null(struct text *t, uint64_t v, bool null)
+{
+	char num[24];
+
+	if (null) {
+		text_add(t, "null", 4);
+		return;
+	}
+	text_add(t, num, (size_t)(put_uint(num, v) - num));
+}
+
+/* draft_json's object, as json_dumps(JSON_COMPACT | JSON_PRESERVE_ORDER)
+ * writes it. */
+static void
+draft_text(struct text *t, const struct gen_key *k, const struct draft *d,
+    uint64_t num)
+{
+	static const char site[] = "https://events.example/";
+	char url[sizeof(site) + 128], *id = url + sizeof(site) - 1, *p = id;
+	size_t clen = strlen(k->city);
+
+	/* "evt-%04d%02d%02d-%s-%llu", after the site for the url */
+	memcpy(url, site, sizeof(site) - 1);
+	memcpy(p, "evt-", 4);
+	p = put_digits(p + 4, (unsigned long long)k->year, 4);
+	p = put_digits(p, (unsigned long long)k->month, 2);
+	p = put_digits(p, (unsigned long long)k->day, 2);
+	*p++ = '-';
+	memcpy(p, k->city, clen);
+	p += clen;
+	*p++ = '-';
+	p = put_uint(p, num);
+	*p = '\0';
+	text_add(t, "{", 1);
+	text_key(t, "id", true);
+	text_string(t, id);
+	text_key(t, "title", false);
+	text_string(t, d->title);
+	text_key(t, "category", false);
+	text_string(t, d->cat->name);
+	text_key(t, "starts_at", false);
+	text_time(t, k, d->start_min);
+	text_key(t, "ends_at", false);
+	text_time(t, k, d->start_min + d->duration_min);
+	text_key(t, "venue", false);
+	text_string(t, d->venue);
+	text_key(t, "place_id", false);
+	text_count_or_null(t, d->place_id, d->place_id == 0);
+	text_key(t, "price_cents", false);
+	text_count_or_null(t, (uint64_t)d->price_cents, d->price_cents < 0);
+	text_key(t, "url", false);
+	text_string(t, url);
+	text_add(t, "}", 1);
+}
+
+char *
+gen_events_text(const struct gen_key *k, size_t *len)
+{
+	struct draft d[GEN_MAX_EVENTS];
+	struct text t = { NULL, 0, 0, false };
+	unsigned n = gen_count(k), i;
+
+	for (i = 0; i < n; i++)
+		draft_event(k, i, &d[i]);
+	qsort(d, n, sizeof(d[0]), by_start);
+	text_add(&t, "[", 1);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			text_add(&t, ",", 1);
+		draft_text(&t, k, &d[i], i + 1);
+	}
+	text_add(&t, "]", 1);
+	if (text_room(&t, 1) == NULL) {
+		free(t.buf);
+		return NULL;
+	}
+	t.buf[t.len] = '\0';
+	*len = t.len;
+	return t.buf;
+}
+
 json_t *
 gen_stream_event(const struct gen_key *k, uint64_t i)
 {

@@ -33,6 +33,10 @@ int gen_parse_city(struct gen_key *k, const char *s);
 unsigned gen_count(const struct gen_key *k);
 /* The day's events by start time, ids numbered from 1; NULL if no memory. */
 json_t *gen_events(const struct gen_key *k);
+/* The same as JSON text, byte for byte what json_dumps(JSON_COMPACT |
+ * JSON_PRESERVE_ORDER) makes of it, built without jansson (malloc'd,
+ * NUL-terminated, *len bytes); NULL if no memory. */
+char *gen_events_text(const struct gen_key *k, size_t *len);
 /*
  * Event number i of an endless stream for the day (i from 0; id number
  * i + 1), for answers of any size; NULL if no memory.

@@ -49,6 +49,9 @@
 #include <evhtp.h>
 
 #define LINGER_MS 2000
+/* One writev for an answer up to this size (libevent's default is 16k,
+ * which split every digest answer in two system calls). */
+#define MAX_SINGLE_WRITE (256 * 1024)
 #define STATUS_LINE_MAX 66      /* "HTTP/1.1 NNN " and evhtp's phrase, CRLF */
 
 enum edge_mode { EM_SERVING, EM_REJECTING, EM_LINGER };
@@ -790,6 +793,7 @@ edge_attach(struct evhtp_connection *c, struct event_base *base,
 		return NULL;
 	}
 	e->under = evhtp_connection_get_bev(c);
+	bufferevent_set_max_single_write(e->under, MAX_SINGLE_WRITE);
 	bufferevent_getcb(e->under, &rcb, &wcb, &ecb, &cbarg);
 	e->filter = bufferevent_filter_new(e->under, filter_in, filter_out,
 	    BEV_OPT_DEFER_CALLBACKS, filter_ctx_free, e);

@@ -163,28 +163,33 @@ http_add_header(struct http_req *r, const char *key, const char *val)
 	    evhtp_header_new(key, val, 1, 1));
 }
 
-void
-http_reply(struct http_req *r, int status, const char *ctype,
-    const char *body, size_t len)
+/* The head of an answer, once per request: false if it was answered. */
+static bool
+reply_begin(struct http_req *r, const char *ctype)
+{
+	if (r->replied)
+		return false;
+	r->replied = true;
+	if (r->deadline != NULL)
+		evtimer_del(r->deadline);
+	evhtp_headers_add_header(r->req->headers_out,
+	    evhtp_header_new("Content-Type", ctype, 0, 1));
+	return true;
+}
+
+/* Sends what reply_begin started, with a body of len bytes queued. */
+static void
+reply_end(struct http_req *r, int status, size_t len)
 {
 	evhtp_request_t *req = r->req;
 	struct http *h = r->h;
 	uint64_t us;
 	char clen[32];
 
-	if (r->replied)
-		return;
-	r->replied = true;
-	if (r->deadline != NULL)
-		evtimer_del(r->deadline);
-	evhtp_headers_add_header(req->headers_out,
-	    evhtp_header_new("Content-Type", ctype, 0, 1));
 	if (r->method == HTTP_HEAD) {
 		snprintf(clen, sizeof(clen), "%zu", len);
 		evhtp_headers_add_header(req->headers_out,
 		    evhtp_header_new("Content-Length", clen, 0, 1));
-	} else {
-		evbuffer_add(req->buffer_out, body, len);
 	}
 	if (h->draining)
 		evhtp_request_disable_flag(req, EVHTP_REQ_FLAG_KEEPALIVE);
@@ -194,6 +199,32 @@ http_reply(struct http_req *r, int status, const char *ctype,
 	stats_observe_request(h->st, status, us);
 	access_log(r, status, len, us);
 	evhtp_request_resume(req);      /* last touch: req may go any time */
+}
+
+void
+http_reply(struct http_req *r, int status, const char *ctype,
+    const char *body, size_t len)
+{
+	if (!reply_begin(r, ctype))
+		return;
+	if (r->method != HTTP_HEAD)
+		evbuffer_add(r->req->buffer_out, body, len);
+	reply_end(r, status, len);
+}
+
+void
+http_reply_buffer(struct http_req *r, int status, const char *ctype,
+    struct evbuffer *body)
+{
+	size_t len = evbuffer_get_length(body);
+
+	if (!reply_begin(r, ctype))
+		return;
+	if (r->method == HTTP_HEAD)
+		evbuffer_drain(body, len);
+	else
+		evbuffer_add_buffer(r->req->buffer_out, body);
+	reply_end(r, status, len);
 }
 
 void

@@ -61,6 +61,11 @@ const char *http_req_param(struct http_req *r, unsigned i);
 void http_add_header(struct http_req *r, const char *key, const char *val);
 void http_reply(struct http_req *r, int status, const char *ctype,
     const char *body, size_t len);
+/* The same with the body in a buffer, whose bytes are moved, not copied
+ * (it is left empty). */
+struct evbuffer;
+void http_reply_buffer(struct http_req *r, int status, const char *ctype,
+    struct evbuffer *body);
 /* Takes the reference to body. */
 void http_reply_json(struct http_req *r, int status, json_t *body);
 void http_reply_error(struct http_req *r, int status, const char *code,

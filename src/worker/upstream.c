@@ -75,6 +75,7 @@ struct upstream {
 	const struct config *cfg;
 	struct stats_block *st;
 	struct evdns_base *dns;
+	struct evbuffer *events;    /* the valid events, handed to callers */
 	TAILQ_HEAD(, up_conn) idle;
 	unsigned nidle;
 	unsigned seq;               /* for the jitter */
@@ -433,29 +434,57 @@ judge_failure(struct upstream_call *c)
 	    "or closed without an answer");
 }
 
-/* The answer of a 200: JSON, an array, valid events. */
-static json_t *
-judge_body(struct upstream_call *c, unsigned *dropped)
+/* The jansson path of judge_body: for what upstream_scan_events does not
+ * read, and to word why an answer is not JSON. */
+static int
+judge_tree(struct upstream_call *c, const char *data, size_t len,
+    unsigned *dropped)
 {
-	size_t len = evbuffer_get_length(c->body);
-	const char *data = len > 0 ? (const char *)evbuffer_pullup(c->body,
-	    -1) : "";
 	json_error_t jerr;
 	json_t *doc, *events;
+	char *s;
+	int rc = -1;
 
 	if ((doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) ==
 	    NULL) {
-		c->st = UP_BAD_RESPONSE;
 		snprintf(c->last, sizeof(c->last), "an answer that is not "
 		    "JSON: %.160s", jerr.text);
-		return NULL;
+		return -1;
 	}
 	events = upstream_validate_events(doc, dropped, c->last,
 	    sizeof(c->last));
 	json_decref(doc);
 	if (events == NULL)
-		c->st = UP_BAD_RESPONSE;
-	return events;
+		return -1;
+	if ((s = json_dumps(events, JSON_COMPACT)) == NULL ||
+	    evbuffer_add(c->u->events, s, strlen(s)) != 0)
+		snprintf(c->last, sizeof(c->last), "out of memory");
+	else
+		rc = 0;
+	free(s);
+	json_decref(events);
+	return rc;
+}
+
+/* The answer of a 200: JSON, an array, valid events, encoded into
+ * u->events; -1 (c->last says why) if it is not usable. */
+static int
+judge_body(struct upstream_call *c, unsigned *dropped)
+{
+	size_t len = evbuffer_get_length(c->body);
+	const char *data = len > 0 ? (const char *)evbuffer_pullup(c->body,
+	    -1) : "";
+
+	evbuffer_drain(c->u->events, evbuffer_get_length(c->u->events));
+	switch (upstream_scan_events(data, len, c->u->events, dropped)) {
+	case 1:
+		return 0;
+	case 0:
+		return judge_tree(c, data, len, dropped);
+	default:
+		snprintf(c->last, sizeof(c->last), "out of memory");
+		return -1;
+	}
 }
 
 /* An attempt is over (answered, failed, or timed out): judge it. */
@@ -464,7 +493,6 @@ on_finish(evutil_socket_t fd, short ev, void *arg)
 {
 	struct upstream_call *c = arg;
 	struct upstream *u = c->u;
-	json_t *events = NULL;
 	unsigned dropped = 0;
 
 	(void)fd;
@@ -487,8 +515,7 @@ on_finish(evutil_socket_t fd, short ev, void *arg)
 		conn_put(u, c->conn);
 	} else {
 		conn_put(u, c->conn);
-		if ((events = judge_body(c, &dropped)) != NULL)
-			c->st = UP_OK;
+		c->st = judge_body(c, &dropped) == 0 ? UP_OK : UP_BAD_RESPONSE;
 	}
 	c->conn = NULL;
 	if (c->st != UP_OK) {
@@ -498,8 +525,8 @@ on_finish(evutil_socket_t fd, short ev, void *arg)
 	stats_add(&u->st->upstream_attempts[SU_OK], 1);
 	stats_add(&u->st->upstream_events_dropped, dropped);
 	breaker_record(u, true, c->probe, NULL);
-	c->cb(c->arg, UP_OK, events, dropped, "");
-	json_decref(events);
+	c->cb(c->arg, UP_OK, u->events, dropped, "");
+	evbuffer_drain(u->events, evbuffer_get_length(u->events));
 	call_free(c);
 }
 
@@ -678,7 +705,7 @@ upstream_events(struct upstream *u, const char *date, const char *city,
 
 /* The outcome of our own probe: breaker_record has judged it already. */
 static void
-self_probe_done(void *arg, enum upstream_status st, json_t *events,
+self_probe_done(void *arg, enum upstream_status st, struct evbuffer *events,
     unsigned dropped, const char *message)
 {
 	struct upstream *u = arg;
@@ -768,7 +795,12 @@ upstream_new(struct event_base *base, const struct config *cfg,
 	u->st = st;
 	u->seq = (unsigned)getpid() ^ (unsigned)util_now_us();
 	TAILQ_INIT(&u->idle);
+	if ((u->events = evbuffer_new()) == NULL) {
+		free(u);
+		return NULL;
+	}
 	if ((u->cooldown = evtimer_new(base, on_cooldown, u)) == NULL) {
+		evbuffer_free(u->events);
 		free(u);
 		return NULL;
 	}
@@ -783,6 +815,7 @@ upstream_new(struct event_base *base, const struct config *cfg,
 	}
 	if (u->dns == NULL) {
 		event_free(u->cooldown);
+		evbuffer_free(u->events);
 		free(u);
 		return NULL;
 	}
@@ -803,6 +836,7 @@ upstream_free(struct upstream *u)
 		conn_drop(cn);
 	}
 	evdns_base_free(u->dns, 0);
+	evbuffer_free(u->events);
 	stats_gauge_set(&u->st->upstream_breaker_open, 0);
 	free(u);
 }

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 struct config;
+struct evbuffer;
 struct stats_block;
 struct upstream;
 struct upstream_call;
@@ -33,12 +34,14 @@ enum upstream_status {
 
 /*
  * The outcome of a call, always from the loop (never from inside
- * upstream_events). events: a new reference to the valid events (an array)
- * with UP_OK, else NULL; dropped: events left out for a bad field; message:
- * what went wrong, for the digest's errors[].
+ * upstream_events). events: with UP_OK, the valid events as compact JSON
+ * (an array), in a buffer of the client's that the callback may take the
+ * bytes of (evbuffer_add_buffer) and that is emptied after it; else NULL.
+ * dropped: events left out for a bad field; message: what went wrong,
+ * for the digest's errors[].
  */
 typedef void (*upstream_done_fn)(void *arg, enum upstream_status st,
-    json_t *events, unsigned dropped, const char *message);
+    struct evbuffer *events, unsigned dropped, const char *message);
 
 struct upstream *upstream_new(struct event_base *base,
     const struct config *cfg, struct stats_block *st);
@@ -67,5 +70,14 @@ bool upstream_breaker_open(const struct upstream *u);
 json_t *upstream_validate_events(const json_t *doc, unsigned *dropped,
     char *why, size_t whylen);
 bool upstream_valid_timestamp(const char *s);
+/* At most this many events of an answer are kept; the rest are dropped. */
+#define UPSTREAM_MAX_EVENTS 500
+
+/* upstream_scan.c: the same, on the answer's bytes, already encoded as
+ * json_dumps(JSON_COMPACT) would encode it, appended to out (empty): 1;
+ * 0 for an answer outside what it reads (the jansson path must judge
+ * it), -1 out of memory; out is left empty unless 1. */
+int upstream_scan_events(const char *data, size_t len, struct evbuffer *out,
+    unsigned *dropped);
 
 #endif

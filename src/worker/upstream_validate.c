@@ -22,8 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define UPSTREAM_MAX_EVENTS 500
-
 struct field {
 	const char *name;
 	enum { F_TEXT, F_TIME, F_ID, F_COUNT } kind;
