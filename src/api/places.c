@@ -7,6 +7,10 @@
  *
  * The cursor is opaque to clients: base64url of "v1:<rating>:<id>" of the
  * last place of a page (an empty rating for an unknown one).
+ *
+ * A place's answer carries an ETag, a hash of its bytes (kept with the
+ * read model's answer, so a hit computes nothing), and a request whose
+ * If-None-Match names it gets 304 Not Modified without a body.
  */
 #include "api/api.h"
 #include "worker/cache.h"
@@ -300,16 +304,89 @@ api_city_places(struct http_req *r)
 
 /* ---- GET /v1/places/{id} ----------------------------------------------------- */
 
+#define ETAG_LEN        19      /* "\"" 16 hex digits "\"", and the NUL */
+
+/* A strong validator of an answer: the FNV-1a hash of its bytes, quoted. */
 static void
-place_result(struct api_job *job, const PGresult *res)
+place_etag(const char *json, size_t len, char tag[ETAG_LEN])
 {
-	api_reply_json_row(job, res, "", "", "no such place");
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)json[i];
+		h *= 0x100000001b3ull;
+	}
+	snprintf(tag, ETAG_LEN, "\"%016llx\"", (unsigned long long)h);
+}
+
+/* Whether If-None-Match inm ("*", or tags separated by commas, weak
+ * ones compared by their opaque part) names tag. */
+static bool
+etag_named(const char *inm, const char *tag)
+{
+	size_t tlen = strlen(tag), n;
+	const char *p = inm;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return true;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;
+		for (n = 0; p[n] != '\0' && p[n] != ',' && p[n] != ' ' &&
+		    p[n] != '\t'; n++)
+			;
+		if (n == tlen && strncmp(p, tag, n) == 0)
+			return true;
+		if (n == 0 && *p != '\0')
+			p++;
+		p += n;
+	}
+	return false;
+}
+
+/* The answer, or 304 when the client holds it; its tag is tag[0..tlen),
+ * or computed when tlen is not that of one. */
+static void
+place_reply(struct http_req *r, const char *json, size_t len,
+    const char *tag, size_t tlen)
+{
+	const char *inm = http_req_header(r, "If-None-Match");
+	char own[ETAG_LEN];
+
+	if (tag != NULL && tlen == ETAG_LEN - 1) {
+		memcpy(own, tag, tlen);
+		own[tlen] = '\0';
+	} else {
+		place_etag(json, len, own);
+	}
+	tag = own;
+	http_add_header(r, "ETag", tag);
+	if (inm != NULL && etag_named(inm, tag)) {
+		http_reply(r, 304, "application/json; charset=utf-8", "", 0);
+		return;
+	}
+	http_reply(r, 200, "application/json; charset=utf-8", json, len);
 }
 
 static void
-place_reply(struct http_req *r, const char *json, size_t len)
+place_result(struct api_job *job, const PGresult *res)
 {
-	http_reply(r, 200, "application/json; charset=utf-8", json, len);
+	struct worker *w = http_req_worker(job->r);
+	const char *json = pg_value(res, 0, 0);
+	size_t len;
+
+	if (json == NULL) {
+		http_reply_error(job->r, 404, "not_found", "no such place",
+		    NULL);
+		return;
+	}
+	len = (size_t)pg_length(res, 0, 0);
+	if (job->key[0] != '\0')
+		cache_put(w->cache, job->key, json, len);
+	place_reply(job->r, json, len, NULL, 0);
 }
 
 /* A build for the read model: answered and handed over, or (404, any
@@ -320,12 +397,17 @@ place_built(struct api_job *job, const PGresult *res)
 	const char *json = pg_value(res, 0, 0), *until = pg_value(res, 0, 1);
 	const char *parts[CM_PARTS] = { json, NULL, NULL };
 	struct cm_flight *fl = job->ctx;
+	char tag[ETAG_LEN];
+	size_t len;
 
 	if (json == NULL) {
 		http_reply_error(job->r, 404, "not_found", "no such place", NULL);
 		return;
 	}
-	place_reply(job->r, json, (size_t)pg_length(res, 0, 0));
+	len = (size_t)pg_length(res, 0, 0);
+	place_etag(json, len, tag);
+	parts[1] = tag;                 /* kept beside the answer */
+	place_reply(job->r, json, len, tag, strlen(tag));
 	job->ctx = NULL;
 	cm_put(fl, parts, NULL, until != NULL ? strtoll(until, NULL, 10) : 0);
 }
@@ -348,7 +430,7 @@ place_woken(void *arg, const struct cm_value *v)
 	const char *params[1] = { http_req_param(r, 0) };
 
 	if (v != NULL) {
-		place_reply(r, v->part[0], v->len[0]);
+		place_reply(r, v->part[0], v->len[0], v->part[1], v->len[1]);
 		return;
 	}
 	api_query(r, STMT_PLACE, 1, params, place_result, 0, NULL, NULL, NULL);
@@ -369,12 +451,12 @@ place_from_model(struct http_req *r, struct worker *w, const char *id,
 	case CM_HIT:
 		/* placesd_cache_*: places by id, whichever cache has them */
 		stats_add(&w->st->cache_hits, 1);
-		place_reply(r, v.part[0], v.len[0]);
+		place_reply(r, v.part[0], v.len[0], v.part[1], v.len[1]);
 		return true;
 	case CM_STALE:
 		stats_add(&w->st->cache_hits, 1);
 		http_add_header(r, "Cache-Status", CM_STALE_STATUS);
-		place_reply(r, v.part[0], v.len[0]);
+		place_reply(r, v.part[0], v.len[0], v.part[1], v.len[1]);
 		return true;
 	case CM_WAIT:
 		stats_add(&w->st->cache_misses, 1);
@@ -408,7 +490,7 @@ api_place(struct http_req *r)
 	if (place_from_model(r, w, id, key))
 		return;
 	if ((hit = cache_get(w->cache, key, &len)) != NULL) {
-		http_reply(r, 200, "application/json; charset=utf-8", hit, len);
+		place_reply(r, hit, len, NULL, 0);
 		return;
 	}
 	params[0] = id;

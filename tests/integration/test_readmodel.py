@@ -16,6 +16,7 @@ held answers are served marked stale and others fail at once. Asserts on
 answers and counters only.
 """
 
+import http.client
 import json
 import os
 import signal
@@ -368,6 +369,66 @@ def test_places_by_id():
                 "a new offer of the place")
     watch_place(pid, lambda d: all(x["id"] != o["id"] for x in d["offers"]),
                 "the offer past its end", within=FRESH + 3)
+
+
+def header(hdrs, name):
+    for k, v in (hdrs.items() if hasattr(hdrs, "items") else hdrs):
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def test_place_etag():
+    """GET /v1/places/{id} carries an ETag that names its bytes, the same
+    with the model on and off; If-None-Match with it (or W/ it, in a
+    list, or *) is 304 without a body, another tag is the answer; after a
+    change the tag is new and the old one gets the answer again."""
+    pid = int(PG.psql("SELECT id FROM places ORDER BY id LIMIT 1 OFFSET 3")
+              [0][0])
+    tags = {}
+    for d in (ON, OFF):
+        for _ in range(2):      # a miss, then a hit
+            st, hdrs, body = d.get("/v1/places/%d" % pid)
+            T.check_eq(st, 200, "place %d" % pid)
+            tags.setdefault(d.name, set()).add(header(hdrs, "ETag"))
+    T.check(len(tags[ON.name]) == 1 and tags[ON.name] == tags[OFF.name],
+            "one tag, on and off: %r" % tags)
+    tag = tags[ON.name].pop()
+    T.check(tag is not None and tag.startswith('"') and tag.endswith('"'),
+            "a strong tag: %r" % tag)
+    for d in (ON, OFF):
+        for inm in (tag, "W/" + tag, '"x", ' + tag, "*"):
+            st, hdrs, body = d.get("/v1/places/%d" % pid,
+                                   headers={"If-None-Match": inm})
+            T.check_eq((st, body, header(hdrs, "ETag")), (304, b"", tag),
+                       "If-None-Match: %s (%s)" % (inm, d.name))
+        st, _, body = d.get("/v1/places/%d" % pid,
+                            headers={"If-None-Match": '"other"'})
+        T.check(st == 200 and body, "another tag gets the answer")
+    # on one keep-alive connection: a 304 has no body, so the next answer
+    # follows it at once
+    c = http.client.HTTPConnection(ON.host, ON.port, timeout=10)
+    try:
+        for inm, want in ((tag, 304), (None, 200), (tag, 304)):
+            c.request("GET", "/v1/places/%d" % pid,
+                      headers={"If-None-Match": inm} if inm else {})
+            r = c.getresponse()
+            body = r.read()
+            T.check_eq((r.status, bool(body)), (want, want == 200),
+                       "keep-alive answer to If-None-Match %r" % inm)
+            T.check(r.getheader("Content-Length") in (None, "0") or
+                    want == 200, "a 304's Content-Length: %r"
+                    % r.getheader("Content-Length"))
+    finally:
+        c.close()
+    PG.psql("UPDATE places SET name = name || ' Etagged' WHERE id = %d" % pid)
+    watch_place(pid, lambda doc: doc["name"].endswith(" Etagged"),
+                "the renamed place")
+    st, hdrs, body = ON.get("/v1/places/%d" % pid,
+                            headers={"If-None-Match": tag})
+    T.check(st == 200 and header(hdrs, "ETag") not in (None, tag),
+            "a changed place: %d, tag %r after %r"
+            % (st, header(hdrs, "ETag"), tag))
 
 
 def cache_status(hdrs):
@@ -793,6 +854,7 @@ if __name__ == "__main__":
         test_unparsable_and_unknown_notifications,
         test_feed_lost_drops_everything,
         test_places_by_id,
+        test_place_etag,
         test_lists_same_bytes_on_and_off,
         test_list_single_flight,
         test_list_failed_query_not_kept,
