@@ -123,6 +123,26 @@ list_reply(struct http_req *r, const char *json, size_t len)
 	http_reply(r, 200, "application/json; charset=utf-8", json, len);
 }
 
+/* The page of res answered to job's request, its bytes in *buf (the
+ * caller frees them); false when the answer was an error (no city, no
+ * memory), with nothing to keep. */
+static bool
+list_answer(struct api_job *job, const PGresult *res, char **buf,
+    size_t *len)
+{
+	if (pg_nrows(res) == 0) {
+		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
+		return false;
+	}
+	if (!list_encode(res, (long)job->n, buf, len)) {
+		http_reply_error(job->r, 503, "overloaded", "out of memory",
+		    NULL);
+		return false;
+	}
+	list_reply(job->r, *buf, *len);
+	return true;
+}
+
 /* A page from the database, kept by nothing. */
 static void
 list_result(struct api_job *job, const PGresult *res)
@@ -130,17 +150,8 @@ list_result(struct api_job *job, const PGresult *res)
 	char *buf;
 	size_t len;
 
-	if (pg_nrows(res) == 0) {
-		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
-		return;
-	}
-	if (!list_encode(res, (long)job->n, &buf, &len)) {
-		http_reply_error(job->r, 503, "overloaded", "out of memory",
-		    NULL);
-		return;
-	}
-	list_reply(job->r, buf, len);
-	free(buf);
+	if (list_answer(job, res, &buf, &len))
+		free(buf);
 }
 
 /* A build for the read model: answered and handed over with the city's
@@ -153,16 +164,8 @@ list_built(struct api_job *job, const PGresult *res)
 	char *buf;
 	size_t len;
 
-	if (pg_nrows(res) == 0) {
-		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
+	if (!list_answer(job, res, &buf, &len))
 		return;
-	}
-	if (!list_encode(res, (long)job->n, &buf, &len)) {
-		http_reply_error(job->r, 503, "overloaded", "out of memory",
-		    NULL);
-		return;
-	}
-	list_reply(job->r, buf, len);
 	job->ctx = NULL;
 	parts[0] = buf;
 	cm_put(fl, parts, pg_value(res, 0, 3), 0);

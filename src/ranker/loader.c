@@ -915,11 +915,15 @@ out:
 	return rc;
 }
 
-/* Which of old's places change their offer flag, per the rows of res:
- * how many in set, or -1 when one is not in old (a patch reads it). */
+/*
+ * Which of old's places change their offer flag, per the rows of res
+ * (the place in column col, its flag in col + 1; a row of NULLs is
+ * none): how many in set. A place old does not have is -1 when strict
+ * (a patch reads it), else left to the next patch or load.
+ */
 static ssize_t
-loader_offer_flags(const struct snapshot *old, const PGresult *res,
-    struct snap_offer_set *set)
+loader_flags(const struct snapshot *old, const PGresult *res, int col,
+    bool strict, struct snap_offer_set *set)
 {
 	int i, n = PQntuples(res);
 	ssize_t k = 0;
@@ -927,10 +931,14 @@ loader_offer_flags(const struct snapshot *old, const PGresult *res,
 	bool on;
 
 	for (i = 0; i < n; i++) {
-		at = snap_find(old, strtoll(PQgetvalue(res, i, 0), NULL, 10));
-		if (at < 0)
+		if (PQgetisnull(res, i, col))
+			continue;
+		at = snap_find(old, strtoll(PQgetvalue(res, i, col), NULL, 10));
+		if (at < 0 && strict)
 			return -1;
-		on = PQgetvalue(res, i, 1)[0] == 't';
+		if (at < 0)
+			continue;
+		on = PQgetvalue(res, i, col + 1)[0] == 't';
 		if (snap_offer_at(old, (uint32_t)at) == on)
 			continue;
 		set[k].place = (uint32_t)at;
@@ -969,7 +977,7 @@ loader_offers(struct loader *l)
 		goto out;
 	if ((set = calloc((size_t)PQntuples(res) + 1, sizeof(*set))) == NULL)
 		goto nomem;
-	if ((n = loader_offer_flags(old, res, set)) < 0) {
+	if ((n = loader_flags(old, res, 0, true, set)) < 0) {
 		rc = 1;
 		goto out;
 	}
@@ -998,32 +1006,6 @@ out:
 	free(arr);
 	snap_unref(old);
 	return rc;
-}
-
-/* Which of old's places change their offer flag per the rows of an edges
- * query (place in column 1, flag in 2; NULLs: none): how many in set. */
-static size_t
-loader_edge_flags(const struct snapshot *old, const PGresult *res,
-    struct snap_offer_set *set)
-{
-	int i, n = PQntuples(res);
-	size_t k = 0;
-	int64_t at;
-	bool on;
-
-	for (i = 0; i < n; i++) {
-		if (PQgetisnull(res, i, 1))
-			continue;
-		at = snap_find(old, strtoll(PQgetvalue(res, i, 1), NULL, 10));
-		if (at < 0)     /* a place the next patch or load brings */
-			continue;
-		on = PQgetvalue(res, i, 2)[0] == 't';
-		if (snap_offer_at(old, (uint32_t)at) == on)
-			continue;
-		set[k].place = (uint32_t)at;
-		set[k++].on = on;
-	}
-	return k;
 }
 
 /*
@@ -1055,7 +1037,7 @@ loader_edges(struct loader *l)
 	if (old == NULL || old->serial != l->serial)
 		goto out;       /* the next load reads the flags */
 	if ((set = calloc((size_t)PQntuples(res) + 1, sizeof(*set))) == NULL ||
-	    ((n = loader_edge_flags(old, res, set)) > 0 &&
+	    ((n = (size_t)loader_flags(old, res, 1, false, set)) > 0 &&
 	    (s = snap_with_offers(old, set, n)) == NULL)) {
 		log_errorx("out of memory applying offers that started or "
 		    "ended: trying again in %d ms", LOADER_EDGE_MS);

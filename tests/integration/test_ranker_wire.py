@@ -325,6 +325,20 @@ def same_answer(q, a, b):
     return True
 
 
+def as_full_load(d, rk, queries, before, snap, what):
+    """The answers before (by snapshot snap) agree with those of a full
+    load of the same data, which NOTIFY places_changed 'all' forces."""
+    fulls = d.log_text().count("loader_build: snapshot ")
+    PG.psql("NOTIFY places_changed, 'all'")
+    T.wait_until(lambda: d.log_text().count("loader_build: snapshot ")
+                 > fulls, 30, "a full load after NOTIFY 'all'")
+    after, snap2 = answers(rk, queries)
+    T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
+    for q, a, b in zip(queries, before, after):
+        T.check(same_answer(q, a, b), "%s and full snapshots differ for "
+                "%r:\n%r\n%r" % (what, q, a, b))
+
+
 def test_patch_equals_full_load():
     """Changes read as a patch (a renamed place, a deleted one, a new one
     with its menu, a renamed dish, a new offer: one transaction, one
@@ -398,15 +412,7 @@ def test_patch_equals_full_load():
         offered = [r for r in before[7][1] if r["id"] == offer]
         T.check(offered and "offer" in " ".join(offered[0]["matched"]),
                 "the new offer of %d: %r" % (offer, offered))
-        fulls = D.log_text().count("loader_build: snapshot ")
-        PG.psql("NOTIFY places_changed, 'all'")
-        T.wait_until(lambda: D.log_text().count("loader_build: snapshot ")
-                     > fulls, 30, "a full load after NOTIFY 'all'")
-        after, snap2 = answers(rk, queries)
-        T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
-        for q, a, b in zip(queries, before, after):
-            T.check(same_answer(q, a, b), "patched and full snapshots "
-                    "differ for %r:\n%r\n%r" % (q, a, b))
+        as_full_load(D, rk, queries, before, snap, "patched")
     finally:
         rk.close()
 
@@ -463,15 +469,7 @@ def test_offer_delta_equals_full_load():
                    dict(base, cuisines=["georgian"]),
                    dict(base, sort="rating"), dict(base, cuisines=None)]
         before, snap = answers(rk, queries)
-        fulls = D.log_text().count("loader_build: snapshot ")
-        PG.psql("NOTIFY places_changed, 'all'")
-        T.wait_until(lambda: D.log_text().count("loader_build: snapshot ")
-                     > fulls, 30, "a full load after NOTIFY 'all'")
-        after, snap2 = answers(rk, queries)
-        T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
-        for q, a, b in zip(queries, before, after):
-            T.check(same_answer(q, a, b), "delta and full snapshots "
-                    "differ for %r:\n%r\n%r" % (q, a, b))
+        as_full_load(D, rk, queries, before, snap, "delta")
         # an ended offer is an UPDATE: places_changed, a patch
         PG.psql("UPDATE offers SET ends_at = now() - interval '1 s'"
                 " WHERE place_id = %d" % ids[0])
@@ -571,15 +569,7 @@ def test_overlay_folds():
                    dict(base, q="foldround0 foldround2"),
                    dict(base, q="soup"), dict(base, cuisines=["georgian"])]
         before, snap = answers(rk, queries)
-        fulls = d.log_text().count("loader_build: snapshot ")
-        PG.psql("NOTIFY places_changed, 'all'")
-        T.wait_until(lambda: d.log_text().count("loader_build: snapshot ")
-                     > fulls, 30, "a full load after NOTIFY 'all'")
-        after, snap2 = answers(rk, queries)
-        T.check(snap2 > snap, "snapshot %d after %d" % (snap2, snap))
-        for q, a, b in zip(queries, before, after):
-            T.check(same_answer(q, a, b), "overlay and full snapshots "
-                    "differ for %r:\n%r\n%r" % (q, a, b))
+        as_full_load(d, rk, queries, before, snap, "overlay")
     finally:
         rk.close()
         D = saved

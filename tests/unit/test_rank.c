@@ -240,7 +240,7 @@ add_tplace(struct snap_builder *b, const struct tplace *p)
 }
 
 static struct snapshot *
-build_world(void)
+build_places(const struct tplace *w, size_t n, const bool *deleted)
 {
 	struct snap_builder *b = snap_builder_new();
 	struct snapshot *s;
@@ -250,10 +250,19 @@ build_world(void)
 	for (i = 0; i < NCITIES; i++)
 		ck_assert_int_eq(snap_add_city(b, tcities[i].id,
 		    tcities[i].offset), (int)i);
-	for (i = 0; i < nworld; i++)
-		add_tplace(b, &world[i]);
+	for (i = 0; i < n; i++)
+		if (deleted == NULL || i >= nworld || !deleted[i])
+			add_tplace(b, &w[i]);
 	s = snap_build(b);
 	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static struct snapshot *
+build_world(void)
+{
+	struct snapshot *s = build_places(world, nworld, NULL);
+
 	ck_assert_uint_eq(snap_nplaces(s), nworld);
 	return s;
 }
@@ -1238,25 +1247,6 @@ changed_world(size_t *n, bool *deleted)
 		gen_place(&w[nworld + i], 900000 + (int64_t)i, 0.05);
 	*n = nworld + 40;
 	return w;
-}
-
-static struct snapshot *
-build_places(const struct tplace *w, size_t n, const bool *deleted)
-{
-	struct snap_builder *b = snap_builder_new();
-	struct snapshot *s;
-	size_t i;
-
-	ck_assert_ptr_nonnull(b);
-	for (i = 0; i < NCITIES; i++)
-		ck_assert_int_eq(snap_add_city(b, tcities[i].id,
-		    tcities[i].offset), (int)i);
-	for (i = 0; i < n; i++)
-		if (i >= nworld || !deleted[i])
-			add_tplace(b, &w[i]);
-	s = snap_build(b);
-	ck_assert_ptr_nonnull(s);
-	return s;
 }
 
 /* The changes of w whose world index i has i % 3 == part (new places by
