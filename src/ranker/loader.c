@@ -1114,7 +1114,9 @@ loader_load(struct loader *l)
 
 /* --- notifications ------------------------------------------------------------ */
 
-/* A payload that is a whole positive id, or -1. */
+/* A payload that is a whole positive id, alone or followed by what of
+ * the place changed (" menu_items", " offers": 007_notify_part.sql), or
+ * -1. */
 static int64_t
 loader_payload_id(const char *s)
 {
@@ -1123,7 +1125,10 @@ loader_payload_id(const char *s)
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (end == s || *end != '\0' || errno != 0 || v <= 0)
+	if (end == s || errno != 0 || v <= 0)
+		return -1;
+	if (*end != '\0' && strcmp(end, " menu_items") != 0 &&
+	    strcmp(end, " offers") != 0)
 		return -1;
 	return (int64_t)v;
 }

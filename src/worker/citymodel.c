@@ -755,12 +755,33 @@ parse_place_id(const char *s, size_t len)
 	return id;
 }
 
+/*
+ * A places_changed payload: "<id>" (the place's own row) is 0, "<id>
+ * menu_items" or "<id> offers" (007_notify_part.sql: something shown with
+ * the place) 1, with the id in *id; anything else -1.
+ */
+static int
+payload_part(const char *payload, int64_t *id)
+{
+	size_t n = strcspn(payload, " ");
+
+	if ((*id = parse_place_id(payload, n)) == 0)
+		return -1;
+	if (payload[n] == '\0')
+		return 0;
+	if (strcmp(payload + n, " menu_items") == 0 ||
+	    strcmp(payload + n, " offers") == 0)
+		return 1;
+	return -1;
+}
+
 void
 cm_place_changed(struct citymodel *m, const char *payload)
 {
 	struct cm_city *c, *next;
 	bool found = false;
 	int64_t id;
+	int part;
 
 	if (m == NULL || m->cfg->cache_max_bytes == 0)
 		return;
@@ -768,8 +789,9 @@ cm_place_changed(struct citymodel *m, const char *payload)
 		drop_cities(m, CMC_UNKNOWN_PLACE, false);
 		return;
 	}
-	if ((id = parse_place_id(payload, strlen(payload))) == 0) {
-		bad_payload(m, "places_changed", payload, "a place id");
+	if ((part = payload_part(payload, &id)) < 0) {
+		bad_payload(m, "places_changed", payload, "a place id, alone "
+		    "or with \" menu_items\" or \" offers\"");
 		return;
 	}
 	if (TAILQ_EMPTY(&m->cities))
@@ -780,7 +802,11 @@ cm_place_changed(struct citymodel *m, const char *payload)
 		if (c->ids != NULL && bsearch(&id, c->ids, c->nids,
 		    sizeof(id), cmp_id) != NULL) {
 			found = true;
-			city_drop(m, c, CMC_PLACE);
+			/* lists show neither menus nor offers */
+			if (part)
+				city_drop_digests(m, c, CMC_PLACE);
+			else
+				city_drop(m, c, CMC_PLACE);
 		}
 	}
 	/* a new place, or one of a city whose ids are not known yet: it

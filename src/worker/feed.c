@@ -271,7 +271,9 @@ take_notifications(struct feed *f)
 			f->want_fetch = true;
 		} else if (strcmp(n->relname, "places_changed") == 0 &&
 		    f->cache != NULL) {
-			snprintf(key, sizeof(key), "place:%.32s", n->extra);
+			snprintf(key, sizeof(key), "place:%.*s",
+			    (int)strcspn(n->extra, " ") > 32 ? 32 :
+			    (int)strcspn(n->extra, " "), n->extra);
 			cache_del(f->cache, key);
 			cm_place_changed(f->model, n->extra);
 		} else if (strcmp(n->relname, "places_city") == 0 &&

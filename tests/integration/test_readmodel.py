@@ -649,6 +649,44 @@ def test_list_place_changes():
     T.check_eq(hits(), n + 1, "a new offer leaves the list held")
 
 
+def test_menu_and_offer_changes_keep_lists():
+    """A menu item or an offer changed (007_notify_part.sql: places_changed
+    "<id> menu_items" / "<id> offers") shows in the next digests while the
+    city's lists, which show neither, stay held; a part the model does
+    not know drops everything and is logged."""
+    path = "/v1/cities/%s/places?limit=100" % CITY
+    doc = warm()
+    T.check(doc["menu_items"], "menu items in the digest")
+    mid = doc["menu_items"][0]["id"]
+    price = doc["menu_items"][0]["price_cents"] + 13
+    warm_get(path)
+    PG.psql("UPDATE menu_items SET price_cents = %d WHERE id = %d"
+            % (price, mid))
+    watch(lambda d: any(m["id"] == mid and m["price_cents"] == price
+                        for m in d["menu_items"]), "menu item price")
+    n = kind_hits("list")
+    get_doc(path)
+    T.check_eq(kind_hits("list"), n + 1, "a menu change leaves the list held")
+    pid = first_place(doc)
+    o = publish(pid, "now() - interval '1 minute'", "now() + interval '1 hour'")
+    watch(lambda d: any(x["id"] == o["id"] for x in d["offers"]),
+          "the new offer")
+    warm_get(path)
+    title = "retitled %f" % time.time()
+    PG.psql("UPDATE offers SET title = '%s' WHERE id = %d" % (title, o["id"]))
+    watch(lambda d: any(x["id"] == o["id"] and x["title"] == title
+                        for x in d["offers"]), "the retitled offer")
+    n = kind_hits("list")
+    get_doc(path)
+    T.check_eq(kind_hits("list"), n + 1, "an offer change leaves the list "
+               "held")
+    n = invalidations("bad_payload")
+    PG.psql("NOTIFY places_changed, '%d tables'" % pid)
+    T.wait_until(lambda: invalidations("bad_payload") > n, 10,
+                 "an unknown part to drop the model")
+    T.check("%d tables" % pid in ON.log_text(), "the bad part is logged")
+
+
 def test_place_moved_and_new():
     a, b, c = CITIES[0], CITIES[1], CITIES[2]
     la = "/v1/cities/%s/places?min_rating=5&limit=100" % a
@@ -859,6 +897,7 @@ if __name__ == "__main__":
         test_list_single_flight,
         test_list_failed_query_not_kept,
         test_list_place_changes,
+        test_menu_and_offer_changes_keep_lists,
         test_place_moved_and_new,
         test_city_rows_change,
         test_without_places_city,
