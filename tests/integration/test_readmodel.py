@@ -161,23 +161,25 @@ def test_same_bytes_on_and_off():
     T.check_eq(st, 404, "unknown city, again")
 
 
-def test_single_flight():
-    key = {"categories": [CATEGORY], "limit": 7}
+def single_flight(call, query):
+    """Six concurrent misses of one key while its build (a query with
+    query in its text) waits on a lock: one build runs, five wait for it,
+    and all six get the same 200."""
     waits = ON.metric("placesd_readmodel_waits_total")
     out = []
     lock = PG.lock(["places"])
     threads = []
     try:
         for _ in range(6):
-            t = threading.Thread(target=lambda: out.append(
-                post(ON, body(**key))), daemon=True)
+            t = threading.Thread(target=lambda: out.append(call()),
+                                 daemon=True)
             t.start()
             threads.append(t)
-        T.wait_until(lambda: PG.waiting_queries("json_agg") >= 1, 30,
+        T.wait_until(lambda: PG.waiting_queries(query) >= 1, 30,
                      "the build to wait on the lock")
         T.wait_until(lambda: ON.metric("placesd_readmodel_waits_total") -
                      waits >= 5, 30, "the other misses to wait")
-        T.check_eq(PG.waiting_queries("json_agg"), 1, "builds running")
+        T.check_eq(PG.waiting_queries(query), 1, "builds running")
     finally:
         lock.release()
     for t in threads:
@@ -185,6 +187,11 @@ def test_single_flight():
     T.check_eq(len(out), 6, "answers")
     T.check_eq({st for st, _ in out}, {200}, "statuses")
     T.check_eq(len({raw for _, raw in out}), 1, "distinct answers")
+
+
+def test_single_flight():
+    key = {"categories": [CATEGORY], "limit": 7}
+    single_flight(lambda: post(ON, body(**key)), "json_agg")
 
 
 def test_failed_query_not_kept():
@@ -586,28 +593,7 @@ def test_lists_same_bytes_on_and_off():
 
 def test_list_single_flight():
     path = "/v1/cities/%s/places?limit=9&category=%s" % (CITY, CATEGORY)
-    waits = ON.metric("placesd_readmodel_waits_total")
-    out = []
-    lock = PG.lock(["places"])
-    threads = []
-    try:
-        for _ in range(6):
-            t = threading.Thread(target=lambda: out.append(get(ON, path)),
-                                 daemon=True)
-            t.start()
-            threads.append(t)
-        T.wait_until(lambda: PG.waiting_queries("array_agg") >= 1, 30,
-                     "the build to wait on the lock")
-        T.wait_until(lambda: ON.metric("placesd_readmodel_waits_total") -
-                     waits >= 5, 30, "the other misses to wait")
-        T.check_eq(PG.waiting_queries("array_agg"), 1, "builds running")
-    finally:
-        lock.release()
-    for t in threads:
-        t.join(30)
-    T.check_eq(len(out), 6, "answers")
-    T.check_eq({st for st, _ in out}, {200}, "statuses")
-    T.check_eq(len({raw for _, raw in out}), 1, "distinct answers")
+    single_flight(lambda: get(ON, path), "array_agg")
 
 
 def test_list_failed_query_not_kept():
