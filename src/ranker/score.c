@@ -377,6 +377,10 @@ hits_by_grid(const struct rank_ctx *c, struct hits *hs)
 	    collect, &ps);
 	if (ps.failed)
 		goto out;
+	if (ps.n == 0) {                /* no place near: no hits, and ps.a */
+		rc = 0;                 /* is NULL, which qsort() may not take */
+		goto out;
+	}
 	qsort(ps.a, ps.n, sizeof(*ps.a), index_u32_cmp);
 	/* a prefix is several tokens: each one's postings are in place order */
 	for (t = 0; t < c->nterms; t++) {

@@ -629,6 +629,16 @@ START_TEST(test_text_by_grid)
 			}
 	ck_assert_uint_gt(prefix_grid, 0);
 	ck_assert_uint_gt(found, NCITIES * 4);
+	/* nowhere near a place: the grid has none to look the words up by
+	 * (a search on an overlay's small delta meets this often) */
+	rank_query_init(&q);
+	q.lat = -45.0;
+	q.lon = -140.0;
+	q.radius_m = 1000;
+	q.q = "кафе";
+	before = text_grid;
+	ck_assert_int_eq(check_query(999, &q, &ties), 0);
+	ck_assert_uint_eq(text_grid - before, 1);
 }
 END_TEST
 
