@@ -786,12 +786,6 @@ index_text_range(const struct text_index *ti, const char *tok, size_t len,
 }
 
 double
-index_text_idf(const struct text_index *ti, uint64_t df)
-{
-	return index_idf(ti->nplaces, df);
-}
-
-double
 index_idf(uint64_t nplaces, uint64_t df)
 {
 	double n = (double)nplaces;

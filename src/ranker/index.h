@@ -136,9 +136,7 @@ void index_text_free(struct text_index *ti);
 /* Ranks [lo, hi) of the token tok, or of every token starting with it. */
 void index_text_range(const struct text_index *ti, const char *tok,
     size_t len, bool prefix, uint32_t *lo, uint32_t *hi);
-/* BM25 idf of a token found in df places (df may be 0). */
-double index_text_idf(const struct text_index *ti, uint64_t df);
-/* The same, of a token in df of nplaces places. */
+/* BM25 idf of a token found in df of nplaces places (df may be 0). */
 double index_idf(uint64_t nplaces, uint64_t df);
 /* BM25 saturated term frequency of one posting: 0 .. k1 + 1. */
 double index_text_tfn(const struct text_index *ti, const struct posting *p);

@@ -1233,6 +1233,8 @@ loader_wait(struct loader *l)
 				return -1;
 			loader_publish(l);
 			edges = util_now_ms() + LOADER_EDGE_MS;
+			if (l->edges_from[0] != '\0')  /* it asked: a probe too */
+				probe = util_now_ms() + LOADER_PROBE_MS;
 			continue;
 		}
 		if (due == 0 && now >= probe) {

@@ -818,8 +818,8 @@ snap_with_delta(struct snapshot *old, struct snap_builder *b,
 
 	if ((delta = snap_build(b)) == NULL)
 		return NULL;
-	/* scored with the base's statistics, so both parts compare */
-	delta->text.nplaces = old->text.nplaces;
+	/* its field lengths weighed against the base's averages, so both
+	 * parts compare (score.c takes idf over both parts itself) */
 	memcpy(delta->text.avgdl, old->text.avgdl, sizeof(delta->text.avgdl));
 	if ((d = snap_share(old)) == NULL) {
 		snap_unref(delta);
