@@ -105,21 +105,22 @@ def invalidations(cause):
     return ON.metric("placesd_readmodel_invalidations_total", cause=cause)
 
 
-def watch(pred, what, within=FRESH, **over):
-    """Digests (of over) until pred(doc) holds (within the bound); from
-    then on, 20 more must all still satisfy it: never an older value after
-    a newer."""
+def watch_by(fetch, pred, what, within=FRESH):
+    """fetch() until pred(its answer) holds (within the bound); from then
+    on, 20 more must all still satisfy it: never an older value after a
+    newer."""
     t0 = time.monotonic()
-    while True:
-        doc = digest(**over)
-        if pred(doc):
-            break
+    while not pred(fetch()):
         T.check(time.monotonic() - t0 < within, "%s: not seen %.1f s after "
                 "the commit" % (what, within))
         time.sleep(0.01)
     for _ in range(20):
-        T.check(pred(digest(**over)), "%s: an older answer after the newer"
-                % what)
+        T.check(pred(fetch()), "%s: an older answer after the newer" % what)
+
+
+def watch(pred, what, within=FRESH, **over):
+    """Digests (of over), as watch_by()."""
+    watch_by(lambda: digest(**over), pred, what, within)
 
 
 def warm(**over):
@@ -344,14 +345,8 @@ def place_doc(pid):
 
 
 def watch_place(pid, pred, what, within=FRESH):
-    t0 = time.monotonic()
-    while not pred(place_doc(pid)):
-        T.check(time.monotonic() - t0 < within, "%s: not seen %.1f s after "
-                "the commit" % (what, within))
-        time.sleep(0.01)
-    for _ in range(20):
-        T.check(pred(place_doc(pid)), "%s: an older answer after the newer"
-                % what)
+    """As watch(), for GET /v1/places/{pid}."""
+    watch_by(lambda: place_doc(pid), pred, what, within)
 
 
 def test_places_by_id():
@@ -532,14 +527,7 @@ def get_doc(path, d=None):
 
 def watch_get(path, pred, what, within=FRESH):
     """As watch(), for a GET."""
-    t0 = time.monotonic()
-    while not pred(get_doc(path)):
-        T.check(time.monotonic() - t0 < within, "%s: not seen %.1f s after "
-                "the commit" % (what, within))
-        time.sleep(0.01)
-    for _ in range(20):
-        T.check(pred(get_doc(path)), "%s: an older answer after the newer"
-                % what)
+    watch_by(lambda: get_doc(path), pred, what, within)
 
 
 def warm_get(path):
