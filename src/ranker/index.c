@@ -1,7 +1,8 @@
 /*
  * index.c: the spatial grid, the text index, the tokenizer and the intern
  * table they are built with (see index.h). Building allocates and may
- * fail with ENOMEM; querying never allocates and never fails.
+ * fail with ENOMEM; querying never fails: a nearest-first walk that
+ * cannot allocate its list of cells walks them unordered instead.
  */
 #include "ranker/index.h"
 
@@ -434,11 +435,18 @@ grid_lower(const struct grid *g, uint64_t key)
 }
 
 /* What a walk over the cells does with each occupied cell's places. */
+struct near_cells;
+
 struct grid_walk {
 	index_visit_fn *fn;         /* each place, or NULL: only count them */
 	void *arg;
 	size_t count;
+	struct near_cells *cells;   /* or: collect the occupied cells */
+	size_t cap;                 /* of cells->cell */
+	bool failed;                /* out of memory collecting them */
 };
+
+static void near_collect(struct grid_walk *w, uint32_t c);
 
 /* Walks the occupied cells of columns c0..c1 (c0 <= c1) of row. */
 static void
@@ -451,6 +459,8 @@ grid_visit(const struct grid *g, uint32_t row, uint32_t c0, uint32_t c1,
 	for (c = grid_lower(g, grid_key(row, c0));
 	    c < g->ncells && g->keys[c] <= last; c++) {
 		w->count += g->start[c + 1] - g->start[c];
+		if (w->cells != NULL)
+			near_collect(w, c);
 		if (w->fn == NULL)
 			continue;
 		for (i = g->start[c]; i < g->start[c + 1]; i++)
@@ -508,16 +518,155 @@ void
 index_grid_query(const struct grid *g, double lat, double lon,
     double radius_m, index_visit_fn *fn, void *arg)
 {
-	struct grid_walk w = { fn, arg, 0 };
+	struct grid_walk w = { fn, arg, 0, NULL, 0, false };
 
 	grid_walk(g, lat, lon, radius_m, &w);
+}
+
+/* --- the nearest cells first -------------------------------------------------- */
+
+/*
+ * A lower bound of the distance from (lat, lon) to any point of cell c:
+ * the larger of the latitude gap (a meridian's arc) and the distance to
+ * the great circle of the nearer meridian edge, asin(sin(dlon) cos(lat)),
+ * which no point at that longitude gap can beat. A metre less, so that
+ * rounding never puts a place nearer than its cell's bound.
+ */
+static double
+cell_dmin(const struct grid *g, uint32_t c, double lat, double lon)
+{
+	uint32_t row = (uint32_t)(g->keys[c] >> 32);
+	uint32_t col = (uint32_t)(g->keys[c] & 0xffffffffu);
+	double lat0 = row * GRID_STEP - 90.0, lat1 = lat0 + GRID_STEP;
+	double w = 360.0 / grid_ncols(row);
+	double lon0 = col * w - 180.0, lon1 = lon0 + w;
+	double dlat = 0, dlon = 0, a, b, e, d;
+
+	if (lat < lat0)
+		dlat = lat0 - lat;
+	else if (lat > lat1)
+		dlat = lat - lat1;
+	if (lon < lon0 || lon > lon1) {
+		e = fmod(lon0 - lon + 720.0, 360.0);        /* east to lon0 */
+		d = fmod(lon - lon1 + 720.0, 360.0);        /* west to lon1 */
+		dlon = e < d ? e : d;
+	}
+	a = dlat * DEG * INDEX_EARTH_R;
+	b = asin(fmin(1.0, fabs(sin(dlon * DEG)) * cos(lat * DEG))) *
+	    INDEX_EARTH_R;
+	d = (a > b ? a : b) - 1.0;
+	return d > 0 ? d : 0;
+}
+
+#define NEAR_BUCKETS    64
+
+/* The cells of a nearest-first walk, ordered by distance bucket. */
+struct near_cells {
+	uint32_t *cell;             /* occupied cells, then in bucket order */
+	double *dmin;               /* ... and their lower bounds */
+	size_t n;
+	size_t first[NEAR_BUCKETS + 2];     /* bucket b: first[b] .. first[b+1] */
+};
+
+static void
+near_collect(struct grid_walk *w, uint32_t c)
+{
+	struct near_cells *nc = w->cells;
+
+	if (w->failed || index_grow(&nc->cell, &w->cap, nc->n + 1,
+	    sizeof(*nc->cell)) != 0) {
+		w->failed = true;
+		return;
+	}
+	nc->cell[nc->n++] = c;
+}
+
+static void
+near_cells_free(struct near_cells *nc)
+{
+	free(nc->cell);
+	free(nc->dmin);
+}
+
+/* Counting sort of nc's cells by bucket of bucket_m metres. */
+static int
+near_cells_order(struct near_cells *nc, const struct grid *g, double lat,
+    double lon, double bucket_m)
+{
+	uint32_t *cell = NULL;
+	double *dmin = NULL, *d = NULL;
+	size_t i, b, at[NEAR_BUCKETS + 1];
+
+	if ((cell = malloc((nc->n + 1) * sizeof(*cell))) == NULL ||
+	    (dmin = malloc((nc->n + 1) * sizeof(*dmin))) == NULL ||
+	    (d = malloc((nc->n + 1) * sizeof(*d))) == NULL) {
+		free(cell);
+		free(dmin);
+		return -1;
+	}
+	memset(nc->first, 0, sizeof(nc->first));
+	for (i = 0; i < nc->n; i++) {
+		d[i] = cell_dmin(g, nc->cell[i], lat, lon);
+		b = (size_t)fmin(d[i] / bucket_m, NEAR_BUCKETS);
+		nc->first[b + 1]++;
+	}
+	for (b = 0; b <= NEAR_BUCKETS; b++) {
+		nc->first[b + 1] += nc->first[b];
+		at[b] = nc->first[b];
+	}
+	for (i = 0; i < nc->n; i++) {
+		b = (size_t)fmin(d[i] / bucket_m, NEAR_BUCKETS);
+		cell[at[b]] = nc->cell[i];
+		dmin[at[b]++] = d[i];
+	}
+	free(d);
+	free(nc->cell);
+	nc->cell = cell;
+	nc->dmin = dmin;
+	return 0;
+}
+
+bool
+index_grid_nearest(const struct grid *g, double lat, double lon,
+    double radius_m, index_visit_fn *fn, index_done_fn *done, void *arg)
+{
+	struct near_cells nc = { 0 };
+	struct grid_walk w = { NULL, NULL, 0, &nc, 0, false };
+	double bucket_m = fmax(radius_m / NEAR_BUCKETS, 50.0);
+	size_t b, i, c;
+	uint32_t k;
+	bool cut = false;
+
+	grid_walk(g, lat, lon, radius_m, &w);
+	if (w.failed || near_cells_order(&nc, g, lat, lon, bucket_m) != 0) {
+		near_cells_free(&nc);
+		index_grid_query(g, lat, lon, radius_m, fn, arg);
+		return false;
+	}
+	for (b = 0; b <= NEAR_BUCKETS; b++) {
+		if (nc.first[b] < nc.first[b + 1] && done(arg, b * bucket_m)) {
+			cut = true;
+			break;
+		}
+		for (i = nc.first[b]; i < nc.first[b + 1]; i++) {
+			if (done(arg, nc.dmin[i])) {
+				cut = true;
+				continue;
+			}
+			c = nc.cell[i];
+			for (k = g->start[c]; k < g->start[c + 1]; k++)
+				fn(arg, g->items[k]);
+		}
+	}
+	near_cells_free(&nc);
+	return cut;
 }
 
 size_t
 index_grid_count(const struct grid *g, double lat, double lon,
     double radius_m)
 {
-	struct grid_walk w = { NULL, NULL, 0 };
+	struct grid_walk w = { NULL, NULL, 0, NULL, 0, false };
 
 	grid_walk(g, lat, lon, radius_m, &w);
 	return w.count;

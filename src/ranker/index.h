@@ -90,6 +90,20 @@ int index_grid_build(struct grid *g, const struct index_point *pts,
 /* Calls fn for every place within radius_m of (lat, lon), and some more. */
 void index_grid_query(const struct grid *g, double lat, double lon,
     double radius_m, index_visit_fn *fn, void *arg);
+/*
+ * Whether no place at least dmin_m from the point could still matter to a
+ * walk's caller (the top-k it fills is full of better ones).
+ */
+typedef bool index_done_fn(void *arg, double dmin_m);
+/*
+ * Like index_grid_query, but the cells nearest the point first, in
+ * buckets of radius_m / 64 (50 m at least) by a lower bound of their
+ * places' distance: before each bucket and each cell it asks done() with
+ * that bound, and stops or skips the cell when it says so. True when it
+ * stopped or skipped: some places within the radius were not visited.
+ */
+bool index_grid_nearest(const struct grid *g, double lat, double lon,
+    double radius_m, index_visit_fn *fn, index_done_fn *done, void *arg);
 /* How many places index_grid_query would visit, without visiting them. */
 size_t index_grid_count(const struct grid *g, double lat, double lon,
     double radius_m);

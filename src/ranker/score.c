@@ -781,6 +781,8 @@ struct topk {
 	struct rank_ctx *c;
 	const struct rank_ctx *part;    /* being visited: c or its delta */
 	uint32_t off;                   /* part's first place index in c */
+	bool cut;                       /* a walk stopped early: total is */
+	                                /* a lower bound, above k */
 };
 
 /* Does a rank strictly before b? Ids are unique: a total order. */
@@ -882,7 +884,40 @@ visit(void *arg, uint32_t place)
 	topk_offer(h, &x);
 }
 
-/* With q, the places q matches are the candidates; else the grid's. */
+/*
+ * The best score a place at least d metres from the point could get: D
+ * at d with every other term at its best. A hair above, so that the sum's
+ * rounding never beats it.
+ */
+static double
+score_bound(const struct rank_ctx *c, double d)
+{
+	double D = exp(-3.0 * d / c->q->radius_m);
+
+	return (c->prefs ? 0.45 * D + 0.55 : D) + 1e-9;
+}
+
+/* Whether the top-k is full of places better than any d metres away. */
+static bool
+topk_done(void *arg, double d)
+{
+	const struct topk *h = arg;
+	const struct cand *worst = &h->a[0];
+
+	if (h->n < h->k || h->k == 0)
+		return false;
+	switch (h->sort) {
+	case RANK_SORT_BEST:
+		return score_bound(h->part, d) < worst->score;
+	case RANK_SORT_DISTANCE:
+		return worst->dist < d;
+	default:
+		return false;
+	}
+}
+
+/* With q, the places q matches are the candidates; else the grid's,
+ * nearest first, until no farther one can enter the top-k. */
 static void
 candidates_of(const struct rank_ctx *c, uint32_t off, struct topk *h)
 {
@@ -896,7 +931,12 @@ candidates_of(const struct rank_ctx *c, uint32_t off, struct topk *h)
 			visit(h, c->tm[i].place);
 		return;
 	}
-	index_grid_query(&c->s->grid, q->lat, q->lon, q->radius_m, visit, h);
+	if (q->sort == RANK_SORT_RATING)
+		index_grid_query(&c->s->grid, q->lat, q->lon, q->radius_m,
+		    visit, h);
+	else if (index_grid_nearest(&c->s->grid, q->lat, q->lon,
+	    q->radius_m, visit, topk_done, h))
+		h->cut = true;
 }
 
 /* The base's candidates, then the delta's. */
@@ -930,7 +970,9 @@ rank(const struct snapshot *s, const struct rank_query *q,
 	memset(&h, 0, sizeof(h));
 	if ((h.c = rank_ctx_new(s, q)) == NULL)
 		return -1;
-	h.k = (size_t)q->offset + q->limit;
+	/* one more than asked: whether there is a next page is then known
+	 * even when the walk stops early */
+	h.k = (size_t)q->offset + q->limit + 1;
 	h.sort = q->sort;
 	if ((h.a = malloc((h.k + 1) * sizeof(*h.a))) == NULL) {
 		rank_ctx_free(h.c);

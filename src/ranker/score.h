@@ -71,7 +71,10 @@ int rank_query_check(const struct rank_query *q);
 /*
  * Writes the results offset .. offset + limit (at most outcap) in order
  * and returns how many; *total is the number of places passing every
- * filter. -1 with errno EINVAL (bad query) or ENOMEM.
+ * filter, or, when the walk stopped early because no farther place could
+ * enter the top offset + limit, a lower bound of it that is above
+ * offset + limit (so a next page is known to exist). -1 with errno EINVAL
+ * (bad query) or ENOMEM.
  */
 int rank(const struct snapshot *s, const struct rank_query *q,
     struct rank_result *out, size_t outcap, size_t *total);

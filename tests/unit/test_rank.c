@@ -556,6 +556,9 @@ START_TEST(test_tokenizer)
 }
 END_TEST
 
+/* queries whose walk stopped before the radius: their total is a bound */
+static size_t cut_walks;
+
 /* rank() against the reference for q (query number i); adds its ties. */
 static int
 check_query(size_t i, const struct rank_query *q, size_t *ties)
@@ -566,7 +569,11 @@ check_query(size_t i, const struct rank_query *q, size_t *ties)
 	n = ref_rank(wsnap, q, refall);
 	got = rank(wsnap, q, out, RANK_MAX_WINDOW, &total);
 	ck_assert_int_ge(got, 0);
-	ck_assert_uint_eq(total, n);
+	if (total != n) {           /* the walk stopped early */
+		ck_assert_uint_lt(total, n);
+		ck_assert_uint_gt(total, (size_t)q->offset + q->limit);
+		cut_walks++;
+	}
 	ck_assert_uint_eq((size_t)got, n <= q->offset ? 0 :
 	    (n - q->offset < q->limit ? n - q->offset : q->limit));
 	for (int j = 0; j < got; j++) {
@@ -597,6 +604,7 @@ START_TEST(test_bruteforce)
 	ck_assert_uint_gt(ties, 0);         /* the tie-break was exercised */
 	ck_assert_uint_gt(text_grid, 0);    /* both ways of finding q's */
 	ck_assert_uint_gt(text_scan, 0);    /* words were compared */
+	ck_assert_uint_gt(cut_walks, 0);    /* and walks stopped early */
 }
 END_TEST
 
@@ -1113,7 +1121,11 @@ same_ranking(const struct snapshot *a, const struct snapshot *b,
 	nb = rank(b, q, rb, RANK_MAX_WINDOW, &tb);
 	ck_assert_int_ge(na, 0);
 	ck_assert_int_ge(nb, 0);
-	if (na != nb || ta != tb)
+	/* a total is exact, or a bound past the window when the walk
+	 * stopped early, which two layouts of the same places may do at
+	 * different places */
+	if (na != nb || (ta != tb && (ta <= q->offset + q->limit ||
+	    tb <= q->offset + q->limit)))
 		return false;
 	for (i = 0; i < na; i++) {
 		if (ra[i].id != rb[i].id || ra[i].score != rb[i].score ||
@@ -1331,7 +1343,8 @@ check_by_index(const struct snapshot *s, const struct rank_query *q)
 	ref_sort = q->sort;
 	qsort(refall, n, sizeof(*refall), ref_cmp);
 	k = rank(s, q, got, RANK_MAX_WINDOW, &total);
-	ck_assert_uint_eq(total, n);
+	ck_assert(total == n || (total < n &&
+	    total > (size_t)q->offset + q->limit));
 	ck_assert_int_eq(k, (int)(n > q->offset ? (n - q->offset < q->limit ?
 	    n - q->offset : q->limit) : 0));
 	for (i = 0; i < (size_t)k; i++)
