@@ -17,11 +17,13 @@
  * The cursor is base64url of "n1:<offset>"; 1,000 results at most.
  */
 #include "api/api.h"
+#include "worker/citymodel.h"
 #include "worker/rankc.h"
 #include "worker/worker.h"
 #include "common/stats.h"
 #include "common/wire.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +43,19 @@ struct nearby {
 	long min_price, max_price;
 	char min_rating[32];
 	long limit, offset;
-	/* the ranker's answer */
+	/* the ranker's answer, and each result's place card */
 	json_t *answer;
 	long total;
+	struct nearby_card *card;   /* one per result */
+	size_t ncards;
+	uint64_t epoch;             /* of the read model, before the read */
+};
+
+struct nearby_card {
+	int64_t id;
+	char *json;                 /* NULL: not found (deleted since) */
+	size_t len;
+	bool keep;                  /* read: hand it to the read model */
 };
 
 static void
@@ -55,6 +67,9 @@ nearby_free(void *arg)
 		n->w->nearby_fallbacks--;
 	if (n->answer != NULL)
 		json_decref(n->answer);
+	for (size_t i = 0; i < n->ncards; i++)
+		free(n->card[i].json);
+	free(n->card);
 	free(n);
 }
 
@@ -120,36 +135,32 @@ send_buffer(struct http_req *r, FILE *f, char **buf, size_t *len)
 	free(*buf);
 }
 
-/* The places the ranker picked, in its order. */
+/* The places the ranker picked, in its order, each with its card. */
 static void
-places_result(struct api_job *job, const PGresult *res)
+reply_ranked(struct nearby *n)
 {
-	struct nearby *n = job->ctx;
 	json_t *results = json_object_get(n->answer, "results"), *item;
-	int rows = pg_nrows(res), i;
-	long shown = 0;
 	size_t idx, len = 0;
 	char *buf = NULL, *matched;
+	long shown = 0;
 	FILE *f;
 
 	if ((f = open_memstream(&buf, &len)) == NULL) {
-		http_reply_error(job->r, 503, "overloaded", "out of memory", NULL);
+		http_reply_error(n->r, 503, "overloaded", "out of memory", NULL);
 		return;
 	}
 	reply_open(f);
 	json_array_foreach(results, idx, item) {
-		json_int_t id = json_integer_value(json_object_get(item, "id"));
-		const char *place = NULL;
+		const struct nearby_card *c = &n->card[idx];
 
-		for (i = 0; i < rows && place == NULL; i++)
-			if (strtoll(pg_value(res, i, 0), NULL, 10) == id)
-				place = pg_value(res, i, 1);
-		if (place == NULL)
+		if (c->json == NULL)
 			continue;       /* deleted since the snapshot */
 		matched = json_dumps(json_object_get(item, "matched"),
 		    JSON_COMPACT);
-		fprintf(f, "%s{\"place\":%s,\"distance_m\":%.1f,\"score\":%.4f,"
-		    "\"matched\":%s}", shown > 0 ? "," : "", place,
+		fprintf(f, "%s{\"place\":", shown > 0 ? "," : "");
+		fwrite(c->json, 1, c->len, f);
+		fprintf(f, ",\"distance_m\":%.1f,\"score\":%.4f,"
+		    "\"matched\":%s}",
 		    json_number_value(json_object_get(item, "distance_m")),
 		    json_number_value(json_object_get(item, "score")),
 		    matched != NULL ? matched : "[]");
@@ -157,7 +168,38 @@ places_result(struct api_job *job, const PGresult *res)
 		shown++;
 	}
 	reply_close(n, f, (long)json_array_size(results), n->total, false);
-	send_buffer(job->r, f, &buf, &len);
+	send_buffer(n->r, f, &buf, &len);
+}
+
+/* The cards the read model did not hold, read from the database. */
+static void
+cards_read(struct api_job *job, const PGresult *res)
+{
+	struct nearby *n = job->ctx;
+	int rows = pg_nrows(res), i;
+	size_t k;
+
+	for (i = 0; i < rows; i++) {
+		int64_t id = strtoll(pg_value(res, i, 0), NULL, 10);
+		const char *json = pg_value(res, i, 1);
+
+		for (k = 0; k < n->ncards; k++) {
+			struct nearby_card *c = &n->card[k];
+
+			if (c->id != id || c->json != NULL)
+				continue;
+			c->len = strlen(json);
+			if ((c->json = strdup(json)) == NULL) {
+				http_reply_error(job->r, 503, "overloaded",
+				    "out of memory", NULL);
+				return;
+			}
+			if (c->keep)
+				cm_card_put(n->w->model, id, c->json, c->len,
+				    n->epoch);
+		}
+	}
+	reply_ranked(n);
 }
 
 /* The distance-only answer from the database. */
@@ -262,7 +304,7 @@ ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
 	struct nearby *n = arg;
 	json_t *results, *item;
 	char *ids = NULL;
-	size_t idx, ilen = 0;
+	size_t idx, ilen = 0, missing = 0;
 	FILE *f;
 
 	n->call = NULL;
@@ -277,22 +319,53 @@ ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
 	}
 	n->total = (long)json_integer_value(json_object_get(n->answer,
 	    "total"));
+	if ((n->card = calloc(json_array_size(results) + 1,
+	    sizeof(*n->card))) == NULL) {
+		degrade(n, RANKC_ERROR);
+		return;
+	}
+	n->ncards = json_array_size(results);
+	n->epoch = cm_epoch(n->w->model);
 	if ((f = open_memstream(&ids, &ilen)) == NULL) {
 		degrade(n, RANKC_ERROR);
 		return;
 	}
 	fputc('{', f);
-	json_array_foreach(results, idx, item)
-		fprintf(f, "%s%" JSON_INTEGER_FORMAT, idx > 0 ? "," : "",
-		    json_integer_value(json_object_get(item, "id")));
+	json_array_foreach(results, idx, item) {
+		struct nearby_card *c = &n->card[idx];
+		struct cm_value v;
+
+		c->id = json_integer_value(json_object_get(item, "id"));
+		switch (cm_card(n->w->model, c->id, &v)) {
+		case CM_HIT:
+			if ((c->json = malloc(v.len[0] + 1)) != NULL) {
+				memcpy(c->json, v.part[0], v.len[0] + 1);
+				c->len = v.len[0];
+				continue;
+			}
+			break;
+		case CM_BUILD:
+			c->keep = true;
+			break;
+		default:
+			break;
+		}
+		fprintf(f, "%s%" PRId64, missing++ > 0 ? "," : "", c->id);
+	}
 	fputc('}', f);
 	if (fclose(f) != 0 || ids == NULL) {
 		free(ids);
 		degrade(n, RANKC_ERROR);
 		return;
 	}
+	if (missing == 0) {
+		free(ids);
+		reply_ranked(n);
+		nearby_free(n);
+		return;
+	}
 	api_query(n->r, STMT_PLACES_BY_ID, 1, (const char *const *)&ids,
-	    places_result, 0, NULL, n, nearby_free);
+	    cards_read, 0, NULL, n, nearby_free);
 	free(ids);
 }
 

@@ -71,6 +71,7 @@ struct citymodel {
 	struct feed *feed;
 	struct pg_pool *pg;
 	bool precise;               /* places_city is announced */
+	uint64_t epoch;             /* changes heard: see cm_card_put */
 	size_t bytes;
 	TAILQ_HEAD(, cm_city) cities;
 	TAILQ_HEAD(cm_lru, cm_answer) lru;
@@ -437,6 +438,8 @@ kind_of(const char *city, const char *key)
 		return CMK_PLACE;
 	if (strcmp(city, CM_CITIES) == 0)
 		return CMK_CITIES;
+	if (strcmp(city, CM_CARDS) == 0)
+		return CMK_CARD;
 	if (strncmp(key, CM_LIST_PREFIX, strlen(CM_LIST_PREFIX)) == 0)
 		return CMK_LIST;
 	return CMK_DIGEST;
@@ -675,9 +678,89 @@ cm_fail(struct cm_flight *fl)
 		flight_end(fl, NULL);
 }
 
+/* ---- place cards ---------------------------------------------------------------- */
+
+enum cm_get
+cm_card(struct citymodel *m, int64_t id, struct cm_value *v)
+{
+	struct cm_city *c;
+	struct cm_answer *a;
+	char key[24];
+
+	if (m == NULL || m->cfg->cache_max_bytes == 0 ||
+	    m->cfg->cache_model_ttl_ms == 0 || !usable(m))
+		return CM_OFF;
+	snprintf(key, sizeof(key), "%" PRId64, id);
+	if ((c = city_find(m, CM_CARDS)) != NULL &&
+	    (a = answer_find(m, c, key)) != NULL) {
+		TAILQ_REMOVE(&m->lru, a, lru);
+		TAILQ_INSERT_HEAD(&m->lru, a, lru);
+		*v = a->v;
+		stats_add(&m->st->cm_kind_hits[CMK_CARD], 1);
+		return CM_HIT;
+	}
+	if (c != NULL)
+		city_maybe_free(m, c);
+	stats_add(&m->st->cm_kind_misses[CMK_CARD], 1);
+	return CM_BUILD;
+}
+
+uint64_t
+cm_epoch(const struct citymodel *m)
+{
+	return m != NULL ? m->epoch : 0;
+}
+
+void
+cm_card_put(struct citymodel *m, int64_t id, const char *json, size_t len,
+    uint64_t epoch)
+{
+	struct cm_city *c;
+	struct cm_answer *a;
+	char key[24];
+
+	if (m == NULL || epoch != m->epoch || !usable(m))
+		return;
+	snprintf(key, sizeof(key), "%" PRId64, id);
+	if ((c = city_get(m, CM_CARDS)) == NULL)
+		return;
+	if (answer_find(m, c, key) != NULL ||
+	    CM_ANSWER_OVERHEAD + len > m->cfg->cache_max_bytes / 2 ||
+	    (a = calloc(1, sizeof(*a))) == NULL)
+		goto out;
+	if ((a->key = strdup(key)) == NULL || (a->buf = malloc(len + 1)) ==
+	    NULL) {
+		free(a->key);
+		free(a);
+		goto out;
+	}
+	memcpy(a->buf, json, len);
+	a->buf[len] = '\0';
+	a->v.part[0] = a->buf;
+	a->v.len[0] = len;
+	a->v.part[1] = a->v.part[2] = "";
+	a->born_ms = mono_ms();
+	a->bytes = CM_ANSWER_OVERHEAD + strlen(key) + len;
+	evict(m, a->bytes);
+	if ((c = city_get(m, CM_CARDS)) == NULL) {     /* evicted itself */
+		free(a->key);
+		free(a->buf);
+		free(a);
+		return;
+	}
+	a->city = c;
+	TAILQ_INSERT_HEAD(&c->answers, a, link);
+	TAILQ_INSERT_HEAD(&m->lru, a, lru);
+	index_add(m, a);
+	bytes_add(m, a->bytes);
+	return;
+out:
+	city_maybe_free(m, c);
+}
+
 /* ---- invalidation ------------------------------------------------------------ */
 
-/* Every city, and the places by id too unless cities_only. */
+/* Every city, and the places by id and cards too unless cities_only. */
 static void
 drop_cities(struct citymodel *m, enum cm_cause why, bool cities_only)
 {
@@ -685,7 +768,8 @@ drop_cities(struct citymodel *m, enum cm_cause why, bool cities_only)
 
 	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		if (!cities_only || strcmp(c->name, CM_PLACES) != 0)
+		if (!cities_only || (strcmp(c->name, CM_PLACES) != 0 &&
+		    strcmp(c->name, CM_CARDS) != 0))
 			city_drop(m, c, why);
 	}
 }
@@ -693,8 +777,28 @@ drop_cities(struct citymodel *m, enum cm_cause why, bool cities_only)
 void
 cm_drop_all(struct citymodel *m, enum cm_cause why)
 {
-	if (m != NULL)
-		drop_cities(m, why, false);
+	if (m == NULL)
+		return;
+	m->epoch++;
+	drop_cities(m, why, false);
+}
+
+/* The card of place id. */
+static void
+card_drop(struct citymodel *m, int64_t id, enum cm_cause why)
+{
+	struct cm_city *c;
+	struct cm_answer *a;
+	char key[24];
+
+	if ((c = city_find(m, CM_CARDS)) == NULL)
+		return;
+	snprintf(key, sizeof(key), "%" PRId64, id);
+	if ((a = index_find(m, c, key)) != NULL) {
+		stats_add(&m->st->cm_invalidations[why], 1);
+		answer_free(m, a);
+	}
+	city_maybe_free(m, c);
 }
 
 /* The one answer of place id in CM_PLACES, and its builds in flight. */
@@ -785,6 +889,7 @@ cm_place_changed(struct citymodel *m, const char *payload)
 
 	if (m == NULL || m->cfg->cache_max_bytes == 0)
 		return;
+	m->epoch++;
 	if (strcmp(payload, "all") == 0) {
 		drop_cities(m, CMC_UNKNOWN_PLACE, false);
 		return;
@@ -797,6 +902,8 @@ cm_place_changed(struct citymodel *m, const char *payload)
 	if (TAILQ_EMPTY(&m->cities))
 		return;
 	place_drop(m, id, CMC_PLACE);
+	if (!part)
+		card_drop(m, id, CMC_PLACE);
 	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->ids != NULL && bsearch(&id, c->ids, c->nids,
@@ -862,6 +969,7 @@ cm_place_city(struct citymodel *m, const char *payload)
 
 	if (m == NULL || m->cfg->cache_max_bytes == 0)
 		return;
+	m->epoch++;
 	for (n = 0; p[n] != '\0' && p[n] != ' '; n++)
 		;
 	if (!(n == 1 && p[0] == '-') && (id = parse_place_id(p, n)) == 0)
@@ -874,8 +982,10 @@ cm_place_city(struct citymodel *m, const char *payload)
 	to = end + 1;
 	if ((end = payload_city(to, &tlen)) == NULL || *end != '\0')
 		goto bad;
-	if (id > 0)
+	if (id > 0) {
 		place_drop(m, id, CMC_PLACE_CITY);
+		card_drop(m, id, CMC_PLACE_CITY);
+	}
 	city_drop_named(m, from, flen, CMC_PLACE_CITY);
 	city_drop_named(m, to, tlen, CMC_PLACE_CITY);
 	city_drop_named(m, CM_CITIES, strlen(CM_CITIES), CMC_PLACE_CITY);
@@ -904,6 +1014,7 @@ cm_feed_lost(struct citymodel *m)
 
 	if (m == NULL)
 		return;
+	m->epoch++;
 	for (c = TAILQ_FIRST(&m->cities); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		while ((fl = TAILQ_FIRST(&c->flights)) != NULL) {

@@ -38,6 +38,10 @@
 /* The bucket of the list of cities (GET /v1/cities), no city's name: a
  * place that enters, leaves or moves, or a changed city, drops it. */
 #define CM_CITIES "*"
+/* The bucket of place cards: a place's own row as JSON (the "place" of a
+ * /v1/nearby result), keyed by its id. Only a change to that row, or its
+ * city, drops one; menus and offers are not on a card. */
+#define CM_CARDS "#"
 /* A city's list answers (GET /v1/cities/{city}/places) have keys that
  * begin so; its digests' keys do not. A new offer leaves them be. */
 #define CM_LIST_PREFIX "list|"
@@ -62,7 +66,8 @@ enum cm_get { CM_OFF, CM_HIT, CM_STALE, CM_WAIT, CM_BUILD };
 #define CM_STALE_STATUS "placesd; hit; detail=stale"
 
 /* What an answer is, told by its city and key (placesd_readmodel_kind_*) */
-enum cm_kind { CMK_DIGEST, CMK_PLACE, CMK_LIST, CMK_CITIES, CMK_COUNT };
+enum cm_kind { CMK_DIGEST, CMK_PLACE, CMK_LIST, CMK_CITIES, CMK_CARD,
+    CMK_COUNT };
 
 enum cm_cause { CMC_PLACE, CMC_UNKNOWN_PLACE, CMC_BAD_PAYLOAD, CMC_OFFER,
     CMC_FEED_LOST, CMC_OFFER_TIME, CMC_TTL, CMC_PLACE_CITY, CMC_COUNT };
@@ -87,6 +92,18 @@ enum cm_get cm_get(struct citymodel *m, const char *city, const char *key,
     struct cm_value *v, cm_wait_fn fn, void *arg, struct cm_waiter **wt,
     struct cm_flight **fl);
 void cm_unwait(struct cm_waiter *wt);
+
+/*
+ * Place cards, many to a request and never waited for: CM_HIT (*v's
+ * first part is the card), CM_BUILD (not held: read it and hand it to
+ * cm_card_put) or CM_OFF (read it, keep nothing). cm_epoch() is taken
+ * before the read; cm_card_put keeps the card only if no change was heard
+ * since, so that a read that raced a change is never kept.
+ */
+enum cm_get cm_card(struct citymodel *m, int64_t id, struct cm_value *v);
+uint64_t cm_epoch(const struct citymodel *m);
+void cm_card_put(struct citymodel *m, int64_t id, const char *json,
+    size_t len, uint64_t epoch);
 /*
  * The built answer (parts of NULL stand for "[]"), the ids of every place
  * of its city (a bigint[] literal), and the wall-clock ms after which it

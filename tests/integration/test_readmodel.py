@@ -661,6 +661,56 @@ def test_menu_and_offer_changes_keep_lists():
     T.check("%d tables" % pid in ON.log_text(), "the bad part is logged")
 
 
+def nearby_path():
+    lat, lon = PG.psql("SELECT lat, lon FROM places WHERE city_id = '%s' "
+                       "ORDER BY id LIMIT 1" % CITY)[0]
+    return "/v1/nearby?lat=%s&lon=%s&radius_m=8000&limit=20" % (lat, lon)
+
+
+def ranked_doc(d, path):
+    """A ranked (not degraded) answer of d, once its ranker has loaded."""
+    T.wait_until(lambda: not get_doc(path, d)["degraded"], 60,
+                 "a ranked answer from %s" % d.name)
+    return get_doc(path, d)
+
+
+def test_nearby_cards():
+    """/v1/nearby's places come from the read model's place cards: the same
+    answer with the model on and off; a warm answer reads every card from
+    the model (kind "card"); a renamed place shows renamed at once after
+    the notification; a menu change keeps the cards."""
+    path = nearby_path()
+    ranked_doc(ON, path)
+    T.wait_until(lambda: ranked_doc(ON, path) == ranked_doc(OFF, path), 10,
+                 "the same nearby answer with the read model on and off")
+    n = kind_hits("card")
+    doc = get_doc(path)
+    T.check(len(doc["results"]) >= 2, "results near %s" % CITY)
+    T.check_eq(kind_hits("card") - n, len(doc["results"]),
+               "every card of a warm answer is a hit")
+    pid = doc["results"][1]["place"]["id"]
+    name = "Card %f" % time.time()
+    PG.psql("UPDATE places SET name = '%s' WHERE id = %d" % (name, pid))
+    watch_get(path, lambda d: any(r["place"]["id"] == pid and
+                                  r["place"]["name"] == name
+                                  for r in d["results"]), "renamed card")
+    T.check(invalidations("place") >= 1, "the card's invalidation counted")
+    ids = ",".join(str(r["place"]["id"]) for r in doc["results"])
+    pid, mid, price = (int(x) for x in PG.psql(
+        "SELECT place_id, id, price_cents + 1 FROM menu_items WHERE "
+        "place_id IN (%s) ORDER BY id LIMIT 1" % ids)[0])
+    get_doc(path)
+    PG.psql("UPDATE menu_items SET price_cents = %d WHERE id = %d"
+            % (price, mid))
+    watch_place(pid, lambda d: any(m["id"] == mid and
+                                   m["price_cents"] == price
+                                   for m in d["menu"]), "the menu change")
+    n = kind_hits("card")
+    doc = get_doc(path)
+    T.check_eq(kind_hits("card") - n, len(doc["results"]),
+               "a menu change keeps the cards")
+
+
 def test_place_moved_and_new():
     a, b, c = CITIES[0], CITIES[1], CITIES[2]
     la = "/v1/cities/%s/places?min_rating=5&limit=100" % a
@@ -872,6 +922,7 @@ if __name__ == "__main__":
         test_list_failed_query_not_kept,
         test_list_place_changes,
         test_menu_and_offer_changes_keep_lists,
+        test_nearby_cards,
         test_place_moved_and_new,
         test_city_rows_change,
         test_without_places_city,
