@@ -367,14 +367,17 @@ keyed_cmp(const void *a, const void *b)
 }
 
 static int
-grid_fill(struct grid *g, const struct keyed *k, uint32_t n)
+grid_fill(struct grid *g, const struct keyed *k, uint32_t n,
+    const struct index_point *pts)
 {
 	uint32_t i;
 
 	g->keys = malloc((n + 1) * sizeof(*g->keys));
 	g->start = malloc((n + 1) * sizeof(*g->start));
 	g->items = malloc((n + 1) * sizeof(*g->items));
-	if (g->keys == NULL || g->start == NULL || g->items == NULL)
+	g->pts = malloc((n + 1) * sizeof(*g->pts));
+	if (g->keys == NULL || g->start == NULL || g->items == NULL ||
+	    g->pts == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (i == 0 || k[i].key != k[i - 1].key) {
@@ -382,6 +385,7 @@ grid_fill(struct grid *g, const struct keyed *k, uint32_t n)
 			g->start[g->ncells++] = i;
 		}
 		g->items[i] = k[i].place;
+		g->pts[i] = pts[k[i].place];
 	}
 	g->start[g->ncells] = n;
 	return 0;
@@ -403,7 +407,7 @@ index_grid_build(struct grid *g, const struct index_point *pts, uint32_t n)
 		k[i].place = i;
 	}
 	qsort(k, n, sizeof(*k), keyed_cmp);
-	if ((rc = grid_fill(g, k, n)) != 0)
+	if ((rc = grid_fill(g, k, n, pts)) != 0)
 		index_grid_free(g);
 	free(k);
 	return rc;
@@ -415,6 +419,7 @@ index_grid_free(struct grid *g)
 	free(g->keys);
 	free(g->start);
 	free(g->items);
+	free(g->pts);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -438,7 +443,7 @@ grid_lower(const struct grid *g, uint64_t key)
 struct near_cells;
 
 struct grid_walk {
-	index_visit_fn *fn;         /* each place, or NULL: only count them */
+	index_cell_fn *fn;          /* each cell, or NULL: only count them */
 	void *arg;
 	size_t count;
 	struct near_cells *cells;   /* or: collect the occupied cells */
@@ -454,17 +459,15 @@ grid_visit(const struct grid *g, uint32_t row, uint32_t c0, uint32_t c1,
     struct grid_walk *w)
 {
 	uint64_t last = grid_key(row, c1);
-	uint32_t c, i;
+	uint32_t c;
 
 	for (c = grid_lower(g, grid_key(row, c0));
 	    c < g->ncells && g->keys[c] <= last; c++) {
 		w->count += g->start[c + 1] - g->start[c];
 		if (w->cells != NULL)
 			near_collect(w, c);
-		if (w->fn == NULL)
-			continue;
-		for (i = g->start[c]; i < g->start[c + 1]; i++)
-			w->fn(w->arg, g->items[i]);
+		if (w->fn != NULL)
+			w->fn(w->arg, g->start[c], g->start[c + 1]);
 	}
 }
 
@@ -516,7 +519,7 @@ grid_walk(const struct grid *g, double lat, double lon, double radius_m,
 
 void
 index_grid_query(const struct grid *g, double lat, double lon,
-    double radius_m, index_visit_fn *fn, void *arg)
+    double radius_m, index_cell_fn *fn, void *arg)
 {
 	struct grid_walk w = { fn, arg, 0, NULL, 0, false };
 
@@ -628,13 +631,12 @@ near_cells_order(struct near_cells *nc, const struct grid *g, double lat,
 
 bool
 index_grid_nearest(const struct grid *g, double lat, double lon,
-    double radius_m, index_visit_fn *fn, index_done_fn *done, void *arg)
+    double radius_m, index_cell_fn *fn, index_done_fn *done, void *arg)
 {
 	struct near_cells nc = { 0 };
 	struct grid_walk w = { NULL, NULL, 0, &nc, 0, false };
 	double bucket_m = fmax(radius_m / NEAR_BUCKETS, 50.0);
 	size_t b, i, c;
-	uint32_t k;
 	bool cut = false;
 
 	grid_walk(g, lat, lon, radius_m, &w);
@@ -654,8 +656,7 @@ index_grid_nearest(const struct grid *g, double lat, double lon,
 				continue;
 			}
 			c = nc.cell[i];
-			for (k = g->start[c]; k < g->start[c + 1]; k++)
-				fn(arg, g->items[k]);
+			fn(arg, g->start[c], g->start[c + 1]);
 		}
 	}
 	near_cells_free(&nc);

@@ -80,16 +80,22 @@ struct grid {
 	uint64_t *keys;             /* occupied cells, ascending */
 	uint32_t *start;            /* ncells + 1: a cell's slice of items */
 	uint32_t *items;            /* place indexes, grouped by cell */
+	struct index_point *pts;    /* their positions, in the same order, */
+	                            /* read in sequence by a walk */
 	uint32_t ncells;
 };
 
-typedef void index_visit_fn(void *arg, uint32_t place);
+/*
+ * A walk's visit of one occupied cell: its places are the slots
+ * first .. end - 1 of items and pts.
+ */
+typedef void index_cell_fn(void *arg, uint32_t first, uint32_t end);
 
 int index_grid_build(struct grid *g, const struct index_point *pts,
     uint32_t n);
-/* Calls fn for every place within radius_m of (lat, lon), and some more. */
+/* Calls fn for every cell with places within radius_m of (lat, lon). */
 void index_grid_query(const struct grid *g, double lat, double lon,
-    double radius_m, index_visit_fn *fn, void *arg);
+    double radius_m, index_cell_fn *fn, void *arg);
 /*
  * Whether no place at least dmin_m from the point could still matter to a
  * walk's caller (the top-k it fills is full of better ones).
@@ -103,7 +109,7 @@ typedef bool index_done_fn(void *arg, double dmin_m);
  * stopped or skipped: some places within the radius were not visited.
  */
 bool index_grid_nearest(const struct grid *g, double lat, double lon,
-    double radius_m, index_visit_fn *fn, index_done_fn *done, void *arg);
+    double radius_m, index_cell_fn *fn, index_done_fn *done, void *arg);
 /* How many places index_grid_query would visit, without visiting them. */
 size_t index_grid_count(const struct grid *g, double lat, double lon,
     double radius_m);

@@ -88,6 +88,7 @@ struct rank_ctx {
 	bool prefs;                 /* any preference: score is not D alone */
 	bool text;                  /* q has words: T counts, and filters */
 	double box_dlat, box_dlon;  /* degrees around the point: the circle's box */
+	double coslat;              /* cos of the point's latitude */
 	size_t nterms;
 	uint32_t lo[RANK_MAX_TERMS], hi[RANK_MAX_TERMS];
 	double idf[RANK_MAX_TERMS], idfsum;
@@ -255,9 +256,8 @@ ctx_box(struct rank_ctx *c)
 }
 
 static bool
-in_box(const struct rank_ctx *c, uint32_t place)
+in_box(const struct rank_ctx *c, const struct index_point *p)
 {
-	const struct index_point *p = &c->s->pos[place];
 	double dlon = fabs(p->lon - c->q->lon);
 
 	if (dlon > 180.0)
@@ -316,28 +316,33 @@ hits_by_scan(const struct rank_ctx *c, struct hits *hs)
 
 	for (t = 0; t < c->nterms; t++)
 		for (i = ti->start[c->lo[t]]; i < ti->start[c->hi[t]]; i++)
-			if (in_box(c, ti->post[i].place) &&
+			if (in_box(c, &c->s->pos[ti->post[i].place]) &&
 			    hit_add(c, hs, &ti->post[i], t) != 0)
 				return -1;
 	return 0;
 }
 
 struct places {
+	const struct grid *grid;
 	uint32_t *a;
 	size_t n, cap;
 	bool failed;
 };
 
+/* A cell's places (slots first .. end - 1 of grid's items). */
 static void
-collect(void *arg, uint32_t place)
+collect(void *arg, uint32_t first, uint32_t end)
 {
 	struct places *ps = arg;
 
-	if (index_grow(&ps->a, &ps->cap, ps->n + 1, sizeof(*ps->a)) != 0) {
+	if (index_grow(&ps->a, &ps->cap, ps->n + (end - first),
+	    sizeof(*ps->a)) != 0) {
 		ps->failed = true;
 		return;
 	}
-	ps->a[ps->n++] = place;
+	memcpy(ps->a + ps->n, ps->grid->items + first,
+	    (end - first) * sizeof(*ps->a));
+	ps->n += end - first;
 }
 
 /* The first posting in [i, end) whose place is >= place (galloping). */
@@ -368,7 +373,7 @@ static int
 hits_by_grid(const struct rank_ctx *c, struct hits *hs)
 {
 	const struct text_index *ti = &c->s->text;
-	struct places ps = { NULL, 0, 0, false };
+	struct places ps = { &c->s->grid, NULL, 0, 0, false };
 	uint32_t i, end, tok;
 	size_t t, k;
 	int rc = -1;
@@ -502,6 +507,7 @@ ctx_part(const struct snapshot *s, const struct rank_query *q)
 		ctx_terms(c, q->q);
 	c->text = c->nterms > 0;
 	ctx_box(c);
+	c->coslat = cos(q->lat * DEG);
 	c->prefs = c->text || q->ncategories > 0 || q->ncuisines > 0 ||
 	    q->min_price > 0 || q->max_price > 0 || !isnan(q->min_rating) ||
 	    q->open != RANK_OPEN_ANY;
@@ -593,27 +599,27 @@ category_match(const struct rank_ctx *c, const struct snap_place *p)
 
 /* Open (1), closed (0) or unknown (-1) at a UTC time, in the city's zone. */
 static int
-open_utc(const struct snapshot *s, uint32_t place, int64_t t)
+open_utc(const struct snapshot *s, const struct snap_place *p, int64_t t)
 {
-	int64_t local = t + (int64_t)s->cities[s->places[place].city]
-	    .utc_offset_min * 60;
+	int64_t local = t + (int64_t)s->cities[p->city].utc_offset_min * 60;
 	int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
 	int64_t secs = local - days * 86400;
 	int day = (int)(((days + 3) % 7 + 7) % 7);   /* 1970-01-01: thursday */
 
-	return snap_open_at(s, place, day, (int)(secs / 60));
+	return snap_hours_open(s, p->hours, day, (int)(secs / 60));
 }
 
 static int
-open_asked(const struct rank_ctx *c, uint32_t place)
+open_asked(const struct rank_ctx *c, const struct snap_place *p)
 {
 	if (c->q->open == RANK_OPEN_AT_UTC)
-		return open_utc(c->s, place, c->q->open_utc);
-	return snap_open_at(c->s, place, c->q->open_day, c->q->open_minute);
+		return open_utc(c->s, p, c->q->open_utc);
+	return snap_hours_open(c->s, p->hours, c->q->open_day,
+	    c->q->open_minute);
 }
 
 static bool
-passes(const struct rank_ctx *c, const struct snap_place *p, uint32_t place)
+passes(const struct rank_ctx *c, const struct snap_place *p)
 {
 	const struct rank_query *q = c->q;
 
@@ -628,11 +634,11 @@ passes(const struct rank_ctx *c, const struct snap_place *p, uint32_t place)
 		return false;
 	if (q->cuisine_required && q->ncuisines > 0 && cuisine_match(c, p) < 0)
 		return false;
-	return q->open == RANK_OPEN_ANY || open_asked(c, place) == 1;
+	return q->open == RANK_OPEN_ANY || open_asked(c, p) == 1;
 }
 
 static double
-open_bonus(const struct rank_ctx *c, uint32_t place)
+open_bonus(const struct rank_ctx *c, const struct snap_place *p)
 {
 	int open;
 
@@ -640,7 +646,7 @@ open_bonus(const struct rank_ctx *c, uint32_t place)
 		return 1.0;             /* the filter let only open ones in */
 	if (c->q->now_utc == 0)
 		return 0.5;
-	open = open_utc(c->s, place, c->q->now_utc);
+	open = open_utc(c->s, p, c->q->now_utc);
 	return open < 0 ? 0.5 : open;
 }
 
@@ -657,35 +663,64 @@ score(const struct rank_ctx *c, const struct snap_place *p, uint32_t place,
 	P = q->min_price > 0 || q->max_price > 0 || p->price > 0 ? 1.0 : 0.5;
 	C = q->ncuisines == 0 || cuisine_match(c, p) >= 0 ? 1.0 : 0.0;
 	base = 0.45 * D + 0.25 * R + 0.05 * P + 0.15 * C +
-	    0.05 * open_bonus(c, place) +
+	    0.05 * open_bonus(c, p) +
 	    0.05 * (snap_offer(c->s, place) ? 1.0 : 0.0);
 	return tm == NULL ? base : 0.40 * tm->rel + 0.60 * base;
 }
 
-/* Filters and scores; the hot path, without reasons. */
-static bool
-judge(const struct rank_ctx *c, uint32_t place, struct rank_result *r,
-    const struct text_match **tmp)
+/* rank_haversine() from the query's point, its cosine taken once. */
+static double
+distance_from(const struct rank_ctx *c, const struct index_point *pt)
 {
-	const struct snap_place *p = &c->s->places[place];
-	const struct index_point *pt = &c->s->pos[place];
-	const struct text_match *tm = NULL;
+	double dp = (pt->lat - c->q->lat) * DEG, dl = (pt->lon - c->q->lon) * DEG;
+	double a;
+
+	a = sin(dp / 2) * sin(dp / 2) +
+	    c->coslat * cos(pt->lat * DEG) * sin(dl / 2) * sin(dl / 2);
+	if (a > 1.0)
+		a = 1.0;
+	return 2.0 * INDEX_EARTH_R * asin(sqrt(a));
+}
+
+/*
+ * Filters and scores place, whose row p and position pt are passed from
+ * wherever the caller reads them in sequence, with its text match tm
+ * (NULL without q); the hot path, without reasons. The cheapest tests
+ * first: the box around the circle, the filters, then the distance.
+ */
+static bool
+judge_at(const struct rank_ctx *c, uint32_t place, const struct snap_place *p,
+    const struct index_point *pt, const struct text_match *tm,
+    struct rank_result *r)
+{
 	double d;
 
-	if (c->text && (tm = text_find(c, place)) == NULL)
+	if (!in_box(c, pt) || !passes(c, p))
 		return false;
 	if (c->gone && snap_gone(c->s, place))
 		return false;
-	d = rank_haversine(c->q->lat, c->q->lon, pt->lat, pt->lon);
-	if (d > c->q->radius_m || !passes(c, p, place))
+	if ((d = distance_from(c, pt)) > c->q->radius_m)
 		return false;
 	r->id = p->id;
 	r->place = place;
 	r->distance_m = d;
 	r->rating = p->rating;
 	r->score = score(c, p, place, d, tm);
-	*tmp = tm;
 	return true;
+}
+
+/* judge_at() for a place by its index, its text match looked up. */
+static bool
+judge(const struct rank_ctx *c, uint32_t place, struct rank_result *r,
+    const struct text_match **tmp)
+{
+	const struct text_match *tm = NULL;
+
+	if (c->text && (tm = text_find(c, place)) == NULL)
+		return false;
+	*tmp = tm;
+	return judge_at(c, place, &c->s->places[place], &c->s->pos[place], tm,
+	    r);
 }
 
 /* --- reasons ---------------------------------------------------------------- */
@@ -867,14 +902,13 @@ topk_sort(struct topk *h)
 }
 
 static void
-visit(void *arg, uint32_t place)
+visit(struct topk *h, uint32_t place, const struct snap_place *p,
+    const struct index_point *pt, const struct text_match *tm)
 {
-	struct topk *h = arg;
-	const struct text_match *tm;
 	struct rank_result r;
 	struct cand x;
 
-	if (!judge(h->part, place, &r, &tm))
+	if (!judge_at(h->part, place, p, pt, tm, &r))
 		return;
 	x.id = r.id;
 	x.score = r.score;
@@ -895,6 +929,19 @@ score_bound(const struct rank_ctx *c, double d)
 	double D = exp(-3.0 * d / c->q->radius_m);
 
 	return (c->prefs ? 0.45 * D + 0.55 : D) + 1e-9;
+}
+
+/* The places of one cell of the grid, read in the grid's order. */
+static void
+visit_cell(void *arg, uint32_t first, uint32_t end)
+{
+	struct topk *h = arg;
+	const struct snapshot *s = h->part->s;
+	uint32_t k;
+
+	for (k = first; k < end; k++)
+		visit(h, s->grid.items[k], &s->gplaces[k], &s->grid.pts[k],
+		    NULL);
 }
 
 /* Whether the top-k is full of places better than any d metres away. */
@@ -922,20 +969,23 @@ static void
 candidates_of(const struct rank_ctx *c, uint32_t off, struct topk *h)
 {
 	const struct rank_query *q = c->q;
+	uint32_t p;
 	size_t i;
 
 	h->part = c;
 	h->off = off;
 	if (c->text) {
-		for (i = 0; i < c->ntm; i++)
-			visit(h, c->tm[i].place);
+		for (i = 0; i < c->ntm; i++) {
+			p = c->tm[i].place;
+			visit(h, p, &c->s->places[p], &c->s->pos[p], &c->tm[i]);
+		}
 		return;
 	}
 	if (q->sort == RANK_SORT_RATING)
 		index_grid_query(&c->s->grid, q->lat, q->lon, q->radius_m,
-		    visit, h);
+		    visit_cell, h);
 	else if (index_grid_nearest(&c->s->grid, q->lat, q->lon,
-	    q->radius_m, visit, topk_done, h))
+	    q->radius_m, visit_cell, topk_done, h))
 		h->cut = true;
 }
 

@@ -853,6 +853,20 @@ snap_gone_places(const struct snapshot *s)
 	return s->ngone;
 }
 
+/* The places again, in the grid's order. */
+static int
+build_gplaces(struct snapshot *s)
+{
+	uint32_t k;
+
+	if ((s->gplaces = malloc(((size_t)s->nplaces + 1) *
+	    sizeof(*s->gplaces))) == NULL)
+		return -1;
+	for (k = 0; k < s->nplaces; k++)
+		s->gplaces[k] = s->places[s->grid.items[k]];
+	return 0;
+}
+
 struct snapshot *
 snap_build(struct snap_builder *b)
 {
@@ -864,6 +878,8 @@ snap_build(struct snap_builder *b)
 	rc = index_text_build(&b->text, s->nplaces, &s->text);
 	if (rc == 0)
 		rc = index_grid_build(&s->grid, s->pos, s->nplaces);
+	if (rc == 0)
+		rc = build_gplaces(s);
 	if (rc == 0)
 		rc = build_hours(s, &b->hours);
 	if (rc == 0)
@@ -909,6 +925,7 @@ snap_free(struct snapshot *s)
 	free(s->ids.slots);
 	free(s->textdocs);
 	index_grid_free(&s->grid);
+	free(s->gplaces);
 	index_text_free(&s->text);
 	free(s);
 }
@@ -987,8 +1004,13 @@ hours_within(const struct snap_hours *h, int day, int minute)
 int
 snap_open_at(const struct snapshot *s, uint32_t place, int day, int minute)
 {
+	return snap_hours_open(s, s->places[place].hours, day, minute);
+}
+
+int
+snap_hours_open(const struct snapshot *s, int32_t idx, int day, int minute)
+{
 	const struct snap_hours *h;
-	int32_t idx = s->places[place].hours;
 
 	if (idx < 0)
 		return -1;

@@ -129,6 +129,8 @@ struct snapshot {
 	uint64_t text_dlsum[INDEX_NFIELDS];     /* words and fields indexed, */
 	uint64_t text_ndocs[INDEX_NFIELDS];     /* for snap_builder_from() */
 	struct grid grid;
+	struct snap_place *gplaces; /* places in the grid's slot order: a */
+	                            /* walk reads them in sequence */
 	struct text_index text;
 };
 
@@ -236,6 +238,9 @@ struct snapshot *snap_with_offers(struct snapshot *s,
     const struct snap_offer_set *set, size_t n);
 /* 1 if open at local minute (0..1439) of day (0 = monday), 0, -1 unknown. */
 int snap_open_at(const struct snapshot *s, uint32_t place, int day,
+    int minute);
+/* The same for a place's hours (its snap_place.hours). */
+int snap_hours_open(const struct snapshot *s, int32_t hours, int day,
     int minute);
 
 /*
