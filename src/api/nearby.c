@@ -1,8 +1,11 @@
 /*
  * nearby.c: GET /v1/nearby. The request is checked here, ranked by the
  * ranker process (one framed JSON call over the worker's connection to
- * it), and the places it picked are read from PostgreSQL and answered in
- * its order with their distance, score and why they matched.
+ * it), and the places it picked are answered in its order, each one's
+ * card (its row as JSON) from the read model or else read from
+ * PostgreSQL, followed by the distance, score and reasons exactly as the
+ * ranker wrote them (common/nearby_wire.h): the loop parses no JSON and
+ * formats no number for a ranked answer.
  *
  * When the ranker is down, busy, late or has no snapshot yet, the answer
  * comes at once from the database instead, ranked by distance alone, with
@@ -20,6 +23,7 @@
 #include "worker/citymodel.h"
 #include "worker/rankc.h"
 #include "worker/worker.h"
+#include "common/nearby_wire.h"
 #include "common/stats.h"
 #include "common/wire.h"
 
@@ -29,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <event2/buffer.h>
 
 #define NEARBY_MAX_RESULTS 1000
 
@@ -44,7 +50,7 @@ struct nearby {
 	char min_rating[32];
 	long limit, offset;
 	/* the ranker's answer, and each result's place card */
-	json_t *answer;
+	char *answer;               /* a copy, while cards are read */
 	long total;
 	struct nearby_card *card;   /* one per result */
 	size_t ncards;
@@ -52,9 +58,10 @@ struct nearby {
 };
 
 struct nearby_card {
-	int64_t id;
-	char *json;                 /* NULL: not found (deleted since) */
+	struct nw_result res;       /* id, and the bytes after the place */
+	const char *json;           /* NULL: not found (deleted since) */
 	size_t len;
+	char *own;                  /* json's copy, when it is one */
 	bool keep;                  /* read: hand it to the read model */
 };
 
@@ -65,10 +72,9 @@ nearby_free(void *arg)
 
 	if (n->fallback)
 		n->w->nearby_fallbacks--;
-	if (n->answer != NULL)
-		json_decref(n->answer);
+	free(n->answer);
 	for (size_t i = 0; i < n->ncards; i++)
-		free(n->card[i].json);
+		free(n->card[i].own);
 	free(n->card);
 	free(n);
 }
@@ -139,36 +145,45 @@ send_buffer(struct http_req *r, FILE *f, char **buf, size_t *len)
 static void
 reply_ranked(struct nearby *n)
 {
-	json_t *results = json_object_get(n->answer, "results"), *item;
-	size_t idx, len = 0;
-	char *buf = NULL, *matched;
-	long shown = 0;
-	FILE *f;
+	struct evbuffer *b;
+	char tail[160], cursor[64];
+	long shown = 0, next;
+	size_t i;
+	int rc = 0;
 
-	if ((f = open_memstream(&buf, &len)) == NULL) {
+	if ((b = evbuffer_new()) == NULL) {
 		http_reply_error(n->r, 503, "overloaded", "out of memory", NULL);
 		return;
 	}
-	reply_open(f);
-	json_array_foreach(results, idx, item) {
-		const struct nearby_card *c = &n->card[idx];
+	rc |= evbuffer_add(b, "{\"results\":[", 12);
+	for (i = 0; i < n->ncards; i++) {
+		const struct nearby_card *c = &n->card[i];
 
 		if (c->json == NULL)
 			continue;       /* deleted since the snapshot */
-		matched = json_dumps(json_object_get(item, "matched"),
-		    JSON_COMPACT);
-		fprintf(f, "%s{\"place\":", shown > 0 ? "," : "");
-		fwrite(c->json, 1, c->len, f);
-		fprintf(f, ",\"distance_m\":%.1f,\"score\":%.4f,"
-		    "\"matched\":%s}",
-		    json_number_value(json_object_get(item, "distance_m")),
-		    json_number_value(json_object_get(item, "score")),
-		    matched != NULL ? matched : "[]");
-		free(matched);
+		rc |= evbuffer_add(b, shown > 0 ? ",{\"place\":" :
+		    "{\"place\":", shown > 0 ? 10 : 9);
+		rc |= evbuffer_add(b, c->json, c->len);
+		rc |= evbuffer_add(b, c->res.tail, c->res.tlen);
 		shown++;
 	}
-	reply_close(n, f, (long)json_array_size(results), n->total, false);
-	send_buffer(n->r, f, &buf, &len);
+	next = n->offset + (long)n->ncards;
+	if ((long)n->ncards == n->limit && next < n->total &&
+	    next < NEARBY_MAX_RESULTS) {
+		cursor_for(next, cursor);
+		snprintf(tail, sizeof(tail), "],\"next\":\"%s\","
+		    "\"degraded\":false}", cursor);
+	} else {
+		snprintf(tail, sizeof(tail), "],\"next\":null,"
+		    "\"degraded\":false}");
+	}
+	rc |= evbuffer_add(b, tail, strlen(tail));
+	if (rc != 0)
+		http_reply_error(n->r, 503, "overloaded", "out of memory", NULL);
+	else
+		http_reply_buffer(n->r, 200, "application/json; charset=utf-8",
+		    b);
+	evbuffer_free(b);
 }
 
 /* The cards the read model did not hold, read from the database. */
@@ -186,14 +201,10 @@ cards_read(struct api_job *job, const PGresult *res)
 		for (k = 0; k < n->ncards; k++) {
 			struct nearby_card *c = &n->card[k];
 
-			if (c->id != id || c->json != NULL)
+			if (c->res.id != id || c->json != NULL)
 				continue;
+			c->json = json;         /* res outlives the reply */
 			c->len = strlen(json);
-			if ((c->json = strdup(json)) == NULL) {
-				http_reply_error(job->r, 503, "overloaded",
-				    "out of memory", NULL);
-				return;
-			}
 			if (c->keep)
 				cm_card_put(n->w->model, id, c->json, c->len,
 				    n->epoch);
@@ -298,75 +309,115 @@ degrade(struct nearby *n, enum rankc_status why)
 
 /* ---- the ranker's answer ------------------------------------------------------ */
 
-static void
-ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
+/*
+ * The cards of the results: from the read model, or else listed in ids
+ * ("{1,2,3}") to be read; how many are to be read. A held card is used
+ * where it is, unless some are to be read (the model may change
+ * meanwhile): then it is copied. -1 on ENOMEM.
+ */
+static int
+cards_of(struct nearby *n, struct evbuffer *ids, size_t *missing)
 {
-	struct nearby *n = arg;
-	json_t *results, *item;
-	char *ids = NULL;
-	size_t idx, ilen = 0, missing = 0;
-	FILE *f;
+	struct cm_value v;
+	size_t i;
 
-	n->call = NULL;
-	if (st != RANKC_OK) {
-		degrade(n, st);
-		return;
-	}
-	if ((n->answer = json_loadb(payload, len, 0, NULL)) == NULL ||
-	    !json_is_array(results = json_object_get(n->answer, "results"))) {
-		degrade(n, RANKC_ERROR);
-		return;
-	}
-	n->total = (long)json_integer_value(json_object_get(n->answer,
-	    "total"));
-	if ((n->card = calloc(json_array_size(results) + 1,
-	    sizeof(*n->card))) == NULL) {
-		degrade(n, RANKC_ERROR);
-		return;
-	}
-	n->ncards = json_array_size(results);
+	*missing = 0;
 	n->epoch = cm_epoch(n->w->model);
-	if ((f = open_memstream(&ids, &ilen)) == NULL) {
-		degrade(n, RANKC_ERROR);
-		return;
-	}
-	fputc('{', f);
-	json_array_foreach(results, idx, item) {
-		struct nearby_card *c = &n->card[idx];
-		struct cm_value v;
+	for (i = 0; i < n->ncards; i++) {
+		struct nearby_card *c = &n->card[i];
 
-		c->id = json_integer_value(json_object_get(item, "id"));
-		switch (cm_card(n->w->model, c->id, &v)) {
+		switch (cm_card(n->w->model, c->res.id, &v)) {
 		case CM_HIT:
-			if ((c->json = malloc(v.len[0] + 1)) != NULL) {
-				memcpy(c->json, v.part[0], v.len[0] + 1);
-				c->len = v.len[0];
-				continue;
-			}
-			break;
+			c->json = v.part[0];
+			c->len = v.len[0];
+			continue;
 		case CM_BUILD:
 			c->keep = true;
 			break;
 		default:
 			break;
 		}
-		fprintf(f, "%s%" PRId64, missing++ > 0 ? "," : "", c->id);
+		if (evbuffer_add_printf(ids, "%s%" PRId64, (*missing)++ > 0 ?
+		    "," : "{", c->res.id) < 0)
+			return -1;
 	}
-	fputc('}', f);
-	if (fclose(f) != 0 || ids == NULL) {
-		free(ids);
+	if (*missing == 0)
+		return 0;
+	if (evbuffer_add(ids, "}", 2) != 0)     /* with its NUL */
+		return -1;
+	for (i = 0; i < n->ncards; i++) {
+		struct nearby_card *c = &n->card[i];
+
+		if (c->json == NULL)
+			continue;
+		if ((c->own = malloc(c->len + 1)) == NULL)
+			return -1;
+		memcpy(c->own, c->json, c->len);
+		c->own[c->len] = '\0';
+		c->json = c->own;
+	}
+	return 0;
+}
+
+/* Keeps the tails of the results in a copy of the answer, which the
+ * ranker client frees once the callback returns. */
+static int
+keep_answer(struct nearby *n, const char *payload, size_t len)
+{
+	size_t i;
+
+	if ((n->answer = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(n->answer, payload, len);
+	for (i = 0; i < n->ncards; i++)
+		n->card[i].res.tail = n->answer + (n->card[i].res.tail - payload);
+	return 0;
+}
+
+static void
+ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
+{
+	struct nearby *n = arg;
+	struct nw_result res[101];
+	struct evbuffer *ids;
+	const char *idv;
+	size_t i, nres, missing;
+
+	n->call = NULL;
+	if (st != RANKC_OK) {
+		degrade(n, st);
+		return;
+	}
+	if ((size_t)n->limit >= sizeof(res) / sizeof(res[0]) ||
+	    nw_scan(payload, len, &n->total, res, (size_t)n->limit,
+	    &nres) != 0) {
+		degrade(n, RANKC_ERROR);
+		return;
+	}
+	if ((n->card = calloc(nres + 1, sizeof(*n->card))) == NULL ||
+	    (ids = evbuffer_new()) == NULL) {
+		degrade(n, RANKC_ERROR);
+		return;
+	}
+	n->ncards = nres;
+	for (i = 0; i < nres; i++)
+		n->card[i].res = res[i];
+	if (cards_of(n, ids, &missing) != 0 || (missing > 0 &&
+	    (keep_answer(n, payload, len) != 0 ||
+	    (idv = (const char *)evbuffer_pullup(ids, -1)) == NULL))) {
+		evbuffer_free(ids);
 		degrade(n, RANKC_ERROR);
 		return;
 	}
 	if (missing == 0) {
-		free(ids);
+		evbuffer_free(ids);
 		reply_ranked(n);
 		nearby_free(n);
 		return;
 	}
-	api_query(n->r, STMT_PLACES_BY_ID, 1, (const char *const *)&ids,
-	    cards_read, 0, NULL, n, nearby_free);
-	free(ids);
+	api_query(n->r, STMT_PLACES_BY_ID, 1, &idv, cards_read, 0, NULL, n,
+	    nearby_free);
+	evbuffer_free(ids);
 }
 
 static void

@@ -3,6 +3,7 @@
  * rank() on a referenced snapshot, results -> JSON (see nearby.h).
  */
 #include "ranker/nearby.h"
+#include "common/nearby_wire.h"
 #include "common/wire.h"
 
 #include <errno.h>
@@ -268,40 +269,22 @@ nearby_error(const char *msg, size_t *outlen)
 	return nearby_dump(json_pack("{s:s}", "error", msg), outlen);
 }
 
-static json_t *
-nearby_result(const struct rank_result *r)
-{
-	json_t *o, *matched;
-	unsigned i;
-
-	if ((matched = json_array()) == NULL)
-		return NULL;
-	for (i = 0; i < r->nmatched; i++)
-		json_array_append_new(matched, json_string(r->matched[i]));
-	o = json_pack("{s:I,s:f,s:f,s:o}", "id", (json_int_t)r->id,
-	    "distance_m", round(r->distance_m * 10) / 10,
-	    "score", round(r->score * 10000) / 10000, "matched", matched);
-	return o;
-}
-
 static char *
 nearby_encode(const struct snapshot *s, const struct rank_result *res,
     size_t n, size_t total, size_t *outlen)
 {
-	json_t *doc, *list;
+	struct nw_buf b;
 	size_t i;
+	unsigned k;
 
-	if ((list = json_array()) == NULL)
-		return NULL;
+	nw_open(&b, total, s->serial);
 	for (i = 0; i < n; i++) {
-		if (json_array_append_new(list, nearby_result(&res[i])) != 0) {
-			json_decref(list);
-			return NULL;
-		}
+		nw_result(&b, res[i].id, res[i].distance_m, res[i].score);
+		for (k = 0; k < res[i].nmatched; k++)
+			nw_matched(&b, res[i].matched[k]);
+		nw_result_end(&b);
 	}
-	doc = json_pack("{s:I,s:I,s:o}", "total", (json_int_t)total,
-	    "snapshot", (json_int_t)s->serial, "results", list);
-	return nearby_dump(doc, outlen);
+	return nw_close(&b, outlen);
 }
 
 /* Ranks r on snapshot s: the reply type, the payload in *out. */

@@ -1,0 +1,263 @@
+/*
+ * nearby_wire.c: writing and reading the ranker's nearby answer (see
+ * nearby_wire.h). The reader accepts exactly what the writer writes and
+ * nothing else: a worker that meets anything else treats the answer as a
+ * failed call.
+ */
+#include "common/nearby_wire.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- writing ------------------------------------------------------------- */
+
+static void
+put(struct nw_buf *b, const char *s, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap > 0 ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((p = realloc(b->p, cap)) == NULL) {
+			b->failed = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+putf(struct nw_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+putf(struct nw_buf *b, const char *fmt, ...)
+{
+	char tmp[160];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->failed = true;
+		return;
+	}
+	put(b, tmp, (size_t)n);
+}
+
+void
+nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot)
+{
+	memset(b, 0, sizeof(*b));
+	putf(b, "{\"total\":%" PRIu64 ",\"snapshot\":%" PRIu64 ",\"results\":[",
+	    total, snapshot);
+}
+
+void
+nw_result(struct nw_buf *b, int64_t id, double distance_m, double score)
+{
+	bool first = b->len > 0 && b->p[b->len - 1] == '[';
+
+	putf(b, "%s{\"id\":%" PRId64 ",\"distance_m\":%.1f,\"score\":%.4f,"
+	    "\"matched\":[", first ? "" : ",", id,
+	    round(distance_m * 10) / 10, round(score * 10000) / 10000);
+}
+
+/* A string as jansson writes it: '"', '\\' and control characters
+ * escaped, the rest (UTF-8) as it is. */
+static void
+put_string(struct nw_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *run = s;
+	char esc[7];
+
+	put(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(b, run, (size_t)(s - run));
+		run = s + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': case '\\': esc[1] = (char)c; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			put(b, esc, 6);
+			continue;
+		}
+		put(b, esc, 2);
+	}
+	put(b, run, (size_t)(s - run));
+	put(b, "\"", 1);
+}
+
+void
+nw_matched(struct nw_buf *b, const char *reason)
+{
+	if (b->len > 0 && b->p[b->len - 1] != '[')
+		put(b, ",", 1);
+	put_string(b, reason);
+}
+
+void
+nw_result_end(struct nw_buf *b)
+{
+	put(b, "]}", 2);
+}
+
+char *
+nw_close(struct nw_buf *b, size_t *len)
+{
+	put(b, "]}", 2);
+	if (b->failed) {
+		free(b->p);
+		b->p = NULL;
+		return NULL;
+	}
+	*len = b->len;
+	return b->p;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+struct scan {
+	const char *p, *end;
+};
+
+static bool
+lit(struct scan *s, const char *text)
+{
+	size_t n = strlen(text);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, text, n) != 0)
+		return false;
+	s->p += n;
+	return true;
+}
+
+/* A non-negative integer of at most 18 digits (no sign: ids, counts). */
+static bool
+uint_of(struct scan *s, int64_t *v)
+{
+	int64_t x = 0;
+	int n = 0;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9' && n < 19) {
+		x = x * 10 + (*s->p++ - '0');
+		n++;
+	}
+	*v = x;
+	return n > 0 && n <= 18;
+}
+
+/* A number as "%.1f" or "%.4f" writes it. */
+static bool
+fixed(struct scan *s, int decimals)
+{
+	int64_t v;
+
+	if (s->p < s->end && *s->p == '-')
+		s->p++;
+	if (!uint_of(s, &v) || !lit(s, "."))
+		return false;
+	for (; decimals > 0; decimals--, s->p++)
+		if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+			return false;
+	return true;
+}
+
+/* A string, at its opening quote. */
+static bool
+string(struct scan *s)
+{
+	if (!lit(s, "\""))
+		return false;
+	while (s->p < s->end) {
+		unsigned char c = (unsigned char)*s->p++;
+
+		if (c == '"')
+			return true;
+		if (c < 0x20)
+			return false;
+		if (c == '\\' && s->p++ >= s->end)
+			return false;
+	}
+	return false;
+}
+
+/* One result, from its opening brace. */
+static bool
+result(struct scan *s, struct nw_result *r)
+{
+	if (!lit(s, "{\"id\":") || !uint_of(s, &r->id))
+		return false;
+	r->tail = s->p;
+	if (!lit(s, ",\"distance_m\":") || !fixed(s, 1) ||
+	    !lit(s, ",\"score\":") || !fixed(s, 4) ||
+	    !lit(s, ",\"matched\":["))
+		return false;
+	if (!lit(s, "]")) {
+		do {
+			if (!string(s))
+				return false;
+		} while (lit(s, ","));
+		if (!lit(s, "]"))
+			return false;
+	}
+	if (!lit(s, "}"))
+		return false;
+	r->tlen = (size_t)(s->p - r->tail);
+	return true;
+}
+
+int
+nw_scan(const char *p, size_t len, long *total, struct nw_result *out,
+    size_t cap, size_t *n)
+{
+	struct scan s = { p, p + len };
+	int64_t t, snap;
+
+	*n = 0;
+	if (!lit(&s, "{\"total\":") || !uint_of(&s, &t) ||
+	    !lit(&s, ",\"snapshot\":") || !uint_of(&s, &snap) ||
+	    !lit(&s, ",\"results\":["))
+		return -1;
+	if (!lit(&s, "]")) {
+		do {
+			if (*n == cap || !result(&s, &out[*n]))
+				return -1;
+			(*n)++;
+		} while (lit(&s, ","));
+		if (!lit(&s, "]"))
+			return -1;
+	}
+	if (!lit(&s, "}") || s.p != s.end)
+		return -1;
+	*total = (long)t;
+	return 0;
+}

@@ -1,0 +1,54 @@
+/*
+ * nearby_wire.h: the ranker's answer to a nearby call, written by the
+ * ranker and read by a worker without a JSON parser.
+ *
+ *   {"total":T,"snapshot":S,"results":[R,R,...]}
+ *   R = {"id":N,"distance_m":D,"score":X,"matched":["...",...]}
+ *
+ * D is written as "%.1f", X as "%.4f" and the strings of matched as
+ * jansson writes them (compact): exactly the bytes a worker's answer
+ * shows after a result's place, so that the worker copies each result's
+ * bytes after its id ("tail") into its answer as they are. It is JSON
+ * still, for tests and for people reading a capture.
+ */
+#ifndef PLACESD_COMMON_NEARBY_WIRE_H
+#define PLACESD_COMMON_NEARBY_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growing answer; failed (out of memory) once any append failed. */
+struct nw_buf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+void nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot);
+/* One result: nw_result(), then nw_matched() for each reason, then
+ * nw_result_end(). */
+void nw_result(struct nw_buf *b, int64_t id, double distance_m,
+    double score);
+void nw_matched(struct nw_buf *b, const char *reason);
+void nw_result_end(struct nw_buf *b);
+/* The answer (the caller frees it) and its length, or NULL on ENOMEM. */
+char *nw_close(struct nw_buf *b, size_t *len);
+
+/* One result as read: its id and the bytes after the id, up to and with
+ * the closing brace (they point into the answer read). */
+struct nw_result {
+	int64_t id;
+	const char *tail;
+	size_t tlen;
+};
+
+/*
+ * Reads an answer p[0..len): *total, and its results into out (at most
+ * cap; *n of them). -1 when the answer is not what nw_* write, or holds
+ * more than cap results.
+ */
+int nw_scan(const char *p, size_t len, long *total, struct nw_result *out,
+    size_t cap, size_t *n);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * test_nearby_wire.c: the ranker's nearby answer (common/nearby_wire.h):
+ * what the writer writes, that the reader reads it back with each
+ * result's tail exactly as a worker copies it, that strings are escaped
+ * byte for byte as jansson escapes them, and that the reader refuses
+ * anything else (truncated, reordered, too many results, bad numbers,
+ * bad strings).
+ */
+#include "common/nearby_wire.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *
+sample(size_t *len)
+{
+	struct nw_buf b;
+
+	nw_open(&b, 1234, 7);
+	nw_result(&b, 42, 139.25, 0.99166);
+	nw_result_end(&b);
+	nw_result(&b, 9, 0.04, 1.0);
+	nw_matched(&b, "name");
+	nw_matched(&b, "menu: \"Khachapuri\" \\ po-adjarski\n");
+	nw_result_end(&b);
+	return nw_close(&b, len);
+}
+
+START_TEST(test_written)
+{
+	size_t len;
+	char *p = sample(&len);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p, "{\"total\":1234,\"snapshot\":7,\"results\":["
+	    "{\"id\":42,\"distance_m\":139.3,\"score\":0.9917,\"matched\":[]},"
+	    "{\"id\":9,\"distance_m\":0.0,\"score\":1.0000,\"matched\":"
+	    "[\"name\",\"menu: \\\"Khachapuri\\\" \\\\ po-adjarski\\n\"]}]}");
+	ck_assert_uint_eq(len, strlen(p));
+	free(p);
+}
+END_TEST
+
+START_TEST(test_read_back)
+{
+	struct nw_result r[4];
+	size_t len, n;
+	long total;
+	char *p = sample(&len);
+
+	ck_assert_int_eq(nw_scan(p, len, &total, r, 4, &n), 0);
+	ck_assert_int_eq(total, 1234);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(r[0].id, 42);
+	ck_assert_int_eq(r[1].id, 9);
+	ck_assert_uint_eq(r[0].tlen, strlen(",\"distance_m\":139.3,"
+	    "\"score\":0.9917,\"matched\":[]}"));
+	ck_assert(memcmp(r[0].tail, ",\"distance_m\":139.3,\"score\":0.9917,"
+	    "\"matched\":[]}", r[0].tlen) == 0);
+	ck_assert(r[1].tail[r[1].tlen - 1] == '}');
+	ck_assert_int_eq(nw_scan(p, len, &total, r, 1, &n), -1);  /* cap */
+	free(p);
+}
+END_TEST
+
+START_TEST(test_no_results)
+{
+	struct nw_buf b;
+	struct nw_result r[1];
+	size_t len, n = 9;
+	long total = -1;
+	char *p;
+
+	nw_open(&b, 0, 1);
+	p = nw_close(&b, &len);
+	ck_assert_str_eq(p, "{\"total\":0,\"snapshot\":1,\"results\":[]}");
+	ck_assert_int_eq(nw_scan(p, len, &total, r, 1, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(total, 0);
+	free(p);
+}
+END_TEST
+
+/* Every escape jansson makes, and UTF-8 passed through. */
+START_TEST(test_escapes_as_jansson)
+{
+	static const char *const strs[] = { "plain", "", "\"", "\\",
+	    "a\bb\fc\nd\re\tf", "\x01\x1f\x7f", "Хачапури по-аджарски",
+	    "café / crème", "slash/end/" };
+	size_t i, len, jl;
+	char *p, *j, *want;
+	struct nw_buf b;
+
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		json_t *a = json_pack("[s]", strs[i]);
+
+		ck_assert_ptr_nonnull(a);
+		j = json_dumps(a, JSON_COMPACT);
+		json_decref(a);
+		nw_open(&b, 1, 1);
+		nw_result(&b, 1, 1, 1);
+		nw_matched(&b, strs[i]);
+		nw_result_end(&b);
+		p = nw_close(&b, &len);
+		jl = strlen(j);
+		ck_assert_int_ge(asprintf(&want, "{\"total\":1,\"snapshot\":1,"
+		    "\"results\":[{\"id\":1,\"distance_m\":1.0,\"score\":1.0000,"
+		    "\"matched\":%.*s}]}", (int)jl, j), 0);
+		ck_assert_str_eq(p, want);
+		free(want);
+		free(j);
+		free(p);
+	}
+}
+END_TEST
+
+START_TEST(test_refusals)
+{
+	static const char *const bad[] = {
+		"",
+		"{\"total\":1,\"snapshot\":1,\"results\":[]",
+		"{\"total\":1,\"snapshot\":1,\"results\":[]} ",
+		"{\"snapshot\":1,\"total\":1,\"results\":[]}",
+		"{\"total\":-1,\"snapshot\":1,\"results\":[]}",
+		"{\"total\":1234567890123456789,\"snapshot\":1,\"results\":[]}",
+		"{\"total\":1,\"snapshot\":1,\"results\":[{\"id\":1}]}",
+		"{\"total\":1,\"snapshot\":1,\"results\":[{\"id\":1,"
+		    "\"distance_m\":1,\"score\":1.0000,\"matched\":[]}]}",
+		"{\"total\":1,\"snapshot\":1,\"results\":[{\"id\":1,"
+		    "\"distance_m\":1.0,\"score\":1.00,\"matched\":[]}]}",
+		"{\"total\":1,\"snapshot\":1,\"results\":[{\"id\":1,"
+		    "\"distance_m\":1.0,\"score\":1.0000,\"matched\":[\"a]}]}",
+		"{\"total\":1,\"snapshot\":1,\"results\":[{\"id\":1,"
+		    "\"distance_m\":1.0,\"score\":1.0000,\"matched\":[\"a\\\"]}]}",
+		"{\"total\":1,\"snapshot\":1,\"results\":[{\"id\":1,"
+		    "\"distance_m\":1.0,\"score\":1.0000,\"matched\":[\"\n\"]}]}",
+		"{\"total\":1,\"snapshot\":1,\"results\":[{\"id\":1,"
+		    "\"distance_m\":1.0,\"score\":1.0000,\"matched\":[1]}]}",
+		"{\"total\":1,\"snapshot\":1,\"results\":[{\"id\":1,"
+		    "\"distance_m\":1.0,\"score\":1.0000,\"matched\":[]},]}",
+		"{\"error\":\"out of memory\"}",
+	};
+	struct nw_result r[4];
+	size_t i, n;
+	long total;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(nw_scan(bad[i], strlen(bad[i]), &total, r, 4,
+		    &n) == -1, "accepted: %s", bad[i]);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("nearby_wire");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_written);
+	tcase_add_test(tc, test_read_back);
+	tcase_add_test(tc, test_no_results);
+	tcase_add_test(tc, test_escapes_as_jansson);
+	tcase_add_test(tc, test_refusals);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
