@@ -367,17 +367,14 @@ keyed_cmp(const void *a, const void *b)
 }
 
 static int
-grid_fill(struct grid *g, const struct keyed *k, uint32_t n,
-    const struct index_point *pts)
+grid_fill(struct grid *g, const struct keyed *k, uint32_t n)
 {
 	uint32_t i;
 
 	g->keys = malloc((n + 1) * sizeof(*g->keys));
 	g->start = malloc((n + 1) * sizeof(*g->start));
 	g->items = malloc((n + 1) * sizeof(*g->items));
-	g->pts = malloc((n + 1) * sizeof(*g->pts));
-	if (g->keys == NULL || g->start == NULL || g->items == NULL ||
-	    g->pts == NULL)
+	if (g->keys == NULL || g->start == NULL || g->items == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (i == 0 || k[i].key != k[i - 1].key) {
@@ -385,7 +382,6 @@ grid_fill(struct grid *g, const struct keyed *k, uint32_t n,
 			g->start[g->ncells++] = i;
 		}
 		g->items[i] = k[i].place;
-		g->pts[i] = pts[k[i].place];
 	}
 	g->start[g->ncells] = n;
 	return 0;
@@ -407,7 +403,7 @@ index_grid_build(struct grid *g, const struct index_point *pts, uint32_t n)
 		k[i].place = i;
 	}
 	qsort(k, n, sizeof(*k), keyed_cmp);
-	if ((rc = grid_fill(g, k, n, pts)) != 0)
+	if ((rc = grid_fill(g, k, n)) != 0)
 		index_grid_free(g);
 	free(k);
 	return rc;
@@ -419,7 +415,6 @@ index_grid_free(struct grid *g)
 	free(g->keys);
 	free(g->start);
 	free(g->items);
-	free(g->pts);
 	memset(g, 0, sizeof(*g));
 }
 

@@ -80,14 +80,13 @@ struct grid {
 	uint64_t *keys;             /* occupied cells, ascending */
 	uint32_t *start;            /* ncells + 1: a cell's slice of items */
 	uint32_t *items;            /* place indexes, grouped by cell */
-	struct index_point *pts;    /* their positions, in the same order, */
-	                            /* read in sequence by a walk */
 	uint32_t ncells;
 };
 
 /*
  * A walk's visit of one occupied cell: its places are the slots
- * first .. end - 1 of items and pts.
+ * first .. end - 1 of items (for a snapshot's grid, whose places are
+ * numbered in the grid's order, the places first .. end - 1 themselves).
  */
 typedef void index_cell_fn(void *arg, uint32_t first, uint32_t end);
 

@@ -931,17 +931,18 @@ score_bound(const struct rank_ctx *c, double d)
 	return (c->prefs ? 0.45 * D + 0.55 : D) + 1e-9;
 }
 
-/* The places of one cell of the grid, read in the grid's order. */
+/* The places of one cell of the grid, neighbours in memory. */
 static void
 visit_cell(void *arg, uint32_t first, uint32_t end)
 {
 	struct topk *h = arg;
 	const struct snapshot *s = h->part->s;
-	uint32_t k;
+	uint32_t k, p;
 
-	for (k = first; k < end; k++)
-		visit(h, s->grid.items[k], &s->gplaces[k], &s->grid.pts[k],
-		    NULL);
+	for (k = first; k < end; k++) {
+		p = s->grid.items[k];
+		visit(h, p, &s->places[p], &s->pos[p], NULL);
+	}
 }
 
 /* Whether the top-k is full of places better than any d metres away. */

@@ -853,18 +853,63 @@ snap_gone_places(const struct snapshot *s)
 	return s->ngone;
 }
 
-/* The places again, in the grid's order. */
+/* Puts arr's n elements of size sz in the order of old (new -> old). */
 static int
-build_gplaces(struct snapshot *s)
+permute(void *arr, size_t sz, const uint32_t *old, uint32_t n)
 {
+	char *tmp, *a = arr;
 	uint32_t k;
 
-	if ((s->gplaces = malloc(((size_t)s->nplaces + 1) *
-	    sizeof(*s->gplaces))) == NULL)
+	if ((tmp = malloc(((size_t)n + 1) * sz)) == NULL)
 		return -1;
-	for (k = 0; k < s->nplaces; k++)
-		s->gplaces[k] = s->places[s->grid.items[k]];
+	for (k = 0; k < n; k++)
+		memcpy(tmp + (size_t)k * sz, a + (size_t)old[k] * sz, sz);
+	memcpy(a, tmp, (size_t)n * sz);
+	free(tmp);
 	return 0;
+}
+
+/*
+ * Numbers the places in the order of the grid's cells, so that the places
+ * of a cell, and of nearby cells, are neighbours in every per-place array:
+ * a walk over the grid, and a scan of a word's postings (in place order)
+ * near a point, then read memory in sequence instead of at random. Every
+ * index the builder handed out is renumbered: the per-place arrays, menu
+ * items' places, postings and the id map.
+ */
+static int
+renumber(struct snap_builder *b)
+{
+	struct snapshot *s = b->s;
+	uint32_t *to = NULL, n = s->nplaces, k;
+	struct grid g;
+	size_t i;
+	int rc = -1;
+
+	if (index_grid_build(&g, s->pos, n) != 0)
+		return -1;
+	if ((to = malloc(((size_t)n + 1) * sizeof(*to))) == NULL)
+		goto out;
+	for (k = 0; k < n; k++)
+		to[g.items[k]] = k;
+	if (permute(s->places, sizeof(*s->places), g.items, n) != 0 ||
+	    permute(s->pos, sizeof(*s->pos), g.items, n) != 0 ||
+	    permute(s->textdocs, sizeof(*s->textdocs), g.items, n) != 0 ||
+	    permute(b->offer, sizeof(*b->offer), g.items, n) != 0)
+		goto out;
+	for (i = 0; i < s->nitems; i++)
+		s->item_place[i] = to[s->item_place[i]];
+	for (i = 0; i < b->text.npost; i++)
+		b->text.post[i].place = to[b->text.post[i].place];
+	memset(s->ids.slots, 0, (size_t)s->ids.nslots * sizeof(*s->ids.slots));
+	for (k = 0; k < n; k++)
+		s->ids.slots[idmap_slot(&s->ids, s->places, s->places[k].id)] =
+		    k + 1;
+	rc = 0;
+out:
+	free(to);
+	index_grid_free(&g);
+	return rc;
 }
 
 struct snapshot *
@@ -875,11 +920,11 @@ snap_build(struct snap_builder *b)
 
 	memcpy(s->text_dlsum, b->text.dlsum, sizeof(s->text_dlsum));
 	memcpy(s->text_ndocs, b->text.ndocs, sizeof(s->text_ndocs));
-	rc = index_text_build(&b->text, s->nplaces, &s->text);
+	rc = s->nplaces > 0 ? renumber(b) : 0;
+	if (rc == 0)
+		rc = index_text_build(&b->text, s->nplaces, &s->text);
 	if (rc == 0)
 		rc = index_grid_build(&s->grid, s->pos, s->nplaces);
-	if (rc == 0)
-		rc = build_gplaces(s);
 	if (rc == 0)
 		rc = build_hours(s, &b->hours);
 	if (rc == 0)
@@ -925,7 +970,6 @@ snap_free(struct snapshot *s)
 	free(s->ids.slots);
 	free(s->textdocs);
 	index_grid_free(&s->grid);
-	free(s->gplaces);
 	index_text_free(&s->text);
 	free(s);
 }

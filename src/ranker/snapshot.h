@@ -115,7 +115,7 @@ struct snapshot {
 	struct snapshot *delta;     /* the overlay, or NULL; one ref held */
 	uint32_t ngone;             /* places hidden by SNAP_FLAG_GONE */
 	uint32_t nplaces, ncities, nitems, nhours;
-	struct snap_place *places;
+	struct snap_place *places;  /* in the grid's order (see renumber()) */
 	struct index_point *pos;    /* per place */
 	struct snap_city *cities;
 	uint32_t *tags;             /* interned ids: cats, then cuisines */
@@ -129,8 +129,6 @@ struct snapshot {
 	uint64_t text_dlsum[INDEX_NFIELDS];     /* words and fields indexed, */
 	uint64_t text_ndocs[INDEX_NFIELDS];     /* for snap_builder_from() */
 	struct grid grid;
-	struct snap_place *gplaces; /* places in the grid's slot order: a */
-	                            /* walk reads them in sequence */
 	struct text_index text;
 };
 
