@@ -869,13 +869,37 @@ permute(void *arr, size_t sz, const uint32_t *old, uint32_t n)
 	return 0;
 }
 
+/* The places' tags again, in the places' (new) order. */
+static int
+retag(struct snap_builder *b)
+{
+	struct snapshot *s = b->s;
+	uint32_t *tags, k, at = 0, nt;
+	struct snap_place *p;
+
+	if ((tags = malloc((b->ntags + 1) * sizeof(*tags))) == NULL)
+		return -1;
+	for (k = 0; k < s->nplaces; k++) {
+		p = &s->places[k];
+		nt = (uint32_t)p->ncat + p->ncui;
+		memcpy(tags + at, s->tags + p->tags, nt * sizeof(*tags));
+		p->tags = at;
+		at += nt;
+	}
+	free(s->tags);
+	s->tags = tags;
+	b->tagcap = b->ntags + 1;
+	return 0;
+}
+
 /*
  * Numbers the places in the order of the grid's cells, so that the places
  * of a cell, and of nearby cells, are neighbours in every per-place array:
  * a walk over the grid, and a scan of a word's postings (in place order)
  * near a point, then read memory in sequence instead of at random. Every
- * index the builder handed out is renumbered: the per-place arrays, menu
- * items' places, postings and the id map.
+ * index the builder handed out is renumbered: the per-place arrays (and
+ * the tags, laid out again in the same order), menu items' places,
+ * postings and the id map.
  */
 static int
 renumber(struct snap_builder *b)
@@ -896,6 +920,8 @@ renumber(struct snap_builder *b)
 	    permute(s->pos, sizeof(*s->pos), g.items, n) != 0 ||
 	    permute(s->textdocs, sizeof(*s->textdocs), g.items, n) != 0 ||
 	    permute(b->offer, sizeof(*b->offer), g.items, n) != 0)
+		goto out;
+	if (retag(b) != 0)
 		goto out;
 	for (i = 0; i < s->nitems; i++)
 		s->item_place[i] = to[s->item_place[i]];
