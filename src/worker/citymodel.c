@@ -27,15 +27,17 @@ _Static_assert(CMK_COUNT == STATS_CM_KINDS, "stats.h knows every kind");
 struct cm_city;
 
 struct cm_answer {
+	/* what a lookup reads, together in one cache line */
+	uint32_t hash;              /* of its city and key */
+	struct cm_answer *hnext;    /* in its bucket of the model's index */
 	struct cm_city *city;
 	char *key;
+	int64_t until_ms;           /* wall clock; 0: none */
+	uint64_t born_ms;           /* monotonic, for the TTL */
+	uint64_t used_ms;           /* monotonic: last moved up the LRU */
 	char *buf;                  /* the parts, one after the other */
 	struct cm_value v;
 	size_t bytes;
-	int64_t until_ms;           /* wall clock; 0: none */
-	uint64_t born_ms;           /* monotonic, for the TTL */
-	uint32_t hash;              /* of its city and key */
-	struct cm_answer *hnext;    /* in its bucket of the model's index */
 	TAILQ_ENTRY(cm_answer) link;    /* the city's */
 	TAILQ_ENTRY(cm_answer) lru;     /* the model's, most recent first */
 };
@@ -204,15 +206,39 @@ index_find(const struct citymodel *m, const struct cm_city *c,
 
 /* ---- cities ------------------------------------------------------------------ */
 
+/* The city of that name, moved to the front: the pseudo-cities of places
+ * and cards are asked for once per answer or card, and stay there. */
 static struct cm_city *
 city_find(struct citymodel *m, const char *name)
 {
 	struct cm_city *c;
 
 	TAILQ_FOREACH(c, &m->cities, link)
-		if (strcmp(c->name, name) == 0)
+		if (strcmp(c->name, name) == 0) {
+			if (c != TAILQ_FIRST(&m->cities)) {
+				TAILQ_REMOVE(&m->cities, c, link);
+				TAILQ_INSERT_HEAD(&m->cities, c, link);
+			}
 			return c;
+		}
 	return NULL;
+}
+
+/*
+ * A hit moves its answer to the front of the LRU at most once a second
+ * (as memcached bumps an item at most once a minute): a hot answer is not
+ * moved on every hit, which touches two other answers' memory each time.
+ */
+static void
+lru_touch(struct citymodel *m, struct cm_answer *a)
+{
+	uint64_t now = mono_ms();
+
+	if (now - a->used_ms < 1000)
+		return;
+	a->used_ms = now;
+	TAILQ_REMOVE(&m->lru, a, lru);
+	TAILQ_INSERT_HEAD(&m->lru, a, lru);
 }
 
 static struct cm_city *
@@ -517,8 +543,7 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 	if ((c = city_get(m, city)) == NULL)
 		return CM_OFF;
 	if ((a = answer_find(m, c, key)) != NULL) {
-		TAILQ_REMOVE(&m->lru, a, lru);
-		TAILQ_INSERT_HEAD(&m->lru, a, lru);
+		lru_touch(m, a);
 		*v = a->v;
 		stats_add(&m->st->cm_hits, 1);
 		stats_add(&m->st->cm_kind_hits[kind_of(city, key)], 1);
@@ -693,8 +718,7 @@ cm_card(struct citymodel *m, int64_t id, struct cm_value *v)
 	snprintf(key, sizeof(key), "%" PRId64, id);
 	if ((c = city_find(m, CM_CARDS)) != NULL &&
 	    (a = answer_find(m, c, key)) != NULL) {
-		TAILQ_REMOVE(&m->lru, a, lru);
-		TAILQ_INSERT_HEAD(&m->lru, a, lru);
+		lru_touch(m, a);
 		*v = a->v;
 		stats_add(&m->st->cm_kind_hits[CMK_CARD], 1);
 		return CM_HIT;
