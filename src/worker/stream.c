@@ -290,6 +290,7 @@ stream_attach(struct stream *s, struct stream_set *set, int fd,
 	TAILQ_INSERT_TAIL(&set->all, s, link);
 	set->count++;
 	stats_gauge_add(&set->st->conns_open, 1);
+	event_assign(&s->ev, set->base, fd, EV_READ | EV_PERSIST, on_io, s);
 	arm(s, false);
 	if ((f = frame_copy(head, len)) == NULL || enqueue(s, f, true) != 0) {
 		frame_unref(f);
