@@ -76,6 +76,8 @@ void api_offers_list(struct http_req *r);
 void api_offers_stream(struct http_req *r);
 /* Ends every stream of the worker with a jittered retry (drain). */
 void api_offers_drain(struct worker *w);
+/* The frames the worker's streams share (at exit). */
+void api_offers_free(struct worker *w);
 
 /* health.c */
 void api_healthz(struct http_req *r);

@@ -29,9 +29,17 @@
  * passes [offers] max_pending is closed; it reconnects and replays. On a
  * reload or a stop each subscriber gets "retry:" with a jittered delay
  * ([offers] retry .. twice that) and its stream ends cleanly.
+ *
+ * Once its head is sent a stream's socket is the subscriber's own
+ * (stream.h): no HTTP machinery stays behind per idle subscriber. A live
+ * offer (and a heartbeat) is encoded once per worker, into a frame every
+ * subscriber's stream sends as is (frame.h); only a replay, which is each
+ * subscriber's own, is written per subscriber.
  */
 #include "api/api.h"
 #include "worker/feed.h"
+#include "worker/frame.h"
+#include "worker/stream.h"
 #include "worker/worker.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -49,7 +57,7 @@
 #define STREAM_CTYPE "text/event-stream; charset=utf-8"
 
 struct sub {
-	struct http_req *r;
+	struct stream *st;
 	struct worker *w;
 	struct feed_sub *fs;
 	struct pg_query *q;         /* the replay page in flight */
@@ -67,6 +75,7 @@ struct sub {
 static void
 sub_free(struct sub *s)
 {
+	stream_close(s->st);
 	feed_unsubscribe(s->fs);
 	if (s->q != NULL)
 		pg_cancel(s->q);
@@ -77,9 +86,9 @@ sub_free(struct sub *s)
 	free(s);
 }
 
-/* The client left or the connection was aborted. */
+/* The client left or the stream was aborted. */
 static void
-sub_cancel(void *arg)
+sub_gone(void *arg)
 {
 	sub_free(arg);
 }
@@ -93,8 +102,9 @@ sub_end(struct sub *s, uint64_t retry_ms)
 
 	n = snprintf(buf, sizeof(buf), "retry: %llu\n\n",
 	    (unsigned long long)retry_ms);
-	http_stream_write(s->r, buf, (size_t)n);
-	http_stream_end(s->r);
+	stream_write(s->st, buf, (size_t)n);
+	stream_end(s->st);          /* the stream lingers on its own */
+	s->st = NULL;
 	sub_free(s);
 }
 
@@ -107,7 +117,7 @@ sub_too_slow(struct sub *s)
 	stats_add(&s->w->st->sse_slow_closed, 1);
 	log_debug("closing a subscriber %zu bytes behind",
 	    (size_t)s->w->cfg->offers_max_pending);
-	http_req_abort(s->r);       /* cancel, and sub_free, come later */
+	stream_abort(s->st);        /* sub_gone, and sub_free, come later */
 }
 
 static void
@@ -115,7 +125,16 @@ sub_write(struct sub *s, const char *buf, size_t len)
 {
 	if (s->closing)
 		return;
-	if (http_stream_write(s->r, buf, len) > s->w->cfg->offers_max_pending)
+	if (stream_write(s->st, buf, len) > s->w->cfg->offers_max_pending)
+		sub_too_slow(s);
+}
+
+static void
+sub_send(struct sub *s, struct frame *f)
+{
+	if (s->closing)
+		return;
+	if (f == NULL || stream_send(s->st, f) > s->w->cfg->offers_max_pending)
 		sub_too_slow(s);
 }
 
@@ -147,6 +166,52 @@ send_offer(struct sub *s, int64_t id, const char *json, size_t len)
 		free(buf);
 }
 
+/*
+ * The event of a live offer, encoded once per worker: the frame of the
+ * feed's delivery o->seq is kept until the next one. NULL: no memory.
+ */
+static struct frame *
+offer_frame(struct worker *w, const struct feed_offer *o)
+{
+	struct frame *f;
+	char head[64];
+	int n;
+
+	if (w->offer_frame != NULL && w->offer_frame_seq == o->seq)
+		return w->offer_frame;
+	n = snprintf(head, sizeof(head), "id: %" PRId64 "\nevent: offer\n"
+	    "data: ", o->id);
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    (f = frame_new((size_t)n + o->len + 2)) == NULL)
+		return NULL;
+	memcpy(frame_payload(f), head, (size_t)n);
+	memcpy(frame_payload(f) + n, o->json, o->len);
+	memcpy(frame_payload(f) + n + o->len, "\n\n", 2);
+	frame_seal(f);
+	frame_unref(w->offer_frame);
+	w->offer_frame = f;
+	w->offer_frame_seq = o->seq;
+	return f;
+}
+
+static struct frame *
+heartbeat_frame(struct worker *w)
+{
+	if (w->heartbeat_frame == NULL)
+		w->heartbeat_frame = frame_copy(": hb\n\n", 6);
+	return w->heartbeat_frame;
+}
+
+static void
+send_live(struct sub *s, const struct feed_offer *o)
+{
+	if (o->id <= s->last_sent || s->closing)
+		return;
+	s->last_sent = o->id;
+	stats_add(&s->w->st->offers_sent, 1);
+	sub_send(s, offer_frame(s->w, o));
+}
+
 static void drain_one(void *arg);
 
 /* The feed: a live offer, or a heartbeat (o NULL). */
@@ -157,7 +222,7 @@ on_feed(void *arg, const struct feed_offer *o)
 	struct evbuffer *hb;
 
 	if (o == NULL) {
-		sub_write(s, ": hb\n\n", 6);
+		sub_send(s, heartbeat_frame(s->w));
 		return;
 	}
 	if (o->id == FEED_REWOUND) {
@@ -169,7 +234,7 @@ on_feed(void *arg, const struct feed_offer *o)
 	if (s->city[0] != '\0' && strcmp(s->city, o->city) != 0)
 		return;
 	if (!s->replaying) {
-		send_offer(s, o->id, o->json, o->len);
+		send_live(s, o);
 		return;
 	}
 	if (o->id <= s->held_last)
@@ -193,12 +258,24 @@ replay_done(struct sub *s)
 	size_t len = evbuffer_get_length(s->held);
 
 	s->replaying = false;
-	if (len > 0 && !s->closing) {
+	if (len > 0 && !s->closing)
 		sub_write(s, (const char *)evbuffer_pullup(s->held, -1), len);
-		evbuffer_drain(s->held, len);
-	}
+	evbuffer_free(s->held);     /* only a replay holds */
+	s->held = NULL;
 	if (s->held_last > s->last_sent)
 		s->last_sent = s->held_last;
+}
+
+/* Live offers are held from now, until the replay is done. */
+static bool
+start_holding(struct sub *s)
+{
+	if ((s->held = evbuffer_new()) == NULL) {
+		sub_end(s, s->w->cfg->offers_retry_ms);
+		return false;
+	}
+	s->replaying = true;
+	return true;
 }
 
 static void
@@ -287,8 +364,9 @@ check_ahead(struct sub *s, int64_t last)
 		sub_end(s, s->w->cfg->offers_retry_ms);
 		return;
 	}
+	if (!start_holding(s))
+		return;
 	s->ahead_of = last;
-	s->replaying = true;
 	snprintf(from, sizeof(from), "%" PRId64, last - 1);
 	s->q = pg_query(s->w->pg, STMT_OFFERS_SINCE, 3, params, on_check, s,
 	    &st);
@@ -363,21 +441,21 @@ api_offers_stream(struct http_req *r)
 		return;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->held = evbuffer_new()) == NULL ||
 	    (s->fs = feed_subscribe(w->feed, on_feed, s)) == NULL) {
-		if (s != NULL && s->held != NULL)
-			evbuffer_free(s->held);
 		free(s);
 		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
 		return;
 	}
-	s->r = r;
 	s->w = w;
 	memcpy(s->city, city, sizeof(s->city));
 	s->replay_to = feed_high(w->feed);
 	s->last_sent = last >= 0 ? last : s->replay_to;
 	s->held_last = s->replay_to;
-	http_stream_start(r, STREAM_CTYPE, sub_cancel, s);
+	/* r is done with from here on */
+	if ((s->st = http_stream_start(r, STREAM_CTYPE, sub_gone, s)) == NULL) {
+		sub_free(s);
+		return;
+	}
 	/* the first bytes go out at once: the client sees the stream open */
 	n = snprintf(hello, sizeof(hello), "retry: %llu\n: offers after %"
 	    PRId64 " (worker %u)\n\n", (unsigned long long)
@@ -387,10 +465,8 @@ api_offers_stream(struct http_req *r)
 		check_ahead(s, last);
 		return;
 	}
-	if (last >= 0 && last < s->replay_to) {
-		s->replaying = true;
+	if (last >= 0 && last < s->replay_to && start_holding(s))
 		replay_next(s);
-	}
 }
 
 static void
@@ -413,4 +489,12 @@ api_offers_drain(struct worker *w)
 	    (unsigned long long)w->cfg->offers_retry_ms,
 	    (unsigned long long)w->cfg->offers_retry_ms * 2);
 	feed_each(w->feed, drain_one);
+}
+
+void
+api_offers_free(struct worker *w)
+{
+	frame_unref(w->offer_frame);
+	frame_unref(w->heartbeat_frame);
+	w->offer_frame = w->heartbeat_frame = NULL;
 }

@@ -30,6 +30,10 @@
  * socket and closes it lingering: shutdown(SHUT_WR) once sent, the rest of
  * the client's bytes read and dropped for up to LINGER_MS, so the client
  * reads the answer instead of a reset.
+ *
+ * A stream takes the socket over (edge_handoff): the socket bufferevent
+ * lets go of the fd, and evhtp's connection is freed from the loop with
+ * the edge and its filter, neither closing nor half-closing the socket.
  */
 #include "worker/edge.h"
 #include "common/log.h"
@@ -78,6 +82,7 @@ struct edge {
 	bool filter_live;           /* the filter's free_context is still due */
 	bool released;              /* done; only the filter's finalizer is due */
 	bool head_due;              /* evhtp writes an answer's head next */
+	bool handed_off;            /* the socket went to a stream */
 	uint64_t idle_since_ms;     /* when the last request ended */
 	/* libevent's filter callbacks on "under", which edge wraps */
 	bufferevent_data_cb filter_readcb;
@@ -157,6 +162,10 @@ filter_ctx_free(void *arg)
 	}
 	if (e->mode == EM_LINGER)
 		return;                 /* the linger path owns e and under */
+	if (e->handed_off) {
+		edge_free(e);           /* under has no socket any more */
+		return;
+	}
 	if (e->under != NULL && !e->cfg->closing &&
 	    (evbuffer_get_length(bufferevent_get_output(e->under)) > 0 ||
 	    evbuffer_get_length(bufferevent_get_input(e->under)) > 0)) {
@@ -535,6 +544,12 @@ on_defer(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
+	if (e->handed_off) {
+		/* the socket is a stream's now: let evhtp free the rest */
+		if (e->c != NULL)
+			evhtp_connection_free(e->c);    /* frees e too */
+		return;
+	}
 	if (e->reject_pending) {
 		/* a body-phase rejection may leave evhtp a partial request:
 		 * it never reached a handler, so nothing else is in flight */
@@ -642,58 +657,28 @@ edge_request_deferred(struct edge *e)
 		event_add(e->hup, NULL);
 }
 
-void
-edge_request_streaming(struct edge *e)
+int
+edge_handoff(struct edge *e, struct evbuffer *out)
 {
-	if (e == NULL || e->c == NULL || e->mode != EM_SERVING)
-		return;
-	if (e->timer_kind == ET_STUCK)
-		disarm(e);
-}
-
-void
-edge_abort(struct edge *e)
-{
-	if (e == NULL || e->c == NULL || e->mode != EM_SERVING ||
-	    !e->in_flight)
-		return;
-	e->deferred = true;
-	e->hung_up = true;
-	event_active(e->defer, EV_TIMEOUT, 1);
-}
-
-bool
-edge_write_body(struct edge *e, const char *buf, size_t len, bool chunked)
-{
-	struct evbuffer *out;
 	int fd;
 
 	if (e == NULL || e->c == NULL || e->mode != EM_SERVING ||
-	    e->under == NULL || e->filter == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(e->filter)) > 0)
-		return false;
-	out = bufferevent_get_output(e->under);
-	if (!chunked) {
-		if (evbuffer_add(out, buf, len) != 0)
-			return false;
-	} else if (evbuffer_add_printf(out, "%zx\r\n", len) < 0 ||
-	    evbuffer_add(out, buf, len) != 0 || evbuffer_add(out, "\r\n", 2)) {
-		return false;
-	}
-	/* what the socket takes now skips the loop; the rest goes as usual
-	 * (the write event libevent just armed meets an empty buffer and the
-	 * changelist folds its add and delete into nothing) */
-	if ((fd = bufferevent_getfd(e->under)) >= 0)
-		(void)evbuffer_write(out, fd);
-	return true;
-}
-
-size_t
-edge_pending_output(const struct edge *e)
-{
-	if (e == NULL || e->under == NULL)
-		return 0;
-	return evbuffer_get_length(bufferevent_get_output(e->under));
+	    !e->in_flight || e->under == NULL || e->filter == NULL ||
+	    (fd = bufferevent_getfd(e->under)) < 0)
+		return -1;
+	/* what evhtp wrote before goes first: the socket's buffer, then
+	 * the filter's */
+	if (evbuffer_add_buffer(out, bufferevent_get_output(e->under)) != 0 ||
+	    evbuffer_add_buffer(out, bufferevent_get_output(e->filter)) != 0)
+		return -1;
+	disarm(e);
+	if (e->hup != NULL)
+		event_del(e->hup);
+	/* the socket bufferevent lets go of fd: freeing it closes nothing */
+	bufferevent_setfd(e->under, -1);
+	e->handed_off = true;
+	event_active(e->defer, EV_TIMEOUT, 1);
+	return fd;
 }
 
 void

@@ -52,22 +52,15 @@ struct edge *edge_attach(struct evhtp_connection *c, struct event_base *base,
  * the connection is freed from the loop, which cancels the handler's work.
  */
 void edge_request_deferred(struct edge *e);
-/* The request in flight streams its answer: no stuck timer. */
-void edge_request_streaming(struct edge *e);
-/* Frees the connection from the loop (the handler's cancel runs). */
-void edge_abort(struct edge *e);
-/* Bytes waiting in the socket's output buffer. */
-size_t edge_pending_output(const struct edge *e);
 /*
- * Appends buf (as one HTTP chunk if chunked) straight to the socket's
- * buffer and tries
- * to send it now, when that keeps the order (nothing of evhtp's is still
- * in the filter): a fan-out to thousands of streams then costs one send
- * each instead of a copy, a deferred callback and two epoll changes.
- * false: not possible now, write through evhtp instead.
+ * Hands the socket of the request in flight over (a stream answers on it
+ * from now on): returns its fd, after appending to out whatever earlier
+ * answers left unsent. evhtp's connection and request and the edge are
+ * freed from the loop, without the request's hooks (no cancel) and
+ * without closing or half-closing the socket. -1: not possible.
  */
-bool edge_write_body(struct edge *e, const char *buf, size_t len,
-    bool chunked);
+struct evbuffer;
+int edge_handoff(struct edge *e, struct evbuffer *out);
 /* evhtp is about to write an answer's head: mend its status line. */
 void edge_reply_head(struct edge *e);
 /* The request in flight came as "OPTIONS *" (evhtp sees "OPTIONS /"). */

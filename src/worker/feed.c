@@ -86,6 +86,7 @@ struct feed {
 	bool warned;                /* "lost" logged for this outage */
 	bool ever_up;
 	int64_t high;
+	uint64_t delivered;         /* the last delivery's seq */
 	uint64_t backoff_ms;
 	unsigned nsubs;
 	TAILQ_HEAD(, feed_sub) subs;
@@ -173,6 +174,7 @@ deliver(struct feed *f, const PGresult *res, int row)
 	o.city = PQgetvalue(res, row, 1);
 	o.json = PQgetvalue(res, row, 2);
 	o.len = (size_t)PQgetlength(res, row, 2);
+	o.seq = ++f->delivered;
 	if (o.id > f->high)
 		f->high = o.id;
 	cm_offer_added(f->model, o.city, strtoll(PQgetvalue(res, row, 3),
@@ -193,7 +195,7 @@ static void
 rewound(struct feed *f, int64_t max)
 {
 	struct feed_sub *s, *next;
-	struct feed_offer o = { FEED_REWOUND, "", "", 0 };
+	struct feed_offer o = { FEED_REWOUND, "", "", 0, ++f->delivered };
 
 	log_warnx("offer ids went back from %" PRId64 " to %" PRId64
 	    " (a database restored from a backup?): reading on from %" PRId64

@@ -27,6 +27,8 @@ struct feed_offer {
 	const char *city;
 	const char *json;           /* the Offer object of API.md */
 	size_t len;
+	uint64_t seq;               /* the delivery: one per offer handed out,
+	                               the same for every subscriber */
 };
 
 /*

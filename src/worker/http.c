@@ -8,10 +8,13 @@
  *  - evhtp frees the connection before the request (connection_fini runs
  *    before request_fini), so a request context never points at its
  *    connection's tracking entry;
- *  - connections are freed only from timers, never from inside a hook.
+ *  - connections are freed only from timers, never from inside a hook;
+ *  - a stream's socket leaves evhtp once its head is written (the edge
+ *    frees evhtp's half from the loop): stream.c serves it from there.
  */
 #include "worker/http.h"
 #include "worker/edge.h"
+#include "worker/stream.h"
 #include "worker/worker.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -53,6 +56,7 @@ struct http {
 	int access_fd;
 	struct edge_config edge_cfg;
 	struct edge_list edges;
+	struct stream_set streams;      /* answers that left evhtp */
 	struct event *accept_resume;    /* ends a pause of accept() */
 	uint64_t accept_logged_ms;      /* last "cannot accept" warning */
 	unsigned accept_pauses;         /* since that warning */
@@ -65,8 +69,7 @@ struct http_req {
 	unsigned method;
 	struct edge *edge;          /* outlives the connection's fini hook */
 	bool replied;
-	bool streaming;
-	bool chunked;               /* the stream is sent in chunks */
+	bool handed_off;            /* its socket went to a stream */
 	struct event *deadline;
 	http_cancel_fn cancel;
 	void *data;
@@ -307,12 +310,6 @@ http_req_draining(struct http_req *r)
 	return r->h->draining;
 }
 
-void
-http_req_abort(struct http_req *r)
-{
-	edge_abort(r->edge);
-}
-
 /* ---- streams --------------------------------------------------------------- */
 
 static bool
@@ -334,75 +331,79 @@ stream_headers(struct http_req *r, const char *ctype)
 	    "no", 0, 0));
 }
 
-void
-http_stream_start(struct http_req *r, const char *ctype,
-    http_cancel_fn cancel, void *data)
+/* The head of a stream's answer, as stream_headers and evhtp make it. */
+static int
+stream_head(char *buf, size_t len, const char *ctype, bool chunked)
 {
-	evhtp_request_t *req = r->req;
+	int n = snprintf(buf, len, "HTTP/1.%d 200 OK\r\nDate: %s\r\n"
+	    "Content-Type: %s\r\nCache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n%sConnection: close\r\n\r\n",
+	    chunked ? 1 : 0, edge_http_date(), ctype,
+	    chunked ? "Transfer-Encoding: chunked\r\n" : "");
 
-	r->cancel = cancel;
-	r->data = data;
-	r->streaming = true;
-	r->chunked = !http10(r);
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+/* The socket, with what is queued on it, goes to st. */
+static int
+stream_handoff(struct http_req *r, struct stream *st, const char *head,
+    size_t hlen, http_cancel_fn gone, void *data)
+{
+	struct evbuffer *out;
+	int fd, rc = -1;
+
+	if ((out = evbuffer_new()) == NULL)
+		return -1;
+	if ((fd = edge_handoff(r->edge, out)) < 0) {
+		evbuffer_free(out);
+		return -1;
+	}
+	r->handed_off = true;
+	if (evbuffer_add(out, head, hlen) != 0) {
+		close(fd);
+		stream_close(st);
+	} else {
+		rc = stream_attach(st, &r->h->streams, fd,
+		    (const char *)evbuffer_pullup(out, -1),
+		    evbuffer_get_length(out), gone, data);
+	}
+	evbuffer_free(out);
+	return rc;
+}
+
+struct stream *
+http_stream_start(struct http_req *r, const char *ctype,
+    http_cancel_fn gone, void *data)
+{
+	char head[512];
+	struct stream *st;
+	bool chunked = !http10(r);
+	uint64_t us;
+	int n;
+
+	if (r->replied)
+		return NULL;
+	if ((n = stream_head(head, sizeof(head), ctype, chunked)) < 0 ||
+	    (st = stream_new(chunked)) == NULL) {
+		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
+		return NULL;
+	}
+	if (stream_handoff(r, st, head, (size_t)n, gone, data) != 0) {
+		if (!r->handed_off) {
+			stream_close(st);
+			http_reply_error(r, 503, "overloaded", "cannot start "
+			    "the stream", NULL);
+		}
+		return NULL;
+	}
+	r->replied = true;
 	if (r->deadline != NULL)
 		evtimer_del(r->deadline);
-	edge_request_deferred(r->edge);     /* a FIN ends it */
-	edge_request_streaming(r->edge);
-	evhtp_request_disable_flag(req, EVHTP_REQ_FLAG_KEEPALIVE);
-	stream_headers(r, ctype);
-	edge_reply_head(r->edge);
-	if (r->chunked) {
-		evhtp_send_reply_chunk_start(req, EVHTP_RES_OK);
-	} else {
-		/* HTTP/1.0 has no chunks: the body ends where the
-		 * connection does (evhtp would send chunks all the same) */
-		evhtp_headers_add_header(req->headers_out,
-		    evhtp_header_new("Connection", "close", 0, 0));
-		evhtp_send_reply_start(req, EVHTP_RES_OK);
-	}
-	stats_observe_request(r->h->st, 200, util_now_us() - r->start_us);
-	access_log(r, 200, 0, util_now_us() - r->start_us);
-	/* a paused connection writes nothing: streams run resumed (the
-	 * edge holds any pipelined request until the stream ends) */
-	evhtp_request_resume(req);
-}
-
-size_t
-http_stream_write(struct http_req *r, const char *buf, size_t len)
-{
-	struct evbuffer *b;
-
-	if (r->replied || !r->streaming || len == 0)
-		return edge_pending_output(r->edge);
-	if (edge_write_body(r->edge, buf, len, r->chunked))
-		return edge_pending_output(r->edge);
-	if ((b = evbuffer_new()) == NULL)
-		return SIZE_MAX;
-	evbuffer_add(b, buf, len);
-	evhtp_send_reply_chunk(r->req, b);      /* chunks only if chunked */
-	evbuffer_free(b);
-	return edge_pending_output(r->edge);
-}
-
-void
-http_stream_end(struct http_req *r)
-{
-	struct bufferevent *bev;
-
-	if (r->replied || !r->streaming)
-		return;
-	r->replied = true;
-	if (r->chunked) {
-		evhtp_send_reply_chunk_end(r->req);     /* r may go any time */
-		return;
-	}
-	/* no last chunk to write, whose flush would let evhtp see the
-	 * answer done: call its write callback, which closes (soon, from
-	 * the loop; the edge lingers until what is queued went out) */
-	bev = evhtp_request_get_bev(r->req);
-	evhtp_send_reply_end(r->req);
-	bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS |
-	    BEV_TRIG_DEFER_CALLBACKS);
+	us = util_now_us() - r->start_us;
+	stats_observe_request(r->h->st, 200, us);
+	access_log(r, 200, 0, us);
+	/* evhtp frees the request (paused, unanswered) from the loop */
+	return st;
 }
 
 void
@@ -440,7 +441,7 @@ on_request_fini(evhtp_request_t *req, void *arg)
 	struct http_req *r = arg;
 
 	(void)req;
-	if (!r->replied && r->cancel != NULL)
+	if (!r->replied && !r->handed_off && r->cancel != NULL)
 		r->cancel(r->data);         /* the client went away */
 	edge_request_done(r->edge);
 	if (r->deadline != NULL)
@@ -682,7 +683,7 @@ on_accept(evhtp_connection_t *c, void *arg)
 	    (evhtp_hook)on_connection_fini, cn);
 	evhtp_connection_set_hook(c, evhtp_hook_on_request_fini,
 	    (evhtp_hook)on_conn_request_fini, cn->edge);
-	if (h->nconns > h->cfg->max_connections)
+	if (h->nconns + h->streams.count > h->cfg->max_connections)
 		edge_reject(cn->edge, 503, "overloaded", "too many connections; "
 		    "retry later");
 	return EVHTP_RES_OK;
@@ -709,6 +710,7 @@ http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
 	h->access_fd = -1;
 	TAILQ_INIT(&h->conns);
 	TAILQ_INIT(&h->edges);
+	stream_set_init(&h->streams, h->base, h->st, h->cfg->read_timeout_ms);
 	h->edge_cfg.all = &h->edges;
 	h->edge_cfg.base = h->base;
 	h->edge_cfg.early_close = (event_base_get_features(h->base) &
@@ -849,7 +851,8 @@ http_close_all(struct http *h)
 unsigned
 http_connections(const struct http *h)
 {
-	return h->edge_cfg.count > h->nconns ? h->edge_cfg.count : h->nconns;
+	return (h->edge_cfg.count > h->nconns ? h->edge_cfg.count : h->nconns) +
+	    h->streams.count;
 }
 
 void
@@ -861,6 +864,7 @@ http_shutdown(struct http *h)
 	if (h->accept_resume != NULL)
 		event_free(h->accept_resume);
 	h->accept_resume = NULL;
+	stream_close_all(&h->streams);
 	http_close_all(h);
 	edge_free_all(&h->edges);
 	evhtp_unbind_socket(h->htp);

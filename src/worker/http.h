@@ -80,19 +80,18 @@ const char *http_req_header(struct http_req *r, const char *key);
 /*
  * A stream: a 200 written over time (Server-Sent Events), without a
  * deadline, chunked to an HTTP/1.1 client and delimited by the close to
- * an HTTP/1.0 one, on a connection that closes after it.
- * cancel(data) runs when it ends other than by http_stream_end (the client
- * left, the connection was aborted). http_stream_write answers the bytes
- * still waiting for the client after the write.
+ * an HTTP/1.0 one. Its head is sent and its socket taken out of libevhtp
+ * (stream.h): the request is done with, r must not be used any more, and
+ * the stream is the caller's, written, ended and closed through stream.h.
+ * gone(data) runs when the client leaves or the stream is aborted.
+ * NULL: no stream (the request was answered with an error, or its
+ * connection dropped).
  */
-void http_stream_start(struct http_req *r, const char *ctype,
-    http_cancel_fn cancel, void *data);
-size_t http_stream_write(struct http_req *r, const char *buf, size_t len);
-void http_stream_end(struct http_req *r);
+struct stream;
+struct stream *http_stream_start(struct http_req *r, const char *ctype,
+    http_cancel_fn gone, void *data);
 /* The answer to HEAD of a stream: its head, no body, the request done. */
 void http_stream_head(struct http_req *r, const char *ctype);
-/* Drops the request's connection from the loop, soon (cancel runs). */
-void http_req_abort(struct http_req *r);
 /* True while the worker drains (reload, stop). */
 bool http_req_draining(struct http_req *r);
 

@@ -294,6 +294,7 @@ worker_teardown(struct worker *w)
 {
 	http_shutdown(w->http);
 	feed_free(w->feed);
+	api_offers_free(w);
 	cm_free(w->model);
 	pg_pool_free(w->pg);
 	cache_free(w->cache);

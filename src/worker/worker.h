@@ -17,6 +17,7 @@ struct http;
 struct rankc;
 struct pg_pool;
 struct cache;
+struct frame;
 
 struct worker {
 	const struct child_args *args;
@@ -31,6 +32,9 @@ struct worker {
 	struct upstream *upstream;  /* the events service */
 	struct feed *feed;          /* new offers, LISTEN */
 	struct citymodel *model;    /* the city read model, kept by feed */
+	struct frame *offer_frame;  /* the live offer streams send now */
+	uint64_t offer_frame_seq;   /* its feed delivery */
+	struct frame *heartbeat_frame;
 	unsigned seq;               /* jitter */
 	unsigned nearby_fallbacks;  /* degraded /v1/nearby queries running */
 	struct event *chan_ev;

@@ -4,7 +4,9 @@ live stream GET /v1/offers/stream over real sockets: a published offer
 reaches subscribers on every worker; a reconnect with Last-Event-ID gets
 exactly what it missed; 20 reloads while offers are published lose none
 for any subscriber; a subscriber that stops reading is closed without the
-worker's memory growing; heartbeats flow and a vanished client is noticed;
+worker's memory growing; heartbeats flow and a vanished client is noticed,
+also once its stream owns the socket (a FIN, a reset, a half-close); a
+stream after a keep-alive answer; a reload ends streams with retry:;
 a real EventSource client (the eventsource package from npm, under node)
 receives the stream."""
 
@@ -13,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -579,7 +582,106 @@ def test_slow_subscriber_is_closed():
     if not asan_build():
         T.check(rss1 - rss0 < 16 * 1024, "worker RSS grew by %d KB"
                 % (rss1 - rss0))
+    # its socket is closed: what the kernel holds arrives, then the end
+    deadline = time.monotonic() + 30
+    while not s.closed and time.monotonic() < deadline:
+        s.pump(0.5)
+    T.check(s.closed, "the slow subscriber's connection stays open")
     s.close()
+
+
+def test_vanished_after_handoff_are_freed():
+    """Streams own their sockets once the head is sent: subscribers that
+    vanish then (a FIN, a reset, a half-close, one that stopped reading
+    first) are dropped from the subscriber gauge and the open connections,
+    and the half-closed one sees the server close."""
+    subs0 = D.metric("placesd_sse_subscribers")
+    conns0 = D.metric("placesd_http_connections_open")
+    ss = [Stream(D) for _ in range(3)] + [Stream(D, rcvbuf=4096)]
+    for s in ss:
+        s.wait(lambda x: x.worker() is not None, what="hello")
+    T.wait_until(lambda: D.metric("placesd_sse_subscribers") == subs0 + 4,
+                 30, "the subscribers counted")
+    for _ in range(10):
+        publish_ok(title="for the vanishing", description="y" * 2000)
+    ss[0].close()
+    ss[1].s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                       struct.pack("ii", 1, 0))
+    ss[1].close()                       # a reset
+    ss[2].s.shutdown(socket.SHUT_WR)    # a FIN, still reading
+    ss[3].close()
+    deadline = time.monotonic() + 30
+    while not ss[2].closed and time.monotonic() < deadline:
+        ss[2].pump(0.5)
+    T.check(ss[2].closed, "the half-closed subscriber was not closed")
+    ss[2].close()
+    T.wait_until(lambda: D.metric("placesd_sse_subscribers") == subs0, 30,
+                 "the vanished subscribers to be dropped")
+    T.wait_until(lambda: D.metric("placesd_http_connections_open") <=
+                 conns0, 30, "their connections to be closed")
+
+
+def test_stream_after_a_keepalive_answer():
+    """A stream asked for on a keep-alive connection after another answer,
+    with one more request pipelined behind it: the first answer comes
+    whole, then the stream's head and events; the request behind the
+    stream is never answered (the connection closes after a stream)."""
+    s = socket.create_connection((D.host, D.port), timeout=30)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        line, hdrs, rest = read_head(s, "GET /healthz")
+        T.check_eq(line, "HTTP/1.1 200 OK", "/healthz status line")
+        body = rest
+        while len(body) < int(hdrs["content-length"]):
+            body += s.recv(65536)
+        s.sendall(b"GET /v1/offers/stream HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        line, hdrs, rest = read_head(s, "the stream")
+        T.check_eq(line, "HTTP/1.1 200 OK", "stream status line")
+        T.check_eq(hdrs.get("transfer-encoding"), "chunked", "chunked")
+        T.check_eq(hdrs.get("connection"), "close", "Connection")
+        T.check("date" in hdrs, "stream head without Date")
+        offer = publish_ok(title="after keep-alive")
+        want = ("id: %d\n" % offer["id"]).encode()
+        deadline = time.monotonic() + 30
+        while want not in rest and time.monotonic() < deadline:
+            s.settimeout(1)
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                continue
+            T.check(b, "closed before the offer: %r" % rest[-300:])
+            rest += b
+        T.check(want in rest, "the offer did not arrive: %r" % rest[-300:])
+        T.check(b"HTTP/1.1" not in rest, "the pipelined request was "
+                "answered inside the stream: %r" % rest[:300])
+    finally:
+        s.close()
+
+
+def test_reload_ends_streams_with_retry():
+    """A reload ends each chunked stream of the old workers with retry:
+    (jittered, [offers] retry .. twice that), the last chunk and the
+    close; the stream leaves no connection behind."""
+    s = Stream(D)
+    try:
+        s.wait(lambda x: x.worker() is not None, what="hello")
+        s.retry = None
+        gen = D.metric("placesd_generation")
+        D.signal(signal.SIGHUP)
+        T.wait_until(lambda: D.metric("placesd_generation") > gen, 60,
+                     "the reload")
+        deadline = time.monotonic() + 30
+        while not s.closed and time.monotonic() < deadline:
+            s.pump(0.5)
+        T.check(s.closed, "the stream did not end at the reload")
+        T.check(s.retry is not None and 200 <= s.retry < 400,
+                "jittered retry: at the reload, got %r" % s.retry)
+        T.check(getattr(s, "ended", False), "no terminating chunk")
+    finally:
+        s.close()
+    T.wait_until(lambda: D.metric("placesd_offer_feed_up") == 2, 60,
+                 "both workers' offer feeds after the reload")
 
 
 def asan_build():
@@ -791,6 +893,9 @@ if __name__ == "__main__":
             test_stream_refusals,
             test_vanished_client_is_noticed,
             test_slow_subscriber_is_closed,
+            test_vanished_after_handoff_are_freed,
+            test_stream_after_a_keepalive_answer,
+            test_reload_ends_streams_with_retry,
             test_reloads_lose_no_offer,
             test_feed_reconnect_catches_up,
             test_place_change_drops_the_cached_place,
