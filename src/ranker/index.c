@@ -441,6 +441,7 @@ struct grid_walk {
 	index_cell_fn *fn;          /* each cell, or NULL: only count them */
 	void *arg;
 	size_t count;
+	bool ranges;                /* fn once per row's run of cells */
 	struct near_cells *cells;   /* or: collect the occupied cells */
 	size_t cap;                 /* of cells->cell */
 	bool failed;                /* out of memory collecting them */
@@ -454,10 +455,16 @@ grid_visit(const struct grid *g, uint32_t row, uint32_t c0, uint32_t c1,
     struct grid_walk *w)
 {
 	uint64_t last = grid_key(row, c1);
-	uint32_t c;
+	uint32_t c, first = grid_lower(g, grid_key(row, c0));
 
-	for (c = grid_lower(g, grid_key(row, c0));
-	    c < g->ncells && g->keys[c] <= last; c++) {
+	if (w->ranges) {
+		for (c = first; c < g->ncells && g->keys[c] <= last; c++)
+			;
+		if (c > first)
+			w->fn(w->arg, g->start[first], g->start[c]);
+		return;
+	}
+	for (c = first; c < g->ncells && g->keys[c] <= last; c++) {
 		w->count += g->start[c + 1] - g->start[c];
 		if (w->cells != NULL)
 			near_collect(w, c);
@@ -516,7 +523,16 @@ void
 index_grid_query(const struct grid *g, double lat, double lon,
     double radius_m, index_cell_fn *fn, void *arg)
 {
-	struct grid_walk w = { fn, arg, 0, NULL, 0, false };
+	struct grid_walk w = { fn, arg, 0, false, NULL, 0, false };
+
+	grid_walk(g, lat, lon, radius_m, &w);
+}
+
+void
+index_grid_ranges(const struct grid *g, double lat, double lon,
+    double radius_m, index_cell_fn *fn, void *arg)
+{
+	struct grid_walk w = { fn, arg, 0, true, NULL, 0, false };
 
 	grid_walk(g, lat, lon, radius_m, &w);
 }
@@ -629,7 +645,7 @@ index_grid_nearest(const struct grid *g, double lat, double lon,
     double radius_m, index_cell_fn *fn, index_done_fn *done, void *arg)
 {
 	struct near_cells nc = { 0 };
-	struct grid_walk w = { NULL, NULL, 0, &nc, 0, false };
+	struct grid_walk w = { NULL, NULL, 0, false, &nc, 0, false };
 	double bucket_m = fmax(radius_m / NEAR_BUCKETS, 50.0);
 	size_t b, i, c;
 	bool cut = false;
@@ -656,16 +672,6 @@ index_grid_nearest(const struct grid *g, double lat, double lon,
 	}
 	near_cells_free(&nc);
 	return cut;
-}
-
-size_t
-index_grid_count(const struct grid *g, double lat, double lon,
-    double radius_m)
-{
-	struct grid_walk w = { NULL, NULL, 0, NULL, 0, false };
-
-	grid_walk(g, lat, lon, radius_m, &w);
-	return w.count;
 }
 
 /* --- text index ------------------------------------------------------------- */

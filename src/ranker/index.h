@@ -109,9 +109,14 @@ typedef bool index_done_fn(void *arg, double dmin_m);
  */
 bool index_grid_nearest(const struct grid *g, double lat, double lon,
     double radius_m, index_cell_fn *fn, index_done_fn *done, void *arg);
-/* How many places index_grid_query would visit, without visiting them. */
-size_t index_grid_count(const struct grid *g, double lat, double lon,
-    double radius_m);
+/*
+ * Like index_grid_query, but fn is called once per row of the grid (twice
+ * where the circle crosses the antimeridian) with the slots of all its
+ * occupied cells within the circle's box: a grid's slots of one row's
+ * neighbouring cells are contiguous.
+ */
+void index_grid_ranges(const struct grid *g, double lat, double lon,
+    double radius_m, index_cell_fn *fn, void *arg);
 void index_grid_free(struct grid *g);
 
 /* --- text index ----------------------------------------------------------- */

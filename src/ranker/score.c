@@ -254,20 +254,17 @@ in_box(const struct rank_ctx *c, const struct index_point *p)
 /*
  * Finding the postings of q's words near the point. A word of q is one
  * token, or several when it also matches as a prefix; a token's postings
- * cover the whole world, in place order, and scanning them costs a random
- * read of each one's place position. When the grid holds far fewer places
- * around the point than there are postings (a common dish word, a small
- * radius, a large world), the grid's places are taken instead, sorted,
- * and each token's postings searched for them. Both ways find every
- * posting of every place within the radius, which is all that scoring
- * looks at; the scan also keeps some beyond it, which the distance filter
- * drops.
+ * cover the whole world, in place order. A snapshot numbers its places in
+ * the grid's order, so the places of one grid row near the point are one
+ * run of numbers: a search per row and token finds their postings (see
+ * hits_by_grid). Only for rare words is a scan of all their postings
+ * cheaper. Both ways find every posting of every place within the radius,
+ * which is all that scoring looks at, and some beyond it, which the
+ * distance filter drops.
  */
 #define TEXT_GRID_MIN_POSTINGS  256     /* fewer: always scan */
-/* the grid when its places * 16 < postings: a scan that stays in cache
- * costs a few ns a posting, a grid place about 50-100 ns (sorting and
- * searching); at 1,000,000 places 4, 8 and 16 measured the same, and below
- * 8 test_rank's 100,000-place world got slower on a common word */
+/* the grid when its rows * tokens * 16 < postings: a search costs about
+ * as much as reading 16 postings in a scan */
 #define TEXT_GRID_RATIO         16
 
 struct hits {
@@ -308,27 +305,32 @@ hits_by_scan(const struct rank_ctx *c, struct hits *hs)
 	return 0;
 }
 
-struct places {
-	const struct grid *grid;
-	uint32_t *a;
+/* Runs of place numbers [first, end), one per row of the grid. */
+struct ranges {
+	uint32_t (*r)[2];
 	size_t n, cap;
 	bool failed;
 };
 
-/* A cell's places (slots first .. end - 1 of grid's items). */
 static void
-collect(void *arg, uint32_t first, uint32_t end)
+collect_range(void *arg, uint32_t first, uint32_t end)
 {
-	struct places *ps = arg;
+	struct ranges *rs = arg;
 
-	if (index_grow(&ps->a, &ps->cap, ps->n + (end - first),
-	    sizeof(*ps->a)) != 0) {
-		ps->failed = true;
+	if (index_grow(&rs->r, &rs->cap, rs->n + 1, sizeof(*rs->r)) != 0) {
+		rs->failed = true;
 		return;
 	}
-	memcpy(ps->a + ps->n, ps->grid->items + first,
-	    (end - first) * sizeof(*ps->a));
-	ps->n += end - first;
+	rs->r[rs->n][0] = first;
+	rs->r[rs->n++][1] = end;
+}
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const uint32_t *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
 /* The first posting in [i, end) whose place is >= place (galloping). */
@@ -354,59 +356,53 @@ post_seek(const struct posting *post, uint32_t i, uint32_t end,
 	return lo;
 }
 
-/* The postings of the grid's places around the point, word by word. */
+/*
+ * The postings of the places of the grid's cells around the point, word
+ * by word. A snapshot numbers its places in the grid's order, so the
+ * places of one row's cells within the box are one run of numbers: each
+ * token's postings (in place order) are searched once per row, from where
+ * the last row left them, and read along while they are in its run.
+ */
 static int
-hits_by_grid(const struct rank_ctx *c, struct hits *hs)
+hits_by_grid(const struct rank_ctx *c, const struct ranges *rs,
+    struct hits *hs)
 {
 	const struct text_index *ti = &c->s->text;
-	struct places ps = { &c->s->grid, NULL, 0, 0, false };
 	uint32_t i, end, tok;
 	size_t t, k;
-	int rc = -1;
 
-	index_grid_query(&c->s->grid, c->q->lat, c->q->lon, c->q->radius_m,
-	    collect, &ps);
-	if (ps.failed)
-		goto out;
-	if (ps.n == 0) {                /* no place near: no hits, and ps.a */
-		rc = 0;                 /* is NULL, which qsort() may not take */
-		goto out;
-	}
-	/* in order already unless the walk wrapped the antimeridian: the
-	 * places are numbered in the grid's order */
-	for (k = 1; k < ps.n && ps.a[k - 1] < ps.a[k]; k++)
-		;
-	if (k < ps.n)
-		qsort(ps.a, ps.n, sizeof(*ps.a), index_u32_cmp);
-	/* a prefix is several tokens: each one's postings are in place order */
 	for (t = 0; t < c->nterms; t++) {
 		for (tok = c->lo[t]; tok < c->hi[t]; tok++) {
 			i = ti->start[tok];
 			end = ti->start[tok + 1];
-			for (k = 0; k < ps.n && i < end; k++)
-				for (i = post_seek(ti->post, i, end, ps.a[k]);
-				    i < end && ti->post[i].place == ps.a[k]; i++)
+			for (k = 0; k < rs->n && i < end; k++)
+				for (i = post_seek(ti->post, i, end,
+				    rs->r[k][0]); i < end &&
+				    ti->post[i].place < rs->r[k][1]; i++)
 					if (hit_add(c, hs, &ti->post[i], t) != 0)
-						goto out;
+						return -1;
 		}
 	}
-	rc = 0;
-out:
-	free(ps.a);
-	return rc;
+	return 0;
 }
 
+/*
+ * Whether to find q's postings through the grid's rows (see hits_by_grid)
+ * rather than by scanning them all: when the searches, one per row and
+ * token, cost less than the scan, which they do for any common word.
+ */
 static bool
-text_by_grid(const struct rank_ctx *c)
+text_by_grid(const struct rank_ctx *c, const struct ranges *rs)
 {
 	const struct text_index *ti = &c->s->text;
-	size_t n = 0, t;
+	size_t n = 0, ntok = 0, t;
 
-	for (t = 0; t < c->nterms; t++)
+	for (t = 0; t < c->nterms; t++) {
 		n += ti->start[c->hi[t]] - ti->start[c->lo[t]];
+		ntok += c->hi[t] - c->lo[t];
+	}
 	return n >= TEXT_GRID_MIN_POSTINGS &&
-	    index_grid_count(&c->s->grid, c->q->lat, c->q->lon,
-	    c->q->radius_m) < n / TEXT_GRID_RATIO;
+	    rs->n * ntok * TEXT_GRID_RATIO < n;
 }
 
 /* Merges the runs a[0..m) and a[m..n), each in place order, into out;
@@ -478,15 +474,28 @@ static struct text_hit *
 ctx_hits(struct rank_ctx *c, size_t *nhits)
 {
 	struct hits hs = { NULL, 0, 0 };
+	struct ranges rs = { NULL, 0, 0, false };
 
-	c->by_grid = text_by_grid(c);
+	index_grid_ranges(&c->s->grid, c->q->lat, c->q->lon, c->q->radius_m,
+	    collect_range, &rs);
+	if (rs.failed) {
+		free(rs.r);
+		return NULL;
+	}
+	/* in order unless the box crosses the antimeridian */
+	if (rs.n > 1)
+		qsort(rs.r, rs.n, sizeof(*rs.r), range_cmp);
+	c->by_grid = text_by_grid(c, &rs);
 	/* never NULL with no hits: NULL is the allocation failure */
-	if ((c->by_grid ? hits_by_grid(c, &hs) : hits_by_scan(c, &hs)) != 0 ||
+	if ((c->by_grid ? hits_by_grid(c, &rs, &hs) :
+	    hits_by_scan(c, &hs)) != 0 ||
 	    index_grow(&hs.h, &hs.cap, 1, sizeof(*hs.h)) != 0 ||
 	    hits_by_place(&hs) != 0) {
+		free(rs.r);
 		free(hs.h);
 		return NULL;
 	}
+	free(rs.r);
 	*nhits = hs.n;
 	return hs.h;
 }
