@@ -464,19 +464,26 @@ parse_open_at(const char *v, int *day, int *minute)
 	return true;
 }
 
-static json_t *
-list_json(const char *pglist)
+/* A checked comma list ("{a,b}", as api_param_list gives it: words of
+ * a-z, 0-9 and _) as a JSON array. */
+static void
+list_json(struct nw_buf *b, const char *pglist)
 {
-	json_t *a = json_array();
-	char buf[600], *tok, *save = NULL;
+	const char *p;
 
-	if (pglist[0] == '\0')
-		return a;
-	snprintf(buf, sizeof(buf), "%.*s", (int)strlen(pglist) - 2, pglist + 1);
-	for (tok = strtok_r(buf, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save))
-		json_array_append_new(a, json_string(tok));
-	return a;
+	nw_put(b, "[", 1);
+	if (pglist[0] != '\0')
+		for (p = pglist + 1; *p != '\0' && *p != '}'; p++) {
+			if (p == pglist + 1 || p[-1] == ',')
+				nw_put(b, "\"", 1);
+			if (*p == ',')
+				nw_put(b, "\",", 2);
+			else
+				nw_put(b, p, 1);
+			if (p[1] == '}')
+				nw_put(b, "\"", 1);
+		}
+	nw_put(b, "]", 1);
 }
 
 static bool
@@ -486,15 +493,63 @@ bad_arg(struct http_req *r, const char *field, const char *msg)
 	return false;
 }
 
-/* The query parameters into n and the ranker's request; false = answered. */
-static bool
-parse(struct http_req *r, struct nearby *n, json_t *req)
+/* What the ranker is asked beside what struct nearby keeps. */
+struct ask {
+	const char *sort;
+	char q[256];                /* checked UTF-8, no control characters */
+	bool has_rating;
+	double minr;
+	enum { OPEN_ANY, OPEN_NOW, OPEN_AT } open;
+	int day, minute;            /* with OPEN_AT */
+};
+
+/* The ranker's request (a JSON object, see ranker/nearby.c), written
+ * without a JSON library: every string in it was checked already. */
+static char *
+ask_text(const struct nearby *n, const struct ask *a, size_t *len)
 {
-	const char *v, *sort = "best";
-	char q[256], at[40];
-	double minr = 0;
-	bool has, has_rating;
-	int day, minute;
+	struct nw_buf b;
+
+	memset(&b, 0, sizeof(b));
+	nw_printf(&b, "{\"lat\":%.17g,\"lon\":%.17g,\"radius_m\":%.17g,"
+	    "\"categories\":", n->lat, n->lon, n->radius);
+	list_json(&b, n->cats);
+	nw_put(&b, ",\"cuisines\":", 12);
+	list_json(&b, n->cuis);
+	nw_printf(&b, ",\"min_price\":%ld,\"max_price\":%ld,\"min_rating\":",
+	    n->min_price, n->max_price);
+	if (a->has_rating)
+		nw_printf(&b, "%.17g", a->minr);
+	else
+		nw_put(&b, "null", 4);
+	nw_put(&b, ",\"q\":", 5);
+	if (a->q[0] != '\0')
+		nw_string(&b, a->q);
+	else
+		nw_put(&b, "null", 4);
+	nw_printf(&b, ",\"sort\":\"%s\",\"offset\":%ld,\"limit\":%ld,"
+	    "\"now\":%lld,\"open\":", a->sort, n->offset, n->limit,
+	    (long long)time(NULL));
+	if (a->open == OPEN_AT)
+		nw_printf(&b, "{\"day\":%d,\"minute\":%d}}", a->day,
+		    a->minute);
+	else
+		nw_printf(&b, "%s}", a->open == OPEN_NOW ? "\"now\"" : "null");
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
+/* The query parameters into n and a; false = answered. */
+static bool
+parse(struct http_req *r, struct nearby *n, struct ask *a)
+{
+	const char *v;
+	char at[40];
+	bool has;
 
 	if (!api_param_coord(r, "lat", -90, 90, true, &n->lat, &has) ||
 	    !api_param_coord(r, "lon", -180, 180, true, &n->lon, &has) ||
@@ -508,21 +563,22 @@ parse(struct http_req *r, struct nearby *n, json_t *req)
 	    !api_param_int(r, "max_price", 1, 4, 0, &n->max_price) ||
 	    !api_param_number(r, "min_rating", 0, 5, n->min_rating,
 	    sizeof(n->min_rating)) ||
-	    !api_param_text(r, "q", 200, q, sizeof(q)) ||
+	    !api_param_text(r, "q", 200, a->q, sizeof(a->q)) ||
 	    !api_param_int(r, "limit", 1, 100, 10, &n->limit))
 		return false;
 	if (n->min_price > 0 && n->max_price > 0 && n->min_price > n->max_price)
 		return bad_arg(r, "min_price", "min_price must not be above "
 		    "max_price");
-	has_rating = n->min_rating[0] != '\0';
-	if (has_rating)
-		minr = strtod(n->min_rating, NULL);
+	a->sort = "best";
+	a->has_rating = n->min_rating[0] != '\0';
+	if (a->has_rating)
+		a->minr = strtod(n->min_rating, NULL);
 	if ((v = http_req_query(r, "sort")) != NULL) {
 		if (strcmp(v, "best") != 0 && strcmp(v, "distance") != 0 &&
 		    strcmp(v, "rating") != 0)
 			return bad_arg(r, "sort", "sort must be best, distance "
 			    "or rating");
-		sort = v;
+		a->sort = v;
 	}
 	if ((v = http_req_query(r, "after")) != NULL &&
 	    !cursor_parse(v, &n->offset))
@@ -530,20 +586,6 @@ parse(struct http_req *r, struct nearby *n, json_t *req)
 		    "gave out");
 	if (n->offset + n->limit > NEARBY_MAX_RESULTS)
 		return bad_arg(r, "after", "at most 1000 results in all");
-	json_object_set_new(req, "lat", json_real(n->lat));
-	json_object_set_new(req, "lon", json_real(n->lon));
-	json_object_set_new(req, "radius_m", json_real(n->radius));
-	json_object_set_new(req, "categories", list_json(n->cats));
-	json_object_set_new(req, "cuisines", list_json(n->cuis));
-	json_object_set_new(req, "min_price", json_integer(n->min_price));
-	json_object_set_new(req, "max_price", json_integer(n->max_price));
-	json_object_set_new(req, "min_rating", has_rating ? json_real(minr) :
-	    json_null());
-	json_object_set_new(req, "q", q[0] ? json_string(q) : json_null());
-	json_object_set_new(req, "sort", json_string(sort));
-	json_object_set_new(req, "offset", json_integer(n->offset));
-	json_object_set_new(req, "limit", json_integer(n->limit));
-	json_object_set_new(req, "now", json_integer((json_int_t)time(NULL)));
 	v = http_req_query(r, "open_now");
 	if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
 		return bad_arg(r, "open_now", "open_now must be true or false");
@@ -553,14 +595,13 @@ parse(struct http_req *r, struct nearby *n, json_t *req)
 		if (v != NULL && strcmp(v, "true") == 0)
 			return bad_arg(r, "open_at", "give open_now or open_at, "
 			    "not both");
-		if (!parse_open_at(at, &day, &minute))
+		if (!parse_open_at(at, &a->day, &a->minute))
 			return bad_arg(r, "open_at", "open_at must be a local "
 			    "date and time, e.g. 2026-11-28T21:30");
-		json_object_set_new(req, "open", json_pack("{s:i, s:i}", "day",
-		    day, "minute", minute));
+		a->open = OPEN_AT;
 	} else {
-		json_object_set_new(req, "open", v != NULL &&
-		    strcmp(v, "true") == 0 ? json_string("now") : json_null());
+		a->open = v != NULL && strcmp(v, "true") == 0 ? OPEN_NOW :
+		    OPEN_ANY;
 	}
 	return true;
 }
@@ -570,27 +611,24 @@ api_nearby(struct http_req *r)
 {
 	struct worker *w = http_req_worker(r);
 	struct nearby *n;
-	json_t *req;
+	struct ask a;
 	enum rankc_status why = RANKC_ERROR;
 	char *text;
+	size_t len;
 
-	if ((n = calloc(1, sizeof(*n))) == NULL ||
-	    (req = json_object()) == NULL) {
-		free(n);
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
 		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
 		return;
 	}
 	n->r = r;
 	n->w = w;
-	if (!parse(r, n, req)) {
-		json_decref(req);
+	memset(&a, 0, sizeof(a));
+	if (!parse(r, n, &a)) {
 		nearby_free(n);
 		return;
 	}
-	text = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (text != NULL)
-		n->call = rankc_call(w->rankc, WIRE_NEARBY, text, strlen(text),
+	if ((text = ask_text(n, &a, &len)) != NULL)
+		n->call = rankc_call(w->rankc, WIRE_NEARBY, text, len,
 		    ranked, n, &why);
 	free(text);
 	if (n->call == NULL) {

@@ -15,8 +15,8 @@
 
 /* ---- writing ------------------------------------------------------------- */
 
-static void
-put(struct nw_buf *b, const char *s, size_t n)
+void
+nw_put(struct nw_buf *b, const char *s, size_t n)
 {
 	size_t cap;
 	char *p;
@@ -39,12 +39,8 @@ put(struct nw_buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-static void
-putf(struct nw_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-putf(struct nw_buf *b, const char *fmt, ...)
+void
+nw_printf(struct nw_buf *b, const char *fmt, ...)
 {
 	char tmp[160];
 	va_list ap;
@@ -57,15 +53,15 @@ putf(struct nw_buf *b, const char *fmt, ...)
 		b->failed = true;
 		return;
 	}
-	put(b, tmp, (size_t)n);
+	nw_put(b, tmp, (size_t)n);
 }
 
 void
 nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot)
 {
 	memset(b, 0, sizeof(*b));
-	putf(b, "{\"total\":%" PRIu64 ",\"snapshot\":%" PRIu64 ",\"results\":[",
-	    total, snapshot);
+	nw_printf(b, "{\"total\":%" PRIu64 ",\"snapshot\":%" PRIu64
+	    ",\"results\":[", total, snapshot);
 }
 
 void
@@ -73,27 +69,25 @@ nw_result(struct nw_buf *b, int64_t id, double distance_m, double score)
 {
 	bool first = b->len > 0 && b->p[b->len - 1] == '[';
 
-	putf(b, "%s{\"id\":%" PRId64 ",\"distance_m\":%.1f,\"score\":%.4f,"
+	nw_printf(b, "%s{\"id\":%" PRId64 ",\"distance_m\":%.1f,\"score\":%.4f,"
 	    "\"matched\":[", first ? "" : ",", id,
 	    round(distance_m * 10) / 10, round(score * 10000) / 10000);
 }
 
-/* A string as jansson writes it: '"', '\\' and control characters
- * escaped, the rest (UTF-8) as it is. */
-static void
-put_string(struct nw_buf *b, const char *s)
+void
+nw_string(struct nw_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const char *run = s;
 	char esc[7];
 
-	put(b, "\"", 1);
+	nw_put(b, "\"", 1);
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
-		put(b, run, (size_t)(s - run));
+		nw_put(b, run, (size_t)(s - run));
 		run = s + 1;
 		esc[0] = '\\';
 		switch (c) {
@@ -107,33 +101,33 @@ put_string(struct nw_buf *b, const char *s)
 			memcpy(esc + 1, "u00", 3);
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
-			put(b, esc, 6);
+			nw_put(b, esc, 6);
 			continue;
 		}
-		put(b, esc, 2);
+		nw_put(b, esc, 2);
 	}
-	put(b, run, (size_t)(s - run));
-	put(b, "\"", 1);
+	nw_put(b, run, (size_t)(s - run));
+	nw_put(b, "\"", 1);
 }
 
 void
 nw_matched(struct nw_buf *b, const char *reason)
 {
 	if (b->len > 0 && b->p[b->len - 1] != '[')
-		put(b, ",", 1);
-	put_string(b, reason);
+		nw_put(b, ",", 1);
+	nw_string(b, reason);
 }
 
 void
 nw_result_end(struct nw_buf *b)
 {
-	put(b, "]}", 2);
+	nw_put(b, "]}", 2);
 }
 
 char *
 nw_close(struct nw_buf *b, size_t *len)
 {
-	put(b, "]}", 2);
+	nw_put(b, "]}", 2);
 	if (b->failed) {
 		free(b->p);
 		b->p = NULL;

@@ -35,6 +35,14 @@ void nw_result_end(struct nw_buf *b);
 /* The answer (the caller frees it) and its length, or NULL on ENOMEM. */
 char *nw_close(struct nw_buf *b, size_t *len);
 
+/* The same buffer for other JSON text (the worker's request): bytes,
+ * formatted text, and a string as jansson writes it ('"', '\\' and
+ * control characters escaped, the rest, UTF-8, as it is). */
+void nw_put(struct nw_buf *b, const char *s, size_t n);
+void nw_printf(struct nw_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void nw_string(struct nw_buf *b, const char *s);
+
 /* One result as read: its id and the bytes after the id, up to and with
  * the closing brace (they point into the answer read). */
 struct nw_result {
