@@ -222,6 +222,8 @@ nearby_parse(const void *buf, size_t len, struct nearby_req *r,
 	json_error_t jerr;
 	json_t *root;
 
+	if (nearby_parse_fast(buf, len, r) == 0)
+		return 0;
 	memset(r, 0, sizeof(*r));
 	rank_query_init(&r->q);
 	*field = "json";
@@ -247,6 +249,8 @@ nearby_req_free(struct nearby_req *r)
 {
 	json_decref(r->root);
 	r->root = NULL;
+	free(r->text);
+	r->text = NULL;
 }
 
 static char *

@@ -29,11 +29,15 @@ struct nearby_req {
 	const char *cats[RANK_MAX_TAGS];
 	const char *cuis[RANK_MAX_TAGS];
 	void *root;                 /* the parsed JSON; strings point in it */
+	char *text;                 /* or the request's copy, read fast */
 };
 
 /* 0, or -1 with the offending field's name in *field. */
 int nearby_parse(const void *buf, size_t len, struct nearby_req *r,
     const char **field);
+/* The worker's own request, read fast (nearby_fast.c); -1: not that
+ * shape, or not within range: nearby_parse() reads it then. */
+int nearby_parse_fast(const void *buf, size_t len, struct nearby_req *r);
 void nearby_req_free(struct nearby_req *r);
 
 /*
