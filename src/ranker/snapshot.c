@@ -882,7 +882,8 @@ retag(struct snap_builder *b)
 	for (k = 0; k < s->nplaces; k++) {
 		p = &s->places[k];
 		nt = (uint32_t)p->ncat + p->ncui;
-		memcpy(tags + at, s->tags + p->tags, nt * sizeof(*tags));
+		if (nt > 0)             /* no place with tags: s->tags is NULL */
+			memcpy(tags + at, s->tags + p->tags, nt * sizeof(*tags));
 		p->tags = at;
 		at += nt;
 	}
