@@ -1064,6 +1064,58 @@ def test_keepalive():
         w.close()
 
 
+def test_large_answers_to_a_slow_reader():
+    """Answers larger than the socket takes at once: three /metrics
+    answers pipelined to a client with a small receive buffer, which reads
+    only after a pause, arrive whole and in order, and the connection
+    serves a request after them."""
+    d = shared()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    s.settimeout(IO_TIMEOUT)
+    s.connect((d.host, d.port))
+    w = Wire.__new__(Wire)
+    w.s, w.buf, w.eof, w.reset, w.timeout = s, b"", False, False, IO_TIMEOUT
+    try:
+        w.send(request_bytes("/metrics") * 3)
+        time.sleep(1.0)                 # the socket's buffers fill
+        for i in range(3):
+            r = w.response()
+            T.check(r is not None, "answer %d: the connection closed" % i)
+            T.check_eq(r.status, 200, "answer %d: status" % i)
+            T.check_eq(len(r.body), int(r.header("content-length")),
+                       "answer %d: body length" % i)
+            T.check(r.body.startswith(b"# HELP") and
+                    r.body.endswith(b"\n"),
+                    "answer %d: not a whole /metrics body" % i)
+        w.send(request_bytes("/healthz"))
+        check_healthz_doc(w.response(), "after the large answers")
+    finally:
+        w.close()
+
+
+def test_close_after_answer_with_bytes_behind():
+    """A request with Connection: close followed at once by another and
+    more bytes: the answer arrives whole and the close is a FIN, not a
+    reset (the edge lingers over the bytes it never reads)."""
+    d = shared()
+    for i in range(5):
+        w = Wire(d)
+        try:
+            w.send(request_bytes("/metrics", extra=b"Connection: close\r\n")
+                   + request_bytes("/healthz") + b"x" * 3000)
+            r = w.response()
+            T.check(r is not None and r.status == 200,
+                    "round %d: no whole answer before the close" % i)
+            T.check_eq(len(r.body), int(r.header("content-length")),
+                       "round %d: body length" % i)
+            rest = w.until_eof(timeout=IO_TIMEOUT)
+            T.check_eq(rest, b"", "round %d: bytes after the answer" % i)
+            T.check(not w.reset, "round %d: the close was a reset" % i)
+        finally:
+            w.close()
+
+
 def open_connections(d):
     """placesd_http_connections_open, counting the /metrics request."""
     return d.metric("placesd_http_connections_open")
@@ -1526,6 +1578,8 @@ TESTS = [
     test_target_forms_pipelined,
     test_target_forms_access_log,
     test_keepalive,
+    test_large_answers_to_a_slow_reader,
+    test_close_after_answer_with_bytes_behind,
     test_chunked_trailer_keepalive,
     test_split_bodies,
     test_split_request_line,
