@@ -438,9 +438,8 @@ grid_lower(const struct grid *g, uint64_t key)
 struct near_cells;
 
 struct grid_walk {
-	index_cell_fn *fn;          /* each cell, or NULL: only count them */
+	index_cell_fn *fn;          /* each cell, or NULL */
 	void *arg;
-	size_t count;
 	bool ranges;                /* fn once per row's run of cells */
 	struct near_cells *cells;   /* or: collect the occupied cells */
 	size_t cap;                 /* of cells->cell */
@@ -465,7 +464,6 @@ grid_visit(const struct grid *g, uint32_t row, uint32_t c0, uint32_t c1,
 		return;
 	}
 	for (c = first; c < g->ncells && g->keys[c] <= last; c++) {
-		w->count += g->start[c + 1] - g->start[c];
 		if (w->cells != NULL)
 			near_collect(w, c);
 		if (w->fn != NULL)
@@ -523,7 +521,7 @@ void
 index_grid_query(const struct grid *g, double lat, double lon,
     double radius_m, index_cell_fn *fn, void *arg)
 {
-	struct grid_walk w = { fn, arg, 0, false, NULL, 0, false };
+	struct grid_walk w = { fn, arg, false, NULL, 0, false };
 
 	grid_walk(g, lat, lon, radius_m, &w);
 }
@@ -532,7 +530,7 @@ void
 index_grid_ranges(const struct grid *g, double lat, double lon,
     double radius_m, index_cell_fn *fn, void *arg)
 {
-	struct grid_walk w = { fn, arg, 0, true, NULL, 0, false };
+	struct grid_walk w = { fn, arg, true, NULL, 0, false };
 
 	grid_walk(g, lat, lon, radius_m, &w);
 }
@@ -640,38 +638,31 @@ near_cells_order(struct near_cells *nc, const struct grid *g, double lat,
 	return 0;
 }
 
-bool
+void
 index_grid_nearest(const struct grid *g, double lat, double lon,
     double radius_m, index_cell_fn *fn, index_done_fn *done, void *arg)
 {
 	struct near_cells nc = { 0 };
-	struct grid_walk w = { NULL, NULL, 0, false, &nc, 0, false };
+	struct grid_walk w = { NULL, NULL, false, &nc, 0, false };
 	double bucket_m = fmax(radius_m / NEAR_BUCKETS, 50.0);
 	size_t b, i, c;
-	bool cut = false;
 
 	grid_walk(g, lat, lon, radius_m, &w);
 	if (w.failed || near_cells_order(&nc, g, lat, lon, bucket_m) != 0) {
 		near_cells_free(&nc);
 		index_grid_query(g, lat, lon, radius_m, fn, arg);
-		return false;
+		return;
 	}
 	for (b = 0; b <= NEAR_BUCKETS; b++) {
-		if (nc.first[b] < nc.first[b + 1] && done(arg, b * bucket_m)) {
-			cut = true;
+		if (nc.first[b] < nc.first[b + 1] && done(arg, b * bucket_m))
 			break;
-		}
 		for (i = nc.first[b]; i < nc.first[b + 1]; i++) {
-			if (done(arg, nc.dmin[i])) {
-				cut = true;
-				continue;
-			}
 			c = nc.cell[i];
-			fn(arg, g->start[c], g->start[c + 1]);
+			if (!done(arg, nc.dmin[i]))
+				fn(arg, g->start[c], g->start[c + 1]);
 		}
 	}
 	near_cells_free(&nc);
-	return cut;
 }
 
 /* --- text index ------------------------------------------------------------- */

@@ -104,10 +104,9 @@ typedef bool index_done_fn(void *arg, double dmin_m);
  * Like index_grid_query, but the cells nearest the point first, in
  * buckets of radius_m / 64 (50 m at least) by a lower bound of their
  * places' distance: before each bucket and each cell it asks done() with
- * that bound, and stops or skips the cell when it says so. True when it
- * stopped or skipped: some places within the radius were not visited.
+ * that bound, and stops or skips the cell when it says so.
  */
-bool index_grid_nearest(const struct grid *g, double lat, double lon,
+void index_grid_nearest(const struct grid *g, double lat, double lon,
     double radius_m, index_cell_fn *fn, index_done_fn *done, void *arg);
 /*
  * Like index_grid_query, but fn is called once per row of the grid (twice

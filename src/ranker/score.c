@@ -101,16 +101,25 @@ struct rank_ctx {
 	struct rank_ctx *delta;     /* the same query on s's delta, or NULL */
 };
 
-double
-rank_haversine(double lat1, double lon1, double lat2, double lon2)
+/* The haversine distance, the first point's cosine given (a query's
+ * point has it taken once). */
+static double
+haversine_cos(double lat1, double lon1, double coslat1, double lat2,
+    double lon2)
 {
 	double dp = (lat2 - lat1) * DEG, dl = (lon2 - lon1) * DEG, a;
 
 	a = sin(dp / 2) * sin(dp / 2) +
-	    cos(lat1 * DEG) * cos(lat2 * DEG) * sin(dl / 2) * sin(dl / 2);
+	    coslat1 * cos(lat2 * DEG) * sin(dl / 2) * sin(dl / 2);
 	if (a > 1.0)
 		a = 1.0;
 	return 2.0 * INDEX_EARTH_R * asin(sqrt(a));
+}
+
+double
+rank_haversine(double lat1, double lon1, double lat2, double lon2)
+{
+	return haversine_cos(lat1, lon1, cos(lat1 * DEG), lat2, lon2);
 }
 
 void
@@ -736,14 +745,8 @@ score(const struct rank_ctx *c, const struct snap_place *p, uint32_t place,
 static double
 distance_from(const struct rank_ctx *c, const struct index_point *pt)
 {
-	double dp = (pt->lat - c->q->lat) * DEG, dl = (pt->lon - c->q->lon) * DEG;
-	double a;
-
-	a = sin(dp / 2) * sin(dp / 2) +
-	    c->coslat * cos(pt->lat * DEG) * sin(dl / 2) * sin(dl / 2);
-	if (a > 1.0)
-		a = 1.0;
-	return 2.0 * INDEX_EARTH_R * asin(sqrt(a));
+	return haversine_cos(c->q->lat, c->q->lon, c->coslat, pt->lat,
+	    pt->lon);
 }
 
 /*
@@ -880,8 +883,6 @@ struct topk {
 	struct rank_ctx *c;
 	const struct rank_ctx *part;    /* being visited: c or its delta */
 	uint32_t off;                   /* part's first place index in c */
-	bool cut;                       /* a walk stopped early: total is */
-	                                /* a lower bound, above k */
 };
 
 /* Does a rank strictly before b? Ids are unique: a total order. */
@@ -1049,9 +1050,9 @@ candidates_of(const struct rank_ctx *c, uint32_t off, struct topk *h)
 	if (q->sort == RANK_SORT_RATING)
 		index_grid_query(&c->s->grid, q->lat, q->lon, q->radius_m,
 		    visit_cell, h);
-	else if (index_grid_nearest(&c->s->grid, q->lat, q->lon,
-	    q->radius_m, visit_cell, topk_done, h))
-		h->cut = true;
+	else
+		index_grid_nearest(&c->s->grid, q->lat, q->lon, q->radius_m,
+		    visit_cell, topk_done, h);
 }
 
 /* The base's candidates, then the delta's. */

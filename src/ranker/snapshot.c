@@ -894,49 +894,47 @@ retag(struct snap_builder *b)
 }
 
 /*
- * Numbers the places in the order of the grid's cells, so that the places
- * of a cell, and of nearby cells, are neighbours in every per-place array:
- * a walk over the grid, and a scan of a word's postings (in place order)
- * near a point, then read memory in sequence instead of at random. Every
- * index the builder handed out is renumbered: the per-place arrays (and
- * the tags, laid out again in the same order), menu items' places,
- * postings and the id map.
+ * Numbers the places in the order of the grid's cells (s->grid, built on
+ * the old numbers), so that the places of a cell, and of nearby cells, are
+ * neighbours in every per-place array: a walk over the grid, and a scan of
+ * a word's postings (in place order) near a point, then read memory in
+ * sequence instead of at random. Every index the builder handed out is
+ * renumbered: the per-place arrays (and the tags, laid out again in the
+ * same order), menu items' places, postings, the id map, and the grid's
+ * own items, which become 0, 1, 2, ... (its cells and keys stay: they
+ * follow the positions, which moved with their places).
  */
 static int
 renumber(struct snap_builder *b)
 {
 	struct snapshot *s = b->s;
-	uint32_t *to = NULL, n = s->nplaces, k;
-	struct grid g;
+	uint32_t *to, *old = s->grid.items, n = s->nplaces, k;
 	size_t i;
-	int rc = -1;
 
-	if (index_grid_build(&g, s->pos, n) != 0)
-		return -1;
 	if ((to = malloc(((size_t)n + 1) * sizeof(*to))) == NULL)
-		goto out;
+		return -1;
 	for (k = 0; k < n; k++)
-		to[g.items[k]] = k;
-	if (permute(s->places, sizeof(*s->places), g.items, n) != 0 ||
-	    permute(s->pos, sizeof(*s->pos), g.items, n) != 0 ||
-	    permute(s->textdocs, sizeof(*s->textdocs), g.items, n) != 0 ||
-	    permute(b->offer, sizeof(*b->offer), g.items, n) != 0)
-		goto out;
-	if (retag(b) != 0)
-		goto out;
+		to[old[k]] = k;
+	if (permute(s->places, sizeof(*s->places), old, n) != 0 ||
+	    permute(s->pos, sizeof(*s->pos), old, n) != 0 ||
+	    permute(s->textdocs, sizeof(*s->textdocs), old, n) != 0 ||
+	    permute(b->offer, sizeof(*b->offer), old, n) != 0 ||
+	    retag(b) != 0) {
+		free(to);
+		return -1;
+	}
 	for (i = 0; i < s->nitems; i++)
 		s->item_place[i] = to[s->item_place[i]];
 	for (i = 0; i < b->text.npost; i++)
 		b->text.post[i].place = to[b->text.post[i].place];
 	memset(s->ids.slots, 0, (size_t)s->ids.nslots * sizeof(*s->ids.slots));
-	for (k = 0; k < n; k++)
+	for (k = 0; k < n; k++) {
 		s->ids.slots[idmap_slot(&s->ids, s->places, s->places[k].id)] =
 		    k + 1;
-	rc = 0;
-out:
+		old[k] = k;
+	}
 	free(to);
-	index_grid_free(&g);
-	return rc;
+	return 0;
 }
 
 struct snapshot *
@@ -947,11 +945,11 @@ snap_build(struct snap_builder *b)
 
 	memcpy(s->text_dlsum, b->text.dlsum, sizeof(s->text_dlsum));
 	memcpy(s->text_ndocs, b->text.ndocs, sizeof(s->text_ndocs));
-	rc = s->nplaces > 0 ? renumber(b) : 0;
+	rc = index_grid_build(&s->grid, s->pos, s->nplaces);
+	if (rc == 0 && s->nplaces > 0)
+		rc = renumber(b);
 	if (rc == 0)
 		rc = index_text_build(&b->text, s->nplaces, &s->text);
-	if (rc == 0)
-		rc = index_grid_build(&s->grid, s->pos, s->nplaces);
 	if (rc == 0)
 		rc = build_hours(s, &b->hours);
 	if (rc == 0)
