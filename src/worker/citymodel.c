@@ -260,6 +260,15 @@ city_get(struct citymodel *m, const char *name)
 	return c;
 }
 
+/* An answer that is not (or no longer) held anywhere. */
+static void
+answer_discard(struct cm_answer *a)
+{
+	free(a->key);
+	free(a->buf);
+	free(a);
+}
+
 static void
 answer_free(struct citymodel *m, struct cm_answer *a)
 {
@@ -267,9 +276,18 @@ answer_free(struct citymodel *m, struct cm_answer *a)
 	TAILQ_REMOVE(&a->city->answers, a, link);
 	TAILQ_REMOVE(&m->lru, a, lru);
 	bytes_sub(m, a->bytes);
-	free(a->key);
-	free(a->buf);
-	free(a);
+	answer_discard(a);
+}
+
+/* Holds a (its bytes evicted for already) in city c. */
+static void
+answer_hold(struct citymodel *m, struct cm_city *c, struct cm_answer *a)
+{
+	a->city = c;
+	TAILQ_INSERT_HEAD(&c->answers, a, link);
+	TAILQ_INSERT_HEAD(&m->lru, a, lru);
+	index_add(m, a);
+	bytes_add(m, a->bytes);
 }
 
 /* Frees the city once nothing is held or built for it. */
@@ -602,9 +620,9 @@ evict(struct citymodel *m, size_t want)
 	}
 }
 
-/* A new answer, its bytes booked; NULL when out of memory. */
+/* A new answer of key, its bytes booked; NULL when out of memory. */
 static struct cm_answer *
-answer_new(struct cm_flight *fl, const char *const part[CM_PARTS],
+answer_new(const char *key, const char *const part[CM_PARTS],
     int64_t until_ms)
 {
 	struct cm_answer *a;
@@ -616,7 +634,7 @@ answer_new(struct cm_flight *fl, const char *const part[CM_PARTS],
 		total += len[i];
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    (a->key = strdup(fl->key)) == NULL ||
+	    (a->key = strdup(key)) == NULL ||
 	    (a->buf = malloc(total + 1)) == NULL) {
 		if (a != NULL)
 			free(a->key);
@@ -632,7 +650,7 @@ answer_new(struct cm_flight *fl, const char *const part[CM_PARTS],
 	a->buf[off] = '\0';
 	a->until_ms = until_ms;
 	a->born_ms = mono_ms();
-	a->bytes = CM_ANSWER_OVERHEAD + strlen(fl->key) + total;
+	a->bytes = CM_ANSWER_OVERHEAD + strlen(key) + total;
 	return a;
 }
 
@@ -664,7 +682,7 @@ cm_put(struct cm_flight *fl, const char *const part[CM_PARTS],
 	struct cm_city *c = fl->city;
 	struct cm_answer *a;
 
-	if (c == NULL || (a = answer_new(fl, part, until_ms)) == NULL) {
+	if (c == NULL || (a = answer_new(fl->key, part, until_ms)) == NULL) {
 		/* dropped meanwhile, or no memory: answer, keep nothing */
 		struct cm_value v;
 		unsigned i;
@@ -682,17 +700,11 @@ cm_put(struct cm_flight *fl, const char *const part[CM_PARTS],
 		struct cm_value v = a->v;
 
 		flight_end(fl, &v);
-		free(a->key);
-		free(a->buf);
-		free(a);
+		answer_discard(a);
 		return;
 	}
 	evict(m, a->bytes);
-	a->city = c;
-	TAILQ_INSERT_HEAD(&c->answers, a, link);
-	TAILQ_INSERT_HEAD(&m->lru, a, lru);
-	index_add(m, a);
-	bytes_add(m, a->bytes);
+	answer_hold(m, c, a);
 	flight_end(fl, &a->v);
 }
 
@@ -739,6 +751,7 @@ void
 cm_card_put(struct citymodel *m, int64_t id, const char *json, size_t len,
     uint64_t epoch)
 {
+	const char *const part[CM_PARTS] = { json, "", "" };
 	struct cm_city *c;
 	struct cm_answer *a;
 	char key[24];
@@ -750,36 +763,16 @@ cm_card_put(struct citymodel *m, int64_t id, const char *json, size_t len,
 		return;
 	if (answer_find(m, c, key) != NULL ||
 	    CM_ANSWER_OVERHEAD + len > m->cfg->cache_max_bytes / 2 ||
-	    (a = calloc(1, sizeof(*a))) == NULL)
-		goto out;
-	if ((a->key = strdup(key)) == NULL || (a->buf = malloc(len + 1)) ==
-	    NULL) {
-		free(a->key);
-		free(a);
-		goto out;
-	}
-	memcpy(a->buf, json, len);
-	a->buf[len] = '\0';
-	a->v.part[0] = a->buf;
-	a->v.len[0] = len;
-	a->v.part[1] = a->v.part[2] = "";
-	a->born_ms = mono_ms();
-	a->bytes = CM_ANSWER_OVERHEAD + strlen(key) + len;
-	evict(m, a->bytes);
-	if ((c = city_get(m, CM_CARDS)) == NULL) {     /* evicted itself */
-		free(a->key);
-		free(a->buf);
-		free(a);
+	    (a = answer_new(key, part, 0)) == NULL) {
+		city_maybe_free(m, c);
 		return;
 	}
-	a->city = c;
-	TAILQ_INSERT_HEAD(&c->answers, a, link);
-	TAILQ_INSERT_HEAD(&m->lru, a, lru);
-	index_add(m, a);
-	bytes_add(m, a->bytes);
-	return;
-out:
-	city_maybe_free(m, c);
+	evict(m, a->bytes);
+	if ((c = city_get(m, CM_CARDS)) == NULL) {     /* evicted itself */
+		answer_discard(a);
+		return;
+	}
+	answer_hold(m, c, a);
 }
 
 /* ---- invalidation ------------------------------------------------------------ */

@@ -98,7 +98,8 @@ void cm_unwait(struct cm_waiter *wt);
  * first part is the card), CM_BUILD (not held: read it and hand it to
  * cm_card_put) or CM_OFF (read it, keep nothing). cm_epoch() is taken
  * before the read; cm_card_put keeps the card only if no change was heard
- * since, so that a read that raced a change is never kept.
+ * since, so that a read that raced a change is never kept; json is the
+ * card, len bytes and a NUL.
  */
 enum cm_get cm_card(struct citymodel *m, int64_t id, struct cm_value *v);
 uint64_t cm_epoch(const struct citymodel *m);
