@@ -113,19 +113,32 @@ reply_open(FILE *f)
 	fputs("{\"results\":[", f);
 }
 
+/* The end of an answer after its results (shown of them, of total):
+ * the cursor of the next page, if any, and whether it is degraded. */
 static void
-reply_close(struct nearby *n, FILE *f, long shown, long total, bool degraded)
+reply_tail(const struct nearby *n, long shown, long total, bool degraded,
+    char out[160])
 {
 	char cursor[64];
 	long next = n->offset + shown;
 
 	if (shown == n->limit && next < total && next < NEARBY_MAX_RESULTS) {
 		cursor_for(next, cursor);
-		fprintf(f, "],\"next\":\"%s\"", cursor);
+		snprintf(out, 160, "],\"next\":\"%s\",\"degraded\":%s}",
+		    cursor, degraded ? "true" : "false");
 	} else {
-		fputs("],\"next\":null", f);
+		snprintf(out, 160, "],\"next\":null,\"degraded\":%s}",
+		    degraded ? "true" : "false");
 	}
-	fprintf(f, ",\"degraded\":%s}", degraded ? "true" : "false");
+}
+
+static void
+reply_close(struct nearby *n, FILE *f, long shown, long total, bool degraded)
+{
+	char tail[160];
+
+	reply_tail(n, shown, total, degraded, tail);
+	fputs(tail, f);
 }
 
 /* Closes the memstream f (which fills *buf and *len) and answers it. */
@@ -146,8 +159,8 @@ static void
 reply_ranked(struct nearby *n)
 {
 	struct evbuffer *b;
-	char tail[160], cursor[64];
-	long shown = 0, next;
+	char tail[160];
+	long shown = 0;
 	size_t i;
 	int rc = 0;
 
@@ -167,16 +180,7 @@ reply_ranked(struct nearby *n)
 		rc |= evbuffer_add(b, c->res.tail, c->res.tlen);
 		shown++;
 	}
-	next = n->offset + (long)n->ncards;
-	if ((long)n->ncards == n->limit && next < n->total &&
-	    next < NEARBY_MAX_RESULTS) {
-		cursor_for(next, cursor);
-		snprintf(tail, sizeof(tail), "],\"next\":\"%s\","
-		    "\"degraded\":false}", cursor);
-	} else {
-		snprintf(tail, sizeof(tail), "],\"next\":null,"
-		    "\"degraded\":false}");
-	}
+	reply_tail(n, (long)n->ncards, n->total, false, tail);
 	rc |= evbuffer_add(b, tail, strlen(tail));
 	if (rc != 0)
 		http_reply_error(n->r, 503, "overloaded", "out of memory", NULL);
