@@ -320,15 +320,8 @@ def test_stream_http10():
         s.wait(lambda x: offer["id"] in x.ids(), what="the offer")
         T.check_eq([e[2] for e in s.events if e[0] == offer["id"]], [offer],
                    "the event's data")
-        gen = D.metric("placesd_generation")
-        s.retry = None
-        D.signal(signal.SIGHUP)
-        T.wait_until(lambda: D.metric("placesd_generation") > gen, 60,
-                     "the reload")
-        deadline = time.monotonic() + 30
-        while not s.closed and time.monotonic() < deadline:
-            s.pump(0.5)
-        T.check(s.closed, "the HTTP/1.0 stream did not close at its end")
+        reload_until_closed(s, "the HTTP/1.0 stream did not close at its "
+                            "end")
         T.check(s.retry is not None, "no retry: before the close")
         T.check(s.wire.startswith(b"retry: 200\n") and b"\r\n" not in s.wire,
                 "chunk framing in the body: %r" % s.wire[:300])
@@ -659,6 +652,20 @@ def test_stream_after_a_keepalive_answer():
         s.close()
 
 
+def reload_until_closed(s, what):
+    """SIGHUP, then s read until the server ends it (within 30 s); its
+    retry: is reset first, so that the one seen is the reload's."""
+    s.retry = None
+    gen = D.metric("placesd_generation")
+    D.signal(signal.SIGHUP)
+    T.wait_until(lambda: D.metric("placesd_generation") > gen, 60,
+                 "the reload")
+    deadline = time.monotonic() + 30
+    while not s.closed and time.monotonic() < deadline:
+        s.pump(0.5)
+    T.check(s.closed, what)
+
+
 def test_reload_ends_streams_with_retry():
     """A reload ends each chunked stream of the old workers with retry:
     (jittered, [offers] retry .. twice that), the last chunk and the
@@ -666,15 +673,7 @@ def test_reload_ends_streams_with_retry():
     s = Stream(D)
     try:
         s.wait(lambda x: x.worker() is not None, what="hello")
-        s.retry = None
-        gen = D.metric("placesd_generation")
-        D.signal(signal.SIGHUP)
-        T.wait_until(lambda: D.metric("placesd_generation") > gen, 60,
-                     "the reload")
-        deadline = time.monotonic() + 30
-        while not s.closed and time.monotonic() < deadline:
-            s.pump(0.5)
-        T.check(s.closed, "the stream did not end at the reload")
+        reload_until_closed(s, "the stream did not end at the reload")
         T.check(s.retry is not None and 200 <= s.retry < 400,
                 "jittered retry: at the reload, got %r" % s.retry)
         T.check(getattr(s, "ended", False), "no terminating chunk")
