@@ -81,6 +81,7 @@ void api_offers_free(struct worker *w);
 
 /* health.c */
 void api_healthz(struct http_req *r);
+size_t api_healthz_body(struct worker *w, char *buf, size_t cap);
 void api_readyz(struct http_req *r);
 void api_debug_sleep(struct http_req *r);
 

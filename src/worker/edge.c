@@ -377,12 +377,83 @@ move_head(struct edge *e, struct evbuffer *src, struct evbuffer *dst,
 	return evbuffer_drain(src, n);
 }
 
+/*
+ * Whether the request just framed may get a quick answer (edge.h). Not
+ * while earlier answers wait to be sent: a client that pipelines without
+ * reading then meets libevhtp's pace, one answer sent before the next
+ * request is read, and the edge holds no more than one read's answers.
+ */
+static bool
+quick_allowed(const struct edge *e)
+{
+	return e->cfg->quick != NULL && e->c != NULL &&
+	    e->p.state == EDGE_DONE && e->p.target == EDGE_TARGET_ORIGIN &&
+	    !e->p.http10 && !e->p.conn_close && !e->doomed &&
+	    evbuffer_get_length(bufferevent_get_output(e->filter)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(e->under)) == 0;
+}
+
+/*
+ * Sends the quick answers gathered: straight to the socket when nothing
+ * waits before them (no write event to arm and disarm for an answer the
+ * socket takes whole), else, and for what the socket did not take, behind
+ * what waits. A failed send leaves the bytes to the bufferevent, which
+ * meets the error again and reports it the usual way.
+ */
+static void
+quick_flush(struct edge *e)
+{
+	struct edge_config *cfg = e->cfg;
+	struct evbuffer *out = bufferevent_get_output(e->under);
+	size_t len = cfg->quick_len;
+	ssize_t n = 0;
+
+	if (len == 0)
+		return;
+	cfg->quick_len = 0;
+	if (evbuffer_get_length(out) == 0 && (n = send(bufferevent_getfd(
+	    e->under), cfg->quick_buf, len, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0)
+		n = 0;
+	if ((size_t)n < len && evbuffer_add(out, cfg->quick_buf + n,
+	    len - (size_t)n) != 0) {
+		log_warnx("out of memory for an answer; closing its connection");
+		e->doomed = true;
+		event_active(e->defer, EV_TIMEOUT, 1);
+	}
+}
+
+/* The request of n bytes at data, the start of src, answered at the edge
+ * if the worker can (edge.h): true if it was. */
+static bool
+quick_answer(struct edge *e, struct evbuffer *src, const char *data,
+    size_t n)
+{
+	struct edge_config *cfg = e->cfg;
+	size_t len;
+
+	if (!quick_allowed(e))
+		return false;
+	if (EDGE_QUICK_BUF - cfg->quick_len < EDGE_QUICK_BUF / 2)
+		quick_flush(e);
+	len = cfg->quick(cfg->quick_arg, &e->p, data,
+	    cfg->quick_buf + cfg->quick_len, EDGE_QUICK_BUF - cfg->quick_len);
+	if (len == 0)
+		return false;
+	cfg->quick_len += len;
+	evbuffer_drain(src, n);
+	edge_parser_next(&e->p);
+	e->receiving = false;
+	e->idle_since_ms = util_now_ms();
+	return true;
+}
+
 static enum bufferevent_filter_result
 filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
     enum bufferevent_flush_mode mode, void *arg)
 {
 	struct edge *e = arg;
 	size_t moved = 0;
+	bool answered = false;
 
 	(void)limit;
 	(void)mode;
@@ -417,6 +488,10 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		}
 		if (n == 0)
 			break;
+		if (head && quick_answer(e, src, data, n)) {
+			answered = true;
+			continue;
+		}
 		if (head && move_head(e, src, dst, data, n) != 0) {
 			edge_reject(e, 503, "overloaded", "out of memory");
 			break;
@@ -430,6 +505,11 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		/* received whole: the handler's turn, within its deadline */
 		e->receiving = false;
 		arm(e, ET_STUCK, e->cfg->stuck_timeout_ms);
+	}
+	if (answered) {
+		quick_flush(e);
+		if (!e->receiving && !e->in_flight)
+			arm(e, ET_IDLE, e->cfg->keepalive_timeout_ms);
 	}
 	return moved > 0 ? BEV_OK : BEV_NEED_MORE;
 }
@@ -698,6 +778,13 @@ edge_request_done(struct edge *e)
 		 * safely on this connection */
 		log_warnx("request framing disagreement with libevhtp; closing "
 		    "the connection after the answer");
+		e->doomed = true;
+		event_active(e->defer, EV_TIMEOUT, 1);
+		return;
+	}
+	if (e->p.conn_close) {
+		/* the client asked to close, in a form libevhtp may not read
+		 * ("keep-alive, close"): close after this answer anyway */
 		e->doomed = true;
 		event_active(e->defer, EV_TIMEOUT, 1);
 		return;

@@ -23,6 +23,21 @@ struct evhtp_connection;
 struct stats_block;
 struct edge;
 
+/*
+ * A quick answer: a complete GET or HEAD head without a body, in
+ * origin-form, that the worker answers at once from the edge, without
+ * libevhtp (as HAProxy's monitor-uri answers health checks in front of
+ * everything). It writes the whole answer, status line to body, into buf
+ * (at most cap bytes) and returns its length, or 0 to hand the request to
+ * libevhtp as usual. It must not answer a request that asks to close the
+ * connection, nor one from an HTTP/1.0 client: the edge keeps the
+ * connection open after a quick answer.
+ */
+typedef size_t (*edge_quick_fn)(void *arg, const struct edge_parser *p,
+    const char *head, char *buf, size_t cap);
+
+#define EDGE_QUICK_BUF 8192     /* pipelined quick answers, one send */
+
 /* Every edge of a worker, lingering ones included, for teardown. */
 TAILQ_HEAD(edge_list, edge);
 
@@ -38,6 +53,12 @@ struct edge_config {
 	uint64_t stuck_timeout_ms;  /* a request handed over, unanswered */
 	struct event_base *base;
 	bool early_close;           /* the base can watch for EV_CLOSED */
+	edge_quick_fn quick;        /* NULL: every request goes to evhtp */
+	void *quick_arg;
+	/* quick answers of one read, sent together (one worker, one loop:
+	 * always empty between callbacks) */
+	char quick_buf[EDGE_QUICK_BUF];
+	size_t quick_len;
 };
 
 /* Called once when the edge takes the connection away from evhtp. */

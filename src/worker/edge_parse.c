@@ -267,6 +267,28 @@ note_content_type(struct head_info *hi, const char *v, size_t vlen)
 	hi->json = value_is(v, mlen, "application/json");
 }
 
+/* Whether a comma-separated list of tokens holds tok (any case). */
+static bool
+has_token(const char *v, size_t vlen, const char *tok)
+{
+	size_t i = 0;
+
+	while (i < vlen) {
+		size_t s, e;
+
+		while (i < vlen && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		s = i;
+		while (i < vlen && v[i] != ',')
+			i++;
+		for (e = i; e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'); e--)
+			;
+		if (e > s && value_is(v + s, e - s, tok))
+			return true;
+	}
+	return false;
+}
+
 static size_t
 parse_field(struct edge_parser *p, struct head_info *hi, const char *s,
     size_t len, size_t off)
@@ -314,6 +336,9 @@ parse_field(struct edge_parser *p, struct head_info *hi, const char *s,
 		p->has_host = true;
 		p->host_off = off;      /* in the header section, for now */
 		p->host_len = len + 2;
+	} else if (value_is(name, colon, "connection")) {
+		if (has_token(s + vs, ve - vs, "close"))
+			p->conn_close = true;
 	} else if (value_is(name, colon, "content-type")) {
 		note_content_type(hi, s + vs, ve - vs);
 	} else if (value_is(name, colon, "expect")) {

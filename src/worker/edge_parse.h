@@ -47,6 +47,7 @@ struct edge_parser {
 	char method[16];
 	bool http10;
 	bool expect_continue;
+	bool conn_close;            /* "Connection: close" was asked for */
 	/* where the head's parts are, as offsets into it */
 	enum edge_target target;
 	size_t target_off, target_len;

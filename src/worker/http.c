@@ -118,29 +118,40 @@ method_name(unsigned m)
 	    m == HTTP_POST ? "POST" : m == HTTP_OPTIONS ? "OPTIONS" : "OTHER";
 }
 
+/* One line per answer: when, "METHOD path", status, body bytes, ms. */
 static void
-access_log(struct http_req *r, int status, size_t bytes, uint64_t us)
+access_line(struct http *h, const char *method, const char *path,
+    size_t plen, int status, size_t bytes, uint64_t us)
 {
 	char line[1024], when[32];
-	const char *path = r->req->uri && r->req->uri->path &&
-	    r->req->uri->path->full ? r->req->uri->path->full : "-";
 	struct tm tm;
 	time_t now;
 	int n;
+
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "%s \"%s %.*s\" %d %zu %.3f\n",
+	    when, method, (int)(plen > 512 ? 512 : plen), path, status, bytes,
+	    (double)us / 1e3);
+	if (n > 0 && (size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (n > 0 && write(h->access_fd, line, (size_t)n) < 0)
+		log_debug("access log write failed");
+}
+
+static void
+access_log(struct http_req *r, int status, size_t bytes, uint64_t us)
+{
+	const char *path = r->req->uri && r->req->uri->path &&
+	    r->req->uri->path->full ? r->req->uri->path->full : "-";
 
 	if (r->h->access_fd < 0)
 		return;
 	if (edge_request_asterisk(r->edge))
 		path = "*";             /* evhtp was handed "/" for it */
-	now = time(NULL);
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(line, sizeof(line), "%s \"%s %.512s\" %d %zu %.3f\n",
-	    when, method_name(r->method), path, status, bytes, (double)us / 1e3);
-	if (n > 0 && (size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	if (n > 0 && write(r->h->access_fd, line, (size_t)n) < 0)
-		log_debug("access log write failed");
+	access_line(r->h, method_name(r->method), path, strlen(path), status,
+	    bytes, us);
 }
 
 /* ---- replies -------------------------------------------------------------- */
@@ -549,6 +560,81 @@ route_find(struct http *h, const char *path, struct http_req *r)
 	return NULL;
 }
 
+/* ---- quick answers (edge.h) ---------------------------------------------- */
+
+static const struct http_route *
+quick_route(const struct http *h, const char *path, size_t plen)
+{
+	size_t i;
+
+	for (i = 0; i < h->nroutes; i++) {
+		const struct http_route *rt = &h->routes[i];
+
+		if (rt->quick != NULL && !rt->debug &&
+		    strncmp(rt->path, path, plen) == 0 && rt->path[plen] == '\0')
+			return rt;
+	}
+	return NULL;
+}
+
+static size_t
+put(char *at, const char *s, size_t n)
+{
+	memcpy(at, s, n);
+	return n;
+}
+
+#define QUICK_HEAD1 "HTTP/1.1 200 OK\r\nDate: "
+#define QUICK_HEAD2 "\r\nContent-Type: application/json; charset=utf-8" \
+	"\r\nContent-Length: "
+#define QUICK_BODY_MAX 256
+
+/*
+ * The edge's quick answer to a plain keep-alive GET or HEAD of a route
+ * that has a quick form: the same status line, headers and body as the
+ * route's handler would send through libevhtp, counted and logged alike.
+ * While draining, every request goes to libevhtp, which closes after it.
+ */
+static size_t
+quick_answer(void *arg, const struct edge_parser *p, const char *head,
+    char *buf, size_t cap)
+{
+	struct http *h = arg;
+	const char *target = head + p->target_off, *q;
+	const struct http_route *rt;
+	char body[QUICK_BODY_MAX], clen[24];
+	size_t plen, blen, n;
+	bool is_head = strcmp(p->method, "HEAD") == 0;
+	uint64_t t0, us;
+	int cl;
+
+	if (h->draining || (!is_head && strcmp(p->method, "GET") != 0))
+		return 0;
+	q = memchr(target, '?', p->target_len);
+	plen = q != NULL ? (size_t)(q - target) : p->target_len;
+	if ((rt = quick_route(h, target, plen)) == NULL)
+		return 0;
+	t0 = util_now_us();
+	if ((blen = rt->quick(h->w, body, sizeof(body))) == 0 ||
+	    blen > sizeof(body))
+		return 0;
+	cl = snprintf(clen, sizeof(clen), "%zu\r\n\r\n", blen);
+	if (sizeof(QUICK_HEAD1) + 29 + sizeof(QUICK_HEAD2) + (size_t)cl +
+	    blen > cap)
+		return 0;
+	n = put(buf, QUICK_HEAD1, sizeof(QUICK_HEAD1) - 1);
+	n += put(buf + n, edge_http_date(), strlen(edge_http_date()));
+	n += put(buf + n, QUICK_HEAD2, sizeof(QUICK_HEAD2) - 1);
+	n += put(buf + n, clen, (size_t)cl);
+	if (!is_head)
+		n += put(buf + n, body, blen);
+	us = util_now_us() - t0;
+	stats_observe_request(h->st, 200, us);
+	if (h->access_fd >= 0)
+		access_line(h, p->method, target, plen, 200, blen, us);
+	return n;
+}
+
 const char *
 http_req_body(struct http_req *r, size_t *len)
 {
@@ -729,6 +815,8 @@ http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
 	/* the handler answers by request_deadline (504 at worst) */
 	h->edge_cfg.stuck_timeout_ms = h->cfg->request_deadline_ms +
 	    h->cfg->read_timeout_ms;
+	h->edge_cfg.quick = quick_answer;
+	h->edge_cfg.quick_arg = h;
 	if ((h->htp = evhtp_new(h->base, h)) == NULL) {
 		free(h);
 		return NULL;

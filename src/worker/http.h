@@ -26,6 +26,14 @@ enum http_method_bits {
 #define HTTP_MAX_PARAM  128     /* bytes of one, with its NUL */
 
 typedef void (*http_handler)(struct http_req *r);
+/*
+ * A route's quick form, for a GET or HEAD whose answer is a small JSON
+ * body made at once from the worker's state: writes the body into buf (at
+ * most cap bytes) and returns its length, 0 if it cannot. The edge uses it
+ * to answer plain keep-alive requests without libevhtp (edge.h); the
+ * route's handler answers every other form of the request the same way.
+ */
+typedef size_t (*http_quick_fn)(struct worker *w, char *buf, size_t cap);
 /* Called when a deferred request ends unanswered (client gone, deadline). */
 typedef void (*http_cancel_fn)(void *data);
 
@@ -35,6 +43,7 @@ struct http_route {
 	                               every route answers OPTIONS */
 	http_handler handler;
 	bool debug;                 /* only with [debug] routes = on */
+	http_quick_fn quick;        /* or NULL; only for a path without '*' */
 };
 
 struct http *http_new(struct worker *w, const struct http_route *routes,

@@ -1013,6 +1013,95 @@ def test_target_forms_pipelined():
     check_worker_alive(d, "target forms")
 
 
+def test_quick_answers():
+    """/healthz is answered at the edge, without libevhtp, when it comes as
+    a plain keep-alive GET or HEAD (src/worker/edge.c, quick answers): the
+    answer is the one libevhtp gives (same status line, headers, body);
+    "Connection: close" and HTTP/1.0 still close; a client that pipelines
+    thousands of requests and reads late gets every answer, in order."""
+    d = shared()
+    w = Wire(d)
+    try:
+        # absolute-form goes through libevhtp; origin-form is quick
+        w.send(b"GET http://h/healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+               + request_bytes("/healthz"))
+        slow, quick = w.response(), w.response()
+        for r, what in ((slow, "through libevhtp"), (quick, "quick")):
+            T.check(r is not None, "/healthz %s: no answer" % what)
+            check_healthz_doc(r, "/healthz %s" % what)
+            check_status_line(r, what)
+        T.check_eq([k for k, _ in quick.headers], [k for k, _ in slow.headers],
+                   "quick /healthz header names")
+        T.check_eq(quick.body, slow.body, "quick /healthz body")
+        T.check_eq(quick.header("content-type"), slow.header("content-type"),
+                   "quick /healthz Content-Type")
+        w.send(request_bytes("/healthz", "HEAD"))
+        r = w.response(head=True)
+        T.check_eq(r.body, b"", "quick HEAD body")
+        T.check_eq(r.header("content-length"), str(len(quick.body)),
+                   "quick HEAD Content-Length")
+        # a request that asks to close is answered and closed
+        w.send(request_bytes("/healthz", extra=b"Connection: close\r\n"))
+        r = w.response()
+        check_healthz_doc(r, "/healthz with Connection: close")
+        T.check_eq((r.header("connection") or "").lower(), "close",
+                   "Connection header of the answer to a closing request")
+        T.check_eq(w.until_eof(), b"", "bytes after a closing answer")
+    finally:
+        w.close()
+    # "close" among other tokens (libevhtp reads only a lone "close")
+    w = Wire(d)
+    try:
+        w.send(request_bytes("/healthz", extra=b"Connection: keep-alive, "
+                             b"Close\r\n"))
+        check_healthz_doc(w.response(), "/healthz, Connection: keep-alive, "
+                          "Close")
+        T.check_eq(w.until_eof(), b"", "bytes after answering a request "
+                   "with Connection: keep-alive, Close")
+    finally:
+        w.close()
+    w = Wire(d)
+    try:
+        w.send(b"GET /healthz HTTP/1.0\r\n\r\n")
+        check_healthz_doc(w.response(), "/healthz over HTTP/1.0")
+        T.check_eq(w.until_eof(), b"", "bytes after an HTTP/1.0 answer")
+    finally:
+        w.close()
+    # thousands pipelined by a client that reads only later, through a
+    # small receive buffer; every 97th a 404 that names its path (order)
+    n = 3000
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(IO_TIMEOUT)
+    s.connect((d.host, d.port))
+    w = Wire.__new__(Wire)
+    w.s, w.buf, w.eof, w.reset, w.timeout = s, b"", False, False, IO_TIMEOUT
+    reqs = b"".join(request_bytes("/nope-%d" % i) if i % 97 == 0 else
+                    request_bytes("/healthz") for i in range(n))
+    sender = threading.Thread(target=lambda: s.sendall(reqs), daemon=True)
+    try:
+        sender.start()
+        time.sleep(1.0)                 # the server's send buffer fills
+        for i in range(n):
+            r = w.response()
+            T.check(r is not None, "late reader: the connection ended "
+                    "after %d of %d answers" % (i, n))
+            if i % 97 == 0:
+                T.check_eq((r.status, json.loads(r.body)["error"]["message"]),
+                           (404, "no such path: /nope-%d" % i),
+                           "late reader, answer %d" % i)
+            else:
+                check_healthz_doc(r, "late reader, answer %d" % i)
+        sender.join(IO_TIMEOUT)
+        T.check(not sender.is_alive(), "late reader: the requests were "
+                "never all read by the server")
+        w.send(request_bytes("/healthz"))
+        check_healthz_doc(w.response(), "late reader, one more request")
+    finally:
+        w.close()
+    check_worker_alive(d, "quick answers")
+
+
 def test_target_forms_access_log():
     """The access log names what the client asked for: "*" for OPTIONS *
     (libevhtp is handed "/"), the routed path for absolute-form."""
@@ -1025,9 +1114,10 @@ def test_target_forms_access_log():
         w = Wire(d)
         try:
             w.send(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"
-                   b"GET http://h/healthz?q=1 HTTP/1.1\r\nHost: x\r\n\r\n")
-            for what in ("OPTIONS *", "absolute-form"):
-                r = w.response()
+                   b"GET http://h/healthz?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                   b"HEAD /healthz?q=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            for what in ("OPTIONS *", "absolute-form", "quick HEAD"):
+                r = w.response(head=(what == "quick HEAD"))
                 T.check(r is not None and r.status == 200, "%s: %r"
                         % (what, r))
         finally:
@@ -1043,6 +1133,9 @@ def test_target_forms_access_log():
                      "the absolute-form request in the access log")
         T.check('"OPTIONS *" 200' in lines(), "OPTIONS * in the access "
                 "log: %r" % lines()[-500:])
+        # a quick answer (edge.c) is logged as libevhtp's are, path only
+        T.wait_until(lambda: '"HEAD /healthz" 200 41 ' in lines(), 30,
+                     "the quick HEAD /healthz in the access log")
     finally:
         rc = d.stop()
     T.assert_clean_exit(d, rc, "access log daemon stop")
@@ -1576,6 +1669,7 @@ TESTS = [
     test_urlencoded_5mb_body,
     test_pipelining,
     test_target_forms_pipelined,
+    test_quick_answers,
     test_target_forms_access_log,
     test_keepalive,
     test_large_answers_to_a_slow_reader,
