@@ -5,8 +5,8 @@
 -- after the last id it saw (SSE Last-Event-ID) can never skip an offer
 -- committed later with a smaller id. The insert trigger of 002 announces
 -- the new offer (NOTIFY offers, '<id>') in the same transaction.
--- Returns the stored offer as the JSON of API.md, or NULL when the place
--- does not exist.
+-- Returns the stored offer as the JSON of an Offer (docs/api.md,
+-- "Objects"), or NULL when the place does not exist.
 
 CREATE FUNCTION placesd_publish_offer(p_place bigint, p_title text,
     p_description text, p_discount integer, p_starts timestamptz,

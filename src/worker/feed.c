@@ -1,8 +1,9 @@
 /*
  * feed.c: the live offer feed of feed.h, on one libpq connection driven by
- * the worker's loop (the recipes of notes/libpq.md: a non-blocking connect
- * with one-shot events re-armed on the current PQsocket(), a connect
- * deadline, then EV_READ|EV_PERSIST for results and notifications).
+ * the worker's loop (the rules of docs/design.md, "The worker's loop": a
+ * non-blocking connect with one-shot events re-armed on the current
+ * PQsocket(), a connect deadline, then EV_READ|EV_PERSIST for results and
+ * notifications).
  *
  *   connect -> LISTEN offers; LISTEN places_changed; LISTEN places_city
  *           -> SELECT max(id)   (the high-water mark; after a reconnect,

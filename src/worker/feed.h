@@ -25,7 +25,7 @@ struct feed_sub;
 struct feed_offer {
 	int64_t id;
 	const char *city;
-	const char *json;           /* the Offer object of API.md */
+	const char *json;           /* an Offer (docs/api.md, "Objects") */
 	size_t len;
 	uint64_t seq;               /* the delivery: one per offer handed out,
 	                               the same for every subscriber */

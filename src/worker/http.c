@@ -1,6 +1,7 @@
 /*
- * http.c: the worker's HTTP edge (see http.h). Lifetime rules from
- * notes/libevhtp.md that this file keeps:
+ * http.c: the worker's HTTP edge (see http.h). Lifetime rules of libevhtp
+ * that this file keeps (docs/design.md, "libevhtp defects placesd
+ * contains"):
  *  - one generic callback; routes match exactly here (evhtp's own routing
  *    is prefix-based, first registration wins: #129);
  *  - pause on arrival, reply, then resume as the last touch of the

@@ -1,5 +1,6 @@
 /*
- * pg.c: the worker's PostgreSQL pool (pg.h), after notes/libpq.md:
+ * pg.c: the worker's PostgreSQL pool (pg.h), by the rules of
+ * docs/design.md, "The worker's loop":
  *  - one event per connection, always on the current PQsocket(): one-shot
  *    while connecting (libpq may change the socket inside PQconnectPoll),
  *    then EV_READ|EV_PERSIST, plus EV_WRITE only while PQflush() has more;

@@ -719,7 +719,7 @@ class Locker:
 class Postgres:
     """A throwaway PostgreSQL cluster in a temp dir: trust auth on a Unix
     socket in a private directory, no TCP, fsync off.  As root, initdb and
-    pg_ctl run as the postgres user (runuser), as libpq.md section 11 says.
+    pg_ctl, which refuse to run as root, run as the postgres user (runuser).
     Raises TestSkip when PostgreSQL is not installed.  Nothing runs until
     start(); everything is stopped and removed at exit."""
 

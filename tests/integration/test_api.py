@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The read API against a real PostgreSQL: GET /v1/cities,
-/v1/cities/{city}/places and /v1/places/{id} as API.md says; a pagination
+/v1/cities/{city}/places and /v1/places/{id} as docs/api.md says; a pagination
 walk over a whole city; filters agreeing with the same question in SQL;
 400s naming the field, 404s; injection strings and odd Unicode; the
 database stopped (503 at once), frozen (504 at the query deadline) and

@@ -13,7 +13,7 @@ request stuck on a queue nobody accepts from becomes a counted timeout.
 
 Pass: every run reports "0 failed, 0 errored, 0 timeout" and only 2xx; after
 the load, only the newest generation's workers remain within
-shutdown_timeout + margin.  See notes/reliability-ecosystem.md 1.4.
+shutdown_timeout + margin.  See docs/design.md, "Reload (SIGHUP)".
 """
 
 import os
