@@ -10,9 +10,10 @@
  * its parser from ever seeing a split request line.
  *
  * End of file is the edge's too: libevhtp drops an EOF when a stale errno
- * says EAGAIN (pitfall 11 of the notes) and would keep such connections
- * forever. A client that half-closes after a request answered at once
- * still gets the answer; the connection closes once nothing is in flight.
+ * says EAGAIN (docs/design.md, "libevhtp defects placesd contains") and
+ * would keep such connections forever. A client that half-closes after a
+ * request answered at once still gets the answer; the connection closes
+ * once nothing is in flight.
  * A FIN while the handler works on a deferred answer (a database query,
  * the events service) means the client hung up, as nginx and Go's
  * net/http take it: the connection is freed, which cancels that work.
@@ -30,6 +31,10 @@
  * socket and closes it lingering: shutdown(SHUT_WR) once sent, the rest of
  * the client's bytes read and dropped for up to LINGER_MS, so the client
  * reads the answer instead of a reset.
+ *
+ * A plain keep-alive GET or HEAD of a route with a quick form (/healthz)
+ * is answered here, without libevhtp (edge.h, quick answers): written
+ * straight to the socket when nothing waits to be sent before it.
  *
  * A stream takes the socket over (edge_handoff): the socket bufferevent
  * lets go of the fd, and evhtp's connection is freed from the loop with
