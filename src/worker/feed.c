@@ -54,6 +54,9 @@
 #define FEED_BACKOFF_MIN_MS 50
 #define FEED_BACKOFF_MAX_MS 500
 #define FEED_PAGE           500
+/* subscribers handed an offer per turn of the loop: about a millisecond
+ * of sends, then the loop serves its other sockets before the next slice */
+#define FEED_SLICE          128
 
 enum feed_state { FS_DOWN, FS_CONNECTING, FS_READY };
 enum feed_query { FQ_NONE, FQ_SETUP, FQ_HIGH, FQ_FETCH };
@@ -63,6 +66,13 @@ struct feed_sub {
 	feed_fn fn;
 	void *arg;
 	TAILQ_ENTRY(feed_sub) link;
+};
+
+/* A fetched page of offers on its way to the subscribers. */
+struct feed_batch {
+	PGresult *res;
+	int row;                    /* the offer being handed out */
+	STAILQ_ENTRY(feed_batch) link;
 };
 
 struct feed {
@@ -91,6 +101,12 @@ struct feed {
 	uint64_t backoff_ms;
 	unsigned nsubs;
 	TAILQ_HEAD(, feed_sub) subs;
+	/* the fan-out, FEED_SLICE subscribers at a time */
+	STAILQ_HEAD(, feed_batch) batches;
+	struct event *fanout;       /* a zero timer: after the loop's I/O */
+	struct feed_offer cur;      /* the offer being handed out */
+	bool fanning;               /* cur is valid; cursor walks the subs */
+	struct feed_sub *cursor;    /* the next subscriber to hand cur to */
 };
 
 static const char feed_sql_fetch[] =
@@ -165,25 +181,112 @@ send_high(struct feed *f)
 
 /* ---- results ---------------------------------------------------------------- */
 
-static void
-deliver(struct feed *f, const PGresult *res, int row)
+/*
+ * The fan-out: one offer after the other, in id order, each to every
+ * subscriber, FEED_SLICE subscribers per turn. Between slices a zero timer
+ * lets the loop's other sockets (a health check, a request) be served, so
+ * that an offer to 50,000 subscribers, or a storm of offers, never holds
+ * the loop for more than a slice. A subscriber that comes during the
+ * fan-out of an offer gets it too (it skips ids it has); one that leaves
+ * moves the cursor on (feed_unsubscribe).
+ */
+static bool
+fan_next_offer(struct feed *f)
 {
-	struct feed_sub *s, *next;
-	struct feed_offer o;
+	struct feed_batch *b;
 
-	o.id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-	o.city = PQgetvalue(res, row, 1);
-	o.json = PQgetvalue(res, row, 2);
-	o.len = (size_t)PQgetlength(res, row, 2);
-	o.seq = ++f->delivered;
-	if (o.id > f->high)
-		f->high = o.id;
-	cm_offer_added(f->model, o.city, strtoll(PQgetvalue(res, row, 3),
-	    NULL, 10));
-	for (s = TAILQ_FIRST(&f->subs); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, link);
-		s->fn(s->arg, &o);
+	while ((b = STAILQ_FIRST(&f->batches)) != NULL) {
+		if (b->row < PQntuples(b->res)) {
+			f->cur.id = strtoll(PQgetvalue(b->res, b->row, 0), NULL,
+			    10);
+			f->cur.city = PQgetvalue(b->res, b->row, 1);
+			f->cur.json = PQgetvalue(b->res, b->row, 2);
+			f->cur.len = (size_t)PQgetlength(b->res, b->row, 2);
+			f->cur.seq = ++f->delivered;
+			f->cursor = TAILQ_FIRST(&f->subs);
+			f->fanning = true;
+			return true;
+		}
+		STAILQ_REMOVE_HEAD(&f->batches, link);
+		PQclear(b->res);
+		free(b);
 	}
+	return false;
+}
+
+static void
+fan_out(evutil_socket_t fd, short ev, void *arg)
+{
+	struct feed *f = arg;
+	struct timeval zero = { 0, 0 };
+	struct feed_sub *s;
+	unsigned budget = FEED_SLICE;
+
+	(void)fd;
+	(void)ev;
+	while (f->fanning || fan_next_offer(f)) {
+		while ((s = f->cursor) != NULL) {
+			if (budget-- == 0) {
+				evtimer_add(f->fanout, &zero);
+				return;
+			}
+			f->cursor = TAILQ_NEXT(s, link);
+			s->fn(s->arg, &f->cur);
+		}
+		f->fanning = false;
+		STAILQ_FIRST(&f->batches)->row++;
+	}
+}
+
+/* Drops what the fan-out has not handed out yet. */
+static void
+fan_drop(struct feed *f)
+{
+	struct feed_batch *b;
+
+	while ((b = STAILQ_FIRST(&f->batches)) != NULL) {
+		STAILQ_REMOVE_HEAD(&f->batches, link);
+		PQclear(b->res);
+		free(b);
+	}
+	f->fanning = false;
+	f->cursor = NULL;
+	if (f->fanout != NULL)
+		evtimer_del(f->fanout);
+}
+
+/*
+ * A fetched page: the high-water mark and the read model learn of its
+ * offers at once; the subscribers get them from the fan-out. Takes res
+ * (true). Without memory to queue it, nothing of it counts as seen: the
+ * next fetch reads it again.
+ */
+static bool
+deliver_page(struct feed *f, PGresult *res)
+{
+	struct timeval zero = { 0, 0 };
+	struct feed_batch *b;
+	int i, n = PQntuples(res);
+
+	if (n == 0)
+		return false;
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		log_warn("calloc() for a page of offers; reading it again");
+		f->want_fetch = true;
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+
+		if (id > f->high)
+			f->high = id;
+		cm_offer_added(f->model, PQgetvalue(res, i, 1),
+		    strtoll(PQgetvalue(res, i, 3), NULL, 10));
+	}
+	b->res = res;
+	STAILQ_INSERT_TAIL(&f->batches, b, link);
+	evtimer_add(f->fanout, &zero);
+	return true;
 }
 
 /*
@@ -202,6 +305,7 @@ rewound(struct feed *f, int64_t max)
 	    " (a database restored from a backup?): reading on from %" PRId64
 	    " and telling %u offer streams", f->high, max, max, f->nsubs);
 	f->high = max;
+	fan_drop(f);
 	if (f->cache != NULL)
 		cache_clear(f->cache);
 	cm_drop_all(f->model, CMC_FEED_LOST);
@@ -211,19 +315,20 @@ rewound(struct feed *f, int64_t max)
 	}
 }
 
-static void
+/* A result of the query in flight; true if it was kept (not to clear). */
+static bool
 take_result(struct feed *f, PGresult *res)
 {
 	ExecStatusType st = PQresultStatus(res);
-	int i, n;
+	int n;
 
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 		log_warnx("offer feed query failed: %s",
 		    PQresultErrorMessage(res));
-		return;
+		return false;
 	}
 	if (st != PGRES_TUPLES_OK)
-		return;
+		return false;
 	n = PQntuples(res);
 	if (f->query == FQ_HIGH && n == 1) {
 		int64_t max = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -237,13 +342,13 @@ take_result(struct feed *f, PGresult *res)
 			f->want_fetch = true;   /* a notification went missing */
 		else if (max < f->high)
 			rewound(f, max);
-		return;
+		return false;
 	}
 	if (f->query == FQ_FETCH) {
-		for (i = 0; i < n; i++)
-			deliver(f, res, i);
 		f->page_rows += (unsigned)n;
+		return deliver_page(f, res);
 	}
+	return false;
 }
 
 /* The query in flight is complete: what comes next. */
@@ -309,8 +414,8 @@ on_readable(evutil_socket_t fd, short ev, void *arg)
 				return;
 			continue;
 		}
-		take_result(f, res);
-		PQclear(res);
+		if (!take_result(f, res))
+			PQclear(res);
 	}
 	if (f->conn == NULL)
 		return;
@@ -556,10 +661,13 @@ feed_new(struct event_base *base, const struct config *cfg,
 	f->cache = cache;
 	f->high = -1;
 	TAILQ_INIT(&f->subs);
+	STAILQ_INIT(&f->batches);
 	f->retry = evtimer_new(base, on_retry, f);
 	f->tick = event_new(base, -1, EV_PERSIST, on_tick, f);
 	f->beat = event_new(base, -1, EV_PERSIST, on_beat, f);
+	f->fanout = evtimer_new(base, fan_out, f);
 	if (f->retry == NULL || f->tick == NULL || f->beat == NULL ||
+	    f->fanout == NULL ||
 	    event_add(f->tick, &tv) == -1 || event_add(f->beat, &hb) == -1) {
 		feed_free(f);
 		return NULL;
@@ -573,8 +681,11 @@ feed_free(struct feed *f)
 {
 	if (f == NULL)
 		return;
+	fan_drop(f);
 	while (!TAILQ_EMPTY(&f->subs))
 		feed_unsubscribe(TAILQ_FIRST(&f->subs));
+	if (f->fanout != NULL)
+		event_free(f->fanout);
 	if (f->ev != NULL)
 		event_free(f->ev);
 	if (f->wev != NULL)
@@ -643,6 +754,8 @@ feed_unsubscribe(struct feed_sub *s)
 {
 	if (s == NULL)
 		return;
+	if (s->f->cursor == s)
+		s->f->cursor = TAILQ_NEXT(s, link);
 	TAILQ_REMOVE(&s->f->subs, s, link);
 	s->f->nsubs--;
 	stats_gauge_add(&s->f->st->sse_subscribers, -1);

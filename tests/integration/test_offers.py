@@ -402,6 +402,49 @@ def test_publish_reaches_every_worker():
             s.close()
 
 
+def test_fanout_in_slices():
+    """A worker hands an offer to its subscribers FEED_SLICE (128) at a
+    time, serving its other sockets between slices (src/worker/feed.c):
+    with about 200 subscribers per worker, a burst of offers published
+    back to back while some subscribers vanish mid-fan-out reaches every
+    remaining subscriber whole, in id order, each once; /healthz answers
+    meanwhile."""
+    n, burst, gone = 400, 12, 40
+    subs = []
+    try:
+        for _ in range(n):
+            s = Stream(D)
+            T.check_eq(s.status, 200, "stream status")
+            subs.append(s)
+        for s in subs:
+            s.wait(lambda x: x.worker() is not None, what="the hello comment")
+        per = {w: sum(1 for s in subs if s.worker() == w) for w in (0, 1)}
+        T.log("subscribers per worker: %r" % per)
+        T.check(max(per.values()) > 128, "no worker has more than one "
+                "slice of subscribers: %r" % per)
+        ids = []
+        for k in range(burst):
+            ids.append(publish_ok(title="Slice %d" % k)["id"])
+            if k == burst // 2:
+                for s in subs[:gone]:       # vanish mid-burst
+                    s.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+                    s.close()
+                st, _, _ = D.get("/healthz", timeout=30)
+                T.check_eq(st, 200, "/healthz during the fan-out")
+        for i, s in enumerate(subs[gone:]):
+            s.wait(lambda x: ids[-1] in x.ids(), timeout=60,
+                   what="the burst's last offer (subscriber %d)" % i)
+            got = [x for x in s.ids() if x >= ids[0]]
+            T.check_eq(got, ids, "subscriber %d: the burst, in order, "
+                       "each once" % i)
+    finally:
+        for s in subs:
+            s.close()
+    T.wait_until(lambda: D.metric("placesd_sse_subscribers") == 0, 30,
+                 "every subscriber gone")
+
+
 def test_last_event_id_replays_exactly_the_missed():
     s = Stream(D)
     first = publish_ok(title="seen")
@@ -886,6 +929,7 @@ if __name__ == "__main__":
             test_last_event_id_ahead_streams_from_now,
             test_last_event_id_just_published,
             test_publish_reaches_every_worker,
+    test_fanout_in_slices,
             test_last_event_id_replays_exactly_the_missed,
             test_list_active_offers,
             test_bad_tokens_and_bodies,
