@@ -126,6 +126,12 @@ Options:
                      when the open-files limit cannot hold N subscribers on them)
   --procs P          client processes the subscribers are split over
                      (default: 1, more when the open-files limit needs it)
+  --read-pause T     stop the subscriber processes (SIGSTOP) from just
+                     before each publish until T after it (less than
+                     --interval), so that the fan-out has the cores as
+                     remote subscribers would leave them; arrivals are the
+                     kernel's receive stamps either way (default: 0 = off;
+                     at least 2 client processes then)
   --sources K        loopback source addresses 127.0.0.1..127.0.0.K for the
                      subscribers, against ephemeral port exhaustion
                      (default: as many as N subscribers need, 1 up to about
@@ -155,6 +161,7 @@ interval=500ms
 rounds=3
 workers=auto
 procs=
+read_pause=0
 sources=
 pg_bindir=${PG_BINDIR:-}
 keep_dir=
@@ -182,6 +189,8 @@ while [ $# -gt 0 ]; do
 	--rounds=*)      rounds=${1#*=}; shift ;;
 	--workers)       need_arg "$@"; workers=$2; shift 2 ;;
 	--workers=*)     workers=${1#*=}; shift ;;
+	--read-pause)    need_arg "$@"; read_pause=$2; shift 2 ;;
+	--read-pause=*)  read_pause=${1#*=}; shift ;;
 	--procs)         need_arg "$@"; procs=$2; shift 2 ;;
 	--procs=*)       procs=${1#*=}; shift ;;
 	--sources)       need_arg "$@"; sources=$2; shift 2 ;;
@@ -218,6 +227,16 @@ esac
 	die "--interval: e.g. 500ms, 1s or 250 (milliseconds), not '$interval'"
 interval_ms=$((10#$interval_ms))
 interval_s=$(awk -v m="$interval_ms" 'BEGIN { printf "%.3f", m / 1000 }')
+case $read_pause in
+*ms) read_pause_ms=${read_pause%ms} ;;
+*s)  read_pause_ms=${read_pause%s}; [[ $read_pause_ms =~ ^[0-9]+$ ]] && read_pause_ms=$((10#$read_pause_ms * 1000)) ;;
+*)   read_pause_ms=$read_pause ;;
+esac
+[[ $read_pause_ms =~ ^[0-9]+$ ]] && [ "$((10#$read_pause_ms))" -lt "$interval_ms" ] ||
+	[ "$read_pause_ms" = 0 ] ||
+	die "--read-pause: e.g. 400ms (less than --interval), not '$read_pause'"
+read_pause_ms=$((10#$read_pause_ms))
+read_pause_s=$(awk -v m="$read_pause_ms" 'BEGIN { printf "%.3f", m / 1000 }')
 is_uint "$rounds" || die "--rounds: a positive integer, not '$rounds'"
 rounds=$((10#$rounds))
 if [ -n "$procs" ]; then
@@ -292,7 +311,9 @@ fits=$((nofile - 128))
 if [ -z "$procs" ]; then
 	procs=$(((nsubs + fits - 1) / fits))
 	[ "$procs" -ge 1 ] || procs=1
+	[ "$read_pause_ms" -gt 0 ] && [ "$procs" -lt 2 ] && [ "$nsubs" -ge 2 ] && procs=2
 fi
+[ "$read_pause_ms" -gt 0 ] && [ "$procs" -lt 2 ] && die "--read-pause needs --procs 2 or more"
 if [ "$workers" = auto ]; then
 	while [ "$nworkers" -lt 64 ] && [ "$nofile" -lt $((nsubs * 5 / (4 * nworkers) + 256)) ]; do
 		nworkers=$((nworkers + 1))
@@ -542,6 +563,7 @@ run_round() {
 	setsid "$python_bin" "$client" --port "$placesd_port" --subscribers "$nsubs" \
 		--offers "$noffers" --interval "$interval_s" --token-file "$token_file" \
 		--place-ids "$place_ids" --procs "$procs" --sources "$sources" \
+		--read-pause "$read_pause_s" \
 		--ready-file "$rdy" --go-file "$go" --tag "bench r$r" \
 		</dev/null >"$out.json" 2>"$out.log" &
 	client_pid=$!
@@ -677,7 +699,7 @@ echo "  placesd:    $placesd_bin ($("$placesd_bin" -V 2>/dev/null | head -n 1)),
 echo "  config:     max_connections $max_clients, keepalive_timeout 300s, backlog 4096; [offers] heartbeat 15s, max_subscribers $max_subs"
 echo "  PostgreSQL: $pg_version ($pg_bindir), Unix socket, fsync off"
 echo "  data:       $nplaces places, $seeded_offers seeded offers (seeded in ${t_seed} s)"
-echo "  client:     $client ($("$python_bin" -V 2>&1)), $nsubs subscribers over $procs process(es) and $sources source address(es); $noffers offers, one every ${interval_ms} ms"
+echo "  client:     $client ($("$python_bin" -V 2>&1)), $nsubs subscribers over $procs process(es) and $sources source address(es); $noffers offers, one every ${interval_ms} ms$([ "$read_pause_ms" -gt 0 ] && echo "; subscribers stopped for ${read_pause_ms} ms from each publish (--read-pause)")"
 echo "  open files: $nofile per process$nofile_note"
 echo "  rounds:     $rounds, placesd started afresh for each"
 echo "  machine:    $ncpu cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); client, placesd and PostgreSQL share the cores"

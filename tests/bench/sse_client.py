@@ -36,6 +36,13 @@
 # time the client read the bytes; "lag" is read - kernel: how far behind
 # the client itself was.
 #
+# --read-pause S (with --procs >= 2): the subscriber processes are stopped
+# (SIGSTOP) from just before each publish until S seconds after it, then
+# continued; they read what arrived meanwhile, with its kernel stamps. On
+# a small machine a client reading 50,000 sockets takes a core from the
+# server it measures; remote subscribers would not. Choose S longer than
+# the fan-out and well under --interval.
+#
 # --procs P > 1: the subscribers are split over P forked processes (each an
 # asyncio loop of its own); this process publishes.  The receive times are
 # taken from clocks that are system-wide (CLOCK_MONOTONIC, CLOCK_REALTIME),
@@ -52,6 +59,7 @@ import json
 import os
 import re
 import resource
+import signal
 import socket
 import struct
 import sys
@@ -103,11 +111,22 @@ def parse_args():
     p.add_argument("--settle", type=float, default=10.0)
     p.add_argument("--tag", default="bench")
     p.add_argument("--no-kernel-stamps", action="store_true")
+    p.add_argument("--read-pause", type=float, default=0.0,
+                   help="seconds the subscriber processes are stopped "
+                   "(SIGSTOP) from just before each publish, so that the "
+                   "fan-out has the cores as remote subscribers would leave "
+                   "them; arrivals are the kernel's stamps all the same "
+                   "(needs --procs >= 2; default: 0, never stopped)")
     a = p.parse_args()
     if a.subscribers < 1 or a.offers < 1 or a.procs < 1 or a.interval < 0:
         p.error("--subscribers, --offers, --procs: >= 1; --interval >= 0")
     if a.procs > a.subscribers:
         a.procs = a.subscribers
+    if a.read_pause < 0 or (a.read_pause > 0 and a.procs < 2):
+        p.error("--read-pause: >= 0, and only with --procs >= 2 (the "
+                "publisher must not be stopped with the subscribers)")
+    if a.read_pause > 0 and a.no_kernel_stamps:
+        p.error("--read-pause needs the kernel's receive stamps")
     if not 1 <= a.sources <= 254:
         p.error("--sources: 1..254")
     return a
@@ -488,7 +507,31 @@ def write_ready(a, rep):
     os.rename(tmpf, a.ready_file)
 
 
-async def publish_all(a, token, place_ids):
+def signal_kids(kids, sig):
+    for kid in kids:
+        try:
+            os.kill(kid["pid"], sig)
+        except ProcessLookupError:
+            pass
+
+
+async def publish_paused(a, pub, body, kids):
+    """One publish with the subscriber processes stopped from just before
+    it until --read-pause after: they read what arrived meanwhile later,
+    with its kernel stamps."""
+    signal_kids(kids, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        res = await pub.publish(body)
+        left = t0 + a.read_pause - time.monotonic()
+        if left > 0:
+            await asyncio.sleep(left)
+    finally:
+        signal_kids(kids, signal.SIGCONT)
+    return res
+
+
+async def publish_all(a, token, place_ids, kids=()):
     """-> list of (t_mono, t_real, status, id, ms, text)"""
     pub = Publisher(a, token)
     try:
@@ -502,7 +545,11 @@ async def publish_all(a, token, place_ids):
         delay = t0 + k * a.interval - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        res = await pub.publish(offer_body(a, k, place_ids))
+        if a.read_pause > 0 and kids:
+            res = await publish_paused(a, pub, offer_body(a, k, place_ids),
+                                       kids)
+        else:
+            res = await pub.publish(offer_body(a, k, place_ids))
         out.append(res)
         if res[2] != 201:
             log("offer %d: POST /v1/offers answered %s: %s" % (k + 1, res[2] or "nothing", res[5]))
@@ -776,7 +823,7 @@ async def multi_parent(a, token, place_ids, kstamps, kids):
         return 1, None
     for k in kids:
         os.write(k["w"], b"go\n")
-    pubs = await publish_all(a, token, place_ids)
+    pubs = await publish_all(a, token, place_ids, kids)
     if pubs is None:
         return 1, None
     ids = [p[3] for p in pubs if p[3] is not None]
