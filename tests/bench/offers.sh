@@ -126,6 +126,16 @@ Options:
                      when the open-files limit cannot hold N subscribers on them)
   --procs P          client processes the subscribers are split over
                      (default: 1, more when the open-files limit needs it)
+  --probe C          also measure GET /healthz (wrk, C connections, keep-alive)
+                     for as long as the offers take: once with the
+                     subscribers connected and idle, once while the offers
+                     are published; prints both p99s and their ratio (the
+                     aim: a publish storm, e.g. --interval 10ms, keeps it
+                     within 2x; default: 0 = no probe)
+  --client-nice N    run the load client at nice N (0..19): its CPU then goes
+                     to placesd first, as remote subscribers' would; the
+                     arrivals are the kernel's receive stamps either way
+                     (default: 0)
   --read-pause T     stop the subscriber processes (SIGSTOP) from just
                      before each publish until T after it (less than
                      --interval), so that the fan-out has the cores as
@@ -161,6 +171,8 @@ interval=500ms
 rounds=3
 workers=auto
 procs=
+probe=0
+client_nice=0
 read_pause=0
 sources=
 pg_bindir=${PG_BINDIR:-}
@@ -189,6 +201,10 @@ while [ $# -gt 0 ]; do
 	--rounds=*)      rounds=${1#*=}; shift ;;
 	--workers)       need_arg "$@"; workers=$2; shift 2 ;;
 	--workers=*)     workers=${1#*=}; shift ;;
+	--client-nice)   need_arg "$@"; client_nice=$2; shift 2 ;;
+	--client-nice=*) client_nice=${1#*=}; shift ;;
+	--probe)         need_arg "$@"; probe=$2; shift 2 ;;
+	--probe=*)       probe=${1#*=}; shift ;;
 	--read-pause)    need_arg "$@"; read_pause=$2; shift 2 ;;
 	--read-pause=*)  read_pause=${1#*=}; shift ;;
 	--procs)         need_arg "$@"; procs=$2; shift 2 ;;
@@ -237,6 +253,12 @@ esac
 	die "--read-pause: e.g. 400ms (less than --interval), not '$read_pause'"
 read_pause_ms=$((10#$read_pause_ms))
 read_pause_s=$(awk -v m="$read_pause_ms" 'BEGIN { printf "%.3f", m / 1000 }')
+[[ $client_nice =~ ^[0-9]+$ ]] && [ "$((10#$client_nice))" -le 19 ] || die "--client-nice: 0..19, not '$client_nice'"
+[[ $probe =~ ^[0-9]+$ ]] && [ "$((10#$probe))" -le 1000 ] || die "--probe: 0..1000 connections, not '$probe'"
+[ "$probe" -gt 0 ] && ! command -v wrk >/dev/null && die "--probe needs wrk (apt-get install wrk)"
+# the probe runs as long as the offers are published (2 s at least)
+probe_s=$(( (noffers * interval_ms + 999) / 1000 ))
+[ "$probe_s" -ge 2 ] || probe_s=2
 is_uint "$rounds" || die "--rounds: a positive integer, not '$rounds'"
 rounds=$((10#$rounds))
 if [ -n "$procs" ]; then
@@ -364,6 +386,7 @@ cleanup() {
 	cleaned=1
 	trap '' INT TERM
 	kill_child "$child_pid"
+	kill_child "$probe_pid"
 	stop_client
 	stop_placesd
 	stop_postgres
@@ -560,13 +583,19 @@ run_round() {
 		problems+=("round $r: found $nw0 worker processes under the master (pid $placesd_pid), expected $nworkers")
 	fetch_metrics "$m0" || { note "GET /metrics failed"; exit 1; }
 
-	setsid "$python_bin" "$client" --port "$placesd_port" --subscribers "$nsubs" \
+	setsid nice -n "$client_nice" "$python_bin" "$client" --port "$placesd_port" --subscribers "$nsubs" \
 		--offers "$noffers" --interval "$interval_s" --token-file "$token_file" \
 		--place-ids "$place_ids" --procs "$procs" --sources "$sources" \
 		--read-pause "$read_pause_s" \
 		--ready-file "$rdy" --go-file "$go" --tag "bench r$r" \
 		</dev/null >"$out.json" 2>"$out.log" &
 	client_pid=$!
+	# setsid made it a scheduler autogroup of its own, whose weight (not
+	# the nice of its processes) decides against placesd's: nice that
+	if [ "$client_nice" -gt 0 ] && [ -w "/proc/$client_pid/autogroup" ]; then
+		echo "$client_nice" >"/proc/$client_pid/autogroup" 2>/dev/null ||
+			problems+=("round $r: could not set the client's autogroup nice")
+	fi
 	# connected and idle: the client says so (after its --idle second)
 	for i in $(seq 1 6000); do
 		[ -s "$rdy" ] && break
@@ -591,12 +620,18 @@ run_round() {
 	[ "$gauge" = "$connected" ] ||
 		problems+=("round $r: placesd_sse_subscribers is $gauge with $connected subscribers connected (the client's count)")
 	read -r w_rss1 w_pss1 _ ma1 rk1 pg1 tcp1 <<<"$(mem_snapshot)"
+	[ "$probe" -gt 0 ] && probe_healthz "$out.hz-idle" && probe_p99 "$out.hz-idle" hz_idle "$r"
 
 	# the offers
+	[ "$probe" -gt 0 ] && { probe_healthz "$out.hz-storm" & probe_pid=$!; }
 	cpu_take; t0=$split
 	: >"$go"
 	wait "$client_pid"; rc=$?
 	client_pid=
+	if [ -n "$probe_pid" ]; then
+		wait "$probe_pid"; probe_pid=
+		probe_p99 "$out.hz-storm" hz_storm "$r"
+	fi
 	cpu_take; t1=$split
 	R[oth,$r]=$(other_pct "$t0" "$t1")
 	read -r "R[cpd,$r]" "R[cpg,$r]" "R[ccl,$r]" <<<"$(cores_of "$t0" "$t1")"
@@ -692,6 +727,20 @@ report_round() {
 	printf '      %s\n' "${R[mem,$r]}"
 }
 
+# probe_healthz OUT: wrk on /healthz for probe_s seconds, its output in OUT
+probe_healthz() {
+	wrk -t1 -c"$probe" -d"${probe_s}s" --latency "http://127.0.0.1:$placesd_port/healthz" >"$1" 2>&1
+}
+# probe_p99 OUT KEY ROUND: R[KEY,ROUND] = the p99 (ms) of that probe
+probe_p99() {
+	local rps p99 reqs non2xx sock
+	read -r rps p99 reqs non2xx sock <<<"$(parse_wrk "$1")"
+	[ "$non2xx" = 0 ] && [ -z "$sock" ] && [ "$reqs" != 0 ] ||
+		problems+=("${1##*/}: $reqs requests, $non2xx non-2xx answers to /healthz, socket errors: ${sock:-none}")
+	R[$2,$3]=$p99
+}
+probe_pid=
+
 # ------------------------------------------------------------------ run ------
 pg_version=$("$pg_bindir/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //')
 echo "placesd live offer stream benchmark  $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
@@ -699,7 +748,7 @@ echo "  placesd:    $placesd_bin ($("$placesd_bin" -V 2>/dev/null | head -n 1)),
 echo "  config:     max_connections $max_clients, keepalive_timeout 300s, backlog 4096; [offers] heartbeat 15s, max_subscribers $max_subs"
 echo "  PostgreSQL: $pg_version ($pg_bindir), Unix socket, fsync off"
 echo "  data:       $nplaces places, $seeded_offers seeded offers (seeded in ${t_seed} s)"
-echo "  client:     $client ($("$python_bin" -V 2>&1)), $nsubs subscribers over $procs process(es) and $sources source address(es); $noffers offers, one every ${interval_ms} ms$([ "$read_pause_ms" -gt 0 ] && echo "; subscribers stopped for ${read_pause_ms} ms from each publish (--read-pause)")"
+echo "  client:     $client ($("$python_bin" -V 2>&1)), $nsubs subscribers over $procs process(es) and $sources source address(es); $noffers offers, one every ${interval_ms} ms$([ "$read_pause_ms" -gt 0 ] && echo "; subscribers stopped for ${read_pause_ms} ms from each publish (--read-pause)")$([ "$client_nice" -gt 0 ] && echo "; client at nice $client_nice")"
 echo "  open files: $nofile per process$nofile_note"
 echo "  rounds:     $rounds, placesd started afresh for each"
 echo "  machine:    $ncpu cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); client, placesd and PostgreSQL share the cores"
@@ -745,6 +794,11 @@ printf '  CPU per event:                 placesd %s us per event sent, the clien
 	"$(med pdus)" "$(med clus)"
 printf '  client:                        lag p99 %s ms, CPU %s%% of one core during the offers\n' \
 	"$(med lag_p99)" "$(med client_cpu_pct)"
+if [ "$probe" -gt 0 ]; then
+	hz_ratio=$(awk -v a="$(med hz_idle 3)" -v b="$(med hz_storm 3)" 'BEGIN { if (a > 0 && b != "-") printf "%.2f", b / a; else print "-" }')
+	printf '  /healthz p99 (%s connections):  idle %s ms, during the offers %s ms: %sx\n' \
+		"$probe" "$(med hz_idle 3)" "$(med hz_storm 3)" "$hz_ratio"
+fi
 
 verdict() { # verdict VALUE LIMIT
 	if [ "$1" = - ]; then echo "no figure"
@@ -766,6 +820,7 @@ fi
 echo "Aims:"
 printf '  p99 delay to the last subscriber <= %3d ms:  %s ms: %s\n' "$p99_aim" "$p99" "$(verdict "$p99" "$p99_aim")"
 echo "  <= 8 KB per idle subscriber:                 $kbr KB RSS: $(verdict "$kbr" 8) (PSS $kbp KB: $(verdict "$kbp" 8))"
+[ "$probe" -gt 0 ] && echo "  /healthz p99 during the offers <= 2x idle:   ${hz_ratio}x: $(verdict "$hz_ratio" 2)"
 echo
 if [ ${#problems[@]} -eq 0 ]; then
 	echo "No further notes: the gauge matched the connected count, every event was counted as sent, none closed for being slow, nothing logged."
