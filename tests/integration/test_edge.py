@@ -546,6 +546,19 @@ class Wire:
         self.reset = False
         self.timeout = timeout
 
+    @classmethod
+    def small_window(cls, d, rcvbuf):
+        """A client whose receive buffer (set before connecting, so that
+        the window is small from the start) holds only rcvbuf bytes."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(IO_TIMEOUT)
+        s.connect((d.host, d.port))
+        w = cls.__new__(cls)
+        w.s, w.buf, w.eof, w.reset, w.timeout = (s, b"", False, False,
+                                                 IO_TIMEOUT)
+        return w
+
     def send(self, data):
         self.s.sendall(data)
 
@@ -1070,15 +1083,10 @@ def test_quick_answers():
     # thousands pipelined by a client that reads only later, through a
     # small receive buffer; every 97th a 404 that names its path (order)
     n = 3000
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.settimeout(IO_TIMEOUT)
-    s.connect((d.host, d.port))
-    w = Wire.__new__(Wire)
-    w.s, w.buf, w.eof, w.reset, w.timeout = s, b"", False, False, IO_TIMEOUT
+    w = Wire.small_window(d, 4096)
     reqs = b"".join(request_bytes("/nope-%d" % i) if i % 97 == 0 else
                     request_bytes("/healthz") for i in range(n))
-    sender = threading.Thread(target=lambda: s.sendall(reqs), daemon=True)
+    sender = threading.Thread(target=lambda: w.s.sendall(reqs), daemon=True)
     try:
         sender.start()
         time.sleep(1.0)                 # the server's send buffer fills
@@ -1163,12 +1171,7 @@ def test_large_answers_to_a_slow_reader():
     only after a pause, arrive whole and in order, and the connection
     serves a request after them."""
     d = shared()
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-    s.settimeout(IO_TIMEOUT)
-    s.connect((d.host, d.port))
-    w = Wire.__new__(Wire)
-    w.s, w.buf, w.eof, w.reset, w.timeout = s, b"", False, False, IO_TIMEOUT
+    w = Wire.small_window(d, 2048)
     try:
         w.send(request_bytes("/metrics") * 3)
         time.sleep(1.0)                 # the socket's buffers fill
