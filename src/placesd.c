@@ -1,8 +1,11 @@
 /*
  * placesd.c: main(): command line, configuration, the sockets and the
  * shared stats area that the master owns, privileges, then the master
- * takes over. placesd always runs in the foreground (systemd's model).
+ * takes over. This file also picks what each role runs: a worker is handed
+ * the API (src/api/), so that the worker itself never includes it.
+ * placesd always runs in the foreground (systemd's model).
  */
+#include "api/api.h"
 #include "common/child.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -27,8 +30,15 @@
 #endif
 #define DEFAULT_CONF SYSCONFDIR "/placesd/placesd.conf"
 
+/* A worker serves the HTTP API: the handlers are handed to it here. */
+static int
+api_worker_main(const struct child_args *a)
+{
+	return worker_main(a, &api_app);
+}
+
 static const struct role_def roles[ROLE_COUNT] = {
-	[ROLE_WORKER] = { "worker", worker_main },
+	[ROLE_WORKER] = { "worker", api_worker_main },
 	[ROLE_RANKER] = { "ranker", ranker_main },
 };
 

@@ -1,7 +1,8 @@
 /*
- * api.h: the HTTP API's handlers, one file per area, and the route table
- * the worker serves. Handlers know requests, JSON and the worker's
- * services; they never touch sockets or libevent directly.
+ * api.h: the HTTP API's handlers, one file per area, and what a worker is
+ * handed to serve them (api_app: routes, statements, hooks). Handlers know
+ * requests, JSON and the worker's services; they never touch sockets or
+ * libevent directly. The worker does not include this file.
  */
 #ifndef PLACESD_API_H
 #define PLACESD_API_H
@@ -13,8 +14,21 @@
 #include "worker/http.h"
 #include "worker/pg.h"
 
-extern const struct http_route api_routes[];
-extern const size_t api_nroutes;
+struct frame;
+struct worker;
+struct worker_app;
+
+/* routes.c: what placesd hands each worker (worker.h) */
+extern const struct worker_app api_app;
+
+/* The API's own state in a worker (w->app_state), made by api_app.start. */
+struct app_state {
+	struct frame *offer_frame;  /* the live offer streams send now */
+	uint64_t offer_frame_seq;   /* its feed delivery */
+	struct frame *heartbeat_frame;
+	unsigned seq;               /* jitter of the streams' retry */
+	unsigned nearby_fallbacks;  /* degraded /v1/nearby queries running */
+};
 
 /* queries.c: the prepared statements, by index */
 enum api_stmt { STMT_CITIES, STMT_CITY_PLACES, STMT_PLACE, STMT_PLACES_BY_ID,
@@ -69,7 +83,6 @@ void api_nearby(struct http_req *r);
 void api_digest(struct http_req *r);
 
 /* offers.c, offers_stream.c */
-struct worker;
 void api_offers(struct http_req *r);
 void api_offers_publish(struct http_req *r);
 void api_offers_list(struct http_req *r);

@@ -42,7 +42,7 @@ struct nearby {
 	struct http_req *r;
 	struct worker *w;
 	struct rankc_call *call;
-	bool fallback;              /* counted in w->nearby_fallbacks */
+	bool fallback;              /* counted in app_state->nearby_fallbacks */
 	/* the question */
 	double lat, lon, radius;
 	char cats[600], cuis[600];
@@ -71,7 +71,7 @@ nearby_free(void *arg)
 	struct nearby *n = arg;
 
 	if (n->fallback)
-		n->w->nearby_fallbacks--;
+		n->w->app_state->nearby_fallbacks--;
 	free(n->answer);
 	for (size_t i = 0; i < n->ncards; i++)
 		free(n->card[i].own);
@@ -277,7 +277,7 @@ degrade(struct nearby *n, enum rankc_status why)
 	enum stats_fallback cause = fallback_cause(why);
 	const char *p[10];
 
-	if (n->w->nearby_fallbacks >= nearby_fallback_max(n->w)) {
+	if (n->w->app_state->nearby_fallbacks >= nearby_fallback_max(n->w)) {
 		stats_add(&n->w->st->nearby_shed, 1);
 		stats_add(&n->w->st->nearby_fallback[cause][SO_SHED], 1);
 		http_add_header(n->r, "Retry-After", "1");
@@ -287,7 +287,7 @@ degrade(struct nearby *n, enum rankc_status why)
 		return;
 	}
 	n->fallback = true;
-	n->w->nearby_fallbacks++;
+	n->w->app_state->nearby_fallbacks++;
 	stats_add(&n->w->st->nearby_degraded, 1);
 	stats_add(&n->w->st->nearby_fallback[cause][SO_DEGRADED], 1);
 	snprintf(lat, sizeof(lat), "%.7f", n->lat);

@@ -173,12 +173,13 @@ send_offer(struct sub *s, int64_t id, const char *json, size_t len)
 static struct frame *
 offer_frame(struct worker *w, const struct feed_offer *o)
 {
+	struct app_state *as = w->app_state;
 	struct frame *f;
 	char head[64];
 	int n;
 
-	if (w->offer_frame != NULL && w->offer_frame_seq == o->seq)
-		return w->offer_frame;
+	if (as->offer_frame != NULL && as->offer_frame_seq == o->seq)
+		return as->offer_frame;
 	n = snprintf(head, sizeof(head), "id: %" PRId64 "\nevent: offer\n"
 	    "data: ", o->id);
 	if (n < 0 || (size_t)n >= sizeof(head) ||
@@ -188,18 +189,20 @@ offer_frame(struct worker *w, const struct feed_offer *o)
 	memcpy(frame_payload(f) + n, o->json, o->len);
 	memcpy(frame_payload(f) + n + o->len, "\n\n", 2);
 	frame_seal(f);
-	frame_unref(w->offer_frame);
-	w->offer_frame = f;
-	w->offer_frame_seq = o->seq;
+	frame_unref(as->offer_frame);
+	as->offer_frame = f;
+	as->offer_frame_seq = o->seq;
 	return f;
 }
 
 static struct frame *
 heartbeat_frame(struct worker *w)
 {
-	if (w->heartbeat_frame == NULL)
-		w->heartbeat_frame = frame_copy(": hb\n\n", 6);
-	return w->heartbeat_frame;
+	struct app_state *as = w->app_state;
+
+	if (as->heartbeat_frame == NULL)
+		as->heartbeat_frame = frame_copy(": hb\n\n", 6);
+	return as->heartbeat_frame;
 }
 
 static void
@@ -474,9 +477,10 @@ drain_one(void *arg)
 {
 	struct sub *s = arg;
 	uint64_t base = s->w->cfg->offers_retry_ms;
+	unsigned *seq = &s->w->app_state->seq;
 
 	/* spread the reconnects over [retry, 2 * retry) */
-	sub_end(s, base + base * util_jitter_permille(&s->w->seq) / 1000);
+	sub_end(s, base + base * util_jitter_permille(seq) / 1000);
 }
 
 void
@@ -494,7 +498,9 @@ api_offers_drain(struct worker *w)
 void
 api_offers_free(struct worker *w)
 {
-	frame_unref(w->offer_frame);
-	frame_unref(w->heartbeat_frame);
-	w->offer_frame = w->heartbeat_frame = NULL;
+	struct app_state *as = w->app_state;
+
+	frame_unref(as->offer_frame);
+	frame_unref(as->heartbeat_frame);
+	as->offer_frame = as->heartbeat_frame = NULL;
 }

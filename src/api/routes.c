@@ -1,10 +1,17 @@
 /*
- * routes.c: every path the worker answers, matched exactly. A path that
- * is not here is a 404; a method a route does not list is a 405 with Allow.
+ * routes.c: every path the worker answers, matched exactly, and the rest
+ * of what placesd hands a worker to serve the API (struct worker_app in
+ * worker.h): the prepared statements, and the API's own state in the
+ * worker, made at its start and freed at its exit. A path that is not
+ * here is a 404; a method a route does not list is a 405 with Allow.
  */
 #include "api/api.h"
+#include "worker/worker.h"
 
-const struct http_route api_routes[] = {
+#include <stdlib.h>
+#include <unistd.h>
+
+static const struct http_route api_routes[] = {
 	{ "/healthz", HTTP_GET, api_healthz, false, api_healthz_body },
 	{ "/readyz", HTTP_GET, api_readyz, false, NULL },
 	{ "/metrics", HTTP_GET, api_metrics, false, NULL },
@@ -18,4 +25,31 @@ const struct http_route api_routes[] = {
 	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true, NULL },
 };
 
-const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
+static int
+api_start(struct worker *w)
+{
+	if ((w->app_state = calloc(1, sizeof(*w->app_state))) == NULL)
+		return -1;
+	w->app_state->seq = (unsigned)getpid();
+	return 0;
+}
+
+static void
+api_free(struct worker *w)
+{
+	if (w->app_state == NULL)
+		return;
+	api_offers_free(w);
+	free(w->app_state);
+	w->app_state = NULL;
+}
+
+const struct worker_app api_app = {
+	.routes = api_routes,
+	.nroutes = sizeof(api_routes) / sizeof(api_routes[0]),
+	.statements = api_statements,
+	.nstatements = API_NSTMTS,
+	.start = api_start,
+	.drain = api_offers_drain,
+	.free = api_free,
+};

@@ -15,6 +15,9 @@
  * it has been idle for a grace period (closing one that just got its answer
  * races with the client's next request); exit when none is left, or at
  * shutdown_timeout with whatever remains cut.
+ *
+ * What the worker serves comes in a struct worker_app (worker.h): the
+ * routes, the statements, and hooks at its start, drain and exit.
  */
 #include "worker/worker.h"
 #include "worker/http.h"
@@ -24,7 +27,6 @@
 #include "worker/citymodel.h"
 #include "worker/upstream.h"
 #include "worker/feed.h"
-#include "api/api.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -93,7 +95,7 @@ worker_drain(struct worker *w, const char *why)
 	log_info("draining (%s): %u connections open", why,
 	    http_connections(w->http));
 	http_drain(w->http);
-	api_offers_drain(w);
+	w->app->drain(w);
 	w->drain_tick = event_new(w->base, -1, EV_PERSIST, drain_tick, w);
 	if (w->drain_tick == NULL || event_add(w->drain_tick, &tv) == -1) {
 		log_warnx("cannot arm the drain timer; stopping now");
@@ -267,14 +269,13 @@ worker_setup(struct worker *w)
 	if (w->rankc == NULL)
 		return -1;
 	snprintf(name, sizeof(name), "placesd worker %u", w->args->slot);
-	w->pg = pg_pool_new(w->base, w->cfg, w->st, api_statements, API_NSTMTS,
-	    name);
+	w->pg = pg_pool_new(w->base, w->cfg, w->st, w->app->statements,
+	    w->app->nstatements, name);
 	w->cache = cache_new(w->cfg->cache_max_entries, w->cfg->cache_ttl_ms,
 	    w->st);
 	w->upstream = upstream_new(w->base, w->cfg, w->st);
 	w->feed = feed_new(w->base, w->cfg, w->st, w->cache);
 	w->model = cm_new(w->cfg, w->st);
-	w->seq = (unsigned)getpid();
 	if (w->pg == NULL || w->cache == NULL || w->upstream == NULL ||
 	    w->feed == NULL || w->model == NULL) {
 		log_errorx("cannot set up the database pool, the cache, the "
@@ -284,7 +285,11 @@ worker_setup(struct worker *w)
 	cm_set_feed(w->model, w->feed);
 	cm_set_pool(w->model, w->pg);
 	feed_set_model(w->feed, w->model);
-	if ((w->http = http_new(w, api_routes, api_nroutes)) == NULL)
+	if (w->app->start(w) != 0) {
+		log_errorx("cannot set up what the worker serves");
+		return -1;
+	}
+	if ((w->http = http_new(w, w->app->routes, w->app->nroutes)) == NULL)
 		return -1;
 	return worker_warm_up(w);
 }
@@ -294,7 +299,7 @@ worker_teardown(struct worker *w)
 {
 	http_shutdown(w->http);
 	feed_free(w->feed);
-	api_offers_free(w);
+	w->app->free(w);
 	cm_free(w->model);
 	pg_pool_free(w->pg);
 	cache_free(w->cache);
@@ -317,12 +322,13 @@ worker_teardown(struct worker *w)
 }
 
 int
-worker_main(const struct child_args *a)
+worker_main(const struct child_args *a, const struct worker_app *app)
 {
 	struct worker w;
 
 	memset(&w, 0, sizeof(w));
 	w.args = a;
+	w.app = app;
 	w.cfg = a->cfg;
 	w.stats = a->stats;
 	w.st = a->st;

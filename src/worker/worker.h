@@ -2,11 +2,14 @@
  * worker.h: a worker process's state. One event_base, one HTTP server on
  * the slot's inherited listener, one connection to the ranker; shares
  * nothing with its siblings but the stats area it writes its own block of.
+ * What it serves (the handlers of src/api/) is handed to it as a struct
+ * worker_app by whoever starts it: the worker does not know the handlers.
  */
 #ifndef PLACESD_WORKER_H
 #define PLACESD_WORKER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/child.h"
@@ -17,7 +20,30 @@ struct http;
 struct rankc;
 struct pg_pool;
 struct cache;
-struct frame;
+struct http_route;
+struct pg_statement;
+struct app_state;
+struct worker;
+
+/*
+ * What a worker serves, handed in by whoever starts it (src/placesd.c):
+ * the routes, the statements its database pool prepares, and the hooks
+ * of the worker's life that the application needs.
+ */
+struct worker_app {
+	const struct http_route *routes;
+	size_t nroutes;
+	const struct pg_statement *statements;
+	size_t nstatements;
+	/* The services exist and the worker does not serve yet: sets
+	 * w->app_state. -1: the worker cannot start. */
+	int (*start)(struct worker *w);
+	/* The worker begins to drain (a reload, a stop). */
+	void (*drain)(struct worker *w);
+	/* At exit, once the HTTP server and the feed are shut down; also
+	 * after a failed start, so w->app_state may be NULL. */
+	void (*free)(struct worker *w);
+};
 
 struct worker {
 	const struct child_args *args;
@@ -32,11 +58,8 @@ struct worker {
 	struct upstream *upstream;  /* the events service */
 	struct feed *feed;          /* new offers, LISTEN */
 	struct citymodel *model;    /* the city read model, kept by feed */
-	struct frame *offer_frame;  /* the live offer streams send now */
-	uint64_t offer_frame_seq;   /* its feed delivery */
-	struct frame *heartbeat_frame;
-	unsigned seq;               /* jitter */
-	unsigned nearby_fallbacks;  /* degraded /v1/nearby queries running */
+	const struct worker_app *app;   /* what it serves */
+	struct app_state *app_state;    /* the application's own (api.h) */
 	struct event *chan_ev;
 	struct event *sig_term;
 	struct event *sig_quit;
@@ -49,7 +72,7 @@ struct worker {
 	int exit_code;
 };
 
-int worker_main(const struct child_args *a);
+int worker_main(const struct child_args *a, const struct worker_app *app);
 bool worker_ranker_up(const struct worker *w);
 bool worker_db_up(const struct worker *w);
 
