@@ -16,7 +16,7 @@
 #include "worker/http.h"
 #include "worker/edge.h"
 #include "worker/stream.h"
-#include "worker/worker.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -782,16 +782,18 @@ on_accept(evhtp_connection_t *c, void *arg)
 #define ACCEPT_LOG_MS   10000
 
 struct http *
-http_new(struct worker *w, const struct http_route *routes, size_t nroutes)
+http_new(struct event_base *base, const struct config *cfg,
+    struct stats_block *st, struct worker *w,
+    const struct http_route *routes, size_t nroutes)
 {
 	struct http *h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->w = w;
-	h->cfg = w->cfg;
-	h->st = w->st;
-	h->base = w->base;
+	h->cfg = cfg;
+	h->st = st;
+	h->base = base;
 	h->routes = routes;
 	h->nroutes = nroutes;
 	h->access_fd = -1;

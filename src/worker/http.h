@@ -14,7 +14,10 @@
 
 #include <jansson.h>
 
-struct worker;
+struct config;
+struct event_base;
+struct stats_block;
+struct worker;              /* opaque here: only handed back */
 struct http;
 struct http_req;
 
@@ -46,8 +49,14 @@ struct http_route {
 	http_quick_fn quick;        /* or NULL; only for a path without '*' */
 };
 
-struct http *http_new(struct worker *w, const struct http_route *routes,
-    size_t nroutes);
+/*
+ * The server on base, with this generation's cfg and the process's stats
+ * block st. w is the worker it serves in, which http does not look into:
+ * handlers get it back (http_req_worker), and so do quick answers.
+ */
+struct http *http_new(struct event_base *base, const struct config *cfg,
+    struct stats_block *st, struct worker *w,
+    const struct http_route *routes, size_t nroutes);
 int http_start(struct http *h, int listen_fd);
 void http_drain(struct http *h);
 void http_close_idle(struct http *h, uint64_t min_ms);

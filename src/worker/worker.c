@@ -289,7 +289,8 @@ worker_setup(struct worker *w)
 		log_errorx("cannot set up what the worker serves");
 		return -1;
 	}
-	if ((w->http = http_new(w, w->app->routes, w->app->nroutes)) == NULL)
+	if ((w->http = http_new(w->base, w->cfg, w->st, w, w->app->routes,
+	    w->app->nroutes)) == NULL)
 		return -1;
 	return worker_warm_up(w);
 }
