@@ -24,7 +24,7 @@ if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -D_GNU_SOURCE -I"$top_srcdir/src" \
 	$evhtp_cflags \
 	"$top_srcdir/tests/fuzz/fuzz_edge.c" \
-	"$top_srcdir/src/worker/edge_parse.c" \
+	"$top_srcdir/src/runtime/edge_parse.c" \
 	"$top_srcdir/src/common/util.c" \
 	-levhtp -levent -o "$work/fuzz_edge" 2> "$work/build.log"; then
 	if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$work/build.log"; then

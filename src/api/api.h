@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "worker/http.h"
-#include "worker/pg.h"
+#include "runtime/http.h"
+#include "runtime/pg.h"
 
 struct frame;
 struct worker;

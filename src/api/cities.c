@@ -1,12 +1,12 @@
 /*
  * cities.c: GET /v1/cities, every city with its number of places, from
- * the city read model (worker/citymodel.h, the bucket CM_CITIES) when it
+ * the city read model (runtime/citymodel.h, the bucket CM_CITIES) when it
  * is on and the database announces places_city, else from the worker's
  * TTL cache while fresh.
  */
 #include "api/api.h"
-#include "worker/cache.h"
-#include "worker/citymodel.h"
+#include "runtime/cache.h"
+#include "runtime/citymodel.h"
 #include "worker/worker.h"
 #include "common/stats.h"
 

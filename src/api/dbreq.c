@@ -5,7 +5,7 @@
  * and drop the query if the client goes away or the deadline passes.
  */
 #include "api/api.h"
-#include "worker/cache.h"
+#include "runtime/cache.h"
 #include "worker/worker.h"
 #include "common/log.h"
 

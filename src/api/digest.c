@@ -14,7 +14,7 @@
  * answered with 200. Only an invalid body (400) or an unknown city (404)
  * fails the request. A client that goes away cancels every source.
  *
- * With the city read model (worker/citymodel.h) the three database
+ * With the city read model (runtime/citymodel.h) the three database
  * sources come from it: a hit answers them at once and only the events
  * call is left; a miss runs the same queries (their read model variants,
  * which also say which places the city has and when its offers change)
@@ -22,8 +22,8 @@
  * flight. A build with any failed or late query is never kept.
  */
 #include "api/api.h"
-#include "worker/citymodel.h"
-#include "worker/upstream.h"
+#include "runtime/citymodel.h"
+#include "runtime/upstream.h"
 #include "worker/worker.h"
 #include "common/log.h"
 #include "common/stats.h"

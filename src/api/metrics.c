@@ -126,7 +126,7 @@ render_fallbacks(FILE *f, const struct stats_totals *t)
 			    (unsigned long long)t->nearby_fallback[i][j]);
 }
 
-/* the city read model (worker/citymodel.h): causes in enum cm_cause order */
+/* the city read model (runtime/citymodel.h): causes in enum cm_cause order */
 static void
 render_citymodel(FILE *f, const struct stats_totals *t)
 {

@@ -20,8 +20,8 @@
  * The cursor is base64url of "n1:<offset>"; 1,000 results at most.
  */
 #include "api/api.h"
-#include "worker/citymodel.h"
-#include "worker/rankc.h"
+#include "runtime/citymodel.h"
+#include "runtime/rankc.h"
 #include "worker/worker.h"
 #include "common/nearby_wire.h"
 #include "common/stats.h"

@@ -11,7 +11,7 @@
  * transaction, and the stored offer is answered with 201.
  */
 #include "api/api.h"
-#include "worker/upstream.h"
+#include "runtime/upstream.h"
 #include "worker/worker.h"
 #include "common/config.h"
 #include "common/stats.h"

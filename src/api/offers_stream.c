@@ -37,9 +37,9 @@
  * subscriber's own, is written per subscriber.
  */
 #include "api/api.h"
-#include "worker/feed.h"
-#include "worker/frame.h"
-#include "worker/stream.h"
+#include "runtime/feed.h"
+#include "runtime/frame.h"
+#include "runtime/stream.h"
 #include "worker/worker.h"
 #include "common/config.h"
 #include "common/log.h"

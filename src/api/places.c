@@ -2,7 +2,7 @@
  * places.c: GET /v1/cities/{city}/places (filters, keyset pagination in
  * the stable order rating desc, unknown ratings last, then id) and
  * GET /v1/places/{id} (with its menu and active offers), from the city
- * read model (worker/citymodel.h) when it is on, else from the database
+ * read model (runtime/citymodel.h) when it is on, else from the database
  * (the lists) or the TTL cache (places).
  *
  * The cursor is opaque to clients: base64url of "v1:<rating>:<id>" of the
@@ -13,8 +13,8 @@
  * If-None-Match names it gets 304 Not Modified without a body.
  */
 #include "api/api.h"
-#include "worker/cache.h"
-#include "worker/citymodel.h"
+#include "runtime/cache.h"
+#include "runtime/citymodel.h"
 #include "worker/worker.h"
 #include "common/stats.h"
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_edge.c: libFuzzer target over placesd's request path: the edge's
- * framer (src/worker/edge_parse.c) and, for every head it lets through,
+ * framer (src/runtime/edge_parse.c) and, for every head it lets through,
  * libevhtp's own parser, which is what runs next in a worker.
  *
  * Properties checked on every input:
@@ -16,7 +16,7 @@
  *  4. a head rewritten from absolute-form carries one Host line, the
  *     target's authority.
  */
-#include "worker/edge_parse.h"
+#include "runtime/edge_parse.h"
 
 #include <stdint.h>
 #include <stdio.h>

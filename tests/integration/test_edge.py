@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""placesd's HTTP edge (src/worker/edge_parse.c, src/worker/edge.c) against
+"""placesd's HTTP edge (src/runtime/edge_parse.c, src/runtime/edge.c) against
 raw sockets: every client gets a proper HTTP answer and no input crashes or
 wedges a worker.
 
@@ -1028,7 +1028,7 @@ def test_target_forms_pipelined():
 
 def test_quick_answers():
     """/healthz is answered at the edge, without libevhtp, when it comes as
-    a plain keep-alive GET or HEAD (src/worker/edge.c, quick answers): the
+    a plain keep-alive GET or HEAD (src/runtime/edge.c, quick answers): the
     answer is the one libevhtp gives (same status line, headers, body);
     "Connection: close" and HTTP/1.0 still close; a client that pipelines
     thousands of requests and reads late gets every answer, in order."""

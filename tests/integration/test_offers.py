@@ -404,7 +404,7 @@ def test_publish_reaches_every_worker():
 
 def test_fanout_in_slices():
     """A worker hands an offer to its subscribers FEED_SLICE (128) at a
-    time, serving its other sockets between slices (src/worker/feed.c):
+    time, serving its other sockets between slices (src/runtime/feed.c):
     with about 200 subscribers per worker, a burst of offers published
     back to back while some subscribers vanish mid-fan-out reaches every
     remaining subscriber whole, in id order, each once; /healthz answers

@@ -8,7 +8,7 @@
  * events service's answers for many days and cities, the same with
  * whitespace, and hand-made edge cases of each rule.
  */
-#include "worker/upstream.h"
+#include "runtime/upstream.h"
 #include "events/gen.h"
 
 #include <check.h>

@@ -40,7 +40,7 @@
  * lets go of the fd, and evhtp's connection is freed from the loop with
  * the edge and its filter, neither closing nor half-closing the socket.
  */
-#include "worker/edge.h"
+#include "runtime/edge.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"

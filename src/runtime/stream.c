@@ -5,8 +5,8 @@
  * with the write timeout while frames wait, and the linger timeout after
  * our end was sent and the socket half-closed.
  */
-#include "worker/stream.h"
-#include "worker/frame.h"
+#include "runtime/stream.h"
+#include "runtime/frame.h"
 #include "common/stats.h"
 #include "common/util.h"
 

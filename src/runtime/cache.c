@@ -2,7 +2,7 @@
  * cache.c: the LRU cache of cache.h: a chained hash table (FNV-1a) over
  * entries that also sit on one recency list. Single-threaded, per worker.
  */
-#include "worker/cache.h"
+#include "runtime/cache.h"
 #include "common/stats.h"
 #include "common/util.h"
 

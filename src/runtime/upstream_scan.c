@@ -15,7 +15,7 @@
  *
  * out must be empty: on any outcome but 1 it is left empty again.
  */
-#include "worker/upstream.h"
+#include "runtime/upstream.h"
 
 #include <stdint.h>
 #include <string.h>

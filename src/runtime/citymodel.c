@@ -6,9 +6,9 @@
  * Single-threaded, per worker: builds are the handlers' own queries, the
  * model only books them.
  */
-#include "worker/citymodel.h"
-#include "worker/feed.h"
-#include "worker/pg.h"
+#include "runtime/citymodel.h"
+#include "runtime/feed.h"
+#include "runtime/pg.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"

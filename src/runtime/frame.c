@@ -3,7 +3,7 @@
  * header is written right-aligned in the room before the payload, so the
  * framed bytes are contiguous and go out in one write.
  */
-#include "worker/frame.h"
+#include "runtime/frame.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "worker/edge_parse.h"
+#include "runtime/edge_parse.h"
 
 struct event_base;
 struct evhtp_connection;

@@ -22,7 +22,7 @@
  * ranker answering, so that a ranker told to stop is not kept alive).
  * A reload thus never fails a call.
  */
-#include "worker/rankc.h"
+#include "runtime/rankc.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"

@@ -29,9 +29,9 @@
  * FEED_BACKOFF_MAX_MS (+-20%): once the server accepts connections again
  * the feed is back within about 600 ms, then replays what it missed.
  */
-#include "worker/feed.h"
-#include "worker/cache.h"
-#include "worker/citymodel.h"
+#include "runtime/feed.h"
+#include "runtime/cache.h"
+#include "runtime/citymodel.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/offer_sql.h"

@@ -41,7 +41,7 @@
  * sent one first, a probe's attempt ends by its timeout at the latest, and
  * a probe cancelled with its digest is replaced by one of our own at once.
  */
-#include "worker/upstream.h"
+#include "runtime/upstream.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"

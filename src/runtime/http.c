@@ -13,9 +13,9 @@
  *  - a stream's socket leaves evhtp once its head is written (the edge
  *    frees evhtp's half from the loop): stream.c serves it from there.
  */
-#include "worker/http.h"
-#include "worker/edge.h"
-#include "worker/stream.h"
+#include "runtime/http.h"
+#include "runtime/edge.h"
+#include "runtime/stream.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"

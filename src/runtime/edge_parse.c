@@ -5,7 +5,7 @@
  * malformed Content-Length, Content-Length with Transfer-Encoding, and any
  * coding but chunked are refused before libevhtp sees a byte of them.
  */
-#include "worker/edge_parse.h"
+#include "runtime/edge_parse.h"
 #include "common/util.h"
 
 #include <string.h>

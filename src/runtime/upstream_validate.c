@@ -16,7 +16,7 @@
  * or size is dropped and counted, never fatal. Unknown fields are left
  * out. At most UPSTREAM_MAX_EVENTS are kept; the rest count as dropped.
  */
-#include "worker/upstream.h"
+#include "runtime/upstream.h"
 
 #include <ctype.h>
 #include <stdio.h>

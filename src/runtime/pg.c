@@ -23,7 +23,7 @@
  *    makes the pool DOWN (and /readyz 503) without any traffic; TCP
  *    keepalives (unless the conninfo sets its own) back that up.
  */
-#include "worker/pg.h"
+#include "runtime/pg.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"
