@@ -5,7 +5,7 @@
  * UTF-8, numbers and nulls right and spares the worker a re-encoding.
  */
 #include "api/api.h"
-#include "common/offer_sql.h"
+#include "runtime/offer_sql.h"
 
 #define PLACE_FIELDS \
 	"'id', p.id, 'city', p.city_id, 'name', p.name, " \

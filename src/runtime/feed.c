@@ -32,9 +32,9 @@
 #include "runtime/feed.h"
 #include "runtime/cache.h"
 #include "runtime/citymodel.h"
+#include "runtime/offer_sql.h"
 #include "common/config.h"
 #include "common/log.h"
-#include "common/offer_sql.h"
 #include "common/stats.h"
 #include "common/util.h"
 

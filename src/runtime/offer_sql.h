@@ -2,7 +2,8 @@
  * offer_sql.h: the SQL that builds the JSON of an Offer (docs/api.md,
  * "Objects"), shared by the API's statements and the worker's offer feed,
  * so that an offer reads the same whether listed, replayed or pushed live.
- * o is offers, p the offer's place.
+ * It lives beside the feed, its lowest user; the API includes it from
+ * above. o is offers, p the offer's place.
  */
 #ifndef PLACESD_OFFER_SQL_H
 #define PLACESD_OFFER_SQL_H
