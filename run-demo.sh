@@ -22,7 +22,7 @@ build=$here/build/demo
 pgbin=/usr/lib/postgresql/15/bin
 pgdir=$demo/pg
 
-packages=(build-essential autoconf automake libtool pkg-config
+packages=(build-essential autoconf automake pkg-config
 	libevent-dev libevhtp-dev libpq-dev libjansson-dev libinih-dev
 	postgresql-15 curl)
 

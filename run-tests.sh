@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build_root=${BUILD_ROOT:-$here/build}
 jobs=${JOBS:-$(nproc)}
 
-packages=(build-essential autoconf automake libtool pkg-config
+packages=(build-essential autoconf automake pkg-config
 	libevent-dev libevhtp-dev libpq-dev libjansson-dev check libinih-dev
 	postgresql-15 nghttp2-client wrk mandoc systemd curl python3
 	procps iproute2 clang libclang-rt-14-dev valgrind)
