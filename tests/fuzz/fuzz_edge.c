@@ -196,6 +196,9 @@ check_evhtp(struct run *r)
 	free(hp);
 }
 
+/* libFuzzer's entry point; no header declares it (-Wmissing-prototypes) */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
