@@ -1,41 +1,44 @@
 #!/bin/bash
-# check-fuzz.sh: builds the libFuzzer target tests/fuzz/fuzz_edge.c (the
-# edge's request framer, and libevhtp's parser on what it lets through)
-# with clang, ASan and UBSan, and runs it for FUZZ_SECONDS (default 45)
-# from the seeds in tests/fuzz/seeds and the raw requests of
-# tests/edge-corpus. Any finding fails the test and is kept in the build
-# tree (tests/fuzz-findings/) with the fuzzer's log.
-# Exit: 0 nothing found, 1 a finding, 77 clang or libFuzzer missing.
+# check-fuzz.sh: runs the libFuzzer target tests/fuzz/fuzz_edge.c (the
+# edge's request framer, and libevhtp's parser on what it lets through),
+# built by automake ("make fuzz": clang, ASan and UBSan, the project's
+# warning flags), for FUZZ_SECONDS (default 45) from the seeds in
+# tests/fuzz/seeds and the raw requests of tests/edge-corpus. Any finding
+# fails the test and is kept in the build tree (tests/fuzz-findings/) with
+# the fuzzer's log.
+# Under make check the harness builds the target first and passes
+# FUZZ_EDGE (its path, empty when configure found no clang with libFuzzer)
+# and FUZZ_CC; run by hand, it takes $top_builddir/tests/fuzz/fuzz_edge.
+# Exit: 0 nothing found, 1 a finding, 77 clang or libFuzzer missing (or,
+# by hand, the target not built).
 set -u
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 seconds=${FUZZ_SECONDS:-45}
-cc=${FUZZ_CC:-clang}
 
-if ! command -v "$cc" > /dev/null 2>&1; then
-	echo "check-fuzz: SKIP: $cc not installed"
+if [ -z "${FUZZ_EDGE+set}" ]; then
+	# by hand: use what "make fuzz" left, if anything
+	FUZZ_EDGE=$top_builddir/tests/fuzz/fuzz_edge
+	if [ ! -x "$FUZZ_EDGE" ]; then
+		echo "check-fuzz: SKIP: $FUZZ_EDGE not built" \
+			"(make fuzz, or make check TESTS=tests/check-fuzz.sh)"
+		exit 77
+	fi
+elif [ -z "$FUZZ_EDGE" ]; then
+	if [ -z "${FUZZ_CC:-}" ]; then
+		echo "check-fuzz: SKIP: clang not installed (configure found no FUZZ_CC)"
+	else
+		echo "check-fuzz: SKIP: $FUZZ_CC cannot link -fsanitize=fuzzer" \
+			"(with clang: its libFuzzer runtime, libclang-rt-dev; see config.log)"
+	fi
 	exit 77
+elif [ ! -x "$FUZZ_EDGE" ]; then
+	echo "check-fuzz: FAIL: $FUZZ_EDGE not built (make fuzz)"
+	exit 1
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/check-fuzz.XXXXXX") || exit 99
 trap 'rm -rf "$work"' EXIT
-evhtp_cflags=$(pkg-config --cflags evhtp 2>/dev/null)
-if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -D_GNU_SOURCE -I"$top_srcdir/src" \
-	$evhtp_cflags \
-	"$top_srcdir/tests/fuzz/fuzz_edge.c" \
-	"$top_srcdir/src/runtime/edge_parse.c" \
-	"$top_srcdir/src/common/util.c" \
-	-levhtp -levent -o "$work/fuzz_edge" 2> "$work/build.log"; then
-	if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$work/build.log"; then
-		echo "check-fuzz: SKIP: libFuzzer runtime missing (libclang-rt-dev)"
-		cat "$work/build.log"
-		exit 77
-	fi
-	cat "$work/build.log"
-	echo "check-fuzz: FAIL: the fuzz target does not build"
-	exit 1
-fi
 mkdir -p "$work/corpus"
 cp "$top_srcdir"/tests/fuzz/seeds/* "$work/corpus/"
 if [ -d "$top_srcdir/tests/edge-corpus" ]; then
@@ -47,7 +50,7 @@ findings=$top_builddir/tests/fuzz-findings
 mkdir -p "$findings"
 echo "check-fuzz: fuzzing the request path for ${seconds}s" \
 	"($(ls "$work/corpus" | wc -l) seeds)"
-(cd "$work" && ./fuzz_edge -max_total_time="$seconds" -timeout=10 \
+(cd "$work" && "$FUZZ_EDGE" -max_total_time="$seconds" -timeout=10 \
 	-rss_limit_mb=1024 -print_final_stats=1 \
 	-artifact_prefix="$findings/" corpus) > "$work/fuzz.log" 2>&1
 rc=$?
