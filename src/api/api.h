@@ -73,6 +73,21 @@ void api_b64url_encode(const char *in, size_t len, char *out);
 int api_b64url_decode(const char *in, char *out, size_t outlen);
 bool api_is_id(const char *s);
 
+/*
+ * cursor.c: the opaque "after" cursors of the paged lists, base64url of a
+ * versioned text; decoding refuses whatever this server did not give out.
+ * An encoder's out takes API_CURSOR_MAX bytes. Places: "v1:<rating>:<id>"
+ * of a page's last place, rating "" (unknown), "d" or "d.d" within 0..5.
+ */
+#define API_CURSOR_MAX      100
+#define NEARBY_MAX_RESULTS  1000    /* /v1/nearby: offset + limit */
+void api_places_cursor_encode(const char *rating, const char *id, char *out);
+bool api_places_cursor_decode(const char *c, char *rating, size_t rlen,
+    char *id, size_t idlen);
+/* /v1/nearby: "n1:<offset>", offset in [0, NEARBY_MAX_RESULTS). */
+void api_nearby_cursor_encode(long offset, char *out);
+bool api_nearby_cursor_decode(const char *c, long *offset);
+
 /* cities.c, places.c */
 void api_cities(struct http_req *r);
 void api_city_places(struct http_req *r);

@@ -17,7 +17,8 @@
  * behind would turn every request into such a query, and the database's
  * load would starve the ranker further.
  *
- * The cursor is base64url of "n1:<offset>"; 1,000 results at most.
+ * The cursor is base64url of "n1:<offset>" (cursor.c); 1,000 results at
+ * most.
  */
 #include "api/api.h"
 #include "runtime/citymodel.h"
@@ -35,8 +36,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-
-#define NEARBY_MAX_RESULTS 1000
 
 struct nearby {
 	struct http_req *r;
@@ -79,32 +78,6 @@ nearby_free(void *arg)
 	free(n);
 }
 
-static void
-cursor_for(long offset, char *out)
-{
-	char buf[32];
-	int len = snprintf(buf, sizeof(buf), "n1:%ld", offset);
-
-	api_b64url_encode(buf, (size_t)len, out);
-}
-
-static bool
-cursor_parse(const char *c, long *offset)
-{
-	char buf[32], *end;
-	long v;
-
-	if (strlen(c) > 40 || api_b64url_decode(c, buf, sizeof(buf)) < 0 ||
-	    strncmp(buf, "n1:", 3) != 0 || buf[3] == '\0')
-		return false;
-	v = strtol(buf + 3, &end, 10);
-	if (*end != '\0' || v < 0 || v >= NEARBY_MAX_RESULTS ||
-	    strspn(buf + 3, "0123456789") != strlen(buf + 3))
-		return false;
-	*offset = v;
-	return true;
-}
-
 /* ---- the answer ------------------------------------------------------------ */
 
 static void
@@ -119,11 +92,11 @@ static void
 reply_tail(const struct nearby *n, long shown, long total, bool degraded,
     char out[160])
 {
-	char cursor[64];
+	char cursor[API_CURSOR_MAX];
 	long next = n->offset + shown;
 
 	if (shown == n->limit && next < total && next < NEARBY_MAX_RESULTS) {
-		cursor_for(next, cursor);
+		api_nearby_cursor_encode(next, cursor);
 		snprintf(out, 160, "],\"next\":\"%s\",\"degraded\":%s}",
 		    cursor, degraded ? "true" : "false");
 	} else {
@@ -585,7 +558,7 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 		a->sort = v;
 	}
 	if ((v = http_req_query(r, "after")) != NULL &&
-	    !cursor_parse(v, &n->offset))
+	    !api_nearby_cursor_decode(v, &n->offset))
 		return bad_arg(r, "after", "after is not a cursor this server "
 		    "gave out");
 	if (n->offset + n->limit > NEARBY_MAX_RESULTS)

@@ -6,7 +6,7 @@
  * (the lists) or the TTL cache (places).
  *
  * The cursor is opaque to clients: base64url of "v1:<rating>:<id>" of the
- * last place of a page (an empty rating for an unknown one).
+ * last place of a page (an empty rating for an unknown one); cursor.c.
  *
  * A place's answer carries an ETag, a hash of its bytes (kept with the
  * read model's answer, so a hit computes nothing), and a request whose
@@ -22,38 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* "v1:<rating>:<id>": rating "" or d or d.d within 0..5, id a place id. */
-static bool
-cursor_decode(const char *c, char *rating, size_t rlen, char *id, size_t idlen)
-{
-	char buf[64], *r, *i;
-
-	if (strlen(c) > 60 || api_b64url_decode(c, buf, sizeof(buf)) < 0 ||
-	    strncmp(buf, "v1:", 3) != 0)
-		return false;
-	r = buf + 3;
-	if ((i = strchr(r, ':')) == NULL)
-		return false;
-	*i++ = '\0';
-	if (!api_is_id(i) || strlen(i) >= idlen || strlen(r) >= rlen)
-		return false;
-	if (*r != '\0' && !((r[0] >= '0' && r[0] <= '5') && (r[1] == '\0' ||
-	    (r[1] == '.' && r[2] >= '0' && r[2] <= '9' && r[3] == '\0'))))
-		return false;
-	snprintf(rating, rlen, "%s", r);
-	snprintf(id, idlen, "%s", i);
-	return true;
-}
-
-static void
-cursor_encode(const char *rating, const char *id, char *out)
-{
-	char buf[64];
-	int n = snprintf(buf, sizeof(buf), "v1:%s:%s", rating ? rating : "", id);
-
-	api_b64url_encode(buf, (size_t)n, out);
-}
 
 static void
 flight_fail(void *fl)
@@ -86,7 +54,7 @@ static bool
 list_encode(const PGresult *res, long limit, char **buf, size_t *len)
 {
 	int rows = pg_nrows(res), shown, i;
-	char cursor[100];
+	char cursor[API_CURSOR_MAX];
 	FILE *f;
 
 	*buf = NULL;
@@ -103,7 +71,7 @@ list_encode(const PGresult *res, long limit, char **buf, size_t *len)
 		fwrite(pg_value(res, i, 0), 1, (size_t)pg_length(res, i, 0), f);
 	}
 	if (rows > shown) {
-		cursor_encode(pg_value(res, shown - 1, 1),
+		api_places_cursor_encode(pg_value(res, shown - 1, 1),
 		    pg_value(res, shown - 1, 2), cursor);
 		fprintf(f, "],\"next\":\"%s\"}", cursor);
 	} else {
@@ -272,8 +240,8 @@ list_parse(struct http_req *r, struct list_req *lr)
 	    !api_param_int(r, "limit", 1, 100, 20, &lr->limit))
 		return false;
 	if ((after = http_req_query(r, "after")) != NULL &&
-	    !cursor_decode(after, lr->crating, sizeof(lr->crating), lr->cid,
-	    sizeof(lr->cid))) {
+	    !api_places_cursor_decode(after, lr->crating,
+	    sizeof(lr->crating), lr->cid, sizeof(lr->cid))) {
 		http_reply_error(r, 400, "invalid_argument", "after is not a "
 		    "cursor this server gave out", "after");
 		return false;

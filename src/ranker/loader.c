@@ -42,6 +42,7 @@
  */
 #include "ranker/loader.h"
 #include "ranker/hours.h"
+#include "runtime/backoff.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -263,10 +264,8 @@ loader_disconnect(struct loader *l)
 static void
 loader_backoff(struct loader *l)
 {
-	if (l->backoff_ms == 0)
-		l->backoff_ms = LOADER_BACKOFF_MIN_MS;
-	else if ((l->backoff_ms *= 2) > LOADER_BACKOFF_MAX_MS)
-		l->backoff_ms = LOADER_BACKOFF_MAX_MS;
+	l->backoff_ms = backoff_next(l->backoff_ms, LOADER_BACKOFF_MIN_MS,
+	    LOADER_BACKOFF_MAX_MS);
 	log_debug("retrying in %" PRIu64 " ms", l->backoff_ms);
 	(void)loader_poll(l, -1, 0, (int64_t)l->backoff_ms);
 }

@@ -30,6 +30,7 @@
  * the feed is back within about 600 ms, then replays what it missed.
  */
 #include "runtime/feed.h"
+#include "runtime/backoff.h"
 #include "runtime/cache.h"
 #include "runtime/citymodel.h"
 #include "runtime/offer_sql.h"
@@ -456,11 +457,10 @@ backoff(struct feed *f)
 {
 	struct timeval tv;
 
-	if (f->backoff_ms == 0)
-		f->backoff_ms = FEED_BACKOFF_MIN_MS;
-	else if ((f->backoff_ms *= 2) > FEED_BACKOFF_MAX_MS)
-		f->backoff_ms = FEED_BACKOFF_MAX_MS;
-	tv = util_tv(f->backoff_ms * (80 + (uint64_t)(random() % 41)) / 100);
+	f->backoff_ms = backoff_next(f->backoff_ms, FEED_BACKOFF_MIN_MS,
+	    FEED_BACKOFF_MAX_MS);
+	tv = util_tv(backoff_jitter(f->backoff_ms, 20,
+	    (unsigned long)random()));
 	evtimer_add(f->retry, &tv);
 }
 

@@ -24,6 +24,7 @@
  *    keepalives (unless the conninfo sets its own) back that up.
  */
 #include "runtime/pg.h"
+#include "runtime/backoff.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -286,10 +287,9 @@ conn_drop(struct pg_conn *c, const char *reason, bool failed)
 	/* the first retry is immediate, then back off with +-20% jitter */
 	delay = c->backoff_ms;
 	if (delay > 0)
-		delay = delay * (80 + (uint64_t)(random() % 41)) / 100;
-	c->backoff_ms = c->backoff_ms == 0 ? BACKOFF_FIRST_MS :
-	    c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
-	    c->backoff_ms * 2;
+		delay = backoff_jitter(delay, 20, (unsigned long)random());
+	c->backoff_ms = backoff_next(c->backoff_ms, BACKOFF_FIRST_MS,
+	    BACKOFF_MAX_MS);
 	timer_in(c, delay);
 }
 

@@ -23,6 +23,7 @@
  * A reload thus never fails a call.
  */
 #include "runtime/rankc.h"
+#include "runtime/backoff.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -283,10 +284,8 @@ disconnect(struct rankc *rc, const char *why)
 	stats_add(&rc->st->ranker_failures, 1);
 	/* the first retry is immediate: a drained ranker's successor is there */
 	arm_timer(rc, rc->backoff_ms);
-	if (rc->backoff_ms == 0)
-		rc->backoff_ms = BACKOFF_FIRST_MS;
-	else if ((rc->backoff_ms *= 2) > BACKOFF_MAX_MS)
-		rc->backoff_ms = BACKOFF_MAX_MS;
+	rc->backoff_ms = backoff_next(rc->backoff_ms, BACKOFF_FIRST_MS,
+	    BACKOFF_MAX_MS);
 }
 
 static uint32_t

@@ -3,7 +3,9 @@
 Used by the tests/integration/test_*.py scripts, which automake runs as
 `/usr/bin/python3 tests/integration/test_X.py` with PLACESD, top_srcdir and
 top_builddir in the environment.  Exit codes follow automake: 0 pass,
-1 fail, 77 skip, 99 hard error.
+1 fail, 77 skip (every test of the file skipped), 99 hard error; a file
+where some tests passed and some were skipped passes, and its log ends
+with the names of the skipped ones.
 
 Rules the tests follow (CI is a busy 2-core machine, maybe under ASan):
   * assert on counts, states and answers, never on speed;
@@ -1232,15 +1234,36 @@ def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None, program=None):
             line += ": " + reason
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
-        results.append(status)
+        results.append((status, name, reason))
+    return _verdict(results)
+
+
+def _verdict(results):
+    """The file's exit status from its tests' (status, name, reason), with
+    a last line that says it. automake counts files, not tests: a file
+    whose every test was skipped exits 77 and shows as SKIP in the
+    summary; one where some passed and some were skipped stays PASS and
+    names the skipped ones here, at the end of its log."""
+    statuses = [r[0] for r in results]
+    skipped = ["%s (%s)" % (n, why) if why else n
+               for st, n, why in results if st == "SKIP"]
     if not results:
         sys.stdout.write("ERROR: no test selected\n")
         return EXIT_ERROR
-    if "FAIL" in results:
-        return EXIT_FAIL
-    if all(r == "SKIP" for r in results):
+    if "FAIL" in statuses:
+        sys.stdout.write("FAIL: %d of %d tests failed\n"
+                         % (statuses.count("FAIL"), len(results)))
+        rc = EXIT_FAIL
+    elif len(skipped) == len(results):
+        sys.stdout.write("SKIP: all %d tests were skipped\n" % len(results))
         return EXIT_SKIP
-    return EXIT_PASS
+    else:
+        rc = EXIT_PASS
+    if skipped:
+        sys.stdout.write("# skipped %d of %d: %s\n"
+                         % (len(skipped), len(results), "; ".join(skipped)))
+    sys.stdout.flush()
+    return rc
 
 
 def run_main(tests, **kw):

@@ -7,7 +7,8 @@
  * own clock arithmetic), scored by rank_ctx_eval(), fully sorted by this
  * file's own order, then compared with rank() for many random queries.
  * Handmade snapshots cover hours past midnight, time zones, the cuisine
- * lift and reasons. A timing over 100,000 places is printed, not judged.
+ * lift and reasons. The timing over 100,000 places is a benchmark,
+ * tests/bench/rank_100k.c, not a unit test.
  */
 #include "ranker/index.h"
 #include "ranker/score.h"
@@ -1605,93 +1606,12 @@ START_TEST(test_antimeridian)
 }
 END_TEST
 
-/* --- timing ------------------------------------------------------------------- */
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void
-time_queries(const struct snapshot *s, const char *what, struct qbuf *qs,
-    int n)
-{
-	double t0 = now_ms(), t;
-	size_t total, sum = 0;
-	int i;
-
-	for (i = 0; i < n; i++) {
-		ck_assert_int_ge(rank(s, &qs[i].q, out, RANK_MAX_WINDOW, &total), 0);
-		sum += total;
-	}
-	t = now_ms() - t0;
-	printf("test_rank: 100k places, %-34s %8.1f us/query (%zu in radius "
-	    "on average)\n", what, t * 1e3 / n, sum / (size_t)n);
-}
-
-START_TEST(test_timing_100k)
-{
-	static struct qbuf qs[500];
-	static const char *geo[] = { "georgian" };
-	struct snapshot *s;
-	double lat, lon;
-	double t0;
-	int i;
-
-	rng = 12345;
-	gen_world(100000, 0.15);            /* about 33 km across per city */
-	t0 = now_ms();
-	s = build_world();
-	printf("test_rank: built a snapshot of 100k places in %.0f ms\n",
-	    now_ms() - t0);
-	for (i = 0; i < 500; i++) {
-		gen_query(&qs[i]);
-		lat = qs[i].q.lat;
-		lon = qs[i].q.lon;
-		rank_query_init(&qs[i].q);
-		qs[i].q.lat = lat;
-		qs[i].q.lon = lon;
-		qs[i].q.now_utc = 1795000000;
-	}
-	time_queries(s, "radius 2 km, no preferences:", qs, 500);
-	for (i = 0; i < 500; i++) {
-		qs[i].q.cuisines = geo;
-		qs[i].q.ncuisines = 1;
-		qs[i].q.open = RANK_OPEN_AT_UTC;
-		qs[i].q.open_utc = 1795000000;
-	}
-	time_queries(s, "radius 2 km, cuisine + open_now:", qs, 500);
-	for (i = 0; i < 500; i++) {
-		qs[i].q.radius_m = 10000;
-		qs[i].q.limit = 100;
-	}
-	time_queries(s, "radius 10 km, same, limit 100:", qs, 500);
-	for (i = 0; i < 500; i++) {
-		qs[i].q.q = "khachapuri";
-		qs[i].q.radius_m = 5000;
-		qs[i].q.limit = 10;
-	}
-	time_queries(s, "radius 5 km, + q=khachapuri:", qs, 500);
-	for (i = 0; i < 500; i++)
-		qs[i].q.q = "кафе";
-	time_queries(s, "radius 5 km, + q=кафе (common word):", qs, 500);
-	snap_unref(s);
-	free(world);
-	world = NULL;
-}
-END_TEST
-
 int
 main(void)
 {
 	Suite *s = suite_create("rank");
 	TCase *tc = tcase_create("world");
 	TCase *hand = tcase_create("handmade");
-	TCase *timing = tcase_create("timing");
 	SRunner *sr;
 	int failed;
 
@@ -1717,9 +1637,6 @@ main(void)
 	tcase_add_test(hand, test_offer_delta_reason);
 	tcase_add_test(hand, test_antimeridian);
 	suite_add_tcase(s, hand);
-	tcase_set_timeout(timing, 300);
-	tcase_add_test(timing, test_timing_100k);
-	suite_add_tcase(s, timing);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
