@@ -24,28 +24,8 @@
 #define SPREAD      0.15        /* degrees of latitude around a centre */
 #define NOW_UTC     1795000000
 
-static uint64_t rng = 12345;
-
-static uint64_t
-rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static int
-rnd_int(int n)
-{
-	return (int)(rnd() % (uint64_t)n);
-}
-
-static double
-rnd_unit(void)
-{
-	return (double)(rnd() >> 11) / (double)(1ull << 53);
-}
+#define RND_SEED 12345
+#include "../rnd.h"
 
 static const struct {
 	const char *id;
@@ -59,17 +39,7 @@ static const struct {
 };
 #define NCITIES (int)(sizeof(cities) / sizeof(cities[0]))
 
-static const char *const cats[] = { "restaurant", "cafe", "bar", "bakery" };
-static const char *const cuis[] = { "georgian", "italian", "russian",
-    "japanese" };
-static const char *const name_words[] = { "Luna", "Cafe", "Sakura", "Roma",
-    "Golden", "Dragon", "Corner", "Ромашка", "Кафе", "Ёлка", "Берёзка",
-    "Самовар", "Дружба", "ПЕЛЬМЕННАЯ" };
-static const char *const desc_words[] = { "cozy", "family", "grill",
-    "terrace", "wine", "уютный", "домашняя", "кухня", "вид", "garden" };
-static const char *const dishes[] = { "Khachapuri", "Adjarian khachapuri",
-    "Khinkali", "Борщ", "Pizza Margherita", "Ramen", "Пельмени",
-    "Хачапури по-аджарски", "Caesar salad", "Tiramisu", "Borsch" };
+#include "../rank_words.h"
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
 
 static void

@@ -28,28 +28,8 @@
 
 /* --- a deterministic generator ------------------------------------------------ */
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t
-rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static int
-rnd_int(int n)
-{
-	return (int)(rnd() % (uint64_t)n);
-}
-
-static double
-rnd_unit(void)
-{
-	return (double)(rnd() >> 11) / (double)(1ull << 53);
-}
+#define RND_SEED 0x9e3779b97f4a7c15ull
+#include "../rnd.h"
 
 static bool
 rnd_chance(double p)
@@ -73,17 +53,7 @@ static const struct tcity tcities[] = {
 };
 #define NCITIES (sizeof(tcities) / sizeof(tcities[0]))
 
-static const char *const cats[] = { "restaurant", "cafe", "bar", "bakery" };
-static const char *const cuis[] = { "georgian", "italian", "russian",
-    "japanese" };
-static const char *const name_words[] = { "Luna", "Cafe", "Sakura", "Roma",
-    "Golden", "Dragon", "Corner", "Ромашка", "Кафе", "Ёлка", "Берёзка",
-    "Самовар", "Дружба", "ПЕЛЬМЕННАЯ" };
-static const char *const desc_words[] = { "cozy", "family", "grill",
-    "terrace", "wine", "уютный", "домашняя", "кухня", "вид", "garden" };
-static const char *const dishes[] = { "Khachapuri", "Adjarian khachapuri",
-    "Khinkali", "Борщ", "Pizza Margherita", "Ramen", "Пельмени",
-    "Хачапури по-аджарски", "Caesar salad", "Tiramisu", "Borsch" };
+#include "../rank_words.h"
 
 struct tplace {
 	int64_t id;
@@ -271,7 +241,7 @@ build_world(void)
 static void
 world_setup(void)
 {
-	rng = 0x9e3779b97f4a7c15ull;
+	rnd_reset();
 	gen_world(NPLACES, 0.05);
 	wsnap = build_world();
 }
