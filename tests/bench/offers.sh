@@ -234,25 +234,27 @@ is_uint "$nsubs" && [ "$nsubs" -le 1000000 ] || die "--subscribers: 1..1000000, 
 nsubs=$((10#$nsubs))
 is_uint "$noffers" && [ "$noffers" -le 100000 ] || die "--offers: 1..100000, not '$noffers'"
 noffers=$((10#$noffers))
-case $interval in
-*ms) interval_ms=${interval%ms} ;;
-*s)  interval_ms=${interval%s}; [[ $interval_ms =~ ^[0-9]+$ ]] && interval_ms=$((10#$interval_ms * 1000)) ;;
-*)   interval_ms=$interval ;;
-esac
-[[ $interval_ms =~ ^[0-9]+$ ]] && [ "$((10#$interval_ms))" -le 3600000 ] ||
+# ms_of T: the milliseconds in 500ms, 1s or 250 (a bare number is ms);
+# nothing when T is none of these
+ms_of() {
+	local v
+	case $1 in
+	*ms) v=${1%ms} ;;
+	*s)  v=${1%s}; [[ $v =~ ^[0-9]+$ ]] && v=$((10#$v * 1000)) ;;
+	*)   v=$1 ;;
+	esac
+	[[ $v =~ ^[0-9]+$ ]] && echo $((10#$v))
+}
+# secs_of MS: the same in seconds, as the client takes them
+secs_of() { awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }'; }
+interval_ms=$(ms_of "$interval")
+[ -n "$interval_ms" ] && [ "$interval_ms" -le 3600000 ] ||
 	die "--interval: e.g. 500ms, 1s or 250 (milliseconds), not '$interval'"
-interval_ms=$((10#$interval_ms))
-interval_s=$(awk -v m="$interval_ms" 'BEGIN { printf "%.3f", m / 1000 }')
-case $read_pause in
-*ms) read_pause_ms=${read_pause%ms} ;;
-*s)  read_pause_ms=${read_pause%s}; [[ $read_pause_ms =~ ^[0-9]+$ ]] && read_pause_ms=$((10#$read_pause_ms * 1000)) ;;
-*)   read_pause_ms=$read_pause ;;
-esac
-[[ $read_pause_ms =~ ^[0-9]+$ ]] && [ "$((10#$read_pause_ms))" -lt "$interval_ms" ] ||
-	[ "$read_pause_ms" = 0 ] ||
+interval_s=$(secs_of "$interval_ms")
+read_pause_ms=$(ms_of "$read_pause")
+[ -n "$read_pause_ms" ] && { [ "$read_pause_ms" = 0 ] || [ "$read_pause_ms" -lt "$interval_ms" ]; } ||
 	die "--read-pause: e.g. 400ms (less than --interval), not '$read_pause'"
-read_pause_ms=$((10#$read_pause_ms))
-read_pause_s=$(awk -v m="$read_pause_ms" 'BEGIN { printf "%.3f", m / 1000 }')
+read_pause_s=$(secs_of "$read_pause_ms")
 [[ $client_nice =~ ^[0-9]+$ ]] && [ "$((10#$client_nice))" -le 19 ] || die "--client-nice: 0..19, not '$client_nice'"
 [[ $probe =~ ^[0-9]+$ ]] && [ "$((10#$probe))" -le 1000 ] || die "--probe: 0..1000 connections, not '$probe'"
 [ "$probe" -gt 0 ] && ! command -v wrk >/dev/null && die "--probe needs wrk (apt-get install wrk)"
