@@ -603,6 +603,7 @@ quick_answer(void *arg, const struct edge_parser *p, const char *head,
 	struct http *h = arg;
 	const char *target = head + p->target_off, *q;
 	const struct http_route *rt;
+	const char *date;
 	char body[QUICK_BODY_MAX], clen[24];
 	size_t plen, blen, n;
 	bool is_head = strcmp(p->method, "HEAD") == 0;
@@ -620,11 +621,12 @@ quick_answer(void *arg, const struct edge_parser *p, const char *head,
 	    blen > sizeof(body))
 		return 0;
 	cl = snprintf(clen, sizeof(clen), "%zu\r\n\r\n", blen);
-	if (sizeof(QUICK_HEAD1) + 29 + sizeof(QUICK_HEAD2) + (size_t)cl +
-	    blen > cap)
+	date = edge_http_date();
+	if (sizeof(QUICK_HEAD1) + strlen(date) + sizeof(QUICK_HEAD2) +
+	    (size_t)cl + blen > cap)
 		return 0;
 	n = put(buf, QUICK_HEAD1, sizeof(QUICK_HEAD1) - 1);
-	n += put(buf + n, edge_http_date(), strlen(edge_http_date()));
+	n += put(buf + n, date, strlen(date));
 	n += put(buf + n, QUICK_HEAD2, sizeof(QUICK_HEAD2) - 1);
 	n += put(buf + n, clen, (size_t)cl);
 	if (!is_head)
