@@ -191,6 +191,17 @@ send_high(struct feed *f)
  * fan-out of an offer gets it too (it skips ids it has); one that leaves
  * moves the cursor on (feed_unsubscribe).
  */
+/* The page at the head of the queue is handed out (or dropped). */
+static void
+batch_done(struct feed *f)
+{
+	struct feed_batch *b = STAILQ_FIRST(&f->batches);
+
+	STAILQ_REMOVE_HEAD(&f->batches, link);
+	PQclear(b->res);
+	free(b);
+}
+
 static bool
 fan_next_offer(struct feed *f)
 {
@@ -208,9 +219,7 @@ fan_next_offer(struct feed *f)
 			f->fanning = true;
 			return true;
 		}
-		STAILQ_REMOVE_HEAD(&f->batches, link);
-		PQclear(b->res);
-		free(b);
+		batch_done(f);
 	}
 	return false;
 }
@@ -243,13 +252,8 @@ fan_out(evutil_socket_t fd, short ev, void *arg)
 static void
 fan_drop(struct feed *f)
 {
-	struct feed_batch *b;
-
-	while ((b = STAILQ_FIRST(&f->batches)) != NULL) {
-		STAILQ_REMOVE_HEAD(&f->batches, link);
-		PQclear(b->res);
-		free(b);
-	}
+	while (!STAILQ_EMPTY(&f->batches))
+		batch_done(f);
 	f->fanning = false;
 	f->cursor = NULL;
 	if (f->fanout != NULL)
