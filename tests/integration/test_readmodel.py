@@ -123,12 +123,19 @@ def watch(pred, what, within=FRESH, **over):
     watch_by(lambda: digest(**over), pred, what, within)
 
 
-def warm(**over):
-    """The digest of over, twice: built, then a hit."""
+def twice(**over):
+    """The digest of over, twice: (the second answer, the hits before it,
+    the hits after it)."""
     digest(**over)
     n = hits()
     doc = digest(**over)
-    T.check_eq(hits(), n + 1, "a warm digest is a hit")
+    return doc, n, hits()
+
+
+def warm(**over):
+    """The digest of over, twice: built, then a hit."""
+    doc, n, after = twice(**over)
+    T.check_eq(after, n + 1, "a warm digest is a hit")
     return doc
 
 
@@ -502,10 +509,8 @@ def warm_settled(what):
     reconnects it catches up first, and until then the model holds
     nothing (the test before this one ends with such a reconnect)."""
     def hit():
-        digest()
-        n = hits()
-        digest()
-        return hits() == n + 1
+        _, n, after = twice()
+        return after == n + 1
     T.wait_until(hit, 30, what)
 
 
