@@ -5,6 +5,7 @@
  * cannot allocate its list of cells walks them unordered instead.
  */
 #include "ranker/index.h"
+#include "ranker/small_angle.h"
 
 #include <errno.h>
 #include <math.h>
@@ -542,30 +543,37 @@ index_grid_ranges(const struct grid *g, double lat, double lon,
  * the larger of the latitude gap (a meridian's arc) and the distance to
  * the great circle of the nearer meridian edge, asin(sin(dlon) cos(lat)),
  * which no point at that longitude gap can beat. A metre less, so that
- * rounding never puts a place nearer than its cell's bound.
+ * rounding never puts a place nearer than its cell's bound. coslat is
+ * cos(lat), w the width of the cell's row's columns, in degrees.
  */
 static double
-cell_dmin(const struct grid *g, uint32_t c, double lat, double lon)
+cell_dmin(const struct grid *g, uint32_t c, double lat, double lon,
+    double coslat, double w)
 {
 	uint32_t row = (uint32_t)(g->keys[c] >> 32);
 	uint32_t col = (uint32_t)(g->keys[c] & 0xffffffffu);
 	double lat0 = row * GRID_STEP - 90.0, lat1 = lat0 + GRID_STEP;
-	double w = 360.0 / grid_ncols(row);
 	double lon0 = col * w - 180.0, lon1 = lon0 + w;
-	double dlat = 0, dlon = 0, a, b, e, d;
+	double dlat = 0, dlon = 0, a, b, e, d, x;
 
 	if (lat < lat0)
 		dlat = lat0 - lat;
 	else if (lat > lat1)
 		dlat = lat - lat1;
 	if (lon < lon0 || lon > lon1) {
-		e = fmod(lon0 - lon + 720.0, 360.0);        /* east to lon0 */
-		d = fmod(lon - lon1 + 720.0, 360.0);        /* west to lon1 */
+		e = lon0 - lon;                 /* east to lon0, 0 .. 360 */
+		d = lon - lon1;                 /* west to lon1 */
+		e += e < 0 ? 360.0 : 0;
+		d += d < 0 ? 360.0 : 0;
 		dlon = e < d ? e : d;
 	}
 	a = dlat * DEG * INDEX_EARTH_R;
-	b = asin(fmin(1.0, fabs(sin(dlon * DEG)) * cos(lat * DEG))) *
-	    INDEX_EARTH_R;
+	if (dlon * DEG < SMALL_RAD && (x = sin_small(dlon * DEG) * coslat) <
+	    0.09)
+		b = asin_small(x) * INDEX_EARTH_R;
+	else
+		b = asin(fmin(1.0, fabs(sin(dlon * DEG)) * coslat)) *
+		    INDEX_EARTH_R;
 	d = (a > b ? a : b) - 1.0;
 	return d > 0 ? d : 0;
 }
@@ -605,8 +613,8 @@ static int
 near_cells_order(struct near_cells *nc, const struct grid *g, double lat,
     double lon, double bucket_m)
 {
-	uint32_t *cell = NULL;
-	double *dmin = NULL, *d = NULL;
+	uint32_t *cell = NULL, row, wrow = UINT32_MAX;
+	double *dmin = NULL, *d = NULL, coslat = cos(lat * DEG), w = 0;
 	size_t i, b, at[NEAR_BUCKETS + 1];
 
 	if ((cell = malloc((nc->n + 1) * sizeof(*cell))) == NULL ||
@@ -618,7 +626,12 @@ near_cells_order(struct near_cells *nc, const struct grid *g, double lat,
 	}
 	memset(nc->first, 0, sizeof(nc->first));
 	for (i = 0; i < nc->n; i++) {
-		d[i] = cell_dmin(g, nc->cell[i], lat, lon);
+		/* the cells come row by row: a row's width once per row */
+		if ((row = (uint32_t)(g->keys[nc->cell[i]] >> 32)) != wrow) {
+			wrow = row;
+			w = 360.0 / grid_ncols(row);
+		}
+		d[i] = cell_dmin(g, nc->cell[i], lat, lon, coslat, w);
 		b = (size_t)fmin(d[i] / bucket_m, NEAR_BUCKETS);
 		nc->first[b + 1]++;
 	}

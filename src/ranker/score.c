@@ -52,6 +52,7 @@
  * weigh a field's length against the base's average.
  */
 #include "ranker/score.h"
+#include "ranker/small_angle.h"
 
 #include <errno.h>
 #include <math.h>
@@ -88,7 +89,7 @@ struct rank_ctx {
 	bool prefs;                 /* any preference: score is not D alone */
 	bool text;                  /* q has words: T counts, and filters */
 	double box_dlat, box_dlon;  /* degrees around the point: the circle's box */
-	double coslat;              /* cos of the point's latitude */
+	double coslat, sinlat;      /* of the point's latitude */
 	size_t nterms;
 	uint32_t lo[RANK_MAX_TERMS], hi[RANK_MAX_TERMS];
 	double idf[RANK_MAX_TERMS], idfsum;
@@ -99,18 +100,39 @@ struct rank_ctx {
 	bool gone;                  /* s hides some of its places */
 	uint32_t nbase;             /* s's own places; the delta's follow */
 	struct rank_ctx *delta;     /* the same query on s's delta, or NULL */
+	struct local_memo *lm;      /* after the context, in its allocation */
 };
 
-/* The haversine distance, the first point's cosine given (a query's
- * point has it taken once). */
-static double
-haversine_cos(double lat1, double lon1, double coslat1, double lat2,
-    double lon2)
-{
-	double dp = (lat2 - lat1) * DEG, dl = (lon2 - lon1) * DEG, a;
+/*
+ * The local day and minute, in the last city asked, of the one time a
+ * query judges opening hours at (open_at, or else now): the places
+ * around a point share a city, or a few, and the division by days is
+ * done once per city rather than once per place.
+ */
+struct local_memo {
+	int city;                   /* -1: none yet */
+	int day, minute;
+};
 
-	a = sin(dp / 2) * sin(dp / 2) +
-	    coslat1 * cos(lat2 * DEG) * sin(dl / 2) * sin(dl / 2);
+/* The haversine distance, the first point's cosine and sine given (a
+ * query's point has them taken once). */
+static double
+haversine_cs(double lat1, double lon1, double coslat1, double sinlat1,
+    double lat2, double lon2)
+{
+	double dp = (lat2 - lat1) * DEG, dl = (lon2 - lon1) * DEG, a, sp, sl;
+	double coslat2;
+
+	if (fabs(dp) < SMALL_RAD && fabs(dl) < SMALL_RAD) {     /* a < 0.005 */
+		sp = sin_small(dp / 2);
+		sl = sin_small(dl / 2);
+		coslat2 = coslat1 * cos_small(dp) - sinlat1 * sin_small(dp);
+		a = sp * sp + coslat1 * coslat2 * sl * sl;
+		return 2.0 * INDEX_EARTH_R * asin_small(sqrt(a));
+	}
+	sp = sin(dp / 2);
+	sl = sin(dl / 2);
+	a = sp * sp + coslat1 * cos(lat2 * DEG) * sl * sl;
 	if (a > 1.0)
 		a = 1.0;
 	return 2.0 * INDEX_EARTH_R * asin(sqrt(a));
@@ -119,7 +141,8 @@ haversine_cos(double lat1, double lon1, double coslat1, double lat2,
 double
 rank_haversine(double lat1, double lon1, double lat2, double lon2)
 {
-	return haversine_cos(lat1, lon1, cos(lat1 * DEG), lat2, lon2);
+	return haversine_cs(lat1, lon1, cos(lat1 * DEG), sin(lat1 * DEG),
+	    lat2, lon2);
 }
 
 void
@@ -568,8 +591,10 @@ ctx_part(const struct snapshot *s, const struct rank_query *q)
 {
 	struct rank_ctx *c;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c) + sizeof(*c->lm))) == NULL)
 		return NULL;
+	c->lm = (struct local_memo *)(c + 1);
+	c->lm->city = -1;
 	c->s = s;
 	c->q = q;
 	c->gone = s->ngone > 0;
@@ -581,6 +606,7 @@ ctx_part(const struct snapshot *s, const struct rank_query *q)
 	c->text = c->nterms > 0;
 	ctx_box(c);
 	c->coslat = cos(q->lat * DEG);
+	c->sinlat = sin(q->lat * DEG);
 	c->prefs = c->text || q->ncategories > 0 || q->ncuisines > 0 ||
 	    q->min_price > 0 || q->max_price > 0 || !isnan(q->min_rating) ||
 	    q->open != RANK_OPEN_ANY;
@@ -672,21 +698,27 @@ category_match(const struct rank_ctx *c, const struct snap_place *p)
 
 /* Open (1), closed (0) or unknown (-1) at a UTC time, in the city's zone. */
 static int
-open_utc(const struct snapshot *s, const struct snap_place *p, int64_t t)
+open_utc(const struct rank_ctx *c, const struct snap_place *p, int64_t t)
 {
-	int64_t local = t + (int64_t)s->cities[p->city].utc_offset_min * 60;
-	int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
-	int64_t secs = local - days * 86400;
-	int day = (int)(((days + 3) % 7 + 7) % 7);   /* 1970-01-01: thursday */
+	struct local_memo *lm = c->lm;
+	int64_t local, days;
 
-	return snap_hours_open(s, p->hours, day, (int)(secs / 60));
+	if (lm->city != (int)p->city) {
+		local = t + (int64_t)c->s->cities[p->city].utc_offset_min * 60;
+		days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+		lm->city = (int)p->city;
+		lm->minute = (int)((local - days * 86400) / 60);
+		/* 1970-01-01: thursday */
+		lm->day = (int)(((days + 3) % 7 + 7) % 7);
+	}
+	return snap_hours_open(c->s, p->hours, lm->day, lm->minute);
 }
 
 static int
 open_asked(const struct rank_ctx *c, const struct snap_place *p)
 {
 	if (c->q->open == RANK_OPEN_AT_UTC)
-		return open_utc(c->s, p, c->q->open_utc);
+		return open_utc(c, p, c->q->open_utc);
 	return snap_hours_open(c->s, p->hours, c->q->open_day,
 	    c->q->open_minute);
 }
@@ -719,7 +751,7 @@ open_bonus(const struct rank_ctx *c, const struct snap_place *p)
 		return 1.0;             /* the filter let only open ones in */
 	if (c->q->now_utc == 0)
 		return 0.5;
-	open = open_utc(c->s, p, c->q->now_utc);
+	open = open_utc(c, p, c->q->now_utc);
 	return open < 0 ? 0.5 : open;
 }
 
@@ -741,12 +773,13 @@ score(const struct rank_ctx *c, const struct snap_place *p, uint32_t place,
 	return tm == NULL ? base : 0.40 * tm->rel + 0.60 * base;
 }
 
-/* rank_haversine() from the query's point, its cosine taken once. */
+/* rank_haversine() from the query's point, its cosine and sine taken
+ * once. */
 static double
 distance_from(const struct rank_ctx *c, const struct index_point *pt)
 {
-	return haversine_cos(c->q->lat, c->q->lon, c->coslat, pt->lat,
-	    pt->lon);
+	return haversine_cs(c->q->lat, c->q->lon, c->coslat, c->sinlat,
+	    pt->lat, pt->lon);
 }
 
 /*

@@ -10,6 +10,8 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,45 @@ START_TEST(test_written)
 	    "[\"name\",\"menu: \\\"Khachapuri\\\" \\\\ po-adjarski\\n\"]}]}");
 	ck_assert_uint_eq(len, strlen(p));
 	free(p);
+}
+END_TEST
+
+/* The head written by hand is what printf writes, over values of every
+ * size, halves (0.05, 0.00005) included, and the ones it leaves to
+ * printf (negative, huge, not a number). */
+START_TEST(test_head_as_printf)
+{
+	static const double odd[][2] = {
+		{ 0.05, 0.00005 }, { 0.15, 0.99995 }, { 1e13, 0.5 },
+		{ 2e14, 1e14 }, { -1.0, -0.25 }, { 12.25, NAN }, { INFINITY, 0 },
+	};
+	char want[160];
+	unsigned seed = 7;
+	size_t i;
+
+	for (i = 0; i < 200000 + sizeof(odd) / sizeof(odd[0]); i++) {
+		struct nw_buf b;
+		double d, sc;
+		int64_t id = (int64_t)rand_r(&seed) * (i % 3 == 0 ? 1000003 : 1);
+
+		if (i < sizeof(odd) / sizeof(odd[0])) {
+			d = odd[i][0];
+			sc = odd[i][1];
+		} else {
+			d = (double)rand_r(&seed) / RAND_MAX *
+			    (i % 2 ? 60000.0 : 10.0);
+			sc = (double)rand_r(&seed) / RAND_MAX;
+		}
+		memset(&b, 0, sizeof(b));
+		nw_put(&b, "[", 1);
+		nw_result(&b, i == 5 ? -id : id, d, sc);
+		ck_assert(!b.failed);
+		snprintf(want, sizeof(want), "[{\"id\":%lld,\"distance_m\":%.1f,"
+		    "\"score\":%.4f,\"matched\":[", (long long)(i == 5 ? -id : id),
+		    round(d * 10) / 10, round(sc * 10000) / 10000);
+		ck_assert_str_eq(b.p, want);
+		free(b.p);
+	}
 }
 END_TEST
 
@@ -161,6 +202,7 @@ main(void)
 	int failed;
 
 	tcase_add_test(tc, test_written);
+	tcase_add_test(tc, test_head_as_printf);
 	tcase_add_test(tc, test_read_back);
 	tcase_add_test(tc, test_no_results);
 	tcase_add_test(tc, test_escapes_as_jansson);
