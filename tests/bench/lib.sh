@@ -153,6 +153,23 @@ parse_wrk() {
 	printf '%s %s %s %s %s\n' "${rps:-0}" "$(to_ms "${p99:-0}")" "${reqs:-0}" "${non2xx:-0}" "${sock// /_}"
 }
 
+# probe_paced OUT URL CONNS RATE SECONDS: GET URL on CONNS keep-alive
+# connections at RATE requests a second each (h2load --rps), the way a
+# health checker or a person asks: the latency of an answer, not the
+# probe's own saturation. Prints "P50MS P99MS ANSWERED NON2XX" from
+# h2load's per-request log (OUT.log); 1 when h2load fails.
+probe_paced() {
+	local out=$1
+	h2load --h1 -t1 -c"$3" --rps="$4" -D "$5" --log-file="$out.log" "$2" >"$out" 2>&1 ||
+		{ note "h2load on $2 failed:"; tail -n 5 "$out" >&2; return 1; }
+	awk -F'\t' '{ print $3, $2 }' "$out.log" | sort -n | awk '
+		{ d[NR] = $1; if ($2 < 200 || $2 > 299) bad++ }
+		END { if (NR == 0) { print "0 0 0 0"; exit }
+			i50 = int(NR * 0.50); if (i50 < NR * 0.50) i50++
+			i99 = int(NR * 0.99); if (i99 < NR * 0.99) i99++
+			printf "%.3f %.3f %d %d\n", d[i50] / 1000, d[i99] / 1000, NR, bad + 0 }'
+}
+
 # ------------------------------------------------------- CPU accounting ---
 # ticks_of_group PGID: CPU clock ticks used by the processes of a group
 # (and by children they have reaped)

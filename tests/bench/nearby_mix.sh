@@ -18,8 +18,11 @@
 #          radius 5-15 km
 #   mix    the three in those shares, shuffled
 #
-# and /healthz with --probe-connections connections, alone (idle) and while
-# a second wrk saturates the mix (sat).  Points are drawn around the seeded
+# and /healthz, alone (idle) and while a second wrk saturates the mix
+# (sat): paced, --probe-rate requests a second on each of
+# --probe-connections keep-alive connections (h2load), as a health checker
+# asks; with --probe-rate 0, wrk as fast as it can, which measures the
+# probe's own saturation as much as the server.  Points are drawn around the seeded
 # cities in proportion to their places, spread as their places are.
 #
 # It prints every run, then per class the medians of req/s, p50 and p99
@@ -54,6 +57,8 @@ Options:
   --duration D       one wrk run (default: 10s)
   --connections C    wrk connections on /v1/nearby (default: 64)
   --probe-connections C  the /healthz probe's (default: 8)
+  --probe-rate R     its requests a second per connection (default: 25;
+                     0: unpaced, wrk)
   --classes LIST     of near heavy text mix (default: all four)
   --conf-extra TEXT  lines added to both builds' [ranker] section
   --keep DIR         keep configs, logs and raw wrk outputs in DIR
@@ -67,7 +72,7 @@ base_bin=
 placesctl_bin=${PLACESCTL:-}
 sql_dir=${SQL_DIR:-$here/../../src/sql}
 nplaces=100000 big= big_places=1000000 workers=2 rounds=3 duration=10s
-conns=64 pconns=8 classes="near heavy text mix" conf_extra= keep_dir= pg_bindir=
+conns=64 pconns=8 prate=25 classes="near heavy text mix" conf_extra= keep_dir= pg_bindir=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--placesd) need_arg "$@"; new_bin=$2; shift ;;
@@ -82,6 +87,7 @@ while [ $# -gt 0 ]; do
 	--duration) need_arg "$@"; duration=$2; shift ;;
 	--connections) need_arg "$@"; conns=$2; shift ;;
 	--probe-connections) need_arg "$@"; pconns=$2; shift ;;
+	--probe-rate) need_arg "$@"; prate=$2; shift ;;
 	--classes) need_arg "$@"; classes=${2//,/ }; shift ;;
 	--conf-extra) need_arg "$@"; conf_extra=$2; shift ;;
 	--keep) need_arg "$@"; keep_dir=$2; shift ;;
@@ -94,6 +100,7 @@ for v in "$nplaces" "$big_places" "$workers" "$rounds" "$conns" "$pconns"; do
 	is_uint "$v" || die "not a positive integer: $v"
 done
 is_duration "$duration" || die "bad --duration $duration"
+[[ $prate =~ ^[0-9]+$ ]] || die "not a rate: $prate"
 for c in $classes; do
 	case $c in near|heavy|text|mix) ;; *) die "unknown class $c" ;; esac
 done
@@ -104,6 +111,7 @@ for b in "$new_bin" $base_bin "$placesctl_bin"; do
 done
 [ -d "$sql_dir" ] || die "no migrations in $sql_dir"
 need_tools wrk curl
+[ "$prate" = 0 ] || command -v h2load >/dev/null || die "the paced probe needs h2load: apt-get install nghttp2-client"
 pg_runner_setup
 find_postgres
 
@@ -263,7 +271,14 @@ probe_run() {
 		sat_pid=$!
 		sleep 1
 	fi
-	read -r rps p50 p99 <<<"$(wrk_run "$out" "${port[$b]}" "$tmp/healthz.paths" "$pconns")"
+	if [ "$prate" = 0 ]; then
+		read -r rps p50 p99 <<<"$(wrk_run "$out" "${port[$b]}" "$tmp/healthz.paths" "$pconns")"
+	else
+		read -r p50 p99 got bad <<<"$(probe_paced "$out" "http://127.0.0.1:${port[$b]}/healthz" \
+			"$pconns" "$prate" "$(duration_s "$duration")")" || exit 1
+		rps=$(awk -v n="$got" -v d="$(duration_s "$duration")" 'BEGIN { printf "%.0f", n / d }')
+		[ "$bad" = 0 ] || problems+=("${out##*/}: $bad non-2xx answers")
+	fi
 	[ "$tag" = sat ] && { wait "$sat_pid"; sat_pid=; }
 	res[$b,healthz-$tag]+="$p99 "
 	printf '%-6s %-7s %-12s %10s req/s  p50 %8s ms  p99 %8s ms\n' "$r" "$b" "healthz/$tag" "$(fmt_rps "$rps")" "$p50" "$p99"
