@@ -230,10 +230,8 @@ city_find(struct citymodel *m, const char *name)
  * moved on every hit, which touches two other answers' memory each time.
  */
 static void
-lru_touch(struct citymodel *m, struct cm_answer *a)
+lru_touch(struct citymodel *m, struct cm_answer *a, uint64_t now)
 {
-	uint64_t now = mono_ms();
-
 	if (now - a->used_ms < 1000)
 		return;
 	a->used_ms = now;
@@ -264,9 +262,7 @@ city_get(struct citymodel *m, const char *name)
 static void
 answer_discard(struct cm_answer *a)
 {
-	free(a->key);
-	free(a->buf);
-	free(a);
+	free(a);                    /* key and buf live in its allocation */
 }
 
 static void
@@ -497,7 +493,8 @@ usable(const struct citymodel *m)
 }
 
 static struct cm_answer *
-answer_find(struct citymodel *m, struct cm_city *c, const char *key)
+answer_find(struct citymodel *m, struct cm_city *c, const char *key,
+    uint64_t now)
 {
 	struct cm_answer *a;
 	uint64_t ttl = m->cfg->cache_model_ttl_ms;
@@ -508,7 +505,7 @@ answer_find(struct citymodel *m, struct cm_city *c, const char *key)
 			answer_free(m, a);
 			return NULL;
 		}
-		if (mono_ms() - a->born_ms >= ttl) {
+		if (now - a->born_ms >= ttl) {
 			stats_add(&m->st->cm_invalidations[CMC_TTL], 1);
 			answer_free(m, a);
 			return NULL;
@@ -538,6 +535,7 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 	struct cm_answer *a;
 	struct cm_flight *f;
 	struct cm_waiter *w;
+	uint64_t now;
 
 	if (m == NULL || m->cfg->cache_max_bytes == 0 ||
 	    m->cfg->cache_model_ttl_ms == 0)
@@ -550,7 +548,7 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 		 * none, as no read could be fresher */
 		if (m->pg != NULL && !pg_pool_up(m->pg) &&
 		    (c = city_find(m, city)) != NULL &&
-		    (a = answer_find(m, c, key)) != NULL) {
+		    (a = answer_find(m, c, key, mono_ms())) != NULL) {
 			*v = a->v;
 			stats_add(&m->st->cm_stale, 1);
 			return CM_STALE;
@@ -560,8 +558,8 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 	}
 	if ((c = city_get(m, city)) == NULL)
 		return CM_OFF;
-	if ((a = answer_find(m, c, key)) != NULL) {
-		lru_touch(m, a);
+	if ((a = answer_find(m, c, key, (now = mono_ms()))) != NULL) {
+		lru_touch(m, a, now);
 		*v = a->v;
 		stats_add(&m->st->cm_hits, 1);
 		stats_add(&m->st->cm_kind_hits[kind_of(city, key)], 1);
@@ -626,21 +624,21 @@ answer_new(const char *key, const char *const part[CM_PARTS],
     int64_t until_ms)
 {
 	struct cm_answer *a;
-	size_t len[CM_PARTS], total = 0, off = 0;
+	size_t len[CM_PARTS], total = 0, off = 0, klen;
 	unsigned i;
 
 	for (i = 0; i < CM_PARTS; i++) {
 		len[i] = part[i] != NULL ? strlen(part[i]) : 2;
 		total += len[i];
 	}
-	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    (a->key = strdup(key)) == NULL ||
-	    (a->buf = malloc(total + 1)) == NULL) {
-		if (a != NULL)
-			free(a->key);
-		free(a);
+	/* one allocation: the answer, its key just after it (a lookup's
+	 * strcmp reads the next line, not another block), then the parts */
+	klen = strlen(key);
+	if ((a = calloc(1, sizeof(*a) + klen + 1 + total + 1)) == NULL)
 		return NULL;
-	}
+	a->key = (char *)(a + 1);
+	memcpy(a->key, key, klen + 1);
+	a->buf = a->key + klen + 1;
 	for (i = 0; i < CM_PARTS; i++) {
 		memcpy(a->buf + off, part[i] != NULL ? part[i] : "[]", len[i]);
 		a->v.part[i] = a->buf + off;
@@ -722,6 +720,7 @@ cm_card(struct citymodel *m, int64_t id, struct cm_value *v)
 {
 	struct cm_city *c;
 	struct cm_answer *a;
+	uint64_t now;
 	char key[24];
 
 	if (m == NULL || m->cfg->cache_max_bytes == 0 ||
@@ -729,8 +728,8 @@ cm_card(struct citymodel *m, int64_t id, struct cm_value *v)
 		return CM_OFF;
 	snprintf(key, sizeof(key), "%" PRId64, id);
 	if ((c = city_find(m, CM_CARDS)) != NULL &&
-	    (a = answer_find(m, c, key)) != NULL) {
-		lru_touch(m, a);
+	    (a = answer_find(m, c, key, (now = mono_ms()))) != NULL) {
+		lru_touch(m, a, now);
 		*v = a->v;
 		stats_add(&m->st->cm_kind_hits[CMK_CARD], 1);
 		return CM_HIT;
@@ -761,7 +760,7 @@ cm_card_put(struct citymodel *m, int64_t id, const char *json, size_t len,
 	snprintf(key, sizeof(key), "%" PRId64, id);
 	if ((c = city_get(m, CM_CARDS)) == NULL)
 		return;
-	if (answer_find(m, c, key) != NULL ||
+	if (answer_find(m, c, key, mono_ms()) != NULL ||
 	    CM_ANSWER_OVERHEAD + len > m->cfg->cache_max_bytes / 2 ||
 	    (a = answer_new(key, part, 0)) == NULL) {
 		city_maybe_free(m, c);
