@@ -205,6 +205,9 @@ render_process(FILE *f, const struct stats_totals *t)
 	counter(f, "placesd_ranker_busy_total", "Ranker calls answered busy: "
 	    "no slot came free in time, or the ranker's queue was full.",
 	    t->ranker_busy);
+	counter(f, "placesd_ranker_answers_deferred_total", "Times a worker "
+	    "read more ranker answers than one loop turn takes (8) and left "
+	    "the rest for the next turn.", t->ranker_deferred);
 	gauge(f, "placesd_ranker_queue", "Jobs queued or being ranked at the "
 	    "ranker.", t->ranker_queue);
 	counter(f, "placesd_ranker_busy_replies_total", "BUSY replies the "

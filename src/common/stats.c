@@ -157,6 +157,7 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 			t->ranker_in_flight_peak = LD(b->ranker_in_flight_peak);
 		t->ranker_pings_missed += LD(b->ranker_pings_missed);
 		t->ranker_busy += LD(b->ranker_busy);
+		t->ranker_deferred += LD(b->ranker_deferred);
 		t->ranker_queue += LD(b->ranker_queue);
 		t->ranker_busy_sent += LD(b->ranker_busy_sent);
 		t->snap_deltas += LD(b->snap_deltas);

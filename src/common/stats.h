@@ -63,6 +63,7 @@ struct stats_block {
 	int64_t ranker_in_flight_peak;      /* gauge: the most at once */
 	uint64_t ranker_pings_missed;       /* abandoned after PING_TIMEOUT */
 	uint64_t ranker_busy;               /* calls answered "busy" */
+	uint64_t ranker_deferred;           /* answers left for the next turn */
 	/* ranker: its own load */
 	int64_t ranker_queue;               /* gauge: jobs queued or running */
 	uint64_t ranker_busy_sent;          /* BUSY replies: full or expired */
@@ -137,6 +138,7 @@ struct stats_totals {
 	int64_t ranker_in_flight_peak;      /* of one worker, the highest */
 	uint64_t ranker_pings_missed;
 	uint64_t ranker_busy;
+	uint64_t ranker_deferred;
 	int64_t ranker_queue;
 	uint64_t ranker_busy_sent;
 	uint64_t snap_deltas;

@@ -202,6 +202,35 @@ util_thread_nice(int n)
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), n);
 }
 
+/* sched_setattr(2)'s argument, version 1 (the kernel's ABI; glibc 2.36
+ * has no wrapper, and linux/sched/types.h clashes with sched.h) */
+struct slice_attr {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t sched_util_min, sched_util_max;
+};
+
+int
+util_short_slice(uint64_t ns)
+{
+	struct slice_attr attr;
+	int nice;
+
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	if (nice == -1 && errno != 0)
+		return -1;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.sched_policy = SCHED_OTHER;
+	attr.sched_nice = nice;     /* kept as it is */
+	attr.sched_runtime = ns;
+	return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
 int
 util_own_autogroup(int n)
 {

@@ -43,6 +43,14 @@ int util_thread_nice(int n);
  * priority (even SCHED_IDLE) only counts inside its group. 1 if done, 0 if
  * the kernel has no autogroups, -1 and errno if not. */
 int util_own_autogroup(int n);
+/* Asks the scheduler for a short time slice, ns nanoseconds (the kernel
+ * takes 100us..100ms), for the calling thread under its normal policy:
+ * from Linux 6.12 (EEVDF) a thread that sleeps most of the time and runs
+ * in short bursts, an event loop, then preempts on wake-up what runs
+ * with longer slices, in its scheduler group and in others. 0 if done,
+ * -1 and errno if the kernel refused; older kernels take it and ignore
+ * it. */
+int util_short_slice(uint64_t ns);
 /* Names the calling thread (15 bytes at most are kept), as top -H and
  * /proc/PID/task/TID/comm show it. */
 void util_thread_name(const char *name);

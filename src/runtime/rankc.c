@@ -74,6 +74,7 @@ struct rankc {
 	uint64_t old_since_ms;
 	struct event *timer;        /* ping tick or reconnect delay */
 	struct event *tidy;         /* closes the retiring connection */
+	struct event *more;         /* next turn: frames left unread */
 	bool connected;
 	bool verified;              /* bev answered a ping */
 	bool up;
@@ -387,19 +388,36 @@ handle_frame(struct rankc *rc, struct bufferevent *bev,
 	pump(rc);
 }
 
+/*
+ * Each answer read becomes a reply to a client (cards looked up, JSON
+ * written, a send): at most FRAMES_PER_TURN of them per callback, and the
+ * rest on the loop's next turn (a zero timer, run after the sockets are
+ * polled), so that a burst of answers never holds up a /healthz or a new
+ * request behind it for longer than a few replies take. nginx bounds its
+ * accept and read loops the same way.
+ */
+#define FRAMES_PER_TURN     8
+
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
+	static const struct timeval next_turn = { 0, 0 };
 	struct rankc *rc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t raw[WIRE_HDR_LEN];
 	const char *payload;
 	struct wire_hdr h;
+	unsigned frames = 0;
 	int st;
 
 	for (;;) {
 		if (evbuffer_copyout(in, raw, sizeof(raw)) < (ssize_t)sizeof(raw))
 			return;
+		if (frames++ == FRAMES_PER_TURN) {
+			stats_add(&rc->st->ranker_deferred, 1);
+			evtimer_add(rc->more, &next_turn);
+			return;
+		}
 		st = wire_decode(raw, sizeof(raw), WIRE_MAX_PAYLOAD, &h);
 		if (st != WIRE_OK) {
 			log_warnx("bad frame from the ranker (%s); reconnecting",
@@ -420,6 +438,20 @@ on_read(struct bufferevent *bev, void *arg)
 			                 * twice): its buffer is gone */
 		evbuffer_drain(in, h.len);
 	}
+}
+
+/* The frames on_read() left for this turn, on either connection. */
+static void
+on_more(evutil_socket_t fd, short ev, void *arg)
+{
+	struct rankc *rc = arg;
+
+	(void)fd;
+	(void)ev;
+	if (rc->old != NULL)
+		on_read(rc->old, rc);
+	if (rc->bev != NULL)
+		on_read(rc->bev, rc);
 }
 
 static void
@@ -544,9 +576,14 @@ rankc_new(struct event_base *base, const struct config *cfg,
 	rc->max_sent = max_sent(cfg);
 	rc->timer = evtimer_new(base, on_timer, rc);
 	rc->tidy = event_new(base, -1, 0, on_tidy, rc);
-	if (rc->timer == NULL || rc->tidy == NULL) {
+	rc->more = evtimer_new(base, on_more, rc);
+	if (rc->timer == NULL || rc->tidy == NULL || rc->more == NULL) {
 		if (rc->timer != NULL)
 			event_free(rc->timer);
+		if (rc->tidy != NULL)
+			event_free(rc->tidy);
+		if (rc->more != NULL)
+			event_free(rc->more);
 		free(rc);
 		return NULL;
 	}
@@ -724,6 +761,7 @@ rankc_free(struct rankc *rc)
 		bufferevent_free(rc->old);
 	event_free(rc->timer);
 	event_free(rc->tidy);
+	event_free(rc->more);
 	set_up(rc, false);
 	free(rc);
 }

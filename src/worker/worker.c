@@ -45,6 +45,15 @@
 #define IDLE_GRACE_MS   1000
 #define WARM_TICK_MS    10
 #define WARM_MAX_MS     3000
+/*
+ * The time slice a worker asks for (the kernel's minimum, 100 us): from
+ * Linux 6.12 the EEVDF scheduler lets a waking thread with a shorter
+ * slice preempt one with a longer slice, so a loop that sleeps most of
+ * the time runs at once when a socket wakes it, where it would otherwise
+ * wait up to the default slice (0.75 ms times 1 + log2 of the CPUs)
+ * behind a load client or a busy neighbour. Older kernels ignore it.
+ */
+#define WORKER_SLICE_NS 100000u
 
 bool
 worker_ranker_up(const struct worker *w)
@@ -265,6 +274,13 @@ worker_setup(struct worker *w)
 	}
 	if (util_set_nonblock(w->args->chan_fd) == -1)
 		log_warn("fcntl(O_NONBLOCK) on the control channel");
+	/* the loop runs in bursts of well under a millisecond: a waking
+	 * worker should not wait behind a load client's or a neighbour's
+	 * full time slice (see WORKER_SLICE_NS) */
+	if (util_short_slice(WORKER_SLICE_NS) == -1)
+		log_debug("sched_setattr() refused a %u us slice: %s; the "
+		    "kernel's default slice stays", WORKER_SLICE_NS / 1000,
+		    strerror(errno));
 	w->rankc = rankc_new(w->base, w->cfg, w->st);
 	if (w->rankc == NULL)
 		return -1;

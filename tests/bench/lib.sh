@@ -160,6 +160,7 @@ parse_wrk() {
 # h2load's per-request log (OUT.log); 1 when h2load fails.
 probe_paced() {
 	local out=$1
+	: >"$out.log"               # h2load appends to its log
 	h2load --h1 -t1 -c"$3" --rps="$4" -D "$5" --log-file="$out.log" "$2" >"$out" 2>&1 ||
 		{ note "h2load on $2 failed:"; tail -n 5 "$out" >&2; return 1; }
 	awk -F'\t' '{ print $3, $2 }' "$out.log" | sort -n | awk '

@@ -316,6 +316,26 @@ def test_ranking_threads_yield_to_the_loops():
                  "the reload back to the default")
 
 
+def test_workers_ask_for_short_slices():
+    # from Linux 6.12 a worker's loop asks for the shortest time slice
+    # (100 us), so that it preempts longer-sliced threads when it wakes
+    rel = tuple(int(x) for x in os.uname().release.split(".")[:2]
+                if x.isdigit())
+    for pid, slot, _ in D.workers():
+        try:
+            with open("/proc/%d/sched" % pid) as f:
+                line = [l for l in f if l.startswith("se.slice")]
+        except OSError as e:
+            T.fail("cannot read the scheduler state of worker %d: %s"
+                   % (slot, e))
+        if not line or rel < (6, 12):
+            T.log("kernel %s shows no per-task slice: not checked"
+                  % os.uname().release)
+            return
+        T.check_eq(int(line[0].split(":")[1]), 100000,
+                   "worker %d's time slice (ns)" % slot)
+
+
 def test_not_ready_before_the_first_snapshot():
     d = T.Daemon(workers=1, name="slowsnap", conf={
         "database": {"conninfo": PG.conninfo},
@@ -431,6 +451,54 @@ def test_full_waiting_list_degrades_at_once():
     d.stop()
 
 
+def test_a_burst_of_answers_spans_loop_turns():
+    # 1 worker, 4 ranking threads: 32 calls at the ranker at once. The
+    # ranker answers all of them while the worker is stopped, so the
+    # worker then reads 32 answers together: it hands out 8 per turn of
+    # its loop and the rest on the next turns, and every call is answered
+    import threading
+    d = T.Daemon(workers=1, name="burst", conf={
+        "database": {"conninfo": PG.conninfo},
+        "ranker": {"threads": 4, "timeout": "30s"}})
+    d.start()
+    n = 32
+    q = "/v1/nearby?lat=%f&lon=%f&radius_m=3000&limit=3" % (CITY[1], CITY[2])
+    T.wait_until(lambda: not json.loads(d.get(q, timeout=20)[2])["degraded"],
+                 60, "a ranked answer")
+    want = d.get(q, timeout=20)[2]
+    base = d.metric("placesd_ranker_answers_deferred_total", 0)
+    out = []
+    rk = d.rankers()[0][0]
+    wk = d.workers()[0][0]
+    os.kill(rk, signal.SIGSTOP)
+    try:
+        ts = [threading.Thread(target=lambda: out.append(d.get(q, timeout=60)),
+                               daemon=True) for _ in range(n)]
+        for t in ts:
+            t.start()
+        T.wait_until(lambda: d.metric("placesd_ranker_in_flight", 0) == n,
+                     20, "%d calls at the ranker" % n)
+        os.kill(wk, signal.SIGSTOP)
+        os.kill(rk, signal.SIGCONT)
+        time.sleep(1.0)         # the ranker answers into the socket
+    finally:
+        os.kill(rk, signal.SIGCONT)
+        os.kill(wk, signal.SIGCONT)
+    for t in ts:
+        t.join(60)
+    T.check_eq(sorted(st for st, _, _ in out), [200] * n, "the answers")
+    T.check_eq(sum(json.loads(b)["degraded"] for _, _, b in out), 0,
+               "degraded answers")
+    T.check(all(json.loads(b)["results"] == json.loads(want)["results"]
+                for _, _, b in out), "every answer is the query's")
+    deferred = d.metric("placesd_ranker_answers_deferred_total", 0) - base
+    T.log("%d answers read together, handed out over %d deferrals"
+          % (n, deferred))
+    T.check(deferred >= 1, "32 answers read at once were all handed out "
+            "in one turn (no deferral counted)")
+    d.stop()
+
+
 def test_fallback_queries_are_capped():
     # a worker without its ranker runs at most half its pool's worth of
     # distance-only queries (pool_size 2: one); past that, 503 overloaded
@@ -502,9 +570,11 @@ if __name__ == "__main__":
         test_bad_parameters,
         test_reload_waits_for_the_new_rankers_snapshot,
         test_ranking_threads_yield_to_the_loops,
+        test_workers_ask_for_short_slices,
         test_not_ready_before_the_first_snapshot,
         test_calls_beyond_the_slots_wait_in_the_worker,
         test_full_waiting_list_degrades_at_once,
+        test_a_burst_of_answers_spans_loop_turns,
         test_ranker_killed_degrades_then_recovers,
         test_fallback_queries_are_capped,
         test_changed_place_is_ranked_with_new_data,
