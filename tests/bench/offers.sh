@@ -126,8 +126,9 @@ Options:
                      when the open-files limit cannot hold N subscribers on them)
   --procs P          client processes the subscribers are split over
                      (default: 1, more when the open-files limit needs it)
-  --probe C          also measure GET /healthz (wrk, C connections, keep-alive)
-                     for as long as the offers take: once with the
+  --probe C          also measure GET /healthz (h2load, C keep-alive
+                     connections, each asking 25 times a second, as a health
+                     checker does) for as long as the offers take: once with the
                      subscribers connected and idle, once while the offers
                      are published; prints both p99s and their ratio (the
                      aim: a publish storm, e.g. --interval 10ms, keeps it
@@ -257,7 +258,7 @@ read_pause_ms=$(ms_of "$read_pause")
 read_pause_s=$(secs_of "$read_pause_ms")
 [[ $client_nice =~ ^[0-9]+$ ]] && [ "$((10#$client_nice))" -le 19 ] || die "--client-nice: 0..19, not '$client_nice'"
 [[ $probe =~ ^[0-9]+$ ]] && [ "$((10#$probe))" -le 1000 ] || die "--probe: 0..1000 connections, not '$probe'"
-[ "$probe" -gt 0 ] && ! command -v wrk >/dev/null && die "--probe needs wrk (apt-get install wrk)"
+[ "$probe" -gt 0 ] && ! command -v h2load >/dev/null && die "--probe needs h2load (apt-get install nghttp2-client)"
 # the probe runs as long as the offers are published (2 s at least)
 probe_s=$(( (noffers * interval_ms + 999) / 1000 ))
 [ "$probe_s" -ge 2 ] || probe_s=2
@@ -729,17 +730,18 @@ report_round() {
 	printf '      %s\n' "${R[mem,$r]}"
 }
 
-# probe_healthz OUT: wrk on /healthz for probe_s seconds, its output in OUT
+# probe_healthz OUT: the paced probe (lib.sh) on /healthz for probe_s
+# seconds; "P50 P99 ANSWERED NON2XX" in OUT.fig
 probe_healthz() {
-	wrk -t1 -c"$probe" -d"${probe_s}s" --latency "http://127.0.0.1:$placesd_port/healthz" >"$1" 2>&1
+	probe_paced "$1" "http://127.0.0.1:$placesd_port/healthz" "$probe" 25 "$probe_s" >"$1.fig"
 }
 # probe_p99 OUT KEY ROUND: R[KEY,ROUND] = the p99 (ms) of that probe
 probe_p99() {
-	local rps p99 reqs non2xx sock
-	read -r rps p99 reqs non2xx sock <<<"$(parse_wrk "$1")"
-	[ "$non2xx" = 0 ] && [ -z "$sock" ] && [ "$reqs" != 0 ] ||
-		problems+=("${1##*/}: $reqs requests, $non2xx non-2xx answers to /healthz, socket errors: ${sock:-none}")
-	R[$2,$3]=$p99
+	local p50 p99 reqs non2xx
+	read -r p50 p99 reqs non2xx <"$1.fig" || reqs=0
+	[ "${non2xx:-1}" = 0 ] && [ "${reqs:-0}" != 0 ] ||
+		problems+=("${1##*/}: ${reqs:-0} requests, ${non2xx:-?} non-2xx answers to /healthz")
+	R[$2,$3]=${p99:-0}
 }
 probe_pid=
 
