@@ -5,6 +5,7 @@
  * failed call.
  */
 #include "common/nearby_wire.h"
+#include "common/util.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -64,21 +65,6 @@ nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot)
 	    ",\"results\":[", total, snapshot);
 }
 
-static char *
-put_uint(char *o, uint64_t v)
-{
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	while (n > 0)
-		*o++ = tmp[--n];
-	return o;
-}
-
 /*
  * x >= 0 with dec (1..4) decimals, the digits printf's "%.<dec>f" writes
  * for round(x * 10^dec) / 10^dec, written from that integer; NULL when x
@@ -89,20 +75,14 @@ put_fixed(char *o, double x, unsigned dec)
 {
 	static const uint64_t pow10[] = { 1, 10, 100, 1000, 10000 };
 	double k = round(x * (double)pow10[dec]);
-	uint64_t n, frac;
-	unsigned i;
+	uint64_t n;
 
 	if (!(k >= 0 && k < 1e14))
 		return NULL;
 	n = (uint64_t)k;
-	o = put_uint(o, n / pow10[dec]);
+	o = util_put_uint(o, n / pow10[dec]);
 	*o++ = '.';
-	frac = n % pow10[dec];
-	for (i = dec; i > 0; i--) {
-		o[i - 1] = (char)('0' + frac % 10);
-		frac /= 10;
-	}
-	return o + dec;
+	return util_put_digits(o, n % pow10[dec], (int)dec);
 }
 
 /* One result's head, written by hand: the ranker's hottest printf. */
@@ -120,9 +100,9 @@ nw_result(struct nw_buf *b, int64_t id, double distance_m, double score)
 	o += 6;
 	if (id < 0) {
 		*o++ = '-';
-		o = put_uint(o, (uint64_t)0 - (uint64_t)id);
+		o = util_put_uint(o, (uint64_t)0 - (uint64_t)id);
 	} else
-		o = put_uint(o, (uint64_t)id);
+		o = util_put_uint(o, (uint64_t)id);
 	memcpy(o, k_dist, sizeof(k_dist) - 1);
 	o += sizeof(k_dist) - 1;
 	if ((o = put_fixed(o, distance_m, 1)) == NULL)

@@ -202,6 +202,31 @@ util_thread_nice(int n)
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), n);
 }
 
+char *
+util_put_digits(char *p, uint64_t v, int n)
+{
+	int i;
+
+	for (i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
+char *
+util_put_uint(char *p, uint64_t v)
+{
+	uint64_t x = v;
+	int n = 1;
+
+	while (x >= 10) {
+		x /= 10;
+		n++;
+	}
+	return util_put_digits(p, v, n);
+}
+
 /* sched_setattr(2)'s argument, version 1 (the kernel's ABI; glibc 2.36
  * has no wrapper, and linux/sched/types.h clashes with sched.h) */
 struct slice_attr {

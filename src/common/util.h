@@ -51,6 +51,10 @@ int util_own_autogroup(int n);
  * -1 and errno if the kernel refused; older kernels take it and ignore
  * it. */
 int util_short_slice(uint64_t ns);
+/* The n last decimal digits of v, zero-padded, at p; returns the end. */
+char *util_put_digits(char *p, uint64_t v, int n);
+/* v in decimal at p (20 bytes at most), no padding; returns the end. */
+char *util_put_uint(char *p, uint64_t v);
 /* Names the calling thread (15 bytes at most are kept), as top -H and
  * /proc/PID/task/TID/comm show it. */
 void util_thread_name(const char *name);

@@ -424,33 +424,6 @@ text_string(struct text *t, const char *s)
 	t->len = (size_t)(p - t->buf);
 }
 
-/* n decimal digits of v, zero-padded, at p; returns the end. */
-static char *
-put_digits(char *p, unsigned long long v, int n)
-{
-	int i;
-
-	for (i = n - 1; i >= 0; i--) {
-		p[i] = (char)('0' + v % 10);
-		v /= 10;
-	}
-	return p + n;
-}
-
-/* v in decimal at p, no padding; returns the end. */
-static char *
-put_uint(char *p, unsigned long long v)
-{
-	unsigned long long x = v;
-	int n = 1;
-
-	while (x >= 10) {
-		x /= 10;
-		n++;
-	}
-	return put_digits(p, v, n);
-}
-
 /* format_time's text, computed: "2026-11-23T19:00:00Z". */
 static void
 text_time(struct text *t, const struct gen_key *k, int minutes)
@@ -485,15 +458,15 @@ text_time(struct text *t, const struct gen_key *k, int minutes)
 		return;
 	}
 	*p++ = '"';
-	p = put_digits(p, (unsigned long long)y, 4);
+	p = util_put_digits(p, (uint64_t)y, 4);
 	*p++ = '-';
-	p = put_digits(p, (unsigned long long)m, 2);
+	p = util_put_digits(p, (uint64_t)m, 2);
 	*p++ = '-';
-	p = put_digits(p, (unsigned long long)d, 2);
+	p = util_put_digits(p, (uint64_t)d, 2);
 	*p++ = 'T';
-	p = put_digits(p, (unsigned long long)(min / 60), 2);
+	p = util_put_digits(p, (uint64_t)(min / 60), 2);
 	*p++ = ':';
-	p = put_digits(p, (unsigned long long)(min % 60), 2);
+	p = util_put_digits(p, (uint64_t)(min % 60), 2);
 	memcpy(p, ":00Z\"", 5);
 	p += 5;
 	text_add(t, buf, (size_t)(p - buf));
@@ -517,7 +490,7 @@ text_count_or_null(struct text *t, uint64_t v, bool null)
 		text_add(t, "null", 4);
 		return;
 	}
-	text_add(t, num, (size_t)(put_uint(num, v) - num));
+	text_add(t, num, (size_t)(util_put_uint(num, v) - num));
 }
 
 /* draft_json's object, as json_dumps(JSON_COMPACT | JSON_PRESERVE_ORDER)
@@ -533,14 +506,14 @@ draft_text(struct text *t, const struct gen_key *k, const struct draft *d,
 	/* "evt-%04d%02d%02d-%s-%llu", after the site for the url */
 	memcpy(url, site, sizeof(site) - 1);
 	memcpy(p, "evt-", 4);
-	p = put_digits(p + 4, (unsigned long long)k->year, 4);
-	p = put_digits(p, (unsigned long long)k->month, 2);
-	p = put_digits(p, (unsigned long long)k->day, 2);
+	p = util_put_digits(p + 4, (uint64_t)k->year, 4);
+	p = util_put_digits(p, (uint64_t)k->month, 2);
+	p = util_put_digits(p, (uint64_t)k->day, 2);
 	*p++ = '-';
 	memcpy(p, k->city, clen);
 	p += clen;
 	*p++ = '-';
-	p = put_uint(p, num);
+	p = util_put_uint(p, num);
 	*p = '\0';
 	text_add(t, "{", 1);
 	text_key(t, "id", true);
