@@ -554,7 +554,7 @@ cell_dmin(const struct grid *g, uint32_t c, double lat, double lon,
 	uint32_t col = (uint32_t)(g->keys[c] & 0xffffffffu);
 	double lat0 = row * GRID_STEP - 90.0, lat1 = lat0 + GRID_STEP;
 	double lon0 = col * w - 180.0, lon1 = lon0 + w;
-	double dlat = 0, dlon = 0, a, b, e, d, x;
+	double dlat = 0, dlon = 0, a, b, e, d;
 
 	if (lat < lat0)
 		dlat = lat0 - lat;
@@ -568,9 +568,9 @@ cell_dmin(const struct grid *g, uint32_t c, double lat, double lon,
 		dlon = e < d ? e : d;
 	}
 	a = dlat * DEG * INDEX_EARTH_R;
-	if (dlon * DEG < SMALL_RAD && (x = sin_small(dlon * DEG) * coslat) <
-	    0.09)
-		b = asin_small(x) * INDEX_EARTH_R;
+	/* below SMALL_RAD, sin(dlon) cos(lat) < sin(SMALL_RAD) as well */
+	if (dlon * DEG < SMALL_RAD)
+		b = asin_small(sin_small(dlon * DEG) * coslat) * INDEX_EARTH_R;
 	else
 		b = asin(fmin(1.0, fabs(sin(dlon * DEG)) * coslat)) *
 		    INDEX_EARTH_R;

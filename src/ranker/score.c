@@ -104,13 +104,14 @@ struct rank_ctx {
 };
 
 /*
- * The local day and minute, in the last city asked, of the one time a
- * query judges opening hours at (open_at, or else now): the places
- * around a point share a city, or a few, and the division by days is
- * done once per city rather than once per place.
+ * The local day and minute of the last time and city asked: a query
+ * judges opening hours at one time (open_at, or else now) and the places
+ * around a point share a city, or a few, so the division by days is done
+ * once per city rather than once per place.
  */
 struct local_memo {
 	int city;                   /* -1: none yet */
+	int64_t t;
 	int day, minute;
 };
 
@@ -703,10 +704,11 @@ open_utc(const struct rank_ctx *c, const struct snap_place *p, int64_t t)
 	struct local_memo *lm = c->lm;
 	int64_t local, days;
 
-	if (lm->city != (int)p->city) {
+	if (lm->city != (int)p->city || lm->t != t) {
 		local = t + (int64_t)c->s->cities[p->city].utc_offset_min * 60;
 		days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
 		lm->city = (int)p->city;
+		lm->t = t;
 		lm->minute = (int)((local - days * 86400) / 60);
 		/* 1970-01-01: thursday */
 		lm->day = (int)(((days + 3) % 7 + 7) % 7);
