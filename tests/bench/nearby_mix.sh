@@ -22,8 +22,9 @@
 # (sat): paced, --probe-rate requests a second on each of
 # --probe-connections keep-alive connections (h2load), as a health checker
 # asks; with --probe-rate 0, wrk as fast as it can, which measures the
-# probe's own saturation as much as the server.  Points are drawn around the seeded
-# cities in proportion to their places, spread as their places are.
+# probe's own saturation as much as the server.  Points are drawn around
+# the seeded cities in proportion to their places, spread as their places
+# are.
 #
 # It prints every run, then per class the medians of req/s, p50 and p99
 # per build and the ratio of the medians (build / base), and the probe's
@@ -263,7 +264,7 @@ wrk_run() {
 # the probe: /healthz alone, then while the mix saturates (setsid: the
 # load's CPU is charged to a session of its own, as a remote client's)
 probe_run() {
-	local b=$1 tag=$2 out
+	local b=$1 tag=$2 out fig
 	out=$tmp/r$r-$b-healthz-$tag.txt
 	if [ "$tag" = sat ]; then
 		setsid wrk -t1 -c"$conns" -d"$(( $(duration_s "$duration") + 2 ))s" -s "$tmp/paths.lua" \
@@ -274,8 +275,9 @@ probe_run() {
 	if [ "$prate" = 0 ]; then
 		read -r rps p50 p99 <<<"$(wrk_run "$out" "${port[$b]}" "$tmp/healthz.paths" "$pconns")"
 	else
-		read -r p50 p99 got bad <<<"$(probe_paced "$out" "http://127.0.0.1:${port[$b]}/healthz" \
-			"$pconns" "$prate" "$(duration_s "$duration")")" || exit 1
+		fig=$(probe_paced "$out" "http://127.0.0.1:${port[$b]}/healthz" \
+			"$pconns" "$prate" "$(duration_s "$duration")") || exit 1
+		read -r p50 p99 got bad <<<"$fig"
 		rps=$(awk -v n="$got" -v d="$(duration_s "$duration")" 'BEGIN { printf "%.0f", n / d }')
 		[ "$bad" = 0 ] || problems+=("${out##*/}: $bad non-2xx answers")
 	fi
