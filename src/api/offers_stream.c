@@ -23,9 +23,10 @@
  * HEAD gets the stream's head (after the same checks as GET) and nothing
  * more. An HTTP/1.0 client gets the events unchunked, ended by the close.
  *
- * A comment line every [offers] heartbeat keeps proxies and the client's
- * idea of the connection alive, and makes a vanished client show (the
- * write fails, or the edge sees the FIN). A subscriber whose unsent output
+ * A stream that has sent nothing for an [offers] heartbeat gets a comment
+ * line, which keeps proxies and the client's idea of the connection alive
+ * and makes a vanished client show (the write fails, or the edge sees the
+ * FIN); a stream that offers keep busy gets none. A subscriber whose unsent output
  * passes [offers] max_pending is closed; it reconnects and replays. On a
  * reload or a stop each subscriber gets "retry:" with a jittered delay
  * ([offers] retry .. twice that) and its stream ends cleanly.
@@ -68,6 +69,7 @@ struct sub {
 	int64_t last_sent;
 	int64_t replay_to;          /* the feed's high-water at arrival */
 	char city[65];              /* "" = every city */
+	unsigned quiet;             /* heartbeat ticks with nothing sent */
 	bool replaying;
 	bool closing;
 };
@@ -125,6 +127,7 @@ sub_write(struct sub *s, const char *buf, size_t len)
 {
 	if (s->closing)
 		return;
+	s->quiet = 0;
 	if (stream_write(s->st, buf, len) > s->w->cfg->offers_max_pending)
 		sub_too_slow(s);
 }
@@ -134,6 +137,7 @@ sub_send(struct sub *s, struct frame *f)
 {
 	if (s->closing)
 		return;
+	s->quiet = 0;
 	if (f == NULL || stream_send(s->st, f) > s->w->cfg->offers_max_pending)
 		sub_too_slow(s);
 }
@@ -217,7 +221,8 @@ send_live(struct sub *s, const struct feed_offer *o)
 
 static void drain_one(void *arg);
 
-/* The feed: a live offer, or a heartbeat (o NULL). */
+/* The feed: a live offer, or a heartbeat tick (o NULL): a stream quiet
+ * for FEED_BEAT_TICKS of them, an [offers] heartbeat, gets a comment. */
 static void
 on_feed(void *arg, const struct feed_offer *o)
 {
@@ -225,7 +230,8 @@ on_feed(void *arg, const struct feed_offer *o)
 	struct evbuffer *hb;
 
 	if (o == NULL) {
-		sub_send(s, heartbeat_frame(s->w));
+		if (++s->quiet >= FEED_BEAT_TICKS)
+			sub_send(s, heartbeat_frame(s->w));
 		return;
 	}
 	if (o->id == FEED_REWOUND) {

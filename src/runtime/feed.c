@@ -87,7 +87,7 @@ struct feed {
 	struct event *wev;          /* one-shot: flush pending output */
 	struct event *retry;        /* reconnect delay, connect deadline */
 	struct event *tick;
-	struct event *beat;         /* heartbeats to the subscribers */
+	struct event *beat;         /* a heartbeat tick is due */
 	enum feed_state state;
 	enum feed_query query;
 	uint64_t query_ms;          /* when the query in flight was sent */
@@ -106,7 +106,9 @@ struct feed {
 	STAILQ_HEAD(, feed_batch) batches;
 	struct event *fanout;       /* a zero timer: after the loop's I/O */
 	struct feed_offer cur;      /* the offer being handed out */
-	bool fanning;               /* cur is valid; cursor walks the subs */
+	bool fanning;               /* cursor walks the subs with cur */
+	bool beating;               /* ... with a heartbeat tick, not cur */
+	bool beat_due;              /* a tick waits for its pass */
 	struct feed_sub *cursor;    /* the next subscriber to hand cur to */
 };
 
@@ -189,7 +191,9 @@ send_high(struct feed *f)
  * that an offer to 50,000 subscribers, or a storm of offers, never holds
  * the loop for more than a slice. A subscriber that comes during the
  * fan-out of an offer gets it too (it skips ids it has); one that leaves
- * moves the cursor on (feed_unsubscribe).
+ * moves the cursor on (feed_unsubscribe). A heartbeat tick is a pass of
+ * its own, taken before the next offer, so that a storm of offers does
+ * not starve the subscribers its offers skip (another city's).
  */
 /* The page at the head of the queue is handed out (or dropped). */
 static void
@@ -200,6 +204,17 @@ batch_done(struct feed *f)
 	STAILQ_REMOVE_HEAD(&f->batches, link);
 	PQclear(b->res);
 	free(b);
+}
+
+static bool
+fan_next_beat(struct feed *f)
+{
+	if (!f->beat_due)
+		return false;
+	f->beat_due = false;
+	f->cursor = TAILQ_FIRST(&f->subs);
+	f->beating = f->fanning = true;
+	return true;
 }
 
 static bool
@@ -234,17 +249,20 @@ fan_out(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	while (f->fanning || fan_next_offer(f)) {
+	while (f->fanning || fan_next_beat(f) || fan_next_offer(f)) {
 		while ((s = f->cursor) != NULL) {
 			if (budget-- == 0) {
 				evtimer_add(f->fanout, &zero);
 				return;
 			}
 			f->cursor = TAILQ_NEXT(s, link);
-			s->fn(s->arg, &f->cur);
+			s->fn(s->arg, f->beating ? NULL : &f->cur);
 		}
 		f->fanning = false;
-		STAILQ_FIRST(&f->batches)->row++;
+		if (f->beating)
+			f->beating = false;
+		else
+			STAILQ_FIRST(&f->batches)->row++;
 	}
 }
 
@@ -254,7 +272,7 @@ fan_drop(struct feed *f)
 {
 	while (!STAILQ_EMPTY(&f->batches))
 		batch_done(f);
-	f->fanning = false;
+	f->fanning = f->beating = f->beat_due = false;
 	f->cursor = NULL;
 	if (f->fanout != NULL)
 		evtimer_del(f->fanout);
@@ -633,18 +651,20 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 		send_high(f);
 }
 
+/* A heartbeat tick: a pass over the subscribers in the fan-out's slices;
+ * each counts the ticks it has been quiet for (feed.h). */
 static void
 on_beat(evutil_socket_t fd, short ev, void *arg)
 {
 	struct feed *f = arg;
-	struct feed_sub *s, *next;
+	struct timeval zero = { 0, 0 };
 
 	(void)fd;
 	(void)ev;
-	for (s = TAILQ_FIRST(&f->subs); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, link);
-		s->fn(s->arg, NULL);
-	}
+	if (f->nsubs == 0 || f->beat_due || f->beating)
+		return;             /* a pass that has not ended is enough */
+	f->beat_due = true;
+	evtimer_add(f->fanout, &zero);
 }
 
 /* ---- the interface ---------------------------------------------------------- */
@@ -654,7 +674,8 @@ feed_new(struct event_base *base, const struct config *cfg,
     struct stats_block *st, struct cache *cache)
 {
 	struct timeval tv = { FEED_TICK_MS / 1000, 0 };
-	struct timeval hb = util_tv(cfg->offers_heartbeat_ms);
+	struct timeval hb = util_tv(cfg->offers_heartbeat_ms /
+	    FEED_BEAT_TICKS);
 	struct feed *f;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)

@@ -32,12 +32,15 @@ struct feed_offer {
 };
 
 /*
- * A new offer for a subscriber, or NULL every [offers] heartbeat. An offer
+ * A new offer for a subscriber, or NULL: a heartbeat tick, FEED_BEAT_TICKS
+ * of them every [offers] heartbeat (the subscriber counts them and sends a
+ * heartbeat when it has been quiet for that many). An offer
  * with id FEED_REWOUND (no city, no JSON) says the offers' ids went back
  * (a database restored from a backup): what a subscriber has seen says
  * nothing of what comes next. It may call feed_unsubscribe on itself.
  */
 #define FEED_REWOUND (-1)
+#define FEED_BEAT_TICKS 8
 typedef void (*feed_fn)(void *arg, const struct feed_offer *o);
 
 struct feed *feed_new(struct event_base *base, const struct config *cfg,
@@ -54,7 +57,7 @@ unsigned feed_subscribers(const struct feed *f);
 
 struct feed_sub *feed_subscribe(struct feed *f, feed_fn fn, void *arg);
 void feed_unsubscribe(struct feed_sub *s);
-/* Calls fn(arg) for each subscriber (heartbeats, drain); fn may
+/* Calls fn(arg) for each subscriber at once (a drain); fn may
  * unsubscribe its own. */
 void feed_each(struct feed *f, void (*fn)(void *arg));
 

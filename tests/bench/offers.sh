@@ -46,7 +46,12 @@
 # 10,000 readable sockets one after the other (a Python loop: tens of
 # ms per burst) is not counted against placesd; the figures as the client
 # read them, and the client's lag (read - kernel stamp) and CPU, are shown
-# beside them.  --procs P splits the subscribers over P client processes
+# beside them.  A stamp belongs to the newest bytes a read returned (the
+# kernel merges segments queued on a socket and keeps the newest stamp),
+# so when the client falls a whole --interval behind on a socket, the
+# earlier offer there is stamped with the later one's arrival: an upper
+# bound, counted and reported ("read together with a later offer"); a
+# longer --interval removes it.  --procs P splits the subscribers over P client processes
 # (the stamps come from system-wide clocks, so they compare with the
 # publisher's).  Client, placesd and PostgreSQL share this machine's cores:
 # the CPU time each used during the offers is shown (in cores, and as
@@ -652,7 +657,7 @@ run_round() {
 	keys="connected connect_failed connect_errors at_go closed_before_offers published publish_failed
 		last_p50 last_p99 last_max all_p50 all_p99 first_p50 median_p50 read_last_p50 read_last_p99
 		read_all_p99 lag_p99 lag_max missed_subs missed_events duplicates foreign closed closed_errors
-		client_cpu_pct client_cpu_s arrivals stamps stamps_missing post_ms_p50 post_ms_max connect_s"
+		client_cpu_pct client_cpu_s arrivals stamps stamps_missing stamps_shared post_ms_p50 post_ms_max connect_s"
 	local vals=() k j=0
 	# shellcheck disable=SC2086 # $keys: a list of words
 	mapfile -t vals < <(json_fields "$out.json" $keys)
@@ -703,6 +708,8 @@ run_round() {
 		problems+=("round $r: no kernel receive stamps (SO_TIMESTAMPNS): the delays are the client's read times")
 	[ "${R[stamps_missing,$r]}" != 0 ] && [ "${R[stamps_missing,$r]}" != - ] &&
 		problems+=("round $r: ${R[stamps_missing,$r]} arrivals without a kernel stamp (their read time is used)")
+	[ "${R[stamps_shared,$r]}" != 0 ] && [ "${R[stamps_shared,$r]}" != - ] &&
+		problems+=("round $r: ${R[stamps_shared,$r]} arrivals were read together with a later offer, so their stamp is the later one's (an upper bound: the client fell an --interval behind; use a longer --interval or more --procs)")
 
 	stop_placesd
 	[ -s "$placesd_log" ] && problems+=("round $r: placesd logged $(wc -l <"$placesd_log" | tr -d ' ') line(s) at warn or above: $(head -n 3 "$placesd_log" | tr '\n' '|' | cut -c1-300)")

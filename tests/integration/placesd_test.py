@@ -1168,6 +1168,19 @@ def _on_alarm(signum, frame):
 # --------------------------------------------------------------------------
 # runner
 
+def _unlisted(tests):
+    """The test_* functions of the tests' module that are not in tests: a
+    test written and never run would pass unseen."""
+    mod = sys.modules.get(tests[0].__module__) if tests else None
+    if mod is None:
+        return []
+    names = {t.__name__ for t in tests}
+    return sorted(n for n, v in vars(mod).items()
+                  if n.startswith("test_") and callable(v)
+                  and getattr(v, "__module__", None) == mod.__name__
+                  and n not in names)
+
+
 def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None, program=None):
     """Run each test function in order; print PASS/FAIL/SKIP per test.
     A test may carry a `timeout` attribute (seconds).  `setup` runs first:
@@ -1178,6 +1191,11 @@ def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None, program=None):
     signal.signal(signal.SIGINT, _on_term)
     signal.signal(signal.SIGALRM, _on_alarm)
     only = set(sys.argv[1:])
+    unlisted = _unlisted(tests)
+    if unlisted:
+        sys.stdout.write("ERROR: test functions not in the list given to "
+                         "run_main: %s\n" % ", ".join(unlisted))
+        return EXIT_ERROR
     (program or placesd_path)()
     if setup is not None:
         try:

@@ -106,6 +106,7 @@ class Stream:
         self.text = ""
         self.events = []        # (id, event, data dict)
         self.comments = []
+        self.order = []         # "hb" and offer ids, as they came
         self.retry = None
         self.closed = False
         self.status = None
@@ -166,6 +167,8 @@ class Stream:
             for ln in block.split("\n"):
                 if ln.startswith(":"):
                     self.comments.append(ln[1:].strip())
+                    if ln[1:].strip() == "hb":
+                        self.order.append("hb")
                     continue
                 k, _, v = ln.partition(":")
                 ev[k] = v[1:] if v.startswith(" ") else v
@@ -174,6 +177,7 @@ class Stream:
             if "data" in ev:
                 self.events.append((int(ev["id"]), ev.get("event"),
                                     json.loads(ev["data"])))
+                self.order.append(int(ev["id"]))
         self.body = text.encode("utf-8")
 
     def pump(self, timeout=0.2):
@@ -443,6 +447,56 @@ def test_fanout_in_slices():
             s.close()
     T.wait_until(lambda: D.metric("placesd_sse_subscribers") == 0, 30,
                  "every subscriber gone")
+
+
+def test_heartbeats_only_on_quiet_streams():
+    """A stream that has sent nothing for [offers] heartbeat (1 s here)
+    gets ": hb"; one that offers keep busy gets none; and a stream whose
+    city the offers skip still gets its heartbeats while they flow (the
+    heartbeat pass is not starved by the fan-out, src/runtime/feed.c)."""
+    other = PG.psql("SELECT city_id FROM places WHERE city_id <> '%s' "
+                    "LIMIT 1" % CITY)[0][0]
+    busy, idle = Stream(D), Stream(D, city=other)
+    try:
+        for s in (busy, idle):
+            T.check_eq(s.status, 200, "stream status")
+            s.wait(lambda x: x.retry is not None, what="the hello")
+        # quiet: heartbeats flow
+        end = time.monotonic() + 3.5
+        while time.monotonic() < end:
+            busy.pump(0.1)
+        T.check(busy.order.count("hb") >= 2, "a quiet stream got %d "
+                "heartbeats in 3.5 s (heartbeat 1s)" % busy.order.count("hb"))
+        # busy: an offer every 0.25 s for 4 s
+        ids, slow_gaps, last = [], 0, None
+        for k in range(16):
+            ids.append(publish_ok(title="Busy %d" % k)["id"])
+            now = time.monotonic()
+            if last is not None and now - last > 0.6:
+                slow_gaps += 1      # a stalled machine: a beat is due
+            last = now
+            end = now + 0.25
+            while time.monotonic() < end:
+                busy.pump(0.02)
+                idle.pump(0.02)
+        busy.wait(lambda x: ids[-1] in x.ids(), what="the last busy offer")
+        o = busy.order
+        during = o[o.index(ids[0]):o.index(ids[-1])]
+        T.check_eq([x for x in during if x != "hb"], ids[:-1],
+                   "the busy stream's offers, in order")
+        T.check(during.count("hb") <= slow_gaps, "a stream busy with "
+                "offers got %d heartbeats (%d publish gaps over 0.6 s): %r"
+                % (during.count("hb"), slow_gaps, during))
+        # the other city's stream heard nothing of them, but its beats
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            idle.pump(0.1)
+        T.check_eq(idle.ids(), [], "offers of another city")
+        T.check(idle.order.count("hb") >= 4, "a stream the offers skip got "
+                "%d heartbeats in 4.5 s and more" % idle.order.count("hb"))
+    finally:
+        busy.close()
+        idle.close()
 
 
 def test_last_event_id_replays_exactly_the_missed():
@@ -929,7 +983,8 @@ if __name__ == "__main__":
             test_last_event_id_ahead_streams_from_now,
             test_last_event_id_just_published,
             test_publish_reaches_every_worker,
-    test_fanout_in_slices,
+            test_fanout_in_slices,
+            test_heartbeats_only_on_quiet_streams,
             test_last_event_id_replays_exactly_the_missed,
             test_list_active_offers,
             test_bad_tokens_and_bodies,
