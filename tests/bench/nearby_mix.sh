@@ -59,7 +59,10 @@ Options:
   --connections C    wrk connections on /v1/nearby (default: 64)
   --probe-connections C  the /healthz probe's (default: 8)
   --probe-rate R     its requests a second per connection (default: 25;
-                     0: unpaced, wrk)
+                     0: unpaced, wrk, one run idle and one saturated)
+  --probe-windows W  paced: W idle and W saturated windows, alternating,
+                     the saturating wrk stopped and continued (default: 6)
+  --probe-window S   seconds of one window (default: 3)
   --classes LIST     of near heavy text mix (default: all four)
   --conf-extra TEXT  lines added to both builds' [ranker] section
   --keep DIR         keep configs, logs and raw wrk outputs in DIR
@@ -73,7 +76,7 @@ base_bin=
 placesctl_bin=${PLACESCTL:-}
 sql_dir=${SQL_DIR:-$here/../../src/sql}
 nplaces=100000 big= big_places=1000000 workers=2 rounds=3 duration=10s
-conns=64 pconns=8 prate=25 classes="near heavy text mix" conf_extra= keep_dir= pg_bindir=
+conns=64 pconns=8 prate=25 pwindows=6 pwindow=3 classes="near heavy text mix" conf_extra= keep_dir= pg_bindir=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--placesd) need_arg "$@"; new_bin=$2; shift ;;
@@ -89,6 +92,8 @@ while [ $# -gt 0 ]; do
 	--connections) need_arg "$@"; conns=$2; shift ;;
 	--probe-connections) need_arg "$@"; pconns=$2; shift ;;
 	--probe-rate) need_arg "$@"; prate=$2; shift ;;
+	--probe-windows) need_arg "$@"; pwindows=$2; shift ;;
+	--probe-window) need_arg "$@"; pwindow=$2; shift ;;
 	--classes) need_arg "$@"; classes=${2//,/ }; shift ;;
 	--conf-extra) need_arg "$@"; conf_extra=$2; shift ;;
 	--keep) need_arg "$@"; keep_dir=$2; shift ;;
@@ -97,7 +102,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-for v in "$nplaces" "$big_places" "$workers" "$rounds" "$conns" "$pconns"; do
+for v in "$nplaces" "$big_places" "$workers" "$rounds" "$conns" "$pconns" "$pwindows" "$pwindow"; do
 	is_uint "$v" || die "not a positive integer: $v"
 done
 is_duration "$duration" || die "bad --duration $duration"
@@ -128,6 +133,7 @@ cleanup() {
 	[ -n "$cleaned" ] && return
 	cleaned=1
 	trap '' INT TERM
+	[ -n "$sat_pid" ] && kill -CONT "$sat_pid" 2>/dev/null   # a probe window stopped it
 	kill_child "$sat_pid"
 	kill_child "$child_pid"
 	stop_builds
@@ -272,18 +278,50 @@ probe_run() {
 		sat_pid=$!
 		sleep 1
 	fi
-	if [ "$prate" = 0 ]; then
-		read -r rps p50 p99 <<<"$(wrk_run "$out" "${port[$b]}" "$tmp/healthz.paths" "$pconns")"
-	else
-		fig=$(probe_paced "$out" "http://127.0.0.1:${port[$b]}/healthz" \
-			"$pconns" "$prate" "$(duration_s "$duration")") || exit 1
-		read -r p50 p99 got bad <<<"$fig"
-		rps=$(awk -v n="$got" -v d="$(duration_s "$duration")" 'BEGIN { printf "%.0f", n / d }')
-		[ "$bad" = 0 ] || problems+=("${out##*/}: $bad non-2xx answers")
-	fi
+	read -r rps p50 p99 <<<"$(wrk_run "$out" "${port[$b]}" "$tmp/healthz.paths" "$pconns")"
 	[ "$tag" = sat ] && { wait "$sat_pid"; sat_pid=; }
 	res[$b,healthz-$tag]+="$p99 "
 	printf '%-6s %-7s %-12s %10s req/s  p50 %8s ms  p99 %8s ms\n' "$r" "$b" "healthz/$tag" "$(fmt_rps "$rps")" "$p50" "$p99"
+}
+
+# The paced probe in windows: one wrk saturates the mix for the whole
+# series and is stopped (SIGSTOP, its requests in flight answered first)
+# for the idle windows and continued for the saturated ones, which
+# alternate, --probe-windows of each, --probe-window seconds long. Each
+# window gives a p99; a round's figure per state is the median over its
+# windows. The host's own stalls (another guest on the machine: every
+# probe connection waits at the same instant, idle or not) land in a few
+# windows and do not decide the figure; the server's latency under load
+# is in every saturated window.
+probe_windows() {
+	local b=$1 k tag out fig idle=() sat=() n
+	n=$(( pwindows * 2 * (pwindow + 3) + 10 ))   # outlasts the windows; killed after them
+	setsid wrk -t1 -c"$conns" -d"${n}s" -s "$tmp/paths.lua" \
+		"http://127.0.0.1:${port[$b]}" -- "$tmp/mix.paths" >"$tmp/r$r-$b-sat.txt" 2>&1 &
+	sat_pid=$!
+	sleep 1
+	for k in $(seq 1 "$pwindows"); do
+		for tag in idle sat; do
+			if [ "$tag" = idle ]; then
+				kill -STOP "$sat_pid"; sleep 0.5
+			else
+				kill -CONT "$sat_pid"; sleep 0.5
+			fi
+			out=$tmp/r$r-$b-healthz-$tag-$k.txt
+			fig=$(probe_paced "$out" "http://127.0.0.1:${port[$b]}/healthz" \
+				"$pconns" "$prate" "$pwindow") || { kill -CONT "$sat_pid"; exit 1; }
+			read -r p50 p99 got bad <<<"$fig"
+			[ "$bad" = 0 ] || problems+=("${out##*/}: $bad non-2xx answers")
+			[ "$got" -gt 0 ] || problems+=("${out##*/}: no answers")
+			if [ "$tag" = idle ]; then idle+=("$p99"); else sat+=("$p99"); fi
+		done
+	done
+	kill -CONT "$sat_pid"
+	kill_child "$sat_pid"; sat_pid=
+	res[$b,healthz-idle]+="$(median "${idle[@]}") "
+	res[$b,healthz-sat]+="$(median "${sat[@]}") "
+	printf '%-6s %-7s %-12s p99 per window: %s ms; median %s ms\n' "$r" "$b" "healthz/idle" "${idle[*]}" "$(median "${idle[@]}")"
+	printf '%-6s %-7s %-12s p99 per window: %s ms; median %s ms\n' "$r" "$b" "healthz/sat" "${sat[*]}" "$(median "${sat[@]}")"
 }
 
 declare -A res
@@ -291,6 +329,8 @@ measure() {
 	local n=$1 c b r order
 	res=()
 	printf '\n== %s places, %s workers, wrk -t2 -c%s -d%s\n' "$n" "$workers" "$conns" "$duration"
+	[ "$prate" = 0 ] || printf 'probe: h2load, %s connections x %s req/s, %s idle and %s saturated windows of %ss; priority: %s\n' \
+		"$pconns" "$prate" "$pwindows" "$pwindows" "$pwindow" "$(probe_rt)"
 	printf '%-6s %-7s %-12s %16s  %15s  %15s\n' round build class "req/s" p50 p99
 	for r in $(seq 1 "$rounds"); do
 		order=("${builds[@]}")
@@ -302,7 +342,13 @@ measure() {
 				printf '%-6s %-7s %-12s %10s req/s  p50 %8s ms  p99 %8s ms\n' "$r" "$b" "$c" "$(fmt_rps "$rps")" "$p50" "$p99"
 			done
 		done
-		for b in "${order[@]}"; do probe_run "$b" idle; probe_run "$b" sat; done
+		for b in "${order[@]}"; do
+			if [ "$prate" = 0 ]; then
+				probe_run "$b" idle; probe_run "$b" sat
+			else
+				probe_windows "$b"
+			fi
+		done
 	done
 	summary "$n"
 }
