@@ -133,11 +133,12 @@ Options:
                      (default: 1, more when the open-files limit needs it)
   --probe C          also measure GET /healthz (h2load, C keep-alive
                      connections, each asking 25 times a second, as a health
-                     checker does) for as long as the offers take: once with the
-                     subscribers connected and idle, once while the offers
-                     are published; prints both p99s and their ratio (the
-                     aim: a publish storm, e.g. --interval 10ms, keeps it
-                     within 2x; default: 0 = no probe)
+                     checker does): the offers are then published in 4 s
+                     windows, each followed by a 4 s quiet one (subscribers
+                     connected and idle), and the probe runs in each; prints
+                     the median over each kind of its windows' p99s and the
+                     ratio (the aim: a publish storm, e.g. --interval 10ms,
+                     keeps it within 2x; default: 0 = no probe)
   --client-nice N    run the load client at nice N (0..19): its CPU then goes
                      to placesd first, as remote subscribers' would; the
                      arrivals are the kernel's receive stamps either way
@@ -264,9 +265,7 @@ read_pause_s=$(secs_of "$read_pause_ms")
 [[ $client_nice =~ ^[0-9]+$ ]] && [ "$((10#$client_nice))" -le 19 ] || die "--client-nice: 0..19, not '$client_nice'"
 [[ $probe =~ ^[0-9]+$ ]] && [ "$((10#$probe))" -le 1000 ] || die "--probe: 0..1000 connections, not '$probe'"
 [ "$probe" -gt 0 ] && ! command -v h2load >/dev/null && die "--probe needs h2load (apt-get install nghttp2-client)"
-# the probe runs as long as the offers are published (2 s at least)
-probe_s=$(( (noffers * interval_ms + 999) / 1000 ))
-[ "$probe_s" -ge 2 ] || probe_s=2
+probe_win=4                 # seconds of a probe window (probe_series)
 is_uint "$rounds" || die "--rounds: a positive integer, not '$rounds'"
 rounds=$((10#$rounds))
 if [ -n "$procs" ]; then
@@ -591,10 +590,12 @@ run_round() {
 		problems+=("round $r: found $nw0 worker processes under the master (pid $placesd_pid), expected $nworkers")
 	fetch_metrics "$m0" || { note "GET /metrics failed"; exit 1; }
 
+	probe_args=()
+	[ "$probe" -gt 0 ] && probe_args=(--quiet-every "$probe_win" --started-file "$out.hz.started")
 	setsid nice -n "$client_nice" "$python_bin" "$client" --port "$placesd_port" --subscribers "$nsubs" \
 		--offers "$noffers" --interval "$interval_s" --token-file "$token_file" \
 		--place-ids "$place_ids" --procs "$procs" --sources "$sources" \
-		--read-pause "$read_pause_s" \
+		--read-pause "$read_pause_s" "${probe_args[@]}" \
 		--ready-file "$rdy" --go-file "$go" --tag "bench r$r" \
 		</dev/null >"$out.json" 2>"$out.log" &
 	client_pid=$!
@@ -628,17 +629,16 @@ run_round() {
 	[ "$gauge" = "$connected" ] ||
 		problems+=("round $r: placesd_sse_subscribers is $gauge with $connected subscribers connected (the client's count)")
 	read -r w_rss1 w_pss1 _ ma1 rk1 pg1 tcp1 <<<"$(mem_snapshot)"
-	[ "$probe" -gt 0 ] && probe_healthz "$out.hz-idle" && probe_p99 "$out.hz-idle" hz_idle "$r"
 
 	# the offers
-	[ "$probe" -gt 0 ] && { probe_healthz "$out.hz-storm" & probe_pid=$!; }
+	[ "$probe" -gt 0 ] && { probe_series "$out.hz" & probe_pid=$!; }
 	cpu_take; t0=$split
 	: >"$go"
 	wait "$client_pid"; rc=$?
 	client_pid=
 	if [ -n "$probe_pid" ]; then
 		wait "$probe_pid"; probe_pid=
-		probe_p99 "$out.hz-storm" hz_storm "$r"
+		probe_medians "$out.hz" "$r"
 	fi
 	cpu_take; t1=$split
 	R[oth,$r]=$(other_pct "$t0" "$t1")
@@ -735,20 +735,50 @@ report_round() {
 	printf '      CPU per event: placesd %s us, client %s us; after the offers %s KB/sub RSS; kernel TCP %s KB/sub\n' \
 		"${R[pdus,$r]}" "${R[clus,$r]}" "${R[kbafter,$r]}" "${R[kbtcp,$r]}"
 	printf '      %s\n' "${R[mem,$r]}"
+	[ -n "${R[hz_win,$r]:-}" ] &&
+		printf '      /healthz p99 per window (ms): %s\n' "${R[hz_win,$r]}"
+	return 0
 }
 
-# probe_healthz OUT: the paced probe (lib.sh) on /healthz for probe_s
-# seconds; "P50 P99 ANSWERED NON2XX" in OUT.fig
-probe_healthz() {
-	probe_paced "$1" "http://127.0.0.1:$placesd_port/healthz" "$probe" 25 "$probe_s" >"$1.fig"
+# probe_series OUT: with --probe, the client publishes in windows of
+# probe_win seconds, each followed by as long a quiet one (sse_client.py
+# --quiet-every), counted from the first publish (OUT.started: its
+# time.time()); the paced probe (lib.sh) runs in each window, from half a
+# second after it opens to half a second before it closes, until the
+# client is done. Each window's "STATE P50 P99 ANSWERED NON2XX" goes to
+# OUT.series, STATE storm or idle (subscribers connected, no offers).
+probe_series() {
+	local out=$1 t0 j=0 st at now fig
+	for _ in $(seq 1 600); do [ -s "$out.started" ] && break; sleep 0.1; done
+	t0=$(cat "$out.started" 2>/dev/null) || return 0
+	: >"$out.series"
+	while is_running "$client_pid"; do
+		st=storm
+		[ $((j % 2)) = 1 ] && st=idle
+		at=$(awk -v t="$t0" -v j="$j" -v w="$probe_win" 'BEGIN { printf "%.3f", t + j * w + 0.5 }')
+		now=$(date +%s.%N)
+		sleep "$(awk -v a="$at" -v n="$now" 'BEGIN { d = a - n; printf "%.3f", d > 0 ? d : 0 }')"
+		is_running "$client_pid" || break
+		fig=$(probe_paced "$out-$j-$st" "http://127.0.0.1:$placesd_port/healthz" "$probe" 25 \
+			$((probe_win - 1))) || return 1
+		echo "$st $fig" >>"$out.series"
+		j=$((j + 1))
+	done
 }
-# probe_p99 OUT KEY ROUND: R[KEY,ROUND] = the p99 (ms) of that probe
-probe_p99() {
-	local p50 p99 reqs non2xx
-	read -r p50 p99 reqs non2xx <"$1.fig" || reqs=0
-	[ "${non2xx:-1}" = 0 ] && [ "${reqs:-0}" != 0 ] ||
-		problems+=("${1##*/}: ${reqs:-0} requests, ${non2xx:-?} non-2xx answers to /healthz")
-	R[$2,$3]=${p99:-0}
+# probe_medians OUT ROUND: R[hz_idle|hz_storm,ROUND] = the median over
+# that state's windows of their p99 (ms); R[hz_win,ROUND] = the windows
+probe_medians() {
+	local st p50 p99 n bad idle=() storm=()
+	while read -r st p50 p99 n bad; do
+		[ "${bad:-1}" = 0 ] && [ "${n:-0}" != 0 ] ||
+			problems+=("round $2: a $st window of the /healthz probe: ${n:-0} answers, ${bad:-?} non-2xx")
+		if [ "$st" = idle ]; then idle+=("$p99"); else storm+=("$p99"); fi
+	done <"$1.series"
+	[ ${#idle[@]} -gt 0 ] && [ ${#storm[@]} -gt 0 ] ||
+		{ problems+=("round $2: the /healthz probe got no idle or no storm window (offers over too soon: more --offers)"); return; }
+	R[hz_idle,$2]=$(median "${idle[@]}")
+	R[hz_storm,$2]=$(median "${storm[@]}")
+	R[hz_win,$2]="storm ${storm[*]}; idle ${idle[*]}"
 }
 probe_pid=
 

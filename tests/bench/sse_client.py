@@ -117,7 +117,17 @@ def parse_args():
                    "fan-out has the cores as remote subscribers would leave "
                    "them; arrivals are the kernel's stamps all the same "
                    "(needs --procs >= 2; default: 0, never stopped)")
+    p.add_argument("--quiet-every", type=float, default=0.0,
+                   help="publish only in windows of this many seconds, each "
+                   "followed by as long a quiet one, counted from the first "
+                   "publish (offers.sh probes /healthz in both kinds; "
+                   "default: 0, no quiet windows)")
+    p.add_argument("--started-file", default="",
+                   help="written (time.time() of the first publish) when "
+                   "publishing starts")
     a = p.parse_args()
+    if a.quiet_every < 0:
+        p.error("--quiet-every: >= 0")
     if a.subscribers < 1 or a.offers < 1 or a.procs < 1 or a.interval < 0:
         p.error("--subscribers, --offers, --procs: >= 1; --interval >= 0")
     if a.procs > a.subscribers:
@@ -537,6 +547,24 @@ async def publish_paused(a, pub, body, kids):
     return res
 
 
+def publish_at(a, t0, k):
+    """When offer k goes: on the --interval schedule, not before its
+    time, and never in a quiet window (--quiet-every S: [S, 2S), [3S, 4S)
+    ... after t0 are quiet): an offer due, or late, in one waits for the
+    next publishing window."""
+    t = t0 + k * a.interval
+    s = a.quiet_every
+    if s > 0:
+        # the schedule counts publishing time only: a window of quiet
+        # after each S of it
+        t = t0 + (t - t0) + int((t - t0) / s) * s
+        t = max(t, time.monotonic())
+        n = int((t - t0) / s)
+        if n % 2 == 1:
+            t = t0 + (n + 1) * s
+    return t
+
+
 async def publish_all(a, token, place_ids, kids=()):
     """-> list of (t_mono, t_real, status, id, ms, text)"""
     pub = Publisher(a, token)
@@ -547,8 +575,12 @@ async def publish_all(a, token, place_ids, kids=()):
         return None
     out = []
     t0 = time.monotonic()
+    if a.started_file:
+        with open(a.started_file + ".tmp", "w") as f:
+            f.write("%.6f\n" % (time.time() + t0 - time.monotonic()))
+        os.rename(a.started_file + ".tmp", a.started_file)
     for k in range(a.offers):
-        delay = t0 + k * a.interval - time.monotonic()
+        delay = publish_at(a, t0, k) - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         if a.read_pause > 0 and kids:
