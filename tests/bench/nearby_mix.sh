@@ -294,7 +294,7 @@ probe_run() {
 # windows and do not decide the figure; the server's latency under load
 # is in every saturated window.
 probe_windows() {
-	local b=$1 k tag out fig idle=() sat=() n
+	local b=$1 k tag out fig idle=() sat=() n hw50 hw99
 	n=$(( pwindows * 2 * (pwindow + 3) + 10 ))   # outlasts the windows; killed after them
 	setsid wrk -t1 -c"$conns" -d"${n}s" -s "$tmp/paths.lua" \
 		"http://127.0.0.1:${port[$b]}" -- "$tmp/mix.paths" >"$tmp/r$r-$b-sat.txt" 2>&1 &
@@ -318,6 +318,8 @@ probe_windows() {
 	done
 	kill -CONT "$sat_pid"
 	kill_child "$sat_pid"; sat_pid=
+	read -r hw50 hw99 <<<"$(host_wake)"
+	printf '%-6s %-7s %-12s a 1 ms sleep woke late by p50 %s ms, p99 %s ms (the host: above a few tenths, expect noisy idle windows)\n' "$r" "$b" "host" "$hw50" "$hw99"
 	res[$b,healthz-idle]+="$(median "${idle[@]}") "
 	res[$b,healthz-sat]+="$(median "${sat[@]}") "
 	printf '%-6s %-7s %-12s p99 per window: %s ms; median %s ms\n' "$r" "$b" "healthz/idle" "${idle[*]}" "$(median "${idle[@]}")"

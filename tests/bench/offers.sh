@@ -639,6 +639,7 @@ run_round() {
 	if [ -n "$probe_pid" ]; then
 		wait "$probe_pid"; probe_pid=
 		probe_medians "$out.hz" "$r"
+		R[hz_win,$r]+="; a 1 ms sleep woke late by p50/p99 $(host_wake | tr ' ' /) ms (the host)"
 	fi
 	cpu_take; t1=$split
 	R[oth,$r]=$(other_pct "$t0" "$t1")
