@@ -40,8 +40,10 @@
  * probe of its own (the last call's request, no retries) unless a digest
  * sent one first, a probe's attempt ends by its timeout at the latest, and
  * a probe cancelled with its digest is replaced by one of our own at once.
+ * The state machine is breaker.c's; the timer, logs and /metrics are here.
  */
 #include "runtime/upstream.h"
+#include "runtime/breaker.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -62,7 +64,6 @@
 #define MIN_ATTEMPT_MS      5
 #define MAX_HEADERS_SIZE    16384
 
-enum breaker_state { BR_CLOSED, BR_OPEN, BR_HALF_OPEN };
 enum call_state { CS_WAITING, CS_SENT, CS_ANSWERED, CS_DONE };
 
 struct up_conn {
@@ -79,10 +80,7 @@ struct upstream {
 	TAILQ_HEAD(, up_conn) idle;
 	unsigned nidle;
 	unsigned seq;               /* for the jitter */
-	enum breaker_state breaker;
-	unsigned failures;          /* failed attempts in a row */
-	uint64_t open_until_ms;
-	bool probing;               /* the half-open probe is out */
+	struct breaker br;
 	struct event *cooldown;     /* the end of the open state */
 	struct upstream_call *self_probe;   /* a probe no digest asked for */
 	char probe_uri[640];        /* the last call's, for self_probe */
@@ -194,53 +192,26 @@ conn_put(struct upstream *u, struct up_conn *cn)
 
 /* ---- the breaker ---------------------------------------------------------- */
 
+/* The gauge, if the state changed from was: half-open counts as open
+ * until its probe succeeds. */
 static void
-breaker_set(struct upstream *u, enum breaker_state s)
+breaker_gauge(struct upstream *u, enum breaker_state was)
 {
-	if (u->breaker == s)
-		return;
-	u->breaker = s;
-	/* half-open counts as open until its probe succeeds */
-	stats_gauge_set(&u->st->upstream_breaker_open, s != BR_CLOSED ? 1 : 0);
+	if (u->br.state != was)
+		stats_gauge_set(&u->st->upstream_breaker_open,
+		    u->br.state != BR_CLOSED ? 1 : 0);
 }
 
 /* May an attempt go out? Sets *probe when it is the half-open probe. */
 static bool
-breaker_allow(struct upstream *u, bool *probe)
+up_breaker_allow(struct upstream *u, bool *probe)
 {
-	*probe = false;
-	if (u->breaker == BR_OPEN && util_now_ms() >= u->open_until_ms)
-		breaker_set(u, BR_HALF_OPEN);
-	if (u->breaker == BR_CLOSED)
-		return true;
-	if (u->breaker == BR_HALF_OPEN && !u->probing) {
-		u->probing = true;
-		*probe = true;
-		return true;
-	}
-	return false;
-}
+	enum breaker_state was = u->br.state;
+	bool ok;
 
-static void
-breaker_open(struct upstream *u, const char *why)
-{
-	struct timeval tv = util_tv(u->cfg->breaker_cooldown_ms);
-
-	u->open_until_ms = util_now_ms() + u->cfg->breaker_cooldown_ms;
-	evtimer_add(u->cooldown, &tv);
-	if (u->breaker == BR_CLOSED) {
-		stats_add(&u->st->upstream_breaker_opened, 1);
-		log_warnx("events service at %s failing (last: %s): circuit "
-		    "open for %llums, digests go without events meanwhile",
-		    u->cfg->events_url, why,
-		    (unsigned long long)u->cfg->breaker_cooldown_ms);
-	} else if (u->breaker == BR_HALF_OPEN) {
-		stats_add(&u->st->upstream_breaker_opened, 1);
-		log_info("events service at %s still failing (probe: %s): "
-		    "circuit open for another %llums", u->cfg->events_url, why,
-		    (unsigned long long)u->cfg->breaker_cooldown_ms);
-	}
-	breaker_set(u, BR_OPEN);
+	ok = breaker_allow(&u->br, util_now_ms(), probe);
+	breaker_gauge(u, was);
+	return ok;
 }
 
 /* A probe went without an outcome (cancelled with its digest): the
@@ -251,40 +222,61 @@ probe_lost(struct upstream *u)
 {
 	struct timeval tv = { 0, 0 };
 
-	u->probing = false;
-	if (u->breaker != BR_CLOSED)
+	if (breaker_probe_lost(&u->br))
 		evtimer_add(u->cooldown, &tv);
 }
 
 static void
 breaker_record(struct upstream *u, bool ok, bool probe, const char *why)
 {
-	if (probe)
-		u->probing = false;
-	if (ok) {
-		if (u->breaker != BR_CLOSED)
-			log_info("events service at %s answers again: circuit "
-			    "closed", u->cfg->events_url);
-		u->failures = 0;
-		breaker_set(u, BR_CLOSED);
-		return;
+	enum breaker_state was = u->br.state;
+	enum breaker_change bc;
+	struct timeval tv;
+
+	if (ok)
+		bc = breaker_success(&u->br, probe);
+	else
+		bc = breaker_failure(&u->br, probe, util_now_ms(),
+		    u->cfg->breaker_failures, u->cfg->breaker_cooldown_ms);
+	if (bc == BC_OPENED || bc == BC_REOPENED || bc == BC_EXTENDED) {
+		tv = util_tv(u->cfg->breaker_cooldown_ms);
+		evtimer_add(u->cooldown, &tv);
 	}
-	u->failures++;
-	if (probe || (u->breaker == BR_CLOSED &&
-	    u->failures >= u->cfg->breaker_failures))
-		breaker_open(u, why);
+	switch (bc) {
+	case BC_CLOSED:
+		log_info("events service at %s answers again: circuit "
+		    "closed", u->cfg->events_url);
+		break;
+	case BC_OPENED:
+		stats_add(&u->st->upstream_breaker_opened, 1);
+		log_warnx("events service at %s failing (last: %s): circuit "
+		    "open for %llums, digests go without events meanwhile",
+		    u->cfg->events_url, why,
+		    (unsigned long long)u->cfg->breaker_cooldown_ms);
+		break;
+	case BC_REOPENED:
+		stats_add(&u->st->upstream_breaker_opened, 1);
+		log_info("events service at %s still failing (probe: %s): "
+		    "circuit open for another %llums", u->cfg->events_url, why,
+		    (unsigned long long)u->cfg->breaker_cooldown_ms);
+		break;
+	case BC_EXTENDED:
+	case BC_NONE:
+		break;
+	}
+	breaker_gauge(u, was);
 }
 
 /* Why the breaker refuses a call, for its message. */
 static void
 breaker_why(const struct upstream *u, char *buf, size_t len)
 {
-	uint64_t now = util_now_ms();
+	uint64_t left = breaker_open_left(&u->br, util_now_ms());
 
-	if (u->breaker == BR_OPEN && now < u->open_until_ms)
+	if (left > 0)
 		snprintf(buf, len, "the circuit is open after %u failed tries "
-		    "in a row, for another %llums", u->failures,
-		    (unsigned long long)(u->open_until_ms - now));
+		    "in a row, for another %llums", u->br.failures,
+		    (unsigned long long)left);
 	else
 		snprintf(buf, len, "the circuit is half-open and its probe is "
 		    "still out");
@@ -293,7 +285,7 @@ breaker_why(const struct upstream *u, char *buf, size_t len)
 bool
 upstream_breaker_open(const struct upstream *u)
 {
-	return u->breaker == BR_OPEN && util_now_ms() < u->open_until_ms;
+	return breaker_open_left(&u->br, util_now_ms()) > 0;
 }
 
 /* ---- one call ------------------------------------------------------------- */
@@ -612,7 +604,7 @@ attempt_start(struct upstream_call *c)
 			call_fail(c, "no time left for another");
 		return;
 	}
-	if (!breaker_allow(u, &c->probe)) {
+	if (!up_breaker_allow(u, &c->probe)) {
 		char why[160];
 
 		stats_add(&u->st->upstream_rejected, 1);
@@ -722,16 +714,16 @@ static void
 on_cooldown(evutil_socket_t fd, short ev, void *arg)
 {
 	struct upstream *u = arg;
-	uint64_t now = util_now_ms();
+	uint64_t now = util_now_ms(), wait;
 	struct timeval tv;
 
 	(void)fd;
 	(void)ev;
-	if (u->breaker == BR_CLOSED || u->probing || u->self_probe != NULL ||
-	    u->probe_uri[0] == '\0')
+	if (!breaker_wants_probe(&u->br, now, &wait) ||
+	    u->self_probe != NULL || u->probe_uri[0] == '\0')
 		return;
-	if (u->breaker == BR_OPEN && now < u->open_until_ms) {
-		tv = util_tv(u->open_until_ms - now);   /* woken early */
+	if (wait > 0) {
+		tv = util_tv(wait);     /* woken early */
 		evtimer_add(u->cooldown, &tv);
 		return;
 	}
