@@ -77,7 +77,8 @@ bool api_is_id(const char *s);
  * cursor.c: the opaque "after" cursors of the paged lists, base64url of a
  * versioned text; decoding refuses whatever this server did not give out.
  * An encoder's out takes API_CURSOR_MAX bytes. Places: "v1:<rating>:<id>"
- * of a page's last place, rating "" (unknown), "d" or "d.d" within 0..5.
+ * of a page's last place, rating "" (unknown), "d" or "d.d" within 0..5
+ * (so 5.0 at most, as the column holds it).
  */
 #define API_CURSOR_MAX      100
 #define NEARBY_MAX_RESULTS  1000    /* /v1/nearby: offset + limit */

@@ -10,7 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "v1:<rating>:<id>": rating "" or d or d.d within 0..5, id a place id. */
+/*
+ * Whether r is a rating a places cursor carries: "" (unknown), or d or d.d
+ * within 0..5. The column is numeric(2,1) CHECK (rating BETWEEN 0 AND 5)
+ * (src/sql/001_schema.sql), whose text is d.d from 0.0 to 5.0.
+ */
+static bool
+cursor_rating(const char *r)
+{
+	if (r[0] == '\0')
+		return true;
+	if (r[0] < '0' || r[0] > '5')
+		return false;
+	if (r[1] == '\0')
+		return true;
+	return r[1] == '.' && r[2] >= '0' && r[2] <= '9' && r[3] == '\0' &&
+	    (r[0] < '5' || r[2] == '0');
+}
+
+/* "v1:<rating>:<id>": rating as cursor_rating() takes it, id a place id. */
 bool
 api_places_cursor_decode(const char *c, char *rating, size_t rlen, char *id,
     size_t idlen)
@@ -24,10 +42,8 @@ api_places_cursor_decode(const char *c, char *rating, size_t rlen, char *id,
 	if ((i = strchr(r, ':')) == NULL)
 		return false;
 	*i++ = '\0';
-	if (!api_is_id(i) || strlen(i) >= idlen || strlen(r) >= rlen)
-		return false;
-	if (*r != '\0' && !((r[0] >= '0' && r[0] <= '5') && (r[1] == '\0' ||
-	    (r[1] == '.' && r[2] >= '0' && r[2] <= '9' && r[3] == '\0'))))
+	if (!api_is_id(i) || !cursor_rating(r) || strlen(i) >= idlen ||
+	    strlen(r) >= rlen)
 		return false;
 	snprintf(rating, rlen, "%s", r);
 	snprintf(id, idlen, "%s", i);
