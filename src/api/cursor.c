@@ -2,13 +2,26 @@
  * cursor.c: the opaque cursors of GET /v1/cities/{city}/places and
  * GET /v1/nearby (api.h): base64url (params.c) of a versioned text, so
  * that a client cannot read a position into them and a later format can
- * tell an old cursor from its own.
+ * tell an old cursor from its own. An encoder writes no more than the
+ * room it is given, and gives out only what its decoder takes back.
  */
 #include "api/api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* base64url's length, without padding, of n bytes */
+#define B64URL_LEN(n)       (((n) * 4 + 2) / 3)
+/* the longest texts: "v1:" "d.d" ":" an id of 18 digits (api_is_id), and
+ * "n1:" an offset below NEARBY_MAX_RESULTS */
+#define PLACES_TEXT_MAX     (3 + 3 + 1 + 18)
+#define NEARBY_TEXT_MAX     (3 + 3)
+
+_Static_assert(NEARBY_MAX_RESULTS <= 1000, "an offset has 3 digits at most");
+_Static_assert(API_CURSOR_MAX > B64URL_LEN(PLACES_TEXT_MAX) &&
+    API_CURSOR_MAX > B64URL_LEN(NEARBY_TEXT_MAX),
+    "API_CURSOR_MAX bytes hold any cursor and its NUL");
 
 /*
  * Whether r is a rating a places cursor carries: "" (unknown), or d or d.d
@@ -26,6 +39,42 @@ cursor_rating(const char *r)
 		return true;
 	return r[1] == '.' && r[2] >= '0' && r[2] <= '9' && r[3] == '\0' &&
 	    (r[0] < '5' || r[2] == '0');
+}
+
+/* An encoder's refusal: out, if it has room for one byte, is "". */
+static bool
+cursor_none(char *out, size_t outlen)
+{
+	if (outlen > 0)
+		out[0] = '\0';
+	return false;
+}
+
+/* The base64url of text, for which snprintf() into textsize bytes
+ * answered n, into out[outlen]; false (out "") if either is too small. */
+static bool
+cursor_b64(const char *text, int n, size_t textsize, char *out,
+    size_t outlen)
+{
+	if (n < 0 || (size_t)n >= textsize || outlen <= B64URL_LEN((size_t)n))
+		return cursor_none(out, outlen);
+	api_b64url_encode(text, (size_t)n, out);
+	return true;
+}
+
+bool
+api_places_cursor_encode(const char *rating, const char *id, char *out,
+    size_t outlen)
+{
+	char text[PLACES_TEXT_MAX + 1];
+	int n;
+
+	if (rating == NULL)
+		rating = "";
+	if (id == NULL || !api_is_id(id) || !cursor_rating(rating))
+		return cursor_none(out, outlen);
+	n = snprintf(text, sizeof(text), "v1:%s:%s", rating, id);
+	return cursor_b64(text, n, sizeof(text), out, outlen);
 }
 
 /* "v1:<rating>:<id>": rating as cursor_rating() takes it, id a place id. */
@@ -50,22 +99,16 @@ api_places_cursor_decode(const char *c, char *rating, size_t rlen, char *id,
 	return true;
 }
 
-void
-api_places_cursor_encode(const char *rating, const char *id, char *out)
+bool
+api_nearby_cursor_encode(long offset, char *out, size_t outlen)
 {
-	char buf[64];
-	int n = snprintf(buf, sizeof(buf), "v1:%s:%s", rating ? rating : "", id);
+	char text[NEARBY_TEXT_MAX + 1];
+	int n;
 
-	api_b64url_encode(buf, (size_t)n, out);
-}
-
-void
-api_nearby_cursor_encode(long offset, char *out)
-{
-	char buf[32];
-	int len = snprintf(buf, sizeof(buf), "n1:%ld", offset);
-
-	api_b64url_encode(buf, (size_t)len, out);
+	if (offset < 0 || offset >= NEARBY_MAX_RESULTS)
+		return cursor_none(out, outlen);
+	n = snprintf(text, sizeof(text), "n1:%ld", offset);
+	return cursor_b64(text, n, sizeof(text), out, outlen);
 }
 
 bool

@@ -6,7 +6,9 @@
  * refusal, with the caller's outputs untouched, of whatever this server
  * does not give out: garbage, other base64s, other versions, ratings out
  * of 0..5, ids that are not positive integers, offsets out of range,
- * over-long cursors and values that do not fit the caller's buffers.
+ * over-long cursors and values that do not fit the caller's buffers;
+ * and the encoders' refusal of a position no cursor carries or an output
+ * too small for the cursor, writing nothing past the room they are given.
  *
  * cursor.c uses params.c (base64url, ids), which answers requests through
  * http.h; the two functions it calls are defined here to fail the test,
@@ -15,6 +17,7 @@
 #include "api/api.h"
 
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +56,29 @@ static const char *
 b64(const char *text)
 {
 	return b64n(text, strlen(text));
+}
+
+/* The bytes of a buffer an encoder is handed part of, past that part. */
+#define CANARY  '#'
+#define ROOM    128
+
+/* buf[from..ROOM) are all CANARY: the encoder wrote nothing there. */
+static void
+ck_untouched(const char *buf, size_t from, const char *what)
+{
+	for (size_t i = from; i < ROOM; i++)
+		ck_assert_msg(buf[i] == CANARY, "%s: byte %zu written", what, i);
+}
+
+/* An encoder's refusal: false, out[0] "" when it had a byte, nothing
+ * written past out[0] (nor at all with no room). */
+static void
+ck_encode_refused(bool ok, const char *buf, size_t size, const char *what)
+{
+	ck_assert_msg(!ok, "%s encoded", what);
+	if (size > 0)
+		ck_assert_msg(buf[0] == '\0', "%s: out is not \"\"", what);
+	ck_untouched(buf, size > 0 ? 1 : 0, what);
 }
 
 /* --- places: "v1:<rating>:<id>" ------------------------------------------- */
@@ -118,7 +144,8 @@ START_TEST(test_places_known)
 	for (size_t i = 0; i < NITEMS(places_known); i++) {
 		const char *r = places_known[i].rating;
 
-		api_places_cursor_encode(r, places_known[i].id, out);
+		ck_assert(api_places_cursor_encode(r, places_known[i].id, out,
+		    sizeof(out)));
 		ck_assert_str_eq(out, places_known[i].cursor);
 		ck_places_decodes(out, r != NULL ? r : "", places_known[i].id);
 	}
@@ -147,7 +174,8 @@ START_TEST(test_places_round_trip)
 
 	for (size_t i = 0; i < nr; i++)
 		for (size_t j = 0; j < NITEMS(ids); j++) {
-			api_places_cursor_encode(ratings[i], ids[j], out);
+			ck_assert(api_places_cursor_encode(ratings[i], ids[j],
+			    out, sizeof(out)));
 			ck_assert_uint_lt(strlen(out), API_CURSOR_MAX);
 			ck_places_decodes(out, ratings[i], ids[j]);
 			/* the text is the one documented, in base64url */
@@ -239,6 +267,65 @@ START_TEST(test_places_buffers)
 }
 END_TEST
 
+START_TEST(test_places_encode_room)
+{
+	char buf[ROOM];
+
+	for (size_t i = 0; i < NITEMS(places_known); i++) {
+		const char *r = places_known[i].rating, *id = places_known[i].id;
+		size_t need = strlen(places_known[i].cursor) + 1;
+
+		ck_assert_uint_le(need, API_CURSOR_MAX);
+		for (size_t size = 0; size < need; size++) {
+			memset(buf, CANARY, sizeof(buf));
+			ck_encode_refused(api_places_cursor_encode(r, id, buf,
+			    size), buf, size, places_known[i].cursor);
+		}
+		memset(buf, CANARY, sizeof(buf));
+		ck_assert(api_places_cursor_encode(r, id, buf, need));
+		ck_assert_str_eq(buf, places_known[i].cursor);
+		ck_untouched(buf, need, places_known[i].cursor);
+	}
+	/* the longest cursor there is fits API_CURSOR_MAX */
+	memset(buf, CANARY, sizeof(buf));
+	ck_assert(api_places_cursor_encode("5.0", "999999999999999999", buf,
+	    API_CURSOR_MAX));
+	ck_assert_uint_eq(strlen(buf), 34);
+}
+END_TEST
+
+START_TEST(test_places_encode_refused)
+{
+	/* what the decoder would refuse is not given out */
+	static const char *const ratings[] = { "5.1", "5.5", "5.9", "6", "-1",
+	    "-0", "10", "05", "4.55", "5.00", "4.", ".5", "a", "4,5", " 4",
+	    "4.5 ", "99999999999999999999" };
+	static const char *const bad_ids[] = { "", "0", "00", "012", "-1",
+	    "+1", "1.0", "12a", " 1", "1 ", "1234567890123456789",
+	    "9223372036854775807", "99999999999999999999" };
+	char buf[ROOM];
+
+	for (size_t i = 0; i < NITEMS(ratings); i++) {
+		memset(buf, CANARY, sizeof(buf));
+		ck_encode_refused(api_places_cursor_encode(ratings[i], "1", buf,
+		    API_CURSOR_MAX), buf, API_CURSOR_MAX, ratings[i]);
+	}
+	for (size_t i = 0; i < NITEMS(bad_ids); i++) {
+		memset(buf, CANARY, sizeof(buf));
+		ck_encode_refused(api_places_cursor_encode("4.5", bad_ids[i], buf,
+		    API_CURSOR_MAX), buf, API_CURSOR_MAX, bad_ids[i]);
+	}
+	memset(buf, CANARY, sizeof(buf));
+	ck_encode_refused(api_places_cursor_encode("4.5", NULL, buf,
+	    API_CURSOR_MAX), buf, API_CURSOR_MAX, "a NULL id");
+	/* a text that would have overrun the old 64-byte buffer */
+	memset(buf, CANARY, sizeof(buf));
+	ck_encode_refused(api_places_cursor_encode(
+	    "4.5000000000000000000000000000", "123456789012345678901234567890",
+	    buf, API_CURSOR_MAX), buf, API_CURSOR_MAX, "60 characters");
+}
+END_TEST
+
 /* --- nearby: "n1:<offset>" -------------------------------------------------- */
 
 static const struct {
@@ -266,11 +353,41 @@ START_TEST(test_nearby_known)
 
 	ck_assert_int_eq(NEARBY_MAX_RESULTS, 1000);
 	for (size_t i = 0; i < NITEMS(nearby_known); i++) {
-		api_nearby_cursor_encode(nearby_known[i].offset, out);
+		ck_assert(api_nearby_cursor_encode(nearby_known[i].offset, out,
+		    sizeof(out)));
 		ck_assert_str_eq(out, nearby_known[i].cursor);
 		off = -5;
 		ck_assert(api_nearby_cursor_decode(out, &off));
 		ck_assert_int_eq(off, nearby_known[i].offset);
+	}
+}
+END_TEST
+
+START_TEST(test_nearby_encode)
+{
+	static const long bad[] = { -1, -999, LONG_MIN, NEARBY_MAX_RESULTS,
+	    NEARBY_MAX_RESULTS + 1, 2147483648L, LONG_MAX };
+	char buf[ROOM];
+
+	for (size_t i = 0; i < NITEMS(nearby_known); i++) {
+		size_t need = strlen(nearby_known[i].cursor) + 1;
+
+		for (size_t size = 0; size < need; size++) {
+			memset(buf, CANARY, sizeof(buf));
+			ck_encode_refused(api_nearby_cursor_encode(
+			    nearby_known[i].offset, buf, size), buf, size,
+			    nearby_known[i].cursor);
+		}
+		memset(buf, CANARY, sizeof(buf));
+		ck_assert(api_nearby_cursor_encode(nearby_known[i].offset, buf,
+		    need));
+		ck_assert_str_eq(buf, nearby_known[i].cursor);
+		ck_untouched(buf, need, nearby_known[i].cursor);
+	}
+	for (size_t i = 0; i < NITEMS(bad); i++) {
+		memset(buf, CANARY, sizeof(buf));
+		ck_encode_refused(api_nearby_cursor_encode(bad[i], buf,
+		    API_CURSOR_MAX), buf, API_CURSOR_MAX, "an offset");
 	}
 }
 END_TEST
@@ -281,7 +398,7 @@ START_TEST(test_nearby_round_trip)
 	long off;
 
 	for (long o = 0; o < NEARBY_MAX_RESULTS; o++) {
-		api_nearby_cursor_encode(o, out);
+		ck_assert(api_nearby_cursor_encode(o, out, sizeof(out)));
 		snprintf(text, sizeof(text), "n1:%ld", o);
 		ck_assert_str_eq(out, b64(text));
 		off = -5;
@@ -329,7 +446,10 @@ main(void)
 	tcase_add_test(tc, test_places_round_trip);
 	tcase_add_test(tc, test_places_refused);
 	tcase_add_test(tc, test_places_buffers);
+	tcase_add_test(tc, test_places_encode_room);
+	tcase_add_test(tc, test_places_encode_refused);
 	tcase_add_test(tc, test_nearby_known);
+	tcase_add_test(tc, test_nearby_encode);
 	tcase_add_test(tc, test_nearby_round_trip);
 	tcase_add_test(tc, test_nearby_refused);
 	suite_add_tcase(s, tc);
