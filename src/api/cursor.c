@@ -3,7 +3,8 @@
  * GET /v1/nearby (api.h): base64url (params.c) of a versioned text, so
  * that a client cannot read a position into them and a later format can
  * tell an old cursor from its own. An encoder writes no more than the
- * room it is given, and gives out only what its decoder takes back.
+ * room it is given, and gives out only what its decoder takes back; a
+ * decoder takes only what its encoder gives out, byte for byte.
  */
 #include "api/api.h"
 
@@ -77,22 +78,30 @@ api_places_cursor_encode(const char *rating, const char *id, char *out,
 	return cursor_b64(text, n, sizeof(text), out, outlen);
 }
 
-/* "v1:<rating>:<id>": rating as cursor_rating() takes it, id a place id. */
+/*
+ * "v1:<rating>:<id>", rating as cursor_rating() takes it, id a place id:
+ * the decoded position must be one the encoder takes, and encode back to
+ * c itself, so that no other spelling of a cursor is taken either (a NUL
+ * and bytes after it, spare bits set in the last character, a character
+ * that ends no byte).
+ */
 bool
 api_places_cursor_decode(const char *c, char *rating, size_t rlen, char *id,
     size_t idlen)
 {
-	char buf[64], *r, *i;
+	char text[PLACES_TEXT_MAX + 1], again[API_CURSOR_MAX], *r, *i;
 
-	if (strlen(c) > 60 || api_b64url_decode(c, buf, sizeof(buf)) < 0 ||
-	    strncmp(buf, "v1:", 3) != 0)
+	if (strlen(c) > B64URL_LEN(PLACES_TEXT_MAX) ||
+	    api_b64url_decode(c, text, sizeof(text)) < 0 ||
+	    strncmp(text, "v1:", 3) != 0)
 		return false;
-	r = buf + 3;
+	r = text + 3;
 	if ((i = strchr(r, ':')) == NULL)
 		return false;
 	*i++ = '\0';
-	if (!api_is_id(i) || !cursor_rating(r) || strlen(i) >= idlen ||
-	    strlen(r) >= rlen)
+	if (strlen(i) >= idlen || strlen(r) >= rlen ||
+	    !api_places_cursor_encode(r, i, again, sizeof(again)) ||
+	    strcmp(again, c) != 0)
 		return false;
 	snprintf(rating, rlen, "%s", r);
 	snprintf(id, idlen, "%s", i);
@@ -111,18 +120,22 @@ api_nearby_cursor_encode(long offset, char *out, size_t outlen)
 	return cursor_b64(text, n, sizeof(text), out, outlen);
 }
 
+/* "n1:<offset>", which must encode back to c itself, as above: that
+ * refuses signs, spaces and leading zeros as well. */
 bool
 api_nearby_cursor_decode(const char *c, long *offset)
 {
-	char buf[32], *end;
+	char text[NEARBY_TEXT_MAX + 1], again[API_CURSOR_MAX];
 	long v;
 
-	if (strlen(c) > 40 || api_b64url_decode(c, buf, sizeof(buf)) < 0 ||
-	    strncmp(buf, "n1:", 3) != 0 || buf[3] == '\0')
+	if (strlen(c) > B64URL_LEN(NEARBY_TEXT_MAX) ||
+	    api_b64url_decode(c, text, sizeof(text)) < 0 ||
+	    strncmp(text, "n1:", 3) != 0 || text[3] == '\0' ||
+	    strspn(text + 3, "0123456789") != strlen(text + 3))
 		return false;
-	v = strtol(buf + 3, &end, 10);
-	if (*end != '\0' || v < 0 || v >= NEARBY_MAX_RESULTS ||
-	    strspn(buf + 3, "0123456789") != strlen(buf + 3))
+	v = strtol(text + 3, NULL, 10);         /* 3 digits at most */
+	if (!api_nearby_cursor_encode(v, again, sizeof(again)) ||
+	    strcmp(again, c) != 0)
 		return false;
 	*offset = v;
 	return true;

@@ -6,9 +6,10 @@
  * refusal, with the caller's outputs untouched, of whatever this server
  * does not give out: garbage, other base64s, other versions, ratings out
  * of 0..5, ids that are not positive integers, offsets out of range,
- * over-long cursors and values that do not fit the caller's buffers;
- * and the encoders' refusal of a position no cursor carries or an output
- * too small for the cursor, writing nothing past the room they are given.
+ * over-long cursors, any other spelling of a good cursor (a NUL and bytes
+ * after it, spare bits set, leading zeros) and values that do not fit
+ * the caller's buffers; and the encoders' refusal of a position no cursor
+ * carries or of an output too small, writing nothing past their room.
  *
  * cursor.c uses params.c (base64url, ids), which answers requests through
  * http.h; the two functions it calls are defined here to fail the test,
@@ -219,13 +220,27 @@ START_TEST(test_places_refused)
 	    "djE6NC4 1OjEyMw", "djE6NC41OjEyMw\n", " djE6NC41OjEyMw",
 	    "djE6NC41OjEyMw.", "%64jE6NC41OjEyMw", "djE6NC41OjEyMw%3D",
 	    "\xc3\xa9", "djE6NC41OjEy\xffMw",
+	    /* other spellings of cursors this server gives out */
+	    "djE6OjcA",                 /* "v1::7" and a NUL */
+	    "djE6Ojd", "djE6NC41OjEyMx", /* spare bits set */
+	    "djE6NC41OjEyMwA",          /* a character that ends no byte */
 	};
-	char big[300], *huge;
+	/* texts with a NUL: the C string before it is a good cursor's */
+	static const struct {
+		const char *text;
+		size_t len;
+	} nul[] = {
+	    { "v1:4.5:123\0", 11 }, { "v1:4.5:123\0x", 12 },
+	    { "v1::7\0\0", 7 }, { "v1:5.0:1\0:2", 11 },
+	};
+	char big[600], *huge;
 
 	for (size_t i = 0; i < NITEMS(texts); i++)
 		ck_places_refused(b64(texts[i]), texts[i]);
 	for (size_t i = 0; i < NITEMS(raw); i++)
 		ck_places_refused(raw[i], raw[i]);
+	for (size_t i = 0; i < NITEMS(nul); i++)
+		ck_places_refused(b64n(nul[i].text, nul[i].len), nul[i].text);
 	/* over 60 characters, whatever they say */
 	snprintf(big, sizeof(big), "%s", b64("v1:4.5:1"));
 	while (strlen(big) <= 60)
@@ -236,6 +251,61 @@ START_TEST(test_places_refused)
 	huge[100000] = '\0';
 	ck_places_refused(huge, "100000 characters");
 	free(huge);
+}
+END_TEST
+
+static const char alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* If c is taken, it is the very cursor of the position it decodes to;
+ * true if it was taken. */
+static bool
+ck_places_exact(const char *c)
+{
+	char rating[8], id[24], again[API_CURSOR_MAX];
+
+	if (!api_places_cursor_decode(c, rating, sizeof(rating), id,
+	    sizeof(id)))
+		return false;
+	ck_assert(api_places_cursor_encode(rating, id, again, sizeof(again)));
+	ck_assert_msg(strcmp(again, c) == 0, "%s taken as %s", c, again);
+	return true;
+}
+
+/* Every one-character change of the known cursors (each character
+ * replaced by every other, one dropped, one added) is refused or is
+ * another position's own cursor. */
+START_TEST(test_places_spellings)
+{
+	char c[64];
+	size_t taken = 0, tried = 0;
+
+	for (size_t k = 0; k < NITEMS(places_known); k++) {
+		const char *known = places_known[k].cursor;
+		size_t n = strlen(known);
+
+		for (size_t at = 0; at < n; at++) {
+			for (const char *a = alphabet; *a != '\0'; a++) {
+				if (*a == known[at])
+					continue;
+				snprintf(c, sizeof(c), "%s", known);
+				c[at] = *a;
+				taken += ck_places_exact(c);
+				tried++;
+			}
+			snprintf(c, sizeof(c), "%.*s%s", (int)at, known,
+			    known + at + 1);
+			taken += ck_places_exact(c);
+			tried++;
+		}
+		for (const char *a = alphabet; *a != '\0'; a++) {
+			snprintf(c, sizeof(c), "%s%c", known, *a);
+			taken += ck_places_exact(c);
+			tried++;
+		}
+	}
+	ck_assert_uint_gt(taken, 0);            /* e.g. "v1::70" */
+	ck_assert_uint_lt(taken, tried / 10);
 }
 END_TEST
 
@@ -416,12 +486,17 @@ START_TEST(test_nearby_refused)
 	    "n1:1 ", "n1:\t1", "n1:1x", "n1:1.0", "n1:1e2", "n1:0x10",
 	    "n1:2147483648", "n1:9223372036854775807",
 	    "n1:9223372036854775808", "n1:99999999999999999999",
+	    /* other spellings of an offset */
+	    "n1:00", "n1:01", "n1:020", "n1:007", "n1:0999",
 	};
 	static const char *const raw[] = {
 	    "", "garbage!", "n1:20", "bjE6MjA=", "bjE6MjA==", "bjE6M+A",
 	    "bjE6M/A", "bjE6 MjA", "bjE6MjA\n", "zzz",
+	    "bjE6MjAA",                 /* "n1:20" and a NUL */
+	    "bjE6MjB", "bjE6MB",        /* spare bits set */
+	    "bjE6MjAwA",                /* a character that ends no byte */
 	};
-	char big[300];
+	char big[600];
 
 	for (size_t i = 0; i < NITEMS(texts); i++)
 		ck_nearby_refused(b64(texts[i]), texts[i]);
@@ -431,6 +506,42 @@ START_TEST(test_nearby_refused)
 	while (strlen(big) <= 40)
 		strcat(big, "A");
 	ck_nearby_refused(big, "an over-long cursor");
+}
+END_TEST
+
+/* Every cursor of "n1:" and up to three characters: exactly the 100
+ * cursors of the offsets 0 to 99 are taken. */
+START_TEST(test_nearby_spellings)
+{
+	char c[16], want[API_CURSOR_MAX];
+	size_t taken = 0, n = sizeof(alphabet) - 1;
+	long off;
+
+	for (size_t len = 0; len <= 3; len++) {
+		size_t count = 1;
+
+		for (size_t i = 0; i < len; i++)
+			count *= n;
+		for (size_t v = 0; v < count; v++) {
+			size_t x = v;
+
+			strcpy(c, "bjE6");          /* "n1:" */
+			for (size_t i = 0; i < len; i++, x /= n)
+				c[4 + i] = alphabet[x % n];
+			c[4 + len] = '\0';
+			off = -5;
+			if (!api_nearby_cursor_decode(c, &off)) {
+				ck_assert_int_eq(off, -5);
+				continue;
+			}
+			ck_assert(off >= 0 && off < 100);
+			ck_assert(api_nearby_cursor_encode(off, want,
+			    sizeof(want)));
+			ck_assert_str_eq(c, want);
+			taken++;
+		}
+	}
+	ck_assert_uint_eq(taken, 100);
 }
 END_TEST
 
@@ -445,6 +556,7 @@ main(void)
 	tcase_add_test(tc, test_places_known);
 	tcase_add_test(tc, test_places_round_trip);
 	tcase_add_test(tc, test_places_refused);
+	tcase_add_test(tc, test_places_spellings);
 	tcase_add_test(tc, test_places_buffers);
 	tcase_add_test(tc, test_places_encode_room);
 	tcase_add_test(tc, test_places_encode_refused);
@@ -452,6 +564,7 @@ main(void)
 	tcase_add_test(tc, test_nearby_encode);
 	tcase_add_test(tc, test_nearby_round_trip);
 	tcase_add_test(tc, test_nearby_refused);
+	tcase_add_test(tc, test_nearby_spellings);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
