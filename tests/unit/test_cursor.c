@@ -161,10 +161,16 @@ all_ratings(char ratings[][4], size_t max)
 
 	ck_assert_uint_ge(max, 1 + 6 + 51);
 	ratings[n++][0] = '\0';
-	for (int d = 0; d <= 5; d++)
-		snprintf(ratings[n++], 4, "%d", d);
-	for (int t = 0; t <= 50; t++)
-		snprintf(ratings[n++], 4, "%d.%d", t / 10, t % 10);
+	for (char d = '0'; d <= '5'; d++, n++) {
+		ratings[n][0] = d;
+		ratings[n][1] = '\0';
+	}
+	for (int t = 0; t <= 50; t++, n++) {
+		ratings[n][0] = (char)('0' + t / 10);
+		ratings[n][1] = '.';
+		ratings[n][2] = (char)('0' + t % 10);
+		ratings[n][3] = '\0';
+	}
 	return n;
 }
 
@@ -464,7 +470,7 @@ END_TEST
 
 START_TEST(test_nearby_round_trip)
 {
-	char out[API_CURSOR_MAX], text[16];
+	char out[API_CURSOR_MAX], text[32];
 	long off;
 
 	for (long o = 0; o < NEARBY_MAX_RESULTS; o++) {
