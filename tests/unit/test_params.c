@@ -217,7 +217,7 @@ START_TEST(test_list)
 	static const char *const notwords[] = { "", ",", "a,", ",a", "a,,b",
 	    "Georgian", "a b", "a-b", "a;b", "пицца", "a%00" };
 	const char *words = "must be a comma list of words (a-z, 0-9, _)";
-	char out[1024], want[128], big[1024];
+	char out[1024], big[1024], want[sizeof(big) + 2];
 
 	strcpy(out, "junk");
 	ck_assert(list_of(NULL, out, sizeof(out)));
