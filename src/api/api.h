@@ -76,16 +76,20 @@ bool api_is_id(const char *s);
 /*
  * cursor.c: the opaque "after" cursors of the paged lists, base64url of a
  * versioned text; decoding refuses whatever this server did not give out.
- * An encoder's out takes API_CURSOR_MAX bytes. Places: "v1:<rating>:<id>"
- * of a page's last place, rating "" (unknown), "d" or "d.d" within 0..5.
+ * An encoder writes the cursor into out[outlen] (API_CURSOR_MAX bytes hold
+ * any), or answers false, with out "", when it does not fit or the
+ * position is not one a cursor carries. Places: "v1:<rating>:<id>" of a
+ * page's last place, rating "" (NULL: unknown), "d" or "d.d" within 0..5
+ * (so 5.0 at most, as the column holds it), id as api_is_id() takes it.
  */
 #define API_CURSOR_MAX      100
 #define NEARBY_MAX_RESULTS  1000    /* /v1/nearby: offset + limit */
-void api_places_cursor_encode(const char *rating, const char *id, char *out);
+bool api_places_cursor_encode(const char *rating, const char *id, char *out,
+    size_t outlen);
 bool api_places_cursor_decode(const char *c, char *rating, size_t rlen,
     char *id, size_t idlen);
 /* /v1/nearby: "n1:<offset>", offset in [0, NEARBY_MAX_RESULTS). */
-void api_nearby_cursor_encode(long offset, char *out);
+bool api_nearby_cursor_encode(long offset, char *out, size_t outlen);
 bool api_nearby_cursor_decode(const char *c, long *offset);
 
 /* cities.c, places.c */

@@ -87,8 +87,10 @@ reply_open(FILE *f)
 }
 
 /* The end of an answer after its results (shown of them, of total):
- * the cursor of the next page, if any, and whether it is degraded. */
-static void
+ * the cursor of the next page, if any, and whether it is degraded; false
+ * when the cursor could not be encoded (cursor.c), which cannot happen:
+ * next is within [0, NEARBY_MAX_RESULTS) and API_CURSOR_MAX holds it. */
+static bool
 reply_tail(const struct nearby *n, long shown, long total, bool degraded,
     char out[160])
 {
@@ -96,22 +98,34 @@ reply_tail(const struct nearby *n, long shown, long total, bool degraded,
 	long next = n->offset + shown;
 
 	if (shown == n->limit && next < total && next < NEARBY_MAX_RESULTS) {
-		api_nearby_cursor_encode(next, cursor);
+		if (!api_nearby_cursor_encode(next, cursor, sizeof(cursor)))
+			return false;
 		snprintf(out, 160, "],\"next\":\"%s\",\"degraded\":%s}",
 		    cursor, degraded ? "true" : "false");
 	} else {
 		snprintf(out, 160, "],\"next\":null,\"degraded\":%s}",
 		    degraded ? "true" : "false");
 	}
+	return true;
 }
 
+/* The 500 of an answer whose tail could not be encoded. */
 static void
+reply_no_tail(struct http_req *r)
+{
+	http_reply_error(r, 500, "internal", "the next page's cursor could "
+	    "not be encoded", NULL);
+}
+
+static bool
 reply_close(struct nearby *n, FILE *f, long shown, long total, bool degraded)
 {
 	char tail[160];
 
-	reply_tail(n, shown, total, degraded, tail);
+	if (!reply_tail(n, shown, total, degraded, tail))
+		return false;
 	fputs(tail, f);
+	return true;
 }
 
 /* Closes the memstream f (which fills *buf and *len) and answers it. */
@@ -153,7 +167,11 @@ reply_ranked(struct nearby *n)
 		rc |= evbuffer_add(b, c->res.tail, c->res.tlen);
 		shown++;
 	}
-	reply_tail(n, (long)n->ncards, n->total, false, tail);
+	if (!reply_tail(n, (long)n->ncards, n->total, false, tail)) {
+		evbuffer_free(b);
+		reply_no_tail(n->r);
+		return;
+	}
 	rc |= evbuffer_add(b, tail, strlen(tail));
 	if (rc != 0)
 		http_reply_error(n->r, 503, "overloaded", "out of memory", NULL);
@@ -213,8 +231,13 @@ degraded_result(struct api_job *job, const PGresult *res)
 		    n->radius > 0 ? 1.0 - d / n->radius : 0.0);
 	}
 	/* the total is unknown here: a full page may have a next one */
-	reply_close(n, f, rows, rows == n->limit ? NEARBY_MAX_RESULTS : 0,
-	    true);
+	if (!reply_close(n, f, rows, rows == n->limit ? NEARBY_MAX_RESULTS : 0,
+	    true)) {
+		fclose(f);
+		free(buf);
+		reply_no_tail(job->r);
+		return;
+	}
 	send_buffer(job->r, f, &buf, &len);
 }
 

@@ -46,22 +46,49 @@ struct list_req {
 	char rows[24];              /* limit + 1 */
 };
 
+/* The places of res a page of limit shows; *more if others follow. */
+static int
+list_shown(const PGresult *res, long limit, bool *more)
+{
+	int rows = pg_nrows(res);
+
+	if (pg_value(res, 0, 0) == NULL)
+		rows = 0;               /* the city, without matching places */
+	*more = rows > (int)limit;
+	return *more ? (int)limit : rows;
+}
+
 /*
- * The answer of a page (rows == 0: no such city) into *buf, as the
- * client gets it, with or without the read model; false on no memory.
+ * The cursor of the page after res's into cursor[size], "" on the last
+ * page; false when its last place is not a position a cursor carries
+ * (cursor.c: an id of over 18 digits, a rating the column cannot hold).
  */
 static bool
-list_encode(const PGresult *res, long limit, char **buf, size_t *len)
+list_next(const PGresult *res, long limit, char *cursor, size_t size)
 {
-	int rows = pg_nrows(res), shown, i;
-	char cursor[API_CURSOR_MAX];
+	bool more;
+	int shown = list_shown(res, limit, &more);
+
+	cursor[0] = '\0';
+	return !more || api_places_cursor_encode(pg_value(res, shown - 1, 1),
+	    pg_value(res, shown - 1, 2), cursor, size);
+}
+
+/*
+ * The answer of a page (rows == 0: no such city) into *buf, as the
+ * client gets it, with or without the read model, next its cursor ("":
+ * none); false on no memory.
+ */
+static bool
+list_encode(const PGresult *res, long limit, const char *next, char **buf,
+    size_t *len)
+{
+	bool more;
+	int shown = list_shown(res, limit, &more), i;
 	FILE *f;
 
 	*buf = NULL;
 	*len = 0;
-	if (pg_value(res, 0, 0) == NULL)
-		rows = 0;               /* the city, without matching places */
-	shown = rows > (int)limit ? (int)limit : rows;
 	if ((f = open_memstream(buf, len)) == NULL)
 		return false;
 	fputs("{\"places\":[", f);
@@ -70,13 +97,10 @@ list_encode(const PGresult *res, long limit, char **buf, size_t *len)
 			fputc(',', f);
 		fwrite(pg_value(res, i, 0), 1, (size_t)pg_length(res, i, 0), f);
 	}
-	if (rows > shown) {
-		api_places_cursor_encode(pg_value(res, shown - 1, 1),
-		    pg_value(res, shown - 1, 2), cursor);
-		fprintf(f, "],\"next\":\"%s\"}", cursor);
-	} else {
+	if (next[0] != '\0')
+		fprintf(f, "],\"next\":\"%s\"}", next);
+	else
 		fputs("],\"next\":null}", f);
-	}
 	if (fclose(f) != 0 || *buf == NULL) {
 		free(*buf);
 		*buf = NULL;
@@ -93,16 +117,23 @@ list_reply(struct http_req *r, const char *json, size_t len)
 
 /* The page of res answered to job's request, its bytes in *buf (the
  * caller frees them); false when the answer was an error (no city, no
- * memory), with nothing to keep. */
+ * cursor for its last place, no memory), with nothing to keep. */
 static bool
 list_answer(struct api_job *job, const PGresult *res, char **buf,
     size_t *len)
 {
+	char next[API_CURSOR_MAX];
+
 	if (pg_nrows(res) == 0) {
 		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
 		return false;
 	}
-	if (!list_encode(res, (long)job->n, buf, len)) {
+	if (!list_next(res, (long)job->n, next, sizeof(next))) {
+		http_reply_error(job->r, 500, "internal", "the page's cursor "
+		    "could not be encoded", NULL);
+		return false;
+	}
+	if (!list_encode(res, (long)job->n, next, buf, len)) {
 		http_reply_error(job->r, 503, "overloaded", "out of memory",
 		    NULL);
 		return false;

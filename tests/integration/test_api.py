@@ -191,6 +191,10 @@ def test_bad_parameters_name_the_field():
             ("/v1/cities/moscow/places?category=%27;drop", "category"),
             ("/v1/cities/moscow/places?after=garbage!", "after"),
             ("/v1/cities/moscow/places?after=djE6OTk6YWJj", "after"),
+            # "v1:5.5:1": no rating is past 5.0
+            ("/v1/cities/moscow/places?after=djE6NS41OjE", "after"),
+            # "v1::7" and a NUL: not how this server spells that cursor
+            ("/v1/cities/moscow/places?after=djE6OjcA", "after"),
             ("/v1/places/abc", "id"),
             ("/v1/places/-1", "id"),
             ("/v1/places/0", "id")):
@@ -198,6 +202,18 @@ def test_bad_parameters_name_the_field():
         T.check_eq(st, 400, path)
         T.check_eq(doc["error"]["code"], "invalid_argument", path)
         T.check_eq(doc["error"].get("field"), field, path)
+
+
+def test_cursor_of_the_top_rating_is_taken():
+    """5.0 is a rating a cursor carries: "v1:5.0:1" pages on from the
+    places rated 5.0 with an id of at most 1, where 5.5 is a 400."""
+    city = sql("SELECT city_id FROM places GROUP BY city_id "
+               "ORDER BY count(*) DESC LIMIT 1")[0][0]
+    st, _, doc = get("/v1/cities/%s/places?limit=100&after=djE6NS4wOjE"
+                     % city)
+    T.check_eq(st, 200, "a cursor with rating 5.0")
+    T.check(all(p["rating"] is None or p["rating"] < 5 or p["id"] > 1
+                for p in doc["places"]), "the page starts after 5.0, 1")
 
 
 def test_unknown_ids_and_cities_404():
@@ -325,6 +341,7 @@ if __name__ == "__main__":
         test_nulls_come_out_as_null,
         test_cyrillic_names,
         test_bad_parameters_name_the_field,
+        test_cursor_of_the_top_rating_is_taken,
         test_unknown_ids_and_cities_404,
         test_injection_and_odd_unicode_are_harmless,
         test_cache_counts_hits,

@@ -2,8 +2,8 @@
  * test_params.c: the query parameter checks of src/api/params.c through
  * api.h: integers, numbers, coordinates, word lists and free text (their
  * ranges, defaults, %-decoding and the 400 each bad value gets, with its
- * message and field), slugs and ids, the base64url of the cursors and
- * the cursors of the paged lists (src/api/cursor.c).
+ * message and field), slugs and ids, and the base64url of the cursors
+ * (the cursors themselves: test_cursor.c).
  *
  * params.c answers through http.h's http_req_query() and
  * http_reply_error(); this file defines both over a fake request (a list
@@ -217,7 +217,7 @@ START_TEST(test_list)
 	static const char *const notwords[] = { "", ",", "a,", ",a", "a,,b",
 	    "Georgian", "a b", "a-b", "a;b", "пицца", "a%00" };
 	const char *words = "must be a comma list of words (a-z, 0-9, _)";
-	char out[1024], want[1024 + 2], big[1024];
+	char out[1024], big[1024], want[sizeof(big) + 2];
 
 	strcpy(out, "junk");
 	ck_assert(list_of(NULL, out, sizeof(out)));
@@ -390,115 +390,6 @@ START_TEST(test_b64url)
 }
 END_TEST
 
-/* --- cursors ---------------------------------------------------------------- */
-
-/* base64url of text, as a client could make it */
-static const char *
-b64(const char *text)
-{
-	static char out[256];
-
-	api_b64url_encode(text, strlen(text), out);
-	return out;
-}
-
-START_TEST(test_places_cursor)
-{
-	static const char *const refused[] = {
-	    "v2:4.5:1", "v1:4.5", "v1:", "v1:4.5:", "v1:4.5:0", "v1:4.5:012",
-	    "v1:4.5:12a", "v1:4.5:1:2", "v1:4.5:-1",
-	    "v1:6:1", "v1:45:1", "v1:4.:1", "v1:4.55:1", "v1:.5:1", "v1:a:1",
-	    "v1:-1:1", "v1:4,5:1", "n1:20",
-	};
-	static const char *const ratings[] = { "", "0", "5", "3", "0.5", "4.9" };
-	char out[API_CURSOR_MAX], rating[8], id[24], big[300];
-
-	api_places_cursor_encode("4.5", "123", out);
-	ck_assert_str_eq(out, "djE6NC41OjEyMw");       /* "v1:4.5:123" */
-	ck_assert(api_places_cursor_decode(out, rating, sizeof(rating), id,
-	    sizeof(id)));
-	ck_assert_str_eq(rating, "4.5");
-	ck_assert_str_eq(id, "123");
-	/* an unknown rating (SQL NULL) is empty */
-	api_places_cursor_encode(NULL, "7", out);
-	ck_assert_str_eq(out, "djE6Ojc");              /* "v1::7" */
-	ck_assert(api_places_cursor_decode(out, rating, sizeof(rating), id,
-	    sizeof(id)));
-	ck_assert_str_eq(rating, "");
-	ck_assert_str_eq(id, "7");
-	for (size_t i = 0; i < sizeof(ratings) / sizeof(ratings[0]); i++) {
-		api_places_cursor_encode(ratings[i], "123456789012345678", out);
-		ck_assert(api_places_cursor_decode(out, rating, sizeof(rating),
-		    id, sizeof(id)));
-		ck_assert_str_eq(rating, ratings[i]);
-		ck_assert_str_eq(id, "123456789012345678");
-	}
-	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-		strcpy(rating, "r");
-		strcpy(id, "i");
-		ck_assert_msg(!api_places_cursor_decode(b64(refused[i]), rating,
-		    sizeof(rating), id, sizeof(id)), "%s taken", refused[i]);
-		ck_assert_str_eq(rating, "r");          /* untouched */
-		ck_assert_str_eq(id, "i");
-	}
-	/* not base64url, or not encoded at all */
-	ck_assert(!api_places_cursor_decode("v1:4.5:1", rating, sizeof(rating),
-	    id, sizeof(id)));
-	ck_assert(!api_places_cursor_decode("djE6NC41OjEyMw==", rating,
-	    sizeof(rating), id, sizeof(id)));
-	ck_assert(!api_places_cursor_decode("", rating, sizeof(rating), id,
-	    sizeof(id)));
-	/* over 60 characters, whatever they say */
-	snprintf(big, sizeof(big), "%s", b64("v1:4.5:1"));
-	while (strlen(big) <= 60)
-		strcat(big, "A");
-	ck_assert(!api_places_cursor_decode(big, rating, sizeof(rating), id,
-	    sizeof(id)));
-	/* what does not fit the caller's buffers is refused, not cut */
-	ck_assert(!api_places_cursor_decode("djE6NC41OjEyMw", rating,
-	    sizeof(rating), id, 3));
-	ck_assert(api_places_cursor_decode("djE6NC41OjEyMw", rating,
-	    sizeof(rating), id, 4));
-	ck_assert(!api_places_cursor_decode("djE6NC41OjEyMw", rating, 3, id,
-	    sizeof(id)));
-}
-END_TEST
-
-START_TEST(test_nearby_cursor)
-{
-	static const char *const refused[] = { "n1:", "n1:1000", "n1:-1",
-	    "n1:+1", "n1: 1", "n1:1x", "n1:1.0", "n1:99999999999999999999",
-	    "n2:20", "v1:4.5:1", "n1" };
-	static const long offsets[] = { 0, 1, 20, 999 };
-	char out[API_CURSOR_MAX], big[300];
-	long off;
-
-	api_nearby_cursor_encode(20, out);
-	ck_assert_str_eq(out, "bjE6MjA");              /* "n1:20" */
-	api_nearby_cursor_encode(0, out);
-	ck_assert_str_eq(out, "bjE6MA");
-	for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
-		off = -5;
-		api_nearby_cursor_encode(offsets[i], out);
-		ck_assert(api_nearby_cursor_decode(out, &off));
-		ck_assert_int_eq(off, offsets[i]);
-	}
-	ck_assert_int_eq(NEARBY_MAX_RESULTS, 1000);
-	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-		off = -5;
-		ck_assert_msg(!api_nearby_cursor_decode(b64(refused[i]), &off),
-		    "%s taken", refused[i]);
-		ck_assert_int_eq(off, -5);              /* untouched */
-	}
-	ck_assert(!api_nearby_cursor_decode("n1:20", &off));
-	ck_assert(!api_nearby_cursor_decode("", &off));
-	snprintf(big, sizeof(big), "%s", b64("n1:20"));
-	while (strlen(big) <= 40)
-		strcat(big, "A");
-	ck_assert(!api_nearby_cursor_decode(big, &off));
-}
-END_TEST
-
 int
 main(void)
 {
@@ -514,8 +405,6 @@ main(void)
 	tcase_add_test(tc, test_text);
 	tcase_add_test(tc, test_slug_and_id);
 	tcase_add_test(tc, test_b64url);
-	tcase_add_test(tc, test_places_cursor);
-	tcase_add_test(tc, test_nearby_cursor);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
