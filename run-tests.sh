@@ -4,6 +4,9 @@
 #  2. builds with -Werror and runs `make check`,
 #  3. builds again with AddressSanitizer + UBSan and runs `make check`,
 #  4. runs `make distcheck` (tarball, out-of-tree, read-only sources).
+# The JavaScript clients the integration tests drive are pinned in
+# tests/package.json and its lockfile and installed with `npm ci` (node
+# and npm from Debian when missing); the tests then require them.
 # Build trees go under build/ (override with BUILD_ROOT=...).
 set -euo pipefail
 
@@ -33,8 +36,21 @@ install_missing() {
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 
+# node and npm: Debian's, unless a node is already installed (a newer one
+# from elsewhere brings its own npm, which Debian's would conflict with)
+install_node() {
+	command -v node >/dev/null && command -v npm >/dev/null && return 0
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+}
+
 install_missing
+install_node
 cd "$here"
+step "npm ci (tests/package-lock.json)"
+npm ci --prefix "$here/tests" --no-audit --no-fund
+export PLACESD_NODE_MODULES=$here/tests/node_modules PLACESD_REQUIRE_NODE=1
 step "autoreconf"
 autoreconf -fi
 

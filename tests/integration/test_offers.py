@@ -940,18 +940,26 @@ setTimeout(() => { console.error('timeout'); process.exit(3); }, 60000);
 """
 
 
+def node_modules():
+    """node and the directory of the pinned clients (tests/package.json,
+    installed by `npm ci --prefix tests`, as run-tests.sh does); skips
+    without them, unless PLACESD_REQUIRE_NODE says they must be there."""
+    node = shutil.which("node")
+    mod = os.environ.get("PLACESD_NODE_MODULES") or os.path.join(
+        os.environ.get("top_srcdir", "."), "tests", "node_modules")
+    have = node and os.path.isfile(os.path.join(mod, "eventsource",
+                                                "package.json"))
+    if have:
+        return node, mod
+    why = ("node is not installed" if not node else
+           "%s has no eventsource: npm ci --prefix tests" % mod)
+    if os.environ.get("PLACESD_REQUIRE_NODE"):
+        T.fail(why)
+    T.skip(why)
+
+
 def test_real_eventsource_client():
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        T.skip("node or npm is not installed")
-    mod = os.environ.get("PLACESD_NODE_MODULES")
-    if not mod:
-        mod = os.path.join(tempfile.gettempdir(), "placesd-node")
-        r = T.run([npm, "install", "--silent", "--no-audit", "--no-fund",
-                   "--prefix", mod, "eventsource@2.0.2"], timeout=300)
-        if r.returncode != 0:
-            T.skip("npm install eventsource failed: %s" % r.stderr[-300:])
-        mod = os.path.join(mod, "node_modules")
+    node, mod = node_modules()
     script = os.path.join(TOKDIR, "es.js")
     with open(script, "w") as f:
         f.write(EVENTSOURCE_JS)
