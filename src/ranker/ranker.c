@@ -16,12 +16,14 @@
  * connection; a worker then connects to the next ranker, moves its new
  * calls there once it answers, and closes this connection when nothing of
  * it is in flight; what arrives meanwhile is still answered. Exit when no
- * connection is left, or at shutdown_timeout.
+ * connection is left, or at shutdown_timeout. The master's channel and
+ * the signals are runtime/child_life.c's, as in a worker.
  */
 #include "ranker/ranker.h"
 #include "ranker/loader.h"
 #include "ranker/pool.h"
 #include "ranker/snapshot.h"
+#include "runtime/child_life.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -29,7 +31,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,8 @@ struct ranker {
 	struct loader *loader;
 	int wake[2];
 	int settle[2];              /* the loader's first attempt is over */
-	struct event *wake_ev, *chan_ev, *sig_term, *sig_quit, *drain_tick;
+	struct child_life *life;    /* the master's channel, the signals */
+	struct event *wake_ev, *drain_tick;
 	struct event *settle_ev;
 	TAILQ_HEAD(, client) clients;
 	unsigned nclients;
@@ -326,48 +328,30 @@ ranker_drain(struct ranker *rk, const char *why)
 }
 
 static void
-on_channel(evutil_socket_t fd, short ev, void *arg)
+life_drain(void *arg, const char *why)
 {
-	struct ranker *rk = arg;
-	uint8_t buf[WIRE_HDR_LEN + 64];
-	struct wire_hdr h;
-	ssize_t n;
-
-	(void)ev;
-	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
-		if (wire_decode(buf, (size_t)n, 0, &h) != WIRE_OK)
-			continue;
-		if (h.type == WIRE_CTL_DRAIN)
-			ranker_drain(rk, "told by the master");
-		else if (h.type == WIRE_CTL_REOPEN && log_reopen() == -1)
-			log_warn("cannot reopen the log file");
-	}
-	if (n == 0) {
-		event_del(rk->chan_ev);
-		ranker_drain(rk, "the master is gone");
-	}
+	ranker_drain(arg, why);
 }
 
 static void
-on_signal(evutil_socket_t sig, short ev, void *arg)
+life_quit(void *arg)
 {
 	struct ranker *rk = arg;
 
-	(void)ev;
-	if (sig == SIGTERM) {
-		ranker_drain(rk, "SIGTERM");
-		return;
-	}
-	log_info("SIGQUIT: exiting now");
 	event_base_loopbreak(rk->base);
 }
+
+static const struct child_life_ops ranker_life = {
+	.drain = life_drain,
+	.quit = life_quit,
+	.reopen = NULL,             /* the log file is all it has */
+};
 
 /* The first snapshot is there (or the database is not): open for work. */
 static void
 on_settled(evutil_socket_t fd, short ev, void *arg)
 {
 	struct ranker *rk = arg;
-	uint8_t hdr[WIRE_HDR_LEN];
 	struct snapshot *s;
 	char buf[8];
 
@@ -382,9 +366,7 @@ on_settled(evutil_socket_t fd, short ev, void *arg)
 		event_base_loopbreak(rk->base);
 		return;
 	}
-	wire_encode(hdr, WIRE_CTL_READY, 0, 0);
-	if (send(rk->args->chan_fd, hdr, sizeof(hdr), MSG_NOSIGNAL) == -1)
-		log_warn("cannot tell the master we are ready");
+	(void)child_life_ready(rk->life);   /* logged; the master decides */
 	s = snap_holder_get(&rk->snaps);
 	log_info("ready: %llu threads, queue of %llu, %s",
 	    (unsigned long long)rk->cfg->ranker_threads,
@@ -448,26 +430,19 @@ ranker_setup(struct ranker *rk)
 	loader_stats(rk->loader, rk->st);   /* its snapshots, for /metrics */
 	rk->wake_ev = event_new(rk->base, rk->wake[0], EV_READ | EV_PERSIST,
 	    on_wake, rk);
-	rk->chan_ev = event_new(rk->base, rk->args->chan_fd,
-	    EV_READ | EV_PERSIST, on_channel, rk);
-	rk->sig_term = evsignal_new(rk->base, SIGTERM, on_signal, rk);
-	rk->sig_quit = evsignal_new(rk->base, SIGQUIT, on_signal, rk);
+	rk->life = child_life_new(rk->base, rk->args->chan_fd, "ranker",
+	    &ranker_life, rk);
 	rk->settle_ev = event_new(rk->base, rk->settle[0], EV_READ |
 	    EV_PERSIST, on_settled, rk);
 	rk->lev = evconnlistener_new(rk->base, on_accept, rk,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED, -1,
 	    rk->args->ranker_listen_fd);
-	if (rk->wake_ev == NULL || rk->chan_ev == NULL ||
-	    rk->sig_term == NULL || rk->sig_quit == NULL || rk->lev == NULL ||
+	if (rk->wake_ev == NULL || rk->life == NULL || rk->lev == NULL ||
 	    rk->settle_ev == NULL || event_add(rk->settle_ev, NULL) == -1 ||
-	    event_add(rk->wake_ev, NULL) == -1 ||
-	    event_add(rk->chan_ev, NULL) == -1 ||
-	    event_add(rk->sig_term, NULL) == -1 ||
-	    event_add(rk->sig_quit, NULL) == -1) {
+	    event_add(rk->wake_ev, NULL) == -1) {
 		log_errorx("cannot set up the ranker's events");
 		return -1;
 	}
-	util_set_nonblock(rk->args->chan_fd);
 	return 0;
 }
 
@@ -483,12 +458,7 @@ ranker_teardown(struct ranker *rk)
 		evconnlistener_free(rk->lev);
 	if (rk->wake_ev != NULL)
 		event_free(rk->wake_ev);
-	if (rk->chan_ev != NULL)
-		event_free(rk->chan_ev);
-	if (rk->sig_term != NULL)
-		event_free(rk->sig_term);
-	if (rk->sig_quit != NULL)
-		event_free(rk->sig_quit);
+	child_life_free(rk->life);
 	if (rk->drain_tick != NULL)
 		event_free(rk->drain_tick);
 	if (rk->settle_ev != NULL)

@@ -1,6 +1,7 @@
 /*
  * worker.c: a worker's life: set up the loop, the HTTP server and the
- * ranker client, tell the master it is ready, serve, and drain on request.
+ * ranker client, tell the master it is ready, serve, and drain on request
+ * (the master's channel and the signals: runtime/child_life.c).
  *
  * Warming up: a new worker connects to the database and the ranker before
  * it accepts its first connection and reports ready, for up to WARM_MAX_MS;
@@ -27,16 +28,14 @@
 #include "runtime/citymodel.h"
 #include "runtime/upstream.h"
 #include "runtime/feed.h"
+#include "runtime/child_life.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "common/wire.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -113,62 +112,35 @@ worker_drain(struct worker *w, const char *why)
 }
 
 static void
-on_channel(evutil_socket_t fd, short ev, void *arg)
+life_drain(void *arg, const char *why)
 {
-	struct worker *w = arg;
-	uint8_t buf[WIRE_HDR_LEN + 64];
-	struct wire_hdr h;
-	ssize_t n;
-
-	(void)ev;
-	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
-		if (wire_decode(buf, (size_t)n, 0, &h) != WIRE_OK) {
-			log_warnx("bad control message from the master");
-			continue;
-		}
-		if (h.type == WIRE_CTL_DRAIN) {
-			worker_drain(w, "told by the master");
-		} else if (h.type == WIRE_CTL_REOPEN) {
-			if (log_reopen() == -1)
-				log_warn("cannot reopen the log file");
-			http_reopen_access_log(w->http);
-		}
-	}
-	if (n == 0) {
-		event_del(w->chan_ev);
-		worker_drain(w, "the master is gone");
-	}
+	worker_drain(arg, why);
 }
 
 static void
-on_signal(evutil_socket_t sig, short ev, void *arg)
+life_quit(void *arg)
 {
 	struct worker *w = arg;
 
-	(void)ev;
-	if (sig == SIGTERM) {
-		worker_drain(w, "SIGTERM");
-	} else {
-		log_info("SIGQUIT: exiting now");
-		w->exit_code = EXIT_OK;
-		w->draining = true;
-		event_base_loopbreak(w->base);
-	}
+	w->exit_code = EXIT_OK;
+	w->draining = true;
+	event_base_loopbreak(w->base);
 }
 
-static int
-send_ready(struct worker *w)
+/* The log file is reopened already (child_life.c): the access log too. */
+static void
+life_reopen(void *arg)
 {
-	uint8_t hdr[WIRE_HDR_LEN];
+	struct worker *w = arg;
 
-	wire_encode(hdr, WIRE_CTL_READY, 0, 0);
-	if (send(w->args->chan_fd, hdr, sizeof(hdr), MSG_NOSIGNAL) !=
-	    (ssize_t)sizeof(hdr)) {
-		log_warn("cannot tell the master we are ready");
-		return -1;
-	}
-	return 0;
+	http_reopen_access_log(w->http);
 }
+
+static const struct child_life_ops worker_life = {
+	.drain = life_drain,
+	.quit = life_quit,
+	.reopen = life_reopen,
+};
 
 /*
  * The changelist folds the add/remove pairs that pausing and resuming each
@@ -220,7 +192,7 @@ worker_serve(struct worker *w)
 		log_info("serving after %llums before the ranker answers: "
 		    "/v1/nearby answers degraded and /readyz 503 until it does",
 		    (unsigned long long)(util_now_ms() - w->warm_started_ms));
-	if (send_ready(w) != 0)
+	if (child_life_ready(w->life) != 0)
 		worker_drain(w, "no control channel");
 	else
 		log_debug("serving");
@@ -261,19 +233,11 @@ worker_setup(struct worker *w)
 		log_errorx("event_base_new() failed");
 		return -1;
 	}
-	w->chan_ev = event_new(w->base, w->args->chan_fd, EV_READ | EV_PERSIST,
-	    on_channel, w);
-	w->sig_term = evsignal_new(w->base, SIGTERM, on_signal, w);
-	w->sig_quit = evsignal_new(w->base, SIGQUIT, on_signal, w);
-	if (w->chan_ev == NULL || w->sig_term == NULL || w->sig_quit == NULL ||
-	    event_add(w->chan_ev, NULL) == -1 ||
-	    event_add(w->sig_term, NULL) == -1 ||
-	    event_add(w->sig_quit, NULL) == -1) {
+	if ((w->life = child_life_new(w->base, w->args->chan_fd, "worker",
+	    &worker_life, w)) == NULL) {
 		log_errorx("cannot set up the control events");
 		return -1;
 	}
-	if (util_set_nonblock(w->args->chan_fd) == -1)
-		log_warn("fcntl(O_NONBLOCK) on the control channel");
 	/* the loop runs in bursts of well under a millisecond: a waking
 	 * worker should not wait behind a load client's or a neighbour's
 	 * full time slice (see WORKER_SLICE_NS) */
@@ -326,12 +290,7 @@ worker_teardown(struct worker *w)
 		event_free(w->drain_tick);
 	if (w->warm_tick != NULL)
 		event_free(w->warm_tick);
-	if (w->chan_ev != NULL)
-		event_free(w->chan_ev);
-	if (w->sig_term != NULL)
-		event_free(w->sig_term);
-	if (w->sig_quit != NULL)
-		event_free(w->sig_quit);
+	child_life_free(w->life);
 	if (w->base != NULL)
 		event_base_free(w->base);   /* runs pending bufferevent frees */
 	http_free(w->http);

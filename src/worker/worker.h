@@ -15,6 +15,7 @@
 #include "common/child.h"
 
 struct event_base;
+struct child_life;
 struct event;
 struct http;
 struct rankc;
@@ -60,9 +61,7 @@ struct worker {
 	struct citymodel *model;    /* the city read model, kept by feed */
 	const struct worker_app *app;   /* what it serves */
 	struct app_state *app_state;    /* the application's own (api.h) */
-	struct event *chan_ev;
-	struct event *sig_term;
-	struct event *sig_quit;
+	struct child_life *life;    /* the master's channel, the signals */
 	struct event *drain_tick;
 	struct event *warm_tick;    /* waiting for the database and ranker */
 	uint64_t warm_started_ms;
