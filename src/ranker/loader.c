@@ -2,7 +2,9 @@
  * loader.c: the loader thread (see loader.h). It is the only user of its
  * PostgreSQL connection and may block on it, but every wait is a poll()
  * that also watches a stop pipe, so loader_stop() never waits for the
- * database.
+ * database. It connects with the blocking driver of the connector
+ * (pgconn_connect() of runtime/pgconn.h): the same options and state
+ * machine as the workers' connections, waiting in that poll().
  *
  * A full load is one REPEATABLE READ READ ONLY transaction: cities, then
  * places (cursor), then menu items (cursor), FETCHed in batches so that a
@@ -43,6 +45,7 @@
 #include "ranker/loader.h"
 #include "ranker/hours.h"
 #include "runtime/backoff.h"
+#include "runtime/pgconn.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -207,18 +210,8 @@ loader_stopping(struct loader *l)
 static const char *
 loader_pqerr(struct loader *l, char *buf, size_t len)
 {
-	char *ch;
-	size_t n;
-
-	snprintf(buf, len, "%s", l->conn != NULL ? PQerrorMessage(l->conn) :
-	    "out of memory");
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	for (ch = buf; *ch != '\0'; ch++)
-		if (*ch == '\n' || *ch == '\t')
-			*ch = ' ';
-	return buf;
+	return pgconn_oneline(buf, len, l->conn != NULL ?
+	    PQerrorMessage(l->conn) : "out of memory");
 }
 
 /*
@@ -343,30 +336,11 @@ loader_command(struct loader *l, const char *sql)
 	return res != NULL ? 0 : -1;
 }
 
-/* Starts a connection and waits for it, watching the stop pipe. */
+/* The connector's wait (pgconn.h): poll(), watching the stop pipe. */
 static int
-loader_connect_wait(struct loader *l)
+loader_connect_poll(void *arg, int fd, bool write, int64_t timeout_ms)
 {
-	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	uint64_t deadline = util_now_ms() + LOADER_CONNECT_MS;
-	int r;
-
-	if (PQstatus(l->conn) == CONNECTION_BAD)
-		return -1;
-	while (st != PGRES_POLLING_OK) {
-		if (st == PGRES_POLLING_FAILED)
-			return -1;
-		r = loader_poll(l, PQsocket(l->conn),
-		    st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
-		    (int64_t)(deadline - util_now_ms()));
-		if (r <= 0) {
-			if (r == 0)
-				log_warnx("connecting timed out");
-			return -1;
-		}
-		st = PQconnectPoll(l->conn);
-	}
-	return 0;
+	return loader_poll(arg, fd, write ? POLLOUT : POLLIN, timeout_ms);
 }
 
 /* Notices to the log, not to stderr (a FATAL at a restart is one). */
@@ -381,26 +355,28 @@ loader_notice(void *arg, const PGresult *res)
 static int
 loader_connect(struct loader *l)
 {
-	/* keepalives first: the conninfo (dbname) may override them */
-	static const char *const keys[] = { "keepalives", "keepalives_idle",
-	    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-	    "dbname", "application_name", NULL };
-	const char *vals[] = { "1", "30", "10", "3", "10000", l->conninfo,
-	    "placesd ranker", NULL };
+	const struct pgconn_opts o = {
+		.conninfo = l->conninfo,
+		.app_name = "placesd ranker",
+		.deadline_ms = LOADER_CONNECT_MS,
+		.notice = loader_notice,
+		.notice_arg = l,
+	};
+	enum pgconn_status st;
 	char err[LOADER_ERR_LEN];
 
-	l->conn = PQconnectStartParams(keys, vals, 1);
-	if (l->conn != NULL)
-		PQsetNoticeReceiver(l->conn, loader_notice, l);
-	if (l->conn == NULL || loader_connect_wait(l) != 0) {
+	st = pgconn_connect(&o, loader_connect_poll, l, &l->conn, err,
+	    sizeof(err));
+	if (st != PGCONN_OK) {
+		if (st == PGCONN_TIMEOUT)
+			log_warnx("connecting timed out");
 		/* warn once per outage: the back-off retries every second */
 		if (!loader_stopping(l) && !l->connect_warned)
 			log_warnx("cannot connect to the database: %s; "
 			    "retrying, snapshot %" PRIu64 " serves meanwhile",
-			    loader_pqerr(l, err, sizeof(err)), l->serial);
+			    err, l->serial);
 		else if (!loader_stopping(l))
-			log_debug("cannot connect to the database: %s",
-			    loader_pqerr(l, err, sizeof(err)));
+			log_debug("cannot connect to the database: %s", err);
 		l->connect_warned = true;
 		loader_disconnect(l);
 		return -1;

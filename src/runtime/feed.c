@@ -1,8 +1,8 @@
 /*
  * feed.c: the live offer feed of feed.h, on one libpq connection driven by
  * the worker's loop (the rules of docs/design.md, "The worker's loop": a
- * non-blocking connect with one-shot events re-armed on the current
- * PQsocket(), a connect deadline, then EV_READ|EV_PERSIST for results and
+ * non-blocking connect with a deadline, the connector's (pgconn.h), then
+ * EV_READ|EV_PERSIST on the current PQsocket() for results and
  * notifications).
  *
  *   connect -> LISTEN offers; LISTEN places_changed; LISTEN places_city
@@ -34,6 +34,7 @@
 #include "runtime/cache.h"
 #include "runtime/citymodel.h"
 #include "runtime/offer_sql.h"
+#include "runtime/pgconn.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -83,9 +84,10 @@ struct feed {
 	struct cache *cache;
 	struct citymodel *model;    /* told of every change, may be NULL */
 	PGconn *conn;
+	struct pgconn *pc;          /* connecting */
 	struct event *ev;           /* on the current socket */
 	struct event *wev;          /* one-shot: flush pending output */
-	struct event *retry;        /* reconnect delay, connect deadline */
+	struct event *retry;        /* reconnect delay */
 	struct event *tick;
 	struct event *beat;         /* a heartbeat tick is due */
 	enum feed_state state;
@@ -490,16 +492,9 @@ static void
 feed_lost(struct feed *f, const char *why)
 {
 	char msg[200];
-	size_t n;
 
 	/* libpq's messages span lines: one log line per event */
-	snprintf(msg, sizeof(msg), "%s", why != NULL ? why : "");
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
-	for (char *ch = msg; *ch != '\0'; ch++)
-		if (*ch == '\n' || *ch == '\t')
-			*ch = ' ';
+	pgconn_oneline(msg, sizeof(msg), why);
 	if (!f->warned) {
 		log_warnx("offer feed: database connection lost or refused "
 		    "(%s); reconnecting, subscribers wait", msg);
@@ -512,6 +507,8 @@ feed_lost(struct feed *f, const char *why)
 	if (f->wev != NULL)
 		event_free(f->wev);
 	f->ev = f->wev = NULL;
+	pgconn_cancel(f->pc);
+	f->pc = NULL;
 	PQfinish(f->conn);
 	f->conn = NULL;
 	f->state = FS_DOWN;
@@ -530,11 +527,18 @@ on_notice(void *arg, const PGresult *res)
 	    PQresultErrorMessage(res));
 }
 
+/* The connector's answer: LISTEN on a ready connection. */
 static void
-on_connected(struct feed *f)
+on_connected(void *arg, PGconn *conn, enum pgconn_status st, const char *why)
 {
-	evtimer_del(f->retry);
-	PQsetnonblocking(f->conn, 1);
+	struct feed *f = arg;
+
+	f->pc = NULL;
+	if (st != PGCONN_OK) {
+		feed_lost(f, why);
+		return;
+	}
+	f->conn = conn;
 	arm(f, EV_READ | EV_PERSIST, on_readable);
 	f->wev = event_new(f->base, PQsocket(f->conn), EV_WRITE, on_writable,
 	    f);
@@ -563,62 +567,31 @@ on_connected(struct feed *f)
 }
 
 static void
-on_connect_io(evutil_socket_t fd, short ev, void *arg)
-{
-	struct feed *f = arg;
-
-	(void)fd;
-	(void)ev;
-	switch (PQconnectPoll(f->conn)) {
-	case PGRES_POLLING_READING:
-		arm(f, EV_READ, on_connect_io);
-		break;
-	case PGRES_POLLING_WRITING:
-		arm(f, EV_WRITE, on_connect_io);
-		break;
-	case PGRES_POLLING_OK:
-		on_connected(f);
-		break;
-	default:
-		feed_lost(f, PQerrorMessage(f->conn));
-		break;
-	}
-}
-
-static void
 on_retry(evutil_socket_t fd, short ev, void *arg)
 {
 	struct feed *f = arg;
 
 	(void)fd;
 	(void)ev;
-	if (f->state == FS_CONNECTING)
-		feed_lost(f, "connecting timed out");
-	else if (f->state == FS_DOWN)
+	if (f->state == FS_DOWN)
 		feed_connect(f);
 }
 
 static void
 feed_connect(struct feed *f)
 {
-	/* keepalives first: the conninfo (dbname) may override them */
-	static const char *const keys[] = { "keepalives", "keepalives_idle",
-	    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-	    "dbname", "application_name", NULL };
-	const char *vals[] = { "1", "30", "10", "3", "10000",
-	    f->cfg->db_conninfo, "placesd offer feed", NULL };
-	struct timeval tv = { FEED_CONNECT_MS / 1000, 0 };
+	const struct pgconn_opts o = {
+		.conninfo = f->cfg->db_conninfo,
+		.app_name = "placesd offer feed",
+		.deadline_ms = FEED_CONNECT_MS,
+		.notice = on_notice,
+		.notice_arg = f,
+		.nonblocking = true,
+	};
 
-	f->conn = PQconnectStartParams(keys, vals, 1);
-	if (f->conn == NULL || PQstatus(f->conn) == CONNECTION_BAD) {
-		feed_lost(f, f->conn != NULL ? PQerrorMessage(f->conn) :
-		    "out of memory");
-		return;
-	}
-	PQsetNoticeReceiver(f->conn, on_notice, f);
 	f->state = FS_CONNECTING;
-	evtimer_add(f->retry, &tv);
-	arm(f, EV_WRITE, on_connect_io);
+	if ((f->pc = pgconn_start(f->base, &o, on_connected, f)) == NULL)
+		feed_lost(f, "out of memory");
 }
 
 /*
@@ -721,6 +694,7 @@ feed_free(struct feed *f)
 		event_free(f->tick);
 	if (f->beat != NULL)
 		event_free(f->beat);
+	pgconn_cancel(f->pc);
 	PQfinish(f->conn);
 	stats_gauge_set(&f->st->feed_up, 0);
 	free(f);

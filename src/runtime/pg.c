@@ -1,12 +1,13 @@
 /*
  * pg.c: the worker's PostgreSQL pool (pg.h), by the rules of
  * docs/design.md, "The worker's loop":
- *  - one event per connection, always on the current PQsocket(): one-shot
- *    while connecting (libpq may change the socket inside PQconnectPoll),
- *    then EV_READ|EV_PERSIST, plus EV_WRITE only while PQflush() has more;
- *  - PQconnectPoll applies no connect_timeout: a timer does, and it runs
- *    until the statements are prepared, so a server that accepts the
- *    connection and then never answers cannot hold it in setup forever;
+ *  - a connection is opened by the connector (pgconn.h), then has one
+ *    event, always on the current PQsocket(): EV_READ|EV_PERSIST, plus
+ *    EV_WRITE only while PQflush() has more;
+ *  - PQconnectPoll applies no connect_timeout: a deadline does, the
+ *    connector's, then what is left of it on the connection's timer until
+ *    the statements are prepared, so a server that accepts the connection
+ *    and then never answers cannot hold it in setup forever;
  *  - PQgetResult only when !PQisBusy(): it blocks otherwise;
  *  - a query past its deadline is answered 504 at once and its connection
  *    dropped and reopened (PQcancel would block), with the server's own
@@ -25,6 +26,7 @@
  */
 #include "runtime/pg.h"
 #include "runtime/backoff.h"
+#include "runtime/pgconn.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -75,7 +77,9 @@ struct pg_conn {
 	enum conn_state state;
 	struct event *ev;           /* on PQsocket() */
 	short armed;
-	struct event *timer;        /* connect deadline or reconnect delay */
+	struct pgconn *pc;          /* connecting */
+	uint64_t setup_ms;          /* when the connect started */
+	struct event *timer;        /* setup deadline or reconnect delay */
 	int preparing;              /* next statement to prepare */
 	struct pg_query *q;         /* in flight */
 	uint64_t backoff_ms;
@@ -244,17 +248,13 @@ conn_drop(struct pg_conn *c, const char *reason, bool failed)
 	struct pg_query *q = c->q;
 	uint64_t delay;
 	char why[256];
-	size_t len;
 
-	/* reason may be libpq's own message, gone with PQfinish() */
-	snprintf(why, sizeof(why), "%s", reason);
-	len = strlen(why);
-	while (len > 0 && (why[len - 1] == '\n' || why[len - 1] == ' '))
-		why[--len] = '\0';
-	for (char *ch = why; *ch != '\0'; ch++)
-		if (*ch == '\n' || *ch == '\t')
-			*ch = ' ';          /* one log line per event */
+	/* reason may be libpq's own message, gone with PQfinish(); one log
+	 * line per event */
+	pgconn_oneline(why, sizeof(why), reason);
 
+	pgconn_cancel(c->pc);
+	c->pc = NULL;
 	if (c->ev != NULL) {
 		event_free(c->ev);
 		c->ev = NULL;
@@ -357,36 +357,27 @@ notice(void *arg, const PGresult *res)
 	log_debug("database notice: %s", PQresultErrorMessage(res));
 }
 
+/* The connector's answer: prepare the statements on a ready connection. */
 static void
-connect_poll(evutil_socket_t fd, short ev, void *arg)
+connected(void *arg, PGconn *pg, enum pgconn_status st, const char *why)
 {
 	struct pg_conn *c = arg;
+	uint64_t spent = util_now_ms() - c->setup_ms;
 
-	(void)fd;
-	(void)ev;
-	switch (PQconnectPoll(c->pg)) {
-	case PGRES_POLLING_READING:
-		arm(c, EV_READ, connect_poll);
-		break;
-	case PGRES_POLLING_WRITING:
-		arm(c, EV_WRITE, connect_poll);
-		break;
-	case PGRES_POLLING_OK:
-		/* the setup deadline runs on until the statements are ready */
-		if (PQsetnonblocking(c->pg, 1) != 0) {
-			conn_lost(c, "PQsetnonblocking() failed");
-			return;
-		}
-		PQsetNoticeReceiver(c->pg, notice, c);
-		c->state = CS_PREPARING;
-		c->preparing = 0;
-		arm(c, EV_READ | EV_PERSIST, conn_io);
-		prepare_next(c);
-		break;
-	default:
-		conn_lost(c, PQerrorMessage(c->pg));
-		break;
+	c->pc = NULL;
+	if (st != PGCONN_OK) {
+		conn_lost(c, st == PGCONN_TIMEOUT ? "connect timed out" : why);
+		return;
 	}
+	c->pg = pg;
+	PQsetNoticeReceiver(c->pg, notice, c);
+	c->state = CS_PREPARING;
+	c->preparing = 0;
+	/* the setup deadline runs on until the statements are ready */
+	timer_in(c, spent < CONNECT_TIMEOUT_MS ? CONNECT_TIMEOUT_MS - spent :
+	    0);
+	arm(c, EV_READ | EV_PERSIST, conn_io);
+	prepare_next(c);
 }
 
 static void update_io(struct pg_conn *c);
@@ -417,8 +408,7 @@ conn_timer(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	switch (c->state) {
-	case CS_CONNECTING:
-		conn_lost(c, "connect timed out");
+	case CS_CONNECTING:     /* the connector has the deadline */
 		break;
 	case CS_PREPARING:
 		conn_lost(c, "no answer while preparing statements");
@@ -442,22 +432,18 @@ static void
 conn_start(struct pg_conn *c)
 {
 	struct pg_pool *p = c->pool;
-	/* keepalives first: the conninfo (dbname) may override them */
-	const char *keys[] = { "keepalives", "keepalives_idle",
-	    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-	    "dbname", "options", "application_name", NULL };
-	const char *vals[] = { "1", "30", "10", "3", "10000",
-	    p->cfg->db_conninfo, p->options, p->app_name, NULL };
+	const struct pgconn_opts o = {
+		.conninfo = p->cfg->db_conninfo,
+		.options = p->options,
+		.app_name = p->app_name,
+		.deadline_ms = CONNECT_TIMEOUT_MS,
+		.nonblocking = true,
+	};
 
-	c->pg = PQconnectStartParams(keys, vals, 1);
-	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
-		conn_lost(c, c->pg != NULL ? PQerrorMessage(c->pg) :
-		    "out of memory");
-		return;
-	}
 	c->state = CS_CONNECTING;
-	timer_in(c, CONNECT_TIMEOUT_MS);
-	arm(c, EV_WRITE, connect_poll);     /* "as if it returned WRITING" */
+	c->setup_ms = util_now_ms();
+	if ((c->pc = pgconn_start(p->base, &o, connected, c)) == NULL)
+		conn_lost(c, "out of memory");
 }
 
 /* ---- running queries -------------------------------------------------------- */
@@ -756,7 +742,7 @@ pg_pool_free(struct pg_pool *p)
 	for (i = 0; i < p->nconns; i++) {
 		struct pg_conn *c = &p->conns[i];
 
-		if (c->pg != NULL || c->ev != NULL)
+		if (c->pg != NULL || c->ev != NULL || c->pc != NULL)
 			conn_lost(c, "the worker is stopping");
 		if (c->timer != NULL)
 			event_free(c->timer);
