@@ -14,6 +14,7 @@
  *    frees evhtp's half from the loop): stream.c serves it from there.
  */
 #include "runtime/http.h"
+#include "runtime/http_json.h"
 #include "runtime/edge.h"
 #include "runtime/stream.h"
 #include "common/config.h"
@@ -245,14 +246,11 @@ http_reply_buffer(struct http_req *r, int status, const char *ctype,
 void
 http_reply_json(struct http_req *r, int status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT);
+	char *s = http_json_text(body);
 
-	json_decref(body);
 	if (s == NULL) {
-		static const char oom[] = "{\"error\":{\"code\":\"internal\","
-		    "\"message\":\"cannot encode the answer\"}}";
-		http_reply(r, 500, "application/json; charset=utf-8", oom,
-		    sizeof(oom) - 1);
+		http_reply(r, 500, "application/json; charset=utf-8",
+		    http_json_oom, strlen(http_json_oom));
 		return;
 	}
 	http_reply(r, status, "application/json; charset=utf-8", s, strlen(s));
@@ -263,11 +261,7 @@ void
 http_reply_error(struct http_req *r, int status, const char *code,
     const char *message, const char *field)
 {
-	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
-
-	if (err != NULL && field != NULL)
-		json_object_set_new(err, "field", json_string(field));
-	http_reply_json(r, status, json_pack("{s:o}", "error", err));
+	http_reply_json(r, status, http_error_doc(code, message, field));
 }
 
 /* ---- deferred requests ---------------------------------------------------- */
