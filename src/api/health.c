@@ -4,6 +4,7 @@
  * request on a timer without blocking the loop.
  */
 #include "api/api.h"
+#include "api/health_doc.h"
 #include "worker/worker.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -18,10 +19,7 @@
 size_t
 api_healthz_body(struct worker *w, char *buf, size_t cap)
 {
-	int n = snprintf(buf, cap, "{\"status\":\"ok\",\"worker\":%d,"
-	    "\"generation\":%d}", (int)w->args->slot, (int)w->args->gen);
-
-	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+	return api_healthz_text(w->args->slot, w->args->gen, buf, cap);
 }
 
 void
@@ -38,25 +36,9 @@ void
 api_readyz(struct http_req *r)
 {
 	struct worker *w = http_req_worker(r);
-	json_t *missing = json_array(), *err;
-	char msg[64] = "not ready:";
+	bool db = worker_db_up(w), ranker = worker_ranker_up(w);
 
-	if (!worker_db_up(w)) {
-		json_array_append_new(missing, json_string("database"));
-		strcat(msg, " database");
-	}
-	if (!worker_ranker_up(w)) {
-		json_array_append_new(missing, json_string("ranker"));
-		strcat(msg, json_array_size(missing) > 1 ? ", ranker" : " ranker");
-	}
-	if (json_array_size(missing) == 0) {
-		json_decref(missing);
-		http_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
-		return;
-	}
-	err = json_pack("{s:s, s:s, s:o}", "code", "unavailable", "message",
-	    msg, "missing", missing);
-	http_reply_json(r, 503, json_pack("{s:o}", "error", err));
+	http_reply_json(r, db && ranker ? 200 : 503, api_readyz_doc(db, ranker));
 }
 
 /* ---- /debug/sleep?ms=N ---------------------------------------------------- */
