@@ -3,10 +3,12 @@
  * the error body of docs/api.md ("Errors") byte for byte, the escapes of
  * its strings, what cannot be encoded (the 500 body), empty and large
  * values, the numbers an answer holds, and that every text reads back
- * with jansson as the value meant. The ranker's nearby answer has its own
- * test (test_nearby_wire).
+ * with jansson as the value meant; and the bodies of /healthz and /readyz
+ * (api/health_doc.h). The ranker's nearby answer has its own test
+ * (test_nearby_wire).
  */
 #include "runtime/http_json.h"
+#include "api/health_doc.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -265,6 +267,49 @@ START_TEST(test_literals)
 }
 END_TEST
 
+/* /healthz: hand-written, its numbers to their limits, and 0 when the
+ * buffer is short (the body is never cut). */
+START_TEST(test_healthz)
+{
+	char buf[80];
+	size_t n;
+
+	n = api_healthz_text(1, 1, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "{\"status\":\"ok\",\"worker\":1,"
+	    "\"generation\":1}");
+	ck_assert_uint_eq(n, strlen(buf));
+	reads_back(buf, json_pack("{s:s, s:i, s:i}", "status", "ok", "worker",
+	    1, "generation", 1));
+	n = api_healthz_text(0, 2147483647u, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "{\"status\":\"ok\",\"worker\":0,"
+	    "\"generation\":2147483647}");
+	ck_assert_uint_eq(n, strlen(buf));
+	reads_back(buf, json_pack("{s:s, s:i, s:I}", "status", "ok", "worker",
+	    0, "generation", (json_int_t)2147483647));
+	/* exactly the length does not fit (no room for the NUL) */
+	ck_assert_uint_eq(api_healthz_text(0, 2147483647u, buf, n), 0);
+	ck_assert_uint_eq(api_healthz_text(0, 2147483647u, buf, n + 1), n);
+	ck_assert_uint_eq(api_healthz_text(1, 1, buf, 0), 0);
+}
+END_TEST
+
+/* /readyz: 200's body, and docs/api.md's 503 body for each dependency
+ * missing. */
+START_TEST(test_readyz)
+{
+	text_is(api_readyz_doc(true, true), "{\"status\":\"ready\"}");
+	text_is(api_readyz_doc(false, false),
+	    "{\"error\":{\"code\":\"unavailable\",\"message\":\"not ready: "
+	    "database, ranker\",\"missing\":[\"database\",\"ranker\"]}}");
+	text_is(api_readyz_doc(false, true),
+	    "{\"error\":{\"code\":\"unavailable\",\"message\":\"not ready: "
+	    "database\",\"missing\":[\"database\"]}}");
+	text_is(api_readyz_doc(true, false),
+	    "{\"error\":{\"code\":\"unavailable\",\"message\":\"not ready: "
+	    "ranker\",\"missing\":[\"ranker\"]}}");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -282,6 +327,8 @@ main(void)
 	tcase_add_test(tc, test_large);
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_literals);
+	tcase_add_test(tc, test_healthz);
+	tcase_add_test(tc, test_readyz);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
