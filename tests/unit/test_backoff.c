@@ -9,6 +9,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_run.h"
+
 /* The delays a caller gets over n failures in a row, from a reset. */
 static void
 walk(uint64_t first, uint64_t max, const uint64_t *want, size_t n)
@@ -87,15 +89,9 @@ main(void)
 {
 	Suite *s = suite_create("backoff");
 	TCase *tc = tcase_create("backoff");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_next);
 	tcase_add_test(tc, test_jitter);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
+
 #define N       5               /* breaker_failures' default */
 #define COOL    5000            /* breaker_cooldown's default, ms */
 #define T0      1000000         /* a clock that is not at 0 */
@@ -409,8 +411,6 @@ main(void)
 {
 	Suite *s = suite_create("breaker");
 	TCase *tc = tcase_create("breaker");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_closed_below_threshold);
 	tcase_add_test(tc, test_success_resets_count);
@@ -424,9 +424,5 @@ main(void)
 	tcase_add_test(tc, test_clock_still_or_back);
 	tcase_add_test(tc, test_bounds);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

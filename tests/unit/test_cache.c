@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_run.h"
+
 #define HOUR_MS (3600u * 1000u)
 
 static struct stats_block st;
@@ -272,8 +274,6 @@ main(void)
 {
 	Suite *s = suite_create("cache");
 	TCase *tc = tcase_create("cache");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_put_get);
 	tcase_add_test(tc, test_lru_eviction);
@@ -282,9 +282,5 @@ main(void)
 	tcase_add_test(tc, test_del_clear);
 	tcase_add_test(tc, test_off);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
+
 /* n frame headers of the given types, no payload, into buf. */
 static size_t
 frames(uint8_t *buf, const unsigned *types, size_t n)
@@ -162,8 +164,6 @@ main(void)
 {
 	Suite *s = suite_create("child_life");
 	TCase *tc = tcase_create("dispatch");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_drain);
 	tcase_add_test(tc, test_reopen);
@@ -173,9 +173,5 @@ main(void)
 	tcase_add_test(tc, test_unknown_type);
 	tcase_add_test(tc, test_gone);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

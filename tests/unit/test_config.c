@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
+
 static char fixture_dir[1024];
 
 static const char *
@@ -227,8 +229,6 @@ main(void)
 	const char *top = getenv("top_srcdir");
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
 	snprintf(fixture_dir, sizeof(fixture_dir), "%s/tests/unit/fixtures",
 	    top != NULL ? top : ".");
@@ -241,9 +241,5 @@ main(void)
 	tcase_add_test(tc, test_value_parsers);
 	tcase_add_test(tc, test_key_table);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

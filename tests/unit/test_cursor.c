@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
+
 const char *
 http_req_query(struct http_req *r, const char *key)
 {
@@ -556,8 +558,6 @@ main(void)
 {
 	Suite *s = suite_create("cursor");
 	TCase *tc = tcase_create("cursor");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_places_known);
 	tcase_add_test(tc, test_places_round_trip);
@@ -572,9 +572,5 @@ main(void)
 	tcase_add_test(tc, test_nearby_refused);
 	tcase_add_test(tc, test_nearby_spellings);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -18,6 +18,8 @@
 
 #include <event2/buffer.h>
 
+#include "check_run.h"
+
 /* What the jansson path makes of data: its bytes (malloc'd), or NULL if
  * the answer is rejected. */
 static char *
@@ -201,16 +203,10 @@ main(void)
 {
 	Suite *s = suite_create("events_scan");
 	TCase *tc = tcase_create("events_scan");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_generated);
 	tcase_add_test(tc, test_fields);
 	tcase_add_test(tc, test_limit);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

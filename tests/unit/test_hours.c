@@ -7,6 +7,8 @@
 #include <check.h>
 #include <string.h>
 
+#include "check_run.h"
+
 static struct snap_hours h;
 static char err[96];
 
@@ -97,8 +99,6 @@ main(void)
 {
 	Suite *s = suite_create("hours");
 	TCase *tc = tcase_create("hours");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_simple);
 	tcase_add_test(tc, test_closed_days);
@@ -106,9 +106,5 @@ main(void)
 	tcase_add_test(tc, test_round_the_clock);
 	tcase_add_test(tc, test_refusals);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
+
 /* text, read back, equals want (a reference taken). */
 static void
 reads_back(const char *text, json_t *want)
@@ -315,8 +317,6 @@ main(void)
 {
 	Suite *s = suite_create("json");
 	TCase *tc = tcase_create("json");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_error_table);
 	tcase_add_test(tc, test_oom_body);
@@ -330,9 +330,5 @@ main(void)
 	tcase_add_test(tc, test_healthz);
 	tcase_add_test(tc, test_readyz);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
+
 static const char *const good[] = {
 	"{\"lat\":55.755800000000001,\"lon\":37.617600000000003,"
 	"\"radius_m\":2000,\"categories\":[],\"cuisines\":[],\"min_price\":0,"
@@ -131,15 +133,9 @@ main(void)
 {
 	Suite *s = suite_create("nearby_req");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_same_as_jansson);
 	tcase_add_test(tc, test_left_to_jansson);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

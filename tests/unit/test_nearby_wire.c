@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
+
 static char *
 sample(size_t *len)
 {
@@ -198,8 +200,6 @@ main(void)
 {
 	Suite *s = suite_create("nearby_wire");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_written);
 	tcase_add_test(tc, test_head_as_printf);
@@ -208,9 +208,5 @@ main(void)
 	tcase_add_test(tc, test_escapes_as_jansson);
 	tcase_add_test(tc, test_refusals);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
+
 /* --- the fake request ------------------------------------------------------ */
 
 struct http_req {
@@ -395,8 +397,6 @@ main(void)
 {
 	Suite *s = suite_create("params");
 	TCase *tc = tcase_create("params");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_int);
 	tcase_add_test(tc, test_number);
@@ -406,9 +406,5 @@ main(void)
 	tcase_add_test(tc, test_slug_and_id);
 	tcase_add_test(tc, test_b64url);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -20,6 +20,8 @@
 
 #include <event2/event.h>
 
+#include "check_run.h"
+
 #define DEADLINE_MS 300
 
 START_TEST(test_params)
@@ -283,8 +285,6 @@ main(void)
 {
 	Suite *s = suite_create("pgconn");
 	TCase *tc = tcase_create("pgconn");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_params);
@@ -296,9 +296,5 @@ main(void)
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_blocking);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

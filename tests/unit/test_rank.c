@@ -55,6 +55,8 @@ static const struct tcity tcities[] = {
 
 #include "../rank_words.h"
 
+#include "check_run.h"
+
 struct tplace {
 	int64_t id;
 	int city;
@@ -1582,8 +1584,6 @@ main(void)
 	Suite *s = suite_create("rank");
 	TCase *tc = tcase_create("world");
 	TCase *hand = tcase_create("handmade");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_unchecked_fixture(tc, world_setup, world_teardown);
 	tcase_set_timeout(tc, 120);
@@ -1607,9 +1607,5 @@ main(void)
 	tcase_add_test(hand, test_offer_delta_reason);
 	tcase_add_test(hand, test_antimeridian);
 	suite_add_tcase(s, hand);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
+
 START_TEST(test_layout)
 {
 	struct stats_area *a = stats_area_create(4);
@@ -112,16 +114,10 @@ main(void)
 {
 	Suite *s = suite_create("stats");
 	TCase *tc = tcase_create("stats");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_layout);
 	tcase_add_test(tc, test_sum_and_slots);
 	tcase_add_test(tc, test_cross_process);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -8,6 +8,8 @@
 #include <check.h>
 #include <string.h>
 
+#include "check_run.h"
+
 START_TEST(test_round_trip)
 {
 	uint8_t b[WIRE_HDR_LEN];
@@ -116,8 +118,6 @@ main(void)
 {
 	Suite *s = suite_create("wire");
 	TCase *tc = tcase_create("wire");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_network_byte_order);
@@ -126,9 +126,5 @@ main(void)
 	tcase_add_test(tc, test_nearby_frames);
 	tcase_add_test(tc, test_known_types);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }
