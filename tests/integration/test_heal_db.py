@@ -137,6 +137,25 @@ def backends(app_like):
         % app_like)]
 
 
+def settled_backends(app_like, quiet=1.5, timeout=60):
+    """The set of backends once it has not changed for quiet seconds and
+    every pool is up: the previous test's reconnects (a connect that
+    timed out while the cluster was frozen, say) may still be opening
+    connections, and a set taken meanwhile misses some of them."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        cur = set(backends(app_like))
+        if cur != last:
+            last, since = cur, time.monotonic()
+        elif (time.monotonic() - since >= quiet and cur and
+              D.metric("placesd_pg_up") == WORKERS):
+            return cur
+        time.sleep(0.1)
+    T.fail("the pools' backends did not settle within %d s: %r"
+           % (timeout, sorted(last or ())))
+
+
 class Stopped:
     """SIGSTOPs some backends; thaw() (always, in finally) resumes them."""
 
@@ -286,7 +305,7 @@ def test_pool_idle_probe_replaces_stopped_backends():
     """The pools' backends SIGSTOPped with no traffic at all: the idle
     probe (after 5 s, with the 1 s query deadline) replaces every one,
     and no request ever meets a stopped backend."""
-    old = set(backends("placesd worker %"))
+    old = settled_backends("placesd worker %")
     st = Stopped(old)
     try:
         t0 = time.monotonic()
