@@ -552,16 +552,15 @@ def publish_at(a, t0, k):
     time, and never in a quiet window (--quiet-every S: [S, 2S), [3S, 4S)
     ... after t0 are quiet): an offer due, or late, in one waits for the
     next publishing window."""
-    t = t0 + k * a.interval
+    due = k * a.interval            # after t0, in publishing time
     s = a.quiet_every
-    if s > 0:
-        # the schedule counts publishing time only: a window of quiet
-        # after each S of it
-        t = t0 + (t - t0) + int((t - t0) / s) * s
-        t = max(t, time.monotonic())
-        n = int((t - t0) / s)
-        if n % 2 == 1:
-            t = t0 + (n + 1) * s
+    if s <= 0:
+        return t0 + due
+    # a window of quiet after each S of publishing time
+    t = max(t0 + due + int(due / s) * s, time.monotonic())
+    n = int((t - t0) / s)
+    if n % 2 == 1:
+        t = t0 + (n + 1) * s
     return t
 
 
