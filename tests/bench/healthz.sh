@@ -33,6 +33,7 @@
 set -u
 set -o pipefail
 
+# bench-quick: --rounds 1 --duration 3s --connections 64 --warmup 0
 prog=${0##*/}
 # shared helpers: die, note, is_running, stop_proc, free_port, median, ...
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
@@ -404,6 +405,8 @@ for c in "${conn_list[@]}"; do
 		"$(fmt_rps "$(median "${pr[@]}")")" "$(median "${pp[@]}")" \
 		"$(fmt_rps "$(median "${nr[@]}")")" "$(median "${np[@]}")" \
 		"$(median "${rr[@]}")" "$(median "${lr[@]}")"
+	bench_row "healthz c=$c placesd/nginx r/s" "$(median "${rr[@]}")" x ">=0.9"
+	bench_row "healthz c=$c placesd req/s" "$(median "${pr[@]}")" "req/s"
 done
 
 echo "oth% = share of all CPU time used by processes other than placesd, nginx and wrk during that run"

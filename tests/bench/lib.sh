@@ -193,6 +193,30 @@ probe_paced() {
 			printf "%.3f %.3f %d %d\n", d[i50] / 1000, d[i99] / 1000, NR, bad + 0 }'
 }
 
+# ------------------------------------------------------- summary rows ---
+# Every script reports its headline figures through bench_row as well as
+# in its own table; tests/bench/run sets BENCH_ROWS to a file and prints
+# the rows of all the scripts it ran as one table.  Without BENCH_ROWS a
+# row goes nowhere.
+#
+# bench_row FIGURE VALUE [UNIT] [AIM]: FIGURE a short name without tabs
+# ("nearby mix req/s", "healthz p99 sat/idle"), VALUE a number or "n/a",
+# AIM a bound such as "<=2" or ">=0.9" (empty: none).
+bench_row() {
+	[ -n "${BENCH_ROWS:-}" ] || return 0
+	printf '%s\t%s\t%s\t%s\t%s\n' "$prog" "$1" "$2" "${3:-}" "${4:-}" >>"$BENCH_ROWS"
+}
+
+# aim_met VALUE AIM: "yes", "no" or "" (no aim, or no value)
+aim_met() {
+	awk -v v="$1" -v a="$2" 'BEGIN {
+		if (a == "" || v !~ /^-?[0-9.]+$/) { print ""; exit }
+		op = substr(a, 1, 2); b = substr(a, 3) + 0
+		if (op == "<=") print (v + 0 <= b ? "yes" : "no")
+		else if (op == ">=") print (v + 0 >= b ? "yes" : "no")
+		else print "" }'
+}
+
 # ------------------------------------------------------- CPU accounting ---
 # ticks_of_group PGID: CPU clock ticks used by the processes of a group
 # (and by children they have reaped)

@@ -37,6 +37,7 @@
 set -u
 set -o pipefail
 
+# bench-quick: --rounds 1 --duration 3s --places 20000
 prog=${0##*/}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 
@@ -364,13 +365,18 @@ summary() {
 			printf '%-8s %-6s %10s %10s %10s\n' "$c" "$b" "$(fmt_rps "$(median ${res[$b,$c,rps]})")" \
 				"$(median ${res[$b,$c,p50]})" "$(median ${res[$b,$c,p99]})"
 		done
-		[ ${#builds[@]} = 2 ] && printf '%-8s %-6s %10sx\n' "$c" "ratio" \
-			"$(ratio "$(median ${res[new,$c,rps]})" "$(median ${res[base,$c,rps]})")"
+		bench_row "$c req/s at $1 places" "$(median ${res[new,$c,rps]})" "req/s"
+		[ ${#builds[@]} = 2 ] || continue
+		m=$(ratio "$(median ${res[new,$c,rps]})" "$(median ${res[base,$c,rps]})")
+		printf '%-8s %-6s %10sx\n' "$c" "ratio" "$m"
+		bench_row "$c new/base req/s at $1 places" "$m" x ">=4"
 	done
 	for b in "${builds[@]}"; do
 		m=$(median ${res[$b,healthz-idle]})
 		printf 'healthz p99 %-5s idle %8s ms  sat %8s ms  sat/idle %sx\n' "$b" "$m" \
 			"$(median ${res[$b,healthz-sat]})" "$(ratio "$(median ${res[$b,healthz-sat]})" "$m")"
+		[ "$b" = new ] && bench_row "healthz p99 sat/idle at $1 places" \
+			"$(ratio "$(median ${res[$b,healthz-sat]})" "$m")" x "<=2"
 	done
 }
 
