@@ -1,34 +1,15 @@
 #!/bin/bash
 # tests/bench/healthz.sh -- GET /healthz throughput: placesd vs. nginx.
 #
-# Run on demand; this is not part of `make check`.  It starts placesd with a
-# throw-away configuration on a free loopback port, fetches the exact body of
-# its /healthz answer, starts an nginx (Debian's nginx-light) that returns the
-# same body from `location = /healthz` with the same number of worker
-# processes (each with its own SO_REUSEPORT socket, like placesd), and then
-# runs wrk against both, alternating between them for several rounds at each
-# connection count.  It prints req/s and p99 latency for every run, then the
-# medians and the placesd/nginx ratio (the median of the per-round ratios).
-#
-# Everything it starts (placesd, nginx, wrk) is stopped and its temporary
-# directory removed on exit, on failure and on Ctrl-C.
-#
-# Each run's table line also shows oth%: the share of the machine's CPU time
-# that other processes used meanwhile (a build or test suite running at the
-# same time makes the figures noisy; rerun then).  After the tables come
-# placesd's /metrics request counters, and notes on any non-2xx answers or
-# socket errors wrk saw, on what either server logged, and on other load.
-#
-# nginx is set up to be comparable, not tuned: access_log off, the same
-# number of worker processes, one SO_REUSEPORT socket per worker, and
-# keepalive_requests raised so that it, like placesd, keeps a keep-alive
-# connection open for the whole run.
+# Run on demand, not by `make check`.  Both servers get the same number of
+# workers, each with its own SO_REUSEPORT socket; wrk alternates between
+# them for several rounds at each connection count.  Everything started is
+# stopped on exit, failure or Ctrl-C.  The method and what the oth% column
+# means: tests/bench/README.md.
 #
 # Exit status: 0 when every run completed (problems are listed under
 # "Notes"), 1 when placesd, nginx or wrk failed, 2 on a usage or setup error.
-#
-# Needs: wrk, nginx (apt-get install wrk nginx-light), curl; python3 is used
-# to find free ports if present.  Only loopback addresses are used.
+# Needs: wrk, nginx-light, curl.
 
 set -u
 set -o pipefail
