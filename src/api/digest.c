@@ -22,6 +22,7 @@
  * flight. A build with any failed or late query is never kept.
  */
 #include "api/api.h"
+#include "api/digest_doc.h"
 #include "runtime/citymodel.h"
 #include "runtime/upstream.h"
 #include "worker/worker.h"
@@ -36,9 +37,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#define DIGEST_MAX_CATEGORIES   10
-#define DIGEST_DEFAULT_LIMIT    10
-#define DIGEST_MAX_LIMIT        50
 #define DIGEST_MARGIN_MS        100
 
 enum digest_source { DS_EVENTS, DS_PLACES, DS_MENU, DS_OFFERS, DS_COUNT };
@@ -49,10 +47,7 @@ static const char *const source_names[DS_COUNT] = { "events", "places",
 struct digest {
 	struct http_req *r;
 	struct worker *w;
-	char date[11];
-	char city[65];
-	char categories[DIGEST_MAX_CATEGORIES * 66 + 3];  /* text[] or "" */
-	char limit[8];
+	struct digest_ask ask;
 	char *ids;                  /* bigint[] literal of the places */
 	struct upstream_call *ev_call;
 	struct pg_query *q[DS_COUNT];
@@ -72,270 +67,20 @@ struct digest {
 
 /* ---- the request body ----------------------------------------------------- */
 
-static bool
-valid_date(const char *s)
-{
-	char buf[32];
-
-	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return false;
-	/* the timestamp check knows the calendar */
-	snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
-	return upstream_valid_timestamp(buf);
-}
-
-static bool
-bad_field(struct http_req *r, const char *field, const char *message)
-{
-	http_reply_error(r, 400, "invalid_argument", message, field);
-	return false;
-}
-
-static bool
-parse_categories(struct digest *d, const json_t *v)
-{
-	size_t i, n;
-	char *p = d->categories;
-
-	if (json_is_null(v))
-		return true;
-	if (!json_is_array(v) || (n = json_array_size(v)) >
-	    DIGEST_MAX_CATEGORIES)
-		return bad_field(d->r, "categories", "categories must be an "
-		    "array of at most 10 category names");
-	if (n == 0)
-		return true;
-	*p++ = '{';
-	for (i = 0; i < n; i++) {
-		const char *c = json_string_value(json_array_get(v, i));
-
-		if (c == NULL || !api_is_slug(c))
-			return bad_field(d->r, "categories", "a category is a "
-			    "name of 1..64 lowercase letters, digits or '-'");
-		p += sprintf(p, "%s%s", i > 0 ? "," : "", c);
-	}
-	*p++ = '}';
-	*p = '\0';
-	return true;
-}
-
-/*
- * The usual body without jansson: one flat object of the four fields,
- * strings without escapes, every value valid. Anything else (an escape,
- * an unknown or repeated field, a bad value, bad syntax) is left to
- * parse_body's jansson path, which words the 400; so this only ever
- * accepts what that path accepts, with the same result.
- */
-struct body_scan {
-	const char *p, *end;
-};
-
-static void
-bs_ws(struct body_scan *b)
-{
-	while (b->p < b->end && (*b->p == ' ' || *b->p == '\t' ||
-	    *b->p == '\n' || *b->p == '\r'))
-		b->p++;
-}
-
-static bool
-bs_char(struct body_scan *b, char c)
-{
-	bs_ws(b);
-	if (b->p >= b->end || *b->p != c)
-		return false;
-	b->p++;
-	return true;
-}
-
-/* A string of at most max - 1 bytes of [a-z0-9_-] (no escapes), copied. */
-static bool
-bs_word(struct body_scan *b, char *out, size_t max)
-{
-	size_t n = 0;
-
-	if (!bs_char(b, '"'))
-		return false;
-	while (b->p < b->end && *b->p != '"') {
-		char c = *b->p++;
-
-		if (n + 1 >= max || !((c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return false;
-		out[n++] = c;
-	}
-	if (b->p >= b->end)
-		return false;
-	b->p++;
-	out[n] = '\0';
-	return true;
-}
-
-static bool
-bs_categories(struct body_scan *b, struct digest *d)
-{
-	char c[66], *p = d->categories;
-	unsigned n = 0;
-
-	bs_ws(b);
-	if (b->end - b->p >= 4 && memcmp(b->p, "null", 4) == 0) {
-		b->p += 4;
-		return true;
-	}
-	if (!bs_char(b, '['))
-		return false;
-	if (bs_char(b, ']'))
-		return true;
-	*p++ = '{';
-	do {
-		if (n == DIGEST_MAX_CATEGORIES || !bs_word(b, c, sizeof(c)) ||
-		    !api_is_slug(c))
-			return false;
-		p += sprintf(p, "%s%s", n++ > 0 ? "," : "", c);
-	} while (bs_char(b, ','));
-	if (!bs_char(b, ']'))
-		return false;
-	*p++ = '}';
-	*p = '\0';
-	return true;
-}
-
-/* An integer 1..DIGEST_MAX_LIMIT as JSON writes one: its digits, which
- * are what "%d" would write, into out (at least 3 bytes). */
-static bool
-bs_limit(struct body_scan *b, char *out)
-{
-	int v = 0, nd = 0;
-
-	bs_ws(b);
-	if (b->p < b->end && *b->p == '0')
-		return false;
-	while (b->p < b->end && *b->p >= '0' && *b->p <= '9' && nd < 2) {
-		out[nd++] = *b->p;
-		v = v * 10 + (*b->p++ - '0');
-	}
-	out[nd] = '\0';
-	if (nd == 0 || (b->p < b->end && ((*b->p >= '0' && *b->p <= '9') ||
-	    *b->p == '.' || *b->p == 'e' || *b->p == 'E')))
-		return false;
-	return v >= 1 && v <= DIGEST_MAX_LIMIT;
-}
-
-static bool
-parse_body_fast(struct digest *d, const char *body, size_t len)
-{
-	struct body_scan b = { body, body + len };
-	char key[16];
-	unsigned seen = 0, bit;
-
-	if (!bs_char(&b, '{'))
-		return false;
-	do {
-		if (!bs_word(&b, key, sizeof(key)) || !bs_char(&b, ':'))
-			return false;
-		if (strcmp(key, "date") == 0) {
-			bit = 1;
-			if (!bs_word(&b, d->date, sizeof(d->date)) ||
-			    !valid_date(d->date))
-				return false;
-		} else if (strcmp(key, "city") == 0) {
-			bit = 2;
-			if (!bs_word(&b, d->city, sizeof(d->city)) ||
-			    !api_is_slug(d->city))
-				return false;
-		} else if (strcmp(key, "categories") == 0) {
-			bit = 4;
-			if (!bs_categories(&b, d))
-				return false;
-		} else if (strcmp(key, "limit") == 0) {
-			bit = 8;
-			if (!bs_limit(&b, d->limit))
-				return false;
-		} else
-			return false;
-		if (seen & bit)
-			return false;
-		seen |= bit;
-	} while (bs_char(&b, ','));
-	if (!bs_char(&b, '}') || (seen & 3) != 3)
-		return false;
-	bs_ws(&b);
-	if (b.p != b.end)
-		return false;
-	if ((seen & 8) == 0)
-		snprintf(d->limit, sizeof(d->limit), "%d",
-		    DIGEST_DEFAULT_LIMIT);
-	return true;
-}
-
 /* Fills d from the body; false when it answered 400. */
 static bool
 parse_body(struct digest *d)
 {
-	const char *body, *key;
-	json_error_t jerr;
-	json_t *doc, *v;
+	struct digest_refusal why;
+	const char *body;
 	size_t len;
-	bool ok = false;
 
 	body = http_req_body(d->r, &len);
-	if (len == 0) {
-		http_reply_error(d->r, 400, "malformed_json", "a JSON body is "
-		    "required", NULL);
-		return false;
-	}
-	if (parse_body_fast(d, body, len))
+	if (digest_ask_parse(&d->ask, body, len, &why))
 		return true;
-	d->date[0] = d->city[0] = d->categories[0] = '\0';
-	if ((doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr)) ==
-	    NULL) {
-		char msg[200];
-
-		snprintf(msg, sizeof(msg), "invalid JSON at byte %d: %s",
-		    jerr.position, jerr.text);
-		http_reply_error(d->r, 400, "malformed_json", msg, NULL);
-		return false;
-	}
-	if (!json_is_object(doc)) {
-		bad_field(d->r, NULL, "the body must be a JSON object");
-		goto out;
-	}
-	json_object_foreach(doc, key, v) {
-		if (strcmp(key, "date") != 0 && strcmp(key, "city") != 0 &&
-		    strcmp(key, "categories") != 0 && strcmp(key, "limit") != 0) {
-			bad_field(d->r, key, "unknown field");
-			goto out;
-		}
-	}
-	v = json_object_get(doc, "date");
-	if (!json_is_string(v) || !valid_date(json_string_value(v))) {
-		bad_field(d->r, "date", "date must be a calendar date, "
-		    "YYYY-MM-DD");
-		goto out;
-	}
-	snprintf(d->date, sizeof(d->date), "%s", json_string_value(v));
-	v = json_object_get(doc, "city");
-	if (!json_is_string(v) || !api_is_slug(json_string_value(v))) {
-		bad_field(d->r, "city", "city must be a city id (1..64 "
-		    "lowercase letters, digits or '-')");
-		goto out;
-	}
-	snprintf(d->city, sizeof(d->city), "%s", json_string_value(v));
-	if ((v = json_object_get(doc, "categories")) != NULL &&
-	    !parse_categories(d, v))
-		goto out;
-	v = json_object_get(doc, "limit");
-	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > DIGEST_MAX_LIMIT)) {
-		bad_field(d->r, "limit", "limit must be an integer, 1..50");
-		goto out;
-	}
-	snprintf(d->limit, sizeof(d->limit), "%d", v != NULL ?
-	    (int)json_integer_value(v) : DIGEST_DEFAULT_LIMIT);
-	ok = true;
-out:
-	json_decref(doc);
-	return ok;
+	http_reply_error(d->r, 400, why.code, why.message, why.field[0] != '\0' ?
+	    why.field : NULL);
+	return false;
 }
 
 /* ---- life of a digest ----------------------------------------------------- */
@@ -393,55 +138,19 @@ db_code(enum pg_status st)
 	}
 }
 
-static int
-put_list(struct evbuffer *b, const char *key, const char *json)
-{
-	return evbuffer_add_printf(b, ",\"%s\":%s", key, json != NULL ? json :
-	    "[]") < 0 ? -1 : 0;
-}
-
-/* The answer's bytes: the events and the read model's fragments moved
- * in, not copied. */
-static int
-digest_body(struct digest *d, struct evbuffer *b)
-{
-	char *errs = NULL;
-	int rc = 0;
-
-	rc |= evbuffer_add_printf(b, "{\"date\":\"%s\",\"city\":\"%s\","
-	    "\"events\":", d->date, d->city) < 0 ? -1 : 0;
-	if (evbuffer_get_length(d->events) > 0)
-		rc |= evbuffer_add_buffer(b, d->events);
-	else
-		rc |= evbuffer_add(b, "[]", 2);
-	if (evbuffer_get_length(d->parts) > 0) {
-		rc |= evbuffer_add_buffer(b, d->parts);
-	} else {
-		rc |= put_list(b, "places", d->json[DS_PLACES]);
-		rc |= put_list(b, "menu_items", d->json[DS_MENU]);
-		rc |= put_list(b, "offers", d->json[DS_OFFERS]);
-	}
-	if (json_array_size(d->errors) == 0)
-		rc |= evbuffer_add(b, ",\"errors\":[]}", 13);
-	else if ((errs = json_dumps(d->errors, JSON_COMPACT)) == NULL)
-		rc = -1;
-	else
-		rc |= evbuffer_add_printf(b, ",\"errors\":%s}", errs) < 0 ?
-		    -1 : 0;
-	free(errs);
-	return rc;
-}
-
 /* Everything is in (or given up): answer, and end. */
 static void
 digest_reply(struct digest *d)
 {
+	struct digest_parts parts = { d->events, d->parts, d->json[DS_PLACES],
+	    d->json[DS_MENU], d->json[DS_OFFERS], d->errors };
 	struct evbuffer *b;
 
 	stats_add(&d->w->st->digest_requests, 1);
 	if (json_array_size(d->errors) > 0)
 		stats_add(&d->w->st->digest_partial, 1);
-	if ((b = evbuffer_new()) == NULL || digest_body(d, b) != 0) {
+	if ((b = evbuffer_new()) == NULL || digest_doc(b, &d->ask, &parts) !=
+	    0) {
 		http_reply_error(d->r, 503, "overloaded", "out of memory", NULL);
 	} else {
 		if (d->stale)
@@ -632,8 +341,8 @@ digest_budget_ms(const struct worker *w)
 static void
 start_places(struct digest *d)
 {
-	const char *params[3] = { d->city, d->categories[0] != '\0' ?
-	    d->categories : NULL, d->limit };
+	const char *params[3] = { d->ask.city, d->ask.categories[0] != '\0' ?
+	    d->ask.categories : NULL, d->ask.limit };
 	enum pg_status st;
 
 	d->pending[DS_PLACES] = true;
@@ -688,10 +397,10 @@ static void
 start_db(struct digest *d)
 {
 	struct cm_value v;
-	char key[sizeof(d->categories) + sizeof(d->limit) + 2];
+	char key[sizeof(d->ask.categories) + sizeof(d->ask.limit) + 2];
 
-	snprintf(key, sizeof(key), "%s|%s", d->categories, d->limit);
-	switch (cm_get(d->w->model, d->city, key, &v, on_model, d, &d->wait,
+	snprintf(key, sizeof(key), "%s|%s", d->ask.categories, d->ask.limit);
+	switch (cm_get(d->w->model, d->ask.city, key, &v, on_model, d, &d->wait,
 	    &d->flight)) {
 	case CM_STALE:
 		d->stale = true;
@@ -722,7 +431,7 @@ digest_start(struct digest *d)
 		return false;
 	evtimer_add(d->timer, &tv);
 	d->pending[DS_EVENTS] = true;
-	d->ev_call = upstream_events(d->w->upstream, d->date, d->city,
+	d->ev_call = upstream_events(d->w->upstream, d->ask.date, d->ask.city,
 	    util_now_ms() + budget, on_events, d);
 	if (d->ev_call == NULL) {
 		d->pending[DS_EVENTS] = false;
