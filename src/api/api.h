@@ -47,11 +47,23 @@ struct api_job {
 	char key[96];               /* handler's own: a cache key */
 	void *ctx;                  /* handler's own, freed with the job */
 	void (*ctx_free)(void *);
+	/* dbreq.c's own: a read on the replicas, kept to run again on the
+	 * primary if their connection is lost under it */
+	bool on_replica;
+	int stmt, nparams;
+	char **params;
 };
 bool api_query(struct http_req *r, int stmt, int nparams,
     const char *const *params,
     void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
     const char *key, void *ctx, void (*ctx_free)(void *));
+/* The same for a read that may go to the read replicas (worker_read_pool):
+ * one that nothing caches and no read model keeps, since a replica may
+ * not yet show a change this node was told of. */
+bool api_read(struct http_req *r, int stmt, int nparams,
+    const char *const *params,
+    void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
+    void *ctx, void (*ctx_free)(void *));
 void api_reply_raw_json(struct http_req *r, const char *prefix,
     const char *json, size_t len, const char *suffix);
 void api_reply_json_row(struct api_job *job, const PGresult *res,

@@ -57,8 +57,8 @@ cities_woken(void *arg, const struct cm_value *v)
 		api_reply_raw_json(r, CITIES_PREFIX, v->part[0], v->len[0],
 		    CITIES_SUFFIX);
 	else
-		api_query(r, STMT_CITIES, 0, NULL, cities_result, 0, NULL,
-		    NULL, NULL);
+		api_read(r, STMT_CITIES, 0, NULL, cities_result, 0, NULL,
+		    NULL);
 }
 
 static void

@@ -8,6 +8,7 @@
 #include "runtime/cache.h"
 #include "worker/worker.h"
 #include "common/log.h"
+#include "common/stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +42,13 @@ reply_db_error(struct http_req *r, enum pg_status st)
 static void
 job_free(struct api_job *job)
 {
+	int i;
+
 	if (job->ctx_free != NULL)
 		job->ctx_free(job->ctx);
+	for (i = 0; job->params != NULL && i < job->nparams; i++)
+		free(job->params[i]);
+	free(job->params);
 	free(job);
 }
 
@@ -55,12 +61,42 @@ job_cancel(void *arg)
 	job_free(job);
 }
 
+static void job_done(void *arg, enum pg_status st, const PGresult *res,
+    const char *msg);
+
+/* Queues the job's statement on p: false when it could not (*st why). */
+static bool
+job_submit(struct api_job *job, struct pg_pool *p, int nparams,
+    const char *const *params, enum pg_status *st)
+{
+	job->q = pg_query(p, job->stmt, nparams, params, job_done, job, st);
+	return job->q != NULL;
+}
+
+/* A read whose replica connection was lost runs again on the primary:
+ * a replica going away costs no answer while the primary is up. */
+static bool
+job_again_on_primary(struct api_job *job)
+{
+	struct worker *w = http_req_worker(job->r);
+	enum pg_status st;
+
+	job->on_replica = false;
+	stats_add(&w->st->reads_by[0], 1);
+	/* the request stays deferred on this job, its deadline unchanged */
+	return job_submit(job, w->pg, job->nparams,
+	    (const char *const *)job->params, &st);
+}
+
 static void
 job_done(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 {
 	struct api_job *job = arg;
 
 	(void)msg;
+	job->q = NULL;
+	if (st == PG_DOWN && job->on_replica && job_again_on_primary(job))
+		return;
 	if (st != PG_OK)
 		reply_db_error(job->r, st);
 	else
@@ -68,36 +104,97 @@ job_done(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 	job_free(job);
 }
 
-bool
-api_query(struct http_req *r, int stmt, int nparams, const char *const *params,
+static struct api_job *
+job_new(struct http_req *r, int stmt,
     void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
-    const char *key, void *ctx, void (*ctx_free)(void *))
+    void *ctx, void (*ctx_free)(void *))
 {
-	struct worker *w = http_req_worker(r);
 	struct api_job *job;
-	enum pg_status st;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL) {
 		if (ctx_free != NULL)
 			ctx_free(ctx);
 		reply_db_error(r, PG_OVERLOADED);
-		return false;
+		return NULL;
 	}
 	job->r = r;
+	job->stmt = stmt;
 	job->ctx = ctx;
 	job->ctx_free = ctx_free;
 	job->on_result = on_result;
 	job->n = n;
-	if (key != NULL)
-		snprintf(job->key, sizeof(job->key), "%s", key);
-	job->q = pg_query(w->pg, stmt, nparams, params, job_done, job, &st);
-	if (job->q == NULL) {
+	return job;
+}
+
+/* The job queued on p, or answered and freed: false. */
+static bool
+job_start(struct api_job *job, struct pg_pool *p, int nparams,
+    const char *const *params)
+{
+	enum pg_status st;
+
+	if (!job_submit(job, p, nparams, params, &st)) {
+		reply_db_error(job->r, st);
 		job_free(job);
-		reply_db_error(r, st);
 		return false;
 	}
-	http_req_defer(r, job_cancel, job);
+	http_req_defer(job->r, job_cancel, job);
 	return true;
+}
+
+bool
+api_query(struct http_req *r, int stmt, int nparams, const char *const *params,
+    void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
+    const char *key, void *ctx, void (*ctx_free)(void *))
+{
+	struct api_job *job;
+
+	if ((job = job_new(r, stmt, on_result, n, ctx, ctx_free)) == NULL)
+		return false;
+	if (key != NULL)
+		snprintf(job->key, sizeof(job->key), "%s", key);
+	return job_start(job, http_req_worker(r)->pg, nparams, params);
+}
+
+/* A copy of the parameters, to run the read again elsewhere. */
+static bool
+job_keep_params(struct api_job *job, int nparams, const char *const *params)
+{
+	int i;
+
+	if ((job->params = calloc((size_t)nparams + 1, sizeof(char *))) ==
+	    NULL)
+		return false;
+	for (i = 0; i < nparams; i++) {
+		job->nparams++;
+		if (params[i] != NULL &&
+		    (job->params[i] = strdup(params[i])) == NULL)
+			return false;
+	}
+	return true;
+}
+
+bool
+api_read(struct http_req *r, int stmt, int nparams, const char *const *params,
+    void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
+    void *ctx, void (*ctx_free)(void *))
+{
+	struct worker *w = http_req_worker(r);
+	struct api_job *job;
+	struct pg_pool *p;
+
+	if ((job = job_new(r, stmt, on_result, n, ctx, ctx_free)) == NULL)
+		return false;
+	p = worker_read_pool(w);
+	if (p != w->pg) {
+		if (!job_keep_params(job, nparams, params)) {
+			reply_db_error(r, PG_OVERLOADED);
+			job_free(job);
+			return false;
+		}
+		job->on_replica = true;
+	}
+	return job_start(job, p, nparams, params);
 }
 
 /* prefix + json + suffix, without re-encoding the JSON PostgreSQL made */

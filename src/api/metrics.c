@@ -37,6 +37,27 @@ gauge(FILE *f, const char *name, const char *help, int64_t v)
 	    name, name, (long long)v);
 }
 
+/* The read replicas' pool ([database] read_conninfo) and where reads went. */
+static void
+render_replicas(FILE *f, const struct stats_totals *t)
+{
+	static const char *const targets[2] = { "primary", "replica" };
+
+	counter(f, "placesd_pg_read_queries_total", "Queries answered on the "
+	    "read replicas (any outcome).", t->pg_read_queries);
+	counter(f, "placesd_pg_read_errors_total", "Queries on the read "
+	    "replicas that failed or found them unavailable.",
+	    t->pg_read_errors);
+	counter(f, "placesd_pg_read_timeouts_total", "Queries on the read "
+	    "replicas past query_timeout.", t->pg_read_timeouts);
+	gauge(f, "placesd_pg_read_up", "Worker processes with a usable read "
+	    "replica connection.", t->pg_read_up);
+	counter_by(f, "placesd_db_reads_total", "Reads that may use a "
+	    "replica, by where they were sent (a read whose replica was lost "
+	    "under it counts again for the primary).", "target", targets,
+	    t->reads_by, 2);
+}
+
 static void
 render_http(FILE *f, const struct stats_totals *t)
 {
@@ -222,6 +243,7 @@ render_process(FILE *f, const struct stats_totals *t)
 	    "query_timeout.", t->pg_timeouts);
 	gauge(f, "placesd_pg_up", "Worker processes with a usable database "
 	    "connection.", t->pg_up);
+	render_replicas(f, t);
 	counter(f, "placesd_cache_hits_total", "Reads served from a worker's "
 	    "cache.", t->cache_hits);
 	counter(f, "placesd_cache_misses_total", "Reads the cache did not "

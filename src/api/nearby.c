@@ -303,8 +303,8 @@ degrade(struct nearby *n, enum rankc_status why)
 	p[7] = n->min_rating[0] ? n->min_rating : NULL;
 	p[8] = off;
 	p[9] = lim;
-	api_query(n->r, STMT_NEARBY_DEGRADED, 10, p, degraded_result, 0, NULL,
-	    n, nearby_free);
+	api_read(n->r, STMT_NEARBY_DEGRADED, 10, p, degraded_result, 0, n,
+	    nearby_free);
 }
 
 /* ---- the ranker's answer ------------------------------------------------------ */
@@ -415,7 +415,7 @@ ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
 		nearby_free(n);
 		return;
 	}
-	api_query(n->r, STMT_PLACES_BY_ID, 1, &idv, cards_read, 0, NULL, n,
+	api_read(n->r, STMT_PLACES_BY_ID, 1, &idv, cards_read, 0, n,
 	    nearby_free);
 	evbuffer_free(ids);
 }

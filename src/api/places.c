@@ -185,8 +185,12 @@ list_query(struct list_req *lr, int stmt,
 	params[5] = lr->crating[0] ? lr->crating : NULL;
 	params[6] = lr->cid[0] ? lr->cid : NULL;
 	params[7] = lr->rows;
-	api_query(lr->r, stmt, 8, params, done, (uint64_t)lr->limit, NULL, fl,
-	    fl != NULL ? flight_fail : NULL);
+	if (fl == NULL)
+		api_read(lr->r, stmt, 8, params, done, (uint64_t)lr->limit,
+		    NULL, NULL);
+	else
+		api_query(lr->r, stmt, 8, params, done, (uint64_t)lr->limit,
+		    NULL, fl, flight_fail);
 }
 
 static void
@@ -435,7 +439,7 @@ place_woken(void *arg, const struct cm_value *v)
 		place_reply(r, v->part[0], v->len[0], v->part[1], v->len[1]);
 		return;
 	}
-	api_query(r, STMT_PLACE, 1, params, place_result, 0, NULL, NULL, NULL);
+	api_read(r, STMT_PLACE, 1, params, place_result, 0, NULL, NULL);
 }
 
 /* Answered (or deferred) from the read model; false when it is off. */
@@ -496,5 +500,10 @@ api_place(struct http_req *r)
 		return;
 	}
 	params[0] = id;
-	api_query(r, STMT_PLACE, 1, params, place_result, 0, key, NULL, NULL);
+	if (w->cfg->cache_ttl_ms == 0 || w->cfg->cache_max_entries == 0)
+		api_read(r, STMT_PLACE, 1, params, place_result, 0, NULL,
+		    NULL);
+	else
+		api_query(r, STMT_PLACE, 1, params, place_result, 0, key,
+		    NULL, NULL);
 }

@@ -168,7 +168,7 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	 * $6 ends_at: the stored offer's JSON, NULL for an unknown place */
 	[STMT_PUBLISH_OFFER] = { "publish_offer",
 	    "SELECT placesd_publish_offer($1::bigint, $2::text, $3::text, "
-	    "$4::int, $5::timestamptz, $6::timestamptz)", 6 },
+	    "$4::int, $5::timestamptz, $6::timestamptz)", 6, true },
 
 	/* active offers: $1 city, $2 place, $3 since id (each NULL: any),
 	 * $4 limit; by id */
@@ -179,7 +179,7 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "o.ends_at > now() AND ($1::text IS NULL OR p.city_id = $1) AND "
 	    "($2::bigint IS NULL OR o.place_id = $2::bigint) AND "
 	    "($3::bigint IS NULL OR o.id > $3::bigint) ORDER BY o.id "
-	    "LIMIT $4::int) x", 4 },
+	    "LIMIT $4::int) x", 4, true },
 
 	/* the stream's replay: offers with $1 < id <= $2 in city $3 (NULL:
 	 * any), by id, a page at a time */
@@ -187,7 +187,7 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "SELECT o.id, " OFFER_SQL_JSON "::text FROM offers o JOIN places p "
 	    "ON p.id = o.place_id WHERE o.id > $1::bigint AND "
 	    "o.id <= $2::bigint AND ($3::text IS NULL OR p.city_id = $3) "
-	    "ORDER BY o.id LIMIT 500", 3 },
+	    "ORDER BY o.id LIMIT 500", 3, true },
 
 	[STMT_PLACE] = { "place",
 	    "SELECT " PLACE_FULL_JSON "::text FROM places p "

@@ -96,6 +96,7 @@ stats_reset_gauges(struct stats_block *b)
 	stats_gauge_set(&b->ranker_in_flight_peak, 0);
 	stats_gauge_set(&b->ranker_queue, 0);
 	stats_gauge_set(&b->pg_up, 0);
+	stats_gauge_set(&b->pg_read_up, 0);
 	stats_gauge_set(&b->upstream_breaker_open, 0);
 	stats_gauge_set(&b->feed_up, 0);
 	stats_gauge_set(&b->sse_subscribers, 0);
@@ -169,6 +170,12 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->pg_errors += LD(b->pg_errors);
 		t->pg_timeouts += LD(b->pg_timeouts);
 		t->pg_up += LD(b->pg_up);
+		t->pg_read_queries += LD(b->pg_read_queries);
+		t->pg_read_errors += LD(b->pg_read_errors);
+		t->pg_read_timeouts += LD(b->pg_read_timeouts);
+		t->pg_read_up += LD(b->pg_read_up);
+		t->reads_by[0] += LD(b->reads_by[0]);
+		t->reads_by[1] += LD(b->reads_by[1]);
 		t->cache_hits += LD(b->cache_hits);
 		t->cache_misses += LD(b->cache_misses);
 		t->cm_hits += LD(b->cm_hits);

@@ -76,6 +76,11 @@ struct stats_block {
 	uint64_t pg_errors;
 	uint64_t pg_timeouts;
 	int64_t pg_up;                      /* gauge: 0/1 */
+	uint64_t pg_read_queries;           /* the read replicas' pool */
+	uint64_t pg_read_errors;
+	uint64_t pg_read_timeouts;
+	int64_t pg_read_up;                 /* gauge: 0/1 */
+	uint64_t reads_by[2];               /* reads sent: primary, replica */
 	uint64_t cache_hits;
 	uint64_t cache_misses;
 	uint64_t cm_hits;                   /* the city read model */
@@ -149,6 +154,11 @@ struct stats_totals {
 	uint64_t pg_errors;
 	uint64_t pg_timeouts;
 	int64_t pg_up;
+	uint64_t pg_read_queries;
+	uint64_t pg_read_errors;
+	uint64_t pg_read_timeouts;
+	int64_t pg_read_up;
+	uint64_t reads_by[2];
 	uint64_t cache_hits;
 	uint64_t cache_misses;
 	uint64_t cm_hits;

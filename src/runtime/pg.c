@@ -90,7 +90,9 @@ TAILQ_HEAD(pg_queue, pg_query);
 struct pg_pool {
 	struct event_base *base;
 	const struct config *cfg;
-	struct stats_block *st;
+	const char *conninfo;
+	bool replicas;              /* takes no statement marked primary */
+	struct pg_counters ctr;
 	const struct pg_statement *stmts;
 	size_t nstmts;
 	char options[128];
@@ -141,13 +143,13 @@ query_free(struct pg_query *q)
 static void
 query_finish(struct pg_query *q, enum pg_status st, const char *msg)
 {
-	struct stats_block *sb = q->pool->st;
+	const struct pg_counters *ctr = &q->pool->ctr;
 
-	stats_add(&sb->pg_queries, 1);
+	stats_add(ctr->queries, 1);
 	if (st == PG_TIMEOUT)
-		stats_add(&sb->pg_timeouts, 1);
+		stats_add(ctr->timeouts, 1);
 	else if (st != PG_OK)
-		stats_add(&sb->pg_errors, 1);
+		stats_add(ctr->errors, 1);
 	if (!q->cancelled)
 		q->done(q->arg, st, st == PG_OK ? q->res : NULL, msg);
 	query_free(q);
@@ -221,7 +223,7 @@ pool_any_usable(const struct pg_pool *p)
 static void
 update_up_gauge(struct pg_pool *p)
 {
-	stats_gauge_set(&p->st->pg_up, pool_any_usable(p) ? 1 : 0);
+	stats_gauge_set(p->ctr.up, pool_any_usable(p) ? 1 : 0);
 }
 
 /*
@@ -274,8 +276,10 @@ conn_drop(struct pg_conn *c, const char *reason, bool failed)
 		return;
 	if (failed && !pool_any_usable(p)) {
 		if (!p->down) {
-			log_warnx("database unavailable: %s; queries fail "
-			    "with 503 until a connection works again", why);
+			log_warnx("%s unavailable: %s; %s until a connection "
+			    "works again", p->replicas ? "read replicas" :
+			    "database", why, p->replicas ? "reads go to the "
+			    "primary" : "queries fail with 503");
 			p->down_ms = util_now_ms();
 		}
 		p->down = true;
@@ -321,7 +325,8 @@ conn_ready(struct pg_conn *c)
 	c->backoff_ms = 0;
 	if (p->down) {
 		p->down = false;
-		log_info("database available again after %llu ms",
+		log_info("%s available again after %llu ms", p->replicas ?
+		    "read replicas" : "database",
 		    (unsigned long long)(util_now_ms() - p->down_ms));
 	}
 	update_up_gauge(p);
@@ -338,6 +343,9 @@ prepare_next(struct pg_conn *c)
 	struct pg_pool *p = c->pool;
 	const struct pg_statement *s;
 
+	while ((size_t)c->preparing < p->nstmts && p->replicas &&
+	    p->stmts[c->preparing].primary)
+		c->preparing++;
 	if ((size_t)c->preparing >= p->nstmts) {
 		conn_ready(c);
 		return;
@@ -433,7 +441,7 @@ conn_start(struct pg_conn *c)
 {
 	struct pg_pool *p = c->pool;
 	const struct pgconn_opts o = {
-		.conninfo = p->cfg->db_conninfo,
+		.conninfo = p->conninfo,
 		.options = p->options,
 		.app_name = p->app_name,
 		.deadline_ms = CONNECT_TIMEOUT_MS,
@@ -626,7 +634,7 @@ pg_query(struct pg_pool *p, int stmt, int nparams, const char *const *params,
 	struct pg_query *q;
 	int i;
 
-	if (p->down) {
+	if (p->down || (p->replicas && p->stmts[stmt].primary)) {
 		*st = PG_DOWN;
 		return NULL;
 	}
@@ -689,8 +697,8 @@ pg_pool_up(const struct pg_pool *p)
 
 struct pg_pool *
 pg_pool_new(struct event_base *base, const struct config *cfg,
-    struct stats_block *st, const struct pg_statement *stmts, size_t nstmts,
-    const char *app_name)
+    const char *conninfo, bool replicas, const struct pg_counters *ctr,
+    const struct pg_statement *stmts, size_t nstmts, const char *app_name)
 {
 	struct pg_pool *p;
 	unsigned i;
@@ -699,7 +707,9 @@ pg_pool_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	p->base = base;
 	p->cfg = cfg;
-	p->st = st;
+	p->conninfo = conninfo;
+	p->replicas = replicas;
+	p->ctr = *ctr;
 	p->stmts = stmts;
 	p->nstmts = nstmts;
 	TAILQ_INIT(&p->queue);

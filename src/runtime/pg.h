@@ -12,20 +12,31 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
 struct event_base;
 struct config;
-struct stats_block;
 struct pg_pool;
 struct pg_query;
 
-/* A statement every connection prepares once. */
+/* A statement every connection prepares once; one marked primary (a
+ * write, or a read that must see the node's own writes) is prepared and
+ * run only on the primary's pool. */
 struct pg_statement {
 	const char *name;
 	const char *sql;
 	int nparams;
+	bool primary;
+};
+
+/* Where a pool counts (fields of a worker's stats block). */
+struct pg_counters {
+	uint64_t *queries;
+	uint64_t *errors;
+	uint64_t *timeouts;
+	int64_t *up;                /* gauge: 0/1 */
 };
 
 enum pg_status {
@@ -43,9 +54,11 @@ enum pg_status {
 typedef void (*pg_done_fn)(void *arg, enum pg_status st, const PGresult *res,
     const char *message);
 
+/* A pool on conninfo; a replicas pool (replicas) prepares and takes no
+ * statement marked primary. */
 struct pg_pool *pg_pool_new(struct event_base *base, const struct config *cfg,
-    struct stats_block *st, const struct pg_statement *stmts, size_t nstmts,
-    const char *app_name);
+    const char *conninfo, bool replicas, const struct pg_counters *ctr,
+    const struct pg_statement *stmts, size_t nstmts, const char *app_name);
 /*
  * Queues statement stmt (an index into the table) with text parameters
  * (NULL = SQL NULL; they are copied). Returns the query, or NULL with

@@ -60,10 +60,46 @@ worker_ranker_up(const struct worker *w)
 	return w->rankc != NULL && rankc_up(w->rankc);
 }
 
+/* Some path to the data works: the primary, or the replicas. */
 bool
 worker_db_up(const struct worker *w)
 {
-	return w->pg != NULL && pg_pool_up(w->pg);
+	return (w->pg != NULL && pg_pool_up(w->pg)) ||
+	    (w->pg_read != NULL && pg_pool_up(w->pg_read));
+}
+
+struct pg_pool *
+worker_read_pool(struct worker *w)
+{
+	bool replica = w->pg_read != NULL && pg_pool_up(w->pg_read);
+
+	stats_add(&w->st->reads_by[replica ? 1 : 0], 1);
+	return replica ? w->pg_read : w->pg;
+}
+
+/* The primary's pool, and the replicas' when read_conninfo is set. */
+static int
+worker_pools(struct worker *w)
+{
+	const struct pg_counters primary = { &w->st->pg_queries,
+	    &w->st->pg_errors, &w->st->pg_timeouts, &w->st->pg_up };
+	const struct pg_counters replicas = { &w->st->pg_read_queries,
+	    &w->st->pg_read_errors, &w->st->pg_read_timeouts,
+	    &w->st->pg_read_up };
+	char name[64];
+
+	snprintf(name, sizeof(name), "placesd worker %u", w->args->slot);
+	w->pg = pg_pool_new(w->base, w->cfg, w->cfg->db_conninfo, false,
+	    &primary, w->app->statements, w->app->nstatements, name);
+	if (w->pg == NULL)
+		return -1;
+	if (w->cfg->db_read_conninfo[0] == '\0')
+		return 0;
+	snprintf(name, sizeof(name), "placesd worker %u reads",
+	    w->args->slot);
+	w->pg_read = pg_pool_new(w->base, w->cfg, w->cfg->db_read_conninfo,
+	    true, &replicas, w->app->statements, w->app->nstatements, name);
+	return w->pg_read != NULL ? 0 : -1;
 }
 
 static void
@@ -227,8 +263,6 @@ worker_warm_up(struct worker *w)
 static int
 worker_setup(struct worker *w)
 {
-	char name[64];
-
 	if ((w->base = worker_base_new()) == NULL) {
 		log_errorx("event_base_new() failed");
 		return -1;
@@ -248,9 +282,10 @@ worker_setup(struct worker *w)
 	w->rankc = rankc_new(w->base, w->cfg, w->st);
 	if (w->rankc == NULL)
 		return -1;
-	snprintf(name, sizeof(name), "placesd worker %u", w->args->slot);
-	w->pg = pg_pool_new(w->base, w->cfg, w->st, w->app->statements,
-	    w->app->nstatements, name);
+	if (worker_pools(w) != 0) {
+		log_errorx("cannot set up the database pools");
+		return -1;
+	}
 	w->cache = cache_new(w->cfg->cache_max_entries, w->cfg->cache_ttl_ms,
 	    w->st);
 	w->upstream = upstream_new(w->base, w->cfg, w->st);
@@ -283,6 +318,7 @@ worker_teardown(struct worker *w)
 	w->app->free(w);
 	cm_free(w->model);
 	pg_pool_free(w->pg);
+	pg_pool_free(w->pg_read);
 	cache_free(w->cache);
 	upstream_free(w->upstream);
 	rankc_free(w->rankc);

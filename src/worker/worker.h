@@ -54,7 +54,8 @@ struct worker {
 	struct event_base *base;
 	struct http *http;
 	struct rankc *rankc;
-	struct pg_pool *pg;
+	struct pg_pool *pg;         /* the primary ([database] conninfo) */
+	struct pg_pool *pg_read;    /* the replicas (read_conninfo), or NULL */
 	struct cache *cache;
 	struct upstream *upstream;  /* the events service */
 	struct feed *feed;          /* new offers, LISTEN */
@@ -74,5 +75,8 @@ struct worker {
 int worker_main(const struct child_args *a, const struct worker_app *app);
 bool worker_ranker_up(const struct worker *w);
 bool worker_db_up(const struct worker *w);
+/* The pool a read goes to: the replicas while they have a usable
+ * connection, else the primary (counted in reads_by). */
+struct pg_pool *worker_read_pool(struct worker *w);
 
 #endif

@@ -867,6 +867,11 @@ class Postgres:
                          % text)
         return int(rows[0][0])
 
+    def sessions(self, like):
+        """Client sessions whose application_name is LIKE like."""
+        return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                             "application_name LIKE '%s'" % like)[0][0])
+
     def psql(self, sql, timeout=60):
         """Runs sql (stopping at the first error); returns the rows of the
         last statement as lists of strings, None for NULL."""
@@ -906,6 +911,31 @@ class Postgres:
                 log("kept %s" % self.dir)
             else:
                 shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Standby(Postgres):
+    """A hot standby of primary, streaming from it: pg_basebackup -R on
+    first start, in a temp dir of its own (its own Unix socket)."""
+
+    def __init__(self, primary, name="standby"):
+        super().__init__(name=name)
+        self.primary = primary
+
+    def init(self):
+        self._pg(["pg_basebackup", "-D", self.data, "-R", "-X", "stream",
+                  "-c", "fast", "-h", self.primary.dir, "-U", self.USER],
+                 timeout=300)
+        self.initialized = True
+
+    def caught_up(self):
+        """True once it has replayed everything the primary has written."""
+        want = self.primary.psql("SELECT pg_current_wal_lsn()")[0][0]
+        got = self.psql("SELECT pg_last_wal_replay_lsn() >= '%s'" % want)
+        return got[0][0] == "t"
+
+    def promote(self, timeout=60):
+        self._pg(["pg_ctl", "-D", self.data, "-w", "-t", str(timeout),
+                  "promote"], timeout=timeout + 10)
 
 
 _SHARED_PG = []

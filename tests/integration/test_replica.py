@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""Reads on a streaming standby (issue 18, first part): [database]
+read_conninfo names a hot standby made with pg_basebackup -R from the
+primary.  Reads that nothing caches go to the standby (seen on its
+pg_stat_activity by application_name); writes and the offers' reads stay
+on the primary, so a published offer is listed at once even while the
+standby replays nothing; a stopped standby sends the reads to the primary
+with no failed request; a stopped primary leaves the reads on the standby
+and makes writes 503.  Asserts are on answers, sessions and counters."""
+
+import json
+import os
+import shutil
+import tempfile
+
+import placesd_test as T
+
+WORKERS = 2
+POOL = 2
+TOKEN = "replica-token-0123456789"
+PG = None
+SB = None
+D = None
+TOKDIR = None
+IDS = []
+CITY = None
+
+
+def setup():
+    global PG, SB, D, TOKDIR, IDS, CITY
+    PG = T.Postgres(name="primary")
+    PG.start()
+    TOKDIR = tempfile.mkdtemp(prefix="placesd-tok-")
+    os.chmod(TOKDIR, 0o755)
+    tok = os.path.join(TOKDIR, "token")
+    with open(tok, "w") as f:
+        f.write(TOKEN + "\n")
+    os.chmod(tok, 0o600)
+    conf = {"database": {"conninfo": PG.conninfo, "pool_size": POOL,
+                         "query_timeout": "2s"},
+            "cache": {"ttl": "0s", "max_bytes": 0},   # every read asks
+            "offers": {"admin_token_file": tok},
+            "server": {"request_deadline": "5s"}}
+    D = T.Daemon(workers=WORKERS, conf=conf, persistent=True, name="replica")
+    T.migrate_and_seed(D, 300, 3)
+    SB = T.Standby(PG)
+    SB.start()
+    T.wait_until(SB.caught_up, 60, "the standby to replay the seed")
+    D.write_config(T.merge_conf(D.conf, {"database": {
+        "read_conninfo": SB.conninfo}}))
+    D.start()
+    T.wait_until(lambda: D.metric("placesd_pg_read_up") == WORKERS, 60,
+                 "every worker's replica pool")
+    IDS = [int(r[0]) for r in PG.psql("SELECT id FROM places ORDER BY id")]
+    CITY = PG.psql("SELECT city_id FROM places ORDER BY id LIMIT 1")[0][0]
+
+
+def reads(n=20):
+    """n place reads; every status seen."""
+    seen = {}
+    for i in range(n):
+        st = D.get("/v1/places/%d" % IDS[i % len(IDS)], timeout=10)[0]
+        seen[st] = seen.get(st, 0) + 1
+    return seen
+
+
+def by_target(t):
+    return D.metric("placesd_db_reads_total", 0, target=t)
+
+
+def publish(title):
+    body = {"place_id": IDS[0], "title": title, "discount_pct": 10,
+            "starts_at": "2026-01-01T10:00:00Z",
+            "ends_at": "2036-01-01T10:00:00Z"}
+    h = {"Content-Type": "application/json",
+         "Authorization": "Bearer " + TOKEN}
+    st, _, raw = D.request("POST", "/v1/offers", headers=h,
+                           body=json.dumps(body), timeout=30)
+    return st, raw
+
+
+def test_reads_go_to_the_standby():
+    before = by_target("replica")
+    T.check_eq(reads(40), {200: 40}, "place reads")
+    T.check(by_target("replica") >= before + 40,
+            "40 reads sent to the replica (%s -> %s)"
+            % (before, by_target("replica")))
+    T.check_eq(SB.sessions("placesd worker % reads"), WORKERS * POOL,
+               "placesd's read sessions on the standby")
+    T.check_eq(PG.sessions("placesd worker % reads"), 0,
+               "read sessions on the primary")
+    T.check_eq(PG.sessions("placesd worker _"), WORKERS * POOL,
+               "the primary pools' sessions")
+    T.check_eq(D.get("/v1/cities")[0], 200, "GET /v1/cities")
+
+
+def test_offers_read_their_writes_while_replay_is_paused():
+    SB.psql("SELECT pg_wal_replay_pause()")
+    try:
+        st, raw = publish("Paused replay")
+        T.check_eq(st, 201, "publish: %r" % raw[:200])
+        oid = json.loads(raw)["id"]
+        st, _, body = D.get("/v1/offers?city=%s" % CITY)
+        T.check_eq(st, 200, "GET /v1/offers")
+        ids = [o["id"] for o in json.loads(body)["offers"]]
+        T.check(oid in ids, "offer %d listed at once (got %s)" % (oid, ids))
+        T.check_eq(SB.psql("SELECT count(*) FROM offers WHERE id = %d"
+                           % oid)[0][0], "0", "the offer on the paused "
+                   "standby")
+    finally:
+        SB.psql("SELECT pg_wal_replay_resume()")
+    T.wait_until(SB.caught_up, 60, "the standby to replay again")
+
+
+def test_standby_stopped_reads_move_to_the_primary():
+    primary_before = by_target("primary")
+    SB.stop(mode="immediate")
+    try:
+        seen = reads(60)
+        T.check_eq(seen, {200: 60}, "place reads right after the standby "
+                   "stopped")
+        T.check(by_target("primary") > primary_before,
+                "reads sent to the primary")
+        T.wait_until(lambda: D.metric("placesd_pg_read_up") == 0, 30,
+                     "the replica pools to notice")
+        T.check_eq(reads(20), {200: 20}, "place reads, standby down")
+        T.check_eq(D.get("/readyz")[0], 200, "/readyz, standby down")
+    finally:
+        SB.start()
+    T.wait_until(lambda: D.metric("placesd_pg_read_up") == WORKERS, 60,
+                 "the replica pools back")
+    before = by_target("replica")
+    T.check_eq(reads(20), {200: 20}, "place reads, standby back")
+    T.check(by_target("replica") >= before + 20, "reads back on the replica")
+
+
+def test_primary_stopped_reads_go_on_and_writes_fail_fast():
+    PG.stop(mode="immediate")
+    try:
+        T.wait_until(lambda: D.metric("placesd_pg_up") == 0, 30,
+                     "the primary pools to notice")
+        T.check_eq(reads(20), {200: 20}, "place reads, primary down")
+        T.check_eq(D.get("/readyz")[0], 200, "/readyz, primary down")
+        st, raw = publish("Primary down")
+        T.check_eq(st, 503, "publish, primary down: %r" % raw[:200])
+        T.check_eq(json.loads(raw)["error"]["code"], "unavailable",
+                   "the 503's code")
+    finally:
+        PG.start()
+    T.wait_until(lambda: D.metric("placesd_pg_up") == WORKERS, 60,
+                 "the primary pools back")
+    st, raw = publish("Primary back")
+    T.check_eq(st, 201, "publish, primary back: %r" % raw[:200])
+
+
+def teardown():
+    shutil.rmtree(TOKDIR or "", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import atexit
+    atexit.register(teardown)
+    T.run_main([
+        test_reads_go_to_the_standby,
+        test_offers_read_their_writes_while_replay_is_paused,
+        test_standby_stopped_reads_move_to_the_primary,
+        test_primary_stopped_reads_go_on_and_writes_fail_fast,
+    ], setup=setup)
