@@ -37,6 +37,50 @@ gauge(FILE *f, const char *name, const char *help, int64_t v)
 	    name, name, (long long)v);
 }
 
+/* A label value as the exposition format wants it: \\, \" and \n escaped. */
+static void
+label_value(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+/* Each replica the workers reached, by host:port: the highest lag a
+ * worker read (NaN before any reading) and the workers that hold it
+ * behind max_replica_lag. */
+static void
+render_replica_lag(FILE *f, const struct stats_totals *t)
+{
+	unsigned i;
+
+	fputs("# HELP placesd_pg_replica_lag_seconds How far a read replica's "
+	    "replay is behind, as the workers last read it (the highest).\n"
+	    "# TYPE placesd_pg_replica_lag_seconds gauge\n", f);
+	for (i = 0; i < t->nreplicas; i++) {
+		fputs("placesd_pg_replica_lag_seconds{replica=\"", f);
+		label_value(f, t->replicas[i].name);
+		if (t->replicas[i].lag_ms < 0)
+			fputs("\"} NaN\n", f);
+		else
+			fprintf(f, "\"} %.3f\n",
+			    (double)t->replicas[i].lag_ms / 1000.0);
+	}
+	fputs("# HELP placesd_pg_replica_behind Workers that hold a read "
+	    "replica behind max_replica_lag (it gets none of their reads).\n"
+	    "# TYPE placesd_pg_replica_behind gauge\n", f);
+	for (i = 0; i < t->nreplicas; i++) {
+		fputs("placesd_pg_replica_behind{replica=\"", f);
+		label_value(f, t->replicas[i].name);
+		fprintf(f, "\"} %lld\n", (long long)t->replicas[i].behind);
+	}
+}
+
 /* The read replicas' pool ([database] read_conninfo) and where reads went. */
 static void
 render_replicas(FILE *f, const struct stats_totals *t)
@@ -56,6 +100,7 @@ render_replicas(FILE *f, const struct stats_totals *t)
 	    "replica, by where they were sent (a read whose replica was lost "
 	    "under it counts again for the primary).", "target", targets,
 	    t->reads_by, 2);
+	render_replica_lag(f, t);
 }
 
 static void

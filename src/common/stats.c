@@ -97,6 +97,7 @@ stats_reset_gauges(struct stats_block *b)
 	stats_gauge_set(&b->ranker_queue, 0);
 	stats_gauge_set(&b->pg_up, 0);
 	stats_gauge_set(&b->pg_read_up, 0);
+	memset(b->replicas, 0, sizeof(b->replicas));
 	stats_gauge_set(&b->upstream_breaker_open, 0);
 	stats_gauge_set(&b->feed_up, 0);
 	stats_gauge_set(&b->sse_subscribers, 0);
@@ -124,6 +125,37 @@ stats_observe_request(struct stats_block *b, int status, uint64_t us)
 }
 
 #define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* A worker's replica readings into the totals, merged by name. */
+static void
+sum_replicas(const struct stats_block *b, struct stats_totals *t)
+{
+	unsigned i, j;
+
+	for (i = 0; i < STATS_REPLICAS; i++) {
+		const struct stats_replica *r = &b->replicas[i];
+		struct stats_replica *to = NULL;
+		char name[sizeof(r->name)];
+
+		if (__atomic_load_n(&r->used, __ATOMIC_ACQUIRE) == 0)
+			continue;
+		memcpy(name, r->name, sizeof(name));
+		name[sizeof(name) - 1] = '\0';
+		for (j = 0; j < t->nreplicas && to == NULL; j++)
+			if (strcmp(t->replicas[j].name, name) == 0)
+				to = &t->replicas[j];
+		if (to == NULL) {
+			if (t->nreplicas == STATS_REPLICAS * 4)
+				continue;
+			to = &t->replicas[t->nreplicas++];
+			memcpy(to->name, name, sizeof(name));
+			to->lag_ms = -1;
+		}
+		if (LD(r->lag_ms) > to->lag_ms)
+			to->lag_ms = LD(r->lag_ms);
+		to->behind += LD(r->behind);
+	}
+}
 
 void
 stats_sum(const struct stats_area *a, struct stats_totals *t)
@@ -176,6 +208,7 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->pg_read_up += LD(b->pg_read_up);
 		t->reads_by[0] += LD(b->reads_by[0]);
 		t->reads_by[1] += LD(b->reads_by[1]);
+		sum_replicas(b, t);
 		t->cache_hits += LD(b->cache_hits);
 		t->cache_misses += LD(b->cache_misses);
 		t->cm_hits += LD(b->cm_hits);

@@ -41,6 +41,15 @@ enum stats_outcome { SO_DEGRADED, SO_SHED, SO_COUNT };
 enum stats_full { SL_START, SL_RECONNECT, SL_REFRESH, SL_ASKED, SL_BURST,
     SL_NEW_CITY, SL_COUNT };
 
+/* The read replicas a worker names in /metrics (by host:port). */
+#define STATS_REPLICAS    4
+struct stats_replica {
+	uint32_t used;                      /* the name is written */
+	char name[60];                      /* host:port */
+	int64_t lag_ms;                     /* gauge: last reading, -1 none */
+	int64_t behind;                     /* gauge: 1 over the bound */
+};
+
 extern const double stats_lat_bounds[STATS_LAT_BUCKETS - 1];
 
 enum stats_role { STATS_FREE, STATS_MASTER, STATS_WORKER, STATS_RANKER };
@@ -81,6 +90,7 @@ struct stats_block {
 	uint64_t pg_read_timeouts;
 	int64_t pg_read_up;                 /* gauge: 0/1 */
 	uint64_t reads_by[2];               /* reads sent: primary, replica */
+	struct stats_replica replicas[STATS_REPLICAS];
 	uint64_t cache_hits;
 	uint64_t cache_misses;
 	uint64_t cm_hits;                   /* the city read model */
@@ -159,6 +169,9 @@ struct stats_totals {
 	uint64_t pg_read_timeouts;
 	int64_t pg_read_up;
 	uint64_t reads_by[2];
+	/* by name: the highest lag a worker read, the workers behind */
+	struct stats_replica replicas[STATS_REPLICAS * 4];
+	unsigned nreplicas;
 	uint64_t cache_hits;
 	uint64_t cache_misses;
 	uint64_t cm_hits;

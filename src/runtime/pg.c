@@ -44,6 +44,24 @@
 #define BACKOFF_FIRST_MS    50
 #define BACKOFF_MAX_MS      500     /* bounds the recovery after an outage */
 #define PROBE_IDLE_MS       5000    /* idle this long: a liveness probe */
+#define LAG_POLL_MIN_MS     50      /* a replica's lag, read this often: */
+#define LAG_POLL_MAX_MS     1000    /* max_replica_lag / 2 within these */
+#define LAG_UNKNOWN         (-1)
+
+/*
+ * Whether a replica has replayed all it received (a primary has), and
+ * the age in ms of the last transaction it replayed (a standby that
+ * cannot say is far behind). Neither alone is its lag: the age grows on
+ * a standby of an idle primary, and a standby under a steady stream of
+ * writes is never quite caught up. So a connection's lag is 0 while
+ * caught up, else the smaller of that age and the time since it last
+ * saw its replica caught up (lag_take).
+ */
+#define LAG_SQL \
+	"SELECT NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() IS NOT " \
+	"DISTINCT FROM pg_last_wal_replay_lsn(), coalesce((extract(epoch " \
+	"FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)" \
+	"::bigint, 2147483647)"
 
 enum conn_state {
 	CS_DOWN,
@@ -83,6 +101,11 @@ struct pg_conn {
 	int preparing;              /* next statement to prepare */
 	struct pg_query *q;         /* in flight */
 	uint64_t backoff_ms;
+	/* on a replicas pool */
+	int64_t lag_ms;             /* the last reading, or LAG_UNKNOWN */
+	uint64_t caught_up_ms;      /* when it last read "caught up", or 0 */
+	uint64_t lag_due_ms;        /* when to read it again */
+	struct stats_replica *rep;  /* its replica's /metrics slot, or NULL */
 };
 
 TAILQ_HEAD(pg_queue, pg_query);
@@ -92,6 +115,8 @@ struct pg_pool {
 	const struct config *cfg;
 	const char *conninfo;
 	bool replicas;              /* takes no statement marked primary */
+	uint64_t lag_poll_ms;       /* replicas: how often each reads its lag */
+	bool behind;                /* replicas: none within the bound */
 	struct pg_counters ctr;
 	const struct pg_statement *stmts;
 	size_t nstmts;
@@ -220,10 +245,70 @@ pool_any_usable(const struct pg_pool *p)
 	return false;
 }
 
+/* On a replicas pool: its replica is within max_replica_lag. */
+static bool
+conn_fresh(const struct pg_conn *c)
+{
+	return !c->pool->replicas || (c->lag_ms != LAG_UNKNOWN &&
+	    (uint64_t)c->lag_ms <= c->pool->cfg->db_max_replica_lag_ms);
+}
+
+/* A connection that may take queries. */
+static bool
+pool_any_serving(const struct pg_pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nconns; i++) {
+		const struct pg_conn *c = &p->conns[i];
+
+		if ((c->state == CS_IDLE || c->state == CS_BUSY ||
+		    c->state == CS_PROBING) && conn_fresh(c))
+			return true;
+	}
+	return false;
+}
+
+/* Connected, with a lag reading over the bound: the replicas are behind
+ * (not merely starting, when no connection has read its lag yet). */
+static bool
+pool_behind(const struct pg_pool *p)
+{
+	unsigned i;
+
+	if (!p->replicas || pool_any_serving(p))
+		return false;
+	for (i = 0; i < p->nconns; i++)
+		if (p->conns[i].pg != NULL &&
+		    p->conns[i].lag_ms != LAG_UNKNOWN)
+			return true;
+	return false;
+}
+
+static void fail_queue(struct pg_pool *p, enum pg_status st,
+    const char *msg);
+
+/* The up gauge, and the replicas falling behind or catching up: while
+ * they are behind, what waits for them fails at once (the reads run
+ * again on the primary). */
 static void
 update_up_gauge(struct pg_pool *p)
 {
-	stats_gauge_set(p->ctr.up, pool_any_usable(p) ? 1 : 0);
+	bool behind = pool_behind(p);
+
+	stats_gauge_set(p->ctr.up, pool_any_serving(p) ? 1 : 0);
+	if (behind == p->behind)
+		return;
+	p->behind = behind;
+	if (behind) {
+		log_warnx("read replicas are behind by more than "
+		    "max_replica_lag (%llu ms): reads go to the primary until "
+		    "one catches up", (unsigned long long)
+		    p->cfg->db_max_replica_lag_ms);
+		fail_queue(p, PG_DOWN, "the read replicas are behind");
+	} else {
+		log_info("read replicas within max_replica_lag again");
+	}
 }
 
 /*
@@ -314,13 +399,79 @@ kick_others(struct pg_pool *p)
 	}
 }
 
+static void probe_start(struct pg_conn *c);
+
+/* How long a connection idles before its probe. */
+static uint64_t
+idle_ms(const struct pg_conn *c)
+{
+	return c->pool->replicas ? c->pool->lag_poll_ms : PROBE_IDLE_MS;
+}
+
+/* The /metrics slot of the replica c reached (host:port), claimed on
+ * first sight; NULL when the worker already names STATS_REPLICAS. */
+static struct stats_replica *
+replica_slot(struct pg_pool *p, PGconn *pg)
+{
+	char name[sizeof(p->ctr.replicas[0].name)];
+	struct stats_replica *r;
+	unsigned i;
+
+	snprintf(name, sizeof(name), "%s:%s", PQhost(pg), PQport(pg));
+	for (i = 0; i < STATS_REPLICAS; i++) {
+		r = &p->ctr.replicas[i];
+		if (r->used && strcmp(r->name, name) == 0)
+			return r;
+	}
+	for (i = 0; i < STATS_REPLICAS; i++) {
+		r = &p->ctr.replicas[i];
+		if (r->used)
+			continue;
+		memcpy(r->name, name, sizeof(name));
+		stats_gauge_set(&r->lag_ms, LAG_UNKNOWN);
+		__atomic_store_n(&r->used, 1, __ATOMIC_RELEASE);
+		return r;
+	}
+	return NULL;
+}
+
+/* A lag reading (the probe's answer on a replicas pool; see LAG_SQL). */
+static void
+lag_take(struct pg_conn *c, const PGresult *r)
+{
+	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	const char *done = ok ? pg_value(r, 0, 0) : NULL;
+	const char *age = ok ? pg_value(r, 0, 1) : NULL;
+	uint64_t now = util_now_ms();
+
+	if (done == NULL || age == NULL) {
+		log_warnx("cannot read the lag of replica %s:%s: %s",
+		    PQhost(c->pg), PQport(c->pg), ok ? "no value" :
+		    PQresultErrorMessage(r));
+		c->lag_ms = LAG_UNKNOWN;
+	} else if (strcmp(done, "t") == 0) {
+		c->caught_up_ms = now;
+		c->lag_ms = 0;
+	} else {
+		c->lag_ms = strtoll(age, NULL, 10);
+		if (c->caught_up_ms != 0 &&
+		    (int64_t)(now - c->caught_up_ms) < c->lag_ms)
+			c->lag_ms = (int64_t)(now - c->caught_up_ms);
+	}
+	if (c->rep != NULL) {
+		stats_gauge_set(&c->rep->lag_ms, c->lag_ms);
+		stats_gauge_set(&c->rep->behind, conn_fresh(c) ? 0 : 1);
+	}
+	update_up_gauge(c->pool);
+}
+
 static void
 conn_ready(struct pg_conn *c)
 {
 	struct pg_pool *p = c->pool;
 	bool was_down = p->down;
 
-	timer_in(c, PROBE_IDLE_MS);     /* replaces the setup deadline */
+	timer_in(c, idle_ms(c));        /* replaces the setup deadline */
 	c->state = CS_IDLE;
 	c->backoff_ms = 0;
 	if (p->down) {
@@ -331,6 +482,12 @@ conn_ready(struct pg_conn *c)
 	}
 	update_up_gauge(p);
 	arm(c, EV_READ | EV_PERSIST, conn_io);
+	if (p->replicas) {
+		/* no reads before its lag is known (LAG_UNKNOWN since
+		 * conn_start) */
+		c->rep = replica_slot(p, c->pg);
+		probe_start(c);
+	}
 	if (was_down)
 		kick_others(p);
 	dispatch(p);
@@ -390,11 +547,14 @@ connected(void *arg, PGconn *pg, enum pgconn_status st, const char *why)
 
 static void update_io(struct pg_conn *c);
 
-/* Idle for PROBE_IDLE_MS: is anyone there? */
+/* Idle for PROBE_IDLE_MS: is anyone there?  On a replicas pool, every
+ * lag_poll_ms, idle or not: how far behind is it? */
 static void
 probe_start(struct pg_conn *c)
 {
-	if (!PQsendQuery(c->pg, "SELECT 1")) {
+	if (c->pool->replicas)
+		c->lag_due_ms = util_now_ms() + c->pool->lag_poll_ms;
+	if (!PQsendQuery(c->pg, c->pool->replicas ? LAG_SQL : "SELECT 1")) {
 		conn_lost(c, PQerrorMessage(c->pg));
 		return;
 	}
@@ -450,6 +610,8 @@ conn_start(struct pg_conn *c)
 
 	c->state = CS_CONNECTING;
 	c->setup_ms = util_now_ms();
+	c->lag_ms = LAG_UNKNOWN;
+	c->caught_up_ms = 0;
 	if ((c->pc = pgconn_start(p->base, &o, connected, c)) == NULL)
 		conn_lost(c, "out of memory");
 }
@@ -500,7 +662,10 @@ query_complete(struct pg_conn *c)
 
 	c->q = NULL;
 	c->state = CS_IDLE;
-	timer_in(c, PROBE_IDLE_MS);
+	timer_in(c, idle_ms(c));
+	/* a busy replica connection reads its lag between queries */
+	if (c->pool->replicas && util_now_ms() >= c->lag_due_ms)
+		probe_start(c);
 	if (q == NULL)
 		return;
 	q->conn = NULL;
@@ -557,6 +722,8 @@ conn_io(evutil_socket_t fd, short ev, void *arg)
 		} else if (c->q != NULL && c->q->res == NULL) {
 			c->q->res = r;
 		} else {
+			if (c->state == CS_PROBING && c->pool->replicas)
+				lag_take(c, r);
 			PQclear(r);
 		}
 	}
@@ -594,7 +761,7 @@ dispatch(struct pg_pool *p)
 		struct pg_conn *c = &p->conns[i];
 		struct pg_query *q;
 
-		if (c->state != CS_IDLE)
+		if (c->state != CS_IDLE || !conn_fresh(c))
 			continue;
 		q = TAILQ_FIRST(&p->queue);
 		queue_remove(p, q);
@@ -634,7 +801,8 @@ pg_query(struct pg_pool *p, int stmt, int nparams, const char *const *params,
 	struct pg_query *q;
 	int i;
 
-	if (p->down || (p->replicas && p->stmts[stmt].primary)) {
+	if (p->down || (p->replicas && (p->stmts[stmt].primary ||
+	    !pool_any_serving(p)))) {
 		*st = PG_DOWN;
 		return NULL;
 	}
@@ -692,7 +860,7 @@ pg_cancel(struct pg_query *q)
 bool
 pg_pool_up(const struct pg_pool *p)
 {
-	return pool_any_usable(p);
+	return pool_any_serving(p);
 }
 
 struct pg_pool *
@@ -709,6 +877,11 @@ pg_pool_new(struct event_base *base, const struct config *cfg,
 	p->cfg = cfg;
 	p->conninfo = conninfo;
 	p->replicas = replicas;
+	p->lag_poll_ms = cfg->db_max_replica_lag_ms / 2;
+	if (p->lag_poll_ms < LAG_POLL_MIN_MS)
+		p->lag_poll_ms = LAG_POLL_MIN_MS;
+	if (p->lag_poll_ms > LAG_POLL_MAX_MS)
+		p->lag_poll_ms = LAG_POLL_MAX_MS;
 	p->ctr = *ctr;
 	p->stmts = stmts;
 	p->nstmts = nstmts;
@@ -730,6 +903,7 @@ pg_pool_new(struct event_base *base, const struct config *cfg,
 		c->pool = p;
 		c->idx = i;
 		c->state = CS_DOWN;
+		c->lag_ms = LAG_UNKNOWN;
 		if ((c->timer = evtimer_new(base, conn_timer, c)) == NULL) {
 			pg_pool_free(p);
 			return NULL;

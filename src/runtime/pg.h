@@ -18,6 +18,7 @@
 
 struct event_base;
 struct config;
+struct stats_replica;
 struct pg_pool;
 struct pg_query;
 
@@ -37,6 +38,7 @@ struct pg_counters {
 	uint64_t *errors;
 	uint64_t *timeouts;
 	int64_t *up;                /* gauge: 0/1 */
+	struct stats_replica *replicas; /* STATS_REPLICAS; NULL: primary */
 };
 
 enum pg_status {
@@ -69,7 +71,8 @@ struct pg_query *pg_query(struct pg_pool *p, int stmt, int nparams,
     enum pg_status *st);
 /* The caller no longer wants the answer: done() will not be called. */
 void pg_cancel(struct pg_query *q);
-/* True while at least one connection is usable. */
+/* True while at least one connection is usable (on a replicas pool: and
+ * its replica within max_replica_lag). */
 bool pg_pool_up(const struct pg_pool *p);
 void pg_pool_free(struct pg_pool *p);
 const char *pg_status_name(enum pg_status st);

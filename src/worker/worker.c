@@ -82,10 +82,10 @@ static int
 worker_pools(struct worker *w)
 {
 	const struct pg_counters primary = { &w->st->pg_queries,
-	    &w->st->pg_errors, &w->st->pg_timeouts, &w->st->pg_up };
+	    &w->st->pg_errors, &w->st->pg_timeouts, &w->st->pg_up, NULL };
 	const struct pg_counters replicas = { &w->st->pg_read_queries,
 	    &w->st->pg_read_errors, &w->st->pg_read_timeouts,
-	    &w->st->pg_read_up };
+	    &w->st->pg_read_up, w->st->replicas };
 	char name[64];
 
 	snprintf(name, sizeof(name), "placesd worker %u", w->args->slot);

@@ -17,6 +17,7 @@ import placesd_test as T
 
 WORKERS = 2
 POOL = 2
+MAX_LAG_MS = 500
 TOKEN = "replica-token-0123456789"
 PG = None
 SB = None
@@ -37,7 +38,8 @@ def setup():
         f.write(TOKEN + "\n")
     os.chmod(tok, 0o600)
     conf = {"database": {"conninfo": PG.conninfo, "pool_size": POOL,
-                         "query_timeout": "2s"},
+                         "query_timeout": "2s",
+                         "max_replica_lag": "%dms" % MAX_LAG_MS},
             "cache": {"ttl": "0s", "max_bytes": 0},   # every read asks
             "offers": {"admin_token_file": tok},
             "server": {"request_deadline": "5s"}}
@@ -66,6 +68,15 @@ def reads(n=20):
 
 def by_target(t):
     return D.metric("placesd_db_reads_total", 0, target=t)
+
+
+def replica_series(name):
+    """{replica label: value} of a per-replica gauge."""
+    out = {}
+    for (n, labels), v in D.metrics().items():
+        if n == name:
+            out[dict(labels).get("replica")] = v
+    return out
 
 
 def publish(title):
@@ -110,6 +121,42 @@ def test_offers_read_their_writes_while_replay_is_paused():
     finally:
         SB.psql("SELECT pg_wal_replay_resume()")
     T.wait_until(SB.caught_up, 60, "the standby to replay again")
+
+
+def test_replica_behind_gets_no_reads_until_it_catches_up():
+    T.wait_until(lambda: set(replica_series(
+        "placesd_pg_replica_lag_seconds").values()) == {0}, 30,
+        "a lag of 0 read from the caught-up standby")
+    T.check_eq(list(replica_series("placesd_pg_replica_behind").values()),
+               [0], "workers holding the standby behind")
+    SB.psql("SELECT pg_wal_replay_pause()")
+    try:
+        # a change the standby receives and does not replay
+        PG.psql("UPDATE places SET rating = rating WHERE id = %d" % IDS[1])
+        T.wait_until(lambda: D.metric("placesd_pg_read_up") == 0, 30,
+                     "every worker to hold the standby behind")
+        T.check_eq(list(replica_series(
+            "placesd_pg_replica_behind").values()), [WORKERS],
+            "workers holding the standby behind")
+        lag = list(replica_series("placesd_pg_replica_lag_seconds").values())
+        T.check(lag[0] > MAX_LAG_MS / 1000.0, "the lag shown, %s s, is "
+                "over the bound" % lag[0])
+        before = by_target("primary")
+        T.check_eq(reads(30), {200: 30}, "place reads, standby behind")
+        T.check(by_target("primary") >= before + 30,
+                "30 reads sent to the primary")
+        T.check_eq(SB.sessions("placesd worker % reads"), WORKERS * POOL,
+                   "read sessions kept on the standby")
+        T.check_eq(D.get("/readyz")[0], 200, "/readyz, standby behind")
+    finally:
+        SB.psql("SELECT pg_wal_replay_resume()")
+    T.wait_until(lambda: D.metric("placesd_pg_read_up") == WORKERS, 30,
+                 "the standby caught up in every worker")
+    before = by_target("replica")
+    T.check_eq(reads(20), {200: 20}, "place reads, standby caught up")
+    T.check(by_target("replica") >= before + 20, "reads back on the replica")
+    T.check_eq(list(replica_series("placesd_pg_replica_behind").values()),
+               [0], "workers holding the standby behind")
 
 
 def test_standby_stopped_reads_move_to_the_primary():
@@ -163,6 +210,7 @@ if __name__ == "__main__":
     T.run_main([
         test_reads_go_to_the_standby,
         test_offers_read_their_writes_while_replay_is_paused,
+        test_replica_behind_gets_no_reads_until_it_catches_up,
         test_standby_stopped_reads_move_to_the_primary,
         test_primary_stopped_reads_go_on_and_writes_fail_fast,
     ], setup=setup)
