@@ -300,6 +300,8 @@ update_up_gauge(struct pg_pool *p)
 	if (behind == p->behind)
 		return;
 	p->behind = behind;
+	if (!behind && !pool_any_serving(p))
+		return;     /* no connection left: conn_drop said so */
 	if (behind) {
 		log_warnx("read replicas are behind by more than "
 		    "max_replica_lag (%llu ms): reads go to the primary until "

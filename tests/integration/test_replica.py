@@ -10,6 +10,7 @@ and makes writes 503.  Asserts are on answers, sessions and counters."""
 
 import json
 import os
+import signal
 import shutil
 import tempfile
 
@@ -48,8 +49,9 @@ def setup():
     SB = T.Standby(PG)
     SB.start()
     T.wait_until(SB.caught_up, 60, "the standby to replay the seed")
-    D.write_config(T.merge_conf(D.conf, {"database": {
-        "read_conninfo": SB.conninfo}}))
+    D.conf = T.merge_conf(D.conf, {"database": {
+        "read_conninfo": SB.conninfo}})
+    D.write_config(D.conf)
     D.start()
     T.wait_until(lambda: D.metric("placesd_pg_read_up") == WORKERS, 60,
                  "every worker's replica pool")
@@ -200,6 +202,61 @@ def test_primary_stopped_reads_go_on_and_writes_fail_fast():
     T.check_eq(st, 201, "publish, primary back: %r" % raw[:200])
 
 
+def reload_with(database):
+    """SIGHUP with these [database] keys; back when the new generation's
+    pools and feeds are all up."""
+    ok = D.metric("placesd_reloads_total", 0, result="ok")
+    D.conf = T.merge_conf(D.conf, {"database": database})
+    D.write_config(D.conf)
+    D.signal(signal.SIGHUP)
+    T.wait_until(lambda: D.metric("placesd_reloads_total", 0,
+                                  result="ok") > ok, 60, "the reload")
+    T.wait_until(lambda: D.metric("placesd_pg_up") == WORKERS and
+                 D.metric("placesd_offer_feed_up") == WORKERS, 60,
+                 "the new generation's pools and feeds")
+
+
+def test_promotion_moves_writes_and_listen_to_the_new_primary():
+    """Last: the primary stops for good and the standby is promoted.  With
+    both named in conninfo (target_session_attrs=read-write) the pools,
+    the offer feed and the ranker's loader find the new primary by
+    themselves; a stream connected throughout misses no offer."""
+    from test_offers import Stream
+    failover = ("host=%s,%s user=%s dbname=%s target_session_attrs="
+                "read-write" % (PG.dir, SB.dir, PG.USER, PG.DB))
+    reload_with({"conninfo": failover})
+    s = Stream(D, city=CITY)
+    st, raw = publish("Before the failover")
+    T.check_eq(st, 201, "publish: %r" % raw[:200])
+    first = json.loads(raw)["id"]
+    s.wait(lambda x: first in x.ids(), what="offer %d" % first)
+    T.wait_until(SB.caught_up, 60, "the standby to replay it")
+    PG.stop(mode="immediate")
+    T.wait_until(lambda: D.metric("placesd_pg_up") == 0, 30,
+                 "the pools to lose the primary")
+    st, raw = publish("No primary")
+    T.check_eq(st, 503, "publish with no primary: %r" % raw[:200])
+    T.check_eq(reads(10), {200: 10}, "place reads with no primary")
+    SB.promote()
+    T.wait_until(lambda: D.metric("placesd_pg_up") == WORKERS and
+                 D.metric("placesd_offer_feed_up") == WORKERS, 60,
+                 "the pools and feeds on the promoted standby")
+    got = []
+    for i in range(3):
+        st, raw = publish("After the failover %d" % i)
+        T.check_eq(st, 201, "publish after the promotion: %r" % raw[:200])
+        got.append(json.loads(raw)["id"])
+    s.wait(lambda x: all(i in x.ids() for i in got), what="offers %s" % got)
+    want = [int(r[0]) for r in SB.psql(
+        "SELECT o.id FROM offers o JOIN places p ON p.id = o.place_id "
+        "WHERE p.city_id = '%s' AND o.id >= %d ORDER BY o.id"
+        % (CITY, first))]
+    T.check_eq([i for i in s.ids() if i >= first], want,
+               "the stream's offers since the failover began")
+    T.check_eq(D.get("/readyz")[0], 200, "/readyz on the new primary")
+    s.close()
+
+
 def teardown():
     shutil.rmtree(TOKDIR or "", ignore_errors=True)
 
@@ -213,4 +270,5 @@ if __name__ == "__main__":
         test_replica_behind_gets_no_reads_until_it_catches_up,
         test_standby_stopped_reads_move_to_the_primary,
         test_primary_stopped_reads_go_on_and_writes_fail_fast,
+        test_promotion_moves_writes_and_listen_to_the_new_primary,
     ], setup=setup)
