@@ -95,7 +95,7 @@ render_replicas(FILE *f, const struct stats_totals *t)
 	counter(f, "placesd_pg_read_timeouts_total", "Queries on the read "
 	    "replicas past query_timeout.", t->pg_read_timeouts);
 	gauge(f, "placesd_pg_read_up", "Worker processes with a usable read "
-	    "replica connection.", t->pg_read_up);
+	    "replica connection within max_replica_lag.", t->pg_read_up);
 	counter_by(f, "placesd_db_reads_total", "Reads that may use a "
 	    "replica, by where they were sent (a read whose replica was lost "
 	    "under it counts again for the primary).", "target", targets,

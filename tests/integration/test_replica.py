@@ -98,12 +98,13 @@ def test_reads_go_to_the_standby():
     T.check(by_target("replica") >= before + 40,
             "40 reads sent to the replica (%s -> %s)"
             % (before, by_target("replica")))
-    T.check_eq(SB.sessions("placesd worker % reads"), WORKERS * POOL,
-               "placesd's read sessions on the standby")
+    # a pool is up with its first connection: wait for all of them
+    T.wait_until(lambda: SB.sessions("placesd worker % reads") ==
+                 WORKERS * POOL, 30, "every read connection on the standby")
+    T.wait_until(lambda: PG.sessions("placesd worker _") == WORKERS * POOL,
+                 30, "every primary connection")
     T.check_eq(PG.sessions("placesd worker % reads"), 0,
                "read sessions on the primary")
-    T.check_eq(PG.sessions("placesd worker _"), WORKERS * POOL,
-               "the primary pools' sessions")
     T.check_eq(D.get("/v1/cities")[0], 200, "GET /v1/cities")
 
 
@@ -157,8 +158,9 @@ def test_replica_behind_gets_no_reads_until_it_catches_up():
     before = by_target("replica")
     T.check_eq(reads(20), {200: 20}, "place reads, standby caught up")
     T.check(by_target("replica") >= before + 20, "reads back on the replica")
-    T.check_eq(list(replica_series("placesd_pg_replica_behind").values()),
-               [0], "workers holding the standby behind")
+    T.wait_until(lambda: list(replica_series(
+        "placesd_pg_replica_behind").values()) == [0], 30,
+        "no worker holding the standby behind")
 
 
 def test_standby_stopped_reads_move_to_the_primary():
