@@ -157,6 +157,7 @@ render_snapshots(FILE *f, const struct stats_totals *t)
 {
 	static const char *causes[SL_COUNT] = { "start", "reconnect",
 	    "refresh", "asked", "burst", "new_city" };
+	static const char *const sources[2] = { "primary", "replica" };
 
 	counter(f, "placesd_ranker_snapshot_deltas_total", "Snapshots the "
 	    "ranker made from the current one by changing the offer flags of "
@@ -170,6 +171,10 @@ render_snapshots(FILE *f, const struct stats_totals *t)
 	counter_by(f, "placesd_ranker_snapshot_full_loads_total", "Snapshots "
 	    "the ranker loaded whole, by cause.", "cause", causes, t->snap_full,
 	    SL_COUNT);
+	counter_by(f, "placesd_ranker_loads_total", "Loads of any kind the "
+	    "ranker's loader made, by where it read them (a replica once it "
+	    "had replayed every change notified, else the primary).", "source",
+	    sources, t->snap_from, 2);
 }
 
 /* /v1/nearby without the ranker, by why and by what came of it. */

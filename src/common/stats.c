@@ -198,6 +198,8 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->snap_folds += LD(b->snap_folds);
 		for (j = 0; j < SL_COUNT; j++)
 			t->snap_full[j] += LD(b->snap_full[j]);
+		t->snap_from[0] += LD(b->snap_from[0]);
+		t->snap_from[1] += LD(b->snap_from[1]);
 		t->pg_queries += LD(b->pg_queries);
 		t->pg_errors += LD(b->pg_errors);
 		t->pg_timeouts += LD(b->pg_timeouts);

@@ -80,6 +80,7 @@ struct stats_block {
 	uint64_t snap_patches;              /* ... some places read again */
 	uint64_t snap_folds;                /* ... of which copied whole */
 	uint64_t snap_full[SL_COUNT];       /* ... loaded whole, by cause */
+	uint64_t snap_from[2];              /* loads read: primary, replica */
 	/* worker: database and cache */
 	uint64_t pg_queries;
 	uint64_t pg_errors;
@@ -160,6 +161,7 @@ struct stats_totals {
 	uint64_t snap_patches;
 	uint64_t snap_folds;
 	uint64_t snap_full[SL_COUNT];
+	uint64_t snap_from[2];
 	uint64_t pg_queries;
 	uint64_t pg_errors;
 	uint64_t pg_timeouts;

@@ -73,6 +73,9 @@
 #define LOADER_BACKOFF_MIN_MS   50
 #define LOADER_BACKOFF_MAX_MS   1000
 #define LOADER_CONNECT_MS       10000
+#define LOADER_REPLICA_POLL_MS  10      /* has it replayed enough yet? */
+#define LOADER_REPLICA_RETRY_MS 1000    /* a failed replica: its back-off */
+#define LOADER_REPLICA_RETRY_MAX_MS 30000
 #define LOADER_QUERY_MS         120000
 #define LOADER_PROBE_MS         5000    /* quiet this long: probe */
 #define LOADER_PROBE_WAIT_MS    5000    /* the probe's deadline */
@@ -137,6 +140,7 @@ static const char *const loader_cause_name[SL_COUNT] = {
 /* What the loader did: deltas, patches and full loads by cause. */
 struct loader_counts {
 	uint64_t deltas, patches, folds, fulls[SL_COUNT];
+	uint64_t from[2];           /* loads read on the primary, a replica */
 };
 
 struct loader {
@@ -145,7 +149,14 @@ struct loader {
 	pthread_t thread;
 	int stop_pipe[2];
 	bool stop;                  /* __atomic */
-	PGconn *conn;
+	PGconn *conn;               /* the primary: LISTEN, probes, edges */
+	PGconn *qc;                 /* where queries go: conn, or rconn */
+	/* the read replica ([database] read_conninfo), or NULL */
+	char *read_conninfo;
+	uint64_t max_lag_ms;
+	PGconn *rconn;
+	uint64_t rbackoff_ms;
+	uint64_t rretry_ms;         /* no connect before then */
 	uint64_t serial;            /* snapshots built */
 	uint64_t backoff_ms;
 	uint64_t down_ms;           /* when the connection went, 0 while up */
@@ -210,8 +221,8 @@ loader_stopping(struct loader *l)
 static const char *
 loader_pqerr(struct loader *l, char *buf, size_t len)
 {
-	return pgconn_oneline(buf, len, l->conn != NULL ?
-	    PQerrorMessage(l->conn) : "out of memory");
+	return pgconn_oneline(buf, len, l->qc != NULL ?
+	    PQerrorMessage(l->qc) : "out of memory");
 }
 
 /*
@@ -248,7 +259,7 @@ static void
 loader_disconnect(struct loader *l)
 {
 	PQfinish(l->conn);
-	l->conn = NULL;
+	l->conn = l->qc = NULL;
 	if (l->down_ms == 0)
 		l->down_ms = util_now_ms();
 }
@@ -264,8 +275,8 @@ loader_backoff(struct loader *l)
 }
 
 /*
- * Sends sql (with one text parameter $1 unless param is NULL) and waits
- * at most timeout_ms for its results; returns the last one when its
+ * Sends sql (with one text parameter $1 unless param is NULL) on l->qc
+ * and waits at most timeout_ms for its results; returns the last one when its
  * status is want, else NULL (logged). Any NULL leaves the connection in
  * an unknown state: the caller drops it.
  */
@@ -277,15 +288,15 @@ loader_exec_within(struct loader *l, const char *sql, const char *param,
 	PGresult *res, *last = NULL;
 	char err[LOADER_ERR_LEN];
 
-	if (param == NULL ? !PQsendQuery(l->conn, sql) :
-	    !PQsendQueryParams(l->conn, sql, 1, NULL, &param, NULL, NULL, 0)) {
+	if (param == NULL ? !PQsendQuery(l->qc, sql) :
+	    !PQsendQueryParams(l->qc, sql, 1, NULL, &param, NULL, NULL, 0)) {
 		log_warnx("PQsendQuery(): %s",
 		    loader_pqerr(l, err, sizeof(err)));
 		return NULL;
 	}
 	for (;;) {
-		while (PQisBusy(l->conn)) {
-			if (loader_poll(l, PQsocket(l->conn), POLLIN,
+		while (PQisBusy(l->qc)) {
+			if (loader_poll(l, PQsocket(l->qc), POLLIN,
 			    (int64_t)(deadline - util_now_ms())) <= 0) {
 				if (!loader_stopping(l))
 					log_warnx("no answer within %" PRIu64
@@ -293,14 +304,14 @@ loader_exec_within(struct loader *l, const char *sql, const char *param,
 				PQclear(last);
 				return NULL;
 			}
-			if (!PQconsumeInput(l->conn)) {
+			if (!PQconsumeInput(l->qc)) {
 				log_warnx("PQconsumeInput(): %s",
 				    loader_pqerr(l, err, sizeof(err)));
 				PQclear(last);
 				return NULL;
 			}
 		}
-		if ((res = PQgetResult(l->conn)) == NULL)
+		if ((res = PQgetResult(l->qc)) == NULL)
 			break;
 		PQclear(last);
 		last = res;
@@ -367,6 +378,7 @@ loader_connect(struct loader *l)
 
 	st = pgconn_connect(&o, loader_connect_poll, l, &l->conn, err,
 	    sizeof(err));
+	l->qc = l->conn;
 	if (st != PGCONN_OK) {
 		if (st == PGCONN_TIMEOUT)
 			log_warnx("connecting timed out");
@@ -1048,6 +1060,8 @@ loader_publish(struct loader *l)
 	stats_add(&st->snap_deltas, d->deltas - p->deltas);
 	stats_add(&st->snap_patches, d->patches - p->patches);
 	stats_add(&st->snap_folds, d->folds - p->folds);
+	stats_add(&st->snap_from[0], d->from[0] - p->from[0]);
+	stats_add(&st->snap_from[1], d->from[1] - p->from[1]);
 	for (i = 0; i < SL_COUNT; i++)
 		stats_add(&st->snap_full[i], d->fulls[i] - p->fulls[i]);
 	*p = *d;
@@ -1068,9 +1082,10 @@ loader_offers_only(const struct loader *l)
 	return !l->full && l->nchanged == 0 && l->noffers > 0;
 }
 
-/* What the notifications asked for: a delta, a patch, else a full load. */
+/* What the notifications asked for: a delta, a patch, else a full load,
+ * read on l->qc. */
 static int
-loader_load(struct loader *l)
+loader_load_on(struct loader *l)
 {
 	int rc = 1;
 
@@ -1082,6 +1097,132 @@ loader_load(struct loader *l)
 		rc = loader_patch(l);
 	if (rc == 1)
 		rc = loader_build(l);
+	return rc;
+}
+
+/* --- the read replica ------------------------------------------------------- */
+
+/* Drops the replica's connection: loads read the primary until the next
+ * try, after a back-off of 1 s doubling to 30 s. */
+static void
+replica_drop(struct loader *l, const char *why)
+{
+	PQfinish(l->rconn);
+	l->rconn = NULL;
+	l->rbackoff_ms = backoff_next(l->rbackoff_ms, LOADER_REPLICA_RETRY_MS,
+	    LOADER_REPLICA_RETRY_MAX_MS);
+	l->rretry_ms = util_now_ms() + l->rbackoff_ms;
+	if (!loader_stopping(l))
+		log_warnx("read replica: %s; snapshots load from the primary, "
+		    "next try in %" PRIu64 " ms", why, l->rbackoff_ms);
+}
+
+static bool
+replica_connect(struct loader *l)
+{
+	const struct pgconn_opts o = {
+		.conninfo = l->read_conninfo,
+		.app_name = "placesd ranker reads",
+		.deadline_ms = LOADER_CONNECT_MS,
+		.notice = loader_notice,
+		.notice_arg = l,
+	};
+	char err[LOADER_ERR_LEN], why[LOADER_ERR_LEN + 32];
+
+	if (pgconn_connect(&o, loader_connect_poll, l, &l->rconn, err,
+	    sizeof(err)) != PGCONN_OK) {
+		snprintf(why, sizeof(why), "cannot connect: %s", err);
+		replica_drop(l, why);
+		return false;
+	}
+	log_info("read replica connected: snapshots load from it once it "
+	    "has replayed what they need");
+	l->rbackoff_ms = 0;
+	return true;
+}
+
+/* Whether the replica has replayed the primary's WAL up to lsn (a
+ * replica promoted, or a primary, always has): 1, 0, or -1 on failure. */
+static int
+replica_has(struct loader *l, const char *lsn)
+{
+	PGresult *res;
+	int has;
+
+	l->qc = l->rconn;
+	res = loader_exec_param(l, "SELECT NOT pg_is_in_recovery() OR "
+	    "pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn, PGRES_TUPLES_OK);
+	l->qc = l->conn;
+	if (res == NULL)
+		return -1;
+	has = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return has;
+}
+
+/*
+ * Where a load reads: the replica, once it has replayed all the primary
+ * had written when the load began (so every change notified so far),
+ * waiting at most max_replica_lag; else the primary. NULL when the
+ * primary does not answer (the load fails) or the loader stops.
+ */
+static PGconn *
+loader_source(struct loader *l)
+{
+	uint64_t deadline;
+	PGresult *res;
+	char lsn[64];
+	int has;
+
+	if (l->read_conninfo == NULL || (l->rconn == NULL &&
+	    (util_now_ms() < l->rretry_ms || !replica_connect(l))))
+		return l->conn;
+	/* the insert position: the write position may not yet hold a
+	 * commit made with synchronous_commit off */
+	res = loader_exec(l, "SELECT pg_current_wal_insert_lsn()::text",
+	    PGRES_TUPLES_OK);
+	if (res == NULL)
+		return NULL;
+	snprintf(lsn, sizeof(lsn), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	deadline = util_now_ms() + l->max_lag_ms;
+	while ((has = replica_has(l, lsn)) == 0) {
+		if (util_now_ms() >= deadline) {
+			log_info("read replica has not replayed %s within "
+			    "max_replica_lag (%" PRIu64 " ms): this load reads "
+			    "the primary", lsn, l->max_lag_ms);
+			return l->conn;
+		}
+		if (loader_poll(l, -1, 0, LOADER_REPLICA_POLL_MS) < 0)
+			return NULL;
+	}
+	if (has < 0) {
+		replica_drop(l, "it did not answer");
+		return l->conn;
+	}
+	return l->rconn;
+}
+
+/* A load, on the replica when it is fresh enough, else (or when the
+ * replica fails it) on the primary. */
+static int
+loader_load(struct loader *l)
+{
+	PGconn *src = loader_source(l);
+	int rc = -1;
+
+	if (src != NULL) {
+		l->qc = src;
+		rc = loader_load_on(l);
+		if (rc != 0 && src == l->rconn && !loader_stopping(l)) {
+			replica_drop(l, "a load failed on it");
+			l->qc = src = l->conn;
+			rc = loader_load_on(l);
+		}
+		l->qc = l->conn;
+		if (rc == 0)
+			l->done.from[src == l->conn ? 0 : 1]++;
+	}
 	loader_changes_clear(l);
 	loader_publish(l);
 	return rc;
@@ -1285,6 +1426,8 @@ loader_run(void *arg)
 			loader_disconnect(l);
 	}
 	loader_disconnect(l);
+	PQfinish(l->rconn);
+	l->rconn = NULL;
 	return NULL;
 }
 
@@ -1298,6 +1441,7 @@ loader_free(struct loader *l)
 	free(l->changed);
 	free(l->offers);
 	free(l->conninfo);
+	free(l->read_conninfo);
 	free(l);
 }
 
@@ -1316,6 +1460,13 @@ loader_start(const struct loader_args *a)
 	l->nice = a->nice;
 	l->first_delay_ms = a->first_delay_ms;
 	l->overlay_max = a->overlay_max;
+	l->max_lag_ms = a->max_lag_ms;
+	if (a->read_conninfo != NULL && a->read_conninfo[0] != '\0' &&
+	    (l->read_conninfo = strdup(a->read_conninfo)) == NULL) {
+		log_error("cannot set up the loader");
+		loader_free(l);
+		return NULL;
+	}
 	if ((l->conninfo = strdup(a->conninfo)) == NULL ||
 	    pipe2(l->stop_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_error("cannot set up the loader");

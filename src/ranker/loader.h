@@ -28,6 +28,8 @@ struct loader;
 /* Starts the thread; NULL (logged) if it cannot. */
 struct loader_args {
 	const char *conninfo;
+	const char *read_conninfo;  /* "" or NULL: loads read conninfo */
+	uint64_t max_lag_ms;        /* the longest wait for the replica */
 	struct snap_holder *holder;
 	int settled_fd;
 	int nice;                   /* of the thread: rebuilds cost CPU */

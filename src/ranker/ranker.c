@@ -420,6 +420,8 @@ ranker_setup(struct ranker *rk)
 	if (rk->pool == NULL)
 		return -1;
 	la.conninfo = rk->cfg->db_conninfo;
+	la.read_conninfo = rk->cfg->db_read_conninfo;
+	la.max_lag_ms = rk->cfg->db_max_replica_lag_ms;
 	la.holder = &rk->snaps;
 	la.settled_fd = rk->settle[1];
 	la.nice = (int)rk->cfg->ranker_nice;

@@ -13,6 +13,7 @@ import os
 import signal
 import shutil
 import tempfile
+import urllib.parse
 
 import placesd_test as T
 
@@ -163,6 +164,59 @@ def test_replica_behind_gets_no_reads_until_it_catches_up():
         "no worker holding the standby behind")
 
 
+def loads(source):
+    return D.metric("placesd_ranker_loads_total", 0, source=source)
+
+
+def ranked(word, pid):
+    """/v1/nearby around place pid, q=word, ranks pid."""
+    lat, lon = PG.psql("SELECT lat, lon FROM places WHERE id = %d" % pid)[0]
+    q = urllib.parse.urlencode({"lat": lat, "lon": lon, "radius_m": 2000,
+                                "q": word, "limit": 10})
+    st, _, body = D.get("/v1/nearby?" + q)
+    if st != 200:
+        return False
+    doc = json.loads(body)
+    return not doc["degraded"] and any(r["place"]["id"] == pid
+                                       for r in doc["results"])
+
+
+def rename(pid, word):
+    PG.psql("UPDATE places SET name = name || ' %s' WHERE id = %d"
+            % (word, pid))
+
+
+def test_ranker_loads_from_the_standby_once_it_has_replayed():
+    """The ranker's loader LISTENs on the primary and reads its loads
+    on the standby once the standby has replayed what the primary had
+    written: a renamed place is ranked under its new name; with replay
+    paused it waits max_replica_lag and reads the primary instead."""
+    T.wait_until(lambda: SB.sessions("placesd ranker reads") == 1, 30,
+                 "the loader's session on the standby")
+    T.check_eq(PG.sessions("placesd ranker reads"), 0,
+               "loader read sessions on the primary")
+    T.wait_until(lambda: loads("replica") >= 1, 10,
+                 "the first load counted as read on the standby")
+    before = loads("replica")
+    rename(IDS[2], "replicaword")
+    T.wait_until(lambda: ranked("replicaword", IDS[2]), 30,
+                 "the renamed place ranked")
+    # counted just after the snapshot it made is in use
+    T.wait_until(lambda: loads("replica") > before, 10,
+                 "the patch counted as read on the standby")
+    SB.psql("SELECT pg_wal_replay_pause()")
+    try:
+        before = loads("primary")
+        rename(IDS[3], "pausedword")
+        T.wait_until(lambda: ranked("pausedword", IDS[3]), 30,
+                     "the place renamed while replay is paused, ranked")
+        T.wait_until(lambda: loads("primary") > before, 10,
+                     "the patch counted as read on the primary")
+    finally:
+        SB.psql("SELECT pg_wal_replay_resume()")
+    T.wait_until(SB.caught_up, 60, "the standby to replay again")
+
+
 def test_standby_stopped_reads_move_to_the_primary():
     primary_before = by_target("primary")
     SB.stop(mode="immediate")
@@ -270,6 +324,7 @@ if __name__ == "__main__":
         test_reads_go_to_the_standby,
         test_offers_read_their_writes_while_replay_is_paused,
         test_replica_behind_gets_no_reads_until_it_catches_up,
+        test_ranker_loads_from_the_standby_once_it_has_replayed,
         test_standby_stopped_reads_move_to_the_primary,
         test_primary_stopped_reads_go_on_and_writes_fail_fast,
         test_promotion_moves_writes_and_listen_to_the_new_primary,
