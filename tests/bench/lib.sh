@@ -193,6 +193,333 @@ probe_paced() {
 			printf "%.3f %.3f %d %d\n", d[i50] / 1000, d[i99] / 1000, NR, bad + 0 }'
 }
 
+# ----------------------------------------------------- script options ---
+# The scripts that run placesd on a seeded cluster (digest*, offers*)
+# name their value options in the associative array optvar (option ->
+# variable); parse_opts takes "--opt VALUE" and "--opt=VALUE" for each,
+# the script's flags through its flag_opt, and -h/--help (its usage).
+
+# common_optvars: optvar with the options every such script takes
+common_optvars() {
+	declare -gA optvar=([--placesd]=placesd_bin [--placesctl]=placesctl_bin [--sql-dir]=sql_dir
+		[--places]=nplaces [--pg-bindir]=pg_bindir [--keep]=keep_dir)
+	placesd_bin=${PLACESD:-} placesctl_bin=${PLACESCTL:-} sql_dir='' pg_bindir=${PG_BINDIR:-} keep_dir=''
+}
+# take_opt ARGS...: when $1 is an option of optvar, sets its variable and
+# opt_shift (the words it took); false otherwise
+opt_shift=0
+take_opt() {
+	local o=${1%%=*}
+	[[ $o == --* ]] && [ -n "${optvar[$o]:-}" ] || return 1
+	if [ "$o" = "$1" ]; then
+		need_arg "$@"; printf -v "${optvar[$o]}" '%s' "$2"; opt_shift=2
+	else
+		printf -v "${optvar[$o]}" '%s' "${1#*=}"; opt_shift=1
+	fi
+}
+parse_opts() {
+	while [ $# -gt 0 ]; do
+		if take_opt "$@"; then shift "$opt_shift"; continue; fi
+		case $1 in -h|--help) usage; exit 0 ;; esac
+		if declare -F flag_opt >/dev/null && flag_opt "$1"; then shift; continue; fi
+		usage >&2; die "unknown argument: $1"
+	done
+}
+# usage_common: the --help lines of the options of common_optvars but
+# --places (whose default is the script's), and of -h
+usage_common() {
+	cat <<EOF
+  --placesd PATH     placesd binary (default: \$PLACESD, else src/placesd of the
+                     build directory: \$top_builddir/src, ./src or ../../src)
+  --placesctl PATH   placesctl binary (default: \$PLACESCTL, else placesctl
+                     beside placesd, else src/placesctl of the build directory)
+  --sql-dir DIR      migrations (default: src/sql of this source tree:
+                     ${bench_dir:-tests/bench}/../../src/sql)
+  --pg-bindir DIR    PostgreSQL binaries (default: \$PG_BINDIR, else the
+                     newest /usr/lib/postgresql/N/bin, else pg_config --bindir)
+  --keep DIR         copy the configs, logs and raw outputs to DIR
+  -h, --help         this text
+EOF
+}
+
+# set_workers: ncpu = the online cores; nworkers = $workers (auto: ncpu;
+# else 1..64, and $workers becomes the plain number)
+set_workers() {
+	ncpu=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) || die "cannot count the cores"
+	if [ "$workers" = auto ]; then
+		nworkers=$ncpu
+	else
+		is_uint "$workers" && [ "$workers" -le 64 ] || die "--workers: 1..64 or auto, not '$workers'"
+		nworkers=$((10#$workers))
+		workers=$nworkers
+	fi
+}
+
+# ms_of T: the milliseconds in 500ms, 1s or 250 (a bare number is ms);
+# nothing when T is none of these.  secs_of MS: the same in seconds.
+ms_of() {
+	local v
+	case $1 in
+	*ms) v=${1%ms} ;;
+	*s)  v=${1%s}; [[ $v =~ ^[0-9]+$ ]] && v=$((10#$v * 1000)) ;;
+	*)   v=$1 ;;
+	esac
+	[[ $v =~ ^[0-9]+$ ]] && echo $((10#$v))
+}
+secs_of() { awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }'; }
+
+# ------------------------------------------------------- the binaries ---
+# find_binaries [events]: placesd_bin, placesctl_bin (and placesd-events,
+# events_bin) as absolute paths, when not given found beside placesd or in
+# the build directory; sql_dir the migrations (default: src/sql of this
+# source tree); the tools every such script needs (curl), PostgreSQL's
+# binaries and the user to run them as
+find_binaries() {
+	if [ -z "$placesd_bin" ]; then
+		placesd_bin=$(find_build_bin placesd) ||
+			die "placesd not found: use --placesd PATH or PLACESD=PATH, or run from the build directory"
+	fi
+	[ -x "$placesd_bin" ] && [ -f "$placesd_bin" ] || die "not an executable file: $placesd_bin"
+	placesd_bin=$(abs_path "$placesd_bin")
+	placesctl_bin=$(sibling_bin "$placesctl_bin" placesctl "use --placesctl PATH or PLACESCTL=PATH") || exit 2
+	[ "${1:-}" = events ] && { events_bin=$(sibling_bin "$events_bin" placesd-events \
+		"use --events PATH or PLACESD_EVENTS=PATH (make src/placesd-events)") || exit 2; }
+	[ -n "$sql_dir" ] || sql_dir=$bench_dir/../../src/sql
+	[ -d "$sql_dir" ] && ls "$sql_dir"/*.sql >/dev/null 2>&1 || die "no migrations (*.sql) in $sql_dir: use --sql-dir DIR"
+	sql_dir=$(cd "$sql_dir" && pwd)
+	find_postgres
+	pg_runner_setup
+	need_tools curl
+}
+# sibling_bin GIVEN NAME HINT: GIVEN, else NAME beside placesd, else in the
+# build directory, as an absolute path (dies with HINT when none)
+sibling_bin() {
+	local b=$1
+	if [ -z "$b" ]; then
+		if [ -x "$(dirname "$placesd_bin")/$2" ]; then b=$(dirname "$placesd_bin")/$2
+		else b=$(find_build_bin "$2") || die "$2 not found: $3"; fi
+	fi
+	[ -x "$b" ] && [ -f "$b" ] || die "not an executable file: $b"
+	abs_path "$b"
+}
+
+# ------------------------------------------------ a benchmark session ---
+# bench_begin NAME: the state bench_cleanup reads, problems=(), the traps
+# (exit, Ctrl-C, SIGTERM), $tmp (make_tmp NAME) and pgdir=$tmp/pg.  On exit
+# bench_cleanup stops what runs: the script's cleanup_hook first (its own
+# processes), then wrk (child_pid), placesd and PostgreSQL; keeps the
+# outputs with --keep and removes $tmp.
+bench_begin() {
+	tmp='' pgdir='' pg_started='' pg_pid='' placesd_pid='' placesd_port='' placesd_log='' child_pid='' cleaned=''
+	problems=()
+	trap 'bench_cleanup' EXIT
+	trap 'note "interrupted"; exit 130' INT
+	trap 'note "terminated"; exit 143' TERM
+	make_tmp "$1"
+	pgdir=$tmp/pg
+}
+bench_cleanup() {
+	[ -n "$cleaned" ] && return
+	cleaned=1
+	trap '' INT TERM
+	kill_child "$child_pid"
+	declare -F cleanup_hook >/dev/null && cleanup_hook
+	stop_placesd
+	stop_postgres
+	keep_outputs
+	[ -n "$tmp" ] && rm -rf "$tmp"
+}
+
+# pg_max_conn POOL_SIZE: max_connections for placesd's workers x (pool +
+# LISTEN) connections and the ranker's, psql and placesctl, two placesd
+# generations overlapping while one stops
+pg_max_conn() { echo $((2 * (nworkers * ($1 + 2) + 4) + 20)); }
+
+# write_token: token_file = $tmp/admin.token, 40 hex digits, mode 0600
+write_token() {
+	token_file=$tmp/admin.token
+	(umask 077; od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$token_file"; echo >>"$token_file")
+	chmod 600 "$token_file"
+	[ "$(tr -d '\n' <"$token_file" | wc -c)" -eq 40 ] || die "cannot write the admin token"
+}
+
+# seed_cluster [SEED_ARGS...]: migrate the cluster (through
+# $tmp/placesctl.conf, written by write_placesd_conf), seed --places
+# $nplaces with placesctl (SEED_ARGS more, e.g. --seed 2) and VACUUM
+# ANALYZE; sets t_seed (seconds), seeded_menu and seeded_offers (counts);
+# exits 1 when a step fails or the places are not all there
+seed_cluster() {
+	local pcount t0
+	write_placesd_conf "$tmp/placesctl.conf" "$(free_port)"
+	"$placesctl_bin" -c "$tmp/placesctl.conf" migrate --dir "$sql_dir" >"$tmp/migrate.log" 2>&1 ||
+		{ note "placesctl migrate failed:"; cat "$tmp/migrate.log" >&2; exit 1; }
+	t0=$(date +%s.%N)
+	run_bg "$tmp/seed.log" "$placesctl_bin" -c "$tmp/placesctl.conf" seed --places "${nplaces:?}" "$@" ||
+		{ note "placesctl seed failed:"; tail -n 30 "$tmp/seed.log" >&2; exit 1; }
+	# shellcheck disable=SC2034 # t_seed, seeded_*: for the caller
+	t_seed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	psql_q -c "VACUUM ANALYZE" >"$tmp/vacuum.log" 2>&1 || { note "VACUUM ANALYZE failed:"; cat "$tmp/vacuum.log" >&2; exit 1; }
+	# shellcheck disable=SC2034
+	read -r pcount seeded_menu seeded_offers <<<"$(psql_q -F ' ' -c "SELECT (SELECT count(*) FROM places),
+		(SELECT count(*) FROM menu_items), (SELECT count(*) FROM offers)")" ||
+		{ note "cannot count the places"; exit 1; }
+	[ "${pcount:-}" = "$nplaces" ] || { note "expected $nplaces places after seeding, found ${pcount:-?}"; exit 1; }
+}
+
+# --------------------------------------------------- placesd's config ---
+# write_placesd_conf FILE PORT: listen on 127.0.0.1:PORT, $workers
+# workers, $conninfo ($pool_size when set), the ranker's socket in $tmp,
+# and the script's own lines: conf_server ([server]), conf_ranker
+# ([ranker]), conf_more (whole sections); [log] level $log_level (warn)
+write_placesd_conf() {
+	cat >"$1" <<EOF
+# written by $prog
+[server]
+listen = 127.0.0.1:$2
+workers = $workers
+${conf_server:-}
+
+[database]
+conninfo = $conninfo
+${pool_size:+pool_size = $pool_size}
+
+[ranker]
+socket = $tmp/ranker.sock
+${conf_ranker:-}
+
+${conf_more:-}
+
+[log]
+level = ${log_level:-warn}
+EOF
+}
+
+# fresh_placesd LABEL [NAME]: a new placesd on a free port, its files
+# $tmp/placesd-N[-NAME].conf and .log (N counts the starts, nstart),
+# written by write_placesd_conf and launched (launch_placesd LABEL)
+nstart=0
+fresh_placesd() {
+	nstart=$((nstart + 1))
+	placesd_port=$(free_port) || die "no free port found"
+	placesd_conf=$tmp/placesd-$nstart${2:+-$2}.conf
+	placesd_log=$tmp/placesd-$nstart${2:+-$2}.log
+	write_placesd_conf "$placesd_conf" "$placesd_port"
+	launch_placesd "$1"
+}
+
+# placesd_children ROLE: the placesd master's children whose command line
+# names ROLE (worker, ranker)
+placesd_children() {
+	local p
+	for p in $(pgrep -P "$placesd_pid" 2>/dev/null); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$1" && echo "$p"
+	done
+}
+
+# ----------------------------------------------------- memory sampling ---
+# kb_of PID: "RSS PSS" in kB (PSS 0 when smaps_rollup cannot be read)
+kb_of() {
+	local rss pss
+	rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null)
+	pss=$(awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null)
+	echo "${rss:-0} ${pss:-0}"
+}
+# kb_sum PID...: the sums, "RSS PSS"
+kb_sum() {
+	local p r s rs=0 ps=0
+	for p in "$@"; do
+		read -r r s <<<"$(kb_of "$p")"
+		rs=$((rs + r)); ps=$((ps + s))
+	done
+	echo "$rs $ps"
+}
+# mem_snapshot: "WORKERS_RSS WORKERS_PSS NWORKERS MASTER_RSS RANKER_RSS
+# PG_PSS TCP_KB" in kB (TCP: the kernel's TCP buffers, machine-wide)
+mem_snapshot() {
+	local w r
+	w=$(placesd_children worker | tr '\n' ' ')
+	r=$(placesd_children ranker | tr '\n' ' ')
+	# shellcheck disable=SC2086 # word splitting of the pid lists is meant
+	printf '%s %s %s %s %s %s\n' "$(kb_sum $w)" "$(wc -w <<<"$w")" \
+		"$(kb_of "$placesd_pid" | cut -d' ' -f1)" "$(kb_sum $r | cut -d' ' -f1)" \
+		"$(kb_sum "$pg_pid" $(pgrep -P "$pg_pid" 2>/dev/null) | cut -d' ' -f2)" \
+		"$(awk -v pg="$(getconf PAGESIZE)" '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) * pg / 1024 }' /proc/net/sockstat)"
+}
+
+# ------------------------------------------------ CPU split by process ---
+# cpu_take GROUP...: $split = "TOTAL BUSY OURS T1 T2 ...": cpu_snapshot of
+# the GROUPs (+PID: a process and its children; PGID: a process group;
+# empty: none) and then the ticks of each of them
+split=
+cpu_take() {
+	local g
+	cpu_snapshot "$@"
+	split=$snap
+	for g in "$@"; do
+		case $g in
+		'') split+=" 0" ;;
+		+*) split+=" $(ticks_of_family "${g#+}")" ;;
+		*) split+=" $(ticks_of_group "$g")" ;;
+		esac
+	done
+}
+# cores_of SPLIT0 SPLIT1 N: "C1 .. CN CLIENTS IDLE" in cores: the first N
+# groups of cpu_take, the rest of "ours" (the clients: the other groups
+# and this shell's reaped children), and the idle cores
+cores_of() {
+	awk -v a="$1" -v b="$2" -v n="$ncpu" -v g="$3" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		t = y[1] - x[1]; if (t <= 0) t = 1
+		cl = y[3] - x[3]
+		for (i = 4; i < 4 + g; i++) { d = y[i] - x[i]; cl -= d; printf "%.2f ", n * d / t }
+		if (cl < 0) cl = 0
+		printf "%.2f %.2f", n * cl / t, n * (t - (y[2] - x[2])) / t }'
+}
+
+# ------------------------------------------------------- the printout ---
+# pg_version: the PostgreSQL server's version
+pg_version() { "$pg_bindir/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //'; }
+# machine_line WHO: the "machine:" line of a printout's head (WHO: what
+# shares the cores)
+machine_line() {
+	echo "  machine:    $ncpu cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); $1 share the cores"
+}
+# warn_busy: a note naming other processes busy on this machine
+warn_busy() {
+	local busy
+	busy=$(ps -eo pcpu=,pgid=,ppid=,pid=,args= --sort=-pcpu 2>/dev/null |
+		awk -v a="$pg_pid" -v me=$$ '$1 >= 20 && $3 != a && $4 != a && $2 != me' | head -n 3)
+	[ -n "$busy" ] && note "other busy processes on this machine, figures will be noisy:" && sed 's/^/    /' <<<"$busy" >&2
+	return 0
+}
+# pg_log_problems: PostgreSQL's ERROR, FATAL and PANIC lines to problems
+pg_log_problems() {
+	local n
+	n=$(grep -c -E '\b(ERROR|FATAL|PANIC): ' "$pgdir/postgres.log" 2>/dev/null)
+	[ "${n:-0}" != 0 ] && problems+=("PostgreSQL logged $n ERROR/FATAL/PANIC line(s): $(grep -m 3 -E '(ERROR|FATAL|PANIC): ' "$pgdir/postgres.log" | tr '\n' '|' | cut -c1-300)")
+	return 0
+}
+# fail_banner TITLE ITEM...: a block of !!! naming what failed (nothing
+# without ITEMs)
+fail_banner() {
+	[ $# -gt 1 ] || return 0
+	local bangs='!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'
+	echo "$bangs"
+	echo "!!! $1"; shift
+	printf '!!!   %s\n' "$@"
+	echo "$bangs"
+	echo
+}
+# print_notes NONE: "Notes:" and the problems, or NONE when there are none
+print_notes() {
+	if [ ${#problems[@]} -eq 0 ]; then
+		echo "$1"
+	else
+		echo "Notes:"
+		printf '  - %s\n' "${problems[@]}"
+	fi
+}
+
 # ------------------------------------------------------- summary rows ---
 # Every script reports its headline figures through bench_row as well as
 # in its own table; tests/bench/run sets BENCH_ROWS to a file and prints
