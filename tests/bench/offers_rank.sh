@@ -21,6 +21,7 @@
 # never seen ranked, 1 when placesd, PostgreSQL or placesctl failed, 2 on
 # a usage or setup error.  Needs: PostgreSQL's binaries, curl, python3.
 
+# shellcheck disable=SC2034,SC2154 # variables shared with lib.sh
 set -u
 set -o pipefail
 
