@@ -924,7 +924,7 @@ probe_series() {
 		[ $((j % 2)) = 1 ] && st=idle
 		at=$(awk -v t="$t0" -v j="$j" -v w="$probe_win" 'BEGIN { printf "%.3f", t + j * w + 0.5 }')
 		now=$(date +%s.%N)
-		sleep "$(awk -v a="$at" -v n="$now" 'BEGIN { d = a - n; printf "%.3f", d > 0 ? d : 0 }')"
+		sleep "$(awk -v a="$at" -v n="$now" 'BEGIN { d = a - n; printf "%.3f", (d > 0 ? d : 0) }')"
 		is_running "$client_pid" || break
 		fig=$(probe_paced "$out-$j-$st" "http://127.0.0.1:$placesd_port/healthz" "$probe" 25 \
 			$((probe_win - 1))) || return 1
