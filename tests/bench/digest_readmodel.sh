@@ -19,16 +19,13 @@
 # 2 on a usage or setup error.  Needs: PostgreSQL's binaries, wrk, curl.
 
 # shellcheck disable=SC2034,SC2154 # variables shared with lib.sh
-set -u
-set -o pipefail
+set -u -o pipefail
 
 # bench-quick: --rounds 1 --duration 3s --warmup 1s --sample 10
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 
-usage() {
-	cat <<EOF
+usage() { cat <<EOF
 Usage: $prog [OPTIONS]
 
 Benchmark placesd's POST /v1/digest with the city read model on ([cache]

@@ -7,6 +7,10 @@
 # (stop_postgres, stop_placesd, kill_child).
 # bash only (arrays, [[ ]], read -a).
 
+# bench_dir: this directory, the scripts' and their helpers' (sse_client.py,
+# digest.lua), unless the script set it
+bench_dir=${bench_dir:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+
 # ----------------------------------------------------------- messages ---
 die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 2; }
 note() { printf '%s: %s\n' "$prog" "$*" >&2; }

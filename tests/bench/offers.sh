@@ -21,16 +21,13 @@
 # or setup error.  Needs: PostgreSQL's binaries, curl, /usr/bin/python3.
 
 # shellcheck disable=SC2034,SC2154 # variables shared with lib.sh
-set -u
-set -o pipefail
+set -u -o pipefail
 
 # bench-quick: --subscribers 500 --offers 5 --rounds 1
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 
-usage() {
-	cat <<EOF
+usage() { cat <<EOF
 Usage: $prog [OPTIONS]
 
 Benchmark placesd's live offer stream: N concurrent subscribers of

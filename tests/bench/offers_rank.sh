@@ -22,16 +22,13 @@
 # a usage or setup error.  Needs: PostgreSQL's binaries, curl, python3.
 
 # shellcheck disable=SC2034,SC2154 # variables shared with lib.sh
-set -u
-set -o pipefail
+set -u -o pipefail
 
 # bench-quick: --places 20000 --duration 3
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 
-usage() {
-	cat <<EOF
+usage() { cat <<EOF
 Usage: $prog [OPTIONS]
 
 Changes at --rate per second while /v1/nearby runs: the delay from each

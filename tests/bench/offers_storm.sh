@@ -22,16 +22,13 @@
 # (nghttp2-client), /usr/bin/python3.
 
 # shellcheck disable=SC2034,SC2154 # variables shared with lib.sh
-set -u
-set -o pipefail
+set -u -o pipefail
 
 # bench-quick: --subscribers 500 --offers 500 --rounds 1
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 
-usage() {
-	cat <<EOF
+usage() { cat <<EOF
 Usage: $prog [OPTIONS]
 
 /healthz p99 while offers are published to N subscribers of
