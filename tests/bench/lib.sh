@@ -1244,9 +1244,9 @@ upstream_notok() {
 p50_of() { to_ms "$(awk '$1 == "50%" { print $2 }' "$1")"; }
 
 # --------------------------------------------------------------- sample ---
-# start_sample OUT: $sample digests with curl, in the background, a second
+# digest_sample_start OUT: $sample digests with curl, in the background, a second
 # after the timed run starts, on one keep-alive connection
-start_sample() {
+digest_sample_start() {
 	[ "$sample" -gt 0 ] || return 0
 	awk -v n="$sample" -v url="http://127.0.0.1:$placesd_port/v1/digest" '
 		{ b[NR] = $0 }
@@ -1262,9 +1262,9 @@ start_sample() {
 	( sleep 1; exec curl -K "$tmp/sample.curl" ) >"$1" 2>/dev/null &
 	curl_pid=$!
 }
-# end_sample OUT: stop it (if the run ended first); sets sample_info,
+# digest_sample_end OUT: stop it (if the run ended first); sets sample_info,
 # sample_got (200 answers), sample_err (of those: a non-empty "errors")
-end_sample() {
+digest_sample_end() {
 	sample_info=
 	sample_got=0
 	sample_err=0
@@ -1294,11 +1294,11 @@ run_digest() {
 	fetch_metrics "$out.m0" || { note "GET /metrics failed"; exit 1; }
 	e0=$(events_requests) || exit 1
 	cpu_take "+$placesd_pid" "+$pg_pid" "$events_pid"; t0=$split
-	[ "$smp" = 1 ] && start_sample "$out.sample"
+	[ "$smp" = 1 ] && digest_sample_start "$out.sample"
 	run_bg "$out" wrk -t"$th" -c"$c" -d"$duration" --timeout 10s --latency \
 		-s "$tmp/digest.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/bodies.txt"; rc=$?
 	sample_info=; sample_err=0; sample_got=0
-	[ "$smp" = 1 ] && end_sample "$out.sample"
+	[ "$smp" = 1 ] && digest_sample_end "$out.sample"
 	cpu_take "+$placesd_pid" "+$pg_pid" "$events_pid"; t1=$split
 	other_pct=$(other_pct "$t0" "$t1")
 	[ $rc -eq 0 ] || { note "wrk ($cs -c$c, round $r) failed (status $rc):"; cat "$out" >&2; exit 1; }
@@ -1360,10 +1360,10 @@ run_digest() {
 	[ "$pge" -gt 0 ] && { info+="pg errors $pge "; problems+=("$cs -c$c round $r: placesd counted $pge failed database queries"); }
 	[ "$pgt" -gt 0 ] && { info+="pg timeouts $pgt "; problems+=("$cs -c$c round $r: placesd counted $pgt database queries past query_timeout"); }
 	[ "$x5" -gt 0 ] && { info+="5xx $x5 "; problems+=("$cs -c$c round $r: placesd counted $x5 answers 5xx"); }
-	report_run "$cs" "$r" "$c" "$k" "$info"
+	digest_report_run "$cs" "$r" "$c" "$k" "$info"
 }
 
-report_run() {
+digest_report_run() {
 	local k=$4
 	printf '%5s  %-10s %5s %9s %8.3f %9.3f %5s  %4.2f/%4.2f/%4.2f/%4.2f %4.2f   %s\n' "$2" "$1" "$3" \
 		"$(fmt_rps "${RPS[$k]}")" "${P50[$k]}" "${P99[$k]}" "${OTH[$k]}" \
@@ -1377,7 +1377,7 @@ digest_table_head() {
 	printf '%s\n' "--------------------------------------------------------------------------------------------------------------"
 }
 
-warm_untimed() {
+digest_warmup() {
 	[ "$warmup" = 0 ] && return 0
 	local th=$threads
 	[ "$max_c" -lt "$th" ] && th=$max_c
@@ -1410,7 +1410,7 @@ block_latency() {
 		[ "$m" = off ] && [ "$2" = "on off" ] && cs=digest/off name=d$latency-off
 		start_events "d$latency" "$latency"
 		digest_placesd "$name" "$mb"
-		warm_untimed
+		digest_warmup
 		[ "$3" = 1 ] && [ $((r % 2)) -eq 1 ] && run_digest digest/c1 "$r" 1 0
 		for c in $(conns_order "$r"); do
 			run_digest "$cs" "$r" "$c" 1
@@ -1458,8 +1458,8 @@ digest_run() {
 	echo "oth% = share of all CPU time used by other processes during that run"
 }
 
-# med_of ARRAY KEY: the median over the rounds of ARRAY[KEY,round]
-med_of() {
+# digest_med ARRAY KEY: the median over the rounds of ARRAY[KEY,round]
+digest_med() {
 	local -n A=$1
 	local v=() r
 	for r in $(seq 1 "$rounds"); do [ -n "${A[$2,$r]:-}" ] && v+=("${A[$2,$r]}"); done
@@ -1467,8 +1467,8 @@ med_of() {
 }
 # cores_med KEY: the median cores of each kind, "PD/PG/EV/CL IDLE"
 cores_med() {
-	printf '%.2f/%.2f/%.2f/%.2f %.2f' "$(med_of CPD "$1")" "$(med_of CPG "$1")" "$(med_of CEV "$1")" \
-		"$(med_of CCL "$1")" "$(med_of CID "$1")"
+	printf '%.2f/%.2f/%.2f/%.2f %.2f' "$(digest_med CPD "$1")" "$(digest_med CPG "$1")" "$(digest_med CEV "$1")" \
+		"$(digest_med CCL "$1")" "$(digest_med CID "$1")"
 }
 
 # digest_problems: the noisy runs, what placesd and PostgreSQL logged, to
