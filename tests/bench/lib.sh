@@ -309,13 +309,14 @@ sibling_bin() {
 }
 
 # ------------------------------------------------ a benchmark session ---
-# bench_begin NAME: the state bench_cleanup reads, problems=(), the traps
-# (exit, Ctrl-C, SIGTERM), $tmp (make_tmp NAME) and pgdir=$tmp/pg.  On exit
-# bench_cleanup stops what runs: the script's cleanup_hook first (its own
-# processes), then wrk (child_pid), placesd and PostgreSQL; keeps the
-# outputs with --keep and removes $tmp.
+# bench_begin NAME [HOOK]: the state bench_cleanup reads, problems=(), the
+# traps (exit, Ctrl-C, SIGTERM), $tmp (make_tmp NAME) and pgdir=$tmp/pg.
+# On exit bench_cleanup stops what runs: the function HOOK first (the
+# script's own processes), then wrk (child_pid), placesd and PostgreSQL;
+# keeps the outputs with --keep and removes $tmp.
 bench_begin() {
 	tmp='' pgdir='' pg_started='' pg_pid='' placesd_pid='' placesd_port='' placesd_log='' child_pid='' cleaned=''
+	cleanup_fn=${2:-}
 	problems=()
 	trap 'bench_cleanup' EXIT
 	trap 'note "interrupted"; exit 130' INT
@@ -328,7 +329,7 @@ bench_cleanup() {
 	cleaned=1
 	trap '' INT TERM
 	kill_child "$child_pid"
-	declare -F cleanup_hook >/dev/null && cleanup_hook
+	[ -n "$cleanup_fn" ] && "$cleanup_fn"
 	stop_placesd
 	stop_postgres
 	keep_outputs
@@ -671,8 +672,8 @@ offers_check_opts() {
 # offers_setup: the session (bench_begin), the cluster, the admin token,
 # placesd's configuration, the seeded data and the offers' places
 offers_setup() {
-	bench_begin obench
 	client_pid='' probe_pid='' failed_subs=() noisy=0
+	bench_begin obench offers_cleanup
 	declare -gA R
 	start_cluster "$pgdir" "$(pg_max_conn "$pool_size")" 128MB
 	write_token
@@ -692,7 +693,7 @@ max_subscribers = $max_subs"
 	# /metrics waits on 10,000 streams' worker: give fetch_metrics more time
 	metrics_max_time=10
 }
-cleanup_hook() {
+offers_cleanup() {
 	kill_child "${probe_pid:-}"
 	stop_client
 }
@@ -700,7 +701,7 @@ cleanup_hook() {
 # stop_client: the client's process group (it was started with setsid and
 # its subscriber processes are in it), then reap it
 stop_client() {
-	[ -n "$client_pid" ] || return 0
+	[ -n "${client_pid:-}" ] || return 0
 	kill -TERM -- "-$client_pid" 2>/dev/null || kill -TERM "$client_pid" 2>/dev/null
 	local i
 	for i in $(seq 1 50); do is_running "$client_pid" || break; sleep 0.1; done
@@ -1112,8 +1113,8 @@ digest_check_opts() {
 # configuration, the seeded data, the bodies ($tmp/bodies.txt, one a
 # line) and the wrk script ($tmp/digest.lua)
 digest_setup() {
-	bench_begin dbench
 	events_pid='' events_port='' events_log='' curl_pid='' failed_reqs=() noisy=0 other_pct=''
+	bench_begin dbench digest_cleanup
 	declare -gA RPS P50 P99 OTH CPD CPG CEV CCL CID
 	start_cluster "$pgdir" "$(pg_max_conn "$pool_size")" 512MB
 	max_clients=$((2 * max_c + 1024))
@@ -1149,14 +1150,14 @@ retries = 0
 breaker_failures = 1000
 keepalive = 512"
 }
-cleanup_hook() {
-	kill_child "$curl_pid"; curl_pid=''
+digest_cleanup() {
+	kill_child "${curl_pid:-}"; curl_pid=''
 	stop_placesd
 	stop_events
 }
 
 stop_events() {
-	[ -n "$events_pid" ] || return 0
+	[ -n "${events_pid:-}" ] || return 0
 	stop_proc placesd-events "$events_pid" TERM 10
 	events_pid=
 	if [ "$stop_rc" != 0 ]; then
