@@ -1,74 +1,40 @@
 #!/bin/bash
-# tests/bench/offers_rank.sh -- what a stream of changes costs the
-# ranker, and how soon each one is ranked: changes made at --rate per
-# second (default 100) while /v1/nearby runs at --nearby-rate per second,
-# at 100,000 places (--places) or 1,000,000 (--big).  The changes
-# (--kind):
-#
-#   new      new offers, POST /v1/offers: a delta of the offer flags;
-#   ended    offers ended by an UPDATE (ends_at = now()) of offers made
-#            before the run: a patch (places_changed), read into the
-#            ranker's overlay;
-#   place    places renamed by an UPDATE (a word of their own added to the
-#            name): a patch as well, whose new word the probe searches;
-#   all      the three in turn, on one seeded cluster and one placesd
-#            (each on places of its own).
-#
+# tests/bench/offers_rank.sh -- how soon is each change ranked, and what
+# does a stream of changes cost the ranker?  Changes at --rate per second
+# (default 100) while /v1/nearby runs at --nearby-rate per second, at
+# 100,000 places (--places; --big: 1,000,000).  --kind: new (offers
+# published: a delta of the offer flags), ended (offers ended by an
+# UPDATE: a patch read into the ranker's overlay), place (places renamed:
+# a patch whose new word the probe searches), all (the three in turn).
 # --overlay N sets [ranker] overlay_max (0: every patch copies the
-# snapshot, as before the overlay), to compare both in one build.
-# Prints:
+# snapshot).
 #
-#   - the change-to-ranking delay: from the 201 answer to POST /v1/offers
-#     (or psql's answer to the UPDATE; the transaction, and so its NOTIFY,
-#     has committed by then) to the first /v1/nearby answer around the
-#     place that shows it: with "offer" in its matched reasons (the boost
-#     F counts only with a preference: the probe asks for a cuisine no
-#     place has, which filters nothing), without it once ended, or found
-#     by its new word; p50, p99 and max over every --sample-th change,
-#     probed every 5 ms on a connection of its own;
-#   - the ranker's CPU per second (utime + stime of the ranker process,
-#     /proc/PID/stat, and of its loader thread alone, "ranker loader"),
-#     first with /v1/nearby alone for --duration, then with the offers as
-#     well for --duration: the difference is what the offers cost;
-#   - what the loader did meanwhile, from its log: deltas (offer flags
-#     changed in place of a copy), patches (the snapshot copied with some
-#     places read again) and full loads, with the cost each logged.
+# Prints per kind the delay from each change's commit to the first
+# /v1/nearby answer that shows it (p50, p99, max over every --sample-th
+# change), the ranker's CPU with /v1/nearby alone and with the changes,
+# and the deltas, patches and full loads the ranker's loader logged.
+# Aims: a change ranked within 100 ms (p99); 100 changes/s cost the
+# ranker < 10% of a core.  How it measures: tests/bench/README.md
+# ("offers_rank").
 #
-# Every offer goes to a place of its own that has no active offer, so
-# that each one changes a flag.  Run on demand; not part of `make check`,
-# and it builds nothing: to compare two builds, run it with each
-# --placesd (for example one from `git worktree add /tmp/old <commit>`).
-# It starts a throw-away PostgreSQL cluster in a temporary directory,
-# migrates and seeds it with placesctl (1,000,000 places take minutes),
-# starts placesd with one worker and the default ranker, and stops all of
-# it and removes the directory on exit, on failure and on Ctrl-C.
-#
-# Exit status: 0 when every run completed and every sampled offer was
-# ranked, 3 when some were never seen ranked, 1 when placesd, PostgreSQL
-# or placesctl failed, 2 on a usage or setup error.
-#
-# Needs: PostgreSQL server binaries (initdb, pg_ctl, postgres, psql),
-# curl, python3 (standard library only); runuser when run as root.
+# Exit status: 0 when every sampled change was ranked, 3 when some were
+# never seen ranked, 1 when placesd, PostgreSQL or placesctl failed, 2 on
+# a usage or setup error.  Needs: PostgreSQL's binaries, curl, python3.
 
-set -u
-set -o pipefail
+# shellcheck disable=SC2034,SC2154 # variables shared with lib.sh
+set -u -o pipefail
 
+# bench-quick: --places 20000 --duration 3
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 
-usage() {
-	cat <<EOF
+usage() { cat <<EOF
 Usage: $prog [OPTIONS]
 
-New offers at --rate per second while /v1/nearby runs: the delay from
-publishing an offer to its boost in /v1/nearby, and the ranker's CPU.
+Changes at --rate per second while /v1/nearby runs: the delay from each
+change to its effect in /v1/nearby, and the ranker's CPU.
 
 Options:
-  --placesd PATH     placesd binary (default: \$PLACESD, else src/placesd of the
-                     build directory)
-  --placesctl PATH   placesctl binary (default: placesctl beside placesd)
-  --sql-dir DIR      migrations (default: $bench_dir/../../src/sql)
   --places N         places to seed (default: 100000)
   --big              1,000,000 places (same as --places 1000000)
   --kind K           new (offers), ended (offers ended), place (places
@@ -81,15 +47,14 @@ Options:
   --sample K         measure the delay of every K-th offer (default: 5)
   --ranker-nice V    [ranker] nice (default: placesd's, idle; 0 measures the
                      ranker without yielding to the rest of a busy machine)
-  --pg-bindir DIR    PostgreSQL server binaries (default: the newest found)
-  --keep DIR         copy the configs, logs and raw outputs to DIR
-  -h, --help         this text
+$(usage_common)
 EOF
 }
 
-placesd_bin=${PLACESD:-}
-placesctl_bin=${PLACESCTL:-}
-sql_dir=
+common_optvars
+optvar+=([--rate]=rate [--duration]=duration [--nearby-rate]=nearby_rate [--sample]=sample
+	[--ranker-nice]=ranker_nice [--kind]=kind [--overlay]=overlay)
+flag_opt() { [ "$1" = --big ] && nplaces=1000000; }
 nplaces=100000
 rate=100
 duration=20
@@ -98,28 +63,7 @@ sample=5
 ranker_nice=
 kind=new
 overlay=
-pg_bindir=
-keep_dir=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--placesd)      need_arg "$@"; placesd_bin=$2; shift 2 ;;
-	--placesctl)    need_arg "$@"; placesctl_bin=$2; shift 2 ;;
-	--sql-dir)      need_arg "$@"; sql_dir=$2; shift 2 ;;
-	--places)       need_arg "$@"; nplaces=$2; shift 2 ;;
-	--big)          nplaces=1000000; shift ;;
-	--rate)         need_arg "$@"; rate=$2; shift 2 ;;
-	--duration)     need_arg "$@"; duration=$2; shift 2 ;;
-	--nearby-rate)  need_arg "$@"; nearby_rate=$2; shift 2 ;;
-	--sample)       need_arg "$@"; sample=$2; shift 2 ;;
-	--ranker-nice)  need_arg "$@"; ranker_nice=$2; shift 2 ;;
-	--kind)         need_arg "$@"; kind=$2; shift 2 ;;
-	--overlay)      need_arg "$@"; overlay=$2; shift 2 ;;
-	--pg-bindir)    need_arg "$@"; pg_bindir=$2; shift 2 ;;
-	--keep)         need_arg "$@"; keep_dir=$2; shift 2 ;;
-	-h|--help)      usage; exit 0 ;;
-	*)              usage >&2; die "unknown argument: $1" ;;
-	esac
-done
+parse_opts "$@"
 for v in nplaces rate duration nearby_rate sample; do
 	is_uint "${!v}" || die "--${v//_/-}: a positive integer, not '${!v}'"
 done
@@ -130,85 +74,25 @@ all)             kinds="new ended place" ;;
 *)               die "--kind: new, ended, place or all, not '$kind'" ;;
 esac
 [ -z "$overlay" ] || [[ $overlay =~ ^[0-9]+$ ]] || die "--overlay: a number, not '$overlay'"
-nkinds=$(echo $kinds | wc -w)
+nkinds=$(wc -w <<<"$kinds")
 noffers=$((rate * duration))
 [ $((noffers * nkinds)) -lt "$nplaces" ] || die "--rate x --duration (x 3 for all) must stay below --places (one place per change)"
 
-if [ -z "$placesd_bin" ]; then
-	placesd_bin=$(find_build_bin placesd) || die "placesd not found: use --placesd PATH"
-fi
-[ -x "$placesd_bin" ] && [ -f "$placesd_bin" ] || die "not an executable file: $placesd_bin"
-placesd_bin=$(abs_path "$placesd_bin")
-[ -n "$placesctl_bin" ] || placesctl_bin=$(dirname "$placesd_bin")/placesctl
-[ -x "$placesctl_bin" ] || die "placesctl not found: use --placesctl PATH"
-placesctl_bin=$(abs_path "$placesctl_bin")
-[ -n "$sql_dir" ] || sql_dir=$bench_dir/../../src/sql
-[ -d "$sql_dir" ] || die "no migrations in $sql_dir: use --sql-dir DIR"
+find_binaries
 python_bin=/usr/bin/python3
 [ -x "$python_bin" ] || python_bin=$(command -v python3) || die "python3 not found"
-need_tools curl
-pg_runner_setup
-find_postgres
 
-tmp=
-pg_started=
-placesd_pid=
-cleaned=
-cleanup() {
-	[ -n "$cleaned" ] && return
-	cleaned=1
-	trap '' INT TERM
-	kill_child "$child_pid"
-	stop_placesd
-	stop_postgres
-	keep_outputs
-	[ -n "$tmp" ] && rm -rf "$tmp"
-}
-trap 'cleanup' EXIT
-trap 'note "interrupted"; exit 130' INT
-trap 'note "terminated"; exit 143' TERM
-
-problems=()
-make_tmp orank
-pgdir=$tmp/pg
+bench_begin orank
 start_cluster "$pgdir" 40 256MB
+write_token
+workers=1 nworkers=1 log_level=info
+conf_ranker="${ranker_nice:+nice = $ranker_nice}
+${overlay:+overlay_max = $overlay}"
+conf_more="[offers]
+admin_token_file = $token_file"
 
-token_file=$tmp/admin.token
-(umask 077; od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$token_file"; echo >>"$token_file")
-
-# write_conf FILE PORT
-write_conf() {
-	cat >"$1" <<EOF
-# written by $prog
-[server]
-listen = 127.0.0.1:$2
-workers = 1
-
-[database]
-conninfo = $conninfo
-
-[ranker]
-socket = $tmp/ranker.sock
-${ranker_nice:+nice = $ranker_nice}
-${overlay:+overlay_max = $overlay}
-
-[offers]
-admin_token_file = $token_file
-
-[log]
-level = info
-EOF
-}
-
-write_conf "$tmp/placesctl.conf" "$(free_port)"
-"$placesctl_bin" -c "$tmp/placesctl.conf" migrate --dir "$sql_dir" >"$tmp/migrate.log" 2>&1 ||
-	{ note "placesctl migrate failed:"; cat "$tmp/migrate.log" >&2; exit 1; }
 note "seeding $nplaces places"
-t_seed=$(date +%s)
-run_bg "$tmp/seed.log" "$placesctl_bin" -c "$tmp/placesctl.conf" seed --places "$nplaces" ||
-	{ note "placesctl seed failed:"; tail -n 30 "$tmp/seed.log" >&2; exit 1; }
-t_seed=$(($(date +%s) - t_seed))
-psql_q -c "VACUUM ANALYZE" >/dev/null 2>&1 || { note "VACUUM ANALYZE failed"; exit 1; }
+seed_cluster
 # one place of its own for each offer, none with an active offer, and
 # the places /v1/nearby asks around
 psql_q -F ' ' -c "SELECT id, lat, lon FROM places p WHERE NOT EXISTS
@@ -233,16 +117,8 @@ psql_q -F ' ' -c "SELECT lat, lon FROM places ORDER BY random() LIMIT 2000" >"$t
 	{ note "cannot choose the /v1/nearby points"; exit 1; }
 
 # ---------------------------------------------------------------- placesd ---
-nworkers=1
-placesd_port=$(free_port) || die "no free port found"
-placesd_conf=$tmp/placesd.conf
-placesd_log=$tmp/placesd.log
-write_conf "$placesd_conf" "$placesd_port"
-launch_placesd "start"
-ranker_pid=
-for p in $(pgrep -P "$placesd_pid"); do
-	tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q ranker && ranker_pid=$p
-done
+fresh_placesd start
+ranker_pid=$(placesd_children ranker | tail -n 1)
 [ -n "$ranker_pid" ] || { note "cannot find placesd's ranker process"; exit 1; }
 for i in $(seq 1 600); do
 	grep -q 'loader_build: snapshot 1:' "$placesd_log" && break
@@ -493,6 +369,9 @@ run_kind() {
 	folds=$(grep -c 'folded in, built' "$tmp/phase.log")
 	echo "  loader:       $deltas deltas ($(cost 'loader_offers: snapshot ' 'cpu')), $patches patches ($(cost 'loader_patch: snapshot ' 'cpu')) of which $folds folded the overlay in, $fulls full loads"
 	echo "  aims:         change ranked within 100 ms (p99 $(val delay_p99_ms) ms); 100 changes/s < 10% of a core"
+	bench_row "$kind: change ranked p99" "$(val delay_p99_ms)" ms "<=100"
+	bench_row "$kind: ranker CPU of $rate changes/s" "$(awk -v a="$alone" -v b="$with" 'BEGIN { printf "%.1f", (b - a) * 100 }')" \
+		"%core" "$([ "$rate" = 100 ] && echo "<=10")"
 	unseen_total=$((unseen_total + $(val unseen)))
 }
 
