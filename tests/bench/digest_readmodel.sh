@@ -24,6 +24,7 @@ set -u -o pipefail
 # bench-quick: --rounds 1 --duration 3s --warmup 1s --sample 10
 prog=${0##*/}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_digest.sh" || { echo "$prog: cannot read lib_digest.sh beside it" >&2; exit 2; }
 
 usage() { cat <<EOF
 Usage: $prog [OPTIONS]

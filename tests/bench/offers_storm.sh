@@ -27,6 +27,7 @@ set -u -o pipefail
 # bench-quick: --subscribers 500 --offers 500 --rounds 1
 prog=${0##*/}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_offers.sh" || { echo "$prog: cannot read lib_offers.sh beside it" >&2; exit 2; }
 
 usage() { cat <<EOF
 Usage: $prog [OPTIONS]
