@@ -240,6 +240,13 @@ def test_standby_stopped_reads_move_to_the_primary():
 
 
 def test_primary_stopped_reads_go_on_and_writes_fail_fast():
+    """Reads go on from the standby, writes answer 503 at once, and a
+    stream stays open through the outage and gets what is published
+    when the primary is back, including what its feed only finds by
+    reading after its mark (an offer inserted while it reconnects)."""
+    from test_offers import Stream
+    s = Stream(D, city=CITY)
+    T.check_eq(s.status, 200, "the stream's status")
     PG.stop(mode="immediate")
     try:
         T.wait_until(lambda: D.metric("placesd_pg_up") == 0, 30,
@@ -250,12 +257,24 @@ def test_primary_stopped_reads_go_on_and_writes_fail_fast():
         T.check_eq(st, 503, "publish, primary down: %r" % raw[:200])
         T.check_eq(json.loads(raw)["error"]["code"], "unavailable",
                    "the 503's code")
+        s.pump(1.0)
+        T.check(not s.closed, "the stream is open with the primary down")
     finally:
         PG.start()
-    T.wait_until(lambda: D.metric("placesd_pg_up") == WORKERS, 60,
-                 "the primary pools back")
+    # before the feeds reconnect: its NOTIFY goes to nobody
+    quiet = int(PG.psql("SELECT (placesd_publish_offer(%d, 'While the "
+                        "feeds reconnect', NULL, 5, now(), now() + "
+                        "interval '1 day')::json->>'id')::bigint"
+                        % IDS[0])[0][0])
+    T.wait_until(lambda: D.metric("placesd_pg_up") == WORKERS and
+                 D.metric("placesd_offer_feed_up") == WORKERS, 60,
+                 "the primary pools and feeds back")
     st, raw = publish("Primary back")
     T.check_eq(st, 201, "publish, primary back: %r" % raw[:200])
+    back = json.loads(raw)["id"]
+    s.wait(lambda x: quiet in x.ids() and back in x.ids(),
+           what="offers %d and %d" % (quiet, back))
+    s.close()
 
 
 def reload_with(database):
