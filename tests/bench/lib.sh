@@ -507,3 +507,414 @@ stop_placesd() {
 		[ -s "$placesd_log" ] && { note "last lines of its log:"; tail -n 20 "$placesd_log" >&2; }
 	fi
 }
+
+# =====================================================================
+# The pieces below serve the scripts that start PostgreSQL and placesd
+# themselves (nearby_*.sh, places*.sh): their options, cleanup,
+# seeding, configuration, timed wrk runs, ratio tables and the end of a
+# run.  They use the caller's globals as the ones above do.
+bench_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# --- options ---
+# opts_value NAME VAR...: --NAME V and --NAME=V set VAR; opts_flag NAME
+# VAR...: --NAME sets VAR to 1; parse_opts ARGS...: the command line
+# (-h, --help: the script's usage).  opts_common declares the options of
+# every such script, with their defaults; opts_common_check validates
+# them, sets ncpu, nworkers and duration_sec, and finds placesd,
+# placesctl, the migrations, PostgreSQL, wrk and curl.
+declare -A bench_opt_vars=() bench_opt_flags=()
+opts_value() { while [ $# -ge 2 ]; do bench_opt_vars[--$1]=$2; shift 2; done; }
+opts_flag() { while [ $# -ge 2 ]; do bench_opt_flags[--$1]=$2; shift 2; done; }
+parse_opts() {
+	local o
+	while [ $# -gt 0 ]; do
+		o=${1%%=*}
+		if [ -n "${bench_opt_flags[$1]:-}" ]; then
+			printf -v "${bench_opt_flags[$1]}" 1; shift
+		elif [ "$o" != "$1" ] && [ -n "${bench_opt_vars[$o]:-}" ]; then
+			printf -v "${bench_opt_vars[$o]}" '%s' "${1#*=}"; shift
+		elif [ -n "${bench_opt_vars[$1]:-}" ]; then
+			need_arg "$@"; printf -v "${bench_opt_vars[$1]}" '%s' "$2"; shift 2
+		else
+			case $1 in
+			-h|--help) usage; exit 0 ;;
+			*) usage >&2; die "unknown argument: $1" ;;
+			esac
+		fi
+	done
+}
+opts_common() {
+	placesd_bin=${PLACESD:-} placesctl_bin=${PLACESCTL:-} sql_dir='' nplaces=100000 seed=1
+	workers=auto pool_size=4 rounds=3 duration=10s conns=64 threads=2 warmup=2s
+	pg_bindir=${PG_BINDIR:-} keep_dir=''
+	opts_value placesd placesd_bin placesctl placesctl_bin sql-dir sql_dir places nplaces \
+		seed seed workers workers pool-size pool_size rounds rounds duration duration \
+		connections conns threads threads warmup warmup pg-bindir pg_bindir keep keep_dir
+}
+# common_usage: the help lines of the options of opts_common but
+# --duration, --connections, --threads and --warmup; common_usage_end:
+# --pg-bindir, --keep and --help
+common_usage() {
+	cat <<EOF
+  --placesd PATH     placesd binary (default: \$PLACESD, else src/placesd of the
+                     build directory: \$top_builddir/src, ./src or ../../src)
+  --placesctl PATH   placesctl binary (default: \$PLACESCTL, else placesctl
+                     beside placesd, else src/placesctl of the build directory)
+  --sql-dir DIR      migrations (default: src/sql of this source tree:
+                     $bench_lib_dir/../../src/sql)
+  --places N         places to seed (default: 100000; 20000 for quick runs)
+  --seed S           seed of the generator (default: 1)
+  --workers N|auto   placesd workers (default: auto = $(nproc 2>/dev/null || echo '?') online cores)
+  --pool-size N      [database] pool_size per worker (default: 4)
+  --rounds R         rounds (default: 3)
+EOF
+}
+common_usage_end() {
+	cat <<EOF
+  --pg-bindir DIR    PostgreSQL binaries (default: \$PG_BINDIR, else the
+                     newest /usr/lib/postgresql/N/bin, else pg_config --bindir)
+  --keep DIR         copy the configs, logs, scripts and raw outputs to DIR
+  -h, --help         this text
+EOF
+}
+opts_common_check() {
+	ncpu=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) || die "cannot count the cores"
+	if [ "$workers" = auto ]; then
+		nworkers=$ncpu
+	else
+		is_uint "$workers" && [ "$workers" -le 64 ] || die "--workers: 1..64 or auto, not '$workers'"
+		nworkers=$((10#$workers))
+		workers=$nworkers
+	fi
+	is_uint "$nplaces" && [ "$nplaces" -le 10000000 ] || die "--places: 1..10000000, not '$nplaces'"
+	nplaces=$((10#$nplaces))
+	[[ $seed =~ ^[0-9]+$ ]] || die "--seed: a number, not '$seed'"
+	is_uint "$pool_size" && [ "$pool_size" -le 64 ] || die "--pool-size: 1..64, not '$pool_size'"
+	is_uint "$rounds" || die "--rounds: a positive integer, not '$rounds'"
+	is_uint "$threads" || die "--threads: a positive integer, not '$threads'"
+	is_uint "$conns" || die "--connections: a positive integer, not '$conns'"
+	[ "$conns" -ge "$threads" ] || die "--connections: $conns is fewer than --threads $threads (wrk needs one per thread)"
+	is_duration "$duration" && [ "${duration%[smh]}" -gt 0 ] || die "--duration: e.g. 10s or 1m, not '$duration'"
+	duration_sec=$(duration_s "$duration")
+	[[ $warmup =~ ^0+[smh]?$ ]] && warmup=0
+	[ "$warmup" = 0 ] || is_duration "$warmup" || die "--warmup: e.g. 2s or 0, not '$warmup'"
+	if [ -z "$placesd_bin" ]; then
+		placesd_bin=$(find_build_bin placesd) ||
+			die "placesd not found: use --placesd PATH or PLACESD=PATH, or run from the build directory"
+	fi
+	[ -x "$placesd_bin" ] && [ -f "$placesd_bin" ] || die "not an executable file: $placesd_bin"
+	placesd_bin=$(abs_path "$placesd_bin")
+	if [ -z "$placesctl_bin" ]; then
+		if [ -x "$(dirname "$placesd_bin")/placesctl" ]; then
+			placesctl_bin=$(dirname "$placesd_bin")/placesctl
+		else
+			placesctl_bin=$(find_build_bin placesctl) ||
+				die "placesctl not found: use --placesctl PATH or PLACESCTL=PATH"
+		fi
+	fi
+	[ -x "$placesctl_bin" ] && [ -f "$placesctl_bin" ] || die "not an executable file: $placesctl_bin"
+	placesctl_bin=$(abs_path "$placesctl_bin")
+	[ -n "$sql_dir" ] || sql_dir=$bench_lib_dir/../../src/sql
+	[ -d "$sql_dir" ] && ls "$sql_dir"/*.sql >/dev/null 2>&1 || die "no migrations (*.sql) in $sql_dir: use --sql-dir DIR"
+	sql_dir=$(cd "$sql_dir" && pwd)
+	find_postgres
+	pg_runner_setup
+	need_tools wrk curl
+}
+
+# --- cleanup ---
+# bench_start NAME: the pids of what a run starts (child_pid, sat_pid,
+# curl_pid, placesd_pid, PostgreSQL's) empty, traps that stop them all
+# and remove $tmp (bench_cleanup) on exit, Ctrl-C and SIGTERM, problems
+# and failed_reqs empty, the figures RPS, P50, P99, DEG, HIT, RMHIT
+# ([CASE,ROUND]) empty, and a new $tmp (make_tmp NAME) with pgdir=$tmp/pg
+bench_cleanup() {
+	[ -n "$cleaned" ] && return
+	cleaned=1
+	trap '' INT TERM
+	kill_child "$child_pid"; child_pid=''
+	kill_child "$sat_pid"; sat_pid=''
+	kill_child "$curl_pid"; curl_pid=''
+	stop_placesd
+	stop_postgres
+	keep_outputs
+	[ -n "$tmp" ] && rm -rf "$tmp"
+}
+bench_start() {
+	tmp='' pgdir='' pg_started='' pg_pid='' placesd_pid='' placesd_port='' placesd_log=''
+	child_pid='' sat_pid='' curl_pid='' cleaned='' noisy=0 nstart=0 verdicts=()
+	trap 'bench_cleanup' EXIT
+	trap 'note "interrupted"; exit 130' INT
+	trap 'note "terminated"; exit 143' TERM
+	problems=() failed_reqs=()
+	# shellcheck disable=SC2034 # the callers' figures
+	declare -gA RPS=() P50=() P99=() DEG=() HIT=() RMHIT=()
+	make_tmp "$1"
+	pgdir=$tmp/pg
+}
+
+# --- config writing ---
+# write_placesd_conf FILE PORT: from workers, conninfo, pool_size and,
+# when set, conf_query_timeout ([database]); conf_ttl (default 0s),
+# conf_max_entries, conf_max_bytes ([cache]); conf_rthreads,
+# conf_rtimeout, conf_rqueue ([ranker]); conf_log (default info)
+write_placesd_conf() {
+	cat >"$1" <<EOF
+# written by $prog
+[server]
+listen = 127.0.0.1:$2
+workers = $workers
+
+[database]
+conninfo = $conninfo
+pool_size = $pool_size
+${conf_query_timeout:+query_timeout = $conf_query_timeout}
+
+[cache]
+ttl = ${conf_ttl:-0s}
+${conf_max_entries:+max_entries = $conf_max_entries}
+${conf_max_bytes:+max_bytes = $conf_max_bytes}
+
+[ranker]
+socket = $tmp/ranker.sock
+${conf_rthreads:+threads = $conf_rthreads}
+${conf_rtimeout:+timeout = $conf_rtimeout}
+${conf_rqueue:+queue_size = $conf_rqueue}
+
+[log]
+level = ${conf_log:-info}
+EOF
+}
+
+# placesd_start NAME: a fresh placesd on a free port with the conf_*
+# settings of now, its configuration and log $tmp/placesd-N-NAME.conf and
+# .log (N counts the starts: $nstart), once /readyz answers 200 and every
+# worker serves (launch_placesd)
+placesd_start() {
+	nstart=$((${nstart:-0} + 1))
+	placesd_port=$(free_port) || die "no free port found"
+	placesd_conf=$tmp/placesd-$nstart-$1.conf
+	placesd_log=$tmp/placesd-$nstart-$1.log
+	write_placesd_conf "$placesd_conf" "$placesd_port"
+	launch_placesd "$1 (start $nstart)"
+}
+
+# --- seeding ---
+# migrate_db: $tmp/placesctl.conf and placesctl migrate --dir $sql_dir
+migrate_db() {
+	write_placesd_conf "$tmp/placesctl.conf" "$(free_port)"
+	"$placesctl_bin" -c "$tmp/placesctl.conf" migrate --dir "$sql_dir" >"$tmp/migrate.log" 2>&1 ||
+		{ note "placesctl migrate failed:"; cat "$tmp/migrate.log" >&2; exit 1; }
+}
+# seed_db N [--replace]: placesctl seed --places N --seed $seed, then
+# VACUUM ANALYZE (the visibility map settled for every reader alike);
+# checks that the N places have consecutive ids, sets id_min, id_max,
+# nmenu (menu items) and t_seed (seconds the seeding took)
+seed_db() {
+	local n=$1 mode=${2:-} pcount
+	t_seed=$(date +%s.%N)
+	run_bg "$tmp/seed-$n.log" "$placesctl_bin" -c "$tmp/placesctl.conf" seed --places "$n" --seed "$seed" $mode ||
+		{ note "placesctl seed --places $n failed:"; tail -n 30 "$tmp/seed-$n.log" >&2; exit 1; }
+	t_seed=$(awk -v a="$t_seed" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	psql_q -c "VACUUM ANALYZE" >"$tmp/vacuum.log" 2>&1 || { note "VACUUM ANALYZE failed:"; cat "$tmp/vacuum.log" >&2; exit 1; }
+	read -r id_min id_max pcount nmenu <<<"$(psql_q -F ' ' -c "SELECT min(id), max(id), count(*), (SELECT count(*) FROM menu_items) FROM places")" ||
+		{ note "cannot count the places"; exit 1; }
+	[ "${pcount:-}" = "$n" ] && [ "$((id_max - id_min + 1))" = "$n" ] ||
+		{ note "expected $n places with consecutive ids after seeding, found min ${id_min:-?} max ${id_max:-?} count ${pcount:-?}"; exit 1; }
+}
+
+# --- wrk runs ---
+# A timed run: run_begin OUT (/metrics into OUT.m0, a CPU snapshot), the
+# run writing OUT, run_end CASE ROUND OUT STATUS (other_pct: the share of
+# the CPU that others took; exits when the run failed or placesd died;
+# /metrics into OUT.m1).  wrk_figures CASE ROUND OUT then records
+# RPS, P50 and P99 [CASE,ROUND], run_reqs and the failed requests;
+# counter_delta NAME is the rise of a /metrics series over the run, and
+# db_counters CASE ROUND notes the database errors, timeouts and 5xx
+# answers placesd counted.  They append to the caller's $info.
+run_begin() {
+	run_m0=$1.m0 run_m1=$1.m1
+	fetch_metrics "$run_m0" || { note "GET /metrics failed"; exit 1; }
+	cpu_snapshot "+$placesd_pid" "+$pg_pid"; run_t0=$snap
+}
+run_end() {
+	cpu_snapshot "+$placesd_pid" "+$pg_pid"
+	other_pct=$(other_pct "$run_t0" "$snap")
+	[ "$4" -eq 0 ] || { note "wrk ($1, round $2) failed (status $4):"; cat "$3" >&2; exit 1; }
+	grep -q '^Requests/sec:' "$3" || { note "no Requests/sec in wrk output ($1, round $2):"; cat "$3" >&2; exit 1; }
+	check_placesd
+	fetch_metrics "$run_m1" || { note "GET /metrics failed after a run"; exit 1; }
+}
+wrk_figures() {
+	local cs=$1 r=$2 rps p99 non2xx sock
+	read -r rps p99 run_reqs non2xx sock <<<"$(parse_wrk "$3")"
+	RPS[$cs,$r]=$rps
+	P99[$cs,$r]=$p99
+	P50[$cs,$r]=$(to_ms "$(awk '$1 == "50%" { print $2; exit }' "$3")")
+	if [ "${non2xx:-0}" != 0 ]; then
+		failed_reqs+=("$cs round $r: $non2xx of $run_reqs answers were not 2xx")
+		info+="non-2xx $non2xx "
+	fi
+	if [ -n "$sock" ]; then
+		failed_reqs+=("$cs round $r: wrk socket errors: ${sock//_/ }")
+		info+="errors: ${sock//_/ } "
+	fi
+}
+counter_delta() { echo $(( $(metric "$1" "$run_m1") - $(metric "$1" "$run_m0") )); }
+db_counters() {
+	local cs=$1 r=$2 e to x5 f x='/^placesd_http_requests_total\{code_class="5xx"\}/ { s += $2 } END { print s + 0 }'
+	e=$(counter_delta placesd_pg_errors_total); to=$(counter_delta placesd_pg_timeouts_total)
+	x5=$(( $(awk "$x" "$run_m1") - $(awk "$x" "$run_m0") ))
+	[ "$e" -gt 0 ] && { info+="pg errors $e "; problems+=("$cs round $r: placesd counted $e failed database queries"); }
+	[ "$to" -gt 0 ] && { info+="pg timeouts $to "; problems+=("$cs round $r: placesd counted $to database queries past query_timeout"); }
+	[ "$x5" -gt 0 ] && { info+="5xx $x5 "; problems+=("$cs round $r: placesd counted $x5 answers 5xx"); }
+	return 0
+}
+# count_noisy OTH%: counts a run that shared the machine (oth% > 10)
+count_noisy() { [ "${1:-0}" -gt 10 ] && noisy=$((noisy + 1)); return 0; }
+# warn_busy: a note naming other busy processes, before the runs
+warn_busy() {
+	local busy
+	busy=$(ps -eo pcpu=,pgid=,ppid=,pid=,args= --sort=-pcpu 2>/dev/null |
+		awk -v a="$pg_pid" -v me=$$ '$1 >= 20 && $3 != a && $4 != a && $2 != me' | head -n 3)
+	[ -n "$busy" ] && note "other busy processes on this machine, figures will be noisy:" && sed 's/^/    /' <<<"$busy" >&2
+	return 0
+}
+
+# --- wrk Lua scripts ---
+# Every wrk run goes through a script whose request() returns a ready
+# string, /healthz too, so that the client does the same work per
+# request in every case.  lua_threads: the part that numbers the threads
+# (tid), so that each starts from its own offset or seed.  lua_rand FILE:
+# GET /v1/places/{id}, id uniform in 1..N (args: N); lua_list FILE: GET
+# one path after the other (args: the paths; one path: a constant).
+lua_threads() {
+	cat <<'EOF'
+local nthreads = 0
+function setup(thread)
+	nthreads = nthreads + 1
+	thread:set("tid", nthreads)
+end
+EOF
+}
+lua_rand() {
+	{ echo "local n, pre, post"; lua_threads; cat <<'EOF'
+function init(args)
+	n = tonumber(args[1])
+	local r = wrk.format("GET", "/v1/places/@@")
+	local i = r:find("@@", 1, true)
+	pre, post = r:sub(1, i - 1), r:sub(i + 2)
+	math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
+	for _ = 1, 10 do math.random() end
+end
+function request()
+	return pre .. math.random(1, n) .. post
+end
+EOF
+	} >"$1"
+}
+lua_list() {
+	{ echo "local reqs, i = {}, 0"; lua_threads; cat <<'EOF'
+function init(args)
+	for k = 1, #args do reqs[k] = wrk.format("GET", args[k]) end
+	i = (tid or 0) % #reqs
+end
+function request()
+	i = i % #reqs + 1
+	return reqs[i]
+end
+EOF
+	} >"$1"
+}
+
+# --- medians and ratio tables ---
+# med_rounds ARRAY CASE: the median of ARRAY[CASE,1..$rounds], empty ones
+# left out
+med_rounds() {
+	local -n M=$1
+	local v=() r
+	for r in $(seq 1 "$rounds"); do [ -n "${M[$2,$r]:-}" ] && v+=("${M[$2,$r]}"); done
+	median "${v[@]}"
+}
+# ratio_head: the head of a ratio table, its label column $ratio_w wide
+# (default 40), its rule $ratio_dashes long (96); ratio_show LABEL ARRAY A B [AIM]: one line of it, the
+# median of the per-round ratios ARRAY[A,r] / ARRAY[B,r] (nothing when A
+# or B has no figure), and a bench_row LABEL; with an AIM (<=X or >=X),
+# the verdict goes to verdicts
+ratio_head() {
+	printf "%-${ratio_w:-40}s %8s %8s   %s\n" ratio value aim verdict
+	printf '%*s\n' "${ratio_dashes:-96}" '' | tr ' ' -
+}
+ratio_show() {
+	local label=$1 a=$3 b=$4 aim=${5:-} rs=() r v verdict op=''
+	local -n X=$2
+	[ -n "${X[$a,1]:-}" ] && [ -n "${X[$b,1]:-}" ] || return 0
+	for r in $(seq 1 "$rounds"); do rs+=("$(ratio "${X[$a,$r]}" "${X[$b,$r]}")"); done
+	v=$(median "${rs[@]}")
+	if [ -n "$aim" ]; then
+		op="${aim:0:2} ${aim:2}"
+		if [ "$(aim_met "$v" "$aim")" = yes ]; then verdict="meets the aim"
+		elif [ "${aim:0:1}" = "<" ]; then verdict="ABOVE the aim"
+		else verdict="BELOW the aim"; fi
+		verdicts+=("$label = $(printf '%.3f' "$v") ($verdict of $op)")
+	else
+		verdict="(for information)"
+	fi
+	bench_row "$label" "$v" x "$aim"
+	printf "%-${ratio_w:-40}s %8.3f %8s   %s   per round: %s\n" "$label" "$v" "$op" "$verdict" "${rs[*]}"
+}
+
+# --- alternating order ---
+# alternate ROUND CMD...: the commands (strings, eval'ed) in this order in
+# odd rounds and in the reverse order in even ones, so that neither side
+# of a comparison always runs first
+alternate() {
+	local _alt_r=$1 _alt_i
+	shift
+	if [ $((_alt_r % 2)) -eq 1 ]; then
+		for ((_alt_i = 1; _alt_i <= $#; _alt_i++)); do eval "${!_alt_i}"; done
+	else
+		for ((_alt_i = $#; _alt_i >= 1; _alt_i--)); do eval "${!_alt_i}"; done
+	fi
+}
+
+# --- the end of a run ---
+# bench_finish OKTEXT: the notes of the whole run (noisy runs; what
+# placesd logged at warn or above, or not in its format; PostgreSQL's
+# ERROR, FATAL and PANIC lines), the failed-requests banner, the aims
+# (verdicts), the notes or OKTEXT when there are none; exits 3 when
+# requests failed, else 0
+bench_finish() {
+	local f n re='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[^ ]+ (debug|info|warn|error) ' pg_err
+	[ "$noisy" -gt 0 ] && problems+=("$noisy run(s) shared the machine with other busy processes (oth% > 10): those figures are noisy, rerun on a quiet machine")
+	for f in "$tmp"/placesd-*.log; do
+		[ -s "$f" ] || continue
+		n=$(awk '$2 == "warn" || $2 == "error"' "$f" | wc -l)
+		[ "$n" -gt 0 ] && problems+=("placesd logged $n line(s) at warn or above in ${f##*/}: $(awk '$2 == "warn" || $2 == "error"' "$f" | head -n 3 | tr '\n' '|' | cut -c1-300)")
+		n=$(grep -cv -E "$re" "$f")
+		[ "$n" -gt 0 ] && problems+=("${f##*/} has $n line(s) not in placesd's log format (a crash?): $(grep -v -E "$re" "$f" | head -n 2 | tr '\n' '|' | cut -c1-200)")
+	done
+	pg_err=$(grep -c -E '\b(ERROR|FATAL|PANIC): ' "$pgdir/postgres.log" 2>/dev/null)
+	[ "${pg_err:-0}" != 0 ] && problems+=("PostgreSQL logged $pg_err ERROR/FATAL/PANIC line(s): $(grep -m 3 -E '(ERROR|FATAL|PANIC): ' "$pgdir/postgres.log" | tr '\n' '|' | cut -c1-300)")
+	echo
+	if [ ${#failed_reqs[@]} -gt 0 ]; then
+		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+		echo "!!! REQUESTS FAILED: the figures above count failed requests too"
+		printf '!!!   %s\n' "${failed_reqs[@]}"
+		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+		echo
+	fi
+	if [ ${#verdicts[@]} -gt 0 ]; then
+		echo "Aims:"
+		printf '  %s\n' "${verdicts[@]}"
+		echo
+	fi
+	if [ ${#problems[@]} -eq 0 ]; then
+		echo "$1"
+	else
+		echo "Notes:"
+		printf '  - %s\n' "${problems[@]}"
+	fi
+	[ ${#failed_reqs[@]} -gt 0 ] && exit 3
+	exit 0
+}
