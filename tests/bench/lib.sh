@@ -918,3 +918,411 @@ bench_finish() {
 	[ ${#failed_reqs[@]} -gt 0 ] && exit 3
 	exit 0
 }
+
+# --- /v1/nearby: options, the request mix ---
+# Shared by nearby_threads.sh, nearby_probe.sh and nearby_big.sh (see
+# README.md).  opts_nearby declares their options beside
+# opts_common (nearby_usage prints their help), nearby_check validates
+# them (with probes=1: the probe options too) and needs python3
+# (rank_flood.py).
+opts_nearby() {
+	opts_common
+	rtimeout_opt=auto rqueue='' sample=200 pconns=8 pdelay=10ms pprio=''
+	opts_value ranker-timeout rtimeout_opt ranker-queue rqueue sample sample \
+		probe-connections pconns probe-delay pdelay probe-priority pprio
+}
+nearby_usage() {
+	common_usage
+	cat <<EOF
+  --ranker-timeout D [ranker] timeout, e.g. 250ms or 1s, or auto (default: auto:
+                     placesd's default, or 1s if a trial run with threads = 1
+                     had more than 1% degraded answers)
+  --ranker-queue N   [ranker] queue_size (default: placesd's default)
+  --duration D       length of one wrk run, 10s, 1m (default: 10s)
+  --connections C    wrk connections on /v1/nearby (default: 64)
+  --threads T        wrk threads on /v1/nearby (default: 2)
+  --sample N         /v1/nearby answers fetched with curl during each
+                     nearby run and checked for "degraded":true (default: 200)
+  --warmup D         untimed wrk run on /v1/nearby after each placesd start;
+                     0 = none (default: 2s)
+EOF
+	[ "${1:-}" = probes ] && cat <<EOF
+  --probe-connections C  connections of the idle/sat probes (default: 8)
+  --probe-delay D    pause of a probe connection between requests, e.g. 10ms;
+                     0 = unpaced (default: 10ms)
+  --probe-priority P rt: the probe wrk runs under SCHED_FIFO (chrt -f 1), as
+                     a client with a core of its own; normal: at the default
+                     priority (default: rt when chrt may set it, else normal)
+EOF
+	common_usage_end
+}
+nearby_check() {
+	opts_common_check
+	[ "$rtimeout_opt" = auto ] || [[ $rtimeout_opt =~ ^[0-9]+(ms|s|m)$ ]] ||
+		die "--ranker-timeout: e.g. 250ms, 1s or auto, not '$rtimeout_opt'"
+	[ -z "$rqueue" ] || { is_uint "$rqueue" && [ "$rqueue" -le 1000000 ]; } || die "--ranker-queue: 1..1000000, not '$rqueue'"
+	[[ $sample =~ ^[0-9]+$ ]] || die "--sample: a number, not '$sample'"
+	is_uint "$pconns" || die "--probe-connections: a positive integer, not '$pconns'"
+	[[ $pdelay =~ ^[0-9]+(ms)?$ ]] || die "--probe-delay: e.g. 10ms or 0, not '$pdelay'"
+	pdelay_ms=$((10#${pdelay%ms}))
+	probe_pre=()
+	case $pprio in
+	'')	chrt -f 1 true 2>/dev/null && pprio=rt || pprio=normal ;;
+	rt)	chrt -f 1 true 2>/dev/null || die "--probe-priority rt: chrt -f 1 fails here (needs root or CAP_SYS_NICE)" ;;
+	normal)	;;
+	*)	die "--probe-priority: rt or normal, not '$pprio'" ;;
+	esac
+	[ "$pprio" = rt ] && probe_pre=(chrt -f 1)
+	python_bin=/usr/bin/python3
+	[ -x "$python_bin" ] || python_bin=$(command -v python3) || die "python3 not found (rank_flood.py needs it)"
+	conf_rqueue=$rqueue
+}
+
+# nearby_setup N: the cluster (room for two placesd generations), the
+# migrations, N places (seed_db), and the request mix (nearby_mix_files)
+nearby_setup() {
+	start_cluster "$pgdir" $((2 * (nworkers * (pool_size + 2) + 4) + 20)) 512MB
+	migrate_db
+	seed_db "$1"
+	psql_q -c "SELECT DISTINCT unnest(categories) FROM places ORDER BY 1" >"$tmp/categories.txt" || exit 1
+	psql_q -c "SELECT DISTINCT unnest(cuisines) FROM places ORDER BY 1" >"$tmp/cuisines.txt" || exit 1
+	[ -s "$tmp/categories.txt" ] && [ -s "$tmp/cuisines.txt" ] || { note "no categories or cuisines seeded"; exit 1; }
+	# the dish words found in the menus (a word the data lacks would
+	# only measure empty answers)
+	local w n dishes="khachapuri pizza ramen pelmeni borscht khinkali shawarma burger sushi pho"
+	dish_list=''
+	for w in $dishes; do
+		n=$(psql_q -c "SELECT count(*) FROM (SELECT 1 FROM menu_items WHERE name ILIKE '%$w%' LIMIT 1) s") || exit 1
+		[ "$n" -gt 0 ] && dish_list+="$w "
+	done
+	[ -n "$dish_list" ] || { note "none of the dish words ($dishes) is on a menu"; exit 1; }
+	nearby_mix_files
+	nearby_lua
+}
+# nearby_mix_files: the cities of the data now (centre, places, spread of
+# the places around the centre in km per axis), 20,000 /v1/nearby paths
+# of the mix ($tmp/nearby.paths), the curl sample's ($tmp/sample.paths),
+# 20,000 /v1/places/{id} paths, ids uniform ($tmp/places.paths) and
+# $tmp/healthz.paths
+nearby_mix_files() {
+	psql_q -F ' ' -c "SELECT c.id, c.lat, c.lon, count(*),
+		sqrt(avg(((p.lat - c.lat) * 111.2) ^ 2 + ((p.lon - c.lon) * 111.2 * cos(radians(c.lat))) ^ 2) / 2)
+		FROM cities c JOIN places p ON p.city_id = c.id GROUP BY c.id, c.lat, c.lon ORDER BY count(*) DESC, c.id" >"$tmp/cities.txt" ||
+		{ note "cannot read the cities"; exit 1; }
+	[ -s "$tmp/cities.txt" ] || { note "no cities with places in the database"; exit 1; }
+	nearby_paths "$tmp/nearby.paths" 20000 "$seed"
+	nearby_paths "$tmp/sample.paths" "$sample" "$((seed + 7777))"
+	awk -v n=20000 -v a="$id_min" -v b="$id_max" -v seed="$seed" 'BEGIN { srand(seed)
+		for (i = 0; i < n; i++) print "/v1/places/" (a + int(rand() * (b - a + 1))) }' >"$tmp/places.paths"
+	echo /healthz >"$tmp/healthz.paths"
+}
+# nearby_paths FILE N SEED: N /v1/nearby paths of the mix
+nearby_paths() {
+	awk -v n="$2" -v seed="$3" -v dishes="$dish_list" \
+		-v catf="$tmp/categories.txt" -v cuif="$tmp/cuisines.txt" '
+	function gauss(  u, v) { u = rand(); if (u < 1e-12) u = 1e-12; v = rand()
+		return sqrt(-2 * log(u)) * cos(6.283185307179586 * v) }
+	BEGIN {
+		srand(seed)
+		nd = split(dishes, dish, " ")
+		while ((getline l < catf) > 0) if (l != "") cat[++nc] = l
+		while ((getline l < cuif) > 0) if (l != "") cui[++nu] = l
+	}
+	{ id[NR] = $1; la[NR] = $2; lo[NR] = $3; cnt[NR] = $4; sg[NR] = $5; tot += $4; cum[NR] = tot }
+	END {
+		for (i = 1; i <= n; i++) {
+			x = rand() * tot
+			for (c = 1; c < NR && cum[c] < x; c++) ;
+			lat = la[c] + gauss() * sg[c] / 111.2
+			lon = lo[c] + gauss() * sg[c] / (111.2 * cos(la[c] * 3.141592653589793 / 180))
+			p = sprintf("/v1/nearby?lat=%.5f&lon=%.5f&radius_m=%d", lat, lon, 500 + int(rand() * 4501))
+			k = rand()
+			if (k < 0.4) ;
+			else if (k < 0.7) {
+				if (rand() < 0.5) p = p "&category=" cat[1 + int(rand() * nc)]
+				else p = p "&cuisine=" cui[1 + int(rand() * nu)]
+				p = p "&open_now=true"
+			} else p = p "&q=" dish[1 + int(rand() * nd)]
+			print p
+		}
+	}' "$tmp/cities.txt" >"$1" || { note "cannot write the /v1/nearby paths"; exit 1; }
+}
+# nearby_lua: the wrk scripts. Each steps through the paths of a file,
+# each thread from its own offset, one ready request string a path;
+# paced.lua (the traffic cases' load) and probe.lua (unless
+# --probe-delay 0) pause each connection between an answer and its next
+# request.  args: FILE [DELAY_MS]
+nearby_lua() {
+	{ echo "local reqs, n, i, pause = {}, 0, 0, 0"; lua_threads; cat <<'EOF'
+function init(args)
+	for line in io.lines(args[1]) do
+		n = n + 1
+		reqs[n] = wrk.format("GET", line)
+	end
+	pause = tonumber(args[2] or "0") or 0
+	i = ((tid or 0) * 7919) % n
+end
+function delay()
+	return pause
+end
+function request()
+	i = i % n + 1
+	return reqs[i]
+end
+EOF
+	} >"$tmp/paced.lua"
+	# no delay() at all: wrk then does not arm a timer per request
+	sed '/^function delay/,/^end/d' "$tmp/paced.lua" >"$tmp/paths.lua"
+	if [ "$pdelay_ms" -eq 0 ]; then cp "$tmp/paths.lua" "$tmp/probe.lua"
+	else cp "$tmp/paced.lua" "$tmp/probe.lua"; fi
+}
+
+# --- /v1/nearby: placesd starts, [ranker] timeout ---
+# nearby_start NAME RANKER_THREADS: placesd_start with those threads and
+# $rtimeout, then until /v1/nearby answers "degraded":false (the ranker
+# has its snapshot; 600 s at most, a big data set takes a while).  Sets
+# snap_desc (the ranker's snapshot line) and ranker_rss (MB).
+nearby_start() {
+	local i body probe p
+	conf_rthreads=$2 conf_rtimeout=$rtimeout
+	placesd_start "$1"
+	probe=$(head -n 1 "$tmp/nearby.paths")
+	for i in $(seq 1 3000); do
+		check_placesd
+		body=$(curl -s --max-time 5 "http://127.0.0.1:$placesd_port$probe" 2>/dev/null)
+		grep -q '"degraded":false' <<<"$body" && break
+		sleep 0.2
+	done
+	grep -q '"degraded":false' <<<"$body" || {
+		note "placesd $1: GET $probe still degraded 600 s after the start: $(cut -c1-300 <<<"$body")"
+		tail -n 30 "$placesd_log" >&2; exit 1; }
+	# shellcheck disable=SC2034 # the callers print it
+	snap_desc=$(grep -o 'snapshot [0-9]*: .*' "$placesd_log" | tail -n 1)
+	for p in $(pgrep -P "$placesd_pid" 2>/dev/null); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'ranker' || continue
+		# shellcheck disable=SC2034 # the callers print it
+		ranker_rss=$(awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$p/status" 2>/dev/null)
+		break
+	done
+	return 0
+}
+# nearby_rtimeout: rtimeout and rtimeout_note from --ranker-timeout; with
+# auto, a 5 s trial (threads = 1, --connections) with placesd's default:
+# above 1% degraded answers, 1s instead, and a note saying so
+nearby_rtimeout() {
+	local treqs tdeg tpct
+	if [ "$rtimeout_opt" != auto ]; then
+		rtimeout=$rtimeout_opt rtimeout_note=$rtimeout_opt
+		return 0
+	fi
+	rtimeout=''
+	nearby_start trial 1
+	fetch_metrics "$tmp/trial.m0" || { note "GET /metrics failed"; exit 1; }
+	run_bg "$tmp/wrk-trial.txt" wrk -t"$threads" -c"$conns" -d5s --timeout 10s \
+		-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths" ||
+		{ note "wrk (trial) failed:"; cat "$tmp/wrk-trial.txt" >&2; exit 1; }
+	fetch_metrics "$tmp/trial.m" || { note "GET /metrics failed"; exit 1; }
+	stop_placesd
+	read -r _ _ treqs _ _ <<<"$(parse_wrk "$tmp/wrk-trial.txt")"
+	tdeg=$(( $(metric placesd_nearby_degraded_total "$tmp/trial.m") - $(metric placesd_nearby_degraded_total "$tmp/trial.m0") ))
+	tpct=$(awk -v d="$tdeg" -v n="$treqs" 'BEGIN { printf "%.1f", (n > 0 ? 100 * d / n : 0) }')
+	if awk -v p="$tpct" 'BEGIN { exit !(p > 1) }'; then
+		rtimeout=1s
+		rtimeout_note="1s, RAISED for the benchmark: a 5 s trial with threads = 1 and placesd's default timeout had $tdeg of $treqs answers ($tpct%) degraded"
+		problems+=("[ranker] timeout raised to 1s for the benchmark: with placesd's default, $tpct% of the answers of a trial with threads = 1 at $conns connections were degraded")
+	else
+		# shellcheck disable=SC2034 # the callers print it
+		rtimeout_note="placesd's default (a 5 s trial with threads = 1 had $tdeg of $treqs answers, $tpct%, degraded)"
+	fi
+}
+# nearby_header TITLE [probes]: the first lines of the output (the mix,
+# the settings, the machine; with probes, the probes' too)
+nearby_header() {
+	echo "$1  $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+	echo "  placesd:    $placesd_bin ($("$placesd_bin" -V 2>/dev/null | head -n 1)), workers $workers, pool_size $pool_size, cache off"
+	echo "  PostgreSQL: $("$pg_bindir/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //') ($pg_bindir), Unix socket, fsync off, shared_buffers 512MB"
+	echo "  data:       $nplaces places, $nmenu menu items (seed $seed; seeded in ${t_seed} s), $(wc -l <"$tmp/cities.txt") cities"
+	echo "  mix:        points near the city centres (Gaussian, the spread of each city's places), radius 500..5000 m;"
+	echo "              40% plain, 30% category|cuisine + open_now=true, 30% q=dish ($(sed 's/ $//; s/ /, /g' <<<"$dish_list"))"
+	echo "  wrk:        /v1/nearby -t$threads -c$conns -d$duration --latency$([ "${2:-}" = probes ] && echo "; probes -t1 -c$pconns, $([ "$pdelay_ms" -gt 0 ] && echo "${pdelay_ms} ms pause per connection between requests" || echo unpaced), $([ "$pprio" = rt ] && echo "under SCHED_FIFO (chrt -f 1)" || echo "at normal priority")")"
+	echo "  rounds:     $rounds, order alternates each round; curl sample of $sample /v1/nearby answers per nearby run"
+	echo "  machine:    $ncpu cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); clients, servers and PostgreSQL share the cores"
+	warn_busy
+}
+
+# --- /v1/nearby: sampled runs ---
+# nearby_sample OUT: the curl sample of /v1/nearby answers, in the
+# background, a second after the timed run starts (one keep-alive
+# connection); nearby_sample_end OUT stops it (if the run ended first)
+# and sets sample_info, sample_dg and sample_got
+nearby_sample() {
+	[ "$sample" -gt 0 ] || return 0
+	sed "s|^|url = \"http://127.0.0.1:$placesd_port|; s|\$|\"|" "$tmp/sample.paths" >"$tmp/sample.curl"
+	( sleep 1; exec curl -s --max-time 10 -w '\n@@%{http_code}\n' -K "$tmp/sample.curl" ) >"$1" 2>/dev/null &
+	curl_pid=$!
+}
+nearby_sample_end() {
+	sample_info=''
+	[ -n "$curl_pid" ] || return 0
+	local i code_bad
+	for i in $(seq 1 50); do is_running "$curl_pid" || break; sleep 0.1; done
+	kill_child "$curl_pid"; curl_pid=''
+	sample_got=$(grep -c '^@@200$' "$1")
+	code_bad=$(grep '^@@' "$1" | grep -vc '^@@200$')
+	sample_dg=$(grep -o '"degraded":true' "$1" | wc -l)
+	sample_info="sample: $sample_dg/$sample_got degraded; "
+	[ "$code_bad" -gt 0 ] && sample_info+="($code_bad not 200) "
+	return 0
+}
+# nearby_account CASE ROUND OUT [NEARBY]: wrk_figures; NEARBY=1: the
+# degraded answers (DEG[CASE,ROUND], %), ranker failures and db_counters
+nearby_account() {
+	local cs=$1 r=$2 dg fail
+	wrk_figures "$cs" "$r" "$3"
+	[ "${4:-0}" = 1 ] || return 0
+	dg=$(counter_delta placesd_nearby_degraded_total); fail=$(counter_delta placesd_ranker_failures_total)
+	DEG[$cs,$r]=$(awk -v d="$dg" -v n="$run_reqs" 'BEGIN { printf "%.2f", (n > 0 ? 100 * d / n : 0) }')
+	info+="degraded_total $(metric placesd_nearby_degraded_total "$run_m0")->$(metric placesd_nearby_degraded_total "$run_m1") (${DEG[$cs,$r]}%) "
+	[ "$dg" -gt 0 ] && problems+=("$cs round $r: $dg /v1/nearby answers degraded (placesd_nearby_degraded_total), ${DEG[$cs,$r]}% of wrk's $run_reqs")
+	[ "$fail" -gt 0 ] && { info+="ranker failures $fail "; problems+=("$cs round $r: placesd_ranker_failures_total rose by $fail"); }
+	db_counters "$cs" "$r"
+}
+# nearby_run CASE ROUND CONNS: one timed wrk run on /v1/nearby with the
+# curl sample beside it
+nearby_run() {
+	local cs=$1 r=$2 c=$3 out rc info='' th=$threads
+	[ "$c" -lt "$th" ] && th=$c
+	out="$tmp/wrk-r$r-${cs//\//-}.txt"
+	run_begin "$out"
+	nearby_sample "$out.sample"
+	run_bg "$out" wrk -t"$th" -c"$c" -d"$duration" --timeout 10s --latency \
+		-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths"; rc=$?
+	nearby_sample_end "$out.sample"
+	[ "${sample_dg:-0}" -gt 0 ] && problems+=("$cs round $r: $sample_dg of $sample_got sampled /v1/nearby answers had \"degraded\":true")
+	run_end "$cs" "$r" "$out" "$rc"
+	nearby_account "$cs" "$r" "$out" 1
+	nearby_report "$cs" "$r" "$sample_info$info"
+}
+# nearby_warm: the untimed wrk run after a start (--warmup)
+nearby_warm() {
+	[ "$warmup" = 0 ] && return 0
+	run_bg "$tmp/wrk-warmup-$nstart.txt" wrk -t"$threads" -c"$conns" -d"$warmup" --timeout 10s \
+		-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths" ||
+		{ note "wrk (untimed warm-up) failed:"; cat "$tmp/wrk-warmup-$nstart.txt" >&2; exit 1; }
+}
+# nearby_report CASE ROUND NOTES: a line of the runs' table (nearby_head)
+nearby_head() {
+	printf '%5s  %-18s %9s %8s %9s %5s   %s\n' round case "req/s" "p50 ms" "p99 ms" "oth%" notes
+	printf '%s\n' "----------------------------------------------------------------------------------------------"
+}
+nearby_report() {
+	printf '%5s  %-18s %9s %8.3f %9.3f %5s   %s\n' "$2" "$1" "$(fmt_rps "${RPS[$1,$2]}")" "${P50[$1,$2]}" "${P99[$1,$2]}" "$other_pct" "$3"
+	count_noisy "$other_pct"
+}
+
+# --- /v1/nearby: probes under load ---
+# probe_run CASE ROUND PATHS SAT: the paced probe (--probe-connections)
+# on PATHS; SAT=0: nothing else; 1: while a second wrk saturates
+# /v1/nearby; 2: while rank_flood.py saturates the ranker directly; 3:
+# while a second wrk sends /v1/places/{id} at the rate of the sat case
+# before (CASE with /traffic replaced by /sat+nb).  The load runs in a
+# session of its own (setsid), as a client on another machine would: the
+# kernel shares the CPU between sessions (autogroups) before threads, and
+# the probe must not queue behind its own session's load.
+probe_run() {
+	local cs=$1 r=$2 paths=$3 sat=$4 out sout rc src info='' rate pause=20 tconns
+	local load=(setsid wrk -t"$threads" -c"$conns" -d"$((duration_sec + 4))s" --timeout 10s --latency)
+	out="$tmp/wrk-r$r-${cs//\//-}.txt"
+	sout="$out.nearby"
+	run_begin "$out"
+	case $sat in
+	1)	"${load[@]}" -s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths" >"$sout" 2>&1 & ;;
+	3)	# wrk pauses in whole milliseconds: the rate is set by the
+		# number of connections, each one about 21 ms a request
+		rate=${RPS[${cs%/traffic}/sat+nb,$r]:-0}
+		tconns=$(awk -v r="$rate" -v t="$threads" 'BEGIN { c = int(r * 21 / 1000 + 0.5); printf "%d", (c < t ? t : c) }')
+		load[3]=-c$tconns
+		"${load[@]}" -s "$tmp/paced.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/places.paths" "$pause" >"$sout" 2>&1 & ;;
+	2)	# --idle, as the ranking threads: the client's own CPU (a
+		# Python loop, 100 us a call) must not count against the loops
+		"$python_bin" "$bench_lib_dir/rank_flood.py" --idle --socket "$tmp/ranker.sock" \
+			--paths "$tmp/nearby.paths" --connections 2 --depth 16 \
+			--duration "$((duration_sec + 4))" >"$sout" 2>&1 & ;;
+	esac
+	[ "$sat" = 0 ] || { sat_pid=$!; sleep 2; }
+	run_bg "$out" "${probe_pre[@]}" wrk -t1 -c"$pconns" -d"$duration" --timeout 10s --latency \
+		-s "$tmp/probe.lua" "http://127.0.0.1:$placesd_port" -- "$paths" "$pdelay_ms"; rc=$?
+	if [ "$sat" = 1 ] || [ "$sat" = 3 ]; then
+		wait "$sat_pid"; src=$?; sat_pid=''
+		[ $src -eq 0 ] && grep -q '^Requests/sec:' "$sout" ||
+			{ note "the loading wrk ($cs, round $r) failed (status $src):"; cat "$sout" >&2; exit 1; }
+	elif [ "$sat" = 2 ]; then
+		wait "$sat_pid"; src=$?; sat_pid=''
+		[ $src -eq 0 ] || { note "rank_flood.py ($cs, round $r) failed (status $src):"; cat "$sout" >&2; exit 1; }
+		info="ranker $(sed -n 's/.*"results_per_s": \([0-9.]*\).*/\1/p' "$sout") results/s (rank_flood.py) "
+	fi
+	run_end "$cs" "$r" "$out" "$rc"
+	nearby_account "$cs" "$r" "$out"
+	if [ "$sat" = 1 ]; then
+		nearby_account "$cs+nb" "$r" "$sout" 1
+		info="nearby $(fmt_rps "${RPS[$cs+nb,$r]}") req/s p99 $(printf '%.1f' "${P99[$cs+nb,$r]}") ms $info"
+	elif [ "$sat" = 3 ]; then
+		nearby_account "$cs+pl" "$r" "$sout"
+		info="places $(fmt_rps "${RPS[$cs+pl,$r]}") req/s ($tconns connections, $pause ms pauses) $info"
+	fi
+	nearby_report "$cs" "$r" "$info"
+}
+# probe_block ROUND [PREFIX]: the probes of every case, named
+# PREFIXhealthz/idle and so on, in an order that alternates with ROUND
+probe_block() {
+	local r=$1 p=${2:-} c w s paths
+	local order="healthz/idle/0 healthz/sat/1 healthz/traffic/3 healthz/rank/2 place/idle/0 place/sat/1 place/traffic/3 place/rank/2"
+	[ $((r % 2)) -eq 0 ] && order="place/rank/2 place/sat/1 place/traffic/3 place/idle/0 healthz/rank/2 healthz/sat/1 healthz/traffic/3 healthz/idle/0"
+	for c in $order; do
+		w=${c%%/*}; s=${c##*/}
+		[ "$w" = healthz ] && paths=$tmp/healthz.paths || paths=$tmp/places.paths
+		probe_run "$p${c%/*}" "$r" "$paths" "$s"
+	done
+}
+
+# --- /v1/nearby: summary tables ---
+# nearby_sum_head; nearby_sum CASE WHAT: a line of the medians table;
+# nearby_sum_probes PREFIX AT: the probe cases of one size (PREFIX big-
+# or empty), their labels ending in AT; nearby_probe_ratios PREFIX AT:
+# their ratios, the aim (<= 2) on those against idle
+nearby_sum_head() {
+	echo
+	echo "Medians over $rounds round(s)"
+	printf '%-20s %10s %9s %9s %8s   %s\n' case "req/s" "p50 ms" "p99 ms" "degr%" what
+	printf '%s\n' "------------------------------------------------------------------------------------------------"
+}
+nearby_sum() {
+	printf '%-20s %10s %9.3f %9.3f %8s   %s\n' "$1" "$(fmt_rps "$(med_rounds RPS "$1")")" "$(med_rounds P50 "$1")" \
+		"$(med_rounds P99 "$1")" "$([ -n "${DEG[$1,1]:-}" ] && printf '%.2f' "$(med_rounds DEG "$1")" || echo -)" "$2"
+}
+nearby_sum_probes() {
+	local p=$1 at=$2 w what
+	for w in healthz place; do
+		[ "$w" = healthz ] && what=/healthz || what="/v1/places/{id}"
+		nearby_sum "$p$w/idle" "$what probe, /v1/nearby idle$at"
+		nearby_sum "$p$w/sat" "$what probe, /v1/nearby saturated$at"
+		nearby_sum "$p$w/sat+nb" "  the saturating /v1/nearby wrk meanwhile"
+		nearby_sum "$p$w/traffic" "$what probe, /v1/places/{id} at the sat case's rate$at"
+		nearby_sum "$p$w/traffic+pl" "  the /v1/places/{id} wrk meanwhile"
+		nearby_sum "$p$w/rank" "$what probe, the ranker saturated directly (rank_flood.py)$at"
+	done
+}
+nearby_probe_ratios() {
+	local p=$1 at=$2 pair a b aim w
+	for pair in "sat idle <=2" "rank idle <=2" "sat traffic" "traffic idle"; do
+		read -r a b aim <<<"$pair"
+		for w in healthz place; do
+			ratio_show "$w p99 $a / $b$at" P99 "$p$w/$a" "$p$w/$b" "$aim"
+		done
+	done
+}
+nearby_ratio_head() {
+	echo
+	echo "Ratios (median of the per-round ratios)"
+	ratio_w=40 ratio_head
+}
