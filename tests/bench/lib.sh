@@ -1326,3 +1326,220 @@ nearby_ratio_head() {
 	echo "Ratios (median of the per-round ratios)"
 	ratio_w=40 ratio_head
 }
+
+# --- places: options, setup ---
+# Shared by places.sh and places_flood.sh (see README.md):
+# opts_places declares their options beside opts_common, places_check
+# validates them; every placesd they start logs at warn and above only.
+opts_places() {
+	opts_common
+	query_timeout=2s
+	opts_value query-timeout query_timeout
+}
+places_check() {
+	opts_common_check
+	[[ $query_timeout =~ ^[0-9]+(ms|s|m)$ ]] || die "--query-timeout: e.g. 2s or 500ms, not '$query_timeout'"
+	conf_query_timeout=$query_timeout conf_log=warn
+}
+places_usage() {
+	common_usage
+	cat <<EOF
+  --query-timeout D  [database] query_timeout (default: 2s)
+EOF
+}
+# places_setup: the cluster (room for --connections pgbench clients
+# beside placesd), the migrations, --places places with ids 1..N
+places_setup() {
+	start_cluster "$pgdir" $((conns + nworkers * (pool_size + 2) + 20)) 512MB
+	migrate_db
+	seed_db "$nplaces"
+	[ "$id_min" = 1 ] || { note "expected place ids 1..$nplaces after seeding, found min $id_min max $id_max"; exit 1; }
+}
+# places_start NAME TTL MAX_ENTRIES [MAX_BYTES]: placesd_start with that
+# [cache] (max_bytes default 0: the city read model off)
+places_start() {
+	conf_ttl=$2 conf_max_entries=$3 conf_max_bytes=${4:-0}
+	placesd_start "$1"
+}
+# places_header TITLE: the first lines of the output
+places_header() {
+	echo "$1  $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+	echo "  placesd:    $placesd_bin ($("$placesd_bin" -V 2>/dev/null | head -n 1)), workers $workers, pool_size $pool_size, query_timeout $query_timeout"
+	[ -n "${2:-}" ] && printf '%s\n' "$2"
+	echo "  PostgreSQL: $("$pg_bindir/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //') ($pg_bindir), Unix socket, fsync off, shared_buffers 512MB"
+	echo "  data:       $nplaces places, $nmenu menu items (seed $seed; seeded in ${t_seed} s)"
+}
+
+# --- cache warm-up ---
+# warm_cache ROUND [N CITIES]: the warm-up pass on the running placesd:
+# every item into every worker's cache (warm.lua); wrk is stopped
+# (SIGINT) once every part of 1..N is done for every slot.  N: the
+# places by default; with CITIES > 0 the items are lists of flood cities.
+# Sets warm_s (seconds) and prints a line of the runs' table.
+warm_cache() {
+	local r=$1 n=${2:-$nplaces} cities=${3:-0} dir=$tmp/warm-r$1-$nstart t nparts attempt ndone claims out rc bad t0
+	[ -f "$tmp/warm.lua" ] || warm_lua
+	mkdir -p "$dir"
+	t=$((4 * nworkers)); [ $t -gt 64 ] && t=64; [ $t -lt 4 ] && t=4
+	nparts=$((4 * t / nworkers)); [ $nparts -lt 4 ] && nparts=4
+	t0=$(date +%s.%N)
+	for attempt in 1 2 3 4 5 6; do
+		out=$tmp/warm-r$r-a$attempt.txt
+		wrk -t"$t" -c"$t" -d600s --timeout 10s -s "$tmp/warm.lua" \
+			"http://127.0.0.1:$placesd_port" -- "$n" "$dir" "$nparts" "$cities" >"$out" 2>&1 &
+		child_pid=$!
+		while is_running "$child_pid"; do
+			sleep 0.2
+			ndone=$(find "$dir" -name 'done-*' | wc -l)
+			claims=$(find "$dir" -name 'claim-*' | wc -l)
+			[ "$ndone" -ge $((nworkers * nparts)) ] && break
+			# every claimed part done but some slot not reached: new
+			# connections (other source ports) land elsewhere
+			if [ "$ndone" -eq "$claims" ] && [ "$claims" -gt 0 ] &&
+				awk -v t0="$t0" -v t="$(date +%s.%N)" 'BEGIN { exit !(t - t0 > 2) }'; then
+				break
+			fi
+		done
+		kill -INT "$child_pid" 2>/dev/null
+		wait "$child_pid"; rc=$?
+		child_pid=''
+		check_placesd
+		[ "$rc" -eq 0 ] || [ "$rc" -eq 130 ] || { note "wrk (warm-up, round $r) failed (status $rc):"; cat "$out" >&2; exit 1; }
+		[ "$(find "$dir" -name 'done-*' | wc -l)" -ge $((nworkers * nparts)) ] && break
+	done
+	ndone=$(find "$dir" -name 'done-*' | wc -l)
+	bad=$(cat "$dir"/done-* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+	[ "$bad" -gt 0 ] && failed_reqs+=("warm-up round $r: $bad answers were not 200")
+	if [ "$ndone" -lt $((nworkers * nparts)) ]; then
+		problems+=("warm-up round $r: only $ndone of $((nworkers * nparts)) parts warmed after $attempt wrk runs (slots not reached)")
+	fi
+	warm_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	printf '%5s  %-10s %s\n' "$r" "(warm-up)" "$((nworkers * n)) $([ "$cities" -gt 0 ] && echo "city lists" || echo places) in ${warm_s} s, $attempt wrk run(s), $t connections"
+}
+# warm_lua: $tmp/warm.lua.  One connection per thread: its first
+# request, GET /healthz, names the worker slot it landed on; the thread
+# then claims parts of 1..N for that slot (files created with O_EXCL in
+# DIR, so threads on one slot share the work) and requests each id of a
+# part in order.  DIR/done-SLOT-PART holds the number of answers other
+# than 200.  A thread with nothing left idles on /healthz.  With CITIES
+# > 0 item i is not a place but the list of city flood-((i - 1) % CITIES
+# + 1) with limit (i - 1) // CITIES + 1.  args: N DIR PARTS [CITIES]
+warm_lua() {
+	cat >"$tmp/warm.lua" <<'EOF'
+local n, dir, parts, cities, pre, post
+local state, slot, part, cur, last, bad = "probe", nil, nil, 0, -1, 0
+function init(args)
+	n, dir, parts = tonumber(args[1]), args[2], tonumber(args[3])
+	cities = tonumber(args[4] or "0")
+	local r = wrk.format("GET", "/@@")
+	local i = r:find("/@@", 1, true)
+	pre, post = r:sub(1, i - 1), r:sub(i + 3)
+end
+local function claim()
+	for k = 0, parts - 1 do
+		local f = io.open(dir .. "/claim-" .. slot .. "-" .. k, "wx")
+		if f then
+			f:close()
+			part, bad = k, 0
+			cur = math.floor(n * k / parts) + 1
+			last = math.floor(n * (k + 1) / parts)
+			if cur <= last then return true end
+			f = io.open(dir .. "/done-" .. slot .. "-" .. k, "w")
+			f:write("0\n"); f:close()
+		end
+	end
+	return false
+end
+function delay()
+	if state == "idle" then return 200 end
+	return 0
+end
+function request()
+	if state == "work" then
+		local id = cur
+		cur = cur + 1
+		if cities > 0 then
+			return pre .. "/v1/cities/flood-" .. ((id - 1) % cities + 1) ..
+			    "/places?limit=" .. (math.floor((id - 1) / cities) + 1) .. post
+		end
+		return pre .. "/v1/places/" .. id .. post
+	end
+	return pre .. "/healthz" .. post
+end
+function response(status, headers, body)
+	if state == "probe" then
+		slot = body and body:match('"worker"%s*:%s*(%d+)')
+		if slot and claim() then state = "work" else state = "idle" end
+	elseif state == "work" then
+		if status ~= 200 then bad = bad + 1 end
+		if cur > last then
+			local f = io.open(dir .. "/done-" .. slot .. "-" .. part, "w")
+			f:write(bad .. "\n"); f:close()
+			if not claim() then state = "idle" end
+		end
+	end
+end
+EOF
+}
+
+# --- pgbench ---
+# pgbench_escape: string literals holding ':' + a name character become
+# E'' literals with \x3a, the same constant; pgbench would read :MI as a
+# variable.  Dollar quoting and identifiers with colons are not expected.
+pgbench_escape() {
+	awk '{
+		out = ""; s = $0
+		while ((i = index(s, "\x27")) > 0) {
+			out = out substr(s, 1, i - 1); s = substr(s, i + 1)
+			lit = ""
+			while (1) {               # to the closing quote; two quotes are one
+				j = index(s, "\x27")
+				if (j == 0) { print "unterminated literal" > "/dev/stderr"; exit 1 }
+				lit = lit substr(s, 1, j - 1); s = substr(s, j + 1)
+				if (substr(s, 1, 1) == "\x27") { lit = lit "\x27\x27"; s = substr(s, 2) } else break
+			}
+			if (lit ~ /:[A-Za-z0-9_]/ && out !~ /[Ee]$/) {
+				gsub(/\\/, "\\\\", lit); gsub(/:/, "\\x3a", lit)
+				out = out "E\x27" lit "\x27"
+			} else out = out "\x27" lit "\x27"
+		}
+		print out s
+	}'
+}
+# find_pgbench: pgbench_bin = pgbench of $pg_bindir (find_postgres), else
+# of the PATH
+find_pgbench() {
+	if [ -x "$pg_bindir/pgbench" ]; then pgbench_bin=$pg_bindir/pgbench
+	else pgbench_bin=$(command -v pgbench) || die "pgbench not found (apt-get install postgresql-client-15)"; fi
+}
+# pgbench_run CASE ROUND SCRIPT-ARGS...: one timed pgbench run (find_pgbench)
+# on the cluster in $pgdir, -M prepared, $conns clients, $threads
+# threads, $duration_sec; the latencies of one transaction in ten logged
+# for the p50 and p99.  Records RPS (tps), P50, P99 [CASE,ROUND] and the
+# failed transactions, sets other_pct and appends to the caller's $info.
+pgbench_run() {
+	local cs=$1 r=$2 out t0 rc failed
+	shift 2
+	out="$tmp/pgbench-r$r-${cs//\//-}.txt"
+	rm -f "$out".log*
+	cpu_snapshot "+$pg_pid"; t0=$snap
+	run_bg "$out" "$pgbench_bin" -n -M prepared -c "$conns" -j "$threads" -T "$duration_sec" \
+		-l --sampling-rate=0.1 --log-prefix="$out.log" "$@" -h "$pgdir" -U app postgres; rc=$?
+	cpu_snapshot "+$pg_pid"
+	other_pct=$(other_pct "$t0" "$snap")
+	[ $rc -eq 0 ] || { note "pgbench ($cs, round $r) failed (status $rc):"; tail -n 30 "$out" >&2; exit 1; }
+	RPS[$cs,$r]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out" | head -n 1)
+	[ -n "${RPS[$cs,$r]}" ] || { note "no tps in pgbench output ($cs, round $r):"; cat "$out" >&2; exit 1; }
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
+	if [ "${failed:-0}" != 0 ]; then
+		failed_reqs+=("$cs round $r: $failed pgbench transactions failed")
+		info+="failed $failed "
+	fi
+	# log lines: client transaction latency_us script epoch us
+	cat "$out".log* 2>/dev/null | awk '{ print $3 }' | sort -n >"$out.lat"
+	P99[$cs,$r]=$(pgbench_pct 0.99 "$out.lat")
+	P50[$cs,$r]=$(pgbench_pct 0.5 "$out.lat")
+}
+pgbench_pct() {
+	awk -v q="$1" '{ a[NR] = $1 } END { if (NR == 0) { print 0; exit } i = int(NR * q + 0.5); if (i < 1) i = 1; printf "%.3f", a[i] / 1000 }' "$2"
+}
