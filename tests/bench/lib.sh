@@ -301,7 +301,7 @@ slots_serving() {
 }
 
 # ------------------------------------------- throwaway PostgreSQL + placesd ---
-# Shared by places.sh and nearby.sh. They use the caller's globals: as_pg,
+# Shared by places*.sh and nearby_*.sh. They use the caller's globals: as_pg,
 # pg_bindir, pgdir, pg_started, pg_pid, placesd_pid, placesd_log, problems,
 # stop_rc (set by stop_proc).
 
