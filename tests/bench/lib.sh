@@ -543,6 +543,8 @@ parse_opts() {
 		fi
 	done
 }
+# usage_head: the first lines of a script's --help
+usage_head() { printf 'Usage: %s [OPTIONS]\n\n' "$prog"; }
 opts_common() {
 	placesd_bin=${PLACESD:-} placesctl_bin=${PLACESCTL:-} sql_dir='' nplaces=100000 seed=1
 	workers=auto pool_size=4 rounds=3 duration=10s conns=64 threads=2 warmup=2s
@@ -921,10 +923,10 @@ bench_finish() {
 
 # --- /v1/nearby: options, the request mix ---
 # Shared by nearby_threads.sh, nearby_probe.sh and nearby_big.sh (see
-# README.md).  opts_nearby declares their options beside
-# opts_common (nearby_usage prints their help), nearby_check validates
-# them (with probes=1: the probe options too) and needs python3
-# (rank_flood.py).
+# README.md).  opts_nearby declares their options beside opts_common;
+# nearby_usage [probes] EXAMPLE-ARGS prints their help (the probe
+# options' with probes) and an example; nearby_check validates them and
+# finds python3 (rank_flood.py).
 opts_nearby() {
 	opts_common
 	rtimeout_opt=auto rqueue='' sample=200 pconns=8 pdelay=10ms pprio=''
@@ -946,7 +948,7 @@ nearby_usage() {
   --warmup D         untimed wrk run on /v1/nearby after each placesd start;
                      0 = none (default: 2s)
 EOF
-	[ "${1:-}" = probes ] && cat <<EOF
+	[ "$1" = probes ] && cat <<EOF
   --probe-connections C  connections of the idle/sat probes (default: 8)
   --probe-delay D    pause of a probe connection between requests, e.g. 10ms;
                      0 = unpaced (default: 10ms)
@@ -955,6 +957,7 @@ EOF
                      priority (default: rt when chrt may set it, else normal)
 EOF
 	common_usage_end
+	printf '\nExample, from a build directory (SRCDIR = the source tree):\n  SRCDIR/tests/bench/%s %s\n' "$prog" "$2"
 }
 nearby_check() {
 	opts_common_check

@@ -26,18 +26,17 @@
 # Needs: PostgreSQL's server binaries, wrk, curl, python3.
 
 # shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
-set -u
-set -o pipefail
-
-# bench-quick: --places 20000 --big-places 40000 --rounds 1 --duration 2s --warmup 0 --sample 20
+set -u -o pipefail
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+# bench-quick: --places 20000 --big-places 40000 --rounds 1 --duration 2s --warmup 0 --sample 20
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+opts_nearby
+big_places=1000000
+opts_value big-places big_places
 
 usage() {
+	usage_head
 	cat <<EOF
-Usage: $prog [OPTIONS]
-
 Benchmark placesd's GET /v1/nearby at --places and at --big-places
 places: the p50 of one connection, req/s, and the p99 of /healthz and
 /v1/places/{id} probes while ranking is saturated.
@@ -45,17 +44,8 @@ places: the p50 of one connection, req/s, and the p99 of /healthz and
 Options:
   --big-places N     places of the big part (default: 1000000)
 EOF
-	nearby_usage probes
-	cat <<EOF
-
-Example, from a build directory (SRCDIR = the source tree):
-  SRCDIR/tests/bench/$prog --keep /tmp/nearby-big
-EOF
+	nearby_usage probes "--keep /tmp/nearby-big"
 }
-
-opts_nearby
-big_places=1000000
-opts_value big-places big_places
 parse_opts "$@"
 nearby_check
 is_uint "$big_places" && [ "$big_places" -le 10000000 ] || die "--big-places: 1..10000000, not '$big_places'"

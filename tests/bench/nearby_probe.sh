@@ -27,33 +27,23 @@
 # Needs: PostgreSQL's server binaries, wrk, curl, python3.
 
 # shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
-set -u
-set -o pipefail
-
-# bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0 --sample 50
+set -u -o pipefail
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+# bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0 --sample 50
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+opts_nearby
 
 usage() {
+	usage_head
 	cat <<EOF
-Usage: $prog [OPTIONS]
-
 Benchmark the p99 of placesd's /healthz and /v1/places/{id} while
 /v1/nearby is saturated, while the ranker alone is, and while
 /v1/places/{id} is sent at the same rate, beside the same idle.
 
 Options:
 EOF
-	nearby_usage probes
-	cat <<EOF
-
-Example, from a build directory (SRCDIR = the source tree):
-  SRCDIR/tests/bench/$prog --places 20000 --rounds 1 --duration 5s
-EOF
+	nearby_usage probes "--places 20000 --rounds 1 --duration 5s"
 }
-
-opts_nearby
 parse_opts "$@"
 nearby_check
 

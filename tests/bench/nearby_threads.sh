@@ -23,18 +23,17 @@
 # Needs: PostgreSQL's server binaries, wrk, curl, python3.
 
 # shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
-set -u
-set -o pipefail
-
-# bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0 --sample 50
+set -u -o pipefail
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+# bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0 --sample 50
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+opts_nearby
+rthreads_opt=1,2,auto
+opts_value ranker-threads rthreads_opt
 
 usage() {
+	usage_head
 	cat <<EOF
-Usage: $prog [OPTIONS]
-
 Benchmark placesd's GET /v1/nearby: throughput and p99 with 1, 2 and auto
 ranker threads, and the p50 of one connection.
 
@@ -42,17 +41,8 @@ Options:
   --ranker-threads L the [ranker] threads settings compared, comma separated
                      (default: 1,2,auto)
 EOF
-	nearby_usage
-	cat <<EOF
-
-Example, from a build directory (SRCDIR = the source tree):
-  SRCDIR/tests/bench/$prog --places 20000 --rounds 1 --duration 5s
-EOF
+	nearby_usage "" "--places 20000 --rounds 1 --duration 5s"
 }
-
-opts_nearby
-rthreads_opt=1,2,auto
-opts_value ranker-threads rthreads_opt
 parse_opts "$@"
 nearby_check
 IFS=, read -r -a rthreads <<<"$rthreads_opt"

@@ -26,18 +26,19 @@
 # Needs: PostgreSQL's server binaries and pgbench, wrk, curl.
 
 # shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
-set -u
-set -o pipefail
-
-# bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0
+set -u -o pipefail
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+# bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+opts_places
+cache_ttl=60s cities_opt=4 ids=both zipf_s=1.1 readmodel=both rm_max_bytes=256m flood=''
+opts_value cache-ttl cache_ttl cities cities_opt ids ids zipf-s zipf_s readmodel readmodel \
+	rm-max-bytes rm_max_bytes
+opts_flag flood flood
 
 usage() {
+	usage_head
 	cat <<EOF
-Usage: $prog [OPTIONS]
-
 Benchmark placesd's place and city-list reads, cache off and on, against
 pgbench running the same SQL, and against placesd's own /healthz.
 
@@ -74,12 +75,6 @@ Examples, from a build directory (SRCDIR = the source tree):
   SRCDIR/tests/bench/places.sh --places 20000 --ids zipf --readmodel on
 EOF
 }
-
-opts_places
-cache_ttl=60s cities_opt=4 ids=both zipf_s=1.1 readmodel=both rm_max_bytes=256m flood=''
-opts_value cache-ttl cache_ttl cities cities_opt ids ids zipf-s zipf_s readmodel readmodel \
-	rm-max-bytes rm_max_bytes
-opts_flag flood flood
 parse_opts "$@"
 [ -z "$flood" ] || die "--flood is places_flood.sh now (the same options, without --flood)"
 places_check
@@ -98,7 +93,7 @@ case $readmodel in on|off|both) ;; *) die "--readmodel: on, off or both, not '$r
 [[ $zipf_s =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--zipf-s: a number such as 1.1, not '$zipf_s'"
 [[ $rm_max_bytes =~ ^[0-9]+[km]?$ ]] && [[ ! $rm_max_bytes =~ ^0+[km]?$ ]] ||
 	die "--rm-max-bytes: e.g. 256m, not '$rm_max_bytes'"
-zipf_lua=$bench_dir/places_zipf.lua
+zipf_lua=$bench_lib_dir/places_zipf.lua
 [ "$ids" = uniform ] || [ -r "$zipf_lua" ] || die "cannot read $zipf_lua"
 id_kinds=()
 [ "$ids" = zipf ] || id_kinds+=(u)

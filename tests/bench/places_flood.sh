@@ -24,18 +24,17 @@
 # Needs: PostgreSQL's server binaries, wrk, curl.
 
 # shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
-set -u
-set -o pipefail
-
-# bench-quick: --places 20000 --flood-cities 200
+set -u -o pipefail
 prog=${0##*/}
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$bench_dir/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+# bench-quick: --places 20000 --flood-cities 200
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
+opts_places
+flood_list=8m,0,256m flood_cities=2000 flood_limits=3
+opts_value flood-max-bytes flood_list flood-cities flood_cities flood-limits flood_limits
 
 usage() {
+	usage_head
 	cat <<EOF
-Usage: $prog [OPTIONS]
-
 Flood every placesd worker with every id, then with the lists of many
 cities, for each [cache] max_bytes, and print each worker's RSS and
 placesd_readmodel_bytes before and after.
@@ -55,10 +54,6 @@ Example, from a build directory (SRCDIR = the source tree):
   SRCDIR/tests/bench/$prog --places 20000
 EOF
 }
-
-opts_places
-flood_list=8m,0,256m flood_cities=2000 flood_limits=3
-opts_value flood-max-bytes flood_list flood-cities flood_cities flood-limits flood_limits
 parse_opts "$@"
 places_check
 [[ $flood_list =~ ^[0-9]+[km]?(,[0-9]+[km]?)*$ ]] || die "--flood-max-bytes: e.g. 8m,0,256m, not '$flood_list'"
