@@ -1165,7 +1165,7 @@ nearby_sample() {
 	curl_pid=$!
 }
 nearby_sample_end() {
-	sample_info=''
+	sample_info='' sample_dg=0 sample_got=0
 	[ -n "$curl_pid" ] || return 0
 	local i code_bad
 	for i in $(seq 1 50); do is_running "$curl_pid" || break; sleep 0.1; done
@@ -1201,9 +1201,9 @@ nearby_run() {
 	run_bg "$out" wrk -t"$th" -c"$c" -d"$duration" --timeout 10s --latency \
 		-s "$tmp/paths.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/nearby.paths"; rc=$?
 	nearby_sample_end "$out.sample"
-	[ "${sample_dg:-0}" -gt 0 ] && problems+=("$cs round $r: $sample_dg of $sample_got sampled /v1/nearby answers had \"degraded\":true")
 	run_end "$cs" "$r" "$out" "$rc"
 	nearby_account "$cs" "$r" "$out" 1
+	[ "${sample_dg:-0}" -gt 0 ] && problems+=("$cs round $r: $sample_dg of $sample_got sampled /v1/nearby answers had \"degraded\":true")
 	nearby_report "$cs" "$r" "$sample_info$info"
 }
 # nearby_warm: the untimed wrk run after a start (--warmup)
