@@ -841,8 +841,8 @@ med_rounds() {
 # ratio_head: the head of a ratio table, its label column $ratio_w wide
 # (default 40), its rule $ratio_dashes long (96); ratio_show LABEL ARRAY A B [AIM]: one line of it, the
 # median of the per-round ratios ARRAY[A,r] / ARRAY[B,r] (nothing when A
-# or B has no figure), and a bench_row LABEL; with an AIM (<=X or >=X),
-# the verdict goes to verdicts
+# or B has no figure; the ratio in ratio_last); with an AIM (<=X or
+# >=X), the verdict goes to verdicts and the ratio to a bench_row LABEL
 ratio_head() {
 	printf "%-${ratio_w:-40}s %8s %8s   %s\n" ratio value aim verdict
 	printf '%*s\n' "${ratio_dashes:-96}" '' | tr ' ' -
@@ -859,10 +859,12 @@ ratio_show() {
 		elif [ "${aim:0:1}" = "<" ]; then verdict="ABOVE the aim"
 		else verdict="BELOW the aim"; fi
 		verdicts+=("$label = $(printf '%.3f' "$v") ($verdict of $op)")
+		bench_row "$label" "$v" x "$aim"
 	else
 		verdict="(for information)"
 	fi
-	bench_row "$label" "$v" x "$aim"
+	# shellcheck disable=SC2034 # for the callers
+	ratio_last=$v
 	printf "%-${ratio_w:-40}s %8.3f %8s   %s   per round: %s\n" "$label" "$v" "$op" "$verdict" "${rs[*]}"
 }
 

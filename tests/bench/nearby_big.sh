@@ -28,7 +28,7 @@
 # shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
 set -u -o pipefail
 prog=${0##*/}
-# bench-quick: --places 20000 --big-places 40000 --rounds 1 --duration 2s --warmup 0 --sample 20
+# bench-quick: --places 20000 --big-places 40000 --rounds 1 --duration 2s --warmup 0 --sample 20 --ranker-timeout 1s
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 opts_nearby
 big_places=1000000
@@ -97,7 +97,9 @@ nearby_sum_probes big- ", $big_places places"
 nearby_ratio_head
 nearby_probe_ratios big- ", $big_places"
 ratio_show "nearby p50 c1 $big_places / $nplaces" P50 big/c1 nearby/c1
+bench_row "p50 one connection big / small" "$ratio_last" x
 ratio_show "nearby req/s tA $big_places / $nplaces" RPS big/tA nearby/tA
+bench_row "req/s big / small" "$ratio_last" x
 echo "oth% = share of all CPU time used by processes other than placesd, PostgreSQL, wrk and curl during that run"
 echo "ranker: $nplaces places: ${snap_small:-?}, RSS ${rss_small:-?} MB; $big_places places: ${snap_desc:-?}, RSS ${ranker_rss:-?} MB"
 bench_finish "No non-2xx answers, no socket errors, no degraded answers, no database errors or timeouts, nothing logged at warn or above."

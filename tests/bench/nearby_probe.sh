@@ -29,7 +29,7 @@
 # shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
 set -u -o pipefail
 prog=${0##*/}
-# bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0 --sample 50
+# bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0 --sample 50 --ranker-timeout 1s
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || { echo "$prog: cannot read lib.sh beside it" >&2; exit 2; }
 opts_nearby
 

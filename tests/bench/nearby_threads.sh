@@ -77,16 +77,17 @@ done
 nearby_sum_head
 for t in "${rthreads[@]}"; do
 	nearby_sum "$(case_of "$t")" "/v1/nearby, -c$conns, [ranker] threads = $t$([ "$t" = auto ] && echo " ($ncpu)")"
-	bench_row "nearby req/s threads $t" "$(med_rounds RPS "$(case_of "$t")")" req/s
+	bench_row "req/s threads $t" "$(printf '%.0f' "$(med_rounds RPS "$(case_of "$t")")")" req/s
 done
 nearby_sum nearby/c1 "/v1/nearby, one connection, threads = auto"
-bench_row "nearby c1 p50" "$(med_rounds P50 nearby/c1)" ms
+bench_row "p50 one connection" "$(med_rounds P50 nearby/c1)" ms
 
 nearby_ratio_head
 for t in "${rthreads[@]}"; do
 	[ "$t" = 1 ] && continue
 	case " ${rthreads[*]} " in *" 1 "*) ;; *) continue ;; esac
 	ratio_show "nearby req/s threads $t / threads 1" RPS "$(case_of "$t")" nearby/t1
+	bench_row "req/s threads $t / 1" "$ratio_last" x
 done
 echo "oth% = share of all CPU time used by processes other than placesd, PostgreSQL, wrk and curl during that run"
 echo "ranker: $nplaces places: ${snap_desc:-?}, RSS ${ranker_rss:-?} MB"

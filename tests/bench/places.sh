@@ -362,7 +362,7 @@ for pair in "place/off pgb/place >=0.8" "place/on healthz >=0.8" "zipf/on health
 	ratio_w=24 ratio_show "$a / $b" RPS "$a" "$b" "$aim"
 done
 for cs in place/off place/on pgb/place; do
-	[ -n "${MED[$cs]:-}" ] && bench_row "$cs req/s" "${MED[$cs]}" req/s
+	[ -n "${MED[$cs]:-}" ] && bench_row "$cs req/s" "$(printf '%.0f' "${MED[$cs]}")" req/s
 done
 echo "cache% / rm% = hits / (hits + misses) over the run, from /metrics: placesd_cache_* (every cache, the read model included) and placesd_readmodel_*"
 echo "oth% = share of all CPU time used by processes other than placesd, PostgreSQL, wrk and pgbench during that run"

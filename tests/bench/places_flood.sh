@@ -130,7 +130,7 @@ for mb in ${flood_list//,/ }; do
 	r=$(rss_workers)
 	flood_row "$mb" cities "$tmp/flood-$i.m2" "$r" "$warm_s"
 	echo "           (VmRSS kB: $r; $(sed 's/^ *c[0-9]* *(warm-up) *//' "$tmp/flood-$i.warmc"))"
-	bench_row "RSS sum, max_bytes $mb, after the cities" "$(rss_sum "$r")" MiB
+	bench_row "workers' RSS, max_bytes $mb, flooded" "$(rss_sum "$r")" MiB
 	stop_placesd
 done
 echo "the bound is per worker: $nworkers x max_bytes"
