@@ -1226,7 +1226,7 @@ nearby_report() {
 }
 
 # --- /v1/nearby: probes under load ---
-# probe_run CASE ROUND PATHS SAT: the paced probe (--probe-connections)
+# nearby_probe_run CASE ROUND PATHS SAT: the paced probe (--probe-connections)
 # on PATHS; SAT=0: nothing else; 1: while a second wrk saturates
 # /v1/nearby; 2: while rank_flood.py saturates the ranker directly; 3:
 # while a second wrk sends /v1/places/{id} at the rate of the sat case
@@ -1234,7 +1234,7 @@ nearby_report() {
 # session of its own (setsid), as a client on another machine would: the
 # kernel shares the CPU between sessions (autogroups) before threads, and
 # the probe must not queue behind its own session's load.
-probe_run() {
+nearby_probe_run() {
 	local cs=$1 r=$2 paths=$3 sat=$4 out sout rc src info='' rate pause=20 tconns
 	local load=(setsid wrk -t"$threads" -c"$conns" -d"$((duration_sec + 4))s" --timeout 10s --latency)
 	out="$tmp/wrk-r$r-${cs//\//-}.txt"
@@ -1277,16 +1277,16 @@ probe_run() {
 	fi
 	nearby_report "$cs" "$r" "$info"
 }
-# probe_block ROUND [PREFIX]: the probes of every case, named
+# nearby_probe_block ROUND [PREFIX]: the probes of every case, named
 # PREFIXhealthz/idle and so on, in an order that alternates with ROUND
-probe_block() {
+nearby_probe_block() {
 	local r=$1 p=${2:-} c w s paths
 	local order="healthz/idle/0 healthz/sat/1 healthz/traffic/3 healthz/rank/2 place/idle/0 place/sat/1 place/traffic/3 place/rank/2"
 	[ $((r % 2)) -eq 0 ] && order="place/rank/2 place/sat/1 place/traffic/3 place/idle/0 healthz/rank/2 healthz/sat/1 healthz/traffic/3 healthz/idle/0"
 	for c in $order; do
 		w=${c%%/*}; s=${c##*/}
 		[ "$w" = healthz ] && paths=$tmp/healthz.paths || paths=$tmp/places.paths
-		probe_run "$p${c%/*}" "$r" "$paths" "$s"
+		nearby_probe_run "$p${c%/*}" "$r" "$paths" "$s"
 	done
 }
 

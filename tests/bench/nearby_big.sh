@@ -72,7 +72,7 @@ size_block() {
 			nearby_run "$1/tA" "$r" "$conns"
 			nearby_run "$1/c1" "$r" 1
 		fi
-		[ -n "${2:-}" ] && probe_block "$r" big-
+		[ -n "${2:-}" ] && nearby_probe_block "$r" big-
 	done
 	stop_placesd
 }

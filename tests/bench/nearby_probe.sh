@@ -58,7 +58,7 @@ nearby_head
 for r in $(seq 1 "$rounds"); do
 	nearby_start tA auto
 	nearby_warm
-	probe_block "$r"
+	nearby_probe_block "$r"
 	stop_placesd
 done
 
