@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # tests/bench/rank_flood.py -- saturates placesd's ranker directly, without
-# the workers: the "ranking saturated, nothing else" load of nearby.sh.
+# the workers: the "ranking saturated, nothing else" load of nearby_probe.sh.
 #
 # Standard library only; run it with /usr/bin/python3.
 #
@@ -8,8 +8,8 @@
 # worker does) and keeps --depth NEARBY calls in flight on each for
 # --duration seconds: the ranker's queue never empties, so every ranking
 # thread is busy all the time, while the worker loops serve only what the
-# probes of nearby.sh ask them.  The calls are the /v1/nearby paths of
-# --paths (the mix of nearby.sh), turned into the ranker's JSON request
+# probes of nearby_probe.sh ask them.  The calls are the /v1/nearby paths of
+# --paths (the mix of the nearby_*.sh scripts), turned into the ranker's JSON request
 # the way the worker turns them (src/api/nearby.c).  A call the ranker
 # answers BUSY is sent again at once (its queue was full: more is in
 # flight than it takes, which is the point).
