@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2154 # variables shared with lib.sh
 # tests/bench/healthz.sh -- GET /healthz throughput: placesd vs. nginx.
 #
 # Run on demand, not by `make check`.  Both servers get the same number of

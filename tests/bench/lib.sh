@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # prog and the like: the sourcing script's
 # tests/bench/lib.sh -- shell helpers shared by the benchmark scripts.
 #
 # Sourced (not run) by every benchmark script, after it sets $prog; the
@@ -203,48 +204,64 @@ probe_paced() {
 # variable); parse_opts takes "--opt VALUE" and "--opt=VALUE" for each,
 # the script's flags through its flag_opt, and -h/--help (its usage).
 
-# common_optvars: optvar with the options every such script takes
-common_optvars() {
-	declare -gA optvar=([--placesd]=placesd_bin [--placesctl]=placesctl_bin [--sql-dir]=sql_dir
-		[--places]=nplaces [--pg-bindir]=pg_bindir [--keep]=keep_dir)
-	placesd_bin=${PLACESD:-} placesctl_bin=${PLACESCTL:-} sql_dir='' pg_bindir=${PG_BINDIR:-} keep_dir=''
-}
-# take_opt ARGS...: when $1 is an option of optvar, sets its variable and
-# opt_shift (the words it took); false otherwise
-opt_shift=0
-take_opt() {
-	local o=${1%%=*}
-	[[ $o == --* ]] && [ -n "${optvar[$o]:-}" ] || return 1
-	if [ "$o" = "$1" ]; then
-		need_arg "$@"; printf -v "${optvar[$o]}" '%s' "$2"; opt_shift=2
-	else
-		printf -v "${optvar[$o]}" '%s' "${1#*=}"; opt_shift=1
-	fi
-}
+# The option tables: optvar (--NAME -> the variable a value goes to) and
+# optflag (--NAME -> the variable a flag sets to 1).  opts_value NAME
+# VAR... and opts_flag NAME VAR... add to them; a script may also define
+# flag_opt ARG, true when it took ARG itself.  parse_opts ARGS... reads
+# "--opt VALUE", "--opt=VALUE", the flags and -h/--help (its usage).
+declare -gA optvar=() optflag=()
+opts_value() { while [ $# -ge 2 ]; do optvar[--$1]=$2; shift 2; done; }
+opts_flag() { while [ $# -ge 2 ]; do optflag[--$1]=$2; shift 2; done; }
 parse_opts() {
+	local o
 	while [ $# -gt 0 ]; do
-		if take_opt "$@"; then shift "$opt_shift"; continue; fi
-		case $1 in -h|--help) usage; exit 0 ;; esac
-		if declare -F flag_opt >/dev/null && flag_opt "$1"; then shift; continue; fi
-		usage >&2; die "unknown argument: $1"
+		o=${1%%=*}
+		if [ -n "${optflag[$1]:-}" ]; then
+			printf -v "${optflag[$1]}" 1; shift
+		elif [ -n "${optvar[$o]:-}" ] && [ "$o" != "$1" ]; then
+			printf -v "${optvar[$o]}" '%s' "${1#*=}"; shift
+		elif [ -n "${optvar[$1]:-}" ]; then
+			need_arg "$@"; printf -v "${optvar[$1]}" '%s' "$2"; shift 2
+		elif declare -F flag_opt >/dev/null && flag_opt "$1"; then
+			shift
+		else
+			case $1 in
+			-h|--help) usage; exit 0 ;;
+			*) usage >&2; die "unknown argument: $1" ;;
+			esac
+		fi
 	done
 }
-# usage_common: the --help lines of the options of common_optvars but
-# --places (whose default is the script's), and of -h
-usage_common() {
+# common_optvars: the options of every script that seeds a cluster, with
+# their defaults (--places' is the script's)
+common_optvars() {
+	placesd_bin=${PLACESD:-} placesctl_bin=${PLACESCTL:-} sql_dir='' pg_bindir=${PG_BINDIR:-} keep_dir=''
+	opts_value placesd placesd_bin placesctl placesctl_bin sql-dir sql_dir places nplaces \
+		pg-bindir pg_bindir keep keep_dir
+}
+# usage_binaries: the --help lines of --placesd, --placesctl, --sql-dir;
+# common_usage_end: of --pg-bindir, --keep and -h; usage_common: both,
+# the options of common_optvars but --places (whose default is the
+# script's)
+usage_binaries() {
 	cat <<EOF
   --placesd PATH     placesd binary (default: \$PLACESD, else src/placesd of the
                      build directory: \$top_builddir/src, ./src or ../../src)
   --placesctl PATH   placesctl binary (default: \$PLACESCTL, else placesctl
                      beside placesd, else src/placesctl of the build directory)
   --sql-dir DIR      migrations (default: src/sql of this source tree:
-                     ${bench_dir:-tests/bench}/../../src/sql)
+                     $bench_dir/../../src/sql)
+EOF
+}
+common_usage_end() {
+	cat <<EOF
   --pg-bindir DIR    PostgreSQL binaries (default: \$PG_BINDIR, else the
                      newest /usr/lib/postgresql/N/bin, else pg_config --bindir)
-  --keep DIR         copy the configs, logs and raw outputs to DIR
+  --keep DIR         copy the configs, logs, scripts and raw outputs to DIR
   -h, --help         this text
 EOF
 }
+usage_common() { usage_binaries; common_usage_end; }
 
 # set_workers: ncpu = the online cores; nworkers = $workers (auto: ncpu;
 # else 1..64, and $workers becomes the plain number)
@@ -309,15 +326,21 @@ sibling_bin() {
 }
 
 # ------------------------------------------------ a benchmark session ---
-# bench_begin NAME [HOOK]: the state bench_cleanup reads, problems=(), the
-# traps (exit, Ctrl-C, SIGTERM), $tmp (make_tmp NAME) and pgdir=$tmp/pg.
-# On exit bench_cleanup stops what runs: the function HOOK first (the
-# script's own processes), then wrk (child_pid), placesd and PostgreSQL;
-# keeps the outputs with --keep and removes $tmp.
+# bench_begin NAME [HOOK]: the state bench_cleanup reads (the pids of
+# what a run starts: child_pid, sat_pid, curl_pid, placesd's and
+# PostgreSQL's), problems and failed_reqs empty, the figures RPS, P50,
+# P99, DEG, HIT, RMHIT ([CASE,ROUND]) empty, the traps (exit, Ctrl-C,
+# SIGTERM), $tmp (make_tmp NAME) and pgdir=$tmp/pg.  On exit
+# bench_cleanup stops what runs: the clients, the function HOOK (the
+# script's own processes), placesd and PostgreSQL; keeps the outputs
+# with --keep and removes $tmp.
 bench_begin() {
-	tmp='' pgdir='' pg_started='' pg_pid='' placesd_pid='' placesd_port='' placesd_log='' child_pid='' cleaned=''
+	tmp='' pgdir='' pg_started='' pg_pid='' placesd_pid='' placesd_port='' placesd_log=''
+	child_pid='' sat_pid='' curl_pid='' cleaned='' noisy=0 nstart=0 verdicts=()
 	cleanup_fn=${2:-}
-	problems=()
+	problems=() failed_reqs=()
+	# shellcheck disable=SC2034 # the callers' figures
+	declare -gA RPS=() P50=() P99=() DEG=() HIT=() RMHIT=()
 	trap 'bench_cleanup' EXIT
 	trap 'note "interrupted"; exit 130' INT
 	trap 'note "terminated"; exit 143' TERM
@@ -328,7 +351,9 @@ bench_cleanup() {
 	[ -n "$cleaned" ] && return
 	cleaned=1
 	trap '' INT TERM
-	kill_child "$child_pid"
+	kill_child "$child_pid"; child_pid=''
+	kill_child "$sat_pid"; sat_pid=''
+	kill_child "$curl_pid"; curl_pid=''
 	[ -n "$cleanup_fn" ] && "$cleanup_fn"
 	stop_placesd
 	stop_postgres
@@ -376,9 +401,16 @@ seed_cluster() {
 # --------------------------------------------------- placesd's config ---
 # write_placesd_conf FILE PORT: listen on 127.0.0.1:PORT, $workers
 # workers, $conninfo ($pool_size when set), the ranker's socket in $tmp,
-# and the script's own lines: conf_server ([server]), conf_ranker
-# ([ranker]), conf_more (whole sections); [log] level $log_level (warn)
+# when set: conf_query_timeout ([database]); conf_ttl, conf_max_entries,
+# conf_max_bytes ([cache]); conf_rthreads, conf_rtimeout, conf_rqueue
+# ([ranker]); the script's own lines conf_server ([server]), conf_ranker
+# ([ranker]), conf_more (whole sections); [log] level $conf_log, else
+# $log_level, else warn
 write_placesd_conf() {
+	local cache="${conf_ttl:+ttl = $conf_ttl
+}${conf_max_entries:+max_entries = $conf_max_entries
+}${conf_max_bytes:+max_bytes = $conf_max_bytes
+}"
 	cat >"$1" <<EOF
 # written by $prog
 [server]
@@ -389,15 +421,21 @@ ${conf_server:-}
 [database]
 conninfo = $conninfo
 ${pool_size:+pool_size = $pool_size}
+${conf_query_timeout:+query_timeout = $conf_query_timeout}
 
+${cache:+[cache]
+$cache}
 [ranker]
 socket = $tmp/ranker.sock
+${conf_rthreads:+threads = $conf_rthreads}
+${conf_rtimeout:+timeout = $conf_rtimeout}
+${conf_rqueue:+queue_size = $conf_rqueue}
 ${conf_ranker:-}
 
 ${conf_more:-}
 
 [log]
-level = ${log_level:-warn}
+level = ${conf_log:-${log_level:-warn}}
 EOF
 }
 
@@ -623,7 +661,7 @@ other_pct() {
 # SO_REUSEPORT sockets by the kernel's hash, so many short connections reach
 # every slot whose worker is up.
 slots_serving() {
-	local port=$1 want=$2 seen= i s
+	local port=$1 want=$2 seen='' i s
 	for i in $(seq 1 100); do
 		s=$(curl -s --max-time 1 "http://127.0.0.1:$port/healthz" 2>/dev/null |
 			sed -n 's/.*"worker"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p')
@@ -847,7 +885,6 @@ stop_placesd() {
 # themselves (nearby_*.sh, places*.sh): their options, cleanup,
 # seeding, configuration, timed wrk runs, ratio tables and the end of a
 # run.  They use the caller's globals as the ones above do.
-bench_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # --- options ---
 # opts_value NAME VAR...: --NAME V and --NAME=V set VAR; opts_flag NAME
@@ -856,48 +893,20 @@ bench_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # every such script, with their defaults; opts_common_check validates
 # them, sets ncpu, nworkers and duration_sec, and finds placesd,
 # placesctl, the migrations, PostgreSQL, wrk and curl.
-declare -A bench_opt_vars=() bench_opt_flags=()
-opts_value() { while [ $# -ge 2 ]; do bench_opt_vars[--$1]=$2; shift 2; done; }
-opts_flag() { while [ $# -ge 2 ]; do bench_opt_flags[--$1]=$2; shift 2; done; }
-parse_opts() {
-	local o
-	while [ $# -gt 0 ]; do
-		o=${1%%=*}
-		if [ -n "${bench_opt_flags[$1]:-}" ]; then
-			printf -v "${bench_opt_flags[$1]}" 1; shift
-		elif [ "$o" != "$1" ] && [ -n "${bench_opt_vars[$o]:-}" ]; then
-			printf -v "${bench_opt_vars[$o]}" '%s' "${1#*=}"; shift
-		elif [ -n "${bench_opt_vars[$1]:-}" ]; then
-			need_arg "$@"; printf -v "${bench_opt_vars[$1]}" '%s' "$2"; shift 2
-		else
-			case $1 in
-			-h|--help) usage; exit 0 ;;
-			*) usage >&2; die "unknown argument: $1" ;;
-			esac
-		fi
-	done
-}
 # usage_head: the first lines of a script's --help
 usage_head() { printf 'Usage: %s [OPTIONS]\n\n' "$prog"; }
 opts_common() {
-	placesd_bin=${PLACESD:-} placesctl_bin=${PLACESCTL:-} sql_dir='' nplaces=100000 seed=1
-	workers=auto pool_size=4 rounds=3 duration=10s conns=64 threads=2 warmup=2s
-	pg_bindir=${PG_BINDIR:-} keep_dir=''
-	opts_value placesd placesd_bin placesctl placesctl_bin sql-dir sql_dir places nplaces \
-		seed seed workers workers pool-size pool_size rounds rounds duration duration \
-		connections conns threads threads warmup warmup pg-bindir pg_bindir keep keep_dir
+	common_optvars
+	nplaces=100000 seed=1 workers=auto pool_size=4 rounds=3 duration=10s conns=64 threads=2 warmup=2s
+	opts_value seed seed workers workers pool-size pool_size rounds rounds duration duration \
+		connections conns threads threads warmup warmup
 }
 # common_usage: the help lines of the options of opts_common but
 # --duration, --connections, --threads and --warmup; common_usage_end:
 # --pg-bindir, --keep and --help
 common_usage() {
+	usage_binaries
 	cat <<EOF
-  --placesd PATH     placesd binary (default: \$PLACESD, else src/placesd of the
-                     build directory: \$top_builddir/src, ./src or ../../src)
-  --placesctl PATH   placesctl binary (default: \$PLACESCTL, else placesctl
-                     beside placesd, else src/placesctl of the build directory)
-  --sql-dir DIR      migrations (default: src/sql of this source tree:
-                     $bench_lib_dir/../../src/sql)
   --places N         places to seed (default: 100000; 20000 for quick runs)
   --seed S           seed of the generator (default: 1)
   --workers N|auto   placesd workers (default: auto = $(nproc 2>/dev/null || echo '?') online cores)
@@ -905,23 +914,8 @@ common_usage() {
   --rounds R         rounds (default: 3)
 EOF
 }
-common_usage_end() {
-	cat <<EOF
-  --pg-bindir DIR    PostgreSQL binaries (default: \$PG_BINDIR, else the
-                     newest /usr/lib/postgresql/N/bin, else pg_config --bindir)
-  --keep DIR         copy the configs, logs, scripts and raw outputs to DIR
-  -h, --help         this text
-EOF
-}
 opts_common_check() {
-	ncpu=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) || die "cannot count the cores"
-	if [ "$workers" = auto ]; then
-		nworkers=$ncpu
-	else
-		is_uint "$workers" && [ "$workers" -le 64 ] || die "--workers: 1..64 or auto, not '$workers'"
-		nworkers=$((10#$workers))
-		workers=$nworkers
-	fi
+	set_workers
 	is_uint "$nplaces" && [ "$nplaces" -le 10000000 ] || die "--places: 1..10000000, not '$nplaces'"
 	nplaces=$((10#$nplaces))
 	[[ $seed =~ ^[0-9]+$ ]] || die "--seed: a number, not '$seed'"
@@ -934,99 +928,17 @@ opts_common_check() {
 	duration_sec=$(duration_s "$duration")
 	[[ $warmup =~ ^0+[smh]?$ ]] && warmup=0
 	[ "$warmup" = 0 ] || is_duration "$warmup" || die "--warmup: e.g. 2s or 0, not '$warmup'"
-	if [ -z "$placesd_bin" ]; then
-		placesd_bin=$(find_build_bin placesd) ||
-			die "placesd not found: use --placesd PATH or PLACESD=PATH, or run from the build directory"
-	fi
-	[ -x "$placesd_bin" ] && [ -f "$placesd_bin" ] || die "not an executable file: $placesd_bin"
-	placesd_bin=$(abs_path "$placesd_bin")
-	if [ -z "$placesctl_bin" ]; then
-		if [ -x "$(dirname "$placesd_bin")/placesctl" ]; then
-			placesctl_bin=$(dirname "$placesd_bin")/placesctl
-		else
-			placesctl_bin=$(find_build_bin placesctl) ||
-				die "placesctl not found: use --placesctl PATH or PLACESCTL=PATH"
-		fi
-	fi
-	[ -x "$placesctl_bin" ] && [ -f "$placesctl_bin" ] || die "not an executable file: $placesctl_bin"
-	placesctl_bin=$(abs_path "$placesctl_bin")
-	[ -n "$sql_dir" ] || sql_dir=$bench_lib_dir/../../src/sql
-	[ -d "$sql_dir" ] && ls "$sql_dir"/*.sql >/dev/null 2>&1 || die "no migrations (*.sql) in $sql_dir: use --sql-dir DIR"
-	sql_dir=$(cd "$sql_dir" && pwd)
-	find_postgres
-	pg_runner_setup
-	need_tools wrk curl
+	find_binaries
+	need_tools wrk
 }
 
-# --- cleanup ---
-# bench_start NAME: the pids of what a run starts (child_pid, sat_pid,
-# curl_pid, placesd_pid, PostgreSQL's) empty, traps that stop them all
-# and remove $tmp (bench_cleanup) on exit, Ctrl-C and SIGTERM, problems
-# and failed_reqs empty, the figures RPS, P50, P99, DEG, HIT, RMHIT
-# ([CASE,ROUND]) empty, and a new $tmp (make_tmp NAME) with pgdir=$tmp/pg
-bench_cleanup() {
-	[ -n "$cleaned" ] && return
-	cleaned=1
-	trap '' INT TERM
-	kill_child "$child_pid"; child_pid=''
-	kill_child "$sat_pid"; sat_pid=''
-	kill_child "$curl_pid"; curl_pid=''
-	stop_placesd
-	stop_postgres
-	keep_outputs
-	[ -n "$tmp" ] && rm -rf "$tmp"
-}
-bench_start() {
-	tmp='' pgdir='' pg_started='' pg_pid='' placesd_pid='' placesd_port='' placesd_log=''
-	child_pid='' sat_pid='' curl_pid='' cleaned='' noisy=0 nstart=0 verdicts=()
-	trap 'bench_cleanup' EXIT
-	trap 'note "interrupted"; exit 130' INT
-	trap 'note "terminated"; exit 143' TERM
-	problems=() failed_reqs=()
-	# shellcheck disable=SC2034 # the callers' figures
-	declare -gA RPS=() P50=() P99=() DEG=() HIT=() RMHIT=()
-	make_tmp "$1"
-	pgdir=$tmp/pg
-}
-
-# --- config writing ---
-# write_placesd_conf FILE PORT: from workers, conninfo, pool_size and,
-# when set, conf_query_timeout ([database]); conf_ttl (default 0s),
-# conf_max_entries, conf_max_bytes ([cache]); conf_rthreads,
-# conf_rtimeout, conf_rqueue ([ranker]); conf_log (default info)
-write_placesd_conf() {
-	cat >"$1" <<EOF
-# written by $prog
-[server]
-listen = 127.0.0.1:$2
-workers = $workers
-
-[database]
-conninfo = $conninfo
-pool_size = $pool_size
-${conf_query_timeout:+query_timeout = $conf_query_timeout}
-
-[cache]
-ttl = ${conf_ttl:-0s}
-${conf_max_entries:+max_entries = $conf_max_entries}
-${conf_max_bytes:+max_bytes = $conf_max_bytes}
-
-[ranker]
-socket = $tmp/ranker.sock
-${conf_rthreads:+threads = $conf_rthreads}
-${conf_rtimeout:+timeout = $conf_rtimeout}
-${conf_rqueue:+queue_size = $conf_rqueue}
-
-[log]
-level = ${conf_log:-info}
-EOF
-}
 
 # placesd_start NAME: a fresh placesd on a free port with the conf_*
 # settings of now, its configuration and log $tmp/placesd-N-NAME.conf and
 # .log (N counts the starts: $nstart), once /readyz answers 200 and every
 # worker serves (launch_placesd)
 placesd_start() {
+	local conf_ttl=${conf_ttl:-0s} conf_log=${conf_log:-info}
 	nstart=$((${nstart:-0} + 1))
 	placesd_port=$(free_port) || die "no free port found"
 	placesd_conf=$tmp/placesd-$nstart-$1.conf
@@ -1108,14 +1020,6 @@ db_counters() {
 }
 # count_noisy OTH%: counts a run that shared the machine (oth% > 10)
 count_noisy() { [ "${1:-0}" -gt 10 ] && noisy=$((noisy + 1)); return 0; }
-# warn_busy: a note naming other busy processes, before the runs
-warn_busy() {
-	local busy
-	busy=$(ps -eo pcpu=,pgid=,ppid=,pid=,args= --sort=-pcpu 2>/dev/null |
-		awk -v a="$pg_pid" -v me=$$ '$1 >= 20 && $3 != a && $4 != a && $2 != me' | head -n 3)
-	[ -n "$busy" ] && note "other busy processes on this machine, figures will be noisy:" && sed 's/^/    /' <<<"$busy" >&2
-	return 0
-}
 
 # --- wrk Lua scripts ---
 # Every wrk run goes through a script whose request() returns a ready
@@ -1584,7 +1488,7 @@ nearby_probe_run() {
 		"${load[@]}" -s "$tmp/paced.lua" "http://127.0.0.1:$placesd_port" -- "$tmp/places.paths" "$pause" >"$sout" 2>&1 & ;;
 	2)	# --idle, as the ranking threads: the client's own CPU (a
 		# Python loop, 100 us a call) must not count against the loops
-		"$python_bin" "$bench_lib_dir/rank_flood.py" --idle --socket "$tmp/ranker.sock" \
+		"$python_bin" "$bench_dir/rank_flood.py" --idle --socket "$tmp/ranker.sock" \
 			--paths "$tmp/nearby.paths" --connections 2 --depth 16 \
 			--duration "$((duration_sec + 4))" >"$sout" 2>&1 & ;;
 	esac

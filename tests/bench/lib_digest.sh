@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154 # globals shared with lib.sh and the scripts
 # tests/bench/lib_digest.sh -- what digest.sh and digest_readmodel.sh
 # share: their options, the demo events service, the digest bodies and
 # samples, wrk runs with CPU shares, the tables and notes.  Sourced after

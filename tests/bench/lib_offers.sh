@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154 # globals shared with lib.sh and the scripts
 # tests/bench/lib_offers.sh -- what offers.sh and offers_storm.sh share:
 # their options, the live offer stream's setup, rounds through
 # sse_client.py, the probe windows, the tables and verdicts.  Sourced

@@ -25,7 +25,7 @@
 # some requests failed, 1 when a process failed, 2 on a usage error.
 # Needs: PostgreSQL's server binaries, wrk, curl, python3.
 
-# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
+# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_begin, ...)
 set -u -o pipefail
 prog=${0##*/}
 # bench-quick: --places 20000 --big-places 40000 --rounds 1 --duration 2s --warmup 0 --sample 20 --ranker-timeout 1s
@@ -51,7 +51,7 @@ nearby_check
 is_uint "$big_places" && [ "$big_places" -le 10000000 ] || die "--big-places: 1..10000000, not '$big_places'"
 big_places=$((10#$big_places))
 
-bench_start nbig
+bench_begin nbig
 nearby_setup "$nplaces"
 nearby_header "placesd /v1/nearby benchmark, $nplaces and $big_places places" probes
 nearby_rtimeout

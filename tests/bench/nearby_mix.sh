@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2154 # variables shared with lib.sh
 # tests/bench/nearby_mix.sh -- GET /v1/nearby with a mix of queries like
 # people's, each class on its own and mixed, one placesd build against
 # another on the same data, and /healthz's p99 while ranking is saturated.
@@ -76,8 +77,8 @@ new_bin=${PLACESD:-}
 base_bin=
 placesctl_bin=${PLACESCTL:-}
 sql_dir=${SQL_DIR:-$here/../../src/sql}
-nplaces=100000 big= big_places=1000000 workers=2 rounds=3 duration=10s
-conns=64 pconns=8 prate=25 pwindows=6 pwindow=3 classes="near heavy text mix" conf_extra= keep_dir= pg_bindir=
+nplaces=100000 big='' big_places=1000000 workers=2 rounds=3 duration=10s
+conns=64 pconns=8 prate=25 pwindows=6 pwindow=3 classes="near heavy text mix" conf_extra='' keep_dir='' pg_bindir=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--placesd) need_arg "$@"; new_bin=$2; shift ;;
@@ -129,7 +130,7 @@ declare -A bin port pid
 bin[new]=$(abs_path "$new_bin")
 [ -n "$base_bin" ] && bin[base]=$(abs_path "$base_bin")
 
-tmp= pg_started= pg_pid= placesd_pid= child_pid= sat_pid= cleaned=
+tmp='' pg_started='' pg_pid='' placesd_pid='' child_pid='' sat_pid='' cleaned=''
 cleanup() {
 	[ -n "$cleaned" ] && return
 	cleaned=1

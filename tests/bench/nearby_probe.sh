@@ -26,7 +26,7 @@
 # some requests failed, 1 when a process failed, 2 on a usage error.
 # Needs: PostgreSQL's server binaries, wrk, curl, python3.
 
-# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
+# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_begin, ...)
 set -u -o pipefail
 prog=${0##*/}
 # bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0 --sample 50 --ranker-timeout 1s
@@ -47,7 +47,7 @@ EOF
 parse_opts "$@"
 nearby_check
 
-bench_start nprobe
+bench_begin nprobe
 nearby_setup "$nplaces"
 nearby_header "placesd loop latency under saturated ranking" probes
 nearby_rtimeout

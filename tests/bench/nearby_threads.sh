@@ -22,7 +22,7 @@
 # some requests failed, 1 when a process failed, 2 on a usage error.
 # Needs: PostgreSQL's server binaries, wrk, curl, python3.
 
-# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
+# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_begin, ...)
 set -u -o pipefail
 prog=${0##*/}
 # bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0 --sample 50
@@ -52,7 +52,7 @@ for t in "${rthreads[@]}"; do
 done
 case " ${rthreads[*]} " in *" auto "*) ;; *) rthreads+=(auto) ;; esac   # nearby/c1 runs on it
 
-bench_start nbench
+bench_begin nbench
 nearby_setup "$nplaces"
 nearby_header "placesd /v1/nearby ranker threads benchmark"
 nearby_rtimeout

@@ -25,7 +25,7 @@
 # some requests failed, 1 when a process failed, 2 on a usage error.
 # Needs: PostgreSQL's server binaries and pgbench, wrk, curl.
 
-# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
+# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_begin, ...)
 set -u -o pipefail
 prog=${0##*/}
 # bench-quick: --places 20000 --rounds 1 --duration 2s --warmup 0
@@ -93,14 +93,14 @@ case $readmodel in on|off|both) ;; *) die "--readmodel: on, off or both, not '$r
 [[ $zipf_s =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--zipf-s: a number such as 1.1, not '$zipf_s'"
 [[ $rm_max_bytes =~ ^[0-9]+[km]?$ ]] && [[ ! $rm_max_bytes =~ ^0+[km]?$ ]] ||
 	die "--rm-max-bytes: e.g. 256m, not '$rm_max_bytes'"
-zipf_lua=$bench_lib_dir/places_zipf.lua
+zipf_lua=$bench_dir/places_zipf.lua
 [ "$ids" = uniform ] || [ -r "$zipf_lua" ] || die "cannot read $zipf_lua"
 id_kinds=()
 [ "$ids" = zipf ] || id_kinds+=(u)
 [ "$ids" = uniform ] || id_kinds+=(z)
 find_pgbench
 
-bench_start bench
+bench_begin bench
 places_setup
 if [[ $cities_opt =~ ^[0-9]+$ ]]; then
 	cities=$(psql_q -c "SELECT city_id FROM places GROUP BY city_id ORDER BY count(*) DESC, city_id LIMIT $cities_opt" | tr '\n' ' ')

@@ -23,7 +23,7 @@
 # some requests failed, 1 when a process failed, 2 on a usage error.
 # Needs: PostgreSQL's server binaries, wrk, curl.
 
-# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_start, ...)
+# shellcheck disable=SC2154 # globals set by lib.sh (opts_common, bench_begin, ...)
 set -u -o pipefail
 prog=${0##*/}
 # bench-quick: --places 20000 --flood-cities 200
@@ -61,7 +61,7 @@ is_uint "$flood_cities" && [ "$flood_cities" -ge 1 ] && [ "$flood_cities" -le 10
 is_uint "$flood_limits" && [ "$flood_limits" -ge 1 ] && [ "$flood_limits" -le 100 ] || die "--flood-limits: 1..100, not '$flood_limits'"
 flood_cities=$((10#$flood_cities)); flood_limits=$((10#$flood_limits))
 
-bench_start flood
+bench_begin flood
 places_setup
 places_header "placesd read model flood"
 echo "  machine:    $ncpu cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); clients, servers and PostgreSQL share the cores"
