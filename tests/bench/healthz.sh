@@ -231,17 +231,7 @@ socket = $tmp/ranker.sock
 level = warn
 EOF
 
-if ! "$placesd_bin" -t -c "$tmp/placesd.conf" >"$tmp/placesd-t.out" 2>&1; then
-	note "placesd -t rejects the benchmark configuration:"
-	cat "$tmp/placesd-t.out" >&2
-	exit 1
-fi
-
-# setsid: its own process group, so a Ctrl-C at the terminal reaches only
-# this script (which then stops placesd with SIGTERM) and a last-resort
-# SIGKILL can reach every child.
-setsid "$placesd_bin" -c "$tmp/placesd.conf" </dev/null >"$tmp/placesd.log" 2>&1 &
-placesd_pid=$!
+spawn_placesd "$tmp/placesd.conf" "$tmp/placesd.log"
 wait_healthz placesd "$placesd_pid" "$tmp/placesd.log" "$placesd_port"
 
 curl -s -D "$tmp/placesd.headers" -o "$tmp/healthz.body" --max-time 2 \

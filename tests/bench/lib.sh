@@ -732,22 +732,28 @@ check_proc() {
 }
 check_placesd() { check_proc placesd placesd_pid "$placesd_log"; }
 
+# spawn_placesd CONF LOG: placesd -t on CONF (exit 1 when it refuses it),
+# then placesd on CONF in the background, its output in LOG, in a session
+# of its own: a Ctrl-C at the terminal reaches only the script (which
+# stops placesd with SIGTERM), and a last-resort SIGKILL can reach every
+# child.  Sets placesd_pid.
+spawn_placesd() {
+	if ! "$placesd_bin" -t -c "$1" >"$tmp/placesd-t.out" 2>&1; then
+		note "placesd -t rejects the benchmark configuration:"
+		cat "$tmp/placesd-t.out" >&2
+		exit 1
+	fi
+	setsid "$placesd_bin" -c "$1" </dev/null >"$2" 2>&1 &
+	placesd_pid=$!
+}
+
 # launch_placesd LABEL: placesd -t on $placesd_conf, then placesd in its
 # own process group, logging to $placesd_log; waits up to 120 s for
 # /readyz on $placesd_port, and adds to problems (naming LABEL) when
 # /healthz does not show every worker slot serving. Sets placesd_pid.
 launch_placesd() {
 	local label=$1 i code slots
-	if ! "$placesd_bin" -t -c "$placesd_conf" >"$tmp/placesd-t.out" 2>&1; then
-		note "placesd -t rejects the benchmark configuration:"
-		cat "$tmp/placesd-t.out" >&2
-		exit 1
-	fi
-	# setsid: its own process group, so a Ctrl-C at the terminal reaches
-	# only this script (which then stops placesd with SIGTERM) and a
-	# last-resort SIGKILL can reach every child.
-	setsid "$placesd_bin" -c "$placesd_conf" </dev/null >"$placesd_log" 2>&1 &
-	placesd_pid=$!
+	spawn_placesd "$placesd_conf" "$placesd_log"
 	for i in $(seq 1 1200); do
 		check_placesd
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$placesd_port/readyz" 2>/dev/null)
