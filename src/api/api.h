@@ -50,6 +50,7 @@ struct api_job {
 	/* dbreq.c's own: a read on the replicas, kept to run again on the
 	 * primary if their connection is lost under it */
 	bool on_replica;
+	uint64_t min_lsn;           /* of the replica it may run on */
 	int stmt, nparams;
 	char **params;
 };

@@ -69,7 +69,8 @@ static bool
 job_submit(struct api_job *job, struct pg_pool *p, int nparams,
     const char *const *params, enum pg_status *st)
 {
-	job->q = pg_query(p, job->stmt, nparams, params, job_done, job, st);
+	job->q = pg_query_at(p, job->min_lsn, job->stmt, nparams, params,
+	    job_done, job, st);
 	return job->q != NULL;
 }
 
@@ -82,6 +83,7 @@ job_again_on_primary(struct api_job *job)
 	enum pg_status st;
 
 	job->on_replica = false;
+	job->min_lsn = 0;
 	stats_add(&w->st->reads_by[0], 1);
 	/* the request stays deferred on this job, its deadline unchanged */
 	return job_submit(job, w->pg, job->nparams,
@@ -142,18 +144,44 @@ job_start(struct api_job *job, struct pg_pool *p, int nparams,
 	return true;
 }
 
+static bool job_start_on(struct api_job *job, struct pg_pool *p,
+    int nparams, const char *const *params);
+
+/*
+ * Where a query made through api_query runs: a write or an offers read
+ * on the primary; a read that is kept (key, or a read-model build in
+ * ctx) on a replica only once it has replayed every change this worker
+ * was told of (worker_fresh_pool); with the primary away, a keyed read
+ * on the replicas, not kept (*key NULL).
+ */
+static struct pg_pool *
+query_pool(struct worker *w, struct api_job *job, const char **key)
+{
+	if (api_statements[job->stmt].primary)
+		return w->pg;
+	if (*key != NULL && !pg_pool_up(w->pg) && w->pg_read != NULL &&
+	    pg_pool_up(w->pg_read)) {
+		*key = NULL;
+		return worker_read_pool(w);
+	}
+	return worker_fresh_pool(w, &job->min_lsn);
+}
+
 bool
 api_query(struct http_req *r, int stmt, int nparams, const char *const *params,
     void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
     const char *key, void *ctx, void (*ctx_free)(void *))
 {
+	struct worker *w = http_req_worker(r);
 	struct api_job *job;
+	struct pg_pool *p;
 
 	if ((job = job_new(r, stmt, on_result, n, ctx, ctx_free)) == NULL)
 		return false;
+	p = query_pool(w, job, &key);
 	if (key != NULL)
 		snprintf(job->key, sizeof(job->key), "%s", key);
-	return job_start(job, http_req_worker(r)->pg, nparams, params);
+	return job_start_on(job, p, nparams, params);
 }
 
 /* A copy of the parameters, to run the read again elsewhere. */
@@ -174,6 +202,23 @@ job_keep_params(struct api_job *job, int nparams, const char *const *params)
 	return true;
 }
 
+/* job_start, and on a replica a copy of the parameters to run it again
+ * on the primary if the replica is lost under it. */
+static bool
+job_start_on(struct api_job *job, struct pg_pool *p, int nparams,
+    const char *const *params)
+{
+	if (p != http_req_worker(job->r)->pg) {
+		if (!job_keep_params(job, nparams, params)) {
+			reply_db_error(job->r, PG_OVERLOADED);
+			job_free(job);
+			return false;
+		}
+		job->on_replica = true;
+	}
+	return job_start(job, p, nparams, params);
+}
+
 bool
 api_read(struct http_req *r, int stmt, int nparams, const char *const *params,
     void (*on_result)(struct api_job *, const PGresult *), uint64_t n,
@@ -186,15 +231,7 @@ api_read(struct http_req *r, int stmt, int nparams, const char *const *params,
 	if ((job = job_new(r, stmt, on_result, n, ctx, ctx_free)) == NULL)
 		return false;
 	p = worker_read_pool(w);
-	if (p != w->pg) {
-		if (!job_keep_params(job, nparams, params)) {
-			reply_db_error(r, PG_OVERLOADED);
-			job_free(job);
-			return false;
-		}
-		job->on_replica = true;
-	}
-	return job_start(job, p, nparams, params);
+	return job_start_on(job, p, nparams, params);
 }
 
 /* prefix + json + suffix, without re-encoding the JSON PostgreSQL made */

@@ -63,6 +63,13 @@ struct digest {
 	struct evbuffer *events;    /* the events' JSON, once answered */
 	json_t *errors;
 	struct event *timer;
+	/* where the database sources run (worker_fresh_pool): a replica
+	 * lost under one runs it again on the primary, once */
+	struct pg_pool *src;
+	uint64_t min_lsn;
+	int stmt[DS_COUNT];
+	pg_done_fn done[DS_COUNT];
+	bool again[DS_COUNT];
 };
 
 /* ---- the request body ----------------------------------------------------- */
@@ -245,6 +252,9 @@ on_events(void *arg, enum upstream_status st, struct evbuffer *events,
 	maybe_done(d);
 }
 
+static bool again_on_primary(struct digest *d, enum digest_source s,
+    enum pg_status st);
+
 /* A source's one-cell JSON answer. */
 static void
 take_json(struct digest *d, enum digest_source s, enum pg_status st,
@@ -267,6 +277,8 @@ take_json(struct digest *d, enum digest_source s, enum pg_status st,
 static void
 on_menu(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 {
+	if (again_on_primary(arg, DS_MENU, st))
+		return;
 	take_json(arg, DS_MENU, st, res, msg);
 	maybe_done(arg);
 }
@@ -277,6 +289,8 @@ on_offers(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 	struct digest *d = arg;
 	const char *until;
 
+	if (again_on_primary(d, DS_OFFERS, st))
+		return;
 	take_json(d, DS_OFFERS, st, res, msg);
 	if (st == PG_OK && d->flight != NULL && pg_nrows(res) > 0 &&
 	    (until = pg_value(res, 0, 1)) != NULL)
@@ -284,19 +298,46 @@ on_offers(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 	maybe_done(d);
 }
 
+/* Runs database source s (its statement and callback in d) on p. */
 static void
-start_query(struct digest *d, enum digest_source s, int stmt,
-    pg_done_fn done)
+run_source(struct digest *d, enum digest_source s, struct pg_pool *p)
 {
-	const char *params[1] = { d->ids };
+	const char *places[3] = { d->ask.city, d->ask.categories[0] != '\0' ?
+	    d->ask.categories : NULL, d->ask.limit };
+	const char *ids[1] = { d->ids };
 	enum pg_status st;
 
 	d->pending[s] = true;
-	d->q[s] = pg_query(d->w->pg, stmt, 1, params, done, d, &st);
+	d->q[s] = pg_query_at(p, p == d->src ? d->min_lsn : 0, d->stmt[s],
+	    s == DS_PLACES ? 3 : 1, s == DS_PLACES ? places : ids, d->done[s],
+	    d, &st);
 	if (d->q[s] == NULL) {
 		d->pending[s] = false;
 		add_error(d, s, db_code(st), pg_status_name(st));
 	}
+}
+
+static void
+start_query(struct digest *d, enum digest_source s, int stmt,
+    pg_done_fn done)
+{
+	d->stmt[s] = stmt;
+	d->done[s] = done;
+	run_source(d, s, d->src);
+}
+
+/* A source whose replica was lost under it runs again on the primary;
+ * true when it did (the answer is yet to come). */
+static bool
+again_on_primary(struct digest *d, enum digest_source s, enum pg_status st)
+{
+	if (st != PG_DOWN || d->src == d->w->pg || d->again[s])
+		return false;
+	d->again[s] = true;
+	d->q[s] = NULL;
+	stats_add(&d->w->st->reads_by[0], 1);
+	run_source(d, s, d->w->pg);
+	return d->q[s] != NULL;
 }
 
 static void
@@ -305,6 +346,8 @@ on_places(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 	struct digest *d = arg;
 	const char *ids;
 
+	if (again_on_primary(d, DS_PLACES, st))
+		return;
 	if (st == PG_OK && pg_nrows(res) == 0) {
 		d->q[DS_PLACES] = NULL;
 		http_reply_error(d->r, 404, "not_found", "no such city", "city");
@@ -341,17 +384,8 @@ digest_budget_ms(const struct worker *w)
 static void
 start_places(struct digest *d)
 {
-	const char *params[3] = { d->ask.city, d->ask.categories[0] != '\0' ?
-	    d->ask.categories : NULL, d->ask.limit };
-	enum pg_status st;
-
-	d->pending[DS_PLACES] = true;
-	d->q[DS_PLACES] = pg_query(d->w->pg, d->flight != NULL ?
-	    STMT_RM_PLACES : STMT_DIGEST_PLACES, 3, params, on_places, d, &st);
-	if (d->q[DS_PLACES] == NULL) {
-		d->pending[DS_PLACES] = false;
-		add_error(d, DS_PLACES, db_code(st), pg_status_name(st));
-	}
+	start_query(d, DS_PLACES, d->flight != NULL ? STMT_RM_PLACES :
+	    STMT_DIGEST_PLACES, on_places);
 }
 
 /* The read model's fragments as this digest's own, framed as the answer
@@ -399,6 +433,7 @@ start_db(struct digest *d)
 	struct cm_value v;
 	char key[sizeof(d->ask.categories) + sizeof(d->ask.limit) + 2];
 
+	d->src = worker_fresh_pool(d->w, &d->min_lsn);
 	snprintf(key, sizeof(key), "%s|%s", d->ask.categories, d->ask.limit);
 	switch (cm_get(d->w->model, d->ask.city, key, &v, on_model, d, &d->wait,
 	    &d->flight)) {

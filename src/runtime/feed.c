@@ -34,6 +34,7 @@
 #include "runtime/cache.h"
 #include "runtime/citymodel.h"
 #include "runtime/offer_sql.h"
+#include "runtime/pg.h"
 #include "runtime/pgconn.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -61,7 +62,7 @@
 #define FEED_SLICE          128
 
 enum feed_state { FS_DOWN, FS_CONNECTING, FS_READY };
-enum feed_query { FQ_NONE, FQ_SETUP, FQ_HIGH, FQ_FETCH };
+enum feed_query { FQ_NONE, FQ_SETUP, FQ_HIGH, FQ_FETCH, FQ_LSN };
 
 struct feed_sub {
 	struct feed *f;
@@ -112,6 +113,12 @@ struct feed {
 	bool beating;               /* ... with a heartbeat tick, not cur */
 	bool beat_due;              /* a tick waits for its pass */
 	struct feed_sub *cursor;    /* the next subscriber to hand cur to */
+	/* the primary's WAL insert position after the changes heard of, for
+	 * reads on replicas (feed_change_lsn) */
+	uint64_t changes;           /* notifications and connects seen */
+	uint64_t lsn_for;           /* changes when the LSN query went out */
+	uint64_t lsn_seen;          /* changes the LSN answers for */
+	uint64_t change_lsn;
 };
 
 static const char feed_sql_fetch[] =
@@ -168,6 +175,32 @@ send_fetch(struct feed *f)
 	f->query = FQ_FETCH;
 	f->query_ms = util_now_ms();
 	flush_out(f);
+}
+
+/* Where the primary's WAL is now: every change notified so far is
+ * below it (the insert position: with synchronous_commit off the write
+ * position may not yet hold a commit whose NOTIFY came). */
+static void
+send_lsn(struct feed *f)
+{
+	if (!PQsendQuery(f->conn, "SELECT pg_current_wal_insert_lsn()::text")) {
+		feed_lost(f, PQerrorMessage(f->conn));
+		return;
+	}
+	f->lsn_for = f->changes;
+	f->query = FQ_LSN;
+	f->query_ms = util_now_ms();
+	flush_out(f);
+}
+
+/* With no query in flight: new offers first, then the WAL position. */
+static void
+send_next(struct feed *f)
+{
+	if (f->want_fetch)
+		send_fetch(f);
+	else if (f->lsn_seen != f->changes)
+		send_lsn(f);
 }
 
 static void
@@ -350,6 +383,11 @@ take_result(struct feed *f, PGresult *res)
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 		log_warnx("offer feed query failed: %s",
 		    PQresultErrorMessage(res));
+		if (f->query == FQ_LSN) {
+			/* no position: no replica is ever fresh enough */
+			f->change_lsn = PG_LSN_ALL;
+			f->lsn_seen = f->lsn_for;
+		}
 		return false;
 	}
 	if (st != PGRES_TUPLES_OK)
@@ -373,6 +411,13 @@ take_result(struct feed *f, PGresult *res)
 		f->page_rows += (unsigned)n;
 		return deliver_page(f, res);
 	}
+	if (f->query == FQ_LSN && n == 1) {
+		uint64_t lsn = pg_lsn_parse(PQgetvalue(res, 0, 0));
+
+		if (lsn > f->change_lsn)
+			f->change_lsn = lsn;
+		f->lsn_seen = f->lsn_for;
+	}
 	return false;
 }
 
@@ -389,8 +434,10 @@ query_done(struct feed *f)
 		send_high(f);
 		return;
 	}
-	if ((q == FQ_FETCH && f->page_rows >= FEED_PAGE) || f->want_fetch)
+	if (q == FQ_FETCH && f->page_rows >= FEED_PAGE)
 		send_fetch(f);
+	else
+		send_next(f);
 }
 
 static void
@@ -400,6 +447,7 @@ take_notifications(struct feed *f)
 	char key[48];
 
 	while ((n = PQnotifies(f->conn)) != NULL) {
+		f->changes++;
 		if (strcmp(n->relname, "offers") == 0) {
 			f->want_fetch = true;
 		} else if (strcmp(n->relname, "places_changed") == 0 &&
@@ -450,8 +498,8 @@ on_readable(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	take_notifications(f);
-	if (f->query == FQ_NONE && f->want_fetch)
-		send_fetch(f);
+	if (f->query == FQ_NONE)
+		send_next(f);
 }
 
 /* ---- connection ------------------------------------------------------------- */
@@ -555,6 +603,7 @@ on_connected(void *arg, PGconn *conn, enum pgconn_status st, const char *why)
 	}
 	f->warned = false;
 	f->ever_up = true;
+	f->changes++;               /* whatever changed while away */
 	if (f->ev == NULL || f->wev == NULL ||
 	    !PQsendQuery(f->conn, "LISTEN offers; LISTEN places_changed; "
 	    "LISTEN places_city")) {
@@ -618,8 +667,8 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 		}
 		return;
 	}
-	if (f->want_fetch)
-		send_fetch(f);
+	if (f->want_fetch || f->lsn_seen != f->changes)
+		send_next(f);
 	else if (now - f->heard_ms >= FEED_PROBE_MS)
 		send_high(f);
 }
@@ -718,6 +767,15 @@ feed_quiet(const struct feed *f)
 {
 	return f->state == FS_READY && f->high >= 0 && f->query != FQ_SETUP &&
 	    f->query != FQ_FETCH && !f->want_fetch;
+}
+
+bool
+feed_change_lsn(const struct feed *f, uint64_t *lsn)
+{
+	if (!feed_quiet(f) || f->lsn_seen != f->changes)
+		return false;
+	*lsn = f->change_lsn;
+	return true;
 }
 
 bool

@@ -54,6 +54,13 @@ void feed_set_model(struct feed *f, struct citymodel *m);
 /* LISTENing, and every offer notified so far read: nothing unheard. */
 bool feed_quiet(const struct feed *f);
 unsigned feed_subscribers(const struct feed *f);
+/*
+ * The primary's WAL insert position taken after every change this feed
+ * has heard of: a replica that has replayed that far shows them all.
+ * False while it is not known (not quiet, a change heard since, the
+ * position asked and not yet answered).
+ */
+bool feed_change_lsn(const struct feed *f, uint64_t *lsn);
 
 struct feed_sub *feed_subscribe(struct feed *f, feed_fn fn, void *arg);
 void feed_unsubscribe(struct feed_sub *s);

@@ -61,7 +61,8 @@
 	"SELECT NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() IS NOT " \
 	"DISTINCT FROM pg_last_wal_replay_lsn(), coalesce((extract(epoch " \
 	"FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)" \
-	"::bigint, 2147483647)"
+	"::bigint, 2147483647), CASE WHEN pg_is_in_recovery() THEN " \
+	"coalesce(pg_last_wal_replay_lsn(), '0/0')::text END"
 
 enum conn_state {
 	CS_DOWN,
@@ -77,6 +78,7 @@ struct pg_conn;
 struct pg_query {
 	struct pg_pool *pool;
 	struct pg_conn *conn;       /* running on, or NULL while queued */
+	uint64_t min_lsn;           /* only on a replica replayed this far */
 	int stmt;
 	int nparams;
 	char **params;
@@ -104,6 +106,7 @@ struct pg_conn {
 	/* on a replicas pool */
 	int64_t lag_ms;             /* the last reading, or LAG_UNKNOWN */
 	uint64_t caught_up_ms;      /* when it last read "caught up", or 0 */
+	uint64_t replay_lsn;        /* replayed up to (PG_LSN_ALL: a primary) */
 	uint64_t lag_due_ms;        /* when to read it again */
 	struct stats_replica *rep;  /* its replica's /metrics slot, or NULL */
 };
@@ -185,6 +188,25 @@ queue_remove(struct pg_pool *p, struct pg_query *q)
 {
 	TAILQ_REMOVE(&p->queue, q, link);
 	p->queued--;
+}
+
+static uint64_t pool_replayed(const struct pg_pool *p);
+
+/* What waits for a replica replayed further than any connection's: it
+ * fails now (and runs again on the primary). */
+static void
+fail_stranded(struct pg_pool *p)
+{
+	uint64_t best = pool_replayed(p);
+	struct pg_query *q, *next;
+
+	for (q = TAILQ_FIRST(&p->queue); q != NULL; q = next) {
+		next = TAILQ_NEXT(q, link);
+		if (q->min_lsn <= best)
+			continue;
+		queue_remove(p, q);
+		query_finish(q, PG_DOWN, "no replica has replayed far enough");
+	}
 }
 
 static void
@@ -269,6 +291,25 @@ pool_any_serving(const struct pg_pool *p)
 	return false;
 }
 
+/* The furthest a connection that may take queries has replayed (0:
+ * none may). */
+static uint64_t
+pool_replayed(const struct pg_pool *p)
+{
+	uint64_t best = 0;
+	unsigned i;
+
+	for (i = 0; i < p->nconns; i++) {
+		const struct pg_conn *c = &p->conns[i];
+
+		if ((c->state == CS_IDLE || c->state == CS_BUSY ||
+		    c->state == CS_PROBING) && conn_fresh(c) &&
+		    c->replay_lsn > best)
+			best = c->replay_lsn;
+	}
+	return best;
+}
+
 /* Connected, with a lag reading over the bound: the replicas are behind
  * (not merely starting, when no connection has read its lag yet). */
 static bool
@@ -287,6 +328,7 @@ pool_behind(const struct pg_pool *p)
 
 static void fail_queue(struct pg_pool *p, enum pg_status st,
     const char *msg);
+static void fail_stranded(struct pg_pool *p);
 
 /* The up gauge, and the replicas falling behind or catching up: while
  * they are behind, what waits for them fails at once (the reads run
@@ -297,6 +339,8 @@ update_up_gauge(struct pg_pool *p)
 	bool behind = pool_behind(p);
 
 	stats_gauge_set(p->ctr.up, pool_any_serving(p) ? 1 : 0);
+	if (p->replicas)
+		fail_stranded(p);
 	if (behind == p->behind)
 		return;
 	p->behind = behind;
@@ -444,8 +488,11 @@ lag_take(struct pg_conn *c, const PGresult *r)
 	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 	const char *done = ok ? pg_value(r, 0, 0) : NULL;
 	const char *age = ok ? pg_value(r, 0, 1) : NULL;
+	const char *lsn = ok ? pg_value(r, 0, 2) : NULL;
 	uint64_t now = util_now_ms();
 
+	if (ok)
+		c->replay_lsn = lsn == NULL ? PG_LSN_ALL : pg_lsn_parse(lsn);
 	if (done == NULL || age == NULL) {
 		log_warnx("cannot read the lag of replica %s:%s: %s",
 		    PQhost(c->pg), PQport(c->pg), ok ? "no value" :
@@ -614,6 +661,7 @@ conn_start(struct pg_conn *c)
 	c->setup_ms = util_now_ms();
 	c->lag_ms = LAG_UNKNOWN;
 	c->caught_up_ms = 0;
+	c->replay_lsn = p->replicas ? 0 : PG_LSN_ALL;
 	if ((c->pc = pgconn_start(p->base, &o, connected, c)) == NULL)
 		conn_lost(c, "out of memory");
 }
@@ -754,6 +802,8 @@ run_on(struct pg_conn *c, struct pg_query *q)
 	update_io(c);
 }
 
+/* Each idle connection takes the first waiting query it may run (one
+ * that needs a replica replayed further than its own waits for another). */
 static void
 dispatch(struct pg_pool *p)
 {
@@ -765,7 +815,11 @@ dispatch(struct pg_pool *p)
 
 		if (c->state != CS_IDLE || !conn_fresh(c))
 			continue;
-		q = TAILQ_FIRST(&p->queue);
+		TAILQ_FOREACH(q, &p->queue, link)
+			if (q->min_lsn <= c->replay_lsn)
+				break;
+		if (q == NULL)
+			continue;
 		queue_remove(p, q);
 		run_on(c, q);
 	}
@@ -799,6 +853,14 @@ struct pg_query *
 pg_query(struct pg_pool *p, int stmt, int nparams, const char *const *params,
     pg_done_fn done, void *arg, enum pg_status *st)
 {
+	return pg_query_at(p, 0, stmt, nparams, params, done, arg, st);
+}
+
+struct pg_query *
+pg_query_at(struct pg_pool *p, uint64_t min_lsn, int stmt, int nparams,
+    const char *const *params, pg_done_fn done, void *arg,
+    enum pg_status *st)
+{
 	struct timeval tv;
 	struct pg_query *q;
 	int i;
@@ -819,6 +881,7 @@ pg_query(struct pg_pool *p, int stmt, int nparams, const char *const *params,
 		return NULL;
 	}
 	q->pool = p;
+	q->min_lsn = min_lsn;
 	q->stmt = stmt;
 	q->done = done;
 	q->arg = arg;
@@ -865,6 +928,22 @@ pg_pool_up(const struct pg_pool *p)
 	return pool_any_serving(p);
 }
 
+bool
+pg_pool_has(const struct pg_pool *p, uint64_t lsn)
+{
+	return pool_replayed(p) >= lsn;
+}
+
+uint64_t
+pg_lsn_parse(const char *s)
+{
+	unsigned hi, lo;
+
+	if (s == NULL || sscanf(s, "%X/%X", &hi, &lo) != 2)
+		return 0;
+	return (uint64_t)hi << 32 | lo;
+}
+
 struct pg_pool *
 pg_pool_new(struct event_base *base, const struct config *cfg,
     const char *conninfo, bool replicas, const struct pg_counters *ctr,
@@ -905,6 +984,7 @@ pg_pool_new(struct event_base *base, const struct config *cfg,
 		c->pool = p;
 		c->idx = i;
 		c->state = CS_DOWN;
+		c->replay_lsn = replicas ? 0 : PG_LSN_ALL;
 		c->lag_ms = LAG_UNKNOWN;
 		if ((c->timer = evtimer_new(base, conn_timer, c)) == NULL) {
 			pg_pool_free(p);

@@ -69,11 +69,23 @@ struct pg_pool *pg_pool_new(struct event_base *base, const struct config *cfg,
 struct pg_query *pg_query(struct pg_pool *p, int stmt, int nparams,
     const char *const *params, pg_done_fn done, void *arg,
     enum pg_status *st);
+/* The same, to run only on a connection whose replica has replayed the
+ * primary's WAL up to min_lsn (0: any); when no connection of the pool
+ * has, or none has any longer, it fails with PG_DOWN. */
+struct pg_query *pg_query_at(struct pg_pool *p, uint64_t min_lsn, int stmt,
+    int nparams, const char *const *params, pg_done_fn done, void *arg,
+    enum pg_status *st);
 /* The caller no longer wants the answer: done() will not be called. */
 void pg_cancel(struct pg_query *q);
 /* True while at least one connection is usable (on a replicas pool: and
  * its replica within max_replica_lag). */
 bool pg_pool_up(const struct pg_pool *p);
+/* A connection that may take queries has replayed up to lsn (always, on
+ * the primary's pool). */
+bool pg_pool_has(const struct pg_pool *p, uint64_t lsn);
+/* A WAL position, "X/Y" as PostgreSQL writes one; 0 when it is not one. */
+#define PG_LSN_ALL UINT64_MAX
+uint64_t pg_lsn_parse(const char *s);
 void pg_pool_free(struct pg_pool *p);
 const char *pg_status_name(enum pg_status st);
 

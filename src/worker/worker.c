@@ -77,6 +77,22 @@ worker_read_pool(struct worker *w)
 	return replica ? w->pg_read : w->pg;
 }
 
+struct pg_pool *
+worker_fresh_pool(struct worker *w, uint64_t *min_lsn)
+{
+	uint64_t lsn;
+
+	*min_lsn = 0;
+	if (w->pg_read != NULL && feed_change_lsn(w->feed, &lsn) &&
+	    pg_pool_has(w->pg_read, lsn)) {
+		stats_add(&w->st->reads_by[1], 1);
+		*min_lsn = lsn;
+		return w->pg_read;
+	}
+	stats_add(&w->st->reads_by[0], 1);
+	return w->pg;
+}
+
 /* The primary's pool, and the replicas' when read_conninfo is set. */
 static int
 worker_pools(struct worker *w)

@@ -78,5 +78,10 @@ bool worker_db_up(const struct worker *w);
 /* The pool a read goes to: the replicas while they have a usable
  * connection, else the primary (counted in reads_by). */
 struct pg_pool *worker_read_pool(struct worker *w);
+/* The same for a read that is kept (a cache, the read model) or must
+ * show every change this worker was told of: the replicas only when one
+ * has replayed past them all (*min_lsn, the query's to keep), else the
+ * primary (*min_lsn 0). */
+struct pg_pool *worker_fresh_pool(struct worker *w, uint64_t *min_lsn);
 
 #endif

@@ -11,6 +11,7 @@ and makes writes 503.  Asserts are on answers, sessions and counters."""
 import json
 import os
 import signal
+import time
 import shutil
 import tempfile
 import urllib.parse
@@ -58,6 +59,18 @@ def setup():
                  "every worker's replica pool")
     IDS = [int(r[0]) for r in PG.psql("SELECT id FROM places ORDER BY id")]
     CITY = PG.psql("SELECT city_id FROM places ORDER BY id LIMIT 1")[0][0]
+
+
+def resume_replay():
+    """pg_wal_replay_resume(), again if a recovery conflict cancels it."""
+    for i in range(10):
+        r = T.run(SB.psql_argv() + ["-c", "SELECT pg_wal_replay_resume()"],
+                  timeout=60)
+        if r.returncode == 0:
+            return
+        T.log("pg_wal_replay_resume: %s" % r.stderr.strip())
+        time.sleep(0.5)
+    T.fail("cannot resume replay on the standby")
 
 
 def reads(n=20):
@@ -123,7 +136,7 @@ def test_offers_read_their_writes_while_replay_is_paused():
                            % oid)[0][0], "0", "the offer on the paused "
                    "standby")
     finally:
-        SB.psql("SELECT pg_wal_replay_resume()")
+        resume_replay()
     T.wait_until(SB.caught_up, 60, "the standby to replay again")
 
 
@@ -153,7 +166,7 @@ def test_replica_behind_gets_no_reads_until_it_catches_up():
                    "read sessions kept on the standby")
         T.check_eq(D.get("/readyz")[0], 200, "/readyz, standby behind")
     finally:
-        SB.psql("SELECT pg_wal_replay_resume()")
+        resume_replay()
     T.wait_until(lambda: D.metric("placesd_pg_read_up") == WORKERS, 30,
                  "the standby caught up in every worker")
     before = by_target("replica")
@@ -213,8 +226,59 @@ def test_ranker_loads_from_the_standby_once_it_has_replayed():
         T.wait_until(lambda: loads("primary") > before, 10,
                      "the patch counted as read on the primary")
     finally:
-        SB.psql("SELECT pg_wal_replay_resume()")
+        resume_replay()
     T.wait_until(SB.caught_up, 60, "the standby to replay again")
+
+
+def kept_read_on_standby(d, ids):
+    """Reads places by id not read before (each one a read-model build)
+    until one is counted as read on the standby."""
+    before = d.metric("placesd_db_reads_total", 0, target="replica")
+    place_name(d, ids.pop())
+    return d.metric("placesd_db_reads_total", 0, target="replica") > before
+
+
+def place_name(d, pid):
+    st, _, body = d.get("/v1/places/%d" % pid)
+    T.check_eq(st, 200, "GET /v1/places/%d" % pid)
+    return json.loads(body)["name"]
+
+
+def test_kept_reads_use_the_standby_only_past_every_change_heard():
+    """With the cache and the read model on, what is kept is read on the
+    standby only once it has replayed past every change the worker's
+    feed has heard of: a place renamed while replay is paused is shown
+    renamed at once (read on the primary), and kept reads go back to the
+    standby when it catches up."""
+    d = T.Daemon(workers=1, name="replica-kept", conf={
+        "database": dict(D.conf["database"]),
+        "cache": {"ttl": "1h", "max_bytes": "8m"}})
+    d.start()
+    try:
+        T.wait_until(lambda: d.metric("placesd_pg_read_up") == 1 and
+                     d.metric("placesd_offer_feed_up") == 1, 60,
+                     "the replica pool and the feed")
+        pid = IDS[5]
+        fresh = list(IDS[10:])
+        T.wait_until(lambda: kept_read_on_standby(d, fresh), 30,
+                     "a kept read (a read-model build) on the standby")
+        name = place_name(d, pid)
+        SB.psql("SELECT pg_wal_replay_pause()")
+        try:
+            PG.psql("UPDATE places SET name = 'Kept %d' WHERE id = %d"
+                    % (pid, pid))
+            T.wait_until(lambda: place_name(d, pid) == "Kept %d" % pid, 30,
+                         "the renamed place, replay paused")
+            T.check(name != "Kept %d" % pid, "the name changed")
+            T.check_eq(SB.psql("SELECT name FROM places WHERE id = %d"
+                               % pid)[0][0], name, "the paused standby's")
+        finally:
+            resume_replay()
+        T.wait_until(SB.caught_up, 60, "the standby to replay again")
+        T.wait_until(lambda: kept_read_on_standby(d, fresh), 30,
+                     "kept reads back on the standby")
+    finally:
+        d.stop()
 
 
 def test_standby_stopped_reads_move_to_the_primary():
@@ -344,6 +408,7 @@ if __name__ == "__main__":
         test_offers_read_their_writes_while_replay_is_paused,
         test_replica_behind_gets_no_reads_until_it_catches_up,
         test_ranker_loads_from_the_standby_once_it_has_replayed,
+        test_kept_reads_use_the_standby_only_past_every_change_heard,
         test_standby_stopped_reads_move_to_the_primary,
         test_primary_stopped_reads_go_on_and_writes_fail_fast,
         test_promotion_moves_writes_and_listen_to_the_new_primary,
