@@ -76,6 +76,7 @@ static const struct conf_key keys[] = {
 	CONF_KEY("database", "conninfo", "host=/run/postgresql dbname=placesd", parse_string, db_conninfo, 1, 0, false),
 	CONF_KEY("database", "read_conninfo", "", parse_string, db_read_conninfo, 0, 0, false),
 	CONF_KEY("database", "max_replica_lag", "5s", parse_duration, db_max_replica_lag_ms, MS(10), S(3600), false),
+	CONF_KEY("database", "read_pool_size", "4", parse_count, db_read_pool_size, 1, 64, false),
 	CONF_KEY("database", "pool_size", "4", parse_count, db_pool_size, 1, 64, false),
 	CONF_KEY("database", "query_timeout", "2s", parse_duration, db_query_timeout_ms, MS(10), S(600), false),
 	CONF_KEY("database", "queue_size", "1024", parse_count, db_queue_size, 1, 100000, false),

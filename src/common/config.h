@@ -46,6 +46,7 @@ struct config {
 	char db_conninfo[1024];
 	char db_read_conninfo[1024];       /* "": reads on db_conninfo */
 	uint64_t db_max_replica_lag_ms;    /* a replica behind: no reads */
+	uint64_t db_read_pool_size;        /* per worker, on read_conninfo */
 	uint64_t db_pool_size;             /* per worker */
 	uint64_t db_query_timeout_ms;
 	uint64_t db_queue_size;            /* waiting queries per worker */

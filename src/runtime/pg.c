@@ -973,7 +973,8 @@ pg_pool_new(struct event_base *base, const struct config *cfg,
 	    "-c client_connection_check_interval=100",
 	    (unsigned long long)cfg->db_query_timeout_ms);
 	snprintf(p->app_name, sizeof(p->app_name), "%s", app_name);
-	p->nconns = (unsigned)cfg->db_pool_size;
+	p->nconns = (unsigned)(replicas ? cfg->db_read_pool_size :
+	    cfg->db_pool_size);
 	if ((p->conns = calloc(p->nconns, sizeof(*p->conns))) == NULL) {
 		free(p);
 		return NULL;

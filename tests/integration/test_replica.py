@@ -20,6 +20,7 @@ import placesd_test as T
 
 WORKERS = 2
 POOL = 2
+READ_POOL = 3
 MAX_LAG_MS = 500
 TOKEN = "replica-token-0123456789"
 PG = None
@@ -41,6 +42,7 @@ def setup():
         f.write(TOKEN + "\n")
     os.chmod(tok, 0o600)
     conf = {"database": {"conninfo": PG.conninfo, "pool_size": POOL,
+                         "read_pool_size": READ_POOL,
                          "query_timeout": "2s",
                          "max_replica_lag": "%dms" % MAX_LAG_MS},
             "cache": {"ttl": "0s", "max_bytes": 0},   # every read asks
@@ -114,7 +116,8 @@ def test_reads_go_to_the_standby():
             % (before, by_target("replica")))
     # a pool is up with its first connection: wait for all of them
     T.wait_until(lambda: SB.sessions("placesd worker % reads") ==
-                 WORKERS * POOL, 30, "every read connection on the standby")
+                 WORKERS * READ_POOL, 30,
+                 "every read connection on the standby")
     T.wait_until(lambda: PG.sessions("placesd worker _") == WORKERS * POOL,
                  30, "every primary connection")
     T.check_eq(PG.sessions("placesd worker % reads"), 0,
@@ -162,8 +165,8 @@ def test_replica_behind_gets_no_reads_until_it_catches_up():
         T.check_eq(reads(30), {200: 30}, "place reads, standby behind")
         T.check(by_target("primary") >= before + 30,
                 "30 reads sent to the primary")
-        T.check_eq(SB.sessions("placesd worker % reads"), WORKERS * POOL,
-                   "read sessions kept on the standby")
+        T.check_eq(SB.sessions("placesd worker % reads"),
+                   WORKERS * READ_POOL, "read sessions kept on the standby")
         T.check_eq(D.get("/readyz")[0], 200, "/readyz, standby behind")
     finally:
         resume_replay()
