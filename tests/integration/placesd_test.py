@@ -1366,3 +1366,134 @@ def wait_connections_open(d, n, timeout=30):
         v = d.metric("placesd_http_connections_open")
         return v is not None and v >= n
     wait_until(ok, timeout, "placesd_http_connections_open >= %d" % n)
+
+
+# --------------------------------------------------------------------------
+# an offer stream subscriber
+
+class Stream:
+    """One SSE subscriber of GET /v1/offers/stream on a raw socket, to d
+    (anything with host and port: a Daemon, an HAProxy): decodes the
+    chunked body and the events, id:, event:, data:, retry: and
+    comments.  Used by test_offers.py and test_nodes.py."""
+
+    def __init__(self, d, last_id=None, city=None, rcvbuf=None,
+                 version="HTTP/1.1"):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(30)
+        self.s.connect((d.host, d.port))
+        path = "/v1/offers/stream" + ("?city=" + city if city else "")
+        head = "GET %s %s\r\nHost: x\r\nAccept: text/event-stream\r\n" \
+            % (path, version)
+        if last_id is not None:
+            head += "Last-Event-ID: %s\r\n" % last_id
+        self.s.sendall((head + "\r\n").encode())
+        self.raw = b""
+        self.wire = b""         # every byte after the answer's head
+        self.body = b""
+        self.text = ""
+        self.events = []        # (id, event, data dict)
+        self.comments = []
+        self.order = []         # "hb" and offer ids, as they came
+        self.retry = None
+        self.closed = False
+        self.status = None
+        self.headers = {}
+        self._read_head()
+
+    def _recv(self, timeout):
+        self.s.settimeout(timeout)
+        try:
+            b = self.s.recv(65536)
+        except socket.timeout:
+            return False
+        except OSError:
+            b = b""
+        if not b:
+            self.closed = True
+            return False
+        self.raw += b
+        if self.status is not None:
+            self.wire += b
+        return True
+
+    def _read_head(self):
+        while b"\r\n\r\n" not in self.raw:
+            if not self._recv(30):
+                fail("stream: no answer head")
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        self.wire = self.raw
+        lines = head.decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self._dechunk()
+
+    def _dechunk(self):
+        if self.headers.get("transfer-encoding") != "chunked":
+            self.body += self.raw
+            self.raw = b""
+        while self.raw:
+            line, sep, rest = self.raw.partition(b"\r\n")
+            if not sep:
+                return
+            n = int(line.split(b";")[0], 16)
+            if len(rest) < n + 2:
+                return
+            self.body += rest[:n]
+            self.raw = rest[n + 2:]
+            if n == 0:
+                self.ended = True
+        self._parse()
+
+    def _parse(self):
+        text = self.body.decode("utf-8")
+        while "\n\n" in text:
+            block, text = text.split("\n\n", 1)
+            ev = {}
+            for ln in block.split("\n"):
+                if ln.startswith(":"):
+                    self.comments.append(ln[1:].strip())
+                    if ln[1:].strip() == "hb":
+                        self.order.append("hb")
+                    continue
+                k, _, v = ln.partition(":")
+                ev[k] = v[1:] if v.startswith(" ") else v
+            if "retry" in ev:
+                self.retry = int(ev["retry"])
+            if "data" in ev:
+                self.events.append((int(ev["id"]), ev.get("event"),
+                                    json.loads(ev["data"])))
+                self.order.append(int(ev["id"]))
+        self.body = text.encode("utf-8")
+
+    def pump(self, timeout=0.2):
+        if self._recv(timeout):
+            self._dechunk()
+            return True
+        return False
+
+    def wait(self, pred, timeout=30, what="events"):
+        deadline = time.monotonic() + timeout
+        while not pred(self):
+            if self.closed:
+                fail("stream closed while waiting for %s" % what)
+            if time.monotonic() > deadline:
+                fail("timed out waiting for %s; got %s" % (
+                    what, [e[0] for e in self.events]))
+            self.pump(0.5)
+
+    def ids(self):
+        return [e[0] for e in self.events]
+
+    def worker(self):
+        for c in self.comments:
+            if "(worker " in c:
+                return int(c.split("(worker ")[1].rstrip(")"))
+        return None
+
+    def close(self):
+        self.s.close()
