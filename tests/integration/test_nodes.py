@@ -454,16 +454,19 @@ def test_rolling_reload_under_load():
 
 
 def test_node_stopped_and_started():
-    ld = Load(HX, pause=0.02)
+    loads = [Load(HX, pause=0.02), Load(HX, keepalive=True, pause=0.02)]
     retries0 = retried()
-    ld.start()
+    for ld in loads:
+        ld.start()
     try:
-        T.wait_until(lambda: ld.done() >= 20, 60, "the load to run")
+        T.wait_until(lambda: all(ld.done() >= 20 for ld in loads), 60,
+                     "the load to run")
         rc = A.stop()
         T.assert_clean_exit(A, rc, "SIGTERM of node A")
         HX.wait_state("a", "DOWN", 60)
-        n = ld.done()
-        T.wait_until(lambda: ld.done() >= n + 40, 60,
+        n = [ld.done() for ld in loads]
+        T.wait_until(lambda: all(ld.done() >= k + 40
+                                 for ld, k in zip(loads, n)), 60,
                      "requests with A down")
         T.check_eq(HX.server_states().get("b"), "UP", "B's state")
         mark = len(access_lines(A, '"GET /v1/places/'))
@@ -472,14 +475,19 @@ def test_node_stopped_and_started():
         T.wait_until(lambda: len(access_lines(A, '"GET /v1/places/')) >=
                      mark + 5, 60, "A to answer again through HAProxy")
     finally:
-        ld.stop()
+        for ld in loads:
+            ld.stop()
         if not A.alive():
             A.start()
     r = retried()
-    T.log("requests: %s; HAProxy retried %d and redispatched %d"
-          % (ld.statuses, r[0] - retries0[0], r[1] - retries0[1]))
-    T.check(not ld.errors, "%d failed requests: %s"
-            % (len(ld.errors), ld.errors[:10]))
+    T.log("requests: %s new connections, %s keep-alive; HAProxy retried "
+          "%d and redispatched %d"
+          % (loads[0].statuses, loads[1].statuses, r[0] - retries0[0],
+             r[1] - retries0[1]))
+    for ld in loads:
+        T.check(not ld.errors, "%s: %d failed requests: %s"
+                % ("keep-alive" if ld.keepalive else "new connections",
+                   len(ld.errors), ld.errors[:10]))
 
 
 POOL_SIZE = 4       # [database] pool_size's default
