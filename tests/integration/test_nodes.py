@@ -442,8 +442,9 @@ def test_rolling_reload_under_load():
             % (len(pub.errors), pub.errors[:10]))
     T.check(fol.error is None, "follower: %r" % (fol.error,))
     T.check(not fol.refused, "follower refused: %s" % fol.refused[:5])
-    # each round reloads the node the stream is on
-    T.check(fol.connects > ROUNDS, "the reloads did not end the stream "
+    # the first round reloads the node the stream is on (later ones may
+    # fall while the follower waits out its retry: and finds a new node)
+    T.check(fol.connects >= 2, "the reloads did not end the stream "
             "(%d connects)" % fol.connects)
     check_exactly([i for i in fol.ids if i > first], published,
                   "the follower through HAProxy")
