@@ -6,7 +6,8 @@ Requests through HAProxy reach both nodes; an offer published on node A
 reaches a subscriber of node B; a subscriber that moves from A to B with
 its Last-Event-ID misses nothing; a rolling reload of both nodes under
 load fails no request and loses no offer; a node stopped is taken out by
-HAProxy with no request failing, and gets traffic again once started.
+HAProxy with no request failing, and gets traffic again once started;
+drained in HAProxy first, its stop needs no retry at all.
 Last, the PostgreSQL sessions one node holds, counted at 1, 2 and 4
 workers against the sizing rule of docs/deploy.md.  Asserts are on
 answers, counts and sessions, never on speed."""
@@ -491,6 +492,48 @@ def test_node_stopped_and_started():
                    len(ld.errors), ld.errors[:10]))
 
 
+def test_planned_stop_drained_in_haproxy():
+    """docs/deploy.md's planned stop: the node is set to drain in HAProxy
+    first, then stopped and started, then set ready: nothing fails and
+    HAProxy has nothing to retry."""
+    loads = [Load(HX, pause=0.02), Load(HX, keepalive=True, pause=0.02)]
+    for ld in loads:
+        ld.start()
+    try:
+        T.wait_until(lambda: all(ld.done() >= 20 for ld in loads), 60,
+                     "the load to run")
+        retries0 = retried()
+        HX.admin("set server placesd/a state drain")
+        T.wait_until(lambda: stat("a", "scur") == 0, 60,
+                     "A's sessions in HAProxy to end")
+        rc = A.stop()
+        T.assert_clean_exit(A, rc, "SIGTERM of the drained node A")
+        n = [ld.done() for ld in loads]
+        T.wait_until(lambda: all(ld.done() >= k + 20
+                                 for ld, k in zip(loads, n)), 60,
+                     "requests with A stopped")
+        A.start()
+        HX.admin("set server placesd/a state ready")
+        HX.wait_state("a", "UP", 60)
+        r = retried()
+    finally:
+        for ld in loads:
+            ld.stop()
+        if not A.alive():
+            A.start()
+        HX.admin("set server placesd/a state ready")
+    T.log("requests: %s new connections, %s keep-alive; HAProxy retried "
+          "%d and redispatched %d"
+          % (loads[0].statuses, loads[1].statuses, r[0] - retries0[0],
+             r[1] - retries0[1]))
+    for ld in loads:
+        T.check(not ld.errors, "%s: %d failed requests: %s"
+                % ("keep-alive" if ld.keepalive else "new connections",
+                   len(ld.errors), ld.errors[:10]))
+    T.check_eq((r[0] - retries0[0], r[1] - retries0[1]), (0, 0),
+               "HAProxy's retries and redispatches")
+
+
 POOL_SIZE = 4       # [database] pool_size's default
 
 
@@ -565,6 +608,7 @@ def test_sessions_per_node():
 
 test_rolling_reload_under_load.timeout = 400
 test_node_stopped_and_started.timeout = 240
+test_planned_stop_drained_in_haproxy.timeout = 240
 test_sessions_per_node.timeout = 400
 test_subscriber_moves_from_a_to_b.timeout = 200
 
@@ -577,5 +621,6 @@ if __name__ == "__main__":
         test_subscriber_moves_from_a_to_b,
         test_rolling_reload_under_load,
         test_node_stopped_and_started,
+        test_planned_stop_drained_in_haproxy,
         test_sessions_per_node,
     ], setup=setup)
