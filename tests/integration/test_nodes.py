@@ -322,6 +322,24 @@ def retried():
 
 # ---- tests -------------------------------------------------------------------
 
+def test_sample_node_conf_is_valid():
+    """etc/placesd-replicas.conf.example passes placesd -t (with the
+    test's token file in place of its path)."""
+    src = os.path.join(os.environ.get("top_srcdir", "."), "etc",
+                       "placesd-replicas.conf.example")
+    with open(src) as f:
+        text = f.read()
+    T.check("admin_token_file = /etc/placesd/admin.token" in text,
+            "the sample's token file line")
+    conf = os.path.join(TOKDIR, "placesd-replicas.conf")
+    with open(conf, "w") as f:
+        f.write(text.replace("/etc/placesd/admin.token",
+                             os.path.join(TOKDIR, "token")))
+    r = T.run([T.placesd_path(), "-t", "-c", conf])
+    T.check_eq(r.returncode, 0, "placesd -t on the sample: %s%s"
+               % (r.stdout, r.stderr))
+
+
 def test_requests_reach_both_nodes():
     before = {d.name: ok_2xx(d) for d in (A, B)}
     paths = ["/v1/places/%d" % i for i in IDS[:40]]
@@ -616,6 +634,7 @@ if __name__ == "__main__":
     import atexit
     atexit.register(teardown)
     T.run_main([
+        test_sample_node_conf_is_valid,
         test_requests_reach_both_nodes,
         test_offer_on_a_reaches_a_subscriber_of_b,
         test_subscriber_moves_from_a_to_b,
