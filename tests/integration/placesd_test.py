@@ -1560,8 +1560,8 @@ class HAProxy:
         self.rc = None
         self._logf = None
         self.servers = list(servers)
+        _DAEMONS.append(self)       # its temp dir goes even if -c fails
         self.write_config(conf if conf is not None else HAPROXY_CONF)
-        _DAEMONS.append(self)
 
     def write_config(self, conf):
         out, done = [], False
