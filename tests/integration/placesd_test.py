@@ -1366,3 +1366,353 @@ def wait_connections_open(d, n, timeout=30):
         v = d.metric("placesd_http_connections_open")
         return v is not None and v >= n
     wait_until(ok, timeout, "placesd_http_connections_open >= %d" % n)
+
+
+# --------------------------------------------------------------------------
+# an offer stream subscriber
+
+class Stream:
+    """One SSE subscriber of GET /v1/offers/stream on a raw socket, to d
+    (anything with host and port: a Daemon, an HAProxy): decodes the
+    chunked body and the events, id:, event:, data:, retry: and
+    comments.  Used by test_offers.py and test_nodes.py."""
+
+    def __init__(self, d, last_id=None, city=None, rcvbuf=None,
+                 version="HTTP/1.1"):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(30)
+        self.s.connect((d.host, d.port))
+        path = "/v1/offers/stream" + ("?city=" + city if city else "")
+        head = "GET %s %s\r\nHost: x\r\nAccept: text/event-stream\r\n" \
+            % (path, version)
+        if last_id is not None:
+            head += "Last-Event-ID: %s\r\n" % last_id
+        self.s.sendall((head + "\r\n").encode())
+        self.raw = b""
+        self.wire = b""         # every byte after the answer's head
+        self.body = b""
+        self.text = ""
+        self.events = []        # (id, event, data dict)
+        self.comments = []
+        self.order = []         # "hb" and offer ids, as they came
+        self.retry = None
+        self.closed = False
+        self.status = None
+        self.headers = {}
+        self._read_head()
+
+    def _recv(self, timeout):
+        self.s.settimeout(timeout)
+        try:
+            b = self.s.recv(65536)
+        except socket.timeout:
+            return False
+        except OSError:
+            b = b""
+        if not b:
+            self.closed = True
+            return False
+        self.raw += b
+        if self.status is not None:
+            self.wire += b
+        return True
+
+    def _read_head(self):
+        while b"\r\n\r\n" not in self.raw:
+            if not self._recv(30):
+                fail("stream: no answer head")
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        self.wire = self.raw
+        lines = head.decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self._dechunk()
+
+    def _dechunk(self):
+        if self.headers.get("transfer-encoding") != "chunked":
+            self.body += self.raw
+            self.raw = b""
+        while self.raw:
+            line, sep, rest = self.raw.partition(b"\r\n")
+            if not sep:
+                return
+            n = int(line.split(b";")[0], 16)
+            if len(rest) < n + 2:
+                return
+            self.body += rest[:n]
+            self.raw = rest[n + 2:]
+            if n == 0:
+                self.ended = True
+        self._parse()
+
+    def _parse(self):
+        text = self.body.decode("utf-8")
+        while "\n\n" in text:
+            block, text = text.split("\n\n", 1)
+            ev = {}
+            for ln in block.split("\n"):
+                if ln.startswith(":"):
+                    self.comments.append(ln[1:].strip())
+                    if ln[1:].strip() == "hb":
+                        self.order.append("hb")
+                    continue
+                k, _, v = ln.partition(":")
+                ev[k] = v[1:] if v.startswith(" ") else v
+            if "retry" in ev:
+                self.retry = int(ev["retry"])
+            if "data" in ev:
+                self.events.append((int(ev["id"]), ev.get("event"),
+                                    json.loads(ev["data"])))
+                self.order.append(int(ev["id"]))
+        self.body = text.encode("utf-8")
+
+    def pump(self, timeout=0.2):
+        if self._recv(timeout):
+            self._dechunk()
+            return True
+        return False
+
+    def wait(self, pred, timeout=30, what="events"):
+        deadline = time.monotonic() + timeout
+        while not pred(self):
+            if self.closed:
+                fail("stream closed while waiting for %s" % what)
+            if time.monotonic() > deadline:
+                fail("timed out waiting for %s; got %s" % (
+                    what, [e[0] for e in self.events]))
+            self.pump(0.5)
+
+    def ids(self):
+        return [e[0] for e in self.events]
+
+    def worker(self):
+        for c in self.comments:
+            if "(worker " in c:
+                return int(c.split("(worker ")[1].rstrip(")"))
+        return None
+
+    def close(self):
+        self.s.close()
+
+
+# --------------------------------------------------------------------------
+# HAProxy in front of placesd nodes
+
+HAPROXY_CONF = """\
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+    retries 3
+    option redispatch 1
+
+frontend placesd
+    bind :80
+    default_backend placesd
+
+backend placesd
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host placesd
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 2
+    server node 127.0.0.1:8080 check
+"""
+
+
+def haproxy_path():
+    """Debian's haproxy, or skip."""
+    p = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not os.access(p, os.X_OK):
+        skip("haproxy is not installed (apt-get install haproxy)")
+    return p
+
+
+class HAProxy:
+    """haproxy -db (foreground) on a free port of 127.0.0.1 in a temp dir
+    and a process group of its own, in front of servers, a list of
+    (name, host, port).  conf is the configuration after "global"
+    (HAPROXY_CONF unless given; etc/haproxy.cfg.example's works): its
+    "bind" line is replaced by the test's address, its "server" lines by
+    one per server with the options of the first; the "global" section is
+    the test's own, with the runtime API on a socket in the temp dir.
+    Registered in _DAEMONS like a Daemon: stopped after the test that
+    created it, or at exit when persistent."""
+
+    def __init__(self, servers, conf=None, name="haproxy", persistent=False):
+        self.bin = haproxy_path()
+        self.persistent = persistent
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="placesd-haproxy-")
+        self.host = "127.0.0.1"
+        self.port = free_port(self.host)
+        self.sock_path = os.path.join(self.dir, "admin.sock")
+        self.conf_path = os.path.join(self.dir, "haproxy.cfg")
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.proc = None
+        self.pid = None
+        self.rc = None
+        self._logf = None
+        self.servers = list(servers)
+        _DAEMONS.append(self)       # its temp dir goes even if -c fails
+        self.write_config(conf if conf is not None else HAPROXY_CONF)
+
+    def write_config(self, conf):
+        out, done = [], False
+        for ln in conf.splitlines():
+            words = ln.split()
+            if words[:1] == ["bind"]:
+                ln = "    bind %s:%d" % (self.host, self.port)
+            elif words[:1] == ["server"]:
+                if done:
+                    continue
+                done = True
+                opts = " ".join(words[3:])
+                for name, host, port in self.servers:
+                    out.append("    server %s %s:%d %s"
+                               % (name, host, port, opts))
+                continue
+            out.append(ln)
+        check(done, "haproxy configuration without a server line")
+        text = ("global\n    log stderr format short local0 notice\n"
+                "    stats socket %s mode 600 level admin\n"
+                "    stats timeout 30s\n\n" % self.sock_path) + \
+            "\n".join(out) + "\n"
+        with open(self.conf_path, "w") as f:
+            f.write(text)
+        r = run([self.bin, "-c", "-q", "-f", self.conf_path])
+        if r.returncode != 0:
+            fail("haproxy -c: %s%s\n%s" % (r.stdout, r.stderr, text))
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    def start(self, timeout=30):
+        """Starts it and waits until its runtime API answers."""
+        if self._logf is None:
+            self._logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [self.bin, "-db", "-f", self.conf_path],
+            stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
+            cwd=self.dir, start_new_session=True, close_fds=True,
+            preexec_fn=_no_core_dumps)
+        self.pid = self.proc.pid
+
+        def up():
+            if self.proc.poll() is not None:
+                fail("haproxy exited with code %s during startup: %s"
+                     % (self.proc.returncode, self.log_text()[-1000:]))
+            return "Name: HAProxy" in self.admin("show info")
+        wait_until(up, timeout, "haproxy's runtime API")
+        return self
+
+    def admin(self, cmd, timeout=10):
+        """One command on the runtime API; its answer."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(self.sock_path)
+            s.sendall((cmd + "\n").encode())
+            out = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+        finally:
+            s.close()
+        return out.decode("utf-8", "replace")
+
+    def server_states(self, backend="placesd"):
+        """{server name: status} of a backend, as "show stat" says it
+        ("UP", "DOWN", "UP 1/2", "MAINT", ...)."""
+        lines = self.admin("show stat").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            raise ValueError("show stat: %r" % lines[:2])
+        cols = lines[0][2:].split(",")
+        out = {}
+        for ln in lines[1:]:
+            row = dict(zip(cols, ln.split(",")))
+            if row.get("pxname") == backend and row.get("svname") not in (
+                    "FRONTEND", "BACKEND", None):
+                out[row["svname"]] = row["status"]
+        return out
+
+    def wait_state(self, server, state, timeout=60, backend="placesd"):
+        """Wait until a server's status is state ("UP" or "DOWN")."""
+        wait_until(lambda: self.server_states(backend).get(server) == state,
+                   timeout, "haproxy to see %s %s (now %r)"
+                   % (server, state, self.server_states(backend)))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def request(self, method, path, headers=None, body=None, timeout=10):
+        return http_request(self.host, self.port, method, path, headers,
+                            body, timeout)
+
+    def get(self, path, timeout=10, headers=None):
+        return self.request("GET", path, headers=headers, timeout=timeout)
+
+    def kill_group(self):
+        if self.pid is None:
+            return
+        kill_own_group(self.proc, self.pid, "haproxy")
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stop(self, timeout=15):
+        """SIGTERM, then SIGKILL of the group after timeout; the exit
+        code (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                rc = None
+        self.rc = rc
+        self.kill_group()
+        return rc
+
+    def log_text(self):
+        return read_log(self.log_path)
+
+    def sanitizer_report(self):
+        return None
+
+    def dump_log(self, lines=60):
+        txt = self.log_text().splitlines()
+        sys.stdout.write("# ---- %s: stderr (last %d of %d lines)\n"
+                         % (self.name, min(lines, len(txt)), len(txt)))
+        for ln in txt[-lines:]:
+            sys.stdout.write("#   %s\n" % ln)
+        sys.stdout.flush()
+
+    def cleanup(self):
+        try:
+            if self.proc is not None:
+                self.stop(timeout=5)
+        finally:
+            if self._logf:
+                self._logf.close()
+                self._logf = None
+            if os.environ.get("PLACESD_KEEP_TMP"):
+                log("kept %s" % self.dir)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)

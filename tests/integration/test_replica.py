@@ -311,8 +311,7 @@ def test_primary_stopped_reads_go_on_and_writes_fail_fast():
     stream stays open through the outage and gets what is published
     when the primary is back, including what its feed only finds by
     reading after its mark (an offer inserted while it reconnects)."""
-    from test_offers import Stream
-    s = Stream(D, city=CITY)
+    s = T.Stream(D, city=CITY)
     T.check_eq(s.status, 200, "the stream's status")
     PG.stop(mode="immediate")
     try:
@@ -363,11 +362,10 @@ def test_promotion_moves_writes_and_listen_to_the_new_primary():
     both named in conninfo (target_session_attrs=read-write) the pools,
     the offer feed and the ranker's loader find the new primary by
     themselves; a stream connected throughout misses no offer."""
-    from test_offers import Stream
     failover = ("host=%s,%s user=%s dbname=%s target_session_attrs="
                 "read-write" % (PG.dir, SB.dir, PG.USER, PG.DB))
     reload_with({"conninfo": failover})
-    s = Stream(D, city=CITY)
+    s = T.Stream(D, city=CITY)
     st, raw = publish("Before the failover")
     T.check_eq(st, 201, "publish: %r" % raw[:200])
     first = json.loads(raw)["id"]
