@@ -40,7 +40,8 @@
 
 #include <event2/event.h>
 
-#define CONNECT_TIMEOUT_MS  2000    /* connect, authenticate and prepare */
+#define CONNECT_TIMEOUT_MS  2000    /* connect to a host and authenticate;
+                                       then prepare */
 #define BACKOFF_FIRST_MS    50
 #define BACKOFF_MAX_MS      500     /* bounds the recovery after an outage */
 #define PROBE_IDLE_MS       5000    /* idle this long: a liveness probe */
@@ -98,7 +99,6 @@ struct pg_conn {
 	struct event *ev;           /* on PQsocket() */
 	short armed;
 	struct pgconn *pc;          /* connecting */
-	uint64_t setup_ms;          /* when the connect started */
 	struct event *timer;        /* setup deadline or reconnect delay */
 	int preparing;              /* next statement to prepare */
 	struct pg_query *q;         /* in flight */
@@ -576,7 +576,6 @@ static void
 connected(void *arg, PGconn *pg, enum pgconn_status st, const char *why)
 {
 	struct pg_conn *c = arg;
-	uint64_t spent = util_now_ms() - c->setup_ms;
 
 	c->pc = NULL;
 	if (st != PGCONN_OK) {
@@ -587,9 +586,9 @@ connected(void *arg, PGconn *pg, enum pgconn_status st, const char *why)
 	PQsetNoticeReceiver(c->pg, notice, c);
 	c->state = CS_PREPARING;
 	c->preparing = 0;
-	/* the setup deadline runs on until the statements are ready */
-	timer_in(c, spent < CONNECT_TIMEOUT_MS ? CONNECT_TIMEOUT_MS - spent :
-	    0);
+	/* preparing has a deadline of its own: connecting may have passed
+	 * over silent hosts of a list, each with the whole of its own */
+	timer_in(c, CONNECT_TIMEOUT_MS);
 	arm(c, EV_READ | EV_PERSIST, conn_io);
 	prepare_next(c);
 }
@@ -658,7 +657,6 @@ conn_start(struct pg_conn *c)
 	};
 
 	c->state = CS_CONNECTING;
-	c->setup_ms = util_now_ms();
 	c->lag_ms = LAG_UNKNOWN;
 	c->caught_up_ms = 0;
 	c->replay_lsn = p->replicas ? 0 : PG_LSN_ALL;

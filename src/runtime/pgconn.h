@@ -6,6 +6,12 @@
  * deadline, and the one-line form of libpq's messages; each keeps its own
  * back-off (backoff.h), log lines and what it does with the connection.
  *
+ * Each host of a multi-host conninfo gets the whole deadline: libpq goes
+ * on to the next host by itself when one refuses, but leaves a host that
+ * never answers to the caller of PQconnectPoll (connect_timeout is not
+ * applied there), so at the deadline the connect starts again on the
+ * hosts after it (pgconn_after_host).
+ *
  * Two drivers of the same state machine:
  *  - pgconn_start(): non-blocking, on the caller's event_base, with one
  *    one-shot event re-armed on the current PQsocket() (libpq may change
@@ -30,7 +36,8 @@ struct pgconn_opts {
 	const char *conninfo;       /* [database] conninfo, expanded */
 	const char *options;        /* server options ("-c k=v"), or NULL */
 	const char *app_name;       /* application_name, or NULL */
-	uint64_t deadline_ms;       /* connect and authenticate; 0: none */
+	uint64_t deadline_ms;       /* connect and authenticate, for each
+	                               host of a list; 0: none */
 	PQnoticeReceiver notice;    /* set at start; NULL: libpq's (stderr) */
 	void *notice_arg;
 	bool nonblocking;           /* PQsetnonblocking() once connected */
@@ -73,6 +80,17 @@ typedef int (*pgconn_wait_fn)(void *arg, int fd, bool write,
  */
 enum pgconn_status pgconn_connect(const struct pgconn_opts *o,
     pgconn_wait_fn wait, void *arg, PGconn **connp, char *why, size_t len);
+
+/*
+ * conninfo without its hosts up to the one at host:port (libpq's PQhost
+ * and PQport of a connect under way) and with the others, for going on
+ * to the next host of a multi-host list when that one does not answer
+ * (libpq leaves that to the caller of PQconnectPoll); NULL when none is
+ * left after it, when host:port is not in it, or out of memory. The
+ * caller frees it.
+ */
+char *pgconn_after_host(const char *conninfo, const char *host,
+    const char *port);
 
 /*
  * The keywords and values given to PQconnectStartParams(), NULL-ended:

@@ -11,6 +11,8 @@ and makes writes 503.  Asserts are on answers, sessions and counters."""
 import json
 import os
 import signal
+import socket
+import threading
 import time
 import shutil
 import tempfile
@@ -284,6 +286,62 @@ def test_kept_reads_use_the_standby_only_past_every_change_heard():
         d.stop()
 
 
+class Silent:
+    """A TCP port that accepts connections and never says a word: a
+    PostgreSQL host that hangs (powered off behind a proxy, a stopped
+    process) rather than refuses."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+                self.held.append(c)
+            except OSError:
+                continue
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        for c in self.held:
+            c.close()
+        self.sock.close()
+
+
+def test_silent_first_host_is_passed_over():
+    """conninfo lists first a host that accepts and never answers: every
+    connect (pools, offer feed, the ranker's loader) gives it its
+    deadline and goes on to the next host, so the node gets ready."""
+    silent = Silent()
+    d = T.Daemon(workers=1, name="replica-silent", conf={
+        "database": {"conninfo": "host=127.0.0.1,%s port=%d,5432 user=%s "
+                     "dbname=%s target_session_attrs=read-write"
+                     % (PG.dir, silent.port, PG.USER, PG.DB),
+                     "pool_size": 1}})
+    try:
+        d.start(timeout=120)
+        T.wait_until(lambda: d.get("/readyz", timeout=5)[0] == 200, 90,
+                     "/readyz with a silent first host")
+        T.check(place_name(d, IDS[0]) is not None, "a place read")
+        T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 1, 60,
+                     "the offer feed")
+        T.check(len(silent.held) >= 3, "connects that tried the silent "
+                "host first: %d" % len(silent.held))
+    finally:
+        d.stop()
+        silent.close()
+
+
 def test_standby_stopped_reads_move_to_the_primary():
     primary_before = by_target("primary")
     SB.stop(mode="immediate")
@@ -410,6 +468,7 @@ if __name__ == "__main__":
         test_replica_behind_gets_no_reads_until_it_catches_up,
         test_ranker_loads_from_the_standby_once_it_has_replayed,
         test_kept_reads_use_the_standby_only_past_every_change_heard,
+        test_silent_first_host_is_passed_over,
         test_standby_stopped_reads_move_to_the_primary,
         test_primary_stopped_reads_go_on_and_writes_fail_fast,
         test_promotion_moves_writes_and_listen_to_the_new_primary,

@@ -66,6 +66,78 @@ START_TEST(test_params)
 }
 END_TEST
 
+/* s, parsed: the value of keyword kw ("" when unset) */
+static const char *
+kw_of(PQconninfoOption *opts, const char *kw)
+{
+	for (; opts->keyword != NULL; opts++)
+		if (strcmp(opts->keyword, kw) == 0)
+			return opts->val != NULL ? opts->val : "";
+	return "";
+}
+
+/* after(conninfo, host, port) parses back with these host, hostaddr,
+ * port and dbname */
+static void
+after_is(const char *conninfo, const char *host, const char *port,
+    const char *h, const char *a, const char *p, const char *db)
+{
+	char *s = pgconn_after_host(conninfo, host, port);
+	PQconninfoOption *opts;
+
+	ck_assert_msg(s != NULL, "%s after %s:%s: nothing", conninfo, host,
+	    port);
+	opts = PQconninfoParse(s, NULL);
+	ck_assert_msg(opts != NULL, "not a conninfo: %s", s);
+	ck_assert_str_eq(kw_of(opts, "host"), h);
+	ck_assert_str_eq(kw_of(opts, "hostaddr"), a);
+	ck_assert_str_eq(kw_of(opts, "port"), p);
+	ck_assert_str_eq(kw_of(opts, "dbname"), db);
+	PQconninfoFree(opts);
+	free(s);
+}
+
+/* A host that never answers is passed over: the hosts after it. */
+START_TEST(test_after_host)
+{
+	PQconninfoOption *opts;
+	char *s;
+
+	after_is("host=a,b,c port=1,2,3 dbname=x", "a", "1", "b,c", "", "2,3",
+	    "x");
+	after_is("host=a,b,c port=1,2,3 dbname=x", "b", "2", "c", "", "3",
+	    "x");
+	/* one port for all stays; the same host twice, told by its port */
+	after_is("host=a,b port=5433 dbname=x", "a", "5433", "b", "", "5433",
+	    "x");
+	after_is("host=a,a,b port=1,2,3", "a", "2", "b", "", "3", "");
+	after_is("hostaddr=10.0.0.1,10.0.0.2 dbname=x", "10.0.0.1", "5432", "",
+	    "10.0.0.2", "", "x");
+	after_is("host=/run/a,/run/b dbname=x target_session_attrs=read-write",
+	    "/run/a", "5432", "/run/b", "", "", "x");
+	after_is("postgresql://u@h1:5432,h2:5433/db", "h1", "5432", "h2", "",
+	    "5433", "db");
+	/* none after the last, none for a host not in the list */
+	ck_assert_ptr_null(pgconn_after_host("host=a,b dbname=x", "b", "5432"));
+	ck_assert_ptr_null(pgconn_after_host("host=a dbname=x", "a", "5432"));
+	ck_assert_ptr_null(pgconn_after_host("host=a,b dbname=x", "z", "5432"));
+	ck_assert_ptr_null(pgconn_after_host("not = a = conninfo", "a", "1"));
+	ck_assert_ptr_null(pgconn_after_host(NULL, "a", "1"));
+	/* every other keyword kept, quotes and backslashes too */
+	s = pgconn_after_host("host=a,b user=u password='it\\'s \\\\ x' "
+	    "target_session_attrs=prefer-standby", "a", "5432");
+	ck_assert_ptr_nonnull(s);
+	opts = PQconninfoParse(s, NULL);
+	ck_assert_ptr_nonnull(opts);
+	ck_assert_str_eq(kw_of(opts, "password"), "it's \\ x");
+	ck_assert_str_eq(kw_of(opts, "user"), "u");
+	ck_assert_str_eq(kw_of(opts, "target_session_attrs"), "prefer-standby");
+	ck_assert_str_eq(kw_of(opts, "host"), "b");
+	PQconninfoFree(opts);
+	free(s);
+}
+END_TEST
+
 START_TEST(test_oneline)
 {
 	char buf[32];
@@ -288,6 +360,7 @@ main(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_params);
+	tcase_add_test(tc, test_after_host);
 	tcase_add_test(tc, test_oneline);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_no_socket_dir);
