@@ -302,6 +302,17 @@ def metric(metrics, name, default=None, **labels):
     return metrics.get((name, frozenset(labels.items())), default)
 
 
+def dump_tail(name, label, text, lines):
+    """The last lines of a process's log into the test's output, marked
+    as comments."""
+    txt = text.splitlines()
+    sys.stdout.write("# ---- %s: %s (last %d of %d lines)\n"
+                     % (name, label, min(lines, len(txt)), len(txt)))
+    for ln in txt[-lines:]:
+        sys.stdout.write("#   %s\n" % ln)
+    sys.stdout.flush()
+
+
 # --------------------------------------------------------------------------
 # daemon control
 
@@ -610,18 +621,13 @@ class Daemon:
         def tail(path, label):
             try:
                 with open(path, "rb") as f:
-                    txt = f.read().decode("utf-8", "replace").splitlines()
+                    txt = f.read().decode("utf-8", "replace")
             except OSError:
                 return
-            sys.stdout.write("# ---- %s: %s (last %d of %d lines)\n"
-                             % (self.name, label, min(lines, len(txt)),
-                                len(txt)))
-            for ln in txt[-lines:]:
-                sys.stdout.write("#   %s\n" % ln)
+            dump_tail(self.name, label, txt, lines)
         tail(self.log_path, "stderr")
         for p in self.extra_logs():
             tail(p, p)
-        sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------
@@ -1146,12 +1152,7 @@ class EventsService:
         return txt[start:end if end >= 0 else None]
 
     def dump_log(self, lines=150):
-        txt = self.log_text().splitlines()
-        sys.stdout.write("# ---- %s: stderr (last %d of %d lines)\n"
-                         % (self.name, min(lines, len(txt)), len(txt)))
-        for ln in txt[-lines:]:
-            sys.stdout.write("#   %s\n" % ln)
-        sys.stdout.flush()
+        dump_tail(self.name, "stderr", self.log_text(), lines)
 
     def cleanup(self):
         try:
@@ -1697,12 +1698,7 @@ class HAProxy:
         return None
 
     def dump_log(self, lines=60):
-        txt = self.log_text().splitlines()
-        sys.stdout.write("# ---- %s: stderr (last %d of %d lines)\n"
-                         % (self.name, min(lines, len(txt)), len(txt)))
-        for ln in txt[-lines:]:
-            sys.stdout.write("#   %s\n" % ln)
-        sys.stdout.flush()
+        dump_tail(self.name, "stderr", self.log_text(), lines)
 
     def cleanup(self):
         try:
