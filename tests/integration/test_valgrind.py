@@ -6,7 +6,9 @@ serving plain, pipelined, half-closed and refused requests, day digests
 (answered, with a failing events service, and one whose client hangs up
 while the events service hangs), a deferred request cut by a stop, a
 offer published and streamed (one stream left open across a reload,
-another closed by its client), a reload and a graceful stop.
+another closed by its client), a reload and a graceful stop; with a read
+pool ([database] read_conninfo, on the same cluster: a "replica" that is
+never behind) taking the reads and the ranker's loads.
 
 Skipped when valgrind is missing or the binary is built with
 AddressSanitizer (the two cannot run together)."""
@@ -116,6 +118,10 @@ def test_valgrind_clean():
                                   "upstream": {"events_url": ev.url,
                                                "timeout": "20s"},
                                   "offers": {"admin_token_file": tokfile},
+                                  "database": {
+                                      "conninfo": T.shared_postgres().conninfo,
+                                      "read_conninfo":
+                                          T.shared_postgres().conninfo},
                                   "debug": {"routes": "on"}})
     r = T.run([T.placesctl_path(), "-c", d.conf_path, "seed", "--places",
                "200", "--seed", "2", "--if-empty"], timeout=300)
@@ -154,6 +160,13 @@ def test_valgrind_clean():
     digests(d, ev, city)
     T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 2, 120,
                  "the offer feeds under valgrind")
+    T.wait_until(lambda: d.metric("placesd_pg_read_up") == 2, 120,
+                 "the read pools under valgrind")
+    for _ in range(4):
+        T.check_eq(d.get("/v1/places/%d" % place, timeout=30)[0], 200,
+                   "a place under valgrind")
+    T.check(d.metric("placesd_db_reads_total", 0, target="replica") > 0,
+            "reads on the read pool")
     stream = offers(d, token, place)
     d.signal(signal.SIGHUP)
     T.wait_until(lambda: d.metric("placesd_generation") == 2, 120,
