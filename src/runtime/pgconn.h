@@ -32,6 +32,8 @@
 
 struct event_base;
 
+/* conninfo is copied; options and app_name must last as long as the
+ * connect (a host passed over starts it again with them). */
 struct pgconn_opts {
 	const char *conninfo;       /* [database] conninfo, expanded */
 	const char *options;        /* server options ("-c k=v"), or NULL */
