@@ -7,6 +7,8 @@
 #include "common/stats.h"
 
 #include <check.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,6 +87,64 @@ START_TEST(test_sum_and_slots)
 }
 END_TEST
 
+/* w's replica slot k named name, with a lag reading and behind */
+static void
+replica_set(struct stats_block *w, unsigned k, const char *name, int64_t lag,
+    int64_t behind)
+{
+	struct stats_replica *r = &w->replicas[k];
+
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->lag_ms = lag;
+	r->behind = behind;
+	__atomic_store_n(&r->used, 1, __ATOMIC_RELEASE);
+}
+
+static const struct stats_replica *
+replica_of(const struct stats_totals *t, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < t->nreplicas; i++)
+		if (strcmp(t->replicas[i].name, name) == 0)
+			return &t->replicas[i];
+	return NULL;
+}
+
+/* The workers' replica readings merge by name: the highest lag (an
+ * unread -1 loses to any reading), the workers behind summed; a worker
+ * that dies takes its readings with it. */
+START_TEST(test_replicas_merge_by_name)
+{
+	struct stats_area *a = stats_area_create(2);
+	struct stats_block *w0 = stats_block(a, stats_worker_index(2, 0, 0));
+	struct stats_block *w1 = stats_block(a, stats_worker_index(2, 1, 0));
+	const struct stats_replica *r;
+	struct stats_totals t;
+
+	replica_set(w0, 0, "/run/r1:5432", 120, 0);
+	replica_set(w0, 1, "/run/r2:5432", -1, 0);
+	replica_set(w1, 0, "/run/r2:5432", 7000, 1);
+	replica_set(w1, 1, "/run/r1:5432", 80, 0);
+	stats_sum(a, &t);
+	ck_assert_uint_eq(t.nreplicas, 2);
+	ck_assert_ptr_nonnull(r = replica_of(&t, "/run/r1:5432"));
+	ck_assert_int_eq(r->lag_ms, 120);
+	ck_assert_int_eq(r->behind, 0);
+	ck_assert_ptr_nonnull(r = replica_of(&t, "/run/r2:5432"));
+	ck_assert_int_eq(r->lag_ms, 7000);
+	ck_assert_int_eq(r->behind, 1);
+	stats_reset_gauges(w1);
+	stats_sum(a, &t);
+	ck_assert_ptr_nonnull(r = replica_of(&t, "/run/r2:5432"));
+	ck_assert_int_eq(r->lag_ms, -1);
+	ck_assert_int_eq(r->behind, 0);
+	ck_assert_ptr_nonnull(r = replica_of(&t, "/run/r1:5432"));
+	ck_assert_int_eq(r->lag_ms, 120);
+	stats_area_destroy(a);
+}
+END_TEST
+
 START_TEST(test_cross_process)
 {
 	struct stats_area *a = stats_area_create(1);
@@ -117,6 +177,7 @@ main(void)
 
 	tcase_add_test(tc, test_layout);
 	tcase_add_test(tc, test_sum_and_slots);
+	tcase_add_test(tc, test_replicas_merge_by_name);
 	tcase_add_test(tc, test_cross_process);
 	suite_add_tcase(s, tc);
 	return check_run(s);
