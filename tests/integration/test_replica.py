@@ -238,6 +238,8 @@ def test_ranker_loads_from_the_standby_once_it_has_replayed():
 def kept_read_on_standby(d, ids):
     """Reads places by id not read before (each one a read-model build)
     until one is counted as read on the standby."""
+    if not ids:
+        return False
     before = d.metric("placesd_db_reads_total", 0, target="replica")
     place_name(d, ids.pop())
     return d.metric("placesd_db_reads_total", 0, target="replica") > before
@@ -266,7 +268,8 @@ def test_kept_reads_use_the_standby_only_past_every_change_heard():
         pid = IDS[5]
         fresh = list(IDS[10:])
         T.wait_until(lambda: kept_read_on_standby(d, fresh), 30,
-                     "a kept read (a read-model build) on the standby")
+                     "a kept read (a read-model build) on the standby",
+                     interval=0.2)
         name = place_name(d, pid)
         SB.psql("SELECT pg_wal_replay_pause()")
         try:
@@ -281,7 +284,7 @@ def test_kept_reads_use_the_standby_only_past_every_change_heard():
             resume_replay()
         T.wait_until(SB.caught_up, 60, "the standby to replay again")
         T.wait_until(lambda: kept_read_on_standby(d, fresh), 30,
-                     "kept reads back on the standby")
+                     "kept reads back on the standby", interval=0.2)
     finally:
         d.stop()
 
