@@ -114,7 +114,8 @@ struct feed {
 	bool beat_due;              /* a tick waits for its pass */
 	struct feed_sub *cursor;    /* the next subscriber to hand cur to */
 	/* the primary's WAL insert position after the changes heard of, for
-	 * reads on replicas (feed_change_lsn) */
+	 * reads on replicas (feed_change_lsn); only with read_conninfo */
+	bool track_lsn;
 	uint64_t changes;           /* notifications and connects seen */
 	uint64_t lsn_for;           /* changes when the LSN query went out */
 	uint64_t lsn_seen;          /* changes the LSN answers for */
@@ -447,7 +448,7 @@ take_notifications(struct feed *f)
 	char key[48];
 
 	while ((n = PQnotifies(f->conn)) != NULL) {
-		f->changes++;
+		f->changes += f->track_lsn;
 		if (strcmp(n->relname, "offers") == 0) {
 			f->want_fetch = true;
 		} else if (strcmp(n->relname, "places_changed") == 0 &&
@@ -603,7 +604,7 @@ on_connected(void *arg, PGconn *conn, enum pgconn_status st, const char *why)
 	}
 	f->warned = false;
 	f->ever_up = true;
-	f->changes++;               /* whatever changed while away */
+	f->changes += f->track_lsn; /* whatever changed while away */
 	if (f->ev == NULL || f->wev == NULL ||
 	    !PQsendQuery(f->conn, "LISTEN offers; LISTEN places_changed; "
 	    "LISTEN places_city")) {
@@ -707,6 +708,7 @@ feed_new(struct event_base *base, const struct config *cfg,
 	f->st = st;
 	f->cache = cache;
 	f->high = -1;
+	f->track_lsn = cfg->db_read_conninfo[0] != '\0';
 	TAILQ_INIT(&f->subs);
 	STAILQ_INIT(&f->batches);
 	f->retry = evtimer_new(base, on_retry, f);

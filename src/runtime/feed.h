@@ -58,7 +58,8 @@ unsigned feed_subscribers(const struct feed *f);
  * The primary's WAL insert position taken after every change this feed
  * has heard of: a replica that has replayed that far shows them all.
  * False while it is not known (not quiet, a change heard since, the
- * position asked and not yet answered).
+ * position asked and not yet answered). Only tracked with read_conninfo
+ * set: without it, no query asks for it and the position stays 0.
  */
 bool feed_change_lsn(const struct feed *f, uint64_t *lsn);
 
