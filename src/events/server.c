@@ -64,7 +64,9 @@ struct conn {
 	task_fn timer_fn;
 	fill_fn fill;
 	TAILQ_ENTRY(conn) link;
-	char head[HTTP_HEAD_MAX + 1];
+	char *head;             /* the request's head, req points into it;
+	                           its own size, so an idle connection holds
+	                           none of HTTP_HEAD_MAX */
 };
 
 struct server {
@@ -214,6 +216,7 @@ conn_free(struct conn *c)
 	drop_task(c);
 	event_free(c->timer);
 	bufferevent_free(c->bev);
+	free(c->head);
 	free(c);
 }
 
@@ -657,6 +660,15 @@ process_input(struct conn *c)
 	hlen = (size_t)p.pos + 4;
 	if (hlen > HTTP_HEAD_MAX) {
 		bad_request(c, "request head too large");
+		return;
+	}
+	free(c->head);
+	if ((c->head = malloc(hlen + 1)) == NULL) {
+		c->state = C_BUSY;
+		memset(&c->req, 0, sizeof(c->req));
+		c->req.minor = 1;
+		c->close_after = true;
+		conn_error(c, 503, NULL, "out of memory");
 		return;
 	}
 	evbuffer_remove(in, c->head, hlen);
