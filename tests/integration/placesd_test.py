@@ -1002,13 +1002,60 @@ def events_path():
     return program_path("PLACESD_EVENTS", "placesd-events")
 
 
-class EventsService:
+class ChildProcess:
+    """What the harness's helper processes share (placesd-events,
+    HAProxy): started by the subclass in a session of its own (self.proc,
+    self.pid), their output in self.log_path; self.title names them in
+    messages."""
+
+    title = "child"
+
+    def kill_group(self):
+        if self.pid is None:
+            return
+        kill_own_group(self.proc, self.pid, self.title)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stop(self, sig=None, timeout=15):
+        """SIGTERM (or sig), wait up to timeout, then SIGKILL of the
+        group; returns the exit code (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            try:
+                os.kill(self.pid, sig or signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log("%s did not exit %ss after the signal; killing it"
+                    % (self.title, timeout))
+                rc = None
+        self.rc = rc
+        self.kill_group()
+        return rc
+
+    def log_text(self):
+        return read_log(self.log_path)
+
+    def dump_log(self, lines=150):
+        dump_tail(self.name, "stderr", self.log_text(), lines)
+
+
+class EventsService(ChildProcess):
     """placesd-events on a free port of 127.0.0.1, in its own temp dir and
     process group.  Registered in _DAEMONS like a Daemon: the runner stops
     it after the test that created it (and cleanup_all at exit) and looks
     for sanitizer reports in its stderr."""
 
     persistent = False
+    title = "placesd-events"
 
     def __init__(self, args=(), name="events"):
         self.bin = events_path()
@@ -1108,40 +1155,6 @@ class EventsService:
                                self.proc.returncode))
         os.kill(self.pid, sig)
 
-    def kill_group(self):
-        if self.pid is None:
-            return
-        kill_own_group(self.proc, self.pid, "placesd-events")
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-
-    def stop(self, sig=None, timeout=15):
-        """SIGTERM (or sig), wait up to timeout, then SIGKILL; returns the
-        exit code (None if it had to be killed)."""
-        if self.proc is None:
-            return None
-        rc = self.proc.poll()
-        if rc is None:
-            try:
-                os.kill(self.pid, sig or signal.SIGTERM)
-            except OSError:
-                pass
-            try:
-                rc = self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                log("placesd-events did not exit %ss after the signal; "
-                    "killing it" % timeout)
-                rc = None
-        self.rc = rc
-        self.kill_group()
-        return rc
-
-    def log_text(self):
-        return read_log(self.log_path)
-
     def sanitizer_report(self):
         txt = self.log_text()
         m = Daemon.SANITIZER_RE.search(txt)
@@ -1150,9 +1163,6 @@ class EventsService:
         start = txt.rfind("\n", 0, m.start()) + 1
         end = txt.find("\n", m.end())
         return txt[start:end if end >= 0 else None]
-
-    def dump_log(self, lines=150):
-        dump_tail(self.name, "stderr", self.log_text(), lines)
 
     def cleanup(self):
         try:
@@ -1535,7 +1545,7 @@ def haproxy_path():
     return p
 
 
-class HAProxy:
+class HAProxy(ChildProcess):
     """haproxy -db (foreground) on a free port of 127.0.0.1 in a temp dir
     and a process group of its own, in front of servers, a list of
     (name, host, port).  conf is the configuration after "global"
@@ -1545,6 +1555,8 @@ class HAProxy:
     the test's own, with the runtime API on a socket in the temp dir.
     Registered in _DAEMONS like a Daemon: stopped after the test that
     created it, or at exit when persistent."""
+
+    title = "haproxy"
 
     def __init__(self, servers, conf=None, name="haproxy", persistent=False):
         self.bin = haproxy_path()
@@ -1662,43 +1674,8 @@ class HAProxy:
     def get(self, path, timeout=10, headers=None):
         return self.request("GET", path, headers=headers, timeout=timeout)
 
-    def kill_group(self):
-        if self.pid is None:
-            return
-        kill_own_group(self.proc, self.pid, "haproxy")
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-
-    def stop(self, timeout=15):
-        """SIGTERM, then SIGKILL of the group after timeout; the exit
-        code (None if it had to be killed)."""
-        if self.proc is None:
-            return None
-        rc = self.proc.poll()
-        if rc is None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except OSError:
-                pass
-            try:
-                rc = self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                rc = None
-        self.rc = rc
-        self.kill_group()
-        return rc
-
-    def log_text(self):
-        return read_log(self.log_path)
-
     def sanitizer_report(self):
         return None
-
-    def dump_log(self, lines=60):
-        dump_tail(self.name, "stderr", self.log_text(), lines)
 
     def cleanup(self):
         try:
