@@ -681,8 +681,15 @@ update_io(struct pg_conn *c)
 		arm(c, want, conn_io);
 }
 
+/*
+ * A failed query's status: statement_timeout is PG_TIMEOUT; a server
+ * going away under it (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+ * cannot_connect_now) is PG_DOWN, as a lost connection is, and so is a
+ * replica cancelling it for a conflict with recovery (40001): the read
+ * may run again on the primary. Anything else is PG_FAILED.
+ */
 static enum pg_status
-result_status(const PGresult *r, const char **msg)
+result_status(const struct pg_pool *p, const PGresult *r, const char **msg)
 {
 	const char *state;
 
@@ -695,8 +702,13 @@ result_status(const PGresult *r, const char **msg)
 	}
 	*msg = PQresultErrorMessage(r);
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	if (state != NULL && strcmp(state, "57014") == 0)
-		return PG_TIMEOUT;  /* statement_timeout */
+	if (state == NULL)
+		return PG_FAILED;
+	if (strcmp(state, "57014") == 0)
+		return PG_TIMEOUT;
+	if (strncmp(state, "57P0", 4) == 0 ||
+	    (p->replicas && strcmp(state, "40001") == 0))
+		return PG_DOWN;
 	return PG_FAILED;
 }
 
@@ -719,7 +731,7 @@ query_complete(struct pg_conn *c)
 	q->conn = NULL;
 	if (q->deadline != NULL)
 		evtimer_del(q->deadline);
-	st = q->res != NULL ? result_status(q->res, &msg) : PG_FAILED;
+	st = q->res != NULL ? result_status(c->pool, q->res, &msg) : PG_FAILED;
 	if (st == PG_FAILED)
 		log_warnx("query %s failed: %s", c->pool->stmts[q->stmt].name,
 		    msg);
