@@ -87,7 +87,7 @@ digest_run "placesd POST /v1/digest benchmark" \
 	"-d $latency (the digest cases) and -d 0 (digest/0ms)"
 
 # --------------------------------------------------------------- summary ---
-L=$(digest_med P50 "digest/c1@1")
+L=$(med_rounds P50 "digest/c1@1")
 awk -v l="$L" 'BEGIN { exit !(l > 0) }' || { note "no p50 from digest/c1 (L = '$L')"; exit 1; }
 own=$(awk -v l="$L" -v t="$latency" 'BEGIN { printf "%.3f", l - t }')
 echo
@@ -95,29 +95,29 @@ echo "Medians over $rounds round(s).  Latency $latency ms; L = p50 of digest/c1 
 echo "C/lat = C / $latency ms (naive bound); C/L = C / L (Little's law); ratio = req/s / (C/L); CPU limit = digest/0ms req/s at C"
 printf '%5s %9s %8s %9s %9s %9s %7s %10s %10s   %s\n' conns "req/s" "p50 ms" "p99 ms" "C/lat" "C/L" ratio "CPU limit" "0ms p99" "cores pd/pg/ev/cl idle: digest | digest/0ms"
 printf '%s\n' "------------------------------------------------------------------------------------------------------------------------------"
-printf '%5s %9s %8.3f %9.3f %9s %9s %7s %10s %10s   %s\n' 1 "$(fmt_rps "$(digest_med RPS digest/c1@1)")" \
-	"$(digest_med P50 digest/c1@1)" "$(digest_med P99 digest/c1@1)" \
+printf '%5s %9s %8.3f %9.3f %9s %9s %7s %10s %10s   %s\n' 1 "$(fmt_rps "$(med_rounds RPS digest/c1@1)")" \
+	"$(med_rounds P50 digest/c1@1)" "$(med_rounds P99 digest/c1@1)" \
 	"$(fmt_rps "$(awk -v t="$latency" 'BEGIN { print 1000 / t }')")" \
 	"$(fmt_rps "$(awk -v l="$L" 'BEGIN { print 1000 / l }')")" \
-	"$(ratio "$(digest_med RPS digest/c1@1)" "$(awk -v l="$L" 'BEGIN { print 1000 / l }')")" - - "$(cores_med digest/c1@1) (digest/c1: L)"
+	"$(ratio "$(med_rounds RPS digest/c1@1)" "$(awk -v l="$L" 'BEGIN { print 1000 / l }')")" - - "$(cores_med digest/c1@1) (digest/c1: L)"
 verdicts=()
 cpu_max=0
 for c in "${conns_list[@]}"; do
-	rps=$(digest_med RPS "digest@$c")
-	zrps=$(digest_med RPS "digest/0ms@$c")
+	rps=$(med_rounds RPS "digest@$c")
+	zrps=$(med_rounds RPS "digest/0ms@$c")
 	naive=$(awk -v c="$c" -v t="$latency" 'BEGIN { printf "%.1f", c * 1000 / t }')
 	bound=$(awk -v c="$c" -v l="$L" 'BEGIN { printf "%.1f", c * 1000 / l }')
 	rt=$(ratio "$rps" "$bound")
 	printf '%5s %9s %8.3f %9.3f %9s %9s %7s %10s %10.3f   %s | %s\n' "$c" "$(fmt_rps "$rps")" \
-		"$(digest_med P50 "digest@$c")" "$(digest_med P99 "digest@$c")" "$(fmt_rps "$naive")" "$(fmt_rps "$bound")" \
-		"$rt" "$(fmt_rps "$zrps")" "$(digest_med P99 "digest/0ms@$c")" "$(cores_med "digest@$c")" "$(cores_med "digest/0ms@$c")"
+		"$(med_rounds P50 "digest@$c")" "$(med_rounds P99 "digest@$c")" "$(fmt_rps "$naive")" "$(fmt_rps "$bound")" \
+		"$rt" "$(fmt_rps "$zrps")" "$(med_rounds P99 "digest/0ms@$c")" "$(cores_med "digest@$c")" "$(cores_med "digest/0ms@$c")"
 	awk -v z="$zrps" -v m="$cpu_max" 'BEGIN { exit !(z > m) }' && { cpu_max=$zrps; cpu_max_c=$c; }
 	if awk -v x="$rt" 'BEGIN { exit !(x >= 0.9) }'; then
 		verdict="latency-bound (ratio $rt >= 0.9)"
 	elif awk -v a="$rps" -v z="$zrps" 'BEGIN { exit !(a >= 0.9 * z) }'; then
 		verdict="below the bound: CPU-bound at ~$(fmt_rps "$zrps") req/s (the 0 ms case)"
 	else
-		verdict="below the bound and below the CPU limit (ratio $rt; the 0 ms case does $(fmt_rps "$zrps") req/s; $(printf '%.2f' "$(digest_med CID "digest@$c")") of $ncpu cores idle meanwhile)"
+		verdict="below the bound and below the CPU limit (ratio $rt; the 0 ms case does $(fmt_rps "$zrps") req/s; $(printf '%.2f' "$(med_rounds CID "digest@$c")") of $ncpu cores idle meanwhile)"
 	fi
 	verdicts+=("$(printf '%4s connections: %s req/s, C/L %s (C/lat %s): %s' "$c" "$(fmt_rps "$rps")" "$(fmt_rps "$bound")" "$(fmt_rps "$naive")" "$verdict")")
 	# the aim holds until the CPU is the limit

@@ -56,9 +56,9 @@ echo
 echo "The city read model: digest (on, [cache] max_bytes 64m) against digest/off (max_bytes 0), medians"
 printf '%5s %11s %11s %9s %11s %11s\n' conns "req/s on" "req/s off" "on/off" "p99 on ms" "p99 off ms"
 for c in "${conns_list[@]}"; do
-	on=$(digest_med RPS "digest@$c") off=$(digest_med RPS "digest/off@$c")
+	on=$(med_rounds RPS "digest@$c") off=$(med_rounds RPS "digest/off@$c")
 	printf '%5s %11s %11s %9s %11.3f %11.3f\n' "$c" "$(fmt_rps "$on")" "$(fmt_rps "$off")" "$(ratio "$on" "$off")" \
-		"$(digest_med P99 "digest@$c")" "$(digest_med P99 "digest/off@$c")"
+		"$(med_rounds P99 "digest@$c")" "$(med_rounds P99 "digest/off@$c")"
 	bench_row "c=$c req/s read model on/off" "$(ratio "$on" "$off")" x
 	bench_row "c=$c req/s read model on" "$(printf '%.0f' "$on")" req/s
 done

@@ -423,17 +423,10 @@ digest_run() {
 	echo "oth% = share of all CPU time used by other processes during that run"
 }
 
-# digest_med ARRAY KEY: the median over the rounds of ARRAY[KEY,round]
-digest_med() {
-	local -n A=$1
-	local v=() r
-	for r in $(seq 1 "$rounds"); do [ -n "${A[$2,$r]:-}" ] && v+=("${A[$2,$r]}"); done
-	median "${v[@]}"
-}
 # cores_med KEY: the median cores of each kind, "PD/PG/EV/CL IDLE"
 cores_med() {
-	printf '%.2f/%.2f/%.2f/%.2f %.2f' "$(digest_med CPD "$1")" "$(digest_med CPG "$1")" "$(digest_med CEV "$1")" \
-		"$(digest_med CCL "$1")" "$(digest_med CID "$1")"
+	printf '%.2f/%.2f/%.2f/%.2f %.2f' "$(med_rounds CPD "$1")" "$(med_rounds CPG "$1")" "$(med_rounds CEV "$1")" \
+		"$(med_rounds CCL "$1")" "$(med_rounds CID "$1")"
 }
 
 # digest_problems: the noisy runs, what placesd and PostgreSQL logged, to
