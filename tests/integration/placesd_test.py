@@ -302,6 +302,19 @@ def metric(metrics, name, default=None, **labels):
     return metrics.get((name, frozenset(labels.items())), default)
 
 
+def admin_token(text):
+    """A new temp dir (0755) holding a file "token" (0600) with text: an
+    [offers] admin_token_file.  Returns (dir, path); the caller removes
+    the dir."""
+    d = tempfile.mkdtemp(prefix="placesd-tok-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "token")
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)
+    return d, path
+
+
 def dump_tail(name, label, text, lines):
     """The last lines of a process's log into the test's output, marked
     as comments."""

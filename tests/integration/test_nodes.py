@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import tempfile
 import threading
 import time
 
@@ -67,12 +66,7 @@ def setup():
     T.haproxy_path()
     PG = T.Postgres(name="nodes-pg")
     PG.start()
-    TOKDIR = tempfile.mkdtemp(prefix="placesd-tok-")
-    os.chmod(TOKDIR, 0o755)
-    tok = os.path.join(TOKDIR, "token")
-    with open(tok, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(tok, 0o600)
+    TOKDIR, tok = T.admin_token(TOKEN)
     A = new_node("node-a", tok)
     B = new_node("node-b", tok)
     T.migrate_and_seed(A, 300, 7)

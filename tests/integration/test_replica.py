@@ -15,7 +15,6 @@ import socket
 import threading
 import time
 import shutil
-import tempfile
 import urllib.parse
 
 import placesd_test as T
@@ -37,12 +36,7 @@ def setup():
     global PG, SB, D, TOKDIR, IDS, CITY
     PG = T.Postgres(name="primary")
     PG.start()
-    TOKDIR = tempfile.mkdtemp(prefix="placesd-tok-")
-    os.chmod(TOKDIR, 0o755)
-    tok = os.path.join(TOKDIR, "token")
-    with open(tok, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(tok, 0o600)
+    TOKDIR, tok = T.admin_token(TOKEN)
     conf = {"database": {"conninfo": PG.conninfo, "pool_size": POOL,
                          "read_pool_size": READ_POOL,
                          "query_timeout": "2s",
