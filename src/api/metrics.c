@@ -333,7 +333,16 @@ render_upstream(FILE *f, const struct stats_totals *t)
 	counter(f, "placesd_digest_partial_total", "Digests answered with "
 	    "errors[] (a source failed).", t->digest_partial);
 	gauge(f, "placesd_offer_feed_up", "Worker processes whose offer feed "
-	    "is connected.", t->feed_up);
+	    "(relayed by the ranker) is up.", t->feed_up);
+	gauge(f, "placesd_offer_listen_up", "Ranker processes whose LISTEN "
+	    "connection on the primary is up (one per node; two during a "
+	    "reload).", t->feed_listen_up);
+	counter(f, "placesd_offer_catchup_reads_total", "Pages of offers read "
+	    "for a worker that reconnected to the ranker with a gap.",
+	    t->feed_catchup_reads);
+	counter(f, "placesd_offer_relay_overflows_total", "Worker connections "
+	    "the ranker closed for offers left unsent past max_pending.",
+	    t->feed_relay_overflows);
 	gauge(f, "placesd_sse_subscribers", "Open /v1/offers/stream "
 	    "subscribers.", t->sse_subscribers);
 	counter(f, "placesd_offers_published_total", "Offers published with "

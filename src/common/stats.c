@@ -100,6 +100,7 @@ stats_reset_gauges(struct stats_block *b)
 	memset(b->replicas, 0, sizeof(b->replicas));
 	stats_gauge_set(&b->upstream_breaker_open, 0);
 	stats_gauge_set(&b->feed_up, 0);
+	stats_gauge_set(&b->feed_listen_up, 0);
 	stats_gauge_set(&b->sse_subscribers, 0);
 	stats_gauge_set(&b->cm_bytes, 0);
 }
@@ -244,6 +245,9 @@ stats_sum(const struct stats_area *a, struct stats_totals *t)
 		t->digest_requests += LD(b->digest_requests);
 		t->digest_partial += LD(b->digest_partial);
 		t->feed_up += LD(b->feed_up);
+		t->feed_listen_up += LD(b->feed_listen_up);
+		t->feed_catchup_reads += LD(b->feed_catchup_reads);
+		t->feed_relay_overflows += LD(b->feed_relay_overflows);
 		t->sse_subscribers += LD(b->sse_subscribers);
 		t->offers_published += LD(b->offers_published);
 		t->offers_sent += LD(b->offers_sent);

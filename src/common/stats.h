@@ -119,6 +119,10 @@ struct stats_block {
 	/* worker: offers */
 	int64_t feed_up;                    /* gauge: 0/1 */
 	int64_t sse_subscribers;            /* gauge */
+	/* ranker: the node's LISTEN connection (ranker/offer_feed.c) */
+	int64_t feed_listen_up;             /* gauge: 0/1 */
+	uint64_t feed_catchup_reads;        /* pages read for a worker's gap */
+	uint64_t feed_relay_overflows;      /* worker connections cut off */
 	uint64_t offers_published;
 	uint64_t offers_sent;               /* events written to subscribers */
 	uint64_t sse_slow_closed;
@@ -199,6 +203,9 @@ struct stats_totals {
 	uint64_t digest_partial;
 	int64_t feed_up;
 	int64_t sse_subscribers;
+	int64_t feed_listen_up;
+	uint64_t feed_catchup_reads;
+	uint64_t feed_relay_overflows;
 	uint64_t offers_published;
 	uint64_t offers_sent;
 	uint64_t sse_slow_closed;

@@ -34,6 +34,12 @@ wire_type_known(unsigned type)
 	case WIRE_NEARBY:
 	case WIRE_NEARBY_RESULT:
 	case WIRE_GOAWAY:
+	case WIRE_FEED_SUB:
+	case WIRE_FEED_STATE:
+	case WIRE_FEED_OFFERS:
+	case WIRE_FEED_NOTE:
+	case WIRE_FEED_LSN:
+	case WIRE_FEED_REWOUND:
 	case WIRE_CTL_READY:
 	case WIRE_CTL_DRAIN:
 	case WIRE_CTL_REOPEN:

@@ -32,6 +32,13 @@ enum wire_type {
 	WIRE_GOAWAY = 7,        /* ranker -> worker, id 0: draining; calls
 	                         * sent are still answered, send new ones on
 	                         * a new connection and close this one */
+	/* the node's offer feed, relayed by the ranker (feed_wire.h), id 0 */
+	WIRE_FEED_SUB = 8,      /* worker -> ranker: relay from an offer id */
+	WIRE_FEED_STATE = 9,    /* ranker -> worker: its LISTEN's state */
+	WIRE_FEED_OFFERS = 10,  /* ranker -> worker: new offers, in id order */
+	WIRE_FEED_NOTE = 11,    /* ranker -> worker: a place changed */
+	WIRE_FEED_LSN = 12,     /* ranker -> worker: WAL after the changes */
+	WIRE_FEED_REWOUND = 13, /* ranker -> worker: offer ids went back */
 	/* master <-> child control (SOCK_SEQPACKET socketpair) */
 	WIRE_CTL_READY = 32,    /* child -> master: initialised, serving */
 	WIRE_CTL_DRAIN = 33,    /* master -> child: stop accepting, finish, exit */

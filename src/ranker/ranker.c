@@ -6,9 +6,12 @@
  * its PONG says whether a snapshot is loaded and how loaded the pool is
  * ("1 queued running threads queue_size"), so a worker tells a busy
  * ranker from a dead one. The loader thread (loader.c) keeps the
- * snapshot that NEARBY requests rank on. The ranker accepts workers and
- * tells the master it is ready only once the loader's first attempt is
- * over (a snapshot, or no database): on a reload the old ranker serves
+ * snapshot that NEARBY requests rank on. The node's offer feed
+ * (offer_feed.c) LISTENs on the primary and relays new offers to every
+ * worker that sends FEED_SUB. The ranker accepts workers and tells the
+ * master it is ready only once the loader's first attempt is over (a
+ * snapshot, or no database) and the feed's first connection is up or
+ * refused: on a reload the old ranker serves
  * every worker meanwhile, and the reload commits with a loaded ranker.
  * Without a database it serves errors and the workers degrade.
  *
@@ -21,9 +24,11 @@
  */
 #include "ranker/ranker.h"
 #include "ranker/loader.h"
+#include "ranker/offer_feed.h"
 #include "ranker/pool.h"
 #include "ranker/snapshot.h"
 #include "runtime/child_life.h"
+#include "common/feed_wire.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -51,6 +56,7 @@ struct client {
 	struct bufferevent *bev;
 	struct ranker *rk;
 	unsigned inflight;
+	struct feed_client *fc;     /* subscribed to the offer feed */
 	TAILQ_ENTRY(client) link;
 };
 
@@ -63,6 +69,9 @@ struct ranker {
 	struct pool *pool;
 	struct snap_holder snaps;
 	struct loader *loader;
+	struct offer_feed *feed;    /* the node's LISTEN, relayed */
+	bool loader_settled, feed_settled;
+	struct event *feed_settle_ev;
 	int wake[2];
 	int settle[2];              /* the loader's first attempt is over */
 	struct child_life *life;    /* the master's channel, the signals */
@@ -82,6 +91,7 @@ client_free(struct client *c)
 
 	TAILQ_REMOVE(&rk->clients, c, link);
 	rk->nclients--;
+	offer_feed_detach(c->fc);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -170,6 +180,37 @@ job_new(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
 	return job;
 }
 
+/* The offer feed cut this worker off: it reconnects and catches up. */
+static void
+feed_overflow(void *arg)
+{
+	client_free(arg);
+}
+
+/* FEED_SUB: relay the node's offer feed on this connection, from the
+ * offer id it names (again on a second one: a worker starting over). */
+static int
+subscribe(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
+{
+	int64_t since;
+	const char *p = h->len > 0 ? (const char *)evbuffer_pullup(in,
+	    (ev_ssize_t)h->len) : "";
+	bool ok = p != NULL && feed_wire_int_parse(p, h->len, &since) &&
+	    since >= -1;
+
+	evbuffer_drain(in, h->len);
+	if (!ok)
+		return -1;
+	offer_feed_detach(c->fc);
+	if ((c->fc = offer_feed_attach(c->rk->feed, c->bev, since,
+	    feed_overflow, c)) == NULL) {
+		log_warn("worker connection %u: cannot relay the offer feed; "
+		    "closing it (the worker reconnects)", c->id);
+		return -1;
+	}
+	return 0;
+}
+
 /* The frame's header is drained, its payload is next in in. */
 static int
 submit(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
@@ -180,6 +221,8 @@ submit(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
 		reply_pong(c, h->id);
 		return 0;
 	}
+	if (h->type == WIRE_FEED_SUB)
+		return subscribe(c, h, in);
 	if (h->type != WIRE_NEARBY)
 		return -1;
 	if ((job = job_new(c, h, in)) == NULL) {
@@ -347,19 +390,17 @@ static const struct child_life_ops ranker_life = {
 	.reopen = NULL,             /* the log file is all it has */
 };
 
-/* The first snapshot is there (or the database is not): open for work. */
+/*
+ * The first snapshot is there (or the database is not), and the offer
+ * feed's first connection is up (or refused): open for work, so that a
+ * reload's workers move to a ranker that relays offers at once.
+ */
 static void
-on_settled(evutil_socket_t fd, short ev, void *arg)
+ranker_open(struct ranker *rk)
 {
-	struct ranker *rk = arg;
 	struct snapshot *s;
-	char buf[8];
 
-	(void)ev;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	event_del(rk->settle_ev);
-	if (rk->draining)
+	if (!rk->loader_settled || !rk->feed_settled || rk->draining)
 		return;
 	if (evconnlistener_enable(rk->lev) == -1) {
 		log_errorx("cannot start accepting workers");
@@ -374,6 +415,41 @@ on_settled(evutil_socket_t fd, short ev, void *arg)
 	    "snapshot loaded" : "no snapshot yet (database not reachable)");
 	if (s != NULL)
 		snap_unref(s);
+}
+
+static void
+on_settled(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ranker *rk = arg;
+	char buf[8];
+
+	(void)ev;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	event_del(rk->settle_ev);
+	rk->loader_settled = true;
+	ranker_open(rk);
+}
+
+/* The feed's first attempt is over; told from its own callbacks, so
+ * opened on the loop's next turn. */
+static void
+on_feed_settled(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ranker *rk = arg;
+
+	(void)fd;
+	(void)ev;
+	rk->feed_settled = true;
+	ranker_open(rk);
+}
+
+static void
+feed_settled(void *arg)
+{
+	struct ranker *rk = arg;
+
+	event_active(rk->feed_settle_ev, EV_TIMEOUT, 1);
 }
 
 /*
@@ -436,6 +512,12 @@ ranker_setup(struct ranker *rk)
 	    &ranker_life, rk);
 	rk->settle_ev = event_new(rk->base, rk->settle[0], EV_READ |
 	    EV_PERSIST, on_settled, rk);
+	rk->feed_settle_ev = evtimer_new(rk->base, on_feed_settled, rk);
+	if (rk->feed_settle_ev == NULL || (rk->feed = offer_feed_new(rk->base,
+	    rk->cfg, rk->st, feed_settled, rk)) == NULL) {
+		log_errorx("cannot set up the offer feed");
+		return -1;
+	}
 	rk->lev = evconnlistener_new(rk->base, on_accept, rk,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED, -1,
 	    rk->args->ranker_listen_fd);
@@ -453,6 +535,9 @@ ranker_teardown(struct ranker *rk)
 {
 	while (!TAILQ_EMPTY(&rk->clients))
 		client_free(TAILQ_FIRST(&rk->clients));
+	offer_feed_free(rk->feed);
+	if (rk->feed_settle_ev != NULL)
+		event_free(rk->feed_settle_ev);
 	pool_free(rk->pool);
 	loader_stop(rk->loader);
 	snap_holder_fini(&rk->snaps);

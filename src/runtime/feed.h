@@ -1,11 +1,13 @@
 /*
- * feed.h: a worker's live feed of new offers. One PostgreSQL connection of
- * its own LISTENs on "offers", "places_changed" and "places_city"; each
- * offer notification makes it read every offer past the last one it has
- * seen, in id order, and hand each to the worker's subscribers; each place
- * notification drops that place from the worker's cache, and both kinds
- * go to the read model. After a reconnect it reads what was published
- * meanwhile (by id, nothing is lost) and clears the cache.
+ * feed.h: a worker's live feed of new offers. The node's one LISTEN
+ * connection lives in the ranker (ranker/offer_feed.h), which reads each
+ * new offer once and relays it, with the place notifications, on the
+ * worker's ranker connection (rankc.h); here each offer is handed to the
+ * worker's subscribers in id order, each place notification drops that
+ * place from the worker's cache, and both kinds go to the read model. On
+ * a new ranker connection it subscribes with the last offer id it has and
+ * is sent what was published meanwhile first (by id, nothing is lost);
+ * the cache is cleared.
  */
 #ifndef PLACESD_FEED_H
 #define PLACESD_FEED_H
@@ -21,6 +23,7 @@ struct cache;
 struct citymodel;
 struct feed;
 struct feed_sub;
+struct rankc;
 
 struct feed_offer {
 	int64_t id;
@@ -43,15 +46,17 @@ struct feed_offer {
 #define FEED_BEAT_TICKS 8
 typedef void (*feed_fn)(void *arg, const struct feed_offer *o);
 
+/* Subscribes on rc's connections (rankc_set_feed) until feed_free. */
 struct feed *feed_new(struct event_base *base, const struct config *cfg,
-    struct stats_block *st, struct cache *cache);
+    struct stats_block *st, struct cache *cache, struct rankc *rc);
 void feed_free(struct feed *f);
 /* The last offer id handed out (or found at start); -1 until known. */
 int64_t feed_high(const struct feed *f);
 bool feed_up(const struct feed *f);
 /* The read model to tell of every place and offer change. */
 void feed_set_model(struct feed *f, struct citymodel *m);
-/* LISTENing, and every offer notified so far read: nothing unheard. */
+/* Relayed, the ranker LISTENing, and every offer notified so far read
+ * and relayed to this worker: nothing unheard. */
 bool feed_quiet(const struct feed *f);
 unsigned feed_subscribers(const struct feed *f);
 /*
@@ -59,7 +64,7 @@ unsigned feed_subscribers(const struct feed *f);
  * has heard of: a replica that has replayed that far shows them all.
  * False while it is not known (not quiet, a change heard since, the
  * position asked and not yet answered). Only tracked with read_conninfo
- * set: without it, no query asks for it and the position stays 0.
+ * set: without it, the ranker never sends it.
  */
 bool feed_change_lsn(const struct feed *f, uint64_t *lsn);
 

@@ -31,6 +31,8 @@
 #include "common/wire.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -92,6 +94,10 @@ struct rankc {
 	TAILQ_HEAD(, rankc_call) waiting;   /* for a slot, oldest first */
 	unsigned nsent, nwaiting, peak;
 	unsigned max_sent;          /* this worker's share of the queue */
+	/* the offer feed (rankc_set_feed): the subscribed connection */
+	const struct rankc_feed_ops *feed_ops;
+	void *feed_arg;
+	struct bufferevent *feed_conn;
 };
 
 static void rankc_connect(struct rankc *rc);
@@ -227,6 +233,37 @@ calls_on(struct rankc *rc, struct bufferevent *conn)
 	return n;
 }
 
+/* conn closes: if the feed was subscribed on it, it is not any more. */
+static void
+feed_conn_closed(struct rankc *rc, struct bufferevent *conn)
+{
+	if (conn == NULL || conn != rc->feed_conn)
+		return;
+	rc->feed_conn = NULL;
+	if (rc->feed_ops != NULL)
+		rc->feed_ops->detached(rc->feed_arg);
+}
+
+/* The current connection answers: subscribe the feed on it. */
+static void
+feed_subscribe(struct rankc *rc)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+	char since[32];
+	int n;
+
+	if (rc->feed_ops == NULL || rc->bev == NULL ||
+	    rc->feed_conn == rc->bev)
+		return;
+	n = snprintf(since, sizeof(since), "%" PRId64,
+	    rc->feed_ops->since(rc->feed_arg));
+	wire_encode(hdr, WIRE_FEED_SUB, 0, (uint32_t)n);
+	bufferevent_write(rc->bev, hdr, sizeof(hdr));
+	bufferevent_write(rc->bev, since, (size_t)n);
+	rc->feed_conn = rc->bev;
+	rc->feed_ops->attached(rc->feed_arg);
+}
+
 /* Closes the retiring connection, failing what is still in flight on it. */
 static void
 drop_old(struct rankc *rc, const char *why)
@@ -237,6 +274,7 @@ drop_old(struct rankc *rc, const char *why)
 		return;
 	log_debug("retired ranker connection closed: %s", why);
 	rc->old = NULL;
+	feed_conn_closed(rc, old);
 	fail_calls(rc, old);
 	bufferevent_free(old);
 	if (!rc->verified)
@@ -278,6 +316,7 @@ disconnect(struct rankc *rc, const char *why)
 		set_up(rc, false);  /* else the retiring one still serves */
 	if (bev != NULL) {
 		log_debug("ranker connection closed: %s", why);
+		feed_conn_closed(rc, bev);
 		fail_calls(rc, bev);
 		bufferevent_free(bev);
 	}
@@ -350,6 +389,20 @@ alive(struct rankc *rc, const char *load, size_t len)
 		log_debug("the ranker is loading its snapshot");
 	rc->loading = loading;
 	set_up(rc, true);
+	feed_subscribe(rc);
+}
+
+/* A feed frame the feed refused: start over on a new connection, whose
+ * subscription reads the gap again. */
+static void
+feed_bad_frame(struct rankc *rc, struct bufferevent *bev, unsigned type)
+{
+	log_warnx("offer feed frame of type %u from the ranker refused; "
+	    "reconnecting", type);
+	if (bev == rc->bev)
+		disconnect(rc, "bad offer feed frame");
+	else
+		drop_old(rc, "bad offer feed frame");
 }
 
 static void
@@ -367,6 +420,16 @@ handle_frame(struct rankc *rc, struct bufferevent *bev,
 		/* any PONG on it, even to a ping given up on, proves life */
 		if (bev == rc->bev)
 			alive(rc, payload, h->len);
+		return;
+	case WIRE_FEED_STATE:
+	case WIRE_FEED_OFFERS:
+	case WIRE_FEED_NOTE:
+	case WIRE_FEED_LSN:
+	case WIRE_FEED_REWOUND:
+		if (bev == rc->feed_conn && rc->feed_ops != NULL &&
+		    !rc->feed_ops->frame(rc->feed_arg, h->type, payload,
+		    h->len))
+			feed_bad_frame(rc, bev, h->type);
 		return;
 	default:
 		break;
@@ -744,6 +807,18 @@ rankc_call_cancel(struct rankc_call *c)
 	call_free(c);
 	if (sent)
 		pump(rc);
+}
+
+void
+rankc_set_feed(struct rankc *rc, const struct rankc_feed_ops *ops, void *arg)
+{
+	if (rc == NULL)
+		return;
+	rc->feed_ops = ops;
+	rc->feed_arg = arg;
+	rc->feed_conn = NULL;
+	if (ops != NULL && rc->verified)
+		feed_subscribe(rc);
 }
 
 void

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct config;
@@ -49,6 +50,25 @@ void rankc_call_cancel(struct rankc_call *c);
  * (rankc.c); a busy ranker stays up.
  */
 bool rankc_up(const struct rankc *rc);
+
+/*
+ * The offer feed's side of the connection (feed.h). When a connection
+ * first answers a ping, since() gives the last offer id the feed has and
+ * a FEED_SUB goes out on it; from then on the feed frames of that
+ * connection alone go to frame() (false: a protocol error, the connection
+ * is dropped), until it closes (detached()) or the next connection is
+ * subscribed (attached() again). A retiring connection (GOAWAY) keeps
+ * relaying until its successor answers. NULL ops: none.
+ */
+struct rankc_feed_ops {
+	int64_t (*since)(void *arg);
+	void (*attached)(void *arg);
+	bool (*frame)(void *arg, unsigned type, const char *payload,
+	    size_t len);
+	void (*detached)(void *arg);
+};
+void rankc_set_feed(struct rankc *rc, const struct rankc_feed_ops *ops,
+    void *arg);
 void rankc_free(struct rankc *rc);
 
 #endif

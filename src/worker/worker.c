@@ -305,7 +305,7 @@ worker_setup(struct worker *w)
 	w->cache = cache_new(w->cfg->cache_max_entries, w->cfg->cache_ttl_ms,
 	    w->st);
 	w->upstream = upstream_new(w->base, w->cfg, w->st);
-	w->feed = feed_new(w->base, w->cfg, w->st, w->cache);
+	w->feed = feed_new(w->base, w->cfg, w->st, w->cache, w->rankc);
 	w->model = cm_new(w->cfg, w->st);
 	if (w->pg == NULL || w->cache == NULL || w->upstream == NULL ||
 	    w->feed == NULL || w->model == NULL) {

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Self-healing of the workers' offer feeds (LISTEN connections; issue 14,
-item 3), on a cluster of their own: overload (a burst of offers past the
+"""Self-healing of the node's offer feed (its one LISTEN connection, held
+by the ranker and relayed to every worker; issues 14 and 18), on a
+cluster of their own: overload (a burst of offers past the
 feed's 500-row page, many subscribers), a lost answer (the feeds' backends
 SIGSTOPped), a timeout (the feeds' queries held by a lock), a refused
 connection (cluster stopped) and a restart.  Offers are published with
@@ -28,6 +29,7 @@ import placesd_test as T
 UP_S = 5.0          # feeds connected again: nominal 1 s
 DELIVER_S = 8.0     # an offer published after the fault ends delivered
 WORKERS = 2
+LISTENS = 1         # LISTEN connections per node, whatever the workers
 PG = None
 D = None
 PLACE = None
@@ -64,20 +66,22 @@ def publish(n=1, title="heal"):
     return [int(x) for x in r.stdout.split()]
 
 
-def publish_burst(n):
+def publish_burst(n, desc_len=1):
     """n offers in one transaction (their NOTIFYs arrive at once)."""
     rows = PG.psql(
-        "SELECT (placesd_publish_offer(%d, 'burst ' || g, 'x', 10, "
-        "now() - interval '1 hour', now() + interval '1 day')::json->>'id')"
-        "::bigint FROM generate_series(1, %d) g" % (PLACE, n))
+        "SELECT (placesd_publish_offer(%d, 'burst ' || g, repeat('x', %d), "
+        "10, now() - interval '1 hour', now() + interval '1 day')::json->>"
+        "'id')::bigint FROM generate_series(1, %d) g"
+        % (PLACE, desc_len, n))
     return [int(r[0]) for r in rows]
 
 
 class Stream:
     """One SSE subscriber on a raw socket (chunked body; events by id)."""
 
-    def __init__(self, last_id=None):
-        self.s = socket.create_connection((D.host, D.port), timeout=10)
+    def __init__(self, last_id=None, d=None):
+        d = d or D
+        self.s = socket.create_connection((d.host, d.port), timeout=10)
         head = "GET /v1/offers/stream HTTP/1.1\r\nHost: x\r\n"
         if last_id is not None:
             head += "Last-Event-ID: %d\r\n" % last_id
@@ -146,8 +150,9 @@ class Follower(threading.Thread):
     """A subscriber that reconnects with Last-Event-ID whenever its stream
     ends or is refused (the feed is away: 503), as EventSource does."""
 
-    def __init__(self):
+    def __init__(self, d=None):
         super().__init__(daemon=True)
+        self.d = d
         self.ids, self.stop, self.error = [], False, None
         self.reconnects, self.refused, self.worker = 0, 0, None
         self.lock = threading.Lock()
@@ -157,7 +162,7 @@ class Follower(threading.Thread):
         try:
             while not self.stop:
                 try:
-                    s = Stream(last)
+                    s = Stream(last, self.d)
                 except OSError:
                     time.sleep(0.1)
                     continue
@@ -187,8 +192,8 @@ class Follower(threading.Thread):
 class Subscribers:
     """n Followers, at least one on each worker; stop() always."""
 
-    def __init__(self, n=4):
-        self.f = []
+    def __init__(self, n=4, d=None):
+        self.f, self.d = [], d
         for _ in range(n):
             self.add()
         for _ in range(40):
@@ -201,7 +206,7 @@ class Subscribers:
                % [f.worker for f in self.f])
 
     def add(self):
-        f = Follower()
+        f = Follower(self.d)
         f.start()
         self.f.append(f)
 
@@ -229,11 +234,12 @@ class Subscribers:
                        % what)
 
 
-def heal_case(what, fault, end, during=True, after=3):
+def heal_case(what, fault, end, during=True, after=3, stay=False):
     """Subscribers throughout; fault(); offers published during it (when
     the database takes them); end(); offers published right away (maybe
     before the feeds are back: found by the replay) and later; every
-    subscriber must have each exactly once."""
+    subscriber must have each exactly once.  stay: and none of them was
+    disconnected."""
     subs = Subscribers()
     published, t_end = [], None
     try:
@@ -262,6 +268,9 @@ def heal_case(what, fault, end, during=True, after=3):
                 % (what, t_all))
         time.sleep(0.5)     # a duplicate would show by now
         subs.check_exactly_once(first[0], what)
+        if stay:
+            T.check_eq([f.reconnects for f in subs.f], [0] * len(subs.f),
+                       "%s: streams ended by the fault" % what)
         late_subscriber_replays(first[0], published, what)
     finally:
         subs.stop()
@@ -333,9 +342,11 @@ def test_feed_overload():
 def wait_new_feed_backends(old, what):
     """Every worker's feed has left its old backend for a new one."""
     t0 = time.monotonic()
-    T.wait_until(lambda: len(set(feed_backends()) - set(old)) >= WORKERS,
-                 60, "both feeds to give up on their backends (%s)" % what)
-    T.log("%s: both feeds on new backends %.1f s after the fault began "
+    T.wait_until(lambda: len(set(feed_backends()) - set(old)) >= LISTENS,
+                 60, "the feed to give up on its backend (%s)" % what)
+    T.check_eq(len(set(feed_backends()) - set(old)), LISTENS, "new LISTEN "
+               "connections after the fault (%s)" % what)
+    T.log("%s: the feed on a new backend %.1f s after the fault began "
           "(probe after 5 s quiet + 5 s deadline nominal)"
           % (what, time.monotonic() - t0))
 
@@ -346,7 +357,7 @@ def test_feed_lost_answer():
     backends are resumed only at the end."""
     def fault():
         held = stop_pids(feed_backends())
-        T.check(len(held) == WORKERS, "feed backends: %r" % held)
+        T.check(len(held) == LISTENS, "feed backends: %r" % held)
         return held
 
     def end(held):
@@ -375,7 +386,7 @@ def test_feed_timeout():
         finally:
             lk.release()
         T.check(D.log_text().count("no answer to a query within") >=
-                log0 + WORKERS, "the feeds' timeouts are not logged")
+                log0 + LISTENS, "the feed's timeout is not logged")
     heal_case("timeout", fault, end, during=False)
 
 
@@ -419,8 +430,10 @@ def test_feed_database_rewound():
         reconnects = [f.reconnects for f in subs.f]
         warned = D.log_text().count("offer ids went back")
         PG.restart()
+        # the ranker's feed sees it, and tells each worker's
         T.wait_until(lambda: D.log_text().count("offer ids went back") >=
-                     warned + WORKERS, 30, "every feed to see the ids go back")
+                     warned + LISTENS + WORKERS, 30,
+                     "every feed to see the ids go back")
         T.wait_until(lambda: all(f.reconnects > r and f.worker is not None
                                  for f, r in zip(subs.f, reconnects)), 30,
                      "the subscribers to come back")
@@ -443,8 +456,112 @@ def test_feed_database_rewound():
         subs.stop()
 
 
+# ---- the relay: the ranker holds the LISTEN, the workers subscribe ---------
+
+def ranker_pid(d=None):
+    d = d or D
+    T.wait_until(lambda: len((d or D).rankers()) == 1, 60, "one ranker")
+    return d.rankers()[0][0]
+
+
+def test_relay_ranker_killed():
+    """kill -9 the ranker (the node's LISTEN and its relay): the streams
+    stay open and wait; offers published meanwhile come, in order and
+    once, from the respawned ranker."""
+    def fault():
+        pid = ranker_pid()
+        down = D.log_text().count("no ranker relays it")
+        os.kill(pid, signal.SIGKILL)
+        # the respawn takes tens of milliseconds: the log, not a poll
+        T.wait_until(lambda: D.log_text().count("no ranker relays it") >=
+                     down + WORKERS, 30, "the workers' feeds down without "
+                     "a ranker")
+        return pid
+
+    def end(old):
+        T.wait_until(lambda: [p for p, _ in D.rankers() if p != old], 60,
+                     "a respawned ranker")
+    # the respawn is quick: offers published while no ranker ran are
+    # either read by the new ranker's first high-water mark or its
+    # catch-up of a worker's gap (test_relay_worker_stalled asserts that)
+    heal_case("ranker killed", fault, end, stay=True)
+    T.check_eq(len(feed_backends()), LISTENS, "LISTEN connections")
+
+
+def test_relay_ranker_stopped():
+    """The ranker SIGSTOPped for 4 s (hung: its socket accepts, nothing
+    answers): the workers give it up after their missed pings, the
+    streams wait; SIGCONT, and it relays again, the gap first."""
+    def fault():
+        pid = ranker_pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            T.wait_until(lambda: D.metric("placesd_offer_feed_up") == 0,
+                         30, "the feeds down with a hung ranker")
+        except BaseException:
+            os.kill(pid, signal.SIGCONT)
+            raise
+        return pid
+
+    def end(pid):
+        time.sleep(1)
+        os.kill(pid, signal.SIGCONT)
+    heal_case("ranker stopped", fault, end, stay=True)
+
+
+def test_relay_worker_stalled():
+    """A worker SIGSTOPped while 3,000 offers of 4 KB are published: the
+    ranker holds at most 4 x [offers] max_pending, at least 8 MiB, for it,
+    then closes its connection; SIGCONT, the worker reconnects, catches up by id, and its
+    subscribers (which may be cut off as slow themselves and come back
+    with Last-Event-ID) get every offer once, in order."""
+    d = T.Daemon(workers=WORKERS, name="relay-stall", conf={
+        "database": {"conninfo": PG.conninfo},
+        "offers": {"heartbeat": "1s", "retry": "200ms",
+                   "max_pending": "256k"}})
+    d.start()
+    subs = None
+    stopped = None
+    try:
+        T.wait_until(lambda: d.metric("placesd_offer_feed_up") == WORKERS,
+                     60, "the feeds of relay-stall")
+        subs = Subscribers(n=4, d=d)
+        first = publish(1, "before the stall")
+        subs.wait_all(first, 30, "before the stall")
+        stopped = [p for p, slot, _ in d.workers() if slot == 0][0]
+        os.kill(stopped, signal.SIGSTOP)
+        ids = first + publish_burst(3000, 4000)
+        T.wait_until(lambda: "of the offer feed unsent" in
+                     d.log_text(), 60, "the ranker to cut off the "
+                     "stalled worker")
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
+        ids += publish(2, "after the stall")
+        dt = subs.wait_all(ids, 120, "after the stall")
+        time.sleep(0.5)
+        subs.check_exactly_once(first[0], "stalled worker")
+        T.log("stalled worker: %d offers, every subscriber has all %.1f s "
+              "after the last; relay overflows %s, catch-up reads %s, "
+              "reconnects %s" % (len(ids), dt,
+                                 d.metric("placesd_offer_relay_overflows_"
+                                          "total"),
+                                 d.metric("placesd_offer_catchup_reads_"
+                                          "total"),
+                                 [f.reconnects for f in subs.f]))
+        T.check(d.metric("placesd_offer_relay_overflows_total", 0) >= 1,
+                "overflows counted")
+        T.check(d.metric("placesd_offer_catchup_reads_total", 0) >= 1,
+                "the gap read by id")
+    finally:
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
+        if subs is not None:
+            subs.stop()
+        d.stop()
+
+
 for _t in (test_feed_lost_answer, test_feed_timeout, test_feed_overload,
-           test_feed_cluster_frozen):
+           test_feed_cluster_frozen, test_relay_worker_stalled):
     _t.timeout = 240
 
 
@@ -457,4 +574,7 @@ if __name__ == "__main__":
         test_feed_restart,
         test_feed_cluster_frozen,
         test_feed_database_rewound,
+        test_relay_ranker_killed,
+        test_relay_ranker_stopped,
+        test_relay_worker_stalled,
     ], setup=setup)

@@ -557,17 +557,17 @@ def sessions_by_name(role):
 
 
 def expected_sessions(workers):
-    """docs/deploy.md's rule: per worker its pool and its offer feed, plus
-    the ranker's loader."""
+    """docs/deploy.md's rule: per worker its pool, plus the ranker's
+    loader and the node's one offer feed (LISTEN, in the ranker)."""
     want = {"placesd worker %d" % i: POOL_SIZE for i in range(workers)}
-    want["placesd offer feed"] = workers
+    want["placesd offer feed"] = 1
     want["placesd ranker"] = 1
     return want
 
 
 def test_sessions_per_node():
     """The sessions of one node (its own PostgreSQL role, to tell it from
-    A and B) at 1, 2 and 4 workers: workers x (pool_size + 1) + 1."""
+    A and B) at 1, 2 and 4 workers: workers x pool_size + 2."""
     tok = os.path.join(TOKDIR, "token")
     counts = []
     for w in (1, 2, 4):
@@ -590,7 +590,7 @@ def test_sessions_per_node():
             T.fail("%d workers: sessions %r, want %r"
                    % (w, sessions_by_name(role), want))
         total = sum(sessions_by_name(role).values())
-        T.check_eq(total, w * (POOL_SIZE + 1) + 1,
+        T.check_eq(total, w * POOL_SIZE + 2,
                    "sessions of a node with %d workers" % w)
         # a reload: the new generation connects before the old one drains
         peak = [total]
@@ -613,9 +613,9 @@ def test_sessions_per_node():
         T.check(max(peak) <= 2 * total, "%d workers: %d sessions during "
                 "a reload, more than twice %d" % (w, max(peak), total))
     for w, total, peak in counts:
-        T.log("workers=%d pool_size=%d: %d sessions (%d per worker + 1 "
-              "ranker); seen during a reload: %d"
-              % (w, POOL_SIZE, total, POOL_SIZE + 1, peak))
+        T.log("workers=%d pool_size=%d: %d sessions (%d per worker + "
+              "the ranker's loader and LISTEN); seen during a reload: %d"
+              % (w, POOL_SIZE, total, POOL_SIZE, peak))
 
 
 test_rolling_reload_under_load.timeout = 400

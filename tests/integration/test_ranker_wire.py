@@ -608,7 +608,7 @@ def test_database_down_then_back():
     rk = None
     try:
         T.wait_until(lambda: os.path.exists(d.conf["ranker"]["socket"]) and
-                     "on_settled: ready" in d.log_text(), 30,
+                     "ranker_open: ready" in d.log_text(), 30,
                      "the ranker without a database")
         global D
         saved, D = D, d

@@ -104,12 +104,15 @@ START_TEST(test_known_types)
 
 	for (t = 0; t < 256; t++)
 		n += (unsigned)wire_type_known(t);
-	ck_assert_uint_eq(n, 10);
+	ck_assert_uint_eq(n, 16);
 	ck_assert(wire_type_known(WIRE_CTL_DRAIN));
+	for (t = WIRE_FEED_SUB; t <= WIRE_FEED_REWOUND; t++)
+		ck_assert(wire_type_known(t));
 	ck_assert(wire_type_known(WIRE_NEARBY));
 	ck_assert(wire_type_known(WIRE_NEARBY_RESULT));
 	ck_assert(wire_type_known(WIRE_GOAWAY));
-	ck_assert(!wire_type_known(8));
+	ck_assert(!wire_type_known(14));
+	ck_assert(!wire_type_known(31));
 }
 END_TEST
 
