@@ -110,6 +110,10 @@ void api_cities(struct http_req *r);
 void api_city_places(struct http_req *r);
 void api_place(struct http_req *r);
 void api_nearby(struct http_req *r);
+/* suggest.c: answered by the ranker's suggest index */
+void api_autocomplete(struct http_req *r);
+void api_categories(struct http_req *r);
+void api_cuisines(struct http_req *r);
 
 /* digest.c */
 void api_digest(struct http_req *r);

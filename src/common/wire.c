@@ -40,6 +40,10 @@ wire_type_known(unsigned type)
 	case WIRE_FEED_NOTE:
 	case WIRE_FEED_LSN:
 	case WIRE_FEED_REWOUND:
+	case WIRE_SUGGEST:
+	case WIRE_SUGGEST_RESULT:
+	case WIRE_TAGS:
+	case WIRE_TAGS_RESULT:
 	case WIRE_CTL_READY:
 	case WIRE_CTL_DRAIN:
 	case WIRE_CTL_REOPEN:

@@ -39,6 +39,11 @@ enum wire_type {
 	WIRE_FEED_NOTE = 11,    /* ranker -> worker: a place changed */
 	WIRE_FEED_LSN = 12,     /* ranker -> worker: WAL after the changes */
 	WIRE_FEED_REWOUND = 13, /* ranker -> worker: offer ids went back */
+	/* autocomplete and tag counts (ranker/suggest.h), like NEARBY */
+	WIRE_SUGGEST = 14,      /* worker -> ranker: JSON query */
+	WIRE_SUGGEST_RESULT = 15,   /* ranker -> worker: the answer's JSON */
+	WIRE_TAGS = 16,         /* worker -> ranker: JSON query */
+	WIRE_TAGS_RESULT = 17,  /* ranker -> worker: the answer's JSON */
 	/* master <-> child control (SOCK_SEQPACKET socketpair) */
 	WIRE_CTL_READY = 32,    /* child -> master: initialised, serving */
 	WIRE_CTL_DRAIN = 33,    /* master -> child: stop accepting, finish, exit */

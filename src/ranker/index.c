@@ -287,8 +287,9 @@ token_run(const unsigned char **sp, char *tok, size_t *len)
 	return nchars;
 }
 
-size_t
-index_token_next(const char **sp, char *tok)
+/* The next run of at least min characters, as index_token_next(). */
+static size_t
+token_next_min(const char **sp, char *tok, size_t min)
 {
 	const unsigned char *s = (const unsigned char *)*sp, *next;
 	size_t len;
@@ -305,11 +306,23 @@ index_token_next(const char **sp, char *tok)
 			tok[0] = '\0';
 			return 0;
 		}
-		if (token_run(&s, tok, &len) >= 2) {
+		if (token_run(&s, tok, &len) >= min) {
 			*sp = (const char *)s;
 			return len;
 		}
 	}
+}
+
+size_t
+index_token_next(const char **sp, char *tok)
+{
+	return token_next_min(sp, tok, 2);
+}
+
+size_t
+index_word_next(const char **sp, char *tok)
+{
+	return token_next_min(sp, tok, 1);
 }
 
 /* --- spatial grid ----------------------------------------------------------- */

@@ -69,6 +69,8 @@ void index_intern_free(struct intern *t);
  * Returns the token's length in bytes, 0 at the end of the string.
  */
 size_t index_token_next(const char **sp, char *tok);
+/* The same, single characters included (a word being typed). */
+size_t index_word_next(const char **sp, char *tok);
 
 /* --- spatial grid --------------------------------------------------------- */
 

@@ -7,6 +7,7 @@
  */
 #include "ranker/pool.h"
 #include "ranker/nearby.h"
+#include "ranker/suggest.h"
 #include "ranker/snapshot.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -43,6 +44,14 @@ compute(struct pool *p, struct pool_job *job)
 	switch (job->type) {
 	case WIRE_NEARBY:
 		job->reply = (uint8_t)nearby_run(p->snaps, job->req,
+		    job->req_len, &job->resp, &len);
+		break;
+	case WIRE_SUGGEST:
+		job->reply = (uint8_t)suggest_run(p->snaps, job->req,
+		    job->req_len, &job->resp, &len);
+		break;
+	case WIRE_TAGS:
+		job->reply = (uint8_t)suggest_tags_run(p->snaps, job->req,
 		    job->req_len, &job->resp, &len);
 		break;
 	default:

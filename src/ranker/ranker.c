@@ -223,7 +223,8 @@ submit(struct client *c, const struct wire_hdr *h, struct evbuffer *in)
 	}
 	if (h->type == WIRE_FEED_SUB)
 		return subscribe(c, h, in);
-	if (h->type != WIRE_NEARBY)
+	if (h->type != WIRE_NEARBY && h->type != WIRE_SUGGEST &&
+	    h->type != WIRE_TAGS)
 		return -1;
 	if ((job = job_new(c, h, in)) == NULL) {
 		reply_busy(c, h->id);

@@ -6,6 +6,7 @@
  * Opening hours are interned: most places share a few weekly schedules.
  */
 #include "ranker/snapshot.h"
+#include "ranker/suggest.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,8 +17,8 @@
 struct snap_builder {
 	struct snapshot *s;
 	size_t placecap, poscap, citycap, tagcap, itemcap, itemcap2, namecap;
-	size_t doccap, offercap;
-	size_t ntags, namelen;
+	size_t doccap, offercap, pnamecap, pnamescap;
+	size_t ntags, namelen, pnameslen;
 	uint8_t *offer;             /* per place: its flag, until built */
 	struct intern hours;        /* distinct struct snap_hours, as bytes */
 	struct text_builder text;
@@ -219,6 +220,30 @@ place_reserve(struct snap_builder *b, size_t ntags)
 	return idmap_reserve(&s->ids, s->places, s->nplaces);
 }
 
+/* The name of the place about to be added (s->nplaces); NULL is "". */
+static int
+pname_add(struct snap_builder *b, const char *name)
+{
+	struct snapshot *s = b->s;
+	size_t len = name != NULL ? strlen(name) : 0;
+
+	if (b->pnameslen + len + 1 > UINT32_MAX) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	if (index_grow(&s->pname, &b->pnamecap, s->nplaces + 1,
+	    sizeof(*s->pname)) != 0 ||
+	    index_grow(&s->pnames, &b->pnamescap, b->pnameslen + len + 1,
+	    1) != 0)
+		return -1;
+	if (len > 0)
+		memcpy(s->pnames + b->pnameslen, name, len);
+	s->pnames[b->pnameslen + len] = '\0';
+	s->pname[s->nplaces] = (uint32_t)b->pnameslen;
+	b->pnameslen += len + 1;
+	return 0;
+}
+
 /* Tags, hours and words; on failure the caller rolls back. */
 static int
 place_fill(struct snap_builder *b, const struct snap_place_in *p,
@@ -255,7 +280,7 @@ snap_add_place(struct snap_builder *b, const struct snap_place_in *p)
 {
 	struct snapshot *s = b->s;
 	struct text_builder saved = b->text;
-	size_t ntags = b->ntags;
+	size_t ntags = b->ntags, pnameslen = b->pnameslen;
 	struct snap_place *sp;
 	uint32_t slot;
 
@@ -277,8 +302,9 @@ snap_add_place(struct snap_builder *b, const struct snap_place_in *p)
 	sp->ncat = (uint8_t)p->ncat;
 	sp->ncui = (uint8_t)p->ncui;
 	sp->price = (uint8_t)p->price_level;
-	if (place_fill(b, p, sp) != 0) {
+	if (pname_add(b, p->name) != 0 || place_fill(b, p, sp) != 0) {
 		b->ntags = ntags;
+		b->pnameslen = pnameslen;
 		text_rollback(&b->text, &saved);
 		return -1;
 	}
@@ -420,7 +446,8 @@ from_places(struct snap_builder *b, const struct snapshot *old,
 			continue;
 		}
 		n = (size_t)op->ncat + op->ncui;
-		if (place_reserve(b, n) != 0)
+		if (place_reserve(b, n) != 0 ||
+		    pname_add(b, old->pnames + old->pname[i]) != 0)
 			return -1;
 		s->places[s->nplaces] = *op;
 		s->places[s->nplaces].tags = (uint32_t)b->ntags;
@@ -919,6 +946,7 @@ renumber(struct snap_builder *b)
 	    permute(s->pos, sizeof(*s->pos), old, n) != 0 ||
 	    permute(s->textdocs, sizeof(*s->textdocs), old, n) != 0 ||
 	    permute(b->offer, sizeof(*b->offer), old, n) != 0 ||
+	    permute(s->pname, sizeof(*s->pname), old, n) != 0 ||
 	    retag(b) != 0) {
 		free(to);
 		return -1;
@@ -954,6 +982,8 @@ snap_build(struct snap_builder *b)
 		rc = build_hours(s, &b->hours);
 	if (rc == 0)
 		rc = build_offers(s, b->offer);
+	if (rc == 0 && (s->suggest = suggest_build(s)) == NULL)
+		rc = -1;
 	if (rc != 0) {
 		snap_builder_free(b);
 		return NULL;
@@ -994,6 +1024,9 @@ snap_free(struct snapshot *s)
 	free(s->names);
 	free(s->ids.slots);
 	free(s->textdocs);
+	free(s->pname);
+	free(s->pnames);
+	suggest_free(s->suggest);
 	index_grid_free(&s->grid);
 	index_text_free(&s->text);
 	free(s);
@@ -1031,6 +1064,14 @@ snap_place_id(const struct snapshot *s, uint32_t place)
 	if (place >= s->nplaces)
 		return s->delta->places[place - s->nplaces].id;
 	return s->places[place].id;
+}
+
+const char *
+snap_place_name(const struct snapshot *s, uint32_t place)
+{
+	if (place >= s->nplaces)
+		return snap_place_name(s->delta, place - s->nplaces);
+	return s->pnames + s->pname[place];
 }
 
 int64_t

@@ -32,6 +32,8 @@
 
 #include "ranker/index.h"
 
+struct suggest;
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -130,6 +132,9 @@ struct snapshot {
 	uint64_t text_ndocs[INDEX_NFIELDS];     /* for snap_builder_from() */
 	struct grid grid;
 	struct text_index text;
+	uint32_t *pname;            /* per place: its name, an offset in */
+	char *pnames;               /* pnames ("" when it had none) */
+	struct suggest *suggest;    /* autocomplete over its own places */
 };
 
 /* --- building -------------------------------------------------------------- */
@@ -200,6 +205,8 @@ int64_t snap_place_id(const struct snapshot *s, uint32_t place);
 int64_t snap_find(const struct snapshot *s, int64_t id);
 /* Whether place (an index over base and delta) has an active offer. */
 bool snap_offer_at(const struct snapshot *s, uint32_t place);
+/* The name of place (an index over base and delta). */
+const char *snap_place_name(const struct snapshot *s, uint32_t place);
 /* A menu item of s itself (not of its delta). */
 const char *snap_item_name(const struct snapshot *s, uint32_t item);
 /* Whether s's own place (< s->nplaces) has an active offer: the
