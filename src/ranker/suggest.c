@@ -22,12 +22,15 @@
  * counts it; only one new in the overlay's delta is counted there.
  *
  * Work is bounded. The words of the text each give a range of index
- * keys; the smallest is read. A range of places over SUGGEST_SCAN_MAX
- * keys (a letter or two at a million places) is not read whole: with a
- * point, the places nearest it are tried instead, in the grid's order
- * (index_grid_nearest), until SUGGEST_WALK_MAX places are tried or enough
- * match; without one, each word of the range gives its SUGGEST_PER_WORD
- * most popular places. The overlay's delta is read whole (it is small);
+ * keys; the smallest is read. A key carries what a bound on its
+ * place's score needs (its word's place among the words, its place's
+ * rank and position), so that only a place that could enter the best
+ * ones is read. A range of places
+ * over SUGGEST_SCAN_MAX keys (a letter or two at a million places) is
+ * not read whole: with a point, the places nearest it are tried instead,
+ * in the grid's order (index_grid_nearest), until SUGGEST_WALK_MAX places
+ * are tried or no place farther could enter the best ones; without one,
+ * each word of the range gives its SUGGEST_PER_WORD most popular places. The overlay's delta is read whole (it is small);
  * the places it hides in the base are skipped.
  */
 #include "ranker/suggest.h"
@@ -57,8 +60,12 @@ static const char *const sg_kind_name[] = {
 
 /* One word of a place's name or of a term, and what it names. */
 struct sg_key {
-	uint32_t word;              /* a folded word, NUL-ended, in buf */
+	uint32_t word;              /* a folded word, NUL-ended, in buf: the
+	                               same offset for every key of a word */
 	uint32_t ref;               /* a place index, or a term */
+	float lat, lon;             /* a place's, to rank without reading it */
+	uint16_t wlen;              /* the word's bytes */
+	uint8_t pos;                /* its place among its text's words */
 	uint8_t rank;               /* popularity 0..255, first in a word */
 };
 
@@ -85,6 +92,10 @@ struct suggest {
 	uint32_t maxplaces[SG_PLACE];
 	uint32_t ncat, ncui, ncities;
 	uint32_t *catn, *cuin;      /* [city * ncat + tag]: places */
+	/* while building: each distinct word's first offset in buf */
+	struct intern words;
+	uint32_t *canon;
+	size_t canoncap, ncanon;
 };
 
 /* ---- building ------------------------------------------------------------ */
@@ -124,30 +135,52 @@ fold_put(struct suggest *sg, const char *text, uint32_t *off, size_t *nw)
 	return buf_put(sg, "", 0, &at);
 }
 
+/* The one offset of the word at w (its first one) in buf. */
 static int
-key_add(struct sg_key **keys, size_t *n, size_t *cap, uint32_t word,
-    uint32_t ref, uint8_t rank)
+canon_word(struct suggest *sg, uint32_t w, size_t len, uint32_t *out)
 {
-	if (index_grow(keys, cap, *n + 1, sizeof(**keys)) != 0)
+	int64_t id = index_intern(&sg->words, sg->buf + w, len);
+
+	if (id < 0)
 		return -1;
-	(*keys)[*n].word = word;
-	(*keys)[*n].ref = ref;
-	(*keys)[*n].rank = rank;
-	(*n)++;
+	if ((size_t)id == sg->ncanon) {         /* a new word */
+		if (index_grow(&sg->canon, &sg->canoncap, sg->ncanon + 1,
+		    sizeof(*sg->canon)) != 0)
+			return -1;
+		sg->canon[sg->ncanon++] = w;
+	}
+	*out = sg->canon[id];
 	return 0;
 }
 
 /* One key per word of the folded text at fold. */
 static int
 keys_of(struct suggest *sg, struct sg_key **keys, size_t *n, size_t *cap,
-    uint32_t fold, uint32_t ref, uint8_t rank)
+    uint32_t fold, uint32_t ref, uint8_t rank, const struct index_point *at)
 {
-	uint32_t w = fold;
+	struct sg_key *k;
+	uint32_t w = fold, pos = 0;
+	size_t len;
 
 	while (sg->buf[w] != '\0') {
-		if (key_add(keys, n, cap, w, ref, rank) != 0)
+		len = strlen(sg->buf + w);
+		if (index_grow(keys, cap, *n + 1, sizeof(**keys)) != 0)
 			return -1;
-		w += (uint32_t)strlen(sg->buf + w) + 1;
+		k = &(*keys)[*n];
+		memset(k, 0, sizeof(*k));
+		if (canon_word(sg, w, len, &k->word) != 0)
+			return -1;
+		k->ref = ref;
+		k->rank = rank;
+		k->wlen = (uint16_t)len;
+		k->pos = (uint8_t)(pos < 255 ? pos : 255);
+		if (at != NULL) {
+			k->lat = (float)at->lat;
+			k->lon = (float)at->lon;
+		}
+		(*n)++;
+		pos++;
+		w += (uint32_t)len + 1;
 	}
 	return 0;
 }
@@ -157,7 +190,7 @@ key_cmp(const void *a, const void *b, void *arg)
 {
 	const struct sg_key *x = a, *y = b;
 	const char *buf = arg;
-	int c = strcmp(buf + x->word, buf + y->word);
+	int c = x->word == y->word ? 0 : strcmp(buf + x->word, buf + y->word);
 
 	if (c != 0)
 		return c;
@@ -185,7 +218,8 @@ build_places(struct suggest *sg, const struct snapshot *s)
 	for (i = 0; i < s->nplaces; i++)
 		if (fold_put(sg, s->pnames + s->pname[i], &sg->pfold[i],
 		    &nw) != 0 || keys_of(sg, &sg->pkeys, &sg->npkeys,
-		    &sg->pkeycap, sg->pfold[i], i, place_rank(&s->places[i])) != 0)
+		    &sg->pkeycap, sg->pfold[i], i, place_rank(&s->places[i]),
+		    &s->pos[i]) != 0)
 			return -1;
 	return 0;
 }
@@ -326,7 +360,7 @@ build_term_keys(struct suggest *sg)
 		r = sg->maxplaces[t->kind] > 0 ? log1p(t->places) /
 		    log1p(sg->maxplaces[t->kind]) : 0;
 		if (keys_of(sg, &sg->tkeys, &sg->ntkeys, &sg->tkeycap,
-		    t->fold, (uint32_t)i, (uint8_t)lround(r * 255)) != 0)
+		    t->fold, (uint32_t)i, (uint8_t)lround(r * 255), NULL) != 0)
 			return -1;
 	}
 	return 0;
@@ -345,6 +379,9 @@ suggest_build(const struct snapshot *s)
 		suggest_free(sg);
 		return NULL;
 	}
+	index_intern_free(&sg->words);
+	free(sg->canon);
+	sg->canon = NULL;
 	if (sg->npkeys > 0)
 		qsort_r(sg->pkeys, sg->npkeys, sizeof(*sg->pkeys), key_cmp,
 		    sg->buf);
@@ -366,6 +403,8 @@ suggest_free(struct suggest *sg)
 	free(sg->terms);
 	free(sg->catn);
 	free(sg->cuin);
+	index_intern_free(&sg->words);
+	free(sg->canon);
 	free(sg);
 }
 
@@ -460,6 +499,9 @@ top_offer(struct sg_top *t, const struct sg_hit *h)
 {
 	unsigned i, at;
 
+	/* worse than the last kept: worse than any copy of it kept too */
+	if (t->n == t->limit && hit_cmp(h, &t->hit[t->n - 1]) >= 0)
+		return;
 	for (i = 0; i < t->n; i++) {
 		if (t->hit[i].kind != h->kind ||
 		    fold_cmp(t->hit[i].fold, h->fold) != 0)
@@ -471,8 +513,6 @@ top_offer(struct sg_top *t, const struct sg_hit *h)
 		t->n--;
 		break;
 	}
-	if (t->n == t->limit && hit_cmp(h, &t->hit[t->n - 1]) >= 0)
-		return;
 	for (at = 0; at < t->n && hit_cmp(&t->hit[at], h) <= 0; at++)
 		;
 	if (t->n == t->limit)
@@ -488,7 +528,7 @@ try_place(struct sg_top *t, const struct sg_query *q,
 {
 	const struct snap_place *p = &s->places[place];
 	struct sg_hit h;
-	double qual, near = 0.5;
+	double qual, near = 0.5, pop;
 
 	if (s->ngone > 0 && snap_gone(s, place))
 		return;
@@ -496,14 +536,18 @@ try_place(struct sg_top *t, const struct sg_query *q,
 	if ((qual = sg_quality(q, h.fold)) < 0)
 		return;
 	t->found++;
+	pop = isnan(p->rating) ? 0.5 : p->rating / 5.0;
 	h.dist = -1;
 	if (q->at) {
+		/* not worth a distance when even at the point it loses */
+		if (t->n == t->limit && 0.60 * qual + 0.25 + 0.15 * pop <
+		    t->hit[t->n - 1].score)
+			return;
 		h.dist = sg_distance(q->lat, q->lon, s->pos[place].lat,
 		    s->pos[place].lon);
 		near = exp(-h.dist / SUGGEST_NEAR_M);
 	}
-	h.score = 0.60 * qual + 0.25 * near + 0.15 *
-	    (isnan(p->rating) ? 0.5 : p->rating / 5.0);
+	h.score = 0.60 * qual + 0.25 * near + 0.15 * pop;
 	h.s = s;
 	h.sg = sg;
 	h.ref = place;
@@ -598,6 +642,38 @@ narrowest(const struct suggest *sg, const struct sg_key *keys, size_t n,
 	}
 }
 
+/*
+ * A key, judged first from the key alone (its place's rank and position,
+ * in the key array's order): only a place that could enter the kept ones
+ * is read. For a text of one word, a key of a later word stands for a
+ * place whose first word does not match (one whose first word does is
+ * judged by that word's key): Q is at most 0.7 there; otherwise Q may
+ * reach 1.
+ */
+static void
+try_key(struct sg_top *t, const struct sg_query *q,
+    const struct snapshot *s, const struct suggest *sg,
+    const struct sg_key *k)
+{
+	double worst, qual, pop, near = 0.5, d;
+
+	if (t->n == t->limit) {
+		worst = t->hit[t->n - 1].score - 1e-6;
+		qual = q->n == 1 && k->pos > 0 ? 0.7 : 1.0;
+		pop = (k->rank + 1) / 255.0;
+		if (0.60 * qual + 0.25 * (q->at ? 1.0 : 0.5) + 0.15 * pop <
+		    worst)
+			return;
+		if (q->at) {
+			d = sg_distance(q->lat, q->lon, k->lat, k->lon) - 10;
+			near = exp(-(d > 0 ? d : 0) / SUGGEST_NEAR_M);
+			if (0.60 * qual + 0.25 * near + 0.15 * pop < worst)
+				return;
+		}
+	}
+	try_place(t, q, s, sg, k->ref);
+}
+
 struct sg_walk {
 	struct sg_top *t;
 	const struct sg_query *q;
@@ -617,14 +693,16 @@ walk_cell(void *arg, uint32_t first, uint32_t end)
 	}
 }
 
+/* Enough tried, or no place from dmin_m on could enter the kept ones. */
 static bool
 walk_done(void *arg, double dmin_m)
 {
 	struct sg_walk *w = arg;
+	const struct sg_top *t = w->t;
 
-	(void)dmin_m;
-	return w->t->tried >= SUGGEST_WALK_MAX ||
-	    w->t->found >= 4 * (size_t)w->t->limit;
+	return t->tried >= SUGGEST_WALK_MAX || (t->n == t->limit &&
+	    0.60 + 0.25 * exp(-dmin_m / SUGGEST_NEAR_M) + 0.15 <
+	    t->hit[t->n - 1].score);
 }
 
 /* The places of one suggest index (a base's or a delta's). */
@@ -638,7 +716,7 @@ find_places(struct sg_top *t, const struct sg_query *q,
 	narrowest(sg, sg->pkeys, sg->npkeys, q, &lo, &hi);
 	if (hi - lo <= SUGGEST_SCAN_MAX) {
 		for (k = lo; k < hi; k++)
-			try_place(t, q, s, sg, sg->pkeys[k].ref);
+			try_key(t, q, s, sg, &sg->pkeys[k]);
 		return;
 	}
 	if (q->at) {
@@ -647,10 +725,11 @@ find_places(struct sg_top *t, const struct sg_query *q,
 		return;
 	}
 	for (k = lo; k < hi && k - lo < 8 * (size_t)SUGGEST_SCAN_MAX; k++) {
-		same = k > lo && strcmp(sg->buf + sg->pkeys[k].word,
-		    sg->buf + sg->pkeys[k - 1].word) == 0 ? same + 1 : 0;
+		/* a word's keys share its offset, most popular first */
+		same = k > lo && sg->pkeys[k].word == sg->pkeys[k - 1].word ?
+		    same + 1 : 0;
 		if (same < SUGGEST_PER_WORD)
-			try_place(t, q, s, sg, sg->pkeys[k].ref);
+			try_key(t, q, s, sg, &sg->pkeys[k]);
 	}
 }
 
