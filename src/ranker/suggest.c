@@ -229,7 +229,9 @@ term_add(struct suggest *sg, enum sg_kind kind, const char *text,
     size_t len)
 {
 	struct sg_term *t;
+	char *copy;
 	size_t nw;
+	int rc;
 
 	if (index_grow(&sg->terms, &sg->termcap, sg->nterms + 1,
 	    sizeof(*sg->terms)) != 0)
@@ -239,7 +241,12 @@ term_add(struct suggest *sg, enum sg_kind kind, const char *text,
 	t->kind = (uint8_t)kind;
 	if (buf_put(sg, text, len, &t->text) != 0)
 		return -1;
-	if (fold_put(sg, sg->buf + t->text, &t->fold, &nw) != 0)
+	/* folded from a copy: buf moves as the folded words go in */
+	if ((copy = strndup(text, len)) == NULL)
+		return -1;
+	rc = fold_put(sg, copy, &t->fold, &nw);
+	free(copy);
+	if (rc != 0)
 		return -1;
 	sg->nterms++;
 	return 0;
