@@ -167,6 +167,13 @@ def test_valgrind_clean():
                    "a place under valgrind")
     T.check(d.metric("placesd_db_reads_total", 0, target="replica") > 0,
             "reads on the read pool")
+    # the ranker's suggest index: autocomplete (a range read, a walk near
+    # a point) and the tag counts
+    for path in ("/v1/autocomplete?text=k", "/v1/autocomplete?text=c&"
+                 "lat=55.75&lon=37.61&limit=20", "/v1/categories",
+                 "/v1/cuisines?city=%s" % city):
+        T.wait_until(lambda: d.get(path, timeout=30)[0] == 200, 120,
+                     "%s under valgrind" % path)
     stream = offers(d, token, place)
     d.signal(signal.SIGHUP)
     T.wait_until(lambda: d.metric("placesd_generation") == 2, 120,
