@@ -44,7 +44,7 @@ struct nearby {
 	bool fallback;              /* counted in app_state->nearby_fallbacks */
 	/* the question */
 	double lat, lon, radius;
-	char cats[600], cuis[600];
+	char cats[600], cuis[600], prefer[600];
 	long min_price, max_price;
 	char min_rating[32];
 	long limit, offset;
@@ -516,6 +516,8 @@ ask_text(const struct nearby *n, const struct ask *a, size_t *len)
 	list_json(&b, n->cats);
 	nw_put(&b, ",\"cuisines\":", 12);
 	list_json(&b, n->cuis);
+	nw_put(&b, ",\"cuisine_required\":true,\"prefer_cuisines\":", 43);
+	list_json(&b, n->prefer);
 	nw_printf(&b, ",\"min_price\":%ld,\"max_price\":%ld,\"min_rating\":",
 	    n->min_price, n->max_price);
 	if (a->has_rating)
@@ -559,6 +561,8 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 		n->radius = 2000;
 	if (!api_param_list(r, "category", n->cats, sizeof(n->cats)) ||
 	    !api_param_list(r, "cuisine", n->cuis, sizeof(n->cuis)) ||
+	    !api_param_list(r, "prefer_cuisine", n->prefer,
+	    sizeof(n->prefer)) ||
 	    !api_param_int(r, "min_price", 1, 4, 0, &n->min_price) ||
 	    !api_param_int(r, "max_price", 1, 4, 0, &n->max_price) ||
 	    !api_param_number(r, "min_rating", 0, 5, n->min_rating,

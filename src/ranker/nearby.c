@@ -169,10 +169,13 @@ nearby_where(json_t *root, struct nearby_req *r, const char **field)
 	    nearby_tags(root, (*field = "cuisines"), r->cuis,
 	    &q->ncuisines) != 0 ||
 	    nearby_flag(root, (*field = "cuisine_required"),
-	    &q->cuisine_required) != 0)
+	    &q->cuisine_required) != 0 ||
+	    nearby_tags(root, (*field = "prefer_cuisines"), r->pcuis,
+	    &q->nprefer) != 0)
 		return -1;
 	q->categories = r->cats;
 	q->cuisines = r->cuis;
+	q->prefer_cuisines = r->pcuis;
 	if (nearby_int(root, (*field = "min_price"), 0, 4, &minp) != 0 ||
 	    nearby_int(root, (*field = "max_price"), 0, 4, &maxp) != 0 ||
 	    (maxp > 0 && minp > maxp))

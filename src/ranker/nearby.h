@@ -4,7 +4,7 @@
  *
  *   request: {"lat":55.75,"lon":37.61,"radius_m":2000,
  *             "categories":["cafe"],"cuisines":["georgian"],
- *             "cuisine_required":false,"min_price":1,"max_price":3,
+ *             "cuisine_required":false,"prefer_cuisines":["italian"],"min_price":1,"max_price":3,
  *             "min_rating":4.0,"open":"now"|{"day":0,"minute":1290}|null,
  *             "now":1764000000,"q":"khachapuri"|null,
  *             "sort":"best"|"distance"|"rating","offset":0,"limit":10}
@@ -28,6 +28,7 @@ struct nearby_req {
 	struct rank_query q;
 	const char *cats[RANK_MAX_TAGS];
 	const char *cuis[RANK_MAX_TAGS];
+	const char *pcuis[RANK_MAX_TAGS];   /* prefer_cuisines */
 	void *root;                 /* the parsed JSON; strings point in it */
 	char *text;                 /* or the request's copy, read fast */
 };

@@ -162,12 +162,17 @@ where(struct rd *d, struct nearby_req *r)
 	    !lit(d, ",\"categories\":") ||
 	    !tags(d, r->cats, &q->ncategories) ||
 	    !lit(d, ",\"cuisines\":") || !tags(d, r->cuis, &q->ncuisines) ||
+	    !lit(d, ",\"cuisine_required\":true") ||
+	    !lit(d, ",\"prefer_cuisines\":") ||
+	    !tags(d, r->pcuis, &q->nprefer) ||
 	    !lit(d, ",\"min_price\":") || !integer(d, 0, 4, &minp) ||
 	    !lit(d, ",\"max_price\":") || !integer(d, 0, 4, &maxp) ||
 	    (maxp > 0 && minp > maxp) || !lit(d, ",\"min_rating\":"))
 		return false;
 	q->categories = r->cats;
 	q->cuisines = r->cuis;
+	q->cuisine_required = true;
+	q->prefer_cuisines = r->pcuis;
 	q->min_price = (int)minp;
 	q->max_price = (int)maxp;
 	if (!lit(d, "null") && (!number(d, &q->min_rating) ||

@@ -25,8 +25,11 @@
  *   P = price fit                 1 inside the asked range, or with a
  *                                 known price when none is asked; 0.5 for
  *                                 an unknown price when none is asked
- *   C = cuisine                   1 when a cuisine asked for is the
- *                                 place's, or when none is asked; else 0
+ *   C = cuisine                   1 when a preferred cuisine is the
+ *                                 place's, or when none is preferred;
+ *                                 else 0. Preferred: prefer_cuisines
+ *                                 when given, else cuisines when they
+ *                                 do not filter (cuisine_required off)
  *   O = open                      1 open at the asked time (open_now,
  *                                 open_at) or else now, 0 closed, 0.5
  *                                 unknown hours or no clock
@@ -85,7 +88,9 @@ struct rank_ctx {
 	const struct snapshot *s;
 	const struct rank_query *q;
 	uint32_t cat[RANK_MAX_TAGS], cui[RANK_MAX_TAGS];
-	size_t ncat, ncui;
+	uint32_t pcui[RANK_MAX_TAGS];   /* the preferred cuisines */
+	size_t ncat, ncui, npcui;
+	bool prefer;                /* C counts: a cuisine is preferred */
 	bool prefs;                 /* any preference: score is not D alone */
 	bool text;                  /* q has words: T counts, and filters */
 	double box_dlat, box_dlon;  /* degrees around the point: the circle's box */
@@ -163,7 +168,8 @@ rank_query_check(const struct rank_query *q)
 	    q->lon <= 180 && q->radius_m > 0 &&
 	    q->radius_m <= RANK_MAX_RADIUS_M))
 		return -1;
-	if (q->ncategories > RANK_MAX_TAGS || q->ncuisines > RANK_MAX_TAGS)
+	if (q->ncategories > RANK_MAX_TAGS || q->ncuisines > RANK_MAX_TAGS ||
+	    q->nprefer > RANK_MAX_TAGS)
 		return -1;
 	if (q->min_price < 0 || q->min_price > 4 || q->max_price < 0 ||
 	    q->max_price > 4 ||
@@ -602,6 +608,15 @@ ctx_part(const struct snapshot *s, const struct rank_query *q)
 	c->nbase = s->nplaces;
 	c->ncat = resolve_tags(&s->cats, q->categories, q->ncategories, c->cat);
 	c->ncui = resolve_tags(&s->cuisines, q->cuisines, q->ncuisines, c->cui);
+	if (q->nprefer > 0) {
+		c->npcui = resolve_tags(&s->cuisines, q->prefer_cuisines,
+		    q->nprefer, c->pcui);
+		c->prefer = true;
+	} else if (q->ncuisines > 0 && !q->cuisine_required) {
+		memcpy(c->pcui, c->cui, c->ncui * sizeof(*c->cui));
+		c->npcui = c->ncui;
+		c->prefer = true;
+	}
 	if (q->q != NULL)
 		ctx_terms(c, q->q);
 	c->text = c->nterms > 0;
@@ -609,6 +624,7 @@ ctx_part(const struct snapshot *s, const struct rank_query *q)
 	c->coslat = cos(q->lat * DEG);
 	c->sinlat = sin(q->lat * DEG);
 	c->prefs = c->text || q->ncategories > 0 || q->ncuisines > 0 ||
+	    q->nprefer > 0 ||
 	    q->min_price > 0 || q->max_price > 0 || !isnan(q->min_rating) ||
 	    q->open != RANK_OPEN_ANY;
 	return c;
@@ -691,6 +707,14 @@ cuisine_match(const struct rank_ctx *c, const struct snap_place *p)
 	return tag_match(c->s, p->tags + p->ncat, p->ncui, c->cui, c->ncui);
 }
 
+/* One of the preferred cuisines (prefer_cuisines, or cuisines that do
+ * not filter) that the place has, or -1. */
+static int64_t
+prefer_match(const struct rank_ctx *c, const struct snap_place *p)
+{
+	return tag_match(c->s, p->tags + p->ncat, p->ncui, c->pcui, c->npcui);
+}
+
 static int64_t
 category_match(const struct rank_ctx *c, const struct snap_place *p)
 {
@@ -768,7 +792,7 @@ score(const struct rank_ctx *c, const struct snap_place *p, uint32_t place,
 		return D;
 	R = isnan(p->rating) ? 0.5 : p->rating / 5.0;
 	P = q->min_price > 0 || q->max_price > 0 || p->price > 0 ? 1.0 : 0.5;
-	C = q->ncuisines == 0 || cuisine_match(c, p) >= 0 ? 1.0 : 0.0;
+	C = !c->prefer || prefer_match(c, p) >= 0 ? 1.0 : 0.0;
 	base = 0.45 * D + 0.25 * R + 0.05 * P + 0.15 * C +
 	    0.05 * open_bonus(c, p) +
 	    0.05 * (snap_offer(c->s, place) ? 1.0 : 0.0);
@@ -873,7 +897,9 @@ reasons(const struct rank_ctx *c, uint32_t place,
 	}
 	if (tm != NULL && (tm->fields & (1u << INDEX_DESC)))
 		reason(r, "description", "", 0);
-	if (c->q->ncuisines > 0)
+	if (c->prefer && prefer_match(c, p) >= 0)
+		reason_tag(r, "cuisine: ", &c->s->cuisines, prefer_match(c, p));
+	else if (c->q->ncuisines > 0)
 		reason_tag(r, "cuisine: ", &c->s->cuisines, cuisine_match(c, p));
 	if (c->q->ncategories > 0)
 		reason_tag(r, "category: ", &c->s->cats, category_match(c, p));

@@ -41,6 +41,8 @@ struct rank_query {
 	const char *const *cuisines;    /* any of; a preference */
 	size_t ncuisines;
 	bool cuisine_required;      /* make cuisines a hard filter too */
+	const char *const *prefer_cuisines; /* any of; a preference only, */
+	size_t nprefer;             /* C in place of cuisines when given */
 	int min_price, max_price;   /* 1..4, 0 = none; null price fails */
 	double min_rating;          /* NaN = none; null rating fails */
 	enum rank_open open;

@@ -96,13 +96,46 @@ def test_filters_are_never_violated():
 
 def test_cuisine_preference_lifts():
     plain = nearby(radius_m=8000, limit=30)["results"]
-    pref = nearby(radius_m=8000, limit=30, cuisine="georgian")["results"]
+    pref = nearby(radius_m=8000, limit=30,
+                  prefer_cuisine="georgian")["results"]
 
     def share(rs):
         return sum("georgian" in r["place"]["cuisines"] for r in rs[:10])
     T.check(share(pref) >= share(plain), "georgian places not lifted: "
             "%d vs %d in the top 10" % (share(pref), share(plain)))
     T.check(share(pref) > 0, "no georgian place in the top 10")
+    T.check(share(pref) < 10 or all("georgian" in r["place"]["cuisines"]
+                                    for r in pref),
+            "prefer_cuisine filtered")
+    T.check(any("georgian" not in r["place"]["cuisines"] for r in pref),
+            "prefer_cuisine left only georgian places: it must not filter")
+
+
+def test_cuisine_filters():
+    """cuisine= is a filter, as on the city lists: every result has one
+    of them, ranked or not; with prefer_cuisine the filtered places are
+    ordered by the preference too."""
+    sql = PG.psql("SELECT count(*) FROM places WHERE city_id = '%s' AND "
+                  "cuisines && '{georgian,italian}'" % CITY[0])
+    doc = nearby(radius_m=50000, limit=100, cuisine="georgian,italian")
+    T.check(doc["results"], "no georgian or italian place")
+    for r in doc["results"]:
+        T.check({"georgian", "italian"} & set(r["place"]["cuisines"]),
+                "cuisine= let %r through" % r["place"]["cuisines"])
+    T.check(int(sql[0][0]) >= len(doc["results"]), "more results than "
+            "places with those cuisines")
+    both = nearby(radius_m=8000, limit=20, cuisine="georgian,italian",
+                  prefer_cuisine="italian")["results"]
+    ita = [("italian" in r["place"]["cuisines"]) for r in both]
+    T.check(all({"georgian", "italian"} & set(r["place"]["cuisines"])
+                for r in both), "the filter with a preference")
+    T.check(ita and ita[0], "the preferred cuisine first: %r"
+            % [r["place"]["cuisines"] for r in both[:5]])
+    st, _, body = D.get("/v1/nearby?lat=%s&lon=%s&prefer_cuisine=Bad!"
+                        % (CITY[1], CITY[2]))
+    T.check_eq(st, 400, "a bad prefer_cuisine: %r" % body[:200])
+    T.check_eq(json.loads(body)["error"]["field"], "prefer_cuisine",
+               "the field named")
 
 
 def test_open_at_respects_hours():
@@ -566,6 +599,7 @@ if __name__ == "__main__":
         test_sort_distance_and_rating,
         test_filters_are_never_violated,
         test_cuisine_preference_lifts,
+        test_cuisine_filters,
         test_open_at_respects_hours,
         test_q_finds_dishes_on_the_menu,
         test_paging_returns_each_once,

@@ -17,16 +17,19 @@
 
 static const char *const good[] = {
 	"{\"lat\":55.755800000000001,\"lon\":37.617600000000003,"
-	"\"radius_m\":2000,\"categories\":[],\"cuisines\":[],\"min_price\":0,"
+	"\"radius_m\":2000,\"categories\":[],\"cuisines\":[],"
+	"\"cuisine_required\":true,\"prefer_cuisines\":[],\"min_price\":0,"
 	"\"max_price\":0,\"min_rating\":null,\"q\":null,\"sort\":\"best\","
 	"\"offset\":0,\"limit\":10,\"now\":1764000000,\"open\":null}",
 	"{\"lat\":-33.8,\"lon\":151.2,\"radius_m\":50000,"
 	"\"categories\":[\"cafe\",\"bar\"],\"cuisines\":[\"georgian\"],"
+	"\"cuisine_required\":true,\"prefer_cuisines\":[\"italian\",\"thai\"],"
 	"\"min_price\":2,\"max_price\":4,\"min_rating\":4.5,"
 	"\"q\":\"хачапури по-аджарски\",\"sort\":\"distance\","
 	"\"offset\":990,\"limit\":10,\"now\":1764000000,\"open\":\"now\"}",
 	"{\"lat\":1e-05,\"lon\":-180,\"radius_m\":1.5E3,\"categories\":[],"
-	"\"cuisines\":[\"a\",\"b\",\"c\"],\"min_price\":0,\"max_price\":3,"
+	"\"cuisines\":[\"a\",\"b\",\"c\"],\"cuisine_required\":true,"
+	"\"prefer_cuisines\":[\"d\"],\"min_price\":0,\"max_price\":3,"
 	"\"min_rating\":0,\"q\":\"pizza\",\"sort\":\"rating\",\"offset\":5,"
 	"\"limit\":100,\"now\":0,\"open\":{\"day\":6,\"minute\":1439}}",
 };
@@ -71,6 +74,9 @@ same_query(const char *text)
 	ck_assert_int_eq(a.q.open_day, b.q.open_day);
 	ck_assert_int_eq(a.q.open_minute, b.q.open_minute);
 	ck_assert(a.q.cuisine_required == b.q.cuisine_required);
+	ck_assert_uint_eq(a.q.nprefer, b.q.nprefer);
+	for (i = 0; i < a.q.nprefer; i++)
+		ck_assert_str_eq(a.q.prefer_cuisines[i], b.q.prefer_cuisines[i]);
 	nearby_req_free(&a);
 	nearby_req_free(&b);
 	free(slow);
@@ -105,6 +111,8 @@ START_TEST(test_left_to_jansson)
 		{ "\"open\":null", "\"open\":\"later\"", -1 },
 		{ "\"open\":null", "\"open\":null,\"open\":null", -1 },
 		{ "\"open\":null", "\"open\":null,\"extra\":1", 0 },
+		{ "\"cuisine_required\":true", "\"cuisine_required\":false", 0 },
+		{ "\"prefer_cuisines\":[]", "\"prefer_cuisines\":null", 0 },
 		{ "\"categories\":[]", "\"categories\":[\"caf\\u00e9\"]", 0 },
 	};
 	struct nearby_req r;

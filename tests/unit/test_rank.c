@@ -900,6 +900,23 @@ START_TEST(test_cuisine_lift)
 	ck_assert_uint_eq(out[1].nmatched, 0);
 	q.cuisine_required = true;
 	ck_assert_int_eq(rank(s, &q, out, 10, &total), 2);
+	/* a filter with a preference of its own: georgian places only,
+	 * italian preferred, which none of them is: by distance again */
+	q.prefer_cuisines = ita;
+	q.nprefer = 1;
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 2);
+	ck_assert_int_eq(out[0].id, 11);
+	ck_assert_int_eq(out[1].id, 13);
+	ck_assert_str_eq(out[0].matched[0], "cuisine: georgian");
+	/* the preference alone lifts the italian ones, filtering nothing */
+	q.ncuisines = 0;
+	q.cuisine_required = false;
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 4);
+	ck_assert_int_eq(out[0].id, 10);
+	ck_assert_int_eq(out[1].id, 12);        /* lifted over a nearer one */
+	ck_assert_int_eq(out[2].id, 11);
+	ck_assert_int_eq(out[3].id, 13);
+	ck_assert_str_eq(out[0].matched[0], "cuisine: italian");
 	snap_unref(s);
 }
 END_TEST
