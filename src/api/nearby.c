@@ -26,6 +26,7 @@
 #include "worker/worker.h"
 #include "common/nearby_wire.h"
 #include "common/stats.h"
+#include "common/words.h"
 #include "common/wire.h"
 
 #include <inttypes.h>
@@ -566,6 +567,9 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 	    !api_param_text(r, "q", 200, a->q, sizeof(a->q)) ||
 	    !api_param_int(r, "limit", 1, 100, 10, &n->limit))
 		return false;
+	if (a->q[0] != '\0' && !words_any(a->q))
+		return bad_arg(r, "q", "q has no word to search for: a word "
+		    "is two or more letters or digits in a row");
 	if (n->min_price > 0 && n->max_price > 0 && n->min_price > n->max_price)
 		return bad_arg(r, "min_price", "min_price must not be above "
 		    "max_price");
