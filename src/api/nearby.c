@@ -447,18 +447,32 @@ weekday(long y, long m, long d)
 	return (int)(((days % 7) + 7 + 3) % 7);     /* a Thursday */
 }
 
-/* open_at=YYYY-MM-DDTHH:MM, a wall time in each place's city */
+/*
+ * open_at=YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, a wall time in each
+ * place's city; hours have minutes, so the seconds are checked and
+ * dropped (21:29:59 asks about 21:29).
+ */
 static bool
 parse_open_at(const char *v, int *day, int *minute)
 {
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
 	    30, 31 };
-	int y, mo, d, h, mi, n = 0;
+	size_t len = strlen(v);
+	int y, mo, d, h, mi, sec = 0, n = 0;
 
-	if (strlen(v) != 16 || sscanf(v, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d,
-	    &h, &mi, &n) != 5 || n != 16 || y < 1970 || y > 2100 || mo < 1 ||
-	    mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-	    h < 0 || mi < 0)
+	if ((len != 16 && len != 19) || sscanf(v, "%4d-%2d-%2dT%2d:%2d%n",
+	    &y, &mo, &d, &h, &mi, &n) != 5 || n != 16)
+		return false;
+	if (len == 19 && (v[16] != ':' || sscanf(v + 17, "%2d%n", &sec,
+	    &n) != 1 || n != 2))
+		return false;
+	for (n = 0; n < (int)len; n++)  /* no signs nor spaces in a field */
+		if (strchr("-T:", v[n]) == NULL && (v[n] < '0' || v[n] > '9'))
+			return false;
+	if (y < 1970 || y > 2100 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] || (mo == 2 && d == 29 && !(y % 4 == 0 &&
+	    (y % 100 != 0 || y % 400 == 0))) || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || sec < 0 || sec > 59)
 		return false;
 	*day = weekday(y, mo, d);
 	*minute = h * 60 + mi;
@@ -601,7 +615,8 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 			    "not both");
 		if (!parse_open_at(at, &a->day, &a->minute))
 			return bad_arg(r, "open_at", "open_at must be a local "
-			    "date and time, e.g. 2026-11-28T21:30");
+			    "date and time, e.g. 2026-11-28T21:30 or "
+			    "2026-11-28T21:30:00");
 		a->open = OPEN_AT;
 	} else {
 		a->open = v != NULL && strcmp(v, "true") == 0 ? OPEN_NOW :
