@@ -49,6 +49,7 @@ struct nearby {
 	long min_price, max_price;
 	char min_rating[32];
 	long limit, offset;
+	uint64_t query;             /* api_cursor_query() of the question */
 	/* the ranker's answer, and each result's place card */
 	char *answer;               /* a copy, while cards are read */
 	long total;
@@ -99,7 +100,8 @@ reply_tail(const struct nearby *n, long shown, long total, bool degraded,
 	long next = n->offset + shown;
 
 	if (shown == n->limit && next < total && next < NEARBY_MAX_RESULTS) {
-		if (!api_nearby_cursor_encode(next, cursor, sizeof(cursor)))
+		if (!api_nearby_cursor_encode(n->query, next, cursor,
+		    sizeof(cursor)))
 			return false;
 		snprintf(out, 160, "],\"next\":\"%s\",\"degraded\":%s}",
 		    cursor, degraded ? "true" : "false");
@@ -558,6 +560,53 @@ ask_text(const struct nearby *n, const struct ask *a, size_t *len)
 	return b.p;
 }
 
+/*
+ * What the cursors of n's answers are bound to: every parameter that
+ * selects or orders the results, as parsed (so that lat=55.75 and
+ * lat=55.750 are one query), q last, as only it may hold a '|'; not the
+ * page size, which a client may change between pages.
+ */
+static uint64_t
+query_of(const struct nearby *n, const struct ask *a)
+{
+	char canon[2048], open[32];
+
+	if (a->open == OPEN_AT)
+		snprintf(open, sizeof(open), "at %d %d", a->day, a->minute);
+	else
+		snprintf(open, sizeof(open), "%s", a->open == OPEN_NOW ?
+		    "now" : "any");
+	snprintf(canon, sizeof(canon), "nearby|%.17g|%.17g|%.17g|%s|%s|%ld|"
+	    "%ld|%.17g|%s|%s|%s", n->lat, n->lon, n->radius, n->cats, n->cuis,
+	    n->min_price, n->max_price, a->has_rating ? a->minr : -1.0, open,
+	    a->sort, a->q);
+	return api_cursor_query(canon);
+}
+
+/*
+ * after, once everything else is parsed: a cursor of this very query.
+ * The last page of the window is cut to end at NEARBY_MAX_RESULTS, so
+ * every cursor given out is taken back whatever the page size.
+ */
+static bool
+parse_after(struct http_req *r, struct nearby *n, const struct ask *a)
+{
+	const char *v = http_req_query(r, "after");
+	enum api_cursor why;
+
+	n->query = query_of(n, a);
+	if (v == NULL)
+		return true;
+	if ((why = api_nearby_cursor_decode(v, n->query, &n->offset)) !=
+	    API_CURSOR_OK) {
+		api_cursor_refuse(r, why);
+		return false;
+	}
+	if (n->offset + n->limit > NEARBY_MAX_RESULTS)
+		n->limit = NEARBY_MAX_RESULTS - n->offset;
+	return true;
+}
+
 /* The query parameters into n and a; false = answered. */
 static bool
 parse(struct http_req *r, struct nearby *n, struct ask *a)
@@ -598,12 +647,6 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 			    "or rating");
 		a->sort = v;
 	}
-	if ((v = http_req_query(r, "after")) != NULL &&
-	    !api_nearby_cursor_decode(v, &n->offset))
-		return bad_arg(r, "after", "after is not a cursor this server "
-		    "gave out");
-	if (n->offset + n->limit > NEARBY_MAX_RESULTS)
-		return bad_arg(r, "after", "at most 1000 results in all");
 	v = http_req_query(r, "open_now");
 	if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
 		return bad_arg(r, "open_now", "open_now must be true or false");
@@ -622,7 +665,7 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 		a->open = v != NULL && strcmp(v, "true") == 0 ? OPEN_NOW :
 		    OPEN_ANY;
 	}
-	return true;
+	return parse_after(r, n, a);
 }
 
 void
