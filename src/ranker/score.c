@@ -915,6 +915,7 @@ struct topk {
 	size_t n, k;
 	enum rank_sort sort;
 	size_t total;
+	bool count_only;            /* the cell walked cannot enter: count */
 	struct rank_ctx *c;
 	const struct rank_ctx *part;    /* being visited: c or its delta */
 	uint32_t off;                   /* part's first place index in c */
@@ -1031,6 +1032,20 @@ score_bound(const struct rank_ctx *c, double d)
 	return (c->prefs ? 0.45 * D + 0.55 : D) + 1e-9;
 }
 
+/* A place of a cell that cannot enter the top-k: counted in the total
+ * if it passes, without a score. */
+static void
+count(struct topk *h, uint32_t place, const struct snap_place *p,
+    const struct index_point *pt)
+{
+	const struct rank_ctx *c = h->part;
+
+	if (in_box(c, pt) && passes(c, p) &&
+	    !(c->gone && snap_gone(c->s, place)) &&
+	    distance_from(c, pt) <= c->q->radius_m)
+		h->total++;
+}
+
 /* The places of one cell of the grid, neighbours in memory. */
 static void
 visit_cell(void *arg, uint32_t first, uint32_t end)
@@ -1041,15 +1056,17 @@ visit_cell(void *arg, uint32_t first, uint32_t end)
 
 	for (k = first; k < end; k++) {
 		p = s->grid.items[k];
-		visit(h, p, &s->places[p], &s->pos[p], NULL);
+		if (h->count_only)
+			count(h, p, &s->places[p], &s->pos[p]);
+		else
+			visit(h, p, &s->places[p], &s->pos[p], NULL);
 	}
 }
 
 /* Whether the top-k is full of places better than any d metres away. */
 static bool
-topk_done(void *arg, double d)
+topk_full(const struct topk *h, double d)
 {
-	const struct topk *h = arg;
 	const struct cand *worst = &h->a[0];
 
 	if (h->n < h->k || h->k == 0)
@@ -1064,6 +1081,21 @@ topk_done(void *arg, double d)
 	}
 }
 
+/*
+ * Whether the walk may skip what lies d metres away or more: once the
+ * top-k is full of better places and the total is past RANK_TOTAL_CAP.
+ * Until the total is, the cells that cannot enter the top-k are walked
+ * still, their places counted only (the walk asks before each cell).
+ */
+static bool
+topk_done(void *arg, double d)
+{
+	struct topk *h = arg;
+
+	h->count_only = topk_full(h, d);
+	return h->count_only && h->total > RANK_TOTAL_CAP;
+}
+
 /* With q, the places q matches are the candidates; else the grid's,
  * nearest first, until no farther one can enter the top-k. */
 static void
@@ -1075,6 +1107,7 @@ candidates_of(const struct rank_ctx *c, uint32_t off, struct topk *h)
 
 	h->part = c;
 	h->off = off;
+	h->count_only = false;
 	if (c->text) {
 		for (i = 0; i < c->ntm; i++) {
 			p = c->tm[i].place;

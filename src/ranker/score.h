@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #define RANK_MAX_WINDOW     1000        /* offset + limit */
+#define RANK_TOTAL_CAP      1000        /* places counted exactly, at most */
 #define RANK_MAX_RADIUS_M   50000.0
 #define RANK_MAX_TAGS       16          /* categories, and cuisines, asked */
 #define RANK_MAX_TERMS      8           /* words of q that count */
@@ -71,10 +72,11 @@ int rank_query_check(const struct rank_query *q);
 /*
  * Writes the results offset .. offset + limit (at most outcap) in order
  * and returns how many; *total is the number of places passing every
- * filter, or, when the walk stopped early because no farther place could
- * enter the top offset + limit, a lower bound of it that is above
- * offset + limit (so a next page is known to exist). -1 with errno EINVAL
- * (bad query) or ENOMEM.
+ * filter when that is at most RANK_TOTAL_CAP, and else some number above
+ * RANK_TOTAL_CAP, at most that number: a walk that no farther place could
+ * enter the top offset + limit of still counts the places it passes
+ * (cheaply, without scoring them), but stops once it has counted past
+ * RANK_TOTAL_CAP. -1 with errno EINVAL (bad query) or ENOMEM.
  */
 int rank(const struct snapshot *s, const struct rank_query *q,
     struct rank_result *out, size_t outcap, size_t *total);

@@ -541,7 +541,8 @@ START_TEST(test_tokenizer)
 }
 END_TEST
 
-/* queries whose walk stopped before the radius: their total is a bound */
+/* queries whose walk stopped once it counted past RANK_TOTAL_CAP: their
+ * total is a bound */
 static size_t cut_walks;
 
 /* rank() against the reference for q (query number i); adds its ties. */
@@ -554,10 +555,12 @@ check_query(size_t i, const struct rank_query *q, size_t *ties)
 	n = ref_rank(wsnap, q, refall);
 	got = rank(wsnap, q, out, RANK_MAX_WINDOW, &total);
 	ck_assert_int_ge(got, 0);
-	if (total != n) {           /* the walk stopped early */
-		ck_assert_uint_lt(total, n);
-		ck_assert_uint_gt(total, (size_t)q->offset + q->limit);
-		cut_walks++;
+	if (n <= RANK_TOTAL_CAP)    /* counted exactly */
+		ck_assert_uint_eq(total, n);
+	else {                      /* past the cap: a bound above it */
+		ck_assert_uint_le(total, n);
+		ck_assert_uint_gt(total, RANK_TOTAL_CAP);
+		cut_walks += total < n;
 	}
 	ck_assert_uint_eq((size_t)got, n <= q->offset ? 0 :
 	    (n - q->offset < q->limit ? n - q->offset : q->limit));
@@ -589,7 +592,60 @@ START_TEST(test_bruteforce)
 	ck_assert_uint_gt(ties, 0);         /* the tie-break was exercised */
 	ck_assert_uint_gt(text_grid, 0);    /* both ways of finding q's */
 	ck_assert_uint_gt(text_scan, 0);    /* words were compared */
-	ck_assert_uint_gt(cut_walks, 0);    /* and walks stopped early */
+}
+END_TEST
+
+/*
+ * The total past RANK_TOTAL_CAP: 1500 places on a grid 100 m apart
+ * (every 30th of price 4), asked nearest first and best first with a
+ * page of 10. The walk fills its top-k in a few cells and counts the
+ * rest: exactly while at most RANK_TOTAL_CAP pass, above the cap and at
+ * most all of them past it.
+ */
+START_TEST(test_total_capped)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct rank_result res[10];
+	struct snap_place_in in;
+	struct rank_query q;
+	struct snapshot *s;
+	size_t total, i;
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(snap_add_city(b, "moscow", 180), 0);
+	for (i = 0; i < 1500; i++) {
+		memset(&in, 0, sizeof(in));
+		in.id = (int64_t)i + 1;
+		in.lat = 55.75 + ((double)(i / 40) - 18.5) * 0.0009;
+		in.lon = 37.62 + ((double)(i % 40) - 19.5) * 0.0016;
+		in.rating = NAN;
+		in.price_level = i % 30 == 0 ? 4 : 1;
+		in.name = "place";
+		ck_assert_int_ge(snap_add_place(b, &in), 0);
+	}
+	ck_assert_ptr_nonnull(s = snap_build(b));
+	for (int sort = RANK_SORT_BEST; sort <= RANK_SORT_RATING; sort++) {
+		rank_query_init(&q);
+		q.lat = 55.75;
+		q.lon = 37.62;
+		q.radius_m = 5000;
+		q.sort = (enum rank_sort)sort;
+		ck_assert_int_eq(rank(s, &q, res, 10, &total), 10);
+		ck_assert_uint_gt(total, RANK_TOTAL_CAP);
+		ck_assert_uint_le(total, 1500);
+		if (sort == RANK_SORT_RATING)   /* walks every cell */
+			ck_assert_uint_eq(total, 1500);
+		else
+			cut_walks += total < 1500;
+		q.min_price = 4;
+		ck_assert_int_eq(rank(s, &q, res, 10, &total), 10);
+		ck_assert_uint_eq(total, 50);
+		q.offset = 45;
+		ck_assert_int_eq(rank(s, &q, res, 10, &total), 5);
+		ck_assert_uint_eq(total, 50);
+	}
+	ck_assert_uint_gt(cut_walks, 0);    /* walks stopped past the cap */
+	snap_unref(s);
 }
 END_TEST
 
@@ -1589,6 +1645,7 @@ main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_bruteforce);
 	tcase_add_test(tc, test_text_by_grid);
+	tcase_add_test(hand, test_total_capped);
 	tcase_add_test(tc, test_nearest_first);
 	tcase_add_test(tc, test_cuisine_lift_world);
 	tcase_add_test(tc, test_khachapuri);
