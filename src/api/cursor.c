@@ -249,9 +249,9 @@ void
 api_cursor_refuse(struct http_req *r, enum api_cursor why)
 {
 	if (why == API_CURSOR_OTHER)
-		http_reply_error(r, 400, "invalid_argument", "after is a cursor "
-		    "of another query: send it with the parameters of the "
-		    "page that gave it, or leave it out to start over",
+		http_reply_error(r, 400, "invalid_argument", "after is a "
+		    "cursor of another query: send it with the parameters of "
+		    "the page that gave it, or leave it out to start over",
 		    "after");
 	else
 		http_reply_error(r, 400, "invalid_argument", "after is not a "

@@ -88,27 +88,32 @@ reply_open(FILE *f)
 	fputs("{\"results\":[", f);
 }
 
-/* The end of an answer after its results (shown of them, of total):
+/*
+ * The end of an answer after its results (shown of them, of total, which
+ * is exact up to NW_TOTAL_CAP and past it any number above): the total,
  * the cursor of the next page, if any, and whether it is degraded; false
  * when the cursor could not be encoded (cursor.c), which cannot happen:
- * next is within [0, NEARBY_MAX_RESULTS) and API_CURSOR_MAX holds it. */
+ * next is within [1, NEARBY_MAX_RESULTS) and API_CURSOR_MAX holds it.
+ */
 static bool
 reply_tail(const struct nearby *n, long shown, long total, bool degraded,
-    char out[160])
+    char out[200])
 {
 	char cursor[API_CURSOR_MAX];
 	long next = n->offset + shown;
+	bool exact = total <= NW_TOTAL_CAP;
 
 	if (shown == n->limit && next < total && next < NEARBY_MAX_RESULTS) {
 		if (!api_nearby_cursor_encode(n->query, next, cursor,
 		    sizeof(cursor)))
 			return false;
-		snprintf(out, 160, "],\"next\":\"%s\",\"degraded\":%s}",
-		    cursor, degraded ? "true" : "false");
-	} else {
-		snprintf(out, 160, "],\"next\":null,\"degraded\":%s}",
-		    degraded ? "true" : "false");
-	}
+	} else
+		cursor[0] = '\0';
+	snprintf(out, 200, "],\"total\":%ld,\"total_exact\":%s,\"next\":%s%s%s,"
+	    "\"degraded\":%s}", exact ? total : (long)NW_TOTAL_CAP,
+	    exact ? "true" : "false", cursor[0] ? "\"" : "",
+	    cursor[0] ? cursor : "null", cursor[0] ? "\"" : "",
+	    degraded ? "true" : "false");
 	return true;
 }
 
@@ -123,7 +128,7 @@ reply_no_tail(struct http_req *r)
 static bool
 reply_close(struct nearby *n, FILE *f, long shown, long total, bool degraded)
 {
-	char tail[160];
+	char tail[200];
 
 	if (!reply_tail(n, shown, total, degraded, tail))
 		return false;
@@ -149,7 +154,7 @@ static void
 reply_ranked(struct nearby *n)
 {
 	struct evbuffer *b;
-	char tail[160];
+	char tail[200];
 	long shown = 0;
 	size_t i;
 	int rc = 0;
@@ -211,12 +216,14 @@ cards_read(struct api_job *job, const PGresult *res)
 	reply_ranked(n);
 }
 
-/* The distance-only answer from the database. */
+/* The distance-only answer from the database: its rows (none with a
+ * NULL place: an empty page), each with the total matching. */
 static void
 degraded_result(struct api_job *job, const PGresult *res)
 {
 	struct nearby *n = job->ctx;
 	int rows = pg_nrows(res), i;
+	long shown = 0, total = 0;
 	size_t len = 0;
 	char *buf = NULL;
 	FILE *f;
@@ -227,15 +234,19 @@ degraded_result(struct api_job *job, const PGresult *res)
 	}
 	reply_open(f);
 	for (i = 0; i < rows; i++) {
-		double d = strtod(pg_value(res, i, 1), NULL);
+		double d;
 
+		total = strtol(pg_value(res, i, 2), NULL, 10);
+		if (pg_value(res, i, 0) == NULL)
+			continue;
+		d = strtod(pg_value(res, i, 1), NULL);
 		fprintf(f, "%s{\"place\":%s,\"distance_m\":%.1f,\"score\":%.4f,"
-		    "\"matched\":[]}", i > 0 ? "," : "", pg_value(res, i, 0), d,
+		    "\"matched\":[],\"is_open_now\":null,\"opens_at\":null,"
+		    "\"closes_at\":null}", shown++ > 0 ? "," : "",
+		    pg_value(res, i, 0), d,
 		    n->radius > 0 ? 1.0 - d / n->radius : 0.0);
 	}
-	/* the total is unknown here: a full page may have a next one */
-	if (!reply_close(n, f, rows, rows == n->limit ? NEARBY_MAX_RESULTS : 0,
-	    true)) {
+	if (!reply_close(n, f, shown, total, true)) {
 		fclose(f);
 		free(buf);
 		reply_no_tail(job->r);

@@ -108,9 +108,11 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	 * in m, $4 categories, $5 cuisines, $6 min_price, $7 max_price,
 	 * $8 min_rating, $9 offset, $10 limit. The JSON is built for the
 	 * page only, after the sort: building it for every place of the
-	 * bounding box cost 3x the whole query in a dense city. */
+	 * bounding box cost 3x the whole query in a dense city. Every row
+	 * has the number of places matching; an empty page is one row with
+	 * a NULL place. */
 	[STMT_NEARBY_DEGRADED] = { "nearby_degraded",
-	    "SELECT " PLACE_JSON "::text, x.d FROM (SELECT id, d FROM "
+	    "WITH b AS (SELECT id, d FROM "
 	    "(SELECT p.id, 2 * 6371008.8 * asin(sqrt(power(sin(radians(p.lat - $1::float8) "
 	    "/ 2), 2) + cos(radians($1::float8)) * cos(radians(p.lat)) * "
 	    "power(sin(radians(p.lon - $2::float8) / 2), 2))) AS d "
@@ -124,9 +126,13 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "AND ($5::text[] IS NULL OR p.cuisines && $5::text[]) "
 	    "AND ($6::int IS NULL OR p.price_level >= $6::int) "
 	    "AND ($7::int IS NULL OR p.price_level <= $7::int) "
-	    "AND ($8::numeric IS NULL OR p.rating >= $8::numeric)) b "
-	    "WHERE d <= $3::float8 ORDER BY d, id OFFSET $9::int "
-	    "LIMIT $10::int) x JOIN places p ON p.id = x.id ORDER BY x.d, x.id",
+	    "AND ($8::numeric IS NULL OR p.rating >= $8::numeric)) a "
+	    "WHERE d <= $3::float8) "
+	    "SELECT CASE WHEN p.id IS NOT NULL THEN " PLACE_JSON "::text END, "
+	    "x.d, c.n FROM (SELECT count(*) AS n FROM b) c "
+	    "LEFT JOIN LATERAL (SELECT id, d FROM b ORDER BY d, id "
+	    "OFFSET $9::int LIMIT $10::int) x ON true "
+	    "LEFT JOIN places p ON p.id = x.id ORDER BY x.d, x.id",
 	    10 },
 
 	/* the digest: $1 city, $2 categories (NULL: any), $3 limit. No row:

@@ -165,10 +165,29 @@ nw_matched(struct nw_buf *b, const char *reason)
 	nw_string(b, reason);
 }
 
-void
-nw_result_end(struct nw_buf *b)
+/* ,"<key>":"<time>" or ,"<key>":null */
+static void
+nw_time(struct nw_buf *b, const char *key, const char *t)
 {
-	nw_put(b, "]}", 2);
+	nw_printf(b, ",\"%s\":", key);
+	if (t == NULL)
+		nw_put(b, "null", 4);
+	else
+		nw_printf(b, "\"%s\"", t);
+}
+
+void
+nw_result_end(struct nw_buf *b, int open, const char *opens_at,
+    const char *closes_at)
+{
+	nw_put(b, "],\"is_open_now\":", 16);
+	if (open < 0)
+		nw_put(b, "null", 4);
+	else
+		nw_put(b, open ? "true" : "false", open ? 4 : 5);
+	nw_time(b, "opens_at", opens_at);
+	nw_time(b, "closes_at", closes_at);
+	nw_put(b, "}", 1);
 }
 
 char *
@@ -251,6 +270,26 @@ string(struct scan *s)
 	return false;
 }
 
+/* A local time as nw_result_end() takes it, quoted, or null. */
+static bool
+time_or_null(struct scan *s)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:dd+dd:dd";
+	size_t i;
+
+	if (lit(s, "null"))
+		return true;
+	if (!lit(s, "\"") || s->end - s->p < NW_TIME_LEN + 1)
+		return false;
+	for (i = 0; i < NW_TIME_LEN; i++, s->p++) {
+		if (form[i] == 'd' ? (*s->p < '0' || *s->p > '9') :
+		    form[i] == '+' ? (*s->p != '+' && *s->p != '-') :
+		    *s->p != form[i])
+			return false;
+	}
+	return lit(s, "\"");
+}
+
 /* One result, from its opening brace. */
 static bool
 result(struct scan *s, struct nw_result *r)
@@ -270,7 +309,10 @@ result(struct scan *s, struct nw_result *r)
 		if (!lit(s, "]"))
 			return false;
 	}
-	if (!lit(s, "}"))
+	if (!lit(s, ",\"is_open_now\":") || !(lit(s, "true") ||
+	    lit(s, "false") || lit(s, "null")) || !lit(s, ",\"opens_at\":") ||
+	    !time_or_null(s) || !lit(s, ",\"closes_at\":") ||
+	    !time_or_null(s) || !lit(s, "}"))
 		return false;
 	r->tlen = (size_t)(s->p - r->tail);
 	return true;

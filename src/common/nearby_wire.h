@@ -3,13 +3,17 @@
  * ranker and read by a worker without a JSON parser.
  *
  *   {"total":T,"snapshot":S,"results":[R,R,...]}
- *   R = {"id":N,"distance_m":D,"score":X,"matched":["...",...]}
+ *   R = {"id":N,"distance_m":D,"score":X,"matched":["...",...],
+ *        "is_open_now":B,"opens_at":W,"closes_at":W}
  *
- * D is written as "%.1f", X as "%.4f" and the strings of matched as
- * jansson writes them (compact): exactly the bytes a worker's answer
- * shows after a result's place, so that the worker copies each result's
- * bytes after its id ("tail") into its answer as they are. It is JSON
- * still, for tests and for people reading a capture.
+ * T is the number of places matching when it is at most NW_TOTAL_CAP,
+ * else a number above NW_TOTAL_CAP. D is written as "%.1f", X as "%.4f"
+ * and the strings of matched as jansson writes them (compact); B is true,
+ * false or null (unknown hours), W a local time with its offset
+ * ("2026-12-07T23:00:00+03:00") or null: exactly the bytes a worker's
+ * answer shows after a result's place, so that the worker copies each
+ * result's bytes after its id ("tail") into its answer as they are. It is
+ * JSON still, for tests and for people reading a capture.
  */
 #ifndef PLACESD_COMMON_NEARBY_WIRE_H
 #define PLACESD_COMMON_NEARBY_WIRE_H
@@ -25,13 +29,18 @@ struct nw_buf {
 	bool failed;
 };
 
+#define NW_TOTAL_CAP    1000    /* places a total counts exactly, at most */
+#define NW_TIME_LEN     25      /* "YYYY-MM-DDTHH:MM:SS+HH:MM" */
+
 void nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot);
 /* One result: nw_result(), then nw_matched() for each reason, then
- * nw_result_end(). */
+ * nw_result_end() with whether it is open now (1, 0, -1 unknown) and
+ * when it next opens or closes (NW_TIME_LEN characters, or NULL). */
 void nw_result(struct nw_buf *b, int64_t id, double distance_m,
     double score);
 void nw_matched(struct nw_buf *b, const char *reason);
-void nw_result_end(struct nw_buf *b);
+void nw_result_end(struct nw_buf *b, int open, const char *opens_at,
+    const char *closes_at);
 /* The answer (the caller frees it) and its length, or NULL on ENOMEM. */
 char *nw_close(struct nw_buf *b, size_t *len);
 

@@ -89,7 +89,7 @@ static const char *const ids[] = { "1", "2", "9", "10", "99", "100", "123",
 #define PIN_NEARBY_10 "ogAKZuIn3bdyZk5RQg"
 #define PIN_NEARBY_999 "ogPnZuIn3bdyCX7Z4g"
 
-/* --- the query --------------------------------------------------------------- */
+/* --- the query ------------------------------------------------------------ */
 
 START_TEST(test_query)
 {
@@ -108,7 +108,7 @@ START_TEST(test_query)
 }
 END_TEST
 
-/* --- places -------------------------------------------------------------------- */
+/* --- places --------------------------------------------------------------- */
 
 /* Decodes c for query, which must answer want with the outputs
  * untouched. */
@@ -348,7 +348,7 @@ START_TEST(test_places_encode_refused)
 }
 END_TEST
 
-/* --- nearby -------------------------------------------------------------------- */
+/* --- nearby --------------------------------------------------------------- */
 
 START_TEST(test_nearby_known)
 {
