@@ -116,10 +116,13 @@ list_encode(const PGresult *res, long limit, const char *next, char **buf,
 			fputc(',', f);
 		fwrite(pg_value(res, i, 0), 1, (size_t)pg_length(res, i, 0), f);
 	}
+	/* the count of every row, exact: a city's places are few enough */
+	fprintf(f, "],\"total\":%lld,\"total_exact\":true,\"next\":",
+	    strtoll(pg_value(res, 0, 3), NULL, 10));
 	if (next[0] != '\0')
-		fprintf(f, "],\"next\":\"%s\"}", next);
+		fprintf(f, "\"%s\"}", next);
 	else
-		fputs("],\"next\":null}", f);
+		fputs("null}", f);
 	if (fclose(f) != 0 || *buf == NULL) {
 		free(*buf);
 		*buf = NULL;
@@ -188,7 +191,7 @@ list_built(struct api_job *job, const PGresult *res)
 		return;
 	lj->fl = NULL;
 	parts[0] = buf;
-	cm_put(fl, parts, pg_value(res, 0, 3), 0);
+	cm_put(fl, parts, pg_value(res, 0, 4), 0);
 	free(buf);
 }
 

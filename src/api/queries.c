@@ -34,6 +34,16 @@
 	"ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $8::int) p ON true " \
 	"WHERE c.id = $1 ORDER BY p.rating DESC NULLS LAST, p.id"
 
+/* the number of a city's places that match the filters of a page ($2 to
+ * $5 as above), whatever the page: each row of a page has it */
+#define CITY_PLACES_COUNT \
+	"CROSS JOIN LATERAL (SELECT count(*) AS n FROM places p " \
+	"WHERE p.city_id = c.id " \
+	"AND ($2::text[] IS NULL OR p.categories && $2::text[]) " \
+	"AND ($3::text[] IS NULL OR p.cuisines && $3::text[]) " \
+	"AND ($4::numeric IS NULL OR p.rating >= $4::numeric) " \
+	"AND ($5::int IS NULL OR p.price_level <= $5::int)) t "
+
 /* the digest's places: the read model's statements share the same text */
 #define DIGEST_PLACES_COLS \
 	"coalesce(json_agg(p.j ORDER BY p.rating DESC NULLS LAST, " \
@@ -83,21 +93,23 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	/* $1 city, $2 categories, $3 cuisines, $4 min_rating, $5 max_price,
 	 * $6 cursor rating (NULL: the cursor row had none), $7 cursor id
 	 * (NULL: first page), $8 rows to fetch. No row: no such city; one
-	 * row of NULLs: a city without matching places. */
+	 * row of NULLs but the total: a city without matching places on
+	 * this page. The fourth column is the total matching. */
 	[STMT_CITY_PLACES] = { "city_places",
-	    "SELECT p.j, p.rating::text, p.id::text FROM cities c "
-	    CITY_PLACES_FROM, 8 },
+	    "SELECT p.j, p.rating::text, p.id::text, t.n::text FROM cities c "
+	    CITY_PLACES_COUNT CITY_PLACES_FROM, 8 },
 
-	/* the same for the read model, and in the first row every place id
-	 * of the city (so that a place's NOTIFY finds the city it changes);
+	/* the same for the read model, and in the first row's fifth column
+	 * every place id of the city (so that a place's NOTIFY finds the
+	 * city it changes);
 	 * the window sorts as the ORDER BY does, so the rows are sorted once */
 	[STMT_RM_CITY_PLACES] = { "rm_city_places",
-	    "SELECT p.j, p.rating::text, p.id::text, CASE WHEN row_number() "
-	    "OVER (ORDER BY p.rating DESC NULLS LAST, p.id) = 1 THEN a.ids "
-	    "END FROM cities c "
+	    "SELECT p.j, p.rating::text, p.id::text, t.n::text, CASE WHEN "
+	    "row_number() OVER (ORDER BY p.rating DESC NULLS LAST, p.id) = 1 "
+	    "THEN a.ids END FROM cities c "
 	    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(a.id), "
 	    "'{}')::text AS ids FROM places a WHERE a.city_id = c.id) a "
-	    CITY_PLACES_FROM, 8 },
+	    CITY_PLACES_COUNT CITY_PLACES_FROM, 8 },
 
 	/* the ranker's picks, in any order: the handler puts them in its */
 	[STMT_PLACES_BY_ID] = { "places_by_id",
