@@ -197,7 +197,7 @@ def test_bad_parameters():
                      ("lat=0&lon=0&open_at=2026-02-30T10:00", "open_at"),
                      ("lat=0&lon=0&min_price=3&max_price=2", "min_price"),
                      ("lat=0&lon=0&after=zzz", "after"),
-                     # "n1:020": not how this server spells offset 20
+                     # "n1:020", of the text cursors of before
                      ("lat=0&lon=0&after=bjE6MDIw", "after"),
                      ("lat=0&lon=0&q=%FF%FE", "q")):
         st, _, body = D.get("/v1/nearby?" + q)
