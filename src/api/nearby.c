@@ -17,8 +17,11 @@
  * behind would turn every request into such a query, and the database's
  * load would starve the ranker further.
  *
- * The cursor is base64url of "n1:<offset>" (cursor.c); 1,000 results at
- * most.
+ * The answer carries the total the ranker counted (exact up to
+ * NW_TOTAL_CAP) and, in each result's bytes from the ranker, whether the
+ * place is open now and when that changes. The cursor is an offset bound
+ * to the question (cursor.c, query_of()); 1,000 results at most, the page
+ * that reaches the 1,000th cut there.
  */
 #include "api/api.h"
 #include "runtime/citymodel.h"
