@@ -13,6 +13,7 @@
 #include "ranker/index.h"
 #include "ranker/score.h"
 #include "ranker/snapshot.h"
+#include "common/words.h"
 
 #include <check.h>
 #include <errno.h>
@@ -538,6 +539,27 @@ START_TEST(test_tokenizer)
 	ck_assert_uint_eq(index_token_next(&s, tok), 2);
 	ck_assert_str_eq(tok, "ok");
 	ck_assert_uint_eq(index_token_next(&s, tok), 0);
+}
+END_TEST
+
+/* What a worker asks of q (common/words.h) is what the tokenizer finds:
+ * a text has a word exactly when it has a token. */
+START_TEST(test_words_as_tokens)
+{
+	static const char *const texts[] = { "", "!", "?", "a", " ", "a b c",
+	    "- !", "¿", "«»", "1", "é", "ё", "—", "ab", "щи", "a pizza", "42",
+	    "x1", "\xff\xfe", "\xd0", "a\xff" "b", "日本", "日", "☕☕", "a-b",
+	    "ö!ü", "McDonald's", "«Ёлка»" };
+	char tok[INDEX_TOKEN_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		const char *s = texts[i];
+
+		ck_assert_msg(words_any(texts[i]) ==
+		    (index_token_next(&s, tok) > 0), "\"%s\"", texts[i]);
+	}
+	ck_assert(!words_any("!"));
+	ck_assert(words_any("щи"));
 }
 END_TEST
 
@@ -1658,6 +1680,7 @@ main(void)
 	tcase_add_test(tc, test_overlay_deletes);
 	suite_add_tcase(s, tc);
 	tcase_add_test(hand, test_tokenizer);
+	tcase_add_test(hand, test_words_as_tokens);
 	tcase_add_test(hand, test_open_hours);
 	tcase_add_test(hand, test_cuisine_lift);
 	tcase_add_test(hand, test_builder_errors);
