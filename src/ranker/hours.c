@@ -148,26 +148,31 @@ hours_ahead(int w, int edge)
 }
 
 /*
- * The state changes only where an interval opens or closes: the nearest
- * such edge ahead whose state differs from now's is the change.
+ * A closed place opens at the nearest opening edge ahead (every interval
+ * is open at its start). An open one closes at the nearest closing edge
+ * ahead where no other interval holds it open: the edges are taken in
+ * order until one is closed, most often the first.
  */
 int
 hours_next_change(const struct snap_hours *h, int day, int minute,
     bool *open)
 {
-	int w = day * SNAP_MIN_PER_DAY + minute, best = -1, d, i, k, edge;
+	int w = day * SNAP_MIN_PER_DAY + minute, best, after = 0, d, i, a;
 
 	*open = hours_open_week(h, w);
-	for (d = 0; d < SNAP_DAYS; d++)
-		for (i = 0; i < h->n[d]; i++)
-			for (k = 0; k < 2; k++) {
-				edge = (d * SNAP_MIN_PER_DAY + (k == 0 ?
-				    h->iv[d][i].open : h->iv[d][i].close)) %
-				    HOURS_WEEK_MIN;
-				if (hours_open_week(h, edge) == *open)
-					continue;
-				if (best < 0 || hours_ahead(w, edge) < best)
-					best = hours_ahead(w, edge);
+	for (;;) {
+		best = -1;
+		for (d = 0; d < SNAP_DAYS; d++)
+			for (i = 0; i < h->n[d]; i++) {
+				a = hours_ahead(w, d * SNAP_MIN_PER_DAY +
+				    (*open ? h->iv[d][i].close :
+				    h->iv[d][i].open));
+				if (a > after && (best < 0 || a < best))
+					best = a;
 			}
-	return best;
+		if (best < 0 || !*open ||
+		    !hours_open_week(h, (w + best) % HOURS_WEEK_MIN))
+			return best;
+		after = best;
+	}
 }
