@@ -17,11 +17,11 @@
  * behind would turn every request into such a query, and the database's
  * load would starve the ranker further.
  *
- * The answer carries the total the ranker counted (exact up to
- * NW_TOTAL_CAP) and, in each result's bytes from the ranker, whether the
- * place is open now and when that changes. The cursor is an offset bound
- * to the question (cursor.c, query_of()); 1,000 results at most, the page
- * that reaches the 1,000th cut there.
+ * The answer carries the total the ranker counted (exact, or a bound
+ * when it stopped counting) and, in each result's bytes from the ranker,
+ * whether the place is open now and when that changes. The cursor is an
+ * offset bound to the question (cursor.c, query_of()); 1,000 results at
+ * most, the page that reaches the 1,000th cut there.
  */
 #include "api/api.h"
 #include "runtime/citymodel.h"
@@ -56,6 +56,7 @@ struct nearby {
 	/* the ranker's answer, and each result's place card */
 	char *answer;               /* a copy, while cards are read */
 	long total;
+	bool total_exact;           /* else total is a lower bound */
 	struct nearby_card *card;   /* one per result */
 	size_t ncards;
 	uint64_t epoch;             /* of the read model, before the read */
@@ -92,19 +93,19 @@ reply_open(FILE *f)
 }
 
 /*
- * The end of an answer after its results (shown of them, of total, which
- * is exact up to NW_TOTAL_CAP and past it any number above): the total,
- * the cursor of the next page, if any, and whether it is degraded; false
- * when the cursor could not be encoded (cursor.c), which cannot happen:
- * next is within [1, NEARBY_MAX_RESULTS) and API_CURSOR_MAX holds it.
+ * The end of an answer after its results (shown of them, of total, or
+ * at least total when not exact; past NW_TOTAL_CAP, at least that): the
+ * total, the cursor of the next page, if any, and whether it is
+ * degraded; false when the cursor could not be encoded (cursor.c), which
+ * cannot happen: next is within [1, NEARBY_MAX_RESULTS) and
+ * API_CURSOR_MAX holds it.
  */
 static bool
-reply_tail(const struct nearby *n, long shown, long total, bool degraded,
-    char out[200])
+reply_tail(const struct nearby *n, long shown, long total, bool exact,
+    bool degraded, char out[200])
 {
 	char cursor[API_CURSOR_MAX];
 	long next = n->offset + shown;
-	bool exact = total <= NW_TOTAL_CAP;
 
 	if (shown == n->limit && next < total && next < NEARBY_MAX_RESULTS) {
 		if (!api_nearby_cursor_encode(n->query, next, cursor,
@@ -112,9 +113,13 @@ reply_tail(const struct nearby *n, long shown, long total, bool degraded,
 			return false;
 	} else
 		cursor[0] = '\0';
+	if (total > NW_TOTAL_CAP) {
+		total = NW_TOTAL_CAP;
+		exact = false;
+	}
 	snprintf(out, 200, "],\"total\":%ld,\"total_exact\":%s,\"next\":%s%s%s,"
-	    "\"degraded\":%s}", exact ? total : (long)NW_TOTAL_CAP,
-	    exact ? "true" : "false", cursor[0] ? "\"" : "",
+	    "\"degraded\":%s}", total, exact ? "true" : "false",
+	    cursor[0] ? "\"" : "",
 	    cursor[0] ? cursor : "null", cursor[0] ? "\"" : "",
 	    degraded ? "true" : "false");
 	return true;
@@ -133,7 +138,7 @@ reply_close(struct nearby *n, FILE *f, long shown, long total, bool degraded)
 {
 	char tail[200];
 
-	if (!reply_tail(n, shown, total, degraded, tail))
+	if (!reply_tail(n, shown, total, true, degraded, tail))
 		return false;
 	fputs(tail, f);
 	return true;
@@ -178,7 +183,8 @@ reply_ranked(struct nearby *n)
 		rc |= evbuffer_add(b, c->res.tail, c->res.tlen);
 		shown++;
 	}
-	if (!reply_tail(n, (long)n->ncards, n->total, false, tail)) {
+	if (!reply_tail(n, (long)n->ncards, n->total, n->total_exact, false,
+	    tail)) {
 		evbuffer_free(b);
 		reply_no_tail(n->r);
 		return;
@@ -406,8 +412,8 @@ ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
 		return;
 	}
 	if ((size_t)n->limit >= sizeof(res) / sizeof(res[0]) ||
-	    nw_scan(payload, len, &n->total, res, (size_t)n->limit,
-	    &nres) != 0) {
+	    nw_scan(payload, len, &n->total, &n->total_exact, res,
+	    (size_t)n->limit, &nres) != 0) {
 		degrade(n, RANKC_ERROR);
 		return;
 	}

@@ -58,11 +58,12 @@ nw_printf(struct nw_buf *b, const char *fmt, ...)
 }
 
 void
-nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot)
+nw_open(struct nw_buf *b, uint64_t total, bool exact, uint64_t snapshot)
 {
 	memset(b, 0, sizeof(*b));
-	nw_printf(b, "{\"total\":%" PRIu64 ",\"snapshot\":%" PRIu64
-	    ",\"results\":[", total, snapshot);
+	nw_printf(b, "{\"total\":%" PRIu64 ",\"total_exact\":%s,"
+	    "\"snapshot\":%" PRIu64 ",\"results\":[", total,
+	    exact ? "true" : "false", snapshot);
 }
 
 /*
@@ -319,14 +320,17 @@ result(struct scan *s, struct nw_result *r)
 }
 
 int
-nw_scan(const char *p, size_t len, long *total, struct nw_result *out,
-    size_t cap, size_t *n)
+nw_scan(const char *p, size_t len, long *total, bool *exact,
+    struct nw_result *out, size_t cap, size_t *n)
 {
 	struct scan s = { p, p + len };
 	int64_t t, snap;
+	bool e;
 
 	*n = 0;
 	if (!lit(&s, "{\"total\":") || !uint_of(&s, &t) ||
+	    !lit(&s, ",\"total_exact\":") ||
+	    !((e = lit(&s, "true")) || lit(&s, "false")) ||
 	    !lit(&s, ",\"snapshot\":") || !uint_of(&s, &snap) ||
 	    !lit(&s, ",\"results\":["))
 		return -1;
@@ -342,5 +346,6 @@ nw_scan(const char *p, size_t len, long *total, struct nw_result *out,
 	if (!lit(&s, "}") || s.p != s.end)
 		return -1;
 	*total = (long)t;
+	*exact = e;
 	return 0;
 }

@@ -2,12 +2,13 @@
  * nearby_wire.h: the ranker's answer to a nearby call, written by the
  * ranker and read by a worker without a JSON parser.
  *
- *   {"total":T,"snapshot":S,"results":[R,R,...]}
+ *   {"total":T,"total_exact":E,"snapshot":S,"results":[R,R,...]}
  *   R = {"id":N,"distance_m":D,"score":X,"matched":["...",...],
  *        "is_open_now":B,"opens_at":W,"closes_at":W}
  *
- * T is the number of places matching when it is at most NW_TOTAL_CAP,
- * else a number above NW_TOTAL_CAP. D is written as "%.1f", X as "%.4f"
+ * T is the number of places matching, at most NW_TOTAL_CAP, and E true;
+ * or, E false, a lower bound of it (the ranker stopped counting, past
+ * NW_TOTAL_CAP or to spare the work). D is written as "%.1f", X as "%.4f"
  * and the strings of matched as jansson writes them (compact); B is true,
  * false or null (unknown hours), W a local time with its offset
  * ("2026-12-07T23:00:00+03:00") or null: exactly the bytes a worker's
@@ -32,7 +33,8 @@ struct nw_buf {
 #define NW_TOTAL_CAP    1000    /* places a total counts exactly, at most */
 #define NW_TIME_LEN     25      /* "YYYY-MM-DDTHH:MM:SS+HH:MM" */
 
-void nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot);
+void nw_open(struct nw_buf *b, uint64_t total, bool exact,
+    uint64_t snapshot);
 /* One result: nw_result(), then nw_matched() for each reason, then
  * nw_result_end() with whether it is open now (1, 0, -1 unknown) and
  * when it next opens or closes (NW_TIME_LEN characters, or NULL). */
@@ -61,11 +63,11 @@ struct nw_result {
 };
 
 /*
- * Reads an answer p[0..len): *total, and its results into out (at most
- * cap; *n of them). -1 when the answer is not what nw_* write, or holds
- * more than cap results.
+ * Reads an answer p[0..len): *total and *exact, and its results into out
+ * (at most cap; *n of them). -1 when the answer is not what nw_* write,
+ * or holds more than cap results.
  */
-int nw_scan(const char *p, size_t len, long *total, struct nw_result *out,
-    size_t cap, size_t *n);
+int nw_scan(const char *p, size_t len, long *total, bool *exact,
+    struct nw_result *out, size_t cap, size_t *n);
 
 #endif

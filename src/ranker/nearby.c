@@ -21,7 +21,7 @@
 #define NEARBY_ERR_LEN  128
 
 _Static_assert(RANK_TOTAL_CAP == NW_TOTAL_CAP,
-    "the wire says what rank() counts");
+    "the wire caps the total where rank() stops counting");
 
 /* A field that is absent or null: no preference. */
 static json_t *
@@ -359,15 +359,19 @@ nearby_hours(struct nw_buf *b, const struct snapshot *s,
 
 static char *
 nearby_encode(const struct snapshot *s, const struct nearby_req *r,
-    const struct rank_result *res, size_t n, size_t total, size_t *outlen)
+    const struct rank_result *res, size_t n, size_t total, bool exact,
+    size_t *outlen)
 {
 	struct nw_buf b;
 	size_t i;
 	unsigned k;
 
-	/* past the cap, "more than NW_TOTAL_CAP" is all a total says */
-	nw_open(&b, total > NW_TOTAL_CAP ? NW_TOTAL_CAP + 1 : total,
-	    s->serial);
+	/* past the cap, "at least NW_TOTAL_CAP" is all a total says */
+	if (total > NW_TOTAL_CAP) {
+		total = NW_TOTAL_CAP;
+		exact = false;
+	}
+	nw_open(&b, total, exact, s->serial);
 	for (i = 0; i < n; i++) {
 		nw_result(&b, res[i].id, res[i].distance_m, res[i].score);
 		for (k = 0; k < res[i].nmatched; k++)
@@ -384,19 +388,21 @@ nearby_rank(const struct snapshot *s, const struct nearby_req *r,
 {
 	struct rank_result *res;
 	size_t total = 0;
+	bool exact = true;
 	int n;
 
 	if ((res = calloc(r->q.limit, sizeof(*res))) == NULL) {
 		*out = nearby_error("out of memory", outlen);
 		return WIRE_ERROR;
 	}
-	if ((n = rank(s, &r->q, res, r->q.limit, &total)) < 0) {
+	if ((n = rank_counted(s, &r->q, res, r->q.limit, &total,
+	    &exact)) < 0) {
 		*out = nearby_error(errno == EINVAL ? "bad request: query" :
 		    "out of memory", outlen);
 		free(res);
 		return WIRE_ERROR;
 	}
-	*out = nearby_encode(s, r, res, (size_t)n, total, outlen);
+	*out = nearby_encode(s, r, res, (size_t)n, total, exact, outlen);
 	free(res);
 	if (*out == NULL) {
 		*out = nearby_error("out of memory", outlen);

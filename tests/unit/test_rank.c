@@ -563,8 +563,9 @@ START_TEST(test_words_as_tokens)
 }
 END_TEST
 
-/* queries whose walk stopped once it counted past RANK_TOTAL_CAP: their
- * total is a bound */
+/* queries whose walk stopped counting (past RANK_TOTAL_CAP, or after
+ * RANK_COUNT_VISITS places looked at only to count): their total is a
+ * bound */
 static size_t cut_walks;
 
 /* rank() against the reference for q (query number i); adds its ties. */
@@ -572,17 +573,18 @@ static int
 check_query(size_t i, const struct rank_query *q, size_t *ties)
 {
 	size_t total, n;
+	bool exact;
 	int got;
 
 	n = ref_rank(wsnap, q, refall);
-	got = rank(wsnap, q, out, RANK_MAX_WINDOW, &total);
+	got = rank_counted(wsnap, q, out, RANK_MAX_WINDOW, &total, &exact);
 	ck_assert_int_ge(got, 0);
-	if (n <= RANK_TOTAL_CAP)    /* counted exactly */
+	if (exact)
 		ck_assert_uint_eq(total, n);
-	else {                      /* past the cap: a bound above it */
+	else {                      /* a bound above the page */
 		ck_assert_uint_le(total, n);
-		ck_assert_uint_gt(total, RANK_TOTAL_CAP);
-		cut_walks += total < n;
+		ck_assert_uint_gt(total, (size_t)q->offset + q->limit);
+		cut_walks++;
 	}
 	ck_assert_uint_eq((size_t)got, n <= q->offset ? 0 :
 	    (n - q->offset < q->limit ? n - q->offset : q->limit));
@@ -618,11 +620,13 @@ START_TEST(test_bruteforce)
 END_TEST
 
 /*
- * The total past RANK_TOTAL_CAP: 1500 places on a grid 100 m apart
- * (every 30th of price 4), asked nearest first and best first with a
- * page of 10. The walk fills its top-k in a few cells and counts the
- * rest: exactly while at most RANK_TOTAL_CAP pass, above the cap and at
- * most all of them past it.
+ * Totals that stop short: 1500 places on a grid 100 m apart (every 30th
+ * of price 4), asked nearest first, best first and by rating with a page
+ * of 10. The walk fills its top-k in a few cells and counts the rest,
+ * until it counts past RANK_TOTAL_CAP or has looked at RANK_COUNT_VISITS
+ * places only to count: a bound then. By rating it walks every cell: all
+ * of them, exactly. With 50 of price 4, the count of a nearest walk is
+ * exact or a bound, that of a walk by rating exact.
  */
 START_TEST(test_total_capped)
 {
@@ -632,6 +636,7 @@ START_TEST(test_total_capped)
 	struct rank_query q;
 	struct snapshot *s;
 	size_t total, i;
+	bool exact;
 
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(snap_add_city(b, "moscow", 180), 0);
@@ -652,21 +657,29 @@ START_TEST(test_total_capped)
 		q.lon = 37.62;
 		q.radius_m = 5000;
 		q.sort = (enum rank_sort)sort;
-		ck_assert_int_eq(rank(s, &q, res, 10, &total), 10);
-		ck_assert_uint_gt(total, RANK_TOTAL_CAP);
+		ck_assert_int_eq(rank_counted(s, &q, res, 10, &total, &exact),
+		    10);
 		ck_assert_uint_le(total, 1500);
-		if (sort == RANK_SORT_RATING)   /* walks every cell */
+		if (sort == RANK_SORT_RATING) {         /* every cell */
+			ck_assert(exact);
 			ck_assert_uint_eq(total, 1500);
-		else
-			cut_walks += total < 1500;
+		} else {
+			ck_assert(!exact);
+			ck_assert_uint_gt(total, 10);
+			cut_walks++;
+		}
 		q.min_price = 4;
-		ck_assert_int_eq(rank(s, &q, res, 10, &total), 10);
-		ck_assert_uint_eq(total, 50);
+		ck_assert_int_eq(rank_counted(s, &q, res, 10, &total, &exact),
+		    10);
+		ck_assert(exact ? total == 50 : total > 10 && total < 50);
+		ck_assert(exact || sort != RANK_SORT_RATING);
 		q.offset = 45;
-		ck_assert_int_eq(rank(s, &q, res, 10, &total), 5);
+		ck_assert_int_eq(rank_counted(s, &q, res, 10, &total, &exact),
+		    5);
+		ck_assert(exact);
 		ck_assert_uint_eq(total, 50);
 	}
-	ck_assert_uint_gt(cut_walks, 0);    /* walks stopped past the cap */
+	ck_assert_uint_gt(cut_walks, 0);    /* walks stopped counting */
 	snap_unref(s);
 }
 END_TEST
