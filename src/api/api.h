@@ -88,22 +88,36 @@ bool api_is_id(const char *s);
 
 /*
  * cursor.c: the opaque "after" cursors of the paged lists, base64url of a
- * versioned text; decoding refuses whatever this server did not give out.
- * An encoder writes the cursor into out[outlen] (API_CURSOR_MAX bytes hold
- * any), or answers false, with out "", when it does not fit or the
- * position is not one a cursor carries. Places: "v1:<rating>:<id>" of a
- * page's last place, rating "" (NULL: unknown), "d" or "d.d" within 0..5
- * (so 5.0 at most, as the column holds it), id as api_is_id() takes it.
+ * few bytes: a position, the query it was given for and a check; decoding
+ * refuses whatever this server did not give out (API_CURSOR_BAD), and
+ * tells a good cursor of another query (API_CURSOR_OTHER). A query is
+ * api_cursor_query() of a canonical text of what selects and orders the
+ * results (not the page size), which each endpoint makes. An encoder
+ * writes the cursor into out[outlen] (API_CURSOR_MAX bytes hold any), or
+ * answers false, with out "", when it does not fit or the position is not
+ * one a cursor carries. Places: the rating of a page's last place, ""
+ * (NULL: unknown), "d" or "d.d" within 0..5 (so 5.0 at most, as the
+ * column holds it), and its id as api_is_id() takes it; decoded as "d.d"
+ * or "" and the id's digits. Nearby: an offset in [1, NEARBY_MAX_RESULTS).
  */
 #define API_CURSOR_MAX      100
 #define NEARBY_MAX_RESULTS  1000    /* /v1/nearby: offset + limit */
-bool api_places_cursor_encode(const char *rating, const char *id, char *out,
+enum api_cursor {
+	API_CURSOR_OK = 0,
+	API_CURSOR_BAD,             /* not a cursor this server gives out */
+	API_CURSOR_OTHER            /* a cursor of another query */
+};
+uint64_t api_cursor_query(const char *canon);
+bool api_places_cursor_encode(uint64_t query, const char *rating,
+    const char *id, char *out, size_t outlen);
+enum api_cursor api_places_cursor_decode(const char *c, uint64_t query,
+    char *rating, size_t rlen, char *id, size_t idlen);
+bool api_nearby_cursor_encode(uint64_t query, long offset, char *out,
     size_t outlen);
-bool api_places_cursor_decode(const char *c, char *rating, size_t rlen,
-    char *id, size_t idlen);
-/* /v1/nearby: "n1:<offset>", offset in [0, NEARBY_MAX_RESULTS). */
-bool api_nearby_cursor_encode(long offset, char *out, size_t outlen);
-bool api_nearby_cursor_decode(const char *c, long *offset);
+enum api_cursor api_nearby_cursor_decode(const char *c, uint64_t query,
+    long *offset);
+/* The 400 naming after of a decode's refusal (not API_CURSOR_OK). */
+void api_cursor_refuse(struct http_req *r, enum api_cursor why);
 
 /* cities.c, places.c */
 void api_cities(struct http_req *r);

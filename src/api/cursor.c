@@ -1,10 +1,29 @@
 /*
  * cursor.c: the opaque cursors of GET /v1/cities/{city}/places and
- * GET /v1/nearby (api.h): base64url (params.c) of a versioned text, so
- * that a client cannot read a position into them and a later format can
- * tell an old cursor from its own. An encoder writes no more than the
- * room it is given, and gives out only what its decoder takes back; a
- * decoder takes only what its encoder gives out, byte for byte.
+ * GET /v1/nearby (api.h), base64url of a few bytes:
+ *
+ *   nearby   0xA2 | offset (2) | query (6) | check (4)          18 chars
+ *   places   0xB2 | rating (1) | id (8) | query (6) | check (4) 27 chars
+ *
+ * big-endian. The first byte names the kind and version: the text
+ * cursors of before ("n1:...", "v1:...") start otherwise and are refused.
+ * rating is tenths, 0 to 50, or 0xFF for an unknown one. query is the low
+ * 48 bits of api_cursor_query() of the request that got the cursor, so a
+ * cursor sent with another query is told apart (API_CURSOR_OTHER); check
+ * is the low 32 bits of FNV-1a 64 of the bytes before it, so that an
+ * edited cursor is refused (a change of one byte always; of more, but
+ * for one chance in 2^32).
+ *
+ * The check has no key, on purpose: a position is no secret and grants
+ * nothing (anyone may page to it), so a key would buy no safety, while
+ * it would have to be shared by every worker of every node behind a load
+ * balancer, and survive reloads, for cursors to keep working; the check
+ * is there to catch a cursor damaged or edited by hand, and the query
+ * bytes to bind it to its query.
+ *
+ * An encoder writes no more than the room it is given, and gives out only
+ * what its decoder takes back; a decoder takes only what its encoder
+ * gives out, byte for byte.
  */
 #include "api/api.h"
 
@@ -12,131 +31,229 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* base64url's length, without padding, of n bytes */
-#define B64URL_LEN(n)       (((n) * 4 + 2) / 3)
-/* the longest texts: "v1:" "d.d" ":" an id of 18 digits (api_is_id), and
- * "n1:" an offset below NEARBY_MAX_RESULTS */
-#define PLACES_TEXT_MAX     (3 + 3 + 1 + 18)
-#define NEARBY_TEXT_MAX     (3 + 3)
+#define NEARBY_KIND     0xa2
+#define PLACES_KIND     0xb2
+#define NEARBY_BYTES    13
+#define PLACES_BYTES    20
+#define QUERY_BYTES     6
+#define CHECK_BYTES     4
+#define RATING_UNKNOWN  0xff
 
-_Static_assert(NEARBY_MAX_RESULTS <= 1000, "an offset has 3 digits at most");
-_Static_assert(API_CURSOR_MAX > B64URL_LEN(PLACES_TEXT_MAX) &&
-    API_CURSOR_MAX > B64URL_LEN(NEARBY_TEXT_MAX),
+/* base64url's length, without padding, of n bytes */
+#define B64URL_LEN(n)   (((n) * 4 + 2) / 3)
+
+_Static_assert(NEARBY_MAX_RESULTS <= 0xffff, "an offset has 2 bytes");
+_Static_assert(API_CURSOR_MAX > B64URL_LEN(PLACES_BYTES) &&
+    API_CURSOR_MAX > B64URL_LEN(NEARBY_BYTES),
     "API_CURSOR_MAX bytes hold any cursor and its NUL");
 
-/*
- * Whether r is a rating a places cursor carries: "" (unknown), or d or d.d
- * within 0..5. The column is numeric(2,1) CHECK (rating BETWEEN 0 AND 5)
- * (src/sql/001_schema.sql), whose text is d.d from 0.0 to 5.0.
- */
-static bool
-cursor_rating(const char *r)
+static uint64_t
+fnv1a64(uint64_t h, const unsigned char *p, size_t n)
 {
-	if (r[0] == '\0')
-		return true;
-	if (r[0] < '0' || r[0] > '5')
-		return false;
-	if (r[1] == '\0')
-		return true;
-	return r[1] == '.' && r[2] >= '0' && r[2] <= '9' && r[3] == '\0' &&
-	    (r[0] < '5' || r[2] == '0');
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
 }
 
-/* An encoder's refusal: out, if it has room for one byte, is "". */
-static bool
-cursor_none(char *out, size_t outlen)
+#define FNV_BASIS       0xcbf29ce484222325ull
+
+uint64_t
+api_cursor_query(const char *canon)
 {
-	if (outlen > 0)
-		out[0] = '\0';
-	return false;
+	return fnv1a64(FNV_BASIS, (const unsigned char *)canon,
+	    strlen(canon));
 }
 
-/* The base64url of text, for which snprintf() into textsize bytes
- * answered n, into out[outlen]; false (out "") if either is too small. */
+/* v's low n bytes at p, big-endian; and back. */
+static unsigned char *
+put_be(unsigned char *p, uint64_t v, int n)
+{
+	int i;
+
+	for (i = n - 1; i >= 0; i--) {
+		p[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+	return p + n;
+}
+
+static uint64_t
+get_be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The query and check after the position, bytes[0..len) being the whole
+ * cursor; then its base64url into out[outlen]. */
 static bool
-cursor_b64(const char *text, int n, size_t textsize, char *out,
+cursor_seal(unsigned char *bytes, size_t len, uint64_t query, char *out,
     size_t outlen)
 {
-	if (n < 0 || (size_t)n >= textsize || outlen <= B64URL_LEN((size_t)n))
-		return cursor_none(out, outlen);
-	api_b64url_encode(text, (size_t)n, out);
+	unsigned char *p = bytes + len - QUERY_BYTES - CHECK_BYTES;
+
+	p = put_be(p, query, QUERY_BYTES);
+	put_be(p, fnv1a64(FNV_BASIS, bytes, len - CHECK_BYTES), CHECK_BYTES);
+	if (outlen <= B64URL_LEN(len)) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return false;
+	}
+	api_b64url_encode((const char *)bytes, len, out);
 	return true;
 }
 
-bool
-api_places_cursor_encode(const char *rating, const char *id, char *out,
-    size_t outlen)
+/*
+ * c's bytes into bytes[len] when c is the one spelling of a cursor of
+ * kind with a good check: exactly as long, each character one of
+ * base64url, no spare bits set (encoding the bytes again gives c).
+ */
+static bool
+cursor_open(const char *c, int kind, unsigned char *bytes, size_t len)
 {
-	char text[PLACES_TEXT_MAX + 1];
-	int n;
+	char raw[PLACES_BYTES + 1], again[API_CURSOR_MAX];
+
+	if (strlen(c) != B64URL_LEN(len) ||
+	    api_b64url_decode(c, raw, sizeof(raw)) != (int)len)
+		return false;
+	api_b64url_encode(raw, len, again);
+	if (strcmp(again, c) != 0)
+		return false;
+	memcpy(bytes, raw, len);
+	return bytes[0] == kind && get_be(bytes + len - CHECK_BYTES,
+	    CHECK_BYTES) == (fnv1a64(FNV_BASIS, bytes, len - CHECK_BYTES) &
+	    0xffffffffull);
+}
+
+/* Whether the cursor bytes[len] was given for query. */
+static bool
+cursor_ours(const unsigned char *bytes, size_t len, uint64_t query)
+{
+	return get_be(bytes + len - QUERY_BYTES - CHECK_BYTES, QUERY_BYTES) ==
+	    (query & 0xffffffffffffull);
+}
+
+/*
+ * A rating a places cursor carries, in tenths: "" (unknown, 0xFF), or d
+ * or d.d within 0..5; -1 for anything else. The column is numeric(2,1)
+ * CHECK (rating BETWEEN 0 AND 5) (src/sql/001_schema.sql), whose text is
+ * d.d from 0.0 to 5.0.
+ */
+static int
+rating_tenths(const char *r)
+{
+	int t;
+
+	if (r[0] == '\0')
+		return RATING_UNKNOWN;
+	if (r[0] < '0' || r[0] > '5')
+		return -1;
+	t = (r[0] - '0') * 10;
+	if (r[1] == '\0')
+		return t;
+	if (r[1] != '.' || r[2] < '0' || r[2] > '9' || r[3] != '\0')
+		return -1;
+	t += r[2] - '0';
+	return t <= 50 ? t : -1;
+}
+
+bool
+api_places_cursor_encode(uint64_t query, const char *rating, const char *id,
+    char *out, size_t outlen)
+{
+	unsigned char bytes[PLACES_BYTES];
+	int t;
 
 	if (rating == NULL)
 		rating = "";
-	if (id == NULL || !api_is_id(id) || !cursor_rating(rating))
-		return cursor_none(out, outlen);
-	n = snprintf(text, sizeof(text), "v1:%s:%s", rating, id);
-	return cursor_b64(text, n, sizeof(text), out, outlen);
+	if (id == NULL || !api_is_id(id) || (t = rating_tenths(rating)) < 0) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return false;
+	}
+	bytes[0] = PLACES_KIND;
+	bytes[1] = (unsigned char)t;
+	put_be(bytes + 2, strtoull(id, NULL, 10), 8);
+	return cursor_seal(bytes, sizeof(bytes), query, out, outlen);
 }
 
-/*
- * "v1:<rating>:<id>", rating as cursor_rating() takes it, id a place id:
- * the decoded position must be one the encoder takes, and encode back to
- * c itself, so that no other spelling of a cursor is taken either (a NUL
- * and bytes after it, spare bits set in the last character, a character
- * that ends no byte).
- */
-bool
-api_places_cursor_decode(const char *c, char *rating, size_t rlen, char *id,
-    size_t idlen)
+enum api_cursor
+api_places_cursor_decode(const char *c, uint64_t query, char *rating,
+    size_t rlen, char *id, size_t idlen)
 {
-	char text[PLACES_TEXT_MAX + 1], again[API_CURSOR_MAX], *r, *i;
+	unsigned char bytes[PLACES_BYTES];
+	char r[8], i[24];
+	uint64_t v;
 
-	if (strlen(c) > B64URL_LEN(PLACES_TEXT_MAX) ||
-	    api_b64url_decode(c, text, sizeof(text)) < 0 ||
-	    strncmp(text, "v1:", 3) != 0)
-		return false;
-	r = text + 3;
-	if ((i = strchr(r, ':')) == NULL)
-		return false;
-	*i++ = '\0';
-	if (strlen(i) >= idlen || strlen(r) >= rlen ||
-	    !api_places_cursor_encode(r, i, again, sizeof(again)) ||
-	    strcmp(again, c) != 0)
-		return false;
-	snprintf(rating, rlen, "%s", r);
-	snprintf(id, idlen, "%s", i);
-	return true;
+	if (!cursor_open(c, PLACES_KIND, bytes, sizeof(bytes)))
+		return API_CURSOR_BAD;
+	if (bytes[1] == RATING_UNKNOWN)
+		r[0] = '\0';
+	else if (bytes[1] <= 50)
+		snprintf(r, sizeof(r), "%d.%d", bytes[1] / 10, bytes[1] % 10);
+	else
+		return API_CURSOR_BAD;
+	v = get_be(bytes + 2, 8);
+	snprintf(i, sizeof(i), "%llu", (unsigned long long)v);
+	if (!api_is_id(i) || strlen(r) >= rlen || strlen(i) >= idlen)
+		return API_CURSOR_BAD;
+	if (!cursor_ours(bytes, sizeof(bytes), query))
+		return API_CURSOR_OTHER;
+	memcpy(rating, r, strlen(r) + 1);
+	memcpy(id, i, strlen(i) + 1);
+	return API_CURSOR_OK;
 }
 
 bool
-api_nearby_cursor_encode(long offset, char *out, size_t outlen)
+api_nearby_cursor_encode(uint64_t query, long offset, char *out,
+    size_t outlen)
 {
-	char text[NEARBY_TEXT_MAX + 1];
-	int n;
+	unsigned char bytes[NEARBY_BYTES];
 
-	if (offset < 0 || offset >= NEARBY_MAX_RESULTS)
-		return cursor_none(out, outlen);
-	n = snprintf(text, sizeof(text), "n1:%ld", offset);
-	return cursor_b64(text, n, sizeof(text), out, outlen);
+	if (offset <= 0 || offset >= NEARBY_MAX_RESULTS) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return false;
+	}
+	bytes[0] = NEARBY_KIND;
+	put_be(bytes + 1, (uint64_t)offset, 2);
+	return cursor_seal(bytes, sizeof(bytes), query, out, outlen);
 }
 
-/* "n1:<offset>", which must encode back to c itself, as above: that
- * refuses signs, spaces and leading zeros as well. */
-bool
-api_nearby_cursor_decode(const char *c, long *offset)
+enum api_cursor
+api_nearby_cursor_decode(const char *c, uint64_t query, long *offset)
 {
-	char text[NEARBY_TEXT_MAX + 1], again[API_CURSOR_MAX];
+	unsigned char bytes[NEARBY_BYTES];
 	long v;
 
-	if (strlen(c) > B64URL_LEN(NEARBY_TEXT_MAX) ||
-	    api_b64url_decode(c, text, sizeof(text)) < 0 ||
-	    strncmp(text, "n1:", 3) != 0 || text[3] == '\0' ||
-	    strspn(text + 3, "0123456789") != strlen(text + 3))
-		return false;
-	v = strtol(text + 3, NULL, 10);         /* 3 digits at most */
-	if (!api_nearby_cursor_encode(v, again, sizeof(again)) ||
-	    strcmp(again, c) != 0)
-		return false;
+	if (!cursor_open(c, NEARBY_KIND, bytes, sizeof(bytes)))
+		return API_CURSOR_BAD;
+	v = (long)get_be(bytes + 1, 2);
+	if (v <= 0 || v >= NEARBY_MAX_RESULTS)
+		return API_CURSOR_BAD;
+	if (!cursor_ours(bytes, sizeof(bytes), query))
+		return API_CURSOR_OTHER;
 	*offset = v;
-	return true;
+	return API_CURSOR_OK;
+}
+
+void
+api_cursor_refuse(struct http_req *r, enum api_cursor why)
+{
+	if (why == API_CURSOR_OTHER)
+		http_reply_error(r, 400, "invalid_argument", "after is a "
+		    "cursor of another query: send it with the parameters of "
+		    "the page that gave it, or leave it out to start over",
+		    "after");
+	else
+		http_reply_error(r, 400, "invalid_argument", "after is not a "
+		    "cursor this server gave out", "after");
 }

@@ -17,8 +17,11 @@
  * behind would turn every request into such a query, and the database's
  * load would starve the ranker further.
  *
- * The cursor is base64url of "n1:<offset>" (cursor.c); 1,000 results at
- * most.
+ * The answer carries the total the ranker counted (exact, or a bound
+ * when it stopped counting) and, in each result's bytes from the ranker,
+ * whether the place is open now and when that changes. The cursor is an
+ * offset bound to the question (cursor.c, query_of()); 1,000 results at
+ * most, the page that reaches the 1,000th cut there.
  */
 #include "api/api.h"
 #include "runtime/citymodel.h"
@@ -26,6 +29,7 @@
 #include "worker/worker.h"
 #include "common/nearby_wire.h"
 #include "common/stats.h"
+#include "common/words.h"
 #include "common/wire.h"
 
 #include <inttypes.h>
@@ -48,9 +52,11 @@ struct nearby {
 	long min_price, max_price;
 	char min_rating[32];
 	long limit, offset;
+	uint64_t query;             /* api_cursor_query() of the question */
 	/* the ranker's answer, and each result's place card */
 	char *answer;               /* a copy, while cards are read */
 	long total;
+	bool total_exact;           /* else total is a lower bound */
 	struct nearby_card *card;   /* one per result */
 	size_t ncards;
 	uint64_t epoch;             /* of the read model, before the read */
@@ -86,26 +92,36 @@ reply_open(FILE *f)
 	fputs("{\"results\":[", f);
 }
 
-/* The end of an answer after its results (shown of them, of total):
- * the cursor of the next page, if any, and whether it is degraded; false
- * when the cursor could not be encoded (cursor.c), which cannot happen:
- * next is within [0, NEARBY_MAX_RESULTS) and API_CURSOR_MAX holds it. */
+/*
+ * The end of an answer after its results (shown of them, of total, or
+ * at least total when not exact; past NW_TOTAL_CAP, at least that): the
+ * total, the cursor of the next page, if any, and whether it is
+ * degraded; false when the cursor could not be encoded (cursor.c), which
+ * cannot happen: next is within [1, NEARBY_MAX_RESULTS) and
+ * API_CURSOR_MAX holds it.
+ */
 static bool
-reply_tail(const struct nearby *n, long shown, long total, bool degraded,
-    char out[160])
+reply_tail(const struct nearby *n, long shown, long total, bool exact,
+    bool degraded, char out[200])
 {
 	char cursor[API_CURSOR_MAX];
 	long next = n->offset + shown;
 
 	if (shown == n->limit && next < total && next < NEARBY_MAX_RESULTS) {
-		if (!api_nearby_cursor_encode(next, cursor, sizeof(cursor)))
+		if (!api_nearby_cursor_encode(n->query, next, cursor,
+		    sizeof(cursor)))
 			return false;
-		snprintf(out, 160, "],\"next\":\"%s\",\"degraded\":%s}",
-		    cursor, degraded ? "true" : "false");
-	} else {
-		snprintf(out, 160, "],\"next\":null,\"degraded\":%s}",
-		    degraded ? "true" : "false");
+	} else
+		cursor[0] = '\0';
+	if (total > NW_TOTAL_CAP) {
+		total = NW_TOTAL_CAP;
+		exact = false;
 	}
+	snprintf(out, 200, "],\"total\":%ld,\"total_exact\":%s,\"next\":%s%s%s,"
+	    "\"degraded\":%s}", total, exact ? "true" : "false",
+	    cursor[0] ? "\"" : "",
+	    cursor[0] ? cursor : "null", cursor[0] ? "\"" : "",
+	    degraded ? "true" : "false");
 	return true;
 }
 
@@ -120,9 +136,9 @@ reply_no_tail(struct http_req *r)
 static bool
 reply_close(struct nearby *n, FILE *f, long shown, long total, bool degraded)
 {
-	char tail[160];
+	char tail[200];
 
-	if (!reply_tail(n, shown, total, degraded, tail))
+	if (!reply_tail(n, shown, total, true, degraded, tail))
 		return false;
 	fputs(tail, f);
 	return true;
@@ -146,7 +162,7 @@ static void
 reply_ranked(struct nearby *n)
 {
 	struct evbuffer *b;
-	char tail[160];
+	char tail[200];
 	long shown = 0;
 	size_t i;
 	int rc = 0;
@@ -167,7 +183,8 @@ reply_ranked(struct nearby *n)
 		rc |= evbuffer_add(b, c->res.tail, c->res.tlen);
 		shown++;
 	}
-	if (!reply_tail(n, (long)n->ncards, n->total, false, tail)) {
+	if (!reply_tail(n, (long)n->ncards, n->total, n->total_exact, false,
+	    tail)) {
 		evbuffer_free(b);
 		reply_no_tail(n->r);
 		return;
@@ -208,12 +225,14 @@ cards_read(struct api_job *job, const PGresult *res)
 	reply_ranked(n);
 }
 
-/* The distance-only answer from the database. */
+/* The distance-only answer from the database: its rows (none with a
+ * NULL place: an empty page), each with the total matching. */
 static void
 degraded_result(struct api_job *job, const PGresult *res)
 {
 	struct nearby *n = job->ctx;
 	int rows = pg_nrows(res), i;
+	long shown = 0, total = 0;
 	size_t len = 0;
 	char *buf = NULL;
 	FILE *f;
@@ -224,15 +243,19 @@ degraded_result(struct api_job *job, const PGresult *res)
 	}
 	reply_open(f);
 	for (i = 0; i < rows; i++) {
-		double d = strtod(pg_value(res, i, 1), NULL);
+		double d;
 
+		total = strtol(pg_value(res, i, 2), NULL, 10);
+		if (pg_value(res, i, 0) == NULL)
+			continue;
+		d = strtod(pg_value(res, i, 1), NULL);
 		fprintf(f, "%s{\"place\":%s,\"distance_m\":%.1f,\"score\":%.4f,"
-		    "\"matched\":[]}", i > 0 ? "," : "", pg_value(res, i, 0), d,
+		    "\"matched\":[],\"is_open_now\":null,\"opens_at\":null,"
+		    "\"closes_at\":null}", shown++ > 0 ? "," : "",
+		    pg_value(res, i, 0), d,
 		    n->radius > 0 ? 1.0 - d / n->radius : 0.0);
 	}
-	/* the total is unknown here: a full page may have a next one */
-	if (!reply_close(n, f, rows, rows == n->limit ? NEARBY_MAX_RESULTS : 0,
-	    true)) {
+	if (!reply_close(n, f, shown, total, true)) {
 		fclose(f);
 		free(buf);
 		reply_no_tail(job->r);
@@ -389,8 +412,8 @@ ranked(void *arg, enum rankc_status st, const char *payload, size_t len)
 		return;
 	}
 	if ((size_t)n->limit >= sizeof(res) / sizeof(res[0]) ||
-	    nw_scan(payload, len, &n->total, res, (size_t)n->limit,
-	    &nres) != 0) {
+	    nw_scan(payload, len, &n->total, &n->total_exact, res,
+	    (size_t)n->limit, &nres) != 0) {
 		degrade(n, RANKC_ERROR);
 		return;
 	}
@@ -446,18 +469,32 @@ weekday(long y, long m, long d)
 	return (int)(((days % 7) + 7 + 3) % 7);     /* a Thursday */
 }
 
-/* open_at=YYYY-MM-DDTHH:MM, a wall time in each place's city */
+/*
+ * open_at=YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, a wall time in each
+ * place's city; hours have minutes, so the seconds are checked and
+ * dropped (21:29:59 asks about 21:29).
+ */
 static bool
 parse_open_at(const char *v, int *day, int *minute)
 {
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
 	    30, 31 };
-	int y, mo, d, h, mi, n = 0;
+	size_t len = strlen(v);
+	int y, mo, d, h, mi, sec = 0, n = 0;
 
-	if (strlen(v) != 16 || sscanf(v, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d,
-	    &h, &mi, &n) != 5 || n != 16 || y < 1970 || y > 2100 || mo < 1 ||
-	    mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-	    h < 0 || mi < 0)
+	if ((len != 16 && len != 19) || sscanf(v, "%4d-%2d-%2dT%2d:%2d%n",
+	    &y, &mo, &d, &h, &mi, &n) != 5 || n != 16)
+		return false;
+	if (len == 19 && (v[16] != ':' || sscanf(v + 17, "%2d%n", &sec,
+	    &n) != 1 || n != 2))
+		return false;
+	for (n = 0; n < (int)len; n++)  /* no signs nor spaces in a field */
+		if (strchr("-T:", v[n]) == NULL && (v[n] < '0' || v[n] > '9'))
+			return false;
+	if (y < 1970 || y > 2100 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] || (mo == 2 && d == 29 && !(y % 4 == 0 &&
+	    (y % 100 != 0 || y % 400 == 0))) || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || sec < 0 || sec > 59)
 		return false;
 	*day = weekday(y, mo, d);
 	*minute = h * 60 + mi;
@@ -545,6 +582,53 @@ ask_text(const struct nearby *n, const struct ask *a, size_t *len)
 	return b.p;
 }
 
+/*
+ * What the cursors of n's answers are bound to: every parameter that
+ * selects or orders the results, as parsed (so that lat=55.75 and
+ * lat=55.750 are one query), q last, as only it may hold a '|'; not the
+ * page size, which a client may change between pages.
+ */
+static uint64_t
+query_of(const struct nearby *n, const struct ask *a)
+{
+	char canon[2048], open[32];
+
+	if (a->open == OPEN_AT)
+		snprintf(open, sizeof(open), "at %d %d", a->day, a->minute);
+	else
+		snprintf(open, sizeof(open), "%s", a->open == OPEN_NOW ?
+		    "now" : "any");
+	snprintf(canon, sizeof(canon), "nearby|%.17g|%.17g|%.17g|%s|%s|%ld|"
+	    "%ld|%.17g|%s|%s|%s", n->lat, n->lon, n->radius, n->cats, n->cuis,
+	    n->min_price, n->max_price, a->has_rating ? a->minr : -1.0, open,
+	    a->sort, a->q);
+	return api_cursor_query(canon);
+}
+
+/*
+ * after, once everything else is parsed: a cursor of this very query.
+ * The last page of the window is cut to end at NEARBY_MAX_RESULTS, so
+ * every cursor given out is taken back whatever the page size.
+ */
+static bool
+parse_after(struct http_req *r, struct nearby *n, const struct ask *a)
+{
+	const char *v = http_req_query(r, "after");
+	enum api_cursor why;
+
+	n->query = query_of(n, a);
+	if (v == NULL)
+		return true;
+	if ((why = api_nearby_cursor_decode(v, n->query, &n->offset)) !=
+	    API_CURSOR_OK) {
+		api_cursor_refuse(r, why);
+		return false;
+	}
+	if (n->offset + n->limit > NEARBY_MAX_RESULTS)
+		n->limit = NEARBY_MAX_RESULTS - n->offset;
+	return true;
+}
+
 /* The query parameters into n and a; false = answered. */
 static bool
 parse(struct http_req *r, struct nearby *n, struct ask *a)
@@ -570,6 +654,9 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 	    !api_param_text(r, "q", 200, a->q, sizeof(a->q)) ||
 	    !api_param_int(r, "limit", 1, 100, 10, &n->limit))
 		return false;
+	if (a->q[0] != '\0' && !words_any(a->q))
+		return bad_arg(r, "q", "q has no word to search for: a word "
+		    "is two or more letters or digits in a row");
 	if (n->min_price > 0 && n->max_price > 0 && n->min_price > n->max_price)
 		return bad_arg(r, "min_price", "min_price must not be above "
 		    "max_price");
@@ -584,12 +671,6 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 			    "or rating");
 		a->sort = v;
 	}
-	if ((v = http_req_query(r, "after")) != NULL &&
-	    !api_nearby_cursor_decode(v, &n->offset))
-		return bad_arg(r, "after", "after is not a cursor this server "
-		    "gave out");
-	if (n->offset + n->limit > NEARBY_MAX_RESULTS)
-		return bad_arg(r, "after", "at most 1000 results in all");
 	v = http_req_query(r, "open_now");
 	if (v != NULL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
 		return bad_arg(r, "open_now", "open_now must be true or false");
@@ -601,13 +682,14 @@ parse(struct http_req *r, struct nearby *n, struct ask *a)
 			    "not both");
 		if (!parse_open_at(at, &a->day, &a->minute))
 			return bad_arg(r, "open_at", "open_at must be a local "
-			    "date and time, e.g. 2026-11-28T21:30");
+			    "date and time, e.g. 2026-11-28T21:30 or "
+			    "2026-11-28T21:30:00");
 		a->open = OPEN_AT;
 	} else {
 		a->open = v != NULL && strcmp(v, "true") == 0 ? OPEN_NOW :
 		    OPEN_ANY;
 	}
-	return true;
+	return parse_after(r, n, a);
 }
 
 void

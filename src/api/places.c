@@ -5,8 +5,8 @@
  * read model (runtime/citymodel.h) when it is on, else from the database
  * (the lists) or the TTL cache (places).
  *
- * The cursor is opaque to clients: base64url of "v1:<rating>:<id>" of the
- * last place of a page (an empty rating for an unknown one); cursor.c.
+ * The cursor is opaque to clients: the rating and id of the last place of
+ * a page, bound to the city and filters that listed it (cursor.c).
  *
  * A place's answer carries an ETag, a hash of its bytes (kept with the
  * read model's answer, so a hit computes nothing), and a request whose
@@ -29,6 +29,23 @@ flight_fail(void *fl)
 	cm_fail(fl);
 }
 
+/* A list query's own: what its cursor is bound to, and the read model's
+ * build it fills, if any (failed with the job unless handed over). */
+struct list_job {
+	uint64_t query;
+	struct cm_flight *fl;
+};
+
+static void
+list_job_free(void *arg)
+{
+	struct list_job *lj = arg;
+
+	if (lj->fl != NULL)
+		cm_fail(lj->fl);
+	free(lj);
+}
+
 /* ---- GET /v1/cities/{city}/places ----------------------------------------- */
 
 /* A list request's parameters as PostgreSQL takes them, "" for NULL. */
@@ -44,6 +61,7 @@ struct list_req {
 	char crating[8];
 	char cid[24];
 	char rows[24];              /* limit + 1 */
+	uint64_t query;             /* api_cursor_query() of city, filters */
 };
 
 /* The places of res a page of limit shows; *more if others follow. */
@@ -64,14 +82,15 @@ list_shown(const PGresult *res, long limit, bool *more)
  * (cursor.c: an id of over 18 digits, a rating the column cannot hold).
  */
 static bool
-list_next(const PGresult *res, long limit, char *cursor, size_t size)
+list_next(const PGresult *res, long limit, uint64_t query, char *cursor,
+    size_t size)
 {
 	bool more;
 	int shown = list_shown(res, limit, &more);
 
 	cursor[0] = '\0';
-	return !more || api_places_cursor_encode(pg_value(res, shown - 1, 1),
-	    pg_value(res, shown - 1, 2), cursor, size);
+	return !more || api_places_cursor_encode(query, pg_value(res,
+	    shown - 1, 1), pg_value(res, shown - 1, 2), cursor, size);
 }
 
 /*
@@ -97,10 +116,13 @@ list_encode(const PGresult *res, long limit, const char *next, char **buf,
 			fputc(',', f);
 		fwrite(pg_value(res, i, 0), 1, (size_t)pg_length(res, i, 0), f);
 	}
+	/* the count of every row, exact: a city's places are few enough */
+	fprintf(f, "],\"total\":%lld,\"total_exact\":true,\"next\":",
+	    strtoll(pg_value(res, 0, 3), NULL, 10));
 	if (next[0] != '\0')
-		fprintf(f, "],\"next\":\"%s\"}", next);
+		fprintf(f, "\"%s\"}", next);
 	else
-		fputs("],\"next\":null}", f);
+		fputs("null}", f);
 	if (fclose(f) != 0 || *buf == NULL) {
 		free(*buf);
 		*buf = NULL;
@@ -122,13 +144,14 @@ static bool
 list_answer(struct api_job *job, const PGresult *res, char **buf,
     size_t *len)
 {
+	const struct list_job *lj = job->ctx;
 	char next[API_CURSOR_MAX];
 
 	if (pg_nrows(res) == 0) {
 		http_reply_error(job->r, 404, "not_found", "no such city", NULL);
 		return false;
 	}
-	if (!list_next(res, (long)job->n, next, sizeof(next))) {
+	if (!list_next(res, (long)job->n, lj->query, next, sizeof(next))) {
 		http_reply_error(job->r, 500, "internal", "the page's cursor "
 		    "could not be encoded", NULL);
 		return false;
@@ -159,15 +182,16 @@ static void
 list_built(struct api_job *job, const PGresult *res)
 {
 	const char *parts[CM_PARTS] = { NULL, NULL, NULL };
-	struct cm_flight *fl = job->ctx;
+	struct list_job *lj = job->ctx;
+	struct cm_flight *fl = lj->fl;
 	char *buf;
 	size_t len;
 
 	if (!list_answer(job, res, &buf, &len))
 		return;
-	job->ctx = NULL;
+	lj->fl = NULL;
 	parts[0] = buf;
-	cm_put(fl, parts, pg_value(res, 0, 3), 0);
+	cm_put(fl, parts, pg_value(res, 0, 4), 0);
 	free(buf);
 }
 
@@ -176,7 +200,17 @@ list_query(struct list_req *lr, int stmt,
     void (*done)(struct api_job *, const PGresult *), struct cm_flight *fl)
 {
 	const char *params[8];
+	struct list_job *lj;
 
+	if ((lj = malloc(sizeof(*lj))) == NULL) {
+		if (fl != NULL)
+			cm_fail(fl);
+		http_reply_error(lr->r, 503, "overloaded", "out of memory",
+		    NULL);
+		return;
+	}
+	lj->query = lr->query;
+	lj->fl = fl;
 	params[0] = lr->city;
 	params[1] = lr->cats[0] ? lr->cats : NULL;
 	params[2] = lr->cuis[0] ? lr->cuis : NULL;
@@ -187,10 +221,10 @@ list_query(struct list_req *lr, int stmt,
 	params[7] = lr->rows;
 	if (fl == NULL)
 		api_read(lr->r, stmt, 8, params, done, (uint64_t)lr->limit,
-		    NULL, NULL);
+		    lj, list_job_free);
 	else
 		api_query(lr->r, stmt, 8, params, done, (uint64_t)lr->limit,
-		    NULL, fl, flight_fail);
+		    NULL, lj, list_job_free);
 }
 
 static void
@@ -255,11 +289,25 @@ list_from_model(struct list_req *lr, struct worker *w)
 	return false;
 }
 
+/* What the cursors of lr's pages are bound to: the city and the filters,
+ * min_rating as a number (4 and 4.0 are one query); not the page size. */
+static uint64_t
+list_query_of(const struct list_req *lr)
+{
+	char canon[sizeof(*lr)];
+
+	snprintf(canon, sizeof(canon), "places|%s|%s|%s|%.17g|%s", lr->city,
+	    lr->cats, lr->cuis, lr->minr[0] ? strtod(lr->minr, NULL) : -1.0,
+	    lr->maxp);
+	return api_cursor_query(canon);
+}
+
 /* The request's parameters into lr; false when it answered 400 or 404. */
 static bool
 list_parse(struct http_req *r, struct list_req *lr)
 {
 	const char *city = http_req_param(r, 0), *after;
+	enum api_cursor why;
 	long maxp;
 
 	if (!api_is_slug(city)) {
@@ -274,15 +322,15 @@ list_parse(struct http_req *r, struct list_req *lr)
 	    !api_param_int(r, "max_price", 1, 4, 0, &maxp) ||
 	    !api_param_int(r, "limit", 1, 100, 20, &lr->limit))
 		return false;
-	if ((after = http_req_query(r, "after")) != NULL &&
-	    !api_places_cursor_decode(after, lr->crating,
-	    sizeof(lr->crating), lr->cid, sizeof(lr->cid))) {
-		http_reply_error(r, 400, "invalid_argument", "after is not a "
-		    "cursor this server gave out", "after");
-		return false;
-	}
 	if (maxp > 0)
 		snprintf(lr->maxp, sizeof(lr->maxp), "%ld", maxp);
+	lr->query = list_query_of(lr);
+	if ((after = http_req_query(r, "after")) != NULL &&
+	    (why = api_places_cursor_decode(after, lr->query, lr->crating,
+	    sizeof(lr->crating), lr->cid, sizeof(lr->cid))) != API_CURSOR_OK) {
+		api_cursor_refuse(r, why);
+		return false;
+	}
 	snprintf(lr->rows, sizeof(lr->rows), "%ld", lr->limit + 1);
 	return true;
 }

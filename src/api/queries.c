@@ -34,6 +34,16 @@
 	"ORDER BY p.rating DESC NULLS LAST, p.id LIMIT $8::int) p ON true " \
 	"WHERE c.id = $1 ORDER BY p.rating DESC NULLS LAST, p.id"
 
+/* the number of a city's places that match the filters of a page ($2 to
+ * $5 as above), whatever the page: each row of a page has it */
+#define CITY_PLACES_COUNT \
+	"CROSS JOIN LATERAL (SELECT count(*) AS n FROM places p " \
+	"WHERE p.city_id = c.id " \
+	"AND ($2::text[] IS NULL OR p.categories && $2::text[]) " \
+	"AND ($3::text[] IS NULL OR p.cuisines && $3::text[]) " \
+	"AND ($4::numeric IS NULL OR p.rating >= $4::numeric) " \
+	"AND ($5::int IS NULL OR p.price_level <= $5::int)) t "
+
 /* the digest's places: the read model's statements share the same text */
 #define DIGEST_PLACES_COLS \
 	"coalesce(json_agg(p.j ORDER BY p.rating DESC NULLS LAST, " \
@@ -83,21 +93,23 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	/* $1 city, $2 categories, $3 cuisines, $4 min_rating, $5 max_price,
 	 * $6 cursor rating (NULL: the cursor row had none), $7 cursor id
 	 * (NULL: first page), $8 rows to fetch. No row: no such city; one
-	 * row of NULLs: a city without matching places. */
+	 * row of NULLs but the total: a city without matching places on
+	 * this page. The fourth column is the total matching. */
 	[STMT_CITY_PLACES] = { "city_places",
-	    "SELECT p.j, p.rating::text, p.id::text FROM cities c "
-	    CITY_PLACES_FROM, 8 },
+	    "SELECT p.j, p.rating::text, p.id::text, t.n::text FROM cities c "
+	    CITY_PLACES_COUNT CITY_PLACES_FROM, 8 },
 
-	/* the same for the read model, and in the first row every place id
-	 * of the city (so that a place's NOTIFY finds the city it changes);
+	/* the same for the read model, and in the first row's fifth column
+	 * every place id of the city (so that a place's NOTIFY finds the
+	 * city it changes);
 	 * the window sorts as the ORDER BY does, so the rows are sorted once */
 	[STMT_RM_CITY_PLACES] = { "rm_city_places",
-	    "SELECT p.j, p.rating::text, p.id::text, CASE WHEN row_number() "
-	    "OVER (ORDER BY p.rating DESC NULLS LAST, p.id) = 1 THEN a.ids "
-	    "END FROM cities c "
+	    "SELECT p.j, p.rating::text, p.id::text, t.n::text, CASE WHEN "
+	    "row_number() OVER (ORDER BY p.rating DESC NULLS LAST, p.id) = 1 "
+	    "THEN a.ids END FROM cities c "
 	    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(a.id), "
 	    "'{}')::text AS ids FROM places a WHERE a.city_id = c.id) a "
-	    CITY_PLACES_FROM, 8 },
+	    CITY_PLACES_COUNT CITY_PLACES_FROM, 8 },
 
 	/* the ranker's picks, in any order: the handler puts them in its */
 	[STMT_PLACES_BY_ID] = { "places_by_id",
@@ -108,9 +120,11 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	 * in m, $4 categories, $5 cuisines, $6 min_price, $7 max_price,
 	 * $8 min_rating, $9 offset, $10 limit. The JSON is built for the
 	 * page only, after the sort: building it for every place of the
-	 * bounding box cost 3x the whole query in a dense city. */
+	 * bounding box cost 3x the whole query in a dense city. Every row
+	 * has the number of places matching; an empty page is one row with
+	 * a NULL place. */
 	[STMT_NEARBY_DEGRADED] = { "nearby_degraded",
-	    "SELECT " PLACE_JSON "::text, x.d FROM (SELECT id, d FROM "
+	    "WITH b AS (SELECT id, d FROM "
 	    "(SELECT p.id, 2 * 6371008.8 * asin(sqrt(power(sin(radians(p.lat - $1::float8) "
 	    "/ 2), 2) + cos(radians($1::float8)) * cos(radians(p.lat)) * "
 	    "power(sin(radians(p.lon - $2::float8) / 2), 2))) AS d "
@@ -124,9 +138,13 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "AND ($5::text[] IS NULL OR p.cuisines && $5::text[]) "
 	    "AND ($6::int IS NULL OR p.price_level >= $6::int) "
 	    "AND ($7::int IS NULL OR p.price_level <= $7::int) "
-	    "AND ($8::numeric IS NULL OR p.rating >= $8::numeric)) b "
-	    "WHERE d <= $3::float8 ORDER BY d, id OFFSET $9::int "
-	    "LIMIT $10::int) x JOIN places p ON p.id = x.id ORDER BY x.d, x.id",
+	    "AND ($8::numeric IS NULL OR p.rating >= $8::numeric)) a "
+	    "WHERE d <= $3::float8) "
+	    "SELECT CASE WHEN p.id IS NOT NULL THEN " PLACE_JSON "::text END, "
+	    "x.d, c.n FROM (SELECT count(*) AS n FROM b) c "
+	    "LEFT JOIN LATERAL (SELECT id, d FROM b ORDER BY d, id "
+	    "OFFSET $9::int LIMIT $10::int) x ON true "
+	    "LEFT JOIN places p ON p.id = x.id ORDER BY x.d, x.id",
 	    10 },
 
 	/* the digest: $1 city, $2 categories (NULL: any), $3 limit. No row:

@@ -13,6 +13,7 @@
 #include "runtime/rankc.h"
 #include "worker/worker.h"
 #include "common/wire.h"
+#include "common/words.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -109,14 +110,15 @@ ask(struct http_req *r, unsigned type, json_t *doc)
 	http_req_defer(r, cancelled, a);
 }
 
-/* Whether t holds something a word can start with: a letter or a digit
- * (ASCII), or any character past ASCII (the ranker folds those). */
+/* Whether t holds a word character (common/words.h): one is enough
+ * here, since a word is being typed. */
 static bool
 has_word(const char *t)
 {
-	for (; *t != '\0'; t++)
-		if ((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
-		    (*t >= '0' && *t <= '9') || (unsigned char)*t >= 0xc0)
+	const unsigned char *p = (const unsigned char *)t;
+
+	while (*p != '\0')
+		if (words_is_char(words_utf8_next(&p)))
 			return true;
 	return false;
 }

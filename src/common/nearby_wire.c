@@ -58,11 +58,12 @@ nw_printf(struct nw_buf *b, const char *fmt, ...)
 }
 
 void
-nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot)
+nw_open(struct nw_buf *b, uint64_t total, bool exact, uint64_t snapshot)
 {
 	memset(b, 0, sizeof(*b));
-	nw_printf(b, "{\"total\":%" PRIu64 ",\"snapshot\":%" PRIu64
-	    ",\"results\":[", total, snapshot);
+	nw_printf(b, "{\"total\":%" PRIu64 ",\"total_exact\":%s,"
+	    "\"snapshot\":%" PRIu64 ",\"results\":[", total,
+	    exact ? "true" : "false", snapshot);
 }
 
 /*
@@ -165,10 +166,29 @@ nw_matched(struct nw_buf *b, const char *reason)
 	nw_string(b, reason);
 }
 
-void
-nw_result_end(struct nw_buf *b)
+/* ,"<key>":"<time>" or ,"<key>":null */
+static void
+nw_time(struct nw_buf *b, const char *key, const char *t)
 {
-	nw_put(b, "]}", 2);
+	nw_printf(b, ",\"%s\":", key);
+	if (t == NULL)
+		nw_put(b, "null", 4);
+	else
+		nw_printf(b, "\"%s\"", t);
+}
+
+void
+nw_result_end(struct nw_buf *b, int open, const char *opens_at,
+    const char *closes_at)
+{
+	nw_put(b, "],\"is_open_now\":", 16);
+	if (open < 0)
+		nw_put(b, "null", 4);
+	else
+		nw_put(b, open ? "true" : "false", open ? 4 : 5);
+	nw_time(b, "opens_at", opens_at);
+	nw_time(b, "closes_at", closes_at);
+	nw_put(b, "}", 1);
 }
 
 char *
@@ -251,6 +271,26 @@ string(struct scan *s)
 	return false;
 }
 
+/* A local time as nw_result_end() takes it, quoted, or null. */
+static bool
+time_or_null(struct scan *s)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:dd+dd:dd";
+	size_t i;
+
+	if (lit(s, "null"))
+		return true;
+	if (!lit(s, "\"") || s->end - s->p < NW_TIME_LEN + 1)
+		return false;
+	for (i = 0; i < NW_TIME_LEN; i++, s->p++) {
+		if (form[i] == 'd' ? (*s->p < '0' || *s->p > '9') :
+		    form[i] == '+' ? (*s->p != '+' && *s->p != '-') :
+		    *s->p != form[i])
+			return false;
+	}
+	return lit(s, "\"");
+}
+
 /* One result, from its opening brace. */
 static bool
 result(struct scan *s, struct nw_result *r)
@@ -270,21 +310,27 @@ result(struct scan *s, struct nw_result *r)
 		if (!lit(s, "]"))
 			return false;
 	}
-	if (!lit(s, "}"))
+	if (!lit(s, ",\"is_open_now\":") || !(lit(s, "true") ||
+	    lit(s, "false") || lit(s, "null")) || !lit(s, ",\"opens_at\":") ||
+	    !time_or_null(s) || !lit(s, ",\"closes_at\":") ||
+	    !time_or_null(s) || !lit(s, "}"))
 		return false;
 	r->tlen = (size_t)(s->p - r->tail);
 	return true;
 }
 
 int
-nw_scan(const char *p, size_t len, long *total, struct nw_result *out,
-    size_t cap, size_t *n)
+nw_scan(const char *p, size_t len, long *total, bool *exact,
+    struct nw_result *out, size_t cap, size_t *n)
 {
 	struct scan s = { p, p + len };
 	int64_t t, snap;
+	bool e;
 
 	*n = 0;
 	if (!lit(&s, "{\"total\":") || !uint_of(&s, &t) ||
+	    !lit(&s, ",\"total_exact\":") ||
+	    !((e = lit(&s, "true")) || lit(&s, "false")) ||
 	    !lit(&s, ",\"snapshot\":") || !uint_of(&s, &snap) ||
 	    !lit(&s, ",\"results\":["))
 		return -1;
@@ -300,5 +346,6 @@ nw_scan(const char *p, size_t len, long *total, struct nw_result *out,
 	if (!lit(&s, "}") || s.p != s.end)
 		return -1;
 	*total = (long)t;
+	*exact = e;
 	return 0;
 }

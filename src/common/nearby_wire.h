@@ -2,14 +2,19 @@
  * nearby_wire.h: the ranker's answer to a nearby call, written by the
  * ranker and read by a worker without a JSON parser.
  *
- *   {"total":T,"snapshot":S,"results":[R,R,...]}
- *   R = {"id":N,"distance_m":D,"score":X,"matched":["...",...]}
+ *   {"total":T,"total_exact":E,"snapshot":S,"results":[R,R,...]}
+ *   R = {"id":N,"distance_m":D,"score":X,"matched":["...",...],
+ *        "is_open_now":B,"opens_at":W,"closes_at":W}
  *
- * D is written as "%.1f", X as "%.4f" and the strings of matched as
- * jansson writes them (compact): exactly the bytes a worker's answer
- * shows after a result's place, so that the worker copies each result's
- * bytes after its id ("tail") into its answer as they are. It is JSON
- * still, for tests and for people reading a capture.
+ * T is the number of places matching, at most NW_TOTAL_CAP, and E true;
+ * or, E false, a lower bound of it (the ranker stopped counting, past
+ * NW_TOTAL_CAP or to spare the work). D is written as "%.1f", X as "%.4f"
+ * and the strings of matched as jansson writes them (compact); B is true,
+ * false or null (unknown hours), W a local time with its offset
+ * ("2026-12-07T23:00:00+03:00") or null: exactly the bytes a worker's
+ * answer shows after a result's place, so that the worker copies each
+ * result's bytes after its id ("tail") into its answer as they are. It is
+ * JSON still, for tests and for people reading a capture.
  */
 #ifndef PLACESD_COMMON_NEARBY_WIRE_H
 #define PLACESD_COMMON_NEARBY_WIRE_H
@@ -25,13 +30,19 @@ struct nw_buf {
 	bool failed;
 };
 
-void nw_open(struct nw_buf *b, uint64_t total, uint64_t snapshot);
+#define NW_TOTAL_CAP    1000    /* places a total counts exactly, at most */
+#define NW_TIME_LEN     25      /* "YYYY-MM-DDTHH:MM:SS+HH:MM" */
+
+void nw_open(struct nw_buf *b, uint64_t total, bool exact,
+    uint64_t snapshot);
 /* One result: nw_result(), then nw_matched() for each reason, then
- * nw_result_end(). */
+ * nw_result_end() with whether it is open now (1, 0, -1 unknown) and
+ * when it next opens or closes (NW_TIME_LEN characters, or NULL). */
 void nw_result(struct nw_buf *b, int64_t id, double distance_m,
     double score);
 void nw_matched(struct nw_buf *b, const char *reason);
-void nw_result_end(struct nw_buf *b);
+void nw_result_end(struct nw_buf *b, int open, const char *opens_at,
+    const char *closes_at);
 /* The answer (the caller frees it) and its length, or NULL on ENOMEM. */
 char *nw_close(struct nw_buf *b, size_t *len);
 
@@ -52,11 +63,11 @@ struct nw_result {
 };
 
 /*
- * Reads an answer p[0..len): *total, and its results into out (at most
- * cap; *n of them). -1 when the answer is not what nw_* write, or holds
- * more than cap results.
+ * Reads an answer p[0..len): *total and *exact, and its results into out
+ * (at most cap; *n of them). -1 when the answer is not what nw_* write,
+ * or holds more than cap results.
  */
-int nw_scan(const char *p, size_t len, long *total, struct nw_result *out,
-    size_t cap, size_t *n);
+int nw_scan(const char *p, size_t len, long *total, bool *exact,
+    struct nw_result *out, size_t cap, size_t *n);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * hours.c: opening hours JSON -> struct snap_hours (see hours.h), with
- * jansson and strict types.
+ * jansson and strict types; and when hours next open or close.
  */
 #include "ranker/hours.h"
 
@@ -119,4 +119,60 @@ hours_parse(const char *json, struct snap_hours *out, char *err,
 	if (rc != 0)
 		memset(out, 0, sizeof(*out));
 	return rc;
+}
+
+/* Whether h is open at minute w of the week (0 = monday 00:00). */
+static bool
+hours_open_week(const struct snap_hours *h, int w)
+{
+	int d, i, rel;
+
+	for (d = 0; d < SNAP_DAYS; d++) {
+		rel = (w - d * SNAP_MIN_PER_DAY + HOURS_WEEK_MIN) %
+		    HOURS_WEEK_MIN;
+		for (i = 0; i < h->n[d]; i++)
+			if (rel >= h->iv[d][i].open && rel < h->iv[d][i].close)
+				return true;
+	}
+	return false;
+}
+
+/* The minutes from w to edge (a minute of the week), 1 .. a week. */
+static int
+hours_ahead(int w, int edge)
+{
+	int delta = ((edge - w) % HOURS_WEEK_MIN + HOURS_WEEK_MIN) %
+	    HOURS_WEEK_MIN;
+
+	return delta == 0 ? HOURS_WEEK_MIN : delta;
+}
+
+/*
+ * A closed place opens at the nearest opening edge ahead (every interval
+ * is open at its start). An open one closes at the nearest closing edge
+ * ahead where no other interval holds it open: the edges are taken in
+ * order until one is closed, most often the first.
+ */
+int
+hours_next_change(const struct snap_hours *h, int day, int minute,
+    bool *open)
+{
+	int w = day * SNAP_MIN_PER_DAY + minute, best, after = 0, d, i, a;
+
+	*open = hours_open_week(h, w);
+	for (;;) {
+		best = -1;
+		for (d = 0; d < SNAP_DAYS; d++)
+			for (i = 0; i < h->n[d]; i++) {
+				a = hours_ahead(w, d * SNAP_MIN_PER_DAY +
+				    (*open ? h->iv[d][i].close :
+				    h->iv[d][i].open));
+				if (a > after && (best < 0 || a < best))
+					best = a;
+			}
+		if (best < 0 || !*open ||
+		    !hours_open_week(h, (w + best) % HOURS_WEEK_MIN))
+			return best;
+		after = best;
+	}
 }

@@ -8,6 +8,7 @@
 
 #include "ranker/snapshot.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -19,5 +20,17 @@
  */
 int hours_parse(const char *json, struct snap_hours *out, char *err,
     size_t errlen);
+
+#define HOURS_WEEK_MIN  (SNAP_DAYS * SNAP_MIN_PER_DAY)
+
+/*
+ * Whether h is open at local minute (0..1439) of day (0 = monday), as
+ * snap_hours_open() tells, into *open; and in how many minutes that
+ * changes, 1 to HOURS_WEEK_MIN, where back-to-back intervals (a day to
+ * 24:00 and the next from 00:00) make one span; -1 when it never does:
+ * open round the clock all week, or never open.
+ */
+int hours_next_change(const struct snap_hours *h, int day, int minute,
+    bool *open);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "ranker/index.h"
 #include "ranker/small_angle.h"
+#include "common/words.h"
 
 #include <errno.h>
 #include <math.h>
@@ -164,39 +165,6 @@ index_intern_free(struct intern *t)
 
 /* --- tokenizer -------------------------------------------------------------- */
 
-/* One code point of UTF-8, or -1 for a byte that starts none (skipped). */
-static int32_t
-utf8_next(const unsigned char **sp)
-{
-	const unsigned char *s = *sp;
-	int32_t cp;
-	int n, i;
-
-	if (s[0] < 0x80) {
-		*sp = s + 1;
-		return s[0];
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 1, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 2, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 3, cp = s[0] & 0x07;
-	else {
-		*sp = s + 1;
-		return -1;
-	}
-	for (i = 1; i <= n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*sp = s + 1;
-			return -1;
-		}
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	*sp = s + n + 1;
-	return cp;
-}
-
 static size_t
 utf8_put(char *out, int32_t cp)
 {
@@ -220,26 +188,6 @@ utf8_put(char *out, int32_t cp)
 	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
 	out[3] = (char)(0x80 | (cp & 0x3f));
 	return 4;
-}
-
-/*
- * Letters and digits: ASCII alphanumerics and every non-ASCII code point
- * except Latin-1 punctuation, general punctuation, symbols and arrows,
- * and CJK punctuation.
- */
-static bool
-is_word(int32_t cp)
-{
-	if (cp < 0)
-		return false;
-	if (cp < 0x80)
-		return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') ||
-		    (cp >= 'A' && cp <= 'Z');
-	if (cp < 0xc0 || cp == 0xd7 || cp == 0xf7)
-		return false;
-	if ((cp >= 0x2000 && cp <= 0x2bff) || (cp >= 0x3000 && cp <= 0x303f))
-		return false;
-	return true;
 }
 
 /* Lower case for ASCII, Latin-1 and Cyrillic; ё and Ё read as е. */
@@ -272,7 +220,7 @@ token_run(const unsigned char **sp, char *tok, size_t *len)
 	*len = 0;
 	while (*s != '\0') {
 		next = s;
-		if (!is_word(cp = utf8_next(&next)))
+		if (!words_is_char(cp = words_utf8_next(&next)))
 			break;
 		n = utf8_put(buf, fold(cp));
 		if (*len + n <= INDEX_TOKEN_MAX) {
@@ -297,7 +245,7 @@ token_next_min(const char **sp, char *tok, size_t min)
 	for (;;) {
 		while (*s != '\0') {        /* skip separators */
 			next = s;
-			if (is_word(utf8_next(&next)))
+			if (words_is_char(words_utf8_next(&next)))
 				break;
 			s = next;
 		}
@@ -316,7 +264,7 @@ token_next_min(const char **sp, char *tok, size_t min)
 size_t
 index_token_next(const char **sp, char *tok)
 {
-	return token_next_min(sp, tok, 2);
+	return token_next_min(sp, tok, WORDS_MIN_CHARS);
 }
 
 size_t

@@ -1,8 +1,11 @@
 /*
  * nearby.c: the WIRE_NEARBY request: strict JSON -> struct rank_query,
- * rank() on a referenced snapshot, results -> JSON (see nearby.h).
+ * rank() on a referenced snapshot, results -> JSON (see nearby.h), each
+ * with whether it is open at the request's "now" and when it next opens
+ * or closes, in its city's local time.
  */
 #include "ranker/nearby.h"
+#include "ranker/hours.h"
 #include "common/nearby_wire.h"
 #include "common/wire.h"
 
@@ -16,6 +19,9 @@
 #include <jansson.h>
 
 #define NEARBY_ERR_LEN  128
+
+_Static_assert(RANK_TOTAL_CAP == NW_TOTAL_CAP,
+    "the wire caps the total where rank() stops counting");
 
 /* A field that is absent or null: no preference. */
 static json_t *
@@ -276,20 +282,104 @@ nearby_error(const char *msg, size_t *outlen)
 	return nearby_dump(json_pack("{s:s}", "error", msg), outlen);
 }
 
+/* The hours (NULL: unknown) and the city's offset from UTC of place, an
+ * index over s's base and its delta. */
+static const struct snap_hours *
+place_hours(const struct snapshot *s, uint32_t place, int *offset_min)
+{
+	const struct snap_place *p;
+
+	if (place >= s->nplaces) {
+		if (s->delta == NULL)
+			return NULL;
+		place -= s->nplaces;
+		s = s->delta;
+		if (place >= s->nplaces)
+			return NULL;
+	}
+	p = &s->places[place];
+	*offset_min = s->cities[p->city].utc_offset_min;
+	return p->hours < 0 ? NULL : &s->hours[p->hours];
+}
+
+/* t, local seconds since the epoch at offset_min from UTC, as RFC 3339
+ * with that offset (NW_TIME_LEN characters for years 0 to 9999) into
+ * out[LOCAL_TIME_SIZE] (days_from_civil's inverse, after H. Hinnant). */
+#define LOCAL_TIME_SIZE 128     /* what snprintf() could write, at most */
+
+static void
+local_time(int64_t t, int offset_min, char out[LOCAL_TIME_SIZE])
+{
+	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	int64_t sec = t - days * 86400, z = days + 719468, era, doe, yoe, y;
+	int64_t doy, mp, d, m;
+	int off = offset_min < 0 ? -offset_min : offset_min;
+
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	snprintf(out, LOCAL_TIME_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d"
+	    "%c%02d:%02d",
+	    (int)(y % 10000), (int)m, (int)d, (int)(sec / 3600),
+	    (int)(sec / 60 % 60), (int)(sec % 60), offset_min < 0 ? '-' : '+',
+	    off / 60 % 100, off % 60);
+}
+
+/* Ends result r: open now or not, and when that changes, or nulls for
+ * unknown hours. */
+static void
+nearby_hours(struct nw_buf *b, const struct snapshot *s,
+    const struct rank_result *r, int64_t now)
+{
+	const struct snap_hours *h;
+	int64_t local, days, minute;
+	char when[LOCAL_TIME_SIZE];
+	int offset = 0, change;
+	bool open;
+
+	if ((h = place_hours(s, r->place, &offset)) == NULL) {
+		nw_result_end(b, -1, NULL, NULL);
+		return;
+	}
+	local = now + (int64_t)offset * 60;
+	days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+	minute = (local - days * 86400) / 60;
+	change = hours_next_change(h, (int)(((days + 3) % 7 + 7) % 7),
+	    (int)minute, &open);     /* 1970-01-01: a thursday */
+	if (change < 0) {
+		nw_result_end(b, open, NULL, NULL);
+		return;
+	}
+	local_time(days * 86400 + (minute + change) * 60, offset, when);
+	nw_result_end(b, open, open ? NULL : when, open ? when : NULL);
+}
+
 static char *
-nearby_encode(const struct snapshot *s, const struct rank_result *res,
-    size_t n, size_t total, size_t *outlen)
+nearby_encode(const struct snapshot *s, const struct nearby_req *r,
+    const struct rank_result *res, size_t n, size_t total, bool exact,
+    size_t *outlen)
 {
 	struct nw_buf b;
 	size_t i;
 	unsigned k;
 
-	nw_open(&b, total, s->serial);
+	/* past the cap, "at least NW_TOTAL_CAP" is all a total says */
+	if (total > NW_TOTAL_CAP) {
+		total = NW_TOTAL_CAP;
+		exact = false;
+	}
+	nw_open(&b, total, exact, s->serial);
 	for (i = 0; i < n; i++) {
 		nw_result(&b, res[i].id, res[i].distance_m, res[i].score);
 		for (k = 0; k < res[i].nmatched; k++)
 			nw_matched(&b, res[i].matched[k]);
-		nw_result_end(&b);
+		nearby_hours(&b, s, &res[i], r->q.now_utc);
 	}
 	return nw_close(&b, outlen);
 }
@@ -301,19 +391,21 @@ nearby_rank(const struct snapshot *s, const struct nearby_req *r,
 {
 	struct rank_result *res;
 	size_t total = 0;
+	bool exact = true;
 	int n;
 
 	if ((res = calloc(r->q.limit, sizeof(*res))) == NULL) {
 		*out = nearby_error("out of memory", outlen);
 		return WIRE_ERROR;
 	}
-	if ((n = rank(s, &r->q, res, r->q.limit, &total)) < 0) {
+	if ((n = rank_counted(s, &r->q, res, r->q.limit, &total,
+	    &exact)) < 0) {
 		*out = nearby_error(errno == EINVAL ? "bad request: query" :
 		    "out of memory", outlen);
 		free(res);
 		return WIRE_ERROR;
 	}
-	*out = nearby_encode(s, res, (size_t)n, total, outlen);
+	*out = nearby_encode(s, r, res, (size_t)n, total, exact, outlen);
 	free(res);
 	if (*out == NULL) {
 		*out = nearby_error("out of memory", outlen);

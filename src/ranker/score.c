@@ -941,6 +941,10 @@ struct topk {
 	size_t n, k;
 	enum rank_sort sort;
 	size_t total;
+	bool count_only;            /* the cell walked cannot enter: count */
+	size_t count_visits;        /* places looked at only to count */
+	bool cut;                   /* the count stopped short: a bound */
+	double in_dlat, in_dlon;    /* a box surely within the radius */
 	struct rank_ctx *c;
 	const struct rank_ctx *part;    /* being visited: c or its delta */
 	uint32_t off;                   /* part's first place index in c */
@@ -1057,6 +1061,53 @@ score_bound(const struct rank_ctx *c, double d)
 	return (c->prefs ? 0.45 * D + 0.55 : D) + 1e-9;
 }
 
+/*
+ * The box of degrees around the point whose every place is within the
+ * radius (its farthest points are its corners, which are, with a
+ * margin), so that counting most places needs no distance: a square
+ * inscribed in the circle, shrunk until its corners are in. None (-1)
+ * near a pole.
+ */
+static void
+topk_inner(struct topk *h, const struct rank_query *q)
+{
+	double a = q->radius_m / INDEX_EARTH_R / DEG * M_SQRT1_2, b;
+	double in = q->radius_m * (1.0 - 1e-6);
+	int i;
+
+	h->in_dlat = h->in_dlon = -1.0;
+	if (fabs(q->lat) + a >= 89.0)
+		return;
+	b = a / cos((fabs(q->lat) + a) * DEG);
+	for (i = 0; i < 64; i++, a *= 0.97, b *= 0.97)
+		if (rank_haversine(q->lat, q->lon, q->lat + a, q->lon + b) <= in &&
+		    rank_haversine(q->lat, q->lon, q->lat - a, q->lon + b) <= in) {
+			h->in_dlat = a;
+			h->in_dlon = b;
+			return;
+		}
+}
+
+/* A place of a cell that cannot enter the top-k: counted in the total
+ * if it passes, without a score, and without a distance when it is in
+ * the inner box. */
+static void
+count(struct topk *h, uint32_t place, const struct snap_place *p,
+    const struct index_point *pt)
+{
+	const struct rank_ctx *c = h->part;
+	double dlat = fabs(pt->lat - c->q->lat), dlon = fabs(pt->lon - c->q->lon);
+
+	h->count_visits++;
+	if (dlon > 180.0)
+		dlon = 360.0 - dlon;
+	if ((dlat > h->in_dlat || dlon > h->in_dlon) && (dlat > c->box_dlat ||
+	    dlon > c->box_dlon || distance_from(c, pt) > c->q->radius_m))
+		return;
+	if (passes(c, p) && !(c->gone && snap_gone(c->s, place)))
+		h->total++;
+}
+
 /* The places of one cell of the grid, neighbours in memory. */
 static void
 visit_cell(void *arg, uint32_t first, uint32_t end)
@@ -1067,15 +1118,17 @@ visit_cell(void *arg, uint32_t first, uint32_t end)
 
 	for (k = first; k < end; k++) {
 		p = s->grid.items[k];
-		visit(h, p, &s->places[p], &s->pos[p], NULL);
+		if (h->count_only)
+			count(h, p, &s->places[p], &s->pos[p]);
+		else
+			visit(h, p, &s->places[p], &s->pos[p], NULL);
 	}
 }
 
 /* Whether the top-k is full of places better than any d metres away. */
 static bool
-topk_done(void *arg, double d)
+topk_full(const struct topk *h, double d)
 {
-	const struct topk *h = arg;
 	const struct cand *worst = &h->a[0];
 
 	if (h->n < h->k || h->k == 0)
@@ -1090,6 +1143,28 @@ topk_done(void *arg, double d)
 	}
 }
 
+/*
+ * Whether the walk may skip what lies d metres away or more: once the
+ * top-k is full of better places and the total is past RANK_TOTAL_CAP,
+ * or RANK_COUNT_VISITS places were looked at only to count them (which
+ * bounds what a total costs a query that ranks little: a large radius,
+ * a selective filter). Until then, the cells that cannot enter the
+ * top-k are walked still, their places counted only (the walk asks
+ * before each cell), and what is skipped makes the total a bound.
+ */
+static bool
+topk_done(void *arg, double d)
+{
+	struct topk *h = arg;
+
+	h->count_only = topk_full(h, d);
+	if (!h->count_only || (h->total <= RANK_TOTAL_CAP &&
+	    h->count_visits < RANK_COUNT_VISITS))
+		return false;
+	h->cut = true;
+	return true;
+}
+
 /* With q, the places q matches are the candidates; else the grid's,
  * nearest first, until no farther one can enter the top-k. */
 static void
@@ -1101,6 +1176,7 @@ candidates_of(const struct rank_ctx *c, uint32_t off, struct topk *h)
 
 	h->part = c;
 	h->off = off;
+	h->count_only = false;
 	if (c->text) {
 		for (i = 0; i < c->ntm; i++) {
 			p = c->tm[i].place;
@@ -1141,6 +1217,13 @@ int
 rank(const struct snapshot *s, const struct rank_query *q,
     struct rank_result *out, size_t outcap, size_t *total)
 {
+	return rank_counted(s, q, out, outcap, total, NULL);
+}
+
+int
+rank_counted(const struct snapshot *s, const struct rank_query *q,
+    struct rank_result *out, size_t outcap, size_t *total, bool *exact)
+{
 	struct topk h;
 	int n;
 
@@ -1151,6 +1234,7 @@ rank(const struct snapshot *s, const struct rank_query *q,
 	 * even when the walk stops early */
 	h.k = (size_t)q->offset + q->limit + 1;
 	h.sort = q->sort;
+	topk_inner(&h, q);
 	if ((h.a = malloc((h.k + 1) * sizeof(*h.a))) == NULL) {
 		rank_ctx_free(h.c);
 		return -1;
@@ -1160,6 +1244,8 @@ rank(const struct snapshot *s, const struct rank_query *q,
 	n = emit(&h, q->offset, q->limit, out, outcap);
 	if (total != NULL)
 		*total = h.total;
+	if (exact != NULL)
+		*exact = !h.cut;
 	free(h.a);
 	rank_ctx_free(h.c);
 	return n;

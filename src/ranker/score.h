@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #define RANK_MAX_WINDOW     1000        /* offset + limit */
+#define RANK_TOTAL_CAP      1000        /* places counted exactly, at most */
+#define RANK_COUNT_VISITS   1000        /* places looked at only to count */
 #define RANK_MAX_RADIUS_M   50000.0
 #define RANK_MAX_TAGS       16          /* categories, and cuisines, asked */
 #define RANK_MAX_TERMS      8           /* words of q that count */
@@ -73,11 +75,16 @@ int rank_query_check(const struct rank_query *q);
 /*
  * Writes the results offset .. offset + limit (at most outcap) in order
  * and returns how many; *total is the number of places passing every
- * filter, or, when the walk stopped early because no farther place could
- * enter the top offset + limit, a lower bound of it that is above
- * offset + limit (so a next page is known to exist). -1 with errno EINVAL
- * (bad query) or ENOMEM.
+ * filter, or, when *exact is false, a lower bound of it above offset +
+ * limit. A walk that no farther place could enter the top offset + limit
+ * of goes on counting the places it passes, without scoring them, until
+ * it has counted past RANK_TOTAL_CAP or looked at RANK_COUNT_VISITS
+ * places that way: then it stops, and the total is a bound. -1 with
+ * errno EINVAL (bad query) or ENOMEM.
  */
+int rank_counted(const struct snapshot *s, const struct rank_query *q,
+    struct rank_result *out, size_t outcap, size_t *total, bool *exact);
+/* The same, whether the total is exact left unsaid. */
 int rank(const struct snapshot *s, const struct rank_query *q,
     struct rank_result *out, size_t outcap, size_t *total);
 

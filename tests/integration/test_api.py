@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The read API against a real PostgreSQL: GET /v1/cities,
 /v1/cities/{city}/places and /v1/places/{id} as docs/api.md says; a pagination
-walk over a whole city; filters agreeing with the same question in SQL;
+walk over a whole city with every cursor handed out taken back, its total
+against SQL, its cursors bound to their query and refused when edited;
+filters agreeing with the same question in SQL;
 400s naming the field, 404s; injection strings and odd Unicode; the
 database stopped (503 at once), frozen (504 at the query deadline) and
 back (recovery by itself); a flood beyond the pool (503 overloaded);
@@ -77,18 +79,26 @@ def test_cities():
         T.check_eq(c["places"], want.get(c["id"], 0), "places of %s" % c["id"])
 
 
-def walk(city, query=""):
-    """Every page of a city's places; returns the list and the page count."""
-    out, after, pages = [], None, 0
+def walk(city, query="", limit=13):
+    """Every page of a city's places, each cursor handed out sent back;
+    returns the list and the page count. Every page has the same total,
+    the number of places the walk finds."""
+    out, after, pages, totals = [], None, 0, set()
     while True:
-        q = "limit=13" + query + ("&after=" + after if after else "")
+        q = ("limit=%d" % limit) + query + ("&after=" + after if after
+                                            else "")
         st, _, doc = get("/v1/cities/%s/places?%s" % (city, q))
-        T.check_eq(st, 200, "page %d of %s" % (pages, city))
+        T.check_eq(st, 200, "page %d of %s: %r" % (pages, city, doc))
+        T.check(doc["total_exact"] is True, "total_exact %r"
+                % doc["total_exact"])
+        totals.add(doc["total"])
         pages += 1
         out += doc["places"]
         after = doc["next"]
         if after is None:
+            T.check_eq(totals, {len(out)}, "totals of %s%s" % (city, query))
             return out, pages
+        T.check_eq(len(doc["places"]), limit, "a page before the last")
         T.check(pages < 1000, "the walk does not end")
 
 
@@ -190,10 +200,10 @@ def test_bad_parameters_name_the_field():
             ("/v1/cities/moscow/places?cuisine=a,,b", "cuisine"),
             ("/v1/cities/moscow/places?category=%27;drop", "category"),
             ("/v1/cities/moscow/places?after=garbage!", "after"),
+            # the text cursors of before: "v1:99:abc", "v1:5.5:1",
+            # "v1::7" and a NUL
             ("/v1/cities/moscow/places?after=djE6OTk6YWJj", "after"),
-            # "v1:5.5:1": no rating is past 5.0
             ("/v1/cities/moscow/places?after=djE6NS41OjE", "after"),
-            # "v1::7" and a NUL: not how this server spells that cursor
             ("/v1/cities/moscow/places?after=djE6OjcA", "after"),
             ("/v1/places/abc", "id"),
             ("/v1/places/-1", "id"),
@@ -204,16 +214,79 @@ def test_bad_parameters_name_the_field():
         T.check_eq(doc["error"].get("field"), field, path)
 
 
-def test_cursor_of_the_top_rating_is_taken():
-    """5.0 is a rating a cursor carries: "v1:5.0:1" pages on from the
-    places rated 5.0 with an id of at most 1, where 5.5 is a 400."""
+def test_total_and_walks_of_7_and_30():
     city = sql("SELECT city_id FROM places GROUP BY city_id "
                "ORDER BY count(*) DESC LIMIT 1")[0][0]
-    st, _, doc = get("/v1/cities/%s/places?limit=100&after=djE6NS4wOjE"
-                     % city)
-    T.check_eq(st, 200, "a cursor with rating 5.0")
-    T.check(all(p["rating"] is None or p["rating"] < 5 or p["id"] > 1
-                for p in doc["places"]), "the page starts after 5.0, 1")
+    n = int(sql("SELECT count(*) FROM places WHERE city_id = '%s'"
+                % city)[0][0])
+    for limit in (7, 30):
+        places, pages = walk(city, limit=limit)
+        T.check_eq(len(places), n, "places walked %d at a time" % limit)
+        T.check_eq(pages, (n + limit - 1) // limit, "pages of %d" % limit)
+    want = int(sql("SELECT count(*) FROM places WHERE city_id = '%s' AND "
+                   "cuisines && '{georgian}' AND rating >= 3.5" % city)[0][0])
+    st, _, doc = get("/v1/cities/%s/places?cuisine=georgian&min_rating=3.5"
+                     "&limit=1" % city)
+    T.check_eq((st, doc["total"], doc["total_exact"]), (200, want, True),
+               "total with filters")
+    # a city without a matching place, and a page past the end
+    st, _, doc = get("/v1/cities/%s/places?cuisine=nosuchcuisine" % city)
+    T.check_eq((st, doc), (200, {"places": [], "total": 0,
+                                 "total_exact": True, "next": None}),
+               "no place matches")
+
+
+def first_cursor(city, query=""):
+    st, _, doc = get("/v1/cities/%s/places?limit=5%s" % (city, query))
+    T.check_eq(st, 200, "first page of %s" % city)
+    T.check(doc["next"], "%s has one page only" % city)
+    return doc["next"]
+
+
+def check_after_400(path, other):
+    st, _, doc = get(path)
+    T.check_eq(st, 400, path)
+    T.check_eq(doc["error"]["code"], "invalid_argument", path)
+    T.check_eq(doc["error"].get("field"), "after", path)
+    T.check_eq("another query" in doc["error"]["message"], other,
+               "%s: %s" % (path, doc["error"]["message"]))
+
+
+def test_cursors_are_bound_to_their_query():
+    """A Moscow cursor on London, or with other filters, is a 400 naming
+    after; an edited one too; the same query with another page size goes
+    on where the cursor says."""
+    cities = [r[0] for r in sql("SELECT city_id FROM places GROUP BY "
+                                "city_id ORDER BY count(*) DESC LIMIT 2")]
+    a, b = cities
+    c = first_cursor(a)
+    check_after_400("/v1/cities/%s/places?limit=5&after=%s" % (b, c), True)
+    for q in ("&cuisine=georgian", "&category=cafe", "&min_rating=1",
+              "&max_price=4"):
+        check_after_400("/v1/cities/%s/places?limit=5%s&after=%s"
+                        % (a, q, c), True)
+    # the same question spelt otherwise is the same query
+    c = first_cursor(a, "&min_rating=1.0")
+    st, _, doc = get("/v1/cities/%s/places?min_rating=1&after=%s" % (a, c))
+    T.check_eq(st, 200, "min_rating=1 with a cursor of min_rating=1.0")
+    # another page size: the walk goes on after the cursor's place
+    c = first_cursor(a)
+    st, _, five = get("/v1/cities/%s/places?limit=10" % a)
+    st, _, doc = get("/v1/cities/%s/places?limit=5&after=%s" % (a, c))
+    st2, _, more = get("/v1/cities/%s/places?limit=3&after=%s" % (a, c))
+    T.check_eq((st, st2), (200, 200), "a cursor with another limit")
+    T.check_eq(more["places"], doc["places"][:3], "limit 3 after the cursor")
+    T.check_eq(doc["places"], five["places"][5:], "the page after")
+    # one character changed, anywhere: not a cursor of this server
+    alphabet = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                "0123456789-_")
+    for i in range(len(c)):
+        bad = c[:i] + alphabet[(alphabet.index(c[i]) + 1) % 64] + c[i + 1:]
+        check_after_400("/v1/cities/%s/places?limit=5&after=%s" % (a, bad),
+                        False)
+    # the text cursors of before ("v1:5.0:1", "v1:4.6:42")
+    for old in ("djE6NS4wOjE", "djE6NC42OjQy"):
+        check_after_400("/v1/cities/%s/places?after=%s" % (a, old), False)
 
 
 def test_unknown_ids_and_cities_404():
@@ -341,7 +414,8 @@ if __name__ == "__main__":
         test_nulls_come_out_as_null,
         test_cyrillic_names,
         test_bad_parameters_name_the_field,
-        test_cursor_of_the_top_rating_is_taken,
+        test_total_and_walks_of_7_and_30,
+        test_cursors_are_bound_to_their_query,
         test_unknown_ids_and_cities_404,
         test_injection_and_odd_unicode_are_harmless,
         test_cache_counts_hits,

@@ -1,10 +1,15 @@
 #!/usr/bin/python3
 """GET /v1/nearby end to end: the ranker's snapshot of a seeded database,
-ranked answers checked against SQL, the ranker killed (degraded answers at
-once, full ones again after its respawn), and a place changed in the
-database ranked with its new data soon after."""
+ranked answers checked against SQL, their total, whether each place is
+open now and until when, the cursors (bound to their query, refused when
+edited, every one handed out taken back up to the 1000th result), open_at
+with seconds, q without a word refused; the ranker killed (degraded
+answers at once, full ones again after its respawn) or stopped (degraded
+answers with their total), and a place changed in the database ranked with
+its new data soon after."""
 
 import base64
+import datetime
 import json
 import math
 import os
@@ -43,6 +48,19 @@ def nearby(**params):
     return json.loads(body)
 
 
+def nearby_400(field, **params):
+    """The 400 of a query, which must name field; its message."""
+    q = {"lat": CITY[1], "lon": CITY[2]}
+    q.update(params)
+    st, _, body = D.get("/v1/nearby?" + urllib.parse.urlencode(q),
+                        timeout=20)
+    T.check_eq(st, 400, "/v1/nearby?%s: %s" % (q, body[:200]))
+    err = json.loads(body)["error"]
+    T.check_eq((err["code"], err.get("field")), ("invalid_argument", field),
+               "/v1/nearby?%s" % q)
+    return err["message"]
+
+
 def haversine(lat1, lon1, lat2, lon2):
     p1, p2 = math.radians(lat1), math.radians(lat2)
     a = (math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) *
@@ -53,10 +71,13 @@ def haversine(lat1, lon1, lat2, lon2):
 def test_shape_and_radius():
     doc = nearby(radius_m=3000, limit=20)
     T.check(doc["results"], "no results near the city centre")
+    T.check_eq(set(doc), {"results", "total", "total_exact", "next",
+                          "degraded"}, "answer fields")
     T.check_eq(doc["degraded"], False, "degraded")
     for r in doc["results"]:
         p = r["place"]
-        T.check(set(r) == {"place", "distance_m", "score", "matched"},
+        T.check(set(r) == {"place", "distance_m", "score", "matched",
+                           "is_open_now", "opens_at", "closes_at"},
                 "result fields: %r" % sorted(r))
         d = haversine(CITY[1], CITY[2], p["lat"], p["lon"])
         T.check(abs(d - r["distance_m"]) < 5, "distance_m %r vs %r"
@@ -209,12 +230,289 @@ def test_bad_parameters():
                      ("lat=0&lon=0&open_at=2026-02-30T10:00", "open_at"),
                      ("lat=0&lon=0&min_price=3&max_price=2", "min_price"),
                      ("lat=0&lon=0&after=zzz", "after"),
-                     # "n1:020": not how this server spells offset 20
+                     # "n1:020", of the text cursors of before
                      ("lat=0&lon=0&after=bjE6MDIw", "after"),
                      ("lat=0&lon=0&q=%FF%FE", "q")):
         st, _, body = D.get("/v1/nearby?" + q)
         T.check_eq(st, 400, q)
         T.check_eq(json.loads(body)["error"].get("field"), field, q)
+
+
+def places_near(radius, where="true"):
+    """(lo, hi): the places within radius - 1 m and radius + 1 m of the
+    city centre that pass the SQL condition where."""
+    rows = PG.psql("SELECT lat, lon FROM places WHERE %s" % where)
+    ds = [haversine(CITY[1], CITY[2], float(la), float(lo))
+          for la, lo in rows]
+    return (sum(d <= radius - 1 for d in ds), sum(d <= radius + 1 for d in ds))
+
+
+def check_total(doc, lohi, what):
+    T.check(doc["total_exact"] is True, "%s: total_exact %r"
+            % (what, doc["total_exact"]))
+    T.check(lohi[0] <= doc["total"] <= lohi[1], "%s: total %d, SQL finds "
+            "%d to %d" % (what, doc["total"], lohi[0], lohi[1]))
+
+
+def walk_nearby(limit, **params):
+    """Every page of a question, each cursor handed out sent back (each
+    must be taken); the results and the totals of the pages."""
+    out, totals, after, pages = [], set(), None, 0
+    while True:
+        q = dict(params, limit=limit)
+        if after:
+            q["after"] = after
+        doc = nearby(**q)
+        pages += 1
+        out += doc["results"]
+        totals.add((doc["total"], doc["total_exact"]))
+        after = doc["next"]
+        if not after:
+            return out, totals, pages
+        T.check_eq(len(doc["results"]), limit, "a page before the last")
+        T.check(pages <= 1000, "the walk does not end")
+
+
+def test_total_against_sql():
+    for radius, params, where in (
+            (3000, {}, "true"),
+            (8000, {"category": "restaurant", "max_price": 2},
+             "categories && '{restaurant}' AND price_level <= 2"),
+            (5000, {"min_rating": 4}, "rating >= 4")):
+        lohi = places_near(radius, where)
+        for sort in ("best", "distance", "rating"):
+            doc = nearby(radius_m=radius, limit=3, sort=sort, **params)
+            check_total(doc, lohi, "radius %d %r sort %s" % (radius, params,
+                                                             sort))
+            T.check_eq(doc["next"] is not None, doc["total"] > 3,
+                       "a next page when more match")
+        # every page says the same, and the walk finds that many
+        res, totals, _ = walk_nearby(20, radius_m=radius, **params)
+        T.check_eq(totals, {(len(res), True)}, "totals of the pages")
+    # with q, what matches q
+    res, totals, _ = walk_nearby(50, radius_m=50000, q="khachapuri")
+    T.check_eq(totals, {(len(res), True)}, "totals with q")
+    doc = nearby(radius_m=3000, cuisine="nosuchcuisine", category="nosuch")
+    T.check_eq((doc["results"], doc["total"], doc["total_exact"],
+                doc["next"]), ([], 0, True, None), "nothing matches")
+
+
+def _city_offset_min():
+    """The biggest city's offset from UTC now, in minutes, as the ranker
+    loads it."""
+    return int(PG.psql(
+        "SELECT round(EXTRACT(EPOCH FROM (now() AT TIME ZONE c.timezone) - "
+        "(now() AT TIME ZONE 'UTC')) / 60)::int FROM cities c "
+        "WHERE c.id = '%s'" % CITY[0])[0][0])
+
+
+def _hhmm(m):
+    m %= 1440
+    return "%02d:%02d" % (m // 60, m % 60)
+
+
+def _every_day(o, c):
+    return json.dumps({d: [[o, c]] for d in
+                       ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+
+
+def test_open_now_and_next_change():
+    """Four places near the centre given hours in SQL: open from two hours
+    ago to two hours ahead every day (open, closes then), opening in three
+    hours (closed, opens then), open round the clock (open, no change),
+    unknown (nulls). Times are local, with the city's offset."""
+    off = _city_offset_min()
+    lm = int((time.time() + off * 60) // 60)    # local minutes, now
+    rs = nearby(radius_m=3000, limit=4, sort="distance")["results"]
+    T.check_eq(len(rs), 4, "four places near the centre")
+    ids = [r["place"]["id"] for r in rs]
+    old = {int(r[0]): r[1] for r in PG.psql(
+        "SELECT id, coalesce(hours::text, 'null') FROM places WHERE id IN "
+        "(%s)" % ",".join(map(str, ids)))}
+    hours = [_every_day(_hhmm(lm - 120), _hhmm(lm + 120)),
+             _every_day(_hhmm(lm + 180), _hhmm(lm + 300)),
+             _every_day("00:00", "24:00"), None]
+    want = [(True, None, lm + 120), (False, lm + 180, None),
+            (True, None, None), (None, None, None)]
+    try:
+        for pid, h in zip(ids, hours):
+            PG.psql("UPDATE places SET hours = %s WHERE id = %d"
+                    % ("'%s'::jsonb" % h if h else "NULL", pid))
+
+        def states():
+            got = {r["place"]["id"]: r for r in nearby(
+                radius_m=3000, limit=4, sort="distance")["results"]}
+            return [got.get(i) for i in ids]
+
+        T.wait_until(lambda: [r and r["is_open_now"] for r in states()] ==
+                     [w[0] for w in want], 30, "the new hours ranked")
+        for pid, r, (is_open, opens, closes) in zip(ids, states(), want):
+            T.check_eq(r["is_open_now"], is_open, "is_open_now of %d" % pid)
+            for key, m in (("opens_at", opens), ("closes_at", closes)):
+                if m is None:
+                    T.check(r[key] is None, "%s of %d: %r" % (key, pid,
+                                                             r[key]))
+                    continue
+                t = datetime.datetime.fromisoformat(r[key])
+                T.check_eq(t.utcoffset(), datetime.timedelta(minutes=off),
+                           "%s of %d: %s, offset" % (key, pid, r[key]))
+                T.check_eq(t.timestamp(), (m - off) * 60.0,
+                           "%s of %d: %s" % (key, pid, r[key]))
+                T.check(r[key].endswith(":00" + r[key][-6:]),
+                        "whole minutes: %s" % r[key])
+            T.check("is_open_now" not in r["place"], "the place card "
+                    "itself holds no time of day")
+        # open_now keeps the open ones; open_at what hours say then
+        open_ids = {r["place"]["id"] for r in nearby(
+            radius_m=3000, limit=100, open_now="true")["results"]}
+        T.check(ids[0] in open_ids and ids[2] in open_ids and
+                ids[1] not in open_ids and ids[3] not in open_ids,
+                "open_now=true and is_open_now disagree")
+    finally:
+        for pid in ids:
+            PG.psql("UPDATE places SET hours = %s WHERE id = %d"
+                    % ("NULL" if old[pid] == "null" else
+                       "'%s'::jsonb" % old[pid], pid))
+
+
+def test_cursors_are_bound_to_their_query():
+    base = {"radius_m": 3000}
+    doc = nearby(limit=5, **base)
+    c = doc["next"]
+    T.check(c, "one page only near the centre")
+    ten = nearby(limit=10, **base)["results"]
+    T.check_eq(nearby(limit=5, after=c, **base)["results"], ten[5:],
+               "the page after the cursor")
+    T.check_eq(nearby(limit=3, after=c, **base)["results"], ten[5:8],
+               "another page size after the cursor")
+    # the same question spelt otherwise is the same query
+    T.check_eq(nearby(limit=5, after=c, radius_m="3000.0",
+                      lat="%.7f" % CITY[1])["results"], ten[5:],
+               "the same question spelt otherwise")
+    for other in ({"radius_m": 2999}, {"lat": CITY[1] + 0.001},
+                  {"lon": CITY[2] + 0.001}, {"q": "pizza"},
+                  {"sort": "distance"}, {"category": "cafe"},
+                  {"cuisine": "georgian"}, {"min_rating": 3},
+                  {"max_price": 3}, {"open_now": "true"},
+                  {"open_at": "2026-11-30T10:00"}):
+        q = dict(base, limit=5, after=c)
+        q.update(other)
+        msg = nearby_400("after", **q)
+        T.check("another query" in msg, "%r: %s" % (other, msg))
+    alphabet = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                "0123456789-_")
+    for i in range(len(c)):
+        bad = c[:i] + alphabet[(alphabet.index(c[i]) + 1) % 64] + c[i + 1:]
+        msg = nearby_400("after", limit=5, after=bad, **base)
+        T.check("not a cursor" in msg, "%s: %s" % (bad, msg))
+    # the text cursors of before: "n1:5", "n1:10", "n1:995"
+    for old in ("bjE6NQ", "bjE6MTA", "bjE6OTk1",
+                base64.urlsafe_b64encode(b"n1:5").decode().rstrip("=")):
+        nearby_400("after", limit=5, after=old, **base)
+    # a city list's cursor
+    st, _, body = D.get("/v1/cities/%s/places?limit=1" % CITY[0])
+    nearby_400("after", limit=5, after=json.loads(body)["next"], **base)
+
+
+def _add_cluster(n):
+    """n places 44 km north of the centre, 40 to a row ~30 m apart: more
+    than the 1000 results a question pages through. Their ids."""
+    lat, lon = CITY[1] + 0.4, CITY[2]
+    rows = PG.psql(
+        "INSERT INTO places (city_id, name, categories, lat, lon, rating) "
+        "SELECT '%s', 'Cluster ' || g, '{cafe}', %f + (g / 40) * 0.0003, "
+        "%f + (g %% 40) * 0.0005, (g %% 50) / 10.0 FROM "
+        "generate_series(0, %d) g RETURNING id" % (CITY[0], lat, lon, n - 1))
+    return [int(r[0]) for r in rows], lat, lon
+
+
+def test_every_cursor_handed_out_is_taken():
+    """Paging to the 1000th result with limits 7 and 30 (neither divides
+    1000): every cursor is taken, the last page ends at the 1000th, and no
+    page claims an exact total (the ranker stops counting past 1000, or
+    after 1000 places looked at only to count), nor more than 1000."""
+    ids, lat, lon = _add_cluster(1100)
+    try:
+        T.wait_until(lambda: nearby(lat=lat, lon=lon, radius_m=3000,
+                                    limit=1)["total_exact"] is False,
+                     60, "the cluster ranked")
+        for limit, sort in ((7, "best"), (30, "distance"), (30, "rating")):
+            res, totals, pages = walk_nearby(limit, lat=lat, lon=lon,
+                                             radius_m=3000, sort=sort)
+            ids_seen = [r["place"]["id"] for r in res]
+            T.check_eq(len(ids_seen), 1000, "results of limit %d" % limit)
+            T.check_eq(len(set(ids_seen)), 1000, "a place twice")
+            T.check_eq(pages, (1000 + limit - 1) // limit, "pages")
+            T.check(all(not e and 0 < t <= 1000 for t, e in totals),
+                    "totals past the cap: %r" % sorted(totals))
+        # a filter that leaves few: exact when every cell is walked (by
+        # rating), else exact or a bound below it
+        want = sum(1 for g in range(1100) if g % 50 >= 48)
+        doc = nearby(lat=lat, lon=lon, radius_m=3000, min_rating=4.8,
+                     sort="rating")
+        T.check_eq((doc["total"], doc["total_exact"]), (want, True),
+                   "total with min_rating=4.8 by rating")
+        doc = nearby(lat=lat, lon=lon, radius_m=3000, min_rating=4.8)
+        T.check(doc["total"] == want if doc["total_exact"] else
+                10 < doc["total"] < want, "total with min_rating=4.8: %d "
+                "(exact: %s), want %d" % (doc["total"], doc["total_exact"],
+                                          want))
+    finally:
+        PG.psql("DELETE FROM places WHERE id IN (%s)"
+                % ",".join(map(str, ids)))
+
+
+def test_open_at_with_seconds():
+    base = {"radius_m": 8000, "limit": 100}
+    want = [r["place"]["id"] for r in nearby(
+        open_at="2026-11-30T10:00", **base)["results"]]
+    T.check(want, "nothing open on Monday at 10:00")
+    for at in ("2026-11-30T10:00:00", "2026-11-30T10:00:59"):
+        T.check_eq([r["place"]["id"] for r in nearby(
+            open_at=at, **base)["results"]], want, "open_at=%s" % at)
+    for at in ("2026-11-30T10:00:60", "2026-11-30T10:00:0",
+               "2026-11-30T10:00:", "2026-11-30T10:00:+1",
+               "2026-11-30T10:00Z", "2026-11-30T10:00:00Z",
+               "2026-11-30T10:00:00+03:00", "2026-02-29T10:00",
+               "2026-11-30 10:00:00"):
+        nearby_400("open_at", open_at=at, **base)
+
+
+def test_q_without_a_word_is_refused():
+    for q in ("!", "?", "a", " ", "a b c", "- !", "¿", "«»", "1"):
+        msg = nearby_400("q", q=q)
+        T.check("word" in msg, "q=%r: %s" % (q, msg))
+    for q in ("ab", "щи", "a pizza", "42"):
+        nearby(q=q)
+
+
+def test_degraded_answers_count_and_page():
+    """With the ranker stopped, answers degrade after [ranker] timeout
+    (2 s): they have their total (the filters they apply), hours unknown
+    (null), and cursors that page on; q without a word is still a 400."""
+    rk = D.rankers()[0][0]
+    lohi = places_near(5000, "categories && '{restaurant}'")
+    os.kill(rk, signal.SIGSTOP)
+    try:
+        one = nearby(radius_m=5000, limit=4, category="restaurant")
+        T.check(one["degraded"], "not degraded with the ranker stopped")
+        check_total(one, lohi, "degraded")
+        for r in one["results"]:
+            T.check_eq((r["is_open_now"], r["opens_at"], r["closes_at"]),
+                       (None, None, None), "hours in a degraded answer")
+        T.check(one["next"], "a degraded answer without a next page")
+        two = nearby(radius_m=5000, limit=4, category="restaurant",
+                     after=one["next"])
+        T.check(two["degraded"], "the second page not degraded")
+        T.check_eq(two["total"], one["total"], "the second page's total")
+        T.check(not {r["place"]["id"] for r in one["results"]} &
+                {r["place"]["id"] for r in two["results"]},
+                "a place on both pages")
+        nearby_400("q", q="!")
+        nearby_400("after", radius_m=4000, after=one["next"])
+    finally:
+        os.kill(rk, signal.SIGCONT)
+    T.wait_until(lambda: not nearby()["degraded"], 30, "ranked answers")
 
 
 def test_ranker_killed_degrades_then_recovers():
@@ -604,6 +902,13 @@ if __name__ == "__main__":
         test_q_finds_dishes_on_the_menu,
         test_paging_returns_each_once,
         test_bad_parameters,
+        test_total_against_sql,
+        test_open_now_and_next_change,
+        test_cursors_are_bound_to_their_query,
+        test_every_cursor_handed_out_is_taken,
+        test_open_at_with_seconds,
+        test_q_without_a_word_is_refused,
+        test_degraded_answers_count_and_page,
         test_reload_waits_for_the_new_rankers_snapshot,
         test_ranking_threads_yield_to_the_loops,
         test_workers_ask_for_short_slices,

@@ -174,7 +174,9 @@ def test_nearby_results_within_radius_by_score():
     finally:
         rk.close()
     T.check_eq(t, WIRE_NEARBY_RESULT, "reply type")
-    T.check(set(doc) == {"total", "snapshot", "results"}, "keys %r" % doc)
+    T.check(set(doc) == {"total", "total_exact", "snapshot", "results"},
+            "keys %r" % doc)
+    T.check(doc["total_exact"] is True, "total_exact %r" % doc["total_exact"])
     T.check(doc["snapshot"] >= 1, "snapshot number %r" % doc["snapshot"])
     res = doc["results"]
     T.check(len(res) > 0, "no result near the centre of %s" % CITY[0])
@@ -188,7 +190,8 @@ def test_nearby_results_within_radius_by_score():
                                                        len(near)))
     ids = set()
     for r in res:
-        T.check(set(r) == {"id", "distance_m", "score", "matched"},
+        T.check(set(r) == {"id", "distance_m", "score", "matched",
+                           "is_open_now", "opens_at", "closes_at"},
                 "result keys %r" % r)
         T.check(r["id"] in pos, "result %d is not a place of %s"
                 % (r["id"], CITY[0]))
@@ -307,9 +310,9 @@ def answers(rk, queries):
 
 def same_total(q, ta, tb):
     """Totals agree: equal, or both past the page (offset + limit), since a
-    walk that stopped early, once no farther place could enter the page,
-    reports a lower bound above it, and two layouts of the same places may
-    stop at different cells."""
+    walk that stopped counting (past 1000, or to spare the work) reports a
+    lower bound above it, and two layouts of the same places may stop at
+    different cells."""
     window = q.get("offset", 0) + q["limit"]
     return ta == tb or (ta > window and tb > window)
 

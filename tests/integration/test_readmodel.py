@@ -791,7 +791,8 @@ def test_city_rows_change():
         watch_get("/v1/cities", lambda d: count_of(d, "rm-new-city") == [0],
                   "a new city")
         doc = get_doc("/v1/cities/rm-new-city/places")
-        T.check_eq(doc, {"places": [], "next": None}, "a new city's list")
+        T.check_eq(doc, {"places": [], "total": 0, "total_exact": True,
+                         "next": None}, "a new city's list")
         PG.psql("UPDATE cities SET name = 'RM Renamed' WHERE id = "
                 "'rm-new-city'")
         watch_get("/v1/cities", lambda d: any(

@@ -13,6 +13,7 @@
 #include "ranker/index.h"
 #include "ranker/score.h"
 #include "ranker/snapshot.h"
+#include "common/words.h"
 
 #include <check.h>
 #include <errno.h>
@@ -541,7 +542,30 @@ START_TEST(test_tokenizer)
 }
 END_TEST
 
-/* queries whose walk stopped before the radius: their total is a bound */
+/* What a worker asks of q (common/words.h) is what the tokenizer finds:
+ * a text has a word exactly when it has a token. */
+START_TEST(test_words_as_tokens)
+{
+	static const char *const texts[] = { "", "!", "?", "a", " ", "a b c",
+	    "- !", "¿", "«»", "1", "é", "ё", "—", "ab", "щи", "a pizza", "42",
+	    "x1", "\xff\xfe", "\xd0", "a\xff" "b", "日本", "日", "☕☕", "a-b",
+	    "ö!ü", "McDonald's", "«Ёлка»" };
+	char tok[INDEX_TOKEN_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		const char *s = texts[i];
+
+		ck_assert_msg(words_any(texts[i]) ==
+		    (index_token_next(&s, tok) > 0), "\"%s\"", texts[i]);
+	}
+	ck_assert(!words_any("!"));
+	ck_assert(words_any("щи"));
+}
+END_TEST
+
+/* queries whose walk stopped counting (past RANK_TOTAL_CAP, or after
+ * RANK_COUNT_VISITS places looked at only to count): their total is a
+ * bound */
 static size_t cut_walks;
 
 /* rank() against the reference for q (query number i); adds its ties. */
@@ -549,13 +573,16 @@ static int
 check_query(size_t i, const struct rank_query *q, size_t *ties)
 {
 	size_t total, n;
+	bool exact;
 	int got;
 
 	n = ref_rank(wsnap, q, refall);
-	got = rank(wsnap, q, out, RANK_MAX_WINDOW, &total);
+	got = rank_counted(wsnap, q, out, RANK_MAX_WINDOW, &total, &exact);
 	ck_assert_int_ge(got, 0);
-	if (total != n) {           /* the walk stopped early */
-		ck_assert_uint_lt(total, n);
+	if (exact)
+		ck_assert_uint_eq(total, n);
+	else {                      /* a bound above the page */
+		ck_assert_uint_le(total, n);
 		ck_assert_uint_gt(total, (size_t)q->offset + q->limit);
 		cut_walks++;
 	}
@@ -589,7 +616,71 @@ START_TEST(test_bruteforce)
 	ck_assert_uint_gt(ties, 0);         /* the tie-break was exercised */
 	ck_assert_uint_gt(text_grid, 0);    /* both ways of finding q's */
 	ck_assert_uint_gt(text_scan, 0);    /* words were compared */
-	ck_assert_uint_gt(cut_walks, 0);    /* and walks stopped early */
+}
+END_TEST
+
+/*
+ * Totals that stop short: 1500 places on a grid 100 m apart (every 30th
+ * of price 4), asked nearest first, best first and by rating with a page
+ * of 10. The walk fills its top-k in a few cells and counts the rest,
+ * until it counts past RANK_TOTAL_CAP or has looked at RANK_COUNT_VISITS
+ * places only to count: a bound then. By rating it walks every cell: all
+ * of them, exactly. With 50 of price 4, the count of a nearest walk is
+ * exact or a bound, that of a walk by rating exact.
+ */
+START_TEST(test_total_capped)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct rank_result res[10];
+	struct snap_place_in in;
+	struct rank_query q;
+	struct snapshot *s;
+	size_t total, i;
+	bool exact;
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(snap_add_city(b, "moscow", 180), 0);
+	for (i = 0; i < 1500; i++) {
+		memset(&in, 0, sizeof(in));
+		in.id = (int64_t)i + 1;
+		in.lat = 55.75 + ((double)(i / 40) - 18.5) * 0.0009;
+		in.lon = 37.62 + ((double)(i % 40) - 19.5) * 0.0016;
+		in.rating = NAN;
+		in.price_level = i % 30 == 0 ? 4 : 1;
+		in.name = "place";
+		ck_assert_int_ge(snap_add_place(b, &in), 0);
+	}
+	ck_assert_ptr_nonnull(s = snap_build(b));
+	for (int sort = RANK_SORT_BEST; sort <= RANK_SORT_RATING; sort++) {
+		rank_query_init(&q);
+		q.lat = 55.75;
+		q.lon = 37.62;
+		q.radius_m = 5000;
+		q.sort = (enum rank_sort)sort;
+		ck_assert_int_eq(rank_counted(s, &q, res, 10, &total, &exact),
+		    10);
+		ck_assert_uint_le(total, 1500);
+		if (sort == RANK_SORT_RATING) {         /* every cell */
+			ck_assert(exact);
+			ck_assert_uint_eq(total, 1500);
+		} else {
+			ck_assert(!exact);
+			ck_assert_uint_gt(total, 10);
+			cut_walks++;
+		}
+		q.min_price = 4;
+		ck_assert_int_eq(rank_counted(s, &q, res, 10, &total, &exact),
+		    10);
+		ck_assert(exact ? total == 50 : total > 10 && total < 50);
+		ck_assert(exact || sort != RANK_SORT_RATING);
+		q.offset = 45;
+		ck_assert_int_eq(rank_counted(s, &q, res, 10, &total, &exact),
+		    5);
+		ck_assert(exact);
+		ck_assert_uint_eq(total, 50);
+	}
+	ck_assert_uint_gt(cut_walks, 0);    /* walks stopped counting */
+	snap_unref(s);
 }
 END_TEST
 
@@ -1606,6 +1697,7 @@ main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_bruteforce);
 	tcase_add_test(tc, test_text_by_grid);
+	tcase_add_test(hand, test_total_capped);
 	tcase_add_test(tc, test_nearest_first);
 	tcase_add_test(tc, test_cuisine_lift_world);
 	tcase_add_test(tc, test_khachapuri);
@@ -1618,6 +1710,7 @@ main(void)
 	tcase_add_test(tc, test_overlay_deletes);
 	suite_add_tcase(s, tc);
 	tcase_add_test(hand, test_tokenizer);
+	tcase_add_test(hand, test_words_as_tokens);
 	tcase_add_test(hand, test_open_hours);
 	tcase_add_test(hand, test_cuisine_lift);
 	tcase_add_test(hand, test_builder_errors);
