@@ -17,6 +17,7 @@
 #include <check.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1703,6 +1704,260 @@ START_TEST(test_builder_errors)
 }
 END_TEST
 
+/* --- what people type ------------------------------------------------------ */
+
+/* A street of places 100 m apart, each with the words the table asks. */
+static const struct {
+	int64_t id;
+	const char *name, *desc, *item;
+} street[] = {
+	{ 1, "Café Pushkin", "old Moscow", "Crème brûlée" },
+	{ 2, "La Belle Époque", "French bistro", "Croissant" },
+	{ 3, "Грузинский дворик", NULL, "Хачапури по-аджарски" },
+	{ 4, "Tbilisi", "Georgian", "Khachapuri Imeruli" },
+	{ 5, "Napoli", NULL, "Pizza Margherita" },
+	{ 6, "Dim Sum House", NULL, "Shrimp dumpling" },
+	{ 7, "Bear Pub", "craft beer", "Fish and chips" },
+	{ 8, "Piazza Rossa", "espresso", "Tiramisu" },
+	{ 9, "Пельменная №1", NULL, "Пельмени" },
+};
+
+/* q -> the places it finds (in any order), and a reason each must give */
+static const struct {
+	const char *q;
+	int64_t ids[4];
+	const char *reason;
+} typed[] = {
+	{ "cafe", { 1 }, "name" }, { "café", { 1 }, "name" },
+	{ "CAFÉ", { 1 }, "name" }, { "epoque", { 2 }, "name" },
+	{ "Époque", { 2 }, "name" },
+	{ "creme brulee", { 1 }, "menu: Crème brûlée" },
+	{ "crème brûlée", { 1 }, "menu: Crème brûlée" },
+	{ "khachapuri", { 3, 4 }, NULL }, { "хачапури", { 3, 4 }, NULL },
+	{ "ХАЧАПУРИ", { 3, 4 }, NULL },
+	{ "pizzas", { 5 }, "menu: Pizza Margherita" },
+	{ "pizza", { 5 }, "menu: Pizza Margherita" },   /* not Piazza */
+	{ "dumplings", { 6 }, "menu: Shrimp dumpling" },
+	{ "piza", { 5 }, "typo: piza -> pizza" },
+	{ "kachapuri", { 3, 4 }, "typo: kachapuri -> khachapuri" },
+	{ "hachapuri", { 3, 4 }, "typo: hachapuri -> khachapuri" },
+	{ "khachapury", { 3, 4 }, NULL },      /* its English stem: -i */
+	{ "tiramsiu", { 8 }, "typo: tiramsiu -> tiramisu" },
+	{ "pelmeni", { 9 }, "menu: Пельмени" },
+	{ "пельменей", { 9 }, "name" },         /* by stem, both fields */
+	{ "chip", { 7 }, "menu: Fish and chips" },      /* a stem */
+	{ "beet", { 0 }, NULL },    /* 4 letters: no typo to beer or bear */
+	{ "pza", { 0 }, NULL },
+	{ "nothingmatches", { 0 }, NULL },
+};
+
+static struct snapshot *
+street_build(void)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snap_place_in p;
+	struct snapshot *s;
+	double m = 1.0 / 111195.0;
+	size_t i;
+	int c;
+
+	ck_assert_ptr_nonnull(b);
+	c = snap_add_city(b, "moscow", 180);
+	for (i = 0; i < sizeof(street) / sizeof(street[0]); i++) {
+		p = place_at(street[i].id, c, 55.75 + 100.0 * (double)i * m,
+		    37.62);
+		p.name = street[i].name;
+		p.description = street[i].desc;
+		ck_assert_int_ge(snap_add_place(b, &p), 0);
+		ck_assert_int_eq(snap_add_menu_item(b, street[i].id,
+		    street[i].item), 0);
+	}
+	s = snap_build(b);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static bool
+has_reason(const struct rank_result *r, const char *reason)
+{
+	unsigned k;
+
+	for (k = 0; k < r->nmatched; k++)
+		if (strcmp(r->matched[k], reason) == 0)
+			return true;
+	return false;
+}
+
+/* Ranks every q of typed[] on s with an (NULL: made per call), but the
+ * place drop; checks what each finds. */
+static void
+check_typed(const struct snapshot *s, struct analyzer *an, int64_t drop,
+    struct rank_result (*res)[10], int *nres)
+{
+	struct rank_query q;
+	size_t i, k, want, total;
+	int n, j;
+
+	for (i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+		rank_query_init(&q);
+		q.lat = 55.75;
+		q.lon = 37.62;
+		q.q = typed[i].q;
+		q.an = an;
+		n = rank(s, &q, res[i], 10, &total);
+		for (want = 0, k = 0; k < 4 && typed[i].ids[k] != 0; k++)
+			want += typed[i].ids[k] != drop;
+		ck_assert_msg(n == (int)want, "%s: %d places, want %zu",
+		    typed[i].q, n, want);
+		for (j = 0; j < n; j++) {
+			for (k = 0; k < 4 && typed[i].ids[k] != res[i][j].id; k++)
+				;
+			ck_assert_msg(k < 4, "%s: place %lld", typed[i].q,
+			    (long long)res[i][j].id);
+			ck_assert_msg(typed[i].reason == NULL ||
+			    has_reason(&res[i][j], typed[i].reason),
+			    "%s: place %lld: no \"%s\" (first: \"%s\")",
+			    typed[i].q, (long long)res[i][j].id, typed[i].reason,
+			    res[i][j].nmatched > 0 ? res[i][j].matched[0] : "");
+		}
+		nres[i] = n;
+	}
+}
+
+#define NTYPED (sizeof(typed) / sizeof(typed[0]))
+
+static struct rank_result typed_res[NTYPED][10];
+static int typed_n[NTYPED];
+
+START_TEST(test_typed)
+{
+	struct snapshot *s = street_build(), *f;
+	struct analyzer *an = analyzer_new();
+	struct snap_builder *b;
+	const int64_t drop = 8;
+
+	ck_assert_ptr_nonnull(an);
+	check_typed(s, an, 0, typed_res, typed_n);
+	check_typed(s, NULL, 0, typed_res, typed_n);
+	/* a fold keeps the stems of the keys it keeps */
+	b = snap_builder_from(s, &drop, 1);
+	ck_assert_ptr_nonnull(b);
+	f = snap_build(b);
+	ck_assert_ptr_nonnull(f);
+	check_typed(f, an, drop, typed_res, typed_n);
+	snap_unref(f);
+	analyzer_free(an);
+	snap_unref(s);
+}
+END_TEST
+
+/* Exact > stem > typo: one word, three places, one way each. */
+START_TEST(test_typed_order)
+{
+	struct snap_builder *b = snap_builder_new();
+	static const char *const names[] = { "Pizzeria Pizzo", "Pizzas",
+	    "Pizza" };
+	struct snap_place_in p;
+	struct rank_query q;
+	struct snapshot *s;
+	size_t total, i;
+	int c = snap_add_city(b, "moscow", 180);
+
+	for (i = 0; i < 3; i++) {
+		p = place_at((int64_t)i + 1, c, 55.75, 37.62);
+		p.name = names[i];
+		ck_assert_int_ge(snap_add_place(b, &p), 0);
+	}
+	s = snap_build(b);
+	rank_query_init(&q);
+	q.lat = 55.75;
+	q.lon = 37.62;
+	q.q = "pizza";              /* known: Pizzo is no typo of it */
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 2);
+	ck_assert_int_eq(out[0].id, 3);
+	ck_assert_int_eq(out[1].id, 2);         /* by stem: below */
+	ck_assert(out[0].score > out[1].score);
+	q.q = "pizzo pizza";
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 3);
+	q.q = "pizzaa";             /* unknown: pizza and pizzas by typo */
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 2);
+	ck_assert_int_eq(out[0].id, 2);         /* a tie: by id */
+	ck_assert_str_eq(out[0].matched[1], "typo: pizzaa -> pizzas");
+	ck_assert_str_eq(out[1].matched[1], "typo: pizzaa -> pizza");
+	q.q = "pizz";               /* a prefix: all three, equally */
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 3);
+	snap_unref(s);
+}
+END_TEST
+
+/* --- several threads ---------------------------------------------------------- */
+
+#define RANK_THREADS    3
+
+struct rank_thread {
+	const struct snapshot *s;
+	bool own;                   /* an analyzer of its own, or none */
+	struct rank_result res[NTYPED][10];
+	int n[NTYPED];
+	size_t diff;
+};
+
+static void *
+rank_thread(void *arg)
+{
+	struct rank_thread *t = arg;
+	struct analyzer *an = t->own ? analyzer_new() : NULL;
+	struct rank_query q;
+	size_t i, round, total;
+	int j;
+
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < NTYPED; i++) {
+			rank_query_init(&q);
+			q.lat = 55.75;
+			q.lon = 37.62;
+			q.q = typed[i].q;
+			q.an = an;
+			t->n[i] = rank(t->s, &q, t->res[i], 10, &total);
+			t->diff += t->n[i] != typed_n[i];
+			for (j = 0; j < t->n[i] && j < typed_n[i]; j++)
+				t->diff += t->res[i][j].id != typed_res[i][j].id ||
+				    t->res[i][j].score != typed_res[i][j].score ||
+				    strcmp(t->res[i][j].matched[0],
+				    typed_res[i][j].matched[0]) != 0;
+		}
+	}
+	analyzer_free(an);
+	return NULL;
+}
+
+/* rank() on one snapshot from several threads at once, each with its own
+ * analyzer or none: every answer as one thread alone found it. */
+START_TEST(test_typed_threads)
+{
+	struct snapshot *s = street_build();
+	struct rank_thread *t;
+	pthread_t th[RANK_THREADS];
+	size_t i;
+
+	check_typed(s, NULL, 0, typed_res, typed_n);
+	t = calloc(RANK_THREADS, sizeof(*t));
+	ck_assert_ptr_nonnull(t);
+	for (i = 0; i < RANK_THREADS; i++) {
+		t[i].s = s;
+		t[i].own = i > 0;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, rank_thread,
+		    &t[i]), 0);
+	}
+	for (i = 0; i < RANK_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+		ck_assert_uint_eq(t[i].diff, 0);
+	}
+	free(t);
+	snap_unref(s);
+}
+END_TEST
+
 START_TEST(test_antimeridian)
 {
 	struct snap_builder *b = snap_builder_new();
@@ -1758,6 +2013,9 @@ main(void)
 	tcase_add_test(hand, test_builder_errors);
 	tcase_add_test(hand, test_offer_delta_reason);
 	tcase_add_test(hand, test_antimeridian);
+	tcase_add_test(hand, test_typed);
+	tcase_add_test(hand, test_typed_order);
+	tcase_add_test(hand, test_typed_threads);
 	suite_add_tcase(s, hand);
 	return check_run(s);
 }
