@@ -10,7 +10,8 @@
  *     midnight into the next day);
  *   with category (a list): it has one of them (any-of);
  *   with cuisine and cuisine_required: it has one of them;
- *   with q: at least one word of q is in its name, description or menu.
+ *   with q: at least one word of q matches a key (below, T) of its name,
+ *     description or menu.
  *
  * Score, 0..1, for sort=best. With no preference at all (no category,
  * cuisine, price, rating, open or q) it is distance alone, D, so the
@@ -34,13 +35,34 @@
  *   T = text relevance, 0..1:
  *         T = sum_t idf(t) m(t) / sum_t idf(t)  over the words t of q,
  *         m(t) = min(1, (3 s_name + 2 s_menu + 1 s_desc) / 3),
- *         s_f  = BM25 term saturation of t in field f (0 if absent):
+ *         s_f  = the best, over the keys k that t matches in field f,
+ *                of w(k) x BM25 term saturation of k in f (0 if none):
  *                tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen_f)),
  *                k1 = 1.2, b = 0.75; for the menu, the best single item;
+ *         w(k) = how k matched t:
+ *                1.0  exact: k is t's key ("cafe" for café, Café, CAFE;
+ *                     "khachapuri" for хачапури);
+ *                0.8  stem: k is t's stem, or a key of a word with t's
+ *                     stem ("pizzas" finds "pizza", "dumplings"
+ *                     "dumpling", "пельменей" "пельмени");
+ *                0.6  prefix: t is q's last word, of 3 characters or
+ *                     more, and k starts with its key ("khach" finds
+ *                     "khachapuri");
+ *                0.6  typo: t, of a-z only, matches no key exactly or
+ *                     by stem anywhere in the snapshot, and k is one of
+ *                     its 16 nearest keys (optimal string alignment:
+ *                     an insertion, deletion, substitution or swap of
+ *                     neighbours is one edit) within one edit when the
+ *                     longer of the two has 5 letters or more, two from
+ *                     9, none for a word of 3 letters or fewer ("piza"
+ *                     finds "pizza", "kachapuri" "khachapuri"; "beet"
+ *                     does not find "beer"). A word the index knows is
+ *                     taken as meant: "pizza" never finds "piazza";
  *         idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5)), N places, df
- *                places with t. The last word of q, when 3 characters
- *                or more, also matches as a prefix ("khach" finds
- *                "khachapuri"); q's words are case-folded like the text.
+ *                the places of each key t matches, summed.
+ *       Keys come from analyze.h, for the text and for q alike: case
+ *       and accents folded, Cyrillic in ICAO 9303 Latin, stems by
+ *       Snowball (English for Latin words, Russian for Cyrillic ones).
  *
  * Ties: sort=best by score desc, distance, id; sort=distance by distance,
  * id; sort=rating by rating desc with nulls last, distance, id.
