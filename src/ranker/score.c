@@ -48,8 +48,9 @@
  *                0.6  prefix: t is q's last word, of 3 characters or
  *                     more, and k starts with its key ("khach" finds
  *                     "khachapuri");
- *                0.6  typo: t, of a-z only, matches no key exactly or
- *                     by stem anywhere in the snapshot, and k is one of
+ *                0.6  typo: t, of a-z only, matches no key exactly,
+ *                     by stem or as a prefix anywhere in the snapshot
+ *                     (base and overlay), and k is one of
  *                     its 16 nearest keys (optimal string alignment:
  *                     an insertion, deletion, substitution or swap of
  *                     neighbours is one edit) within one edit when the
@@ -151,7 +152,7 @@ struct rank_ctx {
 	size_t nterms;
 	struct analyze_word words[RANK_MAX_TERMS];
 	struct term_keys keys[RANK_MAX_TERMS];
-	bool known[RANK_MAX_TERMS];     /* its key or stem is in the index */
+	bool known[RANK_MAX_TERMS];     /* some key matched it here, but typos */
 	double idf[RANK_MAX_TERMS], idfsum;
 	uint64_t df[RANK_MAX_TERMS];    /* places with each word, here */
 	struct text_match *tm;      /* by place */
@@ -353,13 +354,13 @@ term_keys(struct rank_ctx *c, size_t t, bool prefix)
 	for (i = 0; i < n; i++)
 		if (term_add(tk, ranks[i], MATCH_STEM) != 0)
 			return -1;
-	c->known[t] = tk->n > 0;
 	if (prefix) {
 		index_text_range(ti, w->key, w->keylen, true, &lo, &hi);
 		for (r = lo; r < hi; r++)
 			if (term_add(tk, r, MATCH_PREFIX) != 0)
 				return -1;
 	}
+	c->known[t] = tk->n > 0;
 	term_fold(tk);
 	return 0;
 }
@@ -383,9 +384,10 @@ ctx_terms(struct rank_ctx *c)
 }
 
 /*
- * A word that the index knows by neither its key nor its stem, in any
- * part, is taken as misspelt: the keys within the edits its length
- * allows match it too. A word the index knows is taken as meant.
+ * A word that the index knows by neither its key nor its stem (nor, the
+ * last word, as the start of a key: it may be typed still), in any part,
+ * is taken as misspelt: the keys within the edits its length allows
+ * match it too. A word the index knows is taken as meant.
  */
 static int
 ctx_typos(struct rank_ctx *c, const bool *known)

@@ -451,15 +451,19 @@ ref_typos(struct ref_term *t)
 static void
 ref_term(struct ref_term *t)
 {
+	bool begins = false;
 	size_t i;
 
 	t->nkeys = 0;
-	for (i = 0; i < vocab.n; i++)
+	for (i = 0; i < vocab.n; i++) {
 		if (strcmp(vocab.key[i], t->w.key) == 0 ||
 		    strcmp(vocab.key[i], t->w.stem) == 0 ||
 		    strcmp(vocab.stem[i], t->w.stem) == 0)
 			ref_add_key(t, vocab.key[i]);
-	if (t->nkeys == 0 && t->w.spell)
+		begins |= t->prefix && strncmp(vocab.key[i], t->w.key,
+		    t->w.keylen) == 0;
+	}
+	if (t->nkeys == 0 && !begins && t->w.spell)
 		ref_typos(t);
 }
 
@@ -481,10 +485,8 @@ ref_terms(const char *q, struct ref_terms *t)
 			t->t[t->n++].w = w;
 	}
 	analyzer_free(an);
-	for (i = 0; i < t->n; i++) {
+	for (i = 0; i < t->n; i++)
 		t->t[i].prefix = false;
-		ref_term(&t->t[i]);
-	}
 	if (t->n > 0) {
 		const struct analyze_word *l = &t->t[t->n - 1].w;
 
@@ -492,6 +494,8 @@ ref_terms(const char *q, struct ref_terms *t)
 			chars += ((unsigned char)l->word[i] & 0xc0) != 0x80;
 		t->t[t->n - 1].prefix = chars >= 3;
 	}
+	for (i = 0; i < t->n; i++)
+		ref_term(&t->t[i]);
 }
 
 static bool
