@@ -10,10 +10,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The stems last found, by the stemmer's input: a direct-mapped cache,
+ * since the same words come again and again (a dish on thousands of
+ * menus), and a stemmer call costs several times the rest of a word's
+ * analysis. Words longer than STEM_CACHE_WORD bytes go to the stemmer.
+ */
+#define STEM_CACHE          4096            /* entries, a power of two */
+#define STEM_CACHE_WORD     32              /* bytes of input and of stem */
+
+struct stem_entry {
+	uint8_t lang;               /* 0 empty, 1 English, 2 Russian */
+	uint8_t inlen, outlen;
+	char in[STEM_CACHE_WORD];
+	char out[STEM_CACHE_WORD];
+};
+
 struct analyzer {
 	struct sb_stemmer *en;
 	struct sb_stemmer *ru;
+	struct stem_entry cache[STEM_CACHE];
 };
+
+/* sb_stemmer_stem() of lang's stemmer, through the cache; NULL on ENOMEM. */
+static const char *
+stem_word(struct analyzer *a, uint8_t lang, const char *in, size_t n,
+    size_t *outlen)
+{
+	struct sb_stemmer *st = lang == 1 ? a->en : a->ru;
+	uint32_t h = 2166136261u ^ lang;        /* FNV-1a */
+	struct stem_entry *e;
+	const sb_symbol *out;
+	size_t i, len;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (unsigned char)in[i]) * 16777619u;
+	e = &a->cache[h & (STEM_CACHE - 1)];
+	if (e->lang == lang && e->inlen == n && memcmp(e->in, in, n) == 0) {
+		*outlen = e->outlen;
+		return e->out;
+	}
+	if ((out = sb_stemmer_stem(st, (const sb_symbol *)in, (int)n)) == NULL)
+		return NULL;
+	len = (size_t)sb_stemmer_length(st);
+	if (n <= STEM_CACHE_WORD && len <= STEM_CACHE_WORD) {
+		e->lang = lang;
+		e->inlen = (uint8_t)n;
+		e->outlen = (uint8_t)len;
+		memcpy(e->in, in, n);
+		memcpy(e->out, out, len);
+	}
+	*outlen = len;
+	return (const char *)out;
+}
 
 struct analyzer *
 analyzer_new(void)
@@ -336,31 +385,27 @@ static void
 stem(struct analyzer *a, const struct folded *f, struct analyze_word *w)
 {
 	char utf8[WORD_CPS * 4];
-	const sb_symbol *s = NULL;
-	size_t n = 0, i;
+	const char *s = NULL;
+	size_t n = 0, len = 0, i;
 
-	w->stemlen = 0;
 	if (a != NULL && f->latin)
-		s = sb_stemmer_stem(a->en, (const sb_symbol *)w->key,
-		    (int)w->keylen);
+		s = stem_word(a, 1, w->key, w->keylen, &n);
 	else if (a != NULL && f->cyrillic) {
 		for (i = 0; i < f->n; i++)
-			n += utf8_put(utf8 + n, f->cp[i]);
-		s = sb_stemmer_stem(a->ru, (const sb_symbol *)utf8, (int)n);
+			len += utf8_put(utf8 + len, f->cp[i]);
+		s = stem_word(a, 2, utf8, len, &n);
 	}
 	if (s == NULL) {                /* no stemmer, or out of memory */
 		memcpy(w->stem, w->key, w->keylen + 1);
 		w->stemlen = w->keylen;
 	} else if (f->latin) {
-		n = (size_t)sb_stemmer_length(a->en);
 		if (n > ANALYZE_KEY_MAX)
 			n = ANALYZE_KEY_MAX;
 		memcpy(w->stem, s, n);
 		w->stem[n] = '\0';
 		w->stemlen = n;
 	} else {
-		w->stemlen = key_of_utf8(s, (size_t)sb_stemmer_length(a->ru),
-		    w->stem);
+		w->stemlen = key_of_utf8((const unsigned char *)s, n, w->stem);
 	}
 }
 
@@ -432,14 +477,17 @@ analyze_next(struct analyzer *a, const char **sp, struct analyze_word *w)
 
 /* --- edit distance -------------------------------------------------------------- */
 
+/* Above any distance asked: a cell outside the band. */
+#define FAR     (ANALYZE_KEY_MAX + 8u)
+
 unsigned
 analyze_distance(const char *a, size_t n, const char *b, size_t m,
     unsigned max)
 {
 	unsigned rows[3][ANALYZE_KEY_MAX + 1], *pp, *p, *c, *t, best, v;
-	size_t i, j;
+	size_t i, j, lo, hi;
 
-	if (n > ANALYZE_KEY_MAX || m > ANALYZE_KEY_MAX)
+	if (n > ANALYZE_KEY_MAX || m > ANALYZE_KEY_MAX || max >= FAR)
 		return max + 1;
 	if ((n > m ? n - m : m - n) > max)
 		return max + 1;
@@ -447,11 +495,16 @@ analyze_distance(const char *a, size_t n, const char *b, size_t m,
 	p = rows[1];
 	c = rows[2];
 	for (j = 0; j <= m; j++)
-		p[j] = (unsigned)j;
+		p[j] = pp[j] = j <= max ? (unsigned)j : FAR;
+	/* only the cells within max of the diagonal can end up within max */
 	for (i = 1; i <= n; i++) {
-		c[0] = (unsigned)i;
+		lo = i > max ? i - max : 1;
+		hi = i + max < m ? i + max : m;
+		c[0] = i <= max ? (unsigned)i : FAR;
+		if (lo > 1)
+			c[lo - 1] = FAR;
 		best = c[0];
-		for (j = 1; j <= m; j++) {
+		for (j = lo; j <= hi; j++) {
 			v = p[j - 1] + (a[i - 1] != b[j - 1]);
 			if (p[j] + 1 < v)
 				v = p[j] + 1;
@@ -464,6 +517,8 @@ analyze_distance(const char *a, size_t n, const char *b, size_t m,
 			if (v < best)
 				best = v;
 		}
+		if (hi < m)
+			c[hi + 1] = FAR;
 		if (best > max)
 			return max + 1;
 		t = pp;             /* the row before last, the last, next */

@@ -557,19 +557,64 @@ text_postings(struct text_builder *b, uint32_t *ids, size_t n,
 	return 0;
 }
 
+/* The last stem of key id, 0 when none yet (room made for it). */
+static uint32_t *
+text_last_stem(struct text_builder *b, uint32_t id)
+{
+	if (id >= b->nlast) {
+		if (index_grow(&b->last_stem, &b->lastcap, (size_t)id + 1,
+		    sizeof(*b->last_stem)) != 0)
+			return NULL;
+		memset(b->last_stem + b->nlast, 0,
+		    ((size_t)id + 1 - b->nlast) * sizeof(*b->last_stem));
+		b->nlast = (size_t)id + 1;
+	}
+	return &b->last_stem[id];
+}
+
 /* Records that key id has a stem that differs from it. */
 static int
 text_stem_pair(struct text_builder *b, uint32_t id, const char *stem,
     size_t len)
 {
-	uint32_t pair[2];
+	uint32_t pair[2], *last;
 	int64_t sid;
 
-	if ((sid = index_intern(&b->stems, stem, len)) < 0)
+	if ((last = text_last_stem(b, id)) == NULL ||
+	    (sid = index_intern(&b->stems, stem, len)) < 0)
 		return -1;
 	pair[0] = id;
 	pair[1] = (uint32_t)sid;
-	return index_intern(&b->pairs, pair, sizeof(pair)) < 0 ? -1 : 0;
+	if (index_intern(&b->pairs, pair, sizeof(pair)) < 0)
+		return -1;
+	*last = (uint32_t)sid + 2;
+	return 0;
+}
+
+/*
+ * The stem of a word of key id: recorded unless it is the key itself or
+ * the stem the key's last word had (most words come again and again, and
+ * two words of one key have one stem but for the rare Latin and Cyrillic
+ * pair), which saves the two lookups for nearly every word.
+ */
+static int
+text_word_stem(struct text_builder *b, uint32_t id,
+    const struct analyze_word *w)
+{
+	uint32_t *last;
+	const char *s;
+	size_t len;
+
+	if (w->stemlen == w->keylen && memcmp(w->stem, w->key, w->keylen) == 0)
+		return 0;
+	if ((last = text_last_stem(b, id)) == NULL)
+		return -1;
+	if (*last >= 2) {
+		s = index_intern_str(&b->stems, *last - 2, &len);
+		if (len == w->stemlen && memcmp(s, w->stem, len) == 0)
+			return 0;
+	}
+	return text_stem_pair(b, id, w->stem, w->stemlen);
 }
 
 int
@@ -584,11 +629,8 @@ index_text_add(struct text_builder *b, struct analyzer *an, uint32_t place,
 	if (s == NULL)
 		return 0;
 	while (n < INDEX_FIELD_TOKENS && analyze_next(an, &s, &w)) {
-		if ((id = index_intern(&b->dict, w.key, w.keylen)) < 0)
-			return -1;
-		if ((w.stemlen != w.keylen ||
-		    memcmp(w.stem, w.key, w.keylen) != 0) &&
-		    text_stem_pair(b, (uint32_t)id, w.stem, w.stemlen) != 0)
+		if ((id = index_intern(&b->dict, w.key, w.keylen)) < 0 ||
+		    text_word_stem(b, (uint32_t)id, &w) != 0)
 			return -1;
 		ids[n++] = (uint32_t)id;
 	}
@@ -779,17 +821,24 @@ text_build_stems(struct text_index *ti, struct text_builder *b,
 	return 0;
 }
 
-/* The letters of an a-z key as bits (bit c - 'a'); 0 for any other key. */
-static uint32_t
+/*
+ * The letters of an a-z key as bits: bit c - 'a' when c is in it, bit
+ * 32 + c - 'a' when c is in it twice or more; 0 for any other key. An
+ * edit flips at most two of these bits (a letter changed: one fewer of
+ * one letter, one more of another), so keys within k edits differ in at
+ * most 2k bits: a test of one popcount that most keys fail.
+ */
+static uint64_t
 typo_letters(const char *s, size_t len)
 {
-	uint32_t m = 0;
+	uint64_t m = 0, bit;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] < 'a' || s[i] > 'z')
 			return 0;
-		m |= 1u << (s[i] - 'a');
+		bit = 1ull << (s[i] - 'a');
+		m |= (m & bit) << 32 | bit;
 	}
 	return m;
 }
@@ -798,7 +847,8 @@ typo_letters(const char *s, size_t len)
 static int
 text_build_typos(struct text_index *ti)
 {
-	uint32_t at[INDEX_TOKEN_MAX + 2], r, k, mask, *start = ti->typo_start;
+	uint32_t at[INDEX_TOKEN_MAX + 2], r, k, *start = ti->typo_start;
+	uint64_t mask;
 	const char *s;
 	size_t len;
 
@@ -860,6 +910,7 @@ index_text_builder_free(struct text_builder *b)
 	index_intern_free(&b->dict);
 	index_intern_free(&b->stems);
 	index_intern_free(&b->pairs);
+	free(b->last_stem);
 	free(b->post);
 	memset(b, 0, sizeof(*b));
 }
@@ -981,8 +1032,9 @@ size_t
 index_text_typos(const struct text_index *ti, const char *key, size_t len,
     uint32_t *ranks, uint8_t *dist, size_t cap)
 {
-	uint32_t mq = typo_letters(key, len), k;
+	uint64_t mq = typo_letters(key, len);
 	size_t n = 0, m, lo, hi, klen;
+	uint32_t k;
 	unsigned maxe, d;
 	const char *s;
 
@@ -996,8 +1048,8 @@ index_text_typos(const struct text_index *ti, const char *key, size_t len,
 		if ((m > len ? m - len : len - m) > maxe)
 			continue;
 		for (k = ti->typo_start[m]; k < ti->typo_start[m + 1]; k++) {
-			if ((unsigned)__builtin_popcount(mq ^ ti->typo_mask[k]) >
-			    2 * maxe)
+			if ((unsigned)__builtin_popcountll(mq ^
+			    ti->typo_mask[k]) > 2 * maxe)
 				continue;
 			s = index_intern_str(&ti->dict,
 			    ti->sorted[ti->typo_key[k]], &klen);

@@ -13,8 +13,10 @@
  *   dictionary, not the postings: stem -> the keys of the words with that
  *   stem (only where a word's stem differs from its key: a stem that is
  *   itself a key is found as one), and the keys of a-z only, 4 letters or
- *   more, grouped by length with a bit mask of their letters, which the
- *   typo lookup reads in place of the whole dictionary.
+ *   more, grouped by length with a bit mask of their letters (once and
+ *   twice), which the typo lookup reads in place of the whole dictionary:
+ *   only the keys of the lengths that can be near, and of those only the
+ *   ones whose masks are near.
  *
  * Also the byte-string intern table both are built with.
  */
@@ -132,6 +134,9 @@ struct text_builder {
 	struct intern dict;         /* keys */
 	struct intern stems;        /* stems that differ from their key */
 	struct intern pairs;        /* (key id, stem id), 8 bytes each */
+	uint32_t *last_stem;        /* key id -> 0 none yet, 1 the key itself,
+	                               2 + the stem id of its last word */
+	size_t nlast, lastcap;
 	struct posting *post;       /* .token is the intern id until built */
 	size_t npost, postcap;
 	uint64_t dlsum[INDEX_NFIELDS];
@@ -149,7 +154,7 @@ struct text_index {
 	uint32_t *stem_keys;        /* key ranks, by stem, then rank */
 	uint32_t typo_start[INDEX_TOKEN_MAX + 2];  /* by length */
 	uint32_t *typo_key;         /* key ranks of a-z keys, by length */
-	uint32_t *typo_mask;        /* ... and their letters, bit c - 'a' */
+	uint64_t *typo_mask;        /* ... and their letters (index.c) */
 	uint32_t *df;               /* rank -> number of places with it */
 	uint32_t *start;            /* rank -> first posting; ntok + 1 */
 	struct posting *post;       /* by token, then place, then as added */
