@@ -324,6 +324,8 @@ term_fold(struct term_keys *tk)
 {
 	size_t i, n = 0;
 
+	if (tk->n == 0)
+		return;
 	qsort(tk->k, tk->n, sizeof(*tk->k), term_key_cmp);
 	for (i = 0; i < tk->n; i++)
 		if (n == 0 || tk->k[n - 1].tok != tk->k[i].tok)
