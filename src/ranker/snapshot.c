@@ -428,8 +428,9 @@ from_places(struct snap_builder *b, const struct snapshot *old,
 			return -1;
 		s->places[s->nplaces] = *op;
 		s->places[s->nplaces].tags = (uint32_t)b->ntags;
-		memcpy(&s->tags[b->ntags], &old->tags[op->tags],
-		    n * sizeof(*s->tags));
+		if (n > 0)          /* no tags at all: s->tags is still NULL */
+			memcpy(&s->tags[b->ntags], &old->tags[op->tags],
+			    n * sizeof(*s->tags));
 		b->ntags += n;
 		s->pos[s->nplaces] = old->pos[i];
 		s->textdocs[s->nplaces] = old->textdocs[i];
