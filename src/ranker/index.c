@@ -803,7 +803,8 @@ text_build_stems(struct text_index *ti, struct text_builder *b,
 		return -1;
 	}
 	for (i = 0; i < np; i++) {
-		memcpy(pair, index_intern_str(&b->pairs, i, NULL), sizeof(pair));
+		memcpy(pair, index_intern_str(&b->pairs, i, NULL),
+		    sizeof(pair));
 		ti->stem_start[pair[1] + 1]++;
 	}
 	for (i = 0; i < ns; i++) {
@@ -811,7 +812,8 @@ text_build_stems(struct text_index *ti, struct text_builder *b,
 		at[i] = ti->stem_start[i];
 	}
 	for (i = 0; i < np; i++) {
-		memcpy(pair, index_intern_str(&b->pairs, i, NULL), sizeof(pair));
+		memcpy(pair, index_intern_str(&b->pairs, i, NULL),
+		    sizeof(pair));
 		ti->stem_keys[at[pair[1]]++] = rank[pair[0]];
 	}
 	for (i = 0; i < ns; i++)

@@ -150,7 +150,7 @@ struct text_index {
 	struct intern dict;
 	uint32_t *sorted;           /* rank -> intern id */
 	struct intern stems;
-	uint32_t *stem_start;       /* stem id -> first of its keys; nstems + 1 */
+	uint32_t *stem_start;       /* stem id -> its first key; nstems + 1 */
 	uint32_t *stem_keys;        /* key ranks, by stem, then rank */
 	uint32_t typo_start[INDEX_TOKEN_MAX + 2];  /* by length */
 	uint32_t *typo_key;         /* key ranks of a-z keys, by length */

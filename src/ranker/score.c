@@ -152,7 +152,7 @@ struct rank_ctx {
 	size_t nterms;
 	struct analyze_word words[RANK_MAX_TERMS];
 	struct term_keys keys[RANK_MAX_TERMS];
-	bool known[RANK_MAX_TERMS];     /* some key matched it here, but typos */
+	bool known[RANK_MAX_TERMS];     /* a key, not a typo's, matched it */
 	double idf[RANK_MAX_TERMS], idfsum;
 	uint64_t df[RANK_MAX_TERMS];    /* places with each word, here */
 	struct text_match *tm;      /* by place */
@@ -529,7 +529,8 @@ hits_by_scan(const struct rank_ctx *c, struct hits *hs)
 	for (t = 0; t < c->nterms; t++) {
 		for (j = 0; j < c->keys[t].n; j++) {
 			k = &c->keys[t].k[j];
-			for (i = ti->start[k->tok]; i < ti->start[k->tok + 1]; i++)
+			for (i = ti->start[k->tok]; i < ti->start[k->tok + 1];
+			    i++)
 				if (in_box(c, &c->s->pos[ti->post[i].place]) &&
 				    hit_add(c, hs, &ti->post[i], t, k) != 0)
 					return -1;

@@ -31,7 +31,8 @@ static const char *const keys[][2] = {
 	/* case and accents */
 	{ "Café", "cafe" }, { "CAFÉ", "cafe" }, { "Époque", "epoque" },
 	{ "crème", "creme" }, { "brûlée", "brulee" }, { "naïve", "naive" },
-	{ "façade", "facade" }, { "Ñandú", "nandu" }, { "Ångström", "angstrom" },
+	{ "façade", "facade" }, { "Ñandú", "nandu" },
+	{ "Ångström", "angstrom" },
 	{ "ÿes", "yes" }, { "Ðoð", "dod" },
 	/* what NFKD leaves whole */
 	{ "Straße", "strasse" }, { "ẞTRASSE", "sstrasse" }, { "Æble", "aeble" },
@@ -52,7 +53,8 @@ static const char *const keys[][2] = {
 	{ "хачапури", "khachapuri" }, { "Хачапури", "khachapuri" },
 	{ "пельмени", "pelmeni" }, { "борщ", "borshch" }, { "щи", "shchi" },
 	{ "жульен", "zhulen" }, { "цезарь", "tsezar" }, { "юла", "iula" },
-	{ "яблоко", "iabloko" }, { "подъезд", "podieezd" }, { "сырники", "syrniki" },
+	{ "яблоко", "iabloko" }, { "подъезд", "podieezd" },
+	{ "сырники", "syrniki" },
 	{ "эклер", "ekler" }, { "чай", "chai" },
 	{ "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
 	    "abvgdeezhziiklmnoprstufkhtschshshchieyeiuia" },
@@ -71,7 +73,8 @@ START_TEST(test_keys)
 	for (i = 0; i < N(keys); i++) {
 		w = one_word(NULL, keys[i][0]);
 		ck_assert_msg(strcmp(w.key, keys[i][1]) == 0,
-		    "%s: key \"%s\", want \"%s\"", keys[i][0], w.key, keys[i][1]);
+		    "%s: key \"%s\", want \"%s\"", keys[i][0], w.key,
+		    keys[i][1]);
 		ck_assert_uint_eq(w.keylen, strlen(keys[i][1]));
 		ck_assert_str_eq(w.stem, w.key);        /* no stemmer */
 	}
@@ -81,13 +84,17 @@ END_TEST
 /* word -> key, stem, with the English and Russian stemmers */
 static const char *const stems[][3] = {
 	{ "pizzas", "pizzas", "pizza" }, { "pizza", "pizza", "pizza" },
-	{ "dumplings", "dumplings", "dumpl" }, { "dumpling", "dumpling", "dumpl" },
+	{ "dumplings", "dumplings", "dumpl" },
+	{ "dumpling", "dumpling", "dumpl" },
 	{ "running", "running", "run" }, { "berries", "berries", "berri" },
-	{ "Cafés", "cafes", "cafe" }, { "khachapuri", "khachapuri", "khachapuri" },
-	{ "пельмени", "pelmeni", "pelmen" }, { "пельменей", "pelmenei", "pelmen" },
+	{ "Cafés", "cafes", "cafe" },
+	{ "khachapuri", "khachapuri", "khachapuri" },
+	{ "пельмени", "pelmeni", "pelmen" },
+	{ "пельменей", "pelmenei", "pelmen" },
 	{ "ПЕЛЬМЕННАЯ", "pelmennaia", "pelmen" },
 	{ "хачапури", "khachapuri", "khachapur" },
-	{ "ромашка", "romashka", "romashk" }, { "ромашки", "romashki", "romashk" },
+	{ "ромашка", "romashka", "romashk" },
+	{ "ромашки", "romashki", "romashk" },
 	{ "блинами", "blinami", "blin" }, { "кофейня", "kofeinia", "kofein" },
 	/* digits: their own stem */
 	{ "24", "24", "24" }, { "a1b2", "a1b2", "a1b2" },
@@ -180,7 +187,8 @@ START_TEST(test_distance)
 	} t[] = {
 		{ "pizza", "pizza", 0 }, { "piza", "pizza", 1 },
 		{ "pizaz", "pizza", 1 },        /* transposition */
-		{ "kachapuri", "khachapuri", 1 }, { "hachapuri", "khachapuri", 1 },
+		{ "kachapuri", "khachapuri", 1 },
+		{ "hachapuri", "khachapuri", 1 },
 		{ "borsch", "borshch", 1 }, { "borscht", "borshch", 2 },
 		{ "khachpauri", "khachapuri", 1 }, { "pelmeni", "pelmen", 1 },
 		{ "cafe", "cake", 1 }, { "", "abc", 3 }, { "abc", "", 3 },
@@ -192,8 +200,8 @@ START_TEST(test_distance)
 
 	for (i = 0; i < N(t); i++) {
 		ck_assert_msg(dist(t[i].a, t[i].b, 3) == t[i].d,
-		    "%s/%s: %u, want %u", t[i].a, t[i].b, dist(t[i].a, t[i].b, 3),
-		    t[i].d);
+		    "%s/%s: %u, want %u", t[i].a, t[i].b,
+		    dist(t[i].a, t[i].b, 3), t[i].d);
 		ck_assert_uint_eq(dist(t[i].b, t[i].a, 3), t[i].d);
 	}
 	/* above the bound: bound + 1, also when the lengths say so */

@@ -1054,6 +1054,14 @@ has_item(const struct tplace *p, const char *item)
 	return false;
 }
 
+static bool
+has_khachapuri(const struct tplace *p)
+{
+	return has_item(p, "Khachapuri") ||
+	    has_item(p, "Adjarian khachapuri") ||
+	    has_item(p, "Хачапури по-аджарски");
+}
+
 /* Latin and Cyrillic khachapuri are one key: either spelling finds the
  * places with either on the menu. */
 START_TEST(test_khachapuri)
@@ -1075,9 +1083,7 @@ START_TEST(test_khachapuri)
 			want = 0;
 			for (j = 0; j < (int)nworld; j++)
 				want += world[j].city == (int)i &&
-				    (has_item(&world[j], "Khachapuri") ||
-				    has_item(&world[j], "Adjarian khachapuri") ||
-				    has_item(&world[j], "Хачапури по-аджарски"));
+				    has_khachapuri(&world[j]);
 			ck_assert_uint_eq((size_t)n, want);
 			for (j = 0; j < n; j++) {
 				const struct tplace *p = world_by_id(out[j].id);
@@ -1129,7 +1135,8 @@ START_TEST(test_cyrillic)
 		for (want = 0, k = 0; k < nworld; k++)
 			want += world[k].city == 0 &&
 			    (strstr(world[k].name, qs[i][1]) != NULL ||
-			    (qs[i][2] != NULL && has_item(&world[k], qs[i][2])));
+			    (qs[i][2] != NULL &&
+			    has_item(&world[k], qs[i][2])));
 		ck_assert_uint_eq((size_t)n, want);
 		ck_assert_int_gt(n, 0);
 		for (j = 0; j < n; j++) {
@@ -1814,15 +1821,17 @@ check_typed(const struct snapshot *s, struct analyzer *an, int64_t drop,
 		ck_assert_msg(n == (int)want, "%s: %d places, want %zu",
 		    typed[i].q, n, want);
 		for (j = 0; j < n; j++) {
-			for (k = 0; k < 4 && typed[i].ids[k] != res[i][j].id; k++)
+			for (k = 0; k < 4 && typed[i].ids[k] != res[i][j].id;
+			    k++)
 				;
 			ck_assert_msg(k < 4, "%s: place %lld", typed[i].q,
 			    (long long)res[i][j].id);
 			ck_assert_msg(typed[i].reason == NULL ||
 			    has_reason(&res[i][j], typed[i].reason),
 			    "%s: place %lld: no \"%s\" (first: \"%s\")",
-			    typed[i].q, (long long)res[i][j].id, typed[i].reason,
-			    res[i][j].nmatched > 0 ? res[i][j].matched[0] : "");
+			    typed[i].q, (long long)res[i][j].id,
+			    typed[i].reason, res[i][j].nmatched > 0 ?
+			    res[i][j].matched[0] : "");
 		}
 		nres[i] = n;
 	}
@@ -1906,6 +1915,14 @@ struct rank_thread {
 	size_t diff;
 };
 
+static bool
+same_result(const struct rank_result *a, const struct rank_result *b)
+{
+	return a->id == b->id && a->score == b->score &&
+	    a->nmatched == b->nmatched && (a->nmatched == 0 ||
+	    strcmp(a->matched[0], b->matched[0]) == 0);
+}
+
 static void *
 rank_thread(void *arg)
 {
@@ -1925,10 +1942,8 @@ rank_thread(void *arg)
 			t->n[i] = rank(t->s, &q, t->res[i], 10, &total);
 			t->diff += t->n[i] != typed_n[i];
 			for (j = 0; j < t->n[i] && j < typed_n[i]; j++)
-				t->diff += t->res[i][j].id != typed_res[i][j].id ||
-				    t->res[i][j].score != typed_res[i][j].score ||
-				    strcmp(t->res[i][j].matched[0],
-				    typed_res[i][j].matched[0]) != 0;
+				t->diff += !same_result(&t->res[i][j],
+				    &typed_res[i][j]);
 		}
 	}
 	analyzer_free(an);
