@@ -1,12 +1,12 @@
 /*
- * index.c: the spatial grid, the text index, the tokenizer and the intern
- * table they are built with (see index.h). Building allocates and may
- * fail with ENOMEM; querying never fails: a nearest-first walk that
- * cannot allocate its list of cells walks them unordered instead.
+ * index.c: the spatial grid, the text index with its stem and typo tables,
+ * and the intern table they are built with (see index.h; the words' keys
+ * come from analyze.c). Building allocates and may fail with ENOMEM;
+ * querying never fails: a nearest-first walk that cannot allocate its
+ * list of cells walks them unordered instead.
  */
 #include "ranker/index.h"
 #include "ranker/small_angle.h"
-#include "common/words.h"
 
 #include <errno.h>
 #include <math.h>
@@ -161,116 +161,6 @@ index_intern_free(struct intern *t)
 	free(t->len);
 	free(t->buf);
 	memset(t, 0, sizeof(*t));
-}
-
-/* --- tokenizer -------------------------------------------------------------- */
-
-static size_t
-utf8_put(char *out, int32_t cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* Lower case for ASCII, Latin-1 and Cyrillic; ё and Ё read as е. */
-static int32_t
-fold(int32_t cp)
-{
-	if (cp >= 'A' && cp <= 'Z')
-		return cp + 32;
-	if (cp >= 0xc0 && cp <= 0xde && cp != 0xd7)
-		return cp + 0x20;       /* Latin-1 */
-	if (cp == 0x401 || cp == 0x451)
-		return 0x435;
-	if (cp >= 0x410 && cp <= 0x42f)
-		return cp + 0x20;
-	if (cp >= 0x400 && cp <= 0x40f)
-		return cp + 0x50;
-	return cp;
-}
-
-/* Reads one run of word characters; returns its length in characters. */
-static size_t
-token_run(const unsigned char **sp, char *tok, size_t *len)
-{
-	const unsigned char *s = *sp, *next;
-	size_t nchars = 0;
-	int32_t cp;
-	char buf[4];
-	size_t n;
-
-	*len = 0;
-	while (*s != '\0') {
-		next = s;
-		if (!words_is_char(cp = words_utf8_next(&next)))
-			break;
-		n = utf8_put(buf, fold(cp));
-		if (*len + n <= INDEX_TOKEN_MAX) {
-			memcpy(tok + *len, buf, n);
-			*len += n;
-			nchars++;
-		}
-		s = next;
-	}
-	tok[*len] = '\0';
-	*sp = s;
-	return nchars;
-}
-
-/* The next run of at least min characters, as index_token_next(). */
-static size_t
-token_next_min(const char **sp, char *tok, size_t min)
-{
-	const unsigned char *s = (const unsigned char *)*sp, *next;
-	size_t len;
-
-	for (;;) {
-		while (*s != '\0') {        /* skip separators */
-			next = s;
-			if (words_is_char(words_utf8_next(&next)))
-				break;
-			s = next;
-		}
-		if (*s == '\0') {
-			*sp = (const char *)s;
-			tok[0] = '\0';
-			return 0;
-		}
-		if (token_run(&s, tok, &len) >= min) {
-			*sp = (const char *)s;
-			return len;
-		}
-	}
-}
-
-size_t
-index_token_next(const char **sp, char *tok)
-{
-	return token_next_min(sp, tok, WORDS_MIN_CHARS);
-}
-
-size_t
-index_word_next(const char **sp, char *tok)
-{
-	return token_next_min(sp, tok, 1);
 }
 
 /* --- spatial grid ----------------------------------------------------------- */
@@ -667,19 +557,80 @@ text_postings(struct text_builder *b, uint32_t *ids, size_t n,
 	return 0;
 }
 
+/* The last stem of key id, 0 when none yet (room made for it). */
+static uint32_t *
+text_last_stem(struct text_builder *b, uint32_t id)
+{
+	if (id >= b->nlast) {
+		if (index_grow(&b->last_stem, &b->lastcap, (size_t)id + 1,
+		    sizeof(*b->last_stem)) != 0)
+			return NULL;
+		memset(b->last_stem + b->nlast, 0,
+		    ((size_t)id + 1 - b->nlast) * sizeof(*b->last_stem));
+		b->nlast = (size_t)id + 1;
+	}
+	return &b->last_stem[id];
+}
+
+/* Records that key id has a stem that differs from it. */
+static int
+text_stem_pair(struct text_builder *b, uint32_t id, const char *stem,
+    size_t len)
+{
+	uint32_t pair[2], *last;
+	int64_t sid;
+
+	if ((last = text_last_stem(b, id)) == NULL ||
+	    (sid = index_intern(&b->stems, stem, len)) < 0)
+		return -1;
+	pair[0] = id;
+	pair[1] = (uint32_t)sid;
+	if (index_intern(&b->pairs, pair, sizeof(pair)) < 0)
+		return -1;
+	*last = (uint32_t)sid + 2;
+	return 0;
+}
+
+/*
+ * The stem of a word of key id: recorded unless it is the key itself or
+ * the stem the key's last word had (most words come again and again, and
+ * two words of one key have one stem but for the rare Latin and Cyrillic
+ * pair), which saves the two lookups for nearly every word.
+ */
+static int
+text_word_stem(struct text_builder *b, uint32_t id,
+    const struct analyze_word *w)
+{
+	uint32_t *last;
+	const char *s;
+	size_t len;
+
+	if (w->stemlen == w->keylen && memcmp(w->stem, w->key, w->keylen) == 0)
+		return 0;
+	if ((last = text_last_stem(b, id)) == NULL)
+		return -1;
+	if (*last >= 2) {
+		s = index_intern_str(&b->stems, *last - 2, &len);
+		if (len == w->stemlen && memcmp(s, w->stem, len) == 0)
+			return 0;
+	}
+	return text_stem_pair(b, id, w->stem, w->stemlen);
+}
+
 int
-index_text_add(struct text_builder *b, uint32_t place,
+index_text_add(struct text_builder *b, struct analyzer *an, uint32_t place,
     enum index_field field, uint32_t item, const char *s)
 {
 	uint32_t ids[INDEX_FIELD_TOKENS];
-	char tok[INDEX_TOKEN_MAX + 1];
-	size_t n = 0, len;
+	struct analyze_word w;
+	size_t n = 0;
 	int64_t id;
 
 	if (s == NULL)
 		return 0;
-	while (n < INDEX_FIELD_TOKENS && (len = index_token_next(&s, tok)) > 0) {
-		if ((id = index_intern(&b->dict, tok, len)) < 0)
+	while (n < INDEX_FIELD_TOKENS && analyze_next(an, &s, &w)) {
+		if ((id = index_intern(&b->dict, w.key, w.keylen)) < 0 ||
+		    text_word_stem(b, (uint32_t)id, &w) != 0)
 			return -1;
 		ids[n++] = (uint32_t)id;
 	}
@@ -688,6 +639,26 @@ index_text_add(struct text_builder *b, uint32_t place,
 	return text_postings(b, ids, n, place, field, item);
 }
 
+int
+index_text_keep_stems(struct text_builder *b, const struct text_index *old,
+    const uint32_t *newid)
+{
+	uint32_t sid, k, r;
+	const char *stem;
+	size_t len;
+
+	for (sid = 0; sid < old->stems.n; sid++) {
+		stem = index_intern_str(&old->stems, sid, &len);
+		for (k = old->stem_start[sid]; k < old->stem_start[sid + 1];
+		    k++) {
+			r = old->stem_keys[k];
+			if (newid[r] != UINT32_MAX &&
+			    text_stem_pair(b, newid[r], stem, len) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
 
 struct tokref {
 	const char *s;
@@ -815,6 +786,100 @@ text_arrange(struct text_builder *b, struct text_index *ti,
 	return 0;
 }
 
+/* Stem -> the ranks of its keys: a counting sort of the pairs by stem. */
+static int
+text_build_stems(struct text_index *ti, struct text_builder *b,
+    const uint32_t *rank)
+{
+	uint32_t ns = b->stems.n, np = b->pairs.n, i, pair[2], *at;
+
+	ti->stems = b->stems;
+	memset(&b->stems, 0, sizeof(b->stems));
+	ti->stem_start = calloc((size_t)ns + 2, sizeof(*ti->stem_start));
+	ti->stem_keys = malloc(((size_t)np + 1) * sizeof(*ti->stem_keys));
+	at = malloc(((size_t)ns + 1) * sizeof(*at));
+	if (ti->stem_start == NULL || ti->stem_keys == NULL || at == NULL) {
+		free(at);
+		return -1;
+	}
+	for (i = 0; i < np; i++) {
+		memcpy(pair, index_intern_str(&b->pairs, i, NULL),
+		    sizeof(pair));
+		ti->stem_start[pair[1] + 1]++;
+	}
+	for (i = 0; i < ns; i++) {
+		ti->stem_start[i + 1] += ti->stem_start[i];
+		at[i] = ti->stem_start[i];
+	}
+	for (i = 0; i < np; i++) {
+		memcpy(pair, index_intern_str(&b->pairs, i, NULL),
+		    sizeof(pair));
+		ti->stem_keys[at[pair[1]]++] = rank[pair[0]];
+	}
+	for (i = 0; i < ns; i++)
+		qsort(ti->stem_keys + ti->stem_start[i], ti->stem_start[i + 1] -
+		    ti->stem_start[i], sizeof(*ti->stem_keys), index_u32_cmp);
+	free(at);
+	return 0;
+}
+
+/*
+ * The letters of an a-z key as bits: bit c - 'a' when c is in it, bit
+ * 32 + c - 'a' when c is in it twice or more; 0 for any other key. An
+ * edit flips at most two of these bits (a letter changed: one fewer of
+ * one letter, one more of another), so keys within k edits differ in at
+ * most 2k bits: a test of one popcount that most keys fail.
+ */
+static uint64_t
+typo_letters(const char *s, size_t len)
+{
+	uint64_t m = 0, bit;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] < 'a' || s[i] > 'z')
+			return 0;
+		bit = 1ull << (s[i] - 'a');
+		m |= (m & bit) << 32 | bit;
+	}
+	return m;
+}
+
+/* The a-z keys of INDEX_TYPO_MIN letters or more, grouped by length. */
+static int
+text_build_typos(struct text_index *ti)
+{
+	uint32_t at[INDEX_TOKEN_MAX + 2], r, k, *start = ti->typo_start;
+	uint64_t mask;
+	const char *s;
+	size_t len;
+
+	memset(ti->typo_start, 0, sizeof(ti->typo_start));
+	for (r = 0; r < ti->ntok; r++) {
+		s = index_intern_str(&ti->dict, ti->sorted[r], &len);
+		if (len >= INDEX_TYPO_MIN && typo_letters(s, len) != 0)
+			start[len + 1]++;
+	}
+	for (k = 0; k <= INDEX_TOKEN_MAX; k++) {
+		start[k + 1] += start[k];
+		at[k] = start[k];
+	}
+	ti->typo_key = malloc(((size_t)start[INDEX_TOKEN_MAX + 1] + 1) *
+	    sizeof(*ti->typo_key));
+	ti->typo_mask = malloc(((size_t)start[INDEX_TOKEN_MAX + 1] + 1) *
+	    sizeof(*ti->typo_mask));
+	if (ti->typo_key == NULL || ti->typo_mask == NULL)
+		return -1;
+	for (r = 0; r < ti->ntok; r++) {
+		s = index_intern_str(&ti->dict, ti->sorted[r], &len);
+		if (len < INDEX_TYPO_MIN || (mask = typo_letters(s, len)) == 0)
+			continue;
+		ti->typo_key[at[len]] = r;
+		ti->typo_mask[at[len]++] = mask;
+	}
+	return 0;
+}
+
 int
 index_text_build(struct text_builder *b, uint32_t nplaces,
     struct text_index *ti)
@@ -830,7 +895,9 @@ index_text_build(struct text_builder *b, uint32_t nplaces,
 	text_avgdl(ti, b);
 	if (b->npost >= UINT32_MAX)
 		errno = EOVERFLOW;
-	else if ((rank = text_sort_dict(ti)) != NULL)
+	else if ((rank = text_sort_dict(ti)) != NULL &&
+	    text_build_stems(ti, b, rank) == 0 &&
+	    text_build_typos(ti) == 0)
 		rc = text_arrange(b, ti, rank);
 	free(rank);
 	index_text_builder_free(b);
@@ -843,6 +910,9 @@ void
 index_text_builder_free(struct text_builder *b)
 {
 	index_intern_free(&b->dict);
+	index_intern_free(&b->stems);
+	index_intern_free(&b->pairs);
+	free(b->last_stem);
 	free(b->post);
 	memset(b, 0, sizeof(*b));
 }
@@ -851,7 +921,12 @@ void
 index_text_free(struct text_index *ti)
 {
 	index_intern_free(&ti->dict);
+	index_intern_free(&ti->stems);
 	free(ti->sorted);
+	free(ti->stem_start);
+	free(ti->stem_keys);
+	free(ti->typo_key);
+	free(ti->typo_mask);
 	free(ti->df);
 	free(ti->start);
 	free(ti->post);
@@ -899,6 +974,95 @@ index_text_range(const struct text_index *ti, const char *tok, size_t len,
 {
 	*lo = text_bound(ti, 0, ti->ntok, tok, len, prefix, true);
 	*hi = text_bound(ti, *lo, ti->ntok, tok, len, prefix, false);
+}
+
+size_t
+index_text_stem(const struct text_index *ti, const char *stem, size_t len,
+    const uint32_t **ranks)
+{
+	int64_t id = index_intern_find(&ti->stems, stem, len);
+
+	if (id < 0)
+		return 0;
+	*ranks = ti->stem_keys + ti->stem_start[id];
+	return ti->stem_start[id + 1] - ti->stem_start[id];
+}
+
+/* Keeps the cap nearest of the typos found, the first found on a tie. */
+static void
+typo_keep(uint32_t *ranks, uint8_t *dist, size_t *n, size_t cap, uint32_t r,
+    unsigned d)
+{
+	size_t i, worst = 0;
+
+	if (*n < cap) {
+		ranks[*n] = r;
+		dist[(*n)++] = (uint8_t)d;
+		return;
+	}
+	for (i = 1; i < *n; i++)
+		if (dist[i] >= dist[worst])
+			worst = i;
+	if (*n > 0 && d < dist[worst]) {
+		ranks[worst] = r;
+		dist[worst] = (uint8_t)d;
+	}
+}
+
+/* Nearest first, then by rank (insertion sort: a few dozen at most). */
+static void
+typo_order(uint32_t *ranks, uint8_t *dist, size_t n)
+{
+	size_t i, j;
+	uint32_t r;
+	uint8_t d;
+
+	for (i = 1; i < n; i++) {
+		r = ranks[i];
+		d = dist[i];
+		for (j = i; j > 0 && (dist[j - 1] > d ||
+		    (dist[j - 1] == d && ranks[j - 1] > r)); j--) {
+			ranks[j] = ranks[j - 1];
+			dist[j] = dist[j - 1];
+		}
+		ranks[j] = r;
+		dist[j] = d;
+	}
+}
+
+size_t
+index_text_typos(const struct text_index *ti, const char *key, size_t len,
+    uint32_t *ranks, uint8_t *dist, size_t cap)
+{
+	uint64_t mq = typo_letters(key, len);
+	size_t n = 0, m, lo, hi, klen;
+	uint32_t k;
+	unsigned maxe, d;
+	const char *s;
+
+	if (mq == 0 || len < INDEX_TYPO_MIN || len > INDEX_TOKEN_MAX ||
+	    ti->typo_key == NULL)
+		return 0;
+	lo = len - 2 > INDEX_TYPO_MIN ? len - 2 : INDEX_TYPO_MIN;
+	hi = len + 2 < INDEX_TOKEN_MAX ? len + 2 : INDEX_TOKEN_MAX;
+	for (m = lo; m <= hi; m++) {
+		maxe = analyze_max_edits(len, m);
+		if ((m > len ? m - len : len - m) > maxe)
+			continue;
+		for (k = ti->typo_start[m]; k < ti->typo_start[m + 1]; k++) {
+			if ((unsigned)__builtin_popcountll(mq ^
+			    ti->typo_mask[k]) > 2 * maxe)
+				continue;
+			s = index_intern_str(&ti->dict,
+			    ti->sorted[ti->typo_key[k]], &klen);
+			d = analyze_distance(key, len, s, klen, maxe);
+			if (d > 0 && d <= maxe)
+				typo_keep(ranks, dist, &n, cap, ti->typo_key[k],
+				    d);
+		}
+	}
+	typo_order(ranks, dist, n);
+	return n;
 }
 
 double

@@ -5,20 +5,31 @@
  * - a spatial grid of ~1 km cells (0.01 deg of latitude; per row, 0.01 deg
  *   of longitude divided by cos(latitude)) that yields every place within a
  *   radius, and a few more, without scanning the world;
- * - a text index: token -> postings (place, field, menu item) over place
- *   names, descriptions and menu item names, with BM25 term weights.
+ * - a text index: key -> postings (place, field, menu item) over place
+ *   names, descriptions and menu item names, with BM25 term weights. Its
+ *   keys are the words' keys of analyze.h (case and accents folded,
+ *   Cyrillic transliterated, not stemmed), in byte order, so that a
+ *   prefix is a range of them. Beside them, two small tables over the
+ *   dictionary, not the postings: stem -> the keys of the words with that
+ *   stem (only where a word's stem differs from its key: a stem that is
+ *   itself a key is found as one), and the keys of a-z only, 4 letters or
+ *   more, grouped by length with a bit mask of their letters (once and
+ *   twice), which the typo lookup reads in place of the whole dictionary:
+ *   only the keys of the lengths that can be near, and of those only the
+ *   ones whose masks are near.
  *
- * Also the pieces both are built from: a tokenizer (UTF-8; ASCII and
- * Cyrillic case-folded, ё read as е) and a byte-string intern table.
+ * Also the byte-string intern table both are built with.
  */
 #ifndef PLACESD_INDEX_H
 #define PLACESD_INDEX_H
+
+#include "ranker/analyze.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define INDEX_TOKEN_MAX     64      /* bytes; the rest of a longer word is cut */
+#define INDEX_TOKEN_MAX     ANALYZE_KEY_MAX     /* bytes of a key */
 #define INDEX_FIELD_TOKENS  1024    /* tokens of one field that are indexed */
 #define INDEX_EARTH_R       6371008.8   /* mean Earth radius, meters */
 
@@ -59,18 +70,6 @@ int64_t index_intern(struct intern *t, const void *p, size_t len);
 int64_t index_intern_find(const struct intern *t, const void *p, size_t len);
 const char *index_intern_str(const struct intern *t, uint32_t id, size_t *len);
 void index_intern_free(struct intern *t);
-
-/* --- tokenizer ------------------------------------------------------------ */
-
-/*
- * Reads the next token of *sp into tok (INDEX_TOKEN_MAX + 1 bytes, NUL
- * terminated) and advances *sp past it. A token is a run of letters and
- * digits, case-folded; runs of fewer than 2 characters are skipped.
- * Returns the token's length in bytes, 0 at the end of the string.
- */
-size_t index_token_next(const char **sp, char *tok);
-/* The same, single characters included (a word being typed). */
-size_t index_word_next(const char **sp, char *tok);
 
 /* --- spatial grid --------------------------------------------------------- */
 
@@ -132,16 +131,30 @@ struct posting {
 };
 
 struct text_builder {
-	struct intern dict;
+	struct intern dict;         /* keys */
+	struct intern stems;        /* stems that differ from their key */
+	struct intern pairs;        /* (key id, stem id), 8 bytes each */
+	uint32_t *last_stem;        /* key id -> 0 none yet, 1 the key itself,
+	                               2 + the stem id of its last word */
+	size_t nlast, lastcap;
 	struct posting *post;       /* .token is the intern id until built */
 	size_t npost, postcap;
 	uint64_t dlsum[INDEX_NFIELDS];
 	uint64_t ndocs[INDEX_NFIELDS];
 };
 
+/* The typo table's keys: 4 .. INDEX_TOKEN_MAX letters. */
+#define INDEX_TYPO_MIN      4
+
 struct text_index {
 	struct intern dict;
 	uint32_t *sorted;           /* rank -> intern id */
+	struct intern stems;
+	uint32_t *stem_start;       /* stem id -> its first key; nstems + 1 */
+	uint32_t *stem_keys;        /* key ranks, by stem, then rank */
+	uint32_t typo_start[INDEX_TOKEN_MAX + 2];  /* by length */
+	uint32_t *typo_key;         /* key ranks of a-z keys, by length */
+	uint64_t *typo_mask;        /* ... and their letters (index.c) */
 	uint32_t *df;               /* rank -> number of places with it */
 	uint32_t *start;            /* rank -> first posting; ntok + 1 */
 	struct posting *post;       /* by token, then place, then as added */
@@ -150,17 +163,36 @@ struct text_index {
 	double avgdl[INDEX_NFIELDS];
 };
 
-/* Indexes the words of s as field of place (item for INDEX_MENU). */
-int index_text_add(struct text_builder *b, uint32_t place,
-    enum index_field field, uint32_t item, const char *s);
+/*
+ * Indexes the words of s as field of place (item for INDEX_MENU), their
+ * keys and stems found with the builder's thread's analyzer an.
+ */
+int index_text_add(struct text_builder *b, struct analyzer *an,
+    uint32_t place, enum index_field field, uint32_t item, const char *s);
+/*
+ * Copies into b the stems of old's keys that b keeps: newid is, for each
+ * of old's key ranks, the id b interned the key under, or UINT32_MAX.
+ */
+int index_text_keep_stems(struct text_builder *b,
+    const struct text_index *old, const uint32_t *newid);
 /* Builds ti from b and frees b, whatever the outcome; 0 or -1. */
 int index_text_build(struct text_builder *b, uint32_t nplaces,
     struct text_index *ti);
 void index_text_builder_free(struct text_builder *b);
 void index_text_free(struct text_index *ti);
-/* Ranks [lo, hi) of the token tok, or of every token starting with it. */
+/* Ranks [lo, hi) of the key tok, or of every key starting with it. */
 void index_text_range(const struct text_index *ti, const char *tok,
     size_t len, bool prefix, uint32_t *lo, uint32_t *hi);
+/* The ranks of the keys whose words have stem (in *ranks); how many. */
+size_t index_text_stem(const struct text_index *ti, const char *stem,
+    size_t len, const uint32_t **ranks);
+/*
+ * The ranks of up to cap keys within analyze_max_edits() of key (a-z
+ * only), nearest first, and their distances; key itself is not one.
+ * Reads only the typo table's keys of the lengths that can be near.
+ */
+size_t index_text_typos(const struct text_index *ti, const char *key,
+    size_t len, uint32_t *ranks, uint8_t *dist, size_t cap);
 /* BM25 idf of a token found in df of nplaces places (df may be 0). */
 double index_idf(uint64_t nplaces, uint64_t df);
 /* BM25 saturated term frequency of one posting: 0 .. k1 + 1. */

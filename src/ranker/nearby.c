@@ -386,8 +386,8 @@ nearby_encode(const struct snapshot *s, const struct nearby_req *r,
 
 /* Ranks r on snapshot s: the reply type, the payload in *out. */
 static unsigned
-nearby_rank(const struct snapshot *s, const struct nearby_req *r,
-    char **out, size_t *outlen)
+nearby_rank(const struct snapshot *s, struct analyzer *an,
+    struct nearby_req *r, char **out, size_t *outlen)
 {
 	struct rank_result *res;
 	size_t total = 0;
@@ -398,6 +398,7 @@ nearby_rank(const struct snapshot *s, const struct nearby_req *r,
 		*out = nearby_error("out of memory", outlen);
 		return WIRE_ERROR;
 	}
+	r->q.an = an;
 	if ((n = rank_counted(s, &r->q, res, r->q.limit, &total,
 	    &exact)) < 0) {
 		*out = nearby_error(errno == EINVAL ? "bad request: query" :
@@ -415,8 +416,8 @@ nearby_rank(const struct snapshot *s, const struct nearby_req *r,
 }
 
 unsigned
-nearby_run(struct snap_holder *h, const void *req, size_t len, char **out,
-    size_t *outlen)
+nearby_run(struct snap_holder *h, struct analyzer *an, const void *req,
+    size_t len, char **out, size_t *outlen)
 {
 	char msg[NEARBY_ERR_LEN];
 	struct nearby_req r;
@@ -436,7 +437,7 @@ nearby_run(struct snap_holder *h, const void *req, size_t len, char **out,
 		*out = nearby_error("no snapshot yet", outlen);
 		return WIRE_ERROR;
 	}
-	type = nearby_rank(s, &r, out, outlen);
+	type = nearby_rank(s, an, &r, out, outlen);
 	snap_unref(s);
 	nearby_req_free(&r);
 	return type;

@@ -44,10 +44,11 @@ void nearby_req_free(struct nearby_req *r);
 /*
  * Answers one request: returns the reply type (WIRE_NEARBY_RESULT or
  * WIRE_ERROR) and a malloc'ed JSON payload in *out (NULL only when even
- * that could not be allocated).
+ * that could not be allocated). an is the calling thread's analyzer (or
+ * NULL: rank() makes one for the call).
  */
-unsigned nearby_run(struct snap_holder *h, const void *req, size_t len,
-    char **out, size_t *outlen);
+unsigned nearby_run(struct snap_holder *h, struct analyzer *an,
+    const void *req, size_t len, char **out, size_t *outlen);
 
 /* {"error":"<msg>"} as a malloc'ed string, or NULL. */
 char *nearby_error(const char *msg, size_t *outlen);

@@ -37,13 +37,13 @@ struct pool {
 };
 
 static void
-compute(struct pool *p, struct pool_job *job)
+compute(struct pool *p, struct analyzer *an, struct pool_job *job)
 {
 	size_t len = 0;
 
 	switch (job->type) {
 	case WIRE_NEARBY:
-		job->reply = (uint8_t)nearby_run(p->snaps, job->req,
+		job->reply = (uint8_t)nearby_run(p->snaps, an, job->req,
 		    job->req_len, &job->resp, &len);
 		break;
 	case WIRE_SUGGEST:
@@ -89,9 +89,13 @@ run(void *arg)
 {
 	struct pool *p = arg;
 	struct pool_job *job;
+	struct analyzer *an;
 
 	/* the workers' loops come first when the CPUs are short */
 	util_thread_name("ranker pool");
+	/* the thread's own stemmers; without them, each query makes its own */
+	if ((an = analyzer_new()) == NULL)
+		log_warn("cannot make a ranking thread's text analyzer");
 	if (util_thread_nice(p->nice) == -1)
 		log_warn("cannot lower a ranking thread's priority as "
 		    "[ranker] nice says");
@@ -101,6 +105,7 @@ run(void *arg)
 			pthread_cond_wait(&p->cv, &p->mu);
 		if (p->stop) {
 			pthread_mutex_unlock(&p->mu);
+			analyzer_free(an);
 			return NULL;
 		}
 		job = p->head;
@@ -116,7 +121,7 @@ run(void *arg)
 			p->stats.expired++;
 			pthread_mutex_unlock(&p->mu);
 		} else {
-			compute(p, job);
+			compute(p, an, job);
 		}
 		finish(p, job);
 	}

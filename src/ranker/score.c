@@ -10,7 +10,8 @@
  *     midnight into the next day);
  *   with category (a list): it has one of them (any-of);
  *   with cuisine and cuisine_required: it has one of them;
- *   with q: at least one word of q is in its name, description or menu.
+ *   with q: at least one word of q matches a key (below, T) of its name,
+ *     description or menu.
  *
  * Score, 0..1, for sort=best. With no preference at all (no category,
  * cuisine, price, rating, open or q) it is distance alone, D, so the
@@ -37,13 +38,35 @@
  *   T = text relevance, 0..1:
  *         T = sum_t idf(t) m(t) / sum_t idf(t)  over the words t of q,
  *         m(t) = min(1, (3 s_name + 2 s_menu + 1 s_desc) / 3),
- *         s_f  = BM25 term saturation of t in field f (0 if absent):
+ *         s_f  = the best, over the keys k that t matches in field f,
+ *                of w(k) x BM25 term saturation of k in f (0 if none):
  *                tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen_f)),
  *                k1 = 1.2, b = 0.75; for the menu, the best single item;
+ *         w(k) = how k matched t:
+ *                1.0  exact: k is t's key ("cafe" for café, Café, CAFE;
+ *                     "khachapuri" for хачапури);
+ *                0.8  stem: k is t's stem, or a key of a word with t's
+ *                     stem ("pizzas" finds "pizza", "dumplings"
+ *                     "dumpling", "пельменей" "пельмени");
+ *                0.6  prefix: t is q's last word, of 3 characters or
+ *                     more, and k starts with its key ("khach" finds
+ *                     "khachapuri");
+ *                0.6  typo: t, of a-z only, matches no key exactly,
+ *                     by stem or as a prefix anywhere in the snapshot
+ *                     (base and overlay), and k is one of
+ *                     its 16 nearest keys (optimal string alignment:
+ *                     an insertion, deletion, substitution or swap of
+ *                     neighbours is one edit) within one edit when the
+ *                     longer of the two has 5 letters or more, two from
+ *                     9, none for a word of 3 letters or fewer ("piza"
+ *                     finds "pizza", "kachapuri" "khachapuri"; "beet"
+ *                     does not find "beer"). A word the index knows is
+ *                     taken as meant: "pizza" never finds "piazza";
  *         idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5)), N places, df
- *                places with t. The last word of q, when 3 characters
- *                or more, also matches as a prefix ("khach" finds
- *                "khachapuri"); q's words are case-folded like the text.
+ *                the places of each key t matches, summed.
+ *       Keys come from analyze.h, for the text and for q alike: case
+ *       and accents folded, Cyrillic in ICAO 9303 Latin, stems by
+ *       Snowball (English for Latin words, Russian for Cyrillic ones).
  *
  * Ties: sort=best by score desc, distance, id; sort=distance by distance,
  * id; sort=rating by rating desc with nulls last, distance, id.
@@ -69,19 +92,55 @@ static const double field_weight[INDEX_NFIELDS] = {
 	[INDEX_NAME] = 3.0, [INDEX_DESC] = 1.0, [INDEX_MENU] = 2.0,
 };
 
+/*
+ * How a key of the index matched a word of q, best first, and what a
+ * posting of each kind weighs against an exact one.
+ */
+enum match_kind {
+	MATCH_EXACT = 0,            /* the word's key */
+	MATCH_STEM,                 /* a key of the same stem */
+	MATCH_PREFIX,               /* a key that starts with the last word */
+	MATCH_TYPO,                 /* a key within the edits allowed */
+	MATCH_KINDS
+};
+
+static const double match_weight[MATCH_KINDS] = {
+	[MATCH_EXACT] = 1.0, [MATCH_STEM] = 0.8, [MATCH_PREFIX] = 0.6,
+	[MATCH_TYPO] = 0.6,
+};
+
+#define TERM_TYPOS  16              /* typo keys of a word, nearest first */
+
+struct term_key {
+	uint32_t tok;               /* rank in the text index */
+	uint8_t kind;               /* enum match_kind */
+};
+
+/* The keys a word of q matches in one part's text index, by rank. */
+struct term_keys {
+	struct term_key *k;
+	size_t n, cap;
+};
+
 struct text_match {
 	uint32_t place;
 	uint32_t item;              /* best menu item, or INDEX_NO_ITEM */
+	uint32_t typo;              /* key a word matched by typo, or NO_TYPO */
+	uint8_t typo_term;          /* ... that word */
 	double rel;                 /* T */
 	uint8_t fields;             /* 1 << enum index_field */
 };
 
+#define NO_TYPO     UINT32_MAX
+
 struct text_hit {
 	uint32_t place;
 	uint32_t item;
+	uint32_t tok;
 	double tfn;
 	uint8_t term;
 	uint8_t field;
+	uint8_t kind;
 };
 
 struct rank_ctx {
@@ -96,7 +155,9 @@ struct rank_ctx {
 	double box_dlat, box_dlon;  /* degrees around the point: the circle's box */
 	double coslat, sinlat;      /* of the point's latitude */
 	size_t nterms;
-	uint32_t lo[RANK_MAX_TERMS], hi[RANK_MAX_TERMS];
+	struct analyze_word words[RANK_MAX_TERMS];
+	struct term_keys keys[RANK_MAX_TERMS];
+	bool known[RANK_MAX_TERMS];     /* a key, not a typo's, matched it */
 	double idf[RANK_MAX_TERMS], idfsum;
 	uint64_t df[RANK_MAX_TERMS];    /* places with each word, here */
 	struct text_match *tm;      /* by place */
@@ -216,29 +277,161 @@ utf8_chars(const char *s, size_t len)
 	return n;
 }
 
-/* The words of q: their token ranges and places; repeated words count
- * once. */
-static void
-ctx_terms(struct rank_ctx *c, const char *q)
+/* The words of q, analysed as the index's text was; repeated keys count
+ * once. -1 on ENOMEM (no analyzer given, nor one to be made). */
+static int
+query_words(const struct rank_query *q, struct analyze_word *w,
+    size_t *nw)
 {
-	char tok[RANK_MAX_TERMS][INDEX_TOKEN_MAX + 1];
-	size_t len[RANK_MAX_TERMS], n = 0, i;
+	struct analyzer *an = q->an, *own = NULL;
+	const char *s = q->q;
+	size_t n = 0, i;
 
-	while (n < RANK_MAX_TERMS && (len[n] = index_token_next(&q, tok[n])) > 0) {
-		for (i = 0; i < n && strcmp(tok[i], tok[n]) != 0; i++)
+	*nw = 0;
+	if (s == NULL)
+		return 0;
+	if (an == NULL && (an = own = analyzer_new()) == NULL)
+		return -1;
+	while (n < RANK_MAX_TERMS && analyze_next(an, &s, &w[n])) {
+		for (i = 0; i < n && strcmp(w[i].key, w[n].key) != 0; i++)
 			;
 		if (i == n)
 			n++;
 	}
-	c->nterms = n;
-	for (i = 0; i < n; i++) {
-		const struct text_index *ti = &c->s->text;
-		bool prefix = i == n - 1 && utf8_chars(tok[i], len[i]) >= 3;
-		uint32_t r;
+	analyzer_free(own);
+	*nw = n;
+	return 0;
+}
 
-		index_text_range(ti, tok[i], len[i], prefix, &c->lo[i], &c->hi[i]);
-		for (r = c->lo[i]; r < c->hi[i]; r++)
-			c->df[i] += ti->df[r];
+/* Adds key tok to a word's keys (duplicates are folded later). */
+static int
+term_add(struct term_keys *tk, uint32_t tok, enum match_kind kind)
+{
+	if (index_grow(&tk->k, &tk->cap, tk->n + 1, sizeof(*tk->k)) != 0)
+		return -1;
+	tk->k[tk->n].tok = tok;
+	tk->k[tk->n++].kind = (uint8_t)kind;
+	return 0;
+}
+
+static int
+term_key_cmp(const void *a, const void *b)
+{
+	const struct term_key *x = a, *y = b;
+
+	if (x->tok != y->tok)
+		return x->tok < y->tok ? -1 : 1;
+	return (x->kind > y->kind) - (x->kind < y->kind);
+}
+
+/* By rank, each key once with its best kind. */
+static void
+term_fold(struct term_keys *tk)
+{
+	size_t i, n = 0;
+
+	if (tk->n == 0)
+		return;
+	qsort(tk->k, tk->n, sizeof(*tk->k), term_key_cmp);
+	for (i = 0; i < tk->n; i++)
+		if (n == 0 || tk->k[n - 1].tok != tk->k[i].tok)
+			tk->k[n++] = tk->k[i];
+	tk->n = n;
+}
+
+/* The keys of word w exactly, by stem and, last word, as a prefix. */
+static int
+term_keys(struct rank_ctx *c, size_t t, bool prefix)
+{
+	const struct text_index *ti = &c->s->text;
+	const struct analyze_word *w = &c->words[t];
+	struct term_keys *tk = &c->keys[t];
+	const uint32_t *ranks;
+	uint32_t lo, hi, r;
+	size_t n, i;
+
+	index_text_range(ti, w->key, w->keylen, false, &lo, &hi);
+	for (r = lo; r < hi; r++)
+		if (term_add(tk, r, MATCH_EXACT) != 0)
+			return -1;
+	index_text_range(ti, w->stem, w->stemlen, false, &lo, &hi);
+	for (r = lo; r < hi; r++)
+		if (term_add(tk, r, MATCH_STEM) != 0)
+			return -1;
+	n = index_text_stem(ti, w->stem, w->stemlen, &ranks);
+	for (i = 0; i < n; i++)
+		if (term_add(tk, ranks[i], MATCH_STEM) != 0)
+			return -1;
+	if (prefix) {
+		index_text_range(ti, w->key, w->keylen, true, &lo, &hi);
+		for (r = lo; r < hi; r++)
+			if (term_add(tk, r, MATCH_PREFIX) != 0)
+				return -1;
+	}
+	c->known[t] = tk->n > 0;
+	term_fold(tk);
+	return 0;
+}
+
+/* The words of q: the keys each matches, but typos. */
+static int
+ctx_terms(struct rank_ctx *c)
+{
+	const struct analyze_word *w;
+	size_t t;
+	bool prefix;
+
+	for (t = 0; t < c->nterms; t++) {
+		w = &c->words[t];
+		prefix = t == c->nterms - 1 && utf8_chars(w->word,
+		    w->wordlen) >= 3;
+		if (term_keys(c, t, prefix) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * A word that the index knows by neither its key nor its stem (nor, the
+ * last word, as the start of a key: it may be typed still), in any part,
+ * is taken as misspelt: the keys within the edits its length allows
+ * match it too. A word the index knows is taken as meant.
+ */
+static int
+ctx_typos(struct rank_ctx *c, const bool *known)
+{
+	const struct text_index *ti = &c->s->text;
+	const struct analyze_word *w;
+	uint32_t ranks[TERM_TYPOS];
+	uint8_t dist[TERM_TYPOS];
+	size_t t, n, i;
+
+	for (t = 0; t < c->nterms; t++) {
+		w = &c->words[t];
+		if (known[t] || !w->spell)
+			continue;
+		n = index_text_typos(ti, w->key, w->keylen, ranks, dist,
+		    TERM_TYPOS);
+		for (i = 0; i < n; i++)
+			if (term_add(&c->keys[t], ranks[i], MATCH_TYPO) != 0)
+				return -1;
+		term_fold(&c->keys[t]);
+	}
+	return 0;
+}
+
+/* The places with each word, here (a place with several of its keys
+ * counts once per key, as a prefix's keys always did). */
+static void
+ctx_df(struct rank_ctx *c)
+{
+	const struct text_index *ti = &c->s->text;
+	size_t t, i;
+
+	for (t = 0; t < c->nterms; t++) {
+		c->df[t] = 0;
+		for (i = 0; i < c->keys[t].n; i++)
+			c->df[t] += ti->df[c->keys[t].k[i].tok];
 	}
 }
 
@@ -313,7 +506,7 @@ struct hits {
 
 static int
 hit_add(const struct rank_ctx *c, struct hits *hs, const struct posting *p,
-    size_t term)
+    size_t term, const struct term_key *k)
 {
 	struct text_hit *h;
 
@@ -322,9 +515,11 @@ hit_add(const struct rank_ctx *c, struct hits *hs, const struct posting *p,
 	h = &hs->h[hs->n++];
 	h->place = p->place;
 	h->item = p->item;
+	h->tok = k->tok;
 	h->tfn = index_text_tfn(&c->s->text, p);
 	h->term = (uint8_t)term;
 	h->field = p->field;
+	h->kind = k->kind;
 	return 0;
 }
 
@@ -333,14 +528,20 @@ static int
 hits_by_scan(const struct rank_ctx *c, struct hits *hs)
 {
 	const struct text_index *ti = &c->s->text;
-	size_t t;
+	const struct term_key *k;
+	size_t t, j;
 	uint32_t i;
 
-	for (t = 0; t < c->nterms; t++)
-		for (i = ti->start[c->lo[t]]; i < ti->start[c->hi[t]]; i++)
-			if (in_box(c, &c->s->pos[ti->post[i].place]) &&
-			    hit_add(c, hs, &ti->post[i], t) != 0)
-				return -1;
+	for (t = 0; t < c->nterms; t++) {
+		for (j = 0; j < c->keys[t].n; j++) {
+			k = &c->keys[t].k[j];
+			for (i = ti->start[k->tok]; i < ti->start[k->tok + 1];
+			    i++)
+				if (in_box(c, &c->s->pos[ti->post[i].place]) &&
+				    hit_add(c, hs, &ti->post[i], t, k) != 0)
+					return -1;
+		}
+	}
 	return 0;
 }
 
@@ -407,18 +608,21 @@ hits_by_grid(const struct rank_ctx *c, const struct ranges *rs,
     struct hits *hs)
 {
 	const struct text_index *ti = &c->s->text;
-	uint32_t i, end, tok;
-	size_t t, k;
+	const struct term_key *tk;
+	uint32_t i, end;
+	size_t t, j, k;
 
 	for (t = 0; t < c->nterms; t++) {
-		for (tok = c->lo[t]; tok < c->hi[t]; tok++) {
-			i = ti->start[tok];
-			end = ti->start[tok + 1];
+		for (j = 0; j < c->keys[t].n; j++) {
+			tk = &c->keys[t].k[j];
+			i = ti->start[tk->tok];
+			end = ti->start[tk->tok + 1];
 			for (k = 0; k < rs->n && i < end; k++)
 				for (i = post_seek(ti->post, i, end,
 				    rs->r[k][0]); i < end &&
 				    ti->post[i].place < rs->r[k][1]; i++)
-					if (hit_add(c, hs, &ti->post[i], t) != 0)
+					if (hit_add(c, hs, &ti->post[i], t,
+					    tk) != 0)
 						return -1;
 		}
 	}
@@ -434,11 +638,15 @@ static bool
 text_by_grid(const struct rank_ctx *c, const struct ranges *rs)
 {
 	const struct text_index *ti = &c->s->text;
-	size_t n = 0, ntok = 0, t;
+	size_t n = 0, ntok = 0, t, j;
+	uint32_t tok;
 
 	for (t = 0; t < c->nterms; t++) {
-		n += ti->start[c->hi[t]] - ti->start[c->lo[t]];
-		ntok += c->hi[t] - c->lo[t];
+		for (j = 0; j < c->keys[t].n; j++) {
+			tok = c->keys[t].k[j].tok;
+			n += ti->start[tok + 1] - ti->start[tok];
+		}
+		ntok += c->keys[t].n;
 	}
 	return n >= TEXT_GRID_MIN_POSTINGS &&
 	    rs->n * ntok * TEXT_GRID_RATIO < n;
@@ -539,24 +747,37 @@ ctx_hits(struct rank_ctx *c, size_t *nhits)
 	return hs.h;
 }
 
-/* Folds the hits h[0..n) of one place into its T and reasons. */
+/*
+ * Folds the hits h[0..n) of one place into its T and reasons: a word's
+ * best posting in each field, weighed by how its key matched.
+ */
 static void
 text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
     struct text_match *m)
 {
 	double best[RANK_MAX_TERMS][INDEX_NFIELDS], sum = 0, w, menu = -1;
+	const struct text_hit *top[RANK_MAX_TERMS];
+	double topw[RANK_MAX_TERMS];
 	size_t i, t;
 	int f;
 
 	memset(best, 0, sizeof(best));
+	memset(top, 0, sizeof(top));
 	m->place = h[0].place;
 	m->item = INDEX_NO_ITEM;
+	m->typo = NO_TYPO;
+	m->typo_term = 0;
 	m->fields = 0;
 	for (i = 0; i < n; i++) {
-		if (h[i].tfn > best[h[i].term][h[i].field])
-			best[h[i].term][h[i].field] = h[i].tfn;
+		w = match_weight[h[i].kind] * h[i].tfn;
+		if (w > best[h[i].term][h[i].field])
+			best[h[i].term][h[i].field] = w;
+		if (top[h[i].term] == NULL || w > topw[h[i].term]) {
+			top[h[i].term] = &h[i];
+			topw[h[i].term] = w;
+		}
 		m->fields |= 1u << h[i].field;
-		w = c->idf[h[i].term] * h[i].tfn;
+		w *= c->idf[h[i].term];
 		if (h[i].field == INDEX_MENU && (w > menu ||
 		    (w == menu && h[i].item < m->item))) {
 			menu = w;
@@ -567,6 +788,11 @@ text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
 		for (w = 0, f = 0; f < INDEX_NFIELDS; f++)
 			w += field_weight[f] * best[t][f];
 		sum += c->idf[t] * fmin(1.0, w / field_weight[INDEX_NAME]);
+		if (top[t] != NULL && top[t]->kind == MATCH_TYPO &&
+		    m->typo == NO_TYPO) {
+			m->typo = top[t]->tok;
+			m->typo_term = (uint8_t)t;
+		}
 	}
 	m->rel = sum / c->idfsum;
 }
@@ -592,9 +818,11 @@ ctx_text(struct rank_ctx *c)
 	return 0;
 }
 
-/* The query on one part, s, without its text matches yet. */
+/* The query on one part, s, with q's words' keys but typos, without its
+ * text matches yet. */
 static struct rank_ctx *
-ctx_part(const struct snapshot *s, const struct rank_query *q)
+ctx_part(const struct snapshot *s, const struct rank_query *q,
+    const struct analyze_word *words, size_t nwords)
 {
 	struct rank_ctx *c;
 
@@ -617,8 +845,12 @@ ctx_part(const struct snapshot *s, const struct rank_query *q)
 		c->npcui = c->ncui;
 		c->prefer = true;
 	}
-	if (q->q != NULL)
-		ctx_terms(c, q->q);
+	memcpy(c->words, words, nwords * sizeof(*words));
+	c->nterms = nwords;
+	if (ctx_terms(c) != 0) {
+		rank_ctx_free(c);
+		return NULL;
+	}
 	c->text = c->nterms > 0;
 	ctx_box(c);
 	c->coslat = cos(q->lat * DEG);
@@ -630,18 +862,44 @@ ctx_part(const struct snapshot *s, const struct rank_query *q)
 	return c;
 }
 
+/* Typos for the words neither part knows; then each word's places. */
+static int
+ctx_words(struct rank_ctx *c)
+{
+	bool known[RANK_MAX_TERMS];
+	size_t t;
+
+	for (t = 0; t < c->nterms; t++)
+		known[t] = c->known[t] ||
+		    (c->delta != NULL && c->delta->known[t]);
+	if (ctx_typos(c, known) != 0 ||
+	    (c->delta != NULL && ctx_typos(c->delta, known) != 0))
+		return -1;
+	ctx_df(c);
+	if (c->delta != NULL)
+		ctx_df(c->delta);
+	return 0;
+}
+
 struct rank_ctx *
 rank_ctx_new(const struct snapshot *s, const struct rank_query *q)
 {
+	struct analyze_word words[RANK_MAX_TERMS];
 	struct rank_ctx *c;
+	size_t nwords;
 
 	if (rank_query_check(q) != 0) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((c = ctx_part(s, q)) == NULL)
+	if (query_words(q, words, &nwords) != 0)
 		return NULL;
-	if (s->delta != NULL && (c->delta = ctx_part(s->delta, q)) == NULL)
+	if ((c = ctx_part(s, q, words, nwords)) == NULL)
+		return NULL;
+	if (s->delta != NULL &&
+	    (c->delta = ctx_part(s->delta, q, words, nwords)) == NULL)
+		goto fail;
+	if (ctx_words(c) != 0)
 		goto fail;
 	ctx_idf(c);
 	if (c->text && (ctx_text(c) != 0 ||
@@ -662,9 +920,13 @@ rank_ctx_text_by_grid(const struct rank_ctx *c)
 void
 rank_ctx_free(struct rank_ctx *c)
 {
+	size_t t;
+
 	if (c == NULL)
 		return;
 	rank_ctx_free(c->delta);
+	for (t = 0; t < c->nterms; t++)
+		free(c->keys[t].k);
 	free(c->tm);
 	free(c);
 }
@@ -881,6 +1143,25 @@ reason_tag(struct rank_result *r, const char *prefix,
 	reason(r, prefix, s, len);
 }
 
+/* "typo: piza -> pizza": the word as written, the key it was taken for. */
+static void
+reason_typo(const struct rank_ctx *c, const struct text_match *tm,
+    struct rank_result *r)
+{
+	const struct analyze_word *w = &c->words[tm->typo_term];
+	char buf[2 * ANALYZE_KEY_MAX + 8];
+	const char *key;
+	size_t len, n;
+
+	key = index_intern_str(&c->s->text.dict, c->s->text.sorted[tm->typo],
+	    &len);
+	memcpy(buf, w->word, w->wordlen);
+	memcpy(buf + w->wordlen, " -> ", 4);
+	n = w->wordlen + 4;
+	memcpy(buf + n, key, len);
+	reason(r, "typo: ", buf, n + len);
+}
+
 static void
 reasons(const struct rank_ctx *c, uint32_t place,
     const struct text_match *tm, struct rank_result *r)
@@ -897,6 +1178,8 @@ reasons(const struct rank_ctx *c, uint32_t place,
 	}
 	if (tm != NULL && (tm->fields & (1u << INDEX_DESC)))
 		reason(r, "description", "", 0);
+	if (tm != NULL && tm->typo != NO_TYPO)
+		reason_typo(c, tm, r);
 	if (c->prefer && prefer_match(c, p) >= 0)
 		reason_tag(r, "cuisine: ", &c->s->cuisines, prefer_match(c, p));
 	else if (c->q->ncuisines > 0)

@@ -20,7 +20,7 @@
 #define RANK_MAX_RADIUS_M   50000.0
 #define RANK_MAX_TAGS       16          /* categories, and cuisines, asked */
 #define RANK_MAX_TERMS      8           /* words of q that count */
-#define RANK_MAX_MATCHED    6
+#define RANK_MAX_MATCHED    7
 #define RANK_MATCHED_LEN    64          /* bytes, with the NUL */
 
 enum rank_sort {
@@ -53,6 +53,8 @@ struct rank_query {
 	int open_minute;            /* 0 .. 1439 */
 	int64_t now_utc;            /* for the open-now bonus; 0 = unknown */
 	const char *q;              /* free text; NULL or "" = none */
+	struct analyzer *an;        /* the calling thread's, for q; NULL: one
+	                               is made for the call */
 	enum rank_sort sort;
 	unsigned offset, limit;     /* offset + limit <= RANK_MAX_WINDOW */
 };

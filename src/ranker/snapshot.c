@@ -22,6 +22,7 @@ struct snap_builder {
 	uint8_t *offer;             /* per place: its flag, until built */
 	struct intern hours;        /* distinct struct snap_hours, as bytes */
 	struct text_builder text;
+	struct analyzer *an;        /* the words' keys; the building thread's */
 };
 
 /* --- place id -> index ------------------------------------------------------ */
@@ -94,7 +95,9 @@ snap_builder_new(void)
 
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;
-	if ((b->s = calloc(1, sizeof(*b->s))) == NULL) {
+	if ((b->s = calloc(1, sizeof(*b->s))) == NULL ||
+	    (b->an = analyzer_new()) == NULL) {
+		free(b->s);
 		free(b);
 		return NULL;
 	}
@@ -110,6 +113,7 @@ snap_builder_free(struct snap_builder *b)
 	free(b->offer);
 	index_intern_free(&b->hours);
 	index_text_builder_free(&b->text);
+	analyzer_free(b->an);
 	free(b);
 }
 
@@ -258,10 +262,10 @@ place_fill(struct snap_builder *b, const struct snap_place_in *p,
 	if (p->hours != NULL && (hours = place_hours(b, p->hours)) < 0)
 		return -1;
 	sp->hours = (int32_t)hours;
-	if (index_text_add(&b->text, b->s->nplaces, INDEX_NAME, INDEX_NO_ITEM,
-	    p->name) != 0 ||
-	    index_text_add(&b->text, b->s->nplaces, INDEX_DESC, INDEX_NO_ITEM,
-	    p->description) != 0)
+	if (index_text_add(&b->text, b->an, b->s->nplaces, INDEX_NAME,
+	    INDEX_NO_ITEM, p->name) != 0 ||
+	    index_text_add(&b->text, b->an, b->s->nplaces, INDEX_DESC,
+	    INDEX_NO_ITEM, p->description) != 0)
 		return -1;
 	return 0;
 }
@@ -344,8 +348,8 @@ snap_add_menu_item(struct snap_builder *b, int64_t place_id, const char *name)
 	    sizeof(*s->item_name)) != 0 ||
 	    index_grow(&s->names, &b->namecap, b->namelen + len + 1, 1) != 0)
 		return -1;
-	if (index_text_add(&b->text, (uint32_t)place, INDEX_MENU, s->nitems,
-	    name) != 0) {
+	if (index_text_add(&b->text, b->an, (uint32_t)place, INDEX_MENU,
+	    s->nitems, name) != 0) {
 		text_rollback(&b->text, &saved);
 		return -1;
 	}
@@ -451,8 +455,9 @@ from_places(struct snap_builder *b, const struct snapshot *old,
 			return -1;
 		s->places[s->nplaces] = *op;
 		s->places[s->nplaces].tags = (uint32_t)b->ntags;
-		memcpy(&s->tags[b->ntags], &old->tags[op->tags],
-		    n * sizeof(*s->tags));
+		if (n > 0)          /* no tags at all: s->tags is still NULL */
+			memcpy(&s->tags[b->ntags], &old->tags[op->tags],
+			    n * sizeof(*s->tags));
 		b->ntags += n;
 		s->pos[s->nplaces] = old->pos[i];
 		s->textdocs[s->nplaces] = old->textdocs[i];
@@ -530,10 +535,10 @@ from_forget(struct text_builder *t, struct from_map *m,
 }
 
 /* Old's postings of the places kept, token by token (a token no place
- * kept has is left out). */
+ * kept has is left out), into b's dictionary under newid[rank]. */
 static int
-from_text(struct snap_builder *b, const struct snapshot *old,
-    struct from_map *m)
+from_postings(struct snap_builder *b, const struct snapshot *old,
+    struct from_map *m, uint32_t *newid)
 {
 	const struct text_index *ti = &old->text;
 	struct text_builder *t = &b->text;
@@ -551,6 +556,7 @@ from_text(struct snap_builder *b, const struct snapshot *old,
 		return -1;
 	for (r = 0; r < ti->ntok; r++) {
 		id = -1;
+		newid[r] = UINT32_MAX;
 		for (k = ti->start[r]; k < ti->start[r + 1]; k++) {
 			p = &ti->post[k];
 			if (m->flag[p->place] & FROM_DROPPED) {
@@ -562,6 +568,7 @@ from_text(struct snap_builder *b, const struct snapshot *old,
 				    ti->sorted[r], &len);
 				if ((id = index_intern(&t->dict, tok, len)) < 0)
 					return -1;
+				newid[r] = (uint32_t)id;
 			}
 			if (index_grow(&t->post, &t->postcap, t->npost + 1,
 			    sizeof(*t->post)) != 0)
@@ -576,6 +583,24 @@ from_text(struct snap_builder *b, const struct snapshot *old,
 		}
 	}
 	return 0;
+}
+
+/* Old's postings and the stems of the keys kept. */
+static int
+from_text(struct snap_builder *b, const struct snapshot *old,
+    struct from_map *m)
+{
+	uint32_t *newid;
+	int rc;
+
+	if ((newid = malloc(((size_t)old->text.ntok + 1) *
+	    sizeof(*newid))) == NULL)
+		return -1;
+	rc = from_postings(b, old, m, newid);
+	if (rc == 0)
+		rc = index_text_keep_stems(&b->text, &old->text, newid);
+	free(newid);
+	return rc;
 }
 
 struct snap_builder *

@@ -3,9 +3,11 @@
  * answers.
  *
  * Matching. The text is cut into words and folded as the text index folds
- * (index_word_next: case, ё as е; a single letter is a word here, since
- * it is being typed). A suggestion matches when each word of the text is
- * the start of one of its words ("khach hou" finds "Khachapuri House").
+ * them (analyze.h: case, accents, Cyrillic written in Latin letters; not
+ * stemmed, and a single letter is a word here, since it is being typed).
+ * A suggestion matches when each word of the text is the start of one of
+ * its words ("khach hou" finds "Khachapuri House", "хачап" finds it too,
+ * "cafe" finds "Café").
  *
  * Ranking, 0..1: 0.60 Q + 0.25 N + 0.15 P, where
  *   Q, the prefix's quality: 0.9 when the text's first word starts the
@@ -34,6 +36,7 @@
  * the places it hides in the base are skipped.
  */
 #include "ranker/suggest.h"
+#include "ranker/analyze.h"
 #include "common/wire.h"
 
 #include <errno.h>
@@ -120,15 +123,14 @@ buf_put(struct suggest *sg, const char *p, size_t n, uint32_t *off)
 static int
 fold_put(struct suggest *sg, const char *text, uint32_t *off, size_t *nw)
 {
-	char tok[INDEX_TOKEN_MAX + 1];
+	struct analyze_word w;
 	const char *sp = text != NULL ? text : "";
 	uint32_t at;
-	size_t n;
 
 	*nw = 0;
 	*off = (uint32_t)sg->len;
-	while ((n = index_word_next(&sp, tok)) > 0) {
-		if (buf_put(sg, tok, n, &at) != 0)
+	while (analyze_next_min(NULL, &sp, &w, 1)) {
+		if (buf_put(sg, w.key, w.keylen, &at) != 0)
 			return -1;
 		(*nw)++;
 	}
@@ -418,7 +420,7 @@ suggest_free(struct suggest *sg)
 /* ---- a query ---------------------------------------------------------------- */
 
 struct sg_query {
-	char w[SUGGEST_MAX_WORDS][INDEX_TOKEN_MAX + 1];
+	char w[SUGGEST_MAX_WORDS][ANALYZE_KEY_MAX + 1];
 	size_t wlen[SUGGEST_MAX_WORDS];
 	size_t n;
 	bool at;                    /* a point was given */
@@ -782,8 +784,8 @@ sg_parse(json_t *root, struct sg_query *q)
 	json_t *lat = json_object_get(root, "lat");
 	json_t *lon = json_object_get(root, "lon");
 	json_t *limit = json_object_get(root, "limit");
+	struct analyze_word w;
 	const char *sp;
-	size_t n;
 
 	memset(q, 0, sizeof(*q));
 	if (!json_is_string(text) || json_string_length(text) == 0 ||
@@ -808,9 +810,10 @@ sg_parse(json_t *root, struct sg_query *q)
 		q->lon = json_number_value(lon);
 	}
 	sp = json_string_value(text);
-	while (q->n < SUGGEST_MAX_WORDS &&
-	    (n = index_word_next(&sp, q->w[q->n])) > 0)
-		q->wlen[q->n++] = n;
+	while (q->n < SUGGEST_MAX_WORDS && analyze_next_min(NULL, &sp, &w, 1)) {
+		memcpy(q->w[q->n], w.key, w.keylen + 1);
+		q->wlen[q->n++] = w.keylen;
+	}
 	return q->n == 0 ? "text" : NULL;
 }
 

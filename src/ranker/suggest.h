@@ -4,9 +4,9 @@
  * Each snapshot (a base, or an overlay's delta) carries a suggest index
  * of its own places, built with it (snap_build) and read-only after:
  *
- * - the words of every place's name, case-folded as the text index folds
- *   them (index_word_next), sorted, each naming its place: a prefix is a
- *   range of them;
+ * - the words of every place's name, folded as the text index folds them
+ *   (analyze.h: case, accents, Cyrillic in Latin letters), sorted, each
+ *   naming its place: a prefix is a range of them;
  * - the same for "terms": every distinct dish name (menu items, with the
  *   number of places that serve it), every cuisine and every category
  *   (with their number of places);

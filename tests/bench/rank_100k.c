@@ -2,12 +2,15 @@
  * rank_100k.c: how fast the ranker's core answers over 100,000 places.
  * Builds a snapshot of a synthetic world (fixed seed: four cities, random
  * names, cuisines, hours and menus, about 33 km across per city), then
- * times 500 random queries in five shapes and prints microseconds per
- * query. It prints figures and judges nothing: speed is no unit test's
- * business (tests/unit/test_rank.c checks what rank() answers).
+ * times 500 random queries in several shapes and prints microseconds per
+ * query. Then the typo lookup alone (index_text_typos) over a dictionary
+ * of [keys] made-up words (300,000 by default, about what 1,000,000 real
+ * places hold), against reading every key. It prints figures and judges
+ * nothing: speed is no unit test's business (tests/unit/test_rank.c
+ * checks what rank() answers).
  *
  * Built on demand, not by "make" or "make check":
- *     make tests/bench/rank_100k && tests/bench/rank_100k [places]
+ *     make tests/bench/rank_100k && tests/bench/rank_100k [places [keys]]
  */
 #include "ranker/index.h"
 #include "ranker/score.h"
@@ -141,21 +144,121 @@ time_queries(const struct snapshot *s, const char *what,
 	return 0;
 }
 
+/* --- the typo lookup over a big dictionary ------------------------------ */
+
+#define NLOOKUPS    1000
+
+/* A made-up word of 4 to 14 letters, of syllables, into w. */
+static void
+made_up(char *w)
+{
+	static const char *const cons = "bcdfghklmnprstvz", *vow = "aeiouy";
+	int n = 4 + rnd_int(11), i;
+
+	for (i = 0; i < n; i++)
+		w[i] = i % 2 == 0 ? cons[rnd_int(16)] : vow[rnd_int(6)];
+	w[n] = '\0';
+}
+
+/* One edit of w, in place: a letter changed, dropped, added or swapped. */
+static void
+misspell(char *w)
+{
+	size_t n = strlen(w), at = (size_t)rnd_int((int)n - 1);
+	char c;
+
+	switch (rnd_int(4)) {
+	case 0:
+		w[at] = (char)('a' + rnd_int(26));
+		break;
+	case 1:
+		memmove(w + at, w + at + 1, n - at);
+		break;
+	case 2:
+		memmove(w + at + 1, w + at, n - at + 1);
+		w[at] = (char)('a' + rnd_int(26));
+		break;
+	default:
+		c = w[at];
+		w[at] = w[at + 1];
+		w[at + 1] = c;
+		break;
+	}
+}
+
+static int
+time_typos(size_t nkeys)
+{
+	static char q[NLOOKUPS][INDEX_TOKEN_MAX + 2];
+	struct text_builder tb;
+	struct text_index ti;
+	uint32_t ranks[16];
+	uint8_t dist[16];
+	char w[INDEX_TOKEN_MAX + 2];
+	double t0, t;
+	size_t i, found = 0, scan = 0, len;
+	uint32_t r;
+
+	memset(&tb, 0, sizeof(tb));
+	for (i = 0; i < nkeys; i++) {
+		made_up(w);
+		if (i < NLOOKUPS)
+			strcpy(q[i], w);
+		if (index_text_add(&tb, NULL, (uint32_t)i, INDEX_NAME,
+		    INDEX_NO_ITEM, w) != 0)
+			return -1;
+	}
+	if (index_text_build(&tb, (uint32_t)nkeys, &ti) != 0)
+		return -1;
+	for (i = 0; i < NLOOKUPS; i++)
+		misspell(q[i]);
+	t0 = now_ms();
+	for (i = 0; i < NLOOKUPS; i++)
+		found += index_text_typos(&ti, q[i], strlen(q[i]), ranks, dist,
+		    16);
+	t = now_ms() - t0;
+	printf("rank_100k: typo lookup, %u keys (%u in its table, %zu KB):"
+	    " %8.1f us/word (%.1f keys found)\n", ti.ntok,
+	    ti.typo_start[INDEX_TOKEN_MAX + 1],
+	    (size_t)ti.typo_start[INDEX_TOKEN_MAX + 1] * 12 / 1024,
+	    t * 1e3 / NLOOKUPS, (double)found / NLOOKUPS);
+	t0 = now_ms();
+	for (i = 0; i < NLOOKUPS / 10; i++)
+		for (r = 0; r < ti.ntok; r++) {
+			const char *k = index_intern_str(&ti.dict,
+			    ti.sorted[r], &len);
+
+			scan += analyze_distance(q[i], strlen(q[i]), k, len,
+			    analyze_max_edits(strlen(q[i]), len)) <=
+			    analyze_max_edits(strlen(q[i]), len);
+		}
+	t = now_ms() - t0;
+	printf("rank_100k: the same by reading every key:%22.1f us/word "
+	    "(%.1f keys found)\n", t * 1e3 / (NLOOKUPS / 10),
+	    (double)scan / (NLOOKUPS / 10));
+	index_text_free(&ti);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct rank_query qs[NQUERIES];
 	static const char *geo[] = { "georgian" };
 	size_t nplaces = argc > 1 ? strtoul(argv[1], NULL, 10) : 100000;
+	size_t nkeys = argc > 2 ? strtoul(argv[2], NULL, 10) : 300000;
+	struct analyzer *an = analyzer_new();
 	struct snap_builder *b;
 	struct snapshot *s;
 	double t0;
 	int i, rc = 0;
 
-	if (nplaces == 0) {
-		fprintf(stderr, "usage: rank_100k [places]\n");
+	if (nplaces == 0 || nkeys == 0) {
+		fprintf(stderr, "usage: rank_100k [places [keys]]\n");
 		return 2;
 	}
+	if (an == NULL)
+		return 1;
 	t0 = now_ms();
 	if ((b = snap_builder_new()) == NULL)
 		return 1;
@@ -182,6 +285,7 @@ main(int argc, char **argv)
 		if (qs[i].lon > 180)
 			qs[i].lon -= 360;
 		qs[i].now_utc = NOW_UTC;
+		qs[i].an = an;          /* a ranking thread's own */
 	}
 	rc |= time_queries(s, "radius 2 km, no preferences:", qs, nplaces);
 	for (i = 0; i < NQUERIES; i++) {
@@ -206,6 +310,17 @@ main(int argc, char **argv)
 		qs[i].q = "кафе";
 	rc |= time_queries(s, "radius 5 km, + q=кафе (common word):", qs,
 	    nplaces);
+	for (i = 0; i < NQUERIES; i++)
+		qs[i].q = "pizzas";
+	rc |= time_queries(s, "radius 5 km, + q=pizzas (a stem):", qs,
+	    nplaces);
+	for (i = 0; i < NQUERIES; i++)
+		qs[i].q = "kachapuri";
+	rc |= time_queries(s, "radius 5 km, + q=kachapuri (a typo):", qs,
+	    nplaces);
 	snap_unref(s);
+	analyzer_free(an);
+	if (time_typos(nkeys) != 0)
+		rc = -1;
 	return rc == 0 ? 0 : 1;
 }

@@ -10,6 +10,7 @@
  * lift and reasons. The timing over 100,000 places is a benchmark,
  * tests/bench/rank_100k.c, not a unit test.
  */
+#include "ranker/analyze.h"
 #include "ranker/index.h"
 #include "ranker/score.h"
 #include "ranker/snapshot.h"
@@ -18,6 +19,7 @@
 #include <check.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,40 +318,199 @@ ref_has(const char *const *tags, size_t n, const char *const *want,
 	return false;
 }
 
-/* The tokens of q, with the prefix rule for the last one. */
-struct ref_terms {
-	char tok[RANK_MAX_TERMS][INDEX_TOKEN_MAX + 1];
+/*
+ * The reference's own reading of q's words against the world, from the
+ * analyzer's keys and stems (test_analyze.c tests those): a word matches
+ * a key of the world equal to its key or its stem, or whose words have
+ * its stem; the last word, of 3 characters or more, also every key it
+ * begins; a word of a-z that matches no key so is misspelt, and matches
+ * the TYPOS nearest keys within analyze_max_edits() (nearest, then in
+ * byte order).
+ */
+#define REF_VOCAB   256
+#define TYPOS       16
+
+struct ref_vocab {
+	char key[REF_VOCAB][INDEX_TOKEN_MAX + 1];
+	char stem[REF_VOCAB][INDEX_TOKEN_MAX + 1];   /* of each (key, stem) */
 	size_t n;
-	bool prefix_last;
 };
+
+static struct ref_vocab vocab;
+
+static void
+vocab_add(struct analyzer *an, const char *const *words, size_t n)
+{
+	struct analyze_word w;
+	const char *s;
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		s = words[i];
+		while (analyze_next(an, &s, &w)) {
+			for (k = 0; k < vocab.n && (strcmp(vocab.key[k],
+			    w.key) != 0 || strcmp(vocab.stem[k], w.stem) != 0);
+			    k++)
+				;
+			if (k < vocab.n)
+				continue;
+			ck_assert_uint_lt(vocab.n, REF_VOCAB);
+			strcpy(vocab.key[vocab.n], w.key);
+			strcpy(vocab.stem[vocab.n++], w.stem);
+		}
+	}
+}
+
+/* The world's words: those of rank_words.h. */
+static void
+vocab_init(void)
+{
+	struct analyzer *an = analyzer_new();
+
+	ck_assert_ptr_nonnull(an);
+	vocab_add(an, name_words, sizeof(name_words) / sizeof(*name_words));
+	vocab_add(an, desc_words, sizeof(desc_words) / sizeof(*desc_words));
+	vocab_add(an, dishes, sizeof(dishes) / sizeof(*dishes));
+	analyzer_free(an);
+}
+
+struct ref_term {
+	struct analyze_word w;
+	bool prefix;
+	char keys[REF_VOCAB][INDEX_TOKEN_MAX + 1];  /* matched, but prefixes */
+	size_t nkeys;
+};
+
+struct ref_terms {
+	struct ref_term t[RANK_MAX_TERMS];
+	size_t n;
+};
+
+static bool
+ref_has_key(const struct ref_term *t, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < t->nkeys; i++)
+		if (strcmp(t->keys[i], key) == 0)
+			return true;
+	return false;
+}
+
+static void
+ref_add_key(struct ref_term *t, const char *key)
+{
+	if (!ref_has_key(t, key))
+		strcpy(t->keys[t->nkeys++], key);
+}
+
+/* The typos of an unknown word: nearest, then in byte order. */
+static void
+ref_typos(struct ref_term *t)
+{
+	char cand[REF_VOCAB][INDEX_TOKEN_MAX + 1];
+	unsigned d[REF_VOCAB], dt;
+	size_t n = 0, i, j, len;
+
+	for (i = 0; i < vocab.n; i++) {
+		const char *k = vocab.key[i];
+
+		len = strlen(k);
+		for (j = 0; j < len && k[j] >= 'a' && k[j] <= 'z'; j++)
+			;
+		if (j < len || len < INDEX_TYPO_MIN)
+			continue;
+		dt = analyze_distance(t->w.key, t->w.keylen, k, len,
+		    analyze_max_edits(t->w.keylen, len));
+		if (dt == 0 || dt > analyze_max_edits(t->w.keylen, len))
+			continue;
+		for (j = 0; j < n && strcmp(cand[j], k) != 0; j++)
+			;
+		if (j < n)
+			continue;
+		strcpy(cand[n], k);
+		d[n++] = dt;
+	}
+	/* the TYPOS first by distance, then bytes */
+	for (i = 0; i < n && i < TYPOS; i++) {
+		size_t best = i;
+		char tmp[INDEX_TOKEN_MAX + 1];
+
+		for (j = i + 1; j < n; j++)
+			if (d[j] < d[best] || (d[j] == d[best] &&
+			    strcmp(cand[j], cand[best]) < 0))
+				best = j;
+		strcpy(tmp, cand[i]);
+		strcpy(cand[i], cand[best]);
+		strcpy(cand[best], tmp);
+		dt = d[i];
+		d[i] = d[best];
+		d[best] = dt;
+		ref_add_key(t, cand[i]);
+	}
+}
+
+static void
+ref_term(struct ref_term *t)
+{
+	bool begins = false;
+	size_t i;
+
+	t->nkeys = 0;
+	for (i = 0; i < vocab.n; i++) {
+		if (strcmp(vocab.key[i], t->w.key) == 0 ||
+		    strcmp(vocab.key[i], t->w.stem) == 0 ||
+		    strcmp(vocab.stem[i], t->w.stem) == 0)
+			ref_add_key(t, vocab.key[i]);
+		begins |= t->prefix && strncmp(vocab.key[i], t->w.key,
+		    t->w.keylen) == 0;
+	}
+	if (t->nkeys == 0 && !begins && t->w.spell)
+		ref_typos(t);
+}
 
 static void
 ref_terms(const char *q, struct ref_terms *t)
 {
-	char tok[INDEX_TOKEN_MAX + 1];
-	size_t len, i, chars = 0;
+	struct analyzer *an = analyzer_new();
+	struct analyze_word w;
+	size_t i, chars = 0;
 
+	ck_assert_ptr_nonnull(an);
+	if (vocab.n == 0)
+		vocab_init();
 	t->n = 0;
-	while (q != NULL && t->n < RANK_MAX_TERMS &&
-	    (len = index_token_next(&q, tok)) > 0)
-		strcpy(t->tok[t->n++], tok);
-	if (t->n > 0)
-		for (i = 0; t->tok[t->n - 1][i] != '\0'; i++)
-			chars += ((unsigned char)t->tok[t->n - 1][i] & 0xc0) != 0x80;
-	t->prefix_last = chars >= 3;
+	while (q != NULL && t->n < RANK_MAX_TERMS && analyze_next(an, &q, &w)) {
+		for (i = 0; i < t->n && strcmp(t->t[i].w.key, w.key) != 0; i++)
+			;
+		if (i == t->n)
+			t->t[t->n++].w = w;
+	}
+	analyzer_free(an);
+	for (i = 0; i < t->n; i++)
+		t->t[i].prefix = false;
+	if (t->n > 0) {
+		const struct analyze_word *l = &t->t[t->n - 1].w;
+
+		for (i = 0; i < l->wordlen; i++)
+			chars += ((unsigned char)l->word[i] & 0xc0) != 0x80;
+		t->t[t->n - 1].prefix = chars >= 3;
+	}
+	for (i = 0; i < t->n; i++)
+		ref_term(&t->t[i]);
 }
 
 static bool
 ref_text_hits(const char *s, const struct ref_terms *t)
 {
-	char tok[INDEX_TOKEN_MAX + 1];
+	struct analyze_word w;
 	size_t i;
 
-	while (index_token_next(&s, tok) > 0)
+	while (analyze_next(NULL, &s, &w))
 		for (i = 0; i < t->n; i++)
-			if (strcmp(tok, t->tok[i]) == 0 || (i == t->n - 1 &&
-			    t->prefix_last &&
-			    strncmp(tok, t->tok[i], strlen(t->tok[i])) == 0))
+			if (ref_has_key(&t->t[i], w.key) || (t->t[i].prefix &&
+			    strncmp(w.key, t->t[i].w.key,
+			    t->t[i].w.keylen) == 0))
 				return true;
 	return false;
 }
@@ -521,42 +682,21 @@ gen_query(struct qbuf *b)
 
 static struct rank_result out[RANK_MAX_WINDOW], refall[NPLACES];
 
-START_TEST(test_tokenizer)
-{
-	const char *s = "Кафе «Ёлка»-24/7 ХАЧАПУРИ, McDonald's  a Ünïcode";
-	const char *want[] = { "кафе", "елка", "24", "хачапури", "mcdonald",
-	    "ünïcode" };
-	char tok[INDEX_TOKEN_MAX + 1];
-	size_t i = 0;
-
-	while (index_token_next(&s, tok) > 0) {
-		ck_assert_uint_lt(i, 6);
-		ck_assert_str_eq(tok, want[i]);
-		i++;
-	}
-	ck_assert_uint_eq(i, 6);
-	s = "\xff\xfe ok \xd0";             /* bad UTF-8 is a separator */
-	ck_assert_uint_eq(index_token_next(&s, tok), 2);
-	ck_assert_str_eq(tok, "ok");
-	ck_assert_uint_eq(index_token_next(&s, tok), 0);
-}
-END_TEST
-
-/* What a worker asks of q (common/words.h) is what the tokenizer finds:
- * a text has a word exactly when it has a token. */
+/* What a worker asks of q (common/words.h) is what the analyzer finds:
+ * a text has a word exactly when it has a key. */
 START_TEST(test_words_as_tokens)
 {
 	static const char *const texts[] = { "", "!", "?", "a", " ", "a b c",
 	    "- !", "¿", "«»", "1", "é", "ё", "—", "ab", "щи", "a pizza", "42",
 	    "x1", "\xff\xfe", "\xd0", "a\xff" "b", "日本", "日", "☕☕", "a-b",
 	    "ö!ü", "McDonald's", "«Ёлка»" };
-	char tok[INDEX_TOKEN_MAX + 1];
+	struct analyze_word w;
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		const char *s = texts[i];
 
-		ck_assert_msg(words_any(texts[i]) ==
-		    (index_token_next(&s, tok) > 0), "\"%s\"", texts[i]);
+		ck_assert_msg(words_any(texts[i]) == analyze_next(NULL, &s, &w),
+		    "\"%s\"", texts[i]);
 	}
 	ck_assert(!words_any("!"));
 	ck_assert(words_any("щи"));
@@ -1023,37 +1163,50 @@ has_item(const struct tplace *p, const char *item)
 	return false;
 }
 
+static bool
+has_khachapuri(const struct tplace *p)
+{
+	return has_item(p, "Khachapuri") ||
+	    has_item(p, "Adjarian khachapuri") ||
+	    has_item(p, "Хачапури по-аджарски");
+}
+
+/* Latin and Cyrillic khachapuri are one key: either spelling finds the
+ * places with either on the menu. */
 START_TEST(test_khachapuri)
 {
+	static const char *const spellings[] = { "khachapuri", "Хачапури" };
 	struct rank_query q;
-	size_t total, i, want, found = 0;
+	size_t total, i, k, want, found = 0;
 	int n, j;
 
-	for (i = 0; i < NCITIES; i++) {
-		rank_query_init(&q);
-		q.lat = tcities[i].lat;
-		q.lon = tcities[i].lon;
-		q.radius_m = 50000;
-		q.q = "khachapuri";
-		q.limit = RANK_MAX_WINDOW;
-		n = rank(wsnap, &q, out, RANK_MAX_WINDOW, &total);
-		want = 0;
-		for (j = 0; j < (int)nworld; j++)
-			want += world[j].city == (int)i &&
-			    (has_item(&world[j], "Khachapuri") ||
-			    has_item(&world[j], "Adjarian khachapuri"));
-		ck_assert_uint_eq((size_t)n, want);
-		for (j = 0; j < n; j++) {
-			const struct tplace *p = world_by_id(out[j].id);
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < NCITIES; i++) {
+			rank_query_init(&q);
+			q.lat = tcities[i].lat;
+			q.lon = tcities[i].lon;
+			q.radius_m = 50000;
+			q.q = spellings[k];
+			q.limit = RANK_MAX_WINDOW;
+			n = rank(wsnap, &q, out, RANK_MAX_WINDOW, &total);
+			want = 0;
+			for (j = 0; j < (int)nworld; j++)
+				want += world[j].city == (int)i &&
+				    has_khachapuri(&world[j]);
+			ck_assert_uint_eq((size_t)n, want);
+			for (j = 0; j < n; j++) {
+				const struct tplace *p = world_by_id(out[j].id);
+				const char *item = out[j].matched[0] + 6;
 
-			ck_assert_uint_ge(out[j].nmatched, 1);
-			ck_assert_str_eq(out[j].matched[0],
-			    has_item(p, "Khachapuri") ? "menu: Khachapuri" :
-			    "menu: Adjarian khachapuri");
+				ck_assert_uint_ge(out[j].nmatched, 1);
+				ck_assert_msg(strncmp(out[j].matched[0],
+				    "menu: ", 6) == 0 && has_item(p, item),
+				    "%s", out[j].matched[0]);
+			}
+			found += want;
 		}
-		found += want;
 	}
-	ck_assert_uint_gt(found, 100);
+	ck_assert_uint_gt(found, 200);
 }
 END_TEST
 
@@ -1067,15 +1220,17 @@ count_name(int city, const char *word)
 	return k;
 }
 
+/* Case, ё, prefixes; пельменная also finds пельмени by their stem. */
 START_TEST(test_cyrillic)
 {
-	static const char *const qs[][2] = {
-		{ "РОМАШКА", "Ромашка" }, { "ромашка", "Ромашка" },
-		{ "ёлка", "Ёлка" }, { "ЕЛКА", "Ёлка" },
-		{ "пельменная", "ПЕЛЬМЕННАЯ" }, { "берёз", "Берёзка" },
+	static const char *const qs[][3] = {
+		{ "РОМАШКА", "Ромашка", NULL }, { "ромашка", "Ромашка", NULL },
+		{ "ёлка", "Ёлка", NULL }, { "ЕЛКА", "Ёлка", NULL },
+		{ "пельменная", "ПЕЛЬМЕННАЯ", "Пельмени" },
+		{ "берёз", "Берёзка", NULL },
 	};
 	struct rank_query q;
-	size_t total, i;
+	size_t total, i, want, k;
 	int n, j;
 
 	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
@@ -1086,11 +1241,22 @@ START_TEST(test_cyrillic)
 		q.q = qs[i][0];
 		q.limit = RANK_MAX_WINDOW;
 		n = rank(wsnap, &q, out, RANK_MAX_WINDOW, &total);
-		ck_assert_uint_eq((size_t)n, count_name(0, qs[i][1]));
+		for (want = 0, k = 0; k < nworld; k++)
+			want += world[k].city == 0 &&
+			    (strstr(world[k].name, qs[i][1]) != NULL ||
+			    (qs[i][2] != NULL &&
+			    has_item(&world[k], qs[i][2])));
+		ck_assert_uint_eq((size_t)n, want);
 		ck_assert_int_gt(n, 0);
-		for (j = 0; j < n; j++)
-			ck_assert_str_eq(out[j].matched[0], "name");
+		for (j = 0; j < n; j++) {
+			const struct tplace *p = world_by_id(out[j].id);
+
+			ck_assert_str_eq(out[j].matched[0],
+			    strstr(p->name, qs[i][1]) != NULL ? "name" :
+			    "menu: Пельмени");
+		}
 	}
+	ck_assert_uint_gt(count_name(0, "ПЕЛЬМЕННАЯ"), 0);
 }
 END_TEST
 
@@ -1658,6 +1824,268 @@ START_TEST(test_builder_errors)
 }
 END_TEST
 
+/* --- what people type ------------------------------------------------------ */
+
+/* A street of places 100 m apart, each with the words the table asks. */
+static const struct {
+	int64_t id;
+	const char *name, *desc, *item;
+} street[] = {
+	{ 1, "Café Pushkin", "old Moscow", "Crème brûlée" },
+	{ 2, "La Belle Époque", "French bistro", "Croissant" },
+	{ 3, "Грузинский дворик", NULL, "Хачапури по-аджарски" },
+	{ 4, "Tbilisi", "Georgian", "Khachapuri Imeruli" },
+	{ 5, "Napoli", NULL, "Pizza Margherita" },
+	{ 6, "Dim Sum House", NULL, "Shrimp dumpling" },
+	{ 7, "Bear Pub", "craft beer", "Fish and chips" },
+	{ 8, "Piazza Rossa", "espresso", "Tiramisu" },
+	{ 9, "Пельменная №1", NULL, "Пельмени" },
+};
+
+/* q -> the places it finds (in any order), and a reason each must give */
+static const struct {
+	const char *q;
+	int64_t ids[4];
+	const char *reason;
+} typed[] = {
+	{ "cafe", { 1 }, "name" }, { "café", { 1 }, "name" },
+	{ "CAFÉ", { 1 }, "name" }, { "epoque", { 2 }, "name" },
+	{ "Époque", { 2 }, "name" },
+	{ "creme brulee", { 1 }, "menu: Crème brûlée" },
+	{ "crème brûlée", { 1 }, "menu: Crème brûlée" },
+	{ "khachapuri", { 3, 4 }, NULL }, { "хачапури", { 3, 4 }, NULL },
+	{ "ХАЧАПУРИ", { 3, 4 }, NULL },
+	{ "pizzas", { 5 }, "menu: Pizza Margherita" },
+	{ "pizza", { 5 }, "menu: Pizza Margherita" },   /* not Piazza */
+	{ "dumplings", { 6 }, "menu: Shrimp dumpling" },
+	{ "piza", { 5 }, "typo: piza -> pizza" },
+	{ "kachapuri", { 3, 4 }, "typo: kachapuri -> khachapuri" },
+	{ "hachapuri", { 3, 4 }, "typo: hachapuri -> khachapuri" },
+	{ "khachapury", { 3, 4 }, NULL },      /* its English stem: -i */
+	{ "tiramsiu", { 8 }, "typo: tiramsiu -> tiramisu" },
+	{ "pelmeni", { 9 }, "menu: Пельмени" },
+	{ "пельменей", { 9 }, "name" },         /* by stem, both fields */
+	{ "chip", { 7 }, "menu: Fish and chips" },      /* a stem */
+	{ "beet", { 0 }, NULL },    /* 4 letters: no typo to beer or bear */
+	{ "pza", { 0 }, NULL },
+	{ "nothingmatches", { 0 }, NULL },
+};
+
+static struct snapshot *
+street_build(void)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snap_place_in p;
+	struct snapshot *s;
+	double m = 1.0 / 111195.0;
+	size_t i;
+	int c;
+
+	ck_assert_ptr_nonnull(b);
+	c = snap_add_city(b, "moscow", 180);
+	for (i = 0; i < sizeof(street) / sizeof(street[0]); i++) {
+		p = place_at(street[i].id, c, 55.75 + 100.0 * (double)i * m,
+		    37.62);
+		p.name = street[i].name;
+		p.description = street[i].desc;
+		ck_assert_int_ge(snap_add_place(b, &p), 0);
+		ck_assert_int_eq(snap_add_menu_item(b, street[i].id,
+		    street[i].item), 0);
+	}
+	s = snap_build(b);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static bool
+has_reason(const struct rank_result *r, const char *reason)
+{
+	unsigned k;
+
+	for (k = 0; k < r->nmatched; k++)
+		if (strcmp(r->matched[k], reason) == 0)
+			return true;
+	return false;
+}
+
+/* Ranks every q of typed[] on s with an (NULL: made per call), but the
+ * place drop; checks what each finds. */
+static void
+check_typed(const struct snapshot *s, struct analyzer *an, int64_t drop,
+    struct rank_result (*res)[10], int *nres)
+{
+	struct rank_query q;
+	size_t i, k, want, total;
+	int n, j;
+
+	for (i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+		rank_query_init(&q);
+		q.lat = 55.75;
+		q.lon = 37.62;
+		q.q = typed[i].q;
+		q.an = an;
+		n = rank(s, &q, res[i], 10, &total);
+		for (want = 0, k = 0; k < 4 && typed[i].ids[k] != 0; k++)
+			want += typed[i].ids[k] != drop;
+		ck_assert_msg(n == (int)want, "%s: %d places, want %zu",
+		    typed[i].q, n, want);
+		for (j = 0; j < n; j++) {
+			for (k = 0; k < 4 && typed[i].ids[k] != res[i][j].id;
+			    k++)
+				;
+			ck_assert_msg(k < 4, "%s: place %lld", typed[i].q,
+			    (long long)res[i][j].id);
+			ck_assert_msg(typed[i].reason == NULL ||
+			    has_reason(&res[i][j], typed[i].reason),
+			    "%s: place %lld: no \"%s\" (first: \"%s\")",
+			    typed[i].q, (long long)res[i][j].id,
+			    typed[i].reason, res[i][j].nmatched > 0 ?
+			    res[i][j].matched[0] : "");
+		}
+		nres[i] = n;
+	}
+}
+
+#define NTYPED (sizeof(typed) / sizeof(typed[0]))
+
+static struct rank_result typed_res[NTYPED][10];
+static int typed_n[NTYPED];
+
+START_TEST(test_typed)
+{
+	struct snapshot *s = street_build(), *f;
+	struct analyzer *an = analyzer_new();
+	struct snap_builder *b;
+	const int64_t drop = 8;
+
+	ck_assert_ptr_nonnull(an);
+	check_typed(s, an, 0, typed_res, typed_n);
+	check_typed(s, NULL, 0, typed_res, typed_n);
+	/* a fold keeps the stems of the keys it keeps */
+	b = snap_builder_from(s, &drop, 1);
+	ck_assert_ptr_nonnull(b);
+	f = snap_build(b);
+	ck_assert_ptr_nonnull(f);
+	check_typed(f, an, drop, typed_res, typed_n);
+	snap_unref(f);
+	analyzer_free(an);
+	snap_unref(s);
+}
+END_TEST
+
+/* Exact > stem > typo: one word, three places, one way each. */
+START_TEST(test_typed_order)
+{
+	struct snap_builder *b = snap_builder_new();
+	static const char *const names[] = { "Pizzeria Pizzo", "Pizzas",
+	    "Pizza" };
+	struct snap_place_in p;
+	struct rank_query q;
+	struct snapshot *s;
+	size_t total, i;
+	int c = snap_add_city(b, "moscow", 180);
+
+	for (i = 0; i < 3; i++) {
+		p = place_at((int64_t)i + 1, c, 55.75, 37.62);
+		p.name = names[i];
+		ck_assert_int_ge(snap_add_place(b, &p), 0);
+	}
+	s = snap_build(b);
+	rank_query_init(&q);
+	q.lat = 55.75;
+	q.lon = 37.62;
+	q.q = "pizza";              /* known: Pizzo is no typo of it */
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 2);
+	ck_assert_int_eq(out[0].id, 3);
+	ck_assert_int_eq(out[1].id, 2);         /* by stem: below */
+	ck_assert(out[0].score > out[1].score);
+	q.q = "pizzo pizza";
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 3);
+	q.q = "pizzaa";             /* unknown: pizza and pizzas by typo */
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 2);
+	ck_assert_int_eq(out[0].id, 2);         /* a tie: by id */
+	ck_assert_str_eq(out[0].matched[1], "typo: pizzaa -> pizzas");
+	ck_assert_str_eq(out[1].matched[1], "typo: pizzaa -> pizza");
+	q.q = "pizz";               /* a prefix: all three, equally */
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 3);
+	snap_unref(s);
+}
+END_TEST
+
+/* --- several threads ---------------------------------------------------------- */
+
+#define RANK_THREADS    3
+
+struct rank_thread {
+	const struct snapshot *s;
+	bool own;                   /* an analyzer of its own, or none */
+	struct rank_result res[NTYPED][10];
+	int n[NTYPED];
+	size_t diff;
+};
+
+static bool
+same_result(const struct rank_result *a, const struct rank_result *b)
+{
+	return a->id == b->id && a->score == b->score &&
+	    a->nmatched == b->nmatched && (a->nmatched == 0 ||
+	    strcmp(a->matched[0], b->matched[0]) == 0);
+}
+
+static void *
+rank_thread(void *arg)
+{
+	struct rank_thread *t = arg;
+	struct analyzer *an = t->own ? analyzer_new() : NULL;
+	struct rank_query q;
+	size_t i, round, total;
+	int j;
+
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < NTYPED; i++) {
+			rank_query_init(&q);
+			q.lat = 55.75;
+			q.lon = 37.62;
+			q.q = typed[i].q;
+			q.an = an;
+			t->n[i] = rank(t->s, &q, t->res[i], 10, &total);
+			t->diff += t->n[i] != typed_n[i];
+			for (j = 0; j < t->n[i] && j < typed_n[i]; j++)
+				t->diff += !same_result(&t->res[i][j],
+				    &typed_res[i][j]);
+		}
+	}
+	analyzer_free(an);
+	return NULL;
+}
+
+/* rank() on one snapshot from several threads at once, each with its own
+ * analyzer or none: every answer as one thread alone found it. */
+START_TEST(test_typed_threads)
+{
+	struct snapshot *s = street_build();
+	struct rank_thread *t;
+	pthread_t th[RANK_THREADS];
+	size_t i;
+
+	check_typed(s, NULL, 0, typed_res, typed_n);
+	t = calloc(RANK_THREADS, sizeof(*t));
+	ck_assert_ptr_nonnull(t);
+	for (i = 0; i < RANK_THREADS; i++) {
+		t[i].s = s;
+		t[i].own = i > 0;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, rank_thread,
+		    &t[i]), 0);
+	}
+	for (i = 0; i < RANK_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+		ck_assert_uint_eq(t[i].diff, 0);
+	}
+	free(t);
+	snap_unref(s);
+}
+END_TEST
+
 START_TEST(test_antimeridian)
 {
 	struct snap_builder *b = snap_builder_new();
@@ -1709,13 +2137,15 @@ main(void)
 	tcase_add_test(tc, test_overlay);
 	tcase_add_test(tc, test_overlay_deletes);
 	suite_add_tcase(s, tc);
-	tcase_add_test(hand, test_tokenizer);
 	tcase_add_test(hand, test_words_as_tokens);
 	tcase_add_test(hand, test_open_hours);
 	tcase_add_test(hand, test_cuisine_lift);
 	tcase_add_test(hand, test_builder_errors);
 	tcase_add_test(hand, test_offer_delta_reason);
 	tcase_add_test(hand, test_antimeridian);
+	tcase_add_test(hand, test_typed);
+	tcase_add_test(hand, test_typed_order);
+	tcase_add_test(hand, test_typed_threads);
 	suite_add_tcase(s, hand);
 	return check_run(s);
 }
