@@ -665,6 +665,25 @@ def migrate_and_seed(d, places, seed):
             fail("placesctl %s: %s %s" % (cmd[0], r.stdout, r.stderr))
 
 
+# Cyrillic in Latin letters by ICAO Doc 9303 (2013), the Russian
+# passport's table, as the ranker's analyzer writes it (analyze.h)
+TRANSLIT = dict(zip(
+    "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m",
+     "n", "o", "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch",
+     "ie", "y", "", "e", "iu", "ia"]))
+
+
+def translit(s):
+    """s with its Russian letters in Latin ones, case kept."""
+    out = []
+    for c in s:
+        low = c.lower()
+        t = TRANSLIT.get(low, c)
+        out.append(t.capitalize() if c != low and t else t)
+    return "".join(out)
+
+
 def biggest_city(pg):
     """(id, lat, lon) of the city with the most places."""
     row = pg.psql("SELECT c.id, c.lat, c.lon FROM cities c JOIN places p "
