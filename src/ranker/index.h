@@ -41,7 +41,8 @@ enum index_field {
 	INDEX_NAME = 0,
 	INDEX_DESC = 1,
 	INDEX_MENU = 2,
-	INDEX_NFIELDS = 3
+	INDEX_TAGS = 3,             /* its cuisines and categories */
+	INDEX_NFIELDS = 4
 };
 
 #define INDEX_NO_ITEM       UINT32_MAX

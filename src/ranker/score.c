@@ -11,7 +11,7 @@
  *   with category (a list): it has one of them (any-of);
  *   with cuisine and cuisine_required: it has one of them;
  *   with q: at least one word of q matches a key (below, T) of its name,
- *     description or menu.
+ *     description, menu, cuisines or categories.
  *
  * Score, 0..1, for sort=best. With no preference at all (no category,
  * cuisine, price, rating, open or q) it is distance alone, D, so the
@@ -37,7 +37,10 @@
  *   F = offer                     1 with an active offer
  *   T = text relevance, 0..1:
  *         T = sum_t idf(t) m(t) / sum_t idf(t)  over the words t of q,
- *         m(t) = min(1, (3 s_name + 2 s_menu + 1 s_desc) / 3),
+ *         m(t) = min(1, (3 s_name + 2 s_menu + 1.5 s_tags + 1 s_desc)
+ *                / 3): name > dish > cuisine or category > description;
+ *                s_tags is the place's cuisines and categories as one
+ *                field ("fast_food" read as "fast food"),
  *         s_f  = the best, over the keys k that t matches in field f,
  *                of w(k) x BM25 term saturation of k in f (0 if none):
  *                tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen_f)),
@@ -89,7 +92,8 @@
 #define DEG     (M_PI / 180.0)
 
 static const double field_weight[INDEX_NFIELDS] = {
-	[INDEX_NAME] = 3.0, [INDEX_DESC] = 1.0, [INDEX_MENU] = 2.0,
+	[INDEX_NAME] = 3.0, [INDEX_MENU] = 2.0, [INDEX_TAGS] = 1.5,
+	[INDEX_DESC] = 1.0,
 };
 
 /*
@@ -1162,11 +1166,58 @@ reason_typo(const struct rank_ctx *c, const struct text_match *tm,
 	reason(r, "typo: ", buf, n + len);
 }
 
+/* Whether a word of q meets one of tag's words: the same key or stem,
+ * or, for q's last word, as a prefix. */
+static bool
+tag_meets_q(const struct rank_ctx *c, const char *tag, size_t len)
+{
+	struct analyze_word tw;
+	char buf[80];
+	const char *sp = buf;
+	size_t t, i;
+
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	for (i = 0; i < len; i++)
+		buf[i] = tag[i] == '_' ? ' ' : tag[i];
+	buf[len] = '\0';
+	while (analyze_next(NULL, &sp, &tw))
+		for (t = 0; t < c->nterms; t++)
+			if (strcmp(tw.key, c->words[t].key) == 0 ||
+			    strcmp(tw.key, c->words[t].stem) == 0 ||
+			    strncmp(tw.key, c->words[t].stem,
+			    c->words[t].stemlen) == 0 ||
+			    (t + 1 == c->nterms && strncmp(tw.key,
+			    c->words[t].key, c->words[t].keylen) == 0))
+				return true;
+	return false;
+}
+
+/* The first of the place's tags (categories from 0, cuisines from ncat)
+ * that q's words meet, or -1. */
+static int64_t
+tag_of_q(const struct rank_ctx *c, const struct snap_place *p, bool cui)
+{
+	const struct intern *dict = cui ? &c->s->cuisines : &c->s->cats;
+	uint32_t k, from = p->tags + (cui ? p->ncat : 0);
+	uint32_t n = cui ? p->ncui : p->ncat;
+	const char *str;
+	size_t len;
+
+	for (k = 0; k < n; k++) {
+		str = index_intern_str(dict, c->s->tags[from + k], &len);
+		if (tag_meets_q(c, str, len))
+			return c->s->tags[from + k];
+	}
+	return -1;
+}
+
 static void
 reasons(const struct rank_ctx *c, uint32_t place,
     const struct text_match *tm, struct rank_result *r)
 {
 	const struct snap_place *p = &c->s->places[place];
+	bool tags = tm != NULL && (tm->fields & (1u << INDEX_TAGS));
 	const char *item;
 
 	r->nmatched = 0;
@@ -1184,8 +1235,12 @@ reasons(const struct rank_ctx *c, uint32_t place,
 		reason_tag(r, "cuisine: ", &c->s->cuisines, prefer_match(c, p));
 	else if (c->q->ncuisines > 0)
 		reason_tag(r, "cuisine: ", &c->s->cuisines, cuisine_match(c, p));
+	else if (tags)
+		reason_tag(r, "cuisine: ", &c->s->cuisines, tag_of_q(c, p, true));
 	if (c->q->ncategories > 0)
 		reason_tag(r, "category: ", &c->s->cats, category_match(c, p));
+	else if (tags)
+		reason_tag(r, "category: ", &c->s->cats, tag_of_q(c, p, false));
 	if (c->prefs && snap_offer(c->s, place))
 		reason(r, "offer", "", 0);
 }

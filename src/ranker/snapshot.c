@@ -248,11 +248,34 @@ pname_add(struct snap_builder *b, const char *name)
 	return 0;
 }
 
+/*
+ * The text of a place's categories and cuisines for the text index, "_"
+ * read as a space ("fast_food" is "fast food"), in buf[size]; NULL when
+ * it has none. Tags are short words (the API's 32 characters), 16 of
+ * each at most: buf holds them.
+ */
+static const char *
+tags_text(const struct snap_place_in *p, char *buf, size_t size)
+{
+	size_t i, n = 0, k;
+	const char *t;
+
+	for (i = 0; i < p->ncat + p->ncui; i++) {
+		t = i < p->ncat ? p->categories[i] : p->cuisines[i - p->ncat];
+		for (k = 0; t[k] != '\0' && n + 2 < size; k++)
+			buf[n++] = t[k] == '_' ? ' ' : t[k];
+		buf[n++] = ' ';
+	}
+	buf[n] = '\0';
+	return n > 0 ? buf : NULL;
+}
+
 /* Tags, hours and words; on failure the caller rolls back. */
 static int
 place_fill(struct snap_builder *b, const struct snap_place_in *p,
     struct snap_place *sp)
 {
+	char tags[2 * SNAP_MAX_TAGS * 80];
 	int64_t hours = -1;
 
 	sp->tags = (uint32_t)b->ntags;
@@ -265,7 +288,9 @@ place_fill(struct snap_builder *b, const struct snap_place_in *p,
 	if (index_text_add(&b->text, b->an, b->s->nplaces, INDEX_NAME,
 	    INDEX_NO_ITEM, p->name) != 0 ||
 	    index_text_add(&b->text, b->an, b->s->nplaces, INDEX_DESC,
-	    INDEX_NO_ITEM, p->description) != 0)
+	    INDEX_NO_ITEM, p->description) != 0 ||
+	    index_text_add(&b->text, b->an, b->s->nplaces, INDEX_TAGS,
+	    INDEX_NO_ITEM, tags_text(p, tags, sizeof(tags))) != 0)
 		return -1;
 	return 0;
 }
@@ -313,7 +338,8 @@ snap_add_place(struct snap_builder *b, const struct snap_place_in *p)
 		return -1;
 	}
 	s->textdocs[s->nplaces] = (uint8_t)((p->name != NULL ? 1 : 0) |
-	    (p->description != NULL ? 2 : 0));
+	    (p->description != NULL ? 2 : 0) |
+	    (p->ncat + p->ncui > 0 ? 4 : 0));
 	b->offer[s->nplaces] = p->has_active_offer;
 	s->pos[s->nplaces].lat = p->lat;
 	s->pos[s->nplaces].lon = p->lon == 180.0 ? -180.0 : p->lon;
@@ -447,6 +473,7 @@ from_places(struct snap_builder *b, const struct snapshot *old,
 		if (m->flag[i] & FROM_DROPPED) {
 			b->text.ndocs[INDEX_NAME] -= old->textdocs[i] & 1;
 			b->text.ndocs[INDEX_DESC] -= (old->textdocs[i] >> 1) & 1;
+			b->text.ndocs[INDEX_TAGS] -= (old->textdocs[i] >> 2) & 1;
 			continue;
 		}
 		n = (size_t)op->ncat + op->ncui;

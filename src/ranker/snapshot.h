@@ -127,7 +127,8 @@ struct snapshot {
 	uint32_t *item_name;        /* ... and name, an offset in names */
 	char *names;
 	struct snap_idmap ids;
-	uint8_t *textdocs;          /* per place: 1 name, 2 description indexed */
+	uint8_t *textdocs;          /* per place: 1 name, 2 description, 4 tags
+	                               indexed */
 	uint64_t text_dlsum[INDEX_NFIELDS];     /* words and fields indexed, */
 	uint64_t text_ndocs[INDEX_NFIELDS];     /* for snap_builder_from() */
 	struct grid grid;

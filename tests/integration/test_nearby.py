@@ -159,6 +159,31 @@ def test_cuisine_filters():
                "the field named")
 
 
+def test_q_matches_cuisines_and_categories():
+    """q meets a place's cuisines and categories, not only its words: the
+    place of each cuisine nearest the centre is found by q=<cuisine>,
+    and says so in matched."""
+    cuisines = [r[0] for r in PG.psql(
+        "SELECT DISTINCT unnest(cuisines) FROM places WHERE city_id = '%s' "
+        "ORDER BY 1" % CITY[0])]
+    T.check(cuisines, "no cuisine in %s" % CITY[0])
+    for cui in cuisines[:6]:
+        pid, lat, lon = PG.psql(
+            "SELECT id, lat, lon FROM places WHERE city_id = '%s' AND "
+            "'%s' = ANY(cuisines) ORDER BY (lat - %f)^2 + ((lon - %f) * "
+            "cos(radians(lat)))^2 LIMIT 1" % (CITY[0], cui, CITY[1],
+                                             CITY[2]))[0]
+        d = haversine(CITY[1], CITY[2], float(lat), float(lon))
+        doc = nearby(radius_m=min(50000, d + 200), limit=100,
+                     q=cui.replace("_", " "), sort="distance")
+        got = {r["place"]["id"]: r for r in doc["results"]}
+        T.check(int(pid) in got, "q=%s does not find place %s (cuisine "
+                "%s, %.0f m away)" % (cui, pid, cui, d))
+        T.check("cuisine: %s" % cui in got[int(pid)]["matched"],
+                "matched of place %s for q=%s: %r"
+                % (pid, cui, got[int(pid)]["matched"]))
+
+
 def test_open_at_respects_hours():
     # Monday 2026-11-30 at 10:00 local time in every city
     doc = nearby(radius_m=8000, limit=100, open_at="2026-11-30T10:00")
@@ -898,6 +923,7 @@ if __name__ == "__main__":
         test_filters_are_never_violated,
         test_cuisine_preference_lifts,
         test_cuisine_filters,
+        test_q_matches_cuisines_and_categories,
         test_open_at_respects_hours,
         test_q_finds_dishes_on_the_menu,
         test_paging_returns_each_once,

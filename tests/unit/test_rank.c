@@ -1152,6 +1152,67 @@ START_TEST(test_cuisine_lift)
 }
 END_TEST
 
+/*
+ * q meets a place's cuisines and categories too, and the fields weigh
+ * name > dish > cuisine or category > description: four places at the
+ * same point, each with "vegan" in one field of the same length, come
+ * in that order; the cuisine's place says which tag matched.
+ */
+START_TEST(test_q_fields)
+{
+	struct snap_builder *b = snap_builder_new();
+	const char *veg[] = { "vegan" }, *cafe[] = { "cafe" };
+	struct snap_place_in p;
+	struct rank_query q;
+	struct snapshot *s;
+	size_t total;
+	int c = snap_add_city(b, "moscow", 180);
+
+	p = place_at(1, c, 55.75, 37.62);
+	p.name = "Vegan Corner", p.description = "quiet room";
+	p.categories = cafe, p.ncat = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(2, c, 55.75, 37.62);
+	p.name = "Blue Door", p.description = "quiet room";
+	p.categories = cafe, p.ncat = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	ck_assert_int_eq(snap_add_menu_item(b, 2, "Vegan Burger"), 0);
+	p = place_at(3, c, 55.75, 37.62);
+	p.name = "Red Door", p.description = "quiet room";
+	p.categories = cafe, p.ncat = 1, p.cuisines = veg, p.ncui = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(4, c, 55.75, 37.62);
+	p.name = "Green Door", p.description = "vegan options";
+	p.categories = cafe, p.ncat = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(5, c, 55.75, 37.62);
+	p.name = "Grey Door", p.description = "quiet room";
+	p.categories = cafe, p.ncat = 1;
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	s = snap_build(b);
+	rank_query_init(&q);
+	q.lat = 55.75;
+	q.lon = 37.62;
+	q.q = "vegan";
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 4);
+	ck_assert_int_eq(out[0].id, 1);
+	ck_assert_int_eq(out[1].id, 2);
+	ck_assert_int_eq(out[2].id, 3);
+	ck_assert_int_eq(out[3].id, 4);
+	ck_assert(out[0].score > out[1].score && out[1].score > out[2].score &&
+	    out[2].score > out[3].score);
+	ck_assert_str_eq(out[0].matched[0], "name");
+	ck_assert_str_eq(out[1].matched[0], "menu: Vegan Burger");
+	ck_assert_str_eq(out[2].matched[0], "cuisine: vegan");
+	ck_assert_str_eq(out[3].matched[0], "description");
+	/* a category in q: every place, by its tags ("cafe") */
+	q.q = "cafe";
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 5);
+	ck_assert_str_eq(out[0].matched[0], "category: cafe");
+	snap_unref(s);
+}
+END_TEST
+
 static bool
 has_item(const struct tplace *p, const char *item)
 {
@@ -2140,6 +2201,7 @@ main(void)
 	tcase_add_test(hand, test_words_as_tokens);
 	tcase_add_test(hand, test_open_hours);
 	tcase_add_test(hand, test_cuisine_lift);
+	tcase_add_test(hand, test_q_fields);
 	tcase_add_test(hand, test_builder_errors);
 	tcase_add_test(hand, test_offer_delta_reason);
 	tcase_add_test(hand, test_antimeridian);
