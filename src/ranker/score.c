@@ -292,7 +292,7 @@ query_words(const struct rank_query *q, struct analyze_word *w,
 	size_t n = 0, i;
 
 	*nw = 0;
-	if (s == NULL)
+	if (s == NULL || *s == '\0')
 		return 0;
 	if (an == NULL && (an = own = analyzer_new()) == NULL)
 		return -1;
