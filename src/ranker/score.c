@@ -36,7 +36,14 @@
  *                                 unknown hours or no clock
  *   F = offer                     1 with an active offer
  *   T = text relevance, 0..1:
- *         T = sum_t idf(t) m(t) / sum_t idf(t)  over the words t of q,
+ *         T = A x G x sum_t idf(t) m(t) / sum_t idf(t)  over the words
+ *             t of q, where A, all words: the share (by idf) of q's words
+ *             the place has at all, so that all words rank above some;
+ *             G, together: 1 when q has one word or all its words meet
+ *             one piece of the place's text (its name, description or
+ *             tags, or one menu item), else 0.6, so that "dog friendly"
+ *             in a description ranks above "Hot Dog" on the menu and
+ *             "friendly" elsewhere,
  *         m(t) = min(1, (3 s_name + 2 s_menu + 1.5 s_tags + 1 s_desc)
  *                / 3): name > dish > cuisine or category > description;
  *                s_tags is the place's cuisines and categories as one
@@ -90,6 +97,7 @@
 #include <string.h>
 
 #define DEG     (M_PI / 180.0)
+#define SCATTERED   0.6         /* T of words spread over the place */
 
 static const double field_weight[INDEX_NFIELDS] = {
 	[INDEX_NAME] = 3.0, [INDEX_MENU] = 2.0, [INDEX_TAGS] = 1.5,
@@ -752,14 +760,49 @@ ctx_hits(struct rank_ctx *c, size_t *nhits)
 }
 
 /*
+ * Whether every word of q met one piece of the place's text: its name,
+ * its description, its tags, or one menu item ("dog friendly" in a
+ * description, not "Hot Dog" on the menu and "friendly" elsewhere).
+ */
+static bool
+together(const struct rank_ctx *c, const struct text_hit *h, size_t n)
+{
+	uint32_t want = (1u << c->nterms) - 1, in[INDEX_NFIELDS], item;
+	size_t i, k;
+	int f;
+
+	memset(in, 0, sizeof(in));
+	for (i = 0; i < n; i++)
+		if (h[i].field != INDEX_MENU)
+			in[h[i].field] |= 1u << h[i].term;
+	for (f = 0; f < INDEX_NFIELDS; f++)
+		if (f != INDEX_MENU && in[f] == want)
+			return true;
+	for (i = 0; i < n; i++) {
+		if (h[i].field != INDEX_MENU)
+			continue;
+		item = 0;
+		for (k = 0; k < n; k++)
+			if (h[k].field == INDEX_MENU && h[k].item == h[i].item)
+				item |= 1u << h[k].term;
+		if (item == want)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Folds the hits h[0..n) of one place into its T and reasons: a word's
- * best posting in each field, weighed by how its key matched.
+ * best posting in each field, weighed by how its key matched; then by
+ * the share of q's words (by idf) it has at all, and SCATTERED when they
+ * are not all in one piece of its text.
  */
 static void
 text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
     struct text_match *m)
 {
 	double best[RANK_MAX_TERMS][INDEX_NFIELDS], sum = 0, w, menu = -1;
+	double found = 0;
 	const struct text_hit *top[RANK_MAX_TERMS];
 	double topw[RANK_MAX_TERMS];
 	size_t i, t;
@@ -792,13 +835,16 @@ text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
 		for (w = 0, f = 0; f < INDEX_NFIELDS; f++)
 			w += field_weight[f] * best[t][f];
 		sum += c->idf[t] * fmin(1.0, w / field_weight[INDEX_NAME]);
+		if (top[t] != NULL)
+			found += c->idf[t];
 		if (top[t] != NULL && top[t]->kind == MATCH_TYPO &&
 		    m->typo == NO_TYPO) {
 			m->typo = top[t]->tok;
 			m->typo_term = (uint8_t)t;
 		}
 	}
-	m->rel = sum / c->idfsum;
+	m->rel = sum / c->idfsum * (found / c->idfsum) *
+	    (c->nterms > 1 && !together(c, h, n) ? SCATTERED : 1.0);
 }
 
 static int

@@ -1213,6 +1213,44 @@ START_TEST(test_q_fields)
 }
 END_TEST
 
+/*
+ * All words above some, and words together above words scattered: for
+ * "dog friendly", a description that says it beats "Hot Dog" on a menu
+ * with "friendly" in the description, which beats "Hot Dog" alone.
+ */
+START_TEST(test_q_words_together)
+{
+	struct snap_builder *b = snap_builder_new();
+	struct snap_place_in p;
+	struct rank_query q;
+	struct snapshot *s;
+	size_t total;
+	int c = snap_add_city(b, "moscow", 180);
+
+	p = place_at(1, c, 55.75, 37.62);
+	p.name = "Grill Room", p.description = "friendly staff";
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	ck_assert_int_eq(snap_add_menu_item(b, 1, "Hot Dog"), 0);
+	p = place_at(2, c, 55.75, 37.62);
+	p.name = "Park Terrace", p.description = "dog friendly terrace";
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	p = place_at(3, c, 55.75, 37.62);
+	p.name = "Snack Bar", p.description = "quick bites";
+	ck_assert_int_ge(snap_add_place(b, &p), 0);
+	ck_assert_int_eq(snap_add_menu_item(b, 3, "Hot Dog"), 0);
+	s = snap_build(b);
+	rank_query_init(&q);
+	q.lat = 55.75;
+	q.lon = 37.62;
+	q.q = "dog friendly";
+	ck_assert_int_eq(rank(s, &q, out, 10, &total), 3);
+	ck_assert_int_eq(out[0].id, 2);
+	ck_assert_int_eq(out[1].id, 1);
+	ck_assert_int_eq(out[2].id, 3);
+	snap_unref(s);
+}
+END_TEST
+
 static bool
 has_item(const struct tplace *p, const char *item)
 {
@@ -2202,6 +2240,7 @@ main(void)
 	tcase_add_test(hand, test_open_hours);
 	tcase_add_test(hand, test_cuisine_lift);
 	tcase_add_test(hand, test_q_fields);
+	tcase_add_test(hand, test_q_words_together);
 	tcase_add_test(hand, test_builder_errors);
 	tcase_add_test(hand, test_offer_delta_reason);
 	tcase_add_test(hand, test_antimeridian);
