@@ -89,6 +89,7 @@
  */
 #include "ranker/score.h"
 #include "ranker/small_angle.h"
+#include "common/words.h"
 
 #include <errno.h>
 #include <math.h>
@@ -139,6 +140,9 @@ struct text_match {
 	uint32_t item;              /* best menu item, or INDEX_NO_ITEM */
 	uint32_t typo;              /* key a word matched by typo, or NO_TYPO */
 	uint8_t typo_term;          /* ... that word */
+	uint8_t name_kind;          /* the least exact of the words' best
+	                               matches in the name */
+	uint8_t name_terms;         /* 1 << each word found in the name */
 	double rel;                 /* T */
 	uint8_t fields;             /* 1 << enum index_field */
 };
@@ -803,6 +807,7 @@ text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
 {
 	double best[RANK_MAX_TERMS][INDEX_NFIELDS], sum = 0, w, menu = -1;
 	double found = 0;
+	uint8_t name_best[RANK_MAX_TERMS];
 	const struct text_hit *top[RANK_MAX_TERMS];
 	double topw[RANK_MAX_TERMS];
 	size_t i, t;
@@ -814,8 +819,13 @@ text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
 	m->item = INDEX_NO_ITEM;
 	m->typo = NO_TYPO;
 	m->typo_term = 0;
+	m->name_kind = MATCH_EXACT;
+	m->name_terms = 0;
 	m->fields = 0;
+	memset(name_best, MATCH_KINDS, sizeof(name_best));
 	for (i = 0; i < n; i++) {
+		if (h[i].field == INDEX_NAME && h[i].kind < name_best[h[i].term])
+			name_best[h[i].term] = h[i].kind;
 		w = match_weight[h[i].kind] * h[i].tfn;
 		if (w > best[h[i].term][h[i].field])
 			best[h[i].term][h[i].field] = w;
@@ -832,6 +842,11 @@ text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
 		}
 	}
 	for (t = 0; t < c->nterms; t++) {
+		if (name_best[t] < MATCH_KINDS) {
+			m->name_terms |= (uint8_t)(1u << t);
+			if (name_best[t] > m->name_kind)
+				m->name_kind = name_best[t];
+		}
 		for (w = 0, f = 0; f < INDEX_NFIELDS; f++)
 			w += field_weight[f] * best[t][f];
 		sum += c->idf[t] * fmin(1.0, w / field_weight[INDEX_NAME]);
@@ -1180,6 +1195,103 @@ reason(struct rank_result *r, const char *fmt_prefix, const char *s,
 	out[plen + len] = '\0';
 }
 
+/* Whether a word as written has a Cyrillic letter. */
+static bool
+cyrillic(const char *w)
+{
+	for (; *w != '\0'; w++)
+		if ((unsigned char)*w == 0xd0 || (unsigned char)*w == 0xd1)
+			return true;
+	return false;
+}
+
+/* Lower case for ASCII, Latin-1 and Russian letters: case, not marks. */
+static int32_t
+lower(int32_t cp)
+{
+	if ((cp >= 'A' && cp <= 'Z') || (cp >= 0xc0 && cp <= 0xde &&
+	    cp != 0xd7) || (cp >= 0x410 && cp <= 0x42f))
+		return cp + 0x20;
+	if (cp >= 0x400 && cp <= 0x40f)
+		return cp + 0x50;
+	return cp;
+}
+
+/* Equal but for letter case. */
+static bool
+same_but_case(const char *a, const char *b)
+{
+	const unsigned char *x = (const unsigned char *)a;
+	const unsigned char *y = (const unsigned char *)b;
+
+	while (*x != '\0' && *y != '\0')
+		if (lower(words_utf8_next(&x)) != lower(words_utf8_next(&y)))
+			return false;
+	return *x == *y;
+}
+
+/*
+ * How a word of q met the name, when not as written: "stem", "prefix",
+ * "typo", "alphabet" (хачапури for Khachapuri) or "accent" (Epoque for
+ * Époque); NULL when the name has it as written, but for ASCII case.
+ */
+static const char *
+name_how(const struct rank_ctx *c, uint32_t place,
+    const struct text_match *tm)
+{
+	const struct analyze_word *q;
+	const char *sp;
+	struct analyze_word w;
+	size_t t;
+
+	if (tm->name_kind == MATCH_STEM)
+		return "stem";
+	if (tm->name_kind == MATCH_PREFIX)
+		return "prefix";
+	if (tm->name_kind == MATCH_TYPO)
+		return "typo";
+	for (t = 0; t < c->nterms; t++) {
+		if ((tm->name_terms & (1u << t)) == 0)
+			continue;
+		q = &c->words[t];
+		sp = c->s->pnames + c->s->pname[place];
+		while (analyze_next(NULL, &sp, &w)) {
+			if (strcmp(w.key, q->key) != 0)
+				continue;
+			if (cyrillic(w.word) != cyrillic(q->word))
+				return "alphabet";
+			if (!same_but_case(w.word, q->word))
+				return "accent";
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* "name", or "name~: Belle Époque (accent)" when not as written. */
+static void
+reason_name(const struct rank_ctx *c, uint32_t place,
+    const struct text_match *tm, struct rank_result *r)
+{
+	const char *how = name_how(c, place, tm);
+	const char *name = c->s->pnames + c->s->pname[place];
+	char buf[RANK_MATCHED_LEN];
+	size_t room, len = strlen(name);
+
+	if (how == NULL) {
+		reason(r, "name", "", 0);
+		return;
+	}
+	room = sizeof(buf) - strlen("name~: ") - strlen(how) - 4;
+	if (len > room) {               /* cut on a character boundary */
+		len = room;
+		while (len > 0 && ((unsigned char)name[len] & 0xc0) == 0x80)
+			len--;
+	}
+	snprintf(buf, sizeof(buf), "%.*s (%s)", (int)len, name, how);
+	reason(r, "name~: ", buf, strlen(buf));
+}
+
 static void
 reason_tag(struct rank_result *r, const char *prefix,
     const struct intern *dict, int64_t id)
@@ -1268,7 +1380,7 @@ reasons(const struct rank_ctx *c, uint32_t place,
 
 	r->nmatched = 0;
 	if (tm != NULL && (tm->fields & (1u << INDEX_NAME)))
-		reason(r, "name", "", 0);
+		reason_name(c, place, tm, r);
 	if (tm != NULL && tm->item != INDEX_NO_ITEM) {
 		item = snap_item_name(c->s, tm->item);
 		reason(r, "menu: ", item, strlen(item));
