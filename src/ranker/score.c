@@ -45,6 +45,11 @@
  * Ties: sort=best by score desc, distance, id; sort=distance by distance,
  * id; sort=rating by rating desc with nulls last, distance, id.
  *
+ * Total: the places passing. A nearest-first walk whose top-k no farther
+ * place can enter counts on without scoring, until it has counted past
+ * RANK_TOTAL_CAP or looked at RANK_COUNT_VISITS places that way; it then
+ * stops, and the total is a lower bound (rank_counted()'s *exact).
+ *
  * A snapshot with an overlay (snapshot.h) is ranked in two parts, its
  * base (less the places the overlay hides) and its delta, each with a
  * context of its own, into one top-k; a word's idf counts its places in
