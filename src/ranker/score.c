@@ -81,6 +81,11 @@
  * Ties: sort=best by score desc, distance, id; sort=distance by distance,
  * id; sort=rating by rating desc with nulls last, distance, id.
  *
+ * Total: the places passing. A nearest-first walk whose top-k no farther
+ * place can enter counts on without scoring, until it has counted past
+ * RANK_TOTAL_CAP or looked at RANK_COUNT_VISITS places that way; it then
+ * stops, and the total is a lower bound (rank_counted()'s *exact).
+ *
  * A snapshot with an overlay (snapshot.h) is ranked in two parts, its
  * base (less the places the overlay hides) and its delta, each with a
  * context of its own, into one top-k; a word's idf counts its places in
@@ -1440,7 +1445,7 @@ struct topk {
 	bool count_only;            /* the cell walked cannot enter: count */
 	size_t count_visits;        /* places looked at only to count */
 	bool cut;                   /* the count stopped short: a bound */
-	double in_dlat, in_dlon;    /* a box surely within the radius */
+	double in2, out2, coslat2;  /* count(): surely in, surely out */
 	struct rank_ctx *c;
 	const struct rank_ctx *part;    /* being visited: c or its delta */
 	uint32_t off;                   /* part's first place index in c */
@@ -1558,48 +1563,51 @@ score_bound(const struct rank_ctx *c, double d)
 }
 
 /*
- * The box of degrees around the point whose every place is within the
- * radius (its farthest points are its corners, which are, with a
- * margin), so that counting most places needs no distance: a square
- * inscribed in the circle, shrunk until its corners are in. None (-1)
- * near a pole.
+ * Counting tells most places in or out of the circle without a
+ * haversine: in degrees, x = dlat and y = dlon, x^2 + cos^2(lat) y^2 is
+ * the squared distance over (R DEG)^2 but for the cosine of the place's
+ * latitude (a relative error of at most tan(|lat| + dlat) dlat in
+ * radians) and the sines of small angles (of the order of (r / R)^2).
+ * With eps a bound of the distance's error, a place within r (1 - eps)
+ * by it is within the radius and one past r (1 + eps) is not; between,
+ * and near a pole, the haversine decides. in2 < 0: none.
  */
 static void
-topk_inner(struct topk *h, const struct rank_query *q)
+topk_near(struct topk *h, const struct rank_query *q)
 {
-	double a = q->radius_m / INDEX_EARTH_R / DEG * M_SQRT1_2, b;
-	double in = q->radius_m * (1.0 - 1e-6);
-	int i;
+	double box = q->radius_m / INDEX_EARTH_R, lat = fabs(q->lat) * DEG;
+	double t = q->radius_m / (INDEX_EARTH_R * DEG), eps;
 
-	h->in_dlat = h->in_dlon = -1.0;
-	if (fabs(q->lat) + a >= 89.0)
+	h->in2 = h->out2 = -1.0;
+	if (lat + box >= 89.0 * DEG)
 		return;
-	b = a / cos((fabs(q->lat) + a) * DEG);
-	for (i = 0; i < 64; i++, a *= 0.97, b *= 0.97)
-		if (rank_haversine(q->lat, q->lon, q->lat + a, q->lon + b) <= in &&
-		    rank_haversine(q->lat, q->lon, q->lat - a, q->lon + b) <= in) {
-			h->in_dlat = a;
-			h->in_dlon = b;
-			return;
-		}
+	eps = tan(lat + box) * box + 4.0 * box * box + 1e-6;
+	if (eps >= 0.5)
+		return;
+	h->coslat2 = cos(q->lat * DEG) * cos(q->lat * DEG);
+	h->in2 = t * t * (1.0 - eps) * (1.0 - eps);
+	h->out2 = t * t * (1.0 + eps) * (1.0 + eps);
 }
 
 /* A place of a cell that cannot enter the top-k: counted in the total
- * if it passes, without a score, and without a distance when it is in
- * the inner box. */
+ * if it passes, without a score, and most often without a distance. */
 static void
 count(struct topk *h, uint32_t place, const struct snap_place *p,
     const struct index_point *pt)
 {
 	const struct rank_ctx *c = h->part;
-	double dlat = fabs(pt->lat - c->q->lat), dlon = fabs(pt->lon - c->q->lon);
+	double x = pt->lat - c->q->lat, y = fabs(pt->lon - c->q->lon), d2;
 
 	h->count_visits++;
-	if (dlon > 180.0)
-		dlon = 360.0 - dlon;
-	if ((dlat > h->in_dlat || dlon > h->in_dlon) && (dlat > c->box_dlat ||
-	    dlon > c->box_dlon || distance_from(c, pt) > c->q->radius_m))
-		return;
+	if (y > 180.0)
+		y = 360.0 - y;
+	d2 = x * x + h->coslat2 * y * y;
+	if (h->in2 < 0 || d2 > h->in2) {
+		if (h->in2 >= 0 && d2 >= h->out2)
+			return;
+		if (!in_box(c, pt) || distance_from(c, pt) > c->q->radius_m)
+			return;
+	}
 	if (passes(c, p) && !(c->gone && snap_gone(c->s, place)))
 		h->total++;
 }
@@ -1730,7 +1738,7 @@ rank_counted(const struct snapshot *s, const struct rank_query *q,
 	 * even when the walk stops early */
 	h.k = (size_t)q->offset + q->limit + 1;
 	h.sort = q->sort;
-	topk_inner(&h, q);
+	topk_near(&h, q);
 	if ((h.a = malloc((h.k + 1) * sizeof(*h.a))) == NULL) {
 		rank_ctx_free(h.c);
 		return -1;
