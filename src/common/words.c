@@ -1,6 +1,6 @@
 /*
  * words.c: the word characters and words of words.h. The ranker's
- * tokenizer (ranker/index.c) reads text with these, and a worker asks
+ * analyzer (ranker/analyze.c) reads text with these, and a worker asks
  * words_any() of a query's q, so that both agree on what can be found.
  */
 #include "common/words.h"

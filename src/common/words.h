@@ -1,6 +1,6 @@
 /*
  * words.h: what a searchable word is, shared by the ranker, whose text
- * index is made of them (ranker/index.c), and the workers, which refuse a
+ * index is made of them (ranker/analyze.c), and the workers, which refuse a
  * query without one before asking the ranker, or when it is away.
  *
  * A word is a run of two or more word characters: ASCII letters and

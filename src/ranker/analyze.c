@@ -4,6 +4,7 @@
  * edit distance that typo tolerance uses.
  */
 #include "ranker/analyze.h"
+#include "common/words.h"
 
 #include <libstemmer.h>
 #include <stdint.h>
@@ -92,39 +93,6 @@ analyzer_free(struct analyzer *a)
 
 /* --- UTF-8 ------------------------------------------------------------------ */
 
-/* One code point of UTF-8, or -1 for a byte that starts none (skipped). */
-static int32_t
-utf8_next(const unsigned char **sp)
-{
-	const unsigned char *s = *sp;
-	int32_t cp;
-	int n, i;
-
-	if (s[0] < 0x80) {
-		*sp = s + 1;
-		return s[0];
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 1, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 2, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 3, cp = s[0] & 0x07;
-	else {
-		*sp = s + 1;
-		return -1;
-	}
-	for (i = 1; i <= n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*sp = s + 1;
-			return -1;
-		}
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	*sp = s + n + 1;
-	return cp;
-}
-
 static size_t
 utf8_put(char *out, int32_t cp)
 {
@@ -151,27 +119,6 @@ utf8_put(char *out, int32_t cp)
 }
 
 /* --- folding ---------------------------------------------------------------- */
-
-/*
- * Letters and digits: ASCII alphanumerics and every non-ASCII code point
- * except Latin-1 punctuation, general punctuation, symbols and arrows,
- * and CJK punctuation. Combining marks are word characters (that fold to
- * nothing).
- */
-static bool
-is_word(int32_t cp)
-{
-	if (cp < 0)
-		return false;
-	if (cp < 0x80)
-		return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') ||
-		    (cp >= 'A' && cp <= 'Z');
-	if (cp < 0xc0 || cp == 0xd7 || cp == 0xf7)
-		return false;
-	if ((cp >= 0x2000 && cp <= 0x2bff) || (cp >= 0x3000 && cp <= 0x303f))
-		return false;
-	return true;
-}
 
 static bool
 is_mark(int32_t cp)
@@ -376,7 +323,7 @@ key_of_utf8(const unsigned char *s, size_t n, char *out)
 
 	/* the stemmer's output is NUL terminated within its length */
 	while (p < end && k < WORD_CPS)
-		if ((c = utf8_next(&p)) >= 0)
+		if ((c = words_utf8_next(&p)) >= 0)
 			cp[k++] = c;
 	return key_of(cp, k, out);
 }
@@ -422,7 +369,7 @@ read_run(const unsigned char **sp, struct folded *f, struct analyze_word *w)
 	w->wordlen = 0;
 	while (*s != '\0') {
 		next = s;
-		if (!is_word(cp = utf8_next(&next)))
+		if (!words_is_char(cp = words_utf8_next(&next)))
 			break;
 		n = (size_t)(next - s);
 		if (w->wordlen + n <= ANALYZE_KEY_MAX) {
@@ -463,7 +410,7 @@ analyze_next_min(struct analyzer *a, const char **sp, struct analyze_word *w,
 	for (;;) {
 		while (*s != '\0') {        /* skip separators */
 			next = s;
-			if (is_word(utf8_next(&next)))
+			if (words_is_char(words_utf8_next(&next)))
 				break;
 			s = next;
 		}
