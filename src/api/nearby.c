@@ -588,20 +588,39 @@ ask_text(const struct nearby *n, const struct ask *a, size_t *len)
  * lat=55.750 are one query), q last, as only it may hold a '|'; not the
  * page size, which a client may change between pages.
  */
+/* A number's bits as 16 hex digits (no printf: it is per request);
+ * -0 and 0 are one number. */
+static char *
+put_bits(char *p, double v)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t u;
+	int i;
+
+	v += 0.0;
+	memcpy(&u, &v, sizeof(u));
+	for (i = 15; i >= 0; i--, u >>= 4)
+		p[i] = hex[u & 15];
+	p[16] = '|';
+	return p + 17;
+}
+
 static uint64_t
 query_of(const struct nearby *n, const struct ask *a)
 {
-	char canon[2048], open[32];
+	char canon[4096], *p = canon;
 
-	if (a->open == OPEN_AT)
-		snprintf(open, sizeof(open), "at %d %d", a->day, a->minute);
-	else
-		snprintf(open, sizeof(open), "%s", a->open == OPEN_NOW ?
-		    "now" : "any");
-	snprintf(canon, sizeof(canon), "nearby|%.17g|%.17g|%.17g|%s|%s|%ld|"
-	    "%ld|%.17g|%s|%s|%s", n->lat, n->lon, n->radius, n->cats, n->cuis,
-	    n->min_price, n->max_price, a->has_rating ? a->minr : -1.0, open,
-	    a->sort, a->q);
+	memcpy(p, "nearby|", 7);
+	p = put_bits(p + 7, n->lat);
+	p = put_bits(p, n->lon);
+	p = put_bits(p, n->radius);
+	p = put_bits(p, (double)n->min_price);
+	p = put_bits(p, (double)n->max_price);
+	p = put_bits(p, a->has_rating ? a->minr : -1.0);
+	p = put_bits(p, a->open == OPEN_AT ? a->day * 1440.0 + a->minute :
+	    a->open == OPEN_NOW ? -1.0 : -2.0);
+	snprintf(p, sizeof(canon) - (size_t)(p - canon), "%s|%s|%s|%s|%s",
+	    n->cats, n->cuis, n->prefer, a->sort, a->q);
 	return api_cursor_query(canon);
 }
 

@@ -307,6 +307,19 @@ place_hours(const struct snapshot *s, uint32_t place, int *offset_min)
  * out[LOCAL_TIME_SIZE] (days_from_civil's inverse, after H. Hinnant). */
 #define LOCAL_TIME_SIZE 128     /* what snprintf() could write, at most */
 
+/* v (0 .. 10^n - 1, y % 10000 may be negative before year 0: its
+ * absolute value) as n decimal digits, zero-padded, at out. */
+static void
+digits(char *out, int64_t v, int n)
+{
+	if (v < 0)
+		v = -v;
+	while (n-- > 0) {
+		out[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 static void
 local_time(int64_t t, int offset_min, char out[LOCAL_TIME_SIZE])
 {
@@ -324,11 +337,24 @@ local_time(int64_t t, int offset_min, char out[LOCAL_TIME_SIZE])
 	d = doy - (153 * mp + 2) / 5 + 1;
 	m = mp < 10 ? mp + 3 : mp - 9;
 	y += m <= 2;
-	snprintf(out, LOCAL_TIME_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d"
-	    "%c%02d:%02d",
-	    (int)(y % 10000), (int)m, (int)d, (int)(sec / 3600),
-	    (int)(sec / 60 % 60), (int)(sec % 60), offset_min < 0 ? '-' : '+',
-	    off / 60 % 100, off % 60);
+	/* written by hand: snprintf() here was a tenth of the ranker's time
+	 * for an answer of ten results */
+	digits(out, y % 10000, 4);
+	out[4] = '-';
+	digits(out + 5, m, 2);
+	out[7] = '-';
+	digits(out + 8, d, 2);
+	out[10] = 'T';
+	digits(out + 11, sec / 3600, 2);
+	out[13] = ':';
+	digits(out + 14, sec / 60 % 60, 2);
+	out[16] = ':';
+	digits(out + 17, sec % 60, 2);
+	out[19] = offset_min < 0 ? '-' : '+';
+	digits(out + 20, off / 60 % 100, 2);
+	out[22] = ':';
+	digits(out + 23, off % 60, 2);
+	out[25] = '\0';
 }
 
 /* Ends result r: open now or not, and when that changes, or nulls for
