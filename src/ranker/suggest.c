@@ -37,6 +37,7 @@
  */
 #include "ranker/suggest.h"
 #include "ranker/analyze.h"
+#include "ranker/score.h"
 #include "common/wire.h"
 
 #include <errno.h>
@@ -52,7 +53,6 @@
 #define SUGGEST_PER_WORD    3       /* places per word, in a wide range */
 #define SUGGEST_RADIUS_M    50000.0 /* the walk's reach */
 #define SUGGEST_NEAR_M      3000.0  /* N's scale */
-#define SG_DEG              (M_PI / 180.0)
 
 enum sg_kind { SG_CUISINE = 0, SG_CATEGORY, SG_DISH, SG_PLACE };
 
@@ -446,16 +446,6 @@ struct sg_top {
 	size_t found;               /* ... and matched */
 };
 
-static double
-sg_distance(double lat1, double lon1, double lat2, double lon2)
-{
-	double a = sin((lat2 - lat1) * SG_DEG / 2), b;
-
-	b = sin((lon2 - lon1) * SG_DEG / 2);
-	a = a * a + cos(lat1 * SG_DEG) * cos(lat2 * SG_DEG) * b * b;
-	return 2.0 * INDEX_EARTH_R * asin(sqrt(fmin(1.0, a)));
-}
-
 /* Q of a folded text, or -1 when a word of the query starts none of its
  * words. */
 static double
@@ -552,7 +542,7 @@ try_place(struct sg_top *t, const struct sg_query *q,
 		if (t->n == t->limit && 0.60 * qual + 0.25 + 0.15 * pop <
 		    t->hit[t->n - 1].score)
 			return;
-		h.dist = sg_distance(q->lat, q->lon, s->pos[place].lat,
+		h.dist = rank_haversine(q->lat, q->lon, s->pos[place].lat,
 		    s->pos[place].lon);
 		near = exp(-h.dist / SUGGEST_NEAR_M);
 	}
@@ -674,7 +664,7 @@ try_key(struct sg_top *t, const struct sg_query *q,
 		    worst)
 			return;
 		if (q->at) {
-			d = sg_distance(q->lat, q->lon, k->lat, k->lon) - 10;
+			d = rank_haversine(q->lat, q->lon, k->lat, k->lon) - 10;
 			near = exp(-(d > 0 ? d : 0) / SUGGEST_NEAR_M);
 			if (0.60 * qual + 0.25 * near + 0.15 * pop < worst)
 				return;
