@@ -70,8 +70,6 @@ struct feed_batch {
 };
 
 struct feed {
-	struct event_base *base;
-	const struct config *cfg;
 	struct stats_block *st;
 	struct cache *cache;
 	struct citymodel *model;    /* told of every change, may be NULL */
@@ -479,8 +477,6 @@ feed_new(struct event_base *base, const struct config *cfg,
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return NULL;
-	f->base = base;
-	f->cfg = cfg;
 	f->st = st;
 	f->cache = cache;
 	f->rc = rc;
