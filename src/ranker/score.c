@@ -81,8 +81,18 @@
  * Ties: sort=best by score desc, distance, id; sort=distance by distance,
  * id; sort=rating by rating desc with nulls last, distance, id.
  *
- * Total: the places passing. A nearest-first walk whose top-k no farther
- * place can enter counts on without scoring, until it has counted past
+ * Candidates. With q, the places its words match near the point; without
+ * q but with a filter on tags that few places have, the places of those
+ * tags near the point (the snapshot keeps each tag's places); else a walk
+ * of the grid, nearest cells first. Candidates are looked at in rings
+ * around the point, nearest first, and once the top-k is full those past
+ * the distance where none could enter it are only counted, most often
+ * without a haversine; with q, a place is folded into its T only when its
+ * bound could enter.
+ *
+ * Total: the places passing. The candidates of q or of tags are all
+ * counted: exact. A nearest-first walk whose top-k no farther place can
+ * enter counts on without scoring, until it has counted past
  * RANK_TOTAL_CAP or looked at RANK_COUNT_VISITS places that way; it then
  * stops, and the total is a lower bound (rank_counted()'s *exact).
  *
@@ -150,6 +160,8 @@ struct text_match {
 	uint8_t name_terms;         /* 1 << each word found in the name */
 	double rel;                 /* T */
 	uint8_t fields;             /* 1 << enum index_field */
+	bool folded;                /* the above are known (text_fold()) */
+	uint32_t first, nhits;      /* its hits in the context's hits */
 };
 
 #define NO_TYPO     UINT32_MAX
@@ -181,8 +193,9 @@ struct rank_ctx {
 	bool known[RANK_MAX_TERMS];     /* a key, not a typo's, matched it */
 	double idf[RANK_MAX_TERMS], idfsum;
 	uint64_t df[RANK_MAX_TERMS];    /* places with each word, here */
-	struct text_match *tm;      /* by place */
+	struct text_match *tm;      /* by place, folded when first needed */
 	size_t ntm;
+	struct text_hit *hits;      /* q's postings near the point, by place */
 	bool by_grid;               /* q's postings found through the grid */
 	bool gone;                  /* s hides some of its places */
 	uint32_t nbase;             /* s's own places; the delta's follow */
@@ -867,6 +880,12 @@ text_fold(const struct rank_ctx *c, const struct text_hit *h, size_t n,
 	    (c->nterms > 1 && !together(c, h, n) ? SCATTERED : 1.0);
 }
 
+/*
+ * Groups q's postings near the point by place, one text match each. A
+ * match is folded (text_fold()) only when its T is needed: most of the
+ * places a common word matches cannot enter the top-k, whatever their T
+ * (text_bound()), and their hits are never read again.
+ */
 static int
 ctx_text(struct rank_ctx *c)
 {
@@ -879,13 +898,52 @@ ctx_text(struct rank_ctx *c)
 		free(h);
 		return -1;
 	}
+	c->hits = h;
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && h[j].place == h[i].place; j++)
 			;
-		text_fold(c, h + i, j - i, &c->tm[c->ntm++]);
+		c->tm[c->ntm].place = h[i].place;
+		c->tm[c->ntm].folded = false;
+		c->tm[c->ntm].first = (uint32_t)i;
+		c->tm[c->ntm++].nhits = (uint32_t)(j - i);
 	}
-	free(h);
 	return 0;
+}
+
+/* m's T and reasons, folded from its hits the first time they are asked
+ * for. */
+static const struct text_match *
+text_folded(const struct rank_ctx *c, struct text_match *m)
+{
+	if (!m->folded) {
+		text_fold(c, c->hits + m->first, m->nhits, m);
+		m->folded = true;
+	}
+	return m;
+}
+
+/*
+ * A bound of m's T from which of q's words it has, without folding: T is
+ * at most A x A (each word's m(t) is at most 1, G at most 1), and A is
+ * the share by idf of q's words found.
+ */
+static double
+text_bound(const struct rank_ctx *c, const struct text_match *m)
+{
+	const struct text_hit *h = c->hits + m->first;
+	uint32_t terms = 0;
+	double found = 0;
+	size_t i, t;
+
+	if (m->folded)
+		return m->rel;
+	for (i = 0; i < m->nhits; i++)
+		terms |= 1u << h[i].term;
+	for (t = 0; t < c->nterms; t++)
+		if (terms & (1u << t))
+			found += c->idf[t];
+	found /= c->idfsum;
+	return found * found;
 }
 
 /* The query on one part, s, with q's words' keys but typos, without its
@@ -998,6 +1056,7 @@ rank_ctx_free(struct rank_ctx *c)
 	for (t = 0; t < c->nterms; t++)
 		free(c->keys[t].k);
 	free(c->tm);
+	free(c->hits);
 	free(c);
 }
 
@@ -1015,7 +1074,8 @@ text_find(const struct rank_ctx *c, uint32_t place)
 		else
 			hi = mid;
 	}
-	return lo < c->ntm && c->tm[lo].place == place ? &c->tm[lo] : NULL;
+	return lo < c->ntm && c->tm[lo].place == place ?
+	    text_folded(c, &c->tm[lo]) : NULL;
 }
 
 /* The first of the place's tags (first .. first + n) that is in set. */
@@ -1113,22 +1173,34 @@ open_bonus(const struct rank_ctx *c, const struct snap_place *p)
 	return open < 0 ? 0.5 : open;
 }
 
+/* The score but for T's share: base, or D alone without preferences. */
 static double
-score(const struct rank_ctx *c, const struct snap_place *p, uint32_t place,
-    double d, const struct text_match *tm)
+score_base(const struct rank_ctx *c, const struct snap_place *p,
+    uint32_t place, double d)
 {
 	const struct rank_query *q = c->q;
-	double D = exp(-3.0 * d / q->radius_m), R, P, C, base;
+	double D = exp(-3.0 * d / q->radius_m), R, P, C;
 
 	if (!c->prefs)
 		return D;
 	R = isnan(p->rating) ? 0.5 : p->rating / 5.0;
 	P = q->min_price > 0 || q->max_price > 0 || p->price > 0 ? 1.0 : 0.5;
 	C = !c->prefer || prefer_match(c, p) >= 0 ? 1.0 : 0.0;
-	base = 0.45 * D + 0.25 * R + 0.05 * P + 0.15 * C +
+	return 0.45 * D + 0.25 * R + 0.05 * P + 0.15 * C +
 	    0.05 * open_bonus(c, p) +
 	    0.05 * (snap_offer(c->s, place) ? 1.0 : 0.0);
-	return tm == NULL ? base : 0.40 * tm->rel + 0.60 * base;
+}
+
+/* The score with q from T and the base (c->text implies c->prefs). */
+#define SCORE_WITH_Q(rel, base)     (0.40 * (rel) + 0.60 * (base))
+
+static double
+score(const struct rank_ctx *c, const struct snap_place *p, uint32_t place,
+    double d, const struct text_match *tm)
+{
+	double base = score_base(c, p, place, d);
+
+	return tm == NULL ? base : SCORE_WITH_Q(tm->rel, base);
 }
 
 /* rank_haversine() from the query's point, its cosine and sine taken
@@ -1446,6 +1518,8 @@ struct topk {
 	size_t count_visits;        /* places looked at only to count */
 	bool cut;                   /* the count stopped short: a bound */
 	double in2, out2, coslat2;  /* count(): surely in, surely out */
+	double eps;                 /* the bound of in2/out2's error */
+	double far2;                /* with q: past it, none can enter */
 	struct rank_ctx *c;
 	const struct rank_ctx *part;    /* being visited: c or its delta */
 	uint32_t off;                   /* part's first place index in c */
@@ -1507,17 +1581,23 @@ heap_up(struct topk *h, size_t i)
 	}
 }
 
-static void
+/* Counts x and keeps it if it ranks among the best k; true when the
+ * worst of a full top-k changed. */
+static bool
 topk_offer(struct topk *h, const struct cand *x)
 {
 	h->total++;
 	if (h->n < h->k) {
 		h->a[h->n] = *x;
 		heap_up(h, h->n++);
-	} else if (h->k > 0 && before(x, &h->a[0], h->sort)) {
+		return h->n == h->k;
+	}
+	if (h->k > 0 && before(x, &h->a[0], h->sort)) {
 		h->a[0] = *x;
 		heap_down(h, 0, h->n);
+		return true;
 	}
+	return false;
 }
 
 /* Heap sort: the worst goes last, leaving the best first. */
@@ -1532,21 +1612,140 @@ topk_sort(struct topk *h)
 	}
 }
 
-static void
+/* Judges a place and offers it to the top-k; true when the worst of a
+ * full top-k changed. */
+static bool
 visit(struct topk *h, uint32_t place, const struct snap_place *p,
-    const struct index_point *pt, const struct text_match *tm)
+    const struct index_point *pt)
 {
 	struct rank_result r;
 	struct cand x;
 
-	if (!judge_at(h->part, place, p, pt, tm, &r))
-		return;
+	if (!judge_at(h->part, place, p, pt, NULL, &r))
+		return false;
 	x.id = r.id;
 	x.score = r.score;
 	x.dist = r.distance_m;
 	x.rating = isnan(r.rating) ? -1.0 : r.rating;
 	x.place = h->off + place;
-	topk_offer(h, &x);
+	return topk_offer(h, &x);
+}
+
+/* Whether the top-k is full of places that rank before any that scores
+ * at most bound. */
+static bool
+topk_beats(const struct topk *h, double bound)
+{
+	return h->k > 0 && h->n == h->k && bound < h->a[0].score;
+}
+
+/*
+ * Once the top-k is full: the squared distance (in count()'s units) past
+ * which no place can enter it. By distance, the worst's; best first, where
+ * even every term but D at its best (T included) cannot beat the worst's
+ * score (score_bound()). INFINITY when any distance may, by rating, or
+ * when count()'s units do not hold.
+ */
+static void
+topk_far(struct topk *h)
+{
+	const struct rank_ctx *c = h->part;
+	double w, Dmin, d, t;
+
+	h->far2 = INFINITY;
+	if (h->in2 < 0 || h->n < h->k || h->k == 0 ||
+	    h->sort == RANK_SORT_RATING)
+		return;
+	w = h->a[0].score - 1e-9;
+	if (h->sort == RANK_SORT_DISTANCE)
+		d = h->a[0].dist;
+	else {
+		/* the score of D with every other term at 1, below w */
+		if (c->text)
+			Dmin = (w - 0.40 - 0.60 * 0.55) / (0.60 * 0.45);
+		else if (c->prefs)
+			Dmin = (w - 0.55) / 0.45;
+		else
+			Dmin = w;
+		if (Dmin <= 0)
+			return;
+		d = Dmin >= 1.0 ? 0.0 : -log(Dmin) * c->q->radius_m / 3.0;
+	}
+	t = d / (INDEX_EARTH_R * DEG);
+	h->far2 = t * t * (1.0 + h->eps) * (1.0 + h->eps);
+}
+
+/* The squared distance of count()'s units from the point to pt. */
+static double
+near_d2(const struct topk *h, const struct index_point *pt)
+{
+	const struct rank_query *q = h->part->q;
+	double x = pt->lat - q->lat, y = fabs(pt->lon - q->lon);
+
+	if (y > 180.0)
+		y = 360.0 - y;
+	return x * x + h->coslat2 * y * y;
+}
+
+/* A place too far to enter the top-k: only counted, most often without
+ * a haversine. */
+static void
+count_far(struct topk *h, uint32_t place, double d2)
+{
+	const struct rank_ctx *c = h->part;
+
+	if (d2 >= h->out2)
+		return;
+	if (d2 > h->in2 && distance_from(c, &c->s->pos[place]) >
+	    c->q->radius_m)
+		return;
+	if (passes(c, &c->s->places[place]) &&
+	    !(c->gone && snap_gone(c->s, place)))
+		h->total++;
+}
+
+/*
+ * A place q's words matched, m, judged as judge_at() does, but folded
+ * into its T only when the top-k could take it: the order needs no score
+ * but for sort=best, a place past the top-k's far distance is only
+ * counted, and so is one whose score with T's bound cannot beat the
+ * worst of a full top-k.
+ */
+static void
+visit_text(struct topk *h, struct text_match *m)
+{
+	const struct rank_ctx *c = h->part;
+	const struct snap_place *p = &c->s->places[m->place];
+	const struct index_point *pt = &c->s->pos[m->place];
+	struct cand x;
+	double d, d2, base;
+
+	if (!in_box(c, pt))
+		return;
+	if (h->far2 != INFINITY && (d2 = near_d2(h, pt)) > h->far2) {
+		count_far(h, m->place, d2);
+		return;
+	}
+	if (!passes(c, p) || (c->gone && snap_gone(c->s, m->place)))
+		return;
+	if ((d = distance_from(c, pt)) > c->q->radius_m)
+		return;
+	x.id = p->id;
+	x.dist = d;
+	x.rating = isnan(p->rating) ? -1.0 : p->rating;
+	x.place = h->off + m->place;
+	x.score = 0;
+	if (h->sort == RANK_SORT_BEST) {
+		base = score_base(c, p, m->place, d);
+		if (topk_beats(h, SCORE_WITH_Q(text_bound(c, m), base) +
+		    1e-9)) {
+			h->total++;
+			return;
+		}
+		x.score = SCORE_WITH_Q(text_folded(c, m)->rel, base);
+	}
+	if (topk_offer(h, &x))
+		topk_far(h);
 }
 
 /*
@@ -1579,11 +1778,13 @@ topk_near(struct topk *h, const struct rank_query *q)
 	double t = q->radius_m / (INDEX_EARTH_R * DEG), eps;
 
 	h->in2 = h->out2 = -1.0;
+	h->far2 = INFINITY;
 	if (lat + box >= 89.0 * DEG)
 		return;
 	eps = tan(lat + box) * box + 4.0 * box * box + 1e-6;
 	if (eps >= 0.5)
 		return;
+	h->eps = eps;
 	h->coslat2 = cos(q->lat * DEG) * cos(q->lat * DEG);
 	h->in2 = t * t * (1.0 - eps) * (1.0 - eps);
 	h->out2 = t * t * (1.0 + eps) * (1.0 + eps);
@@ -1625,7 +1826,7 @@ visit_cell(void *arg, uint32_t first, uint32_t end)
 		if (h->count_only)
 			count(h, p, &s->places[p], &s->pos[p]);
 		else
-			visit(h, p, &s->places[p], &s->pos[p], NULL);
+			visit(h, p, &s->places[p], &s->pos[p]);
 	}
 }
 
@@ -1669,25 +1870,231 @@ topk_done(void *arg, double d)
 	return true;
 }
 
+/* Visits the i-th of a part's candidates. */
+typedef void ring_visit_fn(struct topk *h, const void *cands, size_t i);
+
+/*
+ * n candidates of a part (place(cands, i) its i-th's place index), in
+ * rings around the point: those within a 16th of the radius, then a
+ * quarter, then the rest, so that the top-k fills with near places first
+ * and its far distance (topk_far()) spares most of the others a distance
+ * and a score. Each is visited once (the total counts it once). The
+ * rings need count()'s units, and do nothing for sort=rating.
+ */
+static void
+visit_in_rings(struct topk *h, const void *cands, size_t n,
+    uint32_t (*place)(const void *cands, size_t i), ring_visit_fn *fn)
+{
+	static const double ring[] = { 1.0 / 16, 1.0 / 4 };
+	const struct snapshot *s = h->part->s;
+	double t2, lo2, hi2, d2;
+	size_t i, r;
+
+	if (h->in2 < 0 || h->sort == RANK_SORT_RATING) {
+		for (i = 0; i < n; i++)
+			fn(h, cands, i);
+		return;
+	}
+	t2 = h->in2 / ((1.0 - h->eps) * (1.0 - h->eps));
+	for (lo2 = -1.0, r = 0; r <= sizeof(ring) / sizeof(ring[0]); r++) {
+		hi2 = r < sizeof(ring) / sizeof(ring[0]) ?
+		    t2 * ring[r] * ring[r] : INFINITY;
+		for (i = 0; i < n; i++) {
+			d2 = near_d2(h, &s->pos[place(cands, i)]);
+			if (d2 > lo2 && d2 <= hi2)
+				fn(h, cands, i);
+		}
+		lo2 = hi2;
+	}
+}
+
+static uint32_t
+tm_place(const void *cands, size_t i)
+{
+	return ((const struct text_match *)cands)[i].place;
+}
+
+static void
+tm_visit(struct topk *h, const void *cands, size_t i)
+{
+	visit_text(h, (struct text_match *)cands + i);
+}
+
+/* --- a filter on tags: its places, not every place near the point ------- */
+
+#define TAG_WALK_SHARE  8       /* the walk when they are 1/8 or more */
+
+/* The first of the n places of a[i..end) at or past place (galloping). */
+static size_t
+u32_seek(const uint32_t *a, size_t i, size_t end, uint32_t place)
+{
+	size_t step = 1, lo = i, hi, mid;
+
+	while (i < end && a[i] < place) {
+		lo = i + 1;
+		i = end - i > step ? i + step : end;
+		step *= 2;
+	}
+	hi = i;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (a[mid] < place)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The tags that filter, of the kind with fewer places: categories (any
+ * of), or cuisines when they are required (any of). False when no tag
+ * filters; else *tp, *ids and *nids are the lists, *nplaces their places
+ * (a place may be in two).
+ */
+static bool
+tag_filter(const struct rank_ctx *c, const struct snap_tag_places **tp,
+    const uint32_t **ids, size_t *nids, size_t *nplaces)
+{
+	const struct snapshot *s = c->s;
+	bool cat = c->q->ncategories > 0;
+	bool cui = c->q->cuisine_required && c->q->ncuisines > 0;
+	size_t ncat = 0, ncui = 0, i;
+
+	for (i = 0; cat && i < c->ncat; i++)
+		ncat += s->cat_places.start[c->cat[i] + 1] -
+		    s->cat_places.start[c->cat[i]];
+	for (i = 0; cui && i < c->ncui; i++)
+		ncui += s->cui_places.start[c->cui[i] + 1] -
+		    s->cui_places.start[c->cui[i]];
+	if (cat && (!cui || ncat <= ncui)) {
+		*tp = &s->cat_places;
+		*ids = c->cat;
+		*nids = c->ncat;
+		*nplaces = ncat;
+		return true;
+	}
+	*tp = &s->cui_places;
+	*ids = c->cui;
+	*nids = c->ncui;
+	*nplaces = ncui;
+	return cui;
+}
+
+/* The places of the lists ids[0..nids) in the rows rs, ascending, each
+ * once; NULL on ENOMEM. */
+static uint32_t *
+tag_places_in(const struct snap_tag_places *tp, const uint32_t *ids,
+    size_t nids, const struct ranges *rs, size_t *n)
+{
+	uint32_t *out = NULL;
+	size_t cap = 0, cur[RANK_MAX_TAGS], end, k, j, w;
+
+	*n = 0;
+	for (j = 0; j < nids; j++)
+		cur[j] = tp->start[ids[j]];
+	for (k = 0; k < rs->n; k++)
+		for (j = 0; j < nids; j++) {
+			end = tp->start[ids[j] + 1];
+			cur[j] = u32_seek(tp->places, cur[j], end, rs->r[k][0]);
+			for (; cur[j] < end && tp->places[cur[j]] < rs->r[k][1];
+			    cur[j]++) {
+				if (index_grow(&out, &cap, *n + 1,
+				    sizeof(*out)) != 0) {
+					free(out);
+					return NULL;
+				}
+				out[(*n)++] = tp->places[cur[j]];
+			}
+		}
+	if (nids > 1 && *n > 1) {
+		qsort(out, *n, sizeof(*out), index_u32_cmp);
+		for (w = 1, k = 1; k < *n; k++)
+			if (out[k] != out[w - 1])
+				out[w++] = out[k];
+		*n = w;
+	}
+	return out != NULL ? out : malloc(sizeof(*out));
+}
+
+static uint32_t
+u32_place(const void *cands, size_t i)
+{
+	return ((const uint32_t *)cands)[i];
+}
+
+/* One place of a tag's: judged, or only counted when too far to enter. */
+static void
+tag_visit(struct topk *h, const void *cands, size_t i)
+{
+	const struct snapshot *s = h->part->s;
+	uint32_t place = ((const uint32_t *)cands)[i];
+	const struct index_point *pt = &s->pos[place];
+	double d2;
+
+	if (!in_box(h->part, pt))
+		return;
+	if (h->far2 != INFINITY && (d2 = near_d2(h, pt)) > h->far2) {
+		count_far(h, place, d2);
+		return;
+	}
+	if (visit(h, place, &s->places[place], pt))
+		topk_far(h);
+}
+
+/*
+ * Without q but with a filter on tags that few places pass (under one in
+ * TAG_WALK_SHARE of the part's): the places of those tags in the rows of
+ * the grid around the point are the candidates, read from the tags'
+ * lists, rather than every place there. Every one is looked at, so the
+ * total is exact. False when the walk of the grid should do it.
+ */
+static bool
+tag_candidates(const struct rank_ctx *c, struct topk *h)
+{
+	const struct snap_tag_places *tp;
+	const uint32_t *ids;
+	struct ranges rs = { NULL, 0, 0, false };
+	size_t nids, nplaces, n;
+	uint32_t *cands;
+
+	if (!tag_filter(c, &tp, &ids, &nids, &nplaces) ||
+	    nplaces * TAG_WALK_SHARE >= c->s->nplaces)
+		return false;
+	index_grid_ranges(&c->s->grid, c->q->lat, c->q->lon, c->q->radius_m,
+	    collect_range, &rs);
+	if (rs.failed) {
+		free(rs.r);
+		return false;
+	}
+	if (rs.n > 1)
+		qsort(rs.r, rs.n, sizeof(*rs.r), range_cmp);
+	if ((cands = tag_places_in(tp, ids, nids, &rs, &n)) == NULL) {
+		free(rs.r);
+		return false;
+	}
+	free(rs.r);
+	visit_in_rings(h, cands, n, u32_place, tag_visit);
+	free(cands);
+	return true;
+}
+
 /* With q, the places q matches are the candidates; else the grid's,
  * nearest first, until no farther one can enter the top-k. */
 static void
 candidates_of(const struct rank_ctx *c, uint32_t off, struct topk *h)
 {
 	const struct rank_query *q = c->q;
-	uint32_t p;
-	size_t i;
 
 	h->part = c;
 	h->off = off;
 	h->count_only = false;
 	if (c->text) {
-		for (i = 0; i < c->ntm; i++) {
-			p = c->tm[i].place;
-			visit(h, p, &c->s->places[p], &c->s->pos[p], &c->tm[i]);
-		}
+		visit_in_rings(h, c->tm, c->ntm, tm_place, tm_visit);
 		return;
 	}
+	if (tag_candidates(c, h))
+		return;
 	if (q->sort == RANK_SORT_RATING)
 		index_grid_query(&c->s->grid, q->lat, q->lon, q->radius_m,
 		    visit_cell, h);

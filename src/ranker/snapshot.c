@@ -679,6 +679,40 @@ out:
 	return b;
 }
 
+/*
+ * The places of each of one kind of tag (cuisines: cui), by counting:
+ * a pass to size each tag's slice, one to fill it; places come in order,
+ * so each slice is in place order. -1 on ENOMEM.
+ */
+static int
+build_tag_places(struct snapshot *s, bool cui, struct snap_tag_places *tp)
+{
+	uint32_t ntags = cui ? s->cuisines.n : s->cats.n, i, k, n, from, tag;
+	uint32_t *fill;
+
+	if ((tp->start = calloc((size_t)ntags + 2, sizeof(*tp->start))) == NULL)
+		return -1;
+	for (i = 0; i < s->nplaces; i++) {
+		from = s->places[i].tags + (cui ? s->places[i].ncat : 0);
+		n = cui ? s->places[i].ncui : s->places[i].ncat;
+		for (k = 0; k < n; k++)
+			tp->start[s->tags[from + k] + 2]++;
+	}
+	for (tag = 0; tag < ntags; tag++)
+		tp->start[tag + 2] += tp->start[tag + 1];
+	if ((tp->places = malloc(((size_t)tp->start[ntags + 1] + 1) *
+	    sizeof(*tp->places))) == NULL)
+		return -1;
+	fill = tp->start + 1;       /* fill[t]: the next of tag t's slots */
+	for (i = 0; i < s->nplaces; i++) {
+		from = s->places[i].tags + (cui ? s->places[i].ncat : 0);
+		n = cui ? s->places[i].ncui : s->places[i].ncat;
+		for (k = 0; k < n; k++)
+			tp->places[fill[s->tags[from + k]]++] = i;
+	}
+	return 0;
+}
+
 static int
 build_hours(struct snapshot *s, const struct intern *hours)
 {
@@ -1031,6 +1065,10 @@ snap_build(struct snap_builder *b)
 	if (rc == 0)
 		rc = index_text_build(&b->text, s->nplaces, &s->text);
 	if (rc == 0)
+		rc = build_tag_places(s, false, &s->cat_places);
+	if (rc == 0)
+		rc = build_tag_places(s, true, &s->cui_places);
+	if (rc == 0)
 		rc = build_hours(s, &b->hours);
 	if (rc == 0)
 		rc = build_offers(s, b->offer);
@@ -1068,6 +1106,10 @@ snap_free(struct snapshot *s)
 	free(s->places);
 	free(s->pos);
 	free(s->tags);
+	free(s->cat_places.start);
+	free(s->cat_places.places);
+	free(s->cui_places.start);
+	free(s->cui_places.places);
 	index_intern_free(&s->cats);
 	index_intern_free(&s->cuisines);
 	free(s->hours);

@@ -102,6 +102,13 @@ struct snap_chunk {                 /* flags of SNAP_CHUNK places */
 	uint8_t flag[SNAP_CHUNK];   /* SNAP_FLAG_* */
 };
 
+/* The places of each tag (category or cuisine), in place order: what a
+ * filter on tags reads instead of every place near the point. */
+struct snap_tag_places {
+	uint32_t *start;            /* per tag id, ntags + 1 */
+	uint32_t *places;
+};
+
 struct snap_idmap {                 /* place id -> index, open addressing */
 	uint32_t *slots;            /* index + 1; 0 = empty */
 	uint32_t nslots;
@@ -122,6 +129,7 @@ struct snapshot {
 	struct snap_city *cities;
 	uint32_t *tags;             /* interned ids: cats, then cuisines */
 	struct intern cats, cuisines;
+	struct snap_tag_places cat_places, cui_places;
 	struct snap_hours *hours;   /* distinct opening hours */
 	uint32_t *item_place;       /* menu items: their place */
 	uint32_t *item_name;        /* ... and name, an offset in names */
