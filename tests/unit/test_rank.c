@@ -143,6 +143,21 @@ gen_tags(const char **out, size_t *n, const char *const *from, size_t nfrom,
 	}
 }
 
+/*
+ * A tag few places have (one in 25): a filter on it reads the tag's
+ * places from the snapshot's lists rather than walking the grid (under
+ * one in 8 places), and the brute force checks that way too.
+ */
+static void
+rare_tags(const char **cat, size_t *ncat, const char **cui, size_t *ncui,
+    double chance)
+{
+	if (*ncat < 2 && rnd_chance(chance))
+		cat[(*ncat)++] = "tearoom";
+	if (*ncui < 2 && rnd_chance(chance))
+		cui[(*ncui)++] = "abkhaz";
+}
+
 static void
 gen_place(struct tplace *p, int64_t id, double spread)
 {
@@ -161,6 +176,7 @@ gen_place(struct tplace *p, int64_t id, double spread)
 	p->price = rnd_chance(0.2) ? 0 : 1 + rnd_int(4);
 	gen_tags(p->cat, &p->ncat, cats, 4, 2);
 	gen_tags(p->cui, &p->ncui, cuis, 4, 2);
+	rare_tags(p->cat, &p->ncat, p->cui, &p->ncui, 0.04);
 	gen_hours(p);
 	p->offer = rnd_chance(0.1);
 	gen_words(p->name, sizeof(p->name), name_words, 14, 1 + rnd_int(3));
@@ -655,7 +671,13 @@ gen_query(struct qbuf *b)
 	if (rnd_chance(0.3)) {
 		gen_tags(b->cui, &q->ncuisines, cuis, 4, 2);
 		q->cuisines = b->cui;
-		q->cuisine_required = rnd_chance(0.3);
+		q->cuisine_required = rnd_chance(0.5);
+	}
+	if (rnd_chance(0.3)) {          /* a rare tag, or one with it */
+		q->categories = b->cat;
+		q->cuisines = b->cui;
+		rare_tags(b->cat, &q->ncategories, b->cui, &q->ncuisines, 0.5);
+		q->cuisine_required = q->ncuisines > 0 && rnd_chance(0.7);
 	}
 	if (rnd_chance(0.15))
 		q->min_price = 1 + rnd_int(2);
