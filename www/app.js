@@ -439,7 +439,7 @@
     es.addEventListener('error', () => {
       if (es !== source) return;
       if (es.readyState === EventSource.CLOSED) {
-        streamState('Reconnecting…');
+        streamState('Refused by the server; trying again…');
         reopenTimer = setTimeout(openStream, 2000);
       } else {
         streamState('Reconnecting…');
@@ -468,6 +468,17 @@
     $('digest-date').value = today();
     loadCities();
     openStream();
+    /* a page kept in the back/forward cache holds no stream (nor one of
+     * the browser's few connections to the server); back on it, a new
+     * stream resumes after the last offer shown */
+    window.addEventListener('pagehide', () => {
+      clearTimeout(reopenTimer);
+      if (source) source.close();
+      source = null;
+    });
+    window.addEventListener('pageshow', (e) => {
+      if (e.persisted) openStream();
+    });
   }
 
   if (document.readyState === 'loading')

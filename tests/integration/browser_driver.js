@@ -52,7 +52,11 @@ const ops = {
   },
   async goto(a) {
     const r = await page.goto(a.url, { waitUntil: 'load', timeout: a.timeout });
-    return { status: r.status(), headers: r.headers() };
+    return r ? { status: r.status(), headers: r.headers() } : null;
+  },
+  async back(a) {
+    const r = await page.goBack({ waitUntil: 'load', timeout: a.timeout });
+    return r ? r.status() : null;
   },
   async viewport(a) {
     await newPage(a.width, a.height);

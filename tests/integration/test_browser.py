@@ -37,6 +37,7 @@ EV = None
 D = None
 B = None
 TOKDIR = None
+TOKFILE = None
 TOKEN = "browser-test-token-0123456789abcdef"
 CITY = None             # the city with the most places: {id, name, ...}
 Q = None                # a word of one of its place names
@@ -186,13 +187,13 @@ class Browser(T.ChildProcess):
 # ---- setup --------------------------------------------------------------------
 
 def setup():
-    global PG, EV, D, B, TOKDIR, CITY, Q, PLACE
+    global PG, EV, D, B, TOKDIR, TOKFILE, CITY, Q, PLACE
     tools = browser_tools()     # skip before starting anything
     T.log("chromium %s, node %s" % (tools[2], tools[0]))
     PG = T.shared_postgres()
     TOKDIR = tempfile.mkdtemp(prefix="placesd-tok-")
     os.chmod(TOKDIR, 0o755)
-    tok = os.path.join(TOKDIR, "token")
+    tok = TOKFILE = os.path.join(TOKDIR, "token")
     with open(tok, "w") as f:
         f.write(TOKEN + "\n")
     os.chmod(tok, 0o600)
@@ -229,11 +230,11 @@ def teardown():
     shutil.rmtree(TOKDIR or "", ignore_errors=True)
 
 
-def publish(title):
+def publish(title, d=None):
     body = {"place_id": PLACE, "title": title, "description": None,
             "discount_pct": 30, "starts_at": "2026-01-01T00:00:00Z",
             "ends_at": "2036-01-01T00:00:00Z"}
-    st, _, raw = D.request("POST", "/v1/offers", headers={
+    st, _, raw = (d or D).request("POST", "/v1/offers", headers={
         "Content-Type": "application/json",
         "Authorization": "Bearer " + TOKEN}, body=json.dumps(body),
         timeout=30)
@@ -343,12 +344,20 @@ def test_static_dir_limits_and_reload():
 
 # ---- the page ------------------------------------------------------------------
 
-def load_page():
-    got = B.call("goto", url=D.url + "/", timeout=30)
+def stream_state(want, timeout=15):
+    B.wait_fn("document.getElementById('stream-state').textContent === arg",
+              arg=want, timeout=timeout)
+
+
+def load_page(d=None, live=True):
+    # leave the last page first: its stream is cut as the page goes
+    B.call("goto", url="about:blank", timeout=30)
+    B.problems()
+    got = B.call("goto", url=(d or D).url + "/", timeout=30)
     T.check_eq(got["status"], 200, "the page's status")
     B.wait("#city[data-loaded]", timeout=15)
-    B.wait_fn("document.getElementById('stream-state').textContent "
-              "=== 'Live.'", timeout=15)
+    if live:
+        stream_state("Live.")
 
 
 def test_page_loads_clean():
@@ -588,6 +597,75 @@ def test_offers_survive_reload():
     no_problems("reload", allow=("/v1/offers/stream",))
 
 
+def test_refused_reconnection_resumes():
+    """A reconnection the server refuses (503: its worker has no room)
+    closes the EventSource for good; the page opens a new one with
+    ?last_event_id= and gets what it missed, once."""
+    d = T.Daemon(workers=1, conf={
+        "offers": {"admin_token_file": TOKFILE, "retry": "3s",
+                   "max_subscribers": 1}})
+    d.start()
+    T.wait_until(lambda: d.metric("placesd_offer_feed_up") == 1, 60,
+                 "the worker's offer feed")
+    load_page(d)
+    a = publish("seen first", d)
+    B.wait("#offers-live li[data-id='%d']" % a, timeout=10)
+    gen = d.metric("placesd_generation")
+    d.signal(signal.SIGHUP)
+    T.wait_until(lambda: d.metric("placesd_generation") > gen, 60,
+                 "the reload")
+    # the page waits 3 to 6 s before it reconnects: take the new worker's
+    # one place first
+    blocker = None
+    try:
+        def grab():
+            nonlocal blocker
+            s = T.Stream(d)
+            if s.status == 200:
+                blocker = s
+                return True
+            s.close()
+            return False
+        T.wait_until(grab, 3, "a stream on the new worker")
+        b = publish("missed while refused", d)
+        stream_state("Refused by the server; trying again…", timeout=15)
+        T.check_eq(B.query("#offers-live li[data-id='%d']" % b), [],
+                   "not shown while refused")
+    finally:
+        if blocker is not None:
+            blocker.close()
+    B.wait("#offers-live li[data-id='%d']" % b, timeout=15)
+    stream_state("Live.")
+    T.check_eq(pane_ids(), [b, a], "each once, newest first")
+    T.check_eq(B.query("#offers-live")[0]["dataset"]["received"], "2",
+               "offer events received")
+    # the refusals are the only problems
+    no_problems("refused reconnection", allow=("/v1/offers/stream",
+                                               "EventSource"))
+    T.assert_clean_exit(d, d.stop())
+
+
+def test_back_forward_cache():
+    """A page left for another drops its stream (it holds no server slot
+    nor browser connection); back on it, it resumes with what it
+    missed."""
+    load_page()
+    a = publish("before leaving")
+    B.wait("#offers-live li[data-id='%d']" % a, timeout=10)
+    B.call("eval", body="window.__kept = true; return null;")
+    B.call("goto", url="about:blank", timeout=30)
+    T.wait_until(lambda: D.metric("placesd_sse_subscribers") == 0, 15,
+                 "the left page to drop its stream")
+    b = publish("while away")
+    B.call("back", timeout=30)
+    T.check(B.call("eval", body="return window.__kept === true"),
+            "the page came back from the back/forward cache")
+    B.wait("#offers-live li[data-id='%d']" % b, timeout=15)
+    stream_state("Live.")
+    T.check_eq(pane_ids(), [b, a], "each once, newest first")
+    no_problems("back/forward cache")
+
+
 def test_phone_width():
     B.call("viewport", width=360, height=740)
     load_page()
@@ -619,6 +697,8 @@ if __name__ == "__main__":
             test_digest_shows,
             test_live_offer_within_2s,
             test_offers_survive_reload,
+            test_refused_reconnection_resumes,
+            test_back_forward_cache,
             test_phone_width,
         ], setup=setup)
     finally:
