@@ -97,7 +97,8 @@ static_type(const char *name)
 	return -1;
 }
 
-/* Reads one regular file of at most max bytes whole; NULL with errno. */
+/* Reads one regular file of at most max bytes whole; NULL with errno.
+ * O_NONBLOCK: a FIFO put there must not hold up the worker's start. */
 static char *
 static_read(int dirfd, const char *name, size_t max, size_t *len)
 {
@@ -107,7 +108,8 @@ static_read(int dirfd, const char *name, size_t max, size_t *len)
 	ssize_t n;
 	int fd, err;
 
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1)
 		return NULL;
 	if (fstat(fd, &sb) == -1)
 		goto fail;

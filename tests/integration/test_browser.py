@@ -312,11 +312,12 @@ def test_static_dir_limits_and_reload():
             with open(os.path.join(www, n), "wb") as f:
                 f.write(data)
         os.mkdir(os.path.join(www, "sub.css"))
+        os.mkfifo(os.path.join(www, "pipe.js"))  # must not block a start
         d = T.Daemon(workers=1, conf={"http": {"static_dir": www}})
         d.start()
         T.check_eq(d.get("/")[2], files["index.html"], "index.html")
         T.check_eq(d.get("/www/ok.js")[0], 200, "ok.js")
-        for n in ("run.sh", "big.js", "in%20dex.txt", "sub.css"):
+        for n in ("run.sh", "big.js", "in%20dex.txt", "sub.css", "pipe.js"):
             T.check_eq(d.get("/www/" + n)[0], 404, "%s is not served" % n)
         T.check("big.js left out: over 1048576 bytes" in d.log_text(),
                 "the warning for big.js")
