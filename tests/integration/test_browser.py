@@ -418,7 +418,59 @@ def test_keyboard_search():
     status = B.text("#results-status")
     T.check(status.startswith("Showing %d of " % len(want["results"])),
             "the live status: %r" % status)
+    # on with Tab to the first result, Enter opens it, Escape closes it
+    on_result = ("const e = document.activeElement; return e && "
+                 "e.closest('#results') ? e.getAttribute('data-id') : null;")
+    for _ in range(60):
+        B.call("press", key="Tab")
+        got = B.call("eval", body=on_result)
+        if got is not None:
+            break
+    T.check_eq(got, str(first["place"]["id"]), "Tab reaches the first "
+               "result")
+    B.call("press", key="Enter")
+    B.wait("#place:not([hidden])", timeout=15)
+    T.check_eq(B.call("focused"), "place-name", "focus on the place")
+    T.check_eq(B.text("#place-name"), first["place"]["name"], "the place")
+    B.call("press", key="Escape")
+    T.check(B.query("#place")[0]["hidden"], "Escape closes it")
+    T.check_eq(B.call("eval", body=on_result), got, "focus back on it")
     no_problems("keyboard search")
+
+
+def test_skip_link():
+    load_page()
+    B.call("press", key="Tab")
+    T.check_eq(B.call("eval", body="return document.activeElement."
+                      "textContent"), "Skip to the results",
+               "the first Tab stop")
+    B.call("press", key="Enter")
+    T.check_eq(B.call("focused"), "results-heading", "Enter on it")
+    no_problems("skip link")
+
+
+def test_autocomplete_suggestions():
+    load_page()
+    B.call("eval", arg={"lat": CITY["lat"], "lon": CITY["lon"]}, body="""
+        document.getElementById('lat').value = arg.lat;
+        document.getElementById('lon').value = arg.lon;
+        return null;""")
+    B.call("click", selector="#q")
+    text = Q[:4]
+    B.call("type", text=text)
+    want = jget("/v1/autocomplete?" + urllib.parse.urlencode(
+        {"text": text, "limit": 8, "lat": CITY["lat"], "lon": CITY["lon"]}))
+    texts = []
+    for sug in want["suggestions"]:
+        if sug["text"] not in texts:
+            texts.append(sug["text"])
+    T.check(texts, "/v1/autocomplete suggests for %r" % text)
+    # the last answer wins: wait for it rather than for any option
+    B.wait_fn("JSON.stringify(Array.from(document.querySelectorAll("
+              "'#q-suggestions option')).map((o) => o.value)) === arg",
+              arg=json.dumps(texts, separators=(",", ":"),
+                             ensure_ascii=False), timeout=10)
+    no_problems("autocomplete")
 
 
 def test_filters_and_paging():
@@ -484,6 +536,7 @@ def test_api_error_shown():
 
 
 def test_place_opens_with_menu():
+    offer = publish("for the place card")
     load_page()
     B.call("eval", arg={"lat": CITY["lat"], "lon": CITY["lon"]}, body="""
         document.getElementById('lat').value = arg.lat;
@@ -508,9 +561,13 @@ def test_place_opens_with_menu():
                [m["id"] for m in want["menu"]], "its menu, in order")
     T.check(menu[0]["text"].startswith(want["menu"][0]["name"] + " — "),
             "a menu line: %r" % menu[0]["text"])
+    offers = B.query("#place-offers li")
+    T.check_eq([int(o["data_id"]) for o in offers],
+               [o["id"] for o in want["offers"]], "its offers, in order")
+    T.check(offer in [o["id"] for o in want["offers"]], "the new offer")
     T.check_eq(B.call("focused"), "place-name", "focus on the place")
-    B.call("press", key="Escape")
-    T.check(B.query("#place")[0]["hidden"], "Escape closes it")
+    B.call("click", selector="#place-close")
+    T.check(B.query("#place")[0]["hidden"], "Close closes it")
     T.check_eq(B.call("focused"), "button", "focus back on its opener")
     no_problems("place")
 
@@ -692,6 +749,8 @@ if __name__ == "__main__":
             test_static_dir_limits_and_reload,
             test_page_loads_clean,
             test_keyboard_search,
+            test_skip_link,
+            test_autocomplete_suggestions,
             test_filters_and_paging,
             test_api_error_shown,
             test_place_opens_with_menu,
