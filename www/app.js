@@ -140,8 +140,10 @@
       dsel.append(el('option', { value: c.id, text: c.name }));
     }
     if (cities.length) {
-      sel.value = cities[0].id;
-      dsel.value = cities[0].id;
+      /* the city with the most places first */
+      const big = cities.reduce((a, c) => (c.places > a.places ? c : a));
+      sel.value = big.id;
+      dsel.value = big.id;
       pickCity();
     }
     sel.dataset.loaded = 'true';

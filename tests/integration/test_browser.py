@@ -213,10 +213,10 @@ def setup():
     # the ranker's snapshot: /v1/nearby ranked, not degraded
     T.wait_until(lambda: D.get("/v1/categories")[0] == 200, 60,
                  "the ranker's first snapshot")
-    cid = PG.psql("SELECT city_id FROM places GROUP BY city_id "
-                  "ORDER BY count(*) DESC, city_id LIMIT 1")[0][0]
-    CITY = [c for c in jget("/v1/cities")["cities"]
-            if c["id"] == cid][0]
+    # the biggest city, the first of them (by name) on a tie: the page's
+    # default
+    CITY = max(jget("/v1/cities")["cities"], key=lambda c: c["places"])
+    cid = CITY["id"]
     row = PG.psql("SELECT p.id, p.name FROM places p WHERE p.city_id = '%s' "
                   "AND EXISTS (SELECT 1 FROM menu_items m WHERE m.place_id "
                   "= p.id) ORDER BY p.id LIMIT 1" % cid)[0]
@@ -382,7 +382,14 @@ def test_page_loads_clean():
 def test_keyboard_search():
     """Tab to each control, choose with the arrows, type, press Enter."""
     load_page()
+    T.check_eq(B.query("#city")[0]["value"], CITY["id"], "the biggest "
+               "city first")
     B.tab_to("city")
+    # to the first option (a point: the fields stay), then down to it
+    B.call("press", key="Home")
+    T.check_eq(B.query("#city")[0]["value"], "", "Home: a point")
+    B.call("eval", body="document.getElementById('lat').value = ''; "
+           "return null;")
     for _ in range(len(B.query("#city option")) + 1):
         if B.query("#city")[0]["value"] == CITY["id"]:
             break
