@@ -5,15 +5,19 @@ the real daemon with demo data and the demo events service.
 
 First the static files over plain sockets (types, Cache-Control, 404s,
 the limits, a reload reading them again); then the page: it loads with
-no console error and no failed request; the search form is filled and
-submitted with the keyboard alone and shows what /v1/nearby answers
-(distance, matched, opening state), and pages by cursor; an API error is
-shown with the API's message; a place opens with its menu; the day
-digest shows; an offer published with POST /v1/offers appears in the
-live pane within 2 s, as text (never HTML); across a SIGHUP (the old
-workers end their streams, EventSource reconnects) the pane gets every
-offer published around the reload, none twice; at 360 px the page has no
-horizontal scroll.
+no console error and no failed request, every control labelled; the
+search form is filled and submitted with the keyboard alone and shows
+what /v1/nearby answers (distance, matched, opening state), and the
+first result opens and closes by keyboard; the skip link; suggestions
+from /v1/autocomplete; every filter reaches /v1/nearby, and More pages
+by cursor; an API error is shown with the API's message; a place opens
+with its menu and offers; the day digest shows; an offer published with
+POST /v1/offers appears in the live pane within 2 s, as text (never
+HTML); across a SIGHUP (the old workers end their streams, EventSource
+reconnects) the pane gets every offer published around the reload, none
+twice; a refused reconnection (503) is retried with ?last_event_id= and
+loses nothing; a page in the back/forward cache drops its stream and
+resumes it; at 360 px the page has no horizontal scroll.
 
 Skips (77) when chromium, node or puppeteer-core (npm ci --prefix tests)
 cannot be found, unless PLACESD_REQUIRE_NODE says they must be there
