@@ -31,7 +31,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.parse
 
 import placesd_test as T
