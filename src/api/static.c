@@ -171,7 +171,7 @@ static_take(struct static_files *sf, int dirfd, const char *dir,
 	if ((data = static_read(dirfd, name, room < STATIC_MAX_FILE ? room :
 	    STATIC_MAX_FILE, &len)) == NULL) {
 		if (errno == EISDIR)
-			return;     /* a subdirectory: not served */
+			return;     /* not a regular file: not served */
 		if (errno == EFBIG)
 			log_warnx("[http] static_dir %s: %s left out: over "
 			    "%d bytes, or the files over %d in all", dir, name,
