@@ -5,7 +5,8 @@
 #   run as root: PostgreSQL refuses to run as root), applies the
 #   migrations, generates the demo data once (100,000 places; a second run
 #   reuses them), starts the demo events service (placesd-events) on
-#   127.0.0.1:8081, and runs placesd in the foreground on 127.0.0.1:8080.
+#   127.0.0.1:8081, and runs placesd in the foreground on 127.0.0.1:8080,
+#   where http://127.0.0.1:8080/ is a web page over the API (www/).
 # PORT=..., EVENTS_PORT=..., PLACES=... change the ports and the size of the
 # data set; EVENTS_FAULT=500 (hang, badjson, ...) makes the events service
 # misbehave on 20% of its calls.
@@ -124,6 +125,10 @@ events_url = http://127.0.0.1:$evport/events
 
 [offers]
 admin_token_file = $demo/admin.token
+
+[http]
+; the page at /, from the source tree (make install puts it elsewhere)
+static_dir = $here/www
 CONF
 
 # the demo events service; EVENTS_FAULT=500 (or hang, badjson, ...) makes
@@ -138,7 +143,10 @@ evpid=$!
 
 cat <<MSG
 
-placesd is starting on http://127.0.0.1:$port (Ctrl-C stops everything). Try:
+placesd is starting on http://127.0.0.1:$port (Ctrl-C stops everything).
+
+Open http://127.0.0.1:$port/ in a browser: search, places, the digest and
+live offers (publish one with the POST below and watch it appear). Or try:
 
   curl -s http://127.0.0.1:$port/v1/cities
   curl -s 'http://127.0.0.1:$port/v1/cities/moscow/places?cuisine=georgian&limit=3'

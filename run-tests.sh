@@ -6,7 +6,8 @@
 #  4. runs `make distcheck` (tarball, out-of-tree, read-only sources).
 # The JavaScript clients the integration tests drive are pinned in
 # tests/package.json and its lockfile and installed with `npm ci` (node
-# and npm from Debian when missing); the tests then require them.
+# and npm from Debian when missing); the tests then require them, and
+# Debian's chromium, which test_browser.py drives with puppeteer-core.
 # Build trees go under build/ (override with BUILD_ROOT=...).
 set -euo pipefail
 
@@ -18,7 +19,8 @@ packages=(build-essential autoconf automake pkg-config
 	libevent-dev libevhtp-dev libpq-dev libjansson-dev check libinih-dev
 	libstemmer-dev
 	postgresql-15 nghttp2-client wrk mandoc systemd curl python3
-	procps iproute2 clang libclang-rt-14-dev valgrind)
+	procps iproute2 clang libclang-rt-14-dev valgrind
+	chromium)
 
 install_missing() {
 	local missing=() p

@@ -15,6 +15,7 @@
 #include "runtime/pg.h"
 
 struct frame;
+struct static_files;
 struct worker;
 struct worker_app;
 
@@ -28,6 +29,7 @@ struct app_state {
 	struct frame *heartbeat_frame;
 	unsigned seq;               /* jitter of the streams' retry */
 	unsigned nearby_fallbacks;  /* degraded /v1/nearby queries running */
+	struct static_files *www;   /* the page's files (static.c) */
 };
 
 /* queries.c: the prepared statements, by index */
@@ -150,5 +152,12 @@ void api_debug_sleep(struct http_req *r);
 
 /* metrics.c */
 void api_metrics(struct http_req *r);
+
+/* static.c: the page at / and its files, read from [http] static_dir at
+ * the worker's start; NULL only when out of memory. */
+struct static_files *api_static_load(const char *dir);
+void api_static_free(struct static_files *sf);
+void api_www_index(struct http_req *r);
+void api_www_file(struct http_req *r);
 
 #endif

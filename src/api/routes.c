@@ -7,6 +7,7 @@
  */
 #include "api/api.h"
 #include "worker/worker.h"
+#include "common/config.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@ static const struct http_route api_routes[] = {
 	{ "/v1/digest", HTTP_POST, api_digest, false, NULL },
 	{ "/v1/offers", HTTP_GET | HTTP_POST, api_offers, false, NULL },
 	{ "/v1/offers/stream", HTTP_GET, api_offers_stream, false, NULL },
+	{ "/", HTTP_GET, api_www_index, false, NULL },
+	{ "/www/*", HTTP_GET, api_www_file, false, NULL },
 	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true, NULL },
 };
 
@@ -34,6 +37,8 @@ api_start(struct worker *w)
 	if ((w->app_state = calloc(1, sizeof(*w->app_state))) == NULL)
 		return -1;
 	w->app_state->seq = (unsigned)getpid();
+	if ((w->app_state->www = api_static_load(w->cfg->static_dir)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -43,6 +48,7 @@ api_free(struct worker *w)
 	if (w->app_state == NULL)
 		return;
 	api_offers_free(w);
+	api_static_free(w->app_state->www);
 	free(w->app_state);
 	w->app_state = NULL;
 }

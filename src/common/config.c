@@ -102,6 +102,8 @@ static const struct conf_key keys[] = {
 	CONF_KEY("offers", "retry", "2s", parse_duration, offers_retry_ms, MS(100), S(3600), false),
 	CONF_KEY("offers", "max_pending", "256k", parse_size, offers_max_pending, 4096, 64 * 1024 * 1024, false),
 	CONF_KEY("offers", "max_subscribers", "20000", parse_count, offers_max_subscribers, 1, 1000000, false),
+	/* [http]: the page at / (api/static.c) */
+	CONF_KEY("http", "static_dir", PKGDATADIR "/www", parse_path, static_dir, 0, 0, false),
 	CONF_KEY("debug", "routes", "off", parse_bool, debug_routes, 0, 0, false),
 	CONF_KEY("debug", "crash_at_start", "none", parse_crash, crash_at_start, 0, 0, false),
 	CONF_KEY("debug", "snapshot_delay", "0s", parse_duration, snapshot_delay_ms, MS(0), S(60), false),

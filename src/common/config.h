@@ -86,6 +86,9 @@ struct config {
 	uint64_t offers_max_pending;       /* bytes queued per subscriber */
 	uint64_t offers_max_subscribers;   /* per worker */
 
+	/* [http]: the page at / */
+	char static_dir[PATH_MAX];         /* its files; "": no page */
+
 	/* [debug] */
 	bool debug_routes;
 	int crash_at_start;

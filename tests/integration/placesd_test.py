@@ -359,6 +359,13 @@ def _no_core_dumps():
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def www_dir():
+    """The source tree's www/: the page at / ([http] static_dir)."""
+    top = os.environ.get("top_srcdir") or os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(top, "www")
+
+
 class Daemon:
     """One placesd master in its own temp dir and process group."""
 
@@ -390,6 +397,8 @@ class Daemon:
                 "socket": os.path.join(self.dir, "ranker.sock"),
                 "threads": 1,
             },
+            # the page at / from the source tree, not the installed copy
+            "http": {"static_dir": www_dir()},
         }
         if not (conf or {}).get("database", {}).get("conninfo"):
             # /readyz needs a database: a shared, migrated throwaway one

@@ -174,6 +174,11 @@ def test_valgrind_clean():
                  "/v1/cuisines?city=%s" % city):
         T.wait_until(lambda: d.get(path, timeout=30)[0] == 200, 120,
                      "%s under valgrind" % path)
+    # the page's files, read at each worker's start, freed at its exit
+    for path, status in (("/", 200), ("/www/app.js", 200),
+                         ("/www/none.js", 404)):
+        T.check_eq(d.get(path, timeout=30)[0], status,
+                   "%s under valgrind" % path)
     stream = offers(d, token, place)
     d.signal(signal.SIGHUP)
     T.wait_until(lambda: d.metric("placesd_generation") == 2, 120,

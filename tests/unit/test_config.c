@@ -52,6 +52,10 @@ START_TEST(test_defaults_are_valid)
 	ck_assert_str_eq(c->user, "");
 	ck_assert(!c->debug_routes);
 	ck_assert_int_eq(c->crash_at_start, CRASH_NONE);
+	/* where make install puts www/: $(pkgdatadir)/www */
+	ck_assert_ptr_nonnull(strstr(c->static_dir, "/placesd/www"));
+	ck_assert_str_eq(strstr(c->static_dir, "/placesd/www"), "/placesd/www");
+	ck_assert_int_eq(c->static_dir[0], '/');
 	config_free(c);
 }
 END_TEST
@@ -121,6 +125,7 @@ static const struct {
 	{ "listen-port.conf", "listen-port.conf:2: server.listen: port must be between 1 and 65535" },
 	{ "level-bad.conf", "level-bad.conf:2: log.level: must be debug, info, warn or error" },
 	{ "path-relative.conf", "path-relative.conf:2: log.file: must be an absolute path" },
+	{ "static-relative.conf", "static-relative.conf:2: http.static_dir: must be an absolute path" },
 	{ "duplicate.conf", "duplicate.conf:3: server.workers: duplicate key" },
 	{ "nice-high.conf", "nice-high.conf:2: ranker.nice: must be \"idle\" or a number between 0 and 19" },
 	{ "nice-word.conf", "nice-word.conf:2: ranker.nice: must be \"idle\" or a number between 0 and 19" },
