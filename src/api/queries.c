@@ -196,7 +196,7 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    6, true, PG_JSON_COL(0) },
 
 	/* active offers: $1 city, $2 place, $3 since id (each NULL: any),
-	 * $4 limit; by id */
+	 * $4 limit; by id. No row: no such city */
 	[STMT_OFFERS_ACTIVE] = { "offers_active",
 	    "SELECT coalesce(json_agg(x.j ORDER BY x.id), '[]')::text FROM "
 	    "(SELECT o.id, " OFFER_SQL_JSON " AS j FROM offers o JOIN places p "
@@ -204,7 +204,14 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "o.ends_at > now() AND ($1::text IS NULL OR p.city_id = $1) AND "
 	    "($2::bigint IS NULL OR o.place_id = $2::bigint) AND "
 	    "($3::bigint IS NULL OR o.id > $3::bigint) ORDER BY o.id "
-	    "LIMIT $4::int) x", 4, true, PG_JSON_COL(0) },
+	    "LIMIT $4::int) x HAVING $1::text IS NULL OR EXISTS (SELECT 1 "
+	    "FROM cities c WHERE c.id = $1)", 4, true, PG_JSON_COL(0) },
+
+	/* one offer, $1 its id, whatever its dates; no row: no such offer */
+	[STMT_OFFER] = { "offer",
+	    "SELECT " OFFER_SQL_JSON "::text FROM offers o JOIN places p "
+	    "ON p.id = o.place_id WHERE o.id = $1::bigint", 1, true,
+	    PG_JSON_COL(0) },
 
 	/* the stream's replay: offers with $1 < id <= $2 in city $3 (NULL:
 	 * any), by id, a page at a time */
