@@ -207,6 +207,10 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "LIMIT $4::int) x HAVING $1::text IS NULL OR EXISTS (SELECT 1 "
 	    "FROM cities c WHERE c.id = $1)", 4, true, PG_JSON_COL(0) },
 
+	/* $1 a city id: a row if it is one */
+	[STMT_CITY] = { "city",
+	    "SELECT c.id FROM cities c WHERE c.id = $1", 1, false, 0 },
+
 	/* one offer, $1 its id, whatever its dates; no row: no such offer */
 	[STMT_OFFER] = { "offer",
 	    "SELECT " OFFER_SQL_JSON "::text FROM offers o JOIN places p "
