@@ -173,6 +173,12 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "'[]')::text FROM menu_items m WHERE m.place_id = ANY($1::bigint[])",
 	    1, false, PG_JSON_COL(0) },
 
+	/* $1 place ids, those the digest's events name: each with its city
+	 * and its Place object, in any order */
+	[STMT_DIGEST_VENUES] = { "digest_venues",
+	    "SELECT p.id::text, p.city_id, " PLACE_JSON "::text FROM places p "
+	    "WHERE p.id = ANY($1::bigint[])", 1, false, PG_JSON_COL(2) },
+
 	/* $1 place ids: their active offers, by id */
 	[STMT_DIGEST_OFFERS] = { "digest_offers",
 	    "SELECT " DIGEST_OFFERS_COL " " DIGEST_OFFERS_FROM,
