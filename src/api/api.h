@@ -36,7 +36,7 @@ enum api_stmt { STMT_CITIES, STMT_CITY_PLACES, STMT_PLACE, STMT_PLACES_BY_ID,
     STMT_DIGEST_OFFERS, STMT_PUBLISH_OFFER, STMT_OFFERS_ACTIVE,
     STMT_OFFERS_SINCE, STMT_RM_PLACES, STMT_RM_OFFERS,
     STMT_RM_PLACE, STMT_RM_CITY_PLACES, STMT_OFFER, STMT_CITY,
-    STMT_DIGEST_VENUES, API_NSTMTS };
+    STMT_DIGEST_VENUES, STMT_RM_VENUES, API_NSTMTS };
 extern const struct pg_statement api_statements[API_NSTMTS];
 
 /* dbreq.c: run a statement for a request; errors are answered here */

@@ -27,7 +27,11 @@
  * left out and counted in "dropped_events"; the venues of the others that
  * "places" does not hold already are answered in "venues". When the
  * venues cannot be read in time, the events are answered unchecked and
- * "errors" says so.
+ * "errors" says so. The read model keeps what was read for a set of ids,
+ * in the digest's city (the key names a hash of the ids, the value the
+ * ids themselves), so that a digest it holds costs no query for its
+ * venues either; any change to the city's places drops it, as it drops
+ * the city's digests.
  */
 #include "api/api.h"
 #include "api/digest_doc.h"
@@ -38,6 +42,7 @@
 #include "common/stats.h"
 #include "common/util.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +99,8 @@ struct digest {
 	struct venue *venues;
 	size_t nvenues;
 	bool venues_read;
+	struct cm_flight *vflight;  /* building the read model's venues */
+	struct cm_waiter *vwait;    /* waiting for another's build */
 	int64_t *place_ids;         /* of "places", sorted */
 	size_t nplace_ids;
 };
@@ -130,6 +137,8 @@ digest_free(struct digest *d)
 	}
 	cm_unwait(d->wait);
 	cm_fail(d->flight);         /* late, cancelled or answered 404 */
+	cm_unwait(d->vwait);
+	cm_fail(d->vflight);
 	for (i = 0; i < DS_COUNT; i++)
 		free(d->json[i]);
 	free(d->city_ids);
@@ -246,6 +255,7 @@ static bool again_on_primary(struct digest *d, enum digest_source s,
 static void maybe_done(struct digest *d);
 static void on_venues(void *arg, enum pg_status st, const PGresult *res,
     const char *msg);
+static void venues_lookup(struct digest *d);
 
 /* The events are in: read the places they name, if any. */
 static void
@@ -305,15 +315,157 @@ venues_start(struct digest *d)
 	*at = '\0';
 	free(ids);
 	d->venue_ids = lit;
-	d->stmt[DS_VENUES] = STMT_DIGEST_VENUES;
+	venues_lookup(d);
+}
+
+/* Reads the venues with stmt: STMT_RM_VENUES for the read model's
+ * build, else STMT_DIGEST_VENUES. */
+static void
+venues_query(struct digest *d, int stmt)
+{
+	d->stmt[DS_VENUES] = stmt;
 	d->done[DS_VENUES] = on_venues;
 	run_source(d, DS_VENUES, d->src != NULL ? d->src : d->w->pg);
+}
+
+/* The venues as the read model keeps them: a line "id TAB city TAB
+ * Place" each, by id (a compact Place has no control character). NULL
+ * out of memory. */
+static char *
+venues_encode(const struct digest *d)
+{
+	size_t i, len = 1;
+	char *text, *at;
+
+	for (i = 0; i < d->nvenues; i++)
+		len += 24 + strlen(d->venues[i].city) +
+		    strlen(d->venues[i].json);
+	if ((at = text = malloc(len)) == NULL)
+		return NULL;
+	for (i = 0; i < d->nvenues; i++)
+		at += sprintf(at, "%" PRId64 "\t%s\t%s\n", d->venues[i].id,
+		    d->venues[i].city, d->venues[i].json);
+	*at = '\0';
+	return text;
+}
+
+static void
+venues_clear(struct digest *d)
+{
+	while (d->nvenues > 0)
+		free(d->venues[--d->nvenues].json);
+	free(d->venues);
+	d->venues = NULL;
+}
+
+/* The read model's venues, if they are those of this digest's ids. */
+static bool
+venues_take(struct digest *d, const struct cm_value *v)
+{
+	const char *p = v->part[0], *end = v->part[0] + v->len[0], *tab, *nl;
+	size_t n = 0;
+
+	if (v->len[1] != strlen(d->venue_ids) ||
+	    memcmp(v->part[1], d->venue_ids, v->len[1]) != 0)
+		return false;           /* another set of the same hash */
+	for (nl = p; (nl = memchr(nl, '\n', (size_t)(end - nl))) != NULL;
+	    nl++)
+		n++;
+	if (n > 0 && (d->venues = calloc(n, sizeof(*d->venues))) == NULL)
+		return false;
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		struct venue *ve = &d->venues[d->nvenues];
+		const char *city;
+
+		ve->id = strtoll(p, NULL, 10);
+		if ((tab = memchr(p, '\t', (size_t)(nl - p))) == NULL)
+			break;
+		city = tab + 1;
+		if ((tab = memchr(city, '\t', (size_t)(nl - city))) == NULL ||
+		    (size_t)(tab - city) >= sizeof(ve->city) ||
+		    (ve->json = strndup(tab + 1, (size_t)(nl - tab - 1))) ==
+		    NULL)
+			break;
+		memcpy(ve->city, city, (size_t)(tab - city));
+		ve->city[tab - city] = '\0';
+		d->nvenues++;
+		p = nl + 1;
+	}
+	if (d->nvenues != n) {
+		venues_clear(d);
+		return false;
+	}
+	d->venues_read = true;
+	d->pending[DS_VENUES] = false;
+	return true;
+}
+
+/* The build of the venues this digest waited for ended. */
+static void
+on_venues_model(void *arg, const struct cm_value *v)
+{
+	struct digest *d = arg;
+
+	d->vwait = NULL;
+	if (v == NULL || !venues_take(d, v))
+		venues_query(d, STMT_DIGEST_VENUES);
+	maybe_done(d);
+}
+
+static void
+venues_lookup(struct digest *d)
+{
+	struct cm_value v;
+	char key[48];
+
+	snprintf(key, sizeof(key), CM_VENUES_PREFIX "%016" PRIx64 "|%zu",
+	    api_cursor_query(d->venue_ids), strlen(d->venue_ids));
+	switch (cm_get(d->w->model, d->ask.city, key, &v, on_venues_model, d,
+	    &d->vwait, &d->vflight)) {
+	case CM_STALE:
+		d->stale = true;
+		/* FALLTHROUGH */
+	case CM_HIT:
+		if (!venues_take(d, &v))
+			venues_query(d, STMT_DIGEST_VENUES);
+		break;
+	case CM_WAIT:
+		d->pending[DS_VENUES] = true;
+		break;
+	case CM_BUILD:
+		venues_query(d, STMT_RM_VENUES);
+		break;
+	case CM_OFF:
+		venues_query(d, STMT_DIGEST_VENUES);
+		break;
+	}
+}
+
+/* The venues read: kept by the read model when this digest builds them. */
+static void
+venues_keep(struct digest *d, const char *city_ids)
+{
+	struct cm_flight *fl = d->vflight;
+	const char *parts[CM_PARTS] = { NULL, d->venue_ids, "" };
+	char *text;
+
+	d->vflight = NULL;
+	if (fl == NULL)
+		return;
+	if (city_ids == NULL || (text = venues_encode(d)) == NULL) {
+		cm_fail(fl);
+		return;
+	}
+	parts[0] = text;
+	cm_put(fl, parts, city_ids, 0);
+	free(text);
 }
 
 static void
 on_venues(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 {
 	struct digest *d = arg;
+	const char *city_ids = NULL;
 	int i, n;
 
 	if (again_on_primary(d, DS_VENUES, st))
@@ -321,32 +473,44 @@ on_venues(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 	d->q[DS_VENUES] = NULL;
 	d->pending[DS_VENUES] = false;
 	if (st != PG_OK) {
+		cm_fail(d->vflight);
+		d->vflight = NULL;
 		add_error(d, DS_VENUES, db_code(st), msg != NULL && *msg ? msg :
 		    pg_status_name(st));
 		maybe_done(d);
 		return;
 	}
 	n = pg_nrows(res);
+	if (n > 0 && d->stmt[DS_VENUES] == STMT_RM_VENUES)
+		city_ids = pg_value(res, 0, 3);
 	if (n > 0 && (d->venues = calloc((size_t)n, sizeof(*d->venues))) ==
-	    NULL) {
+	    NULL)
+		n = -1;
+	for (i = 0; i < n; i++) {
+		struct venue *v = &d->venues[d->nvenues];
+
+		if (pg_value(res, i, 0) == NULL)
+			continue;       /* the read model's row of no venue */
+		v->id = strtoll(pg_value(res, i, 0), NULL, 10);
+		snprintf(v->city, sizeof(v->city), "%s", pg_value(res, i, 1));
+		if ((v->json = strdup(pg_value(res, i, 2))) == NULL) {
+			n = -1;
+			break;
+		}
+		d->nvenues++;
+	}
+	if (n < 0) {
+		venues_clear(d);
+		cm_fail(d->vflight);
+		d->vflight = NULL;
 		add_error(d, DS_VENUES, "internal", "out of memory");
 		maybe_done(d);
 		return;
 	}
-	for (i = 0; i < n; i++) {
-		struct venue *v = &d->venues[d->nvenues];
-
-		v->id = strtoll(pg_value(res, i, 0), NULL, 10);
-		snprintf(v->city, sizeof(v->city), "%s", pg_value(res, i, 1));
-		if ((v->json = strdup(pg_value(res, i, 2))) == NULL) {
-			add_error(d, DS_VENUES, "internal", "out of memory");
-			maybe_done(d);
-			return;
-		}
-		d->nvenues++;
-	}
-	qsort(d->venues, d->nvenues, sizeof(*d->venues), cmp_venue);
+	if (d->nvenues > 1)
+		qsort(d->venues, d->nvenues, sizeof(*d->venues), cmp_venue);
 	d->venues_read = true;
+	venues_keep(d, city_ids);
 	maybe_done(d);
 }
 
@@ -585,13 +749,14 @@ run_source(struct digest *d, enum digest_source s, struct pg_pool *p)
 {
 	const char *places[3] = { d->ask.city, d->ask.categories[0] != '\0' ?
 	    d->ask.categories : NULL, d->ask.limit };
-	const char *ids[1] = { s == DS_VENUES ? d->venue_ids : d->ids };
+	const char *ids[2] = { s == DS_VENUES ? d->venue_ids : d->ids,
+	    d->ask.city };
+	int n = s == DS_PLACES ? 3 : d->stmt[s] == STMT_RM_VENUES ? 2 : 1;
 	enum pg_status st;
 
 	d->pending[s] = true;
-	d->q[s] = pg_query_at(p, p == d->src ? d->min_lsn : 0, d->stmt[s],
-	    s == DS_PLACES ? 3 : 1, s == DS_PLACES ? places : ids, d->done[s],
-	    d, &st);
+	d->q[s] = pg_query_at(p, p == d->src ? d->min_lsn : 0, d->stmt[s], n,
+	    s == DS_PLACES ? places : ids, d->done[s], d, &st);
 	if (d->q[s] == NULL) {
 		d->pending[s] = false;
 		add_error(d, s, db_code(st), pg_status_name(st));

@@ -179,6 +179,19 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "SELECT p.id::text, p.city_id, " PLACE_JSON "::text FROM places p "
 	    "WHERE p.id = ANY($1::bigint[])", 1, false, PG_JSON_COL(2) },
 
+	/* the same for the read model, $2 the digest's city: a row with a
+	 * NULL place when none is found, and in the first row's fourth
+	 * column every place id of the city (so that a place's NOTIFY finds
+	 * the city whose venues it changes) */
+	[STMT_RM_VENUES] = { "rm_venues",
+	    "SELECT v.id::text, v.city_id, v.j::text, CASE WHEN row_number() "
+	    "OVER (ORDER BY v.id) = 1 THEN c.ids END FROM (SELECT "
+	    "coalesce(array_agg(a.id), '{}')::text AS ids FROM places a "
+	    "WHERE a.city_id = $2) c LEFT JOIN LATERAL (SELECT p.id, "
+	    "p.city_id, " PLACE_JSON " AS j FROM places p WHERE "
+	    "p.id = ANY($1::bigint[])) v ON true ORDER BY v.id", 2, false,
+	    PG_JSON_COL(2) },
+
 	/* $1 place ids: their active offers, by id */
 	[STMT_DIGEST_OFFERS] = { "digest_offers",
 	    "SELECT " DIGEST_OFFERS_COL " " DIGEST_OFFERS_FROM,
