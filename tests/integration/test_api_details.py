@@ -450,6 +450,10 @@ def test_repeated_parameter_is_400():
         {"date": DATE, "city": CITY}), headers={
         "Content-Type": "application/json"})
     error_of(st, raw, 400, "invalid_argument", "x", "POST /v1/digest")
+    # before the token is looked at
+    st, _, raw = D.request("POST", "/v1/offers?t=1&t=2", body="{}",
+                           headers={"Content-Type": "application/json"})
+    error_of(st, raw, 400, "invalid_argument", "t", "POST /v1/offers")
     # HEAD and a stream: refused before any head of theirs
     out = raw_request(D, stream_request(
         "/v1/offers/stream?last_event_id=1&last_event_id=2"))
