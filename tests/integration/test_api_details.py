@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -394,6 +395,18 @@ def test_every_answer_is_compact():
                 T.check(st < 500, "%s: %d %r" % (p, st, raw[:200]))
                 check_compact(raw, "GET %s (%s)" % (p, d.name))
                 seen += 1
+    # /v1/nearby answered by the database, the ranker stopped
+    rk = D_OFF.rankers()[0][0]
+    os.kill(rk, signal.SIGSTOP)
+    try:
+        st, _, raw = D_OFF.get("/v1/nearby?lat=%s&lon=%s&radius_m=5000&"
+                               "limit=5" % (lat, lon), timeout=30)
+    finally:
+        os.kill(rk, signal.SIGCONT)
+    T.check_eq(st, 200, "degraded nearby: %r" % raw[:200])
+    T.check(json.loads(raw)["degraded"] and json.loads(raw)["results"],
+            "a degraded answer with results: %r" % raw[:200])
+    check_compact(raw, "degraded /v1/nearby")
     check_compact(raw_post, "POST /v1/offers")
     st, raw, _ = post_digest({"date": DATE, "city": CITY, "limit": 5})
     T.check_eq(st, 200, "digest")
