@@ -37,7 +37,8 @@ enum api_stmt { STMT_CITIES, STMT_CITY_PLACES, STMT_PLACE, STMT_PLACES_BY_ID,
     STMT_NEARBY_DEGRADED, STMT_DIGEST_PLACES, STMT_DIGEST_MENU,
     STMT_DIGEST_OFFERS, STMT_PUBLISH_OFFER, STMT_OFFERS_ACTIVE,
     STMT_OFFERS_SINCE, STMT_RM_PLACES, STMT_RM_OFFERS,
-    STMT_RM_PLACE, STMT_RM_CITY_PLACES, API_NSTMTS };
+    STMT_RM_PLACE, STMT_RM_CITY_PLACES, STMT_OFFER, STMT_CITY,
+    STMT_DIGEST_VENUES, STMT_RM_VENUES, API_NSTMTS };
 extern const struct pg_statement api_statements[API_NSTMTS];
 
 /* dbreq.c: run a statement for a request; errors are answered here */
@@ -138,6 +139,7 @@ void api_digest(struct http_req *r);
 void api_offers(struct http_req *r);
 void api_offers_publish(struct http_req *r);
 void api_offers_list(struct http_req *r);
+void api_offer(struct http_req *r);
 void api_offers_stream(struct http_req *r);
 /* Ends every stream of the worker with a jittered retry (drain). */
 void api_offers_drain(struct worker *w);

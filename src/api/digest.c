@@ -20,6 +20,18 @@
  * which also say which places the city has and when its offers change)
  * and hands the result to the model, or joins a build of the same key in
  * flight. A build with any failed or late query is never kept.
+ *
+ * Events name their venue by place_id, a place of any city (or of none).
+ * Once the events are in, the places they name are read (the source
+ * "venues"): an event whose venue is in another city, or is no place, is
+ * left out and counted in "dropped_events"; the venues of the others that
+ * "places" does not hold already are answered in "venues". When the
+ * venues cannot be read in time, the events are answered unchecked and
+ * "errors" says so. The read model keeps what was read for a set of ids,
+ * in the digest's city (the key names a hash of the ids, the value the
+ * ids themselves), so that a digest it holds costs no query for its
+ * venues either; any change to the city's places drops it, as it drops
+ * the city's digests.
  */
 #include "api/api.h"
 #include "api/digest_doc.h"
@@ -30,6 +42,7 @@
 #include "common/stats.h"
 #include "common/util.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +52,19 @@
 
 #define DIGEST_MARGIN_MS        100
 
-enum digest_source { DS_EVENTS, DS_PLACES, DS_MENU, DS_OFFERS, DS_COUNT };
+enum digest_source { DS_EVENTS, DS_PLACES, DS_MENU, DS_OFFERS, DS_VENUES,
+    DS_COUNT };
 
 static const char *const source_names[DS_COUNT] = { "events", "places",
-    "menu_items", "offers" };
+    "menu_items", "offers", "venues" };
+
+/* A place an event names, as read. */
+struct venue {
+	int64_t id;
+	char city[65];
+	char *json;                 /* its Place object */
+	bool used;                  /* a kept event names it */
+};
 
 struct digest {
 	struct http_req *r;
@@ -70,6 +92,17 @@ struct digest {
 	int stmt[DS_COUNT];
 	pg_done_fn done[DS_COUNT];
 	bool again[DS_COUNT];
+	/* the venues: the events parsed (NULL: none names a place), the
+	 * ids asked for (a bigint[] literal), the places read, by id */
+	json_t *ev_doc;
+	char *venue_ids;
+	struct venue *venues;
+	size_t nvenues;
+	bool venues_read;
+	struct cm_flight *vflight;  /* building the read model's venues */
+	struct cm_waiter *vwait;    /* waiting for another's build */
+	int64_t *place_ids;         /* of "places", sorted */
+	size_t nplace_ids;
 };
 
 /* ---- the request body ----------------------------------------------------- */
@@ -104,6 +137,8 @@ digest_free(struct digest *d)
 	}
 	cm_unwait(d->wait);
 	cm_fail(d->flight);         /* late, cancelled or answered 404 */
+	cm_unwait(d->vwait);
+	cm_fail(d->vflight);
 	for (i = 0; i < DS_COUNT; i++)
 		free(d->json[i]);
 	free(d->city_ids);
@@ -115,6 +150,12 @@ digest_free(struct digest *d)
 		evbuffer_free(d->parts);
 	json_decref(d->errors);
 	free(d->ids);
+	json_decref(d->ev_doc);
+	free(d->venue_ids);
+	for (i = 0; i < d->nvenues; i++)
+		free(d->venues[i].json);
+	free(d->venues);
+	free(d->place_ids);
 	free(d);
 }
 
@@ -128,8 +169,8 @@ static void
 add_error(struct digest *d, enum digest_source s, const char *code,
     const char *message)
 {
-	if (s != DS_EVENTS)
-		d->db_failed = true;
+	if (s != DS_EVENTS && s != DS_VENUES)
+		d->db_failed = true;     /* the read model's sources */
 	json_array_append_new(d->errors, json_pack("{s:s, s:s, s:s}",
 	    "source", source_names[s], "code", code, "message", message));
 }
@@ -145,17 +186,422 @@ db_code(enum pg_status st)
 	}
 }
 
+/* ---- the events' venues ---------------------------------------------------- */
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp_venue(const void *a, const void *b)
+{
+	return cmp_id(&((const struct venue *)a)->id,
+	    &((const struct venue *)b)->id);
+}
+
+/* The ids of the Places of a JSON array as PostgreSQL wrote it, compact:
+ * each object begins {"id":N,"city":" (a place's hours, the one object
+ * within, never does). */
+static void
+note_place_ids(struct digest *d, const char *json, size_t len)
+{
+	static const char head[] = "{\"id\":";
+	const char *p = json, *end = json + len, *hit;
+	int64_t *ids;
+	size_t n = 0, cap = 16;
+	char *num_end;
+
+	if (json == NULL || (ids = malloc(cap * sizeof(*ids))) == NULL)
+		return;
+	while ((hit = memmem(p, (size_t)(end - p), head, sizeof(head) - 1)) !=
+	    NULL) {
+		long long v = strtoll(hit + sizeof(head) - 1, &num_end, 10);
+
+		p = hit + 1;
+		if (num_end == hit + sizeof(head) - 1 ||
+		    strncmp(num_end, ",\"city\":\"", 9) != 0)
+			continue;
+		if (n == cap) {
+			int64_t *nb = realloc(ids, 2 * cap * sizeof(*ids));
+
+			if (nb == NULL)
+				break;
+			ids = nb;
+			cap *= 2;
+		}
+		ids[n++] = (int64_t)v;
+	}
+	qsort(ids, n, sizeof(*ids), cmp_id);
+	free(d->place_ids);
+	d->place_ids = ids;
+	d->nplace_ids = n;
+}
+
+static bool
+in_places(const struct digest *d, int64_t id)
+{
+	return d->place_ids != NULL && bsearch(&id, d->place_ids,
+	    d->nplace_ids, sizeof(id), cmp_id) != NULL;
+}
+
+static void run_source(struct digest *d, enum digest_source s,
+    struct pg_pool *p);
+static bool again_on_primary(struct digest *d, enum digest_source s,
+    enum pg_status st);
+static void maybe_done(struct digest *d);
+static void on_venues(void *arg, enum pg_status st, const PGresult *res,
+    const char *msg);
+static void venues_lookup(struct digest *d);
+
+/* The events are in: read the places they name, if any. */
+static void
+venues_start(struct digest *d)
+{
+	json_error_t jerr;
+	json_t *ev, *pid;
+	int64_t *ids;
+	size_t i, n = 0, len, k;
+	char *lit, *at;
+	const char *text;
+
+	len = evbuffer_get_length(d->events);
+	if (len == 0 || (text = (const char *)evbuffer_pullup(d->events,
+	    -1)) == NULL || (d->ev_doc = json_loadb(text, len, 0, &jerr)) ==
+	    NULL || !json_is_array(d->ev_doc)) {
+		json_decref(d->ev_doc);
+		d->ev_doc = NULL;
+		return;
+	}
+	if ((ids = malloc((json_array_size(d->ev_doc) + 1) *
+	    sizeof(*ids))) == NULL) {
+		add_error(d, DS_VENUES, "internal", "out of memory");
+		json_decref(d->ev_doc);
+		d->ev_doc = NULL;
+		return;
+	}
+	json_array_foreach(d->ev_doc, i, ev) {
+		if (json_is_integer(pid = json_object_get(ev, "place_id")))
+			ids[n++] = (int64_t)json_integer_value(pid);
+	}
+	if (n == 0) {
+		free(ids);
+		json_decref(d->ev_doc);
+		d->ev_doc = NULL;
+		return;
+	}
+	qsort(ids, n, sizeof(*ids), cmp_id);
+	/* "{" ids "," ... "}": at most 20 digits and a comma each */
+	if ((lit = malloc(n * 21 + 3)) == NULL) {
+		free(ids);
+		add_error(d, DS_VENUES, "internal", "out of memory");
+		json_decref(d->ev_doc);
+		d->ev_doc = NULL;
+		return;
+	}
+	at = lit;
+	*at++ = '{';
+	for (k = 0; k < n; k++) {
+		if (k > 0 && ids[k] == ids[k - 1])
+			continue;
+		if (at > lit + 1)
+			*at++ = ',';
+		at = util_put_uint(at, (uint64_t)ids[k]);
+	}
+	*at++ = '}';
+	*at = '\0';
+	free(ids);
+	d->venue_ids = lit;
+	venues_lookup(d);
+}
+
+/* Reads the venues with stmt: STMT_RM_VENUES for the read model's
+ * build, else STMT_DIGEST_VENUES. */
+static void
+venues_query(struct digest *d, int stmt)
+{
+	d->stmt[DS_VENUES] = stmt;
+	d->done[DS_VENUES] = on_venues;
+	run_source(d, DS_VENUES, d->src != NULL ? d->src : d->w->pg);
+}
+
+/* The venues as the read model keeps them: a line "id TAB city TAB
+ * Place" each, by id (a compact Place has no control character). NULL
+ * out of memory. */
+static char *
+venues_encode(const struct digest *d)
+{
+	size_t i, len = 1;
+	char *text, *at;
+
+	for (i = 0; i < d->nvenues; i++)
+		len += 24 + strlen(d->venues[i].city) +
+		    strlen(d->venues[i].json);
+	if ((at = text = malloc(len)) == NULL)
+		return NULL;
+	for (i = 0; i < d->nvenues; i++)
+		at += sprintf(at, "%" PRId64 "\t%s\t%s\n", d->venues[i].id,
+		    d->venues[i].city, d->venues[i].json);
+	*at = '\0';
+	return text;
+}
+
+static void
+venues_clear(struct digest *d)
+{
+	while (d->nvenues > 0)
+		free(d->venues[--d->nvenues].json);
+	free(d->venues);
+	d->venues = NULL;
+}
+
+/* The read model's venues, if they are those of this digest's ids. */
+static bool
+venues_take(struct digest *d, const struct cm_value *v)
+{
+	const char *p = v->part[0], *end = v->part[0] + v->len[0], *tab, *nl;
+	size_t n = 0;
+
+	if (v->len[1] != strlen(d->venue_ids) ||
+	    memcmp(v->part[1], d->venue_ids, v->len[1]) != 0)
+		return false;           /* another set of the same hash */
+	for (nl = p; (nl = memchr(nl, '\n', (size_t)(end - nl))) != NULL;
+	    nl++)
+		n++;
+	if (n > 0 && (d->venues = calloc(n, sizeof(*d->venues))) == NULL)
+		return false;
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		struct venue *ve = &d->venues[d->nvenues];
+		const char *city;
+
+		ve->id = strtoll(p, NULL, 10);
+		if ((tab = memchr(p, '\t', (size_t)(nl - p))) == NULL)
+			break;
+		city = tab + 1;
+		if ((tab = memchr(city, '\t', (size_t)(nl - city))) == NULL ||
+		    (size_t)(tab - city) >= sizeof(ve->city) ||
+		    (ve->json = strndup(tab + 1, (size_t)(nl - tab - 1))) ==
+		    NULL)
+			break;
+		memcpy(ve->city, city, (size_t)(tab - city));
+		ve->city[tab - city] = '\0';
+		d->nvenues++;
+		p = nl + 1;
+	}
+	if (d->nvenues != n) {
+		venues_clear(d);
+		return false;
+	}
+	d->venues_read = true;
+	d->pending[DS_VENUES] = false;
+	return true;
+}
+
+/* The build of the venues this digest waited for ended. */
+static void
+on_venues_model(void *arg, const struct cm_value *v)
+{
+	struct digest *d = arg;
+
+	d->vwait = NULL;
+	if (v == NULL || !venues_take(d, v))
+		venues_query(d, STMT_DIGEST_VENUES);
+	maybe_done(d);
+}
+
+static void
+venues_lookup(struct digest *d)
+{
+	struct cm_value v;
+	char key[48];
+
+	snprintf(key, sizeof(key), CM_VENUES_PREFIX "%016" PRIx64 "|%zu",
+	    api_cursor_query(d->venue_ids), strlen(d->venue_ids));
+	switch (cm_get(d->w->model, d->ask.city, key, &v, on_venues_model, d,
+	    &d->vwait, &d->vflight)) {
+	case CM_STALE:
+		d->stale = true;
+		/* FALLTHROUGH */
+	case CM_HIT:
+		if (!venues_take(d, &v))
+			venues_query(d, STMT_DIGEST_VENUES);
+		break;
+	case CM_WAIT:
+		d->pending[DS_VENUES] = true;
+		break;
+	case CM_BUILD:
+		venues_query(d, STMT_RM_VENUES);
+		break;
+	case CM_OFF:
+		venues_query(d, STMT_DIGEST_VENUES);
+		break;
+	}
+}
+
+/* The venues read: kept by the read model when this digest builds them. */
+static void
+venues_keep(struct digest *d, const char *city_ids)
+{
+	struct cm_flight *fl = d->vflight;
+	const char *parts[CM_PARTS] = { NULL, d->venue_ids, "" };
+	char *text;
+
+	d->vflight = NULL;
+	if (fl == NULL)
+		return;
+	if (city_ids == NULL || (text = venues_encode(d)) == NULL) {
+		cm_fail(fl);
+		return;
+	}
+	parts[0] = text;
+	cm_put(fl, parts, city_ids, 0);
+	free(text);
+}
+
+static void
+on_venues(void *arg, enum pg_status st, const PGresult *res, const char *msg)
+{
+	struct digest *d = arg;
+	const char *city_ids = NULL;
+	int i, n;
+
+	if (again_on_primary(d, DS_VENUES, st))
+		return;
+	d->q[DS_VENUES] = NULL;
+	d->pending[DS_VENUES] = false;
+	if (st != PG_OK) {
+		cm_fail(d->vflight);
+		d->vflight = NULL;
+		add_error(d, DS_VENUES, db_code(st), msg != NULL && *msg ? msg :
+		    pg_status_name(st));
+		maybe_done(d);
+		return;
+	}
+	n = pg_nrows(res);
+	if (n > 0 && d->stmt[DS_VENUES] == STMT_RM_VENUES)
+		city_ids = pg_value(res, 0, 3);
+	if (n > 0 && (d->venues = calloc((size_t)n, sizeof(*d->venues))) ==
+	    NULL)
+		n = -1;
+	for (i = 0; i < n; i++) {
+		struct venue *v = &d->venues[d->nvenues];
+
+		if (pg_value(res, i, 0) == NULL)
+			continue;       /* the read model's row of no venue */
+		v->id = strtoll(pg_value(res, i, 0), NULL, 10);
+		snprintf(v->city, sizeof(v->city), "%s", pg_value(res, i, 1));
+		if ((v->json = strdup(pg_value(res, i, 2))) == NULL) {
+			n = -1;
+			break;
+		}
+		d->nvenues++;
+	}
+	if (n < 0) {
+		venues_clear(d);
+		cm_fail(d->vflight);
+		d->vflight = NULL;
+		add_error(d, DS_VENUES, "internal", "out of memory");
+		maybe_done(d);
+		return;
+	}
+	if (d->nvenues > 1)
+		qsort(d->venues, d->nvenues, sizeof(*d->venues), cmp_venue);
+	d->venues_read = true;
+	venues_keep(d, city_ids);
+	maybe_done(d);
+}
+
+static struct venue *
+venue_find(struct digest *d, int64_t id)
+{
+	struct venue key;
+
+	key.id = id;
+	return d->venues == NULL ? NULL : bsearch(&key, d->venues,
+	    d->nvenues, sizeof(*d->venues), cmp_venue);
+}
+
+/*
+ * The events whose venue is in another city, or is no place, left out
+ * and counted (the events rewritten only then); the venues of the rest
+ * that the places do not hold, by id, into venues. -1: out of memory.
+ */
+static int
+venues_settle(struct digest *d, struct digest_parts *parts,
+    struct evbuffer *venues)
+{
+	json_t *kept, *ev, *pid;
+	struct venue *v;
+	char *text;
+	size_t i;
+	int rc = 0;
+
+	if (d->ev_doc == NULL || !d->venues_read)
+		return 0;
+	if ((kept = json_array()) == NULL)
+		return -1;
+	json_array_foreach(d->ev_doc, i, ev) {
+		if (json_is_integer(pid = json_object_get(ev, "place_id"))) {
+			v = venue_find(d, (int64_t)json_integer_value(pid));
+			if (v == NULL) {
+				parts->unknown_place++;
+				continue;
+			}
+			if (strcmp(v->city, d->ask.city) != 0) {
+				parts->other_city++;
+				continue;
+			}
+			v->used = true;
+		}
+		rc |= json_array_append(kept, ev);
+	}
+	if (rc == 0 && parts->other_city + parts->unknown_place > 0) {
+		if ((text = json_dumps(kept, JSON_COMPACT)) == NULL) {
+			rc = -1;
+		} else {
+			evbuffer_drain(d->events,
+			    evbuffer_get_length(d->events));
+			rc |= evbuffer_add(d->events, text, strlen(text));
+			free(text);
+		}
+	}
+	json_decref(kept);
+	for (i = 0; i < d->nvenues && rc == 0; i++) {
+		v = &d->venues[i];
+		if (!v->used || in_places(d, v->id))
+			continue;
+		rc |= evbuffer_add(venues, evbuffer_get_length(venues) == 0 ?
+		    "[" : ",", 1);
+		rc |= evbuffer_add(venues, v->json, strlen(v->json));
+	}
+	if (rc == 0 && evbuffer_get_length(venues) > 0)
+		rc |= evbuffer_add(venues, "]", 2);     /* and a NUL */
+	return rc != 0 ? -1 : 0;
+}
+
 /* Everything is in (or given up): answer, and end. */
 static void
 digest_reply(struct digest *d)
 {
 	struct digest_parts parts = { d->events, d->parts, d->json[DS_PLACES],
-	    d->json[DS_MENU], d->json[DS_OFFERS], d->errors };
-	struct evbuffer *b;
+	    d->json[DS_MENU], d->json[DS_OFFERS], d->errors, NULL, 0, 0 };
+	struct evbuffer *b, *venues = evbuffer_new();
 
 	stats_add(&d->w->st->digest_requests, 1);
 	if (json_array_size(d->errors) > 0)
 		stats_add(&d->w->st->digest_partial, 1);
+	if (venues == NULL || venues_settle(d, &parts, venues) != 0) {
+		http_reply_error(d->r, 503, "overloaded", "out of memory", NULL);
+		if (venues != NULL)
+			evbuffer_free(venues);
+		digest_free(d);
+		return;
+	}
+	if (evbuffer_get_length(venues) > 0)
+		parts.venues = (const char *)evbuffer_pullup(venues, -1);
 	if ((b = evbuffer_new()) == NULL || digest_doc(b, &d->ask, &parts) !=
 	    0) {
 		http_reply_error(d->r, 503, "overloaded", "out of memory", NULL);
@@ -167,6 +613,7 @@ digest_reply(struct digest *d)
 	}
 	if (b != NULL)
 		evbuffer_free(b);
+	evbuffer_free(venues);
 	digest_free(d);
 }
 
@@ -248,12 +695,10 @@ on_events(void *arg, enum upstream_status st, struct evbuffer *events,
 			    "invalid field were left out", dropped);
 			add_error(d, DS_EVENTS, "invalid_events", msg);
 		}
+		venues_start(d);
 	}
 	maybe_done(d);
 }
-
-static bool again_on_primary(struct digest *d, enum digest_source s,
-    enum pg_status st);
 
 /* A source's one-cell JSON answer. */
 static void
@@ -304,13 +749,14 @@ run_source(struct digest *d, enum digest_source s, struct pg_pool *p)
 {
 	const char *places[3] = { d->ask.city, d->ask.categories[0] != '\0' ?
 	    d->ask.categories : NULL, d->ask.limit };
-	const char *ids[1] = { d->ids };
+	const char *ids[2] = { s == DS_VENUES ? d->venue_ids : d->ids,
+	    d->ask.city };
+	int n = s == DS_PLACES ? 3 : d->stmt[s] == STMT_RM_VENUES ? 2 : 1;
 	enum pg_status st;
 
 	d->pending[s] = true;
-	d->q[s] = pg_query_at(p, p == d->src ? d->min_lsn : 0, d->stmt[s],
-	    s == DS_PLACES ? 3 : 1, s == DS_PLACES ? places : ids, d->done[s],
-	    d, &st);
+	d->q[s] = pg_query_at(p, p == d->src ? d->min_lsn : 0, d->stmt[s], n,
+	    s == DS_PLACES ? places : ids, d->done[s], d, &st);
 	if (d->q[s] == NULL) {
 		d->pending[s] = false;
 		add_error(d, s, db_code(st), pg_status_name(st));
@@ -355,6 +801,8 @@ on_places(void *arg, enum pg_status st, const PGresult *res, const char *msg)
 		return;
 	}
 	take_json(d, DS_PLACES, st, res, msg);
+	if (d->json[DS_PLACES] != NULL)
+		note_place_ids(d, d->json[DS_PLACES], strlen(d->json[DS_PLACES]));
 	if (st == PG_OK && d->flight != NULL && (ids = pg_value(res, 0, 2)) !=
 	    NULL && (d->city_ids = strdup(ids)) == NULL)
 		d->db_failed = true;
@@ -404,6 +852,7 @@ take_value(struct digest *d, const struct cm_value *v)
 		rc |= evbuffer_add(d->parts, keys[i], strlen(keys[i]));
 		rc |= evbuffer_add(d->parts, v->part[i], v->len[i]);
 	}
+	note_place_ids(d, v->part[0], v->len[0]);
 	if (rc != 0) {
 		evbuffer_drain(d->parts, evbuffer_get_length(d->parts));
 		for (i = 0; i < CM_PARTS; i++)

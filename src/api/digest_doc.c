@@ -328,6 +328,10 @@ digest_doc(struct evbuffer *b, const struct digest_ask *a,
 		rc |= put_list(b, "menu_items", p->menu_items);
 		rc |= put_list(b, "offers", p->offers);
 	}
+	rc |= put_list(b, "venues", p->venues);
+	rc |= evbuffer_add_printf(b, ",\"dropped_events\":{\"other_city\":%u,"
+	    "\"unknown_place\":%u}", p->other_city, p->unknown_place) < 0 ?
+	    -1 : 0;
 	if (json_array_size(p->errors) == 0)
 		rc |= evbuffer_add(b, ",\"errors\":[]}", 13);
 	else if ((errs = json_dumps(p->errors, JSON_COMPACT)) == NULL)

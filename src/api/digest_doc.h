@@ -52,12 +52,17 @@ bool digest_ask_read(struct digest_ask *a, const char *body, size_t len,
 /* The answer's parts: the events' JSON array (empty: []); the read
  * model's fragments framed as sent (,"places":...,"menu_items":...,
  * "offers":...), or else PostgreSQL's JSON text of each list (NULL: []);
- * the errors array. events and framed are moved into the answer. */
+ * the errors array; the venues and the dropped events' counts. events and
+ * framed are moved into the answer. */
 struct digest_parts {
 	struct evbuffer *events;
 	struct evbuffer *framed;
 	const char *places, *menu_items, *offers;
 	const json_t *errors;
+	/* the venues' JSON array of Places (NULL: []), and the events left
+	 * out for their venue: in another city, or no place at all */
+	const char *venues;
+	unsigned other_city, unknown_place;
 };
 
 /* Appends the answer's JSON to out: 0, or -1 out of memory. */

@@ -205,7 +205,7 @@ render_citymodel(FILE *f, const struct stats_totals *t)
 	    "unknown_place", "bad_payload", "offer", "feed_lost",
 	    "offer_time", "ttl", "place_city" };
 	static const char *const kinds[STATS_CM_KINDS] = { "digest", "place",
-	    "list", "cities", "card" };
+	    "list", "cities", "card", "venues" };
 
 	counter(f, "placesd_readmodel_hits_total", "Digests, places by id, "
 	    "city lists and lists of cities answered from the city read "

@@ -1,14 +1,19 @@
 /*
- * offers.c: POST /v1/offers (publish, with the admin bearer token) and
- * GET /v1/offers (the active offers). The stream is offers_stream.c.
+ * offers.c: POST /v1/offers (publish, with the admin bearer token),
+ * GET /v1/offers (the active offers) and GET /v1/offers/{id} (one offer,
+ * whatever its dates). The stream is offers_stream.c.
  *
  * Publishing: the token of [offers] admin_token_file, compared in constant
  * time (401 without a bearer token, 403 with a wrong one or when no token
  * is configured); a strict JSON body (400 for malformed JSON, an unknown
- * field, a wrong type or a value out of range; 422 for an offer that
- * cannot be: a place that does not exist, ends_at not after starts_at);
- * then one statement, placesd_publish_offer(), inserts and NOTIFYs in one
- * transaction, and the stored offer is answered with 201.
+ * field, a wrong type or a value out of range, and for an offer that
+ * cannot be: a place that does not exist, ends_at not after starts_at or
+ * not after this host's clock); then one statement,
+ * placesd_publish_offer(), inserts and NOTIFYs in one transaction, and
+ * the stored offer is answered with 201 and its Location.
+ *
+ * An unknown city on the list is a 404 (the statement gives no row then),
+ * as on the stream and the city's own routes.
  */
 #include "api/api.h"
 #include "runtime/upstream.h"
@@ -94,10 +99,9 @@ struct offer_in {
 };
 
 static bool
-bad(struct http_req *r, int status, const char *field, const char *msg)
+bad(struct http_req *r, const char *field, const char *msg)
 {
-	http_reply_error(r, status, status == 422 ? "unprocessable" :
-	    "invalid_argument", msg, field);
+	http_reply_error(r, 400, "invalid_argument", msg, field);
 	return false;
 }
 
@@ -113,13 +117,13 @@ text_field(struct http_req *r, json_t *doc, const char *name, size_t max,
 		if (!required)
 			return true;
 		snprintf(msg, sizeof(msg), "%s is required", name);
-		return bad(r, 400, name, msg);
+		return bad(r, name, msg);
 	}
 	if (!json_is_string(v) || json_string_length(v) > max ||
 	    (required && json_string_length(v) == 0)) {
 		snprintf(msg, sizeof(msg), "%s must be a string of %s%zu bytes",
 		    name, required ? "1 to " : "at most ", max);
-		return bad(r, 400, name, msg);
+		return bad(r, name, msg);
 	}
 	*out = json_string_value(v);
 	return true;
@@ -136,7 +140,7 @@ time_field(struct http_req *r, json_t *doc, const char *name,
 	if (!upstream_valid_timestamp(*out)) {
 		snprintf(msg, sizeof(msg), "%s must be an RFC 3339 date-time, "
 		    "e.g. 2026-11-23T10:00:00Z", name);
-		return bad(r, 400, name, msg);
+		return bad(r, name, msg);
 	}
 	return true;
 }
@@ -151,24 +155,24 @@ offer_parse(struct http_req *r, json_t *doc, struct offer_in *in)
 	size_t i;
 
 	if (!json_is_object(doc))
-		return bad(r, 400, NULL, "the body must be a JSON object");
+		return bad(r, NULL, "the body must be a JSON object");
 	json_object_foreach(doc, key, v) {
 		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 			if (strcmp(key, known[i]) == 0)
 				break;
 		if (i == sizeof(known) / sizeof(known[0]))
-			return bad(r, 400, key, "unknown field");
+			return bad(r, key, "unknown field");
 	}
 	v = json_object_get(doc, "place_id");
 	if (!json_is_integer(v) || json_integer_value(v) < 1)
-		return bad(r, 400, "place_id", "place_id must be a positive "
+		return bad(r, "place_id", "place_id must be a positive "
 		    "integer");
 	snprintf(in->place_id, sizeof(in->place_id), "%lld",
 	    (long long)json_integer_value(v));
 	v = json_object_get(doc, "discount_pct");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    json_integer_value(v) > 100)
-		return bad(r, 400, "discount_pct", "discount_pct must be an "
+		return bad(r, "discount_pct", "discount_pct must be an "
 		    "integer, 1..100");
 	snprintf(in->discount, sizeof(in->discount), "%d",
 	    (int)json_integer_value(v));
@@ -179,20 +183,40 @@ offer_parse(struct http_req *r, json_t *doc, struct offer_in *in)
 	    !time_field(r, doc, "ends_at", &in->ends_at))
 		return false;
 	if (epoch_of(in->ends_at) <= epoch_of(in->starts_at))
-		return bad(r, 422, "ends_at", "ends_at must be after starts_at");
+		return bad(r, "ends_at", "ends_at must be after starts_at");
+	/* this host's clock, without leeway: an offer that ended already
+	 * would never be active */
+	if (epoch_of(in->ends_at) <= (int64_t)time(NULL))
+		return bad(r, "ends_at", "ends_at is in the past");
 	return true;
+}
+
+/* The id an Offer's JSON begins with ({"id":N,...}), or 0. */
+static long long
+offer_id(const char *json)
+{
+	const char *p = json + strspn(json, "{ ");
+
+	if (strncmp(p, "\"id\"", 4) != 0)
+		return 0;
+	p += 4;
+	p += strspn(p, " :");
+	return strtoll(p, NULL, 10);
 }
 
 static void
 published(struct api_job *job, const PGresult *res)
 {
 	const char *json = pg_nrows(res) > 0 ? pg_value(res, 0, 0) : NULL;
+	char loc[48];
 
 	if (json == NULL) {
-		bad(job->r, 422, "place_id", "no such place");
+		bad(job->r, "place_id", "no such place");
 		return;
 	}
 	stats_add(&http_req_worker(job->r)->st->offers_published, 1);
+	snprintf(loc, sizeof(loc), "/v1/offers/%lld", offer_id(json));
+	http_add_header(job->r, "Location", loc);
 	http_reply(job->r, 201, "application/json; charset=utf-8", json,
 	    (size_t)pg_length(res, 0, 0));
 }
@@ -244,6 +268,11 @@ api_offers(struct http_req *r)
 static void
 listed(struct api_job *job, const PGresult *res)
 {
+	if (pg_nrows(res) == 0) {
+		http_reply_error(job->r, 404, "not_found", "no such city",
+		    "city");
+		return;
+	}
 	api_reply_json_row(job, res, "{\"offers\":", "}", "no offers");
 }
 
@@ -276,5 +305,36 @@ api_offers_list(struct http_req *r)
 	params[0] = city[0] != '\0' ? city : NULL;
 	params[3] = limit;
 	api_query(r, STMT_OFFERS_ACTIVE, 4, params, listed, 0, NULL, NULL,
+	    NULL);
+}
+
+static void
+offer_result(struct api_job *job, const PGresult *res)
+{
+	const char *json = pg_nrows(res) > 0 ? pg_value(res, 0, 0) : NULL;
+
+	if (json == NULL) {
+		http_reply_error(job->r, 404, "not_found", "no such offer",
+		    NULL);
+		return;
+	}
+	http_reply(job->r, 200, "application/json; charset=utf-8", json,
+	    (size_t)pg_length(res, 0, 0));
+}
+
+/* On the primary, as the list: a client that just published it finds it
+ * at its Location. */
+void
+api_offer(struct http_req *r)
+{
+	const char *id = http_req_param(r, 0);
+	const char *params[1] = { id };
+
+	if (!api_is_id(id)) {
+		http_reply_error(r, 400, "invalid_argument", "id must be a "
+		    "positive integer", "id");
+		return;
+	}
+	api_query(r, STMT_OFFER, 1, params, offer_result, 0, NULL, NULL,
 	    NULL);
 }

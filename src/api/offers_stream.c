@@ -20,6 +20,11 @@
  * starts from now; else it goes on after the id. Live offers are held
  * meanwhile, those up to the id apart, kept only in the first case.
  *
+ * A city must be one before the head goes out (404 naming city): the read
+ * model's list of cities tells, built by the first stream that asks for
+ * it (so that a storm of reconnects costs one query), or with the model
+ * off a query of that one city.
+ *
  * HEAD gets the stream's head (after the same checks as GET) and nothing
  * more. An HTTP/1.0 client gets the events unchunked, ended by the close.
  *
@@ -38,6 +43,8 @@
  * subscriber's own, is written per subscriber.
  */
 #include "api/api.h"
+#include "runtime/cache.h"
+#include "runtime/citymodel.h"
 #include "runtime/feed.h"
 #include "runtime/frame.h"
 #include "runtime/stream.h"
@@ -434,17 +441,15 @@ stream_admit(struct http_req *r, struct worker *w, char *city, int64_t *last)
 	return true;
 }
 
-void
-api_offers_stream(struct http_req *r)
+/* After the checks: the head, and for GET the stream. */
+static void
+stream_begin(struct http_req *r, struct worker *w, const char *city,
+    int64_t last)
 {
-	struct worker *w = http_req_worker(r);
-	char city[65], hello[128];
-	int64_t last;
+	char hello[128];
 	struct sub *s;
 	int n;
 
-	if (!stream_admit(r, w, city, &last))
-		return;
 	if (http_req_method(r) == HTTP_HEAD) {
 		http_stream_head(r, STREAM_CTYPE);
 		return;
@@ -456,7 +461,7 @@ api_offers_stream(struct http_req *r)
 		return;
 	}
 	s->w = w;
-	memcpy(s->city, city, sizeof(s->city));
+	snprintf(s->city, sizeof(s->city), "%s", city);
 	s->replay_to = feed_high(w->feed);
 	s->last_sent = last >= 0 ? last : s->replay_to;
 	s->held_last = s->replay_to;
@@ -476,6 +481,146 @@ api_offers_stream(struct http_req *r)
 	}
 	if (last >= 0 && last < s->replay_to && start_holding(s))
 		replay_next(s);
+}
+
+/* ---- is the city one? ------------------------------------------------------ */
+
+/* Whether the list of cities (GET /v1/cities's array, compact) has city:
+ * each entry begins {"id":"<id>", and an id needs no escape. */
+static bool
+city_listed(const char *json, size_t len, const char *city)
+{
+	const char *p = json, *end = json + len, *hit;
+	char needle[80];
+	int n;
+
+	n = snprintf(needle, sizeof(needle), "{\"id\":\"%s\"", city);
+	while ((hit = memmem(p, (size_t)(end - p), needle, (size_t)n)) !=
+	    NULL) {
+		if (hit + n < end && (hit[n] == ',' || hit[n] == '}'))
+			return true;
+		p = hit + 1;
+	}
+	return false;
+}
+
+/* Told: the stream, after the checks again (the feed may have gone while
+ * the request waited), or a 404. */
+static void
+city_told(struct http_req *r, bool known)
+{
+	struct worker *w = http_req_worker(r);
+	char city[65];
+	int64_t last;
+
+	if (!known) {
+		http_reply_error(r, 404, "not_found", "no such city", "city");
+		return;
+	}
+	if (stream_admit(r, w, city, &last))
+		stream_begin(r, w, city, last);
+}
+
+static void
+city_row(struct api_job *job, const PGresult *res)
+{
+	city_told(job->r, pg_nrows(res) > 0);
+}
+
+/* The city alone, from the database. */
+static void
+city_query(struct http_req *r)
+{
+	char city[65];
+	const char *params[1] = { city };
+
+	if (api_param_text(r, "city", 64, city, sizeof(city)))
+		api_read(r, STMT_CITY, 1, params, city_row, 0, NULL, NULL);
+}
+
+static void
+city_list_built(struct api_job *job, const PGresult *res)
+{
+	const char *parts[CM_PARTS] = { pg_value(res, 0, 0), NULL, NULL };
+	struct cm_flight *fl = job->ctx;
+	char city[65];
+	bool known;
+
+	if (parts[0] == NULL) {
+		http_reply_error(job->r, 404, "not_found", "no city list", NULL);
+		return;
+	}
+	known = api_param_text(job->r, "city", 64, city, sizeof(city)) &&
+	    city_listed(parts[0], (size_t)pg_length(res, 0, 0), city);
+	job->ctx = NULL;
+	cm_put(fl, parts, NULL, 0);
+	city_told(job->r, known);
+}
+
+static void
+city_build_fail(void *fl)
+{
+	cm_fail(fl);
+}
+
+/* The build of the list this request waited for ended. */
+static void
+city_woken(void *arg, const struct cm_value *v)
+{
+	struct http_req *r = arg;
+	char city[65];
+
+	if (v == NULL)
+		city_query(r);
+	else if (api_param_text(r, "city", 64, city, sizeof(city)))
+		city_told(r, city_listed(v->part[0], v->len[0], city));
+}
+
+static void
+city_wait_cancel(void *wt)
+{
+	cm_unwait(wt);
+}
+
+static void
+city_check(struct http_req *r, struct worker *w, const char *city)
+{
+	struct cm_flight *fl = NULL;
+	struct cm_waiter *wt = NULL;
+	struct cm_value v;
+
+	switch (cm_get(w->model, CM_CITIES, CACHE_KEY_CITIES, &v, city_woken,
+	    r, &wt, &fl)) {
+	case CM_HIT:
+	case CM_STALE:
+		city_told(r, city_listed(v.part[0], v.len[0], city));
+		return;
+	case CM_WAIT:
+		http_req_defer(r, city_wait_cancel, wt);
+		return;
+	case CM_BUILD:
+		api_query(r, STMT_CITIES, 0, NULL, city_list_built, 0, NULL, fl,
+		    city_build_fail);
+		return;
+	case CM_OFF:
+		city_query(r);
+		return;
+	}
+}
+
+void
+api_offers_stream(struct http_req *r)
+{
+	struct worker *w = http_req_worker(r);
+	char city[65];
+	int64_t last;
+
+	if (!stream_admit(r, w, city, &last))
+		return;
+	if (city[0] != '\0')
+		city_check(r, w, city);
+	else
+		stream_begin(r, w, city, last);
 }
 
 static void

@@ -2,7 +2,10 @@
  * queries.c: every SQL statement the API runs, prepared once on each of a
  * worker's database connections. Values are always parameters; the JSON
  * of a resource is built by PostgreSQL (json_build_object), which gets
- * UTF-8, numbers and nulls right and spares the worker a re-encoding.
+ * UTF-8, numbers and nulls right and spares the worker a re-encoding;
+ * the columns a statement marks json_cols arrive with the spaces
+ * PostgreSQL puts in them taken out (pg.h), so that every answer is
+ * compact.
  */
 #include "api/api.h"
 #include "runtime/offer_sql.h"
@@ -88,7 +91,8 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "SELECT coalesce(json_agg(json_build_object('id', c.id, "
 	    "'name', c.name, 'lat', c.lat, 'lon', c.lon, 'places', "
 	    "(SELECT count(*) FROM places p WHERE p.city_id = c.id)) "
-	    "ORDER BY c.name, c.id), '[]')::text FROM cities c", 0 },
+	    "ORDER BY c.name, c.id), '[]')::text FROM cities c",
+	    0, false, PG_JSON_COL(0) },
 
 	/* $1 city, $2 categories, $3 cuisines, $4 min_rating, $5 max_price,
 	 * $6 cursor rating (NULL: the cursor row had none), $7 cursor id
@@ -97,7 +101,7 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	 * this page. The fourth column is the total matching. */
 	[STMT_CITY_PLACES] = { "city_places",
 	    "SELECT p.j, p.rating::text, p.id::text, t.n::text FROM cities c "
-	    CITY_PLACES_COUNT CITY_PLACES_FROM, 8 },
+	    CITY_PLACES_COUNT CITY_PLACES_FROM, 8, false, PG_JSON_COL(0) },
 
 	/* the same for the read model, and in the first row's fifth column
 	 * every place id of the city (so that a place's NOTIFY finds the
@@ -109,12 +113,12 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "THEN a.ids END FROM cities c "
 	    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(a.id), "
 	    "'{}')::text AS ids FROM places a WHERE a.city_id = c.id) a "
-	    CITY_PLACES_COUNT CITY_PLACES_FROM, 8 },
+	    CITY_PLACES_COUNT CITY_PLACES_FROM, 8, false, PG_JSON_COL(0) },
 
 	/* the ranker's picks, in any order: the handler puts them in its */
 	[STMT_PLACES_BY_ID] = { "places_by_id",
 	    "SELECT p.id::text, " PLACE_JSON "::text FROM places p "
-	    "WHERE p.id = ANY($1::bigint[])", 1 },
+	    "WHERE p.id = ANY($1::bigint[])", 1, false, PG_JSON_COL(1) },
 
 	/* distance only, while the ranker is away: $1 lat, $2 lon, $3 radius
 	 * in m, $4 categories, $5 cuisines, $6 min_price, $7 max_price,
@@ -145,20 +149,21 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "LEFT JOIN LATERAL (SELECT id, d FROM b ORDER BY d, id "
 	    "OFFSET $9::int LIMIT $10::int) x ON true "
 	    "LEFT JOIN places p ON p.id = x.id ORDER BY x.d, x.id",
-	    10 },
+	    10, false, PG_JSON_COL(0) },
 
 	/* the digest: $1 city, $2 categories (NULL: any), $3 limit. No row:
 	 * no such city; else the places (a JSON array, best rated first)
 	 * and their ids (a bigint[] literal for the next two) */
 	[STMT_DIGEST_PLACES] = { "digest_places",
-	    "SELECT " DIGEST_PLACES_COLS " " DIGEST_PLACES_FROM, 3 },
+	    "SELECT " DIGEST_PLACES_COLS " " DIGEST_PLACES_FROM,
+	    3, false, PG_JSON_COL(0) },
 
 	/* the same for the read model, and every place id of the city (so
 	 * that a place's NOTIFY finds the city it changes) */
 	[STMT_RM_PLACES] = { "rm_places",
 	    "SELECT " DIGEST_PLACES_COLS ", (SELECT coalesce(array_agg(a.id), "
 	    "'{}') FROM places a WHERE a.city_id = c.id)::text "
-	    DIGEST_PLACES_FROM, 3 },
+	    DIGEST_PLACES_FROM, 3, false, PG_JSON_COL(0) },
 
 	/* $1 place ids: their menu items, by place and id */
 	[STMT_DIGEST_MENU] = { "digest_menu",
@@ -166,11 +171,31 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "'place_id', m.place_id, 'name', m.name, 'price_cents', "
 	    "m.price_cents, 'currency', m.currency) ORDER BY m.place_id, m.id), "
 	    "'[]')::text FROM menu_items m WHERE m.place_id = ANY($1::bigint[])",
-	    1 },
+	    1, false, PG_JSON_COL(0) },
+
+	/* $1 place ids, those the digest's events name: each with its city
+	 * and its Place object, in any order */
+	[STMT_DIGEST_VENUES] = { "digest_venues",
+	    "SELECT p.id::text, p.city_id, " PLACE_JSON "::text FROM places p "
+	    "WHERE p.id = ANY($1::bigint[])", 1, false, PG_JSON_COL(2) },
+
+	/* the same for the read model, $2 the digest's city: a row with a
+	 * NULL place when none is found, and in the first row's fourth
+	 * column every place id of the city (so that a place's NOTIFY finds
+	 * the city whose venues it changes) */
+	[STMT_RM_VENUES] = { "rm_venues",
+	    "SELECT v.id::text, v.city_id, v.j::text, CASE WHEN row_number() "
+	    "OVER (ORDER BY v.id) = 1 THEN c.ids END FROM (SELECT "
+	    "coalesce(array_agg(a.id), '{}')::text AS ids FROM places a "
+	    "WHERE a.city_id = $2) c LEFT JOIN LATERAL (SELECT p.id, "
+	    "p.city_id, " PLACE_JSON " AS j FROM places p WHERE "
+	    "p.id = ANY($1::bigint[])) v ON true ORDER BY v.id", 2, false,
+	    PG_JSON_COL(2) },
 
 	/* $1 place ids: their active offers, by id */
 	[STMT_DIGEST_OFFERS] = { "digest_offers",
-	    "SELECT " DIGEST_OFFERS_COL " " DIGEST_OFFERS_FROM, 1 },
+	    "SELECT " DIGEST_OFFERS_COL " " DIGEST_OFFERS_FROM,
+	    1, false, PG_JSON_COL(0) },
 
 	/* the same for the read model, and when it stops being true: the
 	 * first end of an active offer or start of a future one of these
@@ -180,16 +205,17 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "min(CASE WHEN x.starts_at > now() THEN x.starts_at ELSE "
 	    "x.ends_at END)) * 1000)::bigint FROM offers x WHERE "
 	    "x.place_id = ANY($1::bigint[]) AND x.ends_at > now())::text "
-	    DIGEST_OFFERS_FROM, 1 },
+	    DIGEST_OFFERS_FROM, 1, false, PG_JSON_COL(0) },
 
 	/* $1 place, $2 title, $3 description, $4 discount, $5 starts_at,
 	 * $6 ends_at: the stored offer's JSON, NULL for an unknown place */
 	[STMT_PUBLISH_OFFER] = { "publish_offer",
 	    "SELECT placesd_publish_offer($1::bigint, $2::text, $3::text, "
-	    "$4::int, $5::timestamptz, $6::timestamptz)", 6, true },
+	    "$4::int, $5::timestamptz, $6::timestamptz)",
+	    6, true, PG_JSON_COL(0) },
 
 	/* active offers: $1 city, $2 place, $3 since id (each NULL: any),
-	 * $4 limit; by id */
+	 * $4 limit; by id. No row: no such city */
 	[STMT_OFFERS_ACTIVE] = { "offers_active",
 	    "SELECT coalesce(json_agg(x.j ORDER BY x.id), '[]')::text FROM "
 	    "(SELECT o.id, " OFFER_SQL_JSON " AS j FROM offers o JOIN places p "
@@ -197,7 +223,18 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "o.ends_at > now() AND ($1::text IS NULL OR p.city_id = $1) AND "
 	    "($2::bigint IS NULL OR o.place_id = $2::bigint) AND "
 	    "($3::bigint IS NULL OR o.id > $3::bigint) ORDER BY o.id "
-	    "LIMIT $4::int) x", 4, true },
+	    "LIMIT $4::int) x HAVING $1::text IS NULL OR EXISTS (SELECT 1 "
+	    "FROM cities c WHERE c.id = $1)", 4, true, PG_JSON_COL(0) },
+
+	/* $1 a city id: a row if it is one */
+	[STMT_CITY] = { "city",
+	    "SELECT c.id FROM cities c WHERE c.id = $1", 1, false, 0 },
+
+	/* one offer, $1 its id, whatever its dates; no row: no such offer */
+	[STMT_OFFER] = { "offer",
+	    "SELECT " OFFER_SQL_JSON "::text FROM offers o JOIN places p "
+	    "ON p.id = o.place_id WHERE o.id = $1::bigint", 1, true,
+	    PG_JSON_COL(0) },
 
 	/* the stream's replay: offers with $1 < id <= $2 in city $3 (NULL:
 	 * any), by id, a page at a time */
@@ -205,11 +242,11 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "SELECT o.id, " OFFER_SQL_JSON "::text FROM offers o JOIN places p "
 	    "ON p.id = o.place_id WHERE o.id > $1::bigint AND "
 	    "o.id <= $2::bigint AND ($3::text IS NULL OR p.city_id = $3) "
-	    "ORDER BY o.id LIMIT 500", 3, true },
+	    "ORDER BY o.id LIMIT 500", 3, true, PG_JSON_COL(1) },
 
 	[STMT_PLACE] = { "place",
 	    "SELECT " PLACE_FULL_JSON "::text FROM places p "
-	    "WHERE p.id = $1::bigint", 1 },
+	    "WHERE p.id = $1::bigint", 1, false, PG_JSON_COL(0) },
 
 	/* the same for the read model, and when it stops being true: the
 	 * first end of an active offer or start of a future one of the
@@ -219,5 +256,5 @@ const struct pg_statement api_statements[API_NSTMTS] = {
 	    "min(CASE WHEN x.starts_at > now() THEN x.starts_at ELSE "
 	    "x.ends_at END)) * 1000)::bigint FROM offers x WHERE "
 	    "x.place_id = p.id AND x.ends_at > now())::text FROM places p "
-	    "WHERE p.id = $1::bigint", 1 },
+	    "WHERE p.id = $1::bigint", 1, false, PG_JSON_COL(0) },
 };

@@ -26,6 +26,8 @@ static const struct http_route api_routes[] = {
 	{ "/v1/digest", HTTP_POST, api_digest, false, NULL },
 	{ "/v1/offers", HTTP_GET | HTTP_POST, api_offers, false, NULL },
 	{ "/v1/offers/stream", HTTP_GET, api_offers_stream, false, NULL },
+	/* after the stream, which its '*' would match too */
+	{ "/v1/offers/*", HTTP_GET, api_offer, false, NULL },
 	{ "/", HTTP_GET, api_www_index, false, NULL },
 	{ "/www/*", HTTP_GET, api_www_file, false, NULL },
 	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true, NULL },

@@ -26,7 +26,7 @@
 #define STATS_LAT_BUCKETS 14    /* 13 bounds + the overflow bucket */
 #define STATS_CLASSES     6     /* 1xx..5xx at 1..5, 0 = anything else */
 #define STATS_CM_CAUSES   8     /* read model invalidations: enum cm_cause */
-#define STATS_CM_KINDS    5     /* read model answers: enum cm_kind */
+#define STATS_CM_KINDS    6     /* read model answers: enum cm_kind */
 /* outcomes of one call to the events service (upstream.h) */
 enum stats_upstream { SU_OK, SU_TIMEOUT, SU_HTTP_ERROR, SU_BAD_RESPONSE,
     SU_UNREACHABLE, SU_COUNT };

@@ -264,7 +264,8 @@ tell_note(struct offer_feed *of, char kind, const char *extra)
 /*
  * Relays rows [from, n) of a fetched page (id, city, JSON, place) to c,
  * or to every worker not catching up when c is NULL: to each only the
- * offers past its mark, FEED_FRAME_SOFT bytes to a frame.
+ * offers past its mark, FEED_FRAME_SOFT bytes to a frame. The JSON goes
+ * out compact, as the API's answers have it (the stream sends it as is).
  */
 static void
 relay_rows(struct offer_feed *of, PGresult *res, struct feed_client *only)
@@ -275,6 +276,7 @@ relay_rows(struct offer_feed *of, PGresult *res, struct feed_client *only)
 	size_t cap = 0, len = 0, need;
 	int i, n = PQntuples(res);
 
+	pg_compact_json(res, PG_JSON_COL(2));
 	if ((buf = malloc(FEED_FRAME_SOFT + 1)) == NULL) {
 		log_warn("malloc() for a frame of offers");
 		return;

@@ -482,6 +482,8 @@ kind_of(const char *city, const char *key)
 		return CMK_CARD;
 	if (strncmp(key, CM_LIST_PREFIX, strlen(CM_LIST_PREFIX)) == 0)
 		return CMK_LIST;
+	if (strncmp(key, CM_VENUES_PREFIX, strlen(CM_VENUES_PREFIX)) == 0)
+		return CMK_VENUES;
 	return CMK_DIGEST;
 }
 
@@ -561,11 +563,14 @@ cm_get(struct citymodel *m, const char *city, const char *key,
 	if ((a = answer_find(m, c, key, (now = mono_ms()))) != NULL) {
 		lru_touch(m, a, now);
 		*v = a->v;
-		stats_add(&m->st->cm_hits, 1);
+		/* a digest's venues are a part of the digest's answer */
+		if (kind_of(city, key) != CMK_VENUES)
+			stats_add(&m->st->cm_hits, 1);
 		stats_add(&m->st->cm_kind_hits[kind_of(city, key)], 1);
 		return CM_HIT;
 	}
-	stats_add(&m->st->cm_misses, 1);
+	if (kind_of(city, key) != CMK_VENUES)
+		stats_add(&m->st->cm_misses, 1);
 	stats_add(&m->st->cm_kind_misses[kind_of(city, key)], 1);
 	if ((f = flight_find(c, key)) != NULL) {
 		if ((w = calloc(1, sizeof(*w))) == NULL)

@@ -45,6 +45,10 @@
 /* A city's list answers (GET /v1/cities/{city}/places) have keys that
  * begin so; its digests' keys do not. A new offer leaves them be. */
 #define CM_LIST_PREFIX "list|"
+/* The places a digest's events name, by the set of their ids, in the
+ * digest's city: kept as its digests are, and like place cards counted
+ * by their kind only (not in the model's hits and misses). */
+#define CM_VENUES_PREFIX "venues|"
 
 struct config;
 struct stats_block;
@@ -67,7 +71,7 @@ enum cm_get { CM_OFF, CM_HIT, CM_STALE, CM_WAIT, CM_BUILD };
 
 /* What an answer is, told by its city and key (placesd_readmodel_kind_*) */
 enum cm_kind { CMK_DIGEST, CMK_PLACE, CMK_LIST, CMK_CITIES, CMK_CARD,
-    CMK_COUNT };
+    CMK_VENUES, CMK_COUNT };
 
 enum cm_cause { CMC_PLACE, CMC_UNKNOWN_PLACE, CMC_BAD_PAYLOAD, CMC_OFFER,
     CMC_FEED_LOST, CMC_OFFER_TIME, CMC_TTL, CMC_PLACE_CITY, CMC_COUNT };

@@ -15,6 +15,7 @@
  */
 #include "runtime/http.h"
 #include "runtime/http_json.h"
+#include "runtime/http_query.h"
 #include "runtime/edge.h"
 #include "runtime/stream.h"
 #include "common/config.h"
@@ -167,9 +168,9 @@ http_req_worker(struct http_req *r)
 const char *
 http_req_query(struct http_req *r, const char *key)
 {
-	if (r->req->uri == NULL || r->req->uri->query == NULL)
+	if (r->req->uri == NULL)
 		return NULL;
-	return evhtp_kv_find(r->req->uri->query, key);
+	return http_query_find(r->req->uri->query, key);
 }
 
 void
@@ -595,7 +596,7 @@ quick_answer(void *arg, const struct edge_parser *p, const char *head,
     char *buf, size_t cap)
 {
 	struct http *h = arg;
-	const char *target = head + p->target_off, *q;
+	const char *target = head + p->target_off;
 	const struct http_route *rt;
 	const char *date;
 	char body[QUICK_BODY_MAX], clen[24];
@@ -606,8 +607,11 @@ quick_answer(void *arg, const struct edge_parser *p, const char *head,
 
 	if (h->draining || (!is_head && strcmp(p->method, "GET") != 0))
 		return 0;
-	q = memchr(target, '?', p->target_len);
-	plen = q != NULL ? (size_t)(q - target) : p->target_len;
+	/* a query, which the quick form does not read, goes through
+	 * dispatch(): a name given twice is refused there */
+	if (memchr(target, '?', p->target_len) != NULL)
+		return 0;
+	plen = p->target_len;
 	if ((rt = quick_route(h, target, plen)) == NULL)
 		return 0;
 	t0 = util_now_us();
@@ -647,6 +651,21 @@ const char *
 http_req_param(struct http_req *r, unsigned i)
 {
 	return i < HTTP_MAX_PARAMS ? r->params[i] : "";
+}
+
+/* A parameter given twice is a 400 naming it, on every route: which
+ * value would count is not for a handler to guess. */
+static bool
+query_repeats(struct http_req *r)
+{
+	char name[HTTP_MAX_PARAM], msg[HTTP_MAX_PARAM + 48];
+
+	if (r->req->uri == NULL ||
+	    !http_query_repeated(r->req->uri->query, name, sizeof(name)))
+		return false;
+	snprintf(msg, sizeof(msg), "%s is given more than once", name);
+	http_reply_error(r, 400, "invalid_argument", msg, name);
+	return true;
 }
 
 static void
@@ -698,6 +717,8 @@ dispatch(evhtp_request_t *req, void *arg)
 		http_reply_error(r, 405, "method_not_allowed", msg, NULL);
 		return;
 	}
+	if (query_repeats(r))
+		return;
 	rt->handler(r);
 }
 

@@ -28,6 +28,7 @@
 #include "runtime/backoff.h"
 #include "runtime/pgconn.h"
 #include "common/config.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -780,6 +781,7 @@ conn_io(evutil_socket_t fd, short ev, void *arg)
 			}
 			PQclear(r);
 		} else if (c->q != NULL && c->q->res == NULL) {
+			pg_compact_json(r, c->pool->stmts[c->q->stmt].json_cols);
 			c->q->res = r;
 		} else {
 			if (c->state == CS_PROBING && c->pool->replicas)
@@ -1047,4 +1049,39 @@ int
 pg_length(const PGresult *res, int row, int col)
 {
 	return PQgetlength(res, row, col);
+}
+
+void
+pg_compact_json(PGresult *res, unsigned cols)
+{
+	int row, col, nrows, ncols;
+	char *buf = NULL, *nb;
+	size_t cap = 0, len, n;
+
+	if (cols == 0 || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return;
+	nrows = PQntuples(res);
+	ncols = PQnfields(res);
+	for (col = 0; col < ncols && col < 32; col++) {
+		if ((cols & PG_JSON_COL(col)) == 0)
+			continue;
+		for (row = 0; row < nrows; row++) {
+			if (PQgetisnull(res, row, col))
+				continue;
+			len = (size_t)PQgetlength(res, row, col);
+			if (len > cap) {
+				if ((nb = realloc(buf, len)) == NULL) {
+					log_warn("realloc() to compact JSON");
+					continue;
+				}
+				buf = nb;
+				cap = len;
+			}
+			n = json_compact(buf, PQgetvalue(res, row, col), len);
+			/* copied into res's own storage */
+			if (n < len && !PQsetvalue(res, row, col, buf, (int)n))
+				log_warnx("PQsetvalue() to compact JSON failed");
+		}
+	}
+	free(buf);
 }

@@ -24,13 +24,17 @@ struct pg_query;
 
 /* A statement every connection prepares once; one marked primary (a
  * write, or a read that must see the node's own writes) is prepared and
- * run only on the primary's pool. */
+ * run only on the primary's pool. The columns of json_cols (bit i:
+ * column i) hold JSON text, which its callers get compact
+ * (common/json_text.h): PostgreSQL writes it with spaces. */
 struct pg_statement {
 	const char *name;
 	const char *sql;
 	int nparams;
 	bool primary;
+	unsigned json_cols;
 };
+#define PG_JSON_COL(i) (1u << (i))
 
 /* Where a pool counts (fields of a worker's stats block). */
 struct pg_counters {
@@ -94,5 +98,9 @@ int pg_nrows(const PGresult *res);
 /* The text of a value, or NULL for SQL NULL. */
 const char *pg_value(const PGresult *res, int row, int col);
 int pg_length(const PGresult *res, int row, int col);
+/* The values of the columns cols (PG_JSON_COL bits) of every row of res
+ * made compact JSON text, in res itself; one that cannot be (out of
+ * memory) is left as it was, which is still the same JSON. */
+void pg_compact_json(PGresult *res, unsigned cols);
 
 #endif

@@ -174,13 +174,36 @@ def test_categories_filter_places():
             "a place outside the categories")
 
 
+def venue_cities(events):
+    """The city of each place the events name, by id (none: no place)."""
+    ids = {e["place_id"] for e in events if e.get("place_id") is not None}
+    if not ids:
+        return {}
+    return {int(r[0]): r[1] for r in PG.psql(
+        "SELECT id, city_id FROM places WHERE id IN (%s)"
+        % ",".join(str(i) for i in sorted(ids)))}
+
+
 def test_same_events_as_the_service():
+    """The service's events, in its order, but those held in another
+    city or at no place, which are counted."""
     doc, _ = digest(date="2026-12-01")
     st, _, raw = T.http_get(EV.url + "/2026-12-01?city=" + CITY)
     T.check_eq(st, 200, "the service itself")
     direct = json.loads(raw)
+    cities = venue_cities(direct)
+    kept = [e for e in direct if e.get("place_id") is None or
+            cities.get(e["place_id"]) == CITY]
     T.check_eq([e["id"] for e in doc["events"]],
-               [e["id"] for e in direct], "event ids passed through")
+               [e["id"] for e in kept], "event ids passed through")
+    T.check_eq(doc["events"], kept, "events passed through as they are")
+    T.check_eq(doc["dropped_events"], {
+        "other_city": len([e for e in direct if e.get("place_id") in cities
+                           and cities[e["place_id"]] != CITY]),
+        "unknown_place": len([e for e in direct
+                              if e.get("place_id") is not None and
+                              e["place_id"] not in cities])},
+        "events dropped for their venue")
 
 
 # ---- the fault matrix ------------------------------------------------------
@@ -221,7 +244,10 @@ def test_fault_partial_drops_only_bad_events():
     st, _, raw = T.http_get(EV.url + "/2026-11-25?city=" + CITY)
     n = len(json.loads(raw))
     bad = len([i for i in range(n) if i % 3 == 2])
-    T.check_eq(len(doc["events"]), n - bad, "valid events kept")
+    dropped = doc["dropped_events"]
+    T.check_eq(len(doc["events"]) + dropped["other_city"] +
+               dropped["unknown_place"], n - bad,
+               "valid events kept, or dropped for their venue")
     errs = event_errors(doc)
     T.check_eq([e["code"] for e in errs], ["invalid_events"], "errors")
     T.check(str(bad) in errs[0]["message"], "the count is not in %r"

@@ -105,6 +105,22 @@ def offers(d, token, city_place):
     return s
 
 
+def details(d, city):
+    """The API details of issue #20: a stream's city checked before its
+    head (the read model's list built, then a hit), an offer by id, a
+    repeated parameter."""
+    for c, status in (("nowhere-city", b"404"), (city, b"200"),
+                      ("nowhere-city", b"404")):
+        out = raw(d, b"HEAD /v1/offers/stream?city=%s HTTP/1.1\r\nHost: "
+                  b"a\r\nConnection: close\r\n\r\n" % c.encode())
+        T.check(out.startswith(b"HTTP/1.1 " + status), "stream of %s: %r"
+                % (c, out[:60]))
+    oid = int(T.shared_postgres().psql("SELECT min(id) FROM offers")[0][0])
+    for path, status in (("/v1/offers/%d" % oid, 200), ("/v1/offers/x", 400),
+                         ("/v1/offers?limit=1&l%69mit=2", 400)):
+        T.check_eq(d.get(path, timeout=30)[0], status, path)
+
+
 def test_valgrind_clean():
     ev = T.EventsService()
     ev.start()
@@ -180,6 +196,7 @@ def test_valgrind_clean():
         T.check_eq(d.get(path, timeout=30)[0], status,
                    "%s under valgrind" % path)
     stream = offers(d, token, place)
+    details(d, city)
     d.signal(signal.SIGHUP)
     T.wait_until(lambda: d.metric("placesd_generation") == 2, 120,
                  "generation 2 under valgrind")

@@ -305,13 +305,16 @@ reads_back(const char *s, const char *want_keys)
 START_TEST(test_answer_nothing_in)
 {
 	json_t *errors = json_array();
-	struct digest_parts p = { NULL, NULL, NULL, NULL, NULL, errors };
+	struct digest_parts p = { NULL, NULL, NULL, NULL, NULL, errors, NULL,
+	    0, 0 };
 	char *s = answer(&p);
 
 	ck_assert_str_eq(s, "{\"date\":\"2026-12-07\",\"city\":\"moscow\","
 	    "\"events\":[],\"places\":[],\"menu_items\":[],\"offers\":[],"
-	    "\"errors\":[]}");
-	reads_back(s, "date city events places menu_items offers errors ");
+	    "\"venues\":[],\"dropped_events\":{\"other_city\":0,"
+	    "\"unknown_place\":0},\"errors\":[]}");
+	reads_back(s, "date city events places menu_items offers venues "
+	    "dropped_events errors ");
 	free(s);
 	json_decref(errors);
 }
@@ -322,7 +325,8 @@ START_TEST(test_answer_from_the_database)
 	json_t *errors = json_array();
 	struct evbuffer *ev = evbuffer_new();
 	struct digest_parts p = { ev, NULL, "[{\"id\":1}]", "[]",
-	    "[{\"id\":7,\"title\":\"\\u00e9\"}]", errors };
+	    "[{\"id\":7,\"title\":\"\\u00e9\"}]", errors,
+	    "[{\"id\":5,\"city\":\"moscow\"}]", 2, 1 };
 	char *s;
 
 	evbuffer_add_printf(ev, "[{\"id\":\"e1\"}]");
@@ -332,9 +336,12 @@ START_TEST(test_answer_from_the_database)
 	ck_assert_str_eq(s, "{\"date\":\"2026-12-07\",\"city\":\"moscow\","
 	    "\"events\":[{\"id\":\"e1\"}],\"places\":[{\"id\":1}],"
 	    "\"menu_items\":[],\"offers\":[{\"id\":7,\"title\":\"\\u00e9\"}],"
+	    "\"venues\":[{\"id\":5,\"city\":\"moscow\"}],\"dropped_events\":"
+	    "{\"other_city\":2,\"unknown_place\":1},"
 	    "\"errors\":[{\"source\":\"events\",\"code\":\"deadline_exceeded\","
 	    "\"message\":\"late \\\"x\\\"\"}]}");
-	reads_back(s, "date city events places menu_items offers errors ");
+	reads_back(s, "date city events places menu_items offers venues "
+	    "dropped_events errors ");
 	ck_assert_uint_eq(evbuffer_get_length(ev), 0);      /* moved */
 	free(s);
 	evbuffer_free(ev);
@@ -348,7 +355,7 @@ START_TEST(test_answer_from_the_read_model)
 	struct evbuffer *framed = evbuffer_new();
 	/* the model's fragments win over any database text */
 	struct digest_parts p = { NULL, framed, "[{\"id\":99}]", NULL, NULL,
-	    errors };
+	    errors, NULL, 0, 0 };
 	char *s;
 
 	evbuffer_add_printf(framed, ",\"places\":[{\"id\":2}],\"menu_items\":"
@@ -356,8 +363,10 @@ START_TEST(test_answer_from_the_read_model)
 	s = answer(&p);
 	ck_assert_str_eq(s, "{\"date\":\"2026-12-07\",\"city\":\"moscow\","
 	    "\"events\":[],\"places\":[{\"id\":2}],\"menu_items\":[{\"id\":3}],"
-	    "\"offers\":[],\"errors\":[]}");
-	reads_back(s, "date city events places menu_items offers errors ");
+	    "\"offers\":[],\"venues\":[],\"dropped_events\":{\"other_city\":0,"
+	    "\"unknown_place\":0},\"errors\":[]}");
+	reads_back(s, "date city events places menu_items offers venues "
+	    "dropped_events errors ");
 	ck_assert_uint_eq(evbuffer_get_length(framed), 0);
 	free(s);
 	evbuffer_free(framed);

@@ -4,11 +4,13 @@
  * its strings, what cannot be encoded (the 500 body), empty and large
  * values, the numbers an answer holds, and that every text reads back
  * with jansson as the value meant; and the bodies of /healthz and /readyz
- * (api/health_doc.h). The ranker's nearby answer has its own test
+ * (api/health_doc.h); and the compact form of the JSON text PostgreSQL
+ * writes (common/json_text.h). The ranker's nearby answer has its own test
  * (test_nearby_wire).
  */
 #include "runtime/http_json.h"
 #include "api/health_doc.h"
+#include "common/json_text.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -312,6 +314,50 @@ START_TEST(test_readyz)
 }
 END_TEST
 
+/* src compacted, in a copy and in place, is want; and reads back as the
+ * same value as src. */
+static void
+compacts_to(const char *src, const char *want)
+{
+	size_t n = strlen(src), got;
+	char *buf = malloc(n + 1);
+	json_t *a, *b;
+
+	ck_assert_ptr_nonnull(buf);
+	got = json_compact(buf, src, n);
+	buf[got] = '\0';
+	ck_assert_str_eq(buf, want);
+	memcpy(buf, src, n + 1);
+	got = json_compact(buf, buf, n);
+	buf[got] = '\0';
+	ck_assert_str_eq(buf, want);
+	a = json_loads(src, JSON_DECODE_ANY, NULL);
+	b = json_loads(buf, JSON_DECODE_ANY, NULL);
+	ck_assert_msg(a != NULL && b != NULL && json_equal(a, b), "%s", src);
+	json_decref(a);
+	json_decref(b);
+	free(buf);
+}
+
+/* What PostgreSQL writes: json_build_object's " : " and ", ", json_agg's
+ * line breaks, jsonb's ": "; strings keep their spaces, escaped quotes
+ * and backslashes. */
+START_TEST(test_compact)
+{
+	compacts_to("{\"id\" : 1, \"city\" : \"moscow\", \"d\" : null}",
+	    "{\"id\":1,\"city\":\"moscow\",\"d\":null}");
+	compacts_to("[{\"a\":1}, \n {\"a\":2}]", "[{\"a\":1},{\"a\":2}]");
+	compacts_to("{\"mon\": [[\"09:00\", \"23:00\"]]}",
+	    "{\"mon\":[[\"09:00\",\"23:00\"]]}");
+	compacts_to("{\"t\" : \"a \\\" , \\\\\", \"u\" : 2}",
+	    "{\"t\":\"a \\\" , \\\\\",\"u\":2}");
+	compacts_to("[\"x\\\\\", \"y , z\"]", "[\"x\\\\\",\"y , z\"]");
+	compacts_to("\t[ 1 ,\r\n2 ] ", "[1,2]");
+	compacts_to("{}", "{}");
+	ck_assert_uint_eq(json_compact(NULL, "", 0), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -329,6 +375,7 @@ main(void)
 	tcase_add_test(tc, test_literals);
 	tcase_add_test(tc, test_healthz);
 	tcase_add_test(tc, test_readyz);
+	tcase_add_test(tc, test_compact);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
