@@ -40,7 +40,7 @@ struct config {
 	/* [log] */
 	int log_level;
 	char log_file[PATH_MAX];
-	char access_log[PATH_MAX];
+	char access_log[PATH_MAX];         /* "access" (or "access_log") */
 
 	/* [database] */
 	char db_conninfo[1024];
@@ -85,6 +85,9 @@ struct config {
 	uint64_t offers_retry_ms;
 	uint64_t offers_max_pending;       /* bytes queued per subscriber */
 	uint64_t offers_max_subscribers;   /* per worker */
+
+	/* [http]: HTTP conventions */
+	char http_cors_origins[1024];      /* "": off; "*"; or origins */
 
 	/* [debug] */
 	bool debug_routes;
