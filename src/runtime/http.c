@@ -71,6 +71,7 @@ struct http {
 	struct edge_config edge_cfg;
 	struct edge_list edges;
 	struct stream_set streams;      /* answers that left evhtp */
+	struct http_gzip *gzip;         /* NULL: none could be made */
 	struct event *accept_resume;    /* ends a pause of accept() */
 	uint64_t accept_logged_ms;      /* last "cannot accept" warning */
 	unsigned accept_pauses;         /* since that warning */
@@ -336,9 +337,10 @@ gzipped(struct http_req *r, const char *body, size_t len, struct evbuffer *z)
 {
 	struct http_span sp = { body, len };
 
-	if (!http_gzip_accepted(http_req_header(r, "Accept-Encoding")))
+	if (!http_gzip_accepted(http_req_header(r, "Accept-Encoding")) ||
+	    r->h->gzip == NULL)
 		return false;
-	if (http_gzip(&sp, 1, z, HTTP_GZIP_LEVEL) != 0) {
+	if (http_gzip(r->h->gzip, &sp, 1, z) != 0) {
 		log_debug("gzip of a %zu-byte answer failed; sent as it is",
 		    len);
 		return false;
@@ -1101,6 +1103,8 @@ http_new(struct event_base *base, const struct config *cfg,
 		free(h);
 		return NULL;
 	}
+	if ((h->gzip = http_gzip_new(HTTP_GZIP_LEVEL)) == NULL)
+		log_warnx("cannot set up gzip; answers go uncompressed");
 	evhtp_set_gencb(h->htp, dispatch, h);
 	evhtp_set_post_accept_cb(h->htp, on_accept, h);
 	/* no evhtp timeouts: the edge keeps each connection's clocks */
@@ -1246,5 +1250,8 @@ http_shutdown(struct http *h)
 void
 http_free(struct http *h)
 {
+	if (h == NULL)
+		return;
+	http_gzip_free(h->gzip);
 	free(h);
 }

@@ -3,6 +3,7 @@
  */
 #include "runtime/http_gzip.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -78,43 +79,67 @@ http_gzip_accepted(const char *ae)
 	return star > 0;
 }
 
+struct http_gzip {
+	z_stream z;
+};
+
+struct http_gzip *
+http_gzip_new(int level)
+{
+	struct http_gzip *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	/* windowBits 15 + 16: a gzip header and trailer around the deflate */
+	if (deflateInit2(&g->z, level, Z_DEFLATED, 15 + 16, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void
+http_gzip_free(struct http_gzip *g)
+{
+	if (g == NULL)
+		return;
+	deflateEnd(&g->z);
+	free(g);
+}
+
 int
-http_gzip(const struct http_span *spans, size_t n, struct evbuffer *out,
-    int level)
+http_gzip(struct http_gzip *g, const struct http_span *spans, size_t n,
+    struct evbuffer *out)
 {
 	struct evbuffer_iovec v;
+	z_stream *z = &g->z;
 	size_t i;
-	z_stream z;
 	int rc = Z_OK;
 
-	memset(&z, 0, sizeof(z));
-	/* windowBits 15 + 16: a gzip header and trailer around the deflate */
-	if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8,
-	    Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateReset(z) != Z_OK)
 		return -1;
 	for (i = 0; i <= n && rc != Z_STREAM_END; i++) {
 		int flush = i == n ? Z_FINISH : Z_NO_FLUSH;
 
-		z.next_in = i < n ? (Bytef *)(uintptr_t)spans[i].p : NULL;
-		z.avail_in = i < n ? (uInt)spans[i].n : 0;
+		z->next_in = i < n ? (Bytef *)(uintptr_t)spans[i].p : NULL;
+		z->avail_in = i < n ? (uInt)spans[i].n : 0;
 		do {
 			if (evbuffer_reserve_space(out, 16384, &v, 1) != 1)
 				goto fail;
-			z.next_out = v.iov_base;
-			z.avail_out = (uInt)v.iov_len;
-			rc = deflate(&z, flush);
+			z->next_out = v.iov_base;
+			z->avail_out = (uInt)v.iov_len;
+			rc = deflate(z, flush);
 			if (rc == Z_STREAM_ERROR)
 				goto fail;
-			v.iov_len -= z.avail_out;
+			v.iov_len -= z->avail_out;
 			if (evbuffer_commit_space(out, &v, 1) != 0)
 				goto fail;
-		} while (z.avail_out == 0 || (flush == Z_FINISH &&
+		} while (z->avail_out == 0 || (flush == Z_FINISH &&
 		    rc != Z_STREAM_END));
 	}
-	deflateEnd(&z);
 	return 0;
 fail:
-	deflateEnd(&z);
 	evbuffer_drain(out, evbuffer_get_length(out));
 	return -1;
 }

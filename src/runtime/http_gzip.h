@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define HTTP_GZIP_MIN   1024    /* bytes; smaller bodies go as they are */
-#define HTTP_GZIP_LEVEL 4       /* zlib's 1 (fast) .. 9 (small) */
+#define HTTP_GZIP_LEVEL 1       /* zlib's 1 (fast) .. 9 (small): docs/api.md */
 
 /*
  * Whether the Accept-Encoding value ae (NULL: the header is absent) takes
@@ -26,9 +26,16 @@ struct http_span {
 	const void *p;
 	size_t n;
 };
+/*
+ * A compressor, kept by a worker for all its answers: zlib's state (some
+ * 256 KiB) is allocated once, not per answer, and reset between them.
+ */
+struct http_gzip;
+struct http_gzip *http_gzip_new(int level);
+void http_gzip_free(struct http_gzip *g);
 /* The gzip member of the n spans' bytes, into out (empty): 0, or -1 (out
  * of memory, a zlib error) with out left empty. */
-int http_gzip(const struct http_span *spans, size_t n, struct evbuffer *out,
-    int level);
+int http_gzip(struct http_gzip *g, const struct http_span *spans, size_t n,
+    struct evbuffer *out);
 
 #endif
