@@ -365,7 +365,8 @@ reply_content(struct http_req *r, int status, const char *ctype,
 {
 	evhtp_headers_t *out = r->req->headers_out;
 	struct evbuffer *z = NULL;
-	bool coded = len > HTTP_GZIP_MIN && status != 204;
+	bool coded = len > HTTP_GZIP_MIN && status != 204 &&
+	    http_gzip_type(ctype);
 
 	if (!reply_begin(r, ctype))
 		return;
@@ -833,8 +834,9 @@ head_has(const char *head, size_t hlen, size_t off, const char *name)
 /*
  * The conventions' lines of a quick answer: the route's Cache-Control, a
  * new request id, Vary: Origin where CORS has a list. Their length, or 0
- * when the request needs more (an id or Origin of its own: libevhtp's
- * path answers it, with the same conventions as any other).
+ * when the request needs more (an id, Origin or If-None-Match of its own:
+ * libevhtp's path answers it, with the same conventions as any other).
+ * Its body is too small to gzip.
  */
 static size_t
 quick_extra(struct http *h, const struct http_route *rt,
@@ -844,7 +846,8 @@ quick_extra(struct http *h, const struct http_route *rt,
 	int n;
 
 	if (head_has(head, hlen, p->line_len, "X-Request-Id") ||
-	    head_has(head, hlen, p->line_len, "Origin"))
+	    head_has(head, hlen, p->line_len, "Origin") ||
+	    head_has(head, hlen, p->line_len, "If-None-Match"))
 		return 0;
 	http_reqid_new(&h->edge_cfg.ids, id);
 	n = snprintf(buf, cap, "%s%s%sX-Request-Id: %s\r\n%s",

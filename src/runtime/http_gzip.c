@@ -108,6 +108,25 @@ http_gzip_free(struct http_gzip *g)
 	free(g);
 }
 
+bool
+http_gzip_type(const char *ctype)
+{
+	static const char *const types[] = {
+		"application/json", "application/javascript",
+		"application/xml", "application/yaml", "image/svg+xml",
+	};
+	size_t n = strcspn(ctype, "; \t"), i;
+
+	if (strncasecmp(ctype, "text/", 5) == 0)
+		return true;
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (n == strlen(types[i]) && strncasecmp(ctype, types[i], n) == 0)
+			return true;
+	/* structured syntax suffixes: application/problem+json, ... */
+	return (n > 5 && strncasecmp(ctype + n - 5, "+json", 5) == 0) ||
+	    (n > 4 && strncasecmp(ctype + n - 4, "+xml", 4) == 0);
+}
+
 int
 http_gzip(struct http_gzip *g, const struct http_span *spans, size_t n,
     struct evbuffer *out)

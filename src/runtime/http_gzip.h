@@ -2,7 +2,8 @@
  * http_gzip.h: content coding of answers (RFC 9110 8.4, 12.5.3). Whether
  * a request's Accept-Encoding takes gzip, and the gzip form of a body
  * (zlib, in pieces, into an evbuffer). An answer is compressed when the
- * client takes gzip and its body is over HTTP_GZIP_MIN bytes.
+ * client takes gzip, its type compresses, and its body is over
+ * HTTP_GZIP_MIN bytes.
  */
 #ifndef PLACESD_HTTP_GZIP_H
 #define PLACESD_HTTP_GZIP_H
@@ -20,6 +21,12 @@
  * 0.000) refuses.
  */
 bool http_gzip_accepted(const char *ae);
+/*
+ * Whether a body of Content-Type ctype is worth gzipping: text, JSON,
+ * JavaScript, XML, SVG, YAML; not images, fonts and archives, which are
+ * compressed already.
+ */
+bool http_gzip_type(const char *ctype);
 
 struct evbuffer;
 struct http_span {

@@ -113,6 +113,25 @@ START_TEST(test_accept_encoding)
 }
 END_TEST
 
+START_TEST(test_gzip_types)
+{
+	ck_assert(http_gzip_type("application/json; charset=utf-8"));
+	ck_assert(http_gzip_type("APPLICATION/JSON"));
+	ck_assert(http_gzip_type("text/html; charset=utf-8"));
+	ck_assert(http_gzip_type("text/css"));
+	ck_assert(http_gzip_type("application/javascript"));
+	ck_assert(http_gzip_type("image/svg+xml"));
+	ck_assert(http_gzip_type("application/problem+json"));
+	ck_assert(http_gzip_type("application/yaml"));
+	ck_assert(!http_gzip_type("image/png"));
+	ck_assert(!http_gzip_type("font/woff2"));
+	ck_assert(!http_gzip_type("application/octet-stream"));
+	ck_assert(!http_gzip_type("application/jsonx"));
+	ck_assert(!http_gzip_type("application/gzip"));
+	ck_assert(!http_gzip_type(""));
+}
+END_TEST
+
 /* Inflates src into out (cap bytes): its length, or -1. */
 static long
 inflate_all(const unsigned char *src, size_t len, unsigned char *out,
@@ -267,6 +286,7 @@ main(void)
 	tcase_add_test(tc, test_inm_list);
 	tcase_add_test(tc, test_inm_star);
 	tcase_add_test(tc, test_accept_encoding);
+	tcase_add_test(tc, test_gzip_types);
 	tcase_add_test(tc, test_gzip_roundtrip);
 	tcase_add_test(tc, test_cors_match);
 	tcase_add_test(tc, test_reqid_valid);
