@@ -136,7 +136,7 @@ method_name(unsigned m)
 }
 
 /* One line per answer: when, "METHOD path", status, body bytes sent,
- * ms, request id (placesd(8), "ACCESS LOG"). */
+ * ms, request id (placesd(8), "Access log"). */
 static void
 access_line(struct http *h, const char *method, const char *path,
     size_t plen, int status, size_t bytes, uint64_t us, const char *id)
@@ -370,7 +370,8 @@ reply_content(struct http_req *r, int status, const char *ctype,
 
 	if (!reply_begin(r, ctype))
 		return;
-	if (status < 400 && r->route != NULL && r->route->cache != NULL &&
+	if (status < 400 && r->method != HTTP_OPTIONS && r->route != NULL &&
+	    r->route->cache != NULL &&
 	    evhtp_header_find(out, "Cache-Control") == NULL)
 		evhtp_headers_add_header(out, evhtp_header_new(
 		    "Cache-Control", r->route->cache, 0, 0));

@@ -50,8 +50,8 @@ struct http_route {
 	http_handler handler;
 	bool debug;                 /* only with [debug] routes = on */
 	http_quick_fn quick;        /* or NULL; only for a path without '*' */
-	/* Cache-Control of its 2xx and 304 answers, unless the handler set
-	 * one; NULL: none. A 200 to GET or HEAD gets an ETag (and If-None-
+	/* Cache-Control of its 2xx and 304 answers (but to OPTIONS), unless
+	 * the handler set one; NULL: none. A 200 to GET or HEAD gets an ETag (and If-None-
 	 * Match a 304) unless its Cache-Control says no-store. */
 	const char *cache;
 };

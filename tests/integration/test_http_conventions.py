@@ -325,6 +325,8 @@ def test_cors_preflight():
         st, h, b = req("OPTIONS", "/v1/offers", headers=hdrs)
         T.check_eq((st, b), (200, b""), "plain OPTIONS %r" % hdrs)
         T.check_eq(h.get("Allow"), "GET, HEAD, POST, OPTIONS", "Allow")
+        T.check(h.get("Cache-Control") is None, "OPTIONS Cache-Control %r"
+                % h.get("Cache-Control"))
         T.check(h.get("Access-Control-Allow-Methods") is None,
                 "plain OPTIONS answered as a preflight")
     # and the stream's preflight
