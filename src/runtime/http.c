@@ -365,9 +365,12 @@ reply_content(struct http_req *r, int status, const char *ctype,
 {
 	evhtp_headers_t *out = r->req->headers_out;
 	struct evbuffer *z = NULL;
-	bool coded = len > HTTP_GZIP_MIN && status != 204 &&
-	    http_gzip_type(ctype);
+	bool coded;
 
+	/* a body the handler coded itself is not coded again */
+	coded = len > HTTP_GZIP_MIN && status != 204 &&
+	    http_gzip_type(ctype) &&
+	    evhtp_header_find(out, "Content-Encoding") == NULL;
 	if (!reply_begin(r, ctype))
 		return;
 	if (status < 400 && r->method != HTTP_OPTIONS && r->route != NULL &&
