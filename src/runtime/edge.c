@@ -24,7 +24,9 @@
  * (edge_head_pieces). On the way out, the status line of each answer
  * evhtp writes (edge_reply_head) gets the standard reason phrase (evhtp's
  * own table has "Not Allowed", "UNKNOWN" for 422, ...) and a Date header,
- * which evhtp never sends.
+ * which evhtp never sends; a 204 or 304 loses the "Content-Length: 0"
+ * evhtp gives every answer without a body. The edge's own answers carry
+ * a request id (X-Request-Id) of the worker's making.
  *
  * A rejection waits for nothing in flight, takes the bufferevent back from
  * evhtp (evhtp_connection_take_ownership), writes the JSON answer on the

@@ -293,12 +293,12 @@ END_TEST
 
 START_TEST(test_cors_origins)
 {
-	static const char *const good[] = {
+	static const char *const good_values[] = {
 		"", "*", " * ", "https://a.example",
 		"https://a.example http://b.example:8080\thttp://[::1]:3000",
 		"HTTP://A.EXAMPLE",
 	};
-	static const char *const bad[][2] = {
+	static const char *const bad_values[][2] = {
 		{ "* https://a.example", "must stand alone" },
 		{ "https://a.example/", "not an origin" },
 		{ "https://a.example/app", "not an origin" },
@@ -316,20 +316,20 @@ START_TEST(test_cors_origins)
 	c = config_defaults();
 	ck_assert_str_eq(c->http_cors_origins, "");
 	config_free(c);
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+	for (i = 0; i < sizeof(good_values) / sizeof(good_values[0]); i++) {
 		snprintf(text, sizeof(text), "[http]\ncors_origins = %s\n",
-		    good[i]);
+		    good_values[i]);
 		c = load_text(text, &errs);
-		ck_assert_msg(c != NULL, "refused: %s", good[i]);
+		ck_assert_msg(c != NULL, "refused: %s", good_values[i]);
 		config_free(c);
 	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
 		snprintf(text, sizeof(text), "[http]\ncors_origins = %s\n",
-		    bad[i][0]);
+		    bad_values[i][0]);
 		c = load_text(text, &errs);
-		ck_assert_msg(c == NULL, "taken: %s", bad[i][0]);
-		ck_assert_msg(has_error(&errs, bad[i][1]), "%s: %s", bad[i][0],
-		    errs.n > 0 ? errs.msg[0] : "no error");
+		ck_assert_msg(c == NULL, "taken: %s", bad_values[i][0]);
+		ck_assert_msg(has_error(&errs, bad_values[i][1]), "%s: %s",
+		    bad_values[i][0], errs.n > 0 ? errs.msg[0] : "no error");
 		config_errors_free(&errs);
 	}
 }
