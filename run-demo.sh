@@ -24,7 +24,7 @@ pgbin=/usr/lib/postgresql/15/bin
 pgdir=$demo/pg
 
 packages=(build-essential autoconf automake pkg-config
-	libevent-dev libevhtp-dev libpq-dev libjansson-dev libinih-dev libstemmer-dev
+	libevent-dev libevhtp-dev libpq-dev libjansson-dev libinih-dev libstemmer-dev zlib1g-dev
 	postgresql-15 curl)
 
 install_missing() {

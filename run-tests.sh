@@ -17,7 +17,7 @@ jobs=${JOBS:-$(nproc)}
 
 packages=(build-essential autoconf automake pkg-config
 	libevent-dev libevhtp-dev libpq-dev libjansson-dev check libinih-dev
-	libstemmer-dev
+	libstemmer-dev zlib1g-dev
 	postgresql-15 nghttp2-client wrk mandoc systemd curl python3
 	procps iproute2 clang libclang-rt-14-dev valgrind
 	chromium)

@@ -26,6 +26,7 @@
  * gives out, byte for byte.
  */
 #include "api/api.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,24 +48,11 @@ _Static_assert(API_CURSOR_MAX > B64URL_LEN(PLACES_BYTES) &&
     API_CURSOR_MAX > B64URL_LEN(NEARBY_BYTES),
     "API_CURSOR_MAX bytes hold any cursor and its NUL");
 
-static uint64_t
-fnv1a64(uint64_t h, const unsigned char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-#define FNV_BASIS       0xcbf29ce484222325ull
 
 uint64_t
 api_cursor_query(const char *canon)
 {
-	return fnv1a64(FNV_BASIS, (const unsigned char *)canon,
+	return util_fnv1a64(UTIL_FNV_BASIS, (const unsigned char *)canon,
 	    strlen(canon));
 }
 
@@ -101,7 +89,8 @@ cursor_seal(unsigned char *bytes, size_t len, uint64_t query, char *out,
 	unsigned char *p = bytes + len - QUERY_BYTES - CHECK_BYTES;
 
 	p = put_be(p, query, QUERY_BYTES);
-	put_be(p, fnv1a64(FNV_BASIS, bytes, len - CHECK_BYTES), CHECK_BYTES);
+	put_be(p, util_fnv1a64(UTIL_FNV_BASIS, bytes, len - CHECK_BYTES),
+	    CHECK_BYTES);
 	if (outlen <= B64URL_LEN(len)) {
 		if (outlen > 0)
 			out[0] = '\0';
@@ -129,7 +118,8 @@ cursor_open(const char *c, int kind, unsigned char *bytes, size_t len)
 		return false;
 	memcpy(bytes, raw, len);
 	return bytes[0] == kind && get_be(bytes + len - CHECK_BYTES,
-	    CHECK_BYTES) == (fnv1a64(FNV_BASIS, bytes, len - CHECK_BYTES) &
+	    CHECK_BYTES) == (util_fnv1a64(UTIL_FNV_BASIS, bytes,
+	    len - CHECK_BYTES) &
 	    0xffffffffull);
 }
 

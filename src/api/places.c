@@ -9,11 +9,12 @@
  * a page, bound to the city and filters that listed it (cursor.c).
  *
  * A place's answer carries an ETag, a hash of its bytes (kept with the
- * read model's answer, so a hit computes nothing), and a request whose
- * If-None-Match names it gets 304 Not Modified without a body.
+ * read model's answer, so a hit computes nothing); http.c answers 304 Not
+ * Modified to a request whose If-None-Match names it.
  */
 #include "api/api.h"
 #include "runtime/cache.h"
+#include "runtime/http_etag.h"
 #include "runtime/citymodel.h"
 #include "worker/worker.h"
 #include "common/stats.h"
@@ -358,69 +359,19 @@ api_city_places(struct http_req *r)
 
 /* ---- GET /v1/places/{id} ----------------------------------------------------- */
 
-#define ETAG_LEN        19      /* "\"" 16 hex digits "\"", and the NUL */
-
-/* A strong validator of an answer: the FNV-1a hash of its bytes, quoted. */
-static void
-place_etag(const char *json, size_t len, char tag[ETAG_LEN])
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)json[i];
-		h *= 0x100000001b3ull;
-	}
-	snprintf(tag, ETAG_LEN, "\"%016llx\"", (unsigned long long)h);
-}
-
-/* Whether If-None-Match inm ("*", or tags separated by commas, weak
- * ones compared by their opaque part) names tag. */
-static bool
-etag_named(const char *inm, const char *tag)
-{
-	size_t tlen = strlen(tag), n;
-	const char *p = inm;
-
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '*')
-			return true;
-		if (p[0] == 'W' && p[1] == '/')
-			p += 2;
-		for (n = 0; p[n] != '\0' && p[n] != ',' && p[n] != ' ' &&
-		    p[n] != '\t'; n++)
-			;
-		if (n == tlen && strncmp(p, tag, n) == 0)
-			return true;
-		if (n == 0 && *p != '\0')
-			p++;
-		p += n;
-	}
-	return false;
-}
-
-/* The answer, or 304 when the client holds it; its tag is tag[0..tlen),
- * or computed when tlen is not that of one. */
+/* The answer, with its tag tag[0..tlen) kept beside it in the read model,
+ * or none when tlen is not that of one: http.c then makes it, and answers
+ * 304 when If-None-Match names it. */
 static void
 place_reply(struct http_req *r, const char *json, size_t len,
     const char *tag, size_t tlen)
 {
-	const char *inm = http_req_header(r, "If-None-Match");
-	char own[ETAG_LEN];
+	char own[HTTP_ETAG_LEN];
 
-	if (tag != NULL && tlen == ETAG_LEN - 1) {
+	if (tag != NULL && tlen == HTTP_ETAG_LEN - 1) {
 		memcpy(own, tag, tlen);
 		own[tlen] = '\0';
-	} else {
-		place_etag(json, len, own);
-	}
-	tag = own;
-	http_add_header(r, "ETag", tag);
-	if (inm != NULL && etag_named(inm, tag)) {
-		http_reply(r, 304, "application/json; charset=utf-8", "", 0);
-		return;
+		http_add_header(r, "ETag", own);
 	}
 	http_reply(r, 200, "application/json; charset=utf-8", json, len);
 }
@@ -451,7 +402,7 @@ place_built(struct api_job *job, const PGresult *res)
 	const char *json = pg_value(res, 0, 0), *until = pg_value(res, 0, 1);
 	const char *parts[CM_PARTS] = { json, NULL, NULL };
 	struct cm_flight *fl = job->ctx;
-	char tag[ETAG_LEN];
+	char tag[HTTP_ETAG_LEN];
 	size_t len;
 
 	if (json == NULL) {
@@ -459,7 +410,7 @@ place_built(struct api_job *job, const PGresult *res)
 		return;
 	}
 	len = (size_t)pg_length(res, 0, 0);
-	place_etag(json, len, tag);
+	http_etag_of(json, len, tag);
 	parts[1] = tag;                 /* kept beside the answer */
 	place_reply(job->r, json, len, tag, strlen(tag));
 	job->ctx = NULL;

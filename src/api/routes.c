@@ -12,25 +12,36 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Cache-Control of each route's answers (docs/api.md, "HTTP conventions") */
+#define NO_STORE        "no-store"
+#define REVALIDATE      "no-cache"
+#define STABLE          "public, max-age=60"
+
 static const struct http_route api_routes[] = {
-	{ "/healthz", HTTP_GET, api_healthz, false, api_healthz_body },
-	{ "/readyz", HTTP_GET, api_readyz, false, NULL },
-	{ "/metrics", HTTP_GET, api_metrics, false, NULL },
-	{ "/v1/cities", HTTP_GET, api_cities, false, NULL },
-	{ "/v1/cities/*/places", HTTP_GET, api_city_places, false, NULL },
-	{ "/v1/places/*", HTTP_GET, api_place, false, NULL },
-	{ "/v1/nearby", HTTP_GET, api_nearby, false, NULL },
-	{ "/v1/autocomplete", HTTP_GET, api_autocomplete, false, NULL },
-	{ "/v1/categories", HTTP_GET, api_categories, false, NULL },
-	{ "/v1/cuisines", HTTP_GET, api_cuisines, false, NULL },
-	{ "/v1/digest", HTTP_POST, api_digest, false, NULL },
-	{ "/v1/offers", HTTP_GET | HTTP_POST, api_offers, false, NULL },
-	{ "/v1/offers/stream", HTTP_GET, api_offers_stream, false, NULL },
+	{ "/healthz", HTTP_GET, api_healthz, false, api_healthz_body, NO_STORE },
+	{ "/readyz", HTTP_GET, api_readyz, false, NULL, NO_STORE },
+	{ "/metrics", HTTP_GET, api_metrics, false, NULL, NO_STORE },
+	{ "/v1/cities", HTTP_GET, api_cities, false, NULL, STABLE },
+	{ "/v1/cities/*/places", HTTP_GET, api_city_places, false, NULL,
+	    REVALIDATE },
+	{ "/v1/places/*", HTTP_GET, api_place, false, NULL, REVALIDATE },
+	{ "/v1/nearby", HTTP_GET, api_nearby, false, NULL, REVALIDATE },
+	{ "/v1/autocomplete", HTTP_GET, api_autocomplete, false, NULL,
+	    NO_STORE },
+	{ "/v1/categories", HTTP_GET, api_categories, false, NULL, STABLE },
+	{ "/v1/cuisines", HTTP_GET, api_cuisines, false, NULL, STABLE },
+	{ "/v1/digest", HTTP_POST, api_digest, false, NULL, NO_STORE },
+	{ "/v1/offers", HTTP_GET | HTTP_POST, api_offers, false, NULL,
+	    NO_STORE },
+	/* its head says no-cache, as event streams do (http.c) */
+	{ "/v1/offers/stream", HTTP_GET, api_offers_stream, false, NULL,
+	    NULL },
 	/* after the stream, which its '*' would match too */
-	{ "/v1/offers/*", HTTP_GET, api_offer, false, NULL },
-	{ "/", HTTP_GET, api_www_index, false, NULL },
-	{ "/www/*", HTTP_GET, api_www_file, false, NULL },
-	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true, NULL },
+	{ "/v1/offers/*", HTTP_GET, api_offer, false, NULL, REVALIDATE },
+	/* the page's files set their own Cache-Control (api/static.c) */
+	{ "/", HTTP_GET, api_www_index, false, NULL, NULL },
+	{ "/www/*", HTTP_GET, api_www_file, false, NULL, NULL },
+	{ "/debug/sleep", HTTP_GET, api_debug_sleep, true, NULL, NO_STORE },
 };
 
 static int

@@ -53,6 +53,8 @@ static int parse_bool(struct config *, const struct conf_key *, const char *, ch
 static int parse_crash(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_url(struct config *, const struct conf_key *, const char *, char *, size_t);
 static int parse_token_file(struct config *, const struct conf_key *, const char *, char *, size_t);
+static int parse_access(struct config *, const struct conf_key *, const char *, char *, size_t);
+static int parse_origins(struct config *, const struct conf_key *, const char *, char *, size_t);
 
 #define MS(x) ((uint64_t)(x))
 #define S(x) ((uint64_t)(x) * 1000)
@@ -72,7 +74,9 @@ static const struct conf_key keys[] = {
 	CONF_KEY("server", "user", "", parse_string, user, 0, 0, true),
 	CONF_KEY("log", "level", "info", parse_level, log_level, 0, 0, false),
 	CONF_KEY("log", "file", "", parse_path, log_file, 0, 0, false),
-	CONF_KEY("log", "access_log", "", parse_path, access_log, 0, 0, false),
+	/* access_log: the older name of access; one of the two, not both */
+	CONF_KEY("log", "access", "off", parse_access, access_log, 0, 0, false),
+	CONF_KEY("log", "access_log", "", parse_access, access_log, 0, 0, false),
 	CONF_KEY("database", "conninfo", "host=/run/postgresql dbname=placesd", parse_string, db_conninfo, 1, 0, false),
 	CONF_KEY("database", "read_conninfo", "", parse_string, db_read_conninfo, 0, 0, false),
 	CONF_KEY("database", "max_replica_lag", "5s", parse_duration, db_max_replica_lag_ms, MS(10), S(3600), false),
@@ -104,6 +108,9 @@ static const struct conf_key keys[] = {
 	CONF_KEY("offers", "max_subscribers", "20000", parse_count, offers_max_subscribers, 1, 1000000, false),
 	/* [http]: the page at / (api/static.c) */
 	CONF_KEY("http", "static_dir", PKGDATADIR "/www", parse_path, static_dir, 0, 0, false),
+	/* [http]: HTTP conventions (CORS) */
+	CONF_KEY("http", "cors_origins", "", parse_origins, http_cors_origins, 0, 0, false),
+	/* [http]: end of the HTTP conventions' keys */
 	CONF_KEY("debug", "routes", "off", parse_bool, debug_routes, 0, 0, false),
 	CONF_KEY("debug", "crash_at_start", "none", parse_crash, crash_at_start, 0, 0, false),
 	CONF_KEY("debug", "snapshot_delay", "0s", parse_duration, snapshot_delay_ms, MS(0), S(60), false),
@@ -413,6 +420,66 @@ parse_token_file(struct config *cfg, const struct conf_key *k, const char *v,
 	return 0;
 }
 
+/* An absolute path, or "off" (or empty): no access log. */
+static int
+parse_access(struct config *cfg, const struct conf_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	if (strcmp(v, "off") == 0)
+		v = "";
+	return parse_path(cfg, k, v, err, errlen);
+}
+
+/* scheme "://" host [ ":" port ], and nothing more: no path, no '/'. */
+static bool
+origin_valid(const char *p, size_t n)
+{
+	const char *host;
+	size_t i, hlen;
+
+	if (n > 8 && strncasecmp(p, "https://", 8) == 0)
+		host = p + 8;
+	else if (n > 7 && strncasecmp(p, "http://", 7) == 0)
+		host = p + 7;
+	else
+		return false;
+	hlen = n - (size_t)(host - p);
+	for (i = 0; i < hlen; i++)
+		if (host[i] <= ' ' || host[i] > '~' || host[i] == '/' ||
+		    host[i] == ',' || host[i] == '"')
+			return false;
+	return hlen > 0 && host[hlen - 1] != ':';
+}
+
+/* Origins that may read answers across origins, space separated; "*"
+ * alone for any; empty for none (runtime/http_cors.h). */
+static int
+parse_origins(struct config *cfg, const struct conf_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	const char *p = v;
+	size_t n, count = 0;
+	bool star = false;
+
+	while (*(p += strspn(p, " \t")) != '\0') {
+		n = strcspn(p, " \t");
+		count++;
+		if (n == 1 && *p == '*') {
+			star = true;
+		} else if (!origin_valid(p, n)) {
+			snprintf(err, errlen, "\"%.*s\" is not an origin "
+			    "(scheme://host[:port], without a path)", (int)n, p);
+			return -1;
+		}
+		p += n;
+	}
+	if (star && count > 1) {
+		snprintf(err, errlen, "\"*\" must stand alone");
+		return -1;
+	}
+	return parse_string(cfg, k, v, err, errlen);
+}
+
 /* host:port with a numeric IPv4 host, "*" or "localhost", or [v6]:port. */
 static int
 parse_listen(struct config *cfg, const struct conf_key *k, const char *v,
@@ -522,11 +589,51 @@ section_known(const char *section)
 	return false;
 }
 
+/* A key given already under another name (one setting, two keys). */
+static const struct conf_key *
+alias_seen(const struct load_state *st, size_t idx)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(keys); i++)
+		if (i != idx && st->seen[i] && keys[i].off == keys[idx].off)
+			return &keys[i];
+	return NULL;
+}
+
+/*
+ * Key k of a setting given already as other: the same value is fine (the
+ * shipped file lists both names), a different one is an error.
+ */
+static int
+on_alias(struct load_state *st, const struct conf_key *k,
+    const struct conf_key *other, const char *value)
+{
+	struct config *tmp;
+	char err[256] = "";
+
+	if ((tmp = malloc(sizeof(*tmp))) == NULL) {
+		add_error(st->errs, "%s:%d: out of memory", st->path, st->line);
+		return 1;
+	}
+	memcpy(tmp, st->cfg, sizeof(*tmp));
+	if (k->parse(tmp, k, value, err, sizeof(err)) != 0)
+		add_error(st->errs, "%s:%d: %s.%s: %s (got \"%s\")", st->path,
+		    st->line, k->section, k->key, err, value);
+	else if (memcmp((char *)tmp + k->off, (char *)st->cfg + k->off,
+	    k->size) != 0)
+		add_error(st->errs, "%s:%d: %s.%s: another name of %s.%s, "
+		    "given already with another value", st->path, st->line,
+		    k->section, k->key, other->section, other->key);
+	free(tmp);
+	return 1;
+}
+
 static int
 on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_state *st = user;
-	const struct conf_key *k;
+	const struct conf_key *k, *other;
 	char err[256];
 	size_t idx;
 
@@ -552,6 +659,8 @@ on_key(void *user, const char *section, const char *name, const char *value)
 	}
 	st->seen[idx] = true;
 	err[0] = '\0';
+	if ((other = alias_seen(st, idx)) != NULL)
+		return on_alias(st, k, other, value);
 	if (k->parse(st->cfg, k, value, err, sizeof(err)) != 0)
 		add_error(st->errs, "%s:%d: %s.%s: %s (got \"%s\")", st->path,
 		    st->line, section, name, err, value);

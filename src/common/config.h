@@ -40,7 +40,7 @@ struct config {
 	/* [log] */
 	int log_level;
 	char log_file[PATH_MAX];
-	char access_log[PATH_MAX];
+	char access_log[PATH_MAX];         /* "access" (or "access_log") */
 
 	/* [database] */
 	char db_conninfo[1024];
@@ -88,6 +88,8 @@ struct config {
 
 	/* [http]: the page at / */
 	char static_dir[PATH_MAX];         /* its files; "": no page */
+	/* [http]: HTTP conventions */
+	char http_cors_origins[1024];      /* "": off; "*"; or origins */
 
 	/* [debug] */
 	bool debug_routes;

@@ -308,3 +308,16 @@ util_jitter_permille(unsigned *seq)
 	*seq = *seq * 1103515245u + 12345u;
 	return (*seq >> 16) % 1000;
 }
+
+uint64_t
+util_fnv1a64(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}

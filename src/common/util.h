@@ -59,5 +59,9 @@ char *util_put_uint(char *p, uint64_t v);
  * /proc/PID/task/TID/comm show it. */
 void util_thread_name(const char *name);
 unsigned util_cpu_count(void);
+/* FNV-1a 64 of n bytes at p, continued from h (UTIL_FNV_BASIS to start):
+ * the cursors' checks and the answers' ETags. */
+#define UTIL_FNV_BASIS 0xcbf29ce484222325ull
+uint64_t util_fnv1a64(uint64_t h, const void *p, size_t n);
 
 #endif

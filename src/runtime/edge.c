@@ -24,7 +24,9 @@
  * (edge_head_pieces). On the way out, the status line of each answer
  * evhtp writes (edge_reply_head) gets the standard reason phrase (evhtp's
  * own table has "Not Allowed", "UNKNOWN" for 422, ...) and a Date header,
- * which evhtp never sends.
+ * which evhtp never sends; a 204 or 304 loses the "Content-Length: 0"
+ * evhtp gives every answer without a body. The edge's own answers carry
+ * a request id (X-Request-Id) of the worker's making.
  *
  * A rejection waits for nothing in flight, takes the bufferevent back from
  * evhtp (evhtp_connection_take_ownership), writes the JSON answer on the
@@ -279,18 +281,21 @@ linger_event(struct bufferevent *bev, short what, void *arg)
 static void
 write_answer(struct edge *e)
 {
-	char body[256], head[320];
+	char body[256], head[400], id[HTTP_REQID_MAX + 1];
 	int blen, hlen;
 
 	blen = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\","
 	    "\"message\":\"%s\"}}", e->code, e->message);
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		blen = 0;
+	/* the request may be unreadable: its id is never taken from it */
+	http_reqid_new(&e->cfg->ids, id);
 	hlen = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: application/json; charset=utf-8\r\n"
-	    "Content-Length: %d\r\n%sConnection: close\r\n\r\n", e->status,
+	    "Content-Length: %d\r\nCache-Control: no-store\r\n"
+	    "X-Request-Id: %s\r\n%sConnection: close\r\n\r\n", e->status,
 	    reason(e->status) != NULL ? reason(e->status) : "Error",
-	    edge_http_date(), blen,
+	    edge_http_date(), blen, id,
 	    e->status == 503 ? "Retry-After: 1\r\n" : "");
 	if (hlen < 0 || (size_t)hlen >= sizeof(head))
 		return;
@@ -440,7 +445,7 @@ quick_answer(struct edge *e, struct evbuffer *src, const char *data,
 		return false;
 	if (EDGE_QUICK_BUF - cfg->quick_len < EDGE_QUICK_BUF / 2)
 		quick_flush(e);
-	len = cfg->quick(cfg->quick_arg, &e->p, data,
+	len = cfg->quick(cfg->quick_arg, &e->p, data, n,
 	    cfg->quick_buf + cfg->quick_len, EDGE_QUICK_BUF - cfg->quick_len);
 	if (len == 0)
 		return false;
@@ -520,6 +525,31 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 }
 
 /*
+ * evhtp adds "Content-Length: 0" to an answer without a body; a 204 must
+ * not have one, and a 304's would have to be that of the 200 (RFC 9110
+ * 8.6). The head left in src (from the status line's CRLF on) goes to
+ * dst up to that field, which is dropped.
+ */
+#define ZERO_LENGTH "\r\nContent-Length: 0\r\n"
+
+static void
+drop_zero_length(struct evbuffer *src, struct evbuffer *dst)
+{
+	struct evbuffer_ptr end, at;
+
+	end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+	if (end.pos < 0 || evbuffer_ptr_set(src, &end, 2, EVBUFFER_PTR_ADD) != 0)
+		return;
+	at = evbuffer_search_range(src, ZERO_LENGTH, sizeof(ZERO_LENGTH) - 1,
+	    NULL, &end);
+	if (at.pos < 0)
+		return;
+	evbuffer_remove_buffer(src, dst, (size_t)at.pos);
+	/* the field's line goes, with the CRLF before it; the next stays */
+	evbuffer_drain(src, sizeof(ZERO_LENGTH) - 3);
+}
+
+/*
  * evhtp's status line, at the start of src when head_due: the reason
  * phrase replaced by the standard one, and a Date header after it.
  */
@@ -549,6 +579,8 @@ fix_head(struct evbuffer *src, struct evbuffer *dst)
 		evbuffer_add_printf(dst, "%.12s %s", (const char *)l, why);
 	evbuffer_add_printf(dst, "\r\nDate: %s", edge_http_date());
 	evbuffer_drain(src, len);
+	if (status == 204 || status == 304)
+		drop_zero_length(src, dst);
 }
 
 static enum bufferevent_filter_result

@@ -3,10 +3,12 @@
  * filter under each evhtp connection passes a request on only once its
  * head is complete and valid (edge_parse.h), one request at a time, and
  * answers everything else itself: 400/408/413/414/415/417/431/501/503/505
- * as JSON, with "Connection: close" and a lingering close, never a reset.
+ * as JSON, with "Connection: close" and a lingering close, never a reset,
+ * and an X-Request-Id of its own making.
  * It also keeps the connection's clocks: read_timeout for a request being
  * received (408), keepalive_timeout between requests (quiet close), and
- * mends evhtp's answers: standard reason phrases and a Date header.
+ * mends evhtp's answers: standard reason phrases, a Date header, and no
+ * Content-Length on a 204 or 304.
  */
 #ifndef PLACESD_EDGE_H
 #define PLACESD_EDGE_H
@@ -17,6 +19,7 @@
 #include <sys/queue.h>
 
 #include "runtime/edge_parse.h"
+#include "runtime/http_reqid.h"
 
 struct event_base;
 struct evhtp_connection;
@@ -29,12 +32,13 @@ struct edge;
  * libevhtp (as HAProxy's monitor-uri answers health checks in front of
  * everything). It writes the whole answer, status line to body, into buf
  * (at most cap bytes) and returns its length, or 0 to hand the request to
- * libevhtp as usual. It must not answer a request that asks to close the
+ * libevhtp as usual (head is the request's head, hlen bytes, not NUL-
+ * terminated). It must not answer a request that asks to close the
  * connection, nor one from an HTTP/1.0 client: the edge keeps the
  * connection open after a quick answer.
  */
 typedef size_t (*edge_quick_fn)(void *arg, const struct edge_parser *p,
-    const char *head, char *buf, size_t cap);
+    const char *head, size_t hlen, char *buf, size_t cap);
 
 #define EDGE_QUICK_BUF 8192     /* pipelined quick answers, one send */
 
@@ -53,6 +57,7 @@ struct edge_config {
 	uint64_t stuck_timeout_ms;  /* a request handed over, unanswered */
 	struct event_base *base;
 	bool early_close;           /* the base can watch for EV_CLOSED */
+	struct http_reqid_gen ids;  /* the worker's X-Request-Id source */
 	edge_quick_fn quick;        /* NULL: every request goes to evhtp */
 	void *quick_arg;
 	/* quick answers of one read, sent together (one worker, one loop:

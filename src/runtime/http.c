@@ -12,10 +12,22 @@
  *  - connections are freed only from timers, never from inside a hook;
  *  - a stream's socket leaves evhtp once its head is written (the edge
  *    frees evhtp's half from the loop): stream.c serves it from there.
+ *
+ * Every answer goes out through reply_content() or a stream's head, which
+ * keep the conventions of docs/api.md, "HTTP conventions": the request's
+ * X-Request-Id and the CORS headers on all of them; on a route's answers
+ * its Cache-Control; on a 200 to GET or HEAD that may be stored, an ETag
+ * of the uncompressed body, and 304 when If-None-Match names it; a body
+ * over HTTP_GZIP_MIN bytes gzipped for a client that takes it, never a
+ * stream's.
  */
 #include "runtime/http.h"
+#include "runtime/http_cors.h"
+#include "runtime/http_etag.h"
+#include "runtime/http_gzip.h"
 #include "runtime/http_json.h"
 #include "runtime/http_query.h"
+#include "runtime/http_reqid.h"
 #include "runtime/edge.h"
 #include "runtime/stream.h"
 #include "common/config.h"
@@ -60,6 +72,7 @@ struct http {
 	struct edge_config edge_cfg;
 	struct edge_list edges;
 	struct stream_set streams;      /* answers that left evhtp */
+	struct http_gzip *gzip;         /* NULL: none could be made */
 	struct event *accept_resume;    /* ends a pause of accept() */
 	uint64_t accept_logged_ms;      /* last "cannot accept" warning */
 	unsigned accept_pauses;         /* since that warning */
@@ -71,6 +84,8 @@ struct http_req {
 	uint64_t start_us;
 	unsigned method;
 	struct edge *edge;          /* outlives the connection's fini hook */
+	const struct http_route *route;     /* NULL: no route matched */
+	char id[HTTP_REQID_MAX + 1];        /* X-Request-Id */
 	bool replied;
 	bool handed_off;            /* its socket went to a stream */
 	struct event *deadline;
@@ -121,10 +136,11 @@ method_name(unsigned m)
 	    m == HTTP_POST ? "POST" : m == HTTP_OPTIONS ? "OPTIONS" : "OTHER";
 }
 
-/* One line per answer: when, "METHOD path", status, body bytes, ms. */
+/* One line per answer: when, "METHOD path", status, body bytes sent,
+ * ms, request id (placesd(8), "Access log"). */
 static void
 access_line(struct http *h, const char *method, const char *path,
-    size_t plen, int status, size_t bytes, uint64_t us)
+    size_t plen, int status, size_t bytes, uint64_t us, const char *id)
 {
 	char line[1024], when[32];
 	struct tm tm;
@@ -134,9 +150,9 @@ access_line(struct http *h, const char *method, const char *path,
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(line, sizeof(line), "%s \"%s %.*s\" %d %zu %.3f\n",
+	n = snprintf(line, sizeof(line), "%s \"%s %.*s\" %d %zu %.3f %s\n",
 	    when, method, (int)(plen > 512 ? 512 : plen), path, status, bytes,
-	    (double)us / 1e3);
+	    (double)us / 1e3, id);
 	if (n > 0 && (size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
 	if (n > 0 && write(h->access_fd, line, (size_t)n) < 0)
@@ -154,7 +170,7 @@ access_log(struct http_req *r, int status, size_t bytes, uint64_t us)
 	if (edge_request_asterisk(r->edge))
 		path = "*";             /* evhtp was handed "/" for it */
 	access_line(r->h, method_name(r->method), path, strlen(path), status,
-	    bytes, us);
+	    bytes, us, r->id);
 }
 
 /* ---- replies -------------------------------------------------------------- */
@@ -180,6 +196,81 @@ http_add_header(struct http_req *r, const char *key, const char *val)
 	    evhtp_header_new(key, val, 1, 1));
 }
 
+/* ---- conventions every answer keeps ---------------------------------------- */
+
+typedef void (*head_add_fn)(void *arg, const char *key, const char *val);
+
+/* The request id, and the CORS headers for an allowed Origin. */
+static void
+common_headers(struct http_req *r, head_add_fn add, void *arg)
+{
+	const char *origin = http_req_header(r, "Origin");
+
+	add(arg, "X-Request-Id", r->id);
+	switch (http_cors_match(r->h->cfg->http_cors_origins, origin)) {
+	case HTTP_CORS_ANY:
+		add(arg, "Access-Control-Allow-Origin", "*");
+		add(arg, "Access-Control-Expose-Headers", HTTP_CORS_EXPOSE);
+		break;
+	case HTTP_CORS_ORIGIN:
+		add(arg, "Access-Control-Allow-Origin", origin);
+		add(arg, "Access-Control-Expose-Headers", HTTP_CORS_EXPOSE);
+		break;
+	case HTTP_CORS_NO:
+		break;
+	}
+}
+
+/* Vary: Origin when the CORS headers depend on it, Accept-Encoding when
+ * the body may be gzipped. */
+static void
+vary_header(struct http_req *r, bool coded, head_add_fn add, void *arg)
+{
+	bool origin = http_cors_varies(r->h->cfg->http_cors_origins);
+
+	if (origin && coded)
+		add(arg, "Vary", "Origin, Accept-Encoding");
+	else if (origin)
+		add(arg, "Vary", "Origin");
+	else if (coded)
+		add(arg, "Vary", "Accept-Encoding");
+}
+
+static void
+add_evhtp(void *arg, const char *key, const char *val)
+{
+	evhtp_headers_add_header(arg, evhtp_header_new(key, val, 0, 1));
+}
+
+/* Header lines into a fixed buffer (a stream's head); full: ovf. */
+struct head_text {
+	char *buf;
+	size_t len, cap;
+	bool ovf;
+};
+
+static void
+add_text(void *arg, const char *key, const char *val)
+{
+	struct head_text *t = arg;
+	int n = snprintf(t->buf + t->len, t->cap - t->len, "%s: %s\r\n",
+	    key, val);
+
+	if (n < 0 || (size_t)n >= t->cap - t->len)
+		t->ovf = true;
+	else
+		t->len += (size_t)n;
+}
+
+/* Whether an answer may be stored, so has an ETag: not "no-store". */
+static bool
+storable(evhtp_headers_t *out)
+{
+	const char *cc = evhtp_header_find(out, "Cache-Control");
+
+	return cc == NULL || strstr(cc, "no-store") == NULL;
+}
+
 /* The head of an answer, once per request: false if it was answered. */
 static bool
 reply_begin(struct http_req *r, const char *ctype)
@@ -191,6 +282,7 @@ reply_begin(struct http_req *r, const char *ctype)
 		evtimer_del(r->deadline);
 	evhtp_headers_add_header(r->req->headers_out,
 	    evhtp_header_new("Content-Type", ctype, 0, 1));
+	common_headers(r, add_evhtp, r->req->headers_out);
 	return true;
 }
 
@@ -203,7 +295,7 @@ reply_end(struct http_req *r, int status, size_t len)
 	uint64_t us;
 	char clen[32];
 
-	if (r->method == HTTP_HEAD) {
+	if (r->method == HTTP_HEAD && status != 204 && status != 304) {
 		snprintf(clen, sizeof(clen), "%zu", len);
 		evhtp_headers_add_header(req->headers_out,
 		    evhtp_header_new("Content-Length", clen, 0, 1));
@@ -218,30 +310,117 @@ reply_end(struct http_req *r, int status, size_t len)
 	evhtp_request_resume(req);      /* last touch: req may go any time */
 }
 
+/*
+ * The validator of a 200 to GET or HEAD that may be stored: the handler's
+ * ETag, or one made of the body. True when If-None-Match names it: the
+ * answer is a 304.
+ */
+static bool
+not_modified(struct http_req *r, const char *body, size_t len)
+{
+	evhtp_headers_t *out = r->req->headers_out;
+	const char *tag = evhtp_header_find(out, "ETag"), *inm;
+	char own[HTTP_ETAG_LEN];
+
+	if (tag == NULL) {
+		http_etag_of(body, len, own);
+		evhtp_headers_add_header(out, evhtp_header_new("ETag", own,
+		    0, 1));
+		tag = own;
+	}
+	inm = http_req_header(r, "If-None-Match");
+	return inm != NULL && http_etag_matches(inm, tag);
+}
+
+/* The gzip form of body into z, if the client takes it and it is smaller. */
+static bool
+gzipped(struct http_req *r, const char *body, size_t len, struct evbuffer *z)
+{
+	struct http_span sp = { body, len };
+
+	if (!http_gzip_accepted(http_req_header(r, "Accept-Encoding")) ||
+	    r->h->gzip == NULL)
+		return false;
+	if (http_gzip(r->h->gzip, &sp, 1, z) != 0) {
+		log_debug("gzip of a %zu-byte answer failed; sent as it is",
+		    len);
+		return false;
+	}
+	if (evbuffer_get_length(z) >= len) {
+		evbuffer_drain(z, evbuffer_get_length(z));
+		return false;
+	}
+	evhtp_headers_add_header(r->req->headers_out,
+	    evhtp_header_new("Content-Encoding", "gzip", 0, 0));
+	return true;
+}
+
+/*
+ * Sends an answer with its body: body[0..len), or the bytes of buf (not
+ * NULL), moved. Adds what the conventions ask for (the top of this file),
+ * then the body unless the method is HEAD, which gets the same head.
+ */
+static void
+reply_content(struct http_req *r, int status, const char *ctype,
+    const char *body, size_t len, struct evbuffer *buf)
+{
+	evhtp_headers_t *out = r->req->headers_out;
+	struct evbuffer *z = NULL;
+	bool coded;
+
+	/* a body the handler coded itself is not coded again */
+	coded = len > HTTP_GZIP_MIN && status != 204 &&
+	    http_gzip_type(ctype) &&
+	    evhtp_header_find(out, "Content-Encoding") == NULL;
+	if (!reply_begin(r, ctype))
+		return;
+	if (status < 400 && r->method != HTTP_OPTIONS && r->route != NULL &&
+	    r->route->cache != NULL &&
+	    evhtp_header_find(out, "Cache-Control") == NULL)
+		evhtp_headers_add_header(out, evhtp_header_new(
+		    "Cache-Control", r->route->cache, 0, 0));
+	if (buf != NULL && (coded || status == 200))
+		body = (const char *)evbuffer_pullup(buf, -1);
+	if (body == NULL)
+		body = "";
+	if (status == 200 && (r->method & (HTTP_GET | HTTP_HEAD)) &&
+	    storable(out) && not_modified(r, body, len))
+		status = 304;
+	vary_header(r, coded, add_evhtp, out);
+	if (status == 304) {
+		coded = false;
+		len = 0;
+	}
+	if (coded && (z = evbuffer_new()) != NULL && gzipped(r, body, len, z)) {
+		if (buf != NULL)
+			evbuffer_drain(buf, evbuffer_get_length(buf));
+		buf = z;
+		len = evbuffer_get_length(z);
+	}
+	if (buf != NULL && (r->method == HTTP_HEAD || status == 304))
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	else if (buf != NULL)
+		evbuffer_add_buffer(r->req->buffer_out, buf);
+	else if (r->method != HTTP_HEAD && status != 304)
+		evbuffer_add(r->req->buffer_out, body, len);
+	reply_end(r, status, len);
+	if (z != NULL)
+		evbuffer_free(z);
+}
+
 void
 http_reply(struct http_req *r, int status, const char *ctype,
     const char *body, size_t len)
 {
-	if (!reply_begin(r, ctype))
-		return;
-	if (r->method != HTTP_HEAD)
-		evbuffer_add(r->req->buffer_out, body, len);
-	reply_end(r, status, len);
+	reply_content(r, status, ctype, body, len, NULL);
 }
 
 void
 http_reply_buffer(struct http_req *r, int status, const char *ctype,
     struct evbuffer *body)
 {
-	size_t len = evbuffer_get_length(body);
-
-	if (!reply_begin(r, ctype))
-		return;
-	if (r->method == HTTP_HEAD)
-		evbuffer_drain(body, len);
-	else
-		evbuffer_add_buffer(r->req->buffer_out, body);
-	reply_end(r, status, len);
+	reply_content(r, status, ctype, NULL, evbuffer_get_length(body),
+	    body);
 }
 
 void
@@ -338,17 +517,31 @@ stream_headers(struct http_req *r, const char *ctype)
 	    "no", 0, 0));
 }
 
-/* The head of a stream's answer, as stream_headers and evhtp make it. */
+/* The head of a stream's answer, as stream_headers, common_headers and
+ * evhtp make it; never gzipped. */
 static int
-stream_head(char *buf, size_t len, const char *ctype, bool chunked)
+stream_head(struct http_req *r, char *buf, size_t len, const char *ctype,
+    bool chunked)
 {
+	struct head_text t;
 	int n = snprintf(buf, len, "HTTP/1.%d 200 OK\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\nCache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n%sConnection: close\r\n\r\n",
-	    chunked ? 1 : 0, edge_http_date(), ctype,
-	    chunked ? "Transfer-Encoding: chunked\r\n" : "");
+	    "X-Accel-Buffering: no\r\n", chunked ? 1 : 0, edge_http_date(),
+	    ctype);
 
-	return n < 0 || (size_t)n >= len ? -1 : n;
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	t.buf = buf;
+	t.len = (size_t)n;
+	t.cap = len;
+	t.ovf = false;
+	common_headers(r, add_text, &t);
+	vary_header(r, false, add_text, &t);
+	n = snprintf(buf + t.len, len - t.len, "%sConnection: close\r\n\r\n",
+	    chunked ? "Transfer-Encoding: chunked\r\n" : "");
+	if (t.ovf || n < 0 || (size_t)n >= len - t.len)
+		return -1;
+	return (int)(t.len + (size_t)n);
 }
 
 /* The socket, with what is queued on it, goes to st. */
@@ -382,7 +575,7 @@ struct stream *
 http_stream_start(struct http_req *r, const char *ctype,
     http_cancel_fn gone, void *data)
 {
-	char head[512];
+	char head[3072];
 	struct stream *st;
 	bool chunked = !http10(r);
 	uint64_t us;
@@ -390,7 +583,7 @@ http_stream_start(struct http_req *r, const char *ctype,
 
 	if (r->replied)
 		return NULL;
-	if ((n = stream_head(head, sizeof(head), ctype, chunked)) < 0 ||
+	if ((n = stream_head(r, head, sizeof(head), ctype, chunked)) < 0 ||
 	    (st = stream_new(chunked)) == NULL) {
 		http_reply_error(r, 503, "overloaded", "out of memory", NULL);
 		return NULL;
@@ -425,6 +618,8 @@ http_stream_head(struct http_req *r, const char *ctype)
 	if (r->deadline != NULL)
 		evtimer_del(r->deadline);
 	stream_headers(r, ctype);
+	common_headers(r, add_evhtp, req->headers_out);
+	vary_header(r, false, add_evhtp, req->headers_out);
 	if (!http10(r)) {
 		/* the framing a GET would get; the flag keeps evhtp from
 		 * adding "Content-Length: 0", which a GET would not get */
@@ -476,24 +671,61 @@ method_of(evhtp_request_t *req)
 	}
 }
 
-static void
-allow_header(struct http_req *r, unsigned methods)
-{
-	char buf[64] = "";
+#define METHODS_TEXT 32
 
+static void
+methods_text(unsigned methods, char buf[METHODS_TEXT])
+{
+	buf[0] = '\0';
 	if (methods & HTTP_GET)
 		strcat(buf, "GET, HEAD, ");
 	if (methods & HTTP_POST)
 		strcat(buf, "POST, ");
 	strcat(buf, "OPTIONS");
+}
+
+static void
+allow_header(struct http_req *r, unsigned methods)
+{
+	char buf[METHODS_TEXT];
+
+	methods_text(methods, buf);
 	evhtp_headers_add_header(r->req->headers_out,
 	    evhtp_header_new("Allow", buf, 0, 1));
+}
+
+/*
+ * A CORS preflight (OPTIONS with Origin and Access-Control-Request-
+ * Method) from an allowed origin: 204 with what the route allows. False
+ * for anything else, a plain OPTIONS (answered with Allow as ever).
+ */
+static bool
+reply_preflight(struct http_req *r, unsigned methods)
+{
+	evhtp_headers_t *out = r->req->headers_out;
+	char buf[METHODS_TEXT];
+
+	if (http_req_header(r, "Access-Control-Request-Method") == NULL ||
+	    http_cors_match(r->h->cfg->http_cors_origins,
+	    http_req_header(r, "Origin")) == HTTP_CORS_NO)
+		return false;
+	methods_text(methods, buf);
+	evhtp_headers_add_header(out, evhtp_header_new(
+	    "Access-Control-Allow-Methods", buf, 0, 1));
+	evhtp_headers_add_header(out, evhtp_header_new(
+	    "Access-Control-Allow-Headers", HTTP_CORS_ALLOW_HEADERS, 0, 0));
+	evhtp_headers_add_header(out, evhtp_header_new(
+	    "Access-Control-Max-Age", HTTP_CORS_MAX_AGE, 0, 0));
+	http_reply(r, 204, "text/plain; charset=utf-8", "", 0);
+	return true;
 }
 
 /* OPTIONS: what the route (or, for "*", the server) accepts; no body. */
 static void
 reply_options(struct http_req *r, unsigned methods)
 {
+	if (reply_preflight(r, methods))
+		return;
 	allow_header(r, methods);
 	http_add_header(r, "Content-Length", "0");
 	http_reply(r, 200, "text/plain; charset=utf-8", "", 0);
@@ -584,6 +816,52 @@ put(char *at, const char *s, size_t n)
 #define QUICK_HEAD2 "\r\nContent-Type: application/json; charset=utf-8" \
 	"\r\nContent-Length: "
 #define QUICK_BODY_MAX 256
+#define QUICK_EXTRA_MAX 160     /* Cache-Control, X-Request-Id, Vary */
+
+/* Whether the head (hlen bytes, its field lines from off) has a field
+ * named name. */
+static bool
+head_has(const char *head, size_t hlen, size_t off, const char *name)
+{
+	const char *p = head + off, *end = head + hlen, *eol;
+	size_t n = strlen(name);
+
+	while (p < end && (eol = memmem(p, (size_t)(end - p), "\r\n", 2)) !=
+	    NULL && eol != p) {
+		if ((size_t)(eol - p) > n && p[n] == ':' &&
+		    strncasecmp(p, name, n) == 0)
+			return true;
+		p = eol + 2;
+	}
+	return false;
+}
+
+/*
+ * The conventions' lines of a quick answer: the route's Cache-Control, a
+ * new request id, Vary: Origin where CORS has a list. Their length, or 0
+ * when the request needs more (an id, Origin or If-None-Match of its own:
+ * libevhtp's path answers it, with the same conventions as any other).
+ * Its body is too small to gzip.
+ */
+static size_t
+quick_extra(struct http *h, const struct http_route *rt,
+    const struct edge_parser *p, const char *head, size_t hlen,
+    char id[HTTP_REQID_MAX + 1], char *buf, size_t cap)
+{
+	int n;
+
+	if (head_has(head, hlen, p->line_len, "X-Request-Id") ||
+	    head_has(head, hlen, p->line_len, "Origin") ||
+	    head_has(head, hlen, p->line_len, "If-None-Match"))
+		return 0;
+	http_reqid_new(&h->edge_cfg.ids, id);
+	n = snprintf(buf, cap, "%s%s%sX-Request-Id: %s\r\n%s",
+	    rt->cache != NULL ? "Cache-Control: " : "",
+	    rt->cache != NULL ? rt->cache : "", rt->cache != NULL ? "\r\n" : "",
+	    id, http_cors_varies(h->cfg->http_cors_origins) ?
+	    "Vary: Origin\r\n" : "");
+	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
 
 /*
  * The edge's quick answer to a plain keep-alive GET or HEAD of a route
@@ -593,14 +871,15 @@ put(char *at, const char *s, size_t n)
  */
 static size_t
 quick_answer(void *arg, const struct edge_parser *p, const char *head,
-    char *buf, size_t cap)
+    size_t hlen, char *buf, size_t cap)
 {
 	struct http *h = arg;
 	const char *target = head + p->target_off;
 	const struct http_route *rt;
 	const char *date;
-	char body[QUICK_BODY_MAX], clen[24];
-	size_t plen, blen, n;
+	char body[QUICK_BODY_MAX], clen[24], extra[QUICK_EXTRA_MAX];
+	char id[HTTP_REQID_MAX + 1];
+	size_t plen, blen, elen, n;
 	bool is_head = strcmp(p->method, "HEAD") == 0;
 	uint64_t t0, us;
 	int cl;
@@ -615,24 +894,29 @@ quick_answer(void *arg, const struct edge_parser *p, const char *head,
 	if ((rt = quick_route(h, target, plen)) == NULL)
 		return 0;
 	t0 = util_now_us();
+	if ((elen = quick_extra(h, rt, p, head, hlen, id, extra,
+	    sizeof(extra))) == 0)
+		return 0;
 	if ((blen = rt->quick(h->w, body, sizeof(body))) == 0 ||
 	    blen > sizeof(body))
 		return 0;
-	cl = snprintf(clen, sizeof(clen), "%zu\r\n\r\n", blen);
+	cl = snprintf(clen, sizeof(clen), "%zu\r\n", blen);
 	date = edge_http_date();
 	if (sizeof(QUICK_HEAD1) + strlen(date) + sizeof(QUICK_HEAD2) +
-	    (size_t)cl + blen > cap)
+	    (size_t)cl + elen + 2 + blen > cap)
 		return 0;
 	n = put(buf, QUICK_HEAD1, sizeof(QUICK_HEAD1) - 1);
 	n += put(buf + n, date, strlen(date));
 	n += put(buf + n, QUICK_HEAD2, sizeof(QUICK_HEAD2) - 1);
 	n += put(buf + n, clen, (size_t)cl);
+	n += put(buf + n, extra, elen);
+	n += put(buf + n, "\r\n", 2);
 	if (!is_head)
 		n += put(buf + n, body, blen);
 	us = util_now_us() - t0;
 	stats_observe_request(h->st, 200, us);
 	if (h->access_fd >= 0)
-		access_line(h, p->method, target, plen, 200, blen, us);
+		access_line(h, p->method, target, plen, 200, blen, us, id);
 	return n;
 }
 
@@ -674,7 +958,7 @@ dispatch(evhtp_request_t *req, void *arg)
 	struct http *h = arg;
 	const struct http_route *rt;
 	struct http_req *r;
-	const char *path;
+	const char *path, *id;
 	char msg[160];
 	unsigned allowed;
 
@@ -694,6 +978,11 @@ dispatch(evhtp_request_t *req, void *arg)
 	r->edge = conn_of(req->conn) != NULL ? conn_of(req->conn)->edge : NULL;
 	evhtp_request_set_hook(req, evhtp_hook_on_request_fini,
 	    (evhtp_hook)on_request_fini, r);
+	id = http_req_header(r, "X-Request-Id");
+	if (http_reqid_valid(id))
+		memcpy(r->id, id, strlen(id) + 1);
+	else
+		http_reqid_new(&h->edge_cfg.ids, r->id);
 	path = req->uri && req->uri->path && req->uri->path->full ?
 	    req->uri->path->full : "";
 	if (r->method == HTTP_OPTIONS && edge_request_asterisk(r->edge)) {
@@ -705,6 +994,7 @@ dispatch(evhtp_request_t *req, void *arg)
 		http_reply_error(r, 404, "not_found", msg, NULL);
 		return;
 	}
+	r->route = rt;
 	if (r->method == HTTP_OPTIONS) {
 		reply_options(r, rt->methods);
 		return;
@@ -841,6 +1131,8 @@ http_new(struct event_base *base, const struct config *cfg,
 		free(h);
 		return NULL;
 	}
+	if ((h->gzip = http_gzip_new(HTTP_GZIP_LEVEL)) == NULL)
+		log_warnx("cannot set up gzip; answers go uncompressed");
 	evhtp_set_gencb(h->htp, dispatch, h);
 	evhtp_set_post_accept_cb(h->htp, on_accept, h);
 	/* no evhtp timeouts: the edge keeps each connection's clocks */
@@ -986,5 +1278,8 @@ http_shutdown(struct http *h)
 void
 http_free(struct http *h)
 {
+	if (h == NULL)
+		return;
+	http_gzip_free(h->gzip);
 	free(h);
 }

@@ -1,9 +1,12 @@
 /*
  * http.h: the worker's HTTP edge on libevhtp: the server on the inherited
  * listener, connection tracking, exact-match routing, JSON errors, and the
- * request object that handlers answer through. Every request is paused on
- * arrival and resumed right after its reply (libevhtp answers pipelined
- * requests only that way); a request answered later keeps a deadline.
+ * request object that handlers answer through, and the conventions every
+ * answer keeps (docs/api.md, "HTTP conventions"): X-Request-Id, CORS,
+ * Cache-Control and ETag with If-None-Match, gzip. Every request is
+ * paused on arrival and resumed right after its reply (libevhtp answers
+ * pipelined requests only that way); a request answered later keeps a
+ * deadline.
  */
 #ifndef PLACESD_HTTP_H
 #define PLACESD_HTTP_H
@@ -47,6 +50,10 @@ struct http_route {
 	http_handler handler;
 	bool debug;                 /* only with [debug] routes = on */
 	http_quick_fn quick;        /* or NULL; only for a path without '*' */
+	/* Cache-Control of its 2xx and 304 answers (but to OPTIONS), unless
+	 * the handler set one; NULL: none. A 200 to GET or HEAD gets an ETag (and If-None-
+	 * Match a 304) unless its Cache-Control says no-store. */
+	const char *cache;
 };
 
 /*

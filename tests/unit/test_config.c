@@ -1,7 +1,8 @@
 /*
  * test_config.c: the configuration parser, driven by the fixture files in
  * tests/unit/fixtures: each bad file must be refused with the expected
- * "file:line: section.key: problem" message, the good ones must load.
+ * "file:line: section.key: problem" message, the good ones must load;
+ * and the keys of the HTTP conventions from texts of their own.
  */
 #include "common/config.h"
 #include "common/util.h"
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check_run.h"
 
@@ -228,6 +230,116 @@ START_TEST(test_key_table)
 }
 END_TEST
 
+/* A config loaded from text (written to a temporary file). */
+static struct config *
+load_text(const char *text, struct config_errors *errs)
+{
+	char path[] = "/tmp/placesd-test-config-XXXXXX";
+	struct config *c;
+	FILE *fp;
+	int fd;
+
+	memset(errs, 0, sizeof(*errs));
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_ptr_nonnull(fp = fdopen(fd, "w"));
+	fputs(text, fp);
+	fclose(fp);
+	c = config_load(path, errs);
+	unlink(path);
+	return c;
+}
+
+/* An error whose message contains what. */
+static bool
+has_error(const struct config_errors *errs, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < errs->n; i++)
+		if (strstr(errs->msg[i], what) != NULL)
+			return true;
+	return false;
+}
+
+/* [log] access and its older name access_log: one setting; "off". */
+START_TEST(test_access_log_names)
+{
+	struct config_errors errs;
+	struct config *c;
+
+	c = load_text("[log]\naccess = /var/log/a.log\n", &errs);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->access_log, "/var/log/a.log");
+	config_free(c);
+	c = load_text("[log]\naccess_log = /var/log/b.log\n", &errs);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->access_log, "/var/log/b.log");
+	config_free(c);
+	c = load_text("[log]\naccess = off\n", &errs);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->access_log, "");
+	config_free(c);
+	/* both names, the same value: fine; different ones: an error */
+	c = load_text("[log]\naccess = /x.log\naccess_log = /x.log\n", &errs);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->access_log, "/x.log");
+	config_free(c);
+	c = load_text("[log]\naccess = /x.log\naccess_log = /y.log\n", &errs);
+	ck_assert_ptr_null(c);
+	ck_assert(has_error(&errs, ":3: log.access_log: another name of "
+	    "log.access"));
+	config_errors_free(&errs);
+	c = load_text("[log]\naccess = x.log\n", &errs);
+	ck_assert_ptr_null(c);
+	ck_assert(has_error(&errs, "log.access: must be an absolute path"));
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_cors_origins)
+{
+	static const char *const good_values[] = {
+		"", "*", " * ", "https://a.example",
+		"https://a.example http://b.example:8080\thttp://[::1]:3000",
+		"HTTP://A.EXAMPLE",
+	};
+	static const char *const bad_values[][2] = {
+		{ "* https://a.example", "must stand alone" },
+		{ "https://a.example/", "not an origin" },
+		{ "https://a.example/app", "not an origin" },
+		{ "a.example", "not an origin" },
+		{ "ftp://a.example", "not an origin" },
+		{ "https://", "not an origin" },
+		{ "https://a.example:", "not an origin" },
+		{ "https://a.example,https://b.example", "not an origin" },
+	};
+	struct config_errors errs;
+	struct config *c;
+	char text[256];
+	size_t i;
+
+	c = config_defaults();
+	ck_assert_str_eq(c->http_cors_origins, "");
+	config_free(c);
+	for (i = 0; i < sizeof(good_values) / sizeof(good_values[0]); i++) {
+		snprintf(text, sizeof(text), "[http]\ncors_origins = %s\n",
+		    good_values[i]);
+		c = load_text(text, &errs);
+		ck_assert_msg(c != NULL, "refused: %s", good_values[i]);
+		config_free(c);
+	}
+	for (i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+		snprintf(text, sizeof(text), "[http]\ncors_origins = %s\n",
+		    bad_values[i][0]);
+		c = load_text(text, &errs);
+		ck_assert_msg(c == NULL, "taken: %s", bad_values[i][0]);
+		ck_assert_msg(has_error(&errs, bad_values[i][1]), "%s: %s",
+		    bad_values[i][0], errs.n > 0 ? errs.msg[0] : "no error");
+		config_errors_free(&errs);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -245,6 +357,8 @@ main(void)
 	tcase_add_test(tc, test_restart_only_keys);
 	tcase_add_test(tc, test_value_parsers);
 	tcase_add_test(tc, test_key_table);
+	tcase_add_test(tc, test_access_log_names);
+	tcase_add_test(tc, test_cors_origins);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
