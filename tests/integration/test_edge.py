@@ -249,11 +249,11 @@ def _build_cases():
     add("target-absolute-http10", _req("GET http://127.0.0.1/healthz "
                                        "HTTP/1.0", ()), 200,
         "HTTP/1.0 absolute-form without Host")
-    add("target-absolute-no-path", _req("GET http://127.0.0.1 HTTP/1.1"), 404,
-        "an empty path is /")
+    add("target-absolute-no-path", _req("GET http://127.0.0.1 HTTP/1.1"), 200,
+        "an empty path is / (the page)")
     add("target-absolute-query-only", _req("GET http://127.0.0.1?a=1 "
-                                           "HTTP/1.1"), 404,
-        "an empty path with a query is /?query")
+                                           "HTTP/1.1"), 200,
+        "an empty path with a query is /?query (the page)")
     add("target-absolute-no-host", _req("GET http:///healthz HTTP/1.1"), 400,
         "a URI without host")
     add("target-absolute-userinfo", _req("GET http://u:p@127.0.0.1/healthz "
