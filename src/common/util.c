@@ -5,6 +5,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -307,6 +308,46 @@ util_jitter_permille(unsigned *seq)
 {
 	*seq = *seq * 1103515245u + 12345u;
 	return (*seq >> 16) % 1000;
+}
+
+static uint64_t
+rotl64(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+/* MurmurHash3's mixing of one word into the state, and its finalizer. */
+static uint64_t
+hash_word(uint64_t h, uint64_t w)
+{
+	w *= 0x87c37b91114253d5ull;
+	w = rotl64(w, 31);
+	w *= 0x4cf5ad432745937full;
+	h ^= w;
+	return rotl64(h, 27) * 5 + 0x52dce729;
+}
+
+uint64_t
+util_hash64(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+
+	for (; n >= 8; b += 8, n -= 8) {
+		memcpy(&w, b, 8);
+		h = hash_word(h, le64toh(w));
+	}
+	if (n > 0) {
+		w = 0;
+		while (n > 0)
+			w = (w << 8) | b[--n];
+		h = hash_word(h, w);
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
 }
 
 uint64_t
