@@ -151,4 +151,10 @@ void api_debug_sleep(struct http_req *r);
 /* metrics.c */
 void api_metrics(struct http_req *r);
 
+/* openapi.c: GET /openapi.json; the bytes are docs/openapi.json, which
+ * the build turns into src/api/openapi_json.c (Makefile.am) */
+void api_openapi(struct http_req *r);
+extern const char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
 #endif

@@ -15,6 +15,7 @@ static const struct http_route api_routes[] = {
 	{ "/healthz", HTTP_GET, api_healthz, false, api_healthz_body },
 	{ "/readyz", HTTP_GET, api_readyz, false, NULL },
 	{ "/metrics", HTTP_GET, api_metrics, false, NULL },
+	{ "/openapi.json", HTTP_GET, api_openapi, false, NULL },
 	{ "/v1/cities", HTTP_GET, api_cities, false, NULL },
 	{ "/v1/cities/*/places", HTTP_GET, api_city_places, false, NULL },
 	{ "/v1/places/*", HTTP_GET, api_place, false, NULL },
