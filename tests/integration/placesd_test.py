@@ -379,6 +379,8 @@ class Daemon:
         self.seen_pids = set()      # every child pid children() has seen
         self.rc = None
         self._logf = None
+        self.contract = None        # its ContractProxy, once started
+        self.contract_failures = []  # what the proxy found wrong
         self.base_conf = {
             "server": {
                 "listen": "%s:%d" % (self.host, self.port),
@@ -529,6 +531,9 @@ class Daemon:
 
     def cleanup(self):
         try:
+            if self.contract is not None:
+                self.contract.stop(timeout=5)
+                self.contract = None
             if self.proc is not None and self.proc.poll() is None:
                 self.kill_group()
             elif self.pid is not None:
@@ -543,16 +548,39 @@ class Daemon:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
     # ---- HTTP
-    def request(self, method, path, headers=None, body=None, timeout=10):
-        """One request over a fresh connection: (status, headers, body)."""
-        return http_request(self.host, self.port, method, path, headers,
-                            body, timeout)
+    def request(self, method, path, headers=None, body=None, timeout=10,
+                direct=False):
+        """One request over a fresh connection: (status, headers, body).
+        Through the contract's proxy when the file uses it (use_contract),
+        unless direct or a method it does not take."""
+        if direct or not _CONTRACT["on"] or method not in ("GET", "POST"):
+            return http_request(self.host, self.port, method, path, headers,
+                                body, timeout)
+        if self.contract is None or not self.contract.alive():
+            self.contract = ContractProxy(self.host, self.port, self.dir,
+                                          name=self.name + "-prism")
+            self.contract.start()
+        t0 = time.monotonic()
+        st, hdrs, data = http_request(self.contract.host, self.contract.port,
+                                      method, path, headers, body, timeout)
+        _CONTRACT["requests"] += 1
+        _CONTRACT["seconds"] += time.monotonic() - t0
+        bad = contract_violations(method, path, st, hdrs)
+        if bad:
+            msg = ("%s %s answered %d, which disagrees with docs/openapi.yaml:"
+                   "\n    %s\n    body: %r" % (method, path, st,
+                                               "\n    ".join(bad),
+                                               data[:300]))
+            self.contract_failures.append(msg)
+            fail(msg)
+        return st, hdrs, data
 
-    def get(self, path, timeout=10, headers=None):
-        return self.request("GET", path, headers=headers, timeout=timeout)
+    def get(self, path, timeout=10, headers=None, direct=False):
+        return self.request("GET", path, headers=headers, timeout=timeout,
+                            direct=direct)
 
-    def get_json(self, path, timeout=10):
-        st, hdrs, body = self.get(path, timeout=timeout)
+    def get_json(self, path, timeout=10, direct=False):
+        st, hdrs, body = self.get(path, timeout=timeout, direct=direct)
         try:
             doc = json.loads(body.decode("utf-8"))
         except ValueError:
@@ -1302,6 +1330,14 @@ def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None, program=None):
         finally:
             signal.alarm(0)
         mine = [d for d in _DAEMONS[start_idx:] if not d.persistent]
+        for d in list(_DAEMONS):
+            found = getattr(d, "contract_failures", None)
+            if found:
+                if status != "FAIL":
+                    status, reason = "FAIL", ("the contract's proxy found "
+                                              "%d: %s" % (len(found),
+                                                          found[0]))
+                del found[:]
         if status != "FAIL":
             for d in mine + shared_alive:
                 rep = d.sanitizer_report()
@@ -1721,3 +1757,161 @@ class HAProxy(ChildProcess):
                 log("kept %s" % self.dir)
             else:
                 shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# the contract: docs/openapi.yaml, checked on the traffic by a proxy
+#
+# A test file that calls use_contract() (in its setup) has each Daemon send
+# its GET and POST requests (Daemon.request, .get, .get_json, unless
+# direct=True) through a Prism proxy of its own, `prism proxy` of
+# docs/openapi.yaml in front of the daemon's port, started at the first
+# such request and stopped with the daemon. Prism forwards every request
+# as it is and lists in the header sl-violations where the exchange
+# disagrees with the document; the harness fails the request (and the
+# test, even if it swallowed the exception) on:
+#   * any error of the answer: a status the operation does not list, a
+#     body off its schema, a required header missing or malformed;
+#   * a request the document refuses that the server answered below 400:
+#     the two disagree on what is valid;
+#   * a route the document does not have, answered below 400.
+# Prism runs without --errors, which would answer a bad request itself
+# (422) instead of the server's answer and replace a violating answer by
+# its own 500: this way every request reaches the daemon, tests may send
+# bad input through the proxy, and the daemon's error answers are checked
+# too. HEAD (Prism cannot proxy it), OPTIONS and other methods go direct,
+# as do requests whose exact bytes or connection matter (raw sockets,
+# Connection headers, timing): those pass direct=True or use sockets.
+# Prism also runs with --cors false, so that it adds no CORS headers of
+# its own.
+#
+# Needs node and tests/node_modules (npm ci --prefix tests;
+# PLACESD_NODE_MODULES says where). Without them the traffic goes direct
+# and the log says so once; with PLACESD_REQUIRE_NODE set (run-tests.sh)
+# that is a failure. PLACESD_CONTRACT=0 sends everything direct (to
+# compare timings, or to tell the proxy's doing from the daemon's);
+# PLACESD_CONTRACT_DOC checks against another document than
+# docs/openapi.yaml.
+
+_CONTRACT = {"on": False, "requests": 0, "seconds": 0.0, "proxies": 0,
+             "start_seconds": 0.0}
+
+
+def contract_doc():
+    """docs/openapi.yaml, or PLACESD_CONTRACT_DOC (another version of
+    the document, to see what would change)."""
+    return os.environ.get("PLACESD_CONTRACT_DOC") or os.path.join(
+        os.environ.get("top_srcdir", "."), "docs", "openapi.yaml")
+
+
+def prism_argv():
+    """[node, prism's script], or (None, why)."""
+    node = shutil.which("node")
+    mod = os.environ.get("PLACESD_NODE_MODULES") or os.path.join(
+        os.environ.get("top_srcdir", "."), "tests", "node_modules")
+    script = os.path.join(mod, "@stoplight", "prism-cli", "dist",
+                          "index.js")
+    if not node:
+        return None, "node is not installed"
+    if not os.path.isfile(script):
+        return None, ("%s has no @stoplight/prism-cli: npm ci --prefix tests"
+                      % mod)
+    agent = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "contract-agent.js")
+    return [node, "-r", agent, script], None
+
+
+def use_contract():
+    """Check this file's traffic against docs/openapi.yaml (see above)."""
+    if os.environ.get("PLACESD_CONTRACT") == "0":
+        log("contract: PLACESD_CONTRACT=0: requests go direct, unchecked")
+        return
+    argv, why = prism_argv()
+    if argv is None:
+        if os.environ.get("PLACESD_REQUIRE_NODE"):
+            fail("contract: %s, and PLACESD_REQUIRE_NODE is set" % why)
+        log("contract: NOT CHECKED: %s; requests go direct" % why)
+        return
+    if not os.path.isfile(contract_doc()):
+        fail("contract: %s not found (top_srcdir?)" % contract_doc())
+    _CONTRACT["on"] = True
+    atexit.register(_contract_summary)
+
+
+def _contract_summary():
+    c = _CONTRACT
+    if c["proxies"]:
+        log("contract: %d requests checked against docs/openapi.yaml by %d "
+            "proxies (%.1fs in requests through them, %.1fs starting them)"
+            % (c["requests"], c["proxies"], c["seconds"],
+               c["start_seconds"]))
+
+
+class ContractProxy(ChildProcess):
+    """`prism proxy` of docs/openapi.yaml in front of a daemon's port, on a
+    free port of 127.0.0.1, in a process group of its own; its output in
+    the daemon's directory. Owned by the Daemon, which stops it."""
+
+    title = "prism"
+
+    def __init__(self, upstream_host, upstream_port, dir, name="prism"):
+        argv, why = prism_argv()
+        if argv is None:
+            fail("contract: %s" % why)
+        self.name = name
+        self.host = "127.0.0.1"
+        self.port = free_port(self.host)
+        self.log_path = os.path.join(dir, "prism.log")
+        self.argv = argv + [
+            "proxy", "--cors", "false", "--errors", "false",
+            "-h", self.host, "-p", str(self.port), contract_doc(),
+            "http://%s:%d" % ("[%s]" % upstream_host if ":" in upstream_host
+                              else upstream_host, upstream_port)]
+        self.proc = None
+        self.pid = None
+        self.rc = None
+
+    def start(self, timeout=60):
+        t0 = time.monotonic()
+        with open(self.log_path, "ab") as logf:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=logf,
+                stderr=logf, start_new_session=True, close_fds=True)
+        self.pid = self.proc.pid
+
+        def up():
+            if self.proc.poll() is not None:
+                fail("prism exited with code %s during startup: %s"
+                     % (self.proc.returncode, self.log_text()[-2000:]))
+            return "is listening on" in self.log_text()
+        wait_until(up, timeout, "prism to listen")
+        _CONTRACT["proxies"] += 1
+        _CONTRACT["start_seconds"] += time.monotonic() - t0
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+def contract_violations(method, path, status, hdrs):
+    """What the proxy's sl-violations header says is wrong with this
+    exchange (see the rules above): a list of lines, empty when fine."""
+    raw = hdrs.get("sl-violations")
+    if not raw:
+        return []
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        return ["unreadable sl-violations header: %r" % raw[:500]]
+    out = []
+    for v in items:
+        where = list(v.get("location") or [])
+        text = "%s [%s] %s" % (".".join(str(x) for x in where) or "?",
+                               v.get("code", v.get("severity", "")),
+                               v.get("message", ""))
+        if where[:1] == ["response"] and v.get("severity") == "Error":
+            out.append("answer: " + text)
+        elif where[:1] == ["request"] and status < 400:
+            out.append("request the document refuses, answered %d: %s"
+                       % (status, text))
+    return out
