@@ -553,7 +553,8 @@ class Daemon:
         """One request over a fresh connection: (status, headers, body).
         Through the contract's proxy when the file uses it (use_contract),
         unless direct or a method it does not take."""
-        if direct or not _CONTRACT["on"] or method not in ("GET", "POST"):
+        if (direct or not _CONTRACT["on"] or method not in ("GET", "POST")
+                or not _prism_takes_body(body)):
             return http_request(self.host, self.port, method, path, headers,
                                 body, timeout)
         if self.contract is None or not self.contract.alive():
@@ -1770,8 +1771,9 @@ class HAProxy(ChildProcess):
 # as it is and lists in the header sl-violations where the exchange
 # disagrees with the document; the harness fails the request (and the
 # test, even if it swallowed the exception) on:
-#   * any error of the answer: a status the operation does not list, a
-#     body off its schema, a required header missing or malformed;
+#   * anything wrong with the answer: a status the operation does not
+#     list (which Prism calls a warning but for 2xx), a body off its
+#     schema, a required header missing or malformed;
 #   * a request the document refuses that the server answered below 400:
 #     the two disagree on what is valid;
 #   * a route the document does not have, answered below 400.
@@ -1780,8 +1782,14 @@ class HAProxy(ChildProcess):
 # its own 500: this way every request reaches the daemon, tests may send
 # bad input through the proxy, and the daemon's error answers are checked
 # too. HEAD (Prism cannot proxy it), OPTIONS and other methods go direct,
-# as do requests whose exact bytes or connection matter (raw sockets,
-# Connection headers, timing): those pass direct=True or use sockets.
+# and so does a body that is not JSON, or has a duplicated key (Prism
+# answers the one itself, and forwards the other re-encoded),
+# as do requests whose exact bytes or connection matter: those pass
+# direct=True or use sockets. Prism re-encodes the request target (a bad
+# %-escape arrives as %25..., a %20 in the query as +), makes its own
+# connection to the daemon for each request (contract-agent.js) and
+# answers on its own connection (its Connection and Keep-Alive headers,
+# not the daemon's).
 # Prism also runs with --cors false, so that it adds no CORS headers of
 # its own.
 #
@@ -1893,6 +1901,25 @@ class ContractProxy(ChildProcess):
         return self.proc is not None and self.proc.poll() is None
 
 
+def _prism_takes_body(body):
+    """Whether Prism forwards a request with this body as it is: one
+    that is not JSON it answers itself (400 invalid_json), and one with a
+    duplicated key it forwards re-encoded, with one of them; so those go
+    direct."""
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a duplicated key")
+        return dict(pairs)
+    if body is None:
+        return True
+    try:
+        json.loads(body, object_pairs_hook=no_duplicates)
+        return True
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
 def contract_violations(method, path, status, hdrs):
     """What the proxy's sl-violations header says is wrong with this
     exchange (see the rules above): a list of lines, empty when fine."""
@@ -1909,7 +1936,7 @@ def contract_violations(method, path, status, hdrs):
         text = "%s [%s] %s" % (".".join(str(x) for x in where) or "?",
                                v.get("code", v.get("severity", "")),
                                v.get("message", ""))
-        if where[:1] == ["response"] and v.get("severity") == "Error":
+        if where[:1] == ["response"] or "returned status code" in text:
             out.append("answer: " + text)
         elif where[:1] == ["request"] and status < 400:
             out.append("request the document refuses, answered %d: %s"
