@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -379,8 +380,7 @@ class Daemon:
         self.seen_pids = set()      # every child pid children() has seen
         self.rc = None
         self._logf = None
-        self.contract = None        # its ContractProxy, once started
-        self.contract_failures = []  # what the proxy found wrong
+        self.contract_failures = []  # what the contract's proxy found
         self.base_conf = {
             "server": {
                 "listen": "%s:%d" % (self.host, self.port),
@@ -446,11 +446,13 @@ class Daemon:
             if self.proc.poll() is not None:
                 fail("placesd exited with code %s during startup"
                      % self.proc.returncode)
-            st, _, _ = self.get("/healthz", timeout=5)
+            # direct: the contract's proxy is for what the tests ask, not
+            # for this wait
+            st, _, _ = self.get("/healthz", timeout=5, direct=True)
             if st != 200:
                 return False
             # several connections: each worker decides on its own
-            return all(self.get("/readyz", timeout=5)[0] == 200
+            return all(self.get("/readyz", timeout=5, direct=True)[0] == 200
                        for _ in range(4))
         wait_until(ready, timeout, "/healthz and /readyz to answer 200")
 
@@ -531,9 +533,6 @@ class Daemon:
 
     def cleanup(self):
         try:
-            if self.contract is not None:
-                self.contract.stop(timeout=5)
-                self.contract = None
             if self.proc is not None and self.proc.poll() is None:
                 self.kill_group()
             elif self.pid is not None:
@@ -557,13 +556,13 @@ class Daemon:
                 or not _prism_takes_body(body)):
             return http_request(self.host, self.port, method, path, headers,
                                 body, timeout)
-        if self.contract is None or not self.contract.alive():
-            self.contract = ContractProxy(self.host, self.port, self.dir,
-                                          name=self.name + "-prism")
-            self.contract.start()
+        proxy = contract_proxy()
+        h = dict(headers or {})
+        h["X-Placesd-Upstream"] = ("[%s]:%d" if ":" in self.host
+                                   else "%s:%d") % (self.host, self.port)
         t0 = time.monotonic()
-        st, hdrs, data = http_request(self.contract.host, self.contract.port,
-                                      method, path, headers, body, timeout)
+        st, hdrs, data = http_request(proxy.host, proxy.port, method, path,
+                                      h, body, timeout)
         _CONTRACT["requests"] += 1
         _CONTRACT["seconds"] += time.monotonic() - t0
         bad = contract_violations(method, path, st, hdrs)
@@ -590,7 +589,8 @@ class Daemon:
         return st, hdrs, doc
 
     def metrics(self, timeout=10):
-        st, hdrs, body = self.get("/metrics", timeout=timeout)
+        # direct: tests poll it; its text is not what the contract checks
+        st, hdrs, body = self.get("/metrics", timeout=timeout, direct=True)
         if st != 200:
             fail("GET /metrics answered %d: %r" % (st, body[:300]))
         return parse_metrics(body.decode("utf-8"))
@@ -1246,6 +1246,7 @@ def cleanup_all():
             d.cleanup()
         except Exception:           # noqa: cleanup must go on
             traceback.print_exc()
+    _contract_stop()
     # after the daemons: they hold connections to the clusters
     while _POSTGRES:
         pg = _POSTGRES.pop()
@@ -1765,9 +1766,10 @@ class HAProxy(ChildProcess):
 #
 # A test file that calls use_contract() (in its setup) has each Daemon send
 # its GET and POST requests (Daemon.request, .get, .get_json, unless
-# direct=True) through a Prism proxy of its own, `prism proxy` of
-# docs/openapi.yaml in front of the daemon's port, started at the first
-# such request and stopped with the daemon. Prism forwards every request
+# direct=True) through a Prism proxy, `prism proxy` of docs/openapi.yaml,
+# one for the file (it takes seconds to start): started at the first
+# such request, stopped at exit; a header tells it which daemon to
+# forward each request to (contract-agent.js). Prism forwards every request
 # as it is and lists in the header sl-violations where the exchange
 # disagrees with the document; the harness fails the request (and the
 # test, even if it swallowed the exception) on:
@@ -1843,26 +1845,53 @@ def use_contract():
     if not os.path.isfile(contract_doc()):
         fail("contract: %s not found (top_srcdir?)" % contract_doc())
     _CONTRACT["on"] = True
-    atexit.register(_contract_summary)
+    _CONTRACT["dir"] = tempfile.mkdtemp(prefix="placesd-prism-")
+    atexit.register(_contract_stop)
 
 
-def _contract_summary():
+_CONTRACT_LOCK = threading.Lock()
+
+
+def contract_proxy():
+    """The file's proxy, started at the first call (see above)."""
+    with _CONTRACT_LOCK:
+        p = _CONTRACT.get("proxy")
+        if p is None or not p.alive():
+            if p is not None:
+                log("contract: prism exited (code %s); starting another: %s"
+                    % (p.proc.poll(), p.log_text()[-1000:]))
+            p = _CONTRACT["proxy"] = ContractProxy(_CONTRACT["dir"])
+            p.start()
+        return p
+
+
+def _contract_stop():
     c = _CONTRACT
-    if c["proxies"]:
-        log("contract: %d requests checked against docs/openapi.yaml by %d "
-            "proxies (%.1fs in requests through them, %.1fs starting them)"
-            % (c["requests"], c["proxies"], c["seconds"],
-               c["start_seconds"]))
+    p = c.pop("proxy", None)
+    if p is None:
+        return
+    try:
+        p.stop(timeout=5)
+    finally:
+        if os.environ.get("PLACESD_KEEP_TMP"):
+            log("kept %s" % c["dir"])
+        else:
+            shutil.rmtree(c["dir"], ignore_errors=True)
+    log("contract: %d requests checked against docs/openapi.yaml (%.1fs "
+        "in requests through the proxy, %.1fs starting it, %d time(s))"
+        % (c["requests"], c["seconds"], c["start_seconds"], c["proxies"]))
 
 
 class ContractProxy(ChildProcess):
-    """`prism proxy` of docs/openapi.yaml in front of a daemon's port, on a
-    free port of 127.0.0.1, in a process group of its own; its output in
-    the daemon's directory. Owned by the Daemon, which stops it."""
+    """`prism proxy` of docs/openapi.yaml on a free port of 127.0.0.1,
+    in a process group of its own, its output in dir/prism.log; it
+    forwards each request to the daemon its X-Placesd-Upstream header
+    names (contract-agent.js): the upstream of its command line, a port
+    where nothing listens, is never used."""
 
     title = "prism"
 
-    def __init__(self, upstream_host, upstream_port, dir, name="prism"):
+    def __init__(self, dir, name="prism"):
         argv, why = prism_argv()
         if argv is None:
             fail("contract: %s" % why)
@@ -1873,8 +1902,7 @@ class ContractProxy(ChildProcess):
         self.argv = argv + [
             "proxy", "--cors", "false", "--errors", "false",
             "-h", self.host, "-p", str(self.port), contract_doc(),
-            "http://%s:%d" % ("[%s]" % upstream_host if ":" in upstream_host
-                              else upstream_host, upstream_port)]
+            "http://127.0.0.1:9"]
         self.proc = None
         self.pid = None
         self.rc = None
