@@ -553,7 +553,8 @@ class Daemon:
         Through the contract's proxy when the file uses it (use_contract),
         unless direct or a method it does not take."""
         if (direct or not _CONTRACT["on"] or method not in ("GET", "POST")
-                or not _prism_takes_body(body)):
+                or not _prism_takes_body(body)
+                or "accept-encoding" in {k.lower() for k in headers or {}}):
             return http_request(self.host, self.port, method, path, headers,
                                 body, timeout)
         proxy = contract_proxy()
@@ -1785,7 +1786,11 @@ class HAProxy(ChildProcess):
 # bad input through the proxy, and the daemon's error answers are checked
 # too. HEAD (Prism cannot proxy it), OPTIONS and other methods go direct,
 # and so does a body that is not JSON, or has a duplicated key (Prism
-# answers the one itself, and forwards the other re-encoded),
+# answers the one itself, and forwards the other re-encoded), and a
+# request that sets its own Accept-Encoding (Prism hands the client a
+# compressed answer decompressed, without its Content-Encoding; the
+# others go with http.client's "Accept-Encoding: identity", which Prism
+# passes on, where it would otherwise ask for any coding),
 # as do requests whose exact bytes or connection matter: those pass
 # direct=True or use sockets. Prism re-encodes the request target (a bad
 # %-escape arrives as %25..., a %20 in the query as +), makes its own
