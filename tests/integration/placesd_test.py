@@ -554,6 +554,7 @@ class Daemon:
         unless direct or a method it does not take."""
         if (direct or not _CONTRACT["on"] or method not in ("GET", "POST")
                 or not _prism_takes_body(body)
+                or not _prism_keeps_target(path)
                 or "accept-encoding" in {k.lower() for k in headers or {}}):
             return http_request(self.host, self.port, method, path, headers,
                                 body, timeout)
@@ -1791,9 +1792,11 @@ class HAProxy(ChildProcess):
 # compressed answer decompressed, without its Content-Encoding; the
 # others go with http.client's "Accept-Encoding: identity", which Prism
 # passes on, where it would otherwise ask for any coding),
-# as do requests whose exact bytes or connection matter: those pass
-# direct=True or use sockets. Prism re-encodes the request target (a bad
-# %-escape arrives as %25..., a %20 in the query as +), makes its own
+# and a target with a bad %-escape or escaped bytes that are not UTF-8
+# (Prism re-encodes them: a bad %-escape arrives as %25...), as do
+# requests whose exact bytes or connection matter: those pass
+# direct=True or use sockets. Prism re-encodes the request target (a %20
+# in the query arrives as +, which the daemon reads the same), makes its own
 # connection to the daemon for each request (contract-agent.js) and
 # answers on its own connection (its Connection and Keep-Alive headers,
 # not the daemon's).
@@ -1932,6 +1935,20 @@ class ContractProxy(ChildProcess):
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+
+def _prism_keeps_target(path):
+    """Whether Prism forwards this request target as the daemon would
+    read it: not one with a bad %-escape (it forwards %25 for the %) or
+    escapes of bytes that are not UTF-8 (it decodes and re-encodes them),
+    which the tests send to see them refused; so those go direct."""
+    if re.search(r"%(?![0-9A-Fa-f]{2})", path):
+        return False
+    try:
+        urllib.parse.unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _prism_takes_body(body):
