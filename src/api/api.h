@@ -161,5 +161,10 @@ struct static_files *api_static_load(const char *dir);
 void api_static_free(struct static_files *sf);
 void api_www_index(struct http_req *r);
 void api_www_file(struct http_req *r);
+/* openapi.c: GET /openapi.json; the bytes are docs/openapi.json, which
+ * the build turns into src/api/openapi_json.c (Makefile.am) */
+void api_openapi(struct http_req *r);
+extern const char api_openapi_json[];
+extern const size_t api_openapi_json_len;
 
 #endif

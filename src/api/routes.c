@@ -21,6 +21,8 @@ static const struct http_route api_routes[] = {
 	{ "/healthz", HTTP_GET, api_healthz, false, api_healthz_body, NO_STORE },
 	{ "/readyz", HTTP_GET, api_readyz, false, NULL, NO_STORE },
 	{ "/metrics", HTTP_GET, api_metrics, false, NULL, NO_STORE },
+	/* sets its own Cache-Control (api/openapi.c) */
+	{ "/openapi.json", HTTP_GET, api_openapi, false, NULL, NULL },
 	{ "/v1/cities", HTTP_GET, api_cities, false, NULL, STABLE },
 	{ "/v1/cities/*/places", HTTP_GET, api_city_places, false, NULL,
 	    REVALIDATE },

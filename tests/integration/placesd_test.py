@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -386,6 +387,7 @@ class Daemon:
         self.seen_pids = set()      # every child pid children() has seen
         self.rc = None
         self._logf = None
+        self.contract_failures = []  # what the contract's proxy found
         self.base_conf = {
             "server": {
                 "listen": "%s:%d" % (self.host, self.port),
@@ -453,11 +455,13 @@ class Daemon:
             if self.proc.poll() is not None:
                 fail("placesd exited with code %s during startup"
                      % self.proc.returncode)
-            st, _, _ = self.get("/healthz", timeout=5)
+            # direct: the contract's proxy is for what the tests ask, not
+            # for this wait
+            st, _, _ = self.get("/healthz", timeout=5, direct=True)
             if st != 200:
                 return False
             # several connections: each worker decides on its own
-            return all(self.get("/readyz", timeout=5)[0] == 200
+            return all(self.get("/readyz", timeout=5, direct=True)[0] == 200
                        for _ in range(4))
         wait_until(ready, timeout, "/healthz and /readyz to answer 200")
 
@@ -552,16 +556,42 @@ class Daemon:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
     # ---- HTTP
-    def request(self, method, path, headers=None, body=None, timeout=10):
-        """One request over a fresh connection: (status, headers, body)."""
-        return http_request(self.host, self.port, method, path, headers,
-                            body, timeout)
+    def request(self, method, path, headers=None, body=None, timeout=10,
+                direct=False):
+        """One request over a fresh connection: (status, headers, body).
+        Through the contract's proxy when the file uses it (use_contract),
+        unless direct or a method it does not take."""
+        if (direct or not _CONTRACT["on"] or method not in ("GET", "POST")
+                or not _prism_takes_body(body)
+                or not _prism_keeps_target(path)
+                or "accept-encoding" in {k.lower() for k in headers or {}}):
+            return http_request(self.host, self.port, method, path, headers,
+                                body, timeout)
+        proxy = contract_proxy()
+        h = dict(headers or {})
+        h["X-Placesd-Upstream"] = ("[%s]:%d" if ":" in self.host
+                                   else "%s:%d") % (self.host, self.port)
+        t0 = time.monotonic()
+        st, hdrs, data = http_request(proxy.host, proxy.port, method, path,
+                                      h, body, timeout)
+        _CONTRACT["requests"] += 1
+        _CONTRACT["seconds"] += time.monotonic() - t0
+        bad = contract_violations(method, path, st, hdrs)
+        if bad:
+            msg = ("%s %s answered %d, which disagrees with docs/openapi.yaml:"
+                   "\n    %s\n    body: %r" % (method, path, st,
+                                               "\n    ".join(bad),
+                                               data[:300]))
+            self.contract_failures.append(msg)
+            fail(msg)
+        return st, hdrs, data
 
-    def get(self, path, timeout=10, headers=None):
-        return self.request("GET", path, headers=headers, timeout=timeout)
+    def get(self, path, timeout=10, headers=None, direct=False):
+        return self.request("GET", path, headers=headers, timeout=timeout,
+                            direct=direct)
 
-    def get_json(self, path, timeout=10):
-        st, hdrs, body = self.get(path, timeout=timeout)
+    def get_json(self, path, timeout=10, direct=False):
+        st, hdrs, body = self.get(path, timeout=timeout, direct=direct)
         try:
             doc = json.loads(body.decode("utf-8"))
         except ValueError:
@@ -570,7 +600,8 @@ class Daemon:
         return st, hdrs, doc
 
     def metrics(self, timeout=10):
-        st, hdrs, body = self.get("/metrics", timeout=timeout)
+        # direct: tests poll it; its text is not what the contract checks
+        st, hdrs, body = self.get("/metrics", timeout=timeout, direct=True)
         if st != 200:
             fail("GET /metrics answered %d: %r" % (st, body[:300]))
         return parse_metrics(body.decode("utf-8"))
@@ -1226,6 +1257,7 @@ def cleanup_all():
             d.cleanup()
         except Exception:           # noqa: cleanup must go on
             traceback.print_exc()
+    _contract_stop()
     # after the daemons: they hold connections to the clusters
     while _POSTGRES:
         pg = _POSTGRES.pop()
@@ -1311,6 +1343,14 @@ def main(tests, timeout=DEFAULT_TEST_TIMEOUT, setup=None, program=None):
         finally:
             signal.alarm(0)
         mine = [d for d in _DAEMONS[start_idx:] if not d.persistent]
+        for d in list(_DAEMONS):
+            found = getattr(d, "contract_failures", None)
+            if found:
+                if status != "FAIL":
+                    status, reason = "FAIL", ("the contract's proxy found "
+                                              "%d: %s" % (len(found),
+                                                          found[0]))
+                del found[:]
         if status != "FAIL":
             for d in mine + shared_alive:
                 rep = d.sanitizer_report()
@@ -1730,3 +1770,234 @@ class HAProxy(ChildProcess):
                 log("kept %s" % self.dir)
             else:
                 shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# the contract: docs/openapi.yaml, checked on the traffic by a proxy
+#
+# A test file that calls use_contract() (in its setup) has each Daemon send
+# its GET and POST requests (Daemon.request, .get, .get_json, unless
+# direct=True) through a Prism proxy, `prism proxy` of docs/openapi.yaml,
+# one for the file (it takes seconds to start): started at the first
+# such request, stopped at exit; a header tells it which daemon to
+# forward each request to (contract-agent.js). Prism forwards every request
+# as it is and lists in the header sl-violations where the exchange
+# disagrees with the document; the harness fails the request (and the
+# test, even if it swallowed the exception) on:
+#   * anything wrong with the answer: a status the operation does not
+#     list (which Prism calls a warning but for 2xx), a body off its
+#     schema, a required header missing or malformed;
+#   * a request the document refuses that the server answered below 400:
+#     the two disagree on what is valid;
+#   * a route the document does not have, answered below 400.
+# Prism runs without --errors, which would answer a bad request itself
+# (422) instead of the server's answer and replace a violating answer by
+# its own 500: this way every request reaches the daemon, tests may send
+# bad input through the proxy, and the daemon's error answers are checked
+# too. HEAD (Prism cannot proxy it), OPTIONS and other methods go direct,
+# and so does a body that is not JSON, or has a duplicated key (Prism
+# answers the one itself, and forwards the other re-encoded), and a
+# request that sets its own Accept-Encoding (Prism hands the client a
+# compressed answer decompressed, without its Content-Encoding; the
+# others go with http.client's "Accept-Encoding: identity", which Prism
+# passes on, where it would otherwise ask for any coding),
+# and a target with a bad %-escape or escaped bytes that are not UTF-8
+# (Prism re-encodes them: a bad %-escape arrives as %25...), as do
+# requests whose exact bytes or connection matter: those pass
+# direct=True or use sockets. Prism re-encodes the request target (a %20
+# in the query arrives as +, which the daemon reads the same), makes its own
+# connection to the daemon for each request (contract-agent.js) and
+# answers on its own connection (its Connection and Keep-Alive headers,
+# not the daemon's).
+# Prism also runs with --cors false, so that it adds no CORS headers of
+# its own.
+#
+# Needs node and tests/node_modules (npm ci --prefix tests;
+# PLACESD_NODE_MODULES says where). Without them the traffic goes direct
+# and the log says so once; with PLACESD_REQUIRE_NODE set (run-tests.sh)
+# that is a failure. PLACESD_CONTRACT=0 sends everything direct (to
+# compare timings, or to tell the proxy's doing from the daemon's);
+# PLACESD_CONTRACT_DOC checks against another document than
+# docs/openapi.yaml.
+
+_CONTRACT = {"on": False, "requests": 0, "seconds": 0.0, "proxies": 0,
+             "start_seconds": 0.0}
+
+
+def contract_doc():
+    """docs/openapi.yaml, or PLACESD_CONTRACT_DOC (another version of
+    the document, to see what would change)."""
+    return os.environ.get("PLACESD_CONTRACT_DOC") or os.path.join(
+        os.environ.get("top_srcdir", "."), "docs", "openapi.yaml")
+
+
+def prism_argv():
+    """[node, prism's script], or (None, why)."""
+    node = shutil.which("node")
+    mod = os.environ.get("PLACESD_NODE_MODULES") or os.path.join(
+        os.environ.get("top_srcdir", "."), "tests", "node_modules")
+    script = os.path.join(mod, "@stoplight", "prism-cli", "dist",
+                          "index.js")
+    if not node:
+        return None, "node is not installed"
+    if not os.path.isfile(script):
+        return None, ("%s has no @stoplight/prism-cli: npm ci --prefix tests"
+                      % mod)
+    agent = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "contract-agent.js")
+    return [node, "-r", agent, script], None
+
+
+def use_contract():
+    """Check this file's traffic against docs/openapi.yaml (see above)."""
+    if os.environ.get("PLACESD_CONTRACT") == "0":
+        log("contract: PLACESD_CONTRACT=0: requests go direct, unchecked")
+        return
+    argv, why = prism_argv()
+    if argv is None:
+        if os.environ.get("PLACESD_REQUIRE_NODE"):
+            fail("contract: %s, and PLACESD_REQUIRE_NODE is set" % why)
+        log("contract: NOT CHECKED: %s; requests go direct" % why)
+        return
+    if not os.path.isfile(contract_doc()):
+        fail("contract: %s not found (top_srcdir?)" % contract_doc())
+    _CONTRACT["on"] = True
+    _CONTRACT["dir"] = tempfile.mkdtemp(prefix="placesd-prism-")
+    atexit.register(_contract_stop)
+
+
+_CONTRACT_LOCK = threading.Lock()
+
+
+def contract_proxy():
+    """The file's proxy, started at the first call (see above)."""
+    with _CONTRACT_LOCK:
+        p = _CONTRACT.get("proxy")
+        if p is None or not p.alive():
+            if p is not None:
+                log("contract: prism exited (code %s); starting another: %s"
+                    % (p.proc.poll(), p.log_text()[-1000:]))
+            p = _CONTRACT["proxy"] = ContractProxy(_CONTRACT["dir"])
+            p.start()
+        return p
+
+
+def _contract_stop():
+    c = _CONTRACT
+    p = c.pop("proxy", None)
+    if p is None:
+        return
+    try:
+        p.stop(timeout=5)
+    finally:
+        if os.environ.get("PLACESD_KEEP_TMP"):
+            log("kept %s" % c["dir"])
+        else:
+            shutil.rmtree(c["dir"], ignore_errors=True)
+    log("contract: %d requests checked against docs/openapi.yaml (%.1fs "
+        "in requests through the proxy, %.1fs starting it, %d time(s))"
+        % (c["requests"], c["seconds"], c["start_seconds"], c["proxies"]))
+
+
+class ContractProxy(ChildProcess):
+    """`prism proxy` of docs/openapi.yaml on a free port of 127.0.0.1,
+    in a process group of its own, its output in dir/prism.log; it
+    forwards each request to the daemon its X-Placesd-Upstream header
+    names (contract-agent.js): the upstream of its command line, a port
+    where nothing listens, is never used."""
+
+    title = "prism"
+
+    def __init__(self, dir, name="prism"):
+        argv, why = prism_argv()
+        if argv is None:
+            fail("contract: %s" % why)
+        self.name = name
+        self.host = "127.0.0.1"
+        self.port = free_port(self.host)
+        self.log_path = os.path.join(dir, "prism.log")
+        self.argv = argv + [
+            "proxy", "--cors", "false", "--errors", "false",
+            "-h", self.host, "-p", str(self.port), contract_doc(),
+            "http://127.0.0.1:9"]
+        self.proc = None
+        self.pid = None
+        self.rc = None
+
+    def start(self, timeout=60):
+        t0 = time.monotonic()
+        with open(self.log_path, "ab") as logf:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=logf,
+                stderr=logf, start_new_session=True, close_fds=True)
+        self.pid = self.proc.pid
+
+        def up():
+            if self.proc.poll() is not None:
+                fail("prism exited with code %s during startup: %s"
+                     % (self.proc.returncode, self.log_text()[-2000:]))
+            return "is listening on" in self.log_text()
+        wait_until(up, timeout, "prism to listen")
+        _CONTRACT["proxies"] += 1
+        _CONTRACT["start_seconds"] += time.monotonic() - t0
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+def _prism_keeps_target(path):
+    """Whether Prism forwards this request target as the daemon would
+    read it: not one with a bad %-escape (it forwards %25 for the %) or
+    escapes of bytes that are not UTF-8 (it decodes and re-encodes them),
+    which the tests send to see them refused; so those go direct."""
+    if re.search(r"%(?![0-9A-Fa-f]{2})", path):
+        return False
+    try:
+        urllib.parse.unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _prism_takes_body(body):
+    """Whether Prism forwards a request with this body as it is: one
+    that is not JSON it answers itself (400 invalid_json), and one with a
+    duplicated key it forwards re-encoded, with one of them; so those go
+    direct."""
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a duplicated key")
+        return dict(pairs)
+    if body is None:
+        return True
+    try:
+        json.loads(body, object_pairs_hook=no_duplicates)
+        return True
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def contract_violations(method, path, status, hdrs):
+    """What the proxy's sl-violations header says is wrong with this
+    exchange (see the rules above): a list of lines, empty when fine."""
+    raw = hdrs.get("sl-violations")
+    if not raw:
+        return []
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        return ["unreadable sl-violations header: %r" % raw[:500]]
+    out = []
+    for v in items:
+        where = list(v.get("location") or [])
+        text = "%s [%s] %s" % (".".join(str(x) for x in where) or "?",
+                               v.get("code", v.get("severity", "")),
+                               v.get("message", ""))
+        if where[:1] == ["response"] or "returned status code" in text:
+            out.append("answer: " + text)
+        elif where[:1] == ["request"] and status < 400:
+            out.append("request the document refuses, answered %d: %s"
+                       % (status, text))
+    return out

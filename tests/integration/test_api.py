@@ -26,6 +26,7 @@ D = None
 
 def setup():
     global PG, D
+    T.use_contract()
     PG = T.Postgres()
     PG.start()
     ctl = T.placesctl_path()

@@ -21,6 +21,7 @@ CITY = None     # (id, lat, lon) of the biggest city
 
 def setup():
     global PG, D, CITY
+    T.use_contract()
     PG = T.Postgres(name="suggest-pg")
     PG.start()
     conf = {"database": {"conninfo": PG.conninfo},

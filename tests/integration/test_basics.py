@@ -9,6 +9,7 @@ import pwd
 import re
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -213,6 +214,98 @@ def test_method_not_allowed():
         doc = json.loads(body)
         T.check_eq(doc["error"]["code"], "method_not_allowed",
                    "%s /healthz error.code" % method)
+
+
+def test_openapi_json():
+    """GET /openapi.json is docs/openapi.json byte for byte (the YAML as
+    JSON: check-openapi.sh), an OpenAPI 3.1 document naming every route;
+    through the contract's proxy like the rest (its own answer checked
+    against itself); HEAD has the same length and no body."""
+    d = shared()
+    with open(os.path.join(os.environ.get("top_srcdir", "."), "docs",
+                           "openapi.json"), "rb") as f:
+        want = f.read()
+    st, hdrs, body = d.get("/openapi.json")
+    T.check_eq(st, 200, "GET /openapi.json status")
+    _json_type(hdrs, "/openapi.json")
+    T.check_eq(hdrs.get("Cache-Control"), "public, max-age=300",
+               "/openapi.json Cache-Control")
+    T.check(body == want, "GET /openapi.json is not docs/openapi.json: %d "
+            "bytes for %d" % (len(body), len(want)))
+    doc = json.loads(body.decode("utf-8"))
+    T.check_eq(doc.get("openapi"), "3.1.0", "openapi version")
+    for path in ("/healthz", "/openapi.json", "/v1/nearby", "/v1/offers",
+                 "/v1/offers/stream", "/v1/places/{id}"):
+        T.check(path in doc["paths"], "/openapi.json lacks %s" % path)
+    T.check("bearer" in doc["components"]["securitySchemes"],
+            "no bearer security scheme")
+    st, hdrs, body = d.request("HEAD", "/openapi.json")
+    T.check_eq((st, body), (200, b""), "HEAD /openapi.json")
+    T.check_eq(hdrs.get("Content-Length"), str(len(want)),
+               "HEAD /openapi.json Content-Length")
+
+
+class _WrongServer(threading.Thread):
+    """An HTTP server on 127.0.0.1 that answers every GET with 200 and a
+    body that is not what docs/openapi.yaml says (a city without its
+    name, an unknown member): for the contract's proxy to catch."""
+
+    def __init__(self):
+        import http.server
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                b = b'{"cities":[{"id":"x","lat":1,"lon":2,"places":3}],"x":1}'
+                self.send_response(200)
+                self.send_header("Content-Type",
+                                 "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(b)))
+                self.send_header("X-Request-Id", "abc")
+                self.send_header("ETag", '"0123456789abcdef"')
+                self.end_headers()
+                self.wfile.write(b)
+
+            def log_message(self, *a):
+                pass
+        super().__init__(daemon=True)
+        self.srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+
+    def run(self):
+        self.srv.serve_forever(poll_interval=0.1)
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_contract_proxy_catches_a_wrong_answer():
+    """The harness's contract check itself: in front of a server whose
+    answer breaks the document, a request through the proxy fails with
+    the violations named, and the test would fail even if it caught that."""
+    argv, why = T.prism_argv()
+    if argv is None or not T._CONTRACT["on"]:
+        T.skip("the contract is not checked here: %s"
+               % (why or "PLACESD_CONTRACT=0"))
+    d = T.Daemon()      # not started: its port is the wrong server's
+    srv = _WrongServer()
+    srv.start()
+    try:
+        d.port = srv.port
+        try:
+            d.get("/v1/cities")
+        except T.TestFailure as e:
+            msg = str(e)
+        else:
+            T.fail("a wrong answer passed the contract's proxy")
+        for want in ("disagrees with docs/openapi.yaml", "name",
+                     "additional"):
+            T.check(want in msg, "the failure does not say %r: %s"
+                    % (want, msg))
+        T.check_eq(len(d.contract_failures), 1, "failures recorded")
+        del d.contract_failures[:]
+    finally:
+        srv.close()
 
 
 def test_metrics_format():
@@ -531,6 +624,8 @@ TESTS = [
     test_not_found,
     test_method_not_allowed,
     test_metrics_format,
+    test_openapi_json,
+    test_contract_proxy_catches_a_wrong_answer,
     test_every_worker_serves,
     test_process_titles,
     test_shared_daemon_stops_cleanly,
@@ -545,4 +640,4 @@ TESTS = [
 ]
 
 if __name__ == "__main__":
-    T.run_main(TESTS)
+    T.run_main(TESTS, setup=T.use_contract)

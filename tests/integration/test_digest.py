@@ -29,6 +29,7 @@ RETRIES = 1
 
 def setup():
     global PG, EV, D, CITY
+    T.use_contract()
     PG = T.shared_postgres()
     EV = T.EventsService()
     EV.persistent = True        # shared by the tests: checked after each

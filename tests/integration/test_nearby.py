@@ -26,6 +26,7 @@ CITY = None     # (id, lat, lon) of the biggest city
 
 def setup():
     global PG, D, CITY
+    T.use_contract()
     PG = T.Postgres()
     PG.start()
     conf = {"database": {"conninfo": PG.conninfo},

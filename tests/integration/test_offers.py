@@ -41,6 +41,7 @@ def token_file(mode=0o600, text=TOKEN):
 
 def setup():
     global PG, D, TOKDIR, CITY, PLACE
+    T.use_contract()
     PG = T.shared_postgres()
     TOKDIR = tempfile.mkdtemp(prefix="placesd-tok-")
     os.chmod(TOKDIR, 0o755)
