@@ -607,6 +607,24 @@ range_cmp(const void *a, const void *b)
 	return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
+/* The rows of the grid's cells in the box around the circle, as ranges
+ * of place indexes in order; -1 (nothing held) on ENOMEM. */
+static int
+box_rows(const struct rank_ctx *c, struct ranges *rs)
+{
+	index_grid_ranges(&c->s->grid, c->q->lat, c->q->lon, c->q->radius_m,
+	    collect_range, rs);
+	if (rs->failed) {
+		free(rs->r);
+		rs->r = NULL;
+		return -1;
+	}
+	/* in order unless the box crosses the antimeridian */
+	if (rs->n > 1)
+		qsort(rs->r, rs->n, sizeof(*rs->r), range_cmp);
+	return 0;
+}
+
 /* The first posting in [i, end) whose place is >= place (galloping). */
 static uint32_t
 post_seek(const struct posting *post, uint32_t i, uint32_t end,
@@ -757,15 +775,8 @@ ctx_hits(struct rank_ctx *c, size_t *nhits)
 	struct hits hs = { NULL, 0, 0 };
 	struct ranges rs = { NULL, 0, 0, false };
 
-	index_grid_ranges(&c->s->grid, c->q->lat, c->q->lon, c->q->radius_m,
-	    collect_range, &rs);
-	if (rs.failed) {
-		free(rs.r);
+	if (box_rows(c, &rs) != 0)
 		return NULL;
-	}
-	/* in order unless the box crosses the antimeridian */
-	if (rs.n > 1)
-		qsort(rs.r, rs.n, sizeof(*rs.r), range_cmp);
 	c->by_grid = text_by_grid(c, &rs);
 	/* never NULL with no hits: NULL is the allocation failure */
 	if ((c->by_grid ? hits_by_grid(c, &rs, &hs) :
@@ -2061,14 +2072,8 @@ tag_candidates(const struct rank_ctx *c, struct topk *h)
 	if (!tag_filter(c, &tp, &ids, &nids, &nplaces) ||
 	    nplaces * TAG_WALK_SHARE >= c->s->nplaces)
 		return false;
-	index_grid_ranges(&c->s->grid, c->q->lat, c->q->lon, c->q->radius_m,
-	    collect_range, &rs);
-	if (rs.failed) {
-		free(rs.r);
+	if (box_rows(c, &rs) != 0)
 		return false;
-	}
-	if (rs.n > 1)
-		qsort(rs.r, rs.n, sizeof(*rs.r), range_cmp);
 	if ((cands = tag_places_in(tp, ids, nids, &rs, &n)) == NULL) {
 		free(rs.r);
 		return false;
