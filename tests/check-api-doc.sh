@@ -26,13 +26,7 @@ for f in "$routes_c" "$api_md"; do
 done
 
 # "METHOD /path" for each route and method, '*' kept as is
-routes=$(awk '
-	/^[ \t]*\{ *"\// {
-		if (!match($0, /"[^"]*"/)) next
-		path = substr($0, RSTART + 1, RLENGTH - 2)
-		if ($0 ~ /HTTP_GET/) print "GET " path
-		if ($0 ~ /HTTP_POST/) print "POST " path
-	}' "$routes_c" | sort -u)
+routes=$(awk -f "$here/routes.awk" "$routes_c" | sort -u)
 [ -n "$routes" ] || { echo "check-api-doc: no route found in $routes_c" >&2; exit 99; }
 
 # the headings, each {name} turned into '*'

@@ -30,13 +30,7 @@ for f in "$routes_c" "$yaml" "$json"; do
 done
 
 # 1. "METHOD /path" of the routes and of the document, '*' for {name}
-routes=$(awk '
-	/^[ \t]*\{ *"\// {
-		if (!match($0, /"[^"]*"/)) next
-		path = substr($0, RSTART + 1, RLENGTH - 2)
-		if ($0 ~ /HTTP_GET/) print "GET " path
-		if ($0 ~ /HTTP_POST/) print "POST " path
-	}' "$routes_c" | sort -u)
+routes=$(awk -f "$here/routes.awk" "$routes_c" | sort -u)
 ops=$(awk '
 	/^[^ #]/ { inpaths = ($0 ~ /^paths:/); next }
 	inpaths && /^  \/[^ ]*:[ \t]*$/ { path = $1; sub(/:$/, "", path); next }
