@@ -78,13 +78,45 @@ by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The first name of names[0..n) that is there twice, by sorting them
+ * (n log n, for a long query), or NULL. */
+static const char *
+repeated_sorted(char **names, size_t n)
+{
+	size_t i;
+
+	qsort(names, n, sizeof(*names), by_name);
+	for (i = 1; i < n; i++)
+		if (strcmp(names[i - 1], names[i]) == 0)
+			return names[i];
+	return NULL;
+}
+
+/* The same by comparing every pair: cheaper than a sort for the few
+ * names most queries have. */
+static const char *
+repeated_pairs(char **names, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(names[j], names[i]) == 0)
+				return names[i];
+	return NULL;
+}
+
+#define FEW_NAMES       16      /* compared by pairs, on the stack */
+#define FEW_BYTES       512
+
 bool
 http_query_repeated(struct evhtp_kvs *q, char *name, size_t len)
 {
 	struct evhtp_kv *kv;
 	size_t n = 0, bytes = 0, i;
-	char **names, *at;
-	bool found = false;
+	char *few[FEW_NAMES], few_bytes[FEW_BYTES];
+	char **names = few, *at = few_bytes;
+	const char *twice;
 
 	if (q == NULL || len == 0)
 		return false;
@@ -96,11 +128,13 @@ http_query_repeated(struct evhtp_kvs *q, char *name, size_t len)
 	}
 	if (n < 2)
 		return false;
-	if ((names = malloc(n * sizeof(*names) + bytes)) == NULL) {
+	if ((n > FEW_NAMES || bytes > FEW_BYTES) &&
+	    (names = malloc(n * sizeof(*names) + bytes)) == NULL) {
 		log_warn("malloc() to compare query names");
 		return false;
 	}
-	at = (char *)(names + n);
+	if (names != few)
+		at = (char *)(names + n);
 	i = 0;
 	TAILQ_FOREACH(kv, q, next) {
 		if (kv->key == NULL)
@@ -108,14 +142,13 @@ http_query_repeated(struct evhtp_kvs *q, char *name, size_t len)
 		names[i++] = at;
 		at += decode(kv->key, kv->klen, at) + 1;
 	}
-	qsort(names, n, sizeof(*names), by_name);
-	for (i = 1; i < n && !found; i++) {
-		if (strcmp(names[i - 1], names[i]) == 0) {
-			found = true;
-			strncpy(name, names[i], len - 1);
-			name[len - 1] = '\0';
-		}
+	twice = names == few ? repeated_pairs(names, n) :
+	    repeated_sorted(names, n);
+	if (twice != NULL) {
+		strncpy(name, twice, len - 1);
+		name[len - 1] = '\0';
 	}
-	free(names);
-	return found;
+	if (names != few)
+		free(names);
+	return twice != NULL;
 }
