@@ -184,6 +184,7 @@ struct rank_ctx {
 	size_t ncat, ncui, npcui;
 	bool prefer;                /* C counts: a cuisine is preferred */
 	bool prefs;                 /* any preference: score is not D alone */
+	bool filters;               /* passes() can refuse a place */
 	bool text;                  /* q has words: T counts, and filters */
 	double box_dlat, box_dlon;  /* degrees around the point: the circle's box */
 	double coslat, sinlat;      /* of the point's latitude */
@@ -994,6 +995,10 @@ ctx_part(const struct snapshot *s, const struct rank_query *q,
 	ctx_box(c);
 	c->coslat = cos(q->lat * DEG);
 	c->sinlat = sin(q->lat * DEG);
+	c->filters = q->min_price > 0 || q->max_price > 0 ||
+	    !isnan(q->min_rating) || q->ncategories > 0 ||
+	    (q->cuisine_required && q->ncuisines > 0) ||
+	    q->open != RANK_OPEN_ANY;
 	c->prefs = c->text || q->ncategories > 0 || q->ncuisines > 0 ||
 	    q->nprefer > 0 ||
 	    q->min_price > 0 || q->max_price > 0 || !isnan(q->min_rating) ||
@@ -1820,7 +1825,8 @@ count(struct topk *h, uint32_t place, const struct snap_place *p,
 		if (!in_box(c, pt) || distance_from(c, pt) > c->q->radius_m)
 			return;
 	}
-	if (passes(c, p) && !(c->gone && snap_gone(c->s, place)))
+	if ((!c->filters || passes(c, p)) &&
+	    !(c->gone && snap_gone(c->s, place)))
 		h->total++;
 }
 
