@@ -60,10 +60,22 @@ nw_printf(struct nw_buf *b, const char *fmt, ...)
 void
 nw_open(struct nw_buf *b, uint64_t total, bool exact, uint64_t snapshot)
 {
+	char buf[96], *o = buf;
+
 	memset(b, 0, sizeof(*b));
-	nw_printf(b, "{\"total\":%" PRIu64 ",\"total_exact\":%s,"
-	    "\"snapshot\":%" PRIu64 ",\"results\":[", total,
-	    exact ? "true" : "false", snapshot);
+	memcpy(o, "{\"total\":", 9);
+	o = util_put_uint(o + 9, total);
+	if (exact) {
+		memcpy(o, ",\"total_exact\":true", 19);
+		o += 19;
+	} else {
+		memcpy(o, ",\"total_exact\":false", 20);
+		o += 20;
+	}
+	memcpy(o, ",\"snapshot\":", 12);
+	o = util_put_uint(o + 12, snapshot);
+	memcpy(o, ",\"results\":[", 12);
+	nw_put(b, buf, (size_t)(o + 12 - buf));
 }
 
 /*
@@ -166,15 +178,20 @@ nw_matched(struct nw_buf *b, const char *reason)
 	nw_string(b, reason);
 }
 
-/* ,"<key>":"<time>" or ,"<key>":null */
+/* ,"<key>":"<time>" or ,"<key>":null; two per result, without printf */
 static void
 nw_time(struct nw_buf *b, const char *key, const char *t)
 {
-	nw_printf(b, ",\"%s\":", key);
-	if (t == NULL)
+	nw_put(b, ",\"", 2);
+	nw_put(b, key, strlen(key));
+	nw_put(b, "\":", 2);
+	if (t == NULL) {
 		nw_put(b, "null", 4);
-	else
-		nw_printf(b, "\"%s\"", t);
+		return;
+	}
+	nw_put(b, "\"", 1);
+	nw_put(b, t, strlen(t));
+	nw_put(b, "\"", 1);
 }
 
 void

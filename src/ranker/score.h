@@ -16,7 +16,7 @@
 
 #define RANK_MAX_WINDOW     1000        /* offset + limit */
 #define RANK_TOTAL_CAP      1000        /* places counted exactly, at most */
-#define RANK_COUNT_VISITS   256         /* places looked at only to count */
+#define RANK_COUNT_VISITS   64          /* places looked at only to count */
 #define RANK_MAX_RADIUS_M   50000.0
 #define RANK_MAX_TAGS       16          /* categories, and cuisines, asked */
 #define RANK_MAX_TERMS      8           /* words of q that count */

@@ -314,7 +314,7 @@ def test_total_against_sql():
             (5000, {"min_rating": 4}, "rating >= 4")):
         lohi = places_near(radius, where)
         # by rating every place within the radius is looked at: exact;
-        # nearest first the count may stop (256 places past the page)
+        # nearest first the count may stop (64 places past the page)
         for sort in ("best", "distance", "rating"):
             doc = nearby(radius_m=radius, limit=3, sort=sort, **params)
             check_total(doc, lohi, "radius %d %r sort %s" % (radius, params,
@@ -470,7 +470,7 @@ def test_every_cursor_handed_out_is_taken():
     """Paging to the 1000th result with limits 7 and 30 (neither divides
     1000): every cursor is taken, the last page ends at the 1000th, and no
     page claims an exact total (the ranker stops counting past 1000, or
-    after 256 places looked at only to count), nor more than 1000."""
+    after 64 places looked at only to count), nor more than 1000."""
     ids, lat, lon = _add_cluster(1100)
     try:
         T.wait_until(lambda: nearby(lat=lat, lon=lon, radius_m=3000,
