@@ -9,7 +9,8 @@ unlisted origins, "*", the preflight's 204, on errors and on the stream;
 X-Request-Id kept when valid, replaced when not, made when absent, unique,
 on the edge's own answers, and in the access log; the access log ([log]
 access) reopened on SIGUSR1; cors_origins changed by a reload; the
-configuration's checks of the new keys."""
+configuration's checks of the new keys; the page's files and /openapi.json
+with their own Cache-Control, ETag, 304 and gzip."""
 
 import gzip
 import json
@@ -500,6 +501,33 @@ def test_reload_changes_cors_origins():
     T.wait_until(off, 30, "no CORS headers with cors_origins empty")
 
 
+def test_page_and_contract_files():
+    """The page at /, its files and /openapi.json: their own
+    Cache-Control, a strong ETag with 304, and gzip over 1 KB that
+    inflates to the same bytes."""
+    want_cc = {"/": "no-cache", "/www/app.js": "public, max-age=300",
+               "/www/app.css": "public, max-age=300",
+               "/openapi.json": "public, max-age=300"}
+    for p, cc in want_cc.items():
+        st, h, body = req("GET", p)
+        T.check_eq(st, 200, p)
+        T.check_eq(h.get("Cache-Control"), cc, "%s Cache-Control" % p)
+        tag = h.get("ETag")
+        T.check(TAG_RE.match(tag or ""), "%s: ETag %r" % (p, tag))
+        st, h2, b = req("GET", p, headers={"If-None-Match": tag})
+        T.check_eq((st, b), (304, b""), "%s with its tag" % p)
+        T.check_eq(h2.get("ETag"), tag, "%s 304 ETag" % p)
+        T.check_eq(h2.get("Cache-Control"), cc, "%s 304 Cache-Control" % p)
+        T.check(len(body) > 1024, "%s is over 1 KB (%d)" % (p, len(body)))
+        st, hz, z = req("GET", p, headers={"Accept-Encoding": "gzip"})
+        T.check_eq((st, hz.get("Content-Encoding")), (200, "gzip"),
+                   "%s gzipped" % p)
+        T.check_eq(gzip.decompress(z), body, "%s inflates to its bytes" % p)
+        T.check_eq(hz.get("ETag"), tag, "%s: the gzipped tag" % p)
+        T.check("accept-encoding" in vary(hz), "%s Vary %r"
+                % (p, hz.get("Vary")))
+
+
 if __name__ == "__main__":
     T.run_main([
         test_etag_present_and_stable,
@@ -515,4 +543,5 @@ if __name__ == "__main__":
         test_access_log_reopens_on_sigusr1,
         test_config_keys,
         test_reload_changes_cors_origins,
+        test_page_and_contract_files,
     ], setup=setup)
