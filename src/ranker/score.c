@@ -107,6 +107,7 @@
 #include "common/words.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -626,14 +627,21 @@ box_rows(const struct rank_ctx *c, struct ranges *rs)
 	return 0;
 }
 
-/* The first posting in [i, end) whose place is >= place (galloping). */
-static uint32_t
-post_seek(const struct posting *post, uint32_t i, uint32_t end,
-    uint32_t place)
+/*
+ * The first of the elements [i, end) of an array whose uint32_t key (at
+ * off in each element of size bytes) is >= key, the keys ascending:
+ * galloping from i, then a binary search. Static and called with
+ * constants, so each use compiles to its own loop.
+ */
+static size_t
+gallop(const void *base, size_t size, size_t off, size_t i, size_t end,
+    uint32_t key)
 {
-	uint32_t step = 1, lo = i, hi, mid;
+#define GALLOP_KEY(k) \
+	(*(const uint32_t *)(const void *)((const char *)base + (k) * size + off))
+	size_t step = 1, lo = i, hi, mid;
 
-	while (i < end && post[i].place < place) {
+	while (i < end && GALLOP_KEY(i) < key) {
 		lo = i + 1;
 		i = end - i > step ? i + step : end;
 		step *= 2;
@@ -641,12 +649,22 @@ post_seek(const struct posting *post, uint32_t i, uint32_t end,
 	hi = i;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (post[mid].place < place)
+		if (GALLOP_KEY(mid) < key)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return lo;
+#undef GALLOP_KEY
+}
+
+/* The first posting in [i, end) whose place is >= place. */
+static uint32_t
+post_seek(const struct posting *post, uint32_t i, uint32_t end,
+    uint32_t place)
+{
+	return (uint32_t)gallop(post, sizeof(*post),
+	    offsetof(struct posting, place), i, end, place);
 }
 
 /*
@@ -1941,28 +1959,6 @@ tm_visit(struct topk *h, const void *cands, size_t i)
 
 #define TAG_WALK_SHARE  8       /* the walk when they are 1/8 or more */
 
-/* The first of the n places of a[i..end) at or past place (galloping). */
-static size_t
-u32_seek(const uint32_t *a, size_t i, size_t end, uint32_t place)
-{
-	size_t step = 1, lo = i, hi, mid;
-
-	while (i < end && a[i] < place) {
-		lo = i + 1;
-		i = end - i > step ? i + step : end;
-		step *= 2;
-	}
-	hi = i;
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (a[mid] < place)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /*
  * The tags that filter, of the kind with fewer places: categories (any
  * of), or cuisines when they are required (any of). False when no tag
@@ -2013,7 +2009,8 @@ tag_places_in(const struct snap_tag_places *tp, const uint32_t *ids,
 	for (k = 0; k < rs->n; k++)
 		for (j = 0; j < nids; j++) {
 			end = tp->start[ids[j] + 1];
-			cur[j] = u32_seek(tp->places, cur[j], end, rs->r[k][0]);
+			cur[j] = gallop(tp->places, sizeof(*tp->places), 0,
+			    cur[j], end, rs->r[k][0]);
 			for (; cur[j] < end && tp->places[cur[j]] < rs->r[k][1];
 			    cur[j]++) {
 				if (index_grow(&out, &cap, *n + 1,
