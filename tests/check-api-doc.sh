@@ -25,8 +25,10 @@ for f in "$routes_c" "$api_md"; do
 	[ -r "$f" ] || { echo "check-api-doc: cannot read $f" >&2; exit 99; }
 done
 
+. "$here/routes.sh" || { echo "check-api-doc: cannot read $here/routes.sh" >&2; exit 99; }
+
 # "METHOD /path" for each route and method, '*' kept as is
-routes=$(awk -f "$here/routes.awk" "$routes_c" | sort -u)
+routes=$(routes_of "$routes_c")
 [ -n "$routes" ] || { echo "check-api-doc: no route found in $routes_c" >&2; exit 99; }
 
 # the headings, each {name} turned into '*'
@@ -34,18 +36,7 @@ headings=$(sed -n 's/^## \(GET\|POST\) \(\/[^ ]*\).*$/\1 \2/p' "$api_md" |
 	sed 's/{[^}]*}/*/g' | sort -u)
 
 fail=0
-while read -r r; do
-	grep -qxF -- "$r" <<<"$headings" || {
-		echo "check-api-doc: route \"$r\" (src/api/routes.c) has no \"## $r\" section in docs/api.md (a '*' is written {name})"
-		fail=1
-	}
-done <<<"$routes"
-while read -r h; do
-	[ -n "$h" ] || continue
-	grep -qxF -- "$h" <<<"$routes" || {
-		echo "check-api-doc: docs/api.md has a section for \"$h\", which src/api/routes.c does not serve"
-		fail=1
-	}
-done <<<"$headings"
+not_in "$routes" "$headings" 'check-api-doc: route "%s" (src/api/routes.c) has no "## %s" section in docs/api.md (a '"'*'"' is written {name})' || fail=1
+not_in "$headings" "$routes" 'check-api-doc: docs/api.md has a section for "%s", which src/api/routes.c does not serve' || fail=1
 [ $fail -eq 0 ] && echo "check-api-doc: $(wc -l <<<"$routes") routes, each documented in docs/api.md"
 exit $fail

@@ -30,7 +30,8 @@ for f in "$routes_c" "$yaml" "$json"; do
 done
 
 # 1. "METHOD /path" of the routes and of the document, '*' for {name}
-routes=$(awk -f "$here/routes.awk" "$routes_c" | sort -u)
+. "$here/routes.sh" || { echo "$me: cannot read $here/routes.sh" >&2; exit 99; }
+routes=$(routes_of "$routes_c")
 ops=$(awk '
 	/^[^ #]/ { inpaths = ($0 ~ /^paths:/); next }
 	inpaths && /^  \/[^ ]*:[ \t]*$/ { path = $1; sub(/:$/, "", path); next }
@@ -41,18 +42,8 @@ ops=$(awk '
 [ -n "$routes" ] && [ -n "$ops" ] ||
 	{ echo "$me: no route in $routes_c or no operation in $yaml" >&2; exit 99; }
 fail=0
-while read -r r; do
-	grep -qxF -- "$r" <<<"$ops" || {
-		echo "$me: FAIL: route \"$r\" (src/api/routes.c) is not an operation of docs/openapi.yaml"
-		fail=1
-	}
-done <<<"$routes"
-while read -r o; do
-	grep -qxF -- "$o" <<<"$routes" || {
-		echo "$me: FAIL: docs/openapi.yaml has the operation \"$o\", which src/api/routes.c does not serve"
-		fail=1
-	}
-done <<<"$ops"
+not_in "$routes" "$ops" "$me: FAIL: route \"%s\" (src/api/routes.c) is not an operation of docs/openapi.yaml" || fail=1
+not_in "$ops" "$routes" "$me: FAIL: docs/openapi.yaml has the operation \"%s\", which src/api/routes.c does not serve" || fail=1
 [ $fail -eq 0 ] &&
 	echo "$me: $(wc -l <<<"$routes") route methods, each an operation of docs/openapi.yaml"
 
