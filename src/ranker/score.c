@@ -1646,6 +1646,20 @@ topk_sort(struct topk *h)
 	}
 }
 
+/* A judged place as the top-k keeps it. */
+static struct cand
+cand_of(const struct topk *h, const struct rank_result *r)
+{
+	struct cand x;
+
+	x.id = r->id;
+	x.score = r->score;
+	x.dist = r->distance_m;
+	x.rating = isnan(r->rating) ? -1.0 : r->rating;
+	x.place = h->off + r->place;
+	return x;
+}
+
 /* Judges a place and offers it to the top-k; true when the worst of a
  * full top-k changed. */
 static bool
@@ -1657,11 +1671,7 @@ visit(struct topk *h, uint32_t place, const struct snap_place *p,
 
 	if (!judge_at(h->part, place, p, pt, NULL, &r))
 		return false;
-	x.id = r.id;
-	x.score = r.score;
-	x.dist = r.distance_m;
-	x.rating = isnan(r.rating) ? -1.0 : r.rating;
-	x.place = h->off + place;
+	x = cand_of(h, &r);
 	return topk_offer(h, &x);
 }
 
@@ -1738,45 +1748,46 @@ count_far(struct topk *h, uint32_t place, double d2)
 		h->total++;
 }
 
+/* Whether a place (at pt) lies past the top-k's far distance: then it
+ * is only counted. */
+static bool
+counted_far(struct topk *h, uint32_t place, const struct index_point *pt)
+{
+	double d2;
+
+	if (h->far2 == INFINITY || (d2 = near_d2(h, pt)) <= h->far2)
+		return false;
+	count_far(h, place, d2);
+	return true;
+}
+
 /*
- * A place q's words matched, m, judged as judge_at() does, but folded
- * into its T only when the top-k could take it: the order needs no score
- * but for sort=best, a place past the top-k's far distance is only
- * counted, and so is one whose score with T's bound cannot beat the
- * worst of a full top-k.
+ * A place q's words matched, m, judged without its T (judge_at() then
+ * scores the base) and folded into its T only when the top-k could take
+ * it: the order needs no T but for sort=best, a place past the top-k's
+ * far distance is only counted, and so is one whose score with T's
+ * bound cannot beat the worst of a full top-k.
  */
 static void
 visit_text(struct topk *h, struct text_match *m)
 {
 	const struct rank_ctx *c = h->part;
-	const struct snap_place *p = &c->s->places[m->place];
 	const struct index_point *pt = &c->s->pos[m->place];
+	struct rank_result r;
 	struct cand x;
-	double d, d2, base;
 
-	if (!in_box(c, pt))
+	if (!in_box(c, pt) || counted_far(h, m->place, pt))
 		return;
-	if (h->far2 != INFINITY && (d2 = near_d2(h, pt)) > h->far2) {
-		count_far(h, m->place, d2);
+	if (!judge_at(c, m->place, &c->s->places[m->place], pt, NULL, &r))
 		return;
-	}
-	if (!passes(c, p) || (c->gone && snap_gone(c->s, m->place)))
-		return;
-	if ((d = distance_from(c, pt)) > c->q->radius_m)
-		return;
-	x.id = p->id;
-	x.dist = d;
-	x.rating = isnan(p->rating) ? -1.0 : p->rating;
-	x.place = h->off + m->place;
-	x.score = 0;
+	x = cand_of(h, &r);
 	if (h->sort == RANK_SORT_BEST) {
-		base = score_base(c, p, m->place, d);
-		if (topk_beats(h, SCORE_WITH_Q(text_bound(c, m), base) +
+		if (topk_beats(h, SCORE_WITH_Q(text_bound(c, m), r.score) +
 		    1e-9)) {
 			h->total++;
 			return;
 		}
-		x.score = SCORE_WITH_Q(text_folded(c, m)->rel, base);
+		x.score = SCORE_WITH_Q(text_folded(c, m)->rel, r.score);
 	}
 	if (topk_offer(h, &x))
 		topk_far(h);
@@ -2044,14 +2055,9 @@ tag_visit(struct topk *h, const void *cands, size_t i)
 	const struct snapshot *s = h->part->s;
 	uint32_t place = ((const uint32_t *)cands)[i];
 	const struct index_point *pt = &s->pos[place];
-	double d2;
 
-	if (!in_box(h->part, pt))
+	if (!in_box(h->part, pt) || counted_far(h, place, pt))
 		return;
-	if (h->far2 != INFINITY && (d2 = near_d2(h, pt)) > h->far2) {
-		count_far(h, place, d2);
-		return;
-	}
 	if (visit(h, place, &s->places[place], pt))
 		topk_far(h);
 }
