@@ -40,6 +40,12 @@ nw_put(struct nw_buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
+/* A string literal, its length counted by the compiler: appended to b,
+ * or written at o, which moves past it. */
+#define NW_LIT(b, lit)  nw_put((b), (lit), sizeof(lit) - 1)
+#define PUT_LIT(o, lit) \
+	((o) = (char *)memcpy((o), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
+
 void
 nw_printf(struct nw_buf *b, const char *fmt, ...)
 {
@@ -63,19 +69,16 @@ nw_open(struct nw_buf *b, uint64_t total, bool exact, uint64_t snapshot)
 	char buf[96], *o = buf;
 
 	memset(b, 0, sizeof(*b));
-	memcpy(o, "{\"total\":", 9);
-	o = util_put_uint(o + 9, total);
-	if (exact) {
-		memcpy(o, ",\"total_exact\":true", 19);
-		o += 19;
-	} else {
-		memcpy(o, ",\"total_exact\":false", 20);
-		o += 20;
-	}
-	memcpy(o, ",\"snapshot\":", 12);
-	o = util_put_uint(o + 12, snapshot);
-	memcpy(o, ",\"results\":[", 12);
-	nw_put(b, buf, (size_t)(o + 12 - buf));
+	PUT_LIT(o, "{\"total\":");
+	o = util_put_uint(o, total);
+	if (exact)
+		PUT_LIT(o, ",\"total_exact\":true");
+	else
+		PUT_LIT(o, ",\"total_exact\":false");
+	PUT_LIT(o, ",\"snapshot\":");
+	o = util_put_uint(o, snapshot);
+	PUT_LIT(o, ",\"results\":[");
+	nw_put(b, buf, (size_t)(o - buf));
 }
 
 /*
@@ -182,16 +185,16 @@ nw_matched(struct nw_buf *b, const char *reason)
 static void
 nw_time(struct nw_buf *b, const char *key, const char *t)
 {
-	nw_put(b, ",\"", 2);
+	NW_LIT(b, ",\"");
 	nw_put(b, key, strlen(key));
-	nw_put(b, "\":", 2);
+	NW_LIT(b, "\":");
 	if (t == NULL) {
-		nw_put(b, "null", 4);
+		NW_LIT(b, "null");
 		return;
 	}
-	nw_put(b, "\"", 1);
+	NW_LIT(b, "\"");
 	nw_put(b, t, strlen(t));
-	nw_put(b, "\"", 1);
+	NW_LIT(b, "\"");
 }
 
 void
